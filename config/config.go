@@ -1,0 +1,178 @@
+// Package config loads and validates Koekje's site configuration: the sites,
+// their categories, services and cookies, and the texts that describe them.
+package config
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"net/url"
+	"strings"
+)
+
+// Languages the banner has interface texts for. A site may use any subset.
+var Languages = []string{"nl", "en", "de", "fr"}
+
+// ConsentTypes are the Google Consent Mode v2 storage types a category can map to.
+var ConsentTypes = []string{
+	"ad_storage", "ad_user_data", "ad_personalization", "analytics_storage",
+	"functionality_storage", "personalization_storage", "security_storage",
+}
+
+// Config is a whole configuration file.
+type Config struct {
+	Sites []*Site `yaml:"sites" json:"sites"`
+	// Tokens are named admin tokens, stored as SHA-256 hashes.
+	Tokens []*Token `yaml:"tokens" json:"-"`
+}
+
+// Token is a named admin credential. Only its hash is kept in the file.
+type Token struct {
+	Name   string `yaml:"name"`
+	SHA256 string `yaml:"sha256"`
+	Scope  string `yaml:"scope"`
+}
+
+// Site is one website that embeds the banner.
+type Site struct {
+	ID              string      `yaml:"id" json:"id"`
+	Name            string      `yaml:"name" json:"name"`
+	Controller      Controller  `yaml:"controller" json:"controller"`
+	Origins         []string    `yaml:"origins" json:"-"`
+	Languages       []string    `yaml:"languages" json:"languages"`
+	DefaultLanguage string      `yaml:"default_language" json:"default_language"`
+	Revision        int         `yaml:"revision" json:"revision"`
+	ChoiceMonths    int         `yaml:"choice_months" json:"choice_months"`
+	RetentionMonths int         `yaml:"retention_months" json:"-"`
+	Intro           Text        `yaml:"intro" json:"intro,omitempty"`
+	Categories      []*Category `yaml:"categories" json:"categories"`
+	Services        []*Service  `yaml:"services" json:"services"`
+}
+
+// Controller is the organisation responsible for the processing (GDPR art. 4(7)).
+type Controller struct {
+	Organisation  string `yaml:"organisation" json:"organisation"`
+	Address       string `yaml:"address" json:"address,omitempty"`
+	Email         string `yaml:"email" json:"email"`
+	PrivacyPolicy string `yaml:"privacy_policy" json:"privacy_policy"`
+}
+
+// Category groups services a visitor grants or refuses together.
+type Category struct {
+	ID          string   `yaml:"id" json:"id"`
+	Required    bool     `yaml:"required" json:"required,omitempty"`
+	ConsentMode []string `yaml:"consent_mode" json:"consent_mode,omitempty"`
+	Title       Text     `yaml:"title" json:"title"`
+	Description Text     `yaml:"description" json:"description"`
+}
+
+// Service is a first- or third-party party that sets cookies in a category.
+type Service struct {
+	ID            string    `yaml:"id" json:"id"`
+	Category      string    `yaml:"category" json:"category"`
+	Provider      string    `yaml:"provider" json:"provider"`
+	PrivacyPolicy string    `yaml:"privacy_policy" json:"privacy_policy,omitempty"`
+	Cookies       []*Cookie `yaml:"cookies" json:"cookies"`
+}
+
+// Cookie is one cookie, or a family of them when Name ends in "*".
+type Cookie struct {
+	Name     string `yaml:"name" json:"name"`
+	Domain   string `yaml:"domain" json:"domain,omitempty"`
+	Duration string `yaml:"duration" json:"duration"`
+	Purpose  Text   `yaml:"purpose" json:"purpose"`
+}
+
+// Text holds one string per language code.
+type Text map[string]string
+
+// Site returns the site with the given id, or nil.
+func (c *Config) Site(id string) *Site {
+	for _, s := range c.Sites {
+		if s.ID == id {
+			return s
+		}
+	}
+	return nil
+}
+
+// Category returns the category with the given id, or nil.
+func (s *Site) Category(id string) *Category {
+	for _, c := range s.Categories {
+		if c.ID == id {
+			return c
+		}
+	}
+	return nil
+}
+
+// HasLanguage reports whether the site offers lang.
+func (s *Site) HasLanguage(lang string) bool {
+	for _, l := range s.Languages {
+		if l == lang {
+			return true
+		}
+	}
+	return false
+}
+
+// AllowsOrigin reports whether a browser on origin may call the API for this
+// site. self is the consent server's own origin ("https://consent.example.nl").
+func (s *Site) AllowsOrigin(origin, self string) bool {
+	for _, o := range s.Origins {
+		if originMatches(o, origin, self) {
+			return true
+		}
+	}
+	return false
+}
+
+func originMatches(pattern, origin, self string) bool {
+	if pattern == "self" {
+		return origin == self
+	}
+	if pattern == origin {
+		return true
+	}
+	base, ok := strings.CutSuffix(pattern, ":*")
+	if !ok {
+		return false
+	}
+	u, err := url.Parse(origin)
+	if err != nil || u.Scheme+"://"+u.Hostname() != base {
+		return false
+	}
+	return u.Path == "" && u.RawQuery == ""
+}
+
+// Public is what the banner needs to know about a site: everything but origins,
+// tokens and retention. Its canonical JSON is what ConfigHash covers.
+func (s *Site) Public() ([]byte, error) {
+	return json.Marshal(s)
+}
+
+// Hash is "sha256:" followed by the hex SHA-256 of b.
+func Hash(b []byte) string {
+	sum := sha256.Sum256(b)
+	return "sha256:" + hex.EncodeToString(sum[:])
+}
+
+// validateOriginPattern checks one entry of a site's origins list.
+func validateOriginPattern(o string) error {
+	if o == "self" {
+		return nil
+	}
+	base, _ := strings.CutSuffix(o, ":*")
+	u, err := url.Parse(base)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return fmt.Errorf("%q is not an origin like https://www.example.nl, http://localhost:* or self", o)
+	}
+	if u.Path != "" || u.RawQuery != "" || u.Fragment != "" || u.User != nil {
+		return fmt.Errorf("%q must not have a path, query or user", o)
+	}
+	if base != o && u.Port() != "" {
+		return fmt.Errorf("%q has both a port and :*", o)
+	}
+	return nil
+}

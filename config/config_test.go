@@ -1,0 +1,102 @@
+package config_test
+
+import (
+	"flag"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/koekje/koekje/config"
+)
+
+var update = flag.Bool("update", false, "rewrite the expected error files in testdata")
+
+func TestDemo(t *testing.T) {
+	c := config.Demo()
+	s := c.Site("demo")
+	if s == nil {
+		t.Fatal("demo site missing")
+	}
+	if got := len(s.Languages); got != 4 {
+		t.Errorf("languages = %d, want 4", got)
+	}
+	for _, id := range []string{"necessary", "functional", "analytics", "embeds"} {
+		if s.Category(id) == nil {
+			t.Errorf("category %q missing", id)
+		}
+	}
+	if !s.Category("necessary").Required {
+		t.Error("necessary is not required")
+	}
+	if s.ChoiceMonths != 6 || s.Revision != 1 {
+		t.Errorf("choice_months=%d revision=%d, want 6 and 1", s.ChoiceMonths, s.Revision)
+	}
+}
+
+func TestOrigins(t *testing.T) {
+	s := config.Demo().Site("demo")
+	self := "https://consent.example.nl"
+	tests := []struct {
+		origin string
+		want   bool
+	}{
+		{"https://consent.example.nl", true},
+		{"http://localhost:3000", true},
+		{"http://localhost", true},
+		{"http://127.0.0.1:8080", true},
+		{"https://localhost:3000", false},
+		{"http://localhost.evil.example", false},
+		{"http://evil.example", false},
+		{"null", false},
+		{"", false},
+	}
+	for _, tt := range tests {
+		if got := s.AllowsOrigin(tt.origin, self); got != tt.want {
+			t.Errorf("AllowsOrigin(%q) = %v, want %v", tt.origin, got, tt.want)
+		}
+	}
+}
+
+// TestInvalid loads every testdata/*.yaml, which are all broken, and compares
+// the error with the .err file beside it.
+func TestInvalid(t *testing.T) {
+	files, err := filepath.Glob("testdata/*.yaml")
+	if err != nil || len(files) == 0 {
+		t.Fatalf("no test files: %v", err)
+	}
+	for _, f := range files {
+		t.Run(filepath.Base(f), func(t *testing.T) {
+			_, err := config.LoadFile(f)
+			if err == nil {
+				t.Fatal("loaded without error")
+			}
+			golden := strings.TrimSuffix(f, ".yaml") + ".err"
+			if *update {
+				if err := os.WriteFile(golden, []byte(err.Error()+"\n"), 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			want, rerr := os.ReadFile(golden)
+			if rerr != nil {
+				t.Fatal(rerr)
+			}
+			if got := err.Error() + "\n"; got != string(want) {
+				t.Errorf("error:\n%s\nwant:\n%s", got, want)
+			}
+		})
+	}
+}
+
+func TestParseDuration(t *testing.T) {
+	for _, ok := range []string{"session", "1h", "1d", "2w", "13mo", "2y", "50mo"} {
+		if _, err := config.ParseDuration(ok); err != nil {
+			t.Errorf("ParseDuration(%q): %v", ok, err)
+		}
+	}
+	for _, bad := range []string{"", "0d", "1", "d", "1 d", "1m", "-1y", "99999y"} {
+		if _, err := config.ParseDuration(bad); err == nil {
+			t.Errorf("ParseDuration(%q) succeeded", bad)
+		}
+	}
+}

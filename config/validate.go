@@ -1,0 +1,243 @@
+package config
+
+import (
+	"fmt"
+	"net/mail"
+	"net/url"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+)
+
+type fieldError struct {
+	path string
+	msg  string
+}
+
+var (
+	idPattern       = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,62}$`)
+	cookiePattern   = regexp.MustCompile(`^[!#$%&'+\-.^_` + "`" + `|~0-9A-Za-z]+\*?$`)
+	durationPattern = regexp.MustCompile(`^([1-9][0-9]{0,3})(h|d|w|mo|y)$`)
+)
+
+// Scopes of admin tokens: audit reads and exports, admin may also change things.
+var Scopes = []string{"audit", "admin"}
+
+type validator struct{ errs []fieldError }
+
+func (v *validator) add(path, format string, args ...any) {
+	v.errs = append(v.errs, fieldError{path, fmt.Sprintf(format, args...)})
+}
+
+func (c *Config) validate() []fieldError {
+	v := &validator{}
+	if len(c.Sites) == 0 {
+		v.add("sites", "at least one site is required")
+	}
+	seen := map[string]bool{}
+	for i, s := range c.Sites {
+		p := fmt.Sprintf("sites[%d]", i)
+		if s == nil {
+			v.add(p, "empty site")
+			continue
+		}
+		if seen[s.ID] {
+			v.add(p+".id", "duplicate site id %q", s.ID)
+		}
+		seen[s.ID] = true
+		v.site(p, s)
+	}
+	names := map[string]bool{}
+	for i, t := range c.Tokens {
+		p := fmt.Sprintf("tokens[%d]", i)
+		if t == nil {
+			v.add(p, "empty token")
+			continue
+		}
+		if t.Name == "" {
+			v.add(p+".name", "required")
+		} else if names[t.Name] {
+			v.add(p+".name", "duplicate token name %q", t.Name)
+		}
+		names[t.Name] = true
+		if b, ok := strings.CutPrefix(t.SHA256, "sha256:"); !ok || len(b) != 64 || strings.Trim(b, "0123456789abcdef") != "" {
+			v.add(p+".sha256", `must be "sha256:" and 64 lower-case hex digits (koekje hash-token prints it)`)
+		}
+		if !slices.Contains(Scopes, t.Scope) {
+			v.add(p+".scope", "must be one of %s", strings.Join(Scopes, ", "))
+		}
+	}
+	return v.errs
+}
+
+func (v *validator) site(p string, s *Site) {
+	if !idPattern.MatchString(s.ID) {
+		v.add(p+".id", "must be lower-case letters, digits, - or _ (at most 63), got %q", s.ID)
+	}
+	if strings.TrimSpace(s.Name) == "" {
+		v.add(p+".name", "required")
+	}
+	v.controller(p+".controller", &s.Controller)
+	if len(s.Origins) == 0 {
+		v.add(p+".origins", "at least one origin is required")
+	}
+	for i, o := range s.Origins {
+		if err := validateOriginPattern(o); err != nil {
+			v.add(fmt.Sprintf("%s.origins[%d]", p, i), "%v", err)
+		}
+	}
+	if len(s.Languages) == 0 {
+		v.add(p+".languages", "at least one language is required")
+	}
+	for i, l := range s.Languages {
+		if !slices.Contains(Languages, l) {
+			v.add(fmt.Sprintf("%s.languages[%d]", p, i), "unsupported language %q (supported: %s)", l, strings.Join(Languages, ", "))
+		}
+	}
+	if len(s.Languages) > 0 && !slices.Contains(s.Languages, s.DefaultLanguage) {
+		v.add(p+".default_language", "%q is not one of the site's languages", s.DefaultLanguage)
+	}
+	if s.Revision < 1 {
+		v.add(p+".revision", "must be 1 or more")
+	}
+	if s.ChoiceMonths < 1 || s.ChoiceMonths > 13 {
+		v.add(p+".choice_months", "must be between 1 and 13 months, got %d", s.ChoiceMonths)
+	}
+	if s.RetentionMonths < 0 {
+		v.add(p+".retention_months", "must not be negative")
+	}
+	if s.Intro != nil {
+		v.text(p+".intro", s.Intro, s.Languages)
+	}
+	v.categories(p, s)
+	v.services(p, s)
+}
+
+func (v *validator) controller(p string, c *Controller) {
+	if strings.TrimSpace(c.Organisation) == "" {
+		v.add(p+".organisation", "required")
+	}
+	if a, err := mail.ParseAddress(c.Email); err != nil || a.Address != c.Email {
+		v.add(p+".email", "must be an e-mail address, got %q", c.Email)
+	}
+	if !isWebURL(c.PrivacyPolicy) {
+		v.add(p+".privacy_policy", "must be an http(s) URL, got %q", c.PrivacyPolicy)
+	}
+}
+
+func (v *validator) categories(p string, s *Site) {
+	if len(s.Categories) == 0 {
+		v.add(p+".categories", "at least one category is required")
+		return
+	}
+	seen := map[string]bool{}
+	for i, c := range s.Categories {
+		cp := fmt.Sprintf("%s.categories[%d]", p, i)
+		if c == nil {
+			v.add(cp, "empty category")
+			continue
+		}
+		if !idPattern.MatchString(c.ID) {
+			v.add(cp+".id", "must be lower-case letters, digits, - or _, got %q", c.ID)
+		}
+		if seen[c.ID] {
+			v.add(cp+".id", "duplicate category id %q", c.ID)
+		}
+		seen[c.ID] = true
+		if c.ID == "necessary" && !c.Required {
+			v.add(cp+".required", "the necessary category must be required")
+		}
+		for j, t := range c.ConsentMode {
+			if !slices.Contains(ConsentTypes, t) {
+				v.add(fmt.Sprintf("%s.consent_mode[%d]", cp, j), "unknown consent type %q (one of %s)", t, strings.Join(ConsentTypes, ", "))
+			}
+		}
+		v.text(cp+".title", c.Title, s.Languages)
+		v.text(cp+".description", c.Description, s.Languages)
+	}
+	if !seen["necessary"] {
+		v.add(p+".categories", `a category with id "necessary" is required`)
+	}
+}
+
+func (v *validator) services(p string, s *Site) {
+	seen := map[string]bool{}
+	for i, sv := range s.Services {
+		sp := fmt.Sprintf("%s.services[%d]", p, i)
+		if sv == nil {
+			v.add(sp, "empty service")
+			continue
+		}
+		if !idPattern.MatchString(sv.ID) {
+			v.add(sp+".id", "must be lower-case letters, digits, - or _, got %q", sv.ID)
+		}
+		if seen[sv.ID] {
+			v.add(sp+".id", "duplicate service id %q", sv.ID)
+		}
+		seen[sv.ID] = true
+		if s.Category(sv.Category) == nil {
+			v.add(sp+".category", "unknown category %q", sv.Category)
+		}
+		if strings.TrimSpace(sv.Provider) == "" {
+			v.add(sp+".provider", "required")
+		}
+		if sv.PrivacyPolicy != "" && !isWebURL(sv.PrivacyPolicy) {
+			v.add(sp+".privacy_policy", "must be an http(s) URL, got %q", sv.PrivacyPolicy)
+		}
+		for j, ck := range sv.Cookies {
+			cp := fmt.Sprintf("%s.cookies[%d]", sp, j)
+			if ck == nil {
+				v.add(cp, "empty cookie")
+				continue
+			}
+			if !cookiePattern.MatchString(ck.Name) {
+				v.add(cp+".name", "must be a cookie name, optionally ending in * for a family, got %q", ck.Name)
+			}
+			if ck.Domain != "" && strings.ContainsAny(ck.Domain, "/:* ") {
+				v.add(cp+".domain", "must be a domain name, got %q", ck.Domain)
+			}
+			if _, err := ParseDuration(ck.Duration); err != nil {
+				v.add(cp+".duration", "%v", err)
+			}
+			v.text(cp+".purpose", ck.Purpose, s.Languages)
+		}
+	}
+}
+
+func (v *validator) text(p string, t Text, langs []string) {
+	for _, l := range langs {
+		if strings.TrimSpace(t[l]) == "" {
+			v.add(p, "missing text for language %q", l)
+		}
+	}
+	for l := range t {
+		if !slices.Contains(langs, l) {
+			v.add(p+"."+l, "text for language %q, which the site does not offer", l)
+		}
+	}
+}
+
+func isWebURL(s string) bool {
+	u, err := url.Parse(s)
+	return err == nil && (u.Scheme == "https" || u.Scheme == "http") && u.Host != ""
+}
+
+// Duration is how long a cookie lives: a count of a unit, or the session.
+type Duration struct {
+	N    int    // 0 for a session cookie
+	Unit string // h, d, w, mo, y
+}
+
+// ParseDuration reads "session", or a count and a unit: "1d", "13mo", "2y".
+func ParseDuration(s string) (Duration, error) {
+	if s == "session" {
+		return Duration{}, nil
+	}
+	m := durationPattern.FindStringSubmatch(s)
+	if m == nil {
+		return Duration{}, fmt.Errorf(`must be "session" or a count and a unit h, d, w, mo or y (like "1d", "13mo", "2y"), got %q`, s)
+	}
+	n, _ := strconv.Atoi(m[1])
+	return Duration{N: n, Unit: m[2]}, nil
+}

@@ -1,0 +1,58 @@
+// Package consent is Koekje's domain: consent records, the validation of a
+// visitor's choice against a site's configuration, error codes and the store
+// interface. It knows neither HTTP nor SQL.
+package consent
+
+import (
+	"errors"
+	"fmt"
+)
+
+// Error codes. The HTTP layer maps each to one status in one table.
+const (
+	EMALFORMED    = "malformed"    // the request cannot be parsed
+	EINVALID      = "invalid"      // it parses but a value is not acceptable
+	ENOTFOUND     = "not_found"    // no such site, consent ID or route
+	EUNAUTHORIZED = "unauthorized" // missing or wrong token
+	EFORBIDDEN    = "forbidden"    // origin not allowed for the site
+	ETOOLARGE     = "too_large"    // body over the limit
+	EUNSUPPORTED  = "unsupported_media_type"
+	EMETHOD       = "method_not_allowed"
+	ERATELIMIT    = "rate_limited"
+	ECONFLICT     = "conflict"    // e.g. a chain that does not verify
+	EUNAVAILABLE  = "unavailable" // the store cannot write now (disk full, read-only)
+	EINTERNAL     = "internal"
+)
+
+// Error is the one error type whose code, message and field reach clients.
+type Error struct {
+	Code    string
+	Message string
+	Field   string
+}
+
+func (e *Error) Error() string {
+	if e.Field != "" {
+		return fmt.Sprintf("%s: %s (%s)", e.Code, e.Message, e.Field)
+	}
+	return e.Code + ": " + e.Message
+}
+
+// Errorf returns an *Error with a formatted message.
+func Errorf(code, format string, args ...any) *Error {
+	return &Error{Code: code, Message: fmt.Sprintf(format, args...)}
+}
+
+// FieldErrorf returns an *Error about one field of the request.
+func FieldErrorf(code, field, format string, args ...any) *Error {
+	return &Error{Code: code, Field: field, Message: fmt.Sprintf(format, args...)}
+}
+
+// ErrorCode returns the code of err, or EINTERNAL if it is not an *Error.
+func ErrorCode(err error) string {
+	var e *Error
+	if errors.As(err, &e) {
+		return e.Code
+	}
+	return EINTERNAL
+}

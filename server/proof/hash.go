@@ -1,0 +1,78 @@
+// Package proof computes what makes Koekje's records evidence: the canonical
+// encoding of a record and the SHA-256 hash chain over a site's records.
+package proof
+
+import (
+	"crypto/sha256"
+	"encoding/binary"
+	"hash"
+	"slices"
+
+	"github.com/koekje/koekje/server/consent"
+)
+
+// RecordEncodingV1 names the canonical encoding below. A change of encoding
+// gets a new name, so old chains keep verifying with the old one.
+const RecordEncodingV1 = "koekje-record-v1"
+
+// RecordHash returns SHA-256 over the canonical encoding of every stored
+// field of r, PrevHash included. Each field is written with its length in
+// front, so no two different records encode alike.
+func RecordHash(r *consent.Record) []byte {
+	h := sha256.New()
+	e := encoder{h: h}
+	e.str(RecordEncodingV1)
+	e.bytes(r.RecordID[:])
+	e.bytes(r.ConsentID[:])
+	e.str(r.Site)
+	e.int(r.Seq)
+	e.int(r.RecordedAt.UnixMicro())
+	e.str(r.Action)
+	keys := make([]string, 0, len(r.Choices))
+	for k := range r.Choices {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	e.int(int64(len(keys)))
+	for _, k := range keys {
+		e.str(k)
+		e.bool(r.Choices[k])
+	}
+	e.int(int64(r.Revision))
+	e.str(r.ConfigHash)
+	e.str(r.Language)
+	e.str(r.URL)
+	e.str(r.UserAgent)
+	e.str(r.IP)
+	e.bool(r.GPC)
+	e.bytes(r.PrevHash)
+	return h.Sum(nil)
+}
+
+type encoder struct {
+	h   hash.Hash
+	buf [binary.MaxVarintLen64]byte
+}
+
+func (e *encoder) int(v int64) {
+	n := binary.PutVarint(e.buf[:], v)
+	e.h.Write(e.buf[:n])
+}
+
+func (e *encoder) bytes(b []byte) {
+	e.int(int64(len(b)))
+	e.h.Write(b)
+}
+
+func (e *encoder) str(s string) {
+	e.int(int64(len(s)))
+	e.h.Write([]byte(s))
+}
+
+func (e *encoder) bool(b bool) {
+	if b {
+		e.h.Write([]byte{1})
+	} else {
+		e.h.Write([]byte{0})
+	}
+}

@@ -1,0 +1,241 @@
+// Package sqlite stores consent records in SQLite: one writer connection that
+// commits queued records in batches (group commit), and a pool of readers.
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/mattn/go-sqlite3"
+
+	"github.com/koekje/koekje/server/consent"
+	"github.com/koekje/koekje/server/proof"
+)
+
+// maxBatch bounds one transaction. The batching window is the previous
+// commit's fsync: whatever queued up meanwhile goes into the next one.
+const maxBatch = 512
+
+// DB is the SQLite store. It implements consent.Store.
+type DB struct {
+	path  string
+	write *sql.DB
+	read  *sql.DB
+	log   *slog.Logger
+
+	mu     sync.RWMutex // guards closed and sending on queue
+	closed bool
+	queue  chan *pending
+	done   chan struct{}
+
+	heads map[string]head // chain head per site; owned by the writer goroutine
+
+	// OnCommit, if set before the first Append, is called after every batch.
+	OnCommit func(size int, d time.Duration, err error)
+}
+
+type head struct {
+	seq  int64
+	hash []byte
+}
+
+type pending struct {
+	rec  *consent.Record
+	done chan error
+}
+
+var _ consent.Store = (*DB)(nil)
+
+// Open opens (creating if needed) the database at path, applies migrations
+// and starts the writer.
+func Open(path string, log *slog.Logger) (*DB, error) {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	// synchronous=FULL: a 201 promises the record survives a power cut.
+	w, err := sql.Open("sqlite3", "file:"+path+"?_journal_mode=WAL&_synchronous=FULL&_busy_timeout=5000&_txlock=immediate")
+	if err != nil {
+		return nil, fmt.Errorf("open %s: %w", path, err)
+	}
+	w.SetMaxOpenConns(1)
+	w.SetConnMaxLifetime(0)
+	w.SetConnMaxIdleTime(0)
+	if err := migrate(w); err != nil {
+		w.Close()
+		return nil, fmt.Errorf("migrate %s: %w", path, err)
+	}
+	r, err := sql.Open("sqlite3", "file:"+path+"?_journal_mode=WAL&_busy_timeout=5000&_query_only=true")
+	if err != nil {
+		w.Close()
+		return nil, fmt.Errorf("open %s for reading: %w", path, err)
+	}
+	r.SetMaxOpenConns(8)
+	r.SetMaxIdleConns(8)
+	db := &DB{
+		path:  path,
+		write: w,
+		read:  r,
+		log:   log,
+		queue: make(chan *pending, 4*maxBatch),
+		done:  make(chan struct{}),
+		heads: map[string]head{},
+	}
+	go db.run()
+	return db, nil
+}
+
+// Close stops accepting records, commits those already queued and closes
+// the database.
+func (db *DB) Close() error {
+	db.mu.Lock()
+	if db.closed {
+		db.mu.Unlock()
+		return nil
+	}
+	db.closed = true
+	close(db.queue)
+	db.mu.Unlock()
+	<-db.done
+	return errors.Join(db.read.Close(), db.write.Close())
+}
+
+// Ping checks that the database answers.
+func (db *DB) Ping(ctx context.Context) error {
+	var one int
+	return db.read.QueryRowContext(ctx, "SELECT 1").Scan(&one)
+}
+
+// Append queues r for the writer and waits until its batch is committed.
+func (db *DB) Append(ctx context.Context, r *consent.Record) error {
+	p := &pending{rec: r, done: make(chan error, 1)}
+	db.mu.RLock()
+	if db.closed {
+		db.mu.RUnlock()
+		return consent.Errorf(consent.EUNAVAILABLE, "the server is shutting down")
+	}
+	select {
+	case db.queue <- p:
+	case <-ctx.Done():
+		db.mu.RUnlock()
+		return ctx.Err()
+	}
+	db.mu.RUnlock()
+	select {
+	case err := <-p.done:
+		return err
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+func (db *DB) run() {
+	defer close(db.done)
+	batch := make([]*pending, 0, maxBatch)
+	for p := range db.queue {
+		batch = append(batch[:0], p)
+	fill:
+		for len(batch) < maxBatch {
+			select {
+			case p, ok := <-db.queue:
+				if !ok {
+					break fill
+				}
+				batch = append(batch, p)
+			default:
+				break fill
+			}
+		}
+		start := time.Now()
+		err := db.commit(batch)
+		if db.OnCommit != nil {
+			db.OnCommit(len(batch), time.Since(start), err)
+		}
+		if err != nil {
+			db.log.Error("commit batch", "records", len(batch), "err", err)
+			err = writeError(err)
+		}
+		for _, p := range batch {
+			p.done <- err
+		}
+	}
+}
+
+// writeError turns a failed commit into what a client may see: the store is
+// unavailable for now (disk full, read-only, I/O error), nothing was written.
+func writeError(err error) error {
+	var se sqlite3.Error
+	if errors.As(err, &se) && se.Code == sqlite3.ErrFull {
+		return consent.Errorf(consent.EUNAVAILABLE, "the consent store is full; nothing was recorded, try again later")
+	}
+	return consent.Errorf(consent.EUNAVAILABLE, "the consent store cannot write right now; nothing was recorded, try again later")
+}
+
+func (db *DB) commit(batch []*pending) error {
+	ctx := context.Background()
+	tx, err := db.write.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("begin: %w", err)
+	}
+	defer tx.Rollback()
+	stmt, err := tx.PrepareContext(ctx, insertRecord)
+	if err != nil {
+		return fmt.Errorf("prepare: %w", err)
+	}
+	defer stmt.Close()
+	staged := map[string]head{}
+	now := time.Now().UTC().Truncate(time.Microsecond)
+	for _, p := range batch {
+		r := p.rec
+		h, ok := staged[r.Site]
+		if !ok {
+			if h, err = db.head(ctx, tx, r.Site); err != nil {
+				return err
+			}
+		}
+		id, err := uuid.NewV7()
+		if err != nil {
+			return fmt.Errorf("record id: %w", err)
+		}
+		r.RecordID, r.RecordedAt, r.Seq, r.PrevHash = id, now, h.seq+1, h.hash
+		r.Hash = proof.RecordHash(r)
+		choices, err := encodeChoices(r.Choices)
+		if err != nil {
+			return err
+		}
+		if _, err := stmt.ExecContext(ctx, r.RecordID[:], r.Site, r.Seq, r.ConsentID[:],
+			r.RecordedAt.UnixMicro(), r.Action, choices, r.Revision, r.ConfigHash,
+			r.Language, r.URL, r.UserAgent, r.IP, r.GPC, r.PrevHash, r.Hash); err != nil {
+			return fmt.Errorf("insert: %w", err)
+		}
+		staged[r.Site] = head{r.Seq, r.Hash}
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("commit: %w", err)
+	}
+	for site, h := range staged {
+		db.heads[site] = h
+	}
+	return nil
+}
+
+// head returns the last sequence number and hash of a site's chain.
+func (db *DB) head(ctx context.Context, tx *sql.Tx, site string) (head, error) {
+	if h, ok := db.heads[site]; ok {
+		return h, nil
+	}
+	var h head
+	err := tx.QueryRowContext(ctx, `SELECT seq, hash FROM records WHERE site = ? ORDER BY seq DESC LIMIT 1`, site).Scan(&h.seq, &h.hash)
+	if errors.Is(err, sql.ErrNoRows) {
+		err = tx.QueryRowContext(ctx, `SELECT seq, hash FROM checkpoints WHERE site = ? ORDER BY seq DESC LIMIT 1`, site).Scan(&h.seq, &h.hash)
+	}
+	if err != nil && !errors.Is(err, sql.ErrNoRows) {
+		return head{}, fmt.Errorf("chain head of %s: %w", site, err)
+	}
+	return h, nil
+}

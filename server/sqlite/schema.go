@@ -1,0 +1,91 @@
+package sqlite
+
+import (
+	"database/sql"
+	"fmt"
+)
+
+// migrations run in order, each once; PRAGMA user_version counts them.
+var migrations = []string{
+	`CREATE TABLE records (
+		record_id   BLOB PRIMARY KEY,  -- UUIDv7: time-ordered, inserts stay at the B-tree's right edge
+		site        TEXT NOT NULL,
+		seq         INTEGER NOT NULL,  -- position in the site's hash chain, from 1
+		consent_id  BLOB NOT NULL,
+		recorded_at INTEGER NOT NULL,  -- Unix microseconds, UTC
+		action      TEXT NOT NULL,
+		choices     TEXT NOT NULL,     -- JSON object of every category, keys sorted
+		revision    INTEGER NOT NULL,
+		config_hash TEXT NOT NULL,
+		language    TEXT NOT NULL,
+		url         TEXT NOT NULL,
+		user_agent  TEXT NOT NULL,
+		ip          TEXT NOT NULL,     -- truncated: IPv4 /24, IPv6 /48
+		gpc         INTEGER NOT NULL,
+		prev_hash   BLOB,
+		hash        BLOB NOT NULL
+	) WITHOUT ROWID;
+	CREATE UNIQUE INDEX records_site_seq ON records (site, seq);
+	CREATE INDEX records_consent ON records (consent_id);
+	CREATE INDEX records_site_time ON records (site, recorded_at);
+	CREATE TRIGGER records_append_only BEFORE UPDATE ON records
+	BEGIN SELECT RAISE(ABORT, 'consent records are append-only'); END;
+
+	-- Where a purge cut a chain: the last purged record's sequence and hash.
+	CREATE TABLE checkpoints (
+		site       TEXT NOT NULL,
+		seq        INTEGER NOT NULL,
+		hash       BLOB NOT NULL,
+		created_at INTEGER NOT NULL,
+		signature  BLOB,
+		PRIMARY KEY (site, seq)
+	) WITHOUT ROWID;
+
+	-- Every banner version a site served, stored once under its hash.
+	CREATE TABLE versions (
+		site       TEXT NOT NULL,
+		hash       TEXT NOT NULL,
+		body       BLOB NOT NULL,
+		created_at INTEGER NOT NULL,
+		PRIMARY KEY (site, hash)
+	) WITHOUT ROWID;
+
+	-- Keys made on first start: token MAC keys, receipt signing keys.
+	CREATE TABLE secrets (
+		name       TEXT PRIMARY KEY,
+		value      BLOB NOT NULL,
+		created_at INTEGER NOT NULL
+	) WITHOUT ROWID;`,
+}
+
+func migrate(db *sql.DB) error {
+	var version int
+	if err := db.QueryRow(`PRAGMA user_version`).Scan(&version); err != nil {
+		return err
+	}
+	if version > len(migrations) {
+		return fmt.Errorf("database schema %d is newer than this binary's %d", version, len(migrations))
+	}
+	for i := version; i < len(migrations); i++ {
+		tx, err := db.Begin()
+		if err != nil {
+			return err
+		}
+		if _, err := tx.Exec(migrations[i]); err != nil {
+			tx.Rollback()
+			return fmt.Errorf("migration %d: %w", i+1, err)
+		}
+		if _, err := tx.Exec(fmt.Sprintf(`PRAGMA user_version = %d`, i+1)); err != nil {
+			tx.Rollback()
+			return err
+		}
+		if err := tx.Commit(); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+const insertRecord = `INSERT INTO records (record_id, site, seq, consent_id, recorded_at,
+	action, choices, revision, config_hash, language, url, user_agent, ip, gpc, prev_hash, hash)
+	VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`

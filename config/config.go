@@ -176,3 +176,13 @@ func validateOriginPattern(o string) error {
 	}
 	return nil
 }
+
+// HasService reports whether the site declares a service with this id.
+func (s *Site) HasService(id string) bool {
+	for _, sv := range s.Services {
+		if sv.ID == id {
+			return true
+		}
+	}
+	return false
+}

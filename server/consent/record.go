@@ -25,6 +25,7 @@ type Record struct {
 	RecordedAt time.Time       `json:"recorded_at"`
 	Action     string          `json:"action"`
 	Choices    map[string]bool `json:"choices"`
+	Services   []string        `json:"services,omitempty"` // services granted one by one, sorted
 	Revision   int             `json:"revision"`
 	ConfigHash string          `json:"config_hash"`
 	Language   string          `json:"language"`

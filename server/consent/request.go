@@ -5,6 +5,7 @@ import (
 	"io"
 	"net/url"
 	"regexp"
+	"slices"
 	"strings"
 	"unicode/utf8"
 
@@ -29,6 +30,7 @@ type Request struct {
 	ConsentID  *string         `json:"consent_id"`
 	Token      *string         `json:"token"`
 	Choices    map[string]bool `json:"choices"`
+	Services   map[string]bool `json:"services"`
 	Action     string          `json:"action"`
 	Revision   *int            `json:"revision"`
 	ConfigHash string          `json:"config_hash"`
@@ -142,6 +144,18 @@ func (r *Request) Validate(s *config.Site, currentHash string) (*Record, error) 
 		return nil, err
 	}
 	rec.Choices = choices
+	for id, granted := range r.Services {
+		if !s.HasService(id) {
+			return nil, FieldErrorf(EINVALID, "services."+safeKey(id), "unknown service")
+		}
+		if granted {
+			if r.Action == RejectAll || r.Action == Withdraw {
+				return nil, FieldErrorf(EINVALID, "services."+id, "%s with a granted service: use custom", r.Action)
+			}
+			rec.Services = append(rec.Services, id)
+		}
+	}
+	slices.Sort(rec.Services)
 
 	rec.Revision = s.Revision
 	if r.Revision != nil && *r.Revision != s.Revision {

@@ -38,6 +38,10 @@ func RecordHash(r *consent.Record) []byte {
 		e.str(k)
 		e.bool(r.Choices[k])
 	}
+	e.int(int64(len(r.Services)))
+	for _, sv := range r.Services {
+		e.str(sv)
+	}
 	e.int(int64(r.Revision))
 	e.str(r.ConfigHash)
 	e.str(r.Language)

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"sync"
 	"time"
 
@@ -209,7 +210,7 @@ func (db *DB) commit(batch []*pending) error {
 			return err
 		}
 		if _, err := stmt.ExecContext(ctx, r.RecordID[:], r.Site, r.Seq, r.ConsentID[:],
-			r.RecordedAt.UnixMicro(), r.Action, choices, r.Revision, r.ConfigHash,
+			r.RecordedAt.UnixMicro(), r.Action, choices, strings.Join(r.Services, ","), r.Revision, r.ConfigHash,
 			r.Language, r.URL, r.UserAgent, r.IP, r.GPC, r.PrevHash, r.Hash); err != nil {
 			return fmt.Errorf("insert: %w", err)
 		}

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/google/uuid"
@@ -14,7 +15,7 @@ import (
 	"github.com/koekje/koekje/server/consent"
 )
 
-const recordColumns = `record_id, site, seq, consent_id, recorded_at, action, choices,
+const recordColumns = `record_id, site, seq, consent_id, recorded_at, action, choices, services,
 	revision, config_hash, language, url, user_agent, ip, gpc, prev_hash, hash`
 
 // History returns every record of consentID, oldest first.
@@ -42,8 +43,9 @@ func scanRecord(rows *sql.Rows) (*consent.Record, error) {
 		recordID, consID []byte
 		micros           int64
 		choices          []byte
+		services         string
 	)
-	if err := rows.Scan(&recordID, &r.Site, &r.Seq, &consID, &micros, &r.Action, &choices,
+	if err := rows.Scan(&recordID, &r.Site, &r.Seq, &consID, &micros, &r.Action, &choices, &services,
 		&r.Revision, &r.ConfigHash, &r.Language, &r.URL, &r.UserAgent, &r.IP, &r.GPC,
 		&r.PrevHash, &r.Hash); err != nil {
 		return nil, fmt.Errorf("scan record: %w", err)
@@ -56,6 +58,9 @@ func scanRecord(rows *sql.Rows) (*consent.Record, error) {
 		return nil, fmt.Errorf("consent id: %w", err)
 	}
 	r.RecordedAt = time.UnixMicro(micros).UTC()
+	if services != "" {
+		r.Services = strings.Split(services, ",")
+	}
 	if err := json.Unmarshal(choices, &r.Choices); err != nil {
 		return nil, fmt.Errorf("choices of %s: %w", r.RecordID, err)
 	}

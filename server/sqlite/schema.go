@@ -15,6 +15,7 @@ var migrations = []string{
 		recorded_at INTEGER NOT NULL,  -- Unix microseconds, UTC
 		action      TEXT NOT NULL,
 		choices     TEXT NOT NULL,     -- JSON object of every category, keys sorted
+		services    TEXT NOT NULL,     -- services granted one by one, comma-separated
 		revision    INTEGER NOT NULL,
 		config_hash TEXT NOT NULL,
 		language    TEXT NOT NULL,
@@ -87,5 +88,5 @@ func migrate(db *sql.DB) error {
 }
 
 const insertRecord = `INSERT INTO records (record_id, site, seq, consent_id, recorded_at,
-	action, choices, revision, config_hash, language, url, user_agent, ip, gpc, prev_hash, hash)
-	VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
+	action, choices, services, revision, config_hash, language, url, user_agent, ip, gpc, prev_hash, hash)
+	VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`

@@ -1,0 +1,160 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/koekje/koekje/config"
+	"github.com/koekje/koekje/server"
+	"github.com/koekje/koekje/server/sqlite"
+)
+
+// version is set at build time with -ldflags "-X main.version=…".
+var version = "dev"
+
+const usage = `usage: koekje [command] [flags]
+
+commands:
+  serve     run the consent server (the default)
+  version   print the version
+
+Run "koekje serve -h" for the server's flags.
+`
+
+func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	cmd := "serve"
+	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
+		cmd, args = args[0], args[1:]
+	}
+	switch cmd {
+	case "serve":
+		return serve(ctx, args, getenv, stdout, stderr)
+	case "version":
+		fmt.Fprintln(stdout, "koekje", version)
+		return nil
+	case "help":
+		fmt.Fprint(stdout, usage)
+		return nil
+	}
+	fmt.Fprint(stderr, usage)
+	return fmt.Errorf("unknown command %q", cmd)
+}
+
+// options shared by the commands that open the database.
+type options struct {
+	addr, db, config, adminToken, trustedProxies string
+	rateLimit                                    float64
+}
+
+func (o *options) flags(name string, getenv func(string) string, stderr io.Writer) *flag.FlagSet {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.StringVar(&o.db, "db", envOr(getenv, "KOEKJE_DB", "koekje.db"), "SQLite database file (KOEKJE_DB)")
+	fs.StringVar(&o.config, "config", getenv("KOEKJE_CONFIG"), "site configuration YAML; the demo site when empty (KOEKJE_CONFIG)")
+	return fs
+}
+
+func serve(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	var o options
+	fs := o.flags("serve", getenv, stderr)
+	fs.StringVar(&o.addr, "addr", envOr(getenv, "KOEKJE_ADDR", "127.0.0.1:8080"), "listen address (KOEKJE_ADDR)")
+	fs.StringVar(&o.adminToken, "admin-token", getenv("KOEKJE_ADMIN_TOKEN"), "admin bearer token; one is generated when empty (KOEKJE_ADMIN_TOKEN)")
+	fs.StringVar(&o.trustedProxies, "trusted-proxies", getenv("KOEKJE_TRUSTED_PROXIES"), "comma-separated CIDRs of reverse proxies whose X-Forwarded-For is believed (KOEKJE_TRUSTED_PROXIES)")
+	defRate := 20.0
+	if v := getenv("KOEKJE_RATE_LIMIT"); v != "" {
+		r, err := strconv.ParseFloat(v, 64)
+		if err != nil || r < 0 {
+			return fmt.Errorf("KOEKJE_RATE_LIMIT: %q is not a number of requests per second", v)
+		}
+		defRate = r
+	}
+	fs.Float64Var(&o.rateLimit, "rate-limit", defRate, "public POSTs per second per client network; 0 turns it off (KOEKJE_RATE_LIMIT)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if o.rateLimit < 0 {
+		return errors.New("--rate-limit must not be negative")
+	}
+	log := slog.New(slog.NewJSONHandler(stderr, nil))
+
+	cfg, err := loadConfig(o.config)
+	if err != nil {
+		return err
+	}
+	db, err := sqlite.Open(o.db, log)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	key, err := db.Secret(ctx, "visitor-token-key", 64)
+	if err != nil {
+		return err
+	}
+	if o.adminToken == "" && len(cfg.Tokens) == 0 {
+		o.adminToken = newToken()
+		fmt.Fprintf(stderr, "koekje: no admin token given; this run's token is %s\n", o.adminToken)
+	}
+	var proxies []string
+	if o.trustedProxies != "" {
+		proxies = strings.Split(o.trustedProxies, ",")
+	}
+	srv, err := server.New(ctx, server.Deps{
+		Config: cfg, Store: db, Log: log, TokenKey: key, AdminToken: o.adminToken,
+		RateLimit: o.rateLimit, TrustedProxies: proxies,
+	})
+	if err != nil {
+		return err
+	}
+	ln, err := net.Listen("tcp", o.addr)
+	if err != nil {
+		return err
+	}
+	hs := srv.HTTPServer(o.addr)
+	log.Info("serving", "addr", ln.Addr().String(), "db", o.db, "sites", len(cfg.Sites), "version", version)
+	errc := make(chan error, 1)
+	go func() { errc <- hs.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	// Answer what is in flight, then let the store commit its last batch.
+	log.Info("shutting down")
+	sctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if err := hs.Shutdown(sctx); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return db.Close()
+}
+
+func envOr(getenv func(string) string, k, def string) string {
+	if v := getenv(k); v != "" {
+		return v
+	}
+	return def
+}
+
+func loadConfig(path string) (*config.Config, error) {
+	if path == "" {
+		return config.Demo(), nil
+	}
+	return config.LoadFile(path)
+}
+
+func newToken() string {
+	b := make([]byte, 24)
+	rand.Read(b)
+	return base64.RawURLEncoding.EncodeToString(b)
+}

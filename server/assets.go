@@ -1,0 +1,110 @@
+package server
+
+import (
+	"net/http"
+	"strings"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/koekje/koekje/server/consent"
+	"github.com/koekje/koekje/static"
+)
+
+func (s *Server) healthz(c echo.Context) error {
+	if err := s.store.Ping(c.Request().Context()); err != nil {
+		s.log.Error("health check", "err", err)
+		return consent.Errorf(consent.EUNAVAILABLE, "the store does not answer")
+	}
+	c.Response().Header().Set("Cache-Control", "no-store")
+	return c.JSON(http.StatusOK, map[string]string{"status": "ok"})
+}
+
+// bundle serves /s/{site}.js, precompressed, with an ETag per encoding.
+func (s *Server) bundle(c echo.Context) error {
+	id, ok := strings.CutSuffix(c.Param("file"), ".js")
+	b := s.bundles[id]
+	if !ok || b == nil {
+		return consent.Errorf(consent.ENOTFOUND, "no such site")
+	}
+	body, enc := b.JS, ""
+	accept := c.Request().Header.Get("Accept-Encoding")
+	switch {
+	case acceptsEncoding(accept, "br"):
+		body, enc = b.Brotli, "br"
+	case acceptsEncoding(accept, "gzip"):
+		body, enc = b.Gzip, "gzip"
+	}
+	etag := `"` + b.ETag + enc + `"`
+	h := c.Response().Header()
+	h.Set("Vary", "Accept-Encoding")
+	h.Set("ETag", etag)
+	h.Set("Cache-Control", "public, max-age=300")
+	h.Set("Cross-Origin-Resource-Policy", "cross-origin")
+	h.Del("X-Frame-Options")
+	if enc != "" {
+		h.Set("Content-Encoding", enc)
+	}
+	if inm := c.Request().Header.Get("If-None-Match"); inm != "" && etagMatch(inm, etag) {
+		return c.NoContent(http.StatusNotModified)
+	}
+	return c.Blob(http.StatusOK, "text/javascript; charset=utf-8", body)
+}
+
+// acceptsEncoding reports whether an Accept-Encoding header allows enc
+// (and does not refuse it with q=0).
+func acceptsEncoding(header, enc string) bool {
+	for part := range strings.SplitSeq(header, ",") {
+		name, params, _ := strings.Cut(strings.TrimSpace(part), ";")
+		if !strings.EqualFold(strings.TrimSpace(name), enc) {
+			continue
+		}
+		q := strings.ReplaceAll(params, " ", "")
+		return q != "q=0" && q != "q=0.0" && q != "q=0.00" && q != "q=0.000"
+	}
+	return false
+}
+
+func etagMatch(header, etag string) bool {
+	for part := range strings.SplitSeq(header, ",") {
+		p := strings.TrimPrefix(strings.TrimSpace(part), "W/")
+		if p == etag || p == "*" {
+			return true
+		}
+	}
+	return false
+}
+
+// demoCSP shows that the banner works under a strict policy: no inline
+// script or style, no eval; only the third parties the demo site names.
+const demoCSP = "default-src 'self'; script-src 'self' https://www.googletagmanager.com; " +
+	"connect-src 'self' https://*.google-analytics.com https://*.analytics.google.com; " +
+	"img-src 'self' data: https://*.google-analytics.com; style-src 'self'; " +
+	"frame-src https://www.youtube-nocookie.com https://www.google.com; " +
+	"base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+
+func (s *Server) demoPage(c echo.Context) error {
+	if s.bundles["demo"] == nil {
+		return consent.Errorf(consent.ENOTFOUND, "this server has no demo site")
+	}
+	page, err := static.FS.ReadFile("demo.html")
+	if err != nil {
+		return err
+	}
+	h := c.Response().Header()
+	h.Set("Content-Security-Policy", demoCSP)
+	h.Set("Referrer-Policy", "strict-origin-when-cross-origin")
+	return c.HTMLBlob(http.StatusOK, page)
+}
+
+func (s *Server) demoAsset(c echo.Context) error {
+	name := strings.TrimPrefix(c.Path(), "/")
+	b, err := static.FS.ReadFile(name)
+	if err != nil {
+		return err
+	}
+	ct := "text/css; charset=utf-8"
+	if strings.HasSuffix(name, ".js") {
+		ct = "text/javascript; charset=utf-8"
+	}
+	return c.Blob(http.StatusOK, ct, b)
+}

@@ -1,0 +1,165 @@
+package server
+
+import (
+	"encoding/hex"
+	"errors"
+	"io"
+	"mime"
+	"net/http"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/labstack/echo/v4"
+
+	"github.com/koekje/koekje/server/consent"
+)
+
+type consentResponse struct {
+	ConsentID  uuid.UUID `json:"consent_id"`
+	RecordID   uuid.UUID `json:"record_id"`
+	RecordedAt string    `json:"recorded_at"`
+	Token      string    `json:"token"`
+	ReceiptURL string    `json:"receipt_url"`
+}
+
+// postConsent records one choice.
+func (s *Server) postConsent(c echo.Context) error {
+	r := c.Request()
+	mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	if err != nil || (mt != "application/json" && mt != "text/plain") {
+		return consent.Errorf(consent.EUNSUPPORTED, "send the choice as application/json or text/plain")
+	}
+	body, err := readBody(c)
+	if err != nil {
+		return err
+	}
+	req, err := consent.DecodeRequest(body)
+	if err != nil {
+		return err
+	}
+	if req.Site == "" {
+		return consent.FieldErrorf(consent.EINVALID, "site", "required")
+	}
+	site := s.cfg.Site(req.Site)
+	if site == nil {
+		return consent.FieldErrorf(consent.ENOTFOUND, "site", "no such site")
+	}
+	if o := r.Header.Get("Origin"); o != "" && !site.AllowsOrigin(o, selfOrigin(c)) {
+		return consent.Errorf(consent.EFORBIDDEN, "this origin may not record choices for site %s", site.ID)
+	}
+	bundle := s.bundles[site.ID]
+	rec, err := req.Validate(site, bundle.Hash)
+	if err != nil {
+		return err
+	}
+	if rec.ConsentID == uuid.Nil {
+		rec.ConsentID = uuid.New()
+	} else if req.Token == nil || !s.tokens.check(*req.Token, rec.ConsentID, site.ID) {
+		return consent.FieldErrorf(consent.EUNAUTHORIZED, "token", "adding to an existing consent ID needs the token issued with it")
+	}
+	if rec.ConfigHash != bundle.Hash {
+		ok, err := s.store.HasVersion(r.Context(), site.ID, rec.ConfigHash)
+		if err != nil {
+			return err
+		}
+		if !ok {
+			return consent.FieldErrorf(consent.EINVALID, "config_hash", "this site never served a banner with this hash")
+		}
+	}
+	rec.IP = consent.TruncateIP(c.RealIP())
+	rec.UserAgent = consent.CapUserAgent(r.UserAgent())
+	rec.GPC = rec.GPC || r.Header.Get("Sec-GPC") == "1"
+	if err := s.store.Append(r.Context(), rec); err != nil {
+		return err
+	}
+	token, err := s.tokens.issue(rec.ConsentID, site.ID)
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusCreated, consentResponse{
+		ConsentID:  rec.ConsentID,
+		RecordID:   rec.RecordID,
+		RecordedAt: rec.RecordedAt.Format(time.RFC3339Nano),
+		Token:      token,
+		ReceiptURL: "/api/v1/consents/" + rec.ConsentID.String() + "/receipt",
+	})
+}
+
+// readBody reads at most consent.MaxBodyBytes; more is a 413.
+func readBody(c echo.Context) ([]byte, error) {
+	r := c.Request()
+	if r.ContentLength > consent.MaxBodyBytes {
+		return nil, consent.Errorf(consent.ETOOLARGE, "the body is larger than %d bytes", consent.MaxBodyBytes)
+	}
+	b, err := io.ReadAll(http.MaxBytesReader(c.Response(), r.Body, consent.MaxBodyBytes))
+	var mbe *http.MaxBytesError
+	switch {
+	case errors.As(err, &mbe):
+		return nil, consent.Errorf(consent.ETOOLARGE, "the body is larger than %d bytes", consent.MaxBodyBytes)
+	case err != nil:
+		return nil, consent.Errorf(consent.EMALFORMED, "could not read the body")
+	}
+	return b, nil
+}
+
+type recordView struct {
+	RecordID   uuid.UUID       `json:"record_id"`
+	Site       string          `json:"site"`
+	Seq        int64           `json:"seq"`
+	RecordedAt string          `json:"recorded_at"`
+	Action     string          `json:"action"`
+	Choices    map[string]bool `json:"choices"`
+	Services   []string        `json:"services,omitempty"`
+	Revision   int             `json:"revision"`
+	ConfigHash string          `json:"config_hash"`
+	Language   string          `json:"language"`
+	URL        string          `json:"url,omitempty"`
+	UserAgent  string          `json:"user_agent,omitempty"`
+	IP         string          `json:"ip,omitempty"`
+	GPC        bool            `json:"gpc"`
+	PrevHash   string          `json:"prev_hash"`
+	Hash       string          `json:"hash"`
+}
+
+func viewOf(r *consent.Record) recordView {
+	return recordView{
+		RecordID: r.RecordID, Site: r.Site, Seq: r.Seq,
+		RecordedAt: r.RecordedAt.Format(time.RFC3339Nano), Action: r.Action,
+		Choices: r.Choices, Services: r.Services, Revision: r.Revision, ConfigHash: r.ConfigHash,
+		Language: r.Language, URL: r.URL, UserAgent: r.UserAgent, IP: r.IP, GPC: r.GPC,
+		PrevHash: hex.EncodeToString(r.PrevHash), Hash: hex.EncodeToString(r.Hash),
+	}
+}
+
+// getHistory returns a visitor's records to the visitor (their token) or to
+// an auditor (an admin bearer token).
+func (s *Server) getHistory(c echo.Context) error {
+	id, err := uuid.Parse(c.Param("id"))
+	if err != nil || id.String() != c.Param("id") {
+		return consent.FieldErrorf(consent.EMALFORMED, "consent_id", "not a UUID in canonical form")
+	}
+	site := ""
+	if s.admins.scope(c) == "" {
+		tokID, tokSite, ok := s.tokens.owner(c.QueryParam("token"))
+		if !ok || tokID != id {
+			c.Response().Header().Set("WWW-Authenticate", `Bearer realm="koekje"`)
+			return consent.Errorf(consent.EUNAUTHORIZED, "needs the visitor's token (?token=) or an admin bearer token")
+		}
+		site = tokSite
+	}
+	recs, err := s.store.History(c.Request().Context(), id)
+	if err != nil {
+		return err
+	}
+	views := make([]recordView, 0, len(recs))
+	for _, r := range recs {
+		if site == "" || r.Site == site {
+			views = append(views, viewOf(r))
+		}
+	}
+	if len(views) == 0 {
+		return consent.FieldErrorf(consent.ENOTFOUND, "consent_id", "no records for this consent ID")
+	}
+	c.Response().Header().Set("Cache-Control", "no-store")
+	return c.JSON(http.StatusOK, map[string]any{"consent_id": id, "records": views})
+}

@@ -1,0 +1,106 @@
+package server
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/hex"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/gorilla/securecookie"
+	"github.com/labstack/echo/v4"
+
+	"github.com/koekje/koekje/config"
+	"github.com/koekje/koekje/server/consent"
+)
+
+// tokenName is mixed into every visitor token's MAC.
+const tokenName = "koekje-consent"
+
+// tokenMaxAge outlives the longest a choice may be kept (13 months).
+const tokenMaxAge = 400 * 24 * time.Hour
+
+// visitorTokens issue and check the tokens that bind a consent ID to a site:
+// only their holder can add to or read that visitor's history.
+type visitorTokens struct{ sc *securecookie.SecureCookie }
+
+func newVisitorTokens(key []byte) *visitorTokens {
+	sc := securecookie.New(key, nil)
+	sc.SetSerializer(securecookie.NopEncoder{})
+	sc.MaxAge(int(tokenMaxAge / time.Second))
+	sc.HashFunc(sha256.New)
+	return &visitorTokens{sc}
+}
+
+func (t *visitorTokens) issue(id uuid.UUID, site string) (string, error) {
+	return t.sc.Encode(tokenName, append(id[:], site...))
+}
+
+// check reports whether token was issued for id on site.
+func (t *visitorTokens) check(token string, id uuid.UUID, site string) bool {
+	var v []byte
+	if len(token) > 512 || t.sc.Decode(tokenName, token, &v) != nil {
+		return false
+	}
+	return bytes.Equal(v, append(id[:], site...))
+}
+
+// owner returns the consent ID and site a token was issued for.
+func (t *visitorTokens) owner(token string) (uuid.UUID, string, bool) {
+	var v []byte
+	if len(token) > 512 || t.sc.Decode(tokenName, token, &v) != nil || len(v) < 16 {
+		return uuid.Nil, "", false
+	}
+	id, _ := uuid.FromBytes(v[:16])
+	return id, string(v[16:]), true
+}
+
+// adminTokens checks bearer tokens: the one given on the command line and
+// the named ones of the config, all kept as SHA-256 hashes and compared in
+// constant time.
+type adminTokens struct {
+	hashes [][]byte
+	scopes []string
+}
+
+func newAdminTokens(flagToken string, cfg []*config.Token) *adminTokens {
+	a := &adminTokens{}
+	if flagToken != "" {
+		h := sha256.Sum256([]byte(flagToken))
+		a.hashes = append(a.hashes, h[:])
+		a.scopes = append(a.scopes, "admin")
+	}
+	for _, t := range cfg {
+		h, err := hex.DecodeString(strings.TrimPrefix(t.SHA256, "sha256:"))
+		if err != nil {
+			continue // config validation has already refused it
+		}
+		a.hashes = append(a.hashes, h)
+		a.scopes = append(a.scopes, t.Scope)
+	}
+	return a
+}
+
+// scope returns the scope of the bearer token in c, or "" if there is none
+// or it is wrong. Every stored hash is compared, so timing tells nothing.
+func (a *adminTokens) scope(c echo.Context) string {
+	auth := c.Request().Header.Get(echo.HeaderAuthorization)
+	tok, ok := strings.CutPrefix(auth, "Bearer ")
+	if !ok || tok == "" {
+		return ""
+	}
+	h := sha256.Sum256([]byte(tok))
+	found := ""
+	for i, want := range a.hashes {
+		if subtle.ConstantTimeCompare(h[:], want) == 1 {
+			found = a.scopes[i]
+		}
+	}
+	return found
+}
+
+func errUnauthorized(msg string) error {
+	return consent.Errorf(consent.EUNAUTHORIZED, "%s", msg)
+}

@@ -20,13 +20,12 @@ func (s *Server) routes() {
 	e.GET("/demo-analytics.js", s.demoAsset)
 	e.GET("/s/:file", s.bundle)
 
-	api := e.Group("/api/v1", s.cors)
-	api.POST("/consents", s.postConsent, s.rateLimit())
-	api.GET("/consents/:id", s.getHistory)
-	api.OPTIONS("/consents", preflight)
-	api.OPTIONS("/consents/:id", preflight)
+	// CORS per route: group middleware would turn a wrong method's 405 into a 404.
+	e.POST("/api/v1/consents", s.postConsent, s.cors, s.rateLimit())
+	e.OPTIONS("/api/v1/consents", preflight, s.cors)
+	e.GET("/api/v1/consents/:id", s.getHistory, s.cors)
+	e.OPTIONS("/api/v1/consents/:id", preflight, s.cors)
 
-	e.RouteNotFound("/*", func(echo.Context) error { return echo.ErrNotFound })
 }
 
 func preflight(c echo.Context) error { return c.NoContent(http.StatusNoContent) }

@@ -1,0 +1,128 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// syncBuffer is a bytes.Buffer safe to write from the server's goroutines.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+func waitHealthy(t *testing.T, base string) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		resp, err := http.Get(base + "/healthz")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == 200 {
+				return
+			}
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	t.Fatal("server did not become healthy")
+}
+
+// TestServe runs the real wiring on a free port: flags and environment,
+// config, store, server; then stops it as SIGTERM would.
+func TestServe(t *testing.T) {
+	dir := t.TempDir()
+	addr := freeAddr(t)
+	env := map[string]string{"KOEKJE_DB": filepath.Join(dir, "k.db"), "KOEKJE_RATE_LIMIT": "0"}
+	var stderr syncBuffer
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() {
+		done <- run(ctx, []string{"--addr", addr}, func(k string) string { return env[k] }, &bytes.Buffer{}, &stderr)
+	}()
+	base := "http://" + addr
+	waitHealthy(t, base)
+
+	resp, err := http.Post(base+"/api/v1/consents", "text/plain", strings.NewReader(`{"site":"demo","action":"accept_all"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got struct{ ConsentID string `json:"consent_id"` }
+	json.NewDecoder(resp.Body).Decode(&got)
+	resp.Body.Close()
+	if resp.StatusCode != 201 || got.ConsentID == "" {
+		t.Fatalf("post: %d %+v", resp.StatusCode, got)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatalf("run: %v", err)
+	}
+	if _, err := os.Stat(env["KOEKJE_DB"]); err != nil {
+		t.Errorf("database not at KOEKJE_DB: %v", err)
+	}
+	log := stderr.String()
+	if !strings.Contains(log, "this run's token is") {
+		t.Error("generated admin token not shown")
+	}
+	for _, line := range strings.Split(strings.TrimSpace(log), "\n") {
+		if strings.HasPrefix(line, "{") && !json.Valid([]byte(line)) {
+			t.Errorf("log line is not JSON: %s", line)
+		}
+	}
+	if !strings.Contains(log, `"route":"/api/v1/consents","status":201`) {
+		t.Errorf("no request log line for the POST:\n%s", log)
+	}
+	if strings.Contains(log, "127.0.0.1\"") || strings.Contains(log, got.ConsentID) {
+		t.Error("log carries an address or a consent ID")
+	}
+}
+
+func TestCommands(t *testing.T) {
+	env := func(string) string { return "" }
+	var out, errb bytes.Buffer
+	if err := run(context.Background(), []string{"version"}, env, &out, &errb); err != nil || !strings.HasPrefix(out.String(), "koekje ") {
+		t.Errorf("version: %v %q", err, out.String())
+	}
+	if err := run(context.Background(), []string{"frobnicate"}, env, &out, &errb); err == nil {
+		t.Error("unknown command accepted")
+	}
+	bad := filepath.Join(t.TempDir(), "bad.yaml")
+	os.WriteFile(bad, []byte("sites:\n  - id: x\n    colour: red\n"), 0o644)
+	err := run(context.Background(), []string{"serve", "--config", bad, "--db", filepath.Join(t.TempDir(), "k.db")}, env, &out, &errb)
+	if err == nil || !strings.Contains(err.Error(), "bad.yaml:3") {
+		t.Errorf("bad config: %v", err)
+	}
+	if err := run(context.Background(), []string{"serve", "--rate-limit", "-1"}, env, &out, &errb); err == nil {
+		t.Error("negative rate limit accepted")
+	}
+}

@@ -1,0 +1,342 @@
+package server_test
+
+import (
+	"bytes"
+	"compress/gzip"
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/andybalholm/brotli"
+
+	"github.com/koekje/koekje/config"
+	"github.com/koekje/koekje/server"
+	"github.com/koekje/koekje/server/sqlite"
+)
+
+const adminToken = "test-admin-token"
+
+// newServer starts the real server on a file database in a temp dir.
+func newServer(tb testing.TB, rateLimit float64) (*server.Server, *sqlite.DB) {
+	tb.Helper()
+	db, err := sqlite.Open(filepath.Join(tb.TempDir(), "koekje.db"), nil)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { db.Close() })
+	s, err := server.New(context.Background(), server.Deps{
+		Config: config.Demo(), Store: db, TokenKey: bytes.Repeat([]byte{7}, 64),
+		AdminToken: adminToken, RateLimit: rateLimit,
+	})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return s, db
+}
+
+type response struct {
+	status int
+	header http.Header
+	body   []byte
+}
+
+func (r response) json(tb testing.TB) map[string]any {
+	tb.Helper()
+	var m map[string]any
+	if err := json.Unmarshal(r.body, &m); err != nil {
+		tb.Fatalf("body is not JSON: %v: %q", err, r.body)
+	}
+	return m
+}
+
+func do(tb testing.TB, h http.Handler, method, path string, body string, headers ...string) response {
+	tb.Helper()
+	req := httptest.NewRequest(method, path, strings.NewReader(body))
+	req.RemoteAddr = "203.0.113.77:4444"
+	for i := 0; i+1 < len(headers); i += 2 {
+		req.Header.Set(headers[i], headers[i+1])
+	}
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, req)
+	return response{rec.Code, rec.Header(), rec.Body.Bytes()}
+}
+
+// post records a choice and returns the response body.
+func post(tb testing.TB, h http.Handler, body string, headers ...string) response {
+	tb.Helper()
+	return do(tb, h, "POST", "/api/v1/consents", body, append([]string{"Content-Type", "application/json"}, headers...)...)
+}
+
+func TestPostConsent(t *testing.T) {
+	s, _ := newServer(t, 0)
+	first := post(t, s, `{"site":"demo","action":"accept_all"}`).json(t)
+	id, token := first["consent_id"].(string), first["token"].(string)
+	other := post(t, s, `{"site":"demo","action":"reject_all"}`).json(t)
+	hash := s.Bundle("demo").Hash
+	big := `{"site":"demo","action":"custom","url":"https://example.nl/` + strings.Repeat("a", 9000) + `"}`
+
+	tests := []struct {
+		name    string
+		body    string
+		headers []string // after Content-Type: application/json
+		status  int
+		code    string
+		field   string
+	}{
+		{"json", `{"site":"demo","consent_id":null,"token":null,"choices":{"necessary":true,"functional":true,"analytics":false,"embeds":false},"action":"custom","revision":1,"config_hash":"` + hash + `","language":"nl","url":"https://example.nl/contact?x=1#y","gpc":false}`, nil, 201, "", ""},
+		{"text/plain for sendBeacon", `{"site":"demo","action":"reject_all"}`, []string{"Content-Type", "text/plain;charset=UTF-8"}, 201, "", ""},
+		{"allowed origin", `{"site":"demo","action":"reject_all"}`, []string{"Origin", "http://localhost:3000"}, 201, "", ""},
+		{"same origin", `{"site":"demo","action":"reject_all"}`, []string{"Origin", "http://example.com"}, 201, "", ""},
+		{"append with token", `{"site":"demo","action":"withdraw","consent_id":"` + id + `","token":"` + token + `"}`, nil, 201, "", ""},
+		{"service granted", `{"site":"demo","action":"custom","services":{"youtube":true}}`, nil, 201, "", ""},
+		{"no content type", `{}`, []string{"Content-Type", ""}, 415, "unsupported_media_type", ""},
+		{"xml", `<a/>`, []string{"Content-Type", "application/xml"}, 415, "unsupported_media_type", ""},
+		{"too large", big, nil, 413, "too_large", ""},
+		{"empty body", ``, nil, 400, "malformed", ""},
+		{"truncated", `{"site":"demo","act`, nil, 400, "malformed", ""},
+		{"not an object", `[1,2]`, nil, 400, "malformed", ""},
+		{"wrong type", `{"site":"demo","action":"custom","choices":"yes"}`, nil, 400, "malformed", "choices"},
+		{"wrong type in choices", `{"site":"demo","action":"custom","choices":{"analytics":"yes"}}`, nil, 400, "malformed", "choices.analytics"},
+		{"unknown field", `{"site":"demo","action":"custom","colour":"red"}`, nil, 400, "malformed", "colour"},
+		{"duplicate key", `{"site":"demo","site":"other","action":"custom"}`, nil, 400, "malformed", "site"},
+		{"invalid utf-8", "{\"site\":\"demo\xff\",\"action\":\"custom\"}", nil, 400, "malformed", "site"},
+		{"trailing data", `{"site":"demo","action":"custom"} {}`, nil, 400, "malformed", ""},
+		{"huge number", `{"site":"demo","action":"custom","revision":1e400}`, nil, 400, "malformed", "revision"},
+		{"missing site", `{"action":"custom"}`, nil, 422, "invalid", "site"},
+		{"unknown site", `{"site":"nope","action":"custom"}`, nil, 404, "not_found", "site"},
+		{"NUL in site", `{"site":"demo\u0000","action":"custom"}`, nil, 404, "not_found", "site"},
+		{"origin not allowed", `{"site":"demo","action":"custom"}`, []string{"Origin", "https://evil.example"}, 403, "forbidden", ""},
+		{"unknown category", `{"site":"demo","action":"custom","choices":{"marketing":true}}`, nil, 422, "invalid", "choices.marketing"},
+		{"necessary refused", `{"site":"demo","action":"custom","choices":{"necessary":false}}`, nil, 422, "invalid", "choices.necessary"},
+		{"accept_all with refusal", `{"site":"demo","action":"accept_all","choices":{"analytics":false}}`, nil, 422, "invalid", "choices.analytics"},
+		{"reject_all with grant", `{"site":"demo","action":"reject_all","choices":{"analytics":true}}`, nil, 422, "invalid", "choices.analytics"},
+		{"missing action", `{"site":"demo"}`, nil, 422, "invalid", "action"},
+		{"unknown action", `{"site":"demo","action":"maybe"}`, nil, 422, "invalid", "action"},
+		{"old revision", `{"site":"demo","action":"custom","revision":2}`, nil, 422, "invalid", "revision"},
+		{"negative revision", `{"site":"demo","action":"custom","revision":-1}`, nil, 422, "invalid", "revision"},
+		{"malformed config hash", `{"site":"demo","action":"custom","config_hash":"md5:x"}`, nil, 422, "invalid", "config_hash"},
+		{"unknown config hash", `{"site":"demo","action":"custom","config_hash":"sha256:` + strings.Repeat("0", 64) + `"}`, nil, 422, "invalid", "config_hash"},
+		{"unknown language", `{"site":"demo","action":"custom","language":"xx"}`, nil, 422, "invalid", "language"},
+		{"javascript url", `{"site":"demo","action":"custom","url":"javascript:alert(1)"}`, nil, 422, "invalid", "url"},
+		{"unknown service", `{"site":"demo","action":"custom","services":{"tiktok":true}}`, nil, 422, "invalid", "services.tiktok"},
+		{"malformed consent id", `{"site":"demo","action":"custom","consent_id":"abc","token":"x"}`, nil, 422, "invalid", "consent_id"},
+		{"consent id without token", `{"site":"demo","action":"custom","consent_id":"` + id + `"}`, nil, 401, "unauthorized", "token"},
+		{"someone else's token", `{"site":"demo","action":"custom","consent_id":"` + id + `","token":"` + other["token"].(string) + `"}`, nil, 401, "unauthorized", "token"},
+		{"forged token", `{"site":"demo","action":"custom","consent_id":"` + id + `","token":"MTc5NTMzMTg2NnxhNmIwTjVI"}`, nil, 401, "unauthorized", "token"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := post(t, s, tt.body, tt.headers...)
+			if r.status != tt.status {
+				t.Fatalf("status = %d, want %d: %s", r.status, tt.status, r.body)
+			}
+			m := r.json(t)
+			if tt.status == 201 {
+				for _, k := range []string{"consent_id", "record_id", "recorded_at", "token", "receipt_url"} {
+					if s, _ := m[k].(string); s == "" {
+						t.Errorf("response has no %s: %s", k, r.body)
+					}
+				}
+				return
+			}
+			e, _ := m["error"].(map[string]any)
+			if e == nil || e["code"] != tt.code || e["message"] == "" {
+				t.Fatalf("error = %s, want code %s", r.body, tt.code)
+			}
+			if got, _ := e["field"].(string); got != tt.field {
+				t.Errorf("field = %q, want %q", got, tt.field)
+			}
+		})
+	}
+}
+
+func TestPostStoresCleanRecord(t *testing.T) {
+	s, db := newServer(t, 0)
+	r := post(t, s, `{"site":"demo","action":"custom","choices":{"analytics":true},"url":"https://user:pw@example.nl/contact?email=a@b.nl#top"}`,
+		"User-Agent", strings.Repeat("é", 400), "Sec-GPC", "1").json(t)
+	recs := history(t, s, r["consent_id"].(string), "Authorization", "Bearer "+adminToken)
+	if len(recs) != 1 {
+		t.Fatalf("%d records", len(recs))
+	}
+	rec := recs[0]
+	if rec["url"] != "https://example.nl/contact" {
+		t.Errorf("url = %v: query, fragment or user kept", rec["url"])
+	}
+	if rec["ip"] != "203.0.113.0/24" {
+		t.Errorf("ip = %v, want the /24", rec["ip"])
+	}
+	if ua := rec["user_agent"].(string); len([]rune(ua)) != 256 {
+		t.Errorf("user agent has %d runes, want 256", len([]rune(ua)))
+	}
+	if rec["gpc"] != true {
+		t.Error("Sec-GPC: 1 not recorded")
+	}
+	want := map[string]any{"necessary": true, "functional": false, "analytics": true, "embeds": false}
+	got := rec["choices"].(map[string]any)
+	for k, v := range want {
+		if got[k] != v {
+			t.Errorf("choices[%s] = %v, want %v", k, got[k], v)
+		}
+	}
+	if rec["language"] != "nl" || rec["revision"] != float64(1) {
+		t.Errorf("defaults not filled: %v", rec)
+	}
+	_ = db
+}
+
+func history(tb testing.TB, h http.Handler, id string, headers ...string) []map[string]any {
+	tb.Helper()
+	r := do(tb, h, "GET", "/api/v1/consents/"+id, "", headers...)
+	if r.status != 200 {
+		tb.Fatalf("history: %d %s", r.status, r.body)
+	}
+	var out struct{ Records []map[string]any }
+	if err := json.Unmarshal(r.body, &out); err != nil {
+		tb.Fatal(err)
+	}
+	return out.Records
+}
+
+func TestHistory(t *testing.T) {
+	s, _ := newServer(t, 0)
+	a := post(t, s, `{"site":"demo","action":"accept_all"}`).json(t)
+	id, token := a["consent_id"].(string), a["token"].(string)
+	post(t, s, `{"site":"demo","action":"withdraw","consent_id":"`+id+`","token":"`+token+`"}`)
+	b := post(t, s, `{"site":"demo","action":"accept_all"}`).json(t)
+
+	recs := history(t, s, id+"?token="+token)
+	if len(recs) != 2 || recs[0]["action"] != "accept_all" || recs[1]["action"] != "withdraw" {
+		t.Fatalf("history = %v", recs)
+	}
+	if recs[1]["prev_hash"] == "" || recs[1]["hash"] == recs[0]["hash"] {
+		t.Error("records are not chained")
+	}
+	if len(history(t, s, id, "Authorization", "Bearer "+adminToken)) != 2 {
+		t.Error("admin sees a different history")
+	}
+	tests := []struct {
+		name, path string
+		headers    []string
+		status     int
+		code       string
+	}{
+		{"no token", "/api/v1/consents/" + id, nil, 401, "unauthorized"},
+		{"other visitor's token", "/api/v1/consents/" + id + "?token=" + b["token"].(string), nil, 401, "unauthorized"},
+		{"wrong admin token", "/api/v1/consents/" + id, []string{"Authorization", "Bearer nope"}, 401, "unauthorized"},
+		{"malformed id", "/api/v1/consents/not-a-uuid", []string{"Authorization", "Bearer " + adminToken}, 400, "malformed"},
+		{"unknown id", "/api/v1/consents/00000000-0000-4000-8000-000000000000", []string{"Authorization", "Bearer " + adminToken}, 404, "not_found"},
+		{"wrong method", "/api/v1/consents", nil, 405, "method_not_allowed"},
+		{"unknown route", "/api/v2/anything", nil, 404, "not_found"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := do(t, s, "GET", tt.path, "", tt.headers...)
+			if r.status != tt.status {
+				t.Fatalf("status = %d, want %d: %s", r.status, tt.status, r.body)
+			}
+			if e, _ := r.json(t)["error"].(map[string]any); e == nil || e["code"] != tt.code {
+				t.Errorf("body = %s, want code %s", r.body, tt.code)
+			}
+		})
+	}
+}
+
+func TestRateLimit(t *testing.T) {
+	s, _ := newServer(t, 1)
+	var last response
+	for i := 0; i < 30; i++ {
+		last = post(t, s, `{"site":"demo","action":"reject_all"}`)
+		if last.status == 429 {
+			break
+		}
+	}
+	if last.status != 429 {
+		t.Fatalf("no 429 after 30 requests at 1/s")
+	}
+	if last.header.Get("Retry-After") == "" {
+		t.Error("429 without Retry-After")
+	}
+	if e, _ := last.json(t)["error"].(map[string]any); e == nil || e["code"] != "rate_limited" {
+		t.Errorf("body = %s", last.body)
+	}
+}
+
+func TestCORS(t *testing.T) {
+	s, _ := newServer(t, 0)
+	r := do(t, s, "OPTIONS", "/api/v1/consents", "", "Origin", "http://127.0.0.1:5500", "Access-Control-Request-Method", "POST")
+	if r.header.Get("Access-Control-Allow-Origin") != "http://127.0.0.1:5500" {
+		t.Errorf("preflight from a configured origin not allowed: %v", r.header)
+	}
+	r = do(t, s, "OPTIONS", "/api/v1/consents", "", "Origin", "https://evil.example", "Access-Control-Request-Method", "POST")
+	if got := r.header.Get("Access-Control-Allow-Origin"); got != "" {
+		t.Errorf("preflight from an unknown origin allowed: %q", got)
+	}
+}
+
+func TestBundle(t *testing.T) {
+	s, _ := newServer(t, 0)
+	plain := do(t, s, "GET", "/s/demo.js", "")
+	if plain.status != 200 || !strings.Contains(plain.header.Get("Content-Type"), "javascript") {
+		t.Fatalf("bundle: %d %v", plain.status, plain.header)
+	}
+	if !bytes.Contains(plain.body, []byte(`"Belvast VoIP"`)) {
+		t.Error("bundle does not carry the site's config")
+	}
+	br := do(t, s, "GET", "/s/demo.js", "", "Accept-Encoding", "gzip, deflate, br")
+	if br.header.Get("Content-Encoding") != "br" {
+		t.Fatalf("Content-Encoding = %q", br.header.Get("Content-Encoding"))
+	}
+	got, err := io.ReadAll(brotli.NewReader(bytes.NewReader(br.body)))
+	if err != nil || !bytes.Equal(got, plain.body) {
+		t.Errorf("brotli body does not decode to the script: %v", err)
+	}
+	gz := do(t, s, "GET", "/s/demo.js", "", "Accept-Encoding", "gzip")
+	zr, err := gzip.NewReader(bytes.NewReader(gz.body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := io.ReadAll(zr); !bytes.Equal(got, plain.body) {
+		t.Error("gzip body does not decode to the script")
+	}
+	if br.header.Get("ETag") == gz.header.Get("ETag") || br.header.Get("Vary") != "Accept-Encoding" {
+		t.Errorf("ETag/Vary: %v / %v", br.header, gz.header)
+	}
+	if !strings.Contains(br.header.Get("Cache-Control"), "max-age=") {
+		t.Errorf("Cache-Control = %q", br.header.Get("Cache-Control"))
+	}
+	nm := do(t, s, "GET", "/s/demo.js", "", "Accept-Encoding", "br", "If-None-Match", br.header.Get("ETag"))
+	if nm.status != 304 || len(nm.body) != 0 {
+		t.Errorf("If-None-Match: %d, %d bytes", nm.status, len(nm.body))
+	}
+	if r := do(t, s, "GET", "/s/demo.js", "", "Accept-Encoding", "br;q=0, gzip"); r.header.Get("Content-Encoding") != "gzip" {
+		t.Errorf("br;q=0 ignored: %q", r.header.Get("Content-Encoding"))
+	}
+	if r := do(t, s, "GET", "/s/nope.js", ""); r.status != 404 {
+		t.Errorf("unknown site: %d", r.status)
+	}
+}
+
+func TestHealthAndHeaders(t *testing.T) {
+	s, _ := newServer(t, 0)
+	r := do(t, s, "GET", "/healthz", "")
+	if r.status != 200 || r.json(t)["status"] != "ok" {
+		t.Fatalf("healthz: %d %s", r.status, r.body)
+	}
+	for _, h := range []string{"X-Content-Type-Options", "Content-Security-Policy", "Referrer-Policy"} {
+		if r.header.Get(h) == "" {
+			t.Errorf("no %s header", h)
+		}
+	}
+	page := do(t, s, "GET", "/", "")
+	if page.status != 200 || !bytes.Contains(page.body, []byte(`<script src="/s/demo.js">`)) {
+		t.Fatalf("demo page: %d", page.status)
+	}
+	if csp := page.header.Get("Content-Security-Policy"); strings.Contains(csp, "unsafe-inline") || strings.Contains(csp, "unsafe-eval") {
+		t.Errorf("demo page CSP is not strict: %s", csp)
+	}
+}

@@ -47,7 +47,7 @@ const gtag = W.gtag = W.gtag || function () { W.dataLayer.push(arguments) }
 const modes = () => {
   const m = {}
   for (const t of MODES) m[t] = 'denied'
-  for (const c of CATS) for (const t of c.consent_mode || []) if (allowed(c.id)) m[t] = 'granted'
+  for (const c of CATS) for (const t of c.consent_mode || []) if ((current || decided) && allowed(c.id)) m[t] = 'granted'
   return m
 }
 gtag('consent', 'default', { ...modes(), wait_for_update: 500 })

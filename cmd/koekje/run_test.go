@@ -77,7 +77,9 @@ func TestServe(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var got struct{ ConsentID string `json:"consent_id"` }
+	var got struct {
+		ConsentID string `json:"consent_id"`
+	}
 	json.NewDecoder(resp.Body).Decode(&got)
 	resp.Body.Close()
 	if resp.StatusCode != 201 || got.ConsentID == "" {

@@ -67,9 +67,10 @@ func scanRecord(rows *sql.Rows) (*consent.Record, error) {
 	return &r, nil
 }
 
-// encodeChoices writes choices as JSON; encoding/json sorts map keys.
-func encodeChoices(c map[string]bool) ([]byte, error) {
-	return json.Marshal(c)
+// encodeChoices writes choices as JSON text; encoding/json sorts map keys.
+func encodeChoices(c map[string]bool) (string, error) {
+	b, err := json.Marshal(c)
+	return string(b), err
 }
 
 // PutVersion stores a banner version once; storing it again changes nothing.

@@ -1,0 +1,401 @@
+// Package e2e tests the banner in a real Chromium against the real server.
+//
+// One browser runs for the whole package; each test gets a fresh browser
+// context (its own cookies and storage). Third-party URLs are intercepted
+// with the CDP Fetch domain, answered with local stubs and recorded, so a
+// test can assert what a page attempted before and after consent.
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"database/sql"
+	"fmt"
+	"iter"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/chromedp/cdproto/fetch"
+	"github.com/chromedp/cdproto/page"
+	"github.com/chromedp/chromedp"
+	"github.com/google/uuid"
+
+	"github.com/koekje/koekje/config"
+	"github.com/koekje/koekje/server"
+	"github.com/koekje/koekje/server/sqlite"
+)
+
+// hostName is the test website; the browser resolves it to 127.0.0.1.
+const hostName = "www.belvast.test"
+
+var (
+	browserCtx context.Context
+	skipReason string
+	axeSource  string
+
+	koekjeURL  string // the consent server, revision 1
+	koekjeURL2 string // the same store and keys, the site at revision 2
+	hostURL    string // the website that embeds the banner
+	dbPath     string
+)
+
+func TestMain(m *testing.M) {
+	os.Exit(run(m))
+}
+
+func run(m *testing.M) int {
+	chrome := os.Getenv("CHROME_PATH")
+	if chrome == "" {
+		chrome = "/usr/bin/chromium"
+	}
+	if _, err := os.Stat(chrome); err != nil {
+		skipReason = fmt.Sprintf("no Chromium at %s: install it with `apt-get install -y chromium` or set CHROME_PATH", chrome)
+		if os.Getenv("CI") == "true" {
+			fmt.Fprintln(os.Stderr, "e2e:", skipReason)
+			return 1
+		}
+		return m.Run()
+	}
+	axe, err := loadAxe()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "e2e:", err)
+		return 1
+	}
+	axeSource = axe
+
+	dir, err := os.MkdirTemp("", "koekje-e2e-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	defer os.RemoveAll(dir)
+
+	stop, err := startServers(dir)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "e2e:", err)
+		return 1
+	}
+	defer stop()
+
+	opts := append(chromedp.DefaultExecAllocatorOptions[:],
+		chromedp.ExecPath(chrome),
+		chromedp.UserDataDir(filepath.Join(dir, "profile")),
+		chromedp.NoSandbox,
+		chromedp.DisableGPU,
+		chromedp.Flag("disable-quic", true),
+		chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("disable-sync", true),
+		chromedp.Flag("disable-site-isolation-trials", true),
+		chromedp.Flag("disable-features", "Translate,IsolateOrigins,site-per-process,LocalNetworkAccessChecks"),
+		chromedp.Flag("host-resolver-rules", "MAP "+hostName+" 127.0.0.1, MAP * ~NOTFOUND, EXCLUDE 127.0.0.1, EXCLUDE localhost"),
+		chromedp.Env("TMPDIR="+dir, "XDG_CONFIG_HOME="+dir, "XDG_CACHE_HOME="+dir),
+	)
+	allocCtx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
+	defer cancelAlloc()
+	ctx, cancel := chromedp.NewContext(allocCtx)
+	defer cancel()
+	if err := chromedp.Do(ctx); err != nil {
+		fmt.Fprintln(os.Stderr, "e2e: start Chromium:", err)
+		return 1
+	}
+	browserCtx = ctx
+	return m.Run()
+}
+
+// loadAxe reads axe-core from e2e/node_modules, installing it with npm
+// first when it is missing (.ci/run does that too).
+func loadAxe() (string, error) {
+	path := filepath.Join("node_modules", "axe-core", "axe.min.js")
+	if _, err := os.Stat(path); err != nil {
+		cmd := exec.Command("npm", "ci", "--no-audit", "--no-fund", "--loglevel=error")
+		cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
+		if err := cmd.Run(); err != nil {
+			return "", fmt.Errorf("axe-core is missing and `npm ci` in e2e/ failed (%v); install Node.js and npm", err)
+		}
+	}
+	b, err := os.ReadFile(path)
+	return string(b), err
+}
+
+// startServers starts two consent servers on one store (revision 1 and 2 of
+// the demo site, so a revision bump can be tested) and the host website.
+func startServers(dir string) (func(), error) {
+	dbPath = filepath.Join(dir, "koekje.db")
+	db, err := sqlite.Open(dbPath, nil)
+	if err != nil {
+		return nil, err
+	}
+	key := bytes.Repeat([]byte{42}, 64)
+	var servers []*httptest.Server
+	for _, rev := range []int{1, 2} {
+		cfg := config.Demo()
+		cfg.Sites[0].Revision = rev
+		cfg.Sites[0].Origins = append(cfg.Sites[0].Origins, "http://"+hostName+":*")
+		srv, err := server.New(context.Background(), server.Deps{
+			Config: cfg, Store: db, TokenKey: key, AdminToken: "e2e-admin",
+		})
+		if err != nil {
+			return nil, err
+		}
+		servers = append(servers, httptest.NewServer(srv))
+	}
+	koekjeURL, koekjeURL2 = servers[0].URL, servers[1].URL
+	host := httptest.NewServer(http.HandlerFunc(hostPage))
+	u, _ := url.Parse(host.URL)
+	hostURL = "http://" + hostName + ":" + u.Port()
+	return func() {
+		host.Close()
+		for _, s := range servers {
+			s.Close()
+		}
+		db.Close()
+	}, nil
+}
+
+// hostPage is a small website embedding the banner as DESIGN.md shows.
+// Query: lang (html lang), rev=2 (use the revision-2 server), dark=1 (a host
+// theme the banner must not inherit).
+func hostPage(w http.ResponseWriter, r *http.Request) {
+	if r.URL.Path == "/host.css" {
+		w.Header().Set("Content-Type", "text/css")
+		fmt.Fprint(w, `body{background:#111;color:#eee;font:22px/1.2 Georgia,serif}button,a,p,h2{font:22px Georgia,serif!important;color:#f0f!important;letter-spacing:3px}`)
+		return
+	}
+	if r.URL.Path != "/" {
+		http.NotFound(w, r)
+		return
+	}
+	q := r.URL.Query()
+	lang := q.Get("lang")
+	if lang == "" {
+		lang = "nl"
+	}
+	base := koekjeURL
+	if q.Get("rev") == "2" {
+		base = koekjeURL2
+	}
+	theme := ""
+	if q.Get("dark") == "1" {
+		theme = `<link rel="stylesheet" href="/host.css">`
+	}
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	fmt.Fprintf(w, `<!doctype html>
+<html lang="%s"><head><meta charset="utf-8"><title>Belvast test</title>%s
+<script src="%s/s/demo.js"></script>
+<script type="text/plain" data-category="analytics" data-service="google-analytics" src="https://www.googletagmanager.com/gtag/js?id=G-TEST"></script>
+<script type="text/plain" data-category="analytics">window.inlineRuns = (window.inlineRuns || 0) + 1</script>
+</head><body>
+<main><h1>Belvast</h1><p>Zakelijke telefonie.</p>
+<iframe data-category="embeds" data-service="youtube" data-src="https://www.youtube-nocookie.com/embed/abc" title="Video" width="560" height="315"></iframe>
+<iframe data-category="embeds" data-service="google-maps" data-src="https://www.google.com/maps/embed?pb=x" title="Kaart" width="400" height="300"></iframe>
+<div data-koekje-declaration></div>
+<p><a href="#" id="settings" data-koekje-settings>Cookie-instellingen</a></p></main>
+</body></html>`, lang, theme, base)
+}
+
+// thirdParty answers an intercepted request to anyone but us. The analytics
+// stub sets _ga cookies on the parent domain, as the real one does.
+func thirdParty(u *url.URL) (status int64, contentType, body string) {
+	switch {
+	case strings.HasSuffix(u.Host, "googletagmanager.com"):
+		return 200, "text/javascript", `window.gaLoads = (window.gaLoads || 0) + 1;
+document.cookie = '_ga=GA1.1.42.1700000000; path=/; domain=belvast.test';
+document.cookie = '_ga_TEST=GS1.1.1700000000; path=/; domain=belvast.test';
+document.cookie = '_ga_HOST=GS1.1.1; path=/';`
+	case strings.Contains(u.Host, "youtube") || strings.HasSuffix(u.Host, "google.com"):
+		return 200, "text/html", `<!doctype html><title>embed</title><p>embedded</p>`
+	}
+	return 404, "text/plain", ""
+}
+
+// request is one request the page made, as the interceptor saw it.
+type request struct {
+	Method, URL string
+	ThirdParty  bool
+}
+
+// tab is one test's browser context with its request log.
+type tab struct {
+	t   *testing.T
+	ctx context.Context
+	mu  sync.Mutex
+	log []request
+}
+
+type tabOption func(*tab) error
+
+// withGPC makes navigator.globalPrivacyControl true, as in a browser with
+// Global Privacy Control switched on.
+func withGPC(tb *tab) error {
+	_, err := chromedp.Call(tb.ctx, page.AddScriptToEvaluateOnNewDocument, page.AddScriptToEvaluateOnNewDocumentParams{
+		Source: `Object.defineProperty(Navigator.prototype, 'globalPrivacyControl', {get: () => true})`,
+	})
+	return err
+}
+
+func newTab(t *testing.T, opts ...tabOption) *tab {
+	t.Helper()
+	if skipReason != "" {
+		t.Skip(skipReason)
+	}
+	ctx, cancel := chromedp.NewContext(browserCtx, chromedp.WithNewBrowserContext())
+	t.Cleanup(cancel)
+	if err := chromedp.Do(ctx); err != nil {
+		t.Fatal(err)
+	}
+	tctx, tcancel := context.WithTimeout(ctx, 60*time.Second)
+	t.Cleanup(tcancel)
+	tb := &tab{t: t, ctx: tctx}
+	paused := chromedp.Events(ctx, fetch.RequestPaused)
+	go tb.intercept(ctx, paused)
+	if _, err := chromedp.Call(ctx, fetch.Enable, fetch.EnableParams{Patterns: []*fetch.RequestPattern{{URLPattern: "*"}}}); err != nil {
+		t.Fatal(err)
+	}
+	for _, o := range opts {
+		if err := o(tb); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return tb
+}
+
+func (tb *tab) intercept(ctx context.Context, paused iter.Seq2[fetch.EventRequestPaused, error]) {
+	for ev, err := range paused {
+		if err != nil {
+			return
+		}
+		u, perr := url.Parse(ev.Request.URL)
+		ours := perr == nil && (u.Hostname() == "127.0.0.1" || u.Hostname() == hostName || u.Hostname() == "localhost")
+		tb.mu.Lock()
+		tb.log = append(tb.log, request{Method: ev.Request.Method, URL: ev.Request.URL, ThirdParty: !ours})
+		tb.mu.Unlock()
+		if ours {
+			chromedp.Call(ctx, fetch.ContinueRequest, fetch.ContinueRequestParams{RequestID: ev.RequestID})
+			continue
+		}
+		status, ct, body := thirdParty(u)
+		chromedp.Call(ctx, fetch.FulfillRequest, fetch.FulfillRequestParams{
+			RequestID: ev.RequestID, ResponseCode: status, Body: []byte(body),
+			ResponseHeaders: []*fetch.HeaderEntry{{Name: "Content-Type", Value: ct}},
+		})
+	}
+}
+
+// requests returns the requests so far whose URL contains substr.
+func (tb *tab) requests(substr string, thirdPartyOnly bool) []request {
+	tb.mu.Lock()
+	defer tb.mu.Unlock()
+	var out []request
+	for _, r := range tb.log {
+		if strings.Contains(r.URL, substr) && (!thirdPartyOnly || r.ThirdParty) {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+func (tb *tab) do(actions ...chromedp.Action[chromedp.Void]) {
+	tb.t.Helper()
+	if err := chromedp.Do(tb.ctx, actions...); err != nil {
+		tb.t.Fatal(err)
+	}
+}
+
+func (tb *tab) open(path string) {
+	tb.t.Helper()
+	tb.do(chromedp.Navigate(hostURL + path))
+}
+
+// eval runs JavaScript in the page and decodes its result.
+func eval[T any](tb *tab, js string) T {
+	tb.t.Helper()
+	v, err := chromedp.Run(tb.ctx, chromedp.Evaluate[T](js, chromedp.EvalAwaitPromise))
+	if err != nil {
+		tb.t.Fatalf("eval %s: %v", js, err)
+	}
+	return v
+}
+
+// waitFor polls a JavaScript condition until it is true.
+func (tb *tab) waitFor(js string) {
+	tb.t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		if ok, err := chromedp.Run(tb.ctx, chromedp.Evaluate[bool]("!!("+js+")")); err == nil && ok {
+			return
+		}
+		time.Sleep(25 * time.Millisecond)
+	}
+	tb.t.Fatalf("timed out waiting for %s", js)
+}
+
+// Shadow DOM lookups of the banner.
+const (
+	bannerRoot = `document.querySelector('koekje-banner')?.shadowRoot`
+	bannerOpen = bannerRoot + `?.querySelector('[role=dialog]')`
+)
+
+// button finds a button of the banner by its text, as a JS path for clicks.
+func button(text string) string {
+	return fmt.Sprintf(`[...%s.querySelectorAll('button')].find(b => b.textContent === %q)`, bannerRoot, text)
+}
+
+// click clicks the element at a JS path like a user does, with the mouse.
+func (tb *tab) click(jsPath string) {
+	tb.t.Helper()
+	tb.waitFor(jsPath)
+	tb.do(chromedp.Click(chromedp.JSPath(jsPath)))
+}
+
+// consentID waits until the banner knows its consent ID (the server's
+// answer arrived) and returns it.
+func (tb *tab) consentID() uuid.UUID {
+	tb.t.Helper()
+	tb.waitFor(`window.koekje && koekje.consentId()`)
+	id, err := uuid.Parse(eval[string](tb, `koekje.consentId()`))
+	if err != nil {
+		tb.t.Fatal(err)
+	}
+	return id
+}
+
+// records counts stored records, optionally of one action.
+func records(t *testing.T, where string, args ...any) int {
+	t.Helper()
+	db, err := sql.Open("sqlite3", "file:"+dbPath+"?_query_only=true&_busy_timeout=5000")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	var n int
+	q := "SELECT count(*) FROM records"
+	if where != "" {
+		q += " WHERE " + where
+	}
+	if err := db.QueryRow(q, args...).Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+// waitRecords waits until the store holds want records matching where.
+func waitRecords(t *testing.T, want int, where string, args ...any) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	got := 0
+	for time.Now().Before(deadline) {
+		if got = records(t, where, args...); got == want {
+			return
+		}
+		time.Sleep(25 * time.Millisecond)
+	}
+	t.Fatalf("%d records where %s, want %d", got, where, want)
+}

@@ -53,8 +53,8 @@ type Site struct {
 // Controller is the organisation responsible for the processing (GDPR art. 4(7)).
 type Controller struct {
 	Organisation  string `yaml:"organisation" json:"organisation"`
-	Address       string `yaml:"address" json:"address,omitempty"`
-	Email         string `yaml:"email" json:"email"`
+	Address       string `yaml:"address" json:"-"`
+	Email         string `yaml:"email" json:"-"`
 	PrivacyPolicy string `yaml:"privacy_policy" json:"privacy_policy"`
 }
 

@@ -1,0 +1,77 @@
+package static_test
+
+import (
+	"bytes"
+	"encoding/json"
+	"testing"
+
+	"github.com/koekje/koekje/config"
+	"github.com/koekje/koekje/static"
+)
+
+// sizeBudget is the most the demo site's whole banner (JS, CSS, config and
+// four languages) may weigh as brotli on the wire.
+const sizeBudget = 8000
+
+func TestSizeBudget(t *testing.T) {
+	b, err := static.Build(config.Demo().Site("demo"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("demo bundle: %d B minified, %d B gzip, %d B brotli (budget %d)", len(b.JS), len(b.Gzip), len(b.Brotli), sizeBudget)
+	if len(b.Brotli) > sizeBudget {
+		t.Errorf("brotli bundle is %d bytes, over the %d-byte budget", len(b.Brotli), sizeBudget)
+	}
+	for _, title := range []string{"Cookies op deze site", "Cookies on this site", "Cookies auf dieser Website", "Cookies sur ce site"} {
+		if !bytes.Contains(b.JS, []byte(title)) {
+			t.Errorf("bundle lacks %q", title)
+		}
+	}
+}
+
+func TestVersionIsStableAndComplete(t *testing.T) {
+	site := config.Demo().Site("demo")
+	a, err := static.Build(site)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := static.Build(site)
+	if a.Hash != b.Hash || !bytes.Equal(a.Brotli, b.Brotli) {
+		t.Error("two builds of one site differ")
+	}
+	if a.Hash != config.Hash(a.Version) {
+		t.Error("hash does not cover the version")
+	}
+	var v struct {
+		Site  map[string]any            `json:"site"`
+		Texts map[string]map[string]any `json:"texts"`
+	}
+	if err := json.Unmarshal(a.Version, &v); err != nil {
+		t.Fatal(err)
+	}
+	if v.Site["name"] != "Belvast VoIP" || len(v.Texts) != 4 || v.Texts["nl"]["accept"] != "Alles accepteren" {
+		t.Errorf("version does not hold what is shown: %s", a.Version[:200])
+	}
+	if _, ok := v.Site["origins"]; ok {
+		t.Error("origins leak into the public config")
+	}
+	site.Revision++
+	c, _ := static.Build(site)
+	if c.Hash == a.Hash {
+		t.Error("a new revision kept the old hash")
+	}
+}
+
+// Only the site's languages are shipped.
+func TestOnlySiteLanguages(t *testing.T) {
+	site := config.Demo().Site("demo")
+	site.Languages = []string{"en"}
+	site.DefaultLanguage = "en"
+	b, err := static.Build(site)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if bytes.Contains(b.JS, []byte("Alles accepteren")) {
+		t.Error("Dutch texts shipped to an English-only site")
+	}
+}

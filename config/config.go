@@ -56,6 +56,9 @@ type Controller struct {
 	Address       string `yaml:"address" json:"-"`
 	Email         string `yaml:"email" json:"-"`
 	PrivacyPolicy string `yaml:"privacy_policy" json:"privacy_policy"`
+	// Jurisdiction is the ISO 3166 country or region whose law applies, as
+	// consent receipts name it; "EU" when empty.
+	Jurisdiction string `yaml:"jurisdiction" json:"-"`
 }
 
 // Category groups services a visitor grants or refuses together.

@@ -30,6 +30,7 @@ import (
 
 	"github.com/koekje/koekje/config"
 	"github.com/koekje/koekje/server"
+	"github.com/koekje/koekje/server/proof"
 	"github.com/koekje/koekje/server/sqlite"
 )
 
@@ -134,13 +135,17 @@ func startServers(dir string) (func(), error) {
 		return nil, err
 	}
 	key := bytes.Repeat([]byte{42}, 64)
+	keys, err := proof.LoadKeyring(context.Background(), db)
+	if err != nil {
+		return nil, err
+	}
 	var servers []*httptest.Server
 	for _, rev := range []int{1, 2} {
 		cfg := config.Demo()
 		cfg.Sites[0].Revision = rev
 		cfg.Sites[0].Origins = append(cfg.Sites[0].Origins, "http://"+hostName+":*")
 		srv, err := server.New(context.Background(), server.Deps{
-			Config: cfg, Store: db, TokenKey: key, AdminToken: "e2e-admin",
+			Config: cfg, Store: db, Keys: keys, TokenKey: key, AdminToken: "e2e-admin",
 		})
 		if err != nil {
 			return nil, err

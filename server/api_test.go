@@ -16,6 +16,7 @@ import (
 
 	"github.com/koekje/koekje/config"
 	"github.com/koekje/koekje/server"
+	"github.com/koekje/koekje/server/proof"
 	"github.com/koekje/koekje/server/sqlite"
 )
 
@@ -29,8 +30,12 @@ func newServer(tb testing.TB, rateLimit float64) (*server.Server, *sqlite.DB) {
 		tb.Fatal(err)
 	}
 	tb.Cleanup(func() { db.Close() })
+	keys, err := proof.LoadKeyring(context.Background(), db)
+	if err != nil {
+		tb.Fatal(err)
+	}
 	s, err := server.New(context.Background(), server.Deps{
-		Config: config.Demo(), Store: db, TokenKey: bytes.Repeat([]byte{7}, 64),
+		Config: config.Demo(), Store: db, Keys: keys, TokenKey: bytes.Repeat([]byte{7}, 64),
 		AdminToken: adminToken, RateLimit: rateLimit,
 	})
 	if err != nil {

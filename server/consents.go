@@ -130,36 +130,3 @@ func viewOf(r *consent.Record) recordView {
 		PrevHash: hex.EncodeToString(r.PrevHash), Hash: hex.EncodeToString(r.Hash),
 	}
 }
-
-// getHistory returns a visitor's records to the visitor (their token) or to
-// an auditor (an admin bearer token).
-func (s *Server) getHistory(c echo.Context) error {
-	id, err := uuid.Parse(c.Param("id"))
-	if err != nil || id.String() != c.Param("id") {
-		return consent.FieldErrorf(consent.EMALFORMED, "consent_id", "not a UUID in canonical form")
-	}
-	site := ""
-	if s.admins.scope(c) == "" {
-		tokID, tokSite, ok := s.tokens.owner(c.QueryParam("token"))
-		if !ok || tokID != id {
-			c.Response().Header().Set("WWW-Authenticate", `Bearer realm="koekje"`)
-			return consent.Errorf(consent.EUNAUTHORIZED, "needs the visitor's token (?token=) or an admin bearer token")
-		}
-		site = tokSite
-	}
-	recs, err := s.store.History(c.Request().Context(), id)
-	if err != nil {
-		return err
-	}
-	views := make([]recordView, 0, len(recs))
-	for _, r := range recs {
-		if site == "" || r.Site == site {
-			views = append(views, viewOf(r))
-		}
-	}
-	if len(views) == 0 {
-		return consent.FieldErrorf(consent.ENOTFOUND, "consent_id", "no records for this consent ID")
-	}
-	c.Response().Header().Set("Cache-Control", "no-store")
-	return c.JSON(http.StatusOK, map[string]any{"consent_id": id, "records": views})
-}

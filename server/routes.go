@@ -25,6 +25,15 @@ func (s *Server) routes() {
 	e.OPTIONS("/api/v1/consents", preflight, s.cors)
 	e.GET("/api/v1/consents/:id", s.getHistory, s.cors)
 	e.OPTIONS("/api/v1/consents/:id", preflight, s.cors)
+	e.GET("/api/v1/consents/:id/receipt", s.receipt, s.cors)
+	e.OPTIONS("/api/v1/consents/:id/receipt", preflight, s.cors)
+	e.GET("/api/v1/keys", s.keys)
+
+	// Auditors: an admin bearer token of scope audit or admin.
+	e.GET("/api/v1/sites/:site/verify", s.verify)
+	e.GET("/api/v1/sites/:site/consents", s.export)
+	e.GET("/api/v1/sites/:site/stats", s.stats)
+	e.GET("/api/v1/sites/:site/versions/:hash", s.version)
 
 }
 

@@ -14,13 +14,15 @@ import (
 
 	"github.com/koekje/koekje/config"
 	"github.com/koekje/koekje/server/consent"
+	"github.com/koekje/koekje/server/proof"
 	"github.com/koekje/koekje/static"
 )
 
 // Deps is everything the server needs; New takes nothing from globals.
 type Deps struct {
 	Config         *config.Config
-	Store          consent.Store
+	Store          consent.Ledger
+	Keys           *proof.Keyring // signs receipts and checkpoints
 	Log            *slog.Logger
 	TokenKey       []byte   // MAC key of visitor tokens, kept in the store
 	AdminToken     string   // the --admin-token; may be empty when the config has tokens
@@ -32,7 +34,8 @@ type Deps struct {
 type Server struct {
 	echo    *echo.Echo
 	cfg     *config.Config
-	store   consent.Store
+	store   consent.Ledger
+	keyring *proof.Keyring
 	log     *slog.Logger
 	bundles map[string]*static.Bundle
 	tokens  *visitorTokens
@@ -46,6 +49,9 @@ func New(ctx context.Context, d Deps) (*Server, error) {
 	if d.Log == nil {
 		d.Log = slog.New(slog.DiscardHandler)
 	}
+	if d.Keys == nil {
+		return nil, fmt.Errorf("no signing keys")
+	}
 	if len(d.TokenKey) < 32 {
 		return nil, fmt.Errorf("token key must be at least 32 bytes")
 	}
@@ -53,6 +59,7 @@ func New(ctx context.Context, d Deps) (*Server, error) {
 		echo:    echo.New(),
 		cfg:     d.Config,
 		store:   d.Store,
+		keyring: d.Keys,
 		log:     d.Log,
 		bundles: map[string]*static.Bundle{},
 		tokens:  newVisitorTokens(d.TokenKey),

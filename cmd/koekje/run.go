@@ -17,6 +17,7 @@ import (
 
 	"github.com/koekje/koekje/config"
 	"github.com/koekje/koekje/server"
+	"github.com/koekje/koekje/server/proof"
 	"github.com/koekje/koekje/server/sqlite"
 )
 
@@ -26,10 +27,17 @@ var version = "dev"
 const usage = `usage: koekje [command] [flags]
 
 commands:
-  serve     run the consent server (the default)
-  version   print the version
+  serve          run the consent server (the default)
+  verify         check every site's hash chain
+  export         export a site's records (ndjson, csv, iso27560)
+  lookup ID      show a visitor's history, oldest first
+  purge          delete old records, leaving a signed checkpoint
+  keys           list or rotate the receipt signing keys
+  token          make an admin token and its config entry
+  check-config   validate a configuration and summarise it
+  version        print the version
 
-Run "koekje serve -h" for the server's flags.
+Run "koekje COMMAND -h" for a command's flags.
 `
 
 func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
@@ -40,6 +48,20 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	switch cmd {
 	case "serve":
 		return serve(ctx, args, getenv, stdout, stderr)
+	case "verify":
+		return verifyCmd(ctx, args, getenv, stdout, stderr)
+	case "export":
+		return exportCmd(ctx, args, getenv, stdout, stderr)
+	case "lookup":
+		return lookupCmd(ctx, args, getenv, stdout, stderr)
+	case "purge":
+		return purgeCmd(ctx, args, getenv, stdout, stderr)
+	case "keys":
+		return keysCmd(ctx, args, getenv, stdout, stderr)
+	case "token":
+		return tokenCmd(args, stdout, stderr)
+	case "check-config":
+		return checkConfigCmd(args, stdout, stderr)
 	case "version":
 		fmt.Fprintln(stdout, "koekje", version)
 		return nil
@@ -101,6 +123,10 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	if err != nil {
 		return err
 	}
+	keys, err := proof.LoadKeyring(ctx, db)
+	if err != nil {
+		return err
+	}
 	if o.adminToken == "" && len(cfg.Tokens) == 0 {
 		o.adminToken = newToken()
 		fmt.Fprintf(stderr, "koekje: no admin token given; this run's token is %s\n", o.adminToken)
@@ -110,12 +136,13 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		proxies = strings.Split(o.trustedProxies, ",")
 	}
 	srv, err := server.New(ctx, server.Deps{
-		Config: cfg, Store: db, Log: log, TokenKey: key, AdminToken: o.adminToken,
+		Config: cfg, Store: db, Keys: keys, Log: log, TokenKey: key, AdminToken: o.adminToken,
 		RateLimit: o.rateLimit, TrustedProxies: proxies,
 	})
 	if err != nil {
 		return err
 	}
+	go retention(ctx, log, cfg, db, keys)
 	ln, err := net.Listen("tcp", o.addr)
 	if err != nil {
 		return err
@@ -157,4 +184,28 @@ func newToken() string {
 	b := make([]byte, 24)
 	rand.Read(b)
 	return base64.RawURLEncoding.EncodeToString(b)
+}
+
+// retention purges, once a day, the records of sites that configure a
+// retention period, leaving signed checkpoints so the chains still verify.
+func retention(ctx context.Context, log *slog.Logger, cfg *config.Config, db *sqlite.DB, keys *proof.Keyring) {
+	for {
+		for _, s := range cfg.Sites {
+			if s.RetentionMonths == 0 {
+				continue
+			}
+			before := time.Now().AddDate(0, -s.RetentionMonths, 0)
+			n, err := db.Purge(ctx, s.ID, before, keys.SignCheckpoint)
+			if err != nil {
+				log.Error("retention purge", "site", s.ID, "err", err)
+			} else if n > 0 {
+				log.Info("retention purge", "site", s.ID, "records", n, "before", before)
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(24 * time.Hour):
+		}
+	}
 }

@@ -2,6 +2,7 @@ package consent
 
 import (
 	"context"
+	"errors"
 	"time"
 
 	"github.com/google/uuid"
@@ -50,4 +51,76 @@ type Store interface {
 	HasVersion(ctx context.Context, site, hash string) (bool, error)
 	// Ping checks that the store can be read.
 	Ping(ctx context.Context) error
+}
+
+// Filter selects records for an export or a lookup.
+type Filter struct {
+	Site      string
+	From, To  time.Time // zero means unbounded; To is exclusive
+	ConsentID uuid.UUID // uuid.Nil means every visitor
+}
+
+// Checkpoint marks where a purge cut a site's chain: the chain goes on from
+// the last purged record's sequence number and hash.
+type Checkpoint struct {
+	Site      string
+	Seq       int64
+	Hash      []byte
+	CreatedAt time.Time
+	KeyID     string
+	Signature []byte // Ed25519 over proof.CheckpointMessage
+}
+
+// DayStats counts one day's choices of a site.
+type DayStats struct {
+	Day     string         `json:"day"` // YYYY-MM-DD, UTC
+	Total   int            `json:"total"`
+	Actions map[string]int `json:"actions"`
+	GPC     int            `json:"gpc"`
+	Granted map[string]int `json:"granted"` // records granting each category
+}
+
+// SigningKey signs receipts and checkpoints. The newest one signs; older ones
+// stay published so what they signed still verifies.
+type SigningKey struct {
+	ID        string
+	Private   []byte // ed25519.PrivateKey
+	CreatedAt time.Time
+}
+
+// Ledger is what auditors need beyond Store: walking, exporting, counting
+// and purging records, and the keys that sign receipts.
+type Ledger interface {
+	Store
+	// Scan calls fn for each record of f in time order (export order).
+	Scan(ctx context.Context, f Filter, fn func(*Record) error) error
+	// Chain calls fn for each record of site in sequence order.
+	Chain(ctx context.Context, site string, fn func(*Record) error) error
+	// FindHash returns the sequence number of the record of site with this hash.
+	FindHash(ctx context.Context, site string, hash []byte) (int64, bool, error)
+	LastCheckpoint(ctx context.Context, site string) (*Checkpoint, error)
+	Version(ctx context.Context, site, hash string) ([]byte, error)
+	Stats(ctx context.Context, f Filter, categories []string) ([]DayStats, error)
+	Keys(ctx context.Context) ([]SigningKey, error)
+	AddKey(ctx context.Context, k SigningKey) error
+	// Purge deletes site's records recorded before the given time, leaving a
+	// checkpoint that sign fills in. It returns how many records went.
+	Purge(ctx context.Context, site string, before time.Time, sign func(*Checkpoint) error) (int64, error)
+}
+
+// ParseTime reads an RFC 3339 time or a date (2026-01-31, midnight UTC).
+// With endOfDay, a bare date means the midnight after it, so that a period
+// "to 2026-01-31" takes in that whole day.
+func ParseTime(v string, endOfDay bool) (time.Time, error) {
+	if t, err := time.Parse(time.RFC3339, v); err == nil {
+		return t, nil
+	}
+	t, err := time.Parse(time.DateOnly, v)
+	if err != nil {
+		return time.Time{}, errors.New("must be a date (2026-01-31) or an RFC 3339 time")
+	}
+	if endOfDay {
+		t = t.AddDate(0, 0, 1)
+	}
+	return t, nil
 }

@@ -17,7 +17,10 @@ const RecordEncodingV1 = "koekje-record-v1"
 
 // RecordHash returns SHA-256 over the canonical encoding of every stored
 // field of r, PrevHash included. Each field is written with its length in
-// front, so no two different records encode alike.
+// front, so no two different records encode alike. Seq is left out: a
+// record's place in the chain is fixed by PrevHash, and Seq is only the
+// index that walks it, so a renumbering shows as a broken link, not as an
+// altered record.
 func RecordHash(r *consent.Record) []byte {
 	h := sha256.New()
 	e := encoder{h: h}
@@ -25,7 +28,6 @@ func RecordHash(r *consent.Record) []byte {
 	e.bytes(r.RecordID[:])
 	e.bytes(r.ConsentID[:])
 	e.str(r.Site)
-	e.int(r.Seq)
 	e.int(r.RecordedAt.UnixMicro())
 	e.str(r.Action)
 	keys := make([]string, 0, len(r.Choices))

@@ -38,6 +38,7 @@ var migrations = []string{
 		seq        INTEGER NOT NULL,
 		hash       BLOB NOT NULL,
 		created_at INTEGER NOT NULL,
+		key_id     TEXT,
 		signature  BLOB,
 		PRIMARY KEY (site, seq)
 	) WITHOUT ROWID;
@@ -51,10 +52,18 @@ var migrations = []string{
 		PRIMARY KEY (site, hash)
 	) WITHOUT ROWID;
 
-	-- Keys made on first start: token MAC keys, receipt signing keys.
+	-- Keys made on first start, such as the MAC key of visitor tokens.
 	CREATE TABLE secrets (
 		name       TEXT PRIMARY KEY,
 		value      BLOB NOT NULL,
+		created_at INTEGER NOT NULL
+	) WITHOUT ROWID;
+
+	-- Ed25519 keys that sign receipts and checkpoints; the newest signs,
+	-- all stay published.
+	CREATE TABLE signing_keys (
+		id         TEXT PRIMARY KEY,
+		private    BLOB NOT NULL,
 		created_at INTEGER NOT NULL
 	) WITHOUT ROWID;`,
 }

@@ -1,0 +1,306 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"time"
+
+	"github.com/koekje/koekje/config"
+	"github.com/koekje/koekje/server"
+	"github.com/koekje/koekje/server/consent"
+	"github.com/koekje/koekje/server/proof"
+	"github.com/koekje/koekje/server/sqlite"
+)
+
+// errFailed makes the command exit non-zero after it printed why.
+var errFailed = errors.New("failed")
+
+// open loads the config and opens the database for an auditor command.
+func (o *options) open(ctx context.Context) (*config.Config, *sqlite.DB, error) {
+	cfg, err := loadConfig(o.config)
+	if err != nil {
+		return nil, nil, err
+	}
+	if _, err := os.Stat(o.db); err != nil {
+		return nil, nil, fmt.Errorf("database %s: %w", o.db, err)
+	}
+	db, err := sqlite.Open(o.db, nil)
+	return cfg, db, err
+}
+
+// sites returns the one site named by --site, or every configured site.
+func sites(cfg *config.Config, id string) ([]*config.Site, error) {
+	if id == "" {
+		return cfg.Sites, nil
+	}
+	s := cfg.Site(id)
+	if s == nil {
+		return nil, fmt.Errorf("no site %q in the configuration", id)
+	}
+	return []*config.Site{s}, nil
+}
+
+func verifyCmd(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	var o options
+	fs := o.flags("verify", getenv, stderr)
+	site := fs.String("site", "", "verify only this site")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	cfg, db, err := o.open(ctx)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	list, err := sites(cfg, *site)
+	if err != nil {
+		return err
+	}
+	keys, err := proof.LoadKeyring(ctx, db)
+	if err != nil {
+		return err
+	}
+	pubs, ids := keys.Public()
+	enc := json.NewEncoder(stdout)
+	ok := true
+	for _, s := range list {
+		res, err := proof.Verify(ctx, db, s.ID, pubs, ids)
+		if err != nil {
+			return err
+		}
+		ok = ok && res.OK
+		enc.Encode(res)
+	}
+	if !ok {
+		return errFailed
+	}
+	return nil
+}
+
+func exportCmd(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	var o options
+	fs := o.flags("export", getenv, stderr)
+	site := fs.String("site", "", "the site to export (required when the config has several)")
+	format := fs.String("format", "ndjson", "ndjson, csv or iso27560")
+	from := fs.String("from", "", "first day or time (inclusive)")
+	to := fs.String("to", "", "last day (inclusive) or time (exclusive)")
+	id := fs.String("consent-id", "", "only this visitor")
+	out := fs.String("out", "", "write to this file instead of standard output")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	cfg, db, err := o.open(ctx)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	list, err := sites(cfg, *site)
+	if err != nil {
+		return err
+	}
+	if len(list) != 1 {
+		return errors.New("--site is required: the configuration has several sites")
+	}
+	f := consent.Filter{Site: list[0].ID}
+	if *from != "" {
+		if f.From, err = consent.ParseTime(*from, false); err != nil {
+			return fmt.Errorf("--from: %w", err)
+		}
+	}
+	if *to != "" {
+		if f.To, err = consent.ParseTime(*to, true); err != nil {
+			return fmt.Errorf("--to: %w", err)
+		}
+	}
+	if *id != "" {
+		if f.ConsentID, err = consent.ParseID(*id); err != nil {
+			return err
+		}
+	}
+	w := stdout
+	if *out != "" {
+		file, err := os.Create(*out)
+		if err != nil {
+			return err
+		}
+		defer file.Close()
+		w = file
+	}
+	exp, err := server.NewExporter(*format, list[0], w)
+	if err != nil {
+		return err
+	}
+	if err := db.Scan(ctx, f, exp.Write); err != nil {
+		return err
+	}
+	return exp.Close()
+}
+
+func lookupCmd(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	var o options
+	fs := o.flags("lookup", getenv, stderr)
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() != 1 {
+		return errors.New("usage: koekje lookup [flags] CONSENT_ID")
+	}
+	id, err := consent.ParseID(fs.Arg(0))
+	if err != nil {
+		return err
+	}
+	_, db, err := o.open(ctx)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	exp, _ := server.NewExporter("ndjson", nil, stdout)
+	n := 0
+	if err := db.Scan(ctx, consent.Filter{ConsentID: id}, func(r *consent.Record) error { n++; return exp.Write(r) }); err != nil {
+		return err
+	}
+	if err := exp.Close(); err != nil {
+		return err
+	}
+	if n == 0 {
+		fmt.Fprintln(stderr, "no records for", id)
+		return errFailed
+	}
+	return nil
+}
+
+func purgeCmd(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	var o options
+	fs := o.flags("purge", getenv, stderr)
+	site := fs.String("site", "", "purge only this site")
+	before := fs.String("before", "", "delete records from before this date or time (required)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if *before == "" {
+		return errors.New("--before is required")
+	}
+	t, err := consent.ParseTime(*before, false)
+	if err != nil {
+		return fmt.Errorf("--before: %w", err)
+	}
+	cfg, db, err := o.open(ctx)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	list, err := sites(cfg, *site)
+	if err != nil {
+		return err
+	}
+	keys, err := proof.LoadKeyring(ctx, db)
+	if err != nil {
+		return err
+	}
+	for _, s := range list {
+		n, err := db.Purge(ctx, s.ID, t, keys.SignCheckpoint)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "%s: purged %d records from before %s\n", s.ID, n, t.Format(time.RFC3339))
+	}
+	return nil
+}
+
+func keysCmd(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	var o options
+	fs := o.flags("keys", getenv, stderr)
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	action := fs.Arg(0)
+	if action != "list" && action != "rotate" {
+		return errors.New("usage: koekje keys [flags] list|rotate")
+	}
+	db, err := sqlite.Open(o.db, nil)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	if _, err := proof.LoadKeyring(ctx, db); err != nil {
+		return err
+	}
+	if action == "rotate" {
+		k, err := proof.Rotate(ctx, db)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "new signing key %s; restart the server to sign with it (old keys stay published)\n", k.ID)
+	}
+	keys, err := db.Keys(ctx)
+	if err != nil {
+		return err
+	}
+	for i, k := range keys {
+		mark := ""
+		if i == len(keys)-1 {
+			mark = " (signs)"
+		}
+		fmt.Fprintf(stdout, "%s  %s%s\n", k.CreatedAt.Format(time.RFC3339), k.ID, mark)
+	}
+	return nil
+}
+
+// tokenCmd makes a new admin token and prints the config entry holding its hash.
+func tokenCmd(args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("token", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	name := fs.String("name", "auditor", "the token's name")
+	scope := fs.String("scope", "audit", "audit (read and export) or admin")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	tok := newToken()
+	sum := sha256.Sum256([]byte(tok))
+	fmt.Fprintf(stdout, "token (give it to the holder; it is not stored): %s\n\nconfig entry:\ntokens:\n  - name: %s\n    scope: %s\n    sha256: sha256:%s\n",
+		tok, *name, *scope, hex.EncodeToString(sum[:]))
+	return nil
+}
+
+// checkConfigCmd validates a configuration and prints it as a site owner
+// reads it: categories, services and cookies.
+func checkConfigCmd(args []string, stdout, stderr io.Writer) error {
+	if len(args) != 1 {
+		return errors.New("usage: koekje check-config FILE")
+	}
+	cfg, err := config.LoadFile(args[0])
+	if err != nil {
+		return err
+	}
+	w := bufio.NewWriter(stdout)
+	defer w.Flush()
+	for _, s := range cfg.Sites {
+		fmt.Fprintf(w, "site %s — %s (revision %d, choices kept %d months, languages %v)\n", s.ID, s.Name, s.Revision, s.ChoiceMonths, s.Languages)
+		for _, c := range s.Categories {
+			req := ""
+			if c.Required {
+				req = ", always on"
+			}
+			fmt.Fprintf(w, "  %s: %s%s\n", c.ID, c.Title[s.DefaultLanguage], req)
+			for _, sv := range s.Services {
+				if sv.Category != c.ID {
+					continue
+				}
+				fmt.Fprintf(w, "    %s (%s)\n", sv.ID, sv.Provider)
+				for _, ck := range sv.Cookies {
+					fmt.Fprintf(w, "      %-22s %-8s %s\n", ck.Name, ck.Duration, ck.Purpose[s.DefaultLanguage])
+				}
+			}
+		}
+	}
+	fmt.Fprintln(w, "configuration is valid")
+	return nil
+}

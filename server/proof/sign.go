@@ -1,0 +1,153 @@
+package proof
+
+import (
+	"context"
+	"crypto/ed25519"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/binary"
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"github.com/koekje/koekje/server/consent"
+)
+
+// Keyring holds the signing keys: the newest signs, all verify.
+type Keyring struct {
+	keys []consent.SigningKey
+}
+
+// NewKey makes a new Ed25519 signing key. Its ID is derived from the public
+// key (RFC 7638-style thumbprint), so it names the key wherever it travels.
+func NewKey(now time.Time) (consent.SigningKey, error) {
+	pub, priv, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		return consent.SigningKey{}, err
+	}
+	return consent.SigningKey{ID: Thumbprint(pub), Private: priv, CreatedAt: now.UTC().Truncate(time.Microsecond)}, nil
+}
+
+// Thumbprint is the RFC 7638 JWK thumbprint of an Ed25519 public key.
+func Thumbprint(pub ed25519.PublicKey) string {
+	canon := `{"crv":"Ed25519","kty":"OKP","x":"` + base64.RawURLEncoding.EncodeToString(pub) + `"}`
+	sum := sha256.Sum256([]byte(canon))
+	return base64.RawURLEncoding.EncodeToString(sum[:])
+}
+
+// NewKeyring wraps stored keys, oldest first.
+func NewKeyring(keys []consent.SigningKey) (*Keyring, error) {
+	if len(keys) == 0 {
+		return nil, fmt.Errorf("no signing key")
+	}
+	for _, k := range keys {
+		if len(k.Private) != ed25519.PrivateKeySize {
+			return nil, fmt.Errorf("signing key %s is not an Ed25519 key", k.ID)
+		}
+	}
+	return &Keyring{keys: keys}, nil
+}
+
+func (k *Keyring) current() consent.SigningKey { return k.keys[len(k.keys)-1] }
+
+// Public returns every public key and its ID, oldest first.
+func (k *Keyring) Public() ([]ed25519.PublicKey, []string) {
+	pubs, ids := make([]ed25519.PublicKey, len(k.keys)), make([]string, len(k.keys))
+	for i, key := range k.keys {
+		pubs[i] = ed25519.PrivateKey(key.Private).Public().(ed25519.PublicKey)
+		ids[i] = key.ID
+	}
+	return pubs, ids
+}
+
+// JWK is one public key as RFC 7517/8037 write it.
+type JWK struct {
+	Kty string `json:"kty"`
+	Crv string `json:"crv"`
+	X   string `json:"x"`
+	Kid string `json:"kid"`
+	Use string `json:"use"`
+	Alg string `json:"alg"`
+}
+
+// JWKS is the key set published at /api/v1/keys.
+func (k *Keyring) JWKS() map[string][]JWK {
+	pubs, ids := k.Public()
+	set := make([]JWK, len(pubs))
+	for i := range pubs {
+		set[i] = JWK{Kty: "OKP", Crv: "Ed25519", X: base64.RawURLEncoding.EncodeToString(pubs[i]), Kid: ids[i], Use: "sig", Alg: "EdDSA"}
+	}
+	return map[string][]JWK{"keys": set}
+}
+
+// SignJWT returns a compact JWS (RFC 7515) of claims, signed with EdDSA by
+// the current key, its ID in the header.
+func (k *Keyring) SignJWT(claims any) (string, error) {
+	key := k.current()
+	header, err := json.Marshal(map[string]string{"alg": "EdDSA", "typ": "JWT", "kid": key.ID})
+	if err != nil {
+		return "", err
+	}
+	payload, err := json.Marshal(claims)
+	if err != nil {
+		return "", err
+	}
+	enc := base64.RawURLEncoding
+	signing := enc.EncodeToString(header) + "." + enc.EncodeToString(payload)
+	sig := ed25519.Sign(ed25519.PrivateKey(key.Private), []byte(signing))
+	return signing + "." + enc.EncodeToString(sig), nil
+}
+
+// SignCheckpoint signs a purge checkpoint with the current key.
+func (k *Keyring) SignCheckpoint(cp *consent.Checkpoint) error {
+	key := k.current()
+	cp.KeyID = key.ID
+	cp.Signature = ed25519.Sign(ed25519.PrivateKey(key.Private), CheckpointMessage(cp))
+	return nil
+}
+
+// CheckpointMessage is what a checkpoint's signature covers.
+func CheckpointMessage(cp *consent.Checkpoint) []byte {
+	msg := []byte("koekje-checkpoint-v1\x00" + cp.Site + "\x00")
+	msg = binary.BigEndian.AppendUint64(msg, uint64(cp.Seq))
+	msg = binary.BigEndian.AppendUint64(msg, uint64(cp.CreatedAt.UnixMicro()))
+	return append(msg, cp.Hash...)
+}
+
+func checkpointValid(cp *consent.Checkpoint, keys []ed25519.PublicKey, ids []string) bool {
+	for i, id := range ids {
+		if id == cp.KeyID {
+			return ed25519.Verify(keys[i], CheckpointMessage(cp), cp.Signature)
+		}
+	}
+	return false
+}
+
+// LoadKeyring reads the signing keys, making the first one on first start.
+func LoadKeyring(ctx context.Context, l consent.Ledger) (*Keyring, error) {
+	keys, err := l.Keys(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if len(keys) == 0 {
+		k, err := NewKey(time.Now())
+		if err != nil {
+			return nil, err
+		}
+		if err := l.AddKey(ctx, k); err != nil {
+			return nil, err
+		}
+		keys = append(keys, k)
+	}
+	return NewKeyring(keys)
+}
+
+// Rotate adds a new signing key; the old ones stay published.
+func Rotate(ctx context.Context, l consent.Ledger) (consent.SigningKey, error) {
+	k, err := NewKey(time.Now())
+	if err != nil {
+		return k, err
+	}
+	return k, l.AddKey(ctx, k)
+}

@@ -1,0 +1,140 @@
+package server
+
+import (
+	"embed"
+	"html/template"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/labstack/echo/v4"
+
+	"github.com/koekje/koekje/config"
+	"github.com/koekje/koekje/server/consent"
+	"github.com/koekje/koekje/server/proof"
+)
+
+//go:embed templates/*.html
+var templateFS embed.FS
+
+var receiptPage = template.Must(template.ParseFS(templateFS, "templates/receipt.html"))
+
+// visitorRecords authorises a read of a consent ID's records: the visitor's
+// token (which also limits it to the token's site) or an audit token.
+func (s *Server) visitorRecords(c echo.Context) (uuid.UUID, []*consent.Record, error) {
+	id, err := uuid.Parse(c.Param("id"))
+	if err != nil || id.String() != c.Param("id") {
+		return id, nil, consent.FieldErrorf(consent.EMALFORMED, "consent_id", "not a UUID in canonical form")
+	}
+	site := ""
+	if s.admins.scope(c) == "" {
+		tokID, tokSite, ok := s.tokens.owner(c.QueryParam("token"))
+		if !ok || tokID != id {
+			c.Response().Header().Set("WWW-Authenticate", `Bearer realm="koekje"`)
+			return id, nil, consent.Errorf(consent.EUNAUTHORIZED, "needs the visitor's token (?token=) or an admin bearer token")
+		}
+		site = tokSite
+	}
+	all, err := s.store.History(c.Request().Context(), id)
+	if err != nil {
+		return id, nil, err
+	}
+	recs := all[:0]
+	for _, r := range all {
+		if site == "" || r.Site == site {
+			recs = append(recs, r)
+		}
+	}
+	if len(recs) == 0 {
+		return id, nil, consent.FieldErrorf(consent.ENOTFOUND, "consent_id", "no records for this consent ID")
+	}
+	c.Response().Header().Set("Cache-Control", "no-store")
+	return id, recs, nil
+}
+
+// getHistory returns a visitor's records, oldest first, each with its hash.
+func (s *Server) getHistory(c echo.Context) error {
+	id, recs, err := s.visitorRecords(c)
+	if err != nil {
+		return err
+	}
+	views := make([]recordView, len(recs))
+	for i, r := range recs {
+		views[i] = viewOf(r)
+	}
+	return c.JSON(http.StatusOK, map[string]any{"consent_id": id, "records": views})
+}
+
+// receipt signs the visitor's latest record as a JWT with Kantara claims,
+// or shows it as a page for Accept: text/html.
+func (s *Server) receipt(c echo.Context) error {
+	_, recs, err := s.visitorRecords(c)
+	if err != nil {
+		return err
+	}
+	rec := recs[len(recs)-1]
+	site := s.cfg.Site(rec.Site)
+	if site == nil {
+		return consent.Errorf(consent.ENOTFOUND, "the site of this record is no longer configured")
+	}
+	claims := proof.NewReceipt(rec, site, selfOrigin(c), time.Now(), uuid.NewString())
+	jwt, err := s.keyring.SignJWT(claims)
+	if err != nil {
+		return err
+	}
+	if strings.Contains(c.Request().Header.Get("Accept"), "text/html") {
+		return s.receiptHTML(c, rec, site, claims, jwt)
+	}
+	return c.JSON(http.StatusOK, map[string]any{"jwt": jwt, "claims": claims})
+}
+
+// receiptWords are the receipt page's texts; languages without their own
+// fall back to English.
+var receiptWords = map[string]map[string]string{
+	"nl": {
+		"title": "Bewijs van je cookiekeuze", "site": "Website", "controller": "Verantwoordelijke",
+		"when": "Vastgelegd op", "action": "Keuze", "id": "Je toestemmings-ID", "category": "Soort cookies",
+		"state": "Toestemming", "granted": "ja", "refused": "nee", "services": "Ook toegestaan",
+		"verify": "Zo controleer je dit bewijs", "verifyText": "Dit bewijs is een JWT, ondertekend met Ed25519. Controleer het met elke JOSE-bibliotheek tegen de openbare sleutels op",
+		"hash": "Vingerafdruk van dit record (SHA-256)", "policy": "Privacyverklaring",
+		"accept_all": "alles geaccepteerd", "reject_all": "alles geweigerd", "custom": "eigen keuze", "withdraw": "toestemming ingetrokken",
+		"gpc": "Je browser gaf het signaal Global Privacy Control.",
+	},
+	"en": {
+		"title": "Proof of your cookie choice", "site": "Website", "controller": "Controller",
+		"when": "Recorded at", "action": "Choice", "id": "Your consent ID", "category": "Kind of cookies",
+		"state": "Consent", "granted": "yes", "refused": "no", "services": "Also allowed",
+		"verify": "How to verify this proof", "verifyText": "This proof is a JWT signed with Ed25519. Verify it with any JOSE library against the public keys at",
+		"hash": "Fingerprint of this record (SHA-256)", "policy": "Privacy statement",
+		"accept_all": "accepted all", "reject_all": "rejected all", "custom": "own choice", "withdraw": "consent withdrawn",
+		"gpc": "Your browser sent the Global Privacy Control signal.",
+	},
+}
+
+func (s *Server) receiptHTML(c echo.Context, rec *consent.Record, site *config.Site, claims *proof.Receipt, jwt string) error {
+	lang := rec.Language
+	words, ok := receiptWords[lang]
+	if !ok {
+		lang, words = "en", receiptWords["en"]
+	}
+	type row struct{ Title, State string }
+	var rows []row
+	for _, p := range claims.Services[0].Purposes {
+		rows = append(rows, row{p.Purpose, words[p.State]})
+	}
+	loc, _ := time.LoadLocation("Europe/Amsterdam")
+	if loc == nil {
+		loc = time.UTC
+	}
+	data := map[string]any{
+		"Lang": lang, "T": words, "Site": site, "Rec": rec, "Rows": rows, "Claims": claims, "JWT": jwt,
+		"When": rec.RecordedAt.In(loc).Format("2006-01-02 15:04:05 MST"), "Action": words[rec.Action],
+		"KeysURL": selfOrigin(c) + "/api/v1/keys",
+	}
+	h := c.Response().Header()
+	h.Set("Content-Security-Policy", "default-src 'none'; frame-ancestors 'none'; base-uri 'none'")
+	h.Set("Content-Type", "text/html; charset=utf-8")
+	c.Response().WriteHeader(http.StatusOK)
+	return receiptPage.Execute(c.Response(), data)
+}

@@ -1,0 +1,220 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/koekje/koekje/server/consent"
+)
+
+var _ consent.Ledger = (*DB)(nil)
+
+// Scan streams the records of f in time order; memory stays flat whatever
+// the number of rows.
+func (db *DB) Scan(ctx context.Context, f consent.Filter, fn func(*consent.Record) error) error {
+	var (
+		where []string
+		args  []any
+	)
+	if f.Site != "" {
+		where, args = append(where, "site = ?"), append(args, f.Site)
+	}
+	if !f.From.IsZero() {
+		where, args = append(where, "recorded_at >= ?"), append(args, f.From.UnixMicro())
+	}
+	if !f.To.IsZero() {
+		where, args = append(where, "recorded_at < ?"), append(args, f.To.UnixMicro())
+	}
+	if f.ConsentID != [16]byte{} {
+		where, args = append(where, "consent_id = ?"), append(args, f.ConsentID[:])
+	}
+	q := `SELECT ` + recordColumns + ` FROM records`
+	if len(where) > 0 {
+		q += " WHERE " + strings.Join(where, " AND ")
+	}
+	// record_id is time-ordered, so the (site, recorded_at) index gives this order.
+	q += " ORDER BY recorded_at, record_id"
+	return db.each(ctx, fn, q, args...)
+}
+
+// Chain streams a site's records in sequence order.
+func (db *DB) Chain(ctx context.Context, site string, fn func(*consent.Record) error) error {
+	return db.each(ctx, fn, `SELECT `+recordColumns+` FROM records WHERE site = ? ORDER BY seq`, site)
+}
+
+func (db *DB) each(ctx context.Context, fn func(*consent.Record) error, q string, args ...any) error {
+	rows, err := db.read.QueryContext(ctx, q, args...)
+	if err != nil {
+		return fmt.Errorf("query records: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		r, err := scanRecord(rows)
+		if err != nil {
+			return err
+		}
+		if err := fn(r); err != nil {
+			return err
+		}
+	}
+	return rows.Err()
+}
+
+// FindHash looks a record up by its hash. There is no index on hash: this
+// runs only to explain a chain that does not verify.
+func (db *DB) FindHash(ctx context.Context, site string, hash []byte) (int64, bool, error) {
+	var seq int64
+	err := db.read.QueryRowContext(ctx, `SELECT seq FROM records WHERE site = ? AND hash = ?`, site, hash).Scan(&seq)
+	if errors.Is(err, sql.ErrNoRows) {
+		return 0, false, nil
+	}
+	if err != nil {
+		return 0, false, fmt.Errorf("find hash: %w", err)
+	}
+	return seq, true, nil
+}
+
+// LastCheckpoint returns the newest checkpoint of site, or nil.
+func (db *DB) LastCheckpoint(ctx context.Context, site string) (*consent.Checkpoint, error) {
+	cp := consent.Checkpoint{Site: site}
+	var created int64
+	var kid sql.NullString
+	err := db.read.QueryRowContext(ctx, `SELECT seq, hash, created_at, key_id, signature FROM checkpoints
+		WHERE site = ? ORDER BY seq DESC LIMIT 1`, site).Scan(&cp.Seq, &cp.Hash, &created, &kid, &cp.Signature)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("last checkpoint: %w", err)
+	}
+	cp.CreatedAt, cp.KeyID = time.UnixMicro(created).UTC(), kid.String
+	return &cp, nil
+}
+
+// Version returns a stored banner version, or a not-found error.
+func (db *DB) Version(ctx context.Context, site, hash string) ([]byte, error) {
+	var body []byte
+	err := db.read.QueryRowContext(ctx, `SELECT body FROM versions WHERE site = ? AND hash = ?`, site, hash).Scan(&body)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, consent.FieldErrorf(consent.ENOTFOUND, "hash", "this site never served a banner with this hash")
+	}
+	if err != nil {
+		return nil, fmt.Errorf("version: %w", err)
+	}
+	return body, nil
+}
+
+// Stats counts choices per UTC day: by action, with GPC, and per category granted.
+func (db *DB) Stats(ctx context.Context, f consent.Filter, categories []string) ([]consent.DayStats, error) {
+	var sel strings.Builder
+	sel.WriteString(`SELECT date(recorded_at / 1000000, 'unixepoch') AS day, action, count(*), sum(gpc)`)
+	for _, c := range categories {
+		fmt.Fprintf(&sel, `, sum(json_extract(choices, '$.%s') = 1)`, strings.ReplaceAll(c, "'", ""))
+	}
+	sel.WriteString(` FROM records WHERE site = ? AND recorded_at >= ? AND recorded_at < ? GROUP BY day, action ORDER BY day`)
+	to := f.To
+	if to.IsZero() {
+		to = time.Now().Add(24 * time.Hour)
+	}
+	rows, err := db.read.QueryContext(ctx, sel.String(), f.Site, f.From.UnixMicro(), to.UnixMicro())
+	if err != nil {
+		return nil, fmt.Errorf("stats: %w", err)
+	}
+	defer rows.Close()
+	var out []consent.DayStats
+	for rows.Next() {
+		var (
+			day, action string
+			n, gpc      int
+			granted     = make([]sql.NullInt64, len(categories))
+		)
+		dest := []any{&day, &action, &n, &gpc}
+		for i := range granted {
+			dest = append(dest, &granted[i])
+		}
+		if err := rows.Scan(dest...); err != nil {
+			return nil, fmt.Errorf("stats: %w", err)
+		}
+		if len(out) == 0 || out[len(out)-1].Day != day {
+			out = append(out, consent.DayStats{Day: day, Actions: map[string]int{}, Granted: map[string]int{}})
+		}
+		d := &out[len(out)-1]
+		d.Total += n
+		d.GPC += gpc
+		d.Actions[action] += n
+		for i, c := range categories {
+			d.Granted[c] += int(granted[i].Int64)
+		}
+	}
+	return out, rows.Err()
+}
+
+// Keys returns every signing key, oldest first.
+func (db *DB) Keys(ctx context.Context) ([]consent.SigningKey, error) {
+	rows, err := db.read.QueryContext(ctx, `SELECT id, private, created_at FROM signing_keys ORDER BY created_at, id`)
+	if err != nil {
+		return nil, fmt.Errorf("keys: %w", err)
+	}
+	defer rows.Close()
+	var out []consent.SigningKey
+	for rows.Next() {
+		var k consent.SigningKey
+		var created int64
+		if err := rows.Scan(&k.ID, &k.Private, &created); err != nil {
+			return nil, err
+		}
+		k.CreatedAt = time.UnixMicro(created).UTC()
+		out = append(out, k)
+	}
+	return out, rows.Err()
+}
+
+// AddKey stores a new signing key.
+func (db *DB) AddKey(ctx context.Context, k consent.SigningKey) error {
+	_, err := db.write.ExecContext(ctx, `INSERT INTO signing_keys (id, private, created_at) VALUES (?, ?, ?)`,
+		k.ID, k.Private, k.CreatedAt.UnixMicro())
+	if err != nil {
+		return fmt.Errorf("add key: %w", err)
+	}
+	return nil
+}
+
+// Purge deletes site's records from before the given time in one
+// transaction with the checkpoint that lets the chain still verify.
+func (db *DB) Purge(ctx context.Context, site string, before time.Time, sign func(*consent.Checkpoint) error) (int64, error) {
+	tx, err := db.write.BeginTx(ctx, nil)
+	if err != nil {
+		return 0, fmt.Errorf("purge: %w", err)
+	}
+	defer tx.Rollback()
+	cp := &consent.Checkpoint{Site: site, CreatedAt: time.Now().UTC().Truncate(time.Microsecond)}
+	err = tx.QueryRowContext(ctx, `SELECT seq, hash FROM records WHERE site = ? AND recorded_at < ?
+		ORDER BY seq DESC LIMIT 1`, site, before.UnixMicro()).Scan(&cp.Seq, &cp.Hash)
+	if errors.Is(err, sql.ErrNoRows) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, fmt.Errorf("purge: %w", err)
+	}
+	if err := sign(cp); err != nil {
+		return 0, err
+	}
+	if _, err := tx.ExecContext(ctx, `INSERT INTO checkpoints (site, seq, hash, created_at, key_id, signature)
+		VALUES (?, ?, ?, ?, ?, ?)`, cp.Site, cp.Seq, cp.Hash, cp.CreatedAt.UnixMicro(), cp.KeyID, cp.Signature); err != nil {
+		return 0, fmt.Errorf("purge: checkpoint: %w", err)
+	}
+	// Everything up to the checkpoint goes, so the chain that stays starts right after it.
+	res, err := tx.ExecContext(ctx, `DELETE FROM records WHERE site = ? AND seq <= ?`, site, cp.Seq)
+	if err != nil {
+		return 0, fmt.Errorf("purge: delete: %w", err)
+	}
+	n, _ := res.RowsAffected()
+	if err := tx.Commit(); err != nil {
+		return 0, fmt.Errorf("purge: commit: %w", err)
+	}
+	return n, nil
+}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"compress/gzip"
 	"context"
+	"database/sql"
 	"encoding/json"
 	"io"
 	"net/http"
@@ -343,5 +344,21 @@ func TestHealthAndHeaders(t *testing.T) {
 	}
 	if csp := page.header.Get("Content-Security-Policy"); strings.Contains(csp, "unsafe-inline") || strings.Contains(csp, "unsafe-eval") {
 		t.Errorf("demo page CSP is not strict: %s", csp)
+	}
+}
+
+// openRaw opens the store's file for statements the store never makes.
+func openRaw(t *testing.T, db *sqlite.DB) func(string) {
+	t.Helper()
+	raw, err := sql.Open("sqlite3", "file:"+db.Path())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { raw.Close() })
+	return func(q string) {
+		t.Helper()
+		if _, err := raw.Exec(q); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
 	}
 }

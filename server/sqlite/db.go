@@ -39,6 +39,9 @@ type DB struct {
 
 	// OnCommit, if set before the first Append, is called after every batch.
 	OnCommit func(size int, d time.Duration, err error)
+	// Now and NewID stamp records; tests set them for reproducible output.
+	Now   func() time.Time
+	NewID func() (uuid.UUID, error)
 }
 
 type head struct {
@@ -86,6 +89,8 @@ func Open(path string, log *slog.Logger) (*DB, error) {
 		queue: make(chan *pending, 4*maxBatch),
 		done:  make(chan struct{}),
 		heads: map[string]head{},
+		Now:   time.Now,
+		NewID: uuid.NewV7,
 	}
 	go db.run()
 	return db, nil
@@ -190,7 +195,7 @@ func (db *DB) commit(batch []*pending) error {
 	}
 	defer stmt.Close()
 	staged := map[string]head{}
-	now := time.Now().UTC().Truncate(time.Microsecond)
+	now := db.Now().UTC().Truncate(time.Microsecond)
 	for _, p := range batch {
 		r := p.rec
 		h, ok := staged[r.Site]
@@ -199,7 +204,7 @@ func (db *DB) commit(batch []*pending) error {
 				return err
 			}
 		}
-		id, err := uuid.NewV7()
+		id, err := db.NewID()
 		if err != nil {
 			return fmt.Errorf("record id: %w", err)
 		}
@@ -240,3 +245,6 @@ func (db *DB) head(ctx context.Context, tx *sql.Tx, site string) (head, error) {
 	}
 	return h, nil
 }
+
+// Path is the database file.
+func (db *DB) Path() string { return db.path }

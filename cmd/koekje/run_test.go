@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"net"
 	"net/http"
 	"os"
@@ -126,5 +127,71 @@ func TestCommands(t *testing.T) {
 	}
 	if err := run(context.Background(), []string{"serve", "--rate-limit", "-1"}, env, &out, &errb); err == nil {
 		t.Error("negative rate limit accepted")
+	}
+}
+
+// TestAuditorCommands runs the CLI against a database the server filled.
+func TestAuditorCommands(t *testing.T) {
+	dir := t.TempDir()
+	db := filepath.Join(dir, "k.db")
+	addr := freeAddr(t)
+	env := func(k string) string {
+		return map[string]string{"KOEKJE_DB": db, "KOEKJE_ADMIN_TOKEN": "x"}[k]
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- run(ctx, []string{"serve", "--addr", addr}, env, &bytes.Buffer{}, &syncBuffer{}) }()
+	waitHealthy(t, "http://"+addr)
+	var id string
+	for i := 0; i < 3; i++ {
+		resp, err := http.Post("http://"+addr+"/api/v1/consents", "application/json", strings.NewReader(`{"site":"demo","action":"accept_all"}`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got struct {
+			ConsentID string `json:"consent_id"`
+		}
+		json.NewDecoder(resp.Body).Decode(&got)
+		resp.Body.Close()
+		id = got.ConsentID
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+
+	cli := func(args ...string) (string, error) {
+		var out, errb bytes.Buffer
+		err := run(context.Background(), args, env, &out, &errb)
+		return out.String() + errb.String(), err
+	}
+	if out, err := cli("verify"); err != nil || !strings.Contains(out, `"ok":true`) || !strings.Contains(out, `"records":3`) {
+		t.Errorf("verify: %v %s", err, out)
+	}
+	if out, err := cli("lookup", id); err != nil || strings.Count(out, "\n") != 1 || !strings.Contains(out, id) {
+		t.Errorf("lookup: %v %s", err, out)
+	}
+	if _, err := cli("lookup", "00000000-0000-4000-8000-000000000000"); !errors.Is(err, errFailed) {
+		t.Errorf("lookup of an unknown ID: %v", err)
+	}
+	out, err := cli("export", "--format", "csv")
+	if err != nil || strings.Count(out, "\r\n") != 4 || !strings.HasPrefix(out, "record_id,") {
+		t.Errorf("export: %v %q", err, out)
+	}
+	if out, err := cli("purge", "--before", "2999-01-01"); err != nil || !strings.Contains(out, "purged 3 records") {
+		t.Errorf("purge: %v %s", err, out)
+	}
+	if out, err := cli("verify"); err != nil || !strings.Contains(out, `"records":0`) {
+		t.Errorf("verify after purge: %v %s", err, out)
+	}
+	if out, err := cli("keys", "rotate"); err != nil || strings.Count(out, "\n") != 3 || !strings.Contains(out, "(signs)") {
+		t.Errorf("keys rotate: %v %s", err, out)
+	}
+	if out, err := cli("token", "--name", "dpo"); err != nil || !strings.Contains(out, "sha256: sha256:") {
+		t.Errorf("token: %v %s", err, out)
+	}
+	demo := filepath.Join("..", "..", "config", "demo.yaml")
+	if out, err := cli("check-config", demo); err != nil || !strings.Contains(out, "_ga_*") || !strings.Contains(out, "configuration is valid") {
+		t.Errorf("check-config: %v %s", err, out)
 	}
 }

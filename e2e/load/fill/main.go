@@ -1,0 +1,80 @@
+// Command fill writes N realistic consent records into a Koekje database
+// through the store (group commit, hash chain), for load and export runs.
+//
+//	go run ./e2e/load/fill -db /tmp/k.db -n 1000000
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"log"
+	"os"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/koekje/koekje/config"
+	"github.com/koekje/koekje/server/consent"
+	"github.com/koekje/koekje/server/sqlite"
+	"github.com/koekje/koekje/static"
+)
+
+func main() {
+	path := flag.String("db", "koekje.db", "database file")
+	n := flag.Int("n", 1000000, "records to write")
+	workers := flag.Int("workers", 512, "concurrent writers")
+	flag.Parse()
+
+	db, err := sqlite.Open(*path, nil)
+	if err != nil {
+		log.Fatal(err)
+	}
+	site := config.Demo().Site("demo")
+	b, err := static.Build(site)
+	if err != nil {
+		log.Fatal(err)
+	}
+	ctx := context.Background()
+	if err := db.PutVersion(ctx, site.ID, b.Hash, b.Version); err != nil {
+		log.Fatal(err)
+	}
+	actions := []string{consent.AcceptAll, consent.RejectAll, consent.Custom, consent.AcceptAll, consent.RejectAll}
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	start := time.Now()
+	for w := 0; w < *workers; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				i := next.Add(1)
+				if i > int64(*n) {
+					return
+				}
+				a := actions[i%int64(len(actions))]
+				r := &consent.Record{
+					ConsentID: uuid.New(), Site: site.ID, Action: a, Revision: 1, ConfigHash: b.Hash, Language: "nl",
+					Choices: map[string]bool{"necessary": true, "functional": a != consent.RejectAll,
+						"analytics": a == consent.AcceptAll || i%3 == 0 && a == consent.Custom, "embeds": a == consent.AcceptAll},
+					URL:       "https://belvast.example/diensten/hosted-telefonie",
+					UserAgent: "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/156.0.0.0 Safari/537.36",
+					IP:        fmt.Sprintf("192.0.%d.0/24", i%256), GPC: a == consent.RejectAll && i%7 == 0,
+				}
+				if err := db.Append(ctx, r); err != nil {
+					log.Fatal(err)
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	el := time.Since(start)
+	if err := db.Close(); err != nil {
+		log.Fatal(err)
+	}
+	st, _ := os.Stat(*path)
+	fmt.Printf("%d records in %s (%.0f records/s); %s is %d bytes (%.0f B/record)\n",
+		*n, el.Round(time.Millisecond), float64(*n)/el.Seconds(), *path, st.Size(), float64(st.Size())/float64(*n))
+}

@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -195,7 +196,7 @@ func NewExporter(format string, site *config.Site, out interface {
 	bw := bufio.NewWriterSize(out, 64<<10)
 	switch format {
 	case "ndjson":
-		return &ndjsonExporter{w: bw, enc: json.NewEncoder(bw)}, nil
+		return &ndjsonExporter{w: bw}, nil
 	case "csv":
 		e := &csvExporter{w: csv.NewWriter(bw), bw: bw, site: site}
 		return e, e.header()
@@ -213,11 +214,103 @@ type exportView struct {
 
 type ndjsonExporter struct {
 	w   *bufio.Writer
-	enc *json.Encoder
+	buf []byte
 }
 
+// Write appends the record as encoding/json would write an exportView,
+// without reflection: exports are the one place that writes millions.
 func (e *ndjsonExporter) Write(r *consent.Record) error {
-	return e.enc.Encode(exportView{r.ConsentID, viewOf(r)})
+	b := append(e.buf[:0], `{"consent_id":"`...)
+	b = appendUUID(b, r.ConsentID)
+	b = append(b, `","record_id":"`...)
+	b = appendUUID(b, r.RecordID)
+	b = append(b, `","site":`...)
+	b = appendJSONString(b, r.Site)
+	b = append(b, `,"seq":`...)
+	b = strconv.AppendInt(b, r.Seq, 10)
+	b = append(b, `,"recorded_at":"`...)
+	b = r.RecordedAt.AppendFormat(b, time.RFC3339Nano)
+	b = append(b, `","action":`...)
+	b = appendJSONString(b, r.Action)
+	b = append(b, `,"choices":{`...)
+	var keyBuf [8]string
+	keys := keyBuf[:0]
+	for k := range r.Choices {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	for i, k := range keys {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = appendJSONString(b, k)
+		b = append(b, ':')
+		b = strconv.AppendBool(b, r.Choices[k])
+	}
+	b = append(b, '}')
+	if len(r.Services) > 0 {
+		b = append(b, `,"services":[`...)
+		for i, sv := range r.Services {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			b = appendJSONString(b, sv)
+		}
+		b = append(b, ']')
+	}
+	b = append(b, `,"revision":`...)
+	b = strconv.AppendInt(b, int64(r.Revision), 10)
+	b = append(b, `,"config_hash":`...)
+	b = appendJSONString(b, r.ConfigHash)
+	b = append(b, `,"language":`...)
+	b = appendJSONString(b, r.Language)
+	for _, f := range [...]struct{ name, v string }{{"url", r.URL}, {"user_agent", r.UserAgent}, {"ip", r.IP}} {
+		if f.v != "" {
+			b = append(b, `,"`...)
+			b = append(b, f.name...)
+			b = append(b, `":`...)
+			b = appendJSONString(b, f.v)
+		}
+	}
+	b = append(b, `,"gpc":`...)
+	b = strconv.AppendBool(b, r.GPC)
+	b = append(b, `,"prev_hash":"`...)
+	b = hex.AppendEncode(b, r.PrevHash)
+	b = append(b, `","hash":"`...)
+	b = hex.AppendEncode(b, r.Hash)
+	b = append(b, "\"}\n"...)
+	e.buf = b
+	_, err := e.w.Write(b)
+	return err
+}
+
+// appendUUID writes u in its canonical form without allocating.
+func appendUUID(b []byte, u uuid.UUID) []byte {
+	var s [36]byte
+	hex.Encode(s[0:8], u[0:4])
+	s[8] = '-'
+	hex.Encode(s[9:13], u[4:6])
+	s[13] = '-'
+	hex.Encode(s[14:18], u[6:8])
+	s[18] = '-'
+	hex.Encode(s[19:23], u[8:10])
+	s[23] = '-'
+	hex.Encode(s[24:], u[10:])
+	return append(b, s[:]...)
+}
+
+// appendJSONString quotes s as encoding/json does (HTML-safe escapes,
+// invalid UTF-8 replaced), with a fast path for plain ASCII.
+func appendJSONString(b []byte, s string) []byte {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c >= 0x7f || c == '"' || c == '\\' || c == '<' || c == '>' || c == '&' {
+			q, _ := json.Marshal(s)
+			return append(b, q...)
+		}
+	}
+	b = append(b, '"')
+	b = append(b, s...)
+	return append(b, '"')
 }
 func (e *ndjsonExporter) Close() error        { return e.w.Flush() }
 func (e *ndjsonExporter) ContentType() string { return "application/x-ndjson" }

@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"runtime/debug"
 	"time"
 
 	"github.com/koekje/koekje/config"
@@ -138,6 +139,9 @@ func exportCmd(ctx context.Context, args []string, getenv func(string) string, s
 	if err != nil {
 		return err
 	}
+	// An export allocates short-lived rows and keeps nothing: collecting
+	// less often makes it about a third faster for ~10 MB more memory.
+	debug.SetGCPercent(400)
 	if err := db.Scan(ctx, f, exp.Write); err != nil {
 		return err
 	}

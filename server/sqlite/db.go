@@ -35,7 +35,8 @@ type DB struct {
 	queue  chan *pending
 	done   chan struct{}
 
-	heads map[string]head // chain head per site; owned by the writer goroutine
+	heads map[string]head  // chain head per site; owned by the writer goroutine
+	texts map[string]int64 // ids of interned strings; owned by the writer goroutine
 
 	// OnCommit, if set before the first Append, is called after every batch.
 	OnCommit func(size int, d time.Duration, err error)
@@ -63,7 +64,7 @@ func Open(path string, log *slog.Logger) (*DB, error) {
 		log = slog.New(slog.DiscardHandler)
 	}
 	// synchronous=FULL: a 201 promises the record survives a power cut.
-	w, err := sql.Open("sqlite3", "file:"+path+"?_journal_mode=WAL&_synchronous=FULL&_busy_timeout=5000&_txlock=immediate")
+	w, err := sql.Open("sqlite3", "file:"+path+"?_journal_mode=WAL&_synchronous=FULL&_busy_timeout=5000&_txlock=immediate&_cache_size=-65536")
 	if err != nil {
 		return nil, fmt.Errorf("open %s: %w", path, err)
 	}
@@ -89,6 +90,7 @@ func Open(path string, log *slog.Logger) (*DB, error) {
 		queue: make(chan *pending, 4*maxBatch),
 		done:  make(chan struct{}),
 		heads: map[string]head{},
+		texts: map[string]int64{},
 		Now:   time.Now,
 		NewID: uuid.NewV7,
 	}
@@ -182,6 +184,9 @@ func writeError(err error) error {
 	return consent.Errorf(consent.EUNAVAILABLE, "the consent store cannot write right now; nothing was recorded, try again later")
 }
 
+// maxTexts bounds the writer's cache of interned strings.
+const maxTexts = 100000
+
 func (db *DB) commit(batch []*pending) error {
 	ctx := context.Background()
 	tx, err := db.write.BeginTx(ctx, nil)
@@ -194,6 +199,8 @@ func (db *DB) commit(batch []*pending) error {
 		return fmt.Errorf("prepare: %w", err)
 	}
 	defer stmt.Close()
+	in := &interner{tx: tx, known: db.texts, added: map[string]int64{}}
+	defer in.close()
 	staged := map[string]head{}
 	now := db.Now().UTC().Truncate(time.Microsecond)
 	for _, p := range batch {
@@ -214,9 +221,21 @@ func (db *DB) commit(batch []*pending) error {
 		if err != nil {
 			return err
 		}
+		hashID, err := in.id(ctx, r.ConfigHash)
+		if err != nil {
+			return err
+		}
+		urlID, err := in.id(ctx, r.URL)
+		if err != nil {
+			return err
+		}
+		uaID, err := in.id(ctx, r.UserAgent)
+		if err != nil {
+			return err
+		}
 		if _, err := stmt.ExecContext(ctx, r.RecordID[:], r.Site, r.Seq, r.ConsentID[:],
-			r.RecordedAt.UnixMicro(), r.Action, choices, strings.Join(r.Services, ","), r.Revision, r.ConfigHash,
-			r.Language, r.URL, r.UserAgent, r.IP, r.GPC, r.PrevHash, r.Hash); err != nil {
+			r.RecordedAt.UnixMicro(), r.Action, choices, strings.Join(r.Services, ","), r.Revision, hashID,
+			r.Language, urlID, uaID, r.IP, r.GPC, r.PrevHash, r.Hash); err != nil {
 			return fmt.Errorf("insert: %w", err)
 		}
 		staged[r.Site] = head{r.Seq, r.Hash}
@@ -227,7 +246,56 @@ func (db *DB) commit(batch []*pending) error {
 	for site, h := range staged {
 		db.heads[site] = h
 	}
+	if len(db.texts)+len(in.added) > maxTexts {
+		clear(db.texts)
+	}
+	for s, id := range in.added {
+		db.texts[s] = id
+	}
 	return nil
+}
+
+// interner finds or adds strings in the texts table within one batch's
+// transaction. What it adds reaches the shared cache only once committed.
+type interner struct {
+	tx           *sql.Tx
+	known, added map[string]int64
+	find, insert *sql.Stmt
+}
+
+func (in *interner) id(ctx context.Context, s string) (int64, error) {
+	if id, ok := in.known[s]; ok {
+		return id, nil
+	}
+	if id, ok := in.added[s]; ok {
+		return id, nil
+	}
+	var err error
+	if in.find == nil {
+		if in.find, err = in.tx.PrepareContext(ctx, `SELECT id FROM texts WHERE value = ?`); err != nil {
+			return 0, err
+		}
+		if in.insert, err = in.tx.PrepareContext(ctx, `INSERT INTO texts (value) VALUES (?) RETURNING id`); err != nil {
+			return 0, err
+		}
+	}
+	var id int64
+	err = in.find.QueryRowContext(ctx, s).Scan(&id)
+	if errors.Is(err, sql.ErrNoRows) {
+		err = in.insert.QueryRowContext(ctx, s).Scan(&id)
+	}
+	if err != nil {
+		return 0, fmt.Errorf("intern: %w", err)
+	}
+	in.added[s] = id
+	return id, nil
+}
+
+func (in *interner) close() {
+	if in.find != nil {
+		in.find.Close()
+		in.insert.Close()
+	}
 }
 
 // head returns the last sequence number and hash of a site's chain.

@@ -3,6 +3,8 @@ package sqlite_test
 import (
 	"bytes"
 	"context"
+	"encoding/json"
+	"maps"
 	"path/filepath"
 	"sync"
 	"testing"
@@ -148,5 +150,22 @@ func TestVersionsAndSecrets(t *testing.T) {
 	b, _ := db.Secret(ctx, "k", 32)
 	if len(a) != 32 || !bytes.Equal(a, b) {
 		t.Errorf("secret not kept: %x vs %x", a, b)
+	}
+}
+
+func TestDecodeChoices(t *testing.T) {
+	for _, in := range []string{
+		`{"analytics":false,"embeds":true,"necessary":true}`,
+		`{}`,
+		`{"a\"b":true}`,
+		`{ "spaced" : true }`,
+		`{"n":1}`,
+	} {
+		want := map[string]bool{}
+		werr := json.Unmarshal([]byte(in), &want)
+		got, err := sqlite.DecodeChoices([]byte(in))
+		if (err != nil) != (werr != nil) || (err == nil && !maps.Equal(got, want)) {
+			t.Errorf("%s: got %v, %v; want %v, %v", in, got, err, want, werr)
+		}
 	}
 }

@@ -21,47 +21,86 @@ func (db *DB) Scan(ctx context.Context, f consent.Filter, fn func(*consent.Recor
 		args  []any
 	)
 	if f.Site != "" {
-		where, args = append(where, "site = ?"), append(args, f.Site)
+		where, args = append(where, "r.site = ?"), append(args, f.Site)
 	}
 	if !f.From.IsZero() {
-		where, args = append(where, "recorded_at >= ?"), append(args, f.From.UnixMicro())
+		where, args = append(where, "r.recorded_at >= ?"), append(args, f.From.UnixMicro())
 	}
 	if !f.To.IsZero() {
-		where, args = append(where, "recorded_at < ?"), append(args, f.To.UnixMicro())
+		where, args = append(where, "r.recorded_at < ?"), append(args, f.To.UnixMicro())
 	}
 	if f.ConsentID != [16]byte{} {
-		where, args = append(where, "consent_id = ?"), append(args, f.ConsentID[:])
+		where, args = append(where, "r.consent_id = ?"), append(args, f.ConsentID[:])
 	}
-	q := `SELECT ` + recordColumns + ` FROM records`
+	q := `SELECT ` + recordColumns + ` FROM records r`
 	if len(where) > 0 {
 		q += " WHERE " + strings.Join(where, " AND ")
 	}
-	// record_id is time-ordered, so the (site, recorded_at) index gives this order.
-	q += " ORDER BY recorded_at, record_id"
+	// id is insertion order, so the (site, recorded_at) index gives this order.
+	q += " ORDER BY r.recorded_at, r.id"
 	return db.each(ctx, fn, q, args...)
 }
 
 // Chain streams a site's records in sequence order.
 func (db *DB) Chain(ctx context.Context, site string, fn func(*consent.Record) error) error {
-	return db.each(ctx, fn, `SELECT `+recordColumns+` FROM records WHERE site = ? ORDER BY seq`, site)
+	return db.each(ctx, fn, `SELECT `+recordColumns+` FROM records r WHERE r.site = ? ORDER BY r.seq`, site)
 }
 
+// each streams the records of a query to fn. Reading rows (in SQLite,
+// through cgo) and decoding them run on two goroutines, a few batches apart,
+// so a long export uses both cores in flat memory.
 func (db *DB) each(ctx context.Context, fn func(*consent.Record) error, q string, args ...any) error {
+	const batchSize = 256
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
 	rows, err := db.read.QueryContext(ctx, q, args...)
 	if err != nil {
 		return fmt.Errorf("query records: %w", err)
 	}
-	defer rows.Close()
-	for rows.Next() {
-		r, err := scanRecord(rows)
-		if err != nil {
-			return err
+	batches := make(chan []rawRecord, 4)
+	done := make(chan error, 1)
+	go func() {
+		defer close(batches)
+		defer rows.Close()
+		rs := &rowStrings{m: map[string]string{}}
+		for {
+			b := make([]rawRecord, 0, batchSize)
+			for len(b) < batchSize && rows.Next() {
+				b = append(b, rawRecord{})
+				if err := b[len(b)-1].scan(rows, rs); err != nil {
+					done <- err
+					return
+				}
+			}
+			if len(b) > 0 {
+				select {
+				case batches <- b:
+				case <-ctx.Done():
+					done <- ctx.Err()
+					return
+				}
+			}
+			if len(b) < batchSize {
+				done <- rows.Err()
+				return
+			}
 		}
-		if err := fn(r); err != nil {
-			return err
+	}()
+	for b := range batches {
+		for i := range b {
+			r, err := b[i].record()
+			if err == nil {
+				err = fn(r)
+			}
+			if err != nil {
+				cancel()
+				for range batches {
+				}
+				return err
+			}
 		}
 	}
-	return rows.Err()
+	return <-done
 }
 
 // FindHash looks a record up by its hash. There is no index on hash: this

@@ -1,27 +1,24 @@
 package sqlite
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"database/sql"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/google/uuid"
 	"strings"
 	"time"
-
-	"github.com/google/uuid"
 
 	"github.com/koekje/koekje/server/consent"
 )
 
-const recordColumns = `record_id, site, seq, consent_id, recorded_at, action, choices, services,
-	revision, config_hash, language, url, user_agent, ip, gpc, prev_hash, hash`
-
 // History returns every record of consentID, oldest first.
 func (db *DB) History(ctx context.Context, consentID uuid.UUID) ([]*consent.Record, error) {
-	rows, err := db.read.QueryContext(ctx, `SELECT `+recordColumns+` FROM records
-		WHERE consent_id = ? ORDER BY recorded_at, seq`, consentID[:])
+	rows, err := db.read.QueryContext(ctx, `SELECT `+recordColumns+` FROM records r
+		WHERE r.consent_id = ? ORDER BY r.id`, consentID[:])
 	if err != nil {
 		return nil, fmt.Errorf("history: %w", err)
 	}
@@ -38,33 +35,112 @@ func (db *DB) History(ctx context.Context, consentID uuid.UUID) ([]*consent.Reco
 }
 
 func scanRecord(rows *sql.Rows) (*consent.Record, error) {
-	var (
-		r                consent.Record
-		recordID, consID []byte
-		micros           int64
-		choices          []byte
-		services         string
-	)
-	if err := rows.Scan(&recordID, &r.Site, &r.Seq, &consID, &micros, &r.Action, &choices, &services,
-		&r.Revision, &r.ConfigHash, &r.Language, &r.URL, &r.UserAgent, &r.IP, &r.GPC,
-		&r.PrevHash, &r.Hash); err != nil {
-		return nil, fmt.Errorf("scan record: %w", err)
+	var raw rawRecord
+	if err := raw.scan(rows, nil); err != nil {
+		return nil, err
+	}
+	return raw.record()
+}
+
+// rawRecord is a row as scanned, before its columns are decoded.
+type rawRecord struct {
+	r        consent.Record
+	choices  []byte
+	micros   int64
+	services string
+	idErr    error
+}
+
+// rowStrings hands out one string per distinct value of the columns that
+// repeat across rows (site, action, hash, language, URL, user agent,
+// network), so a long scan does not allocate them row after row.
+type rowStrings struct {
+	m   map[string]string
+	raw [9]sql.RawBytes
+}
+
+func (rs *rowStrings) get(b []byte) string {
+	if s, ok := rs.m[string(b)]; ok {
+		return s
+	}
+	s := string(b)
+	if len(rs.m) < 8192 {
+		rs.m[s] = s
+	}
+	return s
+}
+
+func (raw *rawRecord) scan(rows *sql.Rows, rs *rowStrings) error {
+	r := &raw.r
+	if rs == nil {
+		rs = &rowStrings{m: map[string]string{}}
+	}
+	t := &rs.raw
+	if err := rows.Scan(&t[7], &t[0], &r.Seq, &t[8], &raw.micros, &t[1], &raw.choices, &raw.services,
+		&r.Revision, &t[2], &t[3], &t[4], &t[5], &t[6], &r.GPC, &r.PrevHash, &r.Hash); err != nil {
+		return fmt.Errorf("scan record: %w", err)
+	}
+	r.Site, r.Action, r.ConfigHash, r.Language = rs.get(t[0]), rs.get(t[1]), rs.get(t[2]), rs.get(t[3])
+	r.URL, r.UserAgent, r.IP = rs.get(t[4]), rs.get(t[5]), rs.get(t[6])
+	if len(t[7]) != 16 || len(t[8]) != 16 {
+		raw.idErr = fmt.Errorf("record %x: IDs are not 16 bytes", t[7])
+	}
+	copy(r.RecordID[:], t[7])
+	copy(r.ConsentID[:], t[8])
+	return nil
+}
+
+func (raw *rawRecord) record() (*consent.Record, error) {
+	r := &raw.r
+	if raw.idErr != nil {
+		return nil, raw.idErr
 	}
 	var err error
-	if r.RecordID, err = uuid.FromBytes(recordID); err != nil {
-		return nil, fmt.Errorf("record id: %w", err)
+	r.RecordedAt = time.UnixMicro(raw.micros).UTC()
+	if raw.services != "" {
+		r.Services = strings.Split(raw.services, ",")
 	}
-	if r.ConsentID, err = uuid.FromBytes(consID); err != nil {
-		return nil, fmt.Errorf("consent id: %w", err)
-	}
-	r.RecordedAt = time.UnixMicro(micros).UTC()
-	if services != "" {
-		r.Services = strings.Split(services, ",")
-	}
-	if err := json.Unmarshal(choices, &r.Choices); err != nil {
+	if r.Choices, err = decodeChoices(raw.choices); err != nil {
 		return nil, fmt.Errorf("choices of %s: %w", r.RecordID, err)
 	}
-	return &r, nil
+	return r, nil
+}
+
+// decodeChoices reads the choices column. The store writes it as a flat
+// object of simple names and booleans, which is read here without
+// reflection; anything else goes through encoding/json.
+func decodeChoices(b []byte) (map[string]bool, error) {
+	m := make(map[string]bool, 4)
+	if len(b) < 2 || b[0] != '{' || b[len(b)-1] != '}' {
+		return m, json.Unmarshal(b, &m)
+	}
+	rest := b[1 : len(b)-1]
+	for len(rest) > 0 {
+		if rest[0] != '"' {
+			return m, json.Unmarshal(b, &m)
+		}
+		end := bytes.IndexByte(rest[1:], '"')
+		if end < 0 || bytes.IndexByte(rest[1:end+1], '\\') >= 0 {
+			return m, json.Unmarshal(b, &m)
+		}
+		key := string(rest[1 : end+1])
+		rest = rest[end+2:]
+		switch {
+		case bytes.HasPrefix(rest, []byte(":true")):
+			m[key], rest = true, rest[5:]
+		case bytes.HasPrefix(rest, []byte(":false")):
+			m[key], rest = false, rest[6:]
+		default:
+			return m, json.Unmarshal(b, &m)
+		}
+		if len(rest) > 0 {
+			if rest[0] != ',' {
+				return m, json.Unmarshal(b, &m)
+			}
+			rest = rest[1:]
+		}
+	}
+	return m, nil
 }
 
 // encodeChoices writes choices as JSON text; encoding/json sorts map keys.

@@ -7,25 +7,33 @@ import (
 
 // migrations run in order, each once; PRAGMA user_version counts them.
 var migrations = []string{
-	`CREATE TABLE records (
-		record_id   BLOB PRIMARY KEY,  -- UUIDv7: time-ordered, inserts stay at the B-tree's right edge
+	`-- Long strings that repeat across records (user agents, page URLs,
+	-- banner version hashes) are stored once and referred to by id.
+	CREATE TABLE texts (
+		id    INTEGER PRIMARY KEY,
+		value TEXT NOT NULL UNIQUE
+	);
+
+	CREATE TABLE records (
+		id          INTEGER PRIMARY KEY, -- insertion order: time-ordered, inserts stay at the B-tree's right edge
+		record_id   BLOB NOT NULL,       -- UUIDv7, the record's public name
 		site        TEXT NOT NULL,
-		seq         INTEGER NOT NULL,  -- position in the site's hash chain, from 1
+		seq         INTEGER NOT NULL,    -- position in the site's hash chain, from 1
 		consent_id  BLOB NOT NULL,
-		recorded_at INTEGER NOT NULL,  -- Unix microseconds, UTC
+		recorded_at INTEGER NOT NULL,    -- Unix microseconds, UTC
 		action      TEXT NOT NULL,
-		choices     TEXT NOT NULL,     -- JSON object of every category, keys sorted
-		services    TEXT NOT NULL,     -- services granted one by one, comma-separated
+		choices     TEXT NOT NULL,       -- JSON object of every category, keys sorted
+		services    TEXT NOT NULL,       -- services granted one by one, comma-separated
 		revision    INTEGER NOT NULL,
-		config_hash TEXT NOT NULL,
+		config_hash INTEGER NOT NULL REFERENCES texts (id),
 		language    TEXT NOT NULL,
-		url         TEXT NOT NULL,
-		user_agent  TEXT NOT NULL,
-		ip          TEXT NOT NULL,     -- truncated: IPv4 /24, IPv6 /48
+		url         INTEGER NOT NULL REFERENCES texts (id),
+		user_agent  INTEGER NOT NULL REFERENCES texts (id),
+		ip          TEXT NOT NULL,       -- truncated: IPv4 /24, IPv6 /48
 		gpc         INTEGER NOT NULL,
 		prev_hash   BLOB,
 		hash        BLOB NOT NULL
-	) WITHOUT ROWID;
+	);
 	CREATE UNIQUE INDEX records_site_seq ON records (site, seq);
 	CREATE INDEX records_consent ON records (consent_id);
 	CREATE INDEX records_site_time ON records (site, recorded_at);
@@ -99,3 +107,9 @@ func migrate(db *sql.DB) error {
 const insertRecord = `INSERT INTO records (record_id, site, seq, consent_id, recorded_at,
 	action, choices, services, revision, config_hash, language, url, user_agent, ip, gpc, prev_hash, hash)
 	VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
+
+// recordColumns reads a record back with its interned strings.
+const recordColumns = `r.record_id, r.site, r.seq, r.consent_id, r.recorded_at, r.action, r.choices, r.services,
+	r.revision, (SELECT value FROM texts WHERE id = r.config_hash), r.language,
+	(SELECT value FROM texts WHERE id = r.url), (SELECT value FROM texts WHERE id = r.user_agent),
+	r.ip, r.gpc, r.prev_hash, r.hash`

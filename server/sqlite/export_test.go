@@ -1,0 +1,4 @@
+package sqlite
+
+// DecodeChoices is decodeChoices, for tests.
+var DecodeChoices = decodeChoices

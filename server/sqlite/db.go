@@ -48,6 +48,7 @@ type DB struct {
 type head struct {
 	seq  int64
 	hash []byte
+	at   int64 // recorded_at of the head record, Unix microseconds
 }
 
 type pending struct {
@@ -215,7 +216,13 @@ func (db *DB) commit(batch []*pending) error {
 		if err != nil {
 			return fmt.Errorf("record id: %w", err)
 		}
-		r.RecordID, r.RecordedAt, r.Seq, r.PrevHash = id, now, h.seq+1, h.hash
+		// Time never runs backwards along a chain, even if the clock does:
+		// time ranges are looked up by sequence number.
+		at := now
+		if prev := time.UnixMicro(h.at).UTC(); prev.After(at) {
+			at = prev
+		}
+		r.RecordID, r.RecordedAt, r.Seq, r.PrevHash = id, at, h.seq+1, h.hash
 		r.Hash = proof.RecordHash(r)
 		choices, err := encodeChoices(r.Choices)
 		if err != nil {
@@ -238,7 +245,7 @@ func (db *DB) commit(batch []*pending) error {
 			r.Language, urlID, uaID, r.IP, r.GPC, r.PrevHash, r.Hash); err != nil {
 			return fmt.Errorf("insert: %w", err)
 		}
-		staged[r.Site] = head{r.Seq, r.Hash}
+		staged[r.Site] = head{r.Seq, r.Hash, r.RecordedAt.UnixMicro()}
 	}
 	if err := tx.Commit(); err != nil {
 		return fmt.Errorf("commit: %w", err)
@@ -304,7 +311,7 @@ func (db *DB) head(ctx context.Context, tx *sql.Tx, site string) (head, error) {
 		return h, nil
 	}
 	var h head
-	err := tx.QueryRowContext(ctx, `SELECT seq, hash FROM records WHERE site = ? ORDER BY seq DESC LIMIT 1`, site).Scan(&h.seq, &h.hash)
+	err := tx.QueryRowContext(ctx, `SELECT seq, hash, recorded_at FROM records WHERE site = ? ORDER BY seq DESC LIMIT 1`, site).Scan(&h.seq, &h.hash, &h.at)
 	if errors.Is(err, sql.ErrNoRows) {
 		err = tx.QueryRowContext(ctx, `SELECT seq, hash FROM checkpoints WHERE site = ? ORDER BY seq DESC LIMIT 1`, site).Scan(&h.seq, &h.hash)
 	}

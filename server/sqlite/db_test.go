@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/google/uuid"
 
@@ -167,5 +168,40 @@ func TestDecodeChoices(t *testing.T) {
 		if (err != nil) != (werr != nil) || (err == nil && !maps.Equal(got, want)) {
 			t.Errorf("%s: got %v, %v; want %v, %v", in, got, err, want, werr)
 		}
+	}
+}
+
+func TestEncodeChoices(t *testing.T) {
+	for _, in := range []map[string]bool{
+		{"necessary": true, "analytics": false, "embeds": true, "functional": false},
+		{},
+		{"a<b": true, "z": false},
+		{"ü": true},
+	} {
+		want, _ := json.Marshal(in)
+		got, err := sqlite.EncodeChoices(in)
+		if err != nil || got != string(want) {
+			t.Errorf("%v: %s, want %s", in, got, want)
+		}
+	}
+}
+
+// A clock that goes back does not make time go back along the chain.
+func TestTimeNeverRunsBackwards(t *testing.T) {
+	db, _ := MustOpen(t)
+	t0 := time.Date(2026, 5, 1, 12, 0, 0, 0, time.UTC)
+	times := []time.Time{t0, t0.Add(-time.Hour), t0.Add(time.Minute)}
+	i := 0
+	db.Now = func() time.Time { i++; return times[i-1] }
+	var got []time.Time
+	for range times {
+		r := newRecord("demo", uuid.New())
+		if err := db.Append(context.Background(), r); err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, r.RecordedAt)
+	}
+	if !got[1].Equal(t0) || !got[2].Equal(t0.Add(time.Minute)) {
+		t.Errorf("recorded times %v", got)
 	}
 }

@@ -2,3 +2,6 @@ package sqlite
 
 // DecodeChoices is decodeChoices, for tests.
 var DecodeChoices = decodeChoices
+
+// EncodeChoices is encodeChoices, for tests.
+var EncodeChoices = encodeChoices

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"math"
 	"strings"
 	"time"
 
@@ -14,20 +15,28 @@ import (
 var _ consent.Ledger = (*DB)(nil)
 
 // Scan streams the records of f in time order; memory stays flat whatever
-// the number of rows.
+// the number of rows. For one site, the time range becomes a range of
+// sequence numbers, so the (site, seq) index serves it.
 func (db *DB) Scan(ctx context.Context, f consent.Filter, fn func(*consent.Record) error) error {
 	var (
 		where []string
 		args  []any
+		order = " ORDER BY r.id"
 	)
 	if f.Site != "" {
-		where, args = append(where, "r.site = ?"), append(args, f.Site)
-	}
-	if !f.From.IsZero() {
-		where, args = append(where, "r.recorded_at >= ?"), append(args, f.From.UnixMicro())
-	}
-	if !f.To.IsZero() {
-		where, args = append(where, "r.recorded_at < ?"), append(args, f.To.UnixMicro())
+		lo, hi, err := db.seqRange(ctx, db.read, f.Site, f.From, f.To)
+		if err != nil {
+			return err
+		}
+		where, args = append(where, "r.site = ? AND r.seq >= ? AND r.seq < ?"), append(args, f.Site, lo, hi)
+		order = " ORDER BY r.seq"
+	} else {
+		if !f.From.IsZero() {
+			where, args = append(where, "r.recorded_at >= ?"), append(args, f.From.UnixMicro())
+		}
+		if !f.To.IsZero() {
+			where, args = append(where, "r.recorded_at < ?"), append(args, f.To.UnixMicro())
+		}
 	}
 	if f.ConsentID != [16]byte{} {
 		where, args = append(where, "r.consent_id = ?"), append(args, f.ConsentID[:])
@@ -36,9 +45,52 @@ func (db *DB) Scan(ctx context.Context, f consent.Filter, fn func(*consent.Recor
 	if len(where) > 0 {
 		q += " WHERE " + strings.Join(where, " AND ")
 	}
-	// id is insertion order, so the (site, recorded_at) index gives this order.
-	q += " ORDER BY r.recorded_at, r.id"
-	return db.each(ctx, fn, q, args...)
+	return db.each(ctx, fn, q+order, args...)
+}
+
+type querier interface {
+	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
+}
+
+// seqRange turns a time range of a site into the range of sequence numbers
+// [lo, hi) recorded in it. Zero times are unbounded.
+func (db *DB) seqRange(ctx context.Context, q querier, site string, from, to time.Time) (lo, hi int64, err error) {
+	lo, hi = 0, math.MaxInt64
+	if !from.IsZero() {
+		if lo, err = seqAt(ctx, q, site, from); err != nil {
+			return
+		}
+	}
+	if !to.IsZero() {
+		hi, err = seqAt(ctx, q, site, to)
+	}
+	return
+}
+
+// seqAt returns the first sequence number of site recorded at or after t,
+// by binary search: recorded_at never decreases along a chain.
+func seqAt(ctx context.Context, q querier, site string, t time.Time) (int64, error) {
+	var lo, hi int64
+	if err := q.QueryRowContext(ctx, `SELECT ifnull(min(seq), 0), ifnull(max(seq), 0) + 1 FROM records WHERE site = ?`, site).Scan(&lo, &hi); err != nil {
+		return 0, fmt.Errorf("sequence range: %w", err)
+	}
+	want := t.UnixMicro()
+	for lo < hi {
+		mid := lo + (hi-lo)/2
+		var at, seq int64
+		err := q.QueryRowContext(ctx, `SELECT recorded_at, seq FROM records WHERE site = ? AND seq >= ? ORDER BY seq LIMIT 1`, site, mid).Scan(&at, &seq)
+		switch {
+		case errors.Is(err, sql.ErrNoRows):
+			hi = mid
+		case err != nil:
+			return 0, fmt.Errorf("sequence at %s: %w", t, err)
+		case at < want:
+			lo = seq + 1
+		default:
+			hi = mid
+		}
+	}
+	return lo, nil
 }
 
 // Chain streams a site's records in sequence order.
@@ -154,12 +206,12 @@ func (db *DB) Stats(ctx context.Context, f consent.Filter, categories []string) 
 	for _, c := range categories {
 		fmt.Fprintf(&sel, `, sum(json_extract(choices, '$.%s') = 1)`, strings.ReplaceAll(c, "'", ""))
 	}
-	sel.WriteString(` FROM records WHERE site = ? AND recorded_at >= ? AND recorded_at < ? GROUP BY day, action ORDER BY day`)
-	to := f.To
-	if to.IsZero() {
-		to = time.Now().Add(24 * time.Hour)
+	sel.WriteString(` FROM records WHERE site = ? AND seq >= ? AND seq < ? GROUP BY day, action ORDER BY day`)
+	lo, hi, err := db.seqRange(ctx, db.read, f.Site, f.From, f.To)
+	if err != nil {
+		return nil, err
 	}
-	rows, err := db.read.QueryContext(ctx, sel.String(), f.Site, f.From.UnixMicro(), to.UnixMicro())
+	rows, err := db.read.QueryContext(ctx, sel.String(), f.Site, lo, hi)
 	if err != nil {
 		return nil, fmt.Errorf("stats: %w", err)
 	}
@@ -231,8 +283,12 @@ func (db *DB) Purge(ctx context.Context, site string, before time.Time, sign fun
 	}
 	defer tx.Rollback()
 	cp := &consent.Checkpoint{Site: site, CreatedAt: time.Now().UTC().Truncate(time.Microsecond)}
-	err = tx.QueryRowContext(ctx, `SELECT seq, hash FROM records WHERE site = ? AND recorded_at < ?
-		ORDER BY seq DESC LIMIT 1`, site, before.UnixMicro()).Scan(&cp.Seq, &cp.Hash)
+	end, err := seqAt(ctx, tx, site, before)
+	if err != nil {
+		return 0, err
+	}
+	err = tx.QueryRowContext(ctx, `SELECT seq, hash FROM records WHERE site = ? AND seq < ?
+		ORDER BY seq DESC LIMIT 1`, site, end).Scan(&cp.Seq, &cp.Hash)
 	if errors.Is(err, sql.ErrNoRows) {
 		return 0, nil
 	}

@@ -9,6 +9,8 @@ import (
 	"errors"
 	"fmt"
 	"github.com/google/uuid"
+	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -143,10 +145,34 @@ func decodeChoices(b []byte) (map[string]bool, error) {
 	return m, nil
 }
 
-// encodeChoices writes choices as JSON text; encoding/json sorts map keys.
+// encodeChoices writes choices as a JSON object with sorted keys, as
+// encoding/json would; category ids are plain names, anything else goes
+// through encoding/json.
 func encodeChoices(c map[string]bool) (string, error) {
-	b, err := json.Marshal(c)
-	return string(b), err
+	var keyBuf [8]string
+	keys := keyBuf[:0]
+	for k := range c {
+		for i := 0; i < len(k); i++ {
+			if ch := k[i]; ch < 0x20 || ch >= 0x7f || ch == '"' || ch == '\\' || ch == '<' || ch == '>' || ch == '&' {
+				b, err := json.Marshal(c)
+				return string(b), err
+			}
+		}
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	b := make([]byte, 0, 16*len(keys)+2)
+	b = append(b, '{')
+	for i, k := range keys {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = append(b, '"')
+		b = append(b, k...)
+		b = append(b, '"', ':')
+		b = strconv.AppendBool(b, c[k])
+	}
+	return string(append(b, '}')), nil
 }
 
 // PutVersion stores a banner version once; storing it again changes nothing.

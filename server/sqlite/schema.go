@@ -36,7 +36,6 @@ var migrations = []string{
 	);
 	CREATE UNIQUE INDEX records_site_seq ON records (site, seq);
 	CREATE INDEX records_consent ON records (consent_id);
-	CREATE INDEX records_site_time ON records (site, recorded_at);
 	CREATE TRIGGER records_append_only BEFORE UPDATE ON records
 	BEGIN SELECT RAISE(ABORT, 'consent records are append-only'); END;
 

@@ -2,6 +2,7 @@ package server
 
 import (
 	"net/http"
+	"strconv"
 	"strings"
 
 	"github.com/labstack/echo/v4"
@@ -47,6 +48,9 @@ func (s *Server) bundle(c echo.Context) error {
 	if inm := c.Request().Header.Get("If-None-Match"); inm != "" && etagMatch(inm, etag) {
 		return c.NoContent(http.StatusNotModified)
 	}
+	// A known length spares net/http the chunked encoding it uses for bodies
+	// over 2 KiB, and the client the chunk parsing.
+	h.Set("Content-Length", strconv.Itoa(len(body)))
 	return c.Blob(http.StatusOK, "text/javascript; charset=utf-8", body)
 }
 

@@ -108,7 +108,9 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	if o.rateLimit < 0 {
 		return errors.New("--rate-limit must not be negative")
 	}
-	log := slog.New(slog.NewJSONHandler(stderr, nil))
+	logs := newLogWriter(stderr)
+	defer logs.Close()
+	log := slog.New(slog.NewJSONHandler(logs, nil))
 
 	cfg, err := loadConfig(o.config)
 	if err != nil {

@@ -362,3 +362,25 @@ func openRaw(t *testing.T, db *sqlite.DB) func(string) {
 		}
 	}
 }
+
+func TestMetrics(t *testing.T) {
+	s, _ := newServer(t, 0)
+	post(t, s, `{"site":"demo","action":"accept_all"}`)
+	post(t, s, `{"site":"nope","action":"accept_all"}`)
+	do(t, s, "GET", "/s/demo.js", "")
+	if r := do(t, s, "GET", "/metrics", ""); r.status != 401 {
+		t.Errorf("metrics without a token: %d", r.status)
+	}
+	r := do(t, s, "GET", "/metrics", "", "Authorization", "Bearer "+adminToken)
+	for _, want := range []string{
+		`koekje_http_requests_total{method="POST",route="/api/v1/consents",status="201"} 1`,
+		`koekje_http_requests_total{method="POST",route="/api/v1/consents",status="404"} 1`,
+		`koekje_http_requests_total{method="GET",route="/s/:file",status="200"} 1`,
+		`koekje_http_request_duration_seconds_bucket{route="/api/v1/consents",le="+Inf"} 2`,
+		"go_goroutines",
+	} {
+		if !bytes.Contains(r.body, []byte(want)) {
+			t.Errorf("metrics lack %s", want)
+		}
+	}
+}

@@ -24,6 +24,7 @@ func (s *Server) requestLog() echo.MiddlewareFunc {
 		LogMethod:    true,
 		LogRoutePath: true,
 		LogValuesFunc: func(c echo.Context, v middleware.RequestLoggerValues) error {
+			s.metrics.observe(c, v.Status, v.Latency)
 			s.log.LogAttrs(c.Request().Context(), slog.LevelInfo, "request",
 				slog.String("method", v.Method), slog.String("route", v.RoutePath),
 				slog.Int("status", v.Status), slog.Duration("latency", v.Latency))

@@ -15,6 +15,7 @@ func (s *Server) routes() {
 	e.Use(securityHeaders)
 
 	e.GET("/healthz", s.healthz)
+	e.GET("/metrics", s.metricsHandler())
 	e.GET("/", s.demoPage)
 	e.GET("/demo.css", s.demoAsset)
 	e.GET("/demo-analytics.js", s.demoAsset)

@@ -28,6 +28,7 @@ type Deps struct {
 	AdminToken     string   // the --admin-token; may be empty when the config has tokens
 	RateLimit      float64  // public POSTs per second per client address; 0 turns it off
 	TrustedProxies []string // CIDRs whose X-Forwarded-For is believed
+	Metrics        *Metrics // made here when nil; give it to wire the store's OnCommit
 }
 
 // Server serves Koekje's HTTP API, banner and demo page.
@@ -41,6 +42,7 @@ type Server struct {
 	tokens  *visitorTokens
 	admins  *adminTokens
 	limit   float64
+	metrics *Metrics
 }
 
 // New builds the server: the banner bundle of every site (stored as a
@@ -65,6 +67,10 @@ func New(ctx context.Context, d Deps) (*Server, error) {
 		tokens:  newVisitorTokens(d.TokenKey),
 		admins:  newAdminTokens(d.AdminToken, d.Config.Tokens),
 		limit:   d.RateLimit,
+		metrics: d.Metrics,
+	}
+	if s.metrics == nil {
+		s.metrics = NewMetrics()
 	}
 	for _, site := range d.Config.Sites {
 		b, err := static.Build(site)

@@ -137,8 +137,11 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	if o.trustedProxies != "" {
 		proxies = strings.Split(o.trustedProxies, ",")
 	}
+	metrics := server.NewMetrics()
+	db.OnCommit = metrics.ObserveCommit
 	srv, err := server.New(ctx, server.Deps{
-		Config: cfg, Store: db, Keys: keys, Log: log, TokenKey: key, AdminToken: o.adminToken,
+		Metrics: metrics,
+		Config:  cfg, Store: db, Keys: keys, Log: log, TokenKey: key, AdminToken: o.adminToken,
 		RateLimit: o.rateLimit, TrustedProxies: proxies,
 	})
 	if err != nil {

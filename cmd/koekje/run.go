@@ -77,6 +77,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 type options struct {
 	addr, db, config, adminToken, trustedProxies string
 	rateLimit                                    float64
+	maxDBSize                                    int64
 }
 
 func (o *options) flags(name string, getenv func(string) string, stderr io.Writer) *flag.FlagSet {
@@ -102,6 +103,14 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		defRate = r
 	}
 	fs.Float64Var(&o.rateLimit, "rate-limit", defRate, "public POSTs per second per client network; 0 turns it off (KOEKJE_RATE_LIMIT)")
+	fs.Int64Var(&o.maxDBSize, "max-db-size", 0, "cap the database at this many MiB; writes past it get 503 until there is room (KOEKJE_MAX_DB_SIZE; 0: no cap)")
+	if v := getenv("KOEKJE_MAX_DB_SIZE"); v != "" {
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil || n < 0 {
+			return fmt.Errorf("KOEKJE_MAX_DB_SIZE: %q is not a number of MiB", v)
+		}
+		o.maxDBSize = n
+	}
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -121,6 +130,9 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		return err
 	}
 	defer db.Close()
+	if err := db.LimitSize(ctx, o.maxDBSize<<20); err != nil {
+		return err
+	}
 	key, err := db.Secret(ctx, "visitor-token-key", 64)
 	if err != nil {
 		return err

@@ -323,3 +323,20 @@ func (db *DB) head(ctx context.Context, tx *sql.Tx, site string) (head, error) {
 
 // Path is the database file.
 func (db *DB) Path() string { return db.path }
+
+// LimitSize caps the database at about maxBytes (0 lifts the cap). Writes
+// that would pass it fail as a full disk does: nothing of their batch is
+// written, clients get 503, and writing resumes once the cap is raised or
+// old records are purged.
+func (db *DB) LimitSize(ctx context.Context, maxBytes int64) error {
+	var pageSize int64
+	if err := db.write.QueryRowContext(ctx, "PRAGMA page_size").Scan(&pageSize); err != nil {
+		return fmt.Errorf("page size: %w", err)
+	}
+	pages := int64(4294967294) // SQLite's largest
+	if maxBytes > 0 {
+		pages = max(1, maxBytes/pageSize)
+	}
+	_, err := db.write.ExecContext(ctx, fmt.Sprintf("PRAGMA max_page_count = %d", pages))
+	return err
+}

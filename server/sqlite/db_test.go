@@ -6,7 +6,9 @@ import (
 	"encoding/json"
 	"maps"
 	"path/filepath"
+	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -203,5 +205,60 @@ func TestTimeNeverRunsBackwards(t *testing.T) {
 	}
 	if !got[1].Equal(t0) || !got[2].Equal(t0.Add(time.Minute)) {
 		t.Errorf("recorded times %v", got)
+	}
+}
+
+func count(t *testing.T, db *sqlite.DB) int {
+	t.Helper()
+	n := 0
+	if err := db.Scan(context.Background(), consent.Filter{Site: "demo"}, func(*consent.Record) error { n++; return nil }); err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+// A full disk fails whole batches with EUNAVAILABLE, writes nothing of them,
+// and the store goes on once there is room, without a restart.
+func TestFullDiskThenRoom(t *testing.T) {
+	db, _ := MustOpen(t)
+	ctx := context.Background()
+	for i := 0; i < 5; i++ {
+		if err := db.Append(ctx, newRecord("demo", uuid.New())); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := db.LimitSize(ctx, 1); err != nil {
+		t.Fatal(err)
+	}
+	var failedN atomic.Int64
+	var wg sync.WaitGroup
+	for i := 0; i < 200; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			r := newRecord("demo", uuid.New())
+			r.UserAgent = strings.Repeat("x", 200) + uuid.NewString() // new texts need new pages
+			if err := db.Append(ctx, r); consent.ErrorCode(err) == consent.EUNAVAILABLE {
+				failedN.Add(1)
+			} else if err != nil {
+				t.Error(err)
+			}
+		}()
+	}
+	wg.Wait()
+	failed := int(failedN.Load())
+	got := count(t, db)
+	if failed == 0 || got != 5+200-failed {
+		t.Fatalf("%d failed, %d stored: a failed batch left records behind or nothing failed", failed, got)
+	}
+	if err := db.LimitSize(ctx, 0); err != nil {
+		t.Fatal(err)
+	}
+	r := newRecord("demo", uuid.New())
+	if err := db.Append(ctx, r); err != nil {
+		t.Fatalf("after making room: %v", err)
+	}
+	if want := int64(5 + 200 - failed + 1); r.Seq != want {
+		t.Errorf("seq %d after recovery, want %d: failed batches used numbers", r.Seq, want)
 	}
 }

@@ -23,8 +23,21 @@ import (
 
 const adminToken = "test-admin-token"
 
+type serverDeps = server.Deps
+
 // newServer starts the real server on a file database in a temp dir.
 func newServer(tb testing.TB, rateLimit float64) (*server.Server, *sqlite.DB) {
+	tb.Helper()
+	var db *sqlite.DB
+	s := newServerWith(tb, func(d *serverDeps) {
+		d.RateLimit = rateLimit
+		db = d.Store.(*sqlite.DB)
+	})
+	return s, db
+}
+
+// newServerWith builds a server whose dependencies edit may change.
+func newServerWith(tb testing.TB, edit func(*serverDeps)) *server.Server {
 	tb.Helper()
 	db, err := sqlite.Open(filepath.Join(tb.TempDir(), "koekje.db"), nil)
 	if err != nil {
@@ -35,14 +48,13 @@ func newServer(tb testing.TB, rateLimit float64) (*server.Server, *sqlite.DB) {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	s, err := server.New(context.Background(), server.Deps{
-		Config: config.Demo(), Store: db, Keys: keys, TokenKey: bytes.Repeat([]byte{7}, 64),
-		AdminToken: adminToken, RateLimit: rateLimit,
-	})
+	d := server.Deps{Config: config.Demo(), Store: db, Keys: keys, TokenKey: bytes.Repeat([]byte{7}, 64), AdminToken: adminToken}
+	edit(&d)
+	s, err := server.New(context.Background(), d)
 	if err != nil {
 		tb.Fatal(err)
 	}
-	return s, db
+	return s
 }
 
 type response struct {

@@ -19,6 +19,8 @@ var statusOf = map[string]int{
 	consent.ETOOLARGE:     http.StatusRequestEntityTooLarge,
 	consent.EUNSUPPORTED:  http.StatusUnsupportedMediaType,
 	consent.EMETHOD:       http.StatusMethodNotAllowed,
+	consent.EHEADERS:      http.StatusRequestHeaderFieldsTooLarge,
+	consent.EURI:          http.StatusRequestURITooLong,
 	consent.ERATELIMIT:    http.StatusTooManyRequests,
 	consent.ECONFLICT:     http.StatusConflict,
 	consent.EUNAVAILABLE:  http.StatusServiceUnavailable,

@@ -118,3 +118,30 @@ func (s *Server) rateLimit() echo.MiddlewareFunc {
 		},
 	})
 }
+
+// Limits on a request's head. net/http refuses heads over MaxHeaderBytes
+// with a plain-text 431; below that, these give the JSON error.
+const (
+	maxHeaderBytes = 8 << 10
+	maxURIBytes    = 4 << 10
+)
+
+// limitHead refuses long URIs and large header sets before routing.
+func limitHead(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		r := c.Request()
+		if len(r.RequestURI) > maxURIBytes {
+			return consent.Errorf(consent.EURI, "the URI is longer than %d bytes", maxURIBytes)
+		}
+		n := 0
+		for k, vs := range r.Header {
+			for _, v := range vs {
+				n += len(k) + len(v) + 4
+			}
+		}
+		if n > maxHeaderBytes {
+			return consent.Errorf(consent.EHEADERS, "the headers are larger than %d bytes", maxHeaderBytes)
+		}
+		return next(c)
+	}
+}

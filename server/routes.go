@@ -13,6 +13,7 @@ func (s *Server) routes() {
 	e.Use(middleware.RecoverWithConfig(middleware.RecoverConfig{DisableStackAll: true}))
 	e.Use(s.requestLog())
 	e.Use(securityHeaders)
+	e.Use(limitHead)
 
 	e.GET("/healthz", s.healthz)
 	e.GET("/metrics", s.metricsHandler())

@@ -18,6 +18,8 @@ const (
 	ETOOLARGE     = "too_large"    // body over the limit
 	EUNSUPPORTED  = "unsupported_media_type"
 	EMETHOD       = "method_not_allowed"
+	EHEADERS      = "headers_too_large"
+	EURI          = "uri_too_long"
 	ERATELIMIT    = "rate_limited"
 	ECONFLICT     = "conflict"    // e.g. a chain that does not verify
 	EUNAVAILABLE  = "unavailable" // the store cannot write now (disk full, read-only)

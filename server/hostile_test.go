@@ -1,0 +1,163 @@
+package server_test
+
+import (
+	"bufio"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+)
+
+// rawRequest writes req as is on a new connection and reads one response.
+func rawRequest(t *testing.T, addr, req string) (*http.Response, []byte) {
+	t.Helper()
+	conn, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	conn.SetDeadline(time.Now().Add(10 * time.Second))
+	if _, err := io.WriteString(conn, req); err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	if err != nil {
+		t.Fatalf("no response: %v", err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	return resp, body
+}
+
+func post1(body string) string {
+	return fmt.Sprintf("POST /api/v1/consents HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: %d\r\nConnection: close\r\n\r\n%s", len(body), body)
+}
+
+// Malformed and abusive requests over a real connection: each gets its
+// status and a JSON error with a code; none gets a 500.
+func TestHostileRequests(t *testing.T) {
+	s, _ := newServer(t, 0)
+	hs := httptest.NewUnstartedServer(s)
+	hs.Config = s.HTTPServer("")
+	hs.Start()
+	defer hs.Close()
+	addr := hs.Listener.Addr().String()
+	deep := strings.Repeat(`{"a":`, 10000) + "1" + strings.Repeat("}", 10000)
+	tests := []struct {
+		name   string
+		req    string
+		status int
+		code   string
+	}{
+		{"truncated JSON", post1(`{"site":"demo","action":"acc`), 400, "malformed"},
+		{"only a brace", post1(`{`), 400, "malformed"},
+		{"JSON null", post1(`null`), 422, "invalid"},
+		{"a string", post1(`"demo"`), 400, "malformed"},
+		{"site is a number", post1(`{"site":1,"action":"custom"}`), 400, "malformed"},
+		{"action is an array", post1(`{"site":"demo","action":["custom"]}`), 400, "malformed"},
+		{"gpc is a string", post1(`{"site":"demo","action":"custom","gpc":"yes"}`), 400, "malformed"},
+		{"revision is a float", post1(`{"site":"demo","action":"custom","revision":1.5}`), 400, "malformed"},
+		{"huge number", post1(`{"site":"demo","action":"custom","revision":99999999999999999999999}`), 400, "malformed"},
+		{"negative revision", post1(`{"site":"demo","action":"custom","revision":-3}`), 422, "invalid"},
+		{"unknown revision", post1(`{"site":"demo","action":"custom","revision":7}`), 422, "invalid"},
+		{"huge string", post1(`{"site":"` + strings.Repeat("d", 7000) + `","action":"custom"}`), 404, "not_found"},
+		{"deep nesting", post1(deep), 413, "too_large"},
+		{"deep nesting within the limit", post1(`{"site":"demo","action":"custom","choices":` + strings.Repeat(`{"a":`, 500) + "1" + strings.Repeat("}", 500) + `}`), 400, "malformed"},
+		{"invalid UTF-8", post1("{\"site\":\"de\xc3\x28mo\",\"action\":\"custom\"}"), 400, "malformed"},
+		{"NUL byte in a value", post1(`{"site":"demo","action":"cus\u0000tom"}`), 422, "invalid"},
+		{"raw NUL byte", post1("{\"site\":\"demo\x00\",\"action\":\"custom\"}"), 400, "malformed"},
+		{"duplicate keys", post1(`{"site":"demo","action":"custom","action":"accept_all"}`), 400, "malformed"},
+		{"duplicate category", post1(`{"site":"demo","action":"custom","choices":{"analytics":true,"analytics":false}}`), 400, "malformed"},
+		{"unknown field", post1(`{"site":"demo","action":"custom","admin":true}`), 400, "malformed"},
+		{"unknown category", post1(`{"site":"demo","action":"custom","choices":{"__proto__":true}}`), 422, "invalid"},
+		{"body over the limit", post1(`{"site":"demo","action":"custom","url":"https://x.nl/` + strings.Repeat("a", 9000) + `"}`), 413, "too_large"},
+		{"lying Content-Length", "POST /api/v1/consents HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100000\r\nConnection: close\r\n\r\n{}", 413, "too_large"},
+		{"chunked body over the limit", "POST /api/v1/consents HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n2800\r\n" + strings.Repeat(" ", 0x2800) + "\r\n0\r\n\r\n", 413, "too_large"},
+		{"form content type", "POST /api/v1/consents HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: 6\r\nConnection: close\r\n\r\nsite=x", 415, "unsupported_media_type"},
+		{"broken content type", "POST /api/v1/consents HTTP/1.1\r\nHost: x\r\nContent-Type: ;;;\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{}", 415, "unsupported_media_type"},
+		{"oversized headers", "GET /healthz HTTP/1.1\r\nHost: x\r\nX-Junk: " + strings.Repeat("j", 10000) + "\r\nConnection: close\r\n\r\n", 431, "headers_too_large"},
+		{"long URI", "GET /api/v1/consents/" + strings.Repeat("a", 5000) + " HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", 414, "uri_too_long"},
+		{"PUT", "PUT /api/v1/consents HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\nConnection: close\r\n\r\n", 405, "method_not_allowed"},
+		{"DELETE a history", "DELETE /api/v1/consents/11111111-1111-4111-8111-111111111111 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", 405, "method_not_allowed"},
+		{"TRACE", "TRACE / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", 405, "method_not_allowed"},
+		{"dot-dot in the path", "GET /s/../../etc/passwd HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", 404, "not_found"},
+		{"encoded dot-dot", "GET /s/..%2f..%2fetc%2fpasswd.js HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", 404, "not_found"},
+		{"encoded NUL in an ID", "GET /api/v1/consents/%00 HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " + adminToken + "\r\nConnection: close\r\n\r\n", 400, "malformed"},
+		{"upper-case ID", "GET /api/v1/consents/11111111-1111-4111-8111-11111111111A HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " + adminToken + "\r\nConnection: close\r\n\r\n", 400, "malformed"},
+		{"double slash", "GET //api/v1/keys HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", 404, "not_found"},
+		{"token in another scheme", "GET /api/v1/sites/demo/verify HTTP/1.1\r\nHost: x\r\nAuthorization: Basic " + adminToken + "\r\nConnection: close\r\n\r\n", 401, "unauthorized"},
+		{"empty bearer", "GET /api/v1/sites/demo/verify HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer \r\nConnection: close\r\n\r\n", 401, "unauthorized"},
+		{"forged visitor token", "GET /api/v1/consents/11111111-1111-4111-8111-111111111111?token=" + strings.Repeat("A", 600) + " HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", 401, "unauthorized"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			resp, body := rawRequest(t, addr, tt.req)
+			if resp.StatusCode != tt.status {
+				t.Fatalf("status %d, want %d: %s", resp.StatusCode, tt.status, body)
+			}
+			var e struct {
+				Error struct{ Code, Message string }
+			}
+			if err := json.Unmarshal(body, &e); err != nil || e.Error.Code != tt.code || e.Error.Message == "" {
+				t.Errorf("body %q, want a JSON error with code %s", body, tt.code)
+			}
+			if ct := resp.Header.Get("Content-Type"); !strings.HasPrefix(ct, "application/json") {
+				t.Errorf("Content-Type %q", ct)
+			}
+		})
+	}
+	// The server is still well after all that.
+	if r := do(t, s, "GET", "/healthz", ""); r.status != 200 {
+		t.Errorf("healthz after hostile requests: %d", r.status)
+	}
+}
+
+// A client that sends its headers too slowly is cut off by the server's
+// ReadHeaderTimeout instead of holding a connection forever.
+func TestSlowHeaders(t *testing.T) {
+	s, _ := newServer(t, 0)
+	hs := httptest.NewUnstartedServer(s)
+	hs.Config = s.HTTPServer("")
+	hs.Config.ReadHeaderTimeout = 300 * time.Millisecond
+	hs.Start()
+	defer hs.Close()
+	conn, err := net.Dial("tcp", hs.Listener.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	io.WriteString(conn, "GET /healthz HTTP/1.1\r\nHost: x\r\n")
+	start := time.Now()
+	conn.SetReadDeadline(time.Now().Add(5 * time.Second))
+	_, err = conn.Read(make([]byte, 1))
+	if err == nil || time.Since(start) > 3*time.Second {
+		t.Errorf("slow client kept its connection: %v after %s", err, time.Since(start))
+	}
+}
+
+// X-Forwarded-For counts only from a trusted proxy.
+func TestTrustedProxies(t *testing.T) {
+	for _, tt := range []struct {
+		name    string
+		trusted []string
+		want    string
+	}{
+		{"no proxy trusted", nil, "203.0.113.0/24"},
+		{"peer is trusted", []string{"203.0.113.0/24"}, "198.51.100.0/24"},
+		{"another proxy trusted", []string{"10.0.0.0/8"}, "203.0.113.0/24"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			s := newServerWith(t, func(d *serverDeps) { d.TrustedProxies = tt.trusted })
+			a := post(t, s, `{"site":"demo","action":"accept_all"}`, "X-Forwarded-For", "198.51.100.23").json(t)
+			recs := history(t, s, a["consent_id"].(string), "Authorization", "Bearer "+adminToken)
+			if recs[0]["ip"] != tt.want {
+				t.Errorf("stored network %v, want %s", recs[0]["ip"], tt.want)
+			}
+		})
+	}
+}

@@ -50,7 +50,7 @@ func Load(name string, r io.Reader) (*Config, error) {
 		return nil, fmt.Errorf("%s: larger than %d bytes", name, maxFileSize)
 	}
 	var c Config
-	if err := yaml.UnmarshalWithOptions(src, &c, yaml.DisallowUnknownField()); err != nil {
+	if err := unmarshal(src, &c); err != nil {
 		var ye yaml.Error
 		if errors.As(err, &ye) && ye.GetToken() != nil {
 			pos := ye.GetToken().Position
@@ -60,7 +60,7 @@ func Load(name string, r io.Reader) (*Config, error) {
 	}
 	c.setDefaults()
 	if errs := c.validate(); len(errs) > 0 {
-		file, _ := parser.ParseBytes(src, 0)
+		file := parse(src)
 		msgs := make([]string, len(errs))
 		for i, e := range errs {
 			msgs[i] = fmt.Sprintf("%s:%d: %s: %s", name, lineOf(file, e.path), e.path, e.msg)
@@ -70,12 +70,39 @@ func Load(name string, r io.Reader) (*Config, error) {
 	return &c, nil
 }
 
+// unmarshal decodes YAML strictly. The YAML library has been seen to panic
+// on some malformed input (found by FuzzLoad); that is turned into an error.
+func unmarshal(src []byte, c *Config) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("the YAML parser failed on this file (%v)", r)
+		}
+	}()
+	return yaml.UnmarshalWithOptions(src, c, yaml.DisallowUnknownField())
+}
+
+// parse reads the file's syntax tree for line numbers; nil if it cannot.
+func parse(src []byte) (f *ast.File) {
+	defer func() {
+		if recover() != nil {
+			f = nil
+		}
+	}()
+	f, _ = parser.ParseBytes(src, 0)
+	return f
+}
+
 // lineOf finds the line of the node at path ("sites[0].categories[1].title"),
 // or of its nearest ancestor present in the file when the field is missing.
-func lineOf(file *ast.File, path string) int {
+func lineOf(file *ast.File, path string) (line int) {
 	if file == nil {
 		return 0
 	}
+	defer func() {
+		if recover() != nil {
+			line = 0
+		}
+	}()
 	for p := path; ; {
 		yp, err := yaml.PathString("$." + p)
 		if err == nil {
@@ -93,6 +120,9 @@ func lineOf(file *ast.File, path string) int {
 
 func (c *Config) setDefaults() {
 	for _, s := range c.Sites {
+		if s == nil {
+			continue // validate names it
+		}
 		if s.Revision == 0 {
 			s.Revision = 1
 		}

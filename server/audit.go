@@ -142,9 +142,18 @@ func (s *Server) stats(c echo.Context) error {
 // export streams a period of records as NDJSON, CSV or ISO/IEC TS 27560
 // JSON, row by row, so memory stays flat whatever the size.
 func (s *Server) export(c echo.Context) error {
-	site, err := s.auditSite(c)
-	if err != nil {
+	if _, err := s.auditSite(c); err != nil {
 		return err
+	}
+	return s.exportSite(c)
+}
+
+// exportSite streams the export of the site in the path; the caller has
+// checked who asks.
+func (s *Server) exportSite(c echo.Context) error {
+	site := s.cfg.Site(c.Param("site"))
+	if site == nil {
+		return consent.FieldErrorf(consent.ENOTFOUND, "site", "no such site")
 	}
 	from, to, err := period(c)
 	if err != nil {
@@ -152,6 +161,7 @@ func (s *Server) export(c echo.Context) error {
 	}
 	f := consent.Filter{Site: site.ID, From: from, To: to}
 	if v := c.QueryParam("consent_id"); v != "" {
+		var err error
 		if f.ConsentID, err = consent.ParseID(v); err != nil {
 			return err
 		}

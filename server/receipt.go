@@ -15,7 +15,7 @@ import (
 	"github.com/koekje/koekje/server/proof"
 )
 
-//go:embed templates/*.html
+//go:embed templates/*.html templates/console
 var templateFS embed.FS
 
 var receiptPage = template.Must(template.ParseFS(templateFS, "templates/receipt.html"))

@@ -37,6 +37,19 @@ func (s *Server) routes() {
 	e.GET("/api/v1/sites/:site/stats", s.stats)
 	e.GET("/api/v1/sites/:site/versions/:hash", s.version)
 
+	// The console: a session cookie from an admin token; forms carry a CSRF token.
+	e.GET("/admin", s.consoleHome)
+	e.GET("/admin/console.css", s.consoleCSS)
+	e.POST("/admin/login", s.login)
+	e.POST("/admin/logout", s.logout)
+	e.GET("/admin/sites/:site", s.consoleSite)
+	e.POST("/admin/sites/:site/verify", s.consoleVerify)
+	e.GET("/admin/sites/:site/export", s.consoleExport)
+	e.GET("/admin/sites/:site/preview", s.consolePreview)
+	e.GET("/admin/sites/:site/versions/:hash", s.consoleVersion)
+	e.GET("/admin/lookup", s.consoleLookup)
+	e.GET("/admin/receipt/:id", s.consoleReceipt)
+
 }
 
 func preflight(c echo.Context) error { return c.NoContent(http.StatusNoContent) }

@@ -33,16 +33,17 @@ type Deps struct {
 
 // Server serves Koekje's HTTP API, banner and demo page.
 type Server struct {
-	echo    *echo.Echo
-	cfg     *config.Config
-	store   consent.Ledger
-	keyring *proof.Keyring
-	log     *slog.Logger
-	bundles map[string]*static.Bundle
-	tokens  *visitorTokens
-	admins  *adminTokens
-	limit   float64
-	metrics *Metrics
+	echo     *echo.Echo
+	cfg      *config.Config
+	store    consent.Ledger
+	keyring  *proof.Keyring
+	log      *slog.Logger
+	bundles  map[string]*static.Bundle
+	tokens   *visitorTokens
+	sessions *sessions
+	admins   *adminTokens
+	limit    float64
+	metrics  *Metrics
 }
 
 // New builds the server: the banner bundle of every site (stored as a
@@ -58,16 +59,17 @@ func New(ctx context.Context, d Deps) (*Server, error) {
 		return nil, fmt.Errorf("token key must be at least 32 bytes")
 	}
 	s := &Server{
-		echo:    echo.New(),
-		cfg:     d.Config,
-		store:   d.Store,
-		keyring: d.Keys,
-		log:     d.Log,
-		bundles: map[string]*static.Bundle{},
-		tokens:  newVisitorTokens(d.TokenKey),
-		admins:  newAdminTokens(d.AdminToken, d.Config.Tokens),
-		limit:   d.RateLimit,
-		metrics: d.Metrics,
+		echo:     echo.New(),
+		cfg:      d.Config,
+		store:    d.Store,
+		keyring:  d.Keys,
+		log:      d.Log,
+		bundles:  map[string]*static.Bundle{},
+		tokens:   newVisitorTokens(d.TokenKey),
+		sessions: newSessions(d.TokenKey),
+		admins:   newAdminTokens(d.AdminToken, d.Config.Tokens),
+		limit:    d.RateLimit,
+		metrics:  d.Metrics,
 	}
 	if s.metrics == nil {
 		s.metrics = NewMetrics()

@@ -88,7 +88,15 @@ func newAdminTokens(flagToken string, cfg []*config.Token) *adminTokens {
 func (a *adminTokens) scope(c echo.Context) string {
 	auth := c.Request().Header.Get(echo.HeaderAuthorization)
 	tok, ok := strings.CutPrefix(auth, "Bearer ")
-	if !ok || tok == "" {
+	if !ok {
+		return ""
+	}
+	return a.scopeOf(tok)
+}
+
+// scopeOf returns the scope of a token, or "" if it is not one of ours.
+func (a *adminTokens) scopeOf(tok string) string {
+	if tok == "" {
 		return ""
 	}
 	h := sha256.Sum256([]byte(tok))

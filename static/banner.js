@@ -3,6 +3,8 @@
 const W = window, D = document, S = CONFIG.site, CATS = S.categories
 const NAME = 'koekje', ATTR = 'data-category'
 const BASE = new URL(D.currentScript.src).origin
+// In the console's preview, choices are neither kept nor sent.
+const PREVIEW = D.currentScript.hasAttribute('data-koekje-preview')
 const MODES = ['ad_storage', 'ad_user_data', 'ad_personalization', 'analytics_storage',
   'functionality_storage', 'personalization_storage', 'security_storage']
 const GPC = navigator.globalPrivacyControl === true
@@ -27,11 +29,12 @@ const read = () => {
   return { id: p[1], rev: +p[2], cats: p[3] ? p[3].split(',') : [], svcs: p[4] ? p[4].split(',') : [], token: p[5], gpc: p[6] === '1' }
 }
 const write = () => {
+  if (PREVIEW) return
   const v = ['1', st.id || '', S.revision, st.cats.join(), st.svcs.join(), st.token || '', st.gpc ? 1 : 0].join('|')
   D.cookie = `${NAME}=${encodeURIComponent(v)};path=/;max-age=${Math.round(S.choice_months * 30.44 * 86400)};samesite=lax${location.protocol === 'https:' ? ';secure' : ''}`
 }
 
-let stored = read()
+let stored = PREVIEW ? null : read()
 const current = stored && stored.rev === S.revision
 let st = stored || { cats: [], svcs: [] }
 if (!current) st = { id: st.id, token: st.token, cats: [], svcs: [] }
@@ -153,7 +156,7 @@ const choose = (action, picks, service) => {
   const choices = {}
   for (const c of CATS) choices[c.id] = allowed(c.id)
   for (const f of listeners) try { f({ action, choices }) } catch (e) { setTimeout(() => { throw e }) }
-  fetch(BASE + '/api/v1/consents', {
+  if (!PREVIEW) fetch(BASE + '/api/v1/consents', {
     method: 'POST', keepalive: true, credentials: 'omit',
     body: JSON.stringify({
       site: S.id, consent_id: st.id || null, token: st.token || null, choices,

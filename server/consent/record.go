@@ -88,6 +88,13 @@ type SigningKey struct {
 	CreatedAt time.Time
 }
 
+// VersionUse is a banner version and the records made under it.
+type VersionUse struct {
+	Hash        string
+	First, Last time.Time
+	Records     int
+}
+
 // Ledger is what auditors need beyond Store: walking, exporting, counting
 // and purging records, and the keys that sign receipts.
 type Ledger interface {
@@ -101,6 +108,7 @@ type Ledger interface {
 	LastCheckpoint(ctx context.Context, site string) (*Checkpoint, error)
 	Version(ctx context.Context, site, hash string) ([]byte, error)
 	Stats(ctx context.Context, f Filter, categories []string) ([]DayStats, error)
+	VersionsUsed(ctx context.Context, site string) ([]VersionUse, error)
 	Keys(ctx context.Context) ([]SigningKey, error)
 	AddKey(ctx context.Context, k SigningKey) error
 	// Purge deletes site's records recorded before the given time, leaving a

@@ -313,3 +313,26 @@ func (db *DB) Purge(ctx context.Context, site string, before time.Time, sign fun
 	}
 	return n, nil
 }
+
+// VersionsUsed lists the banner versions a site's records refer to, with
+// when each was first and last chosen under, newest first.
+func (db *DB) VersionsUsed(ctx context.Context, site string) ([]consent.VersionUse, error) {
+	rows, err := db.read.QueryContext(ctx, `SELECT t.value, min(r.recorded_at), max(r.recorded_at), count(*)
+		FROM records r JOIN texts t ON t.id = r.config_hash WHERE r.site = ?
+		GROUP BY r.config_hash ORDER BY max(r.recorded_at) DESC`, site)
+	if err != nil {
+		return nil, fmt.Errorf("versions used: %w", err)
+	}
+	defer rows.Close()
+	var out []consent.VersionUse
+	for rows.Next() {
+		var v consent.VersionUse
+		var first, last int64
+		if err := rows.Scan(&v.Hash, &first, &last, &v.Records); err != nil {
+			return nil, err
+		}
+		v.First, v.Last = time.UnixMicro(first).UTC(), time.UnixMicro(last).UTC()
+		out = append(out, v)
+	}
+	return out, rows.Err()
+}

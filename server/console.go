@@ -1,0 +1,405 @@
+package server
+
+import (
+	"bytes"
+	"encoding/hex"
+	"encoding/json"
+	"html/template"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/labstack/echo/v4"
+
+	"github.com/koekje/koekje/config"
+	"github.com/koekje/koekje/server/consent"
+	"github.com/koekje/koekje/server/proof"
+)
+
+// The console: server-rendered pages for site owners and auditors, signed
+// in with an admin token that becomes a session cookie. No script.
+
+var consolePages = template.Must(template.New("").Funcs(template.FuncMap{
+	"join": func(s []string) string { return strings.Join(s, ", ") },
+	"short": func(h string) string {
+		return strings.TrimPrefix(h, "sha256:")[:min(12, len(strings.TrimPrefix(h, "sha256:")))]
+	},
+	"date":     func(t time.Time) string { return t.Format("2006-01-02") },
+	"datetime": func(t time.Time) string { return t.Format("2006-01-02 15:04:05") },
+	"hex":      func(b []byte) string { return hex.EncodeToString(b) },
+	"granted": func(r *consent.Record) string {
+		var g []string
+		for k, v := range r.Choices {
+			if v {
+				g = append(g, k)
+			}
+		}
+		g = append(g, r.Services...)
+		slicesSort(g)
+		return strings.Join(g, ", ")
+	},
+}).ParseFS(templateFS, "templates/console/*.html"))
+
+const consoleCSP = "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; " +
+	"connect-src 'self'; frame-ancestors 'none'; form-action 'self'; base-uri 'none'"
+
+// page is what every console page gets.
+type page struct {
+	Title   string
+	Message string
+	Session *session
+	Sites   []*config.Site
+}
+
+func (s *Server) render(c echo.Context, status int, name string, data any) error {
+	var buf bytes.Buffer
+	if err := consolePages.ExecuteTemplate(&buf, name, data); err != nil {
+		return err
+	}
+	h := c.Response().Header()
+	h["Content-Security-Policy"] = []string{consoleCSP}
+	h.Set("Cache-Control", "no-store")
+	return c.HTMLBlob(status, buf.Bytes())
+}
+
+func (s *Server) page(c echo.Context, title string, sess *session) page {
+	return page{Title: title, Session: sess, Sites: s.cfg.Sites}
+}
+
+// consoleSession returns the signed-in session, or redirects to sign in.
+func (s *Server) consoleSession(c echo.Context) (*session, error) {
+	if sess := s.sessions.get(c, time.Now()); sess != nil {
+		return sess, nil
+	}
+	return nil, c.Redirect(http.StatusSeeOther, "/admin?expired=1")
+}
+
+func (s *Server) consoleHome(c echo.Context) error {
+	sess := s.sessions.get(c, time.Now())
+	if sess == nil {
+		return s.loginPage(c, http.StatusOK, "")
+	}
+	type row struct {
+		Site  *config.Site
+		Total int
+	}
+	var rows []row
+	for _, site := range s.cfg.Sites {
+		days, err := s.store.Stats(c.Request().Context(), consent.Filter{Site: site.ID, From: time.Now().AddDate(0, 0, -30)}, nil)
+		if err != nil {
+			return err
+		}
+		n := 0
+		for _, d := range days {
+			n += d.Total
+		}
+		rows = append(rows, row{site, n})
+	}
+	return s.render(c, http.StatusOK, "dashboard", struct {
+		page
+		Rows []row
+	}{s.page(c, "Sites", sess), rows})
+}
+
+func (s *Server) loginPage(c echo.Context, status int, msg string) error {
+	if msg == "" && c.QueryParam("expired") != "" {
+		msg = "Your session ended. Sign in again."
+	}
+	csrf := randomToken()
+	c.SetCookie(s.sessions.cookie(c, loginCookie, csrf, 3600))
+	p := s.page(c, "Sign in", nil)
+	p.Message = msg
+	return s.render(c, status, "login", struct {
+		page
+		CSRF string
+	}{p, csrf})
+}
+
+func (s *Server) login(c echo.Context) error {
+	ck, err := c.Cookie(loginCookie)
+	if err != nil || !validCSRF(c, ck.Value) {
+		return s.loginPage(c, http.StatusForbidden, "The sign-in form expired. Try again.")
+	}
+	scope := s.admins.scopeOf(c.FormValue("token"))
+	if scope == "" {
+		return s.loginPage(c, http.StatusUnauthorized, "That token is not valid.")
+	}
+	c.SetCookie(s.sessions.cookie(c, loginCookie, "", -1))
+	if err := s.sessions.start(c, scope, time.Now()); err != nil {
+		return err
+	}
+	return c.Redirect(http.StatusSeeOther, "/admin")
+}
+
+func (s *Server) logout(c echo.Context) error {
+	sess := s.sessions.get(c, time.Now())
+	if sess != nil && !validCSRF(c, sess.CSRF) {
+		return consent.Errorf(consent.EFORBIDDEN, "the form's CSRF token is missing or wrong")
+	}
+	s.sessions.end(c)
+	return c.Redirect(http.StatusSeeOther, "/admin")
+}
+
+// consoleSite is a site's page: totals, charts, proof, versions, config.
+func (s *Server) consoleSite(c echo.Context) error {
+	sess, err := s.consoleSession(c)
+	if sess == nil {
+		return err
+	}
+	return s.sitePage(c, sess, nil)
+}
+
+func (s *Server) consoleVerify(c echo.Context) error {
+	sess, err := s.consoleSession(c)
+	if sess == nil {
+		return err
+	}
+	if !validCSRF(c, sess.CSRF) {
+		return consent.Errorf(consent.EFORBIDDEN, "the form's CSRF token is missing or wrong")
+	}
+	site := s.cfg.Site(c.Param("site"))
+	if site == nil {
+		return consent.Errorf(consent.ENOTFOUND, "no such site")
+	}
+	pubs, ids := s.keyring.Public()
+	res, err := proof.Verify(c.Request().Context(), s.store, site.ID, pubs, ids)
+	if err != nil {
+		return err
+	}
+	return s.sitePage(c, sess, res)
+}
+
+func (s *Server) sitePage(c echo.Context, sess *session, verify *proof.Result) error {
+	site := s.cfg.Site(c.Param("site"))
+	if site == nil {
+		return consent.Errorf(consent.ENOTFOUND, "no such site")
+	}
+	from, to, err := period(c)
+	if err != nil {
+		return err
+	}
+	if from.IsZero() && to.IsZero() {
+		from = time.Now().UTC().AddDate(0, 0, -29).Truncate(24 * time.Hour)
+	}
+	ctx := c.Request().Context()
+	type cat struct{ ID, Title string }
+	var cats []cat
+	var catIDs []string
+	titles := map[string]string{}
+	for _, ct := range site.Categories {
+		t := ct.Title["en"]
+		if t == "" {
+			t = ct.Title[site.DefaultLanguage]
+		}
+		cats, catIDs, titles[ct.ID] = append(cats, cat{ct.ID, t}), append(catIDs, ct.ID), t
+	}
+	days, err := s.store.Stats(ctx, consent.Filter{Site: site.ID, From: from, To: to}, catIDs)
+	if err != nil {
+		return err
+	}
+	totals := consent.DayStats{Actions: map[string]int{}, Granted: map[string]int{}}
+	type dayRow struct {
+		Day                                string
+		Total, Accept, Reject, Custom, GPC int
+		Shares                             []string
+	}
+	var rows []dayRow
+	for _, d := range days {
+		totals.Total += d.Total
+		totals.GPC += d.GPC
+		for k, v := range d.Actions {
+			totals.Actions[k] += v
+		}
+		r := dayRow{Day: d.Day, Total: d.Total, Accept: d.Actions["accept_all"], Reject: d.Actions["reject_all"], Custom: d.Actions["custom"], GPC: d.GPC}
+		for _, id := range catIDs {
+			r.Shares = append(r.Shares, strconv.Itoa(100*d.Granted[id]/max(1, d.Total))+"%")
+		}
+		rows = append(rows, r)
+	}
+	choices, shares := consentCharts(days, catIDs, titles)
+	versions, err := s.store.VersionsUsed(ctx, site.ID)
+	if err != nil {
+		return err
+	}
+	type cookieRow struct{ Category, Service, Provider, Cookie, Duration, Purpose string }
+	var cookies []cookieRow
+	for _, sv := range site.Services {
+		for _, ck := range sv.Cookies {
+			p := ck.Purpose["en"]
+			if p == "" {
+				p = ck.Purpose[site.DefaultLanguage]
+			}
+			cookies = append(cookies, cookieRow{titles[sv.Category], sv.ID, sv.Provider, ck.Name, ck.Duration, p})
+		}
+	}
+	dateOf := func(t time.Time, end bool) string {
+		if t.IsZero() {
+			return ""
+		}
+		if end {
+			t = t.Add(-time.Nanosecond)
+		}
+		return t.Format(time.DateOnly)
+	}
+	return s.render(c, http.StatusOK, "site", struct {
+		page
+		Site                      *config.Site
+		From, To                  string
+		Totals                    consent.DayStats
+		Days                      []consent.DayStats
+		DayRows                   []dayRow
+		Categories                []cat
+		ChoicesChart, SharesChart template.HTML
+		Verify                    *proof.Result
+		Versions                  []consent.VersionUse
+		Current                   string
+		CookieRows                []cookieRow
+	}{s.page(c, site.Name, sess), site, dateOf(from, false), dateOf(to, true), totals, days, rows, cats, choices, shares,
+		verify, versions, s.bundles[site.ID].Hash, cookies})
+}
+
+// consoleExport downloads a period in one of the export formats.
+func (s *Server) consoleExport(c echo.Context) error {
+	sess, err := s.consoleSession(c)
+	if sess == nil {
+		return err
+	}
+	return s.exportSite(c)
+}
+
+func (s *Server) consoleLookup(c echo.Context) error {
+	sess, err := s.consoleSession(c)
+	if sess == nil {
+		return err
+	}
+	p := s.page(c, "Look up a visitor", sess)
+	v := c.QueryParam("consent_id")
+	var recs []*consent.Record
+	if v != "" {
+		id, err := consent.ParseID(strings.TrimSpace(strings.ToLower(v)))
+		if err != nil {
+			p.Message = "That is not a consent ID: it looks like 3f2c8a10-5b7e-4c1d-9a2b-6e0f1d2c3b4a."
+		} else if recs, err = s.store.History(c.Request().Context(), id); err != nil {
+			return err
+		} else if len(recs) == 0 {
+			p.Message = "No records for this consent ID."
+		}
+	}
+	return s.render(c, http.StatusOK, "lookup", struct {
+		page
+		ID      string
+		Records []*consent.Record
+	}{p, v, recs})
+}
+
+func (s *Server) consoleReceipt(c echo.Context) error {
+	sess, err := s.consoleSession(c)
+	if sess == nil {
+		return err
+	}
+	id, err := consent.ParseID(c.Param("id"))
+	if err != nil {
+		return err
+	}
+	recs, err := s.store.History(c.Request().Context(), id)
+	if err != nil {
+		return err
+	}
+	if len(recs) == 0 {
+		return consent.Errorf(consent.ENOTFOUND, "no records for this consent ID")
+	}
+	rec := recs[len(recs)-1]
+	site := s.cfg.Site(rec.Site)
+	if site == nil {
+		return consent.Errorf(consent.ENOTFOUND, "the site of this record is no longer configured")
+	}
+	claims := proof.NewReceipt(rec, site, selfOrigin(c), time.Now(), uuid.NewString())
+	jwt, err := s.keyring.SignJWT(claims)
+	if err != nil {
+		return err
+	}
+	return s.receiptHTML(c, rec, site, claims, jwt)
+}
+
+// consoleVersion shows a stored banner version as its visitors saw it.
+func (s *Server) consoleVersion(c echo.Context) error {
+	sess, err := s.consoleSession(c)
+	if sess == nil {
+		return err
+	}
+	site := s.cfg.Site(c.Param("site"))
+	if site == nil {
+		return consent.Errorf(consent.ENOTFOUND, "no such site")
+	}
+	hash := c.Param("hash")
+	body, err := s.store.Version(c.Request().Context(), site.ID, hash)
+	if err != nil {
+		return err
+	}
+	var v struct {
+		Site  config.Site               `json:"site"`
+		Texts map[string]map[string]any `json:"texts"`
+	}
+	if err := json.Unmarshal(body, &v); err != nil {
+		return err
+	}
+	lang := c.QueryParam("lang")
+	if _, ok := v.Texts[lang]; !ok {
+		lang = v.Site.DefaultLanguage
+	}
+	texts := v.Texts[lang]
+	intro, _ := texts["intro"].(string)
+	if t := v.Site.Intro[lang]; t != "" {
+		intro = t
+	}
+	type shownCat struct {
+		Title, Description string
+		Required           bool
+	}
+	var cats []shownCat
+	for _, ct := range v.Site.Categories {
+		cats = append(cats, shownCat{ct.Title[lang], ct.Description[lang], ct.Required})
+	}
+	var pretty bytes.Buffer
+	json.Indent(&pretty, body, "", "  ")
+	return s.render(c, http.StatusOK, "version", struct {
+		page
+		Hash, Lang, Intro string
+		Texts             map[string]any
+		Cats              []shownCat
+		Langs             []string
+		JSON              string
+	}{s.page(c, "Banner version of "+site.Name, sess), hash, lang, intro, texts, cats, v.Site.Languages, pretty.String()})
+}
+
+// consolePreview is the live banner of a site in one language, in preview
+// mode: choices made there are neither kept nor sent.
+func (s *Server) consolePreview(c echo.Context) error {
+	sess, err := s.consoleSession(c)
+	if sess == nil {
+		return err
+	}
+	site := s.cfg.Site(c.Param("site"))
+	if site == nil {
+		return consent.Errorf(consent.ENOTFOUND, "no such site")
+	}
+	lang := c.QueryParam("lang")
+	if !site.HasLanguage(lang) {
+		lang = site.DefaultLanguage
+	}
+	return s.render(c, http.StatusOK, "preview", struct {
+		Site *config.Site
+		Lang string
+	}{site, lang})
+}
+
+func (s *Server) consoleCSS(c echo.Context) error {
+	b, err := templateFS.ReadFile("templates/console/console.css")
+	if err != nil {
+		return err
+	}
+	c.Response().Header().Set("Cache-Control", "public, max-age=300")
+	return c.Blob(http.StatusOK, "text/css; charset=utf-8", b)
+}

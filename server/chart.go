@@ -78,6 +78,9 @@ func axisLabel(v float64, unit string) string {
 	if unit == "%" {
 		return fmt.Sprintf("%.0f%%", v)
 	}
+	if v != float64(int64(v)) {
+		return fmt.Sprintf("%.1f", v)
+	}
 	return fmt.Sprintf("%.0f", v)
 }
 

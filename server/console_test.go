@@ -1,0 +1,165 @@
+package server_test
+
+import (
+	"io"
+	"net/http"
+	"net/http/cookiejar"
+	"net/http/httptest"
+	"net/url"
+	"regexp"
+	"strings"
+	"testing"
+)
+
+// browser is a cookie-keeping client that does not follow redirects.
+type browser struct {
+	t    *testing.T
+	base string
+	c    *http.Client
+}
+
+func newBrowser(t *testing.T, h http.Handler) *browser {
+	ts := httptest.NewServer(h)
+	t.Cleanup(ts.Close)
+	jar, _ := cookiejar.New(nil)
+	return &browser{t, ts.URL, &http.Client{Jar: jar, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}}
+}
+
+func (b *browser) get(path string) (*http.Response, string) {
+	b.t.Helper()
+	resp, err := b.c.Get(b.base + path)
+	if err != nil {
+		b.t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	return resp, string(body)
+}
+
+func (b *browser) post(path string, form url.Values) (*http.Response, string) {
+	b.t.Helper()
+	resp, err := b.c.PostForm(b.base+path, form)
+	if err != nil {
+		b.t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	return resp, string(body)
+}
+
+var csrfField = regexp.MustCompile(`name="csrf" value="([^"]+)"`)
+
+func csrfOf(t *testing.T, page string) string {
+	t.Helper()
+	m := csrfField.FindStringSubmatch(page)
+	if m == nil {
+		t.Fatalf("no CSRF field in %s", page)
+	}
+	return m[1]
+}
+
+// signIn signs in with the admin token and returns the dashboard.
+func (b *browser) signIn() string {
+	b.t.Helper()
+	_, login := b.get("/admin")
+	resp, _ := b.post("/admin/login", url.Values{"csrf": {csrfOf(b.t, login)}, "token": {adminToken}})
+	if resp.StatusCode != http.StatusSeeOther {
+		b.t.Fatalf("sign in: %d", resp.StatusCode)
+	}
+	var session *http.Cookie
+	for _, c := range resp.Cookies() {
+		if c.Name == "koekje_admin" {
+			session = c
+		}
+	}
+	if session == nil || !session.HttpOnly || session.SameSite != http.SameSiteStrictMode || session.Path != "/admin" {
+		b.t.Fatalf("session cookie: %+v", session)
+	}
+	_, dash := b.get("/admin")
+	return dash
+}
+
+func TestConsoleSignIn(t *testing.T) {
+	s, _ := newServer(t, 0)
+	b := newBrowser(t, s)
+	resp, login := b.get("/admin")
+	if resp.StatusCode != 200 || !strings.Contains(login, `type="password"`) {
+		t.Fatalf("login page: %d", resp.StatusCode)
+	}
+	if csp := resp.Header.Get("Content-Security-Policy"); strings.Contains(csp, "unsafe") || !strings.Contains(csp, "form-action 'self'") {
+		t.Errorf("console CSP: %s", csp)
+	}
+	// No CSRF token: refused. A wrong admin token: refused.
+	if resp, _ := b.post("/admin/login", url.Values{"token": {adminToken}}); resp.StatusCode != 403 {
+		t.Errorf("login without CSRF: %d", resp.StatusCode)
+	}
+	_, login = b.get("/admin")
+	if resp, body := b.post("/admin/login", url.Values{"csrf": {csrfOf(t, login)}, "token": {"wrong"}}); resp.StatusCode != 401 || !strings.Contains(body, "not valid") {
+		t.Errorf("wrong token: %d", resp.StatusCode)
+	}
+	dash := b.signIn()
+	if !strings.Contains(dash, "Belvast VoIP") || !strings.Contains(dash, "Sign out") {
+		t.Fatalf("dashboard: %s", dash)
+	}
+	// Sign out needs the CSRF token too, then the session is gone.
+	if resp, _ := b.post("/admin/logout", url.Values{}); resp.StatusCode != 403 {
+		t.Errorf("logout without CSRF: %d", resp.StatusCode)
+	}
+	b.post("/admin/logout", url.Values{"csrf": {csrfOf(t, dash)}})
+	if resp, _ := b.get("/admin/sites/demo"); resp.StatusCode != http.StatusSeeOther {
+		t.Errorf("site page after sign-out: %d", resp.StatusCode)
+	}
+}
+
+func TestConsolePages(t *testing.T) {
+	s, _ := newServer(t, 0)
+	a := post(t, s, `{"site":"demo","action":"accept_all"}`).json(t)
+	post(t, s, `{"site":"demo","action":"reject_all","gpc":true}`)
+	post(t, s, `{"site":"demo","action":"custom","choices":{"analytics":true}}`)
+	b := newBrowser(t, s)
+	// Pages that need a session send a visitor without one to sign in.
+	for _, p := range []string{"/admin/sites/demo", "/admin/lookup", "/admin/sites/demo/export?format=csv", "/admin/sites/demo/preview"} {
+		if resp, _ := b.get(p); resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != "/admin?expired=1" {
+			t.Errorf("%s without a session: %d %s", p, resp.StatusCode, resp.Header.Get("Location"))
+		}
+	}
+	b.signIn()
+	_, site := b.get("/admin/sites/demo")
+	for _, want := range []string{`<svg`, `role="img"`, "Choices per day", "Share granted per category", "<dd>3</dd>", "Verify log", "format=csv", "_ga_*", "(current)", `href="/admin/sites/demo/preview?lang=de"`} {
+		if !strings.Contains(site, want) {
+			t.Errorf("site page lacks %q", want)
+		}
+	}
+	// Verify: a form with CSRF; without it, refused.
+	if resp, _ := b.post("/admin/sites/demo/verify", url.Values{}); resp.StatusCode != 403 {
+		t.Errorf("verify without CSRF: %d", resp.StatusCode)
+	}
+	_, verified := b.post("/admin/sites/demo/verify", url.Values{"csrf": {csrfOf(t, site)}})
+	if !strings.Contains(verified, "The log is intact: 3 records verified") {
+		t.Errorf("verify result missing")
+	}
+	resp, csv := b.get("/admin/sites/demo/export?format=csv")
+	if resp.StatusCode != 200 || strings.Count(csv, "\r\n") != 4 || !strings.Contains(resp.Header.Get("Content-Disposition"), "demo-consents.csv") {
+		t.Errorf("download: %d %q", resp.StatusCode, resp.Header.Get("Content-Disposition"))
+	}
+	id := a["consent_id"].(string)
+	_, look := b.get("/admin/lookup?consent_id=" + id)
+	if !strings.Contains(look, "accept_all") || !strings.Contains(look, "/admin/receipt/"+id) || !strings.Contains(look, "/admin/sites/demo/versions/sha256:") {
+		t.Errorf("lookup: %s", look)
+	}
+	if _, bad := b.get("/admin/lookup?consent_id=nonsense"); !strings.Contains(bad, "That is not a consent ID") {
+		t.Error("lookup of nonsense")
+	}
+	if resp, receipt := b.get("/admin/receipt/" + id); resp.StatusCode != 200 || !strings.Contains(receipt, "Bewijs van je cookiekeuze") {
+		t.Errorf("receipt from the console: %d", resp.StatusCode)
+	}
+	hash := s.Bundle("demo").Hash
+	_, version := b.get("/admin/sites/demo/versions/" + hash + "?lang=fr")
+	if !strings.Contains(version, "Tout accepter") || !strings.Contains(version, "Statistiques") {
+		t.Errorf("version page in French: %s", version)
+	}
+	_, preview := b.get("/admin/sites/demo/preview?lang=en")
+	if !strings.Contains(preview, `<html lang="en">`) || !strings.Contains(preview, `src="/s/demo.js" data-koekje-preview`) {
+		t.Errorf("preview: %s", preview)
+	}
+}

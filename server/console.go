@@ -218,7 +218,13 @@ func (s *Server) sitePage(c echo.Context, sess *session, verify *proof.Result) e
 		}
 		rows = append(rows, r)
 	}
-	choices, shares := consentCharts(days, catIDs, titles)
+	var optional []string // a required category is granted by every record
+	for _, ct := range site.Categories {
+		if !ct.Required {
+			optional = append(optional, ct.ID)
+		}
+	}
+	choices, shares := consentCharts(days, optional, titles)
 	versions, err := s.store.VersionsUsed(ctx, site.ID)
 	if err != nil {
 		return err

@@ -1,0 +1,59 @@
+package e2e
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/chromedp/chromedp"
+)
+
+// A site owner signs in, reads the chart, finds a visitor, verifies the log
+// and downloads an export, with the keyboard and mouse, and axe finds no
+// violation on any page.
+func TestConsole(t *testing.T) {
+	// A visitor makes a choice first, so there is something to see.
+	visitor := newTab(t)
+	visitor.open("/")
+	visitor.click(button("Alles accepteren"))
+	id := visitor.consentID()
+
+	tb := newTab(t)
+	tb.do(chromedp.Navigate(koekjeURL + "/admin"))
+	tb.waitFor(`document.querySelector('#token')`)
+	tb.axe("sign-in page")
+	tb.do(chromedp.SendKeys(chromedp.CSS("#token"), "e2e-admin"), chromedp.Submit(chromedp.CSS("#token")))
+	tb.waitFor(`location.pathname === '/admin' && document.querySelector('table')`)
+	tb.axe("dashboard")
+
+	tb.click(`[...document.querySelectorAll('main a')].find(a => a.textContent.includes('Belvast VoIP'))`)
+	tb.waitFor(`document.querySelector('svg.chart')`)
+	if n := eval[int](tb, `document.querySelectorAll('svg.chart[role=img] polyline').length`); n < 4 {
+		t.Errorf("chart has %d lines", n)
+	}
+	tb.axe("site page")
+
+	tb.click(`[...document.querySelectorAll('button')].find(b => b.textContent === 'Verify log')`)
+	tb.waitFor(`document.querySelector('p.ok, p.bad')`)
+	if msg := eval[string](tb, `document.querySelector('p.ok, p.bad').textContent`); !strings.HasPrefix(msg, "The log is intact") {
+		t.Errorf("verify: %s", msg)
+	}
+	tb.axe("verify result")
+
+	csv := eval[string](tb, `fetch(document.querySelector('a[href*="format=csv"]').href).then(r => r.text())`)
+	if !strings.HasPrefix(csv, "record_id,consent_id,") || !strings.Contains(csv, id.String()) {
+		t.Errorf("CSV download: %.200s", csv)
+	}
+
+	tb.click(`[...document.querySelectorAll('nav a')].find(a => a.textContent.includes('Look up'))`)
+	tb.waitFor(`document.querySelector('#consent_id')`)
+	tb.do(chromedp.SendKeys(chromedp.CSS("#consent_id"), id.String()), chromedp.Submit(chromedp.CSS("#consent_id")))
+	tb.waitFor(`document.querySelector('tbody tr')`)
+	if row := eval[string](tb, `document.querySelector('tbody tr').textContent`); !strings.Contains(row, "accept_all") {
+		t.Errorf("lookup row: %s", row)
+	}
+	tb.axe("lookup page")
+
+	tb.click(`document.querySelector('a[href*="/versions/"]')`)
+	tb.waitFor(`document.querySelector('.shown')`)
+	tb.axe("banner version page")
+}

@@ -2,6 +2,7 @@ package server
 
 import (
 	"bufio"
+	_ "embed"
 	"encoding/csv"
 	"encoding/hex"
 	"encoding/json"
@@ -492,3 +493,12 @@ func (e *isoExporter) Close() error {
 }
 func (e *isoExporter) ContentType() string { return "application/json" }
 func (e *isoExporter) Extension() string   { return "json" }
+
+//go:embed openapi.json
+var openAPIDoc []byte
+
+// openAPI serves the OpenAPI 3.1 document of this API.
+func openAPI(c echo.Context) error {
+	c.Response().Header().Set("Cache-Control", "public, max-age=300")
+	return c.JSONBlob(http.StatusOK, openAPIDoc)
+}

@@ -30,6 +30,7 @@ func (s *Server) routes() {
 	e.GET("/api/v1/consents/:id/receipt", s.receipt, s.cors)
 	e.OPTIONS("/api/v1/consents/:id/receipt", preflight, s.cors)
 	e.GET("/api/v1/keys", s.keys)
+	e.GET("/api/v1/openapi.json", openAPI)
 
 	// Auditors: an admin bearer token of scope audit or admin.
 	e.GET("/api/v1/sites/:site/verify", s.verify)

@@ -35,6 +35,7 @@ commands:
   keys           list or rotate the receipt signing keys
   token          make an admin token and its config entry
   check-config   validate a configuration and summarise it
+  health         ask a running server's /healthz (for container health checks)
   version        print the version
 
 Run "koekje COMMAND -h" for a command's flags.
@@ -62,6 +63,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return tokenCmd(args, stdout, stderr)
 	case "check-config":
 		return checkConfigCmd(args, stdout, stderr)
+	case "health":
+		return healthCmd(ctx, args, getenv, stderr)
 	case "version":
 		fmt.Fprintln(stdout, "koekje", version)
 		return nil
@@ -225,4 +228,33 @@ func retention(ctx context.Context, log *slog.Logger, cfg *config.Config, db *sq
 		case <-time.After(24 * time.Hour):
 		}
 	}
+}
+
+// healthCmd asks the server at --addr for /healthz; it fails unless 200.
+func healthCmd(ctx context.Context, args []string, getenv func(string) string, stderr io.Writer) error {
+	fs := flag.NewFlagSet("health", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	addr := fs.String("addr", envOr(getenv, "KOEKJE_ADDR", "127.0.0.1:8080"), "the server's address (KOEKJE_ADDR)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	host, port, err := net.SplitHostPort(*addr)
+	if err != nil {
+		return err
+	}
+	if host == "" || host == "0.0.0.0" || host == "::" {
+		host = "127.0.0.1"
+	}
+	ctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, "GET", "http://"+net.JoinHostPort(host, port)+"/healthz", nil)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return err
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("healthz answered %d", resp.StatusCode)
+	}
+	return nil
 }

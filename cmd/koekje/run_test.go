@@ -87,9 +87,15 @@ func TestServe(t *testing.T) {
 	if resp.StatusCode != 201 || got.ConsentID == "" {
 		t.Fatalf("post: %d %+v", resp.StatusCode, got)
 	}
+	if err := run(context.Background(), []string{"health", "--addr", addr}, func(string) string { return "" }, io.Discard, io.Discard); err != nil {
+		t.Errorf("health: %v", err)
+	}
 	cancel()
 	if err := <-done; err != nil {
 		t.Fatalf("run: %v", err)
+	}
+	if err := run(context.Background(), []string{"health", "--addr", addr}, func(string) string { return "" }, io.Discard, io.Discard); err == nil {
+		t.Error("health passed with the server stopped")
 	}
 	if _, err := os.Stat(env["KOEKJE_DB"]); err != nil {
 		t.Errorf("database not at KOEKJE_DB: %v", err)

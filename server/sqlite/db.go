@@ -76,7 +76,7 @@ func Open(path string, log *slog.Logger) (*DB, error) {
 		w.Close()
 		return nil, fmt.Errorf("migrate %s: %w", path, err)
 	}
-	r, err := sql.Open("sqlite3", "file:"+path+"?_journal_mode=WAL&_busy_timeout=5000&_query_only=true")
+	r, err := sql.Open(readerDriver, "file:"+path+"?_journal_mode=WAL&_busy_timeout=5000&_query_only=true")
 	if err != nil {
 		w.Close()
 		return nil, fmt.Errorf("open %s for reading: %w", path, err)
@@ -97,6 +97,17 @@ func Open(path string, log *slog.Logger) (*DB, error) {
 	}
 	go db.run()
 	return db, nil
+}
+
+// readerDriver opens the readers' connections: they map the database into
+// memory, so a look-up reads pages without a system call per page.
+const readerDriver = "sqlite3-koekje-reader"
+
+func init() {
+	sql.Register(readerDriver, &sqlite3.SQLiteDriver{ConnectHook: func(c *sqlite3.SQLiteConn) error {
+		_, err := c.Exec("PRAGMA mmap_size = 1073741824", nil)
+		return err
+	}})
 }
 
 // Close stops accepting records, commits those already queued and closes

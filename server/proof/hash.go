@@ -5,7 +5,6 @@ package proof
 import (
 	"crypto/sha256"
 	"encoding/binary"
-	"hash"
 	"slices"
 
 	"github.com/koekje/koekje/server/consent"
@@ -22,8 +21,7 @@ const RecordEncodingV1 = "koekje-record-v1"
 // index that walks it, so a renumbering shows as a broken link, not as an
 // altered record.
 func RecordHash(r *consent.Record) []byte {
-	h := sha256.New()
-	e := encoder{h: h}
+	e := encoder{b: make([]byte, 0, 512)}
 	e.str(RecordEncodingV1)
 	e.bytes(r.RecordID[:])
 	e.bytes(r.ConsentID[:])
@@ -52,33 +50,29 @@ func RecordHash(r *consent.Record) []byte {
 	e.str(r.IP)
 	e.bool(r.GPC)
 	e.bytes(r.PrevHash)
-	return h.Sum(nil)
+	sum := sha256.Sum256(e.b)
+	return sum[:]
 }
 
-type encoder struct {
-	h   hash.Hash
-	buf [binary.MaxVarintLen64]byte
-}
+// encoder appends the canonical encoding; the hash is taken over it whole.
+type encoder struct{ b []byte }
 
-func (e *encoder) int(v int64) {
-	n := binary.PutVarint(e.buf[:], v)
-	e.h.Write(e.buf[:n])
-}
+func (e *encoder) int(v int64) { e.b = binary.AppendVarint(e.b, v) }
 
 func (e *encoder) bytes(b []byte) {
 	e.int(int64(len(b)))
-	e.h.Write(b)
+	e.b = append(e.b, b...)
 }
 
 func (e *encoder) str(s string) {
 	e.int(int64(len(s)))
-	e.h.Write([]byte(s))
+	e.b = append(e.b, s...)
 }
 
 func (e *encoder) bool(b bool) {
 	if b {
-		e.h.Write([]byte{1})
+		e.b = append(e.b, 1)
 	} else {
-		e.h.Write([]byte{0})
+		e.b = append(e.b, 0)
 	}
 }

@@ -1,7 +1,9 @@
 package e2e
 
 import (
+	"github.com/chromedp/cdproto/page"
 	"math"
+	"slices"
 	"strings"
 	"testing"
 
@@ -372,4 +374,50 @@ func TestIsolationAndReflow(t *testing.T) {
 	if math.Abs(acc[0]-acc[1]) > 0.5 {
 		t.Errorf("accept and reject differ in height: %v", acc)
 	}
+}
+
+// withTiming records when the banner enters the page and every layout shift.
+func withTiming(tb *tab) error {
+	_, err := chromedp.Call(tb.ctx, page.AddScriptToEvaluateOnNewDocument, page.AddScriptToEvaluateOnNewDocumentParams{Source: `
+window.koekjeShown = 0; window.layoutShift = 0;
+new MutationObserver((ms, o) => { if (document.querySelector('koekje-banner')) { koekjeShown = performance.now(); o.disconnect() } })
+  .observe(document, {childList: true, subtree: true});
+new PerformanceObserver(l => { for (const e of l.getEntries()) if (!e.hadRecentInput) layoutShift += e.value })
+  .observe({type: 'layout-shift', buffered: true});`})
+	return err
+}
+
+// The banner is on screen soon after navigation starts, without waiting for
+// the page's images or frames, and moves nothing on the page.
+func TestBannerTimingAndNoLayoutShift(t *testing.T) {
+	tb := newTab(t, withTiming)
+	var shown []float64
+	for i := 0; i < 5; i++ {
+		tb.open("/")
+		tb.waitFor(bannerOpen)
+		tb.waitFor(`document.readyState === 'complete'`)
+		ms := eval[float64](tb, `koekjeShown`)
+		if ms <= 0 {
+			t.Fatal("banner time not recorded")
+		}
+		shown = append(shown, ms)
+		if cls := eval[float64](tb, `layoutShift`); cls > 0.001 {
+			t.Errorf("layout shift %.4f on load", cls)
+		}
+		if !eval[bool](tb, `(() => { const r = `+bannerRoot+`.querySelector('[role=dialog]').getBoundingClientRect(); return r.height > 0 && r.width > 0 })()`) {
+			t.Error("banner not visible")
+		}
+	}
+	t.Logf("navigation start to banner in the page: %.1f ms (5 loads: %v)", median(shown), shown)
+	tb.click(button("Alles weigeren"))
+	tb.waitFor(`document.querySelectorAll('koekje-embed').length === 2`)
+	if cls := eval[float64](tb, `layoutShift`); cls > 0.001 {
+		t.Errorf("placeholders shifted the layout by %.4f", cls)
+	}
+}
+
+func median(v []float64) float64 {
+	s := append([]float64(nil), v...)
+	slices.Sort(s)
+	return s[len(s)/2]
 }

@@ -259,6 +259,7 @@ func newTab(t *testing.T, opts ...tabOption) *tab {
 	tctx, tcancel := context.WithTimeout(ctx, 60*time.Second)
 	t.Cleanup(tcancel)
 	tb := &tab{t: t, ctx: tctx}
+	t.Cleanup(tb.screenshotOnFailure)
 	paused := chromedp.Events(ctx, fetch.RequestPaused)
 	go tb.intercept(ctx, paused)
 	if _, err := chromedp.Call(ctx, fetch.Enable, fetch.EnableParams{Patterns: []*fetch.RequestPattern{{URLPattern: "*"}}}); err != nil {
@@ -270,6 +271,30 @@ func newTab(t *testing.T, opts ...tabOption) *tab {
 		}
 	}
 	return tb
+}
+
+// screenshotOnFailure saves what the page showed when a test failed, in
+// $E2E_SCREENSHOTS or the temporary directory, and names the file.
+func (tb *tab) screenshotOnFailure() {
+	if !tb.t.Failed() {
+		return
+	}
+	dir := os.Getenv("E2E_SCREENSHOTS")
+	if dir == "" {
+		dir = filepath.Join(os.TempDir(), "koekje-e2e-screenshots")
+	}
+	ctx, cancel := context.WithTimeout(tb.ctx, 10*time.Second)
+	defer cancel()
+	png, err := chromedp.Run(ctx, chromedp.CaptureScreenshot())
+	if err != nil {
+		tb.t.Logf("no screenshot: %v", err)
+		return
+	}
+	os.MkdirAll(dir, 0o755)
+	name := filepath.Join(dir, strings.NewReplacer("/", "_", " ", "_").Replace(tb.t.Name())+".png")
+	if err := os.WriteFile(name, png, 0o644); err == nil {
+		tb.t.Logf("screenshot of the failure: %s", name)
+	}
 }
 
 func (tb *tab) intercept(ctx context.Context, paused iter.Seq2[fetch.EventRequestPaused, error]) {

@@ -39,6 +39,11 @@ func (s *Server) auditSite(c echo.Context) (*config.Site, error) {
 	if err := s.requireScope(c, "audit"); err != nil {
 		return nil, err
 	}
+	return s.pathSite(c)
+}
+
+// pathSite returns the configured site named in the path.
+func (s *Server) pathSite(c echo.Context) (*config.Site, error) {
 	site := s.cfg.Site(c.Param("site"))
 	if site == nil {
 		return nil, consent.FieldErrorf(consent.ENOTFOUND, "site", "no such site")
@@ -56,8 +61,7 @@ func (s *Server) verify(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	pubs, ids := s.keyring.Public()
-	res, err := proof.Verify(c.Request().Context(), s.store, site.ID, pubs, ids)
+	res, err := s.verifySite(c, site)
 	if err != nil {
 		return err
 	}
@@ -66,6 +70,12 @@ func (s *Server) verify(c echo.Context) error {
 		status = http.StatusConflict
 	}
 	return c.JSON(status, res)
+}
+
+// verifySite walks a site's chain with every published key.
+func (s *Server) verifySite(c echo.Context, site *config.Site) (*proof.Result, error) {
+	pubs, ids := s.keyring.Public()
+	return proof.Verify(c.Request().Context(), s.store, site.ID, pubs, ids)
 }
 
 func (s *Server) version(c echo.Context) error {
@@ -152,9 +162,9 @@ func (s *Server) export(c echo.Context) error {
 // exportSite streams the export of the site in the path; the caller has
 // checked who asks.
 func (s *Server) exportSite(c echo.Context) error {
-	site := s.cfg.Site(c.Param("site"))
-	if site == nil {
-		return consent.FieldErrorf(consent.ENOTFOUND, "site", "no such site")
+	site, err := s.pathSite(c)
+	if err != nil {
+		return err
 	}
 	from, to, err := period(c)
 	if err != nil {

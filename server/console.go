@@ -10,7 +10,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/google/uuid"
 	"github.com/labstack/echo/v4"
 
 	"github.com/koekje/koekje/config"
@@ -159,12 +158,11 @@ func (s *Server) consoleVerify(c echo.Context) error {
 	if !validCSRF(c, sess.CSRF) {
 		return consent.Errorf(consent.EFORBIDDEN, "the form's CSRF token is missing or wrong")
 	}
-	site := s.cfg.Site(c.Param("site"))
-	if site == nil {
-		return consent.Errorf(consent.ENOTFOUND, "no such site")
+	site, err := s.pathSite(c)
+	if err != nil {
+		return err
 	}
-	pubs, ids := s.keyring.Public()
-	res, err := proof.Verify(c.Request().Context(), s.store, site.ID, pubs, ids)
+	res, err := s.verifySite(c, site)
 	if err != nil {
 		return err
 	}
@@ -172,9 +170,9 @@ func (s *Server) consoleVerify(c echo.Context) error {
 }
 
 func (s *Server) sitePage(c echo.Context, sess *session, verify *proof.Result) error {
-	site := s.cfg.Site(c.Param("site"))
-	if site == nil {
-		return consent.Errorf(consent.ENOTFOUND, "no such site")
+	site, err := s.pathSite(c)
+	if err != nil {
+		return err
 	}
 	from, to, err := period(c)
 	if err != nil {
@@ -316,17 +314,7 @@ func (s *Server) consoleReceipt(c echo.Context) error {
 	if len(recs) == 0 {
 		return consent.Errorf(consent.ENOTFOUND, "no records for this consent ID")
 	}
-	rec := recs[len(recs)-1]
-	site := s.cfg.Site(rec.Site)
-	if site == nil {
-		return consent.Errorf(consent.ENOTFOUND, "the site of this record is no longer configured")
-	}
-	claims := proof.NewReceipt(rec, site, selfOrigin(c), time.Now(), uuid.NewString())
-	jwt, err := s.keyring.SignJWT(claims)
-	if err != nil {
-		return err
-	}
-	return s.receiptHTML(c, rec, site, claims, jwt)
+	return s.signedReceipt(c, recs[len(recs)-1], true)
 }
 
 // consoleVersion shows a stored banner version as its visitors saw it.
@@ -335,9 +323,9 @@ func (s *Server) consoleVersion(c echo.Context) error {
 	if sess == nil {
 		return err
 	}
-	site := s.cfg.Site(c.Param("site"))
-	if site == nil {
-		return consent.Errorf(consent.ENOTFOUND, "no such site")
+	site, err := s.pathSite(c)
+	if err != nil {
+		return err
 	}
 	hash := c.Param("hash")
 	body, err := s.store.Version(c.Request().Context(), site.ID, hash)
@@ -387,9 +375,9 @@ func (s *Server) consolePreview(c echo.Context) error {
 	if sess == nil {
 		return err
 	}
-	site := s.cfg.Site(c.Param("site"))
-	if site == nil {
-		return consent.Errorf(consent.ENOTFOUND, "no such site")
+	site, err := s.pathSite(c)
+	if err != nil {
+		return err
 	}
 	lang := c.QueryParam("lang")
 	if !site.HasLanguage(lang) {

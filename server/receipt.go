@@ -73,7 +73,12 @@ func (s *Server) receipt(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	rec := recs[len(recs)-1]
+	html := strings.Contains(c.Request().Header.Get("Accept"), "text/html")
+	return s.signedReceipt(c, recs[len(recs)-1], html)
+}
+
+// signedReceipt answers with the signed receipt of rec, as JSON or as a page.
+func (s *Server) signedReceipt(c echo.Context, rec *consent.Record, html bool) error {
 	site := s.cfg.Site(rec.Site)
 	if site == nil {
 		return consent.Errorf(consent.ENOTFOUND, "the site of this record is no longer configured")
@@ -83,7 +88,7 @@ func (s *Server) receipt(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	if strings.Contains(c.Request().Header.Get("Accept"), "text/html") {
+	if html {
 		return s.receiptHTML(c, rec, site, claims, jwt)
 	}
 	return c.JSON(http.StatusOK, map[string]any{"jwt": jwt, "claims": claims})

@@ -37,16 +37,22 @@ func (o *options) open(ctx context.Context) (*config.Config, *sqlite.DB, error) 
 	return cfg, db, err
 }
 
-// sites returns the one site named by --site, or every configured site.
-func sites(cfg *config.Config, id string) ([]*config.Site, error) {
+// openSites opens the database and returns the one site named by --site,
+// or every configured site.
+func (o *options) openSites(ctx context.Context, id string) ([]*config.Site, *sqlite.DB, error) {
+	cfg, db, err := o.open(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
 	if id == "" {
-		return cfg.Sites, nil
+		return cfg.Sites, db, nil
 	}
 	s := cfg.Site(id)
 	if s == nil {
-		return nil, fmt.Errorf("no site %q in the configuration", id)
+		db.Close()
+		return nil, nil, fmt.Errorf("no site %q in the configuration", id)
 	}
-	return []*config.Site{s}, nil
+	return []*config.Site{s}, db, nil
 }
 
 func verifyCmd(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
@@ -56,15 +62,11 @@ func verifyCmd(ctx context.Context, args []string, getenv func(string) string, s
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	cfg, db, err := o.open(ctx)
+	list, db, err := o.openSites(ctx, *site)
 	if err != nil {
 		return err
 	}
 	defer db.Close()
-	list, err := sites(cfg, *site)
-	if err != nil {
-		return err
-	}
 	keys, err := proof.LoadKeyring(ctx, db)
 	if err != nil {
 		return err
@@ -98,15 +100,11 @@ func exportCmd(ctx context.Context, args []string, getenv func(string) string, s
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	cfg, db, err := o.open(ctx)
+	list, db, err := o.openSites(ctx, *site)
 	if err != nil {
 		return err
 	}
 	defer db.Close()
-	list, err := sites(cfg, *site)
-	if err != nil {
-		return err
-	}
 	if len(list) != 1 {
 		return errors.New("--site is required: the configuration has several sites")
 	}
@@ -196,15 +194,11 @@ func purgeCmd(ctx context.Context, args []string, getenv func(string) string, st
 	if err != nil {
 		return fmt.Errorf("--before: %w", err)
 	}
-	cfg, db, err := o.open(ctx)
+	list, db, err := o.openSites(ctx, *site)
 	if err != nil {
 		return err
 	}
 	defer db.Close()
-	list, err := sites(cfg, *site)
-	if err != nil {
-		return err
-	}
 	keys, err := proof.LoadKeyring(ctx, db)
 	if err != nil {
 		return err

@@ -20,38 +20,70 @@ func (s *Server) healthz(c echo.Context) error {
 	return c.JSON(http.StatusOK, map[string]string{"status": "ok"})
 }
 
+// encoded is one representation of a bundle, with its headers made once.
+type encoded struct {
+	body                      []byte
+	etag                      string
+	etagH, encodingH, lengthH []string
+}
+
+// servedBundle is a site's bundle as the handler serves it: identity,
+// gzip and brotli.
+type servedBundle struct{ plain, gzip, br encoded }
+
+func newServedBundle(b *static.Bundle) *servedBundle {
+	enc := func(body []byte, name string) encoded {
+		etag := `"` + b.ETag + name + `"`
+		e := encoded{body: body, etag: etag, etagH: []string{etag}, lengthH: []string{strconv.Itoa(len(body))}}
+		if name != "" {
+			e.encodingH = []string{name}
+		}
+		return e
+	}
+	return &servedBundle{plain: enc(b.JS, ""), gzip: enc(b.Gzip, "gzip"), br: enc(b.Brotli, "br")}
+}
+
+var (
+	varyEncoding = []string{"Accept-Encoding"}
+	shortCache   = []string{"public, max-age=300"}
+	crossOrigin  = []string{"cross-origin"}
+	javascript   = []string{"text/javascript; charset=utf-8"}
+)
+
 // bundle serves /s/{site}.js, precompressed, with an ETag per encoding.
 func (s *Server) bundle(c echo.Context) error {
 	id, ok := strings.CutSuffix(c.Param("file"), ".js")
-	b := s.bundles[id]
+	b := s.served[id]
 	if !ok || b == nil {
 		return consent.Errorf(consent.ENOTFOUND, "no such site")
 	}
-	body, enc := b.JS, ""
+	e := &b.plain
 	accept := c.Request().Header.Get("Accept-Encoding")
 	switch {
 	case acceptsEncoding(accept, "br"):
-		body, enc = b.Brotli, "br"
+		e = &b.br
 	case acceptsEncoding(accept, "gzip"):
-		body, enc = b.Gzip, "gzip"
+		e = &b.gzip
 	}
-	etag := `"` + b.ETag + enc + `"`
 	h := c.Response().Header()
-	h.Set("Vary", "Accept-Encoding")
-	h.Set("ETag", etag)
-	h.Set("Cache-Control", "public, max-age=300")
-	h.Set("Cross-Origin-Resource-Policy", "cross-origin")
-	h.Del("X-Frame-Options")
-	if enc != "" {
-		h.Set("Content-Encoding", enc)
+	h["Vary"] = varyEncoding
+	h["Etag"] = e.etagH
+	h["Cache-Control"] = shortCache
+	h["Cross-Origin-Resource-Policy"] = crossOrigin
+	delete(h, "X-Frame-Options")
+	if e.encodingH != nil {
+		h["Content-Encoding"] = e.encodingH
 	}
-	if inm := c.Request().Header.Get("If-None-Match"); inm != "" && etagMatch(inm, etag) {
+	if inm := c.Request().Header.Get("If-None-Match"); inm != "" && etagMatch(inm, e.etag) {
 		return c.NoContent(http.StatusNotModified)
 	}
 	// A known length spares net/http the chunked encoding it uses for bodies
 	// over 2 KiB, and the client the chunk parsing.
-	h.Set("Content-Length", strconv.Itoa(len(body)))
-	return c.Blob(http.StatusOK, "text/javascript; charset=utf-8", body)
+	h["Content-Length"] = e.lengthH
+	h["Content-Type"] = javascript
+	c.Response().WriteHeader(http.StatusOK)
+	_, err := c.Response().Write(e.body)
+	return err
 }
 
 // acceptsEncoding reports whether an Accept-Encoding header allows enc

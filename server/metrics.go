@@ -2,6 +2,7 @@ package server
 
 import (
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -19,6 +20,7 @@ type Metrics struct {
 	commitTime prometheus.Histogram
 	records    prometheus.Counter
 	commitErrs prometheus.Counter
+	cache      sync.Map // observerKey → observers
 }
 
 // NewMetrics registers Koekje's metrics and the Go runtime's.
@@ -63,13 +65,34 @@ func (m *Metrics) ObserveCommit(size int, d time.Duration, err error) {
 	m.records.Add(float64(size))
 }
 
+// observerKey names one series of the request metrics.
+type observerKey struct {
+	route, method string
+	status        int
+}
+
+type observers struct {
+	count   prometheus.Counter
+	latency prometheus.Observer
+}
+
 func (m *Metrics) observe(c echo.Context, status int, d time.Duration) {
 	route := c.Path()
 	if route == "" {
 		route = "unmatched"
 	}
-	m.requests.WithLabelValues(route, c.Request().Method, strconv.Itoa(status)).Inc()
-	m.latency.WithLabelValues(route).Observe(d.Seconds())
+	k := observerKey{route, c.Request().Method, status}
+	o, ok := m.cache.Load(k)
+	if !ok {
+		// Routes, methods and statuses are few; each series is looked up once.
+		o, _ = m.cache.LoadOrStore(k, observers{
+			count:   m.requests.WithLabelValues(route, k.method, strconv.Itoa(status)),
+			latency: m.latency.WithLabelValues(route),
+		})
+	}
+	obs := o.(observers)
+	obs.count.Inc()
+	obs.latency.Observe(d.Seconds())
 }
 
 func (s *Server) metricsHandler() echo.HandlerFunc {

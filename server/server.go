@@ -39,6 +39,7 @@ type Server struct {
 	keyring  *proof.Keyring
 	log      *slog.Logger
 	bundles  map[string]*static.Bundle
+	served   map[string]*servedBundle
 	tokens   *visitorTokens
 	sessions *sessions
 	admins   *adminTokens
@@ -65,6 +66,7 @@ func New(ctx context.Context, d Deps) (*Server, error) {
 		keyring:  d.Keys,
 		log:      d.Log,
 		bundles:  map[string]*static.Bundle{},
+		served:   map[string]*servedBundle{},
 		tokens:   newVisitorTokens(d.TokenKey),
 		sessions: newSessions(d.TokenKey),
 		admins:   newAdminTokens(d.AdminToken, d.Config.Tokens),
@@ -83,6 +85,7 @@ func New(ctx context.Context, d Deps) (*Server, error) {
 			return nil, err
 		}
 		s.bundles[site.ID] = b
+		s.served[site.ID] = newServedBundle(b)
 	}
 	ipx, err := ipExtractor(d.TrustedProxies)
 	if err != nil {

@@ -396,3 +396,17 @@ func TestMetrics(t *testing.T) {
 		}
 	}
 }
+
+// A client that goes away while its request waits is not a server fault.
+func TestCancelledRequestIsNotInternal(t *testing.T) {
+	s, _ := newServer(t, 0)
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	req := httptest.NewRequest("POST", "/api/v1/consents", strings.NewReader(`{"site":"demo","action":"accept_all"}`)).WithContext(ctx)
+	req.Header.Set("Content-Type", "application/json")
+	rec := httptest.NewRecorder()
+	s.ServeHTTP(rec, req)
+	if rec.Code == 500 {
+		t.Errorf("cancelled request answered 500: %s", rec.Body)
+	}
+}

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"context"
 	"errors"
 	"net/http"
 
@@ -61,7 +62,12 @@ func (s *Server) handleError(err error, c echo.Context) {
 		he *echo.HTTPError
 		d  errorDetail
 	)
+	cancelled := errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded)
 	switch {
+	case cancelled:
+		// The client went away (or timed out) while its request waited,
+		// typically for its batch: nothing to report as a server fault.
+		d = errorDetail{Code: consent.EUNAVAILABLE, Message: "the request was cancelled before it finished"}
 	case errors.As(err, &ce):
 		d = errorDetail{Code: ce.Code, Message: ce.Message, Field: ce.Field}
 	case errors.As(err, &he):
@@ -80,7 +86,7 @@ func (s *Server) handleError(err error, c echo.Context) {
 	if !ok {
 		status = http.StatusInternalServerError
 	}
-	if status >= 500 {
+	if status >= 500 && !cancelled {
 		s.log.Error("request failed", "route", c.Path(), "status", status, "err", err)
 	}
 	if c.Request().Method == http.MethodHead {

@@ -53,7 +53,7 @@ func (s *Server) pathSite(c echo.Context) (*config.Site, error) {
 
 func (s *Server) keys(c echo.Context) error {
 	c.Response().Header().Set("Cache-Control", "public, max-age=300")
-	return c.JSON(http.StatusOK, s.keyring.JWKS())
+	return c.JSON(http.StatusOK, s.keyring.Load().JWKS())
 }
 
 func (s *Server) verify(c echo.Context) error {
@@ -72,9 +72,61 @@ func (s *Server) verify(c echo.Context) error {
 	return c.JSON(status, res)
 }
 
+// purge deletes a site's records from before ?before=, leaving a signed
+// checkpoint. Admin scope only.
+func (s *Server) purge(c echo.Context) error {
+	if err := s.requireScope(c, "admin"); err != nil {
+		return err
+	}
+	site, err := s.pathSite(c)
+	if err != nil {
+		return err
+	}
+	v := c.QueryParam("before")
+	if v == "" {
+		return consent.FieldErrorf(consent.EINVALID, "before", "required: a date or an RFC 3339 time")
+	}
+	before, err := consent.ParseTime(v, false)
+	if err != nil {
+		return consent.FieldErrorf(consent.EINVALID, "before", "%v", err)
+	}
+	if before.After(time.Now()) {
+		return consent.FieldErrorf(consent.EINVALID, "before", "must not be in the future")
+	}
+	n, err := s.store.Purge(c.Request().Context(), site.ID, before, s.keyring.Load().SignCheckpoint)
+	if err != nil {
+		return err
+	}
+	s.log.Info("purge", "site", site.ID, "records", n, "before", before)
+	return c.JSON(http.StatusOK, map[string]any{"site": site.ID, "purged": n, "before": before.UTC().Format(time.RFC3339)})
+}
+
+// rotateKey adds a new signing key and signs with it from now on; the old
+// keys stay in the JWKS. Admin scope only.
+func (s *Server) rotateKey(c echo.Context) error {
+	if err := s.requireScope(c, "admin"); err != nil {
+		return err
+	}
+	k, err := proof.Rotate(c.Request().Context(), s.store)
+	if err != nil {
+		return err
+	}
+	keys, err := s.store.Keys(c.Request().Context())
+	if err != nil {
+		return err
+	}
+	ring, err := proof.NewKeyring(keys)
+	if err != nil {
+		return err
+	}
+	s.keyring.Store(ring)
+	s.log.Info("signing key rotated", "kid", k.ID)
+	return c.JSON(http.StatusCreated, map[string]string{"kid": k.ID})
+}
+
 // verifySite walks a site's chain with every published key.
 func (s *Server) verifySite(c echo.Context, site *config.Site) (*proof.Result, error) {
-	pubs, ids := s.keyring.Public()
+	pubs, ids := s.keyring.Load().Public()
 	return proof.Verify(c.Request().Context(), s.store, site.ID, pubs, ids)
 }
 

@@ -420,3 +420,57 @@ func TestExportFlatMemory(t *testing.T) {
 		t.Errorf("memory grows with the export: %d KiB at 20,000 rows, %d KiB at 100,000", small>>10, large>>10)
 	}
 }
+
+// Purging and rotating keys need the admin scope; the audit scope may not.
+func TestAdminActions(t *testing.T) {
+	s := newServerWith(t, func(d *serverDeps) {
+		d.Config = config.Demo()
+		d.Config.Tokens = []*config.Token{
+			{Name: "dpo", Scope: "audit", SHA256: config.Hash([]byte("audit-secret"))},
+			{Name: "ops", Scope: "admin", SHA256: config.Hash([]byte("admin-secret"))},
+		}
+	})
+	a := post(t, s, `{"site":"demo","action":"accept_all"}`).json(t)
+	old := do(t, s, "GET", "/api/v1/consents/"+a["consent_id"].(string)+"/receipt?token="+a["token"].(string), "")
+	var oldReceipt struct{ JWT string }
+	json.Unmarshal(old.body, &oldReceipt)
+
+	audit, admin := []string{"Authorization", "Bearer audit-secret"}, []string{"Authorization", "Bearer admin-secret"}
+	if r := do(t, s, "POST", "/api/v1/keys/rotate", "", audit...); r.status != 401 {
+		t.Errorf("rotate with an audit token: %d", r.status)
+	}
+	r := do(t, s, "POST", "/api/v1/keys/rotate", "", admin...)
+	if r.status != 201 || r.json(t)["kid"] == kid(t, oldReceipt.JWT) {
+		t.Fatalf("rotate: %d %s", r.status, r.body)
+	}
+	fresh := do(t, s, "GET", "/api/v1/consents/"+a["consent_id"].(string)+"/receipt?token="+a["token"].(string), "")
+	var newReceipt struct{ JWT string }
+	json.Unmarshal(fresh.body, &newReceipt)
+	if kid(t, newReceipt.JWT) != r.json(t)["kid"] {
+		t.Error("the running server does not sign with the new key")
+	}
+	verifyJWT(t, s, oldReceipt.JWT)
+	verifyJWT(t, s, newReceipt.JWT)
+
+	post(t, s, `{"site":"demo","action":"reject_all"}`)
+	if r := do(t, s, "POST", "/api/v1/sites/demo/purge?before=2999-01-01", "", admin...); r.status != 422 {
+		t.Errorf("purge up to the future: %d", r.status)
+	}
+	if r := do(t, s, "POST", "/api/v1/sites/demo/purge?before="+time.Now().Add(time.Second).Format(time.RFC3339), "", audit...); r.status != 401 {
+		t.Errorf("purge with an audit token: %d", r.status)
+	}
+	time.Sleep(1100 * time.Millisecond)
+	r = do(t, s, "POST", "/api/v1/sites/demo/purge?before="+time.Now().UTC().Format(time.RFC3339), "", admin...)
+	if r.status != 200 || r.json(t)["purged"] != float64(2) {
+		t.Fatalf("purge: %d %s", r.status, r.body)
+	}
+	// The checkpoint is signed with the rotated key and the chain still verifies.
+	v := do(t, s, "GET", "/api/v1/sites/demo/verify", "", audit...)
+	if v.status != 200 || v.json(t)["records"] != float64(0) {
+		t.Errorf("verify after purge: %d %s", v.status, v.body)
+	}
+	post(t, s, `{"site":"demo","action":"custom"}`)
+	if v := do(t, s, "GET", "/api/v1/sites/demo/verify", "", audit...); v.status != 200 || v.json(t)["records"] != float64(1) {
+		t.Errorf("verify after purge and a new record: %d %s", v.status, v.body)
+	}
+}

@@ -87,6 +87,10 @@ func TestOpenAPI(t *testing.T) {
 		{"GET", "/api/v1/sites/demo/stats?from=nonsense", "", auth},
 		{"GET", "/api/v1/sites/demo/versions/" + hash, "", auth},
 		{"GET", "/api/v1/sites/demo/versions/sha256:0", "", auth},
+		{"POST", "/api/v1/sites/demo/purge?before=2020-01-01", "", auth},
+		{"POST", "/api/v1/sites/demo/purge", "", auth},
+		{"POST", "/api/v1/keys/rotate", "", nil},
+		{"POST", "/api/v1/keys/rotate", "", auth},
 	}
 	seen := map[string]bool{}
 	for _, c := range calls {

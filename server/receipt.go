@@ -84,7 +84,7 @@ func (s *Server) signedReceipt(c echo.Context, rec *consent.Record, html bool) e
 		return consent.Errorf(consent.ENOTFOUND, "the site of this record is no longer configured")
 	}
 	claims := proof.NewReceipt(rec, site, selfOrigin(c), time.Now(), uuid.NewString())
-	jwt, err := s.keyring.SignJWT(claims)
+	jwt, err := s.keyring.Load().SignJWT(claims)
 	if err != nil {
 		return err
 	}

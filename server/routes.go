@@ -37,6 +37,9 @@ func (s *Server) routes() {
 	e.GET("/api/v1/sites/:site/consents", s.export)
 	e.GET("/api/v1/sites/:site/stats", s.stats)
 	e.GET("/api/v1/sites/:site/versions/:hash", s.version)
+	// Admin scope: changes.
+	e.POST("/api/v1/sites/:site/purge", s.purge)
+	e.POST("/api/v1/keys/rotate", s.rotateKey)
 
 	// The console: a session cookie from an admin token; forms carry a CSRF token.
 	e.GET("/admin", s.consoleHome)

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"sync/atomic"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -36,7 +37,7 @@ type Server struct {
 	echo     *echo.Echo
 	cfg      *config.Config
 	store    consent.Ledger
-	keyring  *proof.Keyring
+	keyring  atomic.Pointer[proof.Keyring] // swapped when an admin rotates the key
 	log      *slog.Logger
 	bundles  map[string]*static.Bundle
 	served   map[string]*servedBundle
@@ -63,7 +64,6 @@ func New(ctx context.Context, d Deps) (*Server, error) {
 		echo:     echo.New(),
 		cfg:      d.Config,
 		store:    d.Store,
-		keyring:  d.Keys,
 		log:      d.Log,
 		bundles:  map[string]*static.Bundle{},
 		served:   map[string]*servedBundle{},
@@ -73,6 +73,7 @@ func New(ctx context.Context, d Deps) (*Server, error) {
 		limit:    d.RateLimit,
 		metrics:  d.Metrics,
 	}
+	s.keyring.Store(d.Keys)
 	if s.metrics == nil {
 		s.metrics = NewMetrics()
 	}

@@ -186,23 +186,30 @@ func checkAcked(t *testing.T, acks []ack, ids map[string]bool) {
 	}
 }
 
-// SIGKILL in the middle of a load loses no acknowledged record, and the
-// chain verifies after a restart on the same database.
-func TestKillMidLoad(t *testing.T) {
-	db := filepath.Join(t.TempDir(), "k.db")
-	p := startKoekje(t, db)
+// signalMidLoad puts 48 clients on p, sends sig after 1.5 s, and returns
+// the acknowledged records and how the process ended.
+func signalMidLoad(t *testing.T, p *proc, sig syscall.Signal) ([]ack, error) {
+	t.Helper()
 	stop := make(chan struct{})
 	var acks []ack
 	done := make(chan struct{})
 	go func() { acks = load(t, p.base, 48, stop); close(done) }()
 	time.Sleep(1500 * time.Millisecond)
-	if err := p.cmd.Process.Signal(syscall.SIGKILL); err != nil {
+	if err := p.cmd.Process.Signal(sig); err != nil {
 		t.Fatal(err)
 	}
-	p.cmd.Wait()
-	time.Sleep(100 * time.Millisecond)
+	err := p.cmd.Wait()
 	close(stop)
 	<-done
+	return acks, err
+}
+
+// SIGKILL in the middle of a load loses no acknowledged record, and the
+// chain verifies after a restart on the same database.
+func TestKillMidLoad(t *testing.T) {
+	db := filepath.Join(t.TempDir(), "k.db")
+	p := startKoekje(t, db)
+	acks, _ := signalMidLoad(t, p, syscall.SIGKILL)
 	p2 := startKoekje(t, db)
 	if _, status, _, err := postChoice(p2.base); err != nil || status != 201 {
 		t.Fatalf("after restart: %d %v", status, err)
@@ -219,15 +226,7 @@ func TestKillMidLoad(t *testing.T) {
 func TestTermMidLoad(t *testing.T) {
 	db := filepath.Join(t.TempDir(), "k.db")
 	p := startKoekje(t, db)
-	stop := make(chan struct{})
-	var acks []ack
-	done := make(chan struct{})
-	go func() { acks = load(t, p.base, 48, stop); close(done) }()
-	time.Sleep(1500 * time.Millisecond)
-	p.cmd.Process.Signal(syscall.SIGTERM)
-	err := p.cmd.Wait()
-	close(stop)
-	<-done
+	acks, err := signalMidLoad(t, p, syscall.SIGTERM)
 	if err != nil {
 		t.Errorf("koekje exited with %v after SIGTERM:\n%s", err, p.logs)
 	}

@@ -174,7 +174,7 @@ func TestPostConsent(t *testing.T) {
 }
 
 func TestPostStoresCleanRecord(t *testing.T) {
-	s, db := newServer(t, 0)
+	s, _ := newServer(t, 0)
 	r := post(t, s, `{"site":"demo","action":"custom","choices":{"analytics":true},"url":"https://user:pw@example.nl/contact?email=a@b.nl#top"}`,
 		"User-Agent", strings.Repeat("é", 400), "Sec-GPC", "1").json(t)
 	recs := history(t, s, r["consent_id"].(string), "Authorization", "Bearer "+adminToken)
@@ -204,7 +204,6 @@ func TestPostStoresCleanRecord(t *testing.T) {
 	if rec["language"] != "nl" || rec["revision"] != float64(1) {
 		t.Errorf("defaults not filled: %v", rec)
 	}
-	_ = db
 }
 
 func history(tb testing.TB, h http.Handler, id string, headers ...string) []map[string]any {

@@ -3,7 +3,6 @@ package server
 import (
 	"fmt"
 	"html/template"
-	"slices"
 	"strings"
 
 	"github.com/koekje/koekje/server/consent"
@@ -20,14 +19,14 @@ type series struct {
 
 // chartSVG draws lines over days as an inline SVG with a title and a
 // description; the page puts the same numbers in a table beside it.
-func chartSVG(title, desc string, days []string, lines []series, max float64, unit string) template.HTML {
-	const w, h, left, right, top, bottom = 720.0, 260.0, 48.0, 16.0, 16.0, 56.0
+func chartSVG(title, desc string, days []string, lines []series, top float64, unit string) template.HTML {
+	const w, h, left, right, padTop, bottom = 720.0, 260.0, 48.0, 16.0, 16.0, 56.0
 	var b strings.Builder
 	id := strings.ToLower(strings.NewReplacer(" ", "-", "/", "-").Replace(title))
 	fmt.Fprintf(&b, `<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 %.0f %.0f" role="img" aria-labelledby="%s-t %s-d" class="chart">`, w, h, id, id)
 	fmt.Fprintf(&b, `<title id="%s-t">%s</title><desc id="%s-d">%s</desc>`, id, template.HTMLEscapeString(title), id, template.HTMLEscapeString(desc))
-	if max <= 0 {
-		max = 1
+	if top <= 0 {
+		top = 1
 	}
 	x := func(i int) float64 {
 		if len(days) < 2 {
@@ -35,13 +34,13 @@ func chartSVG(title, desc string, days []string, lines []series, max float64, un
 		}
 		return left + float64(i)*(w-left-right)/float64(len(days)-1)
 	}
-	y := func(v float64) float64 { return top + (h-top-bottom)*(1-v/max) }
+	y := func(v float64) float64 { return padTop + (h-padTop-bottom)*(1-v/top) }
 	for i := 0; i <= 4; i++ {
-		v := max * float64(i) / 4
+		v := top * float64(i) / 4
 		fmt.Fprintf(&b, `<line x1="%.0f" x2="%.0f" y1="%.1f" y2="%.1f" class="grid"/>`, left, w-right, y(v), y(v))
 		fmt.Fprintf(&b, `<text x="%.0f" y="%.1f" class="axis" text-anchor="end">%s</text>`, left-6, y(v)+4, axisLabel(v, unit))
 	}
-	step := max1(len(days) / 8)
+	step := max(1, len(days)/8)
 	for i, d := range days {
 		if i%step == 0 || i == len(days)-1 {
 			fmt.Fprintf(&b, `<text x="%.1f" y="%.0f" class="axis" text-anchor="middle">%s</text>`, x(i), h-bottom+18, d[5:])
@@ -67,13 +66,6 @@ func chartSVG(title, desc string, days []string, lines []series, max float64, un
 	return template.HTML(b.String())
 }
 
-func max1(n int) int {
-	if n < 1 {
-		return 1
-	}
-	return n
-}
-
 func axisLabel(v float64, unit string) string {
 	if unit == "%" {
 		return fmt.Sprintf("%.0f%%", v)
@@ -94,7 +86,7 @@ func consentCharts(days []consent.DayStats, categories []string, titles map[stri
 	labels := make([]string, len(days))
 	acts := []struct{ key, name string }{{"accept_all", "Accept all"}, {"reject_all", "Reject all"}, {"custom", "Custom"}, {"gpc", "GPC"}}
 	lines := make([]series, len(acts))
-	max := 0.0
+	top := 0.0
 	for i, a := range acts {
 		lines[i] = series{Name: a.name, Color: palette[i].color, Dash: palette[i].dash, Values: make([]float64, len(days))}
 	}
@@ -106,10 +98,10 @@ func consentCharts(days []consent.DayStats, categories []string, titles map[stri
 				v = float64(day.GPC)
 			}
 			lines[i].Values[d] = v
-			max = float64Max(max, v)
+			top = max(top, v)
 		}
 	}
-	choices = chartSVG("Choices per day", "Accept all, reject all, custom choices and Global Privacy Control refusals, per day; the table below has the numbers.", labels, lines, niceMax(max), "")
+	choices = chartSVG("Choices per day", "Accept all, reject all, custom choices and Global Privacy Control refusals, per day; the table below has the numbers.", labels, lines, niceMax(top), "")
 	var sl []series
 	for i, c := range categories {
 		s := series{Name: titles[c], Color: palette[i%len(palette)].color, Dash: palette[i%len(palette)].dash, Values: make([]float64, len(days))}
@@ -122,13 +114,6 @@ func consentCharts(days []consent.DayStats, categories []string, titles map[stri
 	}
 	shares = chartSVG("Share granted per category", "Per day, the percentage of choices that granted each category; the table below has the numbers.", labels, sl, 100, "%")
 	return choices, shares
-}
-
-func float64Max(a, b float64) float64 {
-	if b > a {
-		return b
-	}
-	return a
 }
 
 // niceMax rounds an axis maximum up to 1, 2 or 5 times a power of ten.
@@ -147,5 +132,3 @@ func niceMax(v float64) float64 {
 	}
 	return 10 * p
 }
-
-func slicesSort(s []string) { slices.Sort(s) }

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"html/template"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -36,7 +37,7 @@ var consolePages = template.Must(template.New("").Funcs(template.FuncMap{
 			}
 		}
 		g = append(g, r.Services...)
-		slicesSort(g)
+		slices.Sort(g)
 		return strings.Join(g, ", ")
 	},
 }).ParseFS(templateFS, "templates/console/*.html"))

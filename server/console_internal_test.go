@@ -3,7 +3,6 @@ package server
 import (
 	"bytes"
 	"flag"
-	"net/http"
 	"net/http/httptest"
 	"os"
 	"testing"
@@ -45,7 +44,6 @@ func TestExpiredSession(t *testing.T) {
 	if ss.get(e.NewContext(req, httptest.NewRecorder()), past) != nil {
 		t.Error("a forged session cookie passed")
 	}
-	_ = http.StatusOK
 }
 
 func TestChartGolden(t *testing.T) {

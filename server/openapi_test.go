@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"io"
-	"net/http"
 	"net/http/httptest"
 	"os"
 	"strings"
@@ -131,5 +130,4 @@ func TestOpenAPI(t *testing.T) {
 			}
 		}
 	}
-	_ = http.MethodGet
 }

@@ -13,7 +13,6 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/koekje/koekje/config"
-	"github.com/koekje/koekje/server/consent"
 )
 
 // tokenName is mixed into every visitor token's MAC.
@@ -107,8 +106,4 @@ func (a *adminTokens) scopeOf(tok string) string {
 		}
 	}
 	return found
-}
-
-func errUnauthorized(msg string) error {
-	return consent.Errorf(consent.EUNAUTHORIZED, "%s", msg)
 }

@@ -57,7 +57,7 @@ func decodeError(err error) *Error {
 	if errors.As(err, &se) {
 		field := pointerField(se.JSONPointer)
 		switch {
-		case se.Err != nil && strings.Contains(se.Err.Error(), "unknown object member"):
+		case errors.Is(se.Err, json.ErrUnknownName):
 			return FieldErrorf(EMALFORMED, field, "unknown field %q", field)
 		case se.GoType != nil:
 			return FieldErrorf(EMALFORMED, field, "wrong type: cannot read a JSON %s as %s", kindName(se.JSONKind), goTypeName(se.GoType.String()))

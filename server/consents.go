@@ -44,9 +44,8 @@ func (s *Server) postConsent(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	if rec.ConsentID == uuid.Nil {
-		rec.ConsentID = uuid.New()
-	} else if req.Token == nil || !s.tokens.check(*req.Token, rec.ConsentID, site.ID) {
+	// A first choice has no consent ID yet: the store mints it.
+	if rec.ConsentID != uuid.Nil && (req.Token == nil || !s.tokens.check(*req.Token, rec.ConsentID, site.ID)) {
 		return consent.FieldErrorf(consent.EUNAUTHORIZED, "token", "adding to an existing consent ID needs the token issued with it")
 	}
 	if rec.ConfigHash != bundle.Hash {

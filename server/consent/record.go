@@ -41,7 +41,8 @@ type Record struct {
 // Store keeps records append-only.
 type Store interface {
 	// Append stores r durably. It assigns RecordID, Seq, RecordedAt, PrevHash
-	// and Hash, and returns only once r is committed.
+	// and Hash, and a new ConsentID (UUIDv4) if r has none (a first choice);
+	// it returns only once r is committed.
 	Append(ctx context.Context, r *Record) error
 	// History returns every record of a consent ID, oldest first.
 	History(ctx context.Context, consentID uuid.UUID) ([]*Record, error)

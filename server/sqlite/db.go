@@ -35,6 +35,7 @@ type DB struct {
 	queue  chan *pending
 	done   chan struct{}
 
+	ids   consentIDs       // mints consent IDs and finds their index keys
 	heads map[string]head  // chain head per site; owned by the writer goroutine
 	texts map[string]int64 // ids of interned strings; owned by the writer goroutine
 
@@ -83,7 +84,14 @@ func Open(path string, log *slog.Logger) (*DB, error) {
 	}
 	r.SetMaxOpenConns(8)
 	r.SetMaxIdleConns(8)
+	ids, err := loadConsentIDs(context.Background(), w)
+	if err != nil {
+		w.Close()
+		r.Close()
+		return nil, err
+	}
 	db := &DB{
+		ids:   ids,
 		path:  path,
 		write: w,
 		read:  r,
@@ -227,6 +235,17 @@ func (db *DB) commit(batch []*pending) error {
 		if err != nil {
 			return fmt.Errorf("record id: %w", err)
 		}
+		var key uuid.UUID
+		if r.ConsentID == uuid.Nil {
+			// A first choice: its consent ID is minted from a UUIDv7 that
+			// doubles as its index key.
+			if key, err = db.NewID(); err != nil {
+				return fmt.Errorf("consent id: %w", err)
+			}
+			r.ConsentID = db.ids.mint(key)
+		} else {
+			key = db.ids.key(r.ConsentID)
+		}
 		// Time never runs backwards along a chain, even if the clock does:
 		// time ranges are looked up by sequence number.
 		at := now
@@ -253,7 +272,7 @@ func (db *DB) commit(batch []*pending) error {
 		}
 		if _, err := stmt.ExecContext(ctx, r.RecordID[:], r.Site, r.Seq, r.ConsentID[:],
 			r.RecordedAt.UnixMicro(), r.Action, choices, strings.Join(r.Services, ","), r.Revision, hashID,
-			r.Language, urlID, uaID, r.IP, r.GPC, r.PrevHash, r.Hash); err != nil {
+			r.Language, urlID, uaID, r.IP, r.GPC, r.PrevHash, r.Hash, key[:]); err != nil {
 			return fmt.Errorf("insert: %w", err)
 		}
 		staged[r.Site] = head{r.Seq, r.Hash, r.RecordedAt.UnixMicro()}

@@ -39,7 +39,8 @@ func (db *DB) Scan(ctx context.Context, f consent.Filter, fn func(*consent.Recor
 		}
 	}
 	if f.ConsentID != [16]byte{} {
-		where, args = append(where, "r.consent_id = ?"), append(args, f.ConsentID[:])
+		key := db.ids.key(f.ConsentID)
+		where, args = append(where, "r.consent_key = ? AND r.consent_id = ?"), append(args, key[:], f.ConsentID[:])
 	}
 	q := `SELECT ` + recordColumns + ` FROM records r`
 	if len(where) > 0 {

@@ -19,8 +19,9 @@ import (
 
 // History returns every record of consentID, oldest first.
 func (db *DB) History(ctx context.Context, consentID uuid.UUID) ([]*consent.Record, error) {
+	key := db.ids.key(consentID)
 	rows, err := db.read.QueryContext(ctx, `SELECT `+recordColumns+` FROM records r
-		WHERE r.consent_id = ? ORDER BY r.id`, consentID[:])
+		WHERE r.consent_key = ? AND r.consent_id = ? ORDER BY r.id`, key[:], consentID[:])
 	if err != nil {
 		return nil, fmt.Errorf("history: %w", err)
 	}
@@ -201,16 +202,25 @@ func (db *DB) HasVersion(ctx context.Context, site, hash string) (bool, error) {
 // Secret returns the secret called name, making n random bytes for it the
 // first time it is asked for.
 func (db *DB) Secret(ctx context.Context, name string, n int) ([]byte, error) {
+	return secret(ctx, db.write, name, n)
+}
+
+type execQuerier interface {
+	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
+	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
+}
+
+func secret(ctx context.Context, q execQuerier, name string, n int) ([]byte, error) {
 	fresh := make([]byte, n)
 	if _, err := rand.Read(fresh); err != nil {
 		return nil, err
 	}
-	if _, err := db.write.ExecContext(ctx, `INSERT INTO secrets (name, value, created_at)
+	if _, err := q.ExecContext(ctx, `INSERT INTO secrets (name, value, created_at)
 		VALUES (?, ?, ?) ON CONFLICT DO NOTHING`, name, fresh, time.Now().UnixMicro()); err != nil {
 		return nil, fmt.Errorf("store secret %s: %w", name, err)
 	}
 	var v []byte
-	if err := db.write.QueryRowContext(ctx, `SELECT value FROM secrets WHERE name = ?`, name).Scan(&v); err != nil {
+	if err := q.QueryRowContext(ctx, `SELECT value FROM secrets WHERE name = ?`, name).Scan(&v); err != nil {
 		return nil, fmt.Errorf("read secret %s: %w", name, err)
 	}
 	return v, nil

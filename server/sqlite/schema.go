@@ -1,13 +1,17 @@
 package sqlite
 
 import (
+	"context"
 	"database/sql"
 	"fmt"
+
+	"github.com/google/uuid"
 )
 
-// migrations run in order, each once; PRAGMA user_version counts them.
-var migrations = []string{
-	`-- Long strings that repeat across records (user agents, page URLs,
+// migrations run in order, each once and in its own transaction; PRAGMA
+// user_version counts them.
+var migrations = []func(*sql.Tx) error{
+	execMigration(`-- Long strings that repeat across records (user agents, page URLs,
 	-- banner version hashes) are stored once and referred to by id.
 	CREATE TABLE texts (
 		id    INTEGER PRIMARY KEY,
@@ -72,7 +76,86 @@ var migrations = []string{
 		id         TEXT PRIMARY KEY,
 		private    BLOB NOT NULL,
 		created_at INTEGER NOT NULL
-	) WITHOUT ROWID;`,
+	) WITHOUT ROWID;`),
+	addConsentKeys,
+}
+
+func execMigration(q string) func(*sql.Tx) error {
+	return func(tx *sql.Tx) error {
+		_, err := tx.Exec(q)
+		return err
+	}
+}
+
+// addConsentKeys indexes records by the time-ordered key of their consent
+// ID (see consentIDs) instead of by the random ID itself.
+func addConsentKeys(tx *sql.Tx) error {
+	ids, err := loadConsentIDs(context.Background(), tx)
+	if err != nil {
+		return err
+	}
+	if _, err := tx.Exec(`ALTER TABLE records ADD COLUMN consent_key BLOB NOT NULL DEFAULT x''`); err != nil {
+		return err
+	}
+	// Records written before this migration get their key once; the
+	// append-only trigger is lifted for that and only within this transaction.
+	if _, err := tx.Exec(`DROP TRIGGER records_append_only`); err != nil {
+		return err
+	}
+	set, err := tx.Prepare(`UPDATE records SET consent_key = ? WHERE id = ?`)
+	if err != nil {
+		return err
+	}
+	defer set.Close()
+	type row struct {
+		id        int64
+		consentID uuid.UUID
+	}
+	for last := int64(0); ; {
+		rows, err := tx.Query(`SELECT id, consent_id FROM records WHERE id > ? ORDER BY id LIMIT 10000`, last)
+		if err != nil {
+			return err
+		}
+		var page []row
+		for rows.Next() {
+			var r row
+			var b []byte
+			if err := rows.Scan(&r.id, &b); err != nil {
+				rows.Close()
+				return err
+			}
+			copy(r.consentID[:], b)
+			page = append(page, r)
+		}
+		if err := rows.Close(); err != nil {
+			return err
+		}
+		if len(page) == 0 {
+			break
+		}
+		for _, r := range page {
+			k := ids.key(r.consentID)
+			if _, err := set.Exec(k[:], r.id); err != nil {
+				return err
+			}
+		}
+		last = page[len(page)-1].id
+	}
+	_, err = tx.Exec(`CREATE TRIGGER records_append_only BEFORE UPDATE ON records
+		BEGIN SELECT RAISE(ABORT, 'consent records are append-only'); END;
+		DROP INDEX records_consent;
+		CREATE INDEX records_consent_key ON records (consent_key);`)
+	return err
+}
+
+// loadConsentIDs reads the consent ID permutation's key, making it the
+// first time.
+func loadConsentIDs(ctx context.Context, q execQuerier) (consentIDs, error) {
+	key, err := secret(ctx, q, consentKeySecret, 16)
+	if err != nil {
+		return consentIDs{}, err
+	}
+	return newConsentIDs(key)
 }
 
 func migrate(db *sql.DB) error {
@@ -88,7 +171,7 @@ func migrate(db *sql.DB) error {
 		if err != nil {
 			return err
 		}
-		if _, err := tx.Exec(migrations[i]); err != nil {
+		if err := migrations[i](tx); err != nil {
 			tx.Rollback()
 			return fmt.Errorf("migration %d: %w", i+1, err)
 		}
@@ -104,8 +187,8 @@ func migrate(db *sql.DB) error {
 }
 
 const insertRecord = `INSERT INTO records (record_id, site, seq, consent_id, recorded_at,
-	action, choices, services, revision, config_hash, language, url, user_agent, ip, gpc, prev_hash, hash)
-	VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
+	action, choices, services, revision, config_hash, language, url, user_agent, ip, gpc, prev_hash, hash, consent_key)
+	VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
 
 // recordColumns reads a record back with its interned strings.
 const recordColumns = `r.record_id, r.site, r.seq, r.consent_id, r.recorded_at, r.action, r.choices, r.services,

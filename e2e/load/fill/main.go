@@ -1,5 +1,6 @@
 // Command fill writes N realistic consent records into a Koekje database
-// through the store (group commit, hash chain), for load and export runs.
+// through the store (group commit, hash chain, consent IDs minted by the
+// store as for first choices), for load and export runs.
 //
 //	go run ./e2e/load/fill -db /tmp/k.db -n 1000000
 package main
@@ -13,8 +14,6 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
-
-	"github.com/google/uuid"
 
 	"github.com/koekje/koekje/config"
 	"github.com/koekje/koekje/server/consent"
@@ -56,7 +55,7 @@ func main() {
 				}
 				a := actions[i%int64(len(actions))]
 				r := &consent.Record{
-					ConsentID: uuid.New(), Site: site.ID, Action: a, Revision: 1, ConfigHash: b.Hash, Language: "nl",
+					Site: site.ID, Action: a, Revision: 1, ConfigHash: b.Hash, Language: "nl",
 					Choices: map[string]bool{"necessary": true, "functional": a != consent.RejectAll,
 						"analytics": a == consent.AcceptAll || i%3 == 0 && a == consent.Custom, "embeds": a == consent.AcceptAll},
 					URL:       "https://belvast.example/diensten/hosted-telefonie",

@@ -326,6 +326,16 @@ func TestBundle(t *testing.T) {
 	if !strings.Contains(br.header.Get("Cache-Control"), "max-age=") {
 		t.Errorf("Cache-Control = %q", br.header.Get("Cache-Control"))
 	}
+	// A script gets the security headers that apply to a script, and none
+	// of those that only a document obeys.
+	if br.header.Get("X-Content-Type-Options") != "nosniff" || br.header.Get("Cross-Origin-Resource-Policy") != "cross-origin" {
+		t.Errorf("script security headers: %v", br.header)
+	}
+	for _, h := range []string{"Content-Security-Policy", "X-Frame-Options", "Cross-Origin-Opener-Policy", "Referrer-Policy"} {
+		if br.header.Get(h) != "" {
+			t.Errorf("the script carries the document header %s", h)
+		}
+	}
 	nm := do(t, s, "GET", "/s/demo.js", "", "Accept-Encoding", "br", "If-None-Match", br.header.Get("ETag"))
 	if nm.status != 304 || len(nm.body) != 0 {
 		t.Errorf("If-None-Match: %d, %d bytes", nm.status, len(nm.body))
@@ -344,7 +354,7 @@ func TestHealthAndHeaders(t *testing.T) {
 	if r.status != 200 || r.json(t)["status"] != "ok" {
 		t.Fatalf("healthz: %d %s", r.status, r.body)
 	}
-	for _, h := range []string{"X-Content-Type-Options", "Content-Security-Policy", "Referrer-Policy"} {
+	for _, h := range []string{"X-Content-Type-Options", "Content-Security-Policy", "Referrer-Policy", "X-Frame-Options", "Cross-Origin-Opener-Policy"} {
 		if r.header.Get(h) == "" {
 			t.Errorf("no %s header", h)
 		}

@@ -70,7 +70,6 @@ func (s *Server) bundle(c echo.Context) error {
 	h["Etag"] = e.etagH
 	h["Cache-Control"] = shortCache
 	h["Cross-Origin-Resource-Policy"] = crossOrigin
-	delete(h, "X-Frame-Options")
 	if e.encodingH != nil {
 		h["Content-Encoding"] = e.encodingH
 	}

@@ -76,12 +76,8 @@ type observers struct {
 	latency prometheus.Observer
 }
 
-func (m *Metrics) observe(c echo.Context, status int, d time.Duration) {
-	route := c.Path()
-	if route == "" {
-		route = "unmatched"
-	}
-	k := observerKey{route, c.Request().Method, status}
+func (m *Metrics) observe(route, method string, status int, d time.Duration) {
+	k := observerKey{route, method, status}
 	o, ok := m.cache.Load(k)
 	if !ok {
 		// Routes, methods and statuses are few; each series is looked up once.

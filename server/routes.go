@@ -4,23 +4,22 @@ import (
 	"net/http"
 
 	"github.com/labstack/echo/v4"
-	"github.com/labstack/echo/v4/middleware"
 )
+
+// bundleRoute serves the banner script of each site.
+const bundleRoute = "/s/:file"
 
 // routes lists every route in one place.
 func (s *Server) routes() {
 	e := s.echo
-	e.Use(middleware.RecoverWithConfig(middleware.RecoverConfig{DisableStackAll: true}))
-	e.Use(s.requestLog())
-	e.Use(securityHeaders)
-	e.Use(limitHead)
+	e.Use(s.frame)
 
 	e.GET("/healthz", s.healthz)
 	e.GET("/metrics", s.metricsHandler())
 	e.GET("/", s.demoPage)
 	e.GET("/demo.css", s.demoAsset)
 	e.GET("/demo-analytics.js", s.demoAsset)
-	e.GET("/s/:file", s.bundle)
+	e.GET(bundleRoute, s.bundle)
 
 	// CORS per route: group middleware would turn a wrong method's 405 into a 404.
 	e.POST("/api/v1/consents", s.postConsent, s.cors, s.rateLimit())

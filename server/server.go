@@ -5,6 +5,7 @@ package server
 import (
 	"context"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -25,27 +26,29 @@ type Deps struct {
 	Store          consent.Ledger
 	Keys           *proof.Keyring // signs receipts and checkpoints
 	Log            *slog.Logger
-	TokenKey       []byte   // MAC key of visitor tokens, kept in the store
-	AdminToken     string   // the --admin-token; may be empty when the config has tokens
-	RateLimit      float64  // public POSTs per second per client address; 0 turns it off
-	TrustedProxies []string // CIDRs whose X-Forwarded-For is believed
-	Metrics        *Metrics // made here when nil; give it to wire the store's OnCommit
+	AccessLog      io.Writer // one JSON line per request; nil writes none
+	TokenKey       []byte    // MAC key of visitor tokens, kept in the store
+	AdminToken     string    // the --admin-token; may be empty when the config has tokens
+	RateLimit      float64   // public POSTs per second per client address; 0 turns it off
+	TrustedProxies []string  // CIDRs whose X-Forwarded-For is believed
+	Metrics        *Metrics  // made here when nil; give it to wire the store's OnCommit
 }
 
 // Server serves Koekje's HTTP API, banner and demo page.
 type Server struct {
-	echo     *echo.Echo
-	cfg      *config.Config
-	store    consent.Ledger
-	keyring  atomic.Pointer[proof.Keyring] // swapped when an admin rotates the key
-	log      *slog.Logger
-	bundles  map[string]*static.Bundle
-	served   map[string]*servedBundle
-	tokens   *visitorTokens
-	sessions *sessions
-	admins   *adminTokens
-	limit    float64
-	metrics  *Metrics
+	echo      *echo.Echo
+	cfg       *config.Config
+	store     consent.Ledger
+	keyring   atomic.Pointer[proof.Keyring] // swapped when an admin rotates the key
+	log       *slog.Logger
+	accessLog slog.Handler
+	bundles   map[string]*static.Bundle
+	served    map[string]*servedBundle
+	tokens    *visitorTokens
+	sessions  *sessions
+	admins    *adminTokens
+	limit     float64
+	metrics   *Metrics
 }
 
 // New builds the server: the banner bundle of every site (stored as a
@@ -61,17 +64,18 @@ func New(ctx context.Context, d Deps) (*Server, error) {
 		return nil, fmt.Errorf("token key must be at least 32 bytes")
 	}
 	s := &Server{
-		echo:     echo.New(),
-		cfg:      d.Config,
-		store:    d.Store,
-		log:      d.Log,
-		bundles:  map[string]*static.Bundle{},
-		served:   map[string]*servedBundle{},
-		tokens:   newVisitorTokens(d.TokenKey),
-		sessions: newSessions(d.TokenKey),
-		admins:   newAdminTokens(d.AdminToken, d.Config.Tokens),
-		limit:    d.RateLimit,
-		metrics:  d.Metrics,
+		echo:      echo.New(),
+		cfg:       d.Config,
+		store:     d.Store,
+		log:       d.Log,
+		accessLog: newAccessLog(d.AccessLog),
+		bundles:   map[string]*static.Bundle{},
+		served:    map[string]*servedBundle{},
+		tokens:    newVisitorTokens(d.TokenKey),
+		sessions:  newSessions(d.TokenKey),
+		admins:    newAdminTokens(d.AdminToken, d.Config.Tokens),
+		limit:     d.RateLimit,
+		metrics:   d.Metrics,
 	}
 	s.keyring.Store(d.Keys)
 	if s.metrics == nil {

@@ -156,7 +156,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	db.OnCommit = metrics.ObserveCommit
 	srv, err := server.New(ctx, server.Deps{
 		Metrics: metrics,
-		Config:  cfg, Store: db, Keys: keys, Log: log, TokenKey: key, AdminToken: o.adminToken,
+		Config:  cfg, Store: db, Keys: keys, Log: log, AccessLog: logs, TokenKey: key, AdminToken: o.adminToken,
 		RateLimit: o.rateLimit, TrustedProxies: proxies,
 	})
 	if err != nil {

@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"runtime/debug"
 	"strconv"
 	"strings"
 	"time"
@@ -123,6 +124,12 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	logs := newLogWriter(stderr)
 	defer logs.Close()
 	log := slog.New(slog.NewJSONHandler(logs, nil))
+	// The server keeps a few MB live and allocates per request: collecting
+	// at 5× the live heap instead of 2× spends ~20 MB to do a quarter of the
+	// collection work. GOGC, when set, decides instead.
+	if getenv("GOGC") == "" {
+		debug.SetGCPercent(400)
+	}
 
 	cfg, err := loadConfig(o.config)
 	if err != nil {

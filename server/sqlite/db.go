@@ -35,9 +35,10 @@ type DB struct {
 	queue  chan *pending
 	done   chan struct{}
 
-	ids   consentIDs       // mints consent IDs and finds their index keys
-	heads map[string]head  // chain head per site; owned by the writer goroutine
-	texts map[string]int64 // ids of interned strings; owned by the writer goroutine
+	ids    consentIDs       // mints consent IDs and finds their index keys
+	insert *sql.Stmt        // the writer's prepared INSERT; owned by the writer goroutine
+	heads  map[string]head  // chain head per site; owned by the writer goroutine
+	texts  map[string]int64 // ids of interned strings; owned by the writer goroutine
 
 	// OnCommit, if set before the first Append, is called after every batch.
 	OnCommit func(size int, d time.Duration, err error)
@@ -130,7 +131,11 @@ func (db *DB) Close() error {
 	close(db.queue)
 	db.mu.Unlock()
 	<-db.done
-	return errors.Join(db.read.Close(), db.write.Close())
+	var err error
+	if db.insert != nil {
+		err = db.insert.Close()
+	}
+	return errors.Join(err, db.read.Close(), db.write.Close())
 }
 
 // Ping checks that the database answers.
@@ -209,15 +214,20 @@ const maxTexts = 100000
 
 func (db *DB) commit(batch []*pending) error {
 	ctx := context.Background()
+	if db.insert == nil {
+		// Prepared once on the one writer connection (before a transaction
+		// takes it); each batch's transaction uses it without preparing again.
+		var err error
+		if db.insert, err = db.write.PrepareContext(ctx, insertRecord); err != nil {
+			return fmt.Errorf("prepare: %w", err)
+		}
+	}
 	tx, err := db.write.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("begin: %w", err)
 	}
 	defer tx.Rollback()
-	stmt, err := tx.PrepareContext(ctx, insertRecord)
-	if err != nil {
-		return fmt.Errorf("prepare: %w", err)
-	}
+	stmt := tx.StmtContext(ctx, db.insert)
 	defer stmt.Close()
 	in := &interner{tx: tx, known: db.texts, added: map[string]int64{}}
 	defer in.close()

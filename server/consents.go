@@ -17,8 +17,7 @@ import (
 // postConsent records one choice.
 func (s *Server) postConsent(c echo.Context) error {
 	r := c.Request()
-	mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
-	if err != nil || (mt != "application/json" && mt != "text/plain") {
+	if !choiceMediaType(r.Header.Get("Content-Type")) {
 		return consent.Errorf(consent.EUNSUPPORTED, "send the choice as application/json or text/plain")
 	}
 	body, err := readBody(c)
@@ -84,13 +83,30 @@ func (s *Server) postConsent(c echo.Context) error {
 	return c.JSONBlob(http.StatusCreated, b)
 }
 
+// choiceMediaType reports whether a choice may come as this Content-Type:
+// application/json, or text/plain as navigator.sendBeacon sends it. The
+// common bare types are matched without parsing.
+func choiceMediaType(ct string) bool {
+	if ct == "application/json" || ct == "text/plain" {
+		return true
+	}
+	mt, _, err := mime.ParseMediaType(ct)
+	return err == nil && (mt == "application/json" || mt == "text/plain")
+}
+
 // readBody reads at most consent.MaxBodyBytes; more is a 413.
 func readBody(c echo.Context) ([]byte, error) {
 	r := c.Request()
 	if r.ContentLength > consent.MaxBodyBytes {
 		return nil, consent.Errorf(consent.ETOOLARGE, "the body is larger than %d bytes", consent.MaxBodyBytes)
 	}
-	b, err := io.ReadAll(http.MaxBytesReader(c.Response(), r.Body, consent.MaxBodyBytes))
+	// A declared length sizes the buffer at once (one byte more, to see
+	// the end); a chunked body grows it as it comes.
+	size := 512
+	if r.ContentLength > 0 {
+		size = int(r.ContentLength) + 1
+	}
+	b, err := readAll(http.MaxBytesReader(c.Response(), r.Body, consent.MaxBodyBytes), size)
 	var mbe *http.MaxBytesError
 	switch {
 	case errors.As(err, &mbe):
@@ -127,5 +143,23 @@ func viewOf(r *consent.Record) recordView {
 		Choices: r.Choices, Services: r.Services, Revision: r.Revision, ConfigHash: r.ConfigHash,
 		Language: r.Language, URL: r.URL, UserAgent: r.UserAgent, IP: r.IP, GPC: r.GPC,
 		PrevHash: hex.EncodeToString(r.PrevHash), Hash: hex.EncodeToString(r.Hash),
+	}
+}
+
+// readAll is io.ReadAll starting from a buffer of the given size.
+func readAll(r io.Reader, size int) ([]byte, error) {
+	b := make([]byte, 0, size)
+	for {
+		n, err := r.Read(b[len(b):cap(b)])
+		b = b[:len(b)+n]
+		if err == io.EOF {
+			return b, nil
+		}
+		if err != nil {
+			return b, err
+		}
+		if len(b) == cap(b) {
+			b = append(b, 0)[:len(b)]
+		}
 	}
 }

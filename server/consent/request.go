@@ -4,7 +4,6 @@ import (
 	"errors"
 	"io"
 	"net/url"
-	"regexp"
 	"slices"
 	"strings"
 	"unicode/utf8"
@@ -22,7 +21,19 @@ const (
 	MaxUserAgentRunes = 256
 )
 
-var hashPattern = regexp.MustCompile(`^sha256:[0-9a-f]{64}$`)
+// isConfigHash reports whether s is "sha256:" and 64 lowercase hex digits.
+func isConfigHash(s string) bool {
+	hex, ok := strings.CutPrefix(s, "sha256:")
+	if !ok || len(hex) != 64 {
+		return false
+	}
+	for i := 0; i < len(hex); i++ {
+		if c := hex[i]; (c < '0' || c > '9') && (c < 'a' || c > 'f') {
+			return false
+		}
+	}
+	return true
+}
 
 // Request is the body of POST /api/v1/consents.
 type Request struct {
@@ -163,7 +174,7 @@ func (r *Request) Validate(s *config.Site, currentHash string) (*Record, error) 
 	}
 	rec.ConfigHash = currentHash
 	if r.ConfigHash != "" {
-		if !hashPattern.MatchString(r.ConfigHash) {
+		if !isConfigHash(r.ConfigHash) {
 			return nil, FieldErrorf(EINVALID, "config_hash", `must be "sha256:" and 64 lower-case hex digits`)
 		}
 		rec.ConfigHash = r.ConfigHash

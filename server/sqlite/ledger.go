@@ -106,7 +106,7 @@ func (db *DB) each(ctx context.Context, fn func(*consent.Record) error, q string
 	const batchSize = 256
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	rows, err := db.scan.QueryContext(ctx, q, args...)
+	rows, err := db.read.QueryContext(ctx, q, args...)
 	if err != nil {
 		return fmt.Errorf("query records: %w", err)
 	}
@@ -160,7 +160,7 @@ func (db *DB) each(ctx context.Context, fn func(*consent.Record) error, q string
 // runs only to explain a chain that does not verify.
 func (db *DB) FindHash(ctx context.Context, site string, hash []byte) (int64, bool, error) {
 	var seq int64
-	err := db.scan.QueryRowContext(ctx, `SELECT seq FROM records WHERE site = ? AND hash = ?`, site, hash).Scan(&seq)
+	err := db.read.QueryRowContext(ctx, `SELECT seq FROM records WHERE site = ? AND hash = ?`, site, hash).Scan(&seq)
 	if errors.Is(err, sql.ErrNoRows) {
 		return 0, false, nil
 	}
@@ -212,7 +212,7 @@ func (db *DB) Stats(ctx context.Context, f consent.Filter, categories []string) 
 	if err != nil {
 		return nil, err
 	}
-	rows, err := db.scan.QueryContext(ctx, sel.String(), f.Site, lo, hi)
+	rows, err := db.read.QueryContext(ctx, sel.String(), f.Site, lo, hi)
 	if err != nil {
 		return nil, fmt.Errorf("stats: %w", err)
 	}
@@ -318,7 +318,7 @@ func (db *DB) Purge(ctx context.Context, site string, before time.Time, sign fun
 // VersionsUsed lists the banner versions a site's records refer to, with
 // when each was first and last chosen under, newest first.
 func (db *DB) VersionsUsed(ctx context.Context, site string) ([]consent.VersionUse, error) {
-	rows, err := db.scan.QueryContext(ctx, `SELECT t.value, min(r.recorded_at), max(r.recorded_at), count(*)
+	rows, err := db.read.QueryContext(ctx, `SELECT t.value, min(r.recorded_at), max(r.recorded_at), count(*)
 		FROM records r JOIN texts t ON t.id = r.config_hash WHERE r.site = ?
 		GROUP BY r.config_hash ORDER BY max(r.recorded_at) DESC`, site)
 	if err != nil {

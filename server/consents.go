@@ -84,10 +84,12 @@ func (s *Server) postConsent(c echo.Context) error {
 }
 
 // choiceMediaType reports whether a choice may come as this Content-Type:
-// application/json, or text/plain as navigator.sendBeacon sends it. The
-// common bare types are matched without parsing.
+// application/json, or text/plain as the banner's fetch (keepalive) and
+// navigator.sendBeacon send it. The forms browsers and clients send are
+// matched without parsing.
 func choiceMediaType(ct string) bool {
-	if ct == "application/json" || ct == "text/plain" {
+	switch ct {
+	case "text/plain;charset=UTF-8", "application/json", "text/plain":
 		return true
 	}
 	mt, _, err := mime.ParseMediaType(ct)

@@ -50,11 +50,13 @@ type Request struct {
 	GPC        bool            `json:"gpc"`
 }
 
+var strict = json.RejectUnknownMembers(true)
+
 // DecodeRequest parses a request body strictly: unknown members, duplicate
 // names, invalid UTF-8, wrong types and trailing data are all EMALFORMED.
 func DecodeRequest(b []byte) (*Request, error) {
 	var r Request
-	if err := json.Unmarshal(b, &r, json.RejectUnknownMembers(true)); err != nil {
+	if err := json.Unmarshal(b, &r, strict); err != nil {
 		return nil, decodeError(err)
 	}
 	return &r, nil

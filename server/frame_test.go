@@ -104,3 +104,37 @@ func TestAppendMillis(t *testing.T) {
 		}
 	}
 }
+
+// HSTS goes on every answer over TLS, the banner script's too; the
+// document policies go on everything but the script.
+func TestSecurityHeadersByKind(t *testing.T) {
+	s := &Server{echo: echo.New(), log: slog.New(slog.DiscardHandler), metrics: NewMetrics(), accessLog: newAccessLog(nil)}
+	s.echo.HTTPErrorHandler = s.handleError
+	s.echo.Use(s.frame)
+	s.echo.GET(bundleRoute, func(c echo.Context) error { return c.String(http.StatusOK, "x") })
+	s.echo.GET("/api", func(c echo.Context) error { return c.JSON(http.StatusOK, map[string]int{}) })
+	for _, tt := range []struct {
+		url             string
+		hsts, documents bool
+	}{
+		{"https://consent.example/s/demo.js", true, false},
+		{"https://consent.example/api", true, true},
+		{"http://consent.example/s/demo.js", false, false},
+		{"http://consent.example/api", false, true},
+	} {
+		rec := httptest.NewRecorder()
+		s.echo.ServeHTTP(rec, httptest.NewRequest("GET", tt.url, nil))
+		h := rec.Header()
+		if h.Get("X-Content-Type-Options") != "nosniff" {
+			t.Errorf("%s: no nosniff", tt.url)
+		}
+		if got := h.Get("Strict-Transport-Security") != ""; got != tt.hsts {
+			t.Errorf("%s: HSTS %v, want %v", tt.url, got, tt.hsts)
+		}
+		for _, k := range []string{"Content-Security-Policy", "X-Frame-Options", "Cross-Origin-Opener-Policy", "Referrer-Policy"} {
+			if got := h.Get(k) != ""; got != tt.documents {
+				t.Errorf("%s: %s present %v, want %v", tt.url, k, got, tt.documents)
+			}
+		}
+	}
+}

@@ -74,7 +74,8 @@ func (s *Server) finish(c echo.Context, start time.Time) {
 }
 
 // securityHeaders go on every response, as far as they apply to it: the
-// banner script gets nosniff (and, from its handler, its resource policy);
+// banner script gets nosniff and, over TLS, HSTS (and, from its handler,
+// its resource policy);
 // the policies that only mean something for a document (CSP, frame and
 // opener policies, referrer policy) go on everything else, which is JSON or
 // HTML. Pages that need more (the demo page) set their own policy on top.
@@ -82,6 +83,9 @@ func securityHeaders(c echo.Context) {
 	h := c.Response().Header()
 	// Canonical keys and shared values: set on every response without allocating.
 	h["X-Content-Type-Options"] = nosniff
+	if c.Request().TLS != nil {
+		h["Strict-Transport-Security"] = hsts
+	}
 	if c.Path() == bundleRoute {
 		return
 	}
@@ -89,9 +93,6 @@ func securityHeaders(c echo.Context) {
 	h["X-Frame-Options"] = deny
 	h["Content-Security-Policy"] = apiCSP
 	h["Cross-Origin-Opener-Policy"] = sameOrigin
-	if c.Request().TLS != nil {
-		h["Strict-Transport-Security"] = hsts
-	}
 }
 
 var (

@@ -168,3 +168,41 @@ func TestReadersDoNotMap(t *testing.T) {
 		t.Errorf("readers map %d bytes", size)
 	}
 }
+
+// A database that refuses writes (SQLITE_READONLY, as when its file or
+// file system turned read-only) gives "unavailable" with nothing of the
+// batch stored, and the same store writes again once it may, without a
+// restart and without a gap in the chain.
+func TestReadOnlyThenWritable(t *testing.T) {
+	ctx := context.Background()
+	db, err := Open(filepath.Join(t.TempDir(), "ro.db"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if err := db.Append(ctx, newTestRecord()); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.write.Exec(`PRAGMA query_only = 1`); err != nil {
+		t.Fatal(err)
+	}
+	rec := newTestRecord()
+	err = db.Append(ctx, rec)
+	if consent.ErrorCode(err) != consent.EUNAVAILABLE {
+		t.Fatalf("append to a read-only database: %v, want unavailable", err)
+	}
+	var n int
+	if err := db.read.QueryRow(`SELECT count(*) FROM records`).Scan(&n); err != nil || n != 1 {
+		t.Fatalf("%d records after the refused write (%v), want 1", n, err)
+	}
+	if _, err := db.write.Exec(`PRAGMA query_only = 0`); err != nil {
+		t.Fatal(err)
+	}
+	rec = newTestRecord()
+	if err := db.Append(ctx, rec); err != nil {
+		t.Fatalf("after the database is writable again: %v", err)
+	}
+	if rec.Seq != 2 {
+		t.Errorf("seq %d after recovery, want 2", rec.Seq)
+	}
+}

@@ -93,7 +93,7 @@ type Text map[string]string
 // Site returns the site with the given id, or nil.
 func (c *Config) Site(id string) *Site {
 	for _, s := range c.Sites {
-		if s.ID == id {
+		if s != nil && s.ID == id {
 			return s
 		}
 	}
@@ -103,7 +103,7 @@ func (c *Config) Site(id string) *Site {
 // Category returns the category with the given id, or nil.
 func (s *Site) Category(id string) *Category {
 	for _, c := range s.Categories {
-		if c.ID == id {
+		if c != nil && c.ID == id { // nil: an empty entry, which validation reports
 			return c
 		}
 	}
@@ -183,7 +183,7 @@ func validateOriginPattern(o string) error {
 // HasService reports whether the site declares a service with this id.
 func (s *Site) HasService(id string) bool {
 	for _, sv := range s.Services {
-		if sv.ID == id {
+		if sv != nil && sv.ID == id {
 			return true
 		}
 	}

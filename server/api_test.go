@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -345,6 +346,11 @@ func TestBundle(t *testing.T) {
 	}
 	if r := do(t, s, "GET", "/s/nope.js", ""); r.status != 404 {
 		t.Errorf("unknown site: %d", r.status)
+	}
+	head := do(t, s, "HEAD", "/s/demo.js", "", "Accept-Encoding", "br")
+	if head.status != 200 || len(head.body) != 0 || head.header.Get("ETag") != br.header.Get("ETag") ||
+		head.header.Get("Content-Length") != strconv.Itoa(len(br.body)) {
+		t.Errorf("HEAD: %d, %d bytes, %v", head.status, len(head.body), head.header)
 	}
 }
 

@@ -81,6 +81,9 @@ func (s *Server) bundle(c echo.Context) error {
 	h["Content-Length"] = e.lengthH
 	h["Content-Type"] = javascript
 	c.Response().WriteHeader(http.StatusOK)
+	if c.Request().Method == http.MethodHead {
+		return nil
+	}
 	_, err := c.Response().Write(e.body)
 	return err
 }

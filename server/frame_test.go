@@ -79,14 +79,18 @@ func TestFrame(t *testing.T) {
 	if !strings.Contains(errs.String(), `"msg":"panic"`) || !strings.Contains(errs.String(), "boom") || !strings.Contains(errs.String(), "frame_test.go") {
 		t.Errorf("the panic was not logged with its stack: %s", errs.String())
 	}
+	for _, m := range []string{"BREW", "PROPFIND", "X-ANY"} {
+		s.echo.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest(m, "/ok", nil))
+	}
 	rec := httptest.NewRecorder()
 	promhttp.HandlerFor(s.metrics.reg, promhttp.HandlerOpts{}).ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
 	for _, want := range []string{
+		`koekje_http_requests_total{method="other",route="/ok",status="405"} 3`,
 		`koekje_http_requests_total{method="GET",route="/panic/:id",status="500"} 1`,
 		`koekje_http_requests_total{method="GET",route="unmatched",status="404"} 1`,
 	} {
 		if !strings.Contains(rec.Body.String(), want) {
-			t.Errorf("metrics lack %s", want)
+			t.Errorf("metrics lack %s:\n%s", want, rec.Body)
 		}
 	}
 }

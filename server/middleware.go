@@ -64,13 +64,24 @@ func (s *Server) finish(c echo.Context, start time.Time) {
 	if route == "" {
 		route = "unmatched"
 	}
-	method, status := c.Request().Method, c.Response().Status
+	method, status := knownMethod(c.Request().Method), c.Response().Status
 	s.metrics.observe(route, method, status, d)
 	// A record without a caller (pc 0): the request log never prints one,
 	// and finding it costs more than the rest of the line.
 	r := slog.NewRecord(start.Add(d), slog.LevelInfo, "request", 0)
 	r.AddAttrs(slog.String("method", method), slog.String("route", route), slog.Int("status", status), slog.Duration("latency", d))
 	s.accessLog.Handle(c.Request().Context(), r)
+}
+
+// knownMethod names a request's method for metrics and logs: a client can
+// send any token as a method, and each new one would be a new series.
+func knownMethod(m string) string {
+	switch m {
+	case http.MethodGet, http.MethodPost, http.MethodHead, http.MethodOptions,
+		http.MethodPut, http.MethodDelete, http.MethodPatch:
+		return m
+	}
+	return "other"
 }
 
 // securityHeaders go on every response, as far as they apply to it: the

@@ -56,6 +56,8 @@ func TestOpenAPI(t *testing.T) {
 		{"GET", "/metrics", "", nil},
 		{"GET", "/s/demo.js", "", nil},
 		{"GET", "/s/nope.js", "", nil},
+		{"HEAD", "/s/demo.js", "", []string{"Accept-Encoding", "br"}},
+		{"HEAD", "/s/nope.js", "", nil},
 		{"POST", "/api/v1/consents", `{"site":"demo","action":"accept_all","language":"de","url":"https://belvast.example/x","gpc":false}`, []string{"Content-Type", "application/json"}},
 		{"POST", "/api/v1/consents", `{"site":"demo","action":"reject_all"}`, []string{"Content-Type", "text/plain;charset=UTF-8"}},
 		{"POST", "/api/v1/consents", `{"site":"demo","action":"custom","consent_id":"` + id + `","token":"` + token + `"}`, []string{"Content-Type", "application/json"}},

@@ -211,6 +211,16 @@ type execQuerier interface {
 }
 
 func secret(ctx context.Context, q execQuerier, name string, n int) ([]byte, error) {
+	var v []byte
+	// Read first: once made, a secret is only ever read, and opening a
+	// database for an audit writes nothing.
+	err := q.QueryRowContext(ctx, `SELECT value FROM secrets WHERE name = ?`, name).Scan(&v)
+	if err == nil {
+		return v, nil
+	}
+	if !errors.Is(err, sql.ErrNoRows) {
+		return nil, fmt.Errorf("read secret %s: %w", name, err)
+	}
 	fresh := make([]byte, n)
 	if _, err := rand.Read(fresh); err != nil {
 		return nil, err
@@ -219,7 +229,6 @@ func secret(ctx context.Context, q execQuerier, name string, n int) ([]byte, err
 		VALUES (?, ?, ?) ON CONFLICT DO NOTHING`, name, fresh, time.Now().UnixMicro()); err != nil {
 		return nil, fmt.Errorf("store secret %s: %w", name, err)
 	}
-	var v []byte
 	if err := q.QueryRowContext(ctx, `SELECT value FROM secrets WHERE name = ?`, name).Scan(&v); err != nil {
 		return nil, fmt.Errorf("read secret %s: %w", name, err)
 	}

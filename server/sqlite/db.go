@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"runtime"
 	"strings"
 	"sync"
 	"time"
@@ -17,6 +18,15 @@ import (
 
 	"github.com/koekje/koekje/server/consent"
 	"github.com/koekje/koekje/server/proof"
+)
+
+// Before taking a batch, a writer whose previous batch had at least
+// yieldFrom records yields batchYields times. Measured at 64 connections:
+// 9–11 % more durable writes than without; yielding at every batch cost
+// 7 % at 4 connections, where batches are small.
+const (
+	yieldFrom   = 8
+	batchYields = 2
 )
 
 // maxBatch bounds one transaction. The batching window is the previous
@@ -169,7 +179,18 @@ func (db *DB) Append(ctx context.Context, r *consent.Record) error {
 func (db *DB) run() {
 	defer close(db.done)
 	batch := make([]*pending, 0, maxBatch)
+	last := 0 // size of the previous batch
 	for p := range db.queue {
+		// Under load, let the goroutines that are ready to run go first:
+		// they are handlers about to queue their records, so the batch
+		// grows and there are fewer commits (each an fsync) for the same
+		// records. At light load (small batches) yielding would only delay
+		// the commit, so the writer takes what is there.
+		if last >= yieldFrom {
+			for range batchYields {
+				runtime.Gosched()
+			}
+		}
 		batch = append(batch[:0], p)
 	fill:
 		for len(batch) < maxBatch {
@@ -185,6 +206,7 @@ func (db *DB) run() {
 		}
 		start := time.Now()
 		err := db.commit(batch)
+		last = len(batch)
 		if db.OnCommit != nil {
 			db.OnCommit(len(batch), time.Since(start), err)
 		}

@@ -100,11 +100,7 @@ func TestMigrateConsentKeys(t *testing.T) {
 // with another (it differs only in its version bits) finds nothing.
 func TestConsentKeyLookup(t *testing.T) {
 	ctx := context.Background()
-	db, err := Open(filepath.Join(t.TempDir(), "k.db"), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
+	db := openTemp(t)
 	var plan []string
 	key := uuid.New()
 	rows, err := db.read.Query(`EXPLAIN QUERY PLAN SELECT `+recordColumns+` FROM records r
@@ -155,11 +151,7 @@ func newTestRecord() *consent.Record {
 // Readers do not map the file: a mapping keeps every page touched resident,
 // once per connection.
 func TestReadersDoNotMap(t *testing.T) {
-	db, err := Open(filepath.Join(t.TempDir(), "m.db"), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
+	db := openTemp(t)
 	var size int64
 	if err := db.read.QueryRow(`PRAGMA mmap_size`).Scan(&size); err != nil {
 		t.Fatal(err)
@@ -175,11 +167,7 @@ func TestReadersDoNotMap(t *testing.T) {
 // restart and without a gap in the chain.
 func TestReadOnlyThenWritable(t *testing.T) {
 	ctx := context.Background()
-	db, err := Open(filepath.Join(t.TempDir(), "ro.db"), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
+	db := openTemp(t)
 	if err := db.Append(ctx, newTestRecord()); err != nil {
 		t.Fatal(err)
 	}
@@ -187,7 +175,7 @@ func TestReadOnlyThenWritable(t *testing.T) {
 		t.Fatal(err)
 	}
 	rec := newTestRecord()
-	err = db.Append(ctx, rec)
+	err := db.Append(ctx, rec)
 	if consent.ErrorCode(err) != consent.EUNAVAILABLE {
 		t.Fatalf("append to a read-only database: %v, want unavailable", err)
 	}
@@ -205,4 +193,15 @@ func TestReadOnlyThenWritable(t *testing.T) {
 	if rec.Seq != 2 {
 		t.Errorf("seq %d after recovery, want 2", rec.Seq)
 	}
+}
+
+// openTemp opens a store on a new database in a temporary directory.
+func openTemp(t *testing.T) *DB {
+	t.Helper()
+	db, err := Open(filepath.Join(t.TempDir(), "koekje.db"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	return db
 }

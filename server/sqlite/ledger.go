@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"github.com/google/uuid"
 	"math"
 	"strings"
 	"time"
@@ -18,6 +19,15 @@ var _ consent.Ledger = (*DB)(nil)
 // the number of rows. For one site, the time range becomes a range of
 // sequence numbers, so the (site, seq) index serves it.
 func (db *DB) Scan(ctx context.Context, f consent.Filter, fn func(*consent.Record) error) error {
+	q, args, err := db.scanQuery(ctx, f)
+	if err != nil {
+		return err
+	}
+	return db.each(ctx, fn, q, args...)
+}
+
+// scanQuery is the query and arguments of Scan.
+func (db *DB) scanQuery(ctx context.Context, f consent.Filter) (string, []any, error) {
 	var (
 		where []string
 		args  []any
@@ -26,9 +36,15 @@ func (db *DB) Scan(ctx context.Context, f consent.Filter, fn func(*consent.Recor
 	if f.Site != "" {
 		lo, hi, err := db.seqRange(ctx, db.read, f.Site, f.From, f.To)
 		if err != nil {
-			return err
+			return "", nil, err
 		}
-		where, args = append(where, "r.site = ? AND r.seq >= ? AND r.seq < ?"), append(args, f.Site, lo, hi)
+		// One visitor's records are found by the consent key; the unary +
+		// keeps SQLite from walking the site's whole sequence range instead.
+		site := "r.site = ? AND r.seq >= ? AND r.seq < ?"
+		if f.ConsentID != uuid.Nil {
+			site = "+r.site = ? AND +r.seq >= ? AND +r.seq < ?"
+		}
+		where, args = append(where, site), append(args, f.Site, lo, hi)
 		order = " ORDER BY r.seq"
 	} else {
 		if !f.From.IsZero() {
@@ -38,7 +54,7 @@ func (db *DB) Scan(ctx context.Context, f consent.Filter, fn func(*consent.Recor
 			where, args = append(where, "r.recorded_at < ?"), append(args, f.To.UnixMicro())
 		}
 	}
-	if f.ConsentID != [16]byte{} {
+	if f.ConsentID != uuid.Nil {
 		key := db.ids.key(f.ConsentID)
 		where, args = append(where, "r.consent_key = ? AND r.consent_id = ?"), append(args, key[:], f.ConsentID[:])
 	}
@@ -46,7 +62,7 @@ func (db *DB) Scan(ctx context.Context, f consent.Filter, fn func(*consent.Recor
 	if len(where) > 0 {
 		q += " WHERE " + strings.Join(where, " AND ")
 	}
-	return db.each(ctx, fn, q+order, args...)
+	return q + order, args, nil
 }
 
 type querier interface {

@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/uuid"
 
@@ -204,4 +205,44 @@ func openTemp(t *testing.T) *DB {
 	}
 	t.Cleanup(func() { db.Close() })
 	return db
+}
+
+// A scan for one visitor goes through the consent key, with or without a
+// site and period: never a walk over the site's whole chain.
+func TestScanOneVisitorUsesConsentKey(t *testing.T) {
+	ctx := context.Background()
+	db := openTemp(t)
+	rec := newTestRecord()
+	if err := db.Append(ctx, rec); err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range []consent.Filter{
+		{ConsentID: rec.ConsentID},
+		{ConsentID: rec.ConsentID, Site: "demo"},
+		{ConsentID: rec.ConsentID, Site: "demo", From: time.Now().Add(-time.Hour), To: time.Now().Add(time.Hour)},
+	} {
+		q, args, err := db.scanQuery(ctx, f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rows, err := db.read.Query("EXPLAIN QUERY PLAN "+q, args...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var plan []string
+		for rows.Next() {
+			var id, parent, unused int
+			var detail string
+			rows.Scan(&id, &parent, &unused, &detail)
+			plan = append(plan, detail)
+		}
+		rows.Close()
+		if p := strings.Join(plan, "; "); !strings.Contains(p, "USING INDEX records_consent_key") {
+			t.Errorf("%+v: plan %s", f, p)
+		}
+		var n int
+		if err := db.Scan(ctx, f, func(*consent.Record) error { n++; return nil }); err != nil || n != 1 {
+			t.Errorf("%+v: %d records, %v; want 1", f, n, err)
+		}
+	}
 }

@@ -62,7 +62,7 @@ func (c *Config) validate() []fieldError {
 		}
 		names[t.Name] = true
 		if b, ok := strings.CutPrefix(t.SHA256, "sha256:"); !ok || len(b) != 64 || strings.Trim(b, "0123456789abcdef") != "" {
-			v.add(p+".sha256", `must be "sha256:" and 64 lower-case hex digits (koekje hash-token prints it)`)
+			v.add(p+".sha256", `must be "sha256:" and 64 lower-case hex digits (koekje token prints it)`)
 		}
 		if !slices.Contains(Scopes, t.Scope) {
 			v.add(p+".scope", "must be one of %s", strings.Join(Scopes, ", "))

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"io/fs"
 	"net/http"
 	"strconv"
 	"strings"
@@ -113,10 +114,10 @@ func etagMatch(header, etag string) bool {
 }
 
 // demoCSP shows that the banner works under a strict policy: no inline
-// script or style, no eval; only the third parties the demo site names.
-const demoCSP = "default-src 'self'; script-src 'self' https://www.googletagmanager.com; " +
-	"connect-src 'self' https://*.google-analytics.com https://*.analytics.google.com; " +
-	"img-src 'self' data: https://*.google-analytics.com; style-src 'self'; " +
+// script or style, no eval. No third-party script may run on this origin
+// (the console's): analytics is a first-party stand-in; embeds are frames.
+const demoCSP = "default-src 'self'; script-src 'self'; connect-src 'self'; " +
+	"img-src 'self' data:; style-src 'self'; " +
 	"frame-src https://www.youtube-nocookie.com https://www.google.com; " +
 	"base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
 
@@ -124,7 +125,7 @@ func (s *Server) demoPage(c echo.Context) error {
 	if s.bundles["demo"] == nil {
 		return consent.Errorf(consent.ENOTFOUND, "this server has no demo site")
 	}
-	page, err := static.FS.ReadFile("demo.html")
+	page, err := fs.ReadFile(static.Demo, "index.html")
 	if err != nil {
 		return err
 	}
@@ -135,8 +136,8 @@ func (s *Server) demoPage(c echo.Context) error {
 }
 
 func (s *Server) demoAsset(c echo.Context) error {
-	name := strings.TrimPrefix(c.Path(), "/")
-	b, err := static.FS.ReadFile(name)
+	name := strings.TrimPrefix(c.Path(), "/demo/")
+	b, err := fs.ReadFile(static.Demo, name)
 	if err != nil {
 		return err
 	}

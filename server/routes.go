@@ -17,8 +17,8 @@ func (s *Server) routes() {
 	e.GET("/healthz", s.healthz)
 	e.GET("/metrics", s.metricsHandler())
 	e.GET("/", s.demoPage)
-	e.GET("/demo.css", s.demoAsset)
-	e.GET("/demo-analytics.js", s.demoAsset)
+	e.GET("/demo/demo.css", s.demoAsset)
+	e.GET("/demo/analytics.js", s.demoAsset)
 	e.GET(bundleRoute, s.bundle)
 	e.HEAD(bundleRoute, s.bundle) // caches and proxies ask before they fetch
 

@@ -1,5 +1,5 @@
-// Package static holds the banner's source, its texts and the demo page, and
-// builds the per-site bundle served at /s/{site}.js.
+// Package static holds the banner's source and its texts, and builds the
+// per-site bundle served at /s/{site}.js; the demo site sits apart in demo/.
 package static
 
 import (
@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io/fs"
 	"strings"
 
 	"github.com/andybalholm/brotli"
@@ -17,11 +18,15 @@ import (
 	"github.com/koekje/koekje/config"
 )
 
-//go:embed banner.js banner.css texts.json demo.html demo.css demo-analytics.js
+//go:embed banner.js banner.css texts.json
 var files embed.FS
 
-// FS is the embedded source tree, for the demo page and its assets.
-var FS = files
+//go:embed demo
+var demo embed.FS
+
+// Demo is the demo site: index.html and its assets. It is no input of any
+// bundle.
+var Demo, _ = fs.Sub(demo, "demo")
 
 // Bundle is one site's banner: the minified script with its configuration
 // and texts, precompressed once.

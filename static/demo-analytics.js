@@ -1,3 +1,0 @@
-// Runs only once statistics are allowed: configures Google Analytics.
-gtag('js', new Date())
-gtag('config', 'G-BELVAST01')

@@ -7,6 +7,8 @@ import (
 	"strconv"
 	"sync"
 	"time"
+
+	"github.com/koekje/koekje/server/export"
 )
 
 // lineHandler is the slog handler of the request log: one JSON object a
@@ -42,12 +44,12 @@ func (h lineHandler) Handle(_ context.Context, r slog.Record) error {
 	b := append((*bp)[:0], `{"time":"`...)
 	b = appendMillis(b, r.Time)
 	b = append(b, `","level":`...)
-	b = appendJSONString(b, r.Level.String())
+	b = export.AppendJSONString(b, r.Level.String())
 	b = append(b, `,"msg":`...)
-	b = appendJSONString(b, r.Message)
+	b = export.AppendJSONString(b, r.Message)
 	r.Attrs(func(a slog.Attr) bool {
 		b = append(b, ',')
-		b = appendJSONString(b, a.Key)
+		b = export.AppendJSONString(b, a.Key)
 		b = append(b, ':')
 		switch v := a.Value.Resolve(); v.Kind() {
 		case slog.KindInt64:
@@ -59,7 +61,7 @@ func (h lineHandler) Handle(_ context.Context, r slog.Record) error {
 			b = v.Time().UTC().AppendFormat(b, time.RFC3339Nano)
 			b = append(b, '"')
 		default:
-			b = appendJSONString(b, v.String())
+			b = export.AppendJSONString(b, v.String())
 		}
 		return true
 	})

@@ -21,6 +21,7 @@ import (
 	"github.com/koekje/koekje/config"
 	"github.com/koekje/koekje/server"
 	"github.com/koekje/koekje/server/consent"
+	"github.com/koekje/koekje/server/export"
 	"github.com/koekje/koekje/server/proof"
 	"github.com/koekje/koekje/server/sqlite"
 )
@@ -400,7 +401,7 @@ func TestExportFlatMemory(t *testing.T) {
 	wg.Wait()
 	peak := func(limit int) uint64 {
 		w := &flatWriter{}
-		exp, _ := server.NewExporter("ndjson", site, w)
+		exp, _ := export.New("ndjson", site, w)
 		count := 0
 		err := db.Scan(context.Background(), consent.Filter{Site: "demo"}, func(r *consent.Record) error {
 			if count++; count > limit {

@@ -10,8 +10,8 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/koekje/koekje/config"
-	"github.com/koekje/koekje/server"
 	"github.com/koekje/koekje/server/consent"
+	"github.com/koekje/koekje/server/export"
 )
 
 // BenchmarkBundle serves the precompressed banner through the whole
@@ -65,7 +65,7 @@ func BenchmarkExportNDJSON(b *testing.B) {
 	site := config.Demo().Site("demo")
 	b.ReportAllocs()
 	for b.Loop() {
-		exp, _ := server.NewExporter("ndjson", site, io.Discard)
+		exp, _ := export.New("ndjson", site, io.Discard)
 		if err := db.Scan(ctx, consent.Filter{Site: "demo"}, exp.Write); err != nil {
 			b.Fatal(err)
 		}

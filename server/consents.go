@@ -1,7 +1,6 @@
 package server
 
 import (
-	"encoding/hex"
 	"errors"
 	"io"
 	"mime"
@@ -12,6 +11,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/koekje/koekje/server/consent"
+	"github.com/koekje/koekje/server/export"
 )
 
 // postConsent records one choice.
@@ -70,15 +70,15 @@ func (s *Server) postConsent(c echo.Context) error {
 	// the rest are UUIDs and a time, none of which need escaping.
 	b := make([]byte, 0, 384)
 	b = append(b, `{"consent_id":"`...)
-	b = appendUUID(b, rec.ConsentID)
+	b = export.AppendUUID(b, rec.ConsentID)
 	b = append(b, `","record_id":"`...)
-	b = appendUUID(b, rec.RecordID)
+	b = export.AppendUUID(b, rec.RecordID)
 	b = append(b, `","recorded_at":"`...)
 	b = rec.RecordedAt.AppendFormat(b, time.RFC3339Nano)
 	b = append(b, `","token":`...)
-	b = appendJSONString(b, token)
+	b = export.AppendJSONString(b, token)
 	b = append(b, `,"receipt_url":"/api/v1/consents/`...)
-	b = appendUUID(b, rec.ConsentID)
+	b = export.AppendUUID(b, rec.ConsentID)
 	b = append(b, "/receipt\"}\n"...)
 	return c.JSONBlob(http.StatusCreated, b)
 }
@@ -117,35 +117,6 @@ func readBody(c echo.Context) ([]byte, error) {
 		return nil, consent.Errorf(consent.EMALFORMED, "could not read the body")
 	}
 	return b, nil
-}
-
-type recordView struct {
-	RecordID   uuid.UUID       `json:"record_id"`
-	Site       string          `json:"site"`
-	Seq        int64           `json:"seq"`
-	RecordedAt string          `json:"recorded_at"`
-	Action     string          `json:"action"`
-	Choices    map[string]bool `json:"choices"`
-	Services   []string        `json:"services,omitempty"`
-	Revision   int             `json:"revision"`
-	ConfigHash string          `json:"config_hash"`
-	Language   string          `json:"language"`
-	URL        string          `json:"url,omitempty"`
-	UserAgent  string          `json:"user_agent,omitempty"`
-	IP         string          `json:"ip,omitempty"`
-	GPC        bool            `json:"gpc"`
-	PrevHash   string          `json:"prev_hash"`
-	Hash       string          `json:"hash"`
-}
-
-func viewOf(r *consent.Record) recordView {
-	return recordView{
-		RecordID: r.RecordID, Site: r.Site, Seq: r.Seq,
-		RecordedAt: r.RecordedAt.Format(time.RFC3339Nano), Action: r.Action,
-		Choices: r.Choices, Services: r.Services, Revision: r.Revision, ConfigHash: r.ConfigHash,
-		Language: r.Language, URL: r.URL, UserAgent: r.UserAgent, IP: r.IP, GPC: r.GPC,
-		PrevHash: hex.EncodeToString(r.PrevHash), Hash: hex.EncodeToString(r.Hash),
-	}
 }
 
 // readAll is io.ReadAll starting from a buffer of the given size.

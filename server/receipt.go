@@ -12,6 +12,7 @@ import (
 
 	"github.com/koekje/koekje/config"
 	"github.com/koekje/koekje/server/consent"
+	"github.com/koekje/koekje/server/export"
 	"github.com/koekje/koekje/server/proof"
 )
 
@@ -59,9 +60,9 @@ func (s *Server) getHistory(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	views := make([]recordView, len(recs))
+	views := make([]export.Record, len(recs))
 	for i, r := range recs {
-		views[i] = viewOf(r)
+		views[i] = export.View(r)
 	}
 	return c.JSON(http.StatusOK, map[string]any{"consent_id": id, "records": views})
 }

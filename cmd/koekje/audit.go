@@ -15,8 +15,8 @@ import (
 	"time"
 
 	"github.com/koekje/koekje/config"
-	"github.com/koekje/koekje/server"
 	"github.com/koekje/koekje/server/consent"
+	"github.com/koekje/koekje/server/export"
 	"github.com/koekje/koekje/server/proof"
 	"github.com/koekje/koekje/server/sqlite"
 )
@@ -133,7 +133,7 @@ func exportCmd(ctx context.Context, args []string, getenv func(string) string, s
 		defer file.Close()
 		w = file
 	}
-	exp, err := server.NewExporter(*format, list[0], w)
+	exp, err := export.New(*format, list[0], w)
 	if err != nil {
 		return err
 	}
@@ -164,7 +164,7 @@ func lookupCmd(ctx context.Context, args []string, getenv func(string) string, s
 		return err
 	}
 	defer db.Close()
-	exp, _ := server.NewExporter("ndjson", nil, stdout)
+	exp, _ := export.New("ndjson", nil, stdout)
 	n := 0
 	if err := db.Scan(ctx, consent.Filter{ConsentID: id}, func(r *consent.Record) error { n++; return exp.Write(r) }); err != nil {
 		return err

@@ -117,6 +117,14 @@ type Ledger interface {
 	Purge(ctx context.Context, site string, before time.Time, sign func(*Checkpoint) error) (int64, error)
 }
 
+// CollectionMethod says how a record's choice was made.
+func CollectionMethod(r *Record) string {
+	if r.GPC && r.Action == RejectAll {
+		return "Global Privacy Control signal of the browser, recorded by the Koekje banner"
+	}
+	return "choice in the Koekje cookie banner on the website"
+}
+
 // ParseTime reads an RFC 3339 time or a date (2026-01-31, midnight UTC).
 // With endOfDay, a bare date means the midnight after it, so that a period
 // "to 2026-01-31" takes in that whole day.

@@ -73,14 +73,6 @@ type ReceiptPurpose struct {
 	State                string   `json:"state"` // "granted" or "refused"
 }
 
-// CollectionMethod says how a record's choice was made.
-func CollectionMethod(r *consent.Record) string {
-	if r.GPC && r.Action == consent.RejectAll {
-		return "Global Privacy Control signal of the browser, recorded by the Koekje banner"
-	}
-	return "choice in the Koekje cookie banner on the website"
-}
-
 // NewReceipt builds the claims for record r of site. issuer is the consent
 // server's origin; now and id make each receipt distinct.
 func NewReceipt(r *consent.Record, site *config.Site, issuer string, now time.Time, id string) *Receipt {
@@ -92,7 +84,7 @@ func NewReceipt(r *consent.Record, site *config.Site, issuer string, now time.Ti
 	rc := &Receipt{
 		Issuer: issuer, Subject: r.ConsentID.String(), IssuedAt: now.Unix(), JWTID: id,
 		Version: ReceiptVersion, Jurisdiction: jur, ConsentTimestamp: r.RecordedAt.Unix(),
-		CollectionMethod: CollectionMethod(r), ConsentReceiptID: id, Language: r.Language,
+		CollectionMethod: consent.CollectionMethod(r), ConsentReceiptID: id, Language: r.Language,
 		PiiPrincipalID: r.ConsentID.String(),
 		PiiControllers: []ReceiptController{{Name: c.Organisation, Address: c.Address, Email: c.Email, URL: c.PrivacyPolicy}},
 		PolicyURL:      c.PrivacyPolicy, SpiCat: []string{},

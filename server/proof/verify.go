@@ -85,7 +85,7 @@ func Verify(ctx context.Context, l consent.Ledger, site string, keys []ed25519.P
 		if pending != nil {
 			return explain(pending, r)
 		}
-		if !bytes.Equal(RecordHash(r), r.Hash) {
+		if !bytes.Equal(consent.RecordHash(r), r.Hash) {
 			return fail(r, Altered, "its fields do not match its hash")
 		}
 		if r.Seq != expected && !bytes.Equal(r.PrevHash, prev) {

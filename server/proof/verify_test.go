@@ -154,7 +154,7 @@ func insertForged(t *testing.T, raw *sql.DB, after *consent.Record, prev []byte)
 	forged := *after
 	forged.RecordID, forged.ConsentID, forged.Seq, forged.PrevHash = uuid.Must(uuid.NewV7()), uuid.New(), after.Seq+1, prev
 	forged.RecordedAt = after.RecordedAt.Add(time.Microsecond)
-	forged.Hash = proof.RecordHash(&forged)
+	forged.Hash = consent.RecordHash(&forged)
 	forgedID = forged.RecordID
 	exec(t, raw, `INSERT INTO records (record_id, site, seq, consent_id, recorded_at, action, choices, services,
 		revision, config_hash, language, url, user_agent, ip, gpc, prev_hash, hash)

@@ -17,7 +17,6 @@ import (
 	"github.com/mattn/go-sqlite3"
 
 	"github.com/koekje/koekje/server/consent"
-	"github.com/koekje/koekje/server/proof"
 )
 
 // Before taking a batch, a writer whose previous batch had at least
@@ -284,7 +283,7 @@ func (db *DB) commit(batch []*pending) error {
 			at = prev
 		}
 		r.RecordID, r.RecordedAt, r.Seq, r.PrevHash = id, at, h.seq+1, h.hash
-		r.Hash = proof.RecordHash(r)
+		r.Hash = consent.RecordHash(r)
 		choices, err := encodeChoices(r.Choices)
 		if err != nil {
 			return err

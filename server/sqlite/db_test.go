@@ -15,7 +15,6 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/koekje/koekje/server/consent"
-	"github.com/koekje/koekje/server/proof"
 	"github.com/koekje/koekje/server/sqlite"
 )
 
@@ -67,7 +66,7 @@ func TestAppendHistory(t *testing.T) {
 	if got[0].Seq != 1 || got[1].Seq != 3 {
 		t.Errorf("seq = %d, %d; want 1, 3", got[0].Seq, got[1].Seq)
 	}
-	if !bytes.Equal(proof.RecordHash(got[1]), got[1].Hash) {
+	if !bytes.Equal(consent.RecordHash(got[1]), got[1].Hash) {
 		t.Error("stored hash does not match the record read back")
 	}
 	if got[0].RecordID.Version() != 7 {

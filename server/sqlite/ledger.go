@@ -5,10 +5,11 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"github.com/google/uuid"
 	"math"
 	"strings"
 	"time"
+
+	"github.com/google/uuid"
 
 	"github.com/koekje/koekje/server/consent"
 )

@@ -1,4 +1,4 @@
-package proof_test
+package consent_test
 
 import (
 	"bytes"
@@ -8,7 +8,6 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/koekje/koekje/server/consent"
-	"github.com/koekje/koekje/server/proof"
 )
 
 func sample() *consent.Record {
@@ -25,7 +24,7 @@ func sample() *consent.Record {
 // Every field is covered: changing any one changes the hash.
 func TestRecordHashCoversEveryField(t *testing.T) {
 	base := sample()
-	h := proof.RecordHash(base)
+	h := consent.RecordHash(base)
 	edits := map[string]func(r *consent.Record){
 		"record_id":   func(r *consent.Record) { r.RecordID = uuid.New() },
 		"consent_id":  func(r *consent.Record) { r.ConsentID = uuid.New() },
@@ -50,13 +49,13 @@ func TestRecordHashCoversEveryField(t *testing.T) {
 	for name, edit := range edits {
 		r := *base
 		edit(&r)
-		if bytes.Equal(proof.RecordHash(&r), h) {
+		if bytes.Equal(consent.RecordHash(&r), h) {
 			t.Errorf("changing %s keeps the hash", name)
 		}
 	}
 	r := *base
 	r.Seq = 1
-	if !bytes.Equal(proof.RecordHash(&r), h) {
+	if !bytes.Equal(consent.RecordHash(&r), h) {
 		t.Error("seq changes the hash; it is only the walking index")
 	}
 }
@@ -65,6 +64,6 @@ func BenchmarkRecordHash(b *testing.B) {
 	r := sample()
 	b.ReportAllocs()
 	for b.Loop() {
-		proof.RecordHash(r)
+		consent.RecordHash(r)
 	}
 }

@@ -1,4 +1,4 @@
-package server
+package export
 
 import (
 	"bufio"
@@ -13,7 +13,7 @@ import (
 )
 
 // The hand-written NDJSON writer says exactly what encoding/json says of an
-// exportView, awkward strings included.
+// record's Line, awkward strings included.
 func TestNDJSONMatchesEncodingJSON(t *testing.T) {
 	recs := []*consent.Record{
 		{RecordID: uuid.New(), ConsentID: uuid.New(), Site: "demo", Seq: 7, RecordedAt: time.Date(2026, 1, 2, 3, 4, 5, 123456000, time.UTC),
@@ -30,7 +30,7 @@ func TestNDJSONMatchesEncodingJSON(t *testing.T) {
 			t.Fatal(err)
 		}
 		e.Close()
-		want, _ := json.Marshal(exportView{r.ConsentID, viewOf(r)})
+		want, _ := json.Marshal(Line{r.ConsentID, View(r)})
 		if got.String() != string(want)+"\n" {
 			t.Errorf("got  %s\nwant %s", got.String(), want)
 		}

@@ -1,16 +1,13 @@
-// Package proof computes what makes Koekje's records evidence: the canonical
-// encoding of a record and the SHA-256 hash chain over a site's records.
-package proof
+package consent
 
 import (
 	"crypto/sha256"
 	"encoding/binary"
 	"slices"
-
-	"github.com/koekje/koekje/server/consent"
 )
 
-// RecordEncodingV1 names the canonical encoding below. A change of encoding
+// RecordEncodingV1 names the canonical encoding of a record that its hash,
+// and so the chain, is taken over. A change of encoding
 // gets a new name, so old chains keep verifying with the old one.
 const RecordEncodingV1 = "koekje-record-v1"
 
@@ -20,7 +17,7 @@ const RecordEncodingV1 = "koekje-record-v1"
 // record's place in the chain is fixed by PrevHash, and Seq is only the
 // index that walks it, so a renumbering shows as a broken link, not as an
 // altered record.
-func RecordHash(r *consent.Record) []byte {
+func RecordHash(r *Record) []byte {
 	e := encoder{b: make([]byte, 0, 512)}
 	e.str(RecordEncodingV1)
 	e.bytes(r.RecordID[:])

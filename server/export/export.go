@@ -1,0 +1,359 @@
+// Package export writes consent records for auditors: NDJSON, CSV (RFC 4180)
+// and ISO/IEC TS 27560 JSON, row by row, so that memory stays flat whatever
+// the size. The API's export route and the export command both use it.
+package export
+
+import (
+	"bufio"
+	"encoding/csv"
+	"encoding/hex"
+	"encoding/json"
+	"io"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/koekje/koekje/config"
+	"github.com/koekje/koekje/server/consent"
+)
+
+// Writer writes records in one export format. Close ends the document and
+// flushes it; nothing is complete before it.
+type Writer interface {
+	Write(*consent.Record) error
+	Close() error
+	ContentType() string
+	Extension() string
+}
+
+// Formats names every export format, the default first.
+var Formats = []string{"ndjson", "csv", "iso27560"}
+
+// New returns the writer of format (ndjson, csv or iso27560; empty means
+// ndjson) for records of site; site may be nil for NDJSON.
+func New(format string, site *config.Site, out io.Writer) (Writer, error) {
+	bw := bufio.NewWriterSize(out, 64<<10)
+	switch format {
+	case "":
+		return &ndjsonExporter{w: bw}, nil
+	case "ndjson":
+		return &ndjsonExporter{w: bw}, nil
+	case "csv":
+		e := &csvExporter{w: csv.NewWriter(bw), bw: bw, site: site}
+		return e, e.header()
+	case "iso27560":
+		return &isoExporter{w: bw, enc: json.NewEncoder(bw), site: site}, nil
+	}
+	return nil, consent.FieldErrorf(consent.EINVALID, "format", "must be ndjson, csv or iso27560")
+}
+
+// Record is one record as JSON: what a visitor's history shows of it.
+type Record struct {
+	RecordID   uuid.UUID       `json:"record_id"`
+	Site       string          `json:"site"`
+	Seq        int64           `json:"seq"`
+	RecordedAt string          `json:"recorded_at"`
+	Action     string          `json:"action"`
+	Choices    map[string]bool `json:"choices"`
+	Services   []string        `json:"services,omitempty"`
+	Revision   int             `json:"revision"`
+	ConfigHash string          `json:"config_hash"`
+	Language   string          `json:"language"`
+	URL        string          `json:"url,omitempty"`
+	UserAgent  string          `json:"user_agent,omitempty"`
+	IP         string          `json:"ip,omitempty"`
+	GPC        bool            `json:"gpc"`
+	PrevHash   string          `json:"prev_hash"`
+	Hash       string          `json:"hash"`
+}
+
+// View returns r as its JSON view.
+func View(r *consent.Record) Record {
+	return Record{
+		RecordID: r.RecordID, Site: r.Site, Seq: r.Seq,
+		RecordedAt: r.RecordedAt.Format(time.RFC3339Nano), Action: r.Action,
+		Choices: r.Choices, Services: r.Services, Revision: r.Revision, ConfigHash: r.ConfigHash,
+		Language: r.Language, URL: r.URL, UserAgent: r.UserAgent, IP: r.IP, GPC: r.GPC,
+		PrevHash: hex.EncodeToString(r.PrevHash), Hash: hex.EncodeToString(r.Hash),
+	}
+}
+
+// Line is one record in NDJSON: its view with its consent ID.
+type Line struct {
+	ConsentID uuid.UUID `json:"consent_id"`
+	Record
+}
+
+type ndjsonExporter struct {
+	w   *bufio.Writer
+	buf []byte
+}
+
+// Write appends the record as encoding/json would write its Line,
+// without reflection: exports are the one place that writes millions.
+func (e *ndjsonExporter) Write(r *consent.Record) error {
+	b := append(e.buf[:0], `{"consent_id":"`...)
+	b = AppendUUID(b, r.ConsentID)
+	b = append(b, `","record_id":"`...)
+	b = AppendUUID(b, r.RecordID)
+	b = append(b, `","site":`...)
+	b = AppendJSONString(b, r.Site)
+	b = append(b, `,"seq":`...)
+	b = strconv.AppendInt(b, r.Seq, 10)
+	b = append(b, `,"recorded_at":"`...)
+	b = r.RecordedAt.AppendFormat(b, time.RFC3339Nano)
+	b = append(b, `","action":`...)
+	b = AppendJSONString(b, r.Action)
+	b = append(b, `,"choices":{`...)
+	var keyBuf [8]string
+	keys := keyBuf[:0]
+	for k := range r.Choices {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	for i, k := range keys {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = AppendJSONString(b, k)
+		b = append(b, ':')
+		b = strconv.AppendBool(b, r.Choices[k])
+	}
+	b = append(b, '}')
+	if len(r.Services) > 0 {
+		b = append(b, `,"services":[`...)
+		for i, sv := range r.Services {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			b = AppendJSONString(b, sv)
+		}
+		b = append(b, ']')
+	}
+	b = append(b, `,"revision":`...)
+	b = strconv.AppendInt(b, int64(r.Revision), 10)
+	b = append(b, `,"config_hash":`...)
+	b = AppendJSONString(b, r.ConfigHash)
+	b = append(b, `,"language":`...)
+	b = AppendJSONString(b, r.Language)
+	for _, f := range [...]struct{ name, v string }{{"url", r.URL}, {"user_agent", r.UserAgent}, {"ip", r.IP}} {
+		if f.v != "" {
+			b = append(b, `,"`...)
+			b = append(b, f.name...)
+			b = append(b, `":`...)
+			b = AppendJSONString(b, f.v)
+		}
+	}
+	b = append(b, `,"gpc":`...)
+	b = strconv.AppendBool(b, r.GPC)
+	b = append(b, `,"prev_hash":"`...)
+	b = hex.AppendEncode(b, r.PrevHash)
+	b = append(b, `","hash":"`...)
+	b = hex.AppendEncode(b, r.Hash)
+	b = append(b, "\"}\n"...)
+	e.buf = b
+	_, err := e.w.Write(b)
+	return err
+}
+
+// AppendUUID writes u in its canonical form without allocating.
+func AppendUUID(b []byte, u uuid.UUID) []byte {
+	var s [36]byte
+	hex.Encode(s[0:8], u[0:4])
+	s[8] = '-'
+	hex.Encode(s[9:13], u[4:6])
+	s[13] = '-'
+	hex.Encode(s[14:18], u[6:8])
+	s[18] = '-'
+	hex.Encode(s[19:23], u[8:10])
+	s[23] = '-'
+	hex.Encode(s[24:], u[10:])
+	return append(b, s[:]...)
+}
+
+// AppendJSONString quotes s as encoding/json does (HTML-safe escapes,
+// invalid UTF-8 replaced), with a fast path for plain ASCII.
+func AppendJSONString(b []byte, s string) []byte {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c >= 0x7f || c == '"' || c == '\\' || c == '<' || c == '>' || c == '&' {
+			q, _ := json.Marshal(s)
+			return append(b, q...)
+		}
+	}
+	b = append(b, '"')
+	b = append(b, s...)
+	return append(b, '"')
+}
+func (e *ndjsonExporter) Close() error        { return e.w.Flush() }
+func (e *ndjsonExporter) ContentType() string { return "application/x-ndjson" }
+func (e *ndjsonExporter) Extension() string   { return "ndjson" }
+
+// csvExporter writes RFC 4180 CSV with a header row and one column per
+// category of the site.
+type csvExporter struct {
+	w    *csv.Writer
+	bw   *bufio.Writer
+	site *config.Site
+	row  []string
+}
+
+func (e *csvExporter) header() error {
+	h := []string{"record_id", "consent_id", "site", "sequence", "recorded_at", "action"}
+	for _, c := range e.site.Categories {
+		h = append(h, "choice_"+c.ID)
+	}
+	h = append(h, "services", "revision", "config_hash", "language", "url", "user_agent", "ip", "gpc", "prev_hash", "hash")
+	e.w.UseCRLF = true
+	return e.w.Write(h)
+}
+
+func (e *csvExporter) Write(r *consent.Record) error {
+	row := append(e.row[:0], r.RecordID.String(), r.ConsentID.String(), r.Site,
+		strconv.FormatInt(r.Seq, 10), r.RecordedAt.Format(time.RFC3339Nano), r.Action)
+	for _, c := range e.site.Categories {
+		row = append(row, strconv.FormatBool(r.Choices[c.ID]))
+	}
+	row = append(row, strings.Join(r.Services, " "), strconv.Itoa(r.Revision), r.ConfigHash, r.Language,
+		r.URL, r.UserAgent, r.IP, strconv.FormatBool(r.GPC), hex.EncodeToString(r.PrevHash), hex.EncodeToString(r.Hash))
+	e.row = row
+	return e.w.Write(row)
+}
+
+func (e *csvExporter) Close() error {
+	e.w.Flush()
+	if err := e.w.Error(); err != nil {
+		return err
+	}
+	return e.bw.Flush()
+}
+func (e *csvExporter) ContentType() string { return "text/csv; charset=utf-8; header=present" }
+func (e *csvExporter) Extension() string   { return "csv" }
+
+// isoExporter writes a JSON array of consent records shaped after ISO/IEC
+// TS 27560 (consent record information structure).
+type isoExporter struct {
+	w     *bufio.Writer
+	enc   *json.Encoder
+	site  *config.Site
+	count int
+}
+
+// ISORecord is one consent record in the ISO/IEC TS 27560 structure.
+type ISORecord struct {
+	SchemaVersion    string          `json:"schema_version"`
+	RecordID         string          `json:"record_id"`
+	PiiPrincipalID   string          `json:"pii_principal_id"`
+	ConsentStatus    string          `json:"consent_status"`
+	Timestamp        string          `json:"timestamp"`
+	CollectionMethod string          `json:"collection_method"`
+	Event            string          `json:"event"`
+	Notice           ISONotice       `json:"notice"`
+	Controllers      []ISOController `json:"pii_controllers"`
+	Purposes         []ISOPurpose    `json:"purposes"`
+	Context          ISOContext      `json:"context"`
+	Integrity        ISOIntegrity    `json:"integrity"`
+}
+
+// ISONotice identifies exactly what the visitor was shown.
+type ISONotice struct {
+	NoticeID string `json:"notice_id"` // the banner version's hash
+	Version  int    `json:"version"`   // the policy revision
+	Language string `json:"language"`
+	URL      string `json:"url"`
+}
+
+// ISOController is the controller of the processing.
+type ISOController struct {
+	Name    string `json:"name"`
+	Address string `json:"address,omitempty"`
+	Contact string `json:"contact"`
+	Policy  string `json:"privacy_notice_url"`
+}
+
+// ISOPurpose is one category and its state.
+type ISOPurpose struct {
+	PurposeID     string `json:"purpose_id"`
+	Purpose       string `json:"purpose"`
+	LawfulBasis   string `json:"lawful_basis"`
+	ConsentStatus string `json:"consent_status"`
+}
+
+// ISOContext is where the choice was made.
+type ISOContext struct {
+	Site      string   `json:"site"`
+	PageURL   string   `json:"page_url,omitempty"`
+	UserAgent string   `json:"user_agent,omitempty"`
+	Network   string   `json:"network,omitempty"`
+	GPC       bool     `json:"gpc"`
+	Services  []string `json:"granted_services,omitempty"`
+}
+
+// ISOIntegrity places the record in the hash chain.
+type ISOIntegrity struct {
+	Algorithm string `json:"algorithm"`
+	Encoding  string `json:"encoding"`
+	Sequence  int64  `json:"sequence"`
+	Hash      string `json:"hash"`
+	PrevHash  string `json:"prev_hash"`
+}
+
+// NewISORecord shapes r after ISO/IEC TS 27560.
+func NewISORecord(r *consent.Record, site *config.Site) *ISORecord {
+	status := "given"
+	switch r.Action {
+	case consent.RejectAll:
+		status = "refused"
+	case consent.Withdraw:
+		status = "withdrawn"
+	}
+	c := site.Controller
+	out := &ISORecord{
+		SchemaVersion: "ISO/IEC TS 27560:2023", RecordID: r.RecordID.String(), PiiPrincipalID: r.ConsentID.String(),
+		ConsentStatus: status, Timestamp: r.RecordedAt.Format(time.RFC3339Nano),
+		CollectionMethod: consent.CollectionMethod(r), Event: r.Action,
+		Notice:      ISONotice{NoticeID: r.ConfigHash, Version: r.Revision, Language: r.Language, URL: c.PrivacyPolicy},
+		Controllers: []ISOController{{Name: c.Organisation, Address: c.Address, Contact: c.Email, Policy: c.PrivacyPolicy}},
+		Context:     ISOContext{Site: r.Site, PageURL: r.URL, UserAgent: r.UserAgent, Network: r.IP, GPC: r.GPC, Services: r.Services},
+		Integrity: ISOIntegrity{Algorithm: "SHA-256", Encoding: consent.RecordEncodingV1, Sequence: r.Seq,
+			Hash: hex.EncodeToString(r.Hash), PrevHash: hex.EncodeToString(r.PrevHash)},
+	}
+	for _, cat := range site.Categories {
+		p := ISOPurpose{PurposeID: cat.ID, Purpose: cat.Title[site.DefaultLanguage], LawfulBasis: "consent", ConsentStatus: "refused"}
+		if cat.Required {
+			p.LawfulBasis = "strictly necessary (ePrivacy Directive art. 5(3))"
+		}
+		if r.Choices[cat.ID] {
+			p.ConsentStatus = "granted"
+		}
+		out.Purposes = append(out.Purposes, p)
+	}
+	return out
+}
+
+func (e *isoExporter) Write(r *consent.Record) error {
+	sep := ",\n"
+	if e.count == 0 {
+		sep = "[\n"
+	}
+	e.count++
+	if _, err := e.w.WriteString(sep); err != nil {
+		return err
+	}
+	return e.enc.Encode(NewISORecord(r, e.site))
+}
+
+func (e *isoExporter) Close() error {
+	end := "]\n"
+	if e.count == 0 {
+		end = "[]\n"
+	}
+	if _, err := e.w.WriteString(end); err != nil {
+		return err
+	}
+	return e.w.Flush()
+}
+func (e *isoExporter) ContentType() string { return "application/json" }
+func (e *isoExporter) Extension() string   { return "json" }

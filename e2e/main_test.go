@@ -135,7 +135,7 @@ func startServers(dir string) (func(), error) {
 		return nil, err
 	}
 	key := bytes.Repeat([]byte{42}, 64)
-	keys, err := proof.LoadKeyring(context.Background(), db)
+	keys, err := proof.OpenKeys(context.Background(), db)
 	if err != nil {
 		return nil, err
 	}

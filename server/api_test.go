@@ -45,7 +45,7 @@ func newServerWith(tb testing.TB, edit func(*serverDeps)) *server.Server {
 		tb.Fatal(err)
 	}
 	tb.Cleanup(func() { db.Close() })
-	keys, err := proof.LoadKeyring(context.Background(), db)
+	keys, err := proof.OpenKeys(context.Background(), db)
 	if err != nil {
 		tb.Fatal(err)
 	}

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"context"
 	_ "embed"
 	"net/http"
 	"time"
@@ -12,6 +13,19 @@ import (
 	"github.com/koekje/koekje/server/export"
 	"github.com/koekje/koekje/server/proof"
 )
+
+// auditor is what auditors' routes and the console need of the store.
+type auditor interface {
+	proof.Chain
+	// Scan calls fn for each record of f in time order (export order).
+	Scan(ctx context.Context, f consent.Filter, fn func(*consent.Record) error) error
+	Version(ctx context.Context, site, hash string) ([]byte, error)
+	Stats(ctx context.Context, f consent.Filter, categories []string) ([]consent.DayStats, error)
+	VersionsUsed(ctx context.Context, site string) ([]consent.VersionUse, error)
+	// Purge deletes site's records recorded before the given time, leaving a
+	// checkpoint that sign fills in. It returns how many records went.
+	Purge(ctx context.Context, site string, before time.Time, sign func(*consent.Checkpoint) error) (int64, error)
+}
 
 // requireScope lets a request through with an admin bearer token of the
 // scope, or of "admin", which includes every scope.
@@ -44,9 +58,9 @@ func (s *Server) pathSite(c echo.Context) (*config.Site, error) {
 	return site, nil
 }
 
-func (s *Server) keys(c echo.Context) error {
+func (s *Server) jwks(c echo.Context) error {
 	c.Response().Header().Set("Cache-Control", "public, max-age=300")
-	return c.JSON(http.StatusOK, s.keyring.Load().JWKS())
+	return c.JSON(http.StatusOK, s.keys.Ring().JWKS())
 }
 
 func (s *Server) verify(c echo.Context) error {
@@ -86,7 +100,7 @@ func (s *Server) purge(c echo.Context) error {
 	if before.After(time.Now()) {
 		return consent.FieldErrorf(consent.EINVALID, "before", "must not be in the future")
 	}
-	n, err := s.store.Purge(c.Request().Context(), site.ID, before, s.keyring.Load().SignCheckpoint)
+	n, err := s.store.Purge(c.Request().Context(), site.ID, before, s.keys.SignCheckpoint)
 	if err != nil {
 		return err
 	}
@@ -100,26 +114,17 @@ func (s *Server) rotateKey(c echo.Context) error {
 	if err := s.requireScope(c, "admin"); err != nil {
 		return err
 	}
-	k, err := proof.Rotate(c.Request().Context(), s.store)
+	k, err := s.keys.Rotate(c.Request().Context())
 	if err != nil {
 		return err
 	}
-	keys, err := s.store.Keys(c.Request().Context())
-	if err != nil {
-		return err
-	}
-	ring, err := proof.NewKeyring(keys)
-	if err != nil {
-		return err
-	}
-	s.keyring.Store(ring)
 	s.log.Info("signing key rotated", "kid", k.ID)
 	return c.JSON(http.StatusCreated, map[string]string{"kid": k.ID})
 }
 
 // verifySite walks a site's chain with every published key.
 func (s *Server) verifySite(c echo.Context, site *config.Site) (*proof.Result, error) {
-	pubs, ids := s.keyring.Load().Public()
+	pubs, ids := s.keys.Ring().Public()
 	return proof.Verify(c.Request().Context(), s.store, site.ID, pubs, ids)
 }
 

@@ -201,10 +201,11 @@ func TestReceiptVerifiesWithJOSE(t *testing.T) {
 
 	// Rotate: a new server on the same store signs with the new key and
 	// still publishes the old one.
-	if _, err := proof.Rotate(context.Background(), db); err != nil {
+	old, _ := proof.OpenKeys(context.Background(), db)
+	if _, err := old.Rotate(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	keys, _ := proof.LoadKeyring(context.Background(), db)
+	keys, _ := proof.OpenKeys(context.Background(), db)
 	s2, err := server.New(context.Background(), server.Deps{Config: config.Demo(), Store: db, Keys: keys,
 		TokenKey: bytes.Repeat([]byte{7}, 64), AdminToken: adminToken})
 	if err != nil {
@@ -299,7 +300,7 @@ func TestVerifyRouteAndScopes(t *testing.T) {
 	// An audit-scope token from the config may read; a wrong one may not.
 	cfg := config.Demo()
 	cfg.Tokens = []*config.Token{{Name: "auditor", Scope: "audit", SHA256: config.Hash([]byte("audit-secret"))}}
-	keys, _ := proof.LoadKeyring(context.Background(), db)
+	keys, _ := proof.OpenKeys(context.Background(), db)
 	s2, err := server.New(context.Background(), server.Deps{Config: cfg, Store: db, Keys: keys, TokenKey: bytes.Repeat([]byte{7}, 64)})
 	if err != nil {
 		t.Fatal(err)

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"context"
 	"errors"
 	"io"
 	"mime"
@@ -13,6 +14,18 @@ import (
 	"github.com/koekje/koekje/server/consent"
 	"github.com/koekje/koekje/server/export"
 )
+
+// recorder is what recording a choice needs of the store.
+type recorder interface {
+	// Append stores r durably. It assigns RecordID, Seq, RecordedAt, PrevHash
+	// and Hash, and a new ConsentID (UUIDv4) if r has none (a first choice);
+	// it returns only once r is committed.
+	Append(ctx context.Context, r *consent.Record) error
+	// PutVersion stores a banner version (what a visitor was shown) once.
+	PutVersion(ctx context.Context, site, hash string, body []byte) error
+	// HasVersion reports whether a banner version is known for site.
+	HasVersion(ctx context.Context, site, hash string) (bool, error)
+}
 
 // postConsent records one choice.
 func (s *Server) postConsent(c echo.Context) error {

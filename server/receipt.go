@@ -1,6 +1,7 @@
 package server
 
 import (
+	"context"
 	"embed"
 	"html/template"
 	"net/http"
@@ -23,6 +24,12 @@ var receiptPage = template.Must(template.ParseFS(templateFS, "templates/receipt.
 
 // visitorRecords authorises a read of a consent ID's records: the visitor's
 // token (which also limits it to the token's site) or an audit token.
+// histories is what a visitor's history and receipt need of the store.
+type histories interface {
+	// History returns every record of a consent ID, oldest first.
+	History(ctx context.Context, consentID uuid.UUID) ([]*consent.Record, error)
+}
+
 func (s *Server) visitorRecords(c echo.Context) (uuid.UUID, []*consent.Record, error) {
 	id, err := uuid.Parse(c.Param("id"))
 	if err != nil || id.String() != c.Param("id") {
@@ -85,7 +92,7 @@ func (s *Server) signedReceipt(c echo.Context, rec *consent.Record, html bool) e
 		return consent.Errorf(consent.ENOTFOUND, "the site of this record is no longer configured")
 	}
 	claims := proof.NewReceipt(rec, site, selfOrigin(c), time.Now(), uuid.NewString())
-	jwt, err := s.keyring.Load().SignJWT(claims)
+	jwt, err := s.keys.Ring().SignJWT(claims)
 	if err != nil {
 		return err
 	}

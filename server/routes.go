@@ -29,7 +29,7 @@ func (s *Server) routes() {
 	e.OPTIONS("/api/v1/consents/:id", preflight, s.cors)
 	e.GET("/api/v1/consents/:id/receipt", s.receipt, s.cors)
 	e.OPTIONS("/api/v1/consents/:id/receipt", preflight, s.cors)
-	e.GET("/api/v1/keys", s.keys)
+	e.GET("/api/v1/keys", s.jwks)
 	e.GET("/api/v1/openapi.json", openAPI)
 
 	// Auditors: an admin bearer token of scope audit or admin.

@@ -9,13 +9,11 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"sync/atomic"
 	"time"
 
 	"github.com/labstack/echo/v4"
 
 	"github.com/koekje/koekje/config"
-	"github.com/koekje/koekje/server/consent"
 	"github.com/koekje/koekje/server/proof"
 	"github.com/koekje/koekje/static"
 )
@@ -23,8 +21,8 @@ import (
 // Deps is everything the server needs; New takes nothing from globals.
 type Deps struct {
 	Config         *config.Config
-	Store          consent.Ledger
-	Keys           *proof.Keyring // signs receipts and checkpoints
+	Store          Store
+	Keys           *proof.Keys // signs receipts and checkpoints; shared with whatever else signs
 	Log            *slog.Logger
 	AccessLog      io.Writer // one JSON line per request; nil writes none
 	TokenKey       []byte    // MAC key of visitor tokens, kept in the store
@@ -34,12 +32,22 @@ type Deps struct {
 	Metrics        *Metrics  // made here when nil; give it to wire the store's OnCommit
 }
 
+// Store is what the handlers need of the consent store, declared in pieces
+// beside the handlers that use them.
+type Store interface {
+	recorder
+	histories
+	auditor
+	// Ping checks that the store can be read.
+	Ping(ctx context.Context) error
+}
+
 // Server serves Koekje's HTTP API, banner and demo page.
 type Server struct {
 	echo      *echo.Echo
 	cfg       *config.Config
-	store     consent.Ledger
-	keyring   atomic.Pointer[proof.Keyring] // swapped when an admin rotates the key
+	store     Store
+	keys      *proof.Keys
 	log       *slog.Logger
 	accessLog slog.Handler
 	bundles   map[string]*static.Bundle
@@ -67,6 +75,7 @@ func New(ctx context.Context, d Deps) (*Server, error) {
 		echo:      echo.New(),
 		cfg:       d.Config,
 		store:     d.Store,
+		keys:      d.Keys,
 		log:       d.Log,
 		accessLog: newAccessLog(d.AccessLog),
 		bundles:   map[string]*static.Bundle{},
@@ -77,7 +86,6 @@ func New(ctx context.Context, d Deps) (*Server, error) {
 		limit:     d.RateLimit,
 		metrics:   d.Metrics,
 	}
-	s.keyring.Store(d.Keys)
 	if s.metrics == nil {
 		s.metrics = NewMetrics()
 	}

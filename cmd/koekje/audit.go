@@ -67,11 +67,11 @@ func verifyCmd(ctx context.Context, args []string, getenv func(string) string, s
 		return err
 	}
 	defer db.Close()
-	keys, err := proof.LoadKeyring(ctx, db)
+	keys, err := proof.OpenKeys(ctx, db)
 	if err != nil {
 		return err
 	}
-	pubs, ids := keys.Public()
+	pubs, ids := keys.Ring().Public()
 	enc := json.NewEncoder(stdout)
 	ok := true
 	for _, s := range list {
@@ -199,7 +199,7 @@ func purgeCmd(ctx context.Context, args []string, getenv func(string) string, st
 		return err
 	}
 	defer db.Close()
-	keys, err := proof.LoadKeyring(ctx, db)
+	keys, err := proof.OpenKeys(ctx, db)
 	if err != nil {
 		return err
 	}
@@ -228,23 +228,24 @@ func keysCmd(ctx context.Context, args []string, getenv func(string) string, std
 		return err
 	}
 	defer db.Close()
-	if _, err := proof.LoadKeyring(ctx, db); err != nil {
+	keys, err := proof.OpenKeys(ctx, db)
+	if err != nil {
 		return err
 	}
 	if action == "rotate" {
-		k, err := proof.Rotate(ctx, db)
+		k, err := keys.Rotate(ctx)
 		if err != nil {
 			return err
 		}
 		fmt.Fprintf(stdout, "new signing key %s; restart the server to sign with it (old keys stay published)\n", k.ID)
 	}
-	keys, err := db.Keys(ctx)
+	list, err := db.Keys(ctx)
 	if err != nil {
 		return err
 	}
-	for i, k := range keys {
+	for i, k := range list {
 		mark := ""
-		if i == len(keys)-1 {
+		if i == len(list)-1 {
 			mark = " (signs)"
 		}
 		fmt.Fprintf(stdout, "%s  %s%s\n", k.CreatedAt.Format(time.RFC3339), k.ID, mark)

@@ -147,7 +147,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	if err != nil {
 		return err
 	}
-	keys, err := proof.LoadKeyring(ctx, db)
+	keys, err := proof.OpenKeys(ctx, db)
 	if err != nil {
 		return err
 	}
@@ -215,24 +215,31 @@ func newToken() string {
 
 // retention purges, once a day, the records of sites that configure a
 // retention period, leaving signed checkpoints so the chains still verify.
-func retention(ctx context.Context, log *slog.Logger, cfg *config.Config, db *sqlite.DB, keys *proof.Keyring) {
+func retention(ctx context.Context, log *slog.Logger, cfg *config.Config, db *sqlite.DB, keys *proof.Keys) {
 	for {
-		for _, s := range cfg.Sites {
-			if s.RetentionMonths == 0 {
-				continue
-			}
-			before := time.Now().AddDate(0, -s.RetentionMonths, 0)
-			n, err := db.Purge(ctx, s.ID, before, keys.SignCheckpoint)
-			if err != nil {
-				log.Error("retention purge", "site", s.ID, "err", err)
-			} else if n > 0 {
-				log.Info("retention purge", "site", s.ID, "records", n, "before", before)
-			}
-		}
+		purgeExpired(ctx, log, cfg, db, time.Now(), keys)
 		select {
 		case <-ctx.Done():
 			return
 		case <-time.After(24 * time.Hour):
+		}
+	}
+}
+
+// purgeExpired purges each site's records older than its retention period,
+// signing the checkpoints with the key current at that moment (the one an
+// admin may just have rotated to through the API).
+func purgeExpired(ctx context.Context, log *slog.Logger, cfg *config.Config, db *sqlite.DB, now time.Time, keys *proof.Keys) {
+	for _, s := range cfg.Sites {
+		if s.RetentionMonths == 0 {
+			continue
+		}
+		before := now.AddDate(0, -s.RetentionMonths, 0)
+		n, err := db.Purge(ctx, s.ID, before, keys.SignCheckpoint)
+		if err != nil {
+			log.Error("retention purge", "site", s.ID, "err", err)
+		} else if n > 0 {
+			log.Info("retention purge", "site", s.ID, "records", n, "before", before)
 		}
 	}
 }

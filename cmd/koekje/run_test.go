@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"os"
@@ -14,6 +15,11 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/koekje/koekje/config"
+	"github.com/koekje/koekje/server/consent"
+	"github.com/koekje/koekje/server/proof"
+	"github.com/koekje/koekje/server/sqlite"
 )
 
 // syncBuffer is a bytes.Buffer safe to write from the server's goroutines.
@@ -213,5 +219,40 @@ func TestAuditorCommands(t *testing.T) {
 	demo := filepath.Join("..", "..", "config", "demo.yaml")
 	if out, err := cli("check-config", demo); err != nil || !strings.Contains(out, "_ga_*") || !strings.Contains(out, "configuration is valid") {
 		t.Errorf("check-config: %v %s", err, out)
+	}
+}
+
+// The daily purge signs its checkpoint with the key the API rotated to,
+// not the key loaded at start.
+func TestRetentionSignsWithCurrentKey(t *testing.T) {
+	ctx := context.Background()
+	db, err := sqlite.Open(filepath.Join(t.TempDir(), "k.db"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	keys, err := proof.OpenKeys(ctx, db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	first := keys.Ring().Current()
+	cfg := config.Demo()
+	cfg.Sites[0].RetentionMonths = 1
+	db.Now = func() time.Time { return time.Now().AddDate(0, -3, 0) }
+	r := &consent.Record{Site: "demo", Action: consent.RejectAll, Choices: map[string]bool{"necessary": true}, Revision: 1, ConfigHash: "sha256:x", Language: "nl"}
+	if err := db.Append(ctx, r); err != nil {
+		t.Fatal(err)
+	}
+	rotated, err := keys.Rotate(ctx) // as POST /api/v1/keys/rotate does
+	if err != nil {
+		t.Fatal(err)
+	}
+	purgeExpired(ctx, slog.New(slog.DiscardHandler), cfg, db, time.Now(), keys)
+	cp, err := db.LastCheckpoint(ctx, "demo")
+	if err != nil || cp == nil {
+		t.Fatalf("no checkpoint after the purge: %v", err)
+	}
+	if cp.KeyID != rotated.ID || cp.KeyID == first {
+		t.Fatalf("checkpoint signed by %s; want the rotated key %s", cp.KeyID, rotated.ID)
 	}
 }

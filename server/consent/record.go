@@ -1,7 +1,6 @@
 package consent
 
 import (
-	"context"
 	"errors"
 	"time"
 
@@ -36,22 +35,6 @@ type Record struct {
 	GPC        bool            `json:"gpc"`
 	PrevHash   []byte          `json:"prev_hash"`
 	Hash       []byte          `json:"hash"`
-}
-
-// Store keeps records append-only.
-type Store interface {
-	// Append stores r durably. It assigns RecordID, Seq, RecordedAt, PrevHash
-	// and Hash, and a new ConsentID (UUIDv4) if r has none (a first choice);
-	// it returns only once r is committed.
-	Append(ctx context.Context, r *Record) error
-	// History returns every record of a consent ID, oldest first.
-	History(ctx context.Context, consentID uuid.UUID) ([]*Record, error)
-	// PutVersion stores a banner version (what a visitor was shown) once.
-	PutVersion(ctx context.Context, site, hash string, body []byte) error
-	// HasVersion reports whether a banner version is known for site.
-	HasVersion(ctx context.Context, site, hash string) (bool, error)
-	// Ping checks that the store can be read.
-	Ping(ctx context.Context) error
 }
 
 // Filter selects records for an export or a lookup.
@@ -94,27 +77,6 @@ type VersionUse struct {
 	Hash        string
 	First, Last time.Time
 	Records     int
-}
-
-// Ledger is what auditors need beyond Store: walking, exporting, counting
-// and purging records, and the keys that sign receipts.
-type Ledger interface {
-	Store
-	// Scan calls fn for each record of f in time order (export order).
-	Scan(ctx context.Context, f Filter, fn func(*Record) error) error
-	// Chain calls fn for each record of site in sequence order.
-	Chain(ctx context.Context, site string, fn func(*Record) error) error
-	// FindHash returns the sequence number of the record of site with this hash.
-	FindHash(ctx context.Context, site string, hash []byte) (int64, bool, error)
-	LastCheckpoint(ctx context.Context, site string) (*Checkpoint, error)
-	Version(ctx context.Context, site, hash string) ([]byte, error)
-	Stats(ctx context.Context, f Filter, categories []string) ([]DayStats, error)
-	VersionsUsed(ctx context.Context, site string) ([]VersionUse, error)
-	Keys(ctx context.Context) ([]SigningKey, error)
-	AddKey(ctx context.Context, k SigningKey) error
-	// Purge deletes site's records recorded before the given time, leaving a
-	// checkpoint that sign fills in. It returns how many records went.
-	Purge(ctx context.Context, site string, before time.Time, sign func(*Checkpoint) error) (int64, error)
 }
 
 // CollectionMethod says how a record's choice was made.

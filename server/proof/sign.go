@@ -9,6 +9,8 @@ import (
 	"encoding/binary"
 	"encoding/json"
 	"fmt"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/koekje/koekje/server/consent"
@@ -50,6 +52,9 @@ func NewKeyring(keys []consent.SigningKey) (*Keyring, error) {
 }
 
 func (k *Keyring) current() consent.SigningKey { return k.keys[len(k.keys)-1] }
+
+// Current returns the ID of the key that signs.
+func (k *Keyring) Current() string { return k.current().ID }
 
 // Public returns every public key and its ID, oldest first.
 func (k *Keyring) Public() ([]ed25519.PublicKey, []string) {
@@ -124,30 +129,74 @@ func checkpointValid(cp *consent.Checkpoint, keys []ed25519.PublicKey, ids []str
 	return false
 }
 
-// LoadKeyring reads the signing keys, making the first one on first start.
-func LoadKeyring(ctx context.Context, l consent.Ledger) (*Keyring, error) {
-	keys, err := l.Keys(ctx)
+// KeyStore keeps the signing keys.
+type KeyStore interface {
+	// Keys returns every signing key, oldest first.
+	Keys(ctx context.Context) ([]consent.SigningKey, error)
+	AddKey(ctx context.Context, k consent.SigningKey) error
+}
+
+// Keys owns the current signing keys: whatever signs (receipts, purge
+// checkpoints, by the API or on a timer) asks it at the moment of signing,
+// so a rotation reaches every signer at once.
+type Keys struct {
+	store KeyStore
+	mu    sync.Mutex // serialises rotations
+	ring  atomic.Pointer[Keyring]
+}
+
+// OpenKeys reads the signing keys, making the first one on first start.
+func OpenKeys(ctx context.Context, store KeyStore) (*Keys, error) {
+	k := &Keys{store: store}
+	keys, err := store.Keys(ctx)
 	if err != nil {
 		return nil, err
 	}
 	if len(keys) == 0 {
-		k, err := NewKey(time.Now())
+		first, err := NewKey(time.Now())
 		if err != nil {
 			return nil, err
 		}
-		if err := l.AddKey(ctx, k); err != nil {
+		if err := store.AddKey(ctx, first); err != nil {
 			return nil, err
 		}
-		keys = append(keys, k)
+		keys = append(keys, first)
 	}
-	return NewKeyring(keys)
+	ring, err := NewKeyring(keys)
+	if err != nil {
+		return nil, err
+	}
+	k.ring.Store(ring)
+	return k, nil
 }
 
-// Rotate adds a new signing key; the old ones stay published.
-func Rotate(ctx context.Context, l consent.Ledger) (consent.SigningKey, error) {
-	k, err := NewKey(time.Now())
+// Ring returns the keys as they are now: the newest signs, all verify.
+func (k *Keys) Ring() *Keyring { return k.ring.Load() }
+
+// SignCheckpoint signs a purge checkpoint with the current key.
+func (k *Keys) SignCheckpoint(cp *consent.Checkpoint) error { return k.Ring().SignCheckpoint(cp) }
+
+// Rotate adds a new signing key and signs with it from now on; the old ones
+// stay published so what they signed still verifies.
+func (k *Keys) Rotate(ctx context.Context) (consent.SigningKey, error) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	key, err := NewKey(time.Now())
 	if err != nil {
-		return k, err
+		return key, err
 	}
-	return k, l.AddKey(ctx, k)
+	if err := k.store.AddKey(ctx, key); err != nil {
+		return key, err
+	}
+	// Read back every key: another process may have added one too.
+	keys, err := k.store.Keys(ctx)
+	if err != nil {
+		return key, err
+	}
+	ring, err := NewKeyring(keys)
+	if err != nil {
+		return key, err
+	}
+	k.ring.Store(ring)
+	return key, nil
 }

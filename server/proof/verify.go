@@ -34,13 +34,23 @@ type Result struct {
 	Detail   string     `json:"detail,omitempty"`
 }
 
+// Chain is what verification reads of a store.
+type Chain interface {
+	// Chain calls fn for each record of site in sequence order.
+	Chain(ctx context.Context, site string, fn func(*consent.Record) error) error
+	// FindHash returns the sequence number of the record of site with this hash.
+	FindHash(ctx context.Context, site string, hash []byte) (int64, bool, error)
+	// LastCheckpoint returns the newest purge checkpoint of site, or nil.
+	LastCheckpoint(ctx context.Context, site string) (*consent.Checkpoint, error)
+}
+
 // errStop ends a walk once the first bad record is found.
 var errStop = errors.New("stop")
 
 // Verify walks a site's chain in sequence order, from its last checkpoint
 // (whose signature must verify against keys) or from the start, and reports
 // the first record that is altered, missing, reordered or inserted.
-func Verify(ctx context.Context, l consent.Ledger, site string, keys []ed25519.PublicKey, keyIDs []string) (*Result, error) {
+func Verify(ctx context.Context, l Chain, site string, keys []ed25519.PublicKey, keyIDs []string) (*Result, error) {
 	res := &Result{Site: site}
 	var (
 		prev     []byte // hash the next record must link to

@@ -47,11 +47,11 @@ func chain(t *testing.T, n int) (*sqlite.DB, []*consent.Record, *sql.DB) {
 
 func verify(t *testing.T, db *sqlite.DB) *proof.Result {
 	t.Helper()
-	keys, err := proof.LoadKeyring(context.Background(), db)
+	keys, err := proof.OpenKeys(context.Background(), db)
 	if err != nil {
 		t.Fatal(err)
 	}
-	pubs, ids := keys.Public()
+	pubs, ids := keys.Ring().Public()
 	res, err := proof.Verify(context.Background(), db, "demo", pubs, ids)
 	if err != nil {
 		t.Fatal(err)
@@ -167,7 +167,7 @@ func insertForged(t *testing.T, raw *sql.DB, after *consent.Record, prev []byte)
 // checkpoint does not verify.
 func TestPurgeThenVerify(t *testing.T) {
 	db, recs, raw := chain(t, 10)
-	keys, err := proof.LoadKeyring(context.Background(), db)
+	keys, err := proof.OpenKeys(context.Background(), db)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -195,7 +195,7 @@ func TestPurgeThenVerify(t *testing.T) {
 
 func TestPurgeEverythingThenAppend(t *testing.T) {
 	db, recs, _ := chain(t, 3)
-	keys, _ := proof.LoadKeyring(context.Background(), db)
+	keys, _ := proof.OpenKeys(context.Background(), db)
 	if _, err := db.Purge(context.Background(), "demo", time.Now().Add(time.Hour), keys.SignCheckpoint); err != nil {
 		t.Fatal(err)
 	}

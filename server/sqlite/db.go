@@ -32,7 +32,7 @@ const (
 // commit's fsync: whatever queued up meanwhile goes into the next one.
 const maxBatch = 512
 
-// DB is the SQLite store. It implements consent.Store.
+// DB is the SQLite store.
 type DB struct {
 	path  string
 	write *sql.DB
@@ -62,7 +62,6 @@ type head struct {
 	at   int64 // recorded_at of the head record, Unix microseconds
 }
 
-var _ consent.Store = (*DB)(nil)
 
 // Open opens (creating if needed) the database at path, applies migrations
 // and starts the writer.

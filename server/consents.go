@@ -31,7 +31,7 @@ type recorder interface {
 func (s *Server) postConsent(c echo.Context) error {
 	r := c.Request()
 	if !choiceMediaType(r.Header.Get("Content-Type")) {
-		return consent.Errorf(consent.EUNSUPPORTED, "send the choice as application/json or text/plain")
+		return consent.Errorf(codeUnsupported, "send the choice as application/json or text/plain")
 	}
 	body, err := readBody(c)
 	if err != nil {
@@ -113,7 +113,7 @@ func choiceMediaType(ct string) bool {
 func readBody(c echo.Context) ([]byte, error) {
 	r := c.Request()
 	if r.ContentLength > consent.MaxBodyBytes {
-		return nil, consent.Errorf(consent.ETOOLARGE, "the body is larger than %d bytes", consent.MaxBodyBytes)
+		return nil, consent.Errorf(codeTooLarge, "the body is larger than %d bytes", consent.MaxBodyBytes)
 	}
 	// A declared length sizes the buffer at once (one byte more, to see
 	// the end); a chunked body grows it as it comes.
@@ -125,7 +125,7 @@ func readBody(c echo.Context) ([]byte, error) {
 	var mbe *http.MaxBytesError
 	switch {
 	case errors.As(err, &mbe):
-		return nil, consent.Errorf(consent.ETOOLARGE, "the body is larger than %d bytes", consent.MaxBodyBytes)
+		return nil, consent.Errorf(codeTooLarge, "the body is larger than %d bytes", consent.MaxBodyBytes)
 	case err != nil:
 		return nil, consent.Errorf(consent.EMALFORMED, "could not read the body")
 	}

@@ -68,14 +68,6 @@ func (s *Server) page(c echo.Context, title string, sess *session) page {
 	return page{Title: title, Session: sess, Sites: s.cfg.Sites}
 }
 
-// consoleSession returns the signed-in session, or redirects to sign in.
-func (s *Server) consoleSession(c echo.Context) (*session, error) {
-	if sess := s.sessions.get(c, time.Now()); sess != nil {
-		return sess, nil
-	}
-	return nil, c.Redirect(http.StatusSeeOther, "/admin?expired=1")
-}
-
 func (s *Server) consoleHome(c echo.Context) error {
 	sess := s.sessions.get(c, time.Now())
 	if sess == nil {
@@ -144,21 +136,11 @@ func (s *Server) logout(c echo.Context) error {
 
 // consoleSite is a site's page: totals, charts, proof, versions, config.
 func (s *Server) consoleSite(c echo.Context) error {
-	sess, err := s.consoleSession(c)
-	if sess == nil {
-		return err
-	}
-	return s.sitePage(c, sess, nil)
+	return s.sitePage(c, sessionOf(c), nil)
 }
 
 func (s *Server) consoleVerify(c echo.Context) error {
-	sess, err := s.consoleSession(c)
-	if sess == nil {
-		return err
-	}
-	if !validCSRF(c, sess.CSRF) {
-		return consent.Errorf(consent.EFORBIDDEN, "the form's CSRF token is missing or wrong")
-	}
+	sess := sessionOf(c)
 	site, err := s.pathSite(c)
 	if err != nil {
 		return err
@@ -266,19 +248,10 @@ func (s *Server) sitePage(c echo.Context, sess *session, verify *proof.Result) e
 }
 
 // consoleExport downloads a period in one of the export formats.
-func (s *Server) consoleExport(c echo.Context) error {
-	sess, err := s.consoleSession(c)
-	if sess == nil {
-		return err
-	}
-	return s.exportSite(c)
-}
+func (s *Server) consoleExport(c echo.Context) error { return s.export(c) }
 
 func (s *Server) consoleLookup(c echo.Context) error {
-	sess, err := s.consoleSession(c)
-	if sess == nil {
-		return err
-	}
+	sess := sessionOf(c)
 	p := s.page(c, "Look up a visitor", sess)
 	v := c.QueryParam("consent_id")
 	var recs []*consent.Record
@@ -300,10 +273,6 @@ func (s *Server) consoleLookup(c echo.Context) error {
 }
 
 func (s *Server) consoleReceipt(c echo.Context) error {
-	sess, err := s.consoleSession(c)
-	if sess == nil {
-		return err
-	}
 	id, err := consent.ParseID(c.Param("id"))
 	if err != nil {
 		return err
@@ -320,10 +289,7 @@ func (s *Server) consoleReceipt(c echo.Context) error {
 
 // consoleVersion shows a stored banner version as its visitors saw it.
 func (s *Server) consoleVersion(c echo.Context) error {
-	sess, err := s.consoleSession(c)
-	if sess == nil {
-		return err
-	}
+	sess := sessionOf(c)
 	site, err := s.pathSite(c)
 	if err != nil {
 		return err
@@ -372,10 +338,6 @@ func (s *Server) consoleVersion(c echo.Context) error {
 // consolePreview is the live banner of a site in one language, in preview
 // mode: choices made there are neither kept nor sent.
 func (s *Server) consolePreview(c echo.Context) error {
-	sess, err := s.consoleSession(c)
-	if sess == nil {
-		return err
-	}
 	site, err := s.pathSite(c)
 	if err != nil {
 		return err

@@ -163,3 +163,26 @@ func TestConsolePages(t *testing.T) {
 		t.Errorf("preview: %s", preview)
 	}
 }
+
+// A person in the console meets errors as a page; a script or curl asking
+// the same route without text/html gets the JSON error.
+func TestConsoleErrorsArePages(t *testing.T) {
+	s, _ := newServer(t, 0)
+	b := newBrowser(t, s)
+	b.signIn()
+	req, _ := http.NewRequest("GET", b.base+"/admin/sites/nosuch", nil)
+	req.Header.Set("Accept", "text/html,application/xhtml+xml")
+	resp, err := b.c.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 404 || !strings.HasPrefix(resp.Header.Get("Content-Type"), "text/html") ||
+		!strings.Contains(string(body), "no such site") || !strings.Contains(string(body), `href="/admin"`) {
+		t.Errorf("console error page: %d %s %s", resp.StatusCode, resp.Header.Get("Content-Type"), body)
+	}
+	if resp, body := b.get("/admin/sites/nosuch"); resp.StatusCode != 404 || !strings.Contains(body, `"code":"not_found"`) {
+		t.Errorf("without text/html: %d %s", resp.StatusCode, body)
+	}
+}

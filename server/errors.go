@@ -4,10 +4,20 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"strings"
 
 	"github.com/labstack/echo/v4"
 
 	"github.com/koekje/koekje/server/consent"
+)
+
+// Error codes only HTTP has.
+const (
+	codeTooLarge    = "too_large" // body over the limit
+	codeUnsupported = "unsupported_media_type"
+	codeMethod      = "method_not_allowed"
+	codeHeaders     = "headers_too_large"
+	codeURI         = "uri_too_long"
 )
 
 // statusOf is the one table from error codes to HTTP statuses.
@@ -17,11 +27,11 @@ var statusOf = map[string]int{
 	consent.ENOTFOUND:     http.StatusNotFound,
 	consent.EUNAUTHORIZED: http.StatusUnauthorized,
 	consent.EFORBIDDEN:    http.StatusForbidden,
-	consent.ETOOLARGE:     http.StatusRequestEntityTooLarge,
-	consent.EUNSUPPORTED:  http.StatusUnsupportedMediaType,
-	consent.EMETHOD:       http.StatusMethodNotAllowed,
-	consent.EHEADERS:      http.StatusRequestHeaderFieldsTooLarge,
-	consent.EURI:          http.StatusRequestURITooLong,
+	codeTooLarge:          http.StatusRequestEntityTooLarge,
+	codeUnsupported:       http.StatusUnsupportedMediaType,
+	codeMethod:            http.StatusMethodNotAllowed,
+	codeHeaders:           http.StatusRequestHeaderFieldsTooLarge,
+	codeURI:               http.StatusRequestURITooLong,
 	consent.ERATELIMIT:    http.StatusTooManyRequests,
 	consent.ECONFLICT:     http.StatusConflict,
 	consent.EUNAVAILABLE:  http.StatusServiceUnavailable,
@@ -32,9 +42,9 @@ var statusOf = map[string]int{
 var codeOfStatus = map[int]string{
 	http.StatusBadRequest:            consent.EMALFORMED,
 	http.StatusNotFound:              consent.ENOTFOUND,
-	http.StatusMethodNotAllowed:      consent.EMETHOD,
-	http.StatusRequestEntityTooLarge: consent.ETOOLARGE,
-	http.StatusUnsupportedMediaType:  consent.EUNSUPPORTED,
+	http.StatusMethodNotAllowed:      codeMethod,
+	http.StatusRequestEntityTooLarge: codeTooLarge,
+	http.StatusUnsupportedMediaType:  codeUnsupported,
 	http.StatusTooManyRequests:       consent.ERATELIMIT,
 	http.StatusUnauthorized:          consent.EUNAUTHORIZED,
 	http.StatusForbidden:             consent.EFORBIDDEN,
@@ -52,7 +62,8 @@ type errorDetail struct {
 }
 
 // handleError is echo's HTTPErrorHandler: every error becomes the JSON body
-// of DESIGN.md. Internal causes are logged, never sent.
+// of the API, or, for a person in the console, the same error as a page.
+// Internal causes are logged, never sent.
 func (s *Server) handleError(err error, c echo.Context) {
 	if c.Response().Committed {
 		return
@@ -68,7 +79,7 @@ func (s *Server) handleError(err error, c echo.Context) {
 		// The client went away (or timed out) while its request waited,
 		// typically for its batch: nothing to report as a server fault.
 		d = errorDetail{Code: consent.EUNAVAILABLE, Message: "the request was cancelled before it finished"}
-	case errors.As(err, &ce):
+	case errors.As(err, &ce) && ce.Code != consent.EINTERNAL:
 		d = errorDetail{Code: ce.Code, Message: ce.Message, Field: ce.Field}
 	case errors.As(err, &he):
 		code, ok := codeOfStatus[he.Code]
@@ -89,12 +100,26 @@ func (s *Server) handleError(err error, c echo.Context) {
 	if status >= 500 && !cancelled {
 		s.log.Error("request failed", "route", c.Path(), "status", status, "err", err)
 	}
-	if c.Request().Method == http.MethodHead {
+	switch {
+	case c.Request().Method == http.MethodHead:
 		err = c.NoContent(status)
-	} else {
+	case isConsolePage(c):
+		err = s.render(c, status, "error", struct {
+			page
+			Error errorDetail
+		}{s.page(c, http.StatusText(status), sessionOf(c)), d})
+	default:
 		err = c.JSON(status, errorBody{d})
 	}
 	if err != nil {
 		s.log.Error("write error response", "err", err)
 	}
+}
+
+// isConsolePage reports whether a person in the console made the request:
+// a console route other than its export downloads, asked for by a browser.
+func isConsolePage(c echo.Context) bool {
+	p := c.Request().URL.Path
+	return (p == "/admin" || strings.HasPrefix(p, "/admin/")) &&
+		strings.Contains(c.Request().Header.Get("Accept"), "text/html")
 }

@@ -27,6 +27,9 @@ func TestFrame(t *testing.T) {
 	s.echo.GET("/panic/:id", func(echo.Context) error { panic("boom") })
 	s.echo.GET("/gone", func(echo.Context) error { return consent.Errorf(consent.ENOTFOUND, "gone") })
 	s.echo.GET("/ok", func(c echo.Context) error { return c.String(http.StatusOK, "ok") })
+	s.echo.GET("/internal", func(echo.Context) error {
+		return consent.Errorf(consent.EINTERNAL, "rate limiter: secret-cause")
+	})
 
 	for _, tt := range []struct {
 		path   string
@@ -38,7 +41,8 @@ func TestFrame(t *testing.T) {
 		{"/gone", 404, consent.ENOTFOUND, "/gone"},
 		{"/ok", 200, "", "/ok"},
 		{"/nowhere", 404, consent.ENOTFOUND, "unmatched"},
-		{"/ok?" + strings.Repeat("x", maxURIBytes), 414, consent.EURI, "/ok"},
+		{"/internal", 500, consent.EINTERNAL, "/internal"},
+		{"/ok?" + strings.Repeat("x", maxURIBytes), 414, codeURI, "/ok"},
 	} {
 		access.Reset()
 		req := httptest.NewRequest("GET", tt.path, nil)
@@ -51,6 +55,9 @@ func TestFrame(t *testing.T) {
 		}
 		if rec.Header().Get("X-Content-Type-Options") != "nosniff" || rec.Header().Get("Content-Security-Policy") == "" {
 			t.Errorf("%s: security headers missing: %v", tt.path, rec.Header())
+		}
+		if strings.Contains(rec.Body.String(), "secret") {
+			t.Errorf("%s: an internal cause reached the client: %s", tt.path, rec.Body)
 		}
 		if tt.code != "" && !strings.Contains(rec.Body.String(), `"code":"`+tt.code+`"`) {
 			t.Errorf("%s: body %s, want code %s", tt.path, rec.Body, tt.code)

@@ -92,11 +92,5 @@ func (m *Metrics) observe(route, method string, status int, d time.Duration) {
 }
 
 func (s *Server) metricsHandler() echo.HandlerFunc {
-	h := echo.WrapHandler(promhttp.HandlerFor(s.metrics.reg, promhttp.HandlerOpts{}))
-	return func(c echo.Context) error {
-		if err := s.requireScope(c, "audit"); err != nil {
-			return err
-		}
-		return h(c)
-	}
+	return echo.WrapHandler(promhttp.HandlerFor(s.metrics.reg, promhttp.HandlerOpts{}))
 }

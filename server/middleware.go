@@ -7,7 +7,6 @@ import (
 	"net/http"
 	"runtime"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -169,7 +168,8 @@ func (s *Server) rateLimit() echo.MiddlewareFunc {
 			return consent.Errorf(consent.ERATELIMIT, "too many requests from your network; retry after %s s", retry)
 		},
 		ErrorHandler: func(c echo.Context, err error) error {
-			return consent.Errorf(consent.EINTERNAL, "rate limiter: %v", strings.TrimSpace(err.Error()))
+			// The cause goes to the log; the client learns only that it failed.
+			return fmt.Errorf("rate limiter: %w", err)
 		},
 	})
 }
@@ -184,7 +184,7 @@ const (
 // checkHead refuses long URIs and large header sets.
 func checkHead(r *http.Request) error {
 	if len(r.RequestURI) > maxURIBytes {
-		return consent.Errorf(consent.EURI, "the URI is longer than %d bytes", maxURIBytes)
+		return consent.Errorf(codeURI, "the URI is longer than %d bytes", maxURIBytes)
 	}
 	n := 0
 	for k, vs := range r.Header {
@@ -193,7 +193,7 @@ func checkHead(r *http.Request) error {
 		}
 	}
 	if n > maxHeaderBytes {
-		return consent.Errorf(consent.EHEADERS, "the headers are larger than %d bytes", maxHeaderBytes)
+		return consent.Errorf(codeHeaders, "the headers are larger than %d bytes", maxHeaderBytes)
 	}
 	return nil
 }

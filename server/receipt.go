@@ -31,19 +31,8 @@ type histories interface {
 }
 
 func (s *Server) visitorRecords(c echo.Context) (uuid.UUID, []*consent.Record, error) {
-	id, err := uuid.Parse(c.Param("id"))
-	if err != nil || id.String() != c.Param("id") {
-		return id, nil, consent.FieldErrorf(consent.EMALFORMED, "consent_id", "not a UUID in canonical form")
-	}
-	site := ""
-	if s.admins.scope(c) == "" {
-		tokID, tokSite, ok := s.tokens.owner(c.QueryParam("token"))
-		if !ok || tokID != id {
-			c.Response().Header().Set("WWW-Authenticate", `Bearer realm="koekje"`)
-			return id, nil, consent.Errorf(consent.EUNAUTHORIZED, "needs the visitor's token (?token=) or an admin bearer token")
-		}
-		site = tokSite
-	}
+	id := uuid.MustParse(c.Param("id")) // checked by the visitor middleware
+	site, _ := c.Get(ctxVisitorSite).(string)
 	all, err := s.store.History(c.Request().Context(), id)
 	if err != nil {
 		return id, nil, err

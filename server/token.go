@@ -85,12 +85,11 @@ func newAdminTokens(flagToken string, cfg []*config.Token) *adminTokens {
 // scope returns the scope of the bearer token in c, or "" if there is none
 // or it is wrong. Every stored hash is compared, so timing tells nothing.
 func (a *adminTokens) scope(c echo.Context) string {
-	auth := c.Request().Header.Get(echo.HeaderAuthorization)
-	tok, ok := strings.CutPrefix(auth, "Bearer ")
-	if !ok {
+	scheme, tok, ok := strings.Cut(c.Request().Header.Get(echo.HeaderAuthorization), " ")
+	if !ok || !strings.EqualFold(scheme, "Bearer") { // RFC 9110: schemes are case-insensitive
 		return ""
 	}
-	return a.scopeOf(tok)
+	return a.scopeOf(strings.TrimLeft(tok, " "))
 }
 
 // scopeOf returns the scope of a token, or "" if it is not one of ours.

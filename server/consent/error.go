@@ -8,21 +8,17 @@ import (
 	"fmt"
 )
 
-// Error codes. The HTTP layer maps each to one status in one table.
+// Error codes of the domain. The HTTP layer maps each to one status in one
+// table, and adds the few that only HTTP has (a body too large, a method).
 const (
 	EMALFORMED    = "malformed"    // the request cannot be parsed
 	EINVALID      = "invalid"      // it parses but a value is not acceptable
 	ENOTFOUND     = "not_found"    // no such site, consent ID or route
 	EUNAUTHORIZED = "unauthorized" // missing or wrong token
 	EFORBIDDEN    = "forbidden"    // origin not allowed for the site
-	ETOOLARGE     = "too_large"    // body over the limit
-	EUNSUPPORTED  = "unsupported_media_type"
-	EMETHOD       = "method_not_allowed"
-	EHEADERS      = "headers_too_large"
-	EURI          = "uri_too_long"
-	ERATELIMIT    = "rate_limited"
-	ECONFLICT     = "conflict"    // e.g. a chain that does not verify
-	EUNAVAILABLE  = "unavailable" // the store cannot write now (disk full, read-only)
+	ERATELIMIT    = "rate_limited" // too many, for now; retry later
+	ECONFLICT     = "conflict"     // e.g. a chain that does not verify
+	EUNAVAILABLE  = "unavailable"  // the store cannot write now (disk full, read-only)
 	EINTERNAL     = "internal"
 )
 

@@ -62,7 +62,6 @@ type head struct {
 	at   int64 // recorded_at of the head record, Unix microseconds
 }
 
-
 // Open opens (creating if needed) the database at path, applies migrations
 // and starts the writer.
 func Open(path string, log *slog.Logger) (*DB, error) {

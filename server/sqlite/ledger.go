@@ -14,7 +14,6 @@ import (
 	"github.com/koekje/koekje/server/consent"
 )
 
-
 // Scan streams the records of f in time order; memory stays flat whatever
 // the number of rows. For one site, the time range becomes a range of
 // sequence numbers, so the (site, seq) index serves it.

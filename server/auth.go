@@ -1,0 +1,90 @@
+package server
+
+import (
+	"net/http"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/labstack/echo/v4"
+
+	"github.com/koekje/koekje/server/consent"
+)
+
+// Who may use a route is decided by the middleware below, named beside each
+// route in routes.go; handlers read what it found from the context.
+
+const (
+	ctxSession     = "koekje.session"      // *session of a console request
+	ctxVisitorSite = "koekje.visitor-site" // site of a visitor's token; "" for an admin
+)
+
+// bearer lets a request through with an admin bearer token of scope, or of
+// scope "admin", which includes every scope. No token or a wrong one is
+// 401; a right token of too small a scope is 403.
+func (s *Server) bearer(scope string) echo.MiddlewareFunc {
+	return func(next echo.HandlerFunc) echo.HandlerFunc {
+		return func(c echo.Context) error {
+			got := s.admins.scope(c)
+			switch {
+			case got == "":
+				c.Response().Header().Set("WWW-Authenticate", `Bearer realm="koekje"`)
+				return consent.Errorf(consent.EUNAUTHORIZED, "needs an admin bearer token")
+			case got != "admin" && got != scope:
+				return consent.Errorf(consent.EFORBIDDEN, "this token's scope (%s) does not allow this", got)
+			}
+			return next(c)
+		}
+	}
+}
+
+// visitor lets a request through with the visitor's own token for the
+// consent ID in the path, or with an admin bearer token.
+func (s *Server) visitor(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		id, err := uuid.Parse(c.Param("id"))
+		if err != nil || id.String() != c.Param("id") {
+			return consent.FieldErrorf(consent.EMALFORMED, "consent_id", "not a UUID in canonical form")
+		}
+		if s.admins.scope(c) != "" {
+			c.Set(ctxVisitorSite, "")
+			return next(c)
+		}
+		tokID, site, ok := s.tokens.owner(c.QueryParam("token"))
+		if !ok || tokID != id {
+			c.Response().Header().Set("WWW-Authenticate", `Bearer realm="koekje"`)
+			return consent.Errorf(consent.EUNAUTHORIZED, "needs the visitor's token (?token=) or an admin bearer token")
+		}
+		c.Set(ctxVisitorSite, site)
+		return next(c)
+	}
+}
+
+// signedIn lets a console request through with a live session; others are
+// sent to sign in.
+func (s *Server) signedIn(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		sess := s.sessions.get(c, time.Now())
+		if sess == nil {
+			return c.Redirect(http.StatusSeeOther, "/admin?expired=1")
+		}
+		c.Set(ctxSession, sess)
+		return next(c)
+	}
+}
+
+// csrf lets a console form through only with its session's CSRF token; it
+// runs after signedIn.
+func (s *Server) csrf(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		if !validCSRF(c, sessionOf(c).CSRF) {
+			return consent.Errorf(consent.EFORBIDDEN, "the form's CSRF token is missing or wrong")
+		}
+		return next(c)
+	}
+}
+
+// sessionOf is the session signedIn found.
+func sessionOf(c echo.Context) *session {
+	sess, _ := c.Get(ctxSession).(*session)
+	return sess
+}

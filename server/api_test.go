@@ -91,7 +91,50 @@ func post(tb testing.TB, h http.Handler, body string, headers ...string) respons
 	return do(tb, h, "POST", "/api/v1/consents", body, append([]string{"Content-Type", "application/json"}, headers...)...)
 }
 
+// scenario is one request and what must come back: the row type of the API
+// tables. A failure must be the JSON error with code and field; golden, if
+// set, names a file in testdata/ that the body must equal (-update rewrites it).
+type scenario struct {
+	name         string
+	method, path string
+	headers      []string
+	body         string
+	status       int
+	code, field  string
+	golden       string
+}
+
+// postScenario is a scenario posting a choice as JSON; headers come after
+// the Content-Type and may replace it.
+func postScenario(name, body string, headers []string, status int, code, field string) scenario {
+	return scenario{name: name, method: "POST", path: "/api/v1/consents", body: body,
+		headers: append([]string{"Content-Type", "application/json"}, headers...), status: status, code: code, field: field}
+}
+
+// run sends the scenario's request to h and checks the answer.
+func (sc scenario) run(t *testing.T, h http.Handler) response {
+	t.Helper()
+	r := do(t, h, sc.method, sc.path, sc.body, sc.headers...)
+	if r.status != sc.status {
+		t.Fatalf("%s %s: status = %d, want %d: %s", sc.method, sc.path, r.status, sc.status, r.body)
+	}
+	if sc.code != "" {
+		var e struct{ Error struct{ Code, Message, Field string } }
+		if err := json.Unmarshal(r.body, &e); err != nil || e.Error.Code != sc.code || e.Error.Message == "" {
+			t.Fatalf("body = %s, want a JSON error with code %s", r.body, sc.code)
+		}
+		if e.Error.Field != sc.field {
+			t.Errorf("field = %q, want %q", e.Error.Field, sc.field)
+		}
+	}
+	if sc.golden != "" {
+		golden(t, sc.golden, r.body)
+	}
+	return r
+}
+
 func TestPostConsent(t *testing.T) {
+	t.Parallel()
 	s, _ := newServer(t, 0)
 	first := post(t, s, `{"site":"demo","action":"accept_all"}`).json(t)
 	id, token := first["consent_id"].(string), first["token"].(string)
@@ -99,82 +142,65 @@ func TestPostConsent(t *testing.T) {
 	hash := s.Bundle("demo").Hash
 	big := `{"site":"demo","action":"custom","url":"https://example.nl/` + strings.Repeat("a", 9000) + `"}`
 
-	tests := []struct {
-		name    string
-		body    string
-		headers []string // after Content-Type: application/json
-		status  int
-		code    string
-		field   string
-	}{
-		{"json", `{"site":"demo","consent_id":null,"token":null,"choices":{"necessary":true,"functional":true,"analytics":false,"embeds":false},"action":"custom","revision":1,"config_hash":"` + hash + `","language":"nl","url":"https://example.nl/contact?x=1#y","gpc":false}`, nil, 201, "", ""},
-		{"text/plain for sendBeacon", `{"site":"demo","action":"reject_all"}`, []string{"Content-Type", "text/plain;charset=UTF-8"}, 201, "", ""},
-		{"allowed origin", `{"site":"demo","action":"reject_all"}`, []string{"Origin", "http://localhost:3000"}, 201, "", ""},
-		{"same origin", `{"site":"demo","action":"reject_all"}`, []string{"Origin", "http://example.com"}, 201, "", ""},
-		{"append with token", `{"site":"demo","action":"withdraw","consent_id":"` + id + `","token":"` + token + `"}`, nil, 201, "", ""},
-		{"service granted", `{"site":"demo","action":"custom","services":{"youtube":true}}`, nil, 201, "", ""},
-		{"no content type", `{}`, []string{"Content-Type", ""}, 415, "unsupported_media_type", ""},
-		{"xml", `<a/>`, []string{"Content-Type", "application/xml"}, 415, "unsupported_media_type", ""},
-		{"too large", big, nil, 413, "too_large", ""},
-		{"empty body", ``, nil, 400, "malformed", ""},
-		{"truncated", `{"site":"demo","act`, nil, 400, "malformed", ""},
-		{"not an object", `[1,2]`, nil, 400, "malformed", ""},
-		{"wrong type", `{"site":"demo","action":"custom","choices":"yes"}`, nil, 400, "malformed", "choices"},
-		{"wrong type in choices", `{"site":"demo","action":"custom","choices":{"analytics":"yes"}}`, nil, 400, "malformed", "choices.analytics"},
-		{"unknown field", `{"site":"demo","action":"custom","colour":"red"}`, nil, 400, "malformed", "colour"},
-		{"duplicate key", `{"site":"demo","site":"other","action":"custom"}`, nil, 400, "malformed", "site"},
-		{"invalid utf-8", "{\"site\":\"demo\xff\",\"action\":\"custom\"}", nil, 400, "malformed", "site"},
-		{"trailing data", `{"site":"demo","action":"custom"} {}`, nil, 400, "malformed", ""},
-		{"huge number", `{"site":"demo","action":"custom","revision":1e400}`, nil, 400, "malformed", "revision"},
-		{"missing site", `{"action":"custom"}`, nil, 422, "invalid", "site"},
-		{"unknown site", `{"site":"nope","action":"custom"}`, nil, 404, "not_found", "site"},
-		{"NUL in site", `{"site":"demo\u0000","action":"custom"}`, nil, 404, "not_found", "site"},
-		{"origin not allowed", `{"site":"demo","action":"custom"}`, []string{"Origin", "https://evil.example"}, 403, "forbidden", ""},
-		{"unknown category", `{"site":"demo","action":"custom","choices":{"marketing":true}}`, nil, 422, "invalid", "choices.marketing"},
-		{"necessary refused", `{"site":"demo","action":"custom","choices":{"necessary":false}}`, nil, 422, "invalid", "choices.necessary"},
-		{"accept_all with refusal", `{"site":"demo","action":"accept_all","choices":{"analytics":false}}`, nil, 422, "invalid", "choices.analytics"},
-		{"reject_all with grant", `{"site":"demo","action":"reject_all","choices":{"analytics":true}}`, nil, 422, "invalid", "choices.analytics"},
-		{"missing action", `{"site":"demo"}`, nil, 422, "invalid", "action"},
-		{"unknown action", `{"site":"demo","action":"maybe"}`, nil, 422, "invalid", "action"},
-		{"old revision", `{"site":"demo","action":"custom","revision":2}`, nil, 422, "invalid", "revision"},
-		{"negative revision", `{"site":"demo","action":"custom","revision":-1}`, nil, 422, "invalid", "revision"},
-		{"malformed config hash", `{"site":"demo","action":"custom","config_hash":"md5:x"}`, nil, 422, "invalid", "config_hash"},
-		{"unknown config hash", `{"site":"demo","action":"custom","config_hash":"sha256:` + strings.Repeat("0", 64) + `"}`, nil, 422, "invalid", "config_hash"},
-		{"unknown language", `{"site":"demo","action":"custom","language":"xx"}`, nil, 422, "invalid", "language"},
-		{"javascript url", `{"site":"demo","action":"custom","url":"javascript:alert(1)"}`, nil, 422, "invalid", "url"},
-		{"unknown service", `{"site":"demo","action":"custom","services":{"tiktok":true}}`, nil, 422, "invalid", "services.tiktok"},
-		{"malformed consent id", `{"site":"demo","action":"custom","consent_id":"abc","token":"x"}`, nil, 422, "invalid", "consent_id"},
-		{"consent id without token", `{"site":"demo","action":"custom","consent_id":"` + id + `"}`, nil, 401, "unauthorized", "token"},
-		{"someone else's token", `{"site":"demo","action":"custom","consent_id":"` + id + `","token":"` + other["token"].(string) + `"}`, nil, 401, "unauthorized", "token"},
-		{"forged token", `{"site":"demo","action":"custom","consent_id":"` + id + `","token":"MTc5NTMzMTg2NnxhNmIwTjVI"}`, nil, 401, "unauthorized", "token"},
+	tests := []scenario{
+		postScenario("json", `{"site":"demo","consent_id":null,"token":null,"choices":{"necessary":true,"functional":true,"analytics":false,"embeds":false},"action":"custom","revision":1,"config_hash":"` + hash + `","language":"nl","url":"https://example.nl/contact?x=1#y","gpc":false}`, nil, 201, "", ""),
+		postScenario("text/plain for sendBeacon", `{"site":"demo","action":"reject_all"}`, []string{"Content-Type", "text/plain;charset=UTF-8"}, 201, "", ""),
+		postScenario("allowed origin", `{"site":"demo","action":"reject_all"}`, []string{"Origin", "http://localhost:3000"}, 201, "", ""),
+		postScenario("same origin", `{"site":"demo","action":"reject_all"}`, []string{"Origin", "http://example.com"}, 201, "", ""),
+		postScenario("append with token", `{"site":"demo","action":"withdraw","consent_id":"` + id + `","token":"` + token + `"}`, nil, 201, "", ""),
+		postScenario("service granted", `{"site":"demo","action":"custom","services":{"youtube":true}}`, nil, 201, "", ""),
+		postScenario("no content type", `{}`, []string{"Content-Type", ""}, 415, "unsupported_media_type", ""),
+		postScenario("xml", `<a/>`, []string{"Content-Type", "application/xml"}, 415, "unsupported_media_type", ""),
+		postScenario("too large", big, nil, 413, "too_large", ""),
+		postScenario("empty body", ``, nil, 400, "malformed", ""),
+		postScenario("truncated", `{"site":"demo","act`, nil, 400, "malformed", ""),
+		postScenario("not an object", `[1,2]`, nil, 400, "malformed", ""),
+		postScenario("wrong type", `{"site":"demo","action":"custom","choices":"yes"}`, nil, 400, "malformed", "choices"),
+		postScenario("wrong type in choices", `{"site":"demo","action":"custom","choices":{"analytics":"yes"}}`, nil, 400, "malformed", "choices.analytics"),
+		postScenario("unknown field", `{"site":"demo","action":"custom","colour":"red"}`, nil, 400, "malformed", "colour"),
+		postScenario("duplicate key", `{"site":"demo","site":"other","action":"custom"}`, nil, 400, "malformed", "site"),
+		postScenario("invalid utf-8", "{\"site\":\"demo\xff\",\"action\":\"custom\"}", nil, 400, "malformed", "site"),
+		postScenario("trailing data", `{"site":"demo","action":"custom"} {}`, nil, 400, "malformed", ""),
+		postScenario("huge number", `{"site":"demo","action":"custom","revision":1e400}`, nil, 400, "malformed", "revision"),
+		postScenario("missing site", `{"action":"custom"}`, nil, 422, "invalid", "site"),
+		postScenario("unknown site", `{"site":"nope","action":"custom"}`, nil, 404, "not_found", "site"),
+		postScenario("NUL in site", `{"site":"demo\u0000","action":"custom"}`, nil, 404, "not_found", "site"),
+		postScenario("origin not allowed", `{"site":"demo","action":"custom"}`, []string{"Origin", "https://evil.example"}, 403, "forbidden", ""),
+		postScenario("unknown category", `{"site":"demo","action":"custom","choices":{"marketing":true}}`, nil, 422, "invalid", "choices.marketing"),
+		postScenario("necessary refused", `{"site":"demo","action":"custom","choices":{"necessary":false}}`, nil, 422, "invalid", "choices.necessary"),
+		postScenario("accept_all with refusal", `{"site":"demo","action":"accept_all","choices":{"analytics":false}}`, nil, 422, "invalid", "choices.analytics"),
+		postScenario("reject_all with grant", `{"site":"demo","action":"reject_all","choices":{"analytics":true}}`, nil, 422, "invalid", "choices.analytics"),
+		postScenario("missing action", `{"site":"demo"}`, nil, 422, "invalid", "action"),
+		postScenario("unknown action", `{"site":"demo","action":"maybe"}`, nil, 422, "invalid", "action"),
+		postScenario("old revision", `{"site":"demo","action":"custom","revision":2}`, nil, 422, "invalid", "revision"),
+		postScenario("negative revision", `{"site":"demo","action":"custom","revision":-1}`, nil, 422, "invalid", "revision"),
+		postScenario("malformed config hash", `{"site":"demo","action":"custom","config_hash":"md5:x"}`, nil, 422, "invalid", "config_hash"),
+		postScenario("unknown config hash", `{"site":"demo","action":"custom","config_hash":"sha256:` + strings.Repeat("0", 64) + `"}`, nil, 422, "invalid", "config_hash"),
+		postScenario("unknown language", `{"site":"demo","action":"custom","language":"xx"}`, nil, 422, "invalid", "language"),
+		postScenario("javascript url", `{"site":"demo","action":"custom","url":"javascript:alert(1)"}`, nil, 422, "invalid", "url"),
+		postScenario("unknown service", `{"site":"demo","action":"custom","services":{"tiktok":true}}`, nil, 422, "invalid", "services.tiktok"),
+		postScenario("malformed consent id", `{"site":"demo","action":"custom","consent_id":"abc","token":"x"}`, nil, 422, "invalid", "consent_id"),
+		postScenario("consent id without token", `{"site":"demo","action":"custom","consent_id":"` + id + `"}`, nil, 401, "unauthorized", "token"),
+		postScenario("someone else's token", `{"site":"demo","action":"custom","consent_id":"` + id + `","token":"` + other["token"].(string) + `"}`, nil, 401, "unauthorized", "token"),
+		postScenario("forged token", `{"site":"demo","action":"custom","consent_id":"` + id + `","token":"MTc5NTMzMTg2NnxhNmIwTjVI"}`, nil, 401, "unauthorized", "token"),
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			r := post(t, s, tt.body, tt.headers...)
-			if r.status != tt.status {
-				t.Fatalf("status = %d, want %d: %s", r.status, tt.status, r.body)
-			}
-			m := r.json(t)
+			r := tt.run(t, s)
 			if tt.status == 201 {
+				m := r.json(t)
 				for _, k := range []string{"consent_id", "record_id", "recorded_at", "token", "receipt_url"} {
 					if s, _ := m[k].(string); s == "" {
 						t.Errorf("response has no %s: %s", k, r.body)
 					}
 				}
-				return
-			}
-			e, _ := m["error"].(map[string]any)
-			if e == nil || e["code"] != tt.code || e["message"] == "" {
-				t.Fatalf("error = %s, want code %s", r.body, tt.code)
-			}
-			if got, _ := e["field"].(string); got != tt.field {
-				t.Errorf("field = %q, want %q", got, tt.field)
 			}
 		})
 	}
 }
 
 func TestPostStoresCleanRecord(t *testing.T) {
+	t.Parallel()
 	s, _ := newServer(t, 0)
 	r := post(t, s, `{"site":"demo","action":"custom","choices":{"analytics":true},"url":"https://user:pw@example.nl/contact?email=a@b.nl#top"}`,
 		"User-Agent", strings.Repeat("é", 400), "Sec-GPC", "1").json(t)
@@ -221,6 +247,7 @@ func history(tb testing.TB, h http.Handler, id string, headers ...string) []map[
 }
 
 func TestHistory(t *testing.T) {
+	t.Parallel()
 	s, _ := newServer(t, 0)
 	a := post(t, s, `{"site":"demo","action":"accept_all"}`).json(t)
 	id, token := a["consent_id"].(string), a["token"].(string)
@@ -237,30 +264,20 @@ func TestHistory(t *testing.T) {
 	if len(history(t, s, id, "Authorization", "Bearer "+adminToken)) != 2 {
 		t.Error("admin sees a different history")
 	}
-	tests := []struct {
-		name, path string
-		headers    []string
-		status     int
-		code       string
-	}{
-		{"no token", "/api/v1/consents/" + id, nil, 401, "unauthorized"},
-		{"other visitor's token", "/api/v1/consents/" + id + "?token=" + b["token"].(string), nil, 401, "unauthorized"},
-		{"wrong admin token", "/api/v1/consents/" + id, []string{"Authorization", "Bearer nope"}, 401, "unauthorized"},
-		{"malformed id", "/api/v1/consents/not-a-uuid", []string{"Authorization", "Bearer " + adminToken}, 400, "malformed"},
-		{"unknown id", "/api/v1/consents/00000000-0000-4000-8000-000000000000", []string{"Authorization", "Bearer " + adminToken}, 404, "not_found"},
-		{"wrong method", "/api/v1/consents", nil, 405, "method_not_allowed"},
-		{"unknown route", "/api/v2/anything", nil, 404, "not_found"},
+	get := func(name, path string, headers []string, status int, code, field string) scenario {
+		return scenario{name: name, method: "GET", path: path, headers: headers, status: status, code: code, field: field}
+	}
+	tests := []scenario{
+		get("no token", "/api/v1/consents/" + id, nil, 401, "unauthorized", ""),
+		get("other visitor's token", "/api/v1/consents/" + id + "?token=" + b["token"].(string), nil, 401, "unauthorized", ""),
+		get("wrong admin token", "/api/v1/consents/" + id, []string{"Authorization", "Bearer nope"}, 401, "unauthorized", ""),
+		get("malformed id", "/api/v1/consents/not-a-uuid", []string{"Authorization", "Bearer " + adminToken}, 400, "malformed", "consent_id"),
+		get("unknown id", "/api/v1/consents/00000000-0000-4000-8000-000000000000", []string{"Authorization", "Bearer " + adminToken}, 404, "not_found", "consent_id"),
+		get("wrong method", "/api/v1/consents", nil, 405, "method_not_allowed", ""),
+		get("unknown route", "/api/v2/anything", nil, 404, "not_found", ""),
 	}
 	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			r := do(t, s, "GET", tt.path, "", tt.headers...)
-			if r.status != tt.status {
-				t.Fatalf("status = %d, want %d: %s", r.status, tt.status, r.body)
-			}
-			if e, _ := r.json(t)["error"].(map[string]any); e == nil || e["code"] != tt.code {
-				t.Errorf("body = %s, want code %s", r.body, tt.code)
-			}
-		})
+		t.Run(tt.name, func(t *testing.T) { tt.run(t, s) })
 	}
 }
 
@@ -285,6 +302,7 @@ func TestRateLimit(t *testing.T) {
 }
 
 func TestCORS(t *testing.T) {
+	t.Parallel()
 	s, _ := newServer(t, 0)
 	r := do(t, s, "OPTIONS", "/api/v1/consents", "", "Origin", "http://127.0.0.1:5500", "Access-Control-Request-Method", "POST")
 	if r.header.Get("Access-Control-Allow-Origin") != "http://127.0.0.1:5500" {
@@ -297,6 +315,7 @@ func TestCORS(t *testing.T) {
 }
 
 func TestBundle(t *testing.T) {
+	t.Parallel()
 	s, _ := newServer(t, 0)
 	plain := do(t, s, "GET", "/s/demo.js", "")
 	if plain.status != 200 || !strings.Contains(plain.header.Get("Content-Type"), "javascript") {
@@ -355,6 +374,7 @@ func TestBundle(t *testing.T) {
 }
 
 func TestHealthAndHeaders(t *testing.T) {
+	t.Parallel()
 	s, _ := newServer(t, 0)
 	r := do(t, s, "GET", "/healthz", "")
 	if r.status != 200 || r.json(t)["status"] != "ok" {
@@ -391,6 +411,7 @@ func openRaw(t *testing.T, db *sqlite.DB) func(string) {
 }
 
 func TestMetrics(t *testing.T) {
+	t.Parallel()
 	s, _ := newServer(t, 0)
 	post(t, s, `{"site":"demo","action":"accept_all"}`)
 	post(t, s, `{"site":"nope","action":"accept_all"}`)
@@ -414,6 +435,7 @@ func TestMetrics(t *testing.T) {
 
 // A client that goes away while its request waits is not a server fault.
 func TestCancelledRequestIsNotInternal(t *testing.T) {
+	t.Parallel()
 	s, _ := newServer(t, 0)
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()

@@ -9,6 +9,7 @@ import (
 )
 
 func TestChoiceMediaType(t *testing.T) {
+	t.Parallel()
 	for ct, want := range map[string]bool{
 		"application/json":           true,
 		"text/plain":                 true,
@@ -29,6 +30,7 @@ func TestChoiceMediaType(t *testing.T) {
 // readAll gives the same bytes as io.ReadAll whatever the first guess of
 // the size and however the reader splits its data.
 func TestReadAll(t *testing.T) {
+	t.Parallel()
 	body := strings.Repeat("koekje ", 300)
 	for _, size := range []int{1, 2, 100, len(body), len(body) + 1, 4096} {
 		for name, r := range map[string]func() io.Reader{

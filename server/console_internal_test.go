@@ -17,6 +17,7 @@ var updateGolden = flag.Bool("update-svg", false, "rewrite the chart golden file
 
 // An expired session cookie is refused even though its MAC is good.
 func TestExpiredSession(t *testing.T) {
+	t.Parallel()
 	ss := newSessions(bytes.Repeat([]byte{3}, 64))
 	e := echo.New()
 	rec := httptest.NewRecorder()
@@ -47,6 +48,7 @@ func TestExpiredSession(t *testing.T) {
 }
 
 func TestChartGolden(t *testing.T) {
+	t.Parallel()
 	days := []consent.DayStats{
 		{Day: "2026-03-01", Total: 10, GPC: 1, Actions: map[string]int{"accept_all": 6, "reject_all": 3, "custom": 1}, Granted: map[string]int{"necessary": 10, "analytics": 7, "embeds": 6}},
 		{Day: "2026-03-02", Total: 4, Actions: map[string]int{"accept_all": 1, "reject_all": 2, "custom": 1}, Granted: map[string]int{"necessary": 4, "analytics": 2, "embeds": 1}},

@@ -80,6 +80,7 @@ func (b *browser) signIn() string {
 }
 
 func TestConsoleSignIn(t *testing.T) {
+	t.Parallel()
 	s, _ := newServer(t, 0)
 	b := newBrowser(t, s)
 	resp, login := b.get("/admin")
@@ -112,6 +113,7 @@ func TestConsoleSignIn(t *testing.T) {
 }
 
 func TestConsolePages(t *testing.T) {
+	t.Parallel()
 	s, _ := newServer(t, 0)
 	a := post(t, s, `{"site":"demo","action":"accept_all"}`).json(t)
 	post(t, s, `{"site":"demo","action":"reject_all","gpc":true}`)
@@ -167,6 +169,7 @@ func TestConsolePages(t *testing.T) {
 // A person in the console meets errors as a page; a script or curl asking
 // the same route without text/html gets the JSON error.
 func TestConsoleErrorsArePages(t *testing.T) {
+	t.Parallel()
 	s, _ := newServer(t, 0)
 	b := newBrowser(t, s)
 	b.signIn()

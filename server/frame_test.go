@@ -20,6 +20,7 @@ import (
 // JSON error, and every request, the panicking one too, gets its metrics
 // and one access-log line in slog's JSON shape without the client's address.
 func TestFrame(t *testing.T) {
+	t.Parallel()
 	var errs, access bytes.Buffer
 	s := &Server{echo: echo.New(), log: slog.New(slog.NewJSONHandler(&errs, nil)), metrics: NewMetrics(), accessLog: newAccessLog(&access)}
 	s.echo.HTTPErrorHandler = s.handleError
@@ -103,6 +104,7 @@ func TestFrame(t *testing.T) {
 }
 
 func TestAppendMillis(t *testing.T) {
+	t.Parallel()
 	for _, tm := range []time.Time{
 		time.Date(2026, 11, 22, 8, 5, 9, 7_654_321, time.UTC),
 		time.Date(1999, 1, 2, 23, 59, 59, 999_999_999, time.FixedZone("x", 3600)),
@@ -119,6 +121,7 @@ func TestAppendMillis(t *testing.T) {
 // HSTS goes on every answer over TLS, the banner script's too; the
 // document policies go on everything but the script.
 func TestSecurityHeadersByKind(t *testing.T) {
+	t.Parallel()
 	s := &Server{echo: echo.New(), log: slog.New(slog.DiscardHandler), metrics: NewMetrics(), accessLog: newAccessLog(nil)}
 	s.echo.HTTPErrorHandler = s.handleError
 	s.echo.Use(s.frame)

@@ -41,6 +41,7 @@ func post1(body string) string {
 // Malformed and abusive requests over a real connection: each gets its
 // status and a JSON error with a code; none gets a 500.
 func TestHostileRequests(t *testing.T) {
+	t.Parallel()
 	s, _ := newServer(t, 0)
 	hs := httptest.NewUnstartedServer(s)
 	hs.Config = s.HTTPServer("")
@@ -142,6 +143,7 @@ func TestSlowHeaders(t *testing.T) {
 
 // X-Forwarded-For counts only from a trusted proxy.
 func TestTrustedProxies(t *testing.T) {
+	t.Parallel()
 	for _, tt := range []struct {
 		name    string
 		trusted []string

@@ -17,6 +17,7 @@ import (
 // Real requests to every route, good and bad, are checked against the
 // OpenAPI 3.1 document with kin-openapi: request, status, headers, body.
 func TestOpenAPI(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	s, _ := newServer(t, 0)
 	served := do(t, s, "GET", "/api/v1/openapi.json", "")

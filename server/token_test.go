@@ -40,6 +40,7 @@ func FuzzVisitorToken(f *testing.F) {
 }
 
 func TestTokenBindsSite(t *testing.T) {
+	t.Parallel()
 	tokens := newVisitorTokens(bytes.Repeat([]byte{9}, 64))
 	id := uuid.New()
 	tok, _ := tokens.issue(id, "demo")

@@ -119,7 +119,9 @@ func (sc scenario) run(t *testing.T, h http.Handler) response {
 		t.Fatalf("%s %s: status = %d, want %d: %s", sc.method, sc.path, r.status, sc.status, r.body)
 	}
 	if sc.code != "" {
-		var e struct{ Error struct{ Code, Message, Field string } }
+		var e struct {
+			Error struct{ Code, Message, Field string }
+		}
 		if err := json.Unmarshal(r.body, &e); err != nil || e.Error.Code != sc.code || e.Error.Message == "" {
 			t.Fatalf("body = %s, want a JSON error with code %s", r.body, sc.code)
 		}
@@ -143,11 +145,11 @@ func TestPostConsent(t *testing.T) {
 	big := `{"site":"demo","action":"custom","url":"https://example.nl/` + strings.Repeat("a", 9000) + `"}`
 
 	tests := []scenario{
-		postScenario("json", `{"site":"demo","consent_id":null,"token":null,"choices":{"necessary":true,"functional":true,"analytics":false,"embeds":false},"action":"custom","revision":1,"config_hash":"` + hash + `","language":"nl","url":"https://example.nl/contact?x=1#y","gpc":false}`, nil, 201, "", ""),
+		postScenario("json", `{"site":"demo","consent_id":null,"token":null,"choices":{"necessary":true,"functional":true,"analytics":false,"embeds":false},"action":"custom","revision":1,"config_hash":"`+hash+`","language":"nl","url":"https://example.nl/contact?x=1#y","gpc":false}`, nil, 201, "", ""),
 		postScenario("text/plain for sendBeacon", `{"site":"demo","action":"reject_all"}`, []string{"Content-Type", "text/plain;charset=UTF-8"}, 201, "", ""),
 		postScenario("allowed origin", `{"site":"demo","action":"reject_all"}`, []string{"Origin", "http://localhost:3000"}, 201, "", ""),
 		postScenario("same origin", `{"site":"demo","action":"reject_all"}`, []string{"Origin", "http://example.com"}, 201, "", ""),
-		postScenario("append with token", `{"site":"demo","action":"withdraw","consent_id":"` + id + `","token":"` + token + `"}`, nil, 201, "", ""),
+		postScenario("append with token", `{"site":"demo","action":"withdraw","consent_id":"`+id+`","token":"`+token+`"}`, nil, 201, "", ""),
 		postScenario("service granted", `{"site":"demo","action":"custom","services":{"youtube":true}}`, nil, 201, "", ""),
 		postScenario("no content type", `{}`, []string{"Content-Type", ""}, 415, "unsupported_media_type", ""),
 		postScenario("xml", `<a/>`, []string{"Content-Type", "application/xml"}, 415, "unsupported_media_type", ""),
@@ -175,14 +177,14 @@ func TestPostConsent(t *testing.T) {
 		postScenario("old revision", `{"site":"demo","action":"custom","revision":2}`, nil, 422, "invalid", "revision"),
 		postScenario("negative revision", `{"site":"demo","action":"custom","revision":-1}`, nil, 422, "invalid", "revision"),
 		postScenario("malformed config hash", `{"site":"demo","action":"custom","config_hash":"md5:x"}`, nil, 422, "invalid", "config_hash"),
-		postScenario("unknown config hash", `{"site":"demo","action":"custom","config_hash":"sha256:` + strings.Repeat("0", 64) + `"}`, nil, 422, "invalid", "config_hash"),
+		postScenario("unknown config hash", `{"site":"demo","action":"custom","config_hash":"sha256:`+strings.Repeat("0", 64)+`"}`, nil, 422, "invalid", "config_hash"),
 		postScenario("unknown language", `{"site":"demo","action":"custom","language":"xx"}`, nil, 422, "invalid", "language"),
 		postScenario("javascript url", `{"site":"demo","action":"custom","url":"javascript:alert(1)"}`, nil, 422, "invalid", "url"),
 		postScenario("unknown service", `{"site":"demo","action":"custom","services":{"tiktok":true}}`, nil, 422, "invalid", "services.tiktok"),
 		postScenario("malformed consent id", `{"site":"demo","action":"custom","consent_id":"abc","token":"x"}`, nil, 422, "invalid", "consent_id"),
-		postScenario("consent id without token", `{"site":"demo","action":"custom","consent_id":"` + id + `"}`, nil, 401, "unauthorized", "token"),
-		postScenario("someone else's token", `{"site":"demo","action":"custom","consent_id":"` + id + `","token":"` + other["token"].(string) + `"}`, nil, 401, "unauthorized", "token"),
-		postScenario("forged token", `{"site":"demo","action":"custom","consent_id":"` + id + `","token":"MTc5NTMzMTg2NnxhNmIwTjVI"}`, nil, 401, "unauthorized", "token"),
+		postScenario("consent id without token", `{"site":"demo","action":"custom","consent_id":"`+id+`"}`, nil, 401, "unauthorized", "token"),
+		postScenario("someone else's token", `{"site":"demo","action":"custom","consent_id":"`+id+`","token":"`+other["token"].(string)+`"}`, nil, 401, "unauthorized", "token"),
+		postScenario("forged token", `{"site":"demo","action":"custom","consent_id":"`+id+`","token":"MTc5NTMzMTg2NnxhNmIwTjVI"}`, nil, 401, "unauthorized", "token"),
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -268,9 +270,9 @@ func TestHistory(t *testing.T) {
 		return scenario{name: name, method: "GET", path: path, headers: headers, status: status, code: code, field: field}
 	}
 	tests := []scenario{
-		get("no token", "/api/v1/consents/" + id, nil, 401, "unauthorized", ""),
-		get("other visitor's token", "/api/v1/consents/" + id + "?token=" + b["token"].(string), nil, 401, "unauthorized", ""),
-		get("wrong admin token", "/api/v1/consents/" + id, []string{"Authorization", "Bearer nope"}, 401, "unauthorized", ""),
+		get("no token", "/api/v1/consents/"+id, nil, 401, "unauthorized", ""),
+		get("other visitor's token", "/api/v1/consents/"+id+"?token="+b["token"].(string), nil, 401, "unauthorized", ""),
+		get("wrong admin token", "/api/v1/consents/"+id, []string{"Authorization", "Bearer nope"}, 401, "unauthorized", ""),
 		get("malformed id", "/api/v1/consents/not-a-uuid", []string{"Authorization", "Bearer " + adminToken}, 400, "malformed", "consent_id"),
 		get("unknown id", "/api/v1/consents/00000000-0000-4000-8000-000000000000", []string{"Authorization", "Bearer " + adminToken}, 404, "not_found", "consent_id"),
 		get("wrong method", "/api/v1/consents", nil, 405, "method_not_allowed", ""),

@@ -1,6 +1,7 @@
 // Package consent is Koekje's domain: consent records, the validation of a
-// visitor's choice against a site's configuration, error codes and the store
-// interface. It knows neither HTTP nor SQL.
+// visitor's choice against a site's configuration, the record hash and its
+// versioned encoding, and error codes. It knows neither HTTP nor SQL; the
+// interfaces to stores are declared by the packages that use them.
 package consent
 
 import (

@@ -1,3 +1,6 @@
+// Package proof makes Koekje's records evidence beyond the database: the
+// signing keys and their one owner, signed receipts (JWT, Kantara fields),
+// signed purge checkpoints, and the walk that verifies a site's chain.
 package proof
 
 import (

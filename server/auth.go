@@ -1,7 +1,9 @@
 package server
 
 import (
+	"context"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/google/uuid"
@@ -37,8 +39,9 @@ func (s *Server) bearer(scope string) echo.MiddlewareFunc {
 	}
 }
 
-// visitor lets a request through with the visitor's own token for the
-// consent ID in the path, or with an admin bearer token.
+// visitor lets a request through with the visitor's current token for the
+// consent ID in the path (Authorization: Bearer, or ?token= for links such
+// as the receipt's), or with an admin bearer token.
 func (s *Server) visitor(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		id, err := uuid.Parse(c.Param("id"))
@@ -49,14 +52,35 @@ func (s *Server) visitor(next echo.HandlerFunc) echo.HandlerFunc {
 			c.Set(ctxVisitorSite, "")
 			return next(c)
 		}
-		tokID, site, ok := s.tokens.owner(c.QueryParam("token"))
-		if !ok || tokID != id {
-			c.Response().Header().Set("WWW-Authenticate", `Bearer realm="koekje"`)
-			return consent.Errorf(consent.EUNAUTHORIZED, "needs the visitor's token (?token=) or an admin bearer token")
+		token := c.QueryParam("token")
+		if scheme, bearer, ok := strings.Cut(c.Request().Header.Get(echo.HeaderAuthorization), " "); ok && strings.EqualFold(scheme, "Bearer") {
+			token = strings.TrimLeft(bearer, " ")
 		}
-		c.Set(ctxVisitorSite, site)
+		tok, err := s.currentToken(c.Request().Context(), token)
+		if err != nil {
+			return err
+		}
+		if tok == nil || tok.ID != id {
+			c.Response().Header().Set("WWW-Authenticate", `Bearer realm="koekje"`)
+			return consent.Errorf(consent.EUNAUTHORIZED, "needs the visitor's current token or an admin bearer token")
+		}
+		c.Set(ctxVisitorSite, tok.Site)
 		return next(c)
 	}
+}
+
+// currentToken returns what a visitor token names if it is the newest one
+// issued for its consent ID and site, or nil: every write rotates it.
+func (s *Server) currentToken(ctx context.Context, token string) (*visitorToken, error) {
+	tok, ok := s.tokens.parse(token)
+	if !ok {
+		return nil, nil
+	}
+	latest, err := s.store.Latest(ctx, tok.ID, tok.Site)
+	if err != nil || latest == nil || latest.RecordID != tok.Record {
+		return nil, err
+	}
+	return &tok, nil
 }
 
 // signedIn lets a console request through with a live session; others are

@@ -6,6 +6,7 @@ import (
 	"io"
 	"mime"
 	"net/http"
+	"strconv"
 	"time"
 
 	"github.com/google/uuid"
@@ -25,7 +26,15 @@ type recorder interface {
 	PutVersion(ctx context.Context, site, hash string, body []byte) error
 	// HasVersion reports whether a banner version is known for site.
 	HasVersion(ctx context.Context, site, hash string) (bool, error)
+	// ByRequest returns the record a client's request ID made on site, or nil.
+	ByRequest(ctx context.Context, site, requestID string) (*consent.Record, error)
+	// CountSince counts a consent ID's records from a time on.
+	CountSince(ctx context.Context, consentID uuid.UUID, since time.Time) (int, error)
 }
+
+// dailyCap bounds the records one consent ID may add in a UTC day: a token
+// holder cannot grow one history without end.
+const dailyCap = 100
 
 // postConsent records one choice.
 func (s *Server) postConsent(c echo.Context) error {
@@ -52,16 +61,47 @@ func (s *Server) postConsent(c echo.Context) error {
 		return consent.Errorf(consent.EFORBIDDEN, "this origin may not record choices for site %s", site.ID)
 	}
 	bundle := s.bundles[site.ID]
-	rec, err := req.Validate(site, bundle.Hash)
+	rec, err := req.Validate(site, bundle.Hash, selfOrigin(c))
 	if err != nil {
 		return err
 	}
-	// A first choice has no consent ID yet: the store mints it.
-	if rec.ConsentID != uuid.Nil && (req.Token == nil || !s.tokens.check(*req.Token, rec.ConsentID, site.ID)) {
-		return consent.FieldErrorf(consent.EUNAUTHORIZED, "token", "adding to an existing consent ID needs the token issued with it")
+	ctx := r.Context()
+	// A retry of a choice that was recorded gets the first answer.
+	if rec.RequestID != "" {
+		first, err := s.store.ByRequest(ctx, site.ID, rec.RequestID)
+		if err != nil {
+			return err
+		}
+		if first != nil {
+			return s.replayed(c, first, rec.ConsentID)
+		}
+	}
+	// A first choice has no consent ID yet: the store mints it. Adding to
+	// an existing one needs its current token, within the daily cap.
+	if rec.ConsentID != uuid.Nil {
+		token := ""
+		if req.Token != nil {
+			token = *req.Token
+		}
+		tok, err := s.currentToken(ctx, token)
+		if err != nil {
+			return err
+		}
+		if tok == nil || tok.ID != rec.ConsentID || tok.Site != site.ID {
+			return consent.FieldErrorf(consent.EUNAUTHORIZED, "token", "adding to an existing consent ID needs the newest token issued for it")
+		}
+		day := time.Now().UTC().Truncate(24 * time.Hour)
+		n, err := s.store.CountSince(ctx, rec.ConsentID, day)
+		if err != nil {
+			return err
+		}
+		if n >= dailyCap {
+			c.Response().Header().Set("Retry-After", strconv.Itoa(int(time.Until(day.Add(24*time.Hour)).Seconds())+1))
+			return consent.Errorf(consent.ERATELIMIT, "this consent ID has recorded %d choices today; try again tomorrow", dailyCap)
+		}
 	}
 	if rec.ConfigHash != bundle.Hash {
-		ok, err := s.store.HasVersion(r.Context(), site.ID, rec.ConfigHash)
+		ok, err := s.store.HasVersion(ctx, site.ID, rec.ConfigHash)
 		if err != nil {
 			return err
 		}
@@ -72,16 +112,41 @@ func (s *Server) postConsent(c echo.Context) error {
 	rec.IP = consent.TruncateIP(c.RealIP())
 	rec.UserAgent = consent.CapUserAgent(r.UserAgent())
 	rec.GPC = rec.GPC || r.Header.Get("Sec-GPC") == "1"
-	if err := s.store.Append(r.Context(), rec); err != nil {
+	asked := rec.ConsentID
+	if err := s.store.Append(ctx, rec); err != nil {
 		return err
 	}
-	token, err := s.tokens.issue(rec.ConsentID, site.ID)
+	if rec.Replayed { // the same request ID raced in twice; the store kept one
+		return s.replayed(c, rec, asked)
+	}
+	return s.answer(c, rec, rec.RecordID)
+}
+
+// replayed answers a retried POST with the record its request ID made, and
+// the visitor's current token.
+func (s *Server) replayed(c echo.Context, first *consent.Record, asked uuid.UUID) error {
+	if asked != uuid.Nil && asked != first.ConsentID {
+		return consent.FieldErrorf(consent.ECONFLICT, "request_id", "this request ID recorded a choice for another consent ID")
+	}
+	latest, err := s.store.Latest(c.Request().Context(), first.ConsentID, first.Site)
 	if err != nil {
 		return err
 	}
-	// The answer to every write, written by hand: a token is base64url and
-	// the rest are UUIDs and a time, none of which need escaping.
-	b := make([]byte, 0, 384)
+	if latest == nil { // purged since
+		return consent.FieldErrorf(consent.ENOTFOUND, "request_id", "the record of this request ID is gone")
+	}
+	return s.answer(c, first, latest.RecordID)
+}
+
+// answer writes the 201 of a recorded choice, with a token naming newest,
+// the visitor's newest record. Written by hand: a token is base64url and the
+// rest are UUIDs and a time, none of which need escaping.
+func (s *Server) answer(c echo.Context, rec *consent.Record, newest uuid.UUID) error {
+	token, err := s.tokens.issue(rec.ConsentID, newest, rec.Site)
+	if err != nil {
+		return err
+	}
+	b := make([]byte, 0, 400)
 	b = append(b, `{"consent_id":"`...)
 	b = export.AppendUUID(b, rec.ConsentID)
 	b = append(b, `","record_id":"`...)

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/hex"
 	"encoding/json"
+	"fmt"
 	"html/template"
 	"net/http"
 	"slices"
@@ -254,22 +255,24 @@ func (s *Server) consoleLookup(c echo.Context) error {
 	sess := sessionOf(c)
 	p := s.page(c, "Look up a visitor", sess)
 	v := c.QueryParam("consent_id")
-	var recs []*consent.Record
+	var records []*consent.Record
 	if v != "" {
 		id, err := consent.ParseID(strings.TrimSpace(strings.ToLower(v)))
 		if err != nil {
 			p.Message = "That is not a consent ID: it looks like 3f2c8a10-5b7e-4c1d-9a2b-6e0f1d2c3b4a."
-		} else if recs, err = s.store.History(c.Request().Context(), id); err != nil {
+		} else if recs, next, err := s.store.History(c.Request().Context(), id, "", 0, maxHistoryPage); err != nil {
 			return err
-		} else if len(recs) == 0 {
+		} else if records = recs; len(recs) == 0 {
 			p.Message = "No records for this consent ID."
+		} else if next != 0 {
+			p.Message = fmt.Sprintf("The first %d records of this consent ID; export it for all.", len(recs))
 		}
 	}
 	return s.render(c, http.StatusOK, "lookup", struct {
 		page
 		ID      string
 		Records []*consent.Record
-	}{p, v, recs})
+	}{p, v, records})
 }
 
 func (s *Server) consoleReceipt(c echo.Context) error {
@@ -277,14 +280,14 @@ func (s *Server) consoleReceipt(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	recs, err := s.store.History(c.Request().Context(), id)
+	rec, err := s.store.Latest(c.Request().Context(), id, "")
 	if err != nil {
 		return err
 	}
-	if len(recs) == 0 {
+	if rec == nil {
 		return consent.Errorf(consent.ENOTFOUND, "no records for this consent ID")
 	}
-	return s.signedReceipt(c, recs[len(recs)-1], true)
+	return s.signedReceipt(c, rec, true)
 }
 
 // consoleVersion shows a stored banner version as its visitors saw it.

@@ -5,6 +5,7 @@ import (
 	"embed"
 	"html/template"
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
 
@@ -22,56 +23,77 @@ var templateFS embed.FS
 
 var receiptPage = template.Must(template.ParseFS(templateFS, "templates/receipt.html"))
 
-// visitorRecords authorises a read of a consent ID's records: the visitor's
-// token (which also limits it to the token's site) or an audit token.
 // histories is what a visitor's history and receipt need of the store.
 type histories interface {
-	// History returns every record of a consent ID, oldest first.
-	History(ctx context.Context, consentID uuid.UUID) ([]*consent.Record, error)
+	// History returns up to limit records of a consent ID (on site, or on
+	// every site for ""), oldest first, after a cursor; next is the cursor
+	// of the following page, 0 at the end.
+	History(ctx context.Context, consentID uuid.UUID, site string, after int64, limit int) (recs []*consent.Record, next int64, err error)
+	// Latest returns the newest record of a consent ID on site (any site
+	// for ""), or nil.
+	Latest(ctx context.Context, consentID uuid.UUID, site string) (*consent.Record, error)
 }
 
-func (s *Server) visitorRecords(c echo.Context) (uuid.UUID, []*consent.Record, error) {
+// History pages: 100 records unless the client asks for fewer or more.
+const (
+	historyPage    = 100
+	maxHistoryPage = 1000
+)
+
+// getHistory returns a page of a visitor's records, oldest first, each with
+// its hash; next_cursor, when present, fetches the following page.
+func (s *Server) getHistory(c echo.Context) error {
 	id := uuid.MustParse(c.Param("id")) // checked by the visitor middleware
 	site, _ := c.Get(ctxVisitorSite).(string)
-	all, err := s.store.History(c.Request().Context(), id)
-	if err != nil {
-		return id, nil, err
-	}
-	recs := all[:0]
-	for _, r := range all {
-		if site == "" || r.Site == site {
-			recs = append(recs, r)
+	limit, after := historyPage, int64(0)
+	if v := c.QueryParam("limit"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > maxHistoryPage {
+			return consent.FieldErrorf(consent.EINVALID, "limit", "must be a whole number from 1 to %d", maxHistoryPage)
 		}
+		limit = n
 	}
-	if len(recs) == 0 {
-		return id, nil, consent.FieldErrorf(consent.ENOTFOUND, "consent_id", "no records for this consent ID")
+	if v := c.QueryParam("cursor"); v != "" {
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil || n < 1 {
+			return consent.FieldErrorf(consent.EINVALID, "cursor", "must be the next_cursor of an earlier page")
+		}
+		after = n
 	}
-	c.Response().Header().Set("Cache-Control", "no-store")
-	return id, recs, nil
-}
-
-// getHistory returns a visitor's records, oldest first, each with its hash.
-func (s *Server) getHistory(c echo.Context) error {
-	id, recs, err := s.visitorRecords(c)
+	recs, next, err := s.store.History(c.Request().Context(), id, site, after, limit)
 	if err != nil {
 		return err
+	}
+	if len(recs) == 0 && after == 0 {
+		return consent.FieldErrorf(consent.ENOTFOUND, "consent_id", "no records for this consent ID")
 	}
 	views := make([]export.Record, len(recs))
 	for i, r := range recs {
 		views[i] = export.View(r)
 	}
-	return c.JSON(http.StatusOK, map[string]any{"consent_id": id, "records": views})
+	out := map[string]any{"consent_id": id, "records": views}
+	if next != 0 {
+		out["next_cursor"] = strconv.FormatInt(next, 10)
+	}
+	c.Response().Header().Set("Cache-Control", "no-store")
+	return c.JSON(http.StatusOK, out)
 }
 
 // receipt signs the visitor's latest record as a JWT with Kantara claims,
-// or shows it as a page for Accept: text/html.
+// or shows it as a page for Accept: text/html. It reads that record alone.
 func (s *Server) receipt(c echo.Context) error {
-	_, recs, err := s.visitorRecords(c)
+	id := uuid.MustParse(c.Param("id"))
+	site, _ := c.Get(ctxVisitorSite).(string)
+	rec, err := s.store.Latest(c.Request().Context(), id, site)
 	if err != nil {
 		return err
 	}
+	if rec == nil {
+		return consent.FieldErrorf(consent.ENOTFOUND, "consent_id", "no records for this consent ID")
+	}
+	c.Response().Header().Set("Cache-Control", "no-store")
 	html := strings.Contains(c.Request().Header.Get("Accept"), "text/html")
-	return s.signedReceipt(c, recs[len(recs)-1], html)
+	return s.signedReceipt(c, rec, html)
 }
 
 // signedReceipt answers with the signed receipt of rec, as JSON or as a page.

@@ -1,7 +1,6 @@
 package server
 
 import (
-	"bytes"
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/hex"
@@ -21,8 +20,10 @@ const tokenName = "koekje-consent"
 // tokenMaxAge outlives the longest a choice may be kept (13 months).
 const tokenMaxAge = 400 * 24 * time.Hour
 
-// visitorTokens issue and check the tokens that bind a consent ID to a site:
-// only their holder can add to or read that visitor's history.
+// visitorTokens issue and check the tokens that bind a consent ID to a site
+// and to the newest record of that visitor: only their holder can add to or
+// read that visitor's history, and each write makes a new token, so an old
+// one (from a browser history, a log, a copied cookie) stops working.
 type visitorTokens struct{ sc *securecookie.SecureCookie }
 
 func newVisitorTokens(key []byte) *visitorTokens {
@@ -33,27 +34,34 @@ func newVisitorTokens(key []byte) *visitorTokens {
 	return &visitorTokens{sc}
 }
 
-func (t *visitorTokens) issue(id uuid.UUID, site string) (string, error) {
-	return t.sc.Encode(tokenName, append(id[:], site...))
+// tokenV2 marks tokens that name a record; older ones (ID and site only)
+// never stop working and are refused.
+const tokenV2 = 2
+
+// visitorToken is what a token names.
+type visitorToken struct {
+	ID     uuid.UUID // consent ID
+	Record uuid.UUID // the newest record when it was issued
+	Site   string
 }
 
-// check reports whether token was issued for id on site.
-func (t *visitorTokens) check(token string, id uuid.UUID, site string) bool {
-	var v []byte
-	if len(token) > 512 || t.sc.Decode(tokenName, token, &v) != nil {
-		return false
-	}
-	return bytes.Equal(v, append(id[:], site...))
+func (t *visitorTokens) issue(id, record uuid.UUID, site string) (string, error) {
+	v := make([]byte, 0, 33+len(site))
+	v = append(append(append(append(v, tokenV2), id[:]...), record[:]...), site...)
+	return t.sc.Encode(tokenName, v)
 }
 
-// owner returns the consent ID and site a token was issued for.
-func (t *visitorTokens) owner(token string) (uuid.UUID, string, bool) {
+// parse returns what a token names, if its MAC and age are good.
+func (t *visitorTokens) parse(token string) (visitorToken, bool) {
 	var v []byte
-	if len(token) > 512 || t.sc.Decode(tokenName, token, &v) != nil || len(v) < 16 {
-		return uuid.Nil, "", false
+	if len(token) > 512 || t.sc.Decode(tokenName, token, &v) != nil || len(v) < 33 || v[0] != tokenV2 {
+		return visitorToken{}, false
 	}
-	id, _ := uuid.FromBytes(v[:16])
-	return id, string(v[16:]), true
+	var tok visitorToken
+	copy(tok.ID[:], v[1:17])
+	copy(tok.Record[:], v[17:33])
+	tok.Site = string(v[33:])
+	return tok, true
 }
 
 // adminTokens checks bearer tokens: the one given on the command line and

@@ -7,13 +7,14 @@ import (
 	"github.com/google/uuid"
 )
 
-// FuzzVisitorToken: whatever string comes in as a token, checking it never
-// panics, and a token passes only if this key issued it: the one consent ID
-// and site ever issued under it (at any time) is all that can come out.
+// FuzzVisitorToken: whatever string comes in as a token, parsing it never
+// panics, and a token passes only if this key issued it: the one consent ID,
+// record and site ever issued under it (at any time) is all that can come out.
 func FuzzVisitorToken(f *testing.F) {
 	tokens := newVisitorTokens(bytes.Repeat([]byte{9}, 64))
 	id := uuid.MustParse("11111111-1111-4111-8111-111111111111")
-	good, err := tokens.issue(id, "demo")
+	rec := uuid.MustParse("22222222-2222-7222-8222-222222222222")
+	good, err := tokens.issue(id, rec, "demo")
 	if err != nil {
 		f.Fatal(err)
 	}
@@ -23,32 +24,35 @@ func FuzzVisitorToken(f *testing.F) {
 	f.Add("MTc5NTMzMTg2NnxhNmIwTjVI")
 	f.Add(string(bytes.Repeat([]byte("A"), 600)))
 	f.Fuzz(func(t *testing.T, tok string) {
-		gotID, site, ok := tokens.owner(tok)
+		got, ok := tokens.parse(tok)
 		if tok == good {
-			if !ok || gotID != id || site != "demo" || !tokens.check(tok, id, "demo") {
-				t.Fatal("the issued token does not check")
+			if !ok || got != (visitorToken{id, rec, "demo"}) {
+				t.Fatal("the issued token does not parse back")
 			}
 			return
 		}
-		if ok && (gotID != id || site != "demo") {
-			t.Fatalf("a token that was never issued passed: %q gives %s on %q", tok, gotID, site)
-		}
-		if ok != tokens.check(tok, id, "demo") {
-			t.Fatalf("owner and check disagree on %q", tok)
+		if ok && got != (visitorToken{id, rec, "demo"}) {
+			t.Fatalf("a token that was never issued passed: %q gives %+v", tok, got)
 		}
 	})
 }
 
-func TestTokenBindsSite(t *testing.T) {
+func TestTokenBindsKey(t *testing.T) {
 	t.Parallel()
 	tokens := newVisitorTokens(bytes.Repeat([]byte{9}, 64))
-	id := uuid.New()
-	tok, _ := tokens.issue(id, "demo")
-	if !tokens.check(tok, id, "demo") || tokens.check(tok, id, "other") || tokens.check(tok, uuid.New(), "demo") {
-		t.Error("token does not bind consent ID and site")
+	id, rec := uuid.New(), uuid.New()
+	tok, _ := tokens.issue(id, rec, "demo")
+	if got, ok := tokens.parse(tok); !ok || got.ID != id || got.Record != rec || got.Site != "demo" {
+		t.Errorf("token does not carry consent ID, record and site: %+v", got)
 	}
 	other := newVisitorTokens(bytes.Repeat([]byte{8}, 64))
-	if other.check(tok, id, "demo") {
-		t.Error("a token checks under another key")
+	if _, ok := other.parse(tok); ok {
+		t.Error("a token parses under another key")
+	}
+	// A token of the old format (consent ID and site, no record) never
+	// stopped working; it is refused.
+	legacy, _ := tokens.sc.Encode(tokenName, append(id[:], "demo"...))
+	if _, ok := tokens.parse(legacy); ok {
+		t.Error("a token without a record is accepted")
 	}
 }

@@ -13,7 +13,12 @@ const (
 	RejectAll = "reject_all"
 	Custom    = "custom"
 	Withdraw  = "withdraw"
+	// LoadOnce loads one embed on one page: a consent for that service and
+	// page view only, recorded so the proof covers it.
+	LoadOnce = "load_once"
 )
+
+const actionList = "accept_all, reject_all, custom, withdraw, load_once"
 
 // Record is one stored choice. Records are never changed once written: a
 // withdrawal is a new record.
@@ -35,6 +40,13 @@ type Record struct {
 	GPC        bool            `json:"gpc"`
 	PrevHash   []byte          `json:"prev_hash"`
 	Hash       []byte          `json:"hash"`
+
+	// RequestID is the client's name for the POST that made the record; it
+	// is kept beside the record, not in it, and is not hashed.
+	RequestID string `json:"-"`
+	// Replayed is set by a store that found RequestID already recorded: the
+	// record is the one stored then, and nothing new was written.
+	Replayed bool `json:"-"`
 }
 
 // Filter selects records for an export or a lookup.

@@ -15,11 +15,16 @@ import (
 	"github.com/koekje/koekje/config"
 )
 
-// Limits on what a request may carry.
+// Limits on what a request may carry and a record keeps.
 const (
-	MaxBodyBytes      = 8 << 10
-	MaxURLBytes       = 2048
-	MaxUserAgentRunes = 256
+	MaxBodyBytes = 8 << 10
+	MaxURLBytes  = 2048 // a page URL as sent; more is refused
+	// A page is kept as origin and path, cut to StoredURLBytes: unique long
+	// URLs would otherwise cost kilobytes a record.
+	StoredURLBytes     = 512
+	MaxUserAgentBytes  = 256
+	MinRequestIDLength = 16
+	MaxRequestIDLength = 64
 )
 
 // isConfigHash reports whether s is "sha256:" and 64 lowercase hex digits.
@@ -49,6 +54,8 @@ type Request struct {
 	Language   string          `json:"language"`
 	URL        string          `json:"url"`
 	GPC        bool            `json:"gpc"`
+	// RequestID, made by the client, makes a retried POST idempotent.
+	RequestID string `json:"request_id"`
 }
 
 var strict = json.RejectUnknownMembers(true)
@@ -134,10 +141,17 @@ func goTypeName(t string) string {
 
 // Validate checks r against the site's configuration and returns the record
 // to store. currentHash is the hash of the banner version the site serves now,
-// used when the request names none. Server-side fields (IDs, time, address,
-// user agent, chain) are left for the caller and the store.
-func (r *Request) Validate(s *config.Site, currentHash string) (*Record, error) {
+// used when the request names none; self is the consent server's origin (for
+// sites whose origins include "self"). Server-side fields (IDs, time,
+// address, user agent, chain) are left for the caller and the store.
+func (r *Request) Validate(s *config.Site, currentHash, self string) (*Record, error) {
 	rec := &Record{Site: s.ID, GPC: r.GPC}
+	if r.RequestID != "" {
+		if !validRequestID(r.RequestID) {
+			return nil, FieldErrorf(EINVALID, "request_id", "must be %d to %d letters, digits, - or _", MinRequestIDLength, MaxRequestIDLength)
+		}
+		rec.RequestID = r.RequestID
+	}
 	if r.ConsentID != nil {
 		id, err := ParseID(*r.ConsentID)
 		if err != nil {
@@ -146,12 +160,12 @@ func (r *Request) Validate(s *config.Site, currentHash string) (*Record, error) 
 		rec.ConsentID = id
 	}
 	switch r.Action {
-	case AcceptAll, RejectAll, Custom, Withdraw:
+	case AcceptAll, RejectAll, Custom, Withdraw, LoadOnce:
 		rec.Action = r.Action
 	case "":
-		return nil, FieldErrorf(EINVALID, "action", "required: one of accept_all, reject_all, custom, withdraw")
+		return nil, FieldErrorf(EINVALID, "action", "required: one of %s", actionList)
 	default:
-		return nil, FieldErrorf(EINVALID, "action", "unknown action: must be one of accept_all, reject_all, custom, withdraw")
+		return nil, FieldErrorf(EINVALID, "action", "unknown action: must be one of %s", actionList)
 	}
 	choices, err := validateChoices(r.Choices, r.Action, s)
 	if err != nil {
@@ -170,6 +184,9 @@ func (r *Request) Validate(s *config.Site, currentHash string) (*Record, error) 
 		}
 	}
 	slices.Sort(rec.Services)
+	if r.Action == LoadOnce && len(rec.Services) != 1 {
+		return nil, FieldErrorf(EINVALID, "services", "load_once grants exactly one service, for one page view")
+	}
 
 	rec.Revision = s.Revision
 	if r.Revision != nil && *r.Revision != s.Revision {
@@ -194,9 +211,32 @@ func (r *Request) Validate(s *config.Site, currentHash string) (*Record, error) 
 		if err != nil {
 			return nil, err
 		}
+		if !s.AllowsOrigin(originOf(u), self) {
+			return nil, FieldErrorf(EINVALID, "url", "the page is not on one of the site's configured origins")
+		}
 		rec.URL = u
 	}
 	return rec, nil
+}
+
+// originOf is the scheme://host[:port] of a cleaned URL.
+func originOf(u string) string {
+	scheme, rest, _ := strings.Cut(u, "://")
+	host, _, _ := strings.Cut(rest, "/")
+	return scheme + "://" + host
+}
+
+func validRequestID(s string) bool {
+	if len(s) < MinRequestIDLength || len(s) > MaxRequestIDLength {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_') {
+			return false
+		}
+	}
+	return true
 }
 
 func validateChoices(in map[string]bool, action string, s *config.Site) (map[string]bool, error) {
@@ -244,8 +284,9 @@ func ParseID(s string) (uuid.UUID, error) {
 	return id, nil
 }
 
-// CleanURL keeps scheme, host and path of a page URL: query strings and
-// fragments often carry personal data and are dropped.
+// CleanURL keeps scheme, host and path of a page URL, cut to StoredURLBytes
+// (at a rune boundary): query strings and fragments often carry personal
+// data and are dropped.
 func CleanURL(s string) (string, error) {
 	if len(s) > MaxURLBytes {
 		return "", FieldErrorf(EINVALID, "url", "longer than %d bytes", MaxURLBytes)
@@ -255,14 +296,22 @@ func CleanURL(s string) (string, error) {
 		return "", FieldErrorf(EINVALID, "url", "must be an absolute http(s) URL")
 	}
 	u.User, u.RawQuery, u.ForceQuery, u.Fragment, u.RawFragment = nil, "", false, "", ""
-	return u.String(), nil
+	return capBytes(u.String(), StoredURLBytes), nil
 }
 
-// CapUserAgent shortens a user agent to a bounded, valid UTF-8 string.
+// CapUserAgent shortens a user agent to at most MaxUserAgentBytes of valid
+// UTF-8.
 func CapUserAgent(ua string) string {
-	ua = strings.ToValidUTF8(ua, "")
-	if utf8.RuneCountInString(ua) <= MaxUserAgentRunes {
-		return ua
+	return capBytes(strings.ToValidUTF8(ua, ""), MaxUserAgentBytes)
+}
+
+// capBytes cuts valid UTF-8 s to at most n bytes, at a rune boundary.
+func capBytes(s string, n int) string {
+	if len(s) <= n {
+		return s
 	}
-	return string([]rune(ua)[:MaxUserAgentRunes])
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n]
 }

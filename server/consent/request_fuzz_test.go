@@ -33,7 +33,7 @@ func FuzzRequest(f *testing.F) {
 			}
 			return
 		}
-		rec, err := req.Validate(site, hash)
+		rec, err := req.Validate(site, hash, "http://example.com")
 		if err != nil {
 			if code := consent.ErrorCode(err); code != consent.EINVALID {
 				t.Fatalf("validation error with code %s: %v", code, err)

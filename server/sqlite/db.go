@@ -41,10 +41,10 @@ type DB struct {
 
 	queue *batch.Queue[*consent.Record]
 
-	ids    consentIDs       // mints consent IDs and finds their index keys
-	insert *sql.Stmt        // the writer's prepared INSERT; owned by the writer goroutine
-	heads  map[string]head  // chain head per site; owned by the writer goroutine
-	texts  map[string]int64 // ids of interned strings; owned by the writer goroutine
+	ids    consentIDs      // mints consent IDs and finds their index keys
+	insert *sql.Stmt       // the writer's prepared INSERT; owned by the writer goroutine
+	heads  map[string]head // chain head per site; owned by the writer goroutine
+	texts  textCache       // ids of interned strings; owned by the writer goroutine
 
 	closeOnce sync.Once
 	closeErr  error
@@ -69,11 +69,13 @@ func Open(path string, log *slog.Logger) (*DB, error) {
 		log = slog.New(slog.DiscardHandler)
 	}
 	// synchronous=FULL: a 201 promises the record survives a power cut.
+	// secure_delete: what a purge deletes is overwritten, not left readable
+	// in free pages.
 	// _mutex=no on every connection: database/sql never hands one
 	// connection to two goroutines at once, so SQLite's own per-connection
 	// mutex, taken on every bind and column read, only costs time (15 % of
 	// an export).
-	w, err := sql.Open("sqlite3", "file:"+path+"?_journal_mode=WAL&_synchronous=FULL&_busy_timeout=5000&_txlock=immediate&_cache_size=-65536&_mutex=no")
+	w, err := sql.Open("sqlite3", "file:"+path+"?_journal_mode=WAL&_synchronous=FULL&_busy_timeout=5000&_txlock=immediate&_cache_size=-65536&_mutex=no&_secure_delete=true")
 	if err != nil {
 		return nil, fmt.Errorf("open %s: %w", path, err)
 	}
@@ -110,7 +112,7 @@ func Open(path string, log *slog.Logger) (*DB, error) {
 		read:  r,
 		log:   log,
 		heads: map[string]head{},
-		texts: map[string]int64{},
+		texts: textCache{ids: map[string]int64{}},
 		Now:   time.Now,
 		NewID: uuid.NewV7,
 	}
@@ -173,9 +175,6 @@ func writeError(err error) error {
 	return consent.Errorf(consent.EUNAVAILABLE, "the consent store cannot write right now; nothing was recorded, try again later")
 }
 
-// maxTexts bounds the writer's cache of interned strings.
-const maxTexts = 100000
-
 func (db *DB) commit(batch []*consent.Record) error {
 	ctx := context.Background()
 	if db.insert == nil {
@@ -193,11 +192,31 @@ func (db *DB) commit(batch []*consent.Record) error {
 	defer tx.Rollback()
 	stmt := tx.StmtContext(ctx, db.insert)
 	defer stmt.Close()
-	in := &interner{tx: tx, known: db.texts, added: map[string]int64{}}
+	// A purge (of this process or another) may have deleted texts whose
+	// ids are cached: it raised the generation before it let go of the
+	// database, so reading it inside this transaction is enough.
+	var gen int64
+	if err := tx.QueryRowContext(ctx, `SELECT value FROM counters WHERE name = 'texts_generation'`).Scan(&gen); err != nil {
+		return fmt.Errorf("texts generation: %w", err)
+	}
+	if gen != db.texts.gen {
+		db.texts.reset(gen)
+	}
+	in := &interner{tx: tx, known: db.texts.ids, added: map[string]int64{}}
 	defer in.close()
 	staged := map[string]head{}
+	requests := map[string]*consent.Record{} // site and request ID → the record of this batch
 	now := db.Now().UTC().Truncate(time.Microsecond)
 	for _, r := range batch {
+		if r.RequestID != "" {
+			done, err := db.replay(ctx, tx, requests, r)
+			if err != nil {
+				return err
+			}
+			if done {
+				continue
+			}
+		}
 		h, ok := staged[r.Site]
 		if !ok {
 			if h, err = db.head(ctx, tx, r.Site); err != nil {
@@ -243,10 +262,18 @@ func (db *DB) commit(batch []*consent.Record) error {
 		if err != nil {
 			return err
 		}
-		if _, err := stmt.ExecContext(ctx, r.RecordID[:], r.Site, r.Seq, r.ConsentID[:],
+		res, err := stmt.ExecContext(ctx, r.RecordID[:], r.Site, r.Seq, r.ConsentID[:],
 			r.RecordedAt.UnixMicro(), r.Action, choices, strings.Join(r.Services, ","), r.Revision, hashID,
-			r.Language, urlID, uaID, r.IP, r.GPC, r.PrevHash, r.Hash, key[:]); err != nil {
+			r.Language, urlID, uaID, r.IP, r.GPC, r.PrevHash, r.Hash, key[:])
+		if err != nil {
 			return fmt.Errorf("insert: %w", err)
+		}
+		if r.RequestID != "" {
+			row, _ := res.LastInsertId()
+			if _, err := tx.ExecContext(ctx, `INSERT INTO requests (site, request_id, record) VALUES (?, ?, ?)`, r.Site, r.RequestID, row); err != nil {
+				return fmt.Errorf("request id: %w", err)
+			}
+			requests[r.Site+"\x00"+r.RequestID] = r
 		}
 		staged[r.Site] = head{r.Seq, r.Hash, r.RecordedAt.UnixMicro()}
 	}
@@ -256,13 +283,61 @@ func (db *DB) commit(batch []*consent.Record) error {
 	for site, h := range staged {
 		db.heads[site] = h
 	}
-	if len(db.texts)+len(in.added) > maxTexts {
-		clear(db.texts)
-	}
 	for s, id := range in.added {
-		db.texts[s] = id
+		db.texts.add(s, id)
 	}
 	return nil
+}
+
+// replay fills r with the record its request ID already made, in an
+// earlier batch or earlier in this one, and reports whether it did.
+func (db *DB) replay(ctx context.Context, tx *sql.Tx, batch map[string]*consent.Record, r *consent.Record) (bool, error) {
+	reqID := r.RequestID
+	if first, ok := batch[r.Site+"\x00"+reqID]; ok {
+		*r = *first
+		r.RequestID, r.Replayed = reqID, true
+		return true, nil
+	}
+	rows, err := tx.QueryContext(ctx, `SELECT `+recordColumns+` FROM requests q JOIN records r ON r.id = q.record
+		WHERE q.site = ? AND q.request_id = ?`, r.Site, reqID)
+	if err != nil {
+		return false, fmt.Errorf("replay: %w", err)
+	}
+	defer rows.Close()
+	if !rows.Next() {
+		return false, rows.Err()
+	}
+	first, err := scanRecord(rows)
+	if err != nil {
+		return false, err
+	}
+	*r = *first
+	r.RequestID, r.Replayed = reqID, true
+	return true, nil
+}
+
+// textCache holds the ids of interned strings, bounded by the bytes they
+// take: unique long URLs and user agents must not grow it without end.
+type textCache struct {
+	ids   map[string]int64
+	bytes int
+	gen   int64 // texts_generation the ids are valid for
+}
+
+// maxTextBytes bounds the cache; past it, it starts again empty.
+const maxTextBytes = 8 << 20
+
+func (c *textCache) add(s string, id int64) {
+	if c.bytes+len(s) > maxTextBytes {
+		c.reset(c.gen)
+	}
+	c.ids[s] = id
+	c.bytes += len(s) + 48 // the string, its map entry and the id
+}
+
+func (c *textCache) reset(gen int64) {
+	clear(c.ids)
+	c.bytes, c.gen = 0, gen
 }
 
 // interner finds or adds strings in the texts table within one batch's

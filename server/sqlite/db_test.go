@@ -50,7 +50,7 @@ func TestAppendHistory(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	got, err := db.History(ctx, id)
+	got, _, err := db.History(ctx, id, "", 0, 1000)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -318,14 +318,36 @@ func (db *DB) Purge(ctx context.Context, site string, before time.Time, sign fun
 		VALUES (?, ?, ?, ?, ?, ?)`, cp.Site, cp.Seq, cp.Hash, cp.CreatedAt.UnixMicro(), cp.KeyID, cp.Signature); err != nil {
 		return 0, fmt.Errorf("purge: checkpoint: %w", err)
 	}
-	// Everything up to the checkpoint goes, so the chain that stays starts right after it.
+	// Everything up to the checkpoint goes, so the chain that stays starts
+	// right after it; so do the request IDs of what went.
+	var last int64
+	if err := tx.QueryRowContext(ctx, `SELECT id FROM records WHERE site = ? AND seq = ?`, site, cp.Seq).Scan(&last); err != nil {
+		return 0, fmt.Errorf("purge: %w", err)
+	}
 	res, err := tx.ExecContext(ctx, `DELETE FROM records WHERE site = ? AND seq <= ?`, site, cp.Seq)
 	if err != nil {
 		return 0, fmt.Errorf("purge: delete: %w", err)
 	}
 	n, _ := res.RowsAffected()
+	if _, err := tx.ExecContext(ctx, `DELETE FROM requests WHERE site = ? AND record <= ?`, site, last); err != nil {
+		return 0, fmt.Errorf("purge: request ids: %w", err)
+	}
+	// Page URLs and user agents that no remaining record refers to go too,
+	// and writers are told to forget the ids they cached.
+	if _, err := tx.ExecContext(ctx, `DELETE FROM texts WHERE id NOT IN
+		(SELECT url FROM records UNION SELECT user_agent FROM records UNION SELECT config_hash FROM records)`); err != nil {
+		return 0, fmt.Errorf("purge: texts: %w", err)
+	}
+	if _, err := tx.ExecContext(ctx, `UPDATE counters SET value = value + 1 WHERE name = 'texts_generation'`); err != nil {
+		return 0, fmt.Errorf("purge: %w", err)
+	}
 	if err := tx.Commit(); err != nil {
 		return 0, fmt.Errorf("purge: commit: %w", err)
+	}
+	// secure_delete overwrote the deleted content in the pages the purge
+	// wrote to the log; truncating the log lets no old frame keep it.
+	if _, err := db.write.ExecContext(ctx, `PRAGMA wal_checkpoint(TRUNCATE)`); err != nil {
+		db.log.Warn("purge: checkpoint the log", "err", err)
 	}
 	return n, nil
 }

@@ -18,24 +18,76 @@ import (
 	"github.com/koekje/koekje/server/consent"
 )
 
-// History returns every record of consentID, oldest first.
-func (db *DB) History(ctx context.Context, consentID uuid.UUID) ([]*consent.Record, error) {
+// History returns up to limit records of consentID (of one site, or of
+// every site when site is ""), oldest first, from after the cursor after (0:
+// from the start). next is the cursor of the following page, 0 at the end.
+func (db *DB) History(ctx context.Context, consentID uuid.UUID, site string, after int64, limit int) (recs []*consent.Record, next int64, err error) {
 	key := db.ids.key(consentID)
-	rows, err := db.read.QueryContext(ctx, `SELECT `+recordColumns+` FROM records r
-		WHERE r.consent_key = ? AND r.consent_id = ? ORDER BY r.id`, key[:], consentID[:])
+	rows, err := db.read.QueryContext(ctx, `SELECT `+recordColumns+`, r.id FROM records r
+		WHERE r.consent_key = ? AND r.consent_id = ? AND r.id > ? AND (? = '' OR r.site = ?)
+		ORDER BY r.id LIMIT ?`, key[:], consentID[:], after, site, site, limit+1)
 	if err != nil {
-		return nil, fmt.Errorf("history: %w", err)
+		return nil, 0, fmt.Errorf("history: %w", err)
 	}
 	defer rows.Close()
-	var out []*consent.Record
 	for rows.Next() {
-		r, err := scanRecord(rows)
-		if err != nil {
-			return nil, err
+		var raw rawRecord
+		var row int64
+		if err := raw.scan(rows, nil, &row); err != nil {
+			return nil, 0, err
 		}
-		out = append(out, r)
+		if len(recs) == limit {
+			return recs, next, nil
+		}
+		r, err := raw.record()
+		if err != nil {
+			return nil, 0, err
+		}
+		recs, next = append(recs, r), row
 	}
-	return out, rows.Err()
+	return recs, 0, rows.Err()
+}
+
+// Latest returns the newest record of consentID on site (any site when
+// site is ""), or nil.
+func (db *DB) Latest(ctx context.Context, consentID uuid.UUID, site string) (*consent.Record, error) {
+	key := db.ids.key(consentID)
+	rows, err := db.read.QueryContext(ctx, `SELECT `+recordColumns+` FROM records r
+		WHERE r.consent_key = ? AND r.consent_id = ? AND (? = '' OR r.site = ?) ORDER BY r.id DESC LIMIT 1`, key[:], consentID[:], site, site)
+	if err != nil {
+		return nil, fmt.Errorf("latest: %w", err)
+	}
+	defer rows.Close()
+	if !rows.Next() {
+		return nil, rows.Err()
+	}
+	return scanRecord(rows)
+}
+
+// ByRequest returns the record a request ID made on site, or nil.
+func (db *DB) ByRequest(ctx context.Context, site, requestID string) (*consent.Record, error) {
+	rows, err := db.read.QueryContext(ctx, `SELECT `+recordColumns+` FROM requests q JOIN records r ON r.id = q.record
+		WHERE q.site = ? AND q.request_id = ?`, site, requestID)
+	if err != nil {
+		return nil, fmt.Errorf("by request: %w", err)
+	}
+	defer rows.Close()
+	if !rows.Next() {
+		return nil, rows.Err()
+	}
+	return scanRecord(rows)
+}
+
+// CountSince counts the records of consentID recorded at or after since.
+func (db *DB) CountSince(ctx context.Context, consentID uuid.UUID, since time.Time) (int, error) {
+	key := db.ids.key(consentID)
+	var n int
+	err := db.read.QueryRowContext(ctx, `SELECT count(*) FROM records r
+		WHERE r.consent_key = ? AND r.consent_id = ? AND r.recorded_at >= ?`, key[:], consentID[:], since.UnixMicro()).Scan(&n)
+	if err != nil {
+		return 0, fmt.Errorf("count: %w", err)
+	}
+	return n, nil
 }
 
 func scanRecord(rows *sql.Rows) (*consent.Record, error) {
@@ -74,14 +126,16 @@ func (rs *rowStrings) get(b []byte) string {
 	return s
 }
 
-func (raw *rawRecord) scan(rows *sql.Rows, rs *rowStrings) error {
+// scan reads one row of recordColumns, then into extra any columns after them.
+func (raw *rawRecord) scan(rows *sql.Rows, rs *rowStrings, extra ...any) error {
 	r := &raw.r
 	if rs == nil {
 		rs = &rowStrings{m: map[string]string{}}
 	}
 	t := &rs.raw
-	if err := rows.Scan(&t[7], &t[0], &r.Seq, &t[8], &raw.micros, &t[1], &raw.choices, &raw.services,
-		&r.Revision, &t[2], &t[3], &t[4], &t[5], &t[6], &r.GPC, &r.PrevHash, &r.Hash); err != nil {
+	dest := []any{&t[7], &t[0], &r.Seq, &t[8], &raw.micros, &t[1], &raw.choices, &raw.services,
+		&r.Revision, &t[2], &t[3], &t[4], &t[5], &t[6], &r.GPC, &r.PrevHash, &r.Hash}
+	if err := rows.Scan(append(dest, extra...)...); err != nil {
 		return fmt.Errorf("scan record: %w", err)
 	}
 	r.Site, r.Action, r.ConfigHash, r.Language = rs.get(t[0]), rs.get(t[1]), rs.get(t[2]), rs.get(t[3])

@@ -78,6 +78,22 @@ var migrations = []func(*sql.Tx) error{
 		created_at INTEGER NOT NULL
 	) WITHOUT ROWID;`),
 	addConsentKeys,
+	execMigration(`-- Client-made request IDs of recorded choices: a retried POST gets
+	-- the first answer, and nothing is recorded twice.
+	CREATE TABLE requests (
+		site       TEXT NOT NULL,
+		request_id TEXT NOT NULL,
+		record     INTEGER NOT NULL, -- records.id
+		PRIMARY KEY (site, request_id)
+	) WITHOUT ROWID;
+
+	-- Counters that other processes read: a purge raises texts_generation
+	-- when it deletes texts, so a writer drops the ids it cached.
+	CREATE TABLE counters (
+		name  TEXT PRIMARY KEY,
+		value INTEGER NOT NULL
+	) WITHOUT ROWID;
+	INSERT INTO counters (name, value) VALUES ('texts_generation', 0);`),
 }
 
 func execMigration(q string) func(*sql.Tx) error {

@@ -67,7 +67,7 @@ func TestMigrateConsentKeys(t *testing.T) {
 	}
 	defer db.Close()
 	for id, want := range map[uuid.UUID][]int64{a: {8, n}, b: {101}} {
-		got, err := db.History(ctx, id)
+		got, _, err := db.History(ctx, id, "", 0, 1000)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -132,11 +132,11 @@ func TestConsentKeyLookup(t *testing.T) {
 	if db.ids.key(twin) != db.ids.key(rec.ConsentID) {
 		t.Fatal("the twin should share the key")
 	}
-	got, err := db.History(ctx, twin)
+	got, _, err := db.History(ctx, twin, "", 0, 1000)
 	if err != nil || len(got) != 0 {
 		t.Errorf("history of the twin: %d records, %v; want none", len(got), err)
 	}
-	if got, _ := db.History(ctx, rec.ConsentID); len(got) != 1 {
+	if got, _, _ := db.History(ctx, rec.ConsentID, "", 0, 1000); len(got) != 1 {
 		t.Errorf("history of the minted ID: %d records, want 1", len(got))
 	}
 }

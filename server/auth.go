@@ -2,6 +2,8 @@ package server
 
 import (
 	"context"
+	"errors"
+	"mime"
 	"net/http"
 	"strings"
 	"time"
@@ -102,6 +104,44 @@ func (s *Server) csrf(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		if !validCSRF(c, sessionOf(c).CSRF) {
 			return consent.Errorf(consent.EFORBIDDEN, "the form's CSRF token is missing or wrong")
+		}
+		return next(c)
+	}
+}
+
+// maxFormBytes bounds a console form (a token, a CSRF token, a few fields).
+const maxFormBytes = 4 << 10
+
+// form lets a console form through only as a small URL-encoded body, checked
+// before anything parses it: multipart bodies would be parsed into memory
+// and temporary files, before any sign-in, up to 32 MiB each.
+func form(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		r := c.Request()
+		if mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type")); mt != "application/x-www-form-urlencoded" {
+			return consent.Errorf(codeUnsupported, "send the form as application/x-www-form-urlencoded")
+		}
+		if r.ContentLength > maxFormBytes {
+			return consent.Errorf(codeTooLarge, "the form is larger than %d bytes", maxFormBytes)
+		}
+		r.Body = http.MaxBytesReader(c.Response(), r.Body, maxFormBytes)
+		if err := r.ParseForm(); err != nil {
+			var mbe *http.MaxBytesError
+			if errors.As(err, &mbe) {
+				return consent.Errorf(codeTooLarge, "the form is larger than %d bytes", maxFormBytes)
+			}
+			return consent.Errorf(consent.EMALFORMED, "the form cannot be read")
+		}
+		return next(c)
+	}
+}
+
+// noBody refuses a body on a POST that takes none (purge, key rotation):
+// nothing is read, so nothing is buffered.
+func noBody(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		if r := c.Request(); r.ContentLength > 0 || (r.ContentLength < 0 && r.Body != http.NoBody) {
+			return consent.Errorf(codeTooLarge, "this request takes no body")
 		}
 		return next(c)
 	}

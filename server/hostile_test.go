@@ -93,6 +93,10 @@ func TestHostileRequests(t *testing.T) {
 		{"double slash", "GET //api/v1/keys HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", 404, "not_found"},
 		{"token in another scheme", "GET /api/v1/sites/demo/verify HTTP/1.1\r\nHost: x\r\nAuthorization: Basic " + adminToken + "\r\nConnection: close\r\n\r\n", 401, "unauthorized"},
 		{"empty bearer", "GET /api/v1/sites/demo/verify HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer \r\nConnection: close\r\n\r\n", 401, "unauthorized"},
+		{"multipart sign-in", "POST /admin/login HTTP/1.1\r\nHost: x\r\nContent-Type: multipart/form-data; boundary=b\r\nContent-Length: 67108864\r\nConnection: close\r\n\r\n--b\r\n", 415, "unsupported_media_type"},
+		{"large sign-in form", "POST /admin/login HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: 67108864\r\nConnection: close\r\n\r\ntoken=", 413, "too_large"},
+		{"chunked sign-in form", "POST /admin/login HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-www-form-urlencoded\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n2000\r\n" + strings.Repeat("a", 8192) + "\r\n0\r\n\r\n", 413, "too_large"},
+		{"body on a purge", "POST /api/v1/sites/demo/purge?before=2020-01-01 HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " + adminToken + "\r\nContent-Length: 5\r\nConnection: close\r\n\r\nhello", 413, "too_large"},
 		{"forged visitor token", "GET /api/v1/consents/11111111-1111-4111-8111-111111111111?token=" + strings.Repeat("A", 600) + " HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", 401, "unauthorized"},
 	}
 	for _, tt := range tests {

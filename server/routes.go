@@ -12,7 +12,8 @@ const bundleRoute = "/s/:file"
 // routes lists every route in one place, with the middleware that decides
 // who may use it: none (public), cors (browsers on a site's origins),
 // visitor (the visitor's own token, or an admin token), audit and admin
-// (bearer tokens of that scope), signedIn and csrf (the console).
+// (bearer tokens of that scope), signedIn and csrf (the console); form and
+// noBody bound what a POST outside the consent API may send.
 func (s *Server) routes() {
 	e := s.echo
 	e.Use(s.frame)
@@ -40,15 +41,15 @@ func (s *Server) routes() {
 	e.GET("/api/v1/sites/:site/consents", s.export, audit)
 	e.GET("/api/v1/sites/:site/stats", s.stats, audit)
 	e.GET("/api/v1/sites/:site/versions/:hash", s.version, audit)
-	e.POST("/api/v1/sites/:site/purge", s.purge, admin)
-	e.POST("/api/v1/keys/rotate", s.rotateKey, admin)
+	e.POST("/api/v1/sites/:site/purge", s.purge, admin, noBody)
+	e.POST("/api/v1/keys/rotate", s.rotateKey, admin, noBody)
 
 	e.GET("/admin", s.consoleHome)
 	e.GET("/admin/console.css", s.consoleCSS)
-	e.POST("/admin/login", s.login)
-	e.POST("/admin/logout", s.logout)
+	e.POST("/admin/login", s.login, form)
+	e.POST("/admin/logout", s.logout, form)
 	e.GET("/admin/sites/:site", s.consoleSite, s.signedIn)
-	e.POST("/admin/sites/:site/verify", s.consoleVerify, s.signedIn, s.csrf)
+	e.POST("/admin/sites/:site/verify", s.consoleVerify, form, s.signedIn, s.csrf)
 	e.GET("/admin/sites/:site/export", s.consoleExport, s.signedIn)
 	e.GET("/admin/sites/:site/preview", s.consolePreview, s.signedIn)
 	e.GET("/admin/sites/:site/versions/:hash", s.consoleVersion, s.signedIn)

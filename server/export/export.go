@@ -217,9 +217,20 @@ func (e *csvExporter) Write(r *consent.Record) error {
 		row = append(row, strconv.FormatBool(r.Choices[c.ID]))
 	}
 	row = append(row, strings.Join(r.Services, " "), strconv.Itoa(r.Revision), r.ConfigHash, r.Language,
-		r.URL, r.UserAgent, r.IP, strconv.FormatBool(r.GPC), hex.EncodeToString(r.PrevHash), hex.EncodeToString(r.Hash))
+		inert(r.URL), inert(r.UserAgent), r.IP, strconv.FormatBool(r.GPC), hex.EncodeToString(r.PrevHash), hex.EncodeToString(r.Hash))
 	e.row = row
 	return e.w.Write(row)
+}
+
+// inert keeps a cell a visitor wrote (user agent, page URL) from becoming a
+// formula when the CSV is opened in a spreadsheet: a cell that starts with
+// =, +, -, @, a tab or a carriage return gets a leading apostrophe (OWASP's
+// advice). NDJSON and ISO 27560 keep the value as recorded and hashed.
+func inert(s string) string {
+	if s != "" && strings.ContainsRune("=+-@\t\r", rune(s[0])) {
+		return "'" + s
+	}
+	return s
 }
 
 func (e *csvExporter) Close() error {

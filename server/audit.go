@@ -3,7 +3,11 @@ package server
 import (
 	"context"
 	_ "embed"
+	"errors"
+	"io"
+	"net"
 	"net/http"
+	"strconv"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -190,7 +194,15 @@ func (s *Server) export(c echo.Context) error {
 			return err
 		}
 	}
-	w, err := export.New(c.QueryParam("format"), site, c.Response())
+	select {
+	case s.exports <- struct{}{}:
+		defer func() { <-s.exports }()
+	default:
+		c.Response().Header().Set("Retry-After", "10")
+		return consent.Errorf(consent.ERATELIMIT, "%d exports are running; retry when one has finished", cap(s.exports))
+	}
+	out := &deadlineWriter{w: c.Response(), rc: http.NewResponseController(c.Response())}
+	w, err := export.New(c.QueryParam("format"), site, out)
 	if err != nil {
 		return err
 	}
@@ -198,17 +210,56 @@ func (s *Server) export(c echo.Context) error {
 	h.Set("Content-Type", w.ContentType())
 	h.Set("Content-Disposition", `attachment; filename="`+site.ID+`-consents.`+w.Extension()+`"`)
 	h.Set("Cache-Control", "no-store")
-	// An export may take longer than the server's write timeout.
-	http.NewResponseController(c.Response()).SetWriteDeadline(time.Time{})
+	// A complete export ends with trailers that count it; one that fails
+	// after its 200 is cut off mid-stream (no final chunk), so no client
+	// takes a partial file for a whole one.
+	h.Set("Trailer", "Koekje-Export-Records, Koekje-Export-Status")
 	c.Response().WriteHeader(http.StatusOK)
-	err = s.store.Scan(c.Request().Context(), f, w.Write)
+	n := 0
+	err = s.store.Scan(c.Request().Context(), f, func(r *consent.Record) error { n++; return w.Write(r) })
 	if err == nil {
 		err = w.Close()
 	}
 	if err != nil {
-		s.log.Error("export ended early", "site", site.ID, "err", err)
+		s.log.Warn("export ended early", "site", site.ID, "records", n, "reason", withoutAddress(err))
+		panic(http.ErrAbortHandler)
 	}
+	h.Set("Koekje-Export-Records", strconv.Itoa(n))
+	h.Set("Koekje-Export-Status", "complete")
 	return nil
+}
+
+// maxExports bounds the exports that run at once below the store's eight
+// readers, so exports that a client stalls cannot starve health checks,
+// statistics and histories.
+const maxExports = 4
+
+// exportWriteTimeout is how long one chunk of an export may take to leave:
+// an export may run longer than the server's write timeout, a stalled
+// client may not.
+const exportWriteTimeout = 30 * time.Second
+
+// deadlineWriter gives every chunk of an export its own write deadline.
+type deadlineWriter struct {
+	w  io.Writer
+	rc *http.ResponseController
+}
+
+func (d *deadlineWriter) Write(p []byte) (int, error) {
+	if err := d.rc.SetWriteDeadline(time.Now().Add(exportWriteTimeout)); err != nil && !errors.Is(err, http.ErrNotSupported) {
+		return 0, err
+	}
+	return d.w.Write(p)
+}
+
+// withoutAddress describes err without the addresses a network error
+// names: logs never carry a client's address.
+func withoutAddress(err error) string {
+	var op *net.OpError
+	if errors.As(err, &op) && op.Err != nil {
+		return "client connection: " + op.Err.Error()
+	}
+	return err.Error()
 }
 
 //go:embed openapi.json

@@ -57,6 +57,7 @@ type Server struct {
 	admins    *adminTokens
 	limit     float64
 	metrics   *Metrics
+	exports   chan struct{} // a slot per export running
 }
 
 // New builds the server: the banner bundle of every site (stored as a
@@ -85,6 +86,7 @@ func New(ctx context.Context, d Deps) (*Server, error) {
 		admins:    newAdminTokens(d.AdminToken, d.Config.Tokens),
 		limit:     d.RateLimit,
 		metrics:   d.Metrics,
+		exports:   make(chan struct{}, maxExports),
 	}
 	if s.metrics == nil {
 		s.metrics = NewMetrics()

@@ -1,0 +1,120 @@
+package server_test
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/koekje/koekje/server/consent"
+)
+
+// A whole export ends with trailers counting its records.
+func TestExportTrailer(t *testing.T) {
+	t.Parallel()
+	s, _ := newServer(t, 0)
+	for range 3 {
+		post(t, s, `{"site":"demo","action":"reject_all"}`)
+	}
+	ts := httptest.NewServer(s)
+	defer ts.Close()
+	for _, format := range []string{"ndjson", "csv", "iso27560"} {
+		req, _ := http.NewRequest("GET", ts.URL+"/api/v1/sites/demo/consents?format="+format, nil)
+		req.Header.Set("Authorization", "Bearer "+adminToken)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		if resp.Trailer.Get("Koekje-Export-Records") != "3" || resp.Trailer.Get("Koekje-Export-Status") != "complete" {
+			t.Errorf("%s: trailers %v", format, resp.Trailer)
+		}
+	}
+}
+
+// Exports that a client never reads hold at most four of the eight readers:
+// health checks, statistics and histories keep answering, a fifth export is
+// told to retry, and the slots come back once the stalled clients go.
+func TestStalledExportsDoNotStarveReaders(t *testing.T) {
+	t.Parallel()
+	s, db := newServer(t, 0)
+	var wg sync.WaitGroup
+	for g := range 16 {
+		wg.Go(func() {
+			for i := range 1250 {
+				r := &consent.Record{Site: "demo", Action: consent.RejectAll, Choices: map[string]bool{"necessary": true},
+					Revision: 1, ConfigHash: s.Bundle("demo").Hash, Language: "nl",
+					URL: fmt.Sprintf("http://localhost:1/%d/%d/%s", g, i, strings.Repeat("p", 480)), UserAgent: strings.Repeat("u", 256)}
+				if err := db.Append(context.Background(), r); err != nil {
+					t.Error(err)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	hs := httptest.NewUnstartedServer(s)
+	hs.Config = s.HTTPServer("")
+	hs.Start()
+	defer hs.Close()
+	addr := hs.Listener.Addr().String()
+	exportReq := "GET /api/v1/sites/demo/consents HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " + adminToken + "\r\n\r\n"
+	var stalled []net.Conn
+	defer func() {
+		for _, c := range stalled {
+			c.Close()
+		}
+	}()
+	for range 4 {
+		c, err := net.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.(*net.TCPConn).SetReadBuffer(4096)
+		io.WriteString(c, exportReq)
+		stalled = append(stalled, c)
+	}
+	client := &http.Client{Timeout: 5 * time.Second}
+	get := func(path string) int {
+		req, _ := http.NewRequest("GET", "http://"+addr+path, nil)
+		req.Header.Set("Authorization", "Bearer "+adminToken)
+		resp, err := client.Do(req)
+		if err != nil {
+			t.Fatalf("%s while exports stall: %v", path, err)
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	// Wait until the four stalled exports hold every slot.
+	deadline := time.Now().Add(20 * time.Second)
+	for get("/api/v1/sites/demo/consents?to=2000-01-01") != 429 {
+		if time.Now().After(deadline) {
+			t.Fatal("the stalled exports never filled the export slots")
+		}
+	}
+	for _, path := range []string{"/healthz", "/api/v1/sites/demo/stats", "/api/v1/sites/demo/verify"} {
+		if code := get(path); code != 200 {
+			t.Errorf("%s while exports stall: %d", path, code)
+		}
+	}
+	for _, c := range stalled {
+		c.Close()
+	}
+	stalled = nil
+	// A closed client fails the export's next write; at worst its write
+	// deadline (30 s) ends it.
+	deadline = time.Now().Add(45 * time.Second)
+	for code := get("/api/v1/sites/demo/consents?to=2000-01-01"); code != 200; code = get("/api/v1/sites/demo/consents?to=2000-01-01") {
+		if time.Now().After(deadline) {
+			t.Fatalf("the export slots did not come back: %d", code)
+		}
+	}
+}

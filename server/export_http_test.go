@@ -48,7 +48,7 @@ func TestStalledExportsDoNotStarveReaders(t *testing.T) {
 	var wg sync.WaitGroup
 	for g := range 16 {
 		wg.Go(func() {
-			for i := range 1250 {
+			for i := range 1000 {
 				r := &consent.Record{Site: "demo", Action: consent.RejectAll, Choices: map[string]bool{"necessary": true},
 					Revision: 1, ConfigHash: s.Bundle("demo").Hash, Language: "nl",
 					URL: fmt.Sprintf("http://localhost:1/%d/%d/%s", g, i, strings.Repeat("p", 480)), UserAgent: strings.Repeat("u", 256)}

@@ -97,7 +97,8 @@ func (s *Server) handleError(err error, c echo.Context) {
 	if !ok {
 		status = http.StatusInternalServerError
 	}
-	if status >= 500 && !cancelled {
+	// A 503 of the store was logged by it, once per failed batch at most.
+	if status >= 500 && !cancelled && (ce == nil || ce.Code != consent.EUNAVAILABLE) {
 		s.log.Error("request failed", "route", c.Path(), "status", status, "err", err)
 	}
 	switch {

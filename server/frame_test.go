@@ -28,6 +28,9 @@ func TestFrame(t *testing.T) {
 	s.echo.GET("/panic/:id", func(echo.Context) error { panic("boom") })
 	s.echo.GET("/gone", func(echo.Context) error { return consent.Errorf(consent.ENOTFOUND, "gone") })
 	s.echo.GET("/ok", func(c echo.Context) error { return c.String(http.StatusOK, "ok") })
+	s.echo.GET("/full", func(echo.Context) error {
+		return consent.Errorf(consent.EUNAVAILABLE, "the consent store is full")
+	})
 	s.echo.GET("/internal", func(echo.Context) error {
 		return consent.Errorf(consent.EINTERNAL, "rate limiter: secret-cause")
 	})
@@ -43,6 +46,7 @@ func TestFrame(t *testing.T) {
 		{"/ok", 200, "", "/ok"},
 		{"/nowhere", 404, consent.ENOTFOUND, "unmatched"},
 		{"/internal", 500, consent.EINTERNAL, "/internal"},
+		{"/full", 503, consent.EUNAVAILABLE, "/full"},
 		{"/ok?" + strings.Repeat("x", maxURIBytes), 414, codeURI, "/ok"},
 	} {
 		access.Reset()
@@ -83,6 +87,9 @@ func TestFrame(t *testing.T) {
 			l.Latency <= 0 || l.Time.Before(before) || l.Time.After(time.Now()) {
 			t.Errorf("%s: access log %+v", tt.path, l)
 		}
+	}
+	if strings.Contains(errs.String(), `"route":"/full"`) {
+		t.Errorf("a refusal of the store was logged again per request: %s", errs.String())
 	}
 	if !strings.Contains(errs.String(), `"msg":"panic"`) || !strings.Contains(errs.String(), "boom") || !strings.Contains(errs.String(), "frame_test.go") {
 		t.Errorf("the panic was not logged with its stack: %s", errs.String())

@@ -46,6 +46,9 @@ type DB struct {
 	heads  map[string]head // chain head per site; owned by the writer goroutine
 	texts  textCache       // ids of interned strings; owned by the writer goroutine
 
+	failed     int       // batches that failed since the last log line; owned by the writer goroutine
+	lastLogged time.Time // when the writer last logged a failed batch
+
 	closeOnce sync.Once
 	closeErr  error
 
@@ -85,6 +88,10 @@ func Open(path string, log *slog.Logger) (*DB, error) {
 	if err := migrate(w); err != nil {
 		w.Close()
 		return nil, fmt.Errorf("migrate %s: %w", path, err)
+	}
+	if err := checkAppendOnly(w); err != nil {
+		w.Close()
+		return nil, fmt.Errorf("%s: %w", path, err)
 	}
 	// Readers read pages through SQLite's page cache, with no memory map:
 	// mapped, every page a look-up or an export touched stayed in the
@@ -149,12 +156,33 @@ func (db *DB) Append(ctx context.Context, r *consent.Record) error {
 	return err
 }
 
-// flush commits one batch; a failure is logged and answered as what a
-// client may see.
+// flush commits one batch; a failure is logged (at most every ten seconds,
+// with how many batches failed since: a full disk must not flood the log)
+// and answered as what a client may see.
 func (db *DB) flush(batch []*consent.Record) error {
-	if err := db.commit(batch); err != nil {
-		db.log.Error("commit batch", "records", len(batch), "err", err)
-		return writeError(err)
+	err := db.commit(batch)
+	if err == nil {
+		return nil
+	}
+	db.failed++
+	if now := time.Now(); now.Sub(db.lastLogged) >= 10*time.Second {
+		db.log.Error("commit batch", "records", len(batch), "failed_batches", db.failed, "err", err)
+		db.failed, db.lastLogged = 0, now
+	}
+	return writeError(err)
+}
+
+// checkAppendOnly refuses a database whose append-only trigger is gone:
+// someone changed the schema, and records could be rewritten in place.
+func checkAppendOnly(q execQuerier) error {
+	var n int
+	if err := q.QueryRowContext(context.Background(), `SELECT count(*) FROM sqlite_master
+		WHERE type = 'trigger' AND name = 'records_append_only' AND tbl_name = 'records'`).Scan(&n); err != nil {
+		return fmt.Errorf("check the append-only trigger: %w", err)
+	}
+	if n != 1 {
+		return errors.New("the append-only trigger records_append_only is missing: records could be changed in place; " +
+			"restore the database from a backup or recreate the trigger, then run koekje verify")
 	}
 	return nil
 }

@@ -3,7 +3,9 @@ package sqlite_test
 import (
 	"bytes"
 	"context"
+	"database/sql"
 	"encoding/json"
+	"log/slog"
 	"maps"
 	"path/filepath"
 	"strings"
@@ -276,4 +278,56 @@ func BenchmarkAppend(b *testing.B) {
 			}
 		}
 	})
+}
+
+// A full database refuses every write but logs at most one line every ten
+// seconds, however many batches fail.
+func TestFullDiskLogsOnce(t *testing.T) {
+	var logs bytes.Buffer
+	db, err := sqlite.Open(filepath.Join(t.TempDir(), "k.db"), slog.New(slog.NewJSONHandler(&logs, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	ctx := context.Background()
+	if err := db.LimitSize(ctx, 1); err != nil {
+		t.Fatal(err)
+	}
+	failed := 0
+	for range 30 {
+		r := newRecord("demo", uuid.Nil)
+		r.UserAgent = strings.Repeat("x", 300) + uuid.NewString()
+		if consent.ErrorCode(db.Append(ctx, r)) == consent.EUNAVAILABLE {
+			failed++
+		}
+	}
+	if failed < 5 {
+		t.Fatalf("%d of 30 writes failed on a full database", failed)
+	}
+	if n := strings.Count(logs.String(), `"commit batch"`); n != 1 {
+		t.Errorf("%d log lines for %d failed batches, want 1:\n%s", n, failed, logs.String())
+	}
+}
+
+// A database whose append-only trigger was dropped is refused.
+func TestMissingAppendOnlyTriggerRefused(t *testing.T) {
+	db, path := MustOpen(t)
+	if err := db.Append(context.Background(), newRecord("demo", uuid.Nil)); err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+	raw, err := sql.Open("sqlite3", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := raw.Exec(`DROP TRIGGER records_append_only`); err != nil {
+		t.Fatal(err)
+	}
+	raw.Close()
+	if db, err := sqlite.Open(path, nil); err == nil || !strings.Contains(err.Error(), "append-only trigger") {
+		if db != nil {
+			db.Close()
+		}
+		t.Fatalf("opened a database without its append-only trigger: %v", err)
+	}
 }

@@ -38,10 +38,23 @@ func newServer(tb testing.TB, rateLimit float64) (*server.Server, *sqlite.DB) {
 	return s, db
 }
 
+// newServerAt starts the real server on the database file at path.
+func newServerAt(tb testing.TB, path string) (*server.Server, *sqlite.DB) {
+	tb.Helper()
+	var db *sqlite.DB
+	s := newServerOn(tb, path, func(d *serverDeps) { db = d.Store.(*sqlite.DB) })
+	return s, db
+}
+
 // newServerWith builds a server whose dependencies edit may change.
 func newServerWith(tb testing.TB, edit func(*serverDeps)) *server.Server {
 	tb.Helper()
-	db, err := sqlite.Open(filepath.Join(tb.TempDir(), "koekje.db"), nil)
+	return newServerOn(tb, filepath.Join(tb.TempDir(), "koekje.db"), edit)
+}
+
+func newServerOn(tb testing.TB, path string, edit func(*serverDeps)) *server.Server {
+	tb.Helper()
+	db, err := sqlite.Open(path, nil)
 	if err != nil {
 		tb.Fatal(err)
 	}

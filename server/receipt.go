@@ -103,6 +103,13 @@ func (s *Server) signedReceipt(c echo.Context, rec *consent.Record, html bool) e
 		return consent.Errorf(consent.ENOTFOUND, "the site of this record is no longer configured")
 	}
 	claims := proof.NewReceipt(rec, site, selfOrigin(c), time.Now(), uuid.NewString())
+	idx, err := s.logIndexOf(c.Request().Context(), rec)
+	if err != nil {
+		return err
+	}
+	if idx >= 0 {
+		claims.LogIndex = &idx
+	}
 	jwt, err := s.keys.Ring().SignJWT(claims)
 	if err != nil {
 		return err
@@ -122,7 +129,7 @@ var receiptWords = map[string]map[string]string{
 		"state": "Toestemming", "granted": "ja", "refused": "nee", "services": "Ook toegestaan",
 		"verify": "Zo controleer je dit bewijs", "verifyText": "Dit bewijs is een JWT, ondertekend met Ed25519. Controleer het met elke JOSE-bibliotheek tegen de openbare sleutels op",
 		"hash": "Vingerafdruk van dit record (SHA-256)", "policy": "Privacyverklaring",
-		"accept_all": "alles geaccepteerd", "reject_all": "alles geweigerd", "custom": "eigen keuze", "withdraw": "toestemming ingetrokken",
+		"accept_all": "alles geaccepteerd", "reject_all": "alles geweigerd", "custom": "eigen keuze", "withdraw": "toestemming ingetrokken", "load_once": "één keer geladen",
 		"gpc": "Je browser gaf het signaal Global Privacy Control.",
 	},
 	"en": {
@@ -131,7 +138,7 @@ var receiptWords = map[string]map[string]string{
 		"state": "Consent", "granted": "yes", "refused": "no", "services": "Also allowed",
 		"verify": "How to verify this proof", "verifyText": "This proof is a JWT signed with Ed25519. Verify it with any JOSE library against the public keys at",
 		"hash": "Fingerprint of this record (SHA-256)", "policy": "Privacy statement",
-		"accept_all": "accepted all", "reject_all": "rejected all", "custom": "own choice", "withdraw": "consent withdrawn",
+		"accept_all": "accepted all", "reject_all": "rejected all", "custom": "own choice", "withdraw": "consent withdrawn", "load_once": "loaded once",
 		"gpc": "Your browser sent the Global Privacy Control signal.",
 	},
 }

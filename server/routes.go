@@ -34,8 +34,14 @@ func (s *Server) routes() {
 	e.OPTIONS("/api/v1/consents/:id", preflight, s.cors)
 	e.GET("/api/v1/consents/:id/receipt", s.receipt, s.cors, s.visitor)
 	e.OPTIONS("/api/v1/consents/:id/receipt", preflight, s.cors)
+	e.GET("/api/v1/consents/:id/proof", s.logProof, s.cors, s.visitor)
 	e.GET("/api/v1/keys", s.jwks)
 	e.GET("/api/v1/openapi.json", openAPI)
+
+	// The transparency log: public and cacheable (C2SP tlog-tiles).
+	e.GET("/log/checkpoint", s.logCheckpoint)
+	e.GET("/log/key", s.logKeyText)
+	e.GET("/log/tile/*", s.logTile)
 
 	e.GET("/api/v1/sites/:site/verify", s.verify, audit)
 	e.GET("/api/v1/sites/:site/consents", s.export, audit)

@@ -30,6 +30,7 @@ type Deps struct {
 	RateLimit      float64   // public POSTs per second per client address; 0 turns it off
 	TrustedProxies []string  // CIDRs whose X-Forwarded-For is believed
 	Metrics        *Metrics  // made here when nil; give it to wire the store's OnCommit
+	LogKey         string    // the transparency log's verifier key; empty when no log is kept
 }
 
 // Store is what the handlers need of the consent store, declared in pieces
@@ -38,6 +39,7 @@ type Store interface {
 	recorder
 	histories
 	auditor
+	logReader
 	// Ping checks that the store can be read.
 	Ping(ctx context.Context) error
 }
@@ -58,6 +60,7 @@ type Server struct {
 	limit     float64
 	metrics   *Metrics
 	exports   chan struct{} // a slot per export running
+	logKey    string
 }
 
 // New builds the server: the banner bundle of every site (stored as a
@@ -87,6 +90,7 @@ func New(ctx context.Context, d Deps) (*Server, error) {
 		limit:     d.RateLimit,
 		metrics:   d.Metrics,
 		exports:   make(chan struct{}, maxExports),
+		logKey:    d.LogKey,
 	}
 	if s.metrics == nil {
 		s.metrics = NewMetrics()

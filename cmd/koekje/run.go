@@ -151,6 +151,10 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	if err != nil {
 		return err
 	}
+	logSigner, err := db.StartLog(ctx, logOrigin(o.addr))
+	if err != nil {
+		return fmt.Errorf("transparency log: %w", err)
+	}
 	if o.adminToken == "" && len(cfg.Tokens) == 0 {
 		o.adminToken = newToken()
 		fmt.Fprintf(stderr, "koekje: no admin token given; this run's token is %s\n", o.adminToken)
@@ -164,7 +168,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	srv, err := server.New(ctx, server.Deps{
 		Metrics: metrics,
 		Config:  cfg, Store: db, Keys: keys, Log: log, AccessLog: logs, TokenKey: key, AdminToken: o.adminToken,
-		RateLimit: o.rateLimit, TrustedProxies: proxies,
+		RateLimit: o.rateLimit, TrustedProxies: proxies, LogKey: logSigner.VerifierKey(),
 	})
 	if err != nil {
 		return err
@@ -191,6 +195,18 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		return err
 	}
 	return db.Close()
+}
+
+// logOrigin names the transparency log: the server's host and /log.
+func logOrigin(addr string) string {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil || host == "" || host == "0.0.0.0" || host == "::" {
+		host = "localhost"
+	}
+	if port != "" && port != "80" && port != "443" {
+		host = net.JoinHostPort(host, port)
+	}
+	return host + "/log"
 }
 
 func envOr(getenv func(string) string, k, def string) string {

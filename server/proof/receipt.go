@@ -44,6 +44,8 @@ type Receipt struct {
 	Sequence        int64    `json:"sequence"`
 	RecordHash      string   `json:"record_hash"`
 	PrevHash        string   `json:"prev_hash"`
+	// LogIndex is the record's leaf in the transparency log, when one is kept.
+	LogIndex *int64 `json:"log_index,omitempty"`
 }
 
 // ReceiptController is the data controller as the receipt names it.

@@ -49,6 +49,10 @@ type DB struct {
 	failed     int       // batches that failed since the last log line; owned by the writer goroutine
 	lastLogged time.Time // when the writer last logged a failed batch
 
+	// commitMu is held by every batch and by StartLog, which sets tl.
+	commitMu sync.Mutex
+	tl       *logState // nil until StartLog: no log is kept
+
 	closeOnce sync.Once
 	closeErr  error
 
@@ -204,6 +208,8 @@ func writeError(err error) error {
 }
 
 func (db *DB) commit(batch []*consent.Record) error {
+	db.commitMu.Lock()
+	defer db.commitMu.Unlock()
 	ctx := context.Background()
 	if db.insert == nil {
 		// Prepared once on the one writer connection (before a transaction
@@ -234,6 +240,10 @@ func (db *DB) commit(batch []*consent.Record) error {
 	defer in.close()
 	staged := map[string]head{}
 	requests := map[string]*consent.Record{} // site and request ID → the record of this batch
+	var leaves *appender
+	if db.tl != nil {
+		leaves = db.tl.appender(tx)
+	}
 	now := db.Now().UTC().Truncate(time.Microsecond)
 	for _, r := range batch {
 		if r.RequestID != "" {
@@ -296,8 +306,13 @@ func (db *DB) commit(batch []*consent.Record) error {
 		if err != nil {
 			return fmt.Errorf("insert: %w", err)
 		}
+		row, _ := res.LastInsertId()
+		if leaves != nil {
+			if _, err := leaves.add(ctx, row, r.Site, r.Hash); err != nil {
+				return err
+			}
+		}
 		if r.RequestID != "" {
-			row, _ := res.LastInsertId()
 			if _, err := tx.ExecContext(ctx, `INSERT INTO requests (site, request_id, record) VALUES (?, ?, ?)`, r.Site, r.RequestID, row); err != nil {
 				return fmt.Errorf("request id: %w", err)
 			}
@@ -305,8 +320,16 @@ func (db *DB) commit(batch []*consent.Record) error {
 		}
 		staged[r.Site] = head{r.Seq, r.Hash, r.RecordedAt.UnixMicro()}
 	}
+	if leaves != nil {
+		if err := leaves.finish(ctx); err != nil {
+			return err
+		}
+	}
 	if err := tx.Commit(); err != nil {
 		return fmt.Errorf("commit: %w", err)
+	}
+	if leaves != nil {
+		leaves.done()
 	}
 	for site, h := range staged {
 		db.heads[site] = h

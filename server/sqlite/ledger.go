@@ -332,6 +332,16 @@ func (db *DB) Purge(ctx context.Context, site string, before time.Time, sign fun
 	if _, err := tx.ExecContext(ctx, `DELETE FROM requests WHERE site = ? AND record <= ?`, site, last); err != nil {
 		return 0, fmt.Errorf("purge: request ids: %w", err)
 	}
+	// The purged records' leaves stay in the log, but lose their salts:
+	// nothing links them to anyone any more. The checkpoint names the
+	// last one, so verification knows those leaves have no records.
+	if _, err := tx.ExecContext(ctx, `UPDATE log_leaves SET salt = NULL, record = NULL WHERE site = ? AND record <= ?`, site, last); err != nil {
+		return 0, fmt.Errorf("purge: log salts: %w", err)
+	}
+	if _, err := tx.ExecContext(ctx, `UPDATE checkpoints SET log_index = (SELECT max(idx) FROM log_leaves WHERE site = ? AND record IS NULL)
+		WHERE site = ? AND seq = ?`, site, site, cp.Seq); err != nil {
+		return 0, fmt.Errorf("purge: checkpoint: %w", err)
+	}
 	// Page URLs and user agents that no remaining record refers to go too,
 	// and writers are told to forget the ids they cached.
 	if _, err := tx.ExecContext(ctx, `DELETE FROM texts WHERE id NOT IN

@@ -94,6 +94,27 @@ var migrations = []func(*sql.Tx) error{
 		value INTEGER NOT NULL
 	) WITHOUT ROWID;
 	INSERT INTO counters (name, value) VALUES ('texts_generation', 0);`),
+	execMigration(`-- The transparency log: a leaf per record (server/tlog's koekje-leaf-v1),
+	-- the tree's stored hashes, and the signed checkpoints.
+	CREATE TABLE log_leaves (
+		idx    INTEGER PRIMARY KEY, -- the leaf's index in the log
+		record INTEGER UNIQUE,      -- records.id; NULL once purged
+		site   TEXT NOT NULL,
+		salt   BLOB,                -- of the commitment; NULL once purged
+		entry  BLOB NOT NULL
+	);
+	CREATE TABLE log_hashes (
+		id   INTEGER PRIMARY KEY, -- tlog's stored hash index
+		hash BLOB NOT NULL
+	);
+	CREATE TABLE log_checkpoints (
+		size       INTEGER PRIMARY KEY,
+		signed     BLOB NOT NULL, -- C2SP signed note
+		created_at INTEGER NOT NULL
+	);
+	-- A purge checkpoint names the last purged record's leaf, so the
+	-- leaves up to it may lack records.
+	ALTER TABLE checkpoints ADD COLUMN log_index INTEGER;`),
 }
 
 func execMigration(q string) func(*sql.Tx) error {

@@ -1,0 +1,319 @@
+package sqlite
+
+import (
+	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"database/sql"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"golang.org/x/mod/sumdb/tlog"
+
+	"github.com/koekje/koekje/server/consent"
+	klog "github.com/koekje/koekje/server/tlog"
+)
+
+// The transparency log lives beside the records: the writer gives each
+// record its leaf (salted commitment and site tag) in the transaction that
+// commits it, stores the tree's new hashes, and signs a checkpoint of the
+// new size, so a record's inclusion proof is ready when its 201 is sent.
+
+const (
+	logKeySecret   = "log-signing-key"
+	auditKeySecret = "log-audit-root"
+)
+
+// logState is the writer's view of the log; owned by the writer goroutine
+// once StartLog has set it.
+type logState struct {
+	signer    *klog.Signer
+	auditRoot []byte
+	size      int64
+	// recent keeps the stored hashes written lately: appending and the
+	// tree hash read only the right edge of the tree, which is here.
+	recent map[int64]tlog.Hash
+}
+
+// AuditKey is the key whose holder can find a site's leaves in the log.
+func AuditKey(root []byte, site string) []byte {
+	m := hmac.New(sha256.New, root)
+	m.Write([]byte("koekje-site-audit-key-v1\x00" + site))
+	return m.Sum(nil)
+}
+
+// StartLog keeps the transparency log from now on, under origin, with the
+// log's key from the database's secrets (made the first time). Records
+// written before the log existed are given leaves first, in the order they
+// were written. It returns the signer, whose verifier key auditors use.
+func (db *DB) StartLog(ctx context.Context, origin string) (*klog.Signer, error) {
+	seed, err := db.Secret(ctx, logKeySecret, 32)
+	if err != nil {
+		return nil, err
+	}
+	root, err := db.Secret(ctx, auditKeySecret, 32)
+	if err != nil {
+		return nil, err
+	}
+	signer, err := klog.NewSigner(origin, seed)
+	if err != nil {
+		return nil, err
+	}
+	st := &logState{signer: signer, auditRoot: root, recent: map[int64]tlog.Hash{}}
+	db.commitMu.Lock()
+	defer db.commitMu.Unlock()
+	if err := db.write.QueryRowContext(ctx, `SELECT coalesce(max(idx) + 1, 0) FROM log_leaves`).Scan(&st.size); err != nil {
+		return nil, fmt.Errorf("log size: %w", err)
+	}
+	if err := db.backfillLog(ctx, st); err != nil {
+		return nil, err
+	}
+	db.tl = st
+	return signer, nil
+}
+
+// LogAuditKey returns a site's audit key, for its auditor.
+func (db *DB) LogAuditKey(ctx context.Context, site string) ([]byte, error) {
+	root, err := db.Secret(ctx, auditKeySecret, 32)
+	if err != nil {
+		return nil, err
+	}
+	return AuditKey(root, site), nil
+}
+
+// backfillLog gives leaves to records that have none, oldest first, a
+// transaction per 10,000.
+func (db *DB) backfillLog(ctx context.Context, st *logState) error {
+	for {
+		tx, err := db.write.BeginTx(ctx, nil)
+		if err != nil {
+			return err
+		}
+		rows, err := tx.QueryContext(ctx, `SELECT r.id, r.site, r.hash FROM records r
+			WHERE NOT EXISTS (SELECT 1 FROM log_leaves l WHERE l.record = r.id) ORDER BY r.id LIMIT 10000`)
+		if err != nil {
+			tx.Rollback()
+			return fmt.Errorf("backfill the log: %w", err)
+		}
+		type row struct {
+			id   int64
+			site string
+			hash []byte
+		}
+		var page []row
+		for rows.Next() {
+			var r row
+			if err := rows.Scan(&r.id, &r.site, &r.hash); err != nil {
+				rows.Close()
+				tx.Rollback()
+				return err
+			}
+			page = append(page, r)
+		}
+		rows.Close()
+		if len(page) == 0 {
+			return tx.Rollback()
+		}
+		app := st.appender(tx)
+		for _, r := range page {
+			if _, err := app.add(ctx, r.id, r.site, r.hash); err != nil {
+				tx.Rollback()
+				return fmt.Errorf("backfill the log: %w", err)
+			}
+		}
+		if err := app.finish(ctx); err != nil {
+			tx.Rollback()
+			return err
+		}
+		if err := tx.Commit(); err != nil {
+			return fmt.Errorf("backfill the log: %w", err)
+		}
+		app.done()
+	}
+}
+
+// appender adds leaves within one transaction.
+type appender struct {
+	st      *logState
+	tx      *sql.Tx
+	pending map[int64]tlog.Hash // stored hashes of this transaction
+	size    int64
+	keys    map[string][]byte
+}
+
+func (st *logState) appender(tx *sql.Tx) *appender {
+	return &appender{st: st, tx: tx, pending: map[int64]tlog.Hash{}, size: st.size, keys: map[string][]byte{}}
+}
+
+// ReadHashes reads stored hashes from this transaction, the recent ones,
+// or the table.
+func (a *appender) ReadHashes(indexes []int64) ([]tlog.Hash, error) {
+	out := make([]tlog.Hash, len(indexes))
+	for i, x := range indexes {
+		if h, ok := a.pending[x]; ok {
+			out[i] = h
+			continue
+		}
+		if h, ok := a.st.recent[x]; ok {
+			out[i] = h
+			continue
+		}
+		var b []byte
+		if err := a.tx.QueryRow(`SELECT hash FROM log_hashes WHERE id = ?`, x).Scan(&b); err != nil {
+			return nil, fmt.Errorf("log hash %d: %w", x, err)
+		}
+		copy(out[i][:], b)
+	}
+	return out, nil
+}
+
+// add appends the leaf of a record and returns its index.
+func (a *appender) add(ctx context.Context, record int64, site string, recordHash []byte) (int64, error) {
+	key, ok := a.keys[site]
+	if !ok {
+		key = AuditKey(a.st.auditRoot, site)
+		a.keys[site] = key
+	}
+	salt, err := klog.NewSalt()
+	if err != nil {
+		return 0, err
+	}
+	idx := a.size
+	entry := klog.NewLeaf(salt, recordHash, key, idx).Encode()
+	hashes, err := tlog.StoredHashes(idx, entry, a)
+	if err != nil {
+		return 0, err
+	}
+	base := tlog.StoredHashIndex(0, idx)
+	for i, h := range hashes {
+		if _, err := a.tx.ExecContext(ctx, `INSERT INTO log_hashes (id, hash) VALUES (?, ?)`, base+int64(i), h[:]); err != nil {
+			return 0, fmt.Errorf("log hash: %w", err)
+		}
+		a.pending[base+int64(i)] = h
+	}
+	if _, err := a.tx.ExecContext(ctx, `INSERT INTO log_leaves (idx, record, site, salt, entry) VALUES (?, ?, ?, ?, ?)`,
+		idx, record, site, salt, entry); err != nil {
+		return 0, fmt.Errorf("log leaf: %w", err)
+	}
+	a.size++
+	return idx, nil
+}
+
+// finish signs and stores a checkpoint of the new size, if it grew.
+func (a *appender) finish(ctx context.Context) error {
+	if a.size == a.st.size {
+		return nil
+	}
+	th, err := tlog.TreeHash(a.size, a)
+	if err != nil {
+		return fmt.Errorf("tree hash: %w", err)
+	}
+	signed, err := a.st.signer.Sign(a.size, th)
+	if err != nil {
+		return fmt.Errorf("sign checkpoint: %w", err)
+	}
+	if _, err := a.tx.ExecContext(ctx, `INSERT INTO log_checkpoints (size, signed, created_at) VALUES (?, ?, ?)`,
+		a.size, signed, time.Now().UnixMicro()); err != nil {
+		return fmt.Errorf("log checkpoint: %w", err)
+	}
+	return nil
+}
+
+// maxRecentHashes bounds the writer's copy of the tree's right edge.
+const maxRecentHashes = 1 << 14
+
+// done takes the committed transaction's state.
+func (a *appender) done() {
+	if len(a.st.recent)+len(a.pending) > maxRecentHashes {
+		clear(a.st.recent)
+	}
+	for k, h := range a.pending {
+		a.st.recent[k] = h
+	}
+	a.st.size = a.size
+}
+
+// LatestCheckpoint returns the newest signed checkpoint, or nil.
+func (db *DB) LatestCheckpoint(ctx context.Context) ([]byte, error) {
+	var b []byte
+	err := db.read.QueryRowContext(ctx, `SELECT signed FROM log_checkpoints ORDER BY size DESC LIMIT 1`).Scan(&b)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, nil
+	}
+	return b, err
+}
+
+// LogHashes reads stored hashes of the log (tlog's stored hash indexes).
+func (db *DB) LogHashes(ctx context.Context, indexes []int64) ([]tlog.Hash, error) {
+	out := make([]tlog.Hash, len(indexes))
+	if len(indexes) == 0 {
+		return out, nil
+	}
+	args := make([]any, len(indexes))
+	for i, x := range indexes {
+		args[i] = x
+	}
+	rows, err := db.read.QueryContext(ctx, `SELECT id, hash FROM log_hashes WHERE id IN (?`+strings.Repeat(",?", len(indexes)-1)+`)`, args...)
+	if err != nil {
+		return nil, fmt.Errorf("log hashes: %w", err)
+	}
+	defer rows.Close()
+	found := map[int64][]byte{}
+	for rows.Next() {
+		var id int64
+		var h []byte
+		if err := rows.Scan(&id, &h); err != nil {
+			return nil, err
+		}
+		found[id] = h
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	for i, x := range indexes {
+		h, ok := found[x]
+		if !ok || len(h) != tlog.HashSize {
+			return nil, fmt.Errorf("log hash %d: %w", x, consent.Errorf(consent.ENOTFOUND, "not in the log"))
+		}
+		copy(out[i][:], h)
+	}
+	return out, nil
+}
+
+// LogEntries returns the entries of leaves [from, to).
+func (db *DB) LogEntries(ctx context.Context, from, to int64) ([][]byte, error) {
+	rows, err := db.read.QueryContext(ctx, `SELECT idx, entry FROM log_leaves WHERE idx >= ? AND idx < ? ORDER BY idx`, from, to)
+	if err != nil {
+		return nil, fmt.Errorf("log entries: %w", err)
+	}
+	defer rows.Close()
+	var out [][]byte
+	for next := from; rows.Next(); next++ {
+		var idx int64
+		var e []byte
+		if err := rows.Scan(&idx, &e); err != nil {
+			return nil, err
+		}
+		if idx != next {
+			return nil, fmt.Errorf("log entry %d is missing", next)
+		}
+		out = append(out, e)
+	}
+	return out, rows.Err()
+}
+
+// LeafOf returns the leaf of a site's record seq, or nil if it has none.
+func (db *DB) LeafOf(ctx context.Context, site string, seq int64) (*klog.StoredLeaf, error) {
+	var l klog.StoredLeaf
+	err := db.read.QueryRowContext(ctx, `SELECT l.idx, l.salt, l.entry FROM records r JOIN log_leaves l ON l.record = r.id
+		WHERE r.site = ? AND r.seq = ?`, site, seq).Scan(&l.Index, &l.Salt, &l.Entry)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("leaf: %w", err)
+	}
+	return &l, nil
+}

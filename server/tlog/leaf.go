@@ -1,0 +1,109 @@
+// Package tlog is Koekje's transparency log: one Merkle tree (RFC 6962
+// hashing) per deployment over salted commitments to record hashes, with
+// signed checkpoints and tiles in the C2SP formats (tlog-checkpoint,
+// signed-note, tlog-tiles) that the Go checksum database and Certificate
+// Transparency use. Its leaves hold no personal data. Hashes, tiles and
+// proofs come from golang.org/x/mod/sumdb/tlog; this package adds the leaf
+// format, the checkpoint text, tile paths and the checks an auditor runs.
+package tlog
+
+import (
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/binary"
+	"errors"
+	"fmt"
+)
+
+// Leaf format koekje-leaf-v1, 49 bytes:
+//
+//	0x01                         version
+//	commitment [32]byte          SHA-256("koekje-commitment-v1\x00" ‖ salt ‖ record hash)
+//	site tag   [16]byte          HMAC-SHA256(site audit key, "koekje-site-tag-v1\x00" ‖ uint64 index)[:16]
+//
+// The salt (32 random bytes per record) is kept beside the record and
+// deleted with it: without it the commitment names nothing. The site tag
+// lets the holder of a site's audit key find that site's leaves, and only
+// those, so an auditor can check that no record of the site went missing;
+// to anyone else tags are random.
+const (
+	LeafVersion = 1
+	LeafSize    = 1 + 32 + SiteTagSize
+	SiteTagSize = 16
+	SaltSize    = 32
+)
+
+const (
+	commitmentTag = "koekje-commitment-v1\x00"
+	siteTagTag    = "koekje-site-tag-v1\x00"
+)
+
+// Leaf is one entry of the log.
+type Leaf struct {
+	Commitment [32]byte
+	SiteTag    [SiteTagSize]byte
+}
+
+// NewSalt returns a fresh salt for a record's commitment.
+func NewSalt() ([]byte, error) {
+	s := make([]byte, SaltSize)
+	_, err := rand.Read(s)
+	return s, err
+}
+
+// Commit is the commitment to a record hash under salt.
+func Commit(salt, recordHash []byte) [32]byte {
+	h := sha256.New()
+	h.Write([]byte(commitmentTag))
+	h.Write(salt)
+	h.Write(recordHash)
+	var c [32]byte
+	h.Sum(c[:0])
+	return c
+}
+
+// SiteTag is the tag of the leaf at index under a site's audit key.
+func SiteTag(auditKey []byte, index int64) [SiteTagSize]byte {
+	m := hmac.New(sha256.New, auditKey)
+	m.Write([]byte(siteTagTag))
+	m.Write(binary.BigEndian.AppendUint64(nil, uint64(index)))
+	var t [SiteTagSize]byte
+	copy(t[:], m.Sum(nil))
+	return t
+}
+
+// NewLeaf makes the leaf at index for a record hash.
+func NewLeaf(salt, recordHash, auditKey []byte, index int64) Leaf {
+	return Leaf{Commitment: Commit(salt, recordHash), SiteTag: SiteTag(auditKey, index)}
+}
+
+// Encode returns the leaf's entry bytes (koekje-leaf-v1).
+func (l Leaf) Encode() []byte {
+	b := make([]byte, 0, LeafSize)
+	b = append(b, LeafVersion)
+	b = append(b, l.Commitment[:]...)
+	return append(b, l.SiteTag[:]...)
+}
+
+// ParseLeaf reads an entry.
+func ParseLeaf(b []byte) (Leaf, error) {
+	var l Leaf
+	if len(b) != LeafSize || b[0] != LeafVersion {
+		return l, fmt.Errorf("not a koekje-leaf-v1 entry (%d bytes)", len(b))
+	}
+	copy(l.Commitment[:], b[1:33])
+	copy(l.SiteTag[:], b[33:])
+	return l, nil
+}
+
+// StoredLeaf is what a store keeps of a record's leaf.
+type StoredLeaf struct {
+	Index int64
+	Salt  []byte // nil once the record was purged
+	Entry []byte
+}
+
+// ErrNoLog is returned for a record that has no leaf (written before the
+// log existed, or the log is not kept).
+var ErrNoLog = errors.New("the record has no leaf in the log")

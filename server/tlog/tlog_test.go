@@ -1,0 +1,104 @@
+package tlog_test
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"strings"
+	"testing"
+
+	"golang.org/x/mod/sumdb/tlog"
+
+	klog "github.com/koekje/koekje/server/tlog"
+)
+
+func TestTilePaths(t *testing.T) {
+	for _, tt := range []struct {
+		tile tlog.Tile
+		path string
+	}{
+		{tlog.Tile{H: 8, L: 0, N: 0, W: 256}, "tile/0/000"},
+		{tlog.Tile{H: 8, L: 0, N: 1234067, W: 256}, "tile/0/x001/x234/067"},
+		{tlog.Tile{H: 8, L: 2, N: 5, W: 7}, "tile/2/005.p/7"},
+		{tlog.Tile{H: 8, L: -1, N: 1000, W: 255}, "tile/entries/x001/000.p/255"},
+	} {
+		if got := klog.TilePath(tt.tile); got != tt.path {
+			t.Errorf("%+v: %s, want %s", tt.tile, got, tt.path)
+		}
+		back, err := klog.ParseTilePath(tt.path)
+		if err != nil || back != tt.tile {
+			t.Errorf("%s parses to %+v, %v", tt.path, back, err)
+		}
+	}
+	for _, bad := range []string{"tile/0/1", "tile/0/x1/000", "tile/0/000.p/256", "tile/0/000.p/0", "tile/01/000", "tile/-1/000",
+		"tile/0/001/000", "tile/0/x000/001", "tile/entries/000.p/007x", "tiles/0/000", "tile/64/000"} {
+		if _, err := klog.ParseTilePath(bad); err == nil {
+			t.Errorf("%s parsed", bad)
+		}
+	}
+}
+
+func TestEntryBundle(t *testing.T) {
+	entries := [][]byte{[]byte("a"), {}, bytes.Repeat([]byte{7}, 300)}
+	got, err := klog.ParseEntryBundle(klog.EntryBundle(entries))
+	if err != nil || len(got) != 3 || !bytes.Equal(got[2], entries[2]) || len(got[1]) != 0 {
+		t.Fatalf("%v %v", got, err)
+	}
+	if _, err := klog.ParseEntryBundle([]byte{0, 5, 1}); err == nil {
+		t.Error("a truncated bundle parsed")
+	}
+}
+
+// A checkpoint signs and opens; another key or a changed byte does not.
+func TestCheckpointSignature(t *testing.T) {
+	s, err := klog.NewSigner("consent.example.nl/log", bytes.Repeat([]byte{1}, 32))
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := tlog.Hash(sha256.Sum256([]byte("root")))
+	signed, err := s.Sign(42, h)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasPrefix(string(signed), "consent.example.nl/log\n42\n") {
+		t.Fatalf("checkpoint text: %q", signed)
+	}
+	cp, _, err := klog.OpenCheckpoint(signed, s.VerifierKey())
+	if err != nil || cp.Size != 42 || cp.Hash != h || cp.Origin != "consent.example.nl/log" {
+		t.Fatalf("%+v %v", cp, err)
+	}
+	other, _ := klog.NewSigner("consent.example.nl/log", bytes.Repeat([]byte{2}, 32))
+	if _, _, err := klog.OpenCheckpoint(signed, other.VerifierKey()); err == nil {
+		t.Error("opened with another key")
+	}
+	forged := bytes.Replace(signed, []byte("\n42\n"), []byte("\n43\n"), 1)
+	if _, _, err := klog.OpenCheckpoint(forged, s.VerifierKey()); err == nil {
+		t.Error("a changed size verified")
+	}
+	if _, err := klog.NewSigner("has space", bytes.Repeat([]byte{1}, 32)); err == nil {
+		t.Error("an origin with a space was taken")
+	}
+}
+
+// A leaf commits to a record hash under its salt; another salt or hash, or
+// another site's key, gives another leaf.
+func TestLeaf(t *testing.T) {
+	salt, _ := klog.NewSalt()
+	rh := sha256.Sum256([]byte("record"))
+	key := []byte("site audit key")
+	l := klog.NewLeaf(salt, rh[:], key, 9)
+	back, err := klog.ParseLeaf(l.Encode())
+	if err != nil || back != l || len(l.Encode()) != klog.LeafSize {
+		t.Fatalf("%v %v", back, err)
+	}
+	salt2, _ := klog.NewSalt()
+	rh2 := sha256.Sum256([]byte("other"))
+	if klog.NewLeaf(salt2, rh[:], key, 9).Commitment == l.Commitment || klog.NewLeaf(salt, rh2[:], key, 9).Commitment == l.Commitment {
+		t.Error("the commitment does not depend on salt and record hash")
+	}
+	if klog.SiteTag([]byte("other key"), 9) == l.SiteTag || klog.SiteTag(key, 10) == l.SiteTag {
+		t.Error("the site tag does not depend on key and index")
+	}
+	if _, err := klog.ParseLeaf(append([]byte{2}, l.Encode()[1:]...)); err == nil {
+		t.Error("a leaf of another version parsed")
+	}
+}

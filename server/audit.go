@@ -21,6 +21,9 @@ import (
 // auditor is what auditors' routes and the console need of the store.
 type auditor interface {
 	proof.Chain
+	proof.LogStore
+	// LogAuditKey is the key that finds a site's leaves in the log.
+	LogAuditKey(ctx context.Context, site string) ([]byte, error)
 	// Scan calls fn for each record of f in time order (export order).
 	Scan(ctx context.Context, f consent.Filter, fn func(*consent.Record) error) error
 	Version(ctx context.Context, site, hash string) ([]byte, error)
@@ -98,10 +101,20 @@ func (s *Server) rotateKey(c echo.Context) error {
 	return c.JSON(http.StatusCreated, map[string]string{"kid": k.ID})
 }
 
-// verifySite walks a site's chain with every published key.
+// verifySite walks a site's chain with every published key, then holds it
+// against the transparency log's newest checkpoint.
 func (s *Server) verifySite(c echo.Context, site *config.Site) (*proof.Result, error) {
+	ctx := c.Request().Context()
 	pubs, ids := s.keys.Ring().Public()
-	return proof.Verify(c.Request().Context(), s.store, site.ID, pubs, ids)
+	res, err := proof.Verify(ctx, s.store, site.ID, pubs, ids)
+	if err != nil || s.logKey == "" {
+		return res, err
+	}
+	key, err := s.store.LogAuditKey(ctx, site.ID)
+	if err != nil {
+		return nil, err
+	}
+	return res, proof.VerifyLog(ctx, s.store, res, s.logKey, key, nil)
 }
 
 func (s *Server) version(c echo.Context) error {

@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/transparency-dev/merkle/proof"
 	"github.com/transparency-dev/merkle/rfc6962"
@@ -230,5 +231,39 @@ func TestLogBackfill(t *testing.T) {
 		if l, err := db.LeafOf(context.Background(), "demo", seq); err != nil || l == nil || l.Index != seq-1 {
 			t.Errorf("record %d: leaf %+v %v", seq, l, err)
 		}
+	}
+}
+
+// A receipt's proof, kept by the visitor, still verifies after a purge took
+// the record and its salt: the leaf stays in the log, linked to no one.
+func TestProofOutlivesPurge(t *testing.T) {
+	t.Parallel()
+	s, db, key := newLoggedServer(t)
+	a := post(t, s, `{"site":"demo","action":"accept_all"}`).json(t)
+	postMany(t, s, 3)
+	auth := []string{"Authorization", "Bearer " + a["token"].(string)}
+	r := do(t, s, "GET", "/api/v1/consents/"+a["consent_id"].(string)+"/receipt", "", auth...)
+	var receipt struct{ Claims kproof.Receipt }
+	json.Unmarshal(r.body, &receipt)
+	pr := do(t, s, "GET", "/api/v1/consents/"+a["consent_id"].(string)+"/proof", "", auth...)
+	p, err := klog.ParseProof(pr.body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	purge := do(t, s, "POST", "/api/v1/sites/demo/purge?before="+time.Now().UTC().Format(time.RFC3339Nano), "", "Authorization", "Bearer "+adminToken)
+	if purge.status != 200 {
+		t.Fatalf("purge: %d %s", purge.status, purge.body)
+	}
+	recordHash, _ := hex.DecodeString(receipt.Claims.RecordHash)
+	if _, err := p.Verify(recordHash, key); err != nil {
+		t.Fatalf("the kept proof no longer verifies: %v", err)
+	}
+	if l, _ := db.LeafOf(context.Background(), "demo", receipt.Claims.Sequence); l != nil {
+		t.Error("the purged record still has a leaf with a salt")
+	}
+	v := do(t, s, "GET", "/api/v1/sites/demo/verify", "", "Authorization", "Bearer "+adminToken)
+	var res kproof.Result
+	if err := json.Unmarshal(v.body, &res); err != nil || v.status != 200 || !res.OK || res.Log == nil || res.Log.Purged != 4 || len(res.Log.Purges) != 1 {
+		t.Fatalf("verify after the purge: %d %s", v.status, v.body)
 	}
 }

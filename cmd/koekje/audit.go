@@ -59,8 +59,17 @@ func verifyCmd(ctx context.Context, args []string, getenv func(string) string, s
 	var o options
 	fs := o.flags("verify", getenv, stderr)
 	site := fs.String("site", "", "verify only this site")
+	checkpoint := fs.String("checkpoint", "", "a signed log checkpoint you kept (or a witness cosigned): the database must still hold that log")
+	logKey := fs.String("log-key", "", "the log's verifier key you pinned; by default the database's own")
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	var ref []byte
+	if *checkpoint != "" {
+		var err error
+		if ref, err = os.ReadFile(*checkpoint); err != nil {
+			return fmt.Errorf("--checkpoint: %w", err)
+		}
 	}
 	list, db, err := o.openSites(ctx, *site)
 	if err != nil {
@@ -71,6 +80,18 @@ func verifyCmd(ctx context.Context, args []string, getenv func(string) string, s
 	if err != nil {
 		return err
 	}
+	if *logKey == "" {
+		signer, err := db.LogSigner(ctx)
+		if err != nil {
+			return err
+		}
+		if signer != nil {
+			*logKey = signer.VerifierKey()
+		}
+	}
+	if *logKey == "" && ref != nil {
+		return errors.New("--checkpoint: this database keeps no log; give --log-key")
+	}
 	pubs, ids := keys.Ring().Public()
 	enc := json.NewEncoder(stdout)
 	ok := true
@@ -78,6 +99,15 @@ func verifyCmd(ctx context.Context, args []string, getenv func(string) string, s
 		res, err := proof.Verify(ctx, db, s.ID, pubs, ids)
 		if err != nil {
 			return err
+		}
+		if *logKey != "" {
+			auditKey, err := db.LogAuditKey(ctx, s.ID)
+			if err != nil {
+				return err
+			}
+			if err := proof.VerifyLog(ctx, db, res, *logKey, auditKey, ref); err != nil {
+				return err
+			}
 		}
 		ok = ok && res.OK
 		enc.Encode(res)

@@ -65,6 +65,9 @@ type Checkpoint struct {
 	CreatedAt time.Time
 	KeyID     string
 	Signature []byte // Ed25519 over proof.CheckpointMessage
+	// LogIndex is the last purged record's leaf in the transparency log, if
+	// it had one: the site's leaves up to it may have no records.
+	LogIndex *int64
 }
 
 // DayStats counts one day's choices of a site.

@@ -32,6 +32,8 @@ type Result struct {
 	Seq      int64      `json:"sequence,omitempty"`
 	Reason   string     `json:"reason,omitempty"`
 	Detail   string     `json:"detail,omitempty"`
+	// Log is what the transparency log says, when the site was held against it.
+	Log *LogResult `json:"log,omitempty"`
 }
 
 // Chain is what verification reads of a store.

@@ -187,19 +187,41 @@ func (db *DB) FindHash(ctx context.Context, site string, hash []byte) (int64, bo
 
 // LastCheckpoint returns the newest checkpoint of site, or nil.
 func (db *DB) LastCheckpoint(ctx context.Context, site string) (*consent.Checkpoint, error) {
-	cp := consent.Checkpoint{Site: site}
-	var created int64
-	var kid sql.NullString
-	err := db.read.QueryRowContext(ctx, `SELECT seq, hash, created_at, key_id, signature FROM checkpoints
-		WHERE site = ? ORDER BY seq DESC LIMIT 1`, site).Scan(&cp.Seq, &cp.Hash, &created, &kid, &cp.Signature)
-	if errors.Is(err, sql.ErrNoRows) {
-		return nil, nil
+	cps, err := db.checkpoints(ctx, site, 1)
+	if err != nil || len(cps) == 0 {
+		return nil, err
 	}
+	return cps[0], nil
+}
+
+// Checkpoints returns every purge checkpoint of site, newest first.
+func (db *DB) Checkpoints(ctx context.Context, site string) ([]*consent.Checkpoint, error) {
+	return db.checkpoints(ctx, site, -1)
+}
+
+func (db *DB) checkpoints(ctx context.Context, site string, limit int) ([]*consent.Checkpoint, error) {
+	rows, err := db.read.QueryContext(ctx, `SELECT seq, hash, created_at, key_id, signature, log_index FROM checkpoints
+		WHERE site = ? ORDER BY seq DESC LIMIT ?`, site, limit)
 	if err != nil {
-		return nil, fmt.Errorf("last checkpoint: %w", err)
+		return nil, fmt.Errorf("checkpoints: %w", err)
 	}
-	cp.CreatedAt, cp.KeyID = time.UnixMicro(created).UTC(), kid.String
-	return &cp, nil
+	defer rows.Close()
+	var out []*consent.Checkpoint
+	for rows.Next() {
+		cp := consent.Checkpoint{Site: site}
+		var created int64
+		var kid sql.NullString
+		var idx sql.NullInt64
+		if err := rows.Scan(&cp.Seq, &cp.Hash, &created, &kid, &cp.Signature, &idx); err != nil {
+			return nil, fmt.Errorf("checkpoints: %w", err)
+		}
+		cp.CreatedAt, cp.KeyID = time.UnixMicro(created).UTC(), kid.String
+		if idx.Valid {
+			cp.LogIndex = &idx.Int64
+		}
+		out = append(out, &cp)
+	}
+	return out, rows.Err()
 }
 
 // Version returns a stored banner version, or a not-found error.

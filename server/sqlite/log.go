@@ -317,3 +317,39 @@ func (db *DB) LeafOf(ctx context.Context, site string, seq int64) (*klog.StoredL
 	}
 	return &l, nil
 }
+
+// LogLeaves calls fn for each leaf in index order, with the record it
+// commits to if that record is still there.
+func (db *DB) LogLeaves(ctx context.Context, fn func(*klog.LeafRecord) error) error {
+	rows, err := db.read.QueryContext(ctx, `SELECT l.idx, l.entry, l.salt, coalesce(r.site, ''), coalesce(r.seq, 0), r.hash
+		FROM log_leaves l LEFT JOIN records r ON r.id = l.record ORDER BY l.idx`)
+	if err != nil {
+		return fmt.Errorf("log leaves: %w", err)
+	}
+	defer rows.Close()
+	var l klog.LeafRecord
+	for rows.Next() {
+		if err := rows.Scan(&l.Index, &l.Entry, &l.Salt, &l.Site, &l.Seq, &l.RecordHash); err != nil {
+			return fmt.Errorf("log leaves: %w", err)
+		}
+		if err := fn(&l); err != nil {
+			return err
+		}
+	}
+	return rows.Err()
+}
+
+// LogSigner returns the log's signer, named as the newest checkpoint names
+// the log, or nil when no log was ever kept. It writes nothing.
+func (db *DB) LogSigner(ctx context.Context) (*klog.Signer, error) {
+	signed, err := db.LatestCheckpoint(ctx)
+	if err != nil || signed == nil {
+		return nil, err
+	}
+	origin, _, _ := strings.Cut(string(signed), "\n")
+	seed, err := db.Secret(ctx, logKeySecret, 32)
+	if err != nil {
+		return nil, err
+	}
+	return klog.NewSigner(origin, seed)
+}

@@ -12,7 +12,6 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/binary"
-	"errors"
 	"fmt"
 )
 
@@ -104,6 +103,13 @@ type StoredLeaf struct {
 	Entry []byte
 }
 
-// ErrNoLog is returned for a record that has no leaf (written before the
-// log existed, or the log is not kept).
-var ErrNoLog = errors.New("the record has no leaf in the log")
+// LeafRecord is a leaf as verification reads it from a store: its entry,
+// and the record it commits to, if that record is still there.
+type LeafRecord struct {
+	Index      int64
+	Entry      []byte
+	Salt       []byte // nil once purged
+	Site       string // of the record; "" once purged
+	Seq        int64
+	RecordHash []byte
+}

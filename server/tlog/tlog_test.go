@@ -102,3 +102,32 @@ func TestLeaf(t *testing.T) {
 		t.Error("a leaf of another version parsed")
 	}
 }
+
+// The builder's root is x/mod's tree hash at every size.
+func TestTreeBuilder(t *testing.T) {
+	var stored []tlog.Hash
+	reader := tlog.HashReaderFunc(func(idx []int64) ([]tlog.Hash, error) {
+		out := make([]tlog.Hash, len(idx))
+		for i, x := range idx {
+			out[i] = stored[x]
+		}
+		return out, nil
+	})
+	var b klog.TreeBuilder
+	for n := int64(0); n < 300; n++ {
+		entry := []byte{byte(n), byte(n >> 8)}
+		hs, err := tlog.StoredHashes(n, entry, reader)
+		if err != nil {
+			t.Fatal(err)
+		}
+		stored = append(stored, hs...)
+		b.Add(entry)
+		want, err := tlog.TreeHash(n+1, reader)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if b.Root() != want || b.Size() != n+1 {
+			t.Fatalf("size %d: builder root differs from the tree hash", n+1)
+		}
+	}
+}

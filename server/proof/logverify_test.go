@@ -1,0 +1,161 @@
+package proof_test
+
+import (
+	"context"
+	"database/sql"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"golang.org/x/mod/sumdb/tlog"
+
+	"github.com/koekje/koekje/server/consent"
+	"github.com/koekje/koekje/server/proof"
+	"github.com/koekje/koekje/server/sqlite"
+)
+
+// logged makes a store that keeps the log, with n records of site "demo",
+// and a raw connection an attacker with the file would use.
+func logged(t *testing.T, n int) (*sqlite.DB, string, *sql.DB) {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "k.db")
+	db, err := sqlite.Open(path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	signer, err := db.StartLog(context.Background(), "koekje.test/log")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range n {
+		r := &consent.Record{Site: "demo", Action: consent.AcceptAll, Choices: map[string]bool{"necessary": true, "analytics": true},
+			Revision: 1, ConfigHash: "sha256:x", Language: "nl", IP: "192.0.2.0/24"}
+		if err := db.Append(context.Background(), r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	raw, err := sql.Open("sqlite3", "file:"+path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { raw.Close() })
+	exec(t, raw, `DROP TRIGGER records_append_only`)
+	return db, signer.VerifierKey(), raw
+}
+
+// verifyLog walks the chain, then holds it against the log (ref: a kept
+// checkpoint, or nil for the database's own).
+func verifyLog(t *testing.T, db *sqlite.DB, logKey string, ref []byte) *proof.Result {
+	t.Helper()
+	res := verify(t, db)
+	key, err := db.LogAuditKey(context.Background(), "demo")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := proof.VerifyLog(context.Background(), db, res, logKey, key, ref); err != nil {
+		t.Fatal(err)
+	}
+	return res
+}
+
+func TestLogVerifies(t *testing.T) {
+	db, key, _ := logged(t, 20)
+	res := verifyLog(t, db, key, nil)
+	if !res.OK || res.Log == nil || res.Log.Size != 20 || res.Log.Leaves != 20 || res.Log.Reference != proof.ReferenceDatabase {
+		t.Fatalf("%+v %+v", res, res.Log)
+	}
+}
+
+// Deleting the newest records together with their leaves and the stored
+// checkpoints passes against the database's own log, and is caught against
+// a checkpoint kept from before.
+func TestLogCatchesTruncatedTail(t *testing.T) {
+	db, key, raw := logged(t, 20)
+	kept, err := db.LatestCheckpoint(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	exec(t, raw, `DELETE FROM records WHERE seq > 15`)
+	exec(t, raw, `DELETE FROM log_leaves WHERE idx >= 15`)
+	exec(t, raw, `DELETE FROM log_hashes WHERE id >= ?`, tlog.StoredHashIndex(0, 15))
+	exec(t, raw, `DELETE FROM log_checkpoints WHERE size > 15`)
+	if res := verifyLog(t, db, key, nil); !res.OK {
+		t.Fatalf("the truncated database should agree with itself: %+v", res)
+	}
+	res := verifyLog(t, db, key, kept)
+	if res.OK || res.Reason != proof.LogMismatch {
+		t.Fatalf("truncation against a kept checkpoint: %+v", res)
+	}
+}
+
+// Deleting records whose leaves stay is caught by the database's own log.
+func TestLogCatchesDeletedRecords(t *testing.T) {
+	db, key, raw := logged(t, 20)
+	exec(t, raw, `DELETE FROM records WHERE seq > 15`)
+	if res := verify(t, db); !res.OK {
+		t.Fatalf("the chain alone cannot see a cut tail: %+v", res)
+	}
+	res := verifyLog(t, db, key, nil)
+	if res.OK || res.Reason != proof.LogMissing {
+		t.Fatalf("%+v", res)
+	}
+}
+
+// A chain rewritten with recomputed hashes verifies alone, and not against
+// the leaves that committed to the old hashes.
+func TestLogCatchesRewrittenChain(t *testing.T) {
+	db, key, raw := logged(t, 10)
+	var recs []*consent.Record
+	db.Chain(context.Background(), "demo", func(r *consent.Record) error { c := *r; recs = append(recs, &c); return nil })
+	var prev []byte
+	for i, r := range recs {
+		if i == 4 {
+			r.Action, r.Choices = consent.RejectAll, map[string]bool{"necessary": true, "analytics": false}
+			exec(t, raw, `UPDATE records SET action = ?, choices = ? WHERE site = 'demo' AND seq = ?`, r.Action, `{"analytics":false,"necessary":true}`, r.Seq)
+		}
+		if i >= 4 {
+			r.PrevHash = prev
+			r.Hash = consent.RecordHash(r)
+			exec(t, raw, `UPDATE records SET prev_hash = ?, hash = ? WHERE site = 'demo' AND seq = ?`, r.PrevHash, r.Hash, r.Seq)
+		}
+		prev = r.Hash
+	}
+	if res := verify(t, db); !res.OK {
+		t.Fatalf("the rewritten chain should verify alone: %+v", res)
+	}
+	res := verifyLog(t, db, key, nil)
+	if res.OK || res.Reason != proof.Altered || res.Seq != 5 {
+		t.Fatalf("%+v", res)
+	}
+}
+
+// A purge shows in the answer; a purge checkpoint changed to cover a cut
+// tail does not hide it.
+func TestLogPurges(t *testing.T) {
+	db, key, raw := logged(t, 20)
+	keys, err := proof.OpenKeys(context.Background(), db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var fifth *consent.Record
+	db.Chain(context.Background(), "demo", func(r *consent.Record) error {
+		if r.Seq == 5 {
+			fifth = r
+		}
+		return nil
+	})
+	if n, err := db.Purge(context.Background(), "demo", fifth.RecordedAt.Add(time.Microsecond), keys.SignCheckpoint); err != nil || n != 5 {
+		t.Fatalf("purge: %d %v", n, err)
+	}
+	res := verifyLog(t, db, key, nil)
+	if !res.OK || res.Log.Purged != 5 || res.Log.Leaves != 20 || len(res.Log.Purges) != 1 || res.Log.Purges[0].ThroughSeq != 5 {
+		t.Fatalf("after a purge: %+v %+v", res, res.Log)
+	}
+	exec(t, raw, `DELETE FROM records WHERE seq > 15`)
+	exec(t, raw, `UPDATE checkpoints SET log_index = 19`)
+	res = verifyLog(t, db, key, nil)
+	if res.OK || res.Reason != proof.LogMissing {
+		t.Fatalf("a cut tail behind a stretched purge: %+v", res)
+	}
+}

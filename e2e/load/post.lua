@@ -6,7 +6,7 @@ wrk.headers["User-Agent"] = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 
 wrk.body = '{"site":"demo","consent_id":null,"token":null,' ..
   '"choices":{"necessary":true,"functional":true,"analytics":false,"embeds":false},' ..
   '"action":"custom","revision":1,"language":"nl",' ..
-  '"url":"https://belvast.example/contact","gpc":false}'
+  '"url":"http://127.0.0.1:18181/contact","gpc":false}'
 
 -- wrk prints "Non-2xx or 3xx responses" itself when any answer is not a 201.
 function done(summary, latency, requests)

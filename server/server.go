@@ -31,6 +31,7 @@ type Deps struct {
 	TrustedProxies []string  // CIDRs whose X-Forwarded-For is believed
 	Metrics        *Metrics  // made here when nil; give it to wire the store's OnCommit
 	LogKey         string    // the transparency log's verifier key; empty when no log is kept
+	Witnessed      bool      // witnesses cosign the log: publish only checkpoints they cosigned
 }
 
 // Store is what the handlers need of the consent store, declared in pieces
@@ -61,6 +62,7 @@ type Server struct {
 	metrics   *Metrics
 	exports   chan struct{} // a slot per export running
 	logKey    string
+	witnessed bool
 }
 
 // New builds the server: the banner bundle of every site (stored as a
@@ -91,6 +93,7 @@ func New(ctx context.Context, d Deps) (*Server, error) {
 		metrics:   d.Metrics,
 		exports:   make(chan struct{}, maxExports),
 		logKey:    d.LogKey,
+		witnessed: d.Witnessed,
 	}
 	if s.metrics == nil {
 		s.metrics = NewMetrics()

@@ -22,6 +22,25 @@ type logReader interface {
 	LogEntries(ctx context.Context, from, to int64) ([][]byte, error)
 	// LeafOf returns the leaf of a site's record, or nil.
 	LeafOf(ctx context.Context, site string, seq int64) (*klog.StoredLeaf, error)
+	// LatestWitnessed returns the newest checkpoint the witnesses cosigned, or nil.
+	LatestWitnessed(ctx context.Context) ([]byte, error)
+}
+
+// publishedCheckpoint is the checkpoint the log publishes: the newest the
+// witnesses cosigned when there are witnesses, else the newest.
+func (s *Server) publishedCheckpoint(ctx context.Context) (klog.Checkpoint, []byte, error) {
+	if !s.witnessed {
+		return s.latestCheckpoint(ctx)
+	}
+	signed, err := s.store.LatestWitnessed(ctx)
+	if err != nil {
+		return klog.Checkpoint{}, nil, err
+	}
+	if signed == nil {
+		return klog.Checkpoint{}, nil, consent.Errorf(consent.ENOTFOUND, "no checkpoint has been cosigned yet")
+	}
+	cp, _, err := klog.OpenCheckpoint(signed, s.logKey)
+	return cp, signed, err
 }
 
 // latestCheckpoint returns the newest checkpoint, opened with the log's key.
@@ -40,9 +59,9 @@ func (s *Server) latestCheckpoint(ctx context.Context) (klog.Checkpoint, []byte,
 	return cp, signed, err
 }
 
-// logCheckpoint serves the newest signed checkpoint (C2SP tlog-checkpoint).
+// logCheckpoint serves the published checkpoint (C2SP tlog-checkpoint).
 func (s *Server) logCheckpoint(c echo.Context) error {
-	_, signed, err := s.latestCheckpoint(c.Request().Context())
+	_, signed, err := s.publishedCheckpoint(c.Request().Context())
 	if err != nil {
 		return err
 	}
@@ -131,11 +150,20 @@ func (s *Server) logProof(c echo.Context) error {
 	return c.Blob(http.StatusOK, "text/plain; charset=utf-8", p.Encode())
 }
 
-// inclusionProof proves a record's leaf in the newest checkpoint.
+// inclusionProof proves a record's leaf in the published checkpoint, or,
+// while the witnesses have not cosigned one that covers it yet (up to a
+// witnessing round, 10 s), in the newest one the log signed.
 func (s *Server) inclusionProof(ctx context.Context, rec *consent.Record) (*klog.Proof, error) {
 	cp, signed, err := s.latestCheckpoint(ctx)
 	if err != nil {
 		return nil, err
+	}
+	if s.witnessed {
+		if wcp, wsigned, err := s.publishedCheckpoint(ctx); err == nil {
+			if leaf, err := s.store.LeafOf(ctx, rec.Site, rec.Seq); err == nil && leaf != nil && leaf.Index < wcp.Size {
+				cp, signed = wcp, wsigned
+			}
+		}
 	}
 	leaf, err := s.store.LeafOf(ctx, rec.Site, rec.Seq)
 	if err != nil {

@@ -12,6 +12,7 @@ import (
 	"io"
 	"os"
 	"runtime/debug"
+	"strings"
 	"time"
 
 	"github.com/koekje/koekje/config"
@@ -19,6 +20,7 @@ import (
 	"github.com/koekje/koekje/server/export"
 	"github.com/koekje/koekje/server/proof"
 	"github.com/koekje/koekje/server/sqlite"
+	klog "github.com/koekje/koekje/server/tlog"
 )
 
 // errFailed makes the command exit non-zero after it printed why.
@@ -61,8 +63,13 @@ func verifyCmd(ctx context.Context, args []string, getenv func(string) string, s
 	site := fs.String("site", "", "verify only this site")
 	checkpoint := fs.String("checkpoint", "", "a signed log checkpoint you kept (or a witness cosigned): the database must still hold that log")
 	logKey := fs.String("log-key", "", "the log's verifier key you pinned; by default the database's own")
+	var witnesses []*klog.WitnessClient
+	fs.Func("witness", "a witness as URL=KEY: its newest cosigned checkpoint is the reference", witnessFlag(&witnesses))
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	if len(witnesses) > 1 || (len(witnesses) == 1 && *checkpoint != "") {
+		return errors.New("give one reference: --checkpoint or one --witness")
 	}
 	var ref []byte
 	if *checkpoint != "" {
@@ -89,8 +96,14 @@ func verifyCmd(ctx context.Context, args []string, getenv func(string) string, s
 			*logKey = signer.VerifierKey()
 		}
 	}
-	if *logKey == "" && ref != nil {
-		return errors.New("--checkpoint: this database keeps no log; give --log-key")
+	if *logKey == "" && (ref != nil || len(witnesses) > 0) {
+		return errors.New("this database keeps no log; give --log-key")
+	}
+	if len(witnesses) == 1 {
+		origin := strings.Split(*logKey, "+")[0]
+		if ref, err = witnessedCheckpoint(ctx, witnesses[0], origin, *logKey); err != nil {
+			return err
+		}
 	}
 	pubs, ids := keys.Ring().Public()
 	enc := json.NewEncoder(stdout)

@@ -20,6 +20,7 @@ import (
 	"github.com/koekje/koekje/server"
 	"github.com/koekje/koekje/server/proof"
 	"github.com/koekje/koekje/server/sqlite"
+	klog "github.com/koekje/koekje/server/tlog"
 )
 
 // version is set at build time with -ldflags "-X main.version=…".
@@ -37,6 +38,7 @@ commands:
   token          make an admin token and its config entry
   check-config   validate a configuration and summarise it
   health         ask a running server's /healthz (for container health checks)
+  witness        run a witness that cosigns transparency-log checkpoints
   version        print the version
 
 Run "koekje COMMAND -h" for a command's flags.
@@ -66,6 +68,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return checkConfigCmd(args, stdout, stderr)
 	case "health":
 		return healthCmd(ctx, args, getenv, stderr)
+	case "witness":
+		return witnessCmd(ctx, args, getenv, stdout, stderr)
 	case "version":
 		fmt.Fprintln(stdout, "koekje", version)
 		return nil
@@ -107,6 +111,9 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		defRate = r
 	}
 	fs.Float64Var(&o.rateLimit, "rate-limit", defRate, "public POSTs per second per client network; 0 turns it off (KOEKJE_RATE_LIMIT)")
+	var witnesses []*klog.WitnessClient
+	fs.Func("witness", "a witness as URL=KEY: checkpoints go to it every 10 s; repeat for more", witnessFlag(&witnesses))
+	policy := fs.Int("witness-policy", 0, "cosignatures a checkpoint needs before it is published (default: every witness)")
 	fs.Int64Var(&o.maxDBSize, "max-db-size", 0, "cap the database at this many MiB; writes past it get 503 until there is room (KOEKJE_MAX_DB_SIZE; 0: no cap)")
 	if v := getenv("KOEKJE_MAX_DB_SIZE"); v != "" {
 		n, err := strconv.ParseInt(v, 10, 64)
@@ -168,12 +175,23 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	srv, err := server.New(ctx, server.Deps{
 		Metrics: metrics,
 		Config:  cfg, Store: db, Keys: keys, Log: log, AccessLog: logs, TokenKey: key, AdminToken: o.adminToken,
-		RateLimit: o.rateLimit, TrustedProxies: proxies, LogKey: logSigner.VerifierKey(),
+		RateLimit: o.rateLimit, TrustedProxies: proxies, LogKey: logSigner.VerifierKey(), Witnessed: len(witnesses) > 0,
 	})
 	if err != nil {
 		return err
 	}
 	go retention(ctx, log, cfg, db, keys)
+	if len(witnesses) > 0 {
+		if *policy == 0 {
+			*policy = len(witnesses)
+		}
+		if *policy < 1 || *policy > len(witnesses) {
+			return fmt.Errorf("--witness-policy %d: want 1 to %d", *policy, len(witnesses))
+		}
+		wg := &klog.Witnessing{Store: db, LogKey: logSigner.VerifierKey(), Witnesses: witnesses, Policy: *policy,
+			Client: &http.Client{Timeout: 15 * time.Second}, Log: log}
+		go wg.Run(ctx, 10*time.Second)
+	}
 	ln, err := net.Listen("tcp", o.addr)
 	if err != nil {
 		return err

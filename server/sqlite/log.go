@@ -353,3 +353,20 @@ func (db *DB) LogSigner(ctx context.Context) (*klog.Signer, error) {
 	}
 	return klog.NewSigner(origin, seed)
 }
+
+// SaveWitnessed keeps a checkpoint with the cosignatures it gathered.
+func (db *DB) SaveWitnessed(ctx context.Context, size int64, cosigned []byte) error {
+	_, err := db.write.ExecContext(ctx, `INSERT INTO log_witnessed (size, cosigned) VALUES (?, ?)
+		ON CONFLICT (size) DO UPDATE SET cosigned = excluded.cosigned`, size, cosigned)
+	return err
+}
+
+// LatestWitnessed returns the newest witnessed checkpoint, or nil.
+func (db *DB) LatestWitnessed(ctx context.Context) ([]byte, error) {
+	var b []byte
+	err := db.read.QueryRowContext(ctx, `SELECT cosigned FROM log_witnessed ORDER BY size DESC LIMIT 1`).Scan(&b)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, nil
+	}
+	return b, err
+}

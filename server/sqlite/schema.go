@@ -112,6 +112,11 @@ var migrations = []func(*sql.Tx) error{
 		signed     BLOB NOT NULL, -- C2SP signed note
 		created_at INTEGER NOT NULL
 	);
+	-- Checkpoints with the witnesses' cosignatures they gathered.
+	CREATE TABLE log_witnessed (
+		size     INTEGER PRIMARY KEY,
+		cosigned BLOB NOT NULL
+	);
 	-- A purge checkpoint names the last purged record's leaf, so the
 	-- leaves up to it may lack records.
 	ALTER TABLE checkpoints ADD COLUMN log_index INTEGER;`),

@@ -1,0 +1,96 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"strings"
+	"time"
+
+	klog "github.com/koekje/koekje/server/tlog"
+	"github.com/koekje/koekje/server/witness"
+)
+
+// witnessCmd runs a C2SP tlog-witness for the logs whose keys it is given.
+func witnessCmd(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("witness", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	addr := fs.String("addr", envOr(getenv, "KOEKJE_WITNESS_ADDR", "127.0.0.1:8090"), "listen address (KOEKJE_WITNESS_ADDR)")
+	db := fs.String("db", envOr(getenv, "KOEKJE_WITNESS_DB", "witness.db"), "the witness's state and key (KOEKJE_WITNESS_DB)")
+	name := fs.String("name", "", "the witness's name, e.g. witness.example.nl (required)")
+	var logs []string
+	fs.Func("log", "a log's verifier key to witness (repeat for more; GET /log/key of a Koekje server)", func(v string) error {
+		logs = append(logs, v)
+		return nil
+	})
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if *name == "" || len(logs) == 0 {
+		return errors.New("usage: koekje witness --name NAME --log LOGKEY [--log LOGKEY…] [--addr] [--db]")
+	}
+	log := slog.New(slog.NewJSONHandler(stderr, nil))
+	w, err := witness.Open(*db, *name, logs, log)
+	if err != nil {
+		return err
+	}
+	defer w.Close()
+	ln, err := net.Listen("tcp", *addr)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintln(stdout, "witness key:", w.VerifierKey())
+	hs := &http.Server{Handler: w.Handler(), ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 10 * time.Second, WriteTimeout: 10 * time.Second}
+	log.Info("witnessing", "addr", ln.Addr().String(), "logs", len(logs))
+	errc := make(chan error, 1)
+	go func() { errc <- hs.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	return hs.Shutdown(sctx)
+}
+
+// witnessFlag reads --witness URL=KEY.
+func witnessFlag(list *[]*klog.WitnessClient) func(string) error {
+	return func(v string) error {
+		url, key, ok := strings.Cut(v, "=")
+		if !ok || !strings.HasPrefix(url, "http") {
+			return errors.New("want URL=KEY, the witness's prefix and its verifier key")
+		}
+		if _, err := klog.NewCosignatureVerifier(key); err != nil {
+			return err
+		}
+		*list = append(*list, &klog.WitnessClient{URL: url, Key: key})
+		return nil
+	}
+}
+
+// witnessedCheckpoint fetches the newest checkpoint a witness cosigned for
+// origin and checks the log's signature and the witness's cosignature.
+func witnessedCheckpoint(ctx context.Context, wc *klog.WitnessClient, origin, logKey string) ([]byte, error) {
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, "GET", strings.TrimSuffix(wc.URL, "/")+"/checkpoint?origin="+origin, nil)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
+	if resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("witness %s: %s: %s", wc.URL, resp.Status, strings.TrimSpace(string(body)))
+	}
+	if _, names, err := klog.OpenWitnessed(body, logKey, []string{wc.Key}); err != nil || len(names) != 1 {
+		return nil, fmt.Errorf("witness %s: its checkpoint does not carry its own cosignature and the log's signature: %v", wc.URL, err)
+	}
+	return body, nil
+}

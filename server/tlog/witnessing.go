@@ -1,0 +1,144 @@
+package tlog
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"golang.org/x/mod/sumdb/tlog"
+)
+
+// WitnessedStore is what sending checkpoints to witnesses needs of a store.
+type WitnessedStore interface {
+	// LatestCheckpoint returns the newest signed checkpoint, or nil.
+	LatestCheckpoint(ctx context.Context) ([]byte, error)
+	// LogHashes reads stored hashes by tlog's stored hash index.
+	LogHashes(ctx context.Context, indexes []int64) ([]tlog.Hash, error)
+	// SaveWitnessed keeps a checkpoint with the cosignatures it gathered.
+	SaveWitnessed(ctx context.Context, size int64, cosigned []byte) error
+}
+
+// WitnessClient is one witness the log sends its checkpoints to.
+type WitnessClient struct {
+	URL  string // the witness's prefix; add-checkpoint is below it
+	Key  string // its cosignature verifier key
+	size int64  // the size the witness last cosigned, as far as we know
+}
+
+// Witnessing sends the log's newest checkpoint to its witnesses, off the
+// write path, and keeps it as witnessed once Policy of them cosigned it.
+type Witnessing struct {
+	Store     WitnessedStore
+	LogKey    string
+	Witnesses []*WitnessClient
+	Policy    int // cosignatures needed; at least 1
+	Client    *http.Client
+	Log       *slog.Logger
+	done      int64 // size last witnessed
+}
+
+// Run witnesses the newest checkpoint every interval, when the log grew.
+func (w *Witnessing) Run(ctx context.Context, every time.Duration) {
+	for {
+		if err := w.Once(ctx); err != nil && ctx.Err() == nil {
+			w.Log.Warn("witnessing", "err", err)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(every):
+		}
+	}
+}
+
+// Once sends the newest checkpoint to every witness and saves it with their
+// cosignatures if enough of them signed.
+func (w *Witnessing) Once(ctx context.Context) error {
+	signed, err := w.Store.LatestCheckpoint(ctx)
+	if err != nil || signed == nil {
+		return err
+	}
+	cp, _, err := OpenCheckpoint(signed, w.LogKey)
+	if err != nil {
+		return err
+	}
+	if cp.Size == w.done {
+		return nil
+	}
+	hashes := tlog.HashReaderFunc(func(idx []int64) ([]tlog.Hash, error) { return w.Store.LogHashes(ctx, idx) })
+	cosigned := append([]byte{}, signed...)
+	got := 0
+	var errs []error
+	for _, wc := range w.Witnesses {
+		line, err := w.send(ctx, wc, cp, signed, hashes)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", wc.URL, err))
+			continue
+		}
+		if _, names, err := OpenWitnessed(append(append([]byte{}, signed...), line...), w.LogKey, []string{wc.Key}); err != nil || len(names) != 1 {
+			errs = append(errs, fmt.Errorf("%s: its cosignature does not verify", wc.URL))
+			continue
+		}
+		cosigned = append(cosigned, line...)
+		got++
+	}
+	if got < max(w.Policy, 1) {
+		return fmt.Errorf("checkpoint %d: %d of %d cosignatures: %w", cp.Size, got, max(w.Policy, 1), errors.Join(errs...))
+	}
+	if err := w.Store.SaveWitnessed(ctx, cp.Size, cosigned); err != nil {
+		return err
+	}
+	w.done = cp.Size
+	return errors.Join(errs...)
+}
+
+// send asks one witness to cosign, learning its size on a conflict.
+func (w *Witnessing) send(ctx context.Context, wc *WitnessClient, cp Checkpoint, signed []byte, hashes tlog.HashReader) ([]byte, error) {
+	for try := 0; try < 2; try++ {
+		req := &AddCheckpoint{OldSize: wc.size, Checkpoint: signed}
+		if wc.size > cp.Size {
+			return nil, fmt.Errorf("the witness has seen size %d, more than this log's %d", wc.size, cp.Size)
+		}
+		if wc.size > 0 && wc.size < cp.Size {
+			p, err := tlog.ProveTree(cp.Size, wc.size, hashes)
+			if err != nil {
+				return nil, err
+			}
+			req.Proof = p
+		}
+		ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		hreq, _ := http.NewRequestWithContext(ctx, "POST", strings.TrimSuffix(wc.URL, "/")+"/add-checkpoint", bytes.NewReader(req.Encode()))
+		resp, err := w.Client.Do(hreq)
+		if err != nil {
+			cancel()
+			return nil, err
+		}
+		body, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
+		resp.Body.Close()
+		cancel()
+		switch resp.StatusCode {
+		case http.StatusOK:
+			wc.size = cp.Size
+			return body, nil
+		case http.StatusConflict:
+			n, err := strconv.ParseInt(strings.TrimSpace(string(body)), 10, 64)
+			if err != nil {
+				return nil, fmt.Errorf("conflict without a size: %q", body)
+			}
+			if n == wc.size {
+				return nil, fmt.Errorf("the witness refuses size %d: it saw another log at that size (a fork)", cp.Size)
+			}
+			wc.size = n
+		default:
+			return nil, fmt.Errorf("%s: %s", resp.Status, strings.TrimSpace(string(body)))
+		}
+	}
+	return nil, errors.New("the witness's size keeps changing")
+}

@@ -1,0 +1,143 @@
+package witness_test
+
+import (
+	"bytes"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"golang.org/x/mod/sumdb/tlog"
+
+	klog "github.com/koekje/koekje/server/tlog"
+	"github.com/koekje/koekje/server/witness"
+)
+
+// memLog is a log kept in memory: its stored hashes and a signer.
+type memLog struct {
+	signer *klog.Signer
+	hashes []tlog.Hash
+	size   int64
+}
+
+func newMemLog(t *testing.T, seed byte) *memLog {
+	s, err := klog.NewSigner("koekje.test/log", bytes.Repeat([]byte{seed}, 32))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &memLog{signer: s}
+}
+
+func (l *memLog) ReadHashes(idx []int64) ([]tlog.Hash, error) {
+	out := make([]tlog.Hash, len(idx))
+	for i, x := range idx {
+		out[i] = l.hashes[x]
+	}
+	return out, nil
+}
+
+func (l *memLog) grow(t *testing.T, n int, salt string) []byte {
+	for range n {
+		hs, err := tlog.StoredHashes(l.size, []byte(salt+string(rune(l.size))), l)
+		if err != nil {
+			t.Fatal(err)
+		}
+		l.hashes = append(l.hashes, hs...)
+		l.size++
+	}
+	th, _ := tlog.TreeHash(l.size, l)
+	signed, err := l.signer.Sign(l.size, th)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return signed
+}
+
+func add(t *testing.T, url string, old int64, proof tlog.TreeProof, cp []byte) (int, string) {
+	t.Helper()
+	body := (&klog.AddCheckpoint{OldSize: old, Proof: proof, Checkpoint: cp}).Encode()
+	resp, err := http.Post(url+"/add-checkpoint", "text/plain", bytes.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	return resp.StatusCode, string(b)
+}
+
+// The witness cosigns a log that only grows, and answers as C2SP
+// tlog-witness says: 409 with its size for a stale size or a fork, 422 for
+// a bad consistency proof, 404 for a log it does not know, 403 for a
+// checkpoint the log did not sign.
+func TestWitness(t *testing.T) {
+	lg := newMemLog(t, 1)
+	w, err := witness.Open(filepath.Join(t.TempDir(), "w.db"), "witness.test", []string{lg.signer.VerifierKey()}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	ts := httptest.NewServer(w.Handler())
+	defer ts.Close()
+
+	cp5 := lg.grow(t, 5, "a")
+	status, body := add(t, ts.URL, 0, nil, cp5)
+	if status != 200 {
+		t.Fatalf("first checkpoint: %d %s", status, body)
+	}
+	if _, names, err := klog.OpenWitnessed(append(cp5, body...), lg.signer.VerifierKey(), []string{w.VerifierKey()}); err != nil || len(names) != 1 {
+		t.Fatalf("the cosignature does not verify: %v %v", names, err)
+	}
+	cp9 := lg.grow(t, 4, "a")
+	proof, err := tlog.ProveTree(9, 5, lg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if status, body := add(t, ts.URL, 5, proof, cp9); status != 200 {
+		t.Fatalf("grown checkpoint: %d %s", status, body)
+	}
+	if status, body := add(t, ts.URL, 5, proof, cp9); status != 409 || strings.TrimSpace(body) != "9" {
+		t.Errorf("stale old size: %d %q, want 409 and 9", status, body)
+	}
+	cp12 := lg.grow(t, 3, "a")
+	bad, _ := tlog.ProveTree(12, 9, lg)
+	bad[0][0] ^= 1
+	if status, _ := add(t, ts.URL, 9, bad, cp12); status != 422 {
+		t.Errorf("bad proof: %d, want 422", status)
+	}
+	// A fork: the same log key signs another tree of the same size.
+	fork := newMemLog(t, 1)
+	forked9 := fork.grow(t, 9, "b")
+	if status, body := add(t, ts.URL, 9, nil, forked9); status != 409 || strings.TrimSpace(body) != "9" {
+		t.Errorf("fork at the same size: %d %q, want 409", status, body)
+	}
+	forked12 := fork.grow(t, 3, "b")
+	fp, _ := tlog.ProveTree(12, 9, fork)
+	if status, _ := add(t, ts.URL, 9, fp, forked12); status != 422 {
+		t.Errorf("fork at a larger size: %d, want 422", status)
+	}
+	other := newMemLog(t, 2)
+	if status, _ := add(t, ts.URL, 0, nil, other.grow(t, 1, "c")); status != 403 {
+		t.Errorf("checkpoint signed by another key: %d, want 403", status)
+	}
+	unknown, _ := klog.NewSigner("other.test/log", bytes.Repeat([]byte{3}, 32))
+	sig, _ := unknown.Sign(1, tlog.Hash{})
+	if status, _ := add(t, ts.URL, 0, nil, sig); status != 404 {
+		t.Errorf("unknown log: %d, want 404", status)
+	}
+	if resp, _ := http.Post(ts.URL+"/add-checkpoint", "text/plain", strings.NewReader("nonsense")); resp.StatusCode != 400 {
+		t.Errorf("malformed: %d", resp.StatusCode)
+	}
+	// The witness still holds size 9, and serves it cosigned.
+	resp, err := http.Get(ts.URL + "/checkpoint?origin=koekje.test/log")
+	if err != nil {
+		t.Fatal(err)
+	}
+	held, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	cp, names, err := klog.OpenWitnessed(held, lg.signer.VerifierKey(), []string{w.VerifierKey()})
+	if err != nil || cp.Size != 9 || len(names) != 1 {
+		t.Fatalf("held checkpoint: %+v %v %v", cp, names, err)
+	}
+}

@@ -86,7 +86,7 @@ type cosignatureVerifier struct {
 
 // NewCosignatureVerifier reads a witness's verifier key (name+hash+base64(0x04 ‖ key)).
 func NewCosignatureVerifier(vkey string) (note.Verifier, error) {
-	parts := strings.Split(vkey, "+")
+	parts := strings.SplitN(vkey, "+", 3) // the key's base64 may hold + itself
 	if len(parts) != 3 {
 		return nil, fmt.Errorf("witness key %q: want name+hash+key", vkey)
 	}

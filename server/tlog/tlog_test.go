@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"strings"
 	"testing"
+	"time"
 
 	"golang.org/x/mod/sumdb/tlog"
 
@@ -129,5 +130,42 @@ func TestTreeBuilder(t *testing.T) {
 		if b.Root() != want || b.Size() != n+1 {
 			t.Fatalf("size %d: builder root differs from the tree hash", n+1)
 		}
+	}
+}
+
+// Every witness key reads back, those whose base64 holds a + too, and its
+// cosignature verifies on the text it signed only.
+func TestCosignerKeys(t *testing.T) {
+	plus := 0
+	for i := range 64 {
+		c, err := klog.NewCosigner("witness.test", bytes.Repeat([]byte{byte(i)}, 32))
+		if err != nil {
+			t.Fatal(err)
+		}
+		key := c.VerifierKey()
+		if strings.Contains(strings.SplitN(key, "+", 3)[2], "+") {
+			plus++
+		}
+		v, err := klog.NewCosignatureVerifier(key)
+		if err != nil {
+			t.Fatalf("%s: %v", key, err)
+		}
+		if v.Name() != "witness.test" {
+			t.Fatalf("name %q", v.Name())
+		}
+	}
+	if plus == 0 {
+		t.Fatal("no key with a + in its base64 was tried")
+	}
+	log, _ := klog.NewSigner("koekje.test/log", bytes.Repeat([]byte{1}, 32))
+	c, _ := klog.NewCosigner("witness.test", bytes.Repeat([]byte{9}, 32))
+	signed, _ := log.Sign(3, tlog.Hash{1})
+	line := c.Cosign("koekje.test/log\n3\n"+strings.Split(string(signed), "\n")[2]+"\n", time.Unix(1700000000, 0))
+	if _, names, err := klog.OpenWitnessed(append(append([]byte{}, signed...), line...), log.VerifierKey(), []string{c.VerifierKey()}); err != nil || len(names) != 1 {
+		t.Fatalf("cosigned checkpoint: %v %v", names, err)
+	}
+	other, _ := log.Sign(4, tlog.Hash{1})
+	if _, _, err := klog.OpenWitnessed(append(append([]byte{}, other...), line...), log.VerifierKey(), []string{c.VerifierKey()}); err == nil {
+		t.Error("a cosignature verified on another checkpoint")
 	}
 }

@@ -370,7 +370,7 @@ func (tb *tab) waitFor(js string) {
 // Shadow DOM lookups of the banner.
 const (
 	bannerRoot = `document.querySelector('koekje-banner')?.shadowRoot`
-	bannerOpen = bannerRoot + `?.querySelector('[role=dialog]')`
+	bannerOpen = bannerRoot + `?.querySelector('dialog[open]')`
 )
 
 // button finds a button of the banner by its text, as a JS path for clicks.

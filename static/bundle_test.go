@@ -11,7 +11,7 @@ import (
 
 // sizeBudget is the most the demo site's whole banner (JS, CSS, config and
 // four languages) may weigh as brotli on the wire.
-const sizeBudget = 8000
+const sizeBudget = 9000
 
 func TestSizeBudget(t *testing.T) {
 	b, err := static.Build(config.Demo().Site("demo"))

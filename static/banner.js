@@ -216,6 +216,8 @@ const esc = () => {
   if (dialog.dataset.layer === 'settings' && !decided) render('first')
   else if (dialog.dataset.layer !== 'first') close()
 }
+// The page is inert behind the modal dialog, but Tab would still leave it
+// for the browser's own controls.
 const onKey = e => {
   if (e.key === 'Escape') {
     e.preventDefault()
@@ -223,22 +225,23 @@ const onKey = e => {
     esc()
   }
   if (e.key !== 'Tab') return
-  const f = [...dialog.querySelectorAll('button,input:not([disabled]),a[href]')].filter(x => x.getClientRects().length)
-  const i = f.indexOf(host.shadowRoot.activeElement)
-  if (e.shiftKey && i <= 0) { f[f.length - 1].focus(); e.preventDefault() }
-  else if (!e.shiftKey && i === f.length - 1) { f[0].focus(); e.preventDefault() }
+  const f = [...dialog.querySelectorAll('button,input:not([disabled]),a')].filter(x => x.getClientRects().length)
+  const i = f.indexOf(host.shadowRoot.activeElement), n = f.length - 1
+  if (e.shiftKey ? i < 1 : i === n) { f[e.shiftKey ? n : 0].focus(); e.preventDefault() }
 }
 const buttons = extra => h('div', { class: 'row acts' },
   btn(T.accept, () => choose('accept_all', CATS.map(c => c.id), []), 'main'),
   btn(T.reject, () => choose('reject_all', [], []), 'main'),
   extra)
+// "2y" in words, by the browser: "2 jaar", "2 Jahre", "2 ans".
+const UNITS = { h: 'hour', d: 'day', w: 'week', mo: 'month', y: 'year' }
 const duration = d => {
   const m = /^(\d+)(\w+)$/.exec(d)
-  return m ? `${m[1]} ${T.units[m[2]][+m[1] === 1 ? 0 : 1]}` : T.session
+  return m ? new Intl.NumberFormat(LANG, { style: 'unit', unit: UNITS[m[2]], unitDisplay: 'long' }).format(m[1]) : T.session
 }
 const idLine = () => idBox = h('p', { class: 'id' }, st.id && [`${T.id}: `, h('code', null, st.id), ' · ',
   link(`${BASE}/api/v1/consents/${st.id}/receipt?token=${encodeURIComponent(st.token || '')}`, T.receipt)])
-const policy = () => link(S.controller.privacy_policy, T.privacy.replace('{o}', S.controller.organisation))
+const policy = () => link(S.controller.privacy_policy, fill(T.privacy, S.controller.organisation))
 // Who is responsible, and where a visitor may complain.
 const who = () => {
   const c = S.controller, a = S.authority
@@ -277,7 +280,7 @@ const render = layer => {
         h('p', { id: id + '-d' }, tr(cat.description)),
         svcs.map((s, i) => h('div', { class: 'svc' },
           h('div', { class: 'head' }, subs[i] ? [h('label', { for: subs[i].id }, s.name), subs[i]] : h('strong', null, s.name)),
-          h('p', null, s.provider, s.privacy_policy && [' · ', link(s.privacy_policy, fill(T.policy, s.provider))]),
+          h('p', null, s.provider, s.privacy_policy && [' · ', link(s.privacy_policy, fill(T.privacy, s.provider))]),
           h('ul', null, s.cookies.map(ck => h('li', null, h('code', null, ck.name), ` — ${tr(ck.purpose)} (${duration(ck.duration)})`))))))
       box.setAttribute('aria-describedby', id + '-d')
       const tog = h('button', { type: 'button', class: 'tog', 'aria-expanded': 'false', 'aria-controls': id + '-b', onclick: () => {

@@ -134,7 +134,8 @@ func TestActivationExactlyOnce(t *testing.T) {
 }
 
 // A blocked embed shows a placeholder naming its provider; "load once"
-// loads that one embed and records nothing.
+// loads that one embed, is recorded as load_once for that service, and
+// grants nothing on the next page.
 func TestPlaceholderLoadOnce(t *testing.T) {
 	tb := newTab(t)
 	tb.open("/")
@@ -156,10 +157,11 @@ func TestPlaceholderLoadOnce(t *testing.T) {
 	if len(tb.requests("google.com/maps", true)) != 0 {
 		t.Error("the map loaded too")
 	}
+	waitRecords(t, 1, "consent_id = ? AND action = 'load_once' AND services = 'youtube'", id[:])
 	tb.open("/")
 	tb.waitFor(`document.querySelectorAll('koekje-embed').length === 2`)
-	if records(t, "consent_id = ?", id[:]) != 1 {
-		t.Error("load once was recorded as consent")
+	if eval[bool](tb, `koekje.allowed('embeds')`) || len(tb.requests("youtube", true)) != 1 {
+		t.Error("load once granted more than one page view")
 	}
 }
 

@@ -92,7 +92,7 @@ var client = &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{
 // postChoice sends one choice; it returns the ack of a 201, or the status
 // and error code otherwise.
 func postChoice(base string) (a ack, status int, code string, err error) {
-	resp, err := client.Post(base+"/api/v1/consents", "text/plain", strings.NewReader(`{"site":"demo","action":"custom","choices":{"analytics":true},"url":"https://belvast.example/"}`))
+	resp, err := client.Post(base+"/api/v1/consents", "text/plain", strings.NewReader(`{"site":"demo","action":"custom","choices":{"analytics":true},"url":"http://localhost/"}`))
 	if err != nil {
 		return a, 0, "", err
 	}

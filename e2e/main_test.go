@@ -266,6 +266,10 @@ type tab struct {
 	ctx context.Context
 	mu  sync.Mutex
 	log []request
+	// refuse makes the consent server look down: a consent POST gets a 503.
+	// The first one still reaches the server, which records it; only its
+	// answer is lost, as when a connection breaks after the write.
+	refuse, reached bool
 }
 
 type tabOption func(*tab) error
@@ -337,10 +341,29 @@ func (tb *tab) intercept(ctx context.Context, paused iter.Seq2[fetch.EventReques
 		}
 		u, perr := url.Parse(ev.Request.URL)
 		ours := perr == nil && (u.Hostname() == "127.0.0.1" || u.Hostname() == hostName || u.Hostname() == "localhost")
+		if ev.ResponseStatusCode == 0 {
+			tb.mu.Lock()
+			tb.log = append(tb.log, request{Method: ev.Request.Method, URL: ev.Request.URL, ThirdParty: !ours})
+			tb.mu.Unlock()
+		}
+		post := ev.Request.Method == "POST" && strings.HasSuffix(u.Path, "/api/v1/consents")
 		tb.mu.Lock()
-		tb.log = append(tb.log, request{Method: ev.Request.Method, URL: ev.Request.URL, ThirdParty: !ours})
+		refuse, respond := tb.refuse && post, ev.ResponseStatusCode != 0
+		if refuse && !respond && !tb.reached {
+			tb.reached, refuse = true, false
+		}
 		tb.mu.Unlock()
-		if ours {
+		switch {
+		case refuse:
+			chromedp.Call(ctx, fetch.FulfillRequest, fetch.FulfillRequestParams{
+				RequestID: ev.RequestID, ResponseCode: 503, Body: []byte(`{"error":{"code":"unavailable","message":"down"}}`),
+				ResponseHeaders: []*fetch.HeaderEntry{{Name: "Content-Type", Value: "application/json"}, {Name: "Access-Control-Allow-Origin", Value: hostURL}},
+			})
+			continue
+		case respond:
+			chromedp.Call(ctx, fetch.ContinueResponse, fetch.ContinueResponseParams{RequestID: ev.RequestID})
+			continue
+		case ours:
 			chromedp.Call(ctx, fetch.ContinueRequest, fetch.ContinueRequestParams{RequestID: ev.RequestID})
 			continue
 		}

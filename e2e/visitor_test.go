@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/chromedp/cdproto/emulation"
+	"github.com/chromedp/cdproto/fetch"
 	"github.com/chromedp/chromedp"
 )
 
@@ -456,4 +457,73 @@ func TestTargetSizeAndInertPage(t *testing.T) {
 	if hit := eval[string](tb, `document.elementFromPoint(10, 10).tagName`); hit != "KOEKJE-BANNER" {
 		t.Errorf("a click on the page behind the dialog reaches %s", hit)
 	}
+}
+
+// withRefusingServer makes the consent server look down (see tab.refuse).
+func withRefusingServer(tb *tab) error {
+	tb.mu.Lock()
+	tb.refuse = true
+	tb.mu.Unlock()
+	_, err := chromedp.Call(tb.ctx, fetch.Enable, fetch.EnableParams{Patterns: []*fetch.RequestPattern{
+		{URLPattern: "*"}, {URLPattern: "*/api/v1/consents", RequestStage: fetch.RequestStageResponse},
+	}})
+	return err
+}
+
+// Issue 12.9: the first POST is recorded but its answer lost (503), the
+// server refuses the retries of that page load; the choice still applies,
+// and on the next page load it is sent again and recorded exactly once.
+func TestProofSurvivesAFailingServer(t *testing.T) {
+	tb := newTab(t, withRefusingServer)
+	tb.open("/")
+	tb.click(button("Alles accepteren"))
+	tb.waitFor(`window.gaLoads === 1`)
+	// The first answer was lost and at least one retry was refused.
+	poll(func() bool { return len(tb.requests("/api/v1/consents", false)) >= 2 })
+	if n := len(tb.requests("/api/v1/consents", false)); n < 2 {
+		t.Fatalf("%d POSTs while the server refused, want a retry", n)
+	}
+	if got := eval[string](tb, `localStorage['koekje:demo'] || ''`); !strings.Contains(got, `"action":"accept_all"`) || !strings.Contains(got, `"request_id"`) {
+		t.Fatalf("the unacknowledged choice is not kept: %q", got)
+	}
+	all := `action = 'accept_all' AND choices LIKE '%"analytics":true%' AND url LIKE 'http://www.belvast.test%'`
+	before := records(t, all)
+	tb.mu.Lock()
+	tb.refuse = false
+	tb.mu.Unlock()
+	tb.open("/")
+	tb.waitFor(`koekje.consentId() && !localStorage['koekje:demo']`)
+	id := tb.consentID()
+	if n := records(t, "consent_id = ?", id[:]); n != 1 {
+		t.Errorf("%d records of the choice, want exactly 1", n)
+	}
+	if after := records(t, all); after != before {
+		t.Errorf("%d matching records before the retry, %d after: a retry was recorded again", before, after)
+	}
+	// The token in the cookie is the newest: a later choice is accepted.
+	tb.click(`document.getElementById('settings')`)
+	tb.click(button("Alles weigeren"))
+	tb.click(button("Sluiten"))
+	waitRecords(t, 1, "consent_id = ? AND action = 'reject_all'", id[:])
+	tb.waitFor(`!localStorage['koekje:demo']`)
+}
+
+// Quick choices in a row each get recorded: each waits for the previous
+// answer and its newest token.
+func TestQuickChoicesAllRecorded(t *testing.T) {
+	tb := newTab(t)
+	tb.open("/")
+	tb.click(button("Instellingen"))
+	tb.click(bannerRoot + `.querySelector('#k-embeds')`)
+	tb.click(button("Keuze opslaan"))
+	for _, b := range []string{"Alles accepteren", "Alles weigeren", "Alles accepteren"} {
+		tb.click(`document.getElementById('settings')`)
+		tb.click(button(b))
+		if b == "Alles weigeren" {
+			tb.click(button("Sluiten"))
+		}
+	}
+	id := tb.consentID()
+	waitRecords(t, 4, "consent_id = ?", id[:])
+	tb.waitFor(`!localStorage['koekje:demo']`)
 }

@@ -132,7 +132,8 @@ const placeholder = frame => {
   const ph = h('div', { class: 'ph' + (darkPage(frame.parentElement) ? ' dark' : ''), role: 'region', 'aria-label': frame.title ? `${frame.title} (${who})` : who },
     h('p', null, fill(T.blocked, who)),
     h('div', { class: 'row' },
-      btn(T.once, () => activate(frame, 1)),
+      // Loading once grants nothing beyond this page view, but is recorded.
+      btn(T.once, () => { activate(frame, 1); if (svc) record('load_once', current(), [svc.id]) }),
       btn(fill(T.allow, who), () => svc ? choose('custom', st.cats, [...st.svcs, svc.id]) : choose('custom', [...st.cats, cat], st.svcs))))
   const w = px(frame.getAttribute('width'))
   ph.style.minHeight = px(frame.getAttribute('height'))
@@ -184,23 +185,53 @@ const choose = (action, cats, svcs) => {
   const stale = ran.some(s => !svcOK(s.getAttribute(ATTR), s.dataset.service))
   gtag('consent', 'update', modes())
   scan(D)
-  const choices = {}
-  for (const c of CATS) choices[c.id] = allowed(c.id)
+  const choices = current()
   if (stale && host) render('reload')
   else close()
   for (const f of listeners) try { f({ action, choices, services: st.svcs, revoked }) } catch (e) { setTimeout(() => { throw e }) }
-  if (!PREVIEW) fetch(BASE + '/api/v1/consents', {
-    method: 'POST', keepalive: true, credentials: 'omit',
-    body: JSON.stringify({
-      site: S.id, consent_id: st.id || null, token: st.token || null, choices,
-      services: st.svcs.length ? Object.fromEntries(st.svcs.map(s => [s, true])) : undefined,
-      action, revision: S.revision, config_hash: HASH, language: LANG,
-      url: location.origin + location.pathname, gpc: GPC
-    })
-  }).then(r => r.ok && r.json()).then(j => {
-    if (j && j.consent_id) { st.id = j.consent_id; st.token = j.token; write(); if (idBox) idBox.replaceWith(idLine()) }
-  }).catch(() => {})
+  record(action, choices, st.svcs)
 }
+const current = () => Object.fromEntries(CATS.map(c => [c.id, allowed(c.id)]))
+
+// Proof: choices go to the server one at a time, oldest first, each with a
+// request ID of its own, so a retry is never recorded twice. A failed POST is
+// retried with backoff; what is not yet acknowledged waits in localStorage
+// for the next page load. Every answer carries the visitor's newest token.
+const QK = 'koekje:' + S.id
+let queue = [], busy, wait
+try { queue = JSON.parse(localStorage[QK] || '[]') } catch (e) {}
+const send = () => {
+  try { queue.length ? localStorage[QK] = JSON.stringify(queue) : localStorage.removeItem(QK) } catch (e) {}
+  if (busy || !queue.length) return
+  busy = 1
+  fetch(BASE + '/api/v1/consents', {
+    method: 'POST', keepalive: true, credentials: 'omit',
+    body: JSON.stringify({ ...queue[0], consent_id: st.id || null, token: st.token || null })
+  }).then(r => {
+    if (r.status > 499 || r.status === 429) throw r
+    return r.json()
+  }).then(j => {
+    if (j.consent_id) {
+      st.id = j.consent_id
+      st.token = j.token
+      if (decided) write()
+      if (idBox) idBox.replaceWith(idLine())
+    }
+    queue.shift()
+    wait = 0
+  }, () => { wait = Math.min(wait * 2 || 1e3, 6e4) }).then(() => { busy = 0; setTimeout(send, wait) })
+}
+const record = (action, choices, svcs) => {
+  if (PREVIEW) return
+  queue.push({
+    site: S.id, choices, action, revision: S.revision, config_hash: HASH, language: LANG,
+    services: svcs.length ? Object.fromEntries(svcs.map(s => [s, true])) : undefined,
+    url: location.origin + location.pathname, gpc: GPC,
+    request_id: [...crypto.getRandomValues(new Uint8Array(16))].map(b => (b | 256).toString(16).slice(1)).join('')
+  })
+  send()
+}
+send()
 
 // The dialog: a modal <dialog> in the top layer, out of reach of the page's
 // transforms, overflow and stacking; a first layer with three equal choices,

@@ -10,14 +10,10 @@ const MODES = ['ad_storage', 'ad_user_data', 'ad_personalization', 'analytics_st
   'functionality_storage', 'personalization_storage', 'security_storage']
 const GPC = navigator.globalPrivacyControl === true
 
-const pickLang = () => {
-  for (const l of [D.documentElement.lang, ...navigator.languages || []]) {
-    const code = (l || '').slice(0, 2).toLowerCase()
-    if (S.languages.includes(code)) return code
-  }
-  return S.default_language
-}
-const LANG = pickLang(), T = CONFIG.texts[LANG]
+// The page's language, else the browser's, else the site's default.
+const LANG = [D.documentElement.lang, ...navigator.languages || []].map(l => (l || '').slice(0, 2).toLowerCase())
+  .find(l => S.languages.includes(l)) || S.default_language
+const T = CONFIG.texts[LANG]
 const fill = (s, p) => s.replace(/\{p\}/g, p)
 // put places a node where a text says {a}.
 const put = (s, n) => { const [a, b] = s.split('{a}'); return [a, n, b] }
@@ -34,7 +30,7 @@ const read = () => {
 const write = () => {
   if (PREVIEW) return
   const v = ['1', st.id || '', S.revision, st.cats.join(), st.svcs.join(), st.token || '', st.gpc ? 1 : 0].join('|')
-  D.cookie = `koekje=${encodeURIComponent(v)};path=/;max-age=${Math.round(S.choice_months * 30.44 * 86400)};samesite=lax${location.protocol === 'https:' ? ';secure' : ''}`
+  D.cookie = `koekje=${encodeURIComponent(v)};path=/;max-age=${S.choice_months * 2630016 /* 30.44 days */};samesite=lax${location.protocol === 'https:' ? ';secure' : ''}`
 }
 
 const stored = PREVIEW ? null : read()
@@ -92,13 +88,15 @@ new MutationObserver(ms => { for (const m of ms) for (const n of m.addedNodes) i
   .observe(D.documentElement, { childList: true, subtree: true })
 
 // Small DOM helper: h('button', {class: 'x', onclick: f}, 'text', child…)
+// Names the element has as properties (onclick, hidden, checked) are set as
+// properties, the others (aria-*, data-*, for) as attributes.
 const h = (tag, attrs, ...kids) => {
   const el = D.createElement(tag)
   for (const k in attrs) {
     const v = attrs[k]
-    if (k.startsWith('on')) el.addEventListener(k.slice(2), v)
-    else if (v === true) el.setAttribute(k, '')
-    else if (v !== false && v != null) el.setAttribute(k, v)
+    if (v === false || v == null) continue
+    if (k in el) el[k] = v
+    else el.setAttribute(k, v)
   }
   el.append(...kids.flat(2).filter(k => k))
   return el
@@ -117,14 +115,15 @@ const shadow = (host, css = '') => {
 }
 
 // The page around a frame is dark when its first opaque background is.
+// Placeholders follow it, whatever the system's colour scheme.
 const darkPage = el => {
   for (; el; el = el.parentElement) {
     const c = getComputedStyle(el).backgroundColor.match(/[\d.]+/g)
     if (c && c[3] !== '0') return c[0] * 0.3 + c[1] * 0.6 + c[2] * 0.1 < 128
   }
-  return /dark/.test(getComputedStyle(D.documentElement).colorScheme) && matchMedia('(prefers-color-scheme:dark)').matches
+  return false // the canvas behind is white
 }
-const px = v => v && (/^\d+$/.test(v) ? v + 'px' : v)
+const px = v => v && (isNaN(v) ? v : v + 'px')
 const placeholder = frame => {
   const cat = frame.getAttribute(ATTR), svc = SVCS.find(s => s.id === frame.dataset.service)
   const who = svc ? svc.name : tr(catOf(cat).title)
@@ -164,7 +163,7 @@ const clean = () => {
 // Recording a choice: keep it in the cookie at once, stop what was refused,
 // tell the page, send it.
 const choose = (action, cats, svcs) => {
-  const was = [...CATS.filter(c => allowed(c.id)).map(c => c.id), ...st.svcs]
+  const was = [...CATS.map(c => c.id).filter(allowed), ...st.svcs]
   st.cats = CATS.filter(c => !c.required && cats.includes(c.id)).map(c => c.id)
   st.svcs = [...new Set(svcs)]
   st.gpc = GPC && action === 'reject_all'
@@ -198,10 +197,11 @@ const current = () => Object.fromEntries(CATS.map(c => [c.id, allowed(c.id)]))
 // retried with backoff; what is not yet acknowledged waits in localStorage
 // for the next page load. Every answer carries the visitor's newest token.
 const QK = 'koekje:' + S.id
-let queue = [], busy, wait
-try { queue = JSON.parse(localStorage[QK] || '[]') } catch (e) {}
+// localStorage throws where the visitor blocks site data.
+const ls = f => { try { return f(localStorage) } catch (e) {} }
+let queue = ls(l => JSON.parse(l[QK])) || [], busy, wait
 const send = () => {
-  try { queue.length ? localStorage[QK] = JSON.stringify(queue) : localStorage.removeItem(QK) } catch (e) {}
+  ls(l => queue.length ? l[QK] = JSON.stringify(queue) : l.removeItem(QK))
   if (busy || !queue.length) return
   busy = 1
   fetch(BASE + '/api/v1/consents', {
@@ -227,7 +227,7 @@ const record = (action, choices, svcs) => {
     site: S.id, choices, action, revision: S.revision, config_hash: HASH, language: LANG,
     services: svcs.length ? Object.fromEntries(svcs.map(s => [s, true])) : undefined,
     url: location.origin + location.pathname, gpc: GPC,
-    request_id: [...crypto.getRandomValues(new Uint8Array(16))].map(b => (b | 256).toString(16).slice(1)).join('')
+    request_id: Date.now() + '-' + crypto.getRandomValues(new Uint32Array(2)).join('-')
   })
   send()
 }
@@ -290,7 +290,7 @@ const render = layer => {
     body = h('p', { id: 'k-d' }, tr(S.intro || {}) || T.intro, ' ', policy())
     acts = buttons(btn(T.settings, () => render('settings')))
   } else if (layer === 'reload') {
-    title = T.saved
+    title = T.title
     body = h('p', { id: 'k-d' }, T.stale)
     acts = h('div', { class: 'row acts' }, btn(T.reload, () => location.reload(), 'main'), btn(T.close, close))
   } else {
@@ -330,10 +330,9 @@ const render = layer => {
     }))
   }
   dialog.replaceChildren(
-    h('div', { class: 'top' }, h('h2', { id: 'k-t', tabindex: '-1' }, title), layer !== 'first' && btn('×', esc, 'x')),
+    h('div', { class: 'top' }, h('h2', { id: 'k-t', tabIndex: -1 }, title),
+      layer !== 'first' && h('button', { type: 'button', class: 'x', onclick: esc, 'aria-label': T.close }, '×')),
     h('div', { class: 'body' }, body), acts)
-  const x = dialog.querySelector('.x')
-  if (x) x.setAttribute('aria-label', T.close)
   if (layer === 'settings') dialog.removeAttribute('aria-describedby')
   else dialog.setAttribute('aria-describedby', 'k-d')
   dialog.querySelector('h2').focus()

@@ -50,8 +50,10 @@ func (tb *tab) axe(state string) {
 // no axe violation in the first layer, the settings layer and the page with
 // its placeholders; accepting works under the CSP too.
 func TestDemoPageAccessibleUnderStrictCSP(t *testing.T) {
+	t.Parallel()
 	for _, mode := range []string{"light", "dark"} {
 		t.Run(mode, func(t *testing.T) {
+			t.Parallel()
 			opts := []tabOption{withCSPLog}
 			if mode == "dark" {
 				opts = append(opts, withDarkMode)
@@ -84,8 +86,10 @@ func TestDemoPageAccessibleUnderStrictCSP(t *testing.T) {
 // Text in the banner has at least 4.5:1 contrast in light and dark; axe
 // checks the same, this names the figures.
 func TestContrast(t *testing.T) {
+	t.Parallel()
 	for _, mode := range []string{"light", "dark"} {
 		t.Run(mode, func(t *testing.T) {
+			t.Parallel()
 			var opts []tabOption
 			if mode == "dark" {
 				opts = append(opts, withDarkMode)

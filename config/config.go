@@ -36,30 +36,43 @@ type Token struct {
 
 // Site is one website that embeds the banner.
 type Site struct {
-	ID              string      `yaml:"id" json:"id"`
-	Name            string      `yaml:"name" json:"name"`
-	Controller      Controller  `yaml:"controller" json:"controller"`
-	Origins         []string    `yaml:"origins" json:"-"`
-	Languages       []string    `yaml:"languages" json:"languages"`
-	DefaultLanguage string      `yaml:"default_language" json:"default_language"`
-	Revision        int         `yaml:"revision" json:"revision"`
-	ChoiceMonths    int         `yaml:"choice_months" json:"choice_months"`
-	RetentionMonths int         `yaml:"retention_months" json:"-"`
-	Intro           Text        `yaml:"intro" json:"intro,omitempty"`
-	Categories      []*Category `yaml:"categories" json:"categories"`
-	Services        []*Service  `yaml:"services" json:"services"`
+	ID              string     `yaml:"id" json:"id"`
+	Name            string     `yaml:"name" json:"name"`
+	Controller      Controller `yaml:"controller" json:"controller"`
+	Origins         []string   `yaml:"origins" json:"-"`
+	Languages       []string   `yaml:"languages" json:"languages"`
+	DefaultLanguage string     `yaml:"default_language" json:"default_language"`
+	Revision        int        `yaml:"revision" json:"revision"`
+	ChoiceMonths    int        `yaml:"choice_months" json:"choice_months"`
+	RetentionMonths int        `yaml:"retention_months" json:"-"`
+	Intro           Text       `yaml:"intro" json:"intro,omitempty"`
+	// Authority is the supervisory authority a visitor may complain to
+	// (GDPR art. 77); see Load for its default.
+	Authority  *Authority  `yaml:"authority" json:"authority,omitempty"`
+	Categories []*Category `yaml:"categories" json:"categories"`
+	Services   []*Service  `yaml:"services" json:"services"`
 }
 
 // Controller is the organisation responsible for the processing (GDPR art. 4(7)).
 type Controller struct {
 	Organisation  string `yaml:"organisation" json:"organisation"`
-	Address       string `yaml:"address" json:"-"`
-	Email         string `yaml:"email" json:"-"`
+	Address       string `yaml:"address" json:"address,omitempty"`
+	Email         string `yaml:"email" json:"email"`
 	PrivacyPolicy string `yaml:"privacy_policy" json:"privacy_policy"`
 	// Jurisdiction is the ISO 3166 country or region whose law applies, as
 	// consent receipts name it; "EU" when empty.
 	Jurisdiction string `yaml:"jurisdiction" json:"-"`
 }
+
+// Authority is a data protection supervisory authority.
+type Authority struct {
+	Name string `yaml:"name" json:"name"`
+	URL  string `yaml:"url" json:"url"`
+}
+
+// DutchAuthority is the authority of sites under Dutch law, the default for
+// a site whose jurisdiction is NL, or unset with Dutch as default language.
+var DutchAuthority = Authority{Name: "Autoriteit Persoonsgegevens", URL: "https://www.autoriteitpersoonsgegevens.nl"}
 
 // Category groups services a visitor grants or refuses together.
 type Category struct {
@@ -72,7 +85,10 @@ type Category struct {
 
 // Service is a first- or third-party party that sets cookies in a category.
 type Service struct {
-	ID            string    `yaml:"id" json:"id"`
+	ID string `yaml:"id" json:"id"`
+	// Name is the short name visitors know the service by ("YouTube"),
+	// used on buttons; Provider is the legal entity behind it.
+	Name          string    `yaml:"name" json:"name"`
 	Category      string    `yaml:"category" json:"category"`
 	Provider      string    `yaml:"provider" json:"provider"`
 	PrivacyPolicy string    `yaml:"privacy_policy" json:"privacy_policy,omitempty"`

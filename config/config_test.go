@@ -100,3 +100,49 @@ func TestParseDuration(t *testing.T) {
 		}
 	}
 }
+
+// Sites under Dutch law name the Autoriteit Persoonsgegevens unless they
+// name an authority themselves; others name none unless configured.
+func TestAuthorityDefault(t *testing.T) {
+	site := func(extra string) string {
+		return `sites:
+  - id: s
+    name: S
+    controller: {organisation: S B.V., email: privacy@s.example, privacy_policy: "https://s.example/privacy"` + extra + `
+    origins: ["https://s.example"]
+    languages: [nl, en]
+    categories:
+      - id: necessary
+        required: true
+        title: {nl: Nodig, en: Needed}
+        description: {nl: Nodig., en: Needed.}
+`
+	}
+	tests := []struct {
+		name, yaml string
+		want       string
+	}{
+		{"dutch default language", site("}"), "Autoriteit Persoonsgegevens"},
+		{"jurisdiction NL", site(", jurisdiction: NL}"), "Autoriteit Persoonsgegevens"},
+		{"jurisdiction BE", site(", jurisdiction: BE}"), ""},
+		{"configured", site("}") + "    authority: {name: Gegevensbeschermingsautoriteit, url: \"https://www.gegevensbeschermingsautoriteit.be\"}\n", "Gegevensbeschermingsautoriteit"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c, err := config.Load("t.yaml", strings.NewReader(tt.yaml))
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := ""
+			if a := c.Sites[0].Authority; a != nil {
+				got = a.Name
+			}
+			if got != tt.want {
+				t.Errorf("authority %q, want %q", got, tt.want)
+			}
+		})
+	}
+	if a := config.Demo().Site("demo").Authority; a == nil || a.URL != "https://www.autoriteitpersoonsgegevens.nl" {
+		t.Errorf("demo authority = %+v", a)
+	}
+}

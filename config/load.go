@@ -132,5 +132,10 @@ func (c *Config) setDefaults() {
 		if s.DefaultLanguage == "" && len(s.Languages) > 0 {
 			s.DefaultLanguage = s.Languages[0]
 		}
+		j := strings.ToUpper(s.Controller.Jurisdiction)
+		if s.Authority == nil && (j == "NL" || j == "" && s.DefaultLanguage == "nl") {
+			a := DutchAuthority
+			s.Authority = &a
+		}
 	}
 }

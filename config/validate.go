@@ -110,6 +110,14 @@ func (v *validator) site(p string, s *Site) {
 	if s.Intro != nil {
 		v.text(p+".intro", s.Intro, s.Languages)
 	}
+	if a := s.Authority; a != nil {
+		if strings.TrimSpace(a.Name) == "" {
+			v.add(p+".authority.name", "required: the supervisory authority's name")
+		}
+		if !isWebURL(a.URL) {
+			v.add(p+".authority.url", "must be an http(s) URL, got %q", a.URL)
+		}
+	}
 	v.categories(p, s)
 	v.services(p, s)
 }
@@ -176,6 +184,11 @@ func (v *validator) services(p string, s *Site) {
 			v.add(sp+".id", "duplicate service id %q", sv.ID)
 		}
 		seen[sv.ID] = true
+		if n := strings.TrimSpace(sv.Name); n == "" {
+			v.add(sp+".name", "required: the short name visitors know the service by, like YouTube")
+		} else if len([]rune(sv.Name)) > 40 || n != sv.Name {
+			v.add(sp+".name", "must be at most 40 characters without leading or trailing spaces, got %q", sv.Name)
+		}
 		if s.Category(sv.Category) == nil {
 			v.add(sp+".category", "unknown category %q", sv.Category)
 		}

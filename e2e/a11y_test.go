@@ -50,8 +50,10 @@ func (tb *tab) axe(state string) {
 // no axe violation in the first layer, the settings layer and the page with
 // its placeholders; accepting works under the CSP too.
 func TestDemoPageAccessibleUnderStrictCSP(t *testing.T) {
+	t.Parallel()
 	for _, mode := range []string{"light", "dark"} {
 		t.Run(mode, func(t *testing.T) {
+			t.Parallel()
 			opts := []tabOption{withCSPLog}
 			if mode == "dark" {
 				opts = append(opts, withDarkMode)
@@ -61,7 +63,11 @@ func TestDemoPageAccessibleUnderStrictCSP(t *testing.T) {
 			tb.waitFor(bannerOpen)
 			tb.axe("first layer")
 			tb.click(button("Instellingen"))
-			tb.do(chromedp.Click(chromedp.JSPath(bannerRoot + `.querySelector('details summary')`)))
+			// Every category row open, so axe sees the services and cookies too.
+			for _, cat := range []string{"necessary", "functional", "analytics", "embeds"} {
+				tb.click(bannerRoot + `.querySelector('[aria-controls=k-` + cat + `-b]')`)
+			}
+			tb.waitFor(`[...` + bannerRoot + `.querySelectorAll('.more')].every(m => !m.hidden)`)
 			tb.axe("settings layer")
 			tb.click(button("Alles weigeren"))
 			tb.waitFor(`document.querySelectorAll('koekje-embed').length === 2`)
@@ -80,8 +86,10 @@ func TestDemoPageAccessibleUnderStrictCSP(t *testing.T) {
 // Text in the banner has at least 4.5:1 contrast in light and dark; axe
 // checks the same, this names the figures.
 func TestContrast(t *testing.T) {
+	t.Parallel()
 	for _, mode := range []string{"light", "dark"} {
 		t.Run(mode, func(t *testing.T) {
+			t.Parallel()
 			var opts []tabOption
 			if mode == "dark" {
 				opts = append(opts, withDarkMode)
@@ -92,7 +100,7 @@ func TestContrast(t *testing.T) {
 			ratios := eval[map[string]float64](tb, `(() => {
 				const lum = c => { const [r, g, b] = c.match(/\d+(\.\d+)?/g).slice(0, 3).map(Number).map(v => { v /= 255; return v <= 0.03928 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4 }); return 0.2126 * r + 0.7152 * g + 0.0722 * b }
 				const ratio = (a, b) => { const [x, y] = [lum(a), lum(b)].sort((p, q) => q - p); return (x + 0.05) / (y + 0.05) }
-				const root = `+bannerRoot+`, dlg = root.querySelector('[role=dialog]'), bg = getComputedStyle(dlg).backgroundColor
+				const root = `+bannerRoot+`, dlg = root.querySelector('dialog'), bg = getComputedStyle(dlg).backgroundColor
 				const out = {text: ratio(getComputedStyle(dlg).color, bg)}
 				for (const b of root.querySelectorAll('button')) { const s = getComputedStyle(b); const back = s.backgroundColor === 'rgba(0, 0, 0, 0)' ? bg : s.backgroundColor; out[b.textContent] = ratio(s.color, back) }
 				return out })()`)

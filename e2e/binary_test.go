@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -92,7 +93,7 @@ var client = &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{
 // postChoice sends one choice; it returns the ack of a 201, or the status
 // and error code otherwise.
 func postChoice(base string) (a ack, status int, code string, err error) {
-	resp, err := client.Post(base+"/api/v1/consents", "text/plain", strings.NewReader(`{"site":"demo","action":"custom","choices":{"analytics":true},"url":"https://belvast.example/"}`))
+	resp, err := client.Post(base+"/api/v1/consents", "text/plain", strings.NewReader(`{"site":"demo","action":"custom","choices":{"analytics":true},"url":"http://localhost/"}`))
 	if err != nil {
 		return a, 0, "", err
 	}
@@ -108,7 +109,7 @@ func postChoice(base string) (a ack, status int, code string, err error) {
 
 // load posts from clients goroutines until stop is closed and returns every
 // acknowledged record. Statuses other than 201 and 503 fail the test.
-func load(t *testing.T, base string, clients int, stop <-chan struct{}) []ack {
+func load(t *testing.T, base string, clients int, stop <-chan struct{}, acked *atomic.Int64) []ack {
 	var (
 		mu   sync.Mutex
 		acks []ack
@@ -133,6 +134,7 @@ func load(t *testing.T, base string, clients int, stop <-chan struct{}) []ack {
 					mu.Lock()
 					acks = append(acks, a)
 					mu.Unlock()
+					acked.Add(1)
 				case status == 503 && code == "unavailable":
 				default:
 					t.Errorf("status %d (%s) under load", status, code)
@@ -186,15 +188,22 @@ func checkAcked(t *testing.T, acks []ack, ids map[string]bool) {
 	}
 }
 
-// signalMidLoad puts 48 clients on p, sends sig after 1.5 s, and returns
-// the acknowledged records and how the process ended.
+// signalMidLoad puts 48 clients on p, sends sig once the server has
+// acknowledged midLoad records (so writes are in flight, not just starting),
+// and returns the acknowledged records and how the process ended.
 func signalMidLoad(t *testing.T, p *proc, sig syscall.Signal) ([]ack, error) {
 	t.Helper()
+	const midLoad = 500
 	stop := make(chan struct{})
-	var acks []ack
+	var (
+		acks  []ack
+		acked atomic.Int64
+	)
 	done := make(chan struct{})
-	go func() { acks = load(t, p.base, 48, stop); close(done) }()
-	time.Sleep(1500 * time.Millisecond)
+	go func() { acks = load(t, p.base, 48, stop, &acked); close(done) }()
+	if !poll(func() bool { return acked.Load() >= midLoad }) {
+		t.Errorf("only %d records acknowledged under load", acked.Load())
+	}
 	if err := p.cmd.Process.Signal(sig); err != nil {
 		t.Fatal(err)
 	}

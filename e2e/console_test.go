@@ -11,6 +11,7 @@ import (
 // and downloads an export, with the keyboard and mouse, and axe finds no
 // violation on any page.
 func TestConsole(t *testing.T) {
+	t.Parallel()
 	// A visitor makes a choice first, so there is something to see.
 	visitor := newTab(t)
 	visitor.open("/")

@@ -10,6 +10,7 @@ import (
 	"bytes"
 	"context"
 	"database/sql"
+	"flag"
 	"fmt"
 	"iter"
 	"net/http"
@@ -49,6 +50,14 @@ var (
 )
 
 func TestMain(m *testing.M) {
+	// The browser tests spend most of their time waiting for the page, so
+	// more of them than cores run at once, unless -parallel says otherwise.
+	flag.Parse()
+	set := false
+	flag.Visit(func(f *flag.Flag) { set = set || f.Name == "test.parallel" })
+	if !set {
+		flag.Set("test.parallel", "4")
+	}
 	os.Exit(run(m))
 }
 
@@ -165,16 +174,24 @@ func startServers(dir string) (func(), error) {
 	}, nil
 }
 
-// hostPage is a small website embedding the banner as DESIGN.md shows.
-// Query: lang (html lang), rev=2 (use the revision-2 server), dark=1 (a host
-// theme the banner must not inherit).
+// hostPage is a small website on another origin than the consent server,
+// embedding the banner as DESIGN.md shows, under a strict CSP (no inline
+// script or style without its nonce). Query: lang (html lang), rev=2 (the
+// revision-2 server), dark=1 (a dark host theme the banner must not
+// inherit), hostile=1 (CSS that attacks the banner), small=1 (a small
+// frame with content below it), tail=1 (the banner script after the frames).
 func hostPage(w http.ResponseWriter, r *http.Request) {
-	if r.URL.Path == "/host.css" {
+	switch r.URL.Path {
+	case "/host.css":
 		w.Header().Set("Content-Type", "text/css")
-		fmt.Fprint(w, `body{background:#111;color:#eee;font:22px/1.2 Georgia,serif}button,a,p,h2{font:22px Georgia,serif!important;color:#f0f!important;letter-spacing:3px}`)
+		fmt.Fprint(w, `body{background:#111;color:#eee;font:22px/1.2 Georgia,serif}button,a,p,h2{font:22px Georgia,serif!important;color:#f0f!important;letter-spacing:3px}iframe{display:block}`)
 		return
-	}
-	if r.URL.Path != "/" {
+	case "/hostile.css":
+		w.Header().Set("Content-Type", "text/css")
+		fmt.Fprint(w, hostileCSS)
+		return
+	case "/":
+	default:
 		http.NotFound(w, r)
 		return
 	}
@@ -187,24 +204,49 @@ func hostPage(w http.ResponseWriter, r *http.Request) {
 	if q.Get("rev") == "2" {
 		base = koekjeURL2
 	}
-	theme := ""
+	var head string
 	if q.Get("dark") == "1" {
-		theme = `<link rel="stylesheet" href="/host.css">`
+		head += `<link rel="stylesheet" href="/host.css">`
+	}
+	if q.Get("hostile") == "1" {
+		head += `<link rel="stylesheet" href="/hostile.css">`
+	}
+	banner := fmt.Sprintf(`<script src="%s/s/demo.js"></script>`, base)
+	tail := ""
+	if q.Get("tail") == "1" {
+		banner, tail = "", banner
+	}
+	small := ""
+	if q.Get("small") == "1" {
+		small = `<iframe data-category="embeds" data-service="linkedin" data-src="https://www.linkedin.com/embed/x" title="Volgen" width="200" height="60"></iframe><p id="after">Daaronder.</p>`
 	}
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.Header().Set("Content-Security-Policy", "default-src 'self'; script-src 'nonce-e2e' "+base+
+		" https://www.googletagmanager.com; connect-src "+base+"; style-src 'self'; frame-src https:; img-src 'self' data:")
 	fmt.Fprintf(w, `<!doctype html>
-<html lang="%s"><head><meta charset="utf-8"><title>Belvast test</title>%s
-<script src="%s/s/demo.js"></script>
+<html lang="%s"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1"><title>Belvast test</title>%s
+%s
 <script type="text/plain" data-category="analytics" data-service="google-analytics" src="https://www.googletagmanager.com/gtag/js?id=G-TEST"></script>
-<script type="text/plain" data-category="analytics">window.inlineRuns = (window.inlineRuns || 0) + 1</script>
+<script type="text/plain" data-category="analytics" nonce="e2e">window.inlineRuns = (window.inlineRuns || 0) + 1</script>
 </head><body>
 <main><h1>Belvast</h1><p>Zakelijke telefonie.</p>
 <iframe data-category="embeds" data-service="youtube" data-src="https://www.youtube-nocookie.com/embed/abc" title="Video" width="560" height="315"></iframe>
 <iframe data-category="embeds" data-service="google-maps" data-src="https://www.google.com/maps/embed?pb=x" title="Kaart" width="400" height="300"></iframe>
+%s
 <div data-koekje-declaration></div>
 <p><a href="#" id="settings" data-koekje-settings>Cookie-instellingen</a></p></main>
-</body></html>`, lang, theme, base)
+%s
+</body></html>`, lang, head, banner, small, tail)
 }
+
+// hostileCSS is what unfriendly pages do to a banner: reset every element
+// (the banner's host too), scale rem, turn the text direction and make body
+// the containing block of anything fixed.
+const hostileCSS = `* { all: unset }
+html { font-size: 8px; direction: rtl }
+body { display: block; transform: translateX(0); overflow: hidden; height: 120px }
+iframe { display: block }
+`
 
 // thirdParty answers an intercepted request to anyone but us. The analytics
 // stub sets _ga cookies on the parent domain, as the real one does.
@@ -215,7 +257,7 @@ func thirdParty(u *url.URL) (status int64, contentType, body string) {
 document.cookie = '_ga=GA1.1.42.1700000000; path=/; domain=belvast.test';
 document.cookie = '_ga_TEST=GS1.1.1700000000; path=/; domain=belvast.test';
 document.cookie = '_ga_HOST=GS1.1.1; path=/';`
-	case strings.Contains(u.Host, "youtube") || strings.HasSuffix(u.Host, "google.com"):
+	case strings.Contains(u.Host, "youtube") || strings.HasSuffix(u.Host, "google.com") || strings.HasSuffix(u.Host, "linkedin.com"):
 		return 200, "text/html", `<!doctype html><title>embed</title><p>embedded</p>`
 	}
 	return 404, "text/plain", ""
@@ -233,6 +275,10 @@ type tab struct {
 	ctx context.Context
 	mu  sync.Mutex
 	log []request
+	// refuse makes the consent server look down: a consent POST gets a 503.
+	// The first one still reaches the server, which records it; only its
+	// answer is lost, as when a connection breaks after the write.
+	refuse, reached bool
 }
 
 type tabOption func(*tab) error
@@ -304,10 +350,29 @@ func (tb *tab) intercept(ctx context.Context, paused iter.Seq2[fetch.EventReques
 		}
 		u, perr := url.Parse(ev.Request.URL)
 		ours := perr == nil && (u.Hostname() == "127.0.0.1" || u.Hostname() == hostName || u.Hostname() == "localhost")
+		if ev.ResponseStatusCode == 0 {
+			tb.mu.Lock()
+			tb.log = append(tb.log, request{Method: ev.Request.Method, URL: ev.Request.URL, ThirdParty: !ours})
+			tb.mu.Unlock()
+		}
+		post := ev.Request.Method == "POST" && strings.HasSuffix(u.Path, "/api/v1/consents")
 		tb.mu.Lock()
-		tb.log = append(tb.log, request{Method: ev.Request.Method, URL: ev.Request.URL, ThirdParty: !ours})
+		refuse, respond := tb.refuse && post, ev.ResponseStatusCode != 0
+		if refuse && !respond && !tb.reached {
+			tb.reached, refuse = true, false
+		}
 		tb.mu.Unlock()
-		if ours {
+		switch {
+		case refuse:
+			chromedp.Call(ctx, fetch.FulfillRequest, fetch.FulfillRequestParams{
+				RequestID: ev.RequestID, ResponseCode: 503, Body: []byte(`{"error":{"code":"unavailable","message":"down"}}`),
+				ResponseHeaders: []*fetch.HeaderEntry{{Name: "Content-Type", Value: "application/json"}, {Name: "Access-Control-Allow-Origin", Value: hostURL}},
+			})
+			continue
+		case respond:
+			chromedp.Call(ctx, fetch.ContinueResponse, fetch.ContinueResponseParams{RequestID: ev.RequestID})
+			continue
+		case ours:
 			chromedp.Call(ctx, fetch.ContinueRequest, fetch.ContinueRequestParams{RequestID: ev.RequestID})
 			continue
 		}
@@ -354,23 +419,42 @@ func eval[T any](tb *tab, js string) T {
 	return v
 }
 
-// waitFor polls a JavaScript condition until it is true.
+// poll checks cond every few milliseconds until it holds or 10 s have
+// passed, and reports whether it held.
+func poll(cond func() bool) bool {
+	deadline := time.Now().Add(10 * time.Second)
+	for tick := time.NewTicker(10 * time.Millisecond); ; <-tick.C {
+		if cond() {
+			tick.Stop()
+			return true
+		}
+		if time.Now().After(deadline) {
+			tick.Stop()
+			return false
+		}
+	}
+}
+
+// waitFor waits until a JavaScript condition is true. The page checks it
+// every few milliseconds itself and answers once, so a wait costs one call
+// to the browser; a navigation that replaces the page makes it ask again.
 func (tb *tab) waitFor(js string) {
 	tb.t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for time.Now().Before(deadline) {
-		if ok, err := chromedp.Run(tb.ctx, chromedp.Evaluate[bool]("!!("+js+")")); err == nil && ok {
-			return
-		}
-		time.Sleep(25 * time.Millisecond)
+	waiter := `new Promise(done => { const end = performance.now() + 2000; (function check() {
+		let ok = false; try { ok = !!(` + js + `) } catch (e) {}
+		if (ok || performance.now() > end) done(ok); else setTimeout(check, 5) })() })`
+	if !poll(func() bool {
+		ok, err := chromedp.Run(tb.ctx, chromedp.Evaluate[bool](waiter, chromedp.EvalAwaitPromise))
+		return err == nil && ok
+	}) {
+		tb.t.Fatalf("timed out waiting for %s", js)
 	}
-	tb.t.Fatalf("timed out waiting for %s", js)
 }
 
 // Shadow DOM lookups of the banner.
 const (
 	bannerRoot = `document.querySelector('koekje-banner')?.shadowRoot`
-	bannerOpen = bannerRoot + `?.querySelector('[role=dialog]')`
+	bannerOpen = bannerRoot + `?.querySelector('dialog[open]')`
 )
 
 // button finds a button of the banner by its text, as a JS path for clicks.
@@ -419,13 +503,8 @@ func records(t *testing.T, where string, args ...any) int {
 // waitRecords waits until the store holds want records matching where.
 func waitRecords(t *testing.T, want int, where string, args ...any) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
 	got := 0
-	for time.Now().Before(deadline) {
-		if got = records(t, where, args...); got == want {
-			return
-		}
-		time.Sleep(25 * time.Millisecond)
+	if !poll(func() bool { got = records(t, where, args...); return got == want }) {
+		t.Fatalf("%d records where %s, want %d", got, where, want)
 	}
-	t.Fatalf("%d records where %s, want %d", got, where, want)
 }

@@ -1,25 +1,24 @@
 // Koekje's banner. The server prepends CONFIG (the site and its texts), HASH
-// (the config_hash of what is shown) and CSS, then minifies the whole.
-const W = window, D = document, S = CONFIG.site, CATS = S.categories
-const NAME = 'koekje', ATTR = 'data-category'
-const BASE = new URL(D.currentScript.src).origin
+// (the config_hash of what is shown), CSS (the shadow roots' style) and DCSS
+// (the declaration's), then minifies the whole.
+const W = window, D = document, S = CONFIG.site, CATS = S.categories, SVCS = S.services
+const ATTR = 'data-category'
+const ME = D.currentScript, BASE = new URL(ME.src).origin
 // In the console's preview, choices are neither kept nor sent.
-const PREVIEW = D.currentScript.hasAttribute('data-koekje-preview')
+const PREVIEW = ME.hasAttribute('data-koekje-preview')
 const MODES = ['ad_storage', 'ad_user_data', 'ad_personalization', 'analytics_storage',
   'functionality_storage', 'personalization_storage', 'security_storage']
 const GPC = navigator.globalPrivacyControl === true
 
-const pickLang = () => {
-  const wants = [D.documentElement.lang, ...(navigator.languages || [])]
-  for (const l of wants) {
-    const code = (l || '').slice(0, 2).toLowerCase()
-    if (S.languages.includes(code)) return code
-  }
-  return S.default_language
-}
-const LANG = pickLang(), T = CONFIG.texts[LANG]
+// The page's language, else the browser's, else the site's default.
+const LANG = [D.documentElement.lang, ...navigator.languages || []].map(l => (l || '').slice(0, 2).toLowerCase())
+  .find(l => S.languages.includes(l)) || S.default_language
+const T = CONFIG.texts[LANG]
 const fill = (s, p) => s.replace(/\{p\}/g, p)
+// put places a node where a text says {a}.
+const put = (s, n) => { const [a, b] = s.split('{a}'); return [a, n, b] }
 const tr = t => t[LANG] || t[S.default_language]
+const catOf = id => CATS.find(c => c.id === id)
 
 // The stored choice: "1|consent id|revision|granted categories|granted services|token|gpc".
 const read = () => {
@@ -31,18 +30,17 @@ const read = () => {
 const write = () => {
   if (PREVIEW) return
   const v = ['1', st.id || '', S.revision, st.cats.join(), st.svcs.join(), st.token || '', st.gpc ? 1 : 0].join('|')
-  D.cookie = `${NAME}=${encodeURIComponent(v)};path=/;max-age=${Math.round(S.choice_months * 30.44 * 86400)};samesite=lax${location.protocol === 'https:' ? ';secure' : ''}`
+  D.cookie = `koekje=${encodeURIComponent(v)};path=/;max-age=${S.choice_months * 2630016 /* 30.44 days */};samesite=lax${location.protocol === 'https:' ? ';secure' : ''}`
 }
 
-let stored = PREVIEW ? null : read()
-const current = stored && stored.rev === S.revision
+const stored = PREVIEW ? null : read()
+let decided = !!stored && stored.rev === S.revision
 let st = stored || { cats: [], svcs: [] }
-if (!current) st = { id: st.id, token: st.token, cats: [], svcs: [] }
+if (!decided) st = { id: st.id, token: st.token, cats: [], svcs: [] }
 const listeners = []
 
-const allowed = c => CATS.some(x => x.id === c && (x.required || (current || decided) && st.cats.includes(c)))
-let decided = false
-const svcAllowed = (cat, svc) => allowed(cat) || (svc && st.svcs.includes(svc))
+const allowed = c => CATS.some(x => x.id === c && (x.required || decided && st.cats.includes(c)))
+const svcOK = (cat, svc) => allowed(cat) || svc && st.svcs.includes(svc)
 
 // Google Consent Mode v2: denied by default, before any tag can run.
 W.dataLayer = W.dataLayer || []
@@ -50,21 +48,28 @@ const gtag = W.gtag = W.gtag || function () { W.dataLayer.push(arguments) }
 const modes = () => {
   const m = {}
   for (const t of MODES) m[t] = 'denied'
-  for (const c of CATS) for (const t of c.consent_mode || []) if ((current || decided) && allowed(c.id)) m[t] = 'granted'
+  for (const c of CATS) for (const t of c.consent_mode || []) if (decided && allowed(c.id)) m[t] = 'granted'
   return m
 }
 gtag('consent', 'default', { ...modes(), wait_for_update: 500 })
 
-// Blocked scripts and iframes come alive once their category (or service) is granted.
+// Blocked scripts and iframes come alive once their category (or service)
+// is granted. A frame is replaced by a clone carrying src: Chromium drops a
+// src set on a frame the parser is still inserting. _k marks a frame Koekje
+// loaded (1) or loaded once (2); _b is its placeholder.
 const blocked = `script[type="text/plain"][${ATTR}],iframe[${ATTR}][data-src]`
-const activate = el => {
+const ran = []
+const activate = (el, once) => {
   if (el.tagName === 'IFRAME') {
-    el.src = el.dataset.src
-    el.removeAttribute('data-src')
-    el.hidden = false
-    if (el.koekjeBox) el.koekjeBox.remove()
-    return
+    const f = el.cloneNode(true)
+    f.src = el.dataset.src
+    f.removeAttribute('data-src')
+    f.style.removeProperty('display')
+    f._k = once ? 2 : 1
+    if (el._b) el._b.remove()
+    return el.replaceWith(f)
   }
+  ran.push(el)
   const s = D.createElement('script')
   for (const a of el.attributes) if (a.name !== 'type') s.setAttribute(a.name, a.value)
   if (el.dataset.type) s.type = el.dataset.type
@@ -74,59 +79,76 @@ const activate = el => {
   el.replaceWith(s)
 }
 const scan = root => {
-  const els = root.matches && root.matches(blocked) ? [root] : [...(root.querySelectorAll ? root.querySelectorAll(blocked) : [])]
-  for (const el of els) {
-    if (svcAllowed(el.getAttribute(ATTR), el.dataset.service)) activate(el)
-    else if (el.tagName === 'IFRAME' && !el.koekjeBox) placeholder(el)
+  for (const el of root.matches && root.matches(blocked) ? [root] : root.querySelectorAll ? root.querySelectorAll(blocked) : []) {
+    if (svcOK(el.getAttribute(ATTR), el.dataset.service)) activate(el)
+    else if (el.tagName === 'IFRAME' && !el._b) placeholder(el)
   }
 }
 new MutationObserver(ms => { for (const m of ms) for (const n of m.addedNodes) if (n.nodeType === 1) scan(n) })
   .observe(D.documentElement, { childList: true, subtree: true })
 
 // Small DOM helper: h('button', {class: 'x', onclick: f}, 'text', child…)
+// Names the element has as properties (onclick, hidden, checked) are set as
+// properties, the others (aria-*, data-*, for) as attributes.
 const h = (tag, attrs, ...kids) => {
   const el = D.createElement(tag)
-  for (const k in attrs || {}) {
+  for (const k in attrs) {
     const v = attrs[k]
-    if (k.startsWith('on')) el.addEventListener(k.slice(2), v)
-    else if (v === true) el.setAttribute(k, '')
-    else if (v !== false && v != null) el.setAttribute(k, v)
+    if (v === false || v == null) continue
+    if (k in el) el[k] = v
+    else el.setAttribute(k, v)
   }
-  el.append(...kids.flat().filter(k => k != null))
+  el.append(...kids.flat(2).filter(k => k))
   return el
 }
+const btn = (text, onclick, cls) => h('button', { type: 'button', class: cls, onclick }, text)
+const link = (href, text) => h('a', { href, target: '_blank', rel: 'noopener' }, text)
 let sheet
-const shadow = host => {
+const shadow = (host, css = '') => {
+  // The host element is styled by its page; only important inline styles
+  // win over rules like * { all: unset } there.
+  host.style.cssText = 'all:initial!important;display:block!important;' + css
   const root = host.attachShadow({ mode: 'open' })
-  if (!sheet) { sheet = new CSSStyleSheet(); sheet.replaceSync(CSS) }
-  root.adoptedStyleSheets = [sheet]
+  root.adoptedStyleSheets = [sheet = sheet || new CSSStyleSheet()]
+  if (!sheet.cssRules.length) sheet.replaceSync(CSS)
   return root
 }
-const serviceOf = id => S.services.find(s => s.id === id)
 
+// The page around a frame is dark when its first opaque background is.
+// Placeholders follow it, whatever the system's colour scheme.
+const darkPage = el => {
+  for (; el; el = el.parentElement) {
+    const c = getComputedStyle(el).backgroundColor.match(/[\d.]+/g)
+    if (c && c[3] !== '0') return c[0] * 0.3 + c[1] * 0.6 + c[2] * 0.1 < 128
+  }
+  return false // the canvas behind is white
+}
+const px = v => v && (isNaN(v) ? v : v + 'px')
 const placeholder = frame => {
-  const cat = CATS.find(c => c.id === frame.getAttribute(ATTR))
-  const svc = serviceOf(frame.dataset.service)
-  const who = svc ? svc.provider : cat ? tr(cat.title) : '?'
-  const box = frame.koekjeBox = D.createElement('koekje-embed')
-  if (frame.width) box.style.width = frame.width + (/^\d+$/.test(frame.width) ? 'px' : '')
-  if (frame.height) box.style.height = frame.height + (/^\d+$/.test(frame.height) ? 'px' : '')
-  const label = frame.title ? `${frame.title} (${who})` : who
-  shadow(box).append(h('div', { class: 'ph', role: 'region', 'aria-label': label },
+  const cat = frame.getAttribute(ATTR), svc = SVCS.find(s => s.id === frame.dataset.service)
+  const who = svc ? svc.name : tr(catOf(cat).title)
+  const box = frame._b = D.createElement('koekje-embed')
+  const ph = h('div', { class: 'ph' + (darkPage(frame.parentElement) ? ' dark' : ''), role: 'region', 'aria-label': frame.title ? `${frame.title} (${who})` : who },
     h('p', null, fill(T.blocked, who)),
     h('div', { class: 'row' },
-      h('button', { type: 'button', onclick: () => activate(frame) }, T.once),
-      h('button', { type: 'button', onclick: () => svc ? choose('custom', null, svc.id) : choose('custom', { ...Object.fromEntries(allowed_list().map(c => [c, true])), [cat.id]: true }) }, fill(T.allow, who)))))
-  frame.hidden = true
+      // Loading once grants nothing beyond this page view, but is recorded.
+      btn(T.once, () => { activate(frame, 1); if (svc) record('load_once', current(), [svc.id]) }),
+      btn(fill(T.allow, who), () => svc ? choose('custom', st.cats, [...st.svcs, svc.id]) : choose('custom', [...st.cats, cat], st.svcs))))
+  const w = px(frame.getAttribute('width'))
+  ph.style.minHeight = px(frame.getAttribute('height'))
+  shadow(box, w ? `width:${w}!important;max-width:100%!important` : '').append(ph)
+  // Page rules such as iframe { display: block } beat the hidden attribute.
+  frame.style.setProperty('display', 'none', 'important')
   frame.before(box)
 }
 
-// Deleting a withdrawn category's cookies on this host and its parent domains.
-const clearCookies = cat => {
+// Deleting the declared first-party cookies of everything refused, on this
+// host and its parent domains, whatever was granted before.
+const clean = () => {
   const names = D.cookie.split(/;\s*/).map(c => c.split('=')[0])
   const hosts = location.hostname.split('.').map((_, i, a) => a.slice(i).join('.')).slice(0, -1)
-  for (const s of S.services) {
-    if (s.category !== cat) continue
+  for (const s of SVCS) {
+    if (svcOK(s.category, s.id)) continue
     for (const ck of s.cookies) {
       if (ck.domain) continue
       const pre = ck.name.endsWith('*') && ck.name.slice(0, -1)
@@ -138,39 +160,82 @@ const clearCookies = cat => {
   }
 }
 
-// Recording a choice: keep it in the cookie at once, tell the page, send it.
-const choose = (action, picks, service) => {
-  const before = new Set(allowed_list())
-  const cats = CATS.filter(c => !c.required && (action === 'accept_all' || picks && picks[c.id] || picks === null && allowed(c.id)))
-  st.cats = cats.map(c => c.id)
-  if (action !== 'custom') st.svcs = []
-  if (service && !st.svcs.includes(service)) st.svcs.push(service)
+// Recording a choice: keep it in the cookie at once, stop what was refused,
+// tell the page, send it.
+const choose = (action, cats, svcs) => {
+  const was = [...CATS.map(c => c.id).filter(allowed), ...st.svcs]
+  st.cats = CATS.filter(c => !c.required && cats.includes(c.id)).map(c => c.id)
+  st.svcs = [...new Set(svcs)]
   st.gpc = GPC && action === 'reject_all'
   decided = true
   write()
-  for (const c of before) if (!allowed(c)) clearCookies(c)
-  if (action === 'custom' && before.size > 1 && CATS.every(c => c.required || !allowed(c.id)) && !st.svcs.length) action = 'withdraw'
+  clean()
+  const revoked = was.filter(x => !allowed(x) && !st.svcs.includes(x))
+  if (action === 'custom' && revoked.length && !st.cats.length && !st.svcs.length) action = 'withdraw'
+  // Embeds of what was refused go back behind their placeholders; scripts
+  // that already ran cannot be unloaded, so the visitor is offered a reload.
+  for (const f of D.querySelectorAll(`iframe[${ATTR}]`)) {
+    if (f._k !== 1 || svcOK(f.getAttribute(ATTR), f.dataset.service)) continue
+    const g = f.cloneNode(true)
+    g.dataset.src = f.getAttribute('src')
+    g.removeAttribute('src')
+    f.replaceWith(g)
+  }
+  const stale = ran.some(s => !svcOK(s.getAttribute(ATTR), s.dataset.service))
   gtag('consent', 'update', modes())
   scan(D)
-  close()
-  const choices = {}
-  for (const c of CATS) choices[c.id] = allowed(c.id)
-  for (const f of listeners) try { f({ action, choices }) } catch (e) { setTimeout(() => { throw e }) }
-  if (!PREVIEW) fetch(BASE + '/api/v1/consents', {
-    method: 'POST', keepalive: true, credentials: 'omit',
-    body: JSON.stringify({
-      site: S.id, consent_id: st.id || null, token: st.token || null, choices,
-      services: st.svcs.length ? Object.fromEntries(st.svcs.map(s => [s, true])) : undefined,
-      action, revision: S.revision, config_hash: HASH, language: LANG,
-      url: location.origin + location.pathname, gpc: GPC
-    })
-  }).then(r => r.ok && r.json()).then(j => {
-    if (j && j.consent_id) { st.id = j.consent_id; st.token = j.token; write(); if (idBox) idBox.replaceWith(idLine()) }
-  }).catch(() => {})
+  const choices = current()
+  if (stale && host) render('reload')
+  else close()
+  for (const f of listeners) try { f({ action, choices, services: st.svcs, revoked }) } catch (e) { setTimeout(() => { throw e }) }
+  record(action, choices, st.svcs)
 }
-const allowed_list = () => CATS.filter(c => allowed(c.id)).map(c => c.id)
+const current = () => Object.fromEntries(CATS.map(c => [c.id, allowed(c.id)]))
 
-// The dialog: a first layer with three equal choices, and a settings layer.
+// Proof: choices go to the server one at a time, oldest first, each with a
+// request ID of its own, so a retry is never recorded twice. A failed POST is
+// retried with backoff; what is not yet acknowledged waits in localStorage
+// for the next page load. Every answer carries the visitor's newest token.
+const QK = 'koekje:' + S.id
+// localStorage throws where the visitor blocks site data.
+const ls = f => { try { return f(localStorage) } catch (e) {} }
+let queue = ls(l => JSON.parse(l[QK])) || [], busy, wait
+const send = () => {
+  ls(l => queue.length ? l[QK] = JSON.stringify(queue) : l.removeItem(QK))
+  if (busy || !queue.length) return
+  busy = 1
+  fetch(BASE + '/api/v1/consents', {
+    method: 'POST', keepalive: true, credentials: 'omit',
+    body: JSON.stringify({ ...queue[0], consent_id: st.id || null, token: st.token || null })
+  }).then(r => {
+    if (r.status > 499 || r.status === 429) throw r
+    return r.json()
+  }).then(j => {
+    if (j.consent_id) {
+      st.id = j.consent_id
+      st.token = j.token
+      if (decided) write()
+      if (idBox) idBox.replaceWith(idLine())
+    }
+    queue.shift()
+    wait = 0
+  }, () => { wait = Math.min(wait * 2 || 1e3, 6e4) }).then(() => { busy = 0; setTimeout(send, wait) })
+}
+const record = (action, choices, svcs) => {
+  if (PREVIEW) return
+  queue.push({
+    site: S.id, choices, action, revision: S.revision, config_hash: HASH, language: LANG,
+    services: svcs.length ? Object.fromEntries(svcs.map(s => [s, true])) : undefined,
+    url: location.origin + location.pathname, gpc: GPC,
+    request_id: Date.now() + '-' + crypto.getRandomValues(new Uint32Array(2)).join('-')
+  })
+  send()
+}
+send()
+
+// The dialog: a modal <dialog> in the top layer, out of reach of the page's
+// transforms, overflow and stacking; a first layer with three equal choices,
+// and a settings layer with a sticky header and action bar.
 let host, dialog, back, idBox
 const close = () => {
   if (!host) return
@@ -178,87 +243,125 @@ const close = () => {
   host = null
   if (back && back.focus) back.focus()
 }
-const focusables = () => [...dialog.querySelectorAll('button,input:not([disabled]),a[href],summary')]
+const esc = () => {
+  if (dialog.dataset.layer === 'settings' && !decided) render('first')
+  else if (dialog.dataset.layer !== 'first') close()
+}
+// The page is inert behind the modal dialog, but Tab would still leave it
+// for the browser's own controls.
 const onKey = e => {
-  if (e.key === 'Escape' && dialog.dataset.layer === 'settings') {
+  if (e.key === 'Escape') {
+    e.preventDefault()
     e.stopPropagation()
-    if (current || decided) close()
-    else render('first')
+    esc()
   }
   if (e.key !== 'Tab') return
-  const f = focusables(), i = f.indexOf(host.shadowRoot.activeElement)
-  if (e.shiftKey && i <= 0) { f[f.length - 1].focus(); e.preventDefault() }
-  else if (!e.shiftKey && i === f.length - 1) { f[0].focus(); e.preventDefault() }
+  const f = [...dialog.querySelectorAll('button,input:not([disabled]),a')].filter(x => x.getClientRects().length)
+  const i = f.indexOf(host.shadowRoot.activeElement), n = f.length - 1
+  if (e.shiftKey ? i < 1 : i === n) { f[e.shiftKey ? n : 0].focus(); e.preventDefault() }
 }
-const buttons = extra => h('div', { class: 'row' },
-  h('button', { type: 'button', class: 'main', onclick: () => choose('accept_all') }, T.accept),
-  h('button', { type: 'button', class: 'main', onclick: () => choose('reject_all') }, T.reject),
+const buttons = extra => h('div', { class: 'row acts' },
+  btn(T.accept, () => choose('accept_all', CATS.map(c => c.id), []), 'main'),
+  btn(T.reject, () => choose('reject_all', [], []), 'main'),
   extra)
+// "2y" in words, by the browser: "2 jaar", "2 Jahre", "2 ans".
+const UNITS = { h: 'hour', d: 'day', w: 'week', mo: 'month', y: 'year' }
 const duration = d => {
   const m = /^(\d+)(\w+)$/.exec(d)
-  return m ? `${m[1]} ${T.units[m[2]][+m[1] === 1 ? 0 : 1]}` : T.session
+  return m ? new Intl.NumberFormat(LANG, { style: 'unit', unit: UNITS[m[2]], unitDisplay: 'long' }).format(m[1]) : T.session
 }
-const idLine = () => idBox = st.id
-  ? h('p', { class: 'id' }, `${T.id}: `, h('code', null, st.id), ' · ',
-    h('a', { href: `${BASE}/api/v1/consents/${st.id}/receipt?token=${encodeURIComponent(st.token || '')}`, target: '_blank', rel: 'noopener' }, T.receipt))
-  : h('p', { class: 'id' })
+const idLine = () => idBox = h('p', { class: 'id' }, st.id && [`${T.id}: `, h('code', null, st.id), ' · ',
+  link(`${BASE}/api/v1/consents/${st.id}/receipt?token=${encodeURIComponent(st.token || '')}`, T.receipt)])
+const policy = () => link(S.controller.privacy_policy, fill(T.privacy, S.controller.organisation))
+// Who is responsible, and where a visitor may complain.
+const who = () => {
+  const c = S.controller, a = S.authority
+  return h('p', { class: 'who' }, put(T.who, [[c.organisation, c.address].filter(x => x).join(', ') + ', ', h('a', { href: 'mailto:' + c.email }, c.email)]),
+    ' ', a && put(T.complain, link(a.url, a.name)))
+}
+const sw = (id, label, on, off) => h('input', { type: 'checkbox', role: 'switch', id, 'aria-label': label, checked: on, disabled: off })
 
 const render = layer => {
   dialog.dataset.layer = layer
-  const c = S.controller
-  const policy = h('a', { href: c.privacy_policy, target: '_blank', rel: 'noopener' }, T.privacy.replace('{o}', c.organisation))
+  const cats = []
+  let body, acts, title = T.settingsTitle
   if (layer === 'first') {
-    dialog.replaceChildren(
-      h('h2', { id: 'k-t', tabindex: '-1' }, T.title),
-      h('p', { id: 'k-d' }, (S.intro && tr(S.intro)) || T.intro, ' ', policy),
-      buttons(h('button', { type: 'button', onclick: () => render('settings') }, T.settings)))
+    title = T.title
+    body = h('p', { id: 'k-d' }, tr(S.intro || {}) || T.intro, ' ', policy())
+    acts = buttons(btn(T.settings, () => render('settings')))
+  } else if (layer === 'reload') {
+    title = T.title
+    body = h('p', { id: 'k-d' }, T.stale)
+    acts = h('div', { class: 'row acts' }, btn(T.reload, () => location.reload(), 'main'), btn(T.close, close))
   } else {
-    const boxes = {}
-    dialog.replaceChildren(
-      h('h2', { id: 'k-t', tabindex: '-1' }, T.settingsTitle),
-      GPC ? h('p', { class: 'note' }, T.gpc) : null,
-      h('div', { class: 'cats' }, CATS.map(cat => {
-        const svcs = S.services.filter(s => s.category === cat.id)
-        const box = boxes[cat.id] = h('input', {
-          type: 'checkbox', role: 'switch', id: 'k-' + cat.id, 'aria-describedby': 'k-d-' + cat.id,
-          checked: allowed(cat.id), disabled: cat.required
-        })
-        return h('section', { class: 'cat' },
-          h('div', { class: 'head' }, h('label', { for: 'k-' + cat.id }, tr(cat.title)), cat.required ? h('span', { class: 'on' }, T.always) : null, box),
-          h('p', { id: 'k-d-' + cat.id }, tr(cat.description)),
-          svcs.length ? h('details', null, h('summary', null, `${T.cookies} (${svcs.reduce((n, s) => n + s.cookies.length, 0)})`),
-            svcs.map(s => h('div', { class: 'svc' },
-              h('p', null, h('strong', null, s.provider), s.privacy_policy ? [' · ', h('a', { href: s.privacy_policy, target: '_blank', rel: 'noopener' }, fill(T.policy, s.provider))] : null),
-              h('ul', null, s.cookies.map(ck => h('li', null, h('code', null, ck.name), ` — ${tr(ck.purpose)} (${duration(ck.duration)})`)))))) : null)
-      })),
-      idLine(),
-      buttons(h('button', { type: 'button', onclick: () => choose('custom', Object.fromEntries(CATS.map(c => [c.id, boxes[c.id].checked]))) }, T.save)),
-      policy)
+    body = [GPC && h('p', { class: 'note' }, T.gpc), CATS.map(cat => {
+      const id = 'k-' + cat.id, svcs = SVCS.filter(s => s.category === cat.id)
+      const box = sw(id, tr(cat.title), allowed(cat.id), cat.required)
+      const subs = cat.required ? [] : svcs.map(s => sw('k-s-' + s.id, s.name, svcOK(cat.id, s.id)))
+      const sync = () => {
+        const n = subs.filter(b => b.checked).length
+        box.checked = n && n === subs.length
+        box.indeterminate = n && n < subs.length
+      }
+      box.onchange = () => { for (const b of subs) b.checked = box.checked }
+      for (const b of subs) b.onchange = sync
+      if (subs.length) sync()
+      cats.push([cat, box, subs, svcs])
+      const more = h('div', { id: id + '-b', class: 'more', hidden: true },
+        h('p', { id: id + '-d' }, tr(cat.description)),
+        svcs.map((s, i) => h('div', { class: 'svc' },
+          h('div', { class: 'head' }, subs[i] ? [h('label', { for: subs[i].id }, s.name), subs[i]] : h('strong', null, s.name)),
+          h('p', null, s.provider, s.privacy_policy && [' · ', link(s.privacy_policy, fill(T.privacy, s.provider))]),
+          h('ul', null, s.cookies.map(ck => h('li', null, h('code', null, ck.name), ` — ${tr(ck.purpose)} (${duration(ck.duration)})`))))))
+      box.setAttribute('aria-describedby', id + '-d')
+      const tog = h('button', { type: 'button', class: 'tog', 'aria-expanded': 'false', 'aria-controls': id + '-b', onclick: () => {
+        more.hidden = !more.hidden
+        tog.setAttribute('aria-expanded', !more.hidden)
+      } }, tr(cat.title))
+      return h('section', { class: 'cat' }, h('div', { class: 'head' }, tog, cat.required && h('span', { class: 'on' }, T.always), box), more)
+    }), idLine(), who(), h('p', null, policy())]
+    acts = buttons(btn(T.save, () => {
+      const c = [], s = []
+      for (const [cat, box, subs, svcs] of cats) {
+        if (box.checked) c.push(cat.id)
+        else subs.forEach((b, i) => b.checked && s.push(svcs[i].id))
+      }
+      choose('custom', c, s)
+    }))
   }
+  dialog.replaceChildren(
+    h('div', { class: 'top' }, h('h2', { id: 'k-t', tabIndex: -1 }, title),
+      layer !== 'first' && h('button', { type: 'button', class: 'x', onclick: esc, 'aria-label': T.close }, '×')),
+    h('div', { class: 'body' }, body), acts)
+  if (layer === 'settings') dialog.removeAttribute('aria-describedby')
+  else dialog.setAttribute('aria-describedby', 'k-d')
   dialog.querySelector('h2').focus()
 }
 
 const show = (layer = 'first') => {
-  if (!D.body) return D.addEventListener('DOMContentLoaded', () => show(layer))
   if (!host) {
     back = D.activeElement
     host = D.createElement('koekje-banner')
-    const root = shadow(host)
-    root.append(h('div', { class: 'back' }), dialog = h('div', { class: 'dialog', role: 'dialog', 'aria-modal': 'true', 'aria-labelledby': 'k-t', 'aria-describedby': 'k-d', lang: LANG, onkeydown: onKey }))
-    D.body.append(host)
+    shadow(host).append(dialog = h('dialog', { 'aria-labelledby': 'k-t', lang: LANG, dir: 'ltr', onkeydown: onKey, oncancel: e => e.preventDefault() }))
+    // Before <body> exists the banner goes into <html>, so it is on screen
+    // in the page's first frame.
+    ;(D.body || D.documentElement).append(host)
+    dialog.showModal()
   }
   render(layer)
 }
 
 // The cookie declaration: every service and cookie, in the page's language.
 const declaration = el => {
-  const th = (...c) => h('tr', null, c.map(x => h('th', { scope: 'col' }, x)))
+  const td = (l, ...c) => h('td', { 'data-l': l }, c)
   el.replaceChildren(h('table', { class: 'koekje-declaration' },
-    h('thead', null, th(T.name, T.provider, T.category, T.duration, T.purpose)),
-    h('tbody', null, S.services.flatMap(s => s.cookies.map(ck => h('tr', null,
-      h('td', null, h('code', null, ck.name)), h('td', null, s.provider),
-      h('td', null, tr(CATS.find(c => c.id === s.category).title)),
-      h('td', null, duration(ck.duration)), h('td', null, tr(ck.purpose))))))))
+    h('thead', null, h('tr', null, [T.name, T.provider, T.domain, T.category, T.duration, T.purpose].map(x => h('th', { scope: 'col' }, x)))),
+    h('tbody', null, SVCS.flatMap(s => s.cookies.map(ck => h('tr', null,
+      td(T.name, h('code', null, ck.name)),
+      td(T.provider, s.privacy_policy ? link(s.privacy_policy, s.provider) : s.provider),
+      td(T.domain, ck.domain || location.hostname),
+      td(T.category, tr(catOf(s.category).title)),
+      td(T.duration, duration(ck.duration)), td(T.purpose, tr(ck.purpose))))))), who())
 }
 
 D.addEventListener('click', e => {
@@ -268,13 +371,20 @@ D.addEventListener('click', e => {
 
 const start = () => {
   scan(D)
-  D.querySelectorAll('[data-koekje-declaration]').forEach(declaration)
-  if (current) return
-  if (GPC) choose('reject_all')
-  else show()
+  const decl = D.querySelectorAll('[data-koekje-declaration]')
+  if (decl.length) {
+    const s = new CSSStyleSheet()
+    s.replaceSync(DCSS)
+    D.adoptedStyleSheets = [...D.adoptedStyleSheets, s]
+    decl.forEach(declaration)
+  }
 }
 if (D.readyState === 'loading') D.addEventListener('DOMContentLoaded', start)
 else start()
+if (!decided) {
+  if (GPC) choose('reject_all', [], [])
+  else show()
+}
 
 W.koekje = {
   allowed,

@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"slices"
 	"strings"
 
 	"github.com/andybalholm/brotli"
@@ -18,7 +19,7 @@ import (
 	"github.com/koekje/koekje/config"
 )
 
-//go:embed banner.js banner.css texts.json
+//go:embed banner.js banner.css declaration.css texts.json
 var files embed.FS
 
 //go:embed demo
@@ -57,12 +58,15 @@ func Build(s *config.Site) (*Bundle, error) {
 		return nil, err
 	}
 	v := version{Site: pub, Texts: map[string]json.RawMessage{}}
+	parties := ThirdParties(s)
 	for _, l := range s.Languages {
 		t, ok := all[l]
 		if !ok {
 			return nil, fmt.Errorf("no banner texts for language %q", l)
 		}
-		v.Texts[l] = t
+		if v.Texts[l], err = siteTexts(t, parties); err != nil {
+			return nil, fmt.Errorf("texts for %q: %w", l, err)
+		}
 	}
 	body, err := json.Marshal(v)
 	if err != nil {
@@ -74,14 +78,19 @@ func Build(s *config.Site) (*Bundle, error) {
 	if err != nil {
 		return nil, err
 	}
+	dcss, err := minify("declaration.css", api.LoaderCSS)
+	if err != nil {
+		return nil, err
+	}
 	cssJSON, _ := json.Marshal(strings.TrimSpace(string(css)))
+	dcssJSON, _ := json.Marshal(strings.TrimSpace(string(dcss)))
 	hashJSON, _ := json.Marshal(b.Hash)
 	src, err := files.ReadFile("banner.js")
 	if err != nil {
 		return nil, err
 	}
 	var in bytes.Buffer
-	fmt.Fprintf(&in, "const CONFIG=%s,HASH=%s,CSS=%s;\n", body, hashJSON, cssJSON)
+	fmt.Fprintf(&in, "const CONFIG=%s,HASH=%s,CSS=%s,DCSS=%s;\n", body, hashJSON, cssJSON, dcssJSON)
 	in.Write(src)
 	res := api.Transform(in.String(), api.TransformOptions{
 		Loader:            api.LoaderJS,
@@ -125,6 +134,69 @@ func texts() (map[string]json.RawMessage, error) {
 		t[l] = compact.Bytes()
 	}
 	return t, nil
+}
+
+// siteTexts makes one language's texts for a site: the first layer's intro
+// names the site's third parties (intro0 is for a site without any), and
+// what only the build needs is left out, so the stored version holds the
+// sentences exactly as a visitor reads them.
+func siteTexts(raw json.RawMessage, parties []string) (json.RawMessage, error) {
+	var t map[string]any
+	if err := json.Unmarshal(raw, &t); err != nil {
+		return nil, err
+	}
+	and, _ := t["and"].(string)
+	intro, _ := t["intro"].(string)
+	if len(parties) == 0 {
+		t["intro"] = t["intro0"]
+	} else {
+		t["intro"] = strings.ReplaceAll(intro, "{p}", joinList(parties, and))
+	}
+	delete(t, "intro0")
+	delete(t, "and")
+	return json.Marshal(t)
+}
+
+// joinList writes "A", "A and B", "A, B and C".
+func joinList(items []string, and string) string {
+	if len(items) < 2 {
+		return strings.Join(items, "")
+	}
+	return strings.Join(items[:len(items)-1], ", ") + " " + and + " " + items[len(items)-1]
+}
+
+// legalWords are the trailing words of a company's legal name that a
+// visitor does not need: legal forms, and the country or role of the entity.
+var legalWords = map[string]bool{
+	"ltd": true, "limited": true, "unlimited": true, "company": true, "inc": true, "llc": true,
+	"corp": true, "corporation": true, "co": true, "plc": true, "uc": true, "bv": true, "nv": true,
+	"gmbh": true, "ag": true, "kg": true, "sa": true, "sas": true, "sarl": true, "se": true,
+	"ireland": true, "platforms": true, "operations": true, "europe": true, "emea": true,
+	"international": true, "holdings": true, "&": true,
+}
+
+// ThirdParties names the companies other than the controller behind the
+// site's optional services, as a visitor knows them: "Google Ireland Ltd."
+// becomes "Google", "Meta Platforms Ireland Ltd." becomes "Meta".
+func ThirdParties(s *config.Site) []string {
+	var out []string
+	for _, sv := range s.Services {
+		if c := s.Category(sv.Category); c == nil || c.Required || sv.Provider == s.Controller.Organisation {
+			continue
+		}
+		name := sv.Provider
+		if i := strings.Index(name, " ("); i > 0 {
+			name = name[:i]
+		}
+		words := strings.Fields(name)
+		for len(words) > 1 && legalWords[strings.ToLower(strings.ReplaceAll(words[len(words)-1], ".", ""))] {
+			words = words[:len(words)-1]
+		}
+		if name = strings.Join(words, " "); !slices.Contains(out, name) {
+			out = append(out, name)
+		}
+	}
+	return out
 }
 
 func minify(name string, loader api.Loader) ([]byte, error) {

@@ -39,6 +39,7 @@ commands:
   check-config   validate a configuration and summarise it
   health         ask a running server's /healthz (for container health checks)
   witness        run a witness that cosigns transparency-log checkpoints
+  verify-receipt check a receipt offline: its signature and its place in the log
   version        print the version
 
 Run "koekje COMMAND -h" for a command's flags.
@@ -70,6 +71,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return healthCmd(ctx, args, getenv, stderr)
 	case "witness":
 		return witnessCmd(ctx, args, getenv, stdout, stderr)
+	case "verify-receipt":
+		return verifyReceiptCmd(ctx, args, stdout, stderr)
 	case "version":
 		fmt.Fprintln(stdout, "koekje", version)
 		return nil

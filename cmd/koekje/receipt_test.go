@@ -1,0 +1,98 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// A receipt and its proof, fetched from a running server, verify offline;
+// a changed receipt, a proof for another record or a missing witness do not.
+func TestVerifyReceiptOffline(t *testing.T) {
+	dir := t.TempDir()
+	addr := freeAddr(t)
+	env := func(k string) string {
+		return map[string]string{"KOEKJE_DB": filepath.Join(dir, "k.db"), "KOEKJE_ADMIN_TOKEN": "receipt-test-admin-token-0123456789"}[k]
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- run(ctx, []string{"serve", "--addr", addr}, env, &bytes.Buffer{}, &syncBuffer{}) }()
+	defer func() { cancel(); <-done }()
+	base := "http://" + addr
+	waitHealthy(t, base)
+	get := func(path, token string) []byte {
+		t.Helper()
+		req, _ := http.NewRequest("GET", base+path, nil)
+		if token != "" {
+			req.Header.Set("Authorization", "Bearer "+token)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		if resp.StatusCode != 200 {
+			t.Fatalf("%s: %d %s", path, resp.StatusCode, b)
+		}
+		return b
+	}
+	var ans [2]struct{ ConsentID, Token string }
+	for i := range ans {
+		resp, err := http.Post(base+"/api/v1/consents", "application/json", strings.NewReader(`{"site":"demo","action":"accept_all"}`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var a struct {
+			ConsentID string `json:"consent_id"`
+			Token     string `json:"token"`
+		}
+		json.NewDecoder(resp.Body).Decode(&a)
+		resp.Body.Close()
+		ans[i].ConsentID, ans[i].Token = a.ConsentID, a.Token
+	}
+	write := func(name string, b []byte) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, b, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	receipt := write("receipt.json", get("/api/v1/consents/"+ans[0].ConsentID+"/receipt", ans[0].Token))
+	proofFile := write("r.tlog-proof", get("/api/v1/consents/"+ans[0].ConsentID+"/proof", ans[0].Token))
+	otherProof := write("o.tlog-proof", get("/api/v1/consents/"+ans[1].ConsentID+"/proof", ans[1].Token))
+	keys := write("keys.json", get("/api/v1/keys", ""))
+	logKey := strings.TrimSpace(string(get("/log/key", "")))
+
+	check := func(args ...string) (error, string) {
+		var out, errs bytes.Buffer
+		err := run(context.Background(), append([]string{"verify-receipt"}, args...), env, &out, &errs)
+		return err, out.String() + errs.String()
+	}
+	if err, out := check(receipt, "--keys", keys, "--proof", proofFile, "--log-key", logKey); err != nil || !strings.Contains(out, `"ok": true`) {
+		t.Fatalf("a good receipt: %v\n%s", err, out)
+	}
+	if err, out := check("--keys", keys, receipt); err != nil {
+		t.Fatalf("the signature alone, flags first: %v\n%s", err, out)
+	}
+	if err, _ := check(receipt, "--keys", keys, "--proof", otherProof, "--log-key", logKey); err != errFailed {
+		t.Errorf("another record's proof: %v", err)
+	}
+	if err, _ := check(receipt, "--keys", keys, "--proof", proofFile, "--log-key", logKey, "--witnesses", "1"); err != errFailed {
+		t.Errorf("a witness asked for and not there: %v", err)
+	}
+	var r struct{ JWT string }
+	raw, _ := os.ReadFile(receipt)
+	json.Unmarshal(raw, &r)
+	parts := strings.Split(r.JWT, ".")
+	forged := write("forged.jwt", []byte(parts[0]+"."+strings.Replace(parts[1], parts[1][10:12], "AA", 1)+"."+parts[2]))
+	if err, out := check(forged, "--keys", keys); err != errFailed || !strings.Contains(out, "does not verify") {
+		t.Errorf("a changed receipt: %v\n%s", err, out)
+	}
+}

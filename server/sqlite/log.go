@@ -134,17 +134,21 @@ func (db *DB) backfillLog(ctx context.Context, st *logState) error {
 	}
 }
 
-// appender adds leaves within one transaction.
+// appender adds leaves within one transaction. It collects the rows and
+// writes them at finish in multi-row INSERTs: one statement per row cost
+// more than the rest of the log together.
 type appender struct {
 	st      *logState
 	tx      *sql.Tx
 	pending map[int64]tlog.Hash // stored hashes of this transaction
 	size    int64
-	keys    map[string][]byte
+	taggers map[string]*klog.SiteTagger
+	hashIDs []int64 // stored hash indexes, in the order of pending's rows
+	leaves  []any   // idx, record, site, salt, entry of each new leaf
 }
 
 func (st *logState) appender(tx *sql.Tx) *appender {
-	return &appender{st: st, tx: tx, pending: map[int64]tlog.Hash{}, size: st.size, keys: map[string][]byte{}}
+	return &appender{st: st, tx: tx, pending: map[int64]tlog.Hash{}, size: st.size, taggers: map[string]*klog.SiteTagger{}}
 }
 
 // ReadHashes reads stored hashes from this transaction, the recent ones,
@@ -171,40 +175,64 @@ func (a *appender) ReadHashes(indexes []int64) ([]tlog.Hash, error) {
 
 // add appends the leaf of a record and returns its index.
 func (a *appender) add(ctx context.Context, record int64, site string, recordHash []byte) (int64, error) {
-	key, ok := a.keys[site]
+	tagger, ok := a.taggers[site]
 	if !ok {
-		key = AuditKey(a.st.auditRoot, site)
-		a.keys[site] = key
+		tagger = klog.NewSiteTagger(AuditKey(a.st.auditRoot, site))
+		a.taggers[site] = tagger
 	}
 	salt, err := klog.NewSalt()
 	if err != nil {
 		return 0, err
 	}
 	idx := a.size
-	entry := klog.NewLeaf(salt, recordHash, key, idx).Encode()
+	entry := klog.Leaf{Commitment: klog.Commit(salt, recordHash), SiteTag: tagger.Tag(idx)}.Encode()
 	hashes, err := tlog.StoredHashes(idx, entry, a)
 	if err != nil {
 		return 0, err
 	}
 	base := tlog.StoredHashIndex(0, idx)
 	for i, h := range hashes {
-		if _, err := a.tx.ExecContext(ctx, `INSERT INTO log_hashes (id, hash) VALUES (?, ?)`, base+int64(i), h[:]); err != nil {
-			return 0, fmt.Errorf("log hash: %w", err)
-		}
 		a.pending[base+int64(i)] = h
+		a.hashIDs = append(a.hashIDs, base+int64(i))
 	}
-	if _, err := a.tx.ExecContext(ctx, `INSERT INTO log_leaves (idx, record, site, salt, entry) VALUES (?, ?, ?, ?, ?)`,
-		idx, record, site, salt, entry); err != nil {
-		return 0, fmt.Errorf("log leaf: %w", err)
-	}
+	a.leaves = append(a.leaves, idx, record, site, salt, entry)
 	a.size++
 	return idx, nil
+}
+
+// flushRows writes the collected hashes and leaves.
+func (a *appender) flushRows(ctx context.Context) error {
+	const perStatement = 400
+	for len(a.hashIDs) > 0 {
+		n := min(len(a.hashIDs), perStatement)
+		args := make([]any, 0, 2*n)
+		for _, id := range a.hashIDs[:n] {
+			h := a.pending[id]
+			args = append(args, id, h[:])
+		}
+		if _, err := a.tx.ExecContext(ctx, `INSERT INTO log_hashes (id, hash) VALUES (?, ?)`+strings.Repeat(", (?, ?)", n-1), args...); err != nil {
+			return fmt.Errorf("log hashes: %w", err)
+		}
+		a.hashIDs = a.hashIDs[n:]
+	}
+	for len(a.leaves) > 0 {
+		n := min(len(a.leaves)/5, perStatement)
+		if _, err := a.tx.ExecContext(ctx, `INSERT INTO log_leaves (idx, record, site, salt, entry) VALUES (?, ?, ?, ?, ?)`+
+			strings.Repeat(", (?, ?, ?, ?, ?)", n-1), a.leaves[:5*n]...); err != nil {
+			return fmt.Errorf("log leaves: %w", err)
+		}
+		a.leaves = a.leaves[5*n:]
+	}
+	return nil
 }
 
 // finish signs and stores a checkpoint of the new size, if it grew.
 func (a *appender) finish(ctx context.Context) error {
 	if a.size == a.st.size {
 		return nil
+	}
+	if err := a.flushRows(ctx); err != nil {
+		return err
 	}
 	th, err := tlog.TreeHash(a.size, a)
 	if err != nil {

@@ -13,6 +13,7 @@ import (
 	"crypto/sha256"
 	"encoding/binary"
 	"fmt"
+	"hash"
 )
 
 // Leaf format koekje-leaf-v1, 49 bytes:
@@ -64,11 +65,28 @@ func Commit(salt, recordHash []byte) [32]byte {
 
 // SiteTag is the tag of the leaf at index under a site's audit key.
 func SiteTag(auditKey []byte, index int64) [SiteTagSize]byte {
-	m := hmac.New(sha256.New, auditKey)
-	m.Write([]byte(siteTagTag))
-	m.Write(binary.BigEndian.AppendUint64(nil, uint64(index)))
+	return NewSiteTagger(auditKey).Tag(index)
+}
+
+// SiteTagger tags one site's leaves, reusing its MAC.
+type SiteTagger struct {
+	m   hash.Hash
+	buf []byte
+}
+
+// NewSiteTagger makes the tagger of the site with this audit key.
+func NewSiteTagger(auditKey []byte) *SiteTagger {
+	return &SiteTagger{m: hmac.New(sha256.New, auditKey)}
+}
+
+// Tag is the site tag of the leaf at index.
+func (s *SiteTagger) Tag(index int64) [SiteTagSize]byte {
+	s.m.Reset()
+	s.buf = binary.BigEndian.AppendUint64(append(s.buf[:0], siteTagTag...), uint64(index))
+	s.m.Write(s.buf)
+	var sum [sha256.Size]byte
 	var t [SiteTagSize]byte
-	copy(t[:], m.Sum(nil))
+	copy(t[:], s.m.Sum(sum[:0]))
 	return t
 }
 

@@ -5,6 +5,7 @@ import (
 	"embed"
 	"html/template"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -131,6 +132,8 @@ var receiptWords = map[string]map[string]string{
 		"hash": "Vingerafdruk van dit record (SHA-256)", "policy": "Privacyverklaring",
 		"accept_all": "alles geaccepteerd", "reject_all": "alles geweigerd", "custom": "eigen keuze", "withdraw": "toestemming ingetrokken", "load_once": "één keer geladen",
 		"gpc": "Je browser gaf het signaal Global Privacy Control.",
+		"log": "Dit record staat in het openbare transparantielogboek van deze dienst, op plaats", "proof": "Bewijs van opname downloaden (tlog-proof)",
+		"check": "Dit bewijs in je browser controleren",
 	},
 	"en": {
 		"title": "Proof of your cookie choice", "site": "Website", "controller": "Controller",
@@ -140,6 +143,8 @@ var receiptWords = map[string]map[string]string{
 		"hash": "Fingerprint of this record (SHA-256)", "policy": "Privacy statement",
 		"accept_all": "accepted all", "reject_all": "rejected all", "custom": "own choice", "withdraw": "consent withdrawn", "load_once": "loaded once",
 		"gpc": "Your browser sent the Global Privacy Control signal.",
+		"log": "This record is in this service's public transparency log, at index", "proof": "Download the proof of inclusion (tlog-proof)",
+		"check": "Check this proof in your browser",
 	},
 }
 
@@ -161,7 +166,12 @@ func (s *Server) receiptHTML(c echo.Context, rec *consent.Record, site *config.S
 	data := map[string]any{
 		"Lang": lang, "T": words, "Site": site, "Rec": rec, "Rows": rows, "Claims": claims, "JWT": jwt,
 		"When": rec.RecordedAt.In(loc).Format("2006-01-02 15:04:05 MST"), "Action": words[rec.Action],
-		"KeysURL": selfOrigin(c) + "/api/v1/keys",
+		"KeysURL": selfOrigin(c) + "/api/v1/keys", "VerifyURL": selfOrigin(c) + "/verify",
+	}
+	// The proof link works where the page was opened with the visitor's
+	// token in the query (the receipt link); an admin downloads it by API.
+	if tok := c.QueryParam("token"); tok != "" && claims.LogIndex != nil {
+		data["ProofURL"] = "/api/v1/consents/" + rec.ConsentID.String() + "/proof?token=" + url.QueryEscape(tok)
 	}
 	h := c.Response().Header()
 	h.Set("Content-Security-Policy", "default-src 'none'; frame-ancestors 'none'; base-uri 'none'")

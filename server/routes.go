@@ -42,6 +42,9 @@ func (s *Server) routes() {
 	e.GET("/log/checkpoint", s.logCheckpoint)
 	e.GET("/log/key", s.logKeyText)
 	e.GET("/log/tile/*", s.logTile)
+	e.GET("/verify", s.verifyPage) // checks a receipt in the browser
+	e.GET("/verify/verify.js", s.verifyPage)
+	e.GET("/verify/verify.css", s.verifyPage)
 
 	e.GET("/api/v1/sites/:site/verify", s.verify, audit)
 	e.GET("/api/v1/sites/:site/consents", s.export, audit)

@@ -1,0 +1,141 @@
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/chromedp/chromedp"
+
+	"github.com/koekje/koekje/config"
+	"github.com/koekje/koekje/server"
+	"github.com/koekje/koekje/server/proof"
+	"github.com/koekje/koekje/server/sqlite"
+	klog "github.com/koekje/koekje/server/tlog"
+	"github.com/koekje/koekje/server/witness"
+)
+
+// The page at /verify checks a receipt in the browser and comes to the same
+// answer as `koekje verify-receipt` (proof.CheckReceipt), for a good receipt
+// with a witnessed proof and for each kind of bad one.
+func TestReceiptPageAgreesWithCLI(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	db, err := sqlite.Open(filepath.Join(t.TempDir(), "k.db"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	signer, err := db.StartLog(ctx, "koekje.test/log")
+	if err != nil {
+		t.Fatal(err)
+	}
+	keys, err := proof.OpenKeys(ctx, db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w, err := witness.Open(filepath.Join(t.TempDir(), "w.db"), "witness.test", []string{signer.VerifierKey()}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	ws := httptest.NewServer(w.Handler())
+	defer ws.Close()
+	s, err := server.New(ctx, server.Deps{Config: config.Demo(), Store: db, Keys: keys, TokenKey: bytes.Repeat([]byte{5}, 64),
+		AdminToken: "receipt-page-admin-token-0123456789", LogKey: signer.VerifierKey(), Witnessed: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts := httptest.NewServer(s)
+	defer ts.Close()
+
+	fetch := func(method, path, body, token string) []byte {
+		t.Helper()
+		req, _ := http.NewRequest(method, ts.URL+path, strings.NewReader(body))
+		req.Header.Set("Content-Type", "application/json")
+		if token != "" {
+			req.Header.Set("Authorization", "Bearer "+token)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		if resp.StatusCode >= 300 {
+			t.Fatalf("%s %s: %d %s", method, path, resp.StatusCode, b)
+		}
+		return b
+	}
+	var a [2]struct {
+		ConsentID string `json:"consent_id"`
+		Token     string `json:"token"`
+	}
+	for i := range a {
+		json.Unmarshal(fetch("POST", "/api/v1/consents", `{"site":"demo","action":"custom","choices":{"analytics":true}}`, ""), &a[i])
+	}
+	wg := &klog.Witnessing{Store: db, LogKey: signer.VerifierKey(), Policy: 1, Client: http.DefaultClient,
+		Witnesses: []*klog.WitnessClient{{URL: ws.URL, Key: w.VerifierKey()}}}
+	if err := wg.Once(ctx); err != nil {
+		t.Fatal(err)
+	}
+	var receipt struct{ JWT string }
+	json.Unmarshal(fetch("GET", "/api/v1/consents/"+a[0].ConsentID+"/receipt", "", a[0].Token), &receipt)
+	proofText := fetch("GET", "/api/v1/consents/"+a[0].ConsentID+"/proof", "", a[0].Token)
+	otherProof := fetch("GET", "/api/v1/consents/"+a[1].ConsentID+"/proof", "", a[1].Token)
+	jwks := fetch("GET", "/api/v1/keys", "", "")
+	parts := strings.Split(receipt.JWT, ".")
+	forged := parts[0] + "." + parts[1][:20] + strings.ToUpper(parts[1][20:21]) + strings.ToLower(parts[1][20:21]) + parts[1][22:] + "." + parts[2]
+	if forged == receipt.JWT {
+		forged = parts[0] + "." + parts[1] + "." + parts[2][:10] + "AAAA" + parts[2][14:]
+	}
+
+	tb := newTab(t)
+	tb.do(chromedp.Navigate(ts.URL + "/verify"))
+	for _, tt := range []struct {
+		name      string
+		jwt       string
+		proof     []byte
+		witnesses int
+		ok        bool
+	}{
+		{"good, witnessed", receipt.JWT, proofText, 1, true},
+		{"signature alone", receipt.JWT, nil, 0, true},
+		{"changed receipt", forged, proofText, 0, false},
+		{"another record's proof", receipt.JWT, otherProof, 0, false},
+		{"two witnesses asked for", receipt.JWT, proofText, 2, false},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			want := proof.CheckReceipt(tt.jwt, jwks, tt.proof, signer.VerifierKey(), []string{w.VerifierKey()}, tt.witnesses)
+			fields := map[string]any{"receipt": tt.jwt, "jwks": string(jwks), "proof": string(tt.proof), "logkey": signer.VerifierKey(),
+				"witnesskeys": w.VerifierKey(), "witnesses": tt.witnesses}
+			in, _ := json.Marshal(fields)
+			got := eval[string](tb, `(async () => {
+				const f = `+string(in)+`
+				for (const [k, v] of Object.entries(f)) document.getElementById(k).value = String(v)
+				delete document.body.dataset.checked
+				document.querySelector('#check button').click()
+				while (!document.body.dataset.checked) await new Promise(r => setTimeout(r, 5))
+				return document.getElementById('result').textContent })()`)
+			var page proof.ReceiptCheck
+			if err := json.Unmarshal([]byte(got), &page); err != nil {
+				t.Fatalf("the page's result %q: %v", got, err)
+			}
+			if page.OK != tt.ok || want.OK != tt.ok {
+				t.Fatalf("ok: page %v (%s), CLI %v (%s), want %v", page.OK, page.Error, want.OK, want.Error, tt.ok)
+			}
+			page.Error, want.Error = "", ""
+			pj, _ := json.Marshal(page)
+			wj, _ := json.Marshal(want)
+			if !bytes.Equal(pj, wj) {
+				t.Errorf("the page and the CLI differ:\npage %s\ncli  %s", pj, wj)
+			}
+		})
+	}
+}

@@ -1,0 +1,148 @@
+// Checks a Koekje receipt in the browser, as `koekje verify-receipt` does:
+// the JWT (EdDSA) against the JWKS, then, with a tlog-proof, the leaf rebuilt
+// from the receipt's record hash, the inclusion proof (RFC 6962), the log's
+// signature on the checkpoint (signed note) and witnesses' cosignatures
+// (cosignature/v1). WebCrypto does the hashing and Ed25519.
+'use strict'
+const enc = new TextEncoder()
+const b64 = s => Uint8Array.from(atob(s), c => c.charCodeAt(0))
+const b64url = s => b64(s.replace(/-/g, '+').replace(/_/g, '/') + '='.repeat((4 - s.length % 4) % 4))
+const hex = b => Array.from(b, x => x.toString(16).padStart(2, '0')).join('')
+const unhex = s => Uint8Array.from(s.match(/../g) || [], x => parseInt(x, 16))
+const cat = (...parts) => { const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0)); let i = 0; for (const p of parts) { out.set(p, i); i += p.length } return out }
+const sha256 = async b => new Uint8Array(await crypto.subtle.digest('SHA-256', b))
+const same = (a, b) => a.length === b.length && a.every((x, i) => x === b[i])
+const u32 = b => ((b[0] << 24) | (b[1] << 16) | (b[2] << 8) | b[3]) >>> 0
+const ed25519 = (pub, sig, msg) => crypto.subtle.importKey('raw', pub, { name: 'Ed25519' }, false, ['verify'])
+  .then(k => crypto.subtle.verify({ name: 'Ed25519' }, k, sig, msg))
+
+async function thumbprint (x) {
+  return hex(await sha256(enc.encode(`{"crv":"Ed25519","kty":"OKP","x":"${x}"}`)))
+}
+
+// checkJWT returns the claims and kid of a receipt whose signature verifies.
+async function checkJWT (jwt, jwks) {
+  const parts = jwt.trim().split('.')
+  if (parts.length !== 3) throw new Error('the receipt is not a compact JWT')
+  const header = JSON.parse(new TextDecoder().decode(b64url(parts[0])))
+  if (header.alg !== 'EdDSA') throw new Error(`the JWT's alg is ${header.alg}, not EdDSA`)
+  let pub = null
+  for (const k of jwks.keys || []) {
+    if (k.kid !== header.kid || k.kty !== 'OKP' || k.crv !== 'Ed25519') continue
+    const want = hex(b64url(k.kid))
+    if (await thumbprint(k.x) === want) pub = b64url(k.x)
+  }
+  if (!pub) throw Object.assign(new Error(`the key set has no Ed25519 key "${header.kid}"`), { kid: header.kid })
+  const ok = await ed25519(pub, b64url(parts[2]), enc.encode(parts[0] + '.' + parts[1]))
+  if (!ok) throw Object.assign(new Error("the receipt's signature does not verify"), { kid: header.kid })
+  return { claims: JSON.parse(new TextDecoder().decode(b64url(parts[1]))), kid: header.kid }
+}
+
+// parseKey reads a note verifier key: name+hash+base64(alg ‖ key).
+function parseKey (k, alg) {
+  const i = k.indexOf('+'), j = k.indexOf('+', i + 1)
+  const raw = b64(k.slice(j + 1))
+  if (i < 0 || j < 0 || raw[0] !== alg || raw.length !== 33) throw new Error(`not a key of type ${alg}: ${k}`)
+  return { name: k.slice(0, i), hash: parseInt(k.slice(i + 1, j), 16) >>> 0, pub: raw.slice(1) }
+}
+
+// openNote splits a signed note into its text and signatures.
+function openNote (note) {
+  const at = note.lastIndexOf('\n\n')
+  if (at < 0) throw new Error('the checkpoint is not a signed note')
+  const text = note.slice(0, at + 1)
+  const sigs = note.slice(at + 2).split('\n').filter(Boolean).map(l => {
+    const m = /^\u2014 (\S+) (\S+)$/.exec(l)
+    if (!m) throw new Error('malformed signature line')
+    const raw = b64(m[2])
+    return { name: m[1], hash: u32(raw), sig: raw.slice(4) }
+  })
+  return { text, sigs }
+}
+
+async function leafHash (salt, tag, recordHash) {
+  const commitment = await sha256(cat(enc.encode('koekje-commitment-v1\0'), salt, recordHash))
+  return sha256(cat(new Uint8Array([0]), new Uint8Array([1]), commitment, tag))
+}
+
+// rootFromPath follows an RFC 6962 inclusion path (RFC 9162, 2.1.3.2).
+async function rootFromPath (index, size, leaf, path) {
+  if (index >= size) throw new Error(`leaf ${index} is not in a log of ${size}`)
+  let fn = index, sn = size - 1, r = leaf
+  for (const p of path) {
+    if (sn === 0) throw new Error('the inclusion path is too long')
+    if (fn % 2 === 1 || fn === sn) {
+      r = await sha256(cat(new Uint8Array([1]), p, r))
+      if (fn % 2 === 0) while (fn % 2 === 0 && fn !== 0) { fn = Math.floor(fn / 2); sn = Math.floor(sn / 2) }
+    } else {
+      r = await sha256(cat(new Uint8Array([1]), r, p))
+    }
+    fn = Math.floor(fn / 2); sn = Math.floor(sn / 2)
+  }
+  if (sn !== 0) throw new Error('the inclusion path is too short')
+  return r
+}
+
+function parseProof (text) {
+  const at = text.indexOf('\n\n')
+  if (at < 0) throw new Error('tlog-proof: no checkpoint after the proof')
+  const lines = text.slice(0, at).split('\n')
+  if (lines[0] !== 'c2sp.org/tlog-proof@v1') throw new Error('not a c2sp.org/tlog-proof@v1')
+  const p = { path: [], checkpoint: text.slice(at + 2) }
+  for (const l of lines.slice(1)) {
+    if (l.startsWith('extra ')) { const x = b64(l.slice(6)); p.salt = x.slice(0, 32); p.tag = x.slice(32) } else if (l.startsWith('index ')) p.index = Number(l.slice(6)); else p.path.push(b64(l))
+  }
+  if (!p.salt || p.tag.length !== 16) throw new Error('tlog-proof: the extra line is not a salt and a site tag')
+  return p
+}
+
+async function check (f) {
+  const out = { ok: false, kid: '' }
+  try {
+    let jwt = f.receipt.trim()
+    if (jwt.startsWith('{')) jwt = JSON.parse(jwt).jwt
+    const { claims, kid } = await checkJWT(jwt, JSON.parse(f.jwks))
+    Object.assign(out, { kid, consent_id: claims.sub, record_id: claims.record_id, recorded_at: claims.recorded_at, action: claims.action, record_hash: claims.record_hash })
+    if (claims.log_index !== undefined) out.log_index = claims.log_index
+    if (f.proof.trim()) {
+      const p = parseProof(f.proof.replace(/\r/g, ''))
+      if (claims.log_index !== p.index) throw new Error(`the proof is for leaf ${p.index}, not the receipt's`)
+      const log = parseKey(f.logkey.trim(), 1)
+      const note = openNote(p.checkpoint)
+      const logSig = note.sigs.find(s => s.name === log.name && s.hash === log.hash)
+      if (!logSig || !await ed25519(log.pub, logSig.sig, enc.encode(note.text))) throw new Error('checkpoint: not signed by the log')
+      const [origin, size, root] = note.text.split('\n')
+      if (origin !== log.name) throw new Error(`checkpoint: origin ${origin} is not the log's ${log.name}`)
+      const leaf = await leafHash(p.salt, p.tag, unhex(claims.record_hash))
+      if (!same(await rootFromPath(p.index, Number(size), leaf, p.path), b64(root))) throw new Error(`the record is not in the log at ${p.index}`)
+      Object.assign(out, { log_origin: origin, log_size: Number(size) })
+      const witnesses = []
+      for (const k of f.witnesskeys.split('\n').map(s => s.trim()).filter(Boolean)) {
+        const w = parseKey(k, 4)
+        const s = note.sigs.find(s => s.name === w.name && s.hash === w.hash)
+        if (!s || s.sig.length !== 72) continue
+        const t = s.sig.slice(0, 8).reduce((n, b) => n * 256 + b, 0)
+        if (await ed25519(w.pub, s.sig.slice(8), enc.encode(`cosignature/v1\ntime ${t}\n` + note.text))) witnesses.push(w.name)
+      }
+      if (witnesses.length) out.witnesses = witnesses
+      if (witnesses.length < Number(f.witnesses || 0)) throw new Error(`${witnesses.length} of the ${f.witnesses} witness cosignatures asked for`)
+    }
+    out.ok = true
+  } catch (e) {
+    out.error = e.message
+    if (e.kid) out.kid = e.kid
+  }
+  return out
+}
+
+document.getElementById('check').addEventListener('submit', async e => {
+  e.preventDefault()
+  const f = {}
+  for (const id of ['receipt', 'jwks', 'proof', 'logkey', 'witnesskeys', 'witnesses']) f[id] = document.getElementById(id).value
+  const out = await check(f)
+  const v = document.getElementById('verdict')
+  v.textContent = out.ok ? 'The receipt checks out.' : 'The receipt does not check out: ' + out.error
+  v.className = out.ok ? 'ok' : 'bad'
+  document.getElementById('result').textContent = JSON.stringify(out, null, 2)
+  document.body.dataset.checked = '1'
+})

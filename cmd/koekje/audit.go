@@ -259,12 +259,16 @@ func purgeCmd(ctx context.Context, args []string, getenv func(string) string, st
 func keysCmd(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	var o options
 	fs := o.flags("keys", getenv, stderr)
-	if err := fs.Parse(args); err != nil {
+	site := fs.String("site", "", "the site whose audit key to print (audit-key)")
+	if err := parseAnywhere(fs, args); err != nil {
 		return err
 	}
 	action := fs.Arg(0)
+	if action == "audit-key" {
+		return auditKeyCmd(ctx, o.db, *site, stdout)
+	}
 	if action != "list" && action != "rotate" {
-		return errors.New("usage: koekje keys [flags] list|rotate")
+		return errors.New("usage: koekje keys [flags] list|rotate|audit-key --site S")
 	}
 	db, err := sqlite.Open(o.db, nil)
 	if err != nil {

@@ -40,6 +40,7 @@ commands:
   health         ask a running server's /healthz (for container health checks)
   witness        run a witness that cosigns transparency-log checkpoints
   verify-receipt check a receipt offline: its signature and its place in the log
+  log-audit      check the public log from its tiles: root, growth, a site's leaves
   version        print the version
 
 Run "koekje COMMAND -h" for a command's flags.
@@ -73,6 +74,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return witnessCmd(ctx, args, getenv, stdout, stderr)
 	case "verify-receipt":
 		return verifyReceiptCmd(ctx, args, stdout, stderr)
+	case "log-audit":
+		return logAuditCmd(ctx, args, stdout, stderr)
 	case "version":
 		fmt.Fprintln(stdout, "koekje", version)
 		return nil

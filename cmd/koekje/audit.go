@@ -35,7 +35,7 @@ func (o *options) open(ctx context.Context) (*config.Config, *sqlite.DB, error) 
 	if _, err := os.Stat(o.db); err != nil {
 		return nil, nil, fmt.Errorf("database %s: %w", o.db, err)
 	}
-	db, err := sqlite.Open(o.db, nil)
+	db, err := o.openDB(nil)
 	return cfg, db, err
 }
 
@@ -169,11 +169,15 @@ func exportCmd(ctx context.Context, args []string, getenv func(string) string, s
 	}
 	w := stdout
 	if *out != "" {
-		file, err := os.Create(*out)
+		// Exported records are personal data: the file is the owner's only.
+		file, err := os.OpenFile(*out, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
 		if err != nil {
 			return err
 		}
 		defer file.Close()
+		if err := file.Chmod(0o600); err != nil {
+			return err
+		}
 		w = file
 	}
 	exp, err := export.New(*format, list[0], w)
@@ -270,7 +274,7 @@ func keysCmd(ctx context.Context, args []string, getenv func(string) string, std
 	if action != "list" && action != "rotate" {
 		return errors.New("usage: koekje keys [flags] list|rotate|audit-key --site S")
 	}
-	db, err := sqlite.Open(o.db, nil)
+	db, err := o.openDB(nil)
 	if err != nil {
 		return err
 	}

@@ -89,7 +89,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 
 // options shared by the commands that open the database.
 type options struct {
-	addr, db, config, adminToken, trustedProxies string
+	addr, db, keyFile, config, adminToken, trustedProxies string
 	rateLimit                                    float64
 	maxDBSize                                    int64
 }
@@ -98,8 +98,14 @@ func (o *options) flags(name string, getenv func(string) string, stderr io.Write
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.StringVar(&o.db, "db", envOr(getenv, "KOEKJE_DB", "koekje.db"), "SQLite database file (KOEKJE_DB)")
+	fs.StringVar(&o.keyFile, "key-file", getenv("KOEKJE_KEY_FILE"), "key file sealing the database's keys, mode 0600; the database's path + .key when empty, made on first start (KOEKJE_KEY_FILE)")
 	fs.StringVar(&o.config, "config", getenv("KOEKJE_CONFIG"), "site configuration YAML; the demo site when empty (KOEKJE_CONFIG)")
 	return fs
+}
+
+// openDB opens the database with its key file.
+func (o *options) openDB(log *slog.Logger) (*sqlite.DB, error) {
+	return sqlite.OpenWith(o.db, sqlite.Options{KeyFile: o.keyFile, Log: log})
 }
 
 func serve(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
@@ -148,7 +154,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	if err != nil {
 		return err
 	}
-	db, err := sqlite.Open(o.db, log)
+	db, err := o.openDB(log)
 	if err != nil {
 		return err
 	}

@@ -204,6 +204,17 @@ func TestAuditorCommands(t *testing.T) {
 	if err != nil || strings.Count(out, "\r\n") != 4 || !strings.HasPrefix(out, "record_id,") {
 		t.Errorf("export: %v %q", err, out)
 	}
+	// An export file holds personal data: the owner's only, even over an
+	// existing file that others could read.
+	outFile := filepath.Join(dir, "export.csv")
+	os.WriteFile(outFile, []byte("old"), 0o644)
+	os.Chmod(outFile, 0o644)
+	if _, err := cli("export", "--format", "csv", "--out", outFile); err != nil {
+		t.Errorf("export --out: %v", err)
+	}
+	if fi, err := os.Stat(outFile); err != nil || fi.Mode().Perm() != 0o600 || fi.Size() < 100 {
+		t.Errorf("export file: %v %v", fi.Mode(), err)
+	}
 	if out, err := cli("purge", "--before", "2999-01-01"); err != nil || !strings.Contains(out, "purged 3 records") {
 		t.Errorf("purge: %v %s", err, out)
 	}
@@ -254,5 +265,41 @@ func TestRetentionSignsWithCurrentKey(t *testing.T) {
 	}
 	if cp.KeyID != rotated.ID || cp.KeyID == first {
 		t.Fatalf("checkpoint signed by %s; want the rotated key %s", cp.KeyID, rotated.ID)
+	}
+}
+
+// The server and every command that opens the database refuse a key file
+// that group or others may read, saying how to fix it; a database without
+// its key file opens nothing.
+func TestKeyFileRefused(t *testing.T) {
+	dir := t.TempDir()
+	db := filepath.Join(dir, "k.db")
+	keyFile := filepath.Join(dir, "secret.key")
+	env := func(k string) string {
+		return map[string]string{"KOEKJE_DB": db, "KOEKJE_KEY_FILE": keyFile}[k]
+	}
+	var out bytes.Buffer
+	if err := run(context.Background(), []string{"keys", "list"}, env, &out, &out); err != nil {
+		t.Fatalf("keys list: %v %s", err, out.String())
+	}
+	for _, p := range []string{db, keyFile} {
+		if fi, err := os.Stat(p); err != nil || fi.Mode().Perm() != 0o600 {
+			t.Errorf("%s: %v %v, want mode 0600", p, fi.Mode(), err)
+		}
+	}
+	if _, err := os.Stat(db + ".key"); err == nil {
+		t.Error("a key file was made beside the database although KOEKJE_KEY_FILE names another")
+	}
+	os.Chmod(keyFile, 0o644)
+	for _, args := range [][]string{{"serve", "--addr", "127.0.0.1:0"}, {"verify"}, {"export"}, {"lookup", "00000000-0000-4000-8000-000000000000"}, {"purge", "--before", "2000-01-01"}, {"keys", "list"}} {
+		err := run(context.Background(), args, env, io.Discard, io.Discard)
+		if err == nil || !strings.Contains(err.Error(), "chmod 600 "+keyFile) {
+			t.Errorf("%s with a key file others may read: %v", args[0], err)
+		}
+	}
+	os.Chmod(keyFile, 0o600)
+	noKey := func(k string) string { return map[string]string{"KOEKJE_DB": db}[k] }
+	if err := run(context.Background(), []string{"verify"}, noKey, io.Discard, io.Discard); err == nil || !strings.Contains(err.Error(), "--key-file") {
+		t.Errorf("verify without the key file: %v", err)
 	}
 }

@@ -7,7 +7,9 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
+	"os"
 	"strings"
 	"sync"
 	"time"
@@ -17,6 +19,7 @@ import (
 
 	"github.com/koekje/koekje/server/batch"
 	"github.com/koekje/koekje/server/consent"
+	"github.com/koekje/koekje/server/keyfile"
 )
 
 // Before taking a batch, the writer yields batchYields times when its
@@ -38,6 +41,7 @@ type DB struct {
 	write *sql.DB
 	read  *sql.DB
 	log   *slog.Logger
+	kek   *keyfile.Key // seals every secret and signing key before it is stored
 
 	queue *batch.Queue[*consent.Record]
 
@@ -69,11 +73,34 @@ type head struct {
 	at   int64 // recorded_at of the head record, Unix microseconds
 }
 
-// Open opens (creating if needed) the database at path, applies migrations
-// and starts the writer.
+// Options are what OpenWith takes besides the database's path.
+type Options struct {
+	// KeyFile holds the key that seals the stored secrets; path + ".key"
+	// when empty. It is made (mode 0600) when missing, unless the database
+	// already holds sealed secrets: then its key file was lost or not given.
+	KeyFile string
+	Log     *slog.Logger
+}
+
+// Open opens (creating if needed) the database at path with the key file
+// beside it, applies migrations and starts the writer.
 func Open(path string, log *slog.Logger) (*DB, error) {
+	return OpenWith(path, Options{Log: log})
+}
+
+// OpenWith opens (creating if needed) the database at path, applies
+// migrations and starts the writer. The database and its -wal and -shm
+// files are readable by their owner only.
+func OpenWith(path string, o Options) (*DB, error) {
+	log := o.Log
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
+	}
+	if o.KeyFile == "" {
+		o.KeyFile = path + ".key"
+	}
+	if err := ownerOnly(path); err != nil {
+		return nil, err
 	}
 	// synchronous=FULL: a 201 promises the record survives a power cut.
 	// secure_delete: what a purge deletes is overwritten, not left readable
@@ -89,7 +116,12 @@ func Open(path string, log *slog.Logger) (*DB, error) {
 	w.SetMaxOpenConns(1)
 	w.SetConnMaxLifetime(0)
 	w.SetConnMaxIdleTime(0)
-	if err := migrate(w); err != nil {
+	kek, err := loadKey(w, path, o.KeyFile)
+	if err != nil {
+		w.Close()
+		return nil, err
+	}
+	if err := migrate(w, kek); err != nil {
 		w.Close()
 		return nil, fmt.Errorf("migrate %s: %w", path, err)
 	}
@@ -110,14 +142,15 @@ func Open(path string, log *slog.Logger) (*DB, error) {
 	}
 	r.SetMaxOpenConns(8)
 	r.SetMaxIdleConns(8)
-	ids, err := loadConsentIDs(context.Background(), w)
+	ids, err := loadConsentIDs(context.Background(), w, kek)
 	if err != nil {
 		w.Close()
 		r.Close()
-		return nil, err
+		return nil, fmt.Errorf("open %s with key file %s: %w", path, kek.Path(), err)
 	}
 	db := &DB{
 		ids:   ids,
+		kek:   kek,
 		path:  path,
 		write: w,
 		read:  r,
@@ -129,6 +162,55 @@ func Open(path string, log *slog.Logger) (*DB, error) {
 	}
 	db.queue = batch.New(batch.Options{Max: maxBatch, YieldFrom: yieldFrom, Yields: batchYields, OnFlush: db.onFlush}, db.flush)
 	return db, nil
+}
+
+// ownerOnly creates the database file if it does not exist yet, with mode
+// 0600, and takes group and others' access away from the files of an
+// existing one. SQLite gives the -wal and -shm files it makes the database
+// file's mode.
+func ownerOnly(path string) error {
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return fmt.Errorf("open %s: %w", path, err)
+	}
+	f.Close()
+	for _, p := range []string{path, path + "-wal", path + "-shm"} {
+		fi, err := os.Stat(p)
+		if errors.Is(err, fs.ErrNotExist) {
+			continue
+		}
+		if err == nil && fi.Mode().Perm()&0o077 != 0 {
+			err = os.Chmod(p, fi.Mode().Perm()&0o700)
+		}
+		if err != nil {
+			return fmt.Errorf("make %s readable by its owner only: %w", p, err)
+		}
+	}
+	return nil
+}
+
+// loadKey loads the key file, making it when the database holds no sealed
+// secret yet (a new database, or one whose plaintext secrets the migration
+// is about to seal).
+func loadKey(db *sql.DB, path, keyPath string) (*keyfile.Key, error) {
+	kek, err := keyfile.Load(keyPath)
+	if !errors.Is(err, keyfile.ErrNotExist) {
+		return kek, err
+	}
+	var sealed int
+	if err := db.QueryRow(`SELECT count(*) FROM pragma_table_info('secrets') WHERE name = 'sealed'`).Scan(&sealed); err != nil {
+		return nil, fmt.Errorf("open %s: %w", path, err)
+	}
+	if sealed > 0 {
+		var n int
+		if err := db.QueryRow(`SELECT (SELECT count(*) FROM secrets) + (SELECT count(*) FROM signing_keys)`).Scan(&n); err != nil {
+			return nil, fmt.Errorf("open %s: %w", path, err)
+		}
+		if n > 0 {
+			return nil, fmt.Errorf("the keys in %s are sealed with a key file, and %s does not exist: give the database's key file with --key-file (KOEKJE_KEY_FILE) or put it there", path, keyPath)
+		}
+	}
+	return keyfile.Create(keyPath)
 }
 
 // Close stops accepting records, commits those already queued and closes

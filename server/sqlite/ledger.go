@@ -282,9 +282,13 @@ func (db *DB) Stats(ctx context.Context, f consent.Filter, categories []string) 
 	return out, rows.Err()
 }
 
+// signingKeyPrefix names a signing key's private key as a secret: its
+// sealed value opens only in the row of that key ID.
+const signingKeyPrefix = "signing-key:"
+
 // Keys returns every signing key, oldest first.
 func (db *DB) Keys(ctx context.Context) ([]consent.SigningKey, error) {
-	rows, err := db.read.QueryContext(ctx, `SELECT id, private, created_at FROM signing_keys ORDER BY created_at, id`)
+	rows, err := db.read.QueryContext(ctx, `SELECT id, sealed, created_at FROM signing_keys ORDER BY created_at, id`)
 	if err != nil {
 		return nil, fmt.Errorf("keys: %w", err)
 	}
@@ -293,7 +297,11 @@ func (db *DB) Keys(ctx context.Context) ([]consent.SigningKey, error) {
 	for rows.Next() {
 		var k consent.SigningKey
 		var created int64
-		if err := rows.Scan(&k.ID, &k.Private, &created); err != nil {
+		var sealed []byte
+		if err := rows.Scan(&k.ID, &sealed, &created); err != nil {
+			return nil, err
+		}
+		if k.Private, err = db.kek.Open(signingKeyPrefix+k.ID, sealed); err != nil {
 			return nil, err
 		}
 		k.CreatedAt = time.UnixMicro(created).UTC()
@@ -302,10 +310,14 @@ func (db *DB) Keys(ctx context.Context) ([]consent.SigningKey, error) {
 	return out, rows.Err()
 }
 
-// AddKey stores a new signing key.
+// AddKey stores a new signing key, its private key sealed.
 func (db *DB) AddKey(ctx context.Context, k consent.SigningKey) error {
-	_, err := db.write.ExecContext(ctx, `INSERT INTO signing_keys (id, private, created_at) VALUES (?, ?, ?)`,
-		k.ID, k.Private, k.CreatedAt.UnixMicro())
+	sealed, err := db.kek.Seal(signingKeyPrefix+k.ID, k.Private)
+	if err != nil {
+		return fmt.Errorf("add key: %w", err)
+	}
+	_, err = db.write.ExecContext(ctx, `INSERT INTO signing_keys (id, sealed, created_at) VALUES (?, ?, ?)`,
+		k.ID, sealed, k.CreatedAt.UnixMicro())
 	if err != nil {
 		return fmt.Errorf("add key: %w", err)
 	}

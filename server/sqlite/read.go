@@ -16,6 +16,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/koekje/koekje/server/consent"
+	"github.com/koekje/koekje/server/keyfile"
 )
 
 // History returns up to limit records of consentID (of one site, or of
@@ -257,7 +258,7 @@ func (db *DB) HasVersion(ctx context.Context, site, hash string) (bool, error) {
 // Secret returns the secret called name, making n random bytes for it the
 // first time it is asked for.
 func (db *DB) Secret(ctx context.Context, name string, n int) ([]byte, error) {
-	return secret(ctx, db.write, name, n)
+	return secret(ctx, db.write, db.kek, name, n)
 }
 
 type execQuerier interface {
@@ -265,10 +266,42 @@ type execQuerier interface {
 	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
 }
 
-func secret(ctx context.Context, q execQuerier, name string, n int) ([]byte, error) {
+// secret reads and opens a sealed secret, making and sealing it the first
+// time. Every instance sharing the key file reads the same value.
+func secret(ctx context.Context, q execQuerier, kek *keyfile.Key, name string, n int) ([]byte, error) {
 	var v []byte
 	// Read first: once made, a secret is only ever read, and opening a
 	// database for an audit writes nothing.
+	err := q.QueryRowContext(ctx, `SELECT sealed FROM secrets WHERE name = ?`, name).Scan(&v)
+	if err == nil {
+		return kek.Open(name, v)
+	}
+	if !errors.Is(err, sql.ErrNoRows) {
+		return nil, fmt.Errorf("read secret %s: %w", name, err)
+	}
+	fresh := make([]byte, n)
+	if _, err := rand.Read(fresh); err != nil {
+		return nil, err
+	}
+	sealed, err := kek.Seal(name, fresh)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := q.ExecContext(ctx, `INSERT INTO secrets (name, sealed, created_at)
+		VALUES (?, ?, ?) ON CONFLICT DO NOTHING`, name, sealed, time.Now().UnixMicro()); err != nil {
+		return nil, fmt.Errorf("store secret %s: %w", name, err)
+	}
+	// Another process may have stored its own first: read what won.
+	if err := q.QueryRowContext(ctx, `SELECT sealed FROM secrets WHERE name = ?`, name).Scan(&v); err != nil {
+		return nil, fmt.Errorf("read secret %s: %w", name, err)
+	}
+	return kek.Open(name, v)
+}
+
+// plainSecret is secret as schemas before sealSecrets stored it: in the
+// clear. Only the migrations before sealSecrets use it.
+func plainSecret(ctx context.Context, q execQuerier, name string, n int) ([]byte, error) {
+	var v []byte
 	err := q.QueryRowContext(ctx, `SELECT value FROM secrets WHERE name = ?`, name).Scan(&v)
 	if err == nil {
 		return v, nil
@@ -280,12 +313,9 @@ func secret(ctx context.Context, q execQuerier, name string, n int) ([]byte, err
 	if _, err := rand.Read(fresh); err != nil {
 		return nil, err
 	}
-	if _, err := q.ExecContext(ctx, `INSERT INTO secrets (name, value, created_at)
-		VALUES (?, ?, ?) ON CONFLICT DO NOTHING`, name, fresh, time.Now().UnixMicro()); err != nil {
+	if _, err := q.ExecContext(ctx, `INSERT INTO secrets (name, value, created_at) VALUES (?, ?, ?)`,
+		name, fresh, time.Now().UnixMicro()); err != nil {
 		return nil, fmt.Errorf("store secret %s: %w", name, err)
 	}
-	if err := q.QueryRowContext(ctx, `SELECT value FROM secrets WHERE name = ?`, name).Scan(&v); err != nil {
-		return nil, fmt.Errorf("read secret %s: %w", name, err)
-	}
-	return v, nil
+	return fresh, nil
 }

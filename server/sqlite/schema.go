@@ -6,11 +6,14 @@ import (
 	"fmt"
 
 	"github.com/google/uuid"
+
+	"github.com/koekje/koekje/server/keyfile"
 )
 
 // migrations run in order, each once and in its own transaction; PRAGMA
-// user_version counts them.
-var migrations = []func(*sql.Tx) error{
+// user_version counts them. kek is the key file's key, for the migrations
+// that seal secrets.
+var migrations = []func(tx *sql.Tx, kek *keyfile.Key) error{
 	execMigration(`-- Long strings that repeat across records (user agents, page URLs,
 	-- banner version hashes) are stored once and referred to by id.
 	CREATE TABLE texts (
@@ -120,10 +123,11 @@ var migrations = []func(*sql.Tx) error{
 	-- A purge checkpoint names the last purged record's leaf, so the
 	-- leaves up to it may lack records.
 	ALTER TABLE checkpoints ADD COLUMN log_index INTEGER;`),
+	sealSecrets,
 }
 
-func execMigration(q string) func(*sql.Tx) error {
-	return func(tx *sql.Tx) error {
+func execMigration(q string) func(*sql.Tx, *keyfile.Key) error {
+	return func(tx *sql.Tx, _ *keyfile.Key) error {
 		_, err := tx.Exec(q)
 		return err
 	}
@@ -131,8 +135,14 @@ func execMigration(q string) func(*sql.Tx) error {
 
 // addConsentKeys indexes records by the time-ordered key of their consent
 // ID (see consentIDs) instead of by the random ID itself.
-func addConsentKeys(tx *sql.Tx) error {
-	ids, err := loadConsentIDs(context.Background(), tx)
+func addConsentKeys(tx *sql.Tx, _ *keyfile.Key) error {
+	// Secrets are still stored in the clear at this point of the schema;
+	// sealSecrets seals them next.
+	key, err := plainSecret(context.Background(), tx, consentKeySecret, 16)
+	if err != nil {
+		return err
+	}
+	ids, err := newConsentIDs(key)
 	if err != nil {
 		return err
 	}
@@ -190,17 +200,61 @@ func addConsentKeys(tx *sql.Tx) error {
 	return err
 }
 
+// sealSecrets encrypts the secrets and signing keys that earlier schemas
+// stored in the clear, under the key file's key with each secret's name as
+// associated data. The columns are renamed, so the schema says what they
+// hold and the migration cannot run twice over sealed values.
+func sealSecrets(tx *sql.Tx, kek *keyfile.Key) error {
+	if _, err := tx.Exec(`ALTER TABLE secrets RENAME COLUMN value TO sealed;
+		ALTER TABLE signing_keys RENAME COLUMN private TO sealed`); err != nil {
+		return err
+	}
+	for _, t := range []struct{ table, key, prefix string }{
+		{"secrets", "name", ""},
+		{"signing_keys", "id", signingKeyPrefix},
+	} {
+		rows, err := tx.Query(`SELECT ` + t.key + `, sealed FROM ` + t.table)
+		if err != nil {
+			return err
+		}
+		plain := map[string][]byte{}
+		for rows.Next() {
+			var name string
+			var v []byte
+			if err := rows.Scan(&name, &v); err != nil {
+				rows.Close()
+				return err
+			}
+			plain[name] = v
+		}
+		if err := rows.Close(); err != nil {
+			return err
+		}
+		for name, v := range plain {
+			sealed, err := kek.Seal(t.prefix+name, v)
+			if err != nil {
+				return err
+			}
+			clear(v)
+			if _, err := tx.Exec(`UPDATE `+t.table+` SET sealed = ? WHERE `+t.key+` = ?`, sealed, name); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
 // loadConsentIDs reads the consent ID permutation's key, making it the
 // first time.
-func loadConsentIDs(ctx context.Context, q execQuerier) (consentIDs, error) {
-	key, err := secret(ctx, q, consentKeySecret, 16)
+func loadConsentIDs(ctx context.Context, q execQuerier, kek *keyfile.Key) (consentIDs, error) {
+	key, err := secret(ctx, q, kek, consentKeySecret, 16)
 	if err != nil {
 		return consentIDs{}, err
 	}
 	return newConsentIDs(key)
 }
 
-func migrate(db *sql.DB) error {
+func migrate(db *sql.DB, kek *keyfile.Key) error {
 	var version int
 	if err := db.QueryRow(`PRAGMA user_version`).Scan(&version); err != nil {
 		return err
@@ -213,7 +267,7 @@ func migrate(db *sql.DB) error {
 		if err != nil {
 			return err
 		}
-		if err := migrations[i](tx); err != nil {
+		if err := migrations[i](tx, kek); err != nil {
 			tx.Rollback()
 			return fmt.Errorf("migration %d: %w", i+1, err)
 		}

@@ -26,7 +26,7 @@ func TestMigrateConsentKeys(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := migrations[0](tx); err != nil {
+	if err := migrations[0](tx, nil); err != nil {
 		t.Fatal(err)
 	}
 	const n = 25000 // more than one page of the migration's walk

@@ -153,13 +153,17 @@ func startServers(dir string) (func(), error) {
 		cfg := config.Demo()
 		cfg.Sites[0].Revision = rev
 		cfg.Sites[0].Origins = append(cfg.Sites[0].Origins, "http://"+hostName+":*")
+		ts := httptest.NewUnstartedServer(nil)
 		srv, err := server.New(context.Background(), server.Deps{
 			Config: cfg, Store: db, Keys: keys, TokenKey: key, AdminToken: "e2e-admin",
+			PublicURL: "http://" + ts.Listener.Addr().String(),
 		})
 		if err != nil {
 			return nil, err
 		}
-		servers = append(servers, httptest.NewServer(srv))
+		ts.Config.Handler = srv
+		ts.Start()
+		servers = append(servers, ts)
 	}
 	koekjeURL, koekjeURL2 = servers[0].URL, servers[1].URL
 	host := httptest.NewServer(http.HandlerFunc(hostPage))

@@ -25,6 +25,10 @@ import (
 
 const adminToken = "test-admin-token"
 
+// publicURL is the test servers' --public-url: httptest's default Host, so
+// same-origin requests are the ones a browser would send.
+const publicURL = "http://example.com"
+
 type serverDeps = server.Deps
 
 // newServer starts the real server on a file database in a temp dir.
@@ -63,7 +67,7 @@ func newServerOn(tb testing.TB, path string, edit func(*serverDeps)) *server.Ser
 	if err != nil {
 		tb.Fatal(err)
 	}
-	d := server.Deps{Config: config.Demo(), Store: db, Keys: keys, TokenKey: bytes.Repeat([]byte{7}, 64), AdminToken: adminToken}
+	d := server.Deps{Config: config.Demo(), Store: db, Keys: keys, TokenKey: bytes.Repeat([]byte{7}, 64), AdminToken: adminToken, PublicURL: publicURL}
 	edit(&d)
 	s, err := server.New(context.Background(), d)
 	if err != nil {

@@ -211,7 +211,7 @@ func TestReceiptVerifiesWithJOSE(t *testing.T) {
 	}
 	keys, _ := proof.OpenKeys(context.Background(), db)
 	s2, err := server.New(context.Background(), server.Deps{Config: config.Demo(), Store: db, Keys: keys,
-		TokenKey: bytes.Repeat([]byte{7}, 64), AdminToken: adminToken})
+		TokenKey: bytes.Repeat([]byte{7}, 64), AdminToken: adminToken, PublicURL: publicURL})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -308,7 +308,7 @@ func TestVerifyRouteAndScopes(t *testing.T) {
 	cfg := config.Demo()
 	cfg.Tokens = []*config.Token{{Name: "auditor", Scope: "audit", SHA256: config.Hash([]byte("audit-secret"))}}
 	keys, _ := proof.OpenKeys(context.Background(), db)
-	s2, err := server.New(context.Background(), server.Deps{Config: cfg, Store: db, Keys: keys, TokenKey: bytes.Repeat([]byte{7}, 64)})
+	s2, err := server.New(context.Background(), server.Deps{Config: cfg, Store: db, Keys: keys, TokenKey: bytes.Repeat([]byte{7}, 64), PublicURL: publicURL})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -57,11 +57,11 @@ func (s *Server) postConsent(c echo.Context) error {
 	if site == nil {
 		return consent.FieldErrorf(consent.ENOTFOUND, "site", "no such site")
 	}
-	if o := r.Header.Get("Origin"); o != "" && !site.AllowsOrigin(o, selfOrigin(c)) {
+	if o := r.Header.Get("Origin"); o != "" && !site.AllowsOrigin(o, s.self) {
 		return consent.Errorf(consent.EFORBIDDEN, "this origin may not record choices for site %s", site.ID)
 	}
 	bundle := s.bundles[site.ID]
-	rec, err := req.Validate(site, bundle.Hash, selfOrigin(c))
+	rec, err := req.Validate(site, bundle.Hash, s.self)
 	if err != nil {
 		return err
 	}

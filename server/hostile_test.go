@@ -2,15 +2,20 @@ package server_test
 
 import (
 	"bufio"
+	"context"
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/koekje/koekje/server"
 )
 
 // rawRequest writes req as is on a new connection and reads one response.
@@ -97,6 +102,7 @@ func TestHostileRequests(t *testing.T) {
 		{"large sign-in form", "POST /admin/login HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: 67108864\r\nConnection: close\r\n\r\ntoken=", 413, "too_large"},
 		{"chunked sign-in form", "POST /admin/login HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-www-form-urlencoded\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n2000\r\n" + strings.Repeat("a", 8192) + "\r\n0\r\n\r\n", 413, "too_large"},
 		{"body on a purge", "POST /api/v1/sites/demo/purge?before=2020-01-01 HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " + adminToken + "\r\nContent-Length: 5\r\nConnection: close\r\n\r\nhello", 413, "too_large"},
+		{"Host and X-Forwarded-Proto name the attacker's origin as self", strings.Replace(post1(`{"site":"demo","action":"custom"}`), "Host: x", "Host: evil.example\r\nX-Forwarded-Proto: https\r\nOrigin: https://evil.example", 1), 403, "forbidden"},
 		{"forged visitor token", "GET /api/v1/consents/11111111-1111-4111-8111-111111111111?token=" + strings.Repeat("A", 600) + " HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", 401, "unauthorized"},
 	}
 	for _, tt := range tests {
@@ -165,5 +171,71 @@ func TestTrustedProxies(t *testing.T) {
 				t.Errorf("stored network %v, want %s", recs[0]["ip"], tt.want)
 			}
 		})
+	}
+}
+
+// Receipts, their page and cookies name the server by its public URL,
+// whatever Host and X-Forwarded-Proto a client sends; a forwarded scheme
+// counts only from a trusted proxy.
+func TestPublicURL(t *testing.T) {
+	t.Parallel()
+	const public = "https://consent.example.nl"
+	s := newServerWith(t, func(d *serverDeps) {
+		d.PublicURL = public + "/"
+		d.TrustedProxies = []string{"198.51.100.0/24"}
+	})
+	a := post(t, s, `{"site":"demo","action":"accept_all"}`).json(t)
+	path := "/api/v1/consents/" + a["consent_id"].(string) + "/receipt?token=" + url.QueryEscape(a["token"].(string))
+	evil := []string{"Host", "evil.example", "X-Forwarded-Proto", "https", "X-Forwarded-Host", "evil.example"}
+	r := do(t, s, "GET", path, "", evil...)
+	var got struct {
+		JWT    string
+		Claims struct{ Iss string }
+	}
+	if err := json.Unmarshal(r.body, &got); err != nil || r.status != 200 {
+		t.Fatalf("receipt: %d %s", r.status, r.body)
+	}
+	payload, _ := base64.RawURLEncoding.DecodeString(strings.Split(got.JWT, ".")[1])
+	if got.Claims.Iss != public || !strings.Contains(string(payload), `"iss":"`+public+`"`) {
+		t.Errorf("issuer %q (signed: %s), want %s", got.Claims.Iss, payload, public)
+	}
+	page := do(t, s, "GET", path, "", append(evil, "Accept", "text/html")...)
+	if !strings.Contains(string(page.body), public+"/api/v1/keys") || strings.Contains(string(page.body), "evil.example") {
+		t.Errorf("receipt page links elsewhere than %s:\n%s", public, page.body)
+	}
+	// The public origin is self; the request's Host is not.
+	if r := post(t, s, `{"site":"demo","action":"custom"}`, "Origin", public); r.status != 201 {
+		t.Errorf("POST from the public origin: %d %s", r.status, r.body)
+	}
+	if r := post(t, s, `{"site":"demo","action":"custom"}`, append(evil, "Origin", "https://evil.example")...); r.status != 403 {
+		t.Errorf("POST from the Host's origin: %d %s", r.status, r.body)
+	}
+	if _, err := server.New(context.Background(), server.Deps{PublicURL: "consent.example.nl/path"}); err == nil || !strings.Contains(err.Error(), "public URL") {
+		t.Errorf("a public URL with a path: %v", err)
+	}
+}
+
+// X-Forwarded-Proto makes the console's cookies Secure only from a trusted
+// proxy (with an http public URL).
+func TestForwardedProtoTrust(t *testing.T) {
+	t.Parallel()
+	s := newServerWith(t, func(d *serverDeps) { d.TrustedProxies = []string{"198.51.100.0/24"} })
+	for _, tt := range []struct {
+		peer   string
+		secure bool
+	}{
+		{"203.0.113.9:1234", false}, // a client on the internet
+		{"10.0.0.7:1234", false},    // a private peer that is no trusted proxy
+		{"198.51.100.7:1234", true}, // the trusted proxy
+	} {
+		req := httptest.NewRequest("GET", "/admin", nil)
+		req.RemoteAddr = tt.peer
+		req.Header.Set("X-Forwarded-Proto", "https")
+		rec := httptest.NewRecorder()
+		s.ServeHTTP(rec, req)
+		cookies := rec.Result().Cookies()
+		if len(cookies) == 0 || cookies[0].Secure != tt.secure {
+			t.Errorf("peer %s: cookies %v, want Secure=%v", tt.peer, cookies, tt.secure)
+		}
 	}
 }

@@ -42,7 +42,7 @@ func newLoggedServer(t *testing.T) (*server.Server, *sqlite.DB, string) {
 		t.Fatal(err)
 	}
 	s, err := server.New(context.Background(), server.Deps{Config: config.Demo(), Store: db, Keys: keys,
-		TokenKey: bytes.Repeat([]byte{7}, 64), AdminToken: adminToken, LogKey: signer.VerifierKey()})
+		TokenKey: bytes.Repeat([]byte{7}, 64), AdminToken: adminToken, LogKey: signer.VerifierKey(), PublicURL: publicURL})
 	if err != nil {
 		t.Fatal(err)
 	}

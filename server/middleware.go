@@ -114,11 +114,6 @@ var (
 	hsts       = []string{"max-age=31536000"}
 )
 
-// selfOrigin is the origin the consent server is reached at.
-func selfOrigin(c echo.Context) string {
-	return c.Scheme() + "://" + c.Request().Host
-}
-
 // cors answers browsers from any configured origin of any site; which site
 // an origin may write for is checked by the handler once it knows the site.
 func (s *Server) cors(next echo.HandlerFunc) echo.HandlerFunc {
@@ -126,7 +121,7 @@ func (s *Server) cors(next echo.HandlerFunc) echo.HandlerFunc {
 		h := c.Response().Header()
 		h.Add("Vary", "Origin")
 		origin := c.Request().Header.Get("Origin")
-		if origin == "" || !s.anySiteAllows(origin, selfOrigin(c)) {
+		if origin == "" || !s.anySiteAllows(origin, s.self) {
 			return next(c)
 		}
 		h.Set("Access-Control-Allow-Origin", origin)

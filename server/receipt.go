@@ -103,7 +103,7 @@ func (s *Server) signedReceipt(c echo.Context, rec *consent.Record, html bool) e
 	if site == nil {
 		return consent.Errorf(consent.ENOTFOUND, "the site of this record is no longer configured")
 	}
-	claims := proof.NewReceipt(rec, site, selfOrigin(c), time.Now(), uuid.NewString())
+	claims := proof.NewReceipt(rec, site, s.self, time.Now(), uuid.NewString())
 	idx, err := s.logIndexOf(c.Request().Context(), rec)
 	if err != nil {
 		return err
@@ -166,12 +166,12 @@ func (s *Server) receiptHTML(c echo.Context, rec *consent.Record, site *config.S
 	data := map[string]any{
 		"Lang": lang, "T": words, "Site": site, "Rec": rec, "Rows": rows, "Claims": claims, "JWT": jwt,
 		"When": rec.RecordedAt.In(loc).Format("2006-01-02 15:04:05 MST"), "Action": words[rec.Action],
-		"KeysURL": selfOrigin(c) + "/api/v1/keys", "VerifyURL": selfOrigin(c) + "/verify",
+		"KeysURL": s.self + "/api/v1/keys", "VerifyURL": s.self + "/verify",
 	}
 	// The proof link works where the page was opened with the visitor's
 	// token in the query (the receipt link); an admin downloads it by API.
 	if tok := c.QueryParam("token"); tok != "" && claims.LogIndex != nil {
-		data["ProofURL"] = "/api/v1/consents/" + rec.ConsentID.String() + "/proof?token=" + url.QueryEscape(tok)
+		data["ProofURL"] = s.self + "/api/v1/consents/" + rec.ConsentID.String() + "/proof?token=" + url.QueryEscape(tok)
 	}
 	h := c.Response().Header()
 	h.Set("Content-Security-Policy", "default-src 'none'; frame-ancestors 'none'; base-uri 'none'")

@@ -9,6 +9,8 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
+	"strings"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -28,10 +30,14 @@ type Deps struct {
 	TokenKey       []byte    // MAC key of visitor tokens, kept in the store
 	AdminToken     string    // the --admin-token; may be empty when the config has tokens
 	RateLimit      float64   // public POSTs per second per client address; 0 turns it off
-	TrustedProxies []string  // CIDRs whose X-Forwarded-For is believed
-	Metrics        *Metrics  // made here when nil; give it to wire the store's OnCommit
-	LogKey         string    // the transparency log's verifier key; empty when no log is kept
-	Witnessed      bool      // witnesses cosign the log: publish only checkpoints they cosigned
+	TrustedProxies []string  // CIDRs whose X-Forwarded-For and X-Forwarded-Proto are believed
+	// PublicURL is the origin the server is reached at (https://consent.example.nl):
+	// the issuer of receipts, the base of links, the "self" of site origins.
+	// Never taken from a request's Host.
+	PublicURL string
+	Metrics   *Metrics // made here when nil; give it to wire the store's OnCommit
+	LogKey    string   // the transparency log's verifier key; empty when no log is kept
+	Witnessed bool     // witnesses cosign the log: publish only checkpoints they cosigned
 }
 
 // Store is what the handlers need of the consent store, declared in pieces
@@ -63,6 +69,8 @@ type Server struct {
 	exports   chan struct{} // a slot per export running
 	logKey    string
 	witnessed bool
+	self      string       // the public URL's origin
+	proxies   []*net.IPNet // trusted reverse proxies
 }
 
 // New builds the server: the banner bundle of every site (stored as a
@@ -71,11 +79,19 @@ func New(ctx context.Context, d Deps) (*Server, error) {
 	if d.Log == nil {
 		d.Log = slog.New(slog.DiscardHandler)
 	}
+	self, err := publicOrigin(d.PublicURL)
+	if err != nil {
+		return nil, err
+	}
 	if d.Keys == nil {
 		return nil, fmt.Errorf("no signing keys")
 	}
 	if len(d.TokenKey) < 32 {
 		return nil, fmt.Errorf("token key must be at least 32 bytes")
+	}
+	proxies, err := parseProxies(d.TrustedProxies)
+	if err != nil {
+		return nil, err
 	}
 	s := &Server{
 		echo:      echo.New(),
@@ -94,6 +110,11 @@ func New(ctx context.Context, d Deps) (*Server, error) {
 		exports:   make(chan struct{}, maxExports),
 		logKey:    d.LogKey,
 		witnessed: d.Witnessed,
+		self:      self,
+		proxies:   proxies,
+	}
+	s.sessions.secure = func(r *http.Request) bool {
+		return strings.HasPrefix(s.self, "https:") || s.scheme(r) == "https"
 	}
 	if s.metrics == nil {
 		s.metrics = NewMetrics()
@@ -109,11 +130,7 @@ func New(ctx context.Context, d Deps) (*Server, error) {
 		s.bundles[site.ID] = b
 		s.served[site.ID] = newServedBundle(b)
 	}
-	ipx, err := ipExtractor(d.TrustedProxies)
-	if err != nil {
-		return nil, err
-	}
-	s.echo.IPExtractor = ipx
+	s.echo.IPExtractor = ipExtractor(proxies)
 	s.echo.HideBanner, s.echo.HidePort = true, true
 	s.echo.HTTPErrorHandler = s.handleError
 	s.routes()
@@ -141,19 +158,70 @@ func (s *Server) HTTPServer(addr string) *http.Server {
 	}
 }
 
-// ipExtractor takes the peer address, or X-Forwarded-For when the peer is a
-// trusted proxy. Nothing is trusted by default, not even loopback.
-func ipExtractor(trusted []string) (echo.IPExtractor, error) {
-	if len(trusted) == 0 {
-		return echo.ExtractIPDirect(), nil
+// publicOrigin checks the public URL and returns it as an origin: scheme
+// and host, no path.
+func publicOrigin(raw string) (string, error) {
+	u, err := url.Parse(raw)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.User != nil ||
+		(u.Path != "" && u.Path != "/") || u.RawQuery != "" || u.Fragment != "" {
+		return "", fmt.Errorf("public URL %q must be an origin such as https://consent.example.nl (scheme and host, no path)", raw)
 	}
-	opts := []echo.TrustOption{echo.TrustLoopback(false), echo.TrustLinkLocal(false), echo.TrustPrivateNet(false)}
+	return u.Scheme + "://" + strings.ToLower(u.Host), nil
+}
+
+func parseProxies(trusted []string) ([]*net.IPNet, error) {
+	var nets []*net.IPNet
 	for _, c := range trusted {
-		_, n, err := net.ParseCIDR(c)
+		_, n, err := net.ParseCIDR(strings.TrimSpace(c))
 		if err != nil {
 			return nil, fmt.Errorf("trusted proxy %q: %w", c, err)
 		}
+		nets = append(nets, n)
+	}
+	return nets, nil
+}
+
+// ipExtractor takes the peer address, or X-Forwarded-For when the peer is a
+// trusted proxy. Nothing is trusted by default, not even loopback or private
+// networks (which echo would trust).
+func ipExtractor(trusted []*net.IPNet) echo.IPExtractor {
+	if len(trusted) == 0 {
+		return echo.ExtractIPDirect()
+	}
+	opts := []echo.TrustOption{echo.TrustLoopback(false), echo.TrustLinkLocal(false), echo.TrustPrivateNet(false)}
+	for _, n := range trusted {
 		opts = append(opts, echo.TrustIPRange(n))
 	}
-	return echo.ExtractIPFromXFFHeader(opts...), nil
+	return echo.ExtractIPFromXFFHeader(opts...)
+}
+
+// fromProxy reports whether the request's peer is a trusted proxy.
+func (s *Server) fromProxy(r *http.Request) bool {
+	if len(s.proxies) == 0 {
+		return false
+	}
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return false
+	}
+	ip := net.ParseIP(host)
+	for _, n := range s.proxies {
+		if ip != nil && n.Contains(ip) {
+			return true
+		}
+	}
+	return false
+}
+
+// scheme is the scheme the client used: https over TLS, or what a trusted
+// proxy says in X-Forwarded-Proto; echo's Context.Scheme would believe
+// that header from anyone.
+func (s *Server) scheme(r *http.Request) string {
+	if r.TLS != nil {
+		return "https"
+	}
+	if s.fromProxy(r) && strings.EqualFold(r.Header.Get("X-Forwarded-Proto"), "https") {
+		return "https"
+	}
+	return "http"
 }

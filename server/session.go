@@ -26,7 +26,12 @@ type session struct {
 }
 
 // sessions seal console cookies with a key derived from the token key.
-type sessions struct{ sc *securecookie.SecureCookie }
+type sessions struct {
+	sc *securecookie.SecureCookie
+	// secure tells whether a request came over HTTPS (the public URL's
+	// scheme, or a trusted proxy's word): cookies are then Secure.
+	secure func(*http.Request) bool
+}
 
 func newSessions(key []byte) *sessions {
 	k := sha256.Sum256(append([]byte("koekje-console-session\x00"), key...))
@@ -34,7 +39,7 @@ func newSessions(key []byte) *sessions {
 	sc.SetSerializer(securecookie.JSONEncoder{})
 	sc.MaxAge(int(sessionLife / time.Second))
 	sc.HashFunc(sha256.New)
-	return &sessions{sc}
+	return &sessions{sc: sc}
 }
 
 func randomToken() string {
@@ -46,7 +51,7 @@ func randomToken() string {
 func (ss *sessions) cookie(c echo.Context, name, value string, maxAge int) *http.Cookie {
 	return &http.Cookie{
 		Name: name, Value: value, Path: "/admin", MaxAge: maxAge,
-		HttpOnly: true, Secure: c.Scheme() == "https", SameSite: http.SameSiteStrictMode,
+		HttpOnly: true, Secure: ss.secure != nil && ss.secure(c.Request()), SameSite: http.SameSiteStrictMode,
 	}
 }
 

@@ -40,7 +40,7 @@ func TestLogAudit(t *testing.T) {
 	other := *cfg.Sites[0]
 	other.ID = "other"
 	cfg.Sites = append(cfg.Sites, &other)
-	s, err := server.New(ctx, server.Deps{Config: cfg, Store: db, Keys: keys, TokenKey: bytes.Repeat([]byte{3}, 64), AdminToken: "log-audit-admin-token-0123456789", LogKey: signer.VerifierKey()})
+	s, err := server.New(ctx, server.Deps{Config: cfg, Store: db, Keys: keys, TokenKey: bytes.Repeat([]byte{3}, 64), AdminToken: "log-audit-admin-token-0123456789", LogKey: signer.VerifierKey(), PublicURL: "http://localhost"})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"runtime/debug"
 	"strconv"
 	"strings"
@@ -89,9 +90,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 
 // options shared by the commands that open the database.
 type options struct {
-	addr, db, keyFile, config, adminToken, trustedProxies string
-	rateLimit                                    float64
-	maxDBSize                                    int64
+	addr, db, keyFile, config, adminToken, trustedProxies, publicURL string
+	rateLimit                                                        float64
+	maxDBSize                                                        int64
 }
 
 func (o *options) flags(name string, getenv func(string) string, stderr io.Writer) *flag.FlagSet {
@@ -113,7 +114,8 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	fs := o.flags("serve", getenv, stderr)
 	fs.StringVar(&o.addr, "addr", envOr(getenv, "KOEKJE_ADDR", "127.0.0.1:8080"), "listen address (KOEKJE_ADDR)")
 	fs.StringVar(&o.adminToken, "admin-token", getenv("KOEKJE_ADMIN_TOKEN"), "admin bearer token; one is generated when empty (KOEKJE_ADMIN_TOKEN)")
-	fs.StringVar(&o.trustedProxies, "trusted-proxies", getenv("KOEKJE_TRUSTED_PROXIES"), "comma-separated CIDRs of reverse proxies whose X-Forwarded-For is believed (KOEKJE_TRUSTED_PROXIES)")
+	fs.StringVar(&o.trustedProxies, "trusted-proxies", getenv("KOEKJE_TRUSTED_PROXIES"), "comma-separated CIDRs of reverse proxies whose X-Forwarded-For and X-Forwarded-Proto are believed (KOEKJE_TRUSTED_PROXIES)")
+	fs.StringVar(&o.publicURL, "public-url", getenv("KOEKJE_PUBLIC_URL"), "the origin the server is reached at, such as https://consent.example.nl: receipts' issuer, links, the self origin; http:// + --addr when empty (KOEKJE_PUBLIC_URL)")
 	defRate := 20.0
 	if v := getenv("KOEKJE_RATE_LIMIT"); v != "" {
 		r, err := strconv.ParseFloat(v, 64)
@@ -139,6 +141,12 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	}
 	if o.rateLimit < 0 {
 		return errors.New("--rate-limit must not be negative")
+	}
+	if o.publicURL == "" {
+		o.publicURL = "http://" + o.addr
+		if host, port, err := net.SplitHostPort(o.addr); err == nil && host == "" {
+			o.publicURL = "http://localhost:" + port
+		}
 	}
 	logs := newLogWriter(stderr)
 	defer logs.Close()
@@ -170,7 +178,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	if err != nil {
 		return err
 	}
-	logSigner, err := db.StartLog(ctx, logOrigin(o.addr))
+	logSigner, err := db.StartLog(ctx, logOrigin(o.publicURL))
 	if err != nil {
 		return fmt.Errorf("transparency log: %w", err)
 	}
@@ -187,7 +195,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	srv, err := server.New(ctx, server.Deps{
 		Metrics: metrics,
 		Config:  cfg, Store: db, Keys: keys, Log: log, AccessLog: logs, TokenKey: key, AdminToken: o.adminToken,
-		RateLimit: o.rateLimit, TrustedProxies: proxies, LogKey: logSigner.VerifierKey(), Witnessed: len(witnesses) > 0,
+		RateLimit: o.rateLimit, TrustedProxies: proxies, PublicURL: o.publicURL, LogKey: logSigner.VerifierKey(), Witnessed: len(witnesses) > 0,
 	})
 	if err != nil {
 		return err
@@ -209,7 +217,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		return err
 	}
 	hs := srv.HTTPServer(o.addr)
-	log.Info("serving", "addr", ln.Addr().String(), "db", o.db, "sites", len(cfg.Sites), "version", version)
+	log.Info("serving", "addr", ln.Addr().String(), "public_url", o.publicURL, "db", o.db, "sites", len(cfg.Sites), "version", version)
 	errc := make(chan error, 1)
 	go func() { errc <- hs.Serve(ln) }()
 	select {
@@ -227,14 +235,11 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	return db.Close()
 }
 
-// logOrigin names the transparency log: the server's host and /log.
-func logOrigin(addr string) string {
-	host, port, err := net.SplitHostPort(addr)
-	if err != nil || host == "" || host == "0.0.0.0" || host == "::" {
-		host = "localhost"
-	}
-	if port != "" && port != "80" && port != "443" {
-		host = net.JoinHostPort(host, port)
+// logOrigin names the transparency log: the public URL's host and /log.
+func logOrigin(publicURL string) string {
+	host := "localhost"
+	if u, err := url.Parse(publicURL); err == nil && u.Host != "" {
+		host = strings.ToLower(u.Host)
 	}
 	return host + "/log"
 }

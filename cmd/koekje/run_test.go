@@ -303,3 +303,16 @@ func TestKeyFileRefused(t *testing.T) {
 		t.Errorf("verify without the key file: %v", err)
 	}
 }
+
+// The transparency log is named after the public URL, not the listen address.
+func TestLogOrigin(t *testing.T) {
+	for in, want := range map[string]string{
+		"https://consent.example.nl":  "consent.example.nl/log",
+		"https://Consent.Example.NL/": "consent.example.nl/log",
+		"http://127.0.0.1:8080":       "127.0.0.1:8080/log",
+	} {
+		if got := logOrigin(in); got != want {
+			t.Errorf("logOrigin(%q) = %q, want %q", in, got, want)
+		}
+	}
+}

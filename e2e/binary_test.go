@@ -61,7 +61,7 @@ func startKoekje(t *testing.T, db string, extra ...string) *proc {
 	}
 	addr := ln.Addr().String()
 	ln.Close()
-	args := append([]string{"serve", "--db", db, "--addr", addr, "--rate-limit", "0", "--admin-token", "ops"}, extra...)
+	args := append([]string{"serve", "--db", db, "--addr", addr, "--rate-limit", "0", "--admin-token", "ops-admin-token-of-28-chars"}, extra...)
 	p := &proc{cmd: exec.Command(koekjeBinary(t), args...), base: "http://" + addr, logs: &bytes.Buffer{}}
 	p.cmd.Stderr = p.logs
 	if err := p.cmd.Start(); err != nil {

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"html/template"
+	"math"
 	"net/http"
 	"slices"
 	"strconv"
@@ -115,7 +116,11 @@ func (s *Server) login(c echo.Context) error {
 	if err != nil || !validCSRF(c, ck.Value) {
 		return s.loginPage(c, http.StatusForbidden, "The sign-in form expired. Try again.")
 	}
-	scope := s.admins.scopeOf(c.FormValue("token"))
+	scope, wait := s.checkToken(c, c.FormValue("token"))
+	if wait > 0 {
+		c.Response().Header().Set("Retry-After", strconv.Itoa(int(math.Ceil(wait.Seconds()))))
+		return s.loginPage(c, http.StatusTooManyRequests, fmt.Sprintf("Too many failed sign-ins from your network. Try again in %s.", wait.Round(time.Second)))
+	}
 	if scope == "" {
 		return s.loginPage(c, http.StatusUnauthorized, "That token is not valid.")
 	}

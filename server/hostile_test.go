@@ -239,3 +239,75 @@ func TestForwardedProtoTrust(t *testing.T) {
 		}
 	}
 }
+
+// Guessing tokens: after ten failures from one network (bearer tokens or
+// console sign-ins) it gets 429 with Retry-After, even with a right token;
+// other networks are not affected.
+// failLimit is the server's: failures from one network before it must wait.
+const failLimit = 10
+
+func TestTokenGuessing(t *testing.T) {
+	t.Parallel()
+	s, _ := newServer(t, 0)
+	verify := func(peer, token string) response {
+		req := httptest.NewRequest("GET", "/api/v1/sites/demo/verify", nil)
+		req.RemoteAddr = peer
+		req.Header.Set("Authorization", "Bearer "+token)
+		rec := httptest.NewRecorder()
+		s.ServeHTTP(rec, req)
+		return response{rec.Code, rec.Header(), rec.Body.Bytes()}
+	}
+	for i := range 10 {
+		// Guesses from addresses across the /24 count together.
+		if r := verify(fmt.Sprintf("203.0.113.%d:1000", i), fmt.Sprintf("guess-%d", i)); r.status != 401 {
+			t.Fatalf("guess %d: %d", i, r.status)
+		}
+	}
+	for _, tok := range []string{"guess-11", adminToken} {
+		r := verify("203.0.113.200:1000", tok)
+		var e struct{ Error struct{ Code string } }
+		json.Unmarshal(r.body, &e)
+		if r.status != 429 || e.Error.Code != "rate_limited" || r.header.Get("Retry-After") != "60" {
+			t.Errorf("token %s from the guessing network: %d %q Retry-After %q", tok, r.status, r.body, r.header.Get("Retry-After"))
+		}
+	}
+	if r := verify("198.51.100.1:1000", adminToken); r.status != 200 {
+		t.Errorf("another network: %d", r.status)
+	}
+	// Visitors reading their own history with their token in the header are
+	// no guessers, however many read from one network.
+	a := post(t, s, `{"site":"demo","action":"accept_all"}`).json(t)
+	for i := range 2 * failLimit {
+		req := httptest.NewRequest("GET", "/api/v1/consents/"+a["consent_id"].(string), nil)
+		req.RemoteAddr = "192.0.2.10:1000"
+		req.Header.Set("Authorization", "Bearer "+a["token"].(string))
+		rec := httptest.NewRecorder()
+		s.ServeHTTP(rec, req)
+		if rec.Code != 200 {
+			t.Fatalf("visitor read %d: %d %s", i, rec.Code, rec.Body)
+		}
+	}
+	// An admin token on a visitor route counts.
+	req := httptest.NewRequest("GET", "/api/v1/consents/11111111-1111-4111-8111-111111111111", nil)
+	req.RemoteAddr = "203.0.113.5:1000"
+	req.Header.Set("Authorization", "Bearer "+adminToken)
+	rec := httptest.NewRecorder()
+	s.ServeHTTP(rec, req)
+	if rec.Code != 429 {
+		t.Errorf("visitor route from the guessing network: %d", rec.Code)
+	}
+
+	// The console's sign-in form, over a real connection (127.0.0.1).
+	b := newBrowser(t, s)
+	for i := range 10 {
+		_, login := b.get("/admin")
+		if resp, _ := b.post("/admin/login", url.Values{"csrf": {csrfOf(t, login)}, "token": {fmt.Sprint("guess-", i)}}); resp.StatusCode != 401 {
+			t.Fatalf("sign-in guess %d: %d", i, resp.StatusCode)
+		}
+	}
+	_, login := b.get("/admin")
+	resp, body := b.post("/admin/login", url.Values{"csrf": {csrfOf(t, login)}, "token": {adminToken}})
+	if resp.StatusCode != 429 || resp.Header.Get("Retry-After") == "" || !strings.Contains(body, "Too many failed sign-ins") {
+		t.Errorf("sign-in after ten guesses: %d %s", resp.StatusCode, resp.Header.Get("Retry-After"))
+	}
+}

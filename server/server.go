@@ -71,6 +71,7 @@ type Server struct {
 	witnessed bool
 	self      string       // the public URL's origin
 	proxies   []*net.IPNet // trusted reverse proxies
+	failures  failureCounter
 }
 
 // New builds the server: the banner bundle of every site (stored as a
@@ -112,6 +113,7 @@ func New(ctx context.Context, d Deps) (*Server, error) {
 		witnessed: d.Witnessed,
 		self:      self,
 		proxies:   proxies,
+		failures:  newMemFailures(),
 	}
 	s.sessions.secure = func(r *http.Request) bool {
 		return strings.HasPrefix(s.self, "https:") || s.scheme(r) == "https"

@@ -4,6 +4,7 @@ import (
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/hex"
+	"net/http"
 	"strings"
 	"time"
 
@@ -90,17 +91,18 @@ func newAdminTokens(flagToken string, cfg []*config.Token) *adminTokens {
 	return a
 }
 
-// scope returns the scope of the bearer token in c, or "" if there is none
-// or it is wrong. Every stored hash is compared, so timing tells nothing.
-func (a *adminTokens) scope(c echo.Context) string {
-	scheme, tok, ok := strings.Cut(c.Request().Header.Get(echo.HeaderAuthorization), " ")
+// bearerToken returns the request's bearer token, if it has a non-empty one.
+func bearerToken(r *http.Request) (string, bool) {
+	scheme, tok, ok := strings.Cut(r.Header.Get(echo.HeaderAuthorization), " ")
 	if !ok || !strings.EqualFold(scheme, "Bearer") { // RFC 9110: schemes are case-insensitive
-		return ""
+		return "", false
 	}
-	return a.scopeOf(strings.TrimLeft(tok, " "))
+	tok = strings.TrimLeft(tok, " ")
+	return tok, tok != ""
 }
 
 // scopeOf returns the scope of a token, or "" if it is not one of ours.
+// Every stored hash is compared, so timing tells nothing.
 func (a *adminTokens) scopeOf(tok string) string {
 	if tok == "" {
 		return ""

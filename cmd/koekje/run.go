@@ -88,6 +88,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	return fmt.Errorf("unknown command %q", cmd)
 }
 
+// minAdminToken is the shortest admin token accepted: one guessable by
+// trying is no protection.
+const minAdminToken = 24
+
 // options shared by the commands that open the database.
 type options struct {
 	addr, db, keyFile, config, adminToken, trustedProxies, publicURL string
@@ -141,6 +145,9 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	}
 	if o.rateLimit < 0 {
 		return errors.New("--rate-limit must not be negative")
+	}
+	if n := len(o.adminToken); n > 0 && n < minAdminToken {
+		return fmt.Errorf("the admin token (--admin-token, KOEKJE_ADMIN_TOKEN) has %d characters, fewer than %d: make one with \"koekje token\" (the token is on its first line), or give none to have one generated", n, minAdminToken)
 	}
 	if o.publicURL == "" {
 		o.publicURL = "http://" + o.addr

@@ -22,6 +22,9 @@ import (
 	"github.com/koekje/koekje/server/sqlite"
 )
 
+// adminToken is long enough to be accepted.
+const adminToken = "test-admin-token-of-32-characters"
+
 // syncBuffer is a bytes.Buffer safe to write from the server's goroutines.
 type syncBuffer struct {
 	mu sync.Mutex
@@ -141,6 +144,11 @@ func TestCommands(t *testing.T) {
 	if err := run(context.Background(), []string{"serve", "--rate-limit", "-1"}, env, &out, &errb); err == nil {
 		t.Error("negative rate limit accepted")
 	}
+	short := func(k string) string { return map[string]string{"KOEKJE_ADMIN_TOKEN": "change-me"}[k] }
+	err = run(context.Background(), []string{"serve", "--db", filepath.Join(t.TempDir(), "k.db")}, short, &out, &errb)
+	if err == nil || !strings.Contains(err.Error(), "koekje token") {
+		t.Errorf("a 9-character admin token: %v", err)
+	}
 }
 
 // TestAuditorCommands runs the CLI against a database the server filled.
@@ -149,7 +157,7 @@ func TestAuditorCommands(t *testing.T) {
 	db := filepath.Join(dir, "k.db")
 	addr := freeAddr(t)
 	env := func(k string) string {
-		return map[string]string{"KOEKJE_DB": db, "KOEKJE_ADMIN_TOKEN": "x"}[k]
+		return map[string]string{"KOEKJE_DB": db, "KOEKJE_ADMIN_TOKEN": adminToken}[k]
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
@@ -169,7 +177,7 @@ func TestAuditorCommands(t *testing.T) {
 		id = got.ConsentID
 	}
 	req, _ := http.NewRequest("GET", "http://"+addr+"/metrics", nil)
-	req.Header.Set("Authorization", "Bearer x")
+	req.Header.Set("Authorization", "Bearer "+adminToken)
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)

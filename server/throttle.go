@@ -1,0 +1,146 @@
+package server
+
+import (
+	"math"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/koekje/koekje/server/consent"
+)
+
+// Guessing admin tokens: after failLimit failed console sign-ins or bearer
+// tokens from one client network (/24, /48) within failWindow, every attempt
+// from it is answered 429 for failBase, doubling with each further failure
+// up to failMax. A success does not reset the count: an attacker sharing a
+// network with a working audit job would otherwise guess for ever.
+const (
+	failLimit  = 10
+	failWindow = time.Minute
+	failBase   = time.Minute
+	failMax    = time.Hour
+)
+
+// failureCounter counts failed attempts per client network. The one in
+// memory counts per instance; behind a load balancer a store shared by the
+// instances can implement it instead.
+type failureCounter interface {
+	// Wait returns how long network must wait before its next attempt, or 0.
+	Wait(network string, now time.Time) time.Duration
+	// Fail records a failed attempt.
+	Fail(network string, now time.Time)
+}
+
+// memFailures is a failureCounter in memory, bounded to maxNetworks.
+type memFailures struct {
+	mu   sync.Mutex
+	nets map[string]*failures
+}
+
+type failures struct {
+	count       int
+	last, until time.Time
+}
+
+// maxNetworks bounds the counter's memory (about 100 bytes a network).
+const maxNetworks = 100000
+
+func newMemFailures() *memFailures { return &memFailures{nets: map[string]*failures{}} }
+
+// expired reports whether f is forgotten: a quiet window after its last
+// failure and after its block.
+func (f *failures) expired(now time.Time) bool {
+	return !now.Before(f.last.Add(failWindow)) && !now.Before(f.until.Add(failWindow))
+}
+
+func (m *memFailures) Wait(network string, now time.Time) time.Duration {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if f := m.nets[network]; f != nil && now.Before(f.until) {
+		return f.until.Sub(now)
+	}
+	return 0
+}
+
+func (m *memFailures) Fail(network string, now time.Time) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	f := m.nets[network]
+	if f == nil || f.expired(now) {
+		if f == nil && len(m.nets) >= maxNetworks {
+			m.evict(now)
+		}
+		f = &failures{}
+		m.nets[network] = f
+	}
+	f.count++
+	f.last = now
+	if f.count < failLimit {
+		return
+	}
+	wait := failMax
+	if n := f.count - failLimit; n < 16 {
+		wait = min(failBase<<n, failMax)
+	}
+	f.until = now.Add(wait)
+}
+
+// evict forgets expired networks, and if that is not enough, any that are
+// not blocked now.
+func (m *memFailures) evict(now time.Time) {
+	for k, f := range m.nets {
+		if f.expired(now) {
+			delete(m.nets, k)
+		}
+	}
+	for k, f := range m.nets {
+		if len(m.nets) < maxNetworks {
+			return
+		}
+		if !now.Before(f.until) {
+			delete(m.nets, k)
+		}
+	}
+}
+
+// tooManyFailures answers a blocked network: 429 with Retry-After.
+func tooManyFailures(c echo.Context, wait time.Duration) error {
+	secs := strconv.Itoa(int(math.Ceil(wait.Seconds())))
+	c.Response().Header().Set("Retry-After", secs)
+	return consent.Errorf(consent.ERATELIMIT, "too many failed tokens from your network; retry after %s s", secs)
+}
+
+// bearerScope returns the scope of the request's bearer token, "" when it
+// has none or a wrong one (a wrong one counts as a failure of its network),
+// or the 429 of a network that failed too often.
+func (s *Server) bearerScope(c echo.Context) (string, error) {
+	tok, ok := bearerToken(c.Request())
+	if !ok {
+		return "", nil
+	}
+	network, now := consent.TruncateIP(c.RealIP()), time.Now()
+	if wait := s.failures.Wait(network, now); wait > 0 {
+		return "", tooManyFailures(c, wait)
+	}
+	scope := s.admins.scopeOf(tok)
+	if scope == "" {
+		s.failures.Fail(network, now)
+	}
+	return scope, nil
+}
+
+// checkToken returns the scope of a token typed into the console's sign-in
+// form, as bearerScope does.
+func (s *Server) checkToken(c echo.Context, tok string) (string, time.Duration) {
+	network, now := consent.TruncateIP(c.RealIP()), time.Now()
+	if wait := s.failures.Wait(network, now); wait > 0 {
+		return "", wait
+	}
+	scope := s.admins.scopeOf(tok)
+	if scope == "" {
+		s.failures.Fail(network, now)
+	}
+	return scope, 0
+}

@@ -98,8 +98,12 @@ func (s *Server) currentToken(ctx context.Context, token string) (*visitorToken,
 // sent to sign in.
 func (s *Server) signedIn(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
-		sess := s.sessions.get(c, time.Now())
+		sess, err := s.session(c, time.Now())
+		if err != nil {
+			return err
+		}
 		if sess == nil {
+			c.SetCookie(s.sessions.cookie(c, sessionCookie, "", -1))
 			return c.Redirect(http.StatusSeeOther, "/admin?expired=1")
 		}
 		c.Set(ctxSession, sess)

@@ -71,7 +71,10 @@ func (s *Server) page(c echo.Context, title string, sess *session) page {
 }
 
 func (s *Server) consoleHome(c echo.Context) error {
-	sess := s.sessions.get(c, time.Now())
+	sess, err := s.session(c, time.Now())
+	if err != nil {
+		return err
+	}
 	if sess == nil {
 		return s.loginPage(c, http.StatusOK, "")
 	}
@@ -116,7 +119,7 @@ func (s *Server) login(c echo.Context) error {
 	if err != nil || !validCSRF(c, ck.Value) {
 		return s.loginPage(c, http.StatusForbidden, "The sign-in form expired. Try again.")
 	}
-	scope, wait := s.checkToken(c, c.FormValue("token"))
+	scope, sum, wait := s.checkToken(c, c.FormValue("token"))
 	if wait > 0 {
 		c.Response().Header().Set("Retry-After", strconv.Itoa(int(math.Ceil(wait.Seconds()))))
 		return s.loginPage(c, http.StatusTooManyRequests, fmt.Sprintf("Too many failed sign-ins from your network. Try again in %s.", wait.Round(time.Second)))
@@ -125,18 +128,23 @@ func (s *Server) login(c echo.Context) error {
 		return s.loginPage(c, http.StatusUnauthorized, "That token is not valid.")
 	}
 	c.SetCookie(s.sessions.cookie(c, loginCookie, "", -1))
-	if err := s.sessions.start(c, scope, time.Now()); err != nil {
+	if err := s.startSession(c, scope, sum, time.Now()); err != nil {
 		return err
 	}
 	return c.Redirect(http.StatusSeeOther, "/admin")
 }
 
 func (s *Server) logout(c echo.Context) error {
-	sess := s.sessions.get(c, time.Now())
+	sess, err := s.session(c, time.Now())
+	if err != nil {
+		return err
+	}
 	if sess != nil && !validCSRF(c, sess.CSRF) {
 		return consent.Errorf(consent.EFORBIDDEN, "the form's CSRF token is missing or wrong")
 	}
-	s.sessions.end(c)
+	if err := s.endSession(c, sess); err != nil {
+		return err
+	}
 	return c.Redirect(http.StatusSeeOther, "/admin")
 }
 

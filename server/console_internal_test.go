@@ -2,15 +2,19 @@ package server
 
 import (
 	"bytes"
+	"context"
 	"flag"
+	"net/http"
 	"net/http/httptest"
 	"os"
+	"path/filepath"
 	"testing"
 	"time"
 
-	"github.com/labstack/echo/v4"
-
+	"github.com/koekje/koekje/config"
 	"github.com/koekje/koekje/server/consent"
+	"github.com/koekje/koekje/server/proof"
+	"github.com/koekje/koekje/server/sqlite"
 )
 
 var updateGolden = flag.Bool("update-svg", false, "rewrite the chart golden files")
@@ -18,31 +22,48 @@ var updateGolden = flag.Bool("update-svg", false, "rewrite the chart golden file
 // An expired session cookie is refused even though its MAC is good.
 func TestExpiredSession(t *testing.T) {
 	t.Parallel()
-	ss := newSessions(bytes.Repeat([]byte{3}, 64))
-	e := echo.New()
+	db, err := sqlite.Open(filepath.Join(t.TempDir(), "k.db"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	keys, err := proof.OpenKeys(context.Background(), db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := New(context.Background(), Deps{Config: config.Demo(), Store: db, Keys: keys,
+		TokenKey: bytes.Repeat([]byte{3}, 64), AdminToken: "an-admin-token-of-enough-length", PublicURL: "http://example.com"})
+	if err != nil {
+		t.Fatal(err)
+	}
 	rec := httptest.NewRecorder()
-	c := e.NewContext(httptest.NewRequest("GET", "/admin", nil), rec)
+	c := s.echo.NewContext(httptest.NewRequest("GET", "/admin", nil), rec)
 	past := time.Now().Add(-9 * time.Hour)
-	if err := ss.start(c, "admin", past); err != nil {
+	_, sum := s.admins.find("an-admin-token-of-enough-length")
+	if err := s.startSession(c, "admin", sum, past); err != nil {
 		t.Fatal(err)
 	}
 	cookie := rec.Result().Cookies()[0]
+	get := func(ck *http.Cookie, at time.Time) *session {
+		req := httptest.NewRequest("GET", "/admin", nil)
+		req.AddCookie(ck)
+		sess, err := s.session(s.echo.NewContext(req, httptest.NewRecorder()), at)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return sess
+	}
 	for _, tt := range []struct {
 		at   time.Time
 		want bool
 	}{{past.Add(time.Hour), true}, {time.Now(), false}} {
-		req := httptest.NewRequest("GET", "/admin", nil)
-		req.AddCookie(cookie)
-		got := ss.get(e.NewContext(req, httptest.NewRecorder()), tt.at) != nil
-		if got != tt.want {
+		if got := get(cookie, tt.at) != nil; got != tt.want {
 			t.Errorf("session valid at %s = %v, want %v", tt.at, got, tt.want)
 		}
 	}
 	forged := *cookie
 	forged.Value = cookie.Value[:len(cookie.Value)-4] + "AAAA"
-	req := httptest.NewRequest("GET", "/admin", nil)
-	req.AddCookie(&forged)
-	if ss.get(e.NewContext(req, httptest.NewRecorder()), past) != nil {
+	if get(&forged, past.Add(time.Hour)) != nil {
 		t.Error("a forged session cookie passed")
 	}
 }

@@ -1,6 +1,10 @@
 package server_test
 
 import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"io"
 	"net/http"
 	"net/http/cookiejar"
@@ -9,6 +13,11 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+
+	"github.com/koekje/koekje/config"
+	"github.com/koekje/koekje/server"
+	"github.com/koekje/koekje/server/proof"
+	"github.com/koekje/koekje/server/sqlite"
 )
 
 // browser is a cookie-keeping client that does not follow redirects.
@@ -187,5 +196,91 @@ func TestConsoleErrorsArePages(t *testing.T) {
 	}
 	if resp, body := b.get("/admin/sites/nosuch"); resp.StatusCode != 404 || !strings.Contains(body, `"code":"not_found"`) {
 		t.Errorf("without text/html: %d %s", resp.StatusCode, body)
+	}
+}
+
+// sessionCookie signs in through b and returns the session cookie's value.
+func (b *browser) sessionCookie(token string) string {
+	b.t.Helper()
+	_, login := b.get("/admin")
+	if resp, _ := b.post("/admin/login", url.Values{"csrf": {csrfOf(b.t, login)}, "token": {token}}); resp.StatusCode != http.StatusSeeOther {
+		b.t.Fatalf("sign in: %d", resp.StatusCode)
+	}
+	u, _ := url.Parse(b.base + "/admin/")
+	for _, c := range b.c.Jar.Cookies(u) {
+		if c.Name == "koekje_admin" {
+			return c.Value
+		}
+	}
+	b.t.Fatal("no session cookie")
+	return ""
+}
+
+// Sessions end for good: a cookie kept after logout, or made with a token
+// that was removed or changed, is refused by every instance on the store,
+// after restarts too, even if the token comes back.
+func TestSessionRevocation(t *testing.T) {
+	t.Parallel()
+	const named = "a-named-audit-token-of-enough-length"
+	sum := sha256.Sum256([]byte(named))
+	withNamed := func(d *serverDeps) {
+		cfg := config.Demo()
+		cfg.Tokens = []*config.Token{{Name: "dpo", Scope: "audit", SHA256: "sha256:" + hex.EncodeToString(sum[:])}}
+		d.Config = cfg
+	}
+	var db *sqlite.DB
+	a := newServerWith(t, func(d *serverDeps) { withNamed(d); db = d.Store.(*sqlite.DB) })
+	// Another instance, or the same after a restart, on the same store.
+	instance := func(edit func(*serverDeps)) *server.Server {
+		t.Helper()
+		keys, err := proof.OpenKeys(context.Background(), db)
+		if err != nil {
+			t.Fatal(err)
+		}
+		d := server.Deps{Config: config.Demo(), Store: db, Keys: keys, TokenKey: bytes.Repeat([]byte{7}, 64), AdminToken: adminToken, PublicURL: publicURL}
+		edit(&d)
+		s, err := server.New(context.Background(), d)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+	signedIn := func(s http.Handler, cookie string) bool {
+		t.Helper()
+		r := do(t, s, "GET", "/admin/sites/demo", "", "Cookie", "koekje_admin="+cookie)
+		return r.status == 200
+	}
+
+	// Logout on one instance ends the session on the other too.
+	b := newBrowser(t, a)
+	loggedOut := b.sessionCookie(adminToken)
+	other := instance(withNamed)
+	if !signedIn(other, loggedOut) {
+		t.Fatal("a live session is refused by another instance")
+	}
+	_, dash := b.get("/admin")
+	b.post("/admin/logout", url.Values{"csrf": {csrfOf(t, dash)}})
+	if signedIn(a, loggedOut) || signedIn(other, loggedOut) {
+		t.Error("a session cookie kept after logout still works")
+	}
+
+	admin := newBrowser(t, a).sessionCookie(adminToken)
+	dpo := newBrowser(t, a).sessionCookie(named)
+	if !signedIn(instance(withNamed), admin) || !signedIn(instance(withNamed), dpo) {
+		t.Fatal("sessions did not survive a restart with the same tokens")
+	}
+	// Restart with the named token removed and the admin token changed.
+	changed := instance(func(d *serverDeps) { d.AdminToken = "a-new-admin-token-of-enough-length" })
+	if signedIn(changed, admin) || signedIn(changed, dpo) {
+		t.Error("a session of a removed or changed token still works")
+	}
+	// The tokens come back: their old sessions stay ended.
+	back := instance(withNamed)
+	if signedIn(back, admin) || signedIn(back, dpo) {
+		t.Error("sessions ended by a token change came back with the token")
+	}
+	if logout := do(t, back, "GET", "/admin/sites/demo", "", "Cookie", "koekje_admin="+admin); logout.status != http.StatusSeeOther ||
+		!strings.Contains(logout.header.Get("Set-Cookie"), "Max-Age=0") {
+		t.Errorf("an ended session is not sent to sign in with its cookie cleared: %d %v", logout.status, logout.header)
 	}
 }

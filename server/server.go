@@ -47,6 +47,7 @@ type Store interface {
 	histories
 	auditor
 	logReader
+	sessionStore
 	// Ping checks that the store can be read.
 	Ping(ctx context.Context) error
 }
@@ -72,6 +73,7 @@ type Server struct {
 	self      string       // the public URL's origin
 	proxies   []*net.IPNet // trusted reverse proxies
 	failures  failureCounter
+	tokenIDs  [][]byte // IDs of the configured tokens, as sessions name them
 }
 
 // New builds the server: the banner bundle of every site (stored as a
@@ -114,6 +116,16 @@ func New(ctx context.Context, d Deps) (*Server, error) {
 		self:      self,
 		proxies:   proxies,
 		failures:  newMemFailures(),
+	}
+	for _, sum := range s.admins.hashes {
+		s.tokenIDs = append(s.tokenIDs, s.sessions.tokenID(sum))
+	}
+	// Sessions of tokens no longer configured (removed, or an admin token
+	// that changed) end now, and stay ended if the token comes back.
+	if n, err := d.Store.EndSessionsExcept(ctx, s.tokenIDs, time.Now()); err != nil {
+		return nil, fmt.Errorf("end sessions of removed tokens: %w", err)
+	} else if n > 0 {
+		s.log.Info("console sessions ended: their token is no longer configured", "sessions", n)
 	}
 	s.sessions.secure = func(r *http.Request) bool {
 		return strings.HasPrefix(s.self, "https:") || s.scheme(r) == "https"

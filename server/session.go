@@ -1,6 +1,9 @@
 package server
 
 import (
+	"bytes"
+	"context"
+	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
 	"crypto/subtle"
@@ -18,16 +21,39 @@ const (
 	sessionLife   = 8 * time.Hour
 )
 
-// session is what the console's cookie holds once a token signed in.
+// session is what the console's cookie holds once a token signed in. The
+// cookie alone is not enough: the session must be live in the store (logout
+// ends it there, for every instance and across restarts), and the token
+// that made it must still be configured.
 type session struct {
+	ID      []byte `json:"i"`
+	Token   []byte `json:"t"` // the token's ID (tokenID), never the token
 	Scope   string `json:"s"`
 	CSRF    string `json:"c"`
 	Expires int64  `json:"e"`
 }
 
+// sessionStore keeps console sessions, so that ending one holds for every
+// instance and across restarts.
+type sessionStore interface {
+	// StartSession records a session made with the token whose ID is token.
+	StartSession(ctx context.Context, id, token []byte, expires time.Time) error
+	// SessionLive reports whether a session was started, is not ended and
+	// has not expired at now.
+	SessionLive(ctx context.Context, id []byte, now time.Time) (bool, error)
+	// EndSession ends one session.
+	EndSession(ctx context.Context, id []byte, now time.Time) error
+	// EndSessionsExcept ends every live session made with a token whose ID
+	// is not in tokens, and returns how many it ended.
+	EndSessionsExcept(ctx context.Context, tokens [][]byte, now time.Time) (int64, error)
+}
+
 // sessions seal console cookies with a key derived from the token key.
 type sessions struct {
 	sc *securecookie.SecureCookie
+	// idKey derives token IDs: a session names its token without a hash
+	// that could be tried against guesses.
+	idKey []byte
 	// secure tells whether a request came over HTTPS (the public URL's
 	// scheme, or a trusted proxy's word): cookies are then Secure.
 	secure func(*http.Request) bool
@@ -39,7 +65,16 @@ func newSessions(key []byte) *sessions {
 	sc.SetSerializer(securecookie.JSONEncoder{})
 	sc.MaxAge(int(sessionLife / time.Second))
 	sc.HashFunc(sha256.New)
-	return &sessions{sc: sc}
+	idKey := sha256.Sum256(append([]byte("koekje-console-token-id\x00"), key...))
+	return &sessions{sc: sc, idKey: idKey[:]}
+}
+
+// tokenID names the token whose SHA-256 is sum in sessions: an HMAC under a
+// key the store keeps sealed, so the store's rows reveal nothing to try.
+func (ss *sessions) tokenID(sum []byte) []byte {
+	m := hmac.New(sha256.New, ss.idKey)
+	m.Write(sum)
+	return m.Sum(nil)[:16]
 }
 
 func randomToken() string {
@@ -55,31 +90,57 @@ func (ss *sessions) cookie(c echo.Context, name, value string, maxAge int) *http
 	}
 }
 
-// start signs a session in.
-func (ss *sessions) start(c echo.Context, scope string, now time.Time) error {
-	v, err := ss.sc.Encode(sessionCookie, session{Scope: scope, CSRF: randomToken(), Expires: now.Add(sessionLife).Unix()})
+// startSession signs in with the token whose SHA-256 is sum.
+func (s *Server) startSession(c echo.Context, scope string, sum []byte, now time.Time) error {
+	id := make([]byte, 16)
+	rand.Read(id)
+	sess := session{ID: id, Token: s.sessions.tokenID(sum), Scope: scope, CSRF: randomToken(), Expires: now.Add(sessionLife).Unix()}
+	if err := s.store.StartSession(c.Request().Context(), sess.ID, sess.Token, time.Unix(sess.Expires, 0)); err != nil {
+		return err
+	}
+	v, err := s.sessions.sc.Encode(sessionCookie, sess)
 	if err != nil {
 		return err
 	}
-	c.SetCookie(ss.cookie(c, sessionCookie, v, int(sessionLife/time.Second)))
+	c.SetCookie(s.sessions.cookie(c, sessionCookie, v, int(sessionLife/time.Second)))
 	return nil
 }
 
-// get returns the request's session, or nil if it has none or it expired.
-func (ss *sessions) get(c echo.Context, now time.Time) *session {
+// session returns the request's live session, or nil if it has none, it
+// expired or ended, or its token is no longer configured.
+func (s *Server) session(c echo.Context, now time.Time) (*session, error) {
 	ck, err := c.Cookie(sessionCookie)
 	if err != nil {
-		return nil
+		return nil, nil
 	}
-	var s session
-	if ss.sc.Decode(sessionCookie, ck.Value, &s) != nil || now.Unix() >= s.Expires {
-		return nil
+	var sess session
+	if s.sessions.sc.Decode(sessionCookie, ck.Value, &sess) != nil || now.Unix() >= sess.Expires || !s.tokenConfigured(sess.Token) {
+		return nil, nil
 	}
-	return &s
+	live, err := s.store.SessionLive(c.Request().Context(), sess.ID, now)
+	if err != nil || !live {
+		return nil, err
+	}
+	return &sess, nil
 }
 
-func (ss *sessions) end(c echo.Context) {
-	c.SetCookie(ss.cookie(c, sessionCookie, "", -1))
+// tokenConfigured reports whether a token ID names a token configured now.
+func (s *Server) tokenConfigured(id []byte) bool {
+	for _, t := range s.tokenIDs {
+		if bytes.Equal(t, id) {
+			return true
+		}
+	}
+	return false
+}
+
+// endSession ends the request's session in the store and clears its cookie.
+func (s *Server) endSession(c echo.Context, sess *session) error {
+	c.SetCookie(s.sessions.cookie(c, sessionCookie, "", -1))
+	if sess == nil {
+		return nil
+	}
+	return s.store.EndSession(c.Request().Context(), sess.ID, time.Now())
 }
 
 // validCSRF compares the form's csrf field with want in constant time.

@@ -131,16 +131,17 @@ func (s *Server) bearerScope(c echo.Context) (string, error) {
 	return scope, nil
 }
 
-// checkToken returns the scope of a token typed into the console's sign-in
-// form, as bearerScope does.
-func (s *Server) checkToken(c echo.Context, tok string) (string, time.Duration) {
+// checkToken returns the scope and SHA-256 of a token typed into the
+// console's sign-in form ("" when it is wrong, which counts as a failure),
+// or how long its network must wait.
+func (s *Server) checkToken(c echo.Context, tok string) (string, []byte, time.Duration) {
 	network, now := consent.TruncateIP(c.RealIP()), time.Now()
 	if wait := s.failures.Wait(network, now); wait > 0 {
-		return "", wait
+		return "", nil, wait
 	}
-	scope := s.admins.scopeOf(tok)
+	scope, sum := s.admins.find(tok)
 	if scope == "" {
 		s.failures.Fail(network, now)
 	}
-	return scope, 0
+	return scope, sum, 0
 }

@@ -104,8 +104,15 @@ func bearerToken(r *http.Request) (string, bool) {
 // scopeOf returns the scope of a token, or "" if it is not one of ours.
 // Every stored hash is compared, so timing tells nothing.
 func (a *adminTokens) scopeOf(tok string) string {
+	scope, _ := a.find(tok)
+	return scope
+}
+
+// find returns the scope and SHA-256 of a token, or "" and nil if it is not
+// one of ours.
+func (a *adminTokens) find(tok string) (string, []byte) {
 	if tok == "" {
-		return ""
+		return "", nil
 	}
 	h := sha256.Sum256([]byte(tok))
 	found := ""
@@ -114,5 +121,8 @@ func (a *adminTokens) scopeOf(tok string) string {
 			found = a.scopes[i]
 		}
 	}
-	return found
+	if found == "" {
+		return "", nil
+	}
+	return found, h[:]
 }

@@ -124,6 +124,14 @@ var migrations = []func(tx *sql.Tx, kek *keyfile.Key) error{
 	-- leaves up to it may lack records.
 	ALTER TABLE checkpoints ADD COLUMN log_index INTEGER;`),
 	sealSecrets,
+	execMigration(`-- Console sessions: what ends one holds for every instance.
+	CREATE TABLE sessions (
+		id         BLOB PRIMARY KEY,
+		token      BLOB NOT NULL,    -- keyed ID of the token that signed in, never the token
+		created_at INTEGER NOT NULL, -- Unix microseconds
+		expires_at INTEGER NOT NULL,
+		ended_at   INTEGER           -- set by logout, or when the token is no longer configured
+	) WITHOUT ROWID;`),
 }
 
 func execMigration(q string) func(*sql.Tx, *keyfile.Key) error {

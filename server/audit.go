@@ -86,7 +86,7 @@ func (s *Server) purge(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	s.log.Info("purge", "site", site.ID, "records", n, "before", before)
+	s.log.Info("purge", "site", site.ID, "records", n, "before", before, "token", bearerName(c))
 	return c.JSON(http.StatusOK, map[string]any{"site": site.ID, "purged": n, "before": before.UTC().Format(time.RFC3339)})
 }
 
@@ -97,7 +97,7 @@ func (s *Server) rotateKey(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	s.log.Info("signing key rotated", "kid", k.ID)
+	s.log.Info("signing key rotated", "kid", k.ID, "token", bearerName(c))
 	return c.JSON(http.StatusCreated, map[string]string{"kid": k.ID})
 }
 

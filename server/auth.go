@@ -19,6 +19,7 @@ import (
 const (
 	ctxSession     = "koekje.session"      // *session of a console request
 	ctxVisitorSite = "koekje.visitor-site" // site of a visitor's token; "" for an admin
+	ctxToken       = "koekje.token"        // name of the request's bearer token, for logs
 )
 
 // bearer lets a request through with an admin bearer token of scope, or of
@@ -158,6 +159,13 @@ func noBody(next echo.HandlerFunc) echo.HandlerFunc {
 		}
 		return next(c)
 	}
+}
+
+// bearerName names the bearer token the request was let through with: its
+// name in the config, or "admin-token". Never the token itself.
+func bearerName(c echo.Context) string {
+	name, _ := c.Get(ctxToken).(string)
+	return name
 }
 
 // sessionOf is the session signedIn found.

@@ -39,7 +39,7 @@ func TestExpiredSession(t *testing.T) {
 	rec := httptest.NewRecorder()
 	c := s.echo.NewContext(httptest.NewRequest("GET", "/admin", nil), rec)
 	past := time.Now().Add(-9 * time.Hour)
-	_, sum := s.admins.find("an-admin-token-of-enough-length")
+	_, _, sum := s.admins.find("an-admin-token-of-enough-length")
 	if err := s.startSession(c, "admin", sum, past); err != nil {
 		t.Fatal(err)
 	}

@@ -124,10 +124,11 @@ func (s *Server) bearerScope(c echo.Context) (string, error) {
 	if wait := s.failures.Wait(network, now); wait > 0 {
 		return "", tooManyFailures(c, wait)
 	}
-	scope := s.admins.scopeOf(tok)
+	scope, name, _ := s.admins.find(tok)
 	if scope == "" {
 		s.failures.Fail(network, now)
 	}
+	c.Set(ctxToken, name)
 	return scope, nil
 }
 
@@ -139,7 +140,7 @@ func (s *Server) checkToken(c echo.Context, tok string) (string, []byte, time.Du
 	if wait := s.failures.Wait(network, now); wait > 0 {
 		return "", nil, wait
 	}
-	scope, sum := s.admins.find(tok)
+	scope, _, sum := s.admins.find(tok)
 	if scope == "" {
 		s.failures.Fail(network, now)
 	}

@@ -71,6 +71,7 @@ func (t *visitorTokens) parse(token string) (visitorToken, bool) {
 type adminTokens struct {
 	hashes [][]byte
 	scopes []string
+	names  []string // the config's names; "admin-token" for --admin-token
 }
 
 func newAdminTokens(flagToken string, cfg []*config.Token) *adminTokens {
@@ -79,6 +80,7 @@ func newAdminTokens(flagToken string, cfg []*config.Token) *adminTokens {
 		h := sha256.Sum256([]byte(flagToken))
 		a.hashes = append(a.hashes, h[:])
 		a.scopes = append(a.scopes, "admin")
+		a.names = append(a.names, "admin-token")
 	}
 	for _, t := range cfg {
 		h, err := hex.DecodeString(strings.TrimPrefix(t.SHA256, "sha256:"))
@@ -87,6 +89,7 @@ func newAdminTokens(flagToken string, cfg []*config.Token) *adminTokens {
 		}
 		a.hashes = append(a.hashes, h)
 		a.scopes = append(a.scopes, t.Scope)
+		a.names = append(a.names, t.Name)
 	}
 	return a
 }
@@ -104,25 +107,25 @@ func bearerToken(r *http.Request) (string, bool) {
 // scopeOf returns the scope of a token, or "" if it is not one of ours.
 // Every stored hash is compared, so timing tells nothing.
 func (a *adminTokens) scopeOf(tok string) string {
-	scope, _ := a.find(tok)
+	scope, _, _ := a.find(tok)
 	return scope
 }
 
-// find returns the scope and SHA-256 of a token, or "" and nil if it is not
+// find returns the scope, name and SHA-256 of a token, or "" if it is not
 // one of ours.
-func (a *adminTokens) find(tok string) (string, []byte) {
+func (a *adminTokens) find(tok string) (scope, name string, sum []byte) {
 	if tok == "" {
-		return "", nil
+		return "", "", nil
 	}
 	h := sha256.Sum256([]byte(tok))
-	found := ""
+	found := -1
 	for i, want := range a.hashes {
 		if subtle.ConstantTimeCompare(h[:], want) == 1 {
-			found = a.scopes[i]
+			found = i
 		}
 	}
-	if found == "" {
-		return "", nil
+	if found < 0 {
+		return "", "", nil
 	}
-	return found, h[:]
+	return a.scopes[found], a.names[found], h[:]
 }

@@ -8,10 +8,12 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"net"
 	"net/http"
 	"net/url"
+	"os"
 	"runtime/debug"
 	"strconv"
 	"strings"
@@ -190,8 +192,9 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		return fmt.Errorf("transparency log: %w", err)
 	}
 	if o.adminToken == "" && len(cfg.Tokens) == 0 {
-		o.adminToken = newToken()
-		fmt.Fprintf(stderr, "koekje: no admin token given; this run's token is %s\n", o.adminToken)
+		if o.adminToken, err = generatedToken(o.db, stderr, log); err != nil {
+			return err
+		}
 	}
 	var proxies []string
 	if o.trustedProxies != "" {
@@ -263,6 +266,58 @@ func loadConfig(path string) (*config.Config, error) {
 		return config.Demo(), nil
 	}
 	return config.LoadFile(path)
+}
+
+// generatedToken returns the admin token made when none was given: the
+// one kept beside the database (mode 0600) since an earlier start, or a new
+// one, kept there. It is shown only on a terminal, never in the log stream,
+// which gets the file's path.
+func generatedToken(dbPath string, stderr io.Writer, log *slog.Logger) (string, error) {
+	path := dbPath + ".admin-token"
+	if fi, err := os.Stat(path); err == nil {
+		if fi.Mode().Perm()&0o077 != 0 {
+			return "", fmt.Errorf("the admin token file %s may be read by group or others (mode %04o): run chmod 600 %s", path, fi.Mode().Perm(), path)
+		}
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return "", err
+		}
+		tok := strings.TrimSpace(string(b))
+		if len(tok) < minAdminToken {
+			return "", fmt.Errorf("the admin token file %s holds no token of %d characters or more", path, minAdminToken)
+		}
+		log.Info("no admin token given; using the one generated earlier", "file", path)
+		return tok, nil
+	} else if !errors.Is(err, fs.ErrNotExist) {
+		return "", err
+	}
+	tok := newToken()
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return "", fmt.Errorf("keep the generated admin token: %w", err)
+	}
+	_, err = fmt.Fprintln(f, tok)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return "", fmt.Errorf("keep the generated admin token: %w", err)
+	}
+	if isTerminal(stderr) {
+		fmt.Fprintf(stderr, "koekje: no admin token given; generated %s (kept in %s for the next start)\n", tok, path)
+	}
+	log.Info("no admin token given; generated one, readable by this user only", "file", path)
+	return tok, nil
+}
+
+// isTerminal reports whether w is a terminal.
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	if !ok {
+		return false
+	}
+	fi, err := f.Stat()
+	return err == nil && fi.Mode()&os.ModeCharDevice != 0
 }
 
 func newToken() string {

@@ -99,6 +99,14 @@ func TestServe(t *testing.T) {
 	if err := run(context.Background(), []string{"health", "--addr", addr}, func(string) string { return "" }, io.Discard, io.Discard); err != nil {
 		t.Errorf("health: %v", err)
 	}
+	generated, _ := os.ReadFile(env["KOEKJE_DB"] + ".admin-token")
+	req, _ := http.NewRequest("GET", base+"/metrics", nil)
+	req.Header.Set("Authorization", "Bearer "+strings.TrimSpace(string(generated)))
+	if resp, err := http.DefaultClient.Do(req); err != nil || resp.StatusCode != 200 {
+		t.Errorf("the generated admin token does not work: %v %v", resp, err)
+	} else {
+		resp.Body.Close()
+	}
 	cancel()
 	if err := <-done; err != nil {
 		t.Fatalf("run: %v", err)
@@ -110,8 +118,21 @@ func TestServe(t *testing.T) {
 		t.Errorf("database not at KOEKJE_DB: %v", err)
 	}
 	log := stderr.String()
-	if !strings.Contains(log, "this run's token is") {
-		t.Error("generated admin token not shown")
+	// The generated token is kept in a file of the user's own; the log
+	// names the file, not the token.
+	tokFile := env["KOEKJE_DB"] + ".admin-token"
+	fi, err := os.Stat(tokFile)
+	if err != nil || fi.Mode().Perm() != 0o600 {
+		t.Fatalf("generated admin token file: %v %v", fi, err)
+	}
+	tok, _ := os.ReadFile(tokFile)
+	if !strings.Contains(log, tokFile) || strings.Contains(log, strings.TrimSpace(string(tok))) {
+		t.Errorf("the log should name %s and not hold the token:\n%s", tokFile, log)
+	}
+	// The next start reuses it.
+	again, err := generatedToken(env["KOEKJE_DB"], io.Discard, slog.New(slog.DiscardHandler))
+	if err != nil || again != strings.TrimSpace(string(tok)) || len(again) < minAdminToken {
+		t.Errorf("second start: token %q, %v; want the first one", again, err)
 	}
 	for _, line := range strings.Split(strings.TrimSpace(log), "\n") {
 		if strings.HasPrefix(line, "{") && !json.Valid([]byte(line)) {

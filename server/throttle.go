@@ -37,6 +37,7 @@ type failureCounter interface {
 type memFailures struct {
 	mu   sync.Mutex
 	nets map[string]*failures
+	max  int
 }
 
 type failures struct {
@@ -47,7 +48,9 @@ type failures struct {
 // maxNetworks bounds the counter's memory (about 100 bytes a network).
 const maxNetworks = 100000
 
-func newMemFailures() *memFailures { return &memFailures{nets: map[string]*failures{}} }
+func newMemFailures() *memFailures {
+	return &memFailures{nets: map[string]*failures{}, max: maxNetworks}
+}
 
 // expired reports whether f is forgotten: a quiet window after its last
 // failure and after its block.
@@ -69,7 +72,7 @@ func (m *memFailures) Fail(network string, now time.Time) {
 	defer m.mu.Unlock()
 	f := m.nets[network]
 	if f == nil || f.expired(now) {
-		if f == nil && len(m.nets) >= maxNetworks {
+		if f == nil && len(m.nets) >= m.max {
 			m.evict(now)
 		}
 		f = &failures{}
@@ -87,16 +90,19 @@ func (m *memFailures) Fail(network string, now time.Time) {
 	f.until = now.Add(wait)
 }
 
-// evict forgets expired networks, and if that is not enough, any that are
-// not blocked now.
+// evict forgets expired networks and, if that is not enough, networks
+// that are not blocked now, down to three quarters of the bound: one walk
+// over the map makes room for many networks, so a flood of new networks
+// costs no walk per failure.
 func (m *memFailures) evict(now time.Time) {
+	target := m.max * 3 / 4
 	for k, f := range m.nets {
 		if f.expired(now) {
 			delete(m.nets, k)
 		}
 	}
 	for k, f := range m.nets {
-		if len(m.nets) < maxNetworks {
+		if len(m.nets) <= target {
 			return
 		}
 		if !now.Before(f.until) {

@@ -50,14 +50,30 @@ func TestFailureCounter(t *testing.T) {
 	}
 }
 
-// The counter's memory is bounded however many networks fail.
+// The counter's memory is bounded however many networks fail, and a
+// blocked network stays blocked while others flood in.
 func TestFailureCounterBounded(t *testing.T) {
 	m := newMemFailures()
+	m.max = 1000
 	now := time.Now()
-	for i := range maxNetworks + 500 {
-		m.Fail(strconv.Itoa(i), now)
+	for range failLimit {
+		m.Fail("blocked", now)
 	}
-	if n := len(m.nets); n > maxNetworks {
-		t.Errorf("%d networks tracked, at most %d", n, maxNetworks)
+	walks := 0
+	for i := range 10 * m.max {
+		before := len(m.nets)
+		m.Fail(strconv.Itoa(i), now)
+		if len(m.nets) < before {
+			walks++
+		}
+		if n := len(m.nets); n > m.max {
+			t.Fatalf("%d networks tracked, at most %d", n, m.max)
+		}
+	}
+	if walks > 10*m.max/(m.max/4) {
+		t.Errorf("%d evictions for %d new networks: one walk per failure", walks, 10*m.max)
+	}
+	if m.Wait("blocked", now) == 0 {
+		t.Error("a blocked network was forgotten to make room")
 	}
 }

@@ -1,6 +1,7 @@
 package server_test
 
 import (
+	"bufio"
 	"context"
 	"fmt"
 	"io"
@@ -80,6 +81,14 @@ func TestStalledExportsDoNotStarveReaders(t *testing.T) {
 		c.(*net.TCPConn).SetReadBuffer(4096)
 		io.WriteString(c, exportReq)
 		stalled = append(stalled, c)
+		// Its status line says it holds a slot: otherwise a probe below
+		// could hold one at the moment this export asks, and under load
+		// this export would be the one told to retry.
+		c.SetReadDeadline(time.Now().Add(10 * time.Second))
+		status, err := bufio.NewReader(c).ReadString('\n')
+		if err != nil || !strings.Contains(status, " 200 ") {
+			t.Fatalf("stalled export %d: %q %v", len(stalled), status, err)
+		}
 	}
 	client := &http.Client{Timeout: 5 * time.Second}
 	get := func(path string) int {

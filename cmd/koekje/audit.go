@@ -269,7 +269,7 @@ func keysCmd(ctx context.Context, args []string, getenv func(string) string, std
 	}
 	action := fs.Arg(0)
 	if action == "audit-key" {
-		return auditKeyCmd(ctx, o.db, *site, stdout)
+		return auditKeyCmd(ctx, &o, *site, stdout)
 	}
 	if action != "list" && action != "rotate" {
 		return errors.New("usage: koekje keys [flags] list|rotate|audit-key --site S")

@@ -15,7 +15,6 @@ import (
 
 	"golang.org/x/mod/sumdb/tlog"
 
-	"github.com/koekje/koekje/server/sqlite"
 	klog "github.com/koekje/koekje/server/tlog"
 )
 
@@ -187,11 +186,11 @@ func (h *httpTiles) SaveTiles([]tlog.Tile, [][]byte) {}
 
 // auditKeyCmd prints a site's audit key, for the site's auditor: with it,
 // log-audit finds the site's leaves in the public log.
-func auditKeyCmd(ctx context.Context, path, site string, stdout io.Writer) error {
+func auditKeyCmd(ctx context.Context, o *options, site string, stdout io.Writer) error {
 	if site == "" {
 		return errors.New("usage: koekje keys audit-key --site S")
 	}
-	db, err := sqlite.Open(path, nil)
+	db, err := o.openDB(nil)
 	if err != nil {
 		return err
 	}

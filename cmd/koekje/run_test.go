@@ -320,7 +320,7 @@ func TestKeyFileRefused(t *testing.T) {
 		t.Error("a key file was made beside the database although KOEKJE_KEY_FILE names another")
 	}
 	os.Chmod(keyFile, 0o644)
-	for _, args := range [][]string{{"serve", "--addr", "127.0.0.1:0"}, {"verify"}, {"export"}, {"lookup", "00000000-0000-4000-8000-000000000000"}, {"purge", "--before", "2000-01-01"}, {"keys", "list"}} {
+	for _, args := range [][]string{{"serve", "--addr", "127.0.0.1:0"}, {"verify"}, {"export"}, {"lookup", "00000000-0000-4000-8000-000000000000"}, {"purge", "--before", "2000-01-01"}, {"keys", "list"}, {"keys", "audit-key", "--site", "demo"}} {
 		err := run(context.Background(), args, env, io.Discard, io.Discard)
 		if err == nil || !strings.Contains(err.Error(), "chmod 600 "+keyFile) {
 			t.Errorf("%s with a key file others may read: %v", args[0], err)

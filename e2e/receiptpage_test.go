@@ -47,12 +47,15 @@ func TestReceiptPageAgreesWithCLI(t *testing.T) {
 	defer w.Close()
 	ws := httptest.NewServer(w.Handler())
 	defer ws.Close()
+	ts := httptest.NewUnstartedServer(nil)
 	s, err := server.New(ctx, server.Deps{Config: config.Demo(), Store: db, Keys: keys, TokenKey: bytes.Repeat([]byte{5}, 64),
-		AdminToken: "receipt-page-admin-token-0123456789", LogKey: signer.VerifierKey(), Witnessed: true})
+		AdminToken: "receipt-page-admin-token-0123456789", LogKey: signer.VerifierKey(), Witnessed: true,
+		PublicURL: "http://" + ts.Listener.Addr().String()})
 	if err != nil {
 		t.Fatal(err)
 	}
-	ts := httptest.NewServer(s)
+	ts.Config.Handler = s
+	ts.Start()
 	defer ts.Close()
 
 	fetch := func(method, path, body, token string) []byte {

@@ -14,6 +14,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"os"
 	"strconv"
 	"strings"
 	"time"
@@ -22,6 +23,7 @@ import (
 	"golang.org/x/mod/sumdb/note"
 	"golang.org/x/mod/sumdb/tlog"
 
+	"github.com/koekje/koekje/server/keyfile"
 	klog "github.com/koekje/koekje/server/tlog"
 )
 
@@ -35,11 +37,17 @@ type Witness struct {
 
 // Open opens (creating if needed) the witness's state at path, with the
 // verifier keys of the logs it witnesses. Its own key is made the first
-// time and kept there.
+// time and kept there, sealed under the key file path+".key" (0600), as the
+// server keeps its keys: the state file alone yields no usable key.
 func Open(path, name string, logKeys []string, log *slog.Logger) (*Witness, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
+	// The state file and its WAL are the witness's own: 0600.
+	if f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600); err == nil {
+		f.Close()
+	}
+	os.Chmod(path, 0o600)
 	db, err := sql.Open("sqlite3", "file:"+path+"?_journal_mode=WAL&_synchronous=FULL&_busy_timeout=5000&_txlock=immediate")
 	if err != nil {
 		return nil, err
@@ -55,13 +63,7 @@ func Open(path, name string, logKeys []string, log *slog.Logger) (*Witness, erro
 		db.Close()
 		return nil, fmt.Errorf("witness state %s: %w", path, err)
 	}
-	var seed []byte
-	err = db.QueryRow(`SELECT seed FROM key`).Scan(&seed)
-	if errors.Is(err, sql.ErrNoRows) {
-		seed = make([]byte, 32)
-		rand.Read(seed)
-		_, err = db.Exec(`INSERT INTO key (seed) VALUES (?)`, seed)
-	}
+	seed, err := witnessSeed(db, path+".key")
 	if err != nil {
 		db.Close()
 		return nil, fmt.Errorf("witness key: %w", err)
@@ -81,6 +83,41 @@ func Open(path, name string, logKeys []string, log *slog.Logger) (*Witness, erro
 		w.logs[v.Name()] = k
 	}
 	return w, nil
+}
+
+// witnessSeed reads the witness's sealed key, or makes it (and its key file)
+// the first time. A stored key without its key file is refused.
+func witnessSeed(db *sql.DB, keyPath string) ([]byte, error) {
+	var sealed []byte
+	err := db.QueryRow(`SELECT seed FROM key`).Scan(&sealed)
+	if errors.Is(err, sql.ErrNoRows) {
+		kek, err := keyfile.Load(keyPath)
+		if errors.Is(err, keyfile.ErrNotExist) {
+			kek, err = keyfile.Create(keyPath)
+		}
+		if err != nil {
+			return nil, err
+		}
+		seed := make([]byte, 32)
+		if _, err := rand.Read(seed); err != nil {
+			return nil, err
+		}
+		if sealed, err = kek.Seal("witness-key", seed); err != nil {
+			return nil, err
+		}
+		if _, err := db.Exec(`INSERT INTO key (seed) VALUES (?)`, sealed); err != nil {
+			return nil, err
+		}
+		return seed, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	kek, err := keyfile.Load(keyPath)
+	if err != nil {
+		return nil, fmt.Errorf("the witness's key is sealed under %s: %w", keyPath, err)
+	}
+	return kek.Open("witness-key", sealed)
 }
 
 // Close closes the state.

@@ -5,6 +5,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -139,5 +140,37 @@ func TestWitness(t *testing.T) {
 	cp, names, err := klog.OpenWitnessed(held, lg.signer.VerifierKey(), []string{w.VerifierKey()})
 	if err != nil || cp.Size != 9 || len(names) != 1 {
 		t.Fatalf("held checkpoint: %+v %v %v", cp, names, err)
+	}
+}
+
+// The witness's key is sealed under a key file of its own: the state file
+// alone, or with another key file, does not open; the files are 0600.
+func TestWitnessKeyIsSealed(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "w.db")
+	lg := newMemLog(t, 1)
+	w, err := witness.Open(path, "witness.test", []string{lg.signer.VerifierKey()}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	key := w.VerifierKey()
+	w.Close()
+	for _, f := range []string{path, path + ".key"} {
+		if fi, err := os.Stat(f); err != nil || fi.Mode().Perm() != 0o600 {
+			t.Errorf("%s: %v %v, want 0600", f, fi.Mode().Perm(), err)
+		}
+	}
+	again, err := witness.Open(path, "witness.test", []string{lg.signer.VerifierKey()}, nil)
+	if err != nil || again.VerifierKey() != key {
+		t.Fatalf("reopened: %v, key changed: %v", err, again.VerifierKey() != key)
+	}
+	again.Close()
+	os.Rename(path+".key", path+".key.away")
+	if w, err := witness.Open(path, "witness.test", []string{lg.signer.VerifierKey()}, nil); err == nil {
+		w.Close()
+		t.Fatal("opened without its key file")
+	}
+	if _, err := os.Stat(path + ".key"); err == nil {
+		t.Error("a new key file was made for a sealed key")
 	}
 }

@@ -97,6 +97,8 @@ func VerifyLog(ctx context.Context, store LogStore, res *Result, logKey string, 
 		tree     klog.TreeBuilder
 		recorded int64 // records of the site that have a leaf
 		rootOK   = cp.Size == 0
+		tagger   = klog.NewSiteTagger(auditKey)
+		commit   klog.Committer
 	)
 	// A purge removes a site's oldest records: once a leaf of the site has
 	// its record, no later leaf of the site may lack one.
@@ -115,14 +117,14 @@ func VerifyLog(ctx context.Context, store LogStore, res *Result, logKey string, 
 		if err != nil {
 			return fail(0, LogMismatch, fmt.Sprintf("leaf %d: %v", l.Index, err))
 		}
-		ours := leaf.SiteTag == klog.SiteTag(auditKey, l.Index)
+		ours := leaf.SiteTag == tagger.Tag(l.Index)
 		switch {
 		case l.Site == res.Site && !ours:
 			return fail(l.Seq, NotInLog, fmt.Sprintf("its leaf %d belongs to another site", l.Index))
 		case l.Site == res.Site:
 			out.Leaves++
 			recorded++
-			if klog.Commit(l.Salt, l.RecordHash) != leaf.Commitment {
+			if commit.Commit(l.Salt, l.RecordHash) != leaf.Commitment {
 				return fail(l.Seq, Altered, fmt.Sprintf("it is not the record its leaf %d commits to", l.Index))
 			}
 		case ours && l.Site == "" && l.Index <= purgedThrough && recorded == 0:

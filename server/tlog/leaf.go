@@ -54,13 +54,18 @@ func NewSalt() ([]byte, error) {
 
 // Commit is the commitment to a record hash under salt.
 func Commit(salt, recordHash []byte) [32]byte {
-	h := sha256.New()
-	h.Write([]byte(commitmentTag))
-	h.Write(salt)
-	h.Write(recordHash)
-	var c [32]byte
-	h.Sum(c[:0])
-	return c
+	var c Committer
+	return c.Commit(salt, recordHash)
+}
+
+// Committer makes commitments, reusing its buffer: a verifier makes one a
+// record.
+type Committer struct{ buf []byte }
+
+// Commit is the commitment to a record hash under salt.
+func (c *Committer) Commit(salt, recordHash []byte) [32]byte {
+	c.buf = append(append(append(c.buf[:0], commitmentTag...), salt...), recordHash...)
+	return sha256.Sum256(c.buf)
 }
 
 // SiteTag is the tag of the leaf at index under a site's audit key.

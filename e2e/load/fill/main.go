@@ -2,7 +2,7 @@
 // through the store (group commit, hash chain, consent IDs minted by the
 // store as for first choices), for load and export runs.
 //
-//	go run ./e2e/load/fill -db /tmp/k.db -n 1000000
+//	go run ./e2e/load/fill -db /tmp/k.db -n 1000000 [-log]
 package main
 
 import (
@@ -25,11 +25,17 @@ func main() {
 	path := flag.String("db", "koekje.db", "database file")
 	n := flag.Int("n", 1000000, "records to write")
 	workers := flag.Int("workers", 512, "concurrent writers")
+	withLog := flag.Bool("log", false, "keep the transparency log, as the server does")
 	flag.Parse()
 
 	db, err := sqlite.Open(*path, nil)
 	if err != nil {
 		log.Fatal(err)
+	}
+	if *withLog {
+		if _, err := db.StartLog(context.Background(), "fill.test/log"); err != nil {
+			log.Fatal(err)
+		}
 	}
 	site := config.Demo().Site("demo")
 	b, err := static.Build(site)

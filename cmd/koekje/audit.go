@@ -12,6 +12,7 @@ import (
 	"io"
 	"os"
 	"runtime/debug"
+	"slices"
 	"strings"
 	"time"
 
@@ -39,22 +40,31 @@ func (o *options) open(ctx context.Context) (*config.Config, *sqlite.DB, error) 
 	return cfg, db, err
 }
 
-// openSites opens the database and returns the one site named by --site,
-// or every configured site.
-func (o *options) openSites(ctx context.Context, id string) ([]*config.Site, *sqlite.DB, error) {
+// openSites opens the database and returns the site named by --site, or
+// every site the database holds: an auditor command works from what the
+// database holds, never from a configuration that may not describe it.
+func (o *options) openSites(ctx context.Context, id string) ([]string, *config.Config, *sqlite.DB, error) {
 	cfg, db, err := o.open(ctx)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
+	}
+	held, err := db.Sites(ctx)
+	if err != nil {
+		db.Close()
+		return nil, nil, nil, err
+	}
+	if len(held) == 0 {
+		db.Close()
+		return nil, nil, nil, fmt.Errorf("database %s holds no site", o.db)
 	}
 	if id == "" {
-		return cfg.Sites, db, nil
+		return held, cfg, db, nil
 	}
-	s := cfg.Site(id)
-	if s == nil {
+	if !slices.Contains(held, id) {
 		db.Close()
-		return nil, nil, fmt.Errorf("no site %q in the configuration", id)
+		return nil, nil, nil, fmt.Errorf("database %s holds no site %q (it holds %s)", o.db, id, strings.Join(held, ", "))
 	}
-	return []*config.Site{s}, db, nil
+	return []string{id}, cfg, db, nil
 }
 
 func verifyCmd(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
@@ -65,7 +75,7 @@ func verifyCmd(ctx context.Context, args []string, getenv func(string) string, s
 	logKey := fs.String("log-key", "", "the log's verifier key you pinned; by default the database's own")
 	var witnesses []*klog.WitnessClient
 	fs.Func("witness", "a witness as URL=KEY: its newest cosigned checkpoint is the reference", witnessFlag(&witnesses))
-	if err := fs.Parse(args); err != nil {
+	if err := parseAnywhere(fs, args); err != nil {
 		return err
 	}
 	if len(witnesses) > 1 || (len(witnesses) == 1 && *checkpoint != "") {
@@ -78,7 +88,7 @@ func verifyCmd(ctx context.Context, args []string, getenv func(string) string, s
 			return fmt.Errorf("--checkpoint: %w", err)
 		}
 	}
-	list, db, err := o.openSites(ctx, *site)
+	list, _, db, err := o.openSites(ctx, *site)
 	if err != nil {
 		return err
 	}
@@ -109,12 +119,12 @@ func verifyCmd(ctx context.Context, args []string, getenv func(string) string, s
 	enc := json.NewEncoder(stdout)
 	ok := true
 	for _, s := range list {
-		res, err := proof.Verify(ctx, db, s.ID, pubs, ids)
+		res, err := proof.Verify(ctx, db, s, pubs, ids)
 		if err != nil {
 			return err
 		}
 		if *logKey != "" {
-			auditKey, err := db.LogAuditKey(ctx, s.ID)
+			auditKey, err := db.LogAuditKey(ctx, s)
 			if err != nil {
 				return err
 			}
@@ -134,24 +144,30 @@ func verifyCmd(ctx context.Context, args []string, getenv func(string) string, s
 func exportCmd(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	var o options
 	fs := o.flags("export", getenv, stderr)
-	site := fs.String("site", "", "the site to export (required when the config has several)")
+	site := fs.String("site", "", "the site to export (required when the database holds several)")
 	format := fs.String("format", "ndjson", "ndjson, csv or iso27560")
 	from := fs.String("from", "", "first day or time (inclusive)")
 	to := fs.String("to", "", "last day (inclusive) or time (exclusive)")
 	id := fs.String("consent-id", "", "only this visitor")
 	out := fs.String("out", "", "write to this file instead of standard output")
-	if err := fs.Parse(args); err != nil {
+	if err := parseAnywhere(fs, args); err != nil {
 		return err
 	}
-	list, db, err := o.openSites(ctx, *site)
+	list, cfg, db, err := o.openSites(ctx, *site)
 	if err != nil {
 		return err
 	}
 	defer db.Close()
 	if len(list) != 1 {
-		return errors.New("--site is required: the configuration has several sites")
+		return fmt.Errorf("--site is required: the database holds several sites (%s)", strings.Join(list, ", "))
 	}
-	f := consent.Filter{Site: list[0].ID}
+	// CSV has a column per category and ISO 27560 names the controller:
+	// both come from the site's configuration.
+	siteCfg := cfg.Site(list[0])
+	if siteCfg == nil && *format != "ndjson" {
+		return fmt.Errorf("site %q is in the database but not in the configuration: give --config with it (%s needs its categories and controller)", list[0], *format)
+	}
+	f := consent.Filter{Site: list[0]}
 	if *from != "" {
 		if f.From, err = consent.ParseTime(*from, false); err != nil {
 			return fmt.Errorf("--from: %w", err)
@@ -180,7 +196,7 @@ func exportCmd(ctx context.Context, args []string, getenv func(string) string, s
 		}
 		w = file
 	}
-	exp, err := export.New(*format, list[0], w)
+	exp, err := export.New(*format, siteCfg, w)
 	if err != nil {
 		return err
 	}
@@ -196,7 +212,7 @@ func exportCmd(ctx context.Context, args []string, getenv func(string) string, s
 func lookupCmd(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	var o options
 	fs := o.flags("lookup", getenv, stderr)
-	if err := fs.Parse(args); err != nil {
+	if err := parseAnywhere(fs, args); err != nil {
 		return err
 	}
 	if fs.NArg() != 1 {
@@ -231,7 +247,7 @@ func purgeCmd(ctx context.Context, args []string, getenv func(string) string, st
 	fs := o.flags("purge", getenv, stderr)
 	site := fs.String("site", "", "purge only this site")
 	before := fs.String("before", "", "delete records from before this date or time (required)")
-	if err := fs.Parse(args); err != nil {
+	if err := parseAnywhere(fs, args); err != nil {
 		return err
 	}
 	if *before == "" {
@@ -241,7 +257,7 @@ func purgeCmd(ctx context.Context, args []string, getenv func(string) string, st
 	if err != nil {
 		return fmt.Errorf("--before: %w", err)
 	}
-	list, db, err := o.openSites(ctx, *site)
+	list, _, db, err := o.openSites(ctx, *site)
 	if err != nil {
 		return err
 	}
@@ -251,11 +267,11 @@ func purgeCmd(ctx context.Context, args []string, getenv func(string) string, st
 		return err
 	}
 	for _, s := range list {
-		n, err := db.Purge(ctx, s.ID, t, keys.SignCheckpoint)
+		n, err := db.Purge(ctx, s, t, keys.SignCheckpoint)
 		if err != nil {
 			return err
 		}
-		fmt.Fprintf(stdout, "%s: purged %d records from before %s\n", s.ID, n, t.Format(time.RFC3339))
+		fmt.Fprintf(stdout, "%s: purged %d records from before %s\n", s, n, t.Format(time.RFC3339))
 	}
 	return nil
 }
@@ -310,7 +326,7 @@ func tokenCmd(args []string, stdout, stderr io.Writer) error {
 	fs.SetOutput(stderr)
 	name := fs.String("name", "auditor", "the token's name")
 	scope := fs.String("scope", "audit", "audit (read and export) or admin")
-	if err := fs.Parse(args); err != nil {
+	if err := parseAnywhere(fs, args); err != nil {
 		return err
 	}
 	tok := newToken()
@@ -323,9 +339,16 @@ func tokenCmd(args []string, stdout, stderr io.Writer) error {
 // checkConfigCmd validates a configuration and prints it as a site owner
 // reads it: categories, services and cookies.
 func checkConfigCmd(args []string, stdout, stderr io.Writer) error {
-	if len(args) != 1 {
+	fs := flag.NewFlagSet("check-config", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() { fmt.Fprintln(stderr, "usage: koekje check-config FILE") }
+	if err := parseAnywhere(fs, args); err != nil {
+		return err
+	}
+	if fs.NArg() != 1 {
 		return errors.New("usage: koekje check-config FILE")
 	}
+	args = fs.Args()
 	cfg, err := config.LoadFile(args[0])
 	if err != nil {
 		return err

@@ -59,19 +59,3 @@ func verifyReceiptCmd(_ context.Context, args []string, stdout, stderr io.Writer
 	}
 	return nil
 }
-
-// parseAnywhere parses flags wherever they stand among the arguments.
-func parseAnywhere(fs *flag.FlagSet, args []string) error {
-	var rest []string
-	for {
-		if err := fs.Parse(args); err != nil {
-			return err
-		}
-		if fs.NArg() == 0 {
-			break
-		}
-		rest = append(rest, fs.Arg(0))
-		args = fs.Args()[1:]
-	}
-	return fs.Parse(append([]string{"--"}, rest...))
-}

@@ -26,8 +26,41 @@ import (
 	klog "github.com/koekje/koekje/server/tlog"
 )
 
-// version is set at build time with -ldflags "-X main.version=…".
-var version = "dev"
+// version is set at build time with -ldflags "-X main.version=…"; without
+// it, the module version and the VCS revision come from the build info.
+var version = ""
+
+// versionString is the version as koekje version prints it.
+func versionString() string {
+	if version != "" {
+		return version
+	}
+	bi, ok := debug.ReadBuildInfo()
+	if !ok {
+		return "unknown"
+	}
+	v := bi.Main.Version
+	if v == "" || v == "(devel)" {
+		v = "devel"
+	}
+	var rev, at, dirty string
+	for _, s := range bi.Settings {
+		switch s.Key {
+		case "vcs.revision":
+			rev = s.Value
+		case "vcs.time":
+			at = s.Value
+		case "vcs.modified":
+			if s.Value == "true" {
+				dirty = ", modified"
+			}
+		}
+	}
+	if rev != "" {
+		v += fmt.Sprintf(" (%.12s, %s%s)", rev, at, dirty)
+	}
+	return v + " " + bi.GoVersion
+}
 
 const usage = `usage: koekje [command] [flags]
 
@@ -46,13 +79,16 @@ commands:
   log-audit      check the public log from its tiles: root, growth, a site's leaves
   version        print the version
 
-Run "koekje COMMAND -h" for a command's flags.
+Flags go anywhere on the line. Run "koekje COMMAND -h" for a command's flags.
 `
 
 func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	cmd := "serve"
 	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
 		cmd, args = args[0], args[1:]
+	} else if len(args) > 0 && (args[0] == "-h" || args[0] == "-help" || args[0] == "--help") {
+		fmt.Fprint(stdout, usage)
+		return nil
 	}
 	switch cmd {
 	case "serve":
@@ -80,7 +116,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	case "log-audit":
 		return logAuditCmd(ctx, args, stdout, stderr)
 	case "version":
-		fmt.Fprintln(stdout, "koekje", version)
+		fmt.Fprintln(stdout, "koekje", versionString())
 		return nil
 	case "help":
 		fmt.Fprint(stdout, usage)
@@ -88,6 +124,28 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	}
 	fmt.Fprint(stderr, usage)
 	return fmt.Errorf("unknown command %q", cmd)
+}
+
+// parseAnywhere parses flags wherever they stand among the arguments, so
+// "koekje lookup ID --db X" reads --db as "koekje lookup --db X ID" does.
+// After "--" everything is an argument.
+func parseAnywhere(fs *flag.FlagSet, args []string) error {
+	var rest []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			return err
+		}
+		if fs.NArg() == 0 {
+			break
+		}
+		if len(args) > len(fs.Args()) && args[len(args)-len(fs.Args())-1] == "--" {
+			rest = append(rest, fs.Args()...)
+			break
+		}
+		rest = append(rest, fs.Arg(0))
+		args = fs.Args()[1:]
+	}
+	return fs.Parse(append([]string{"--"}, rest...))
 }
 
 // minAdminToken is the shortest admin token accepted: one guessable by
@@ -142,7 +200,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		}
 		o.maxDBSize = n
 	}
-	if err := fs.Parse(args); err != nil {
+	if err := parseAnywhere(fs, args); err != nil {
 		return err
 	}
 	if o.rateLimit < 0 {
@@ -170,6 +228,13 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	cfg, err := loadConfig(o.config)
 	if err != nil {
 		return err
+	}
+	if !strings.Contains(o.db, "://") {
+		release, err := lockServe(o.db)
+		if err != nil {
+			return err
+		}
+		defer release()
 	}
 	db, err := o.openDB(log)
 	if err != nil {
@@ -362,7 +427,7 @@ func healthCmd(ctx context.Context, args []string, getenv func(string) string, s
 	fs := flag.NewFlagSet("health", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	addr := fs.String("addr", envOr(getenv, "KOEKJE_ADDR", "127.0.0.1:8080"), "the server's address (KOEKJE_ADDR)")
-	if err := fs.Parse(args); err != nil {
+	if err := parseAnywhere(fs, args); err != nil {
 		return err
 	}
 	host, port, err := net.SplitHostPort(*addr)

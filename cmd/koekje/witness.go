@@ -28,7 +28,7 @@ func witnessCmd(ctx context.Context, args []string, getenv func(string) string, 
 		logs = append(logs, v)
 		return nil
 	})
-	if err := fs.Parse(args); err != nil {
+	if err := parseAnywhere(fs, args); err != nil {
 		return err
 	}
 	if *name == "" || len(logs) == 0 {

@@ -319,3 +319,27 @@ func plainSecret(ctx context.Context, q execQuerier, name string, n int) ([]byte
 	}
 	return fresh, nil
 }
+
+// Sites lists the sites the database holds: those with records (found by
+// hopping along the (site, seq) index, one probe a site), banner versions or
+// purge checkpoints.
+func (db *DB) Sites(ctx context.Context) ([]string, error) {
+	rows, err := db.read.QueryContext(ctx, `WITH RECURSIVE s(site) AS (
+			SELECT min(site) FROM records
+			UNION ALL SELECT (SELECT min(site) FROM records WHERE site > s.site) FROM s WHERE s.site IS NOT NULL)
+		SELECT site FROM s WHERE site IS NOT NULL
+		UNION SELECT site FROM versions UNION SELECT site FROM checkpoints ORDER BY 1`)
+	if err != nil {
+		return nil, fmt.Errorf("sites: %w", err)
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var s string
+		if err := rows.Scan(&s); err != nil {
+			return nil, err
+		}
+		out = append(out, s)
+	}
+	return out, rows.Err()
+}

@@ -280,6 +280,7 @@ func keysCmd(ctx context.Context, args []string, getenv func(string) string, std
 	var o options
 	fs := o.flags("keys", getenv, stderr)
 	site := fs.String("site", "", "the site whose audit key to print (audit-key)")
+	publicURL := fs.String("public-url", getenv("KOEKJE_PUBLIC_URL"), "the server's public URL, which names the log (log-key)")
 	if err := parseAnywhere(fs, args); err != nil {
 		return err
 	}
@@ -287,8 +288,11 @@ func keysCmd(ctx context.Context, args []string, getenv func(string) string, std
 	if action == "audit-key" {
 		return auditKeyCmd(ctx, &o, *site, stdout)
 	}
+	if action == "log-key" {
+		return logKeyCmd(ctx, &o, *publicURL, stdout)
+	}
 	if action != "list" && action != "rotate" {
-		return errors.New("usage: koekje keys [flags] list|rotate|audit-key --site S")
+		return errors.New("usage: koekje keys [flags] list|rotate|audit-key --site S|log-key --public-url URL")
 	}
 	db, err := o.openDB(nil)
 	if err != nil {

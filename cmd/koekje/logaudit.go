@@ -202,3 +202,22 @@ func auditKeyCmd(ctx context.Context, o *options, site string, stdout io.Writer)
 	fmt.Fprintln(stdout, hex.EncodeToString(k))
 	return nil
 }
+
+// logKeyCmd prints the log's verifier key, making the log's key if the
+// database has none yet: witnesses are told it before the server starts.
+func logKeyCmd(ctx context.Context, o *options, publicURL string, stdout io.Writer) error {
+	if publicURL == "" {
+		return errors.New("usage: koekje keys log-key --public-url URL (the log is named after it)")
+	}
+	db, err := o.openDB(nil)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	signer, err := db.NewLogSigner(ctx, logOrigin(publicURL))
+	if err != nil {
+		return err
+	}
+	fmt.Fprintln(stdout, signer.VerifierKey())
+	return nil
+}

@@ -103,3 +103,25 @@ func TestLogAudit(t *testing.T) {
 		t.Errorf("keys audit-key: %v %q", err, out.String())
 	}
 }
+
+// keys log-key names the log's key before the server ever started, as the
+// server will sign with it.
+func TestLogKeyBeforeStart(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "k.db")
+	var out bytes.Buffer
+	if err := run(context.Background(), []string{"keys", "log-key", "--db", path, "--public-url", "https://consent.example.nl"}, func(string) string { return "" }, &out, &out); err != nil {
+		t.Fatalf("%v %s", err, out.String())
+	}
+	db, err := sqlite.Open(path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	signer, err := db.StartLog(context.Background(), logOrigin("https://consent.example.nl"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := strings.TrimSpace(out.String()); got != signer.VerifierKey() || !strings.HasPrefix(got, "consent.example.nl/log+") {
+		t.Fatalf("log-key %q, the server signs with %q", got, signer.VerifierKey())
+	}
+}

@@ -398,3 +398,14 @@ func (db *DB) LatestWitnessed(ctx context.Context) ([]byte, error) {
 	}
 	return b, err
 }
+
+// NewLogSigner returns the signer of the log under origin, making the log's
+// key the first time, without starting the log: an operator gives its
+// verifier key to witnesses before the server starts.
+func (db *DB) NewLogSigner(ctx context.Context, origin string) (*klog.Signer, error) {
+	seed, err := db.Secret(ctx, logKeySecret, 32)
+	if err != nil {
+		return nil, err
+	}
+	return klog.NewSigner(origin, seed)
+}

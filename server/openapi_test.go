@@ -19,7 +19,8 @@ import (
 func TestOpenAPI(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	s, _ := newServer(t, 0)
+	s, _, _ := newLoggedServer(t)
+	postMany(t, s, 256) // a full tile
 	served := do(t, s, "GET", "/api/v1/openapi.json", "")
 	file, _ := os.ReadFile("openapi.json")
 	if served.status != 200 || !bytes.Equal(served.body, file) {
@@ -93,6 +94,14 @@ func TestOpenAPI(t *testing.T) {
 		{"POST", "/api/v1/sites/demo/purge", "", auth},
 		{"POST", "/api/v1/keys/rotate", "", nil},
 		{"POST", "/api/v1/keys/rotate", "", auth},
+		{"GET", "/api/v1/consents/" + id + "/proof", "", auth},
+		{"GET", "/api/v1/consents/" + id + "/proof", "", nil},
+		{"GET", "/log/checkpoint", "", nil},
+		{"GET", "/log/key", "", nil},
+		{"GET", "/log/tile/0/000", "", nil},
+		{"GET", "/log/tile/entries/000", "", nil},
+		{"GET", "/log/tile/1/000", "", nil},
+		{"GET", "/verify", "", nil},
 	}
 	seen := map[string]bool{}
 	for _, c := range calls {

@@ -45,7 +45,7 @@ type DB struct {
 
 	queue *batch.Queue[*consent.Record]
 
-	ids    consentIDs      // mints consent IDs and finds their index keys
+	ids    consent.IDs     // mints consent IDs and finds their index keys
 	insert *sql.Stmt       // the writer's prepared INSERT; owned by the writer goroutine
 	heads  map[string]head // chain head per site; owned by the writer goroutine
 	texts  textCache       // ids of interned strings; owned by the writer goroutine
@@ -354,9 +354,9 @@ func (db *DB) commit(batch []*consent.Record) error {
 			if key, err = db.NewID(); err != nil {
 				return fmt.Errorf("consent id: %w", err)
 			}
-			r.ConsentID = db.ids.mint(key)
+			r.ConsentID = db.ids.Mint(key)
 		} else {
-			key = db.ids.key(r.ConsentID)
+			key = db.ids.Key(r.ConsentID)
 		}
 		// Time never runs backwards along a chain, even if the clock does:
 		// time ranges are looked up by sequence number.

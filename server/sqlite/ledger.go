@@ -54,7 +54,7 @@ func (db *DB) scanQuery(ctx context.Context, f consent.Filter) (string, []any, e
 		}
 	}
 	if f.ConsentID != uuid.Nil {
-		key := db.ids.key(f.ConsentID)
+		key := db.ids.Key(f.ConsentID)
 		where, args = append(where, "r.consent_key = ? AND r.consent_id = ?"), append(args, key[:], f.ConsentID[:])
 	}
 	q := `SELECT ` + recordColumns + ` FROM records r`

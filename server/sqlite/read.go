@@ -23,7 +23,7 @@ import (
 // every site when site is ""), oldest first, from after the cursor after (0:
 // from the start). next is the cursor of the following page, 0 at the end.
 func (db *DB) History(ctx context.Context, consentID uuid.UUID, site string, after int64, limit int) (recs []*consent.Record, next int64, err error) {
-	key := db.ids.key(consentID)
+	key := db.ids.Key(consentID)
 	rows, err := db.read.QueryContext(ctx, `SELECT `+recordColumns+`, r.id FROM records r
 		WHERE r.consent_key = ? AND r.consent_id = ? AND r.id > ? AND (? = '' OR r.site = ?)
 		ORDER BY r.id LIMIT ?`, key[:], consentID[:], after, site, site, limit+1)
@@ -52,7 +52,7 @@ func (db *DB) History(ctx context.Context, consentID uuid.UUID, site string, aft
 // Latest returns the newest record of consentID on site (any site when
 // site is ""), or nil.
 func (db *DB) Latest(ctx context.Context, consentID uuid.UUID, site string) (*consent.Record, error) {
-	key := db.ids.key(consentID)
+	key := db.ids.Key(consentID)
 	rows, err := db.read.QueryContext(ctx, `SELECT `+recordColumns+` FROM records r
 		WHERE r.consent_key = ? AND r.consent_id = ? AND (? = '' OR r.site = ?) ORDER BY r.id DESC LIMIT 1`, key[:], consentID[:], site, site)
 	if err != nil {
@@ -81,7 +81,7 @@ func (db *DB) ByRequest(ctx context.Context, site, requestID string) (*consent.R
 
 // CountSince counts the records of consentID recorded at or after since.
 func (db *DB) CountSince(ctx context.Context, consentID uuid.UUID, since time.Time) (int, error) {
-	key := db.ids.key(consentID)
+	key := db.ids.Key(consentID)
 	var n int
 	err := db.read.QueryRowContext(ctx, `SELECT count(*) FROM records r
 		WHERE r.consent_key = ? AND r.consent_id = ? AND r.recorded_at >= ?`, key[:], consentID[:], since.UnixMicro()).Scan(&n)

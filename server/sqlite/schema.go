@@ -7,6 +7,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/koekje/koekje/server/consent"
 	"github.com/koekje/koekje/server/keyfile"
 )
 
@@ -142,15 +143,15 @@ func execMigration(q string) func(*sql.Tx, *keyfile.Key) error {
 }
 
 // addConsentKeys indexes records by the time-ordered key of their consent
-// ID (see consentIDs) instead of by the random ID itself.
+// ID (see consent.IDs) instead of by the random ID itself.
 func addConsentKeys(tx *sql.Tx, _ *keyfile.Key) error {
 	// Secrets are still stored in the clear at this point of the schema;
 	// sealSecrets seals them next.
-	key, err := plainSecret(context.Background(), tx, consentKeySecret, 16)
+	key, err := plainSecret(context.Background(), tx, consent.IDKeySecret, 16)
 	if err != nil {
 		return err
 	}
-	ids, err := newConsentIDs(key)
+	ids, err := consent.NewIDs(key)
 	if err != nil {
 		return err
 	}
@@ -194,7 +195,7 @@ func addConsentKeys(tx *sql.Tx, _ *keyfile.Key) error {
 			break
 		}
 		for _, r := range page {
-			k := ids.key(r.consentID)
+			k := ids.Key(r.consentID)
 			if _, err := set.Exec(k[:], r.id); err != nil {
 				return err
 			}
@@ -254,12 +255,12 @@ func sealSecrets(tx *sql.Tx, kek *keyfile.Key) error {
 
 // loadConsentIDs reads the consent ID permutation's key, making it the
 // first time.
-func loadConsentIDs(ctx context.Context, q execQuerier, kek *keyfile.Key) (consentIDs, error) {
-	key, err := secret(ctx, q, kek, consentKeySecret, 16)
+func loadConsentIDs(ctx context.Context, q execQuerier, kek *keyfile.Key) (consent.IDs, error) {
+	key, err := secret(ctx, q, kek, consent.IDKeySecret, 16)
 	if err != nil {
-		return consentIDs{}, err
+		return consent.IDs{}, err
 	}
-	return newConsentIDs(key)
+	return consent.NewIDs(key)
 }
 
 func migrate(db *sql.DB, kek *keyfile.Key) error {

@@ -129,7 +129,7 @@ func TestConsentKeyLookup(t *testing.T) {
 	}
 	twin := rec.ConsentID
 	twin[6] = twin[6]&0x0f | 0x50 // version 5: the same 122 bits, so the same key
-	if db.ids.key(twin) != db.ids.key(rec.ConsentID) {
+	if db.ids.Key(twin) != db.ids.Key(rec.ConsentID) {
 		t.Fatal("the twin should share the key")
 	}
 	got, _, err := db.History(ctx, twin, "", 0, 1000)

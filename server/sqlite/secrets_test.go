@@ -64,7 +64,7 @@ func TestSecretsSealed(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	consentKey, err := db.Secret(ctx, consentKeySecret, 16)
+	consentKey, err := db.Secret(ctx, consent.IDKeySecret, 16)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -218,7 +218,7 @@ func TestMigrateSealsSecrets(t *testing.T) {
 		t.Fatal(err)
 	}
 	var consentKey []byte
-	if err := tx.QueryRow(`SELECT value FROM secrets WHERE name = ?`, consentKeySecret).Scan(&consentKey); err != nil {
+	if err := tx.QueryRow(`SELECT value FROM secrets WHERE name = ?`, consent.IDKeySecret).Scan(&consentKey); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := tx.Exec(fmt.Sprintf(`PRAGMA user_version = %d`, before)); err != nil {
@@ -261,7 +261,7 @@ func TestMigrateSealsSecrets(t *testing.T) {
 	if got, err := db.Secret(ctx, "visitor-token-key", 64); err != nil || !bytes.Equal(got, token) {
 		t.Errorf("visitor token key after the migration: %x, %v", got, err)
 	}
-	if got, err := db.Secret(ctx, consentKeySecret, 16); err != nil || !bytes.Equal(got, consentKey) {
+	if got, err := db.Secret(ctx, consent.IDKeySecret, 16); err != nil || !bytes.Equal(got, consentKey) {
 		t.Errorf("consent ID key after the migration: %x, %v", got, err)
 	}
 	keys, err := db.Keys(ctx)
@@ -269,7 +269,7 @@ func TestMigrateSealsSecrets(t *testing.T) {
 		t.Errorf("signing key after the migration: %v", err)
 	}
 	// A sealed value moved into another secret's row does not open.
-	if _, err := db.write.Exec(`UPDATE secrets SET sealed = (SELECT sealed FROM secrets WHERE name = ?) WHERE name = 'visitor-token-key'`, consentKeySecret); err != nil {
+	if _, err := db.write.Exec(`UPDATE secrets SET sealed = (SELECT sealed FROM secrets WHERE name = ?) WHERE name = 'visitor-token-key'`, consent.IDKeySecret); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := db.Secret(ctx, "visitor-token-key", 64); !errors.Is(err, keyfile.ErrWrongKey) {

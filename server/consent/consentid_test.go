@@ -1,4 +1,4 @@
-package sqlite
+package consent
 
 import (
 	"bytes"
@@ -8,9 +8,9 @@ import (
 	"github.com/google/uuid"
 )
 
-func testIDs(t *testing.T) consentIDs {
+func testIDs(t *testing.T) IDs {
 	t.Helper()
-	ids, err := newConsentIDs(bytes.Repeat([]byte{7}, 16))
+	ids, err := NewIDs(bytes.Repeat([]byte{7}, 16))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -39,7 +39,7 @@ func TestMintedIDsAreV4AndInvertible(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		id := ids.mint(v7)
+		id := ids.Mint(v7)
 		if id.Version() != 4 || id.Variant() != uuid.RFC4122 {
 			t.Fatalf("minted %s: version %d, variant %v", id, id.Version(), id.Variant())
 		}
@@ -47,7 +47,7 @@ func TestMintedIDsAreV4AndInvertible(t *testing.T) {
 			t.Fatalf("minted %s twice or unchanged", id)
 		}
 		seen[id] = true
-		key := ids.key(id)
+		key := ids.Key(id)
 		if key != v7 {
 			t.Fatalf("key(mint(%s)) = %s", v7, key)
 		}
@@ -64,11 +64,11 @@ func TestKeyOfAnyV4(t *testing.T) {
 	ids := testIDs(t)
 	for range 1000 {
 		id := uuid.New()
-		key := ids.key(id)
+		key := ids.Key(id)
 		if key.Version() != 7 {
 			t.Fatalf("key of %s is version %d", id, key.Version())
 		}
-		if got := ids.mint(key); got != id {
+		if got := ids.Mint(key); got != id {
 			t.Fatalf("mint(key(%s)) = %s", id, got)
 		}
 	}
@@ -85,7 +85,7 @@ func TestMintedIDsLookRandom(t *testing.T) {
 	var prev uuid.UUID
 	for i := range n {
 		v7, _ := uuid.NewV7()
-		id := ids.mint(v7)
+		id := ids.Mint(v7)
 		for b := range 128 {
 			if id[b/8]>>(7-b%8)&1 == 1 {
 				ones[b]++
@@ -113,9 +113,9 @@ func TestMintedIDsLookRandom(t *testing.T) {
 }
 
 func BenchmarkMint(b *testing.B) {
-	ids, _ := newConsentIDs(make([]byte, 16))
+	ids, _ := NewIDs(make([]byte, 16))
 	v7, _ := uuid.NewV7()
 	for b.Loop() {
-		v7 = ids.key(ids.mint(v7))
+		v7 = ids.Key(ids.Mint(v7))
 	}
 }

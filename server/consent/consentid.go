@@ -1,4 +1,4 @@
-package sqlite
+package consent
 
 import (
 	"crypto/aes"
@@ -14,10 +14,10 @@ import (
 // every first choice cost one more page written to the WAL, and the POST
 // rate fell as the database grew.
 //
-// So the store mints consent IDs itself, as a keyed permutation of a
+// So the stores mint consent IDs themselves, as a keyed permutation of a
 // time-ordered UUIDv7. The 122 bits of the v7 that are not version or
 // variant go through a four-round Feistel network (Luby–Rackoff) whose
-// round function is AES-128 under a key kept in the secrets table; the
+// round function is AES-128 under a key the store keeps sealed among its secrets; the
 // result, marked version 4, is the consent ID. Without the key its bits are
 // pseudorandom (AES of distinct inputs, as in a counter-mode generator);
 // with it, the store turns any consent ID back into its v7, and indexes
@@ -27,20 +27,24 @@ import (
 // The index key is derived data: a lookup also compares the consent ID
 // itself, so an ID the store never minted (or a key that lost its meaning)
 // can only miss, never return another visitor's records.
-type consentIDs struct {
+//
+// Every store mints with this one permutation, so an ID minted by one is
+// found by another given the same key (a copy from SQLite to PostgreSQL).
+type IDs struct {
 	block cipher.Block
 }
 
-// consentKeySecret names the permutation's key in the secrets table. It
+// IDKeySecret names the permutation's key among a store's secrets. It
 // must never change: keys already in the index were made with it.
-const consentKeySecret = "consent-id-key"
+const IDKeySecret = "consent-id-key"
 
-func newConsentIDs(key []byte) (consentIDs, error) {
+// NewIDs makes the permutation from its 16-byte key.
+func NewIDs(key []byte) (IDs, error) {
 	b, err := aes.NewCipher(key)
 	if err != nil {
-		return consentIDs{}, fmt.Errorf("consent ID key: %w", err)
+		return IDs{}, fmt.Errorf("consent ID key: %w", err)
 	}
-	return consentIDs{b}, nil
+	return IDs{b}, nil
 }
 
 const (
@@ -48,8 +52,8 @@ const (
 	feistelRound = 4
 )
 
-// mint turns a fresh UUIDv7 into a consent ID (UUIDv4).
-func (c consentIDs) mint(v7 uuid.UUID) uuid.UUID {
+// Mint turns a fresh UUIDv7 into a consent ID (UUIDv4).
+func (c IDs) Mint(v7 uuid.UUID) uuid.UUID {
 	l, r := pack(v7)
 	buf := new([2 * aes.BlockSize]byte)
 	for i := range feistelRound {
@@ -58,8 +62,8 @@ func (c consentIDs) mint(v7 uuid.UUID) uuid.UUID {
 	return unpack(l, r, 4)
 }
 
-// key returns the index key of a consent ID: the UUIDv7 it was minted from.
-func (c consentIDs) key(id uuid.UUID) uuid.UUID {
+// Key returns the index key of a consent ID: the UUIDv7 it was minted from.
+func (c IDs) Key(id uuid.UUID) uuid.UUID {
 	l, r := pack(id)
 	buf := new([2 * aes.BlockSize]byte)
 	for i := feistelRound - 1; i >= 0; i-- {
@@ -70,7 +74,7 @@ func (c consentIDs) key(id uuid.UUID) uuid.UUID {
 
 // round is the Feistel function: 61 bits of AES(round number, half). buf
 // is scratch space, one allocation for all rounds.
-func (c consentIDs) round(i int, half uint64, buf *[2 * aes.BlockSize]byte) uint64 {
+func (c IDs) round(i int, half uint64, buf *[2 * aes.BlockSize]byte) uint64 {
 	in, out := buf[:aes.BlockSize], buf[aes.BlockSize:]
 	clear(in)
 	in[0] = byte(i)

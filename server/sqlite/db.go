@@ -532,6 +532,12 @@ func (db *DB) head(ctx context.Context, tx *sql.Tx, site string) (head, error) {
 	return h, nil
 }
 
+// SetClock sets the clock that stamps records, as Now does.
+func (db *DB) SetClock(now func() time.Time) { db.Now = now }
+
+// SetOnCommit sets OnCommit.
+func (db *DB) SetOnCommit(f func(size int, d time.Duration, err error)) { db.OnCommit = f }
+
 // Path is the database file.
 func (db *DB) Path() string { return db.path }
 

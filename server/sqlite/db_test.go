@@ -13,13 +13,28 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
-	"time"
 
 	"github.com/google/uuid"
 
 	"github.com/koekje/koekje/server/consent"
 	"github.com/koekje/koekje/server/sqlite"
+	"github.com/koekje/koekje/server/storetest"
 )
+
+// The shared store suite, on SQLite files in temporary directories.
+func TestStore(t *testing.T) {
+	storetest.Run(t, func(t *testing.T, name string) (storetest.Store, string) {
+		if name == "" {
+			name = filepath.Join(t.TempDir(), "koekje.db")
+		}
+		db, err := sqlite.Open(name, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { db.Close() })
+		return db, name
+	})
+}
 
 // MustOpen opens a store on a file in a fresh temporary directory.
 func MustOpen(tb testing.TB) (*sqlite.DB, string) {
@@ -33,130 +48,7 @@ func MustOpen(tb testing.TB) (*sqlite.DB, string) {
 	return db, path
 }
 
-func newRecord(site string, consentID uuid.UUID) *consent.Record {
-	return &consent.Record{
-		ConsentID: consentID, Site: site, Action: consent.Custom,
-		Choices:  map[string]bool{"necessary": true, "analytics": false},
-		Revision: 1, ConfigHash: "sha256:" + string(bytes.Repeat([]byte("ab"), 32)),
-		Language: "nl", URL: "https://example.nl/", UserAgent: "test", IP: "192.0.2.0/24",
-	}
-}
-
-func TestAppendHistory(t *testing.T) {
-	db, _ := MustOpen(t)
-	ctx := context.Background()
-	id := uuid.New()
-	first, second := newRecord("demo", id), newRecord("demo", id)
-	second.Action = consent.Withdraw
-	for _, r := range []*consent.Record{first, newRecord("demo", uuid.New()), second} {
-		if err := db.Append(ctx, r); err != nil {
-			t.Fatal(err)
-		}
-	}
-	got, _, err := db.History(ctx, id, "", 0, 1000)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(got) != 2 {
-		t.Fatalf("history has %d records, want 2", len(got))
-	}
-	if got[0].RecordID != first.RecordID || got[1].RecordID != second.RecordID {
-		t.Errorf("history out of order: %v, %v", got[0].RecordID, got[1].RecordID)
-	}
-	if got[1].Action != consent.Withdraw || got[0].Choices["necessary"] != true {
-		t.Errorf("fields not kept: %+v", got[1])
-	}
-	if got[0].Seq != 1 || got[1].Seq != 3 {
-		t.Errorf("seq = %d, %d; want 1, 3", got[0].Seq, got[1].Seq)
-	}
-	if !bytes.Equal(consent.RecordHash(got[1]), got[1].Hash) {
-		t.Error("stored hash does not match the record read back")
-	}
-	if got[0].RecordID.Version() != 7 {
-		t.Errorf("record id is version %d, want 7", got[0].RecordID.Version())
-	}
-}
-
-func TestConcurrentAppendsChain(t *testing.T) {
-	db, path := MustOpen(t)
-	ctx := context.Background()
-	const n = 500
-	var wg sync.WaitGroup
-	errs := make(chan error, n)
-	for i := 0; i < n; i++ {
-		wg.Add(1)
-		go func(i int) {
-			defer wg.Done()
-			site := "a"
-			if i%3 == 0 {
-				site = "b"
-			}
-			errs <- db.Append(ctx, newRecord(site, uuid.New()))
-		}(i)
-	}
-	wg.Wait()
-	close(errs)
-	for err := range errs {
-		if err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := db.Close(); err != nil {
-		t.Fatal(err)
-	}
-	// Reopen: the chain continues from the stored head.
-	db2, err := sqlite.Open(path, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db2.Close()
-	r := newRecord("b", uuid.New())
-	if err := db2.Append(ctx, r); err != nil {
-		t.Fatal(err)
-	}
-	if want := int64((n+2)/3) + 1; r.Seq != want {
-		t.Errorf("seq after reopen = %d, want %d", r.Seq, want)
-	}
-	if r.PrevHash == nil {
-		t.Error("record after reopen has no prev_hash")
-	}
-}
-
-func TestAppendAfterClose(t *testing.T) {
-	db, _ := MustOpen(t)
-	db.Close()
-	err := db.Append(context.Background(), newRecord("demo", uuid.New()))
-	if consent.ErrorCode(err) != consent.EUNAVAILABLE {
-		t.Errorf("append after close: %v, want %s", err, consent.EUNAVAILABLE)
-	}
-}
-
-func TestVersionsAndSecrets(t *testing.T) {
-	db, _ := MustOpen(t)
-	ctx := context.Background()
-	if ok, err := db.HasVersion(ctx, "demo", "sha256:x"); err != nil || ok {
-		t.Fatalf("HasVersion before put = %v, %v", ok, err)
-	}
-	for i := 0; i < 2; i++ {
-		if err := db.PutVersion(ctx, "demo", "sha256:x", []byte(`{}`)); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if ok, err := db.HasVersion(ctx, "demo", "sha256:x"); err != nil || !ok {
-		t.Fatalf("HasVersion after put = %v, %v", ok, err)
-	}
-	if ok, _ := db.HasVersion(ctx, "other", "sha256:x"); ok {
-		t.Error("version leaked to another site")
-	}
-	a, err := db.Secret(ctx, "k", 32)
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, _ := db.Secret(ctx, "k", 32)
-	if len(a) != 32 || !bytes.Equal(a, b) {
-		t.Errorf("secret not kept: %x vs %x", a, b)
-	}
-}
+var newRecord = storetest.NewRecord
 
 func TestDecodeChoices(t *testing.T) {
 	for _, in := range []string{
@@ -187,26 +79,6 @@ func TestEncodeChoices(t *testing.T) {
 		if err != nil || got != string(want) {
 			t.Errorf("%v: %s, want %s", in, got, want)
 		}
-	}
-}
-
-// A clock that goes back does not make time go back along the chain.
-func TestTimeNeverRunsBackwards(t *testing.T) {
-	db, _ := MustOpen(t)
-	t0 := time.Date(2026, 5, 1, 12, 0, 0, 0, time.UTC)
-	times := []time.Time{t0, t0.Add(-time.Hour), t0.Add(time.Minute)}
-	i := 0
-	db.Now = func() time.Time { i++; return times[i-1] }
-	var got []time.Time
-	for range times {
-		r := newRecord("demo", uuid.New())
-		if err := db.Append(context.Background(), r); err != nil {
-			t.Fatal(err)
-		}
-		got = append(got, r.RecordedAt)
-	}
-	if !got[1].Equal(t0) || !got[2].Equal(t0.Add(time.Minute)) {
-		t.Errorf("recorded times %v", got)
 	}
 }
 

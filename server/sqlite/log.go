@@ -2,8 +2,6 @@ package sqlite
 
 import (
 	"context"
-	"crypto/hmac"
-	"crypto/sha256"
 	"database/sql"
 	"errors"
 	"fmt"
@@ -23,7 +21,7 @@ import (
 
 const (
 	logKeySecret   = "log-signing-key"
-	auditKeySecret = "log-audit-root"
+	auditKeySecret = klog.AuditRootSecret
 )
 
 // logState is the writer's view of the log; owned by the writer goroutine
@@ -39,9 +37,7 @@ type logState struct {
 
 // AuditKey is the key whose holder can find a site's leaves in the log.
 func AuditKey(root []byte, site string) []byte {
-	m := hmac.New(sha256.New, root)
-	m.Write([]byte("koekje-site-audit-key-v1\x00" + site))
-	return m.Sum(nil)
+	return klog.AuditKey(root, site)
 }
 
 // StartLog keeps the transparency log from now on, under origin, with the

@@ -15,11 +15,11 @@ import (
 
 func noSign(cp *consent.Checkpoint) error { cp.KeyID, cp.Signature = "test", []byte{1}; return nil }
 
-// A purge leaves nothing of the visitors it removed: their page URLs, user
-// agents and request IDs go in the same transaction, the deleted bytes are
-// not left in the file, and a writer that cached their text ids interns
-// them afresh.
-func TestPurgeLeavesNoVisitorData(t *testing.T) {
+// On SQLite a purge also leaves nothing of the purged visitors in the
+// files: their texts and request IDs are gone from the tables and the
+// deleted bytes are not left in the database or its log (the shared suite
+// checks what the store hands out).
+func TestPurgeLeavesNoBytes(t *testing.T) {
 	ctx := context.Background()
 	db, path := MustOpen(t)
 	past := time.Now().Add(-48 * time.Hour)
@@ -53,27 +53,10 @@ func TestPurgeLeavesNoVisitorData(t *testing.T) {
 	if texts != 0 || requests != 0 {
 		t.Errorf("after the purge: %d texts and %d request IDs of purged records", texts, requests)
 	}
-	if got, _, err := db.History(ctx, kept.ConsentID, "", 0, 10); err != nil || len(got) != 1 || got[0].URL != kept.URL || got[0].UserAgent != kept.UserAgent {
-		t.Fatalf("the kept record lost its texts: %v %+v", err, got)
-	}
 	for _, f := range []string{path, path + "-wal"} {
 		b, _ := os.ReadFile(f)
 		if bytes.Contains(b, []byte(old.UserAgent)) || bytes.Contains(b, []byte("secret-page-of-visitor")) {
 			t.Errorf("%s still holds the purged visitor's data", f)
 		}
-	}
-	// The writer had cached the purged texts' ids; a new record with the same
-	// texts must get texts that exist.
-	again := newRecord("demo", uuid.Nil)
-	again.URL, again.UserAgent = old.URL, old.UserAgent
-	if err := db.Append(ctx, again); err != nil {
-		t.Fatal(err)
-	}
-	got, _, err := db.History(ctx, again.ConsentID, "", 0, 10)
-	if err != nil || len(got) != 1 || got[0].URL != old.URL || got[0].UserAgent != old.UserAgent {
-		t.Fatalf("a record after the purge points at deleted texts: %v %+v", err, got)
-	}
-	if r, _ := db.ByRequest(ctx, "demo", "request-of-purged-1"); r != nil {
-		t.Error("the purged record's request ID still answers")
 	}
 }

@@ -152,31 +152,6 @@ func TestKeyFileMode(t *testing.T) {
 	db.Close()
 }
 
-// Instances sharing a key file share the keys: one reads a key another
-// stored after both opened.
-func TestSharedKeyFile(t *testing.T) {
-	ctx := context.Background()
-	path := filepath.Join(t.TempDir(), "koekje.db")
-	a, err := Open(path, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer a.Close()
-	b, err := OpenWith(path, Options{KeyFile: path + ".key"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer b.Close()
-	sk := newSigningKey(t, "rotated")
-	if err := a.AddKey(ctx, sk); err != nil {
-		t.Fatal(err)
-	}
-	keys, err := b.Keys(ctx)
-	if err != nil || len(keys) != 1 || !bytes.Equal(keys[0].Private, sk.Private) {
-		t.Fatalf("the other instance reads %v, %v", keys, err)
-	}
-}
-
 // A database made before secrets were sealed (secrets and
 // signing keys in the clear, files 0644) has them sealed when opened, and
 // the same keys come back.

@@ -1,0 +1,201 @@
+package postgres
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+)
+
+// migrations run in order, each once; schema_version counts them. Every
+// instance runs them at start, under a transaction-scoped advisory lock, so
+// instances starting together apply each once (the write path takes no
+// advisory lock).
+var migrations = []string{
+	`-- Long values that repeat across records (user agents, page URLs, banner
+	-- version hashes) are stored once, under the SHA-256 of the value: every
+	-- instance computes the same key, so none has to ask for an id. Values
+	-- are bytes, so no user agent can make a batch fail on its encoding.
+	CREATE TABLE texts (
+		hash  bytea PRIMARY KEY,
+		value bytea NOT NULL
+	);
+
+	-- The head of each site's chain: the authority on its last sequence
+	-- number, hash and time. A batch moves a head only from the sequence
+	-- number it read (koekje_advance_heads); records' (site, seq) key is
+	-- the backstop.
+	CREATE TABLE chain_heads (
+		site        text PRIMARY KEY,
+		seq         bigint NOT NULL,
+		hash        bytea,
+		recorded_at timestamptz
+	);
+
+	CREATE TABLE records (
+		id          bigint GENERATED ALWAYS AS IDENTITY, -- insertion order: history order and its cursor
+		site        text NOT NULL,
+		seq         bigint NOT NULL,     -- position in the site's hash chain, from 1
+		record_id   uuid NOT NULL,       -- UUIDv7, the record's public name
+		consent_id  uuid NOT NULL,
+		consent_key uuid NOT NULL,       -- the UUIDv7 the consent ID was minted from (consent.IDs)
+		recorded_at timestamptz NOT NULL,
+		action      text NOT NULL,
+		choices     text NOT NULL,       -- JSON object of every category, keys sorted
+		services    text NOT NULL,       -- services granted one by one, comma-separated
+		revision    integer NOT NULL,
+		config_hash bytea NOT NULL REFERENCES texts (hash),
+		language    text NOT NULL,
+		url         bytea NOT NULL REFERENCES texts (hash),
+		user_agent  bytea NOT NULL REFERENCES texts (hash),
+		ip          text NOT NULL,       -- truncated: IPv4 /24, IPv6 /48
+		gpc         boolean NOT NULL,
+		prev_hash   bytea,
+		hash        bytea NOT NULL,
+		PRIMARY KEY (site, seq)
+	);
+	CREATE INDEX records_consent ON records (consent_key, id);
+	-- The foreign keys' own indexes: a purge finds unreferenced texts, and
+	-- deleting a text checks its references, through them.
+	CREATE INDEX records_config_hash ON records (config_hash);
+	CREATE INDEX records_url ON records (url);
+	CREATE INDEX records_user_agent ON records (user_agent);
+	CREATE FUNCTION koekje_append_only() RETURNS trigger LANGUAGE plpgsql AS $$
+	BEGIN
+		RAISE EXCEPTION 'consent records are append-only';
+	END $$;
+	CREATE TRIGGER records_append_only BEFORE UPDATE ON records
+		FOR EACH ROW EXECUTE FUNCTION koekje_append_only();
+
+	-- koekje_advance_heads moves the heads of a batch's sites (sorted by
+	-- site) from the sequence numbers the writer read to the new ones, or
+	-- fails with KJ409 if any moved meanwhile: another instance wrote to
+	-- that chain, and the writer reloads its heads and retries the batch.
+	-- Rows are locked in site order, so instances never wait in a circle.
+	CREATE FUNCTION koekje_advance_heads(sites text[], old_seqs bigint[], new_seqs bigint[],
+		hashes bytea[], ats timestamptz[]) RETURNS void LANGUAGE plpgsql AS $$
+	DECLARE
+		moved integer;
+	BEGIN
+		INSERT INTO chain_heads (site, seq) SELECT s, 0 FROM unnest(sites) AS s ORDER BY s
+			ON CONFLICT DO NOTHING;
+		PERFORM 1 FROM chain_heads WHERE site = ANY (sites) ORDER BY site FOR UPDATE;
+		UPDATE chain_heads h SET seq = u.new_seq, hash = u.hash, recorded_at = u.at
+			FROM unnest(sites, old_seqs, new_seqs, hashes, ats) AS u (site, old_seq, new_seq, hash, at)
+			WHERE h.site = u.site AND h.seq = u.old_seq;
+		GET DIAGNOSTICS moved = ROW_COUNT;
+		IF moved <> cardinality(sites) THEN
+			RAISE EXCEPTION 'a chain head moved since this writer read it' USING ERRCODE = 'KJ409';
+		END IF;
+	END $$;
+
+	-- Client-made request IDs of recorded choices: a retried POST gets the
+	-- first answer, and nothing is recorded twice.
+	CREATE TABLE requests (
+		site       text NOT NULL,
+		request_id text NOT NULL,
+		seq        bigint NOT NULL, -- the record's place in the site's chain
+		PRIMARY KEY (site, request_id)
+	);
+
+	-- Where a purge cut a chain: the last purged record's sequence and hash.
+	CREATE TABLE checkpoints (
+		site       text NOT NULL,
+		seq        bigint NOT NULL,
+		hash       bytea NOT NULL,
+		created_at timestamptz NOT NULL,
+		key_id     text,
+		signature  bytea,
+		log_index  bigint,
+		PRIMARY KEY (site, seq)
+	);
+
+	-- Every banner version a site served, stored once under its hash.
+	CREATE TABLE versions (
+		site       text NOT NULL,
+		hash       text NOT NULL,
+		body       bytea NOT NULL,
+		created_at timestamptz NOT NULL,
+		PRIMARY KEY (site, hash)
+	);
+
+	-- Secrets made on first start, sealed under the key file's key with
+	-- their name as associated data.
+	CREATE TABLE secrets (
+		name       text PRIMARY KEY,
+		sealed     bytea NOT NULL,
+		created_at timestamptz NOT NULL
+	);
+
+	-- Ed25519 keys that sign receipts and checkpoints, sealed; the newest
+	-- signs, all stay published.
+	CREATE TABLE signing_keys (
+		id         text PRIMARY KEY,
+		sealed     bytea NOT NULL,
+		created_at timestamptz NOT NULL
+	);
+
+	-- Console sessions: what ends one holds for every instance.
+	CREATE TABLE sessions (
+		id         bytea PRIMARY KEY,
+		token      bytea NOT NULL, -- keyed ID of the token that signed in, never the token
+		created_at timestamptz NOT NULL,
+		expires_at timestamptz NOT NULL,
+		ended_at   timestamptz     -- set by logout, or when the token is no longer configured
+	);`,
+}
+
+// migrateLock is the advisory lock key the migrations run under.
+const migrateLock = 0x6b6f656b6a65 // "koekje"
+
+// migrate brings the schema up to date in one transaction.
+func migrate(ctx context.Context, pool *pgxpool.Pool) error {
+	return pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, int64(migrateLock)); err != nil {
+			return err
+		}
+		if _, err := tx.Exec(ctx, `CREATE TABLE IF NOT EXISTS schema_version (version integer NOT NULL)`); err != nil {
+			return err
+		}
+		var version int
+		err := tx.QueryRow(ctx, `SELECT version FROM schema_version`).Scan(&version)
+		if err == pgx.ErrNoRows {
+			if _, err := tx.Exec(ctx, `INSERT INTO schema_version (version) VALUES (0)`); err != nil {
+				return err
+			}
+		} else if err != nil {
+			return err
+		}
+		if version > len(migrations) {
+			return fmt.Errorf("database schema %d is newer than this binary's %d", version, len(migrations))
+		}
+		for i := version; i < len(migrations); i++ {
+			if _, err := tx.Exec(ctx, migrations[i]); err != nil {
+				return fmt.Errorf("migration %d: %w", i+1, err)
+			}
+		}
+		_, err = tx.Exec(ctx, `UPDATE schema_version SET version = $1`, len(migrations))
+		return err
+	})
+}
+
+// checkAppendOnly refuses a database whose append-only trigger is gone.
+func checkAppendOnly(ctx context.Context, pool *pgxpool.Pool) error {
+	var n int
+	if err := pool.QueryRow(ctx, `SELECT count(*) FROM pg_trigger
+		WHERE tgname = 'records_append_only' AND tgrelid = 'records'::regclass AND tgenabled <> 'D'`).Scan(&n); err != nil {
+		return fmt.Errorf("check the append-only trigger: %w", err)
+	}
+	if n != 1 {
+		return fmt.Errorf("the append-only trigger records_append_only is missing or disabled: records could be changed in place; " +
+			"restore the database from a backup or recreate the trigger, then run koekje verify")
+	}
+	return nil
+}
+
+// recordColumns reads a record back with its texts.
+const recordColumns = `r.record_id, r.site, r.seq, r.consent_id, r.recorded_at, r.action, r.choices, r.services,
+	r.revision, (SELECT value FROM texts WHERE hash = r.config_hash), r.language,
+	(SELECT value FROM texts WHERE hash = r.url), (SELECT value FROM texts WHERE hash = r.user_agent),
+	r.ip, r.gpc, r.prev_hash, r.hash`

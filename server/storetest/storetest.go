@@ -1,0 +1,662 @@
+// Package storetest is the test suite every consent store passes: each
+// store's tests call Run with a way to open it, on a real database.
+package storetest
+
+import (
+	"bytes"
+	"context"
+	"crypto/ed25519"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/koekje/koekje/server"
+	"github.com/koekje/koekje/server/consent"
+	"github.com/koekje/koekje/server/proof"
+)
+
+// Store is what the suite needs of a store: what the server, proof and the
+// commands use.
+type Store interface {
+	server.Store
+	proof.KeyStore
+	Secret(ctx context.Context, name string, n int) ([]byte, error)
+	// SetClock sets the clock that stamps records.
+	SetClock(now func() time.Time)
+	Close() error
+}
+
+// Opener opens a store. With db "" it makes a fresh database; with the
+// name it returned before, it opens another store on that same database
+// (the first may still be open, or closed). Stores are closed when t ends.
+type Opener func(t *testing.T, db string) (s Store, name string)
+
+// Run runs every test of the suite against the store open makes.
+func Run(t *testing.T, open Opener) {
+	for _, tc := range []struct {
+		name string
+		fn   func(*testing.T, Opener)
+	}{
+		{"AppendHistory", testAppendHistory},
+		{"ConcurrentAppendsChain", testConcurrentAppendsChain},
+		{"AppendAfterClose", testAppendAfterClose},
+		{"VersionsAndSecrets", testVersionsAndSecrets},
+		{"TimeNeverRunsBackwards", testTimeNeverRunsBackwards},
+		{"RequestReplay", testRequestReplay},
+		{"PurgeLeavesNoVisitorData", testPurge},
+		{"HistoryPages", testHistoryPages},
+		{"Sessions", testSessions},
+		{"SharedKeys", testSharedKeys},
+		{"ScanStatsAndLookups", testScanStats},
+		{"NoLogKept", testNoLog},
+	} {
+		t.Run(tc.name, func(t *testing.T) { tc.fn(t, open) })
+	}
+}
+
+// NewRecord is a valid first choice (no consent ID) on site, or a further
+// one when consentID is set.
+func NewRecord(site string, consentID uuid.UUID) *consent.Record {
+	return &consent.Record{
+		ConsentID: consentID, Site: site, Action: consent.Custom,
+		Choices:  map[string]bool{"necessary": true, "analytics": false},
+		Revision: 1, ConfigHash: "sha256:" + string(bytes.Repeat([]byte("ab"), 32)),
+		Language: "nl", URL: "https://example.nl/", UserAgent: "test", IP: "192.0.2.0/24",
+	}
+}
+
+// VerifyChain checks site's chain with every key of s and fails t unless
+// it verifies, returning the number of records.
+func VerifyChain(t testing.TB, s Store, site string) int64 {
+	t.Helper()
+	ctx := context.Background()
+	keys, err := s.Keys(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var pubs []ed25519.PublicKey
+	var ids []string
+	if len(keys) > 0 {
+		ring, err := proof.NewKeyring(keys)
+		if err != nil {
+			t.Fatal(err)
+		}
+		pubs, ids = ring.Public()
+	}
+	res, err := proof.Verify(ctx, s, site, pubs, ids)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !res.OK {
+		t.Fatalf("chain of %s does not verify: %+v", site, res)
+	}
+	return res.Records
+}
+
+func testAppendHistory(t *testing.T, open Opener) {
+	db, _ := open(t, "")
+	ctx := context.Background()
+	first := NewRecord("demo", uuid.Nil)
+	if err := db.Append(ctx, first); err != nil {
+		t.Fatal(err)
+	}
+	id := first.ConsentID
+	if id.Version() != 4 {
+		t.Fatalf("minted consent ID %s is version %d", id, id.Version())
+	}
+	second := NewRecord("demo", id)
+	second.Action = consent.Withdraw
+	for _, r := range []*consent.Record{NewRecord("demo", uuid.New()), second} {
+		if err := db.Append(ctx, r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got, next, err := db.History(ctx, id, "", 0, 1000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 2 || next != 0 {
+		t.Fatalf("history has %d records (next %d), want 2", len(got), next)
+	}
+	if got[0].RecordID != first.RecordID || got[1].RecordID != second.RecordID {
+		t.Errorf("history out of order: %v, %v", got[0].RecordID, got[1].RecordID)
+	}
+	if got[1].Action != consent.Withdraw || got[0].Choices["necessary"] != true || len(got[0].Choices) != 2 {
+		t.Errorf("fields not kept: %+v", got[1])
+	}
+	if got[0].Seq != 1 || got[1].Seq != 3 {
+		t.Errorf("seq = %d, %d; want 1, 3", got[0].Seq, got[1].Seq)
+	}
+	var middle *consent.Record
+	if err := db.Chain(ctx, "demo", func(r *consent.Record) error {
+		if r.Seq == 2 {
+			middle = r
+		}
+		return nil
+	}); err != nil || middle == nil {
+		t.Fatalf("chain: %v", err)
+	}
+	if !bytes.Equal(got[1].PrevHash, middle.Hash) || !bytes.Equal(middle.PrevHash, got[0].Hash) {
+		t.Error("the records do not chain")
+	}
+	for i, want := range []*consent.Record{first, second} {
+		if !bytes.Equal(consent.RecordHash(got[i]), got[i].Hash) || !bytes.Equal(got[i].Hash, want.Hash) {
+			t.Errorf("record %d: stored hash does not match the record read back", i)
+		}
+		if !got[i].RecordedAt.Equal(want.RecordedAt) || got[i].RecordedAt.Location() != time.UTC {
+			t.Errorf("record %d: recorded_at %v read back as %v", i, want.RecordedAt, got[i].RecordedAt)
+		}
+	}
+	if got[0].RecordID.Version() != 7 {
+		t.Errorf("record id is version %d, want 7", got[0].RecordID.Version())
+	}
+	if n := VerifyChain(t, db, "demo"); n != 3 {
+		t.Errorf("chain has %d records, want 3", n)
+	}
+}
+
+func testConcurrentAppendsChain(t *testing.T, open Opener) {
+	db, name := open(t, "")
+	ctx := context.Background()
+	const n = 500
+	var wg sync.WaitGroup
+	errs := make(chan error, n)
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			site := "a"
+			if i%3 == 0 {
+				site = "b"
+			}
+			errs <- db.Append(ctx, NewRecord(site, uuid.New()))
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	if a, b := VerifyChain(t, db, "a"), VerifyChain(t, db, "b"); a+b != n || b != (n+2)/3 {
+		t.Errorf("chains hold %d and %d records, want %d in all", a, b, n)
+	}
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+	// Reopened, the chain continues from the stored head.
+	db2, _ := open(t, name)
+	r := NewRecord("b", uuid.New())
+	if err := db2.Append(ctx, r); err != nil {
+		t.Fatal(err)
+	}
+	if want := int64((n+2)/3) + 1; r.Seq != want {
+		t.Errorf("seq after reopen = %d, want %d", r.Seq, want)
+	}
+	if r.PrevHash == nil {
+		t.Error("record after reopen has no prev_hash")
+	}
+	VerifyChain(t, db2, "b")
+}
+
+func testAppendAfterClose(t *testing.T, open Opener) {
+	db, _ := open(t, "")
+	db.Close()
+	err := db.Append(context.Background(), NewRecord("demo", uuid.New()))
+	if consent.ErrorCode(err) != consent.EUNAVAILABLE {
+		t.Errorf("append after close: %v, want %s", err, consent.EUNAVAILABLE)
+	}
+}
+
+func testVersionsAndSecrets(t *testing.T, open Opener) {
+	db, _ := open(t, "")
+	ctx := context.Background()
+	if ok, err := db.HasVersion(ctx, "demo", "sha256:x"); err != nil || ok {
+		t.Fatalf("HasVersion before put = %v, %v", ok, err)
+	}
+	if _, err := db.Version(ctx, "demo", "sha256:x"); consent.ErrorCode(err) != consent.ENOTFOUND {
+		t.Fatalf("Version before put: %v, want not found", err)
+	}
+	for i := range 2 {
+		if err := db.PutVersion(ctx, "demo", "sha256:x", fmt.Appendf(nil, `{"n":%d}`, i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if ok, err := db.HasVersion(ctx, "demo", "sha256:x"); err != nil || !ok {
+		t.Fatalf("HasVersion after put = %v, %v", ok, err)
+	}
+	if b, err := db.Version(ctx, "demo", "sha256:x"); err != nil || string(b) != `{"n":0}` {
+		t.Errorf("Version = %s, %v; want the first body stored", b, err)
+	}
+	if ok, _ := db.HasVersion(ctx, "other", "sha256:x"); ok {
+		t.Error("version leaked to another site")
+	}
+	a, err := db.Secret(ctx, "k", 32)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := db.Secret(ctx, "k", 32)
+	c, _ := db.Secret(ctx, "other", 32)
+	if len(a) != 32 || !bytes.Equal(a, b) || bytes.Equal(a, c) {
+		t.Errorf("secret not kept: %x vs %x (other %x)", a, b, c)
+	}
+}
+
+// A clock that goes back does not make time go back along the chain.
+func testTimeNeverRunsBackwards(t *testing.T, open Opener) {
+	db, _ := open(t, "")
+	t0 := time.Date(2026, 5, 1, 12, 0, 0, 0, time.UTC)
+	times := []time.Time{t0, t0.Add(-time.Hour), t0.Add(time.Minute)}
+	i := 0
+	db.SetClock(func() time.Time { i++; return times[min(i, len(times))-1] })
+	var got []time.Time
+	for range times {
+		r := NewRecord("demo", uuid.New())
+		if err := db.Append(context.Background(), r); err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, r.RecordedAt)
+	}
+	if !got[0].Equal(t0) || !got[1].Equal(t0) || !got[2].Equal(t0.Add(time.Minute)) {
+		t.Errorf("recorded times %v", got)
+	}
+}
+
+// A request ID records once: retries in the same batch and later ones get
+// the first record, marked replayed.
+func testRequestReplay(t *testing.T, open Opener) {
+	db, _ := open(t, "")
+	ctx := context.Background()
+	const n = 20
+	recs := make([]*consent.Record, n)
+	var wg sync.WaitGroup
+	for i := range recs {
+		recs[i] = NewRecord("demo", uuid.Nil)
+		recs[i].RequestID = "request-0123456789"
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := db.Append(ctx, recs[i]); err != nil {
+				t.Error(err)
+			}
+		}()
+	}
+	wg.Wait()
+	replayed := 0
+	for _, r := range recs {
+		if r.RecordID != recs[0].RecordID || r.ConsentID != recs[0].ConsentID || !bytes.Equal(r.Hash, recs[0].Hash) {
+			t.Fatalf("a retried request got another record: %v vs %v", r.RecordID, recs[0].RecordID)
+		}
+		if r.Replayed {
+			replayed++
+		}
+		if r.RequestID != "request-0123456789" {
+			t.Errorf("request ID lost: %q", r.RequestID)
+		}
+	}
+	if replayed != n-1 {
+		t.Errorf("%d of %d marked replayed, want %d", replayed, n, n-1)
+	}
+	later := NewRecord("demo", uuid.Nil)
+	later.RequestID = "request-0123456789"
+	if err := db.Append(ctx, later); err != nil || !later.Replayed || later.RecordID != recs[0].RecordID {
+		t.Fatalf("a later retry: %v, replayed %v", err, later.Replayed)
+	}
+	other := NewRecord("other", uuid.Nil)
+	other.RequestID = "request-0123456789"
+	if err := db.Append(ctx, other); err != nil || other.Replayed {
+		t.Fatalf("the same request ID on another site: %v, replayed %v", err, other.Replayed)
+	}
+	got, err := db.ByRequest(ctx, "demo", "request-0123456789")
+	if err != nil || got == nil || got.RecordID != recs[0].RecordID {
+		t.Fatalf("ByRequest: %v, %v", got, err)
+	}
+	if got, err := db.ByRequest(ctx, "demo", "never-made-0000000"); err != nil || got != nil {
+		t.Errorf("ByRequest of an unknown ID: %v, %v", got, err)
+	}
+	if n := VerifyChain(t, db, "demo"); n != 1 {
+		t.Errorf("%d records on demo, want 1", n)
+	}
+}
+
+// A purge leaves nothing of the visitors it removed that the store can
+// hand out: their request IDs go, the chain verifies from the signed
+// checkpoint, the kept records keep their texts, and a later record with
+// the purged texts stores them afresh.
+func testPurge(t *testing.T, open Opener) {
+	ctx := context.Background()
+	db, _ := open(t, "")
+	keys, err := proof.OpenKeys(ctx, db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	past := time.Now().Add(-48 * time.Hour)
+	db.SetClock(func() time.Time { return past })
+	old := NewRecord("demo", uuid.Nil)
+	old.URL, old.UserAgent, old.RequestID = "https://example.nl/secret-page-of-visitor", "UA-of-a-purged-visitor/1.0", "request-of-purged-1"
+	if err := db.Append(ctx, old); err != nil {
+		t.Fatal(err)
+	}
+	shared := NewRecord("demo", uuid.Nil) // its texts are shared with a record that stays
+	if err := db.Append(ctx, shared); err != nil {
+		t.Fatal(err)
+	}
+	db.SetClock(time.Now)
+	kept := NewRecord("demo", uuid.Nil)
+	if err := db.Append(ctx, kept); err != nil {
+		t.Fatal(err)
+	}
+	n, err := db.Purge(ctx, "demo", time.Now().Add(-time.Hour), keys.SignCheckpoint)
+	if err != nil || n != 2 {
+		t.Fatalf("purge: %d, %v", n, err)
+	}
+	if n, err := db.Purge(ctx, "demo", time.Now().Add(-time.Hour), keys.SignCheckpoint); err != nil || n != 0 {
+		t.Fatalf("second purge: %d, %v", n, err)
+	}
+	cp, err := db.LastCheckpoint(ctx, "demo")
+	if err != nil || cp == nil || cp.Seq != 2 || !bytes.Equal(cp.Hash, shared.Hash) || cp.KeyID == "" {
+		t.Fatalf("checkpoint %+v, %v", cp, err)
+	}
+	if cps, err := db.Checkpoints(ctx, "demo"); err != nil || len(cps) != 1 {
+		t.Fatalf("checkpoints %v, %v", cps, err)
+	}
+	if got, _, err := db.History(ctx, old.ConsentID, "", 0, 10); err != nil || len(got) != 0 {
+		t.Errorf("the purged visitor's history: %d records, %v", len(got), err)
+	}
+	if got, _, err := db.History(ctx, kept.ConsentID, "", 0, 10); err != nil || len(got) != 1 || got[0].URL != kept.URL || got[0].UserAgent != kept.UserAgent {
+		t.Fatalf("the kept record lost its texts: %v %+v", err, got)
+	}
+	if r, _ := db.ByRequest(ctx, "demo", "request-of-purged-1"); r != nil {
+		t.Error("the purged record's request ID still answers")
+	}
+	if n := VerifyChain(t, db, "demo"); n != 1 {
+		t.Errorf("%d records verified after the purge, want 1", n)
+	}
+	again := NewRecord("demo", uuid.Nil)
+	again.URL, again.UserAgent = old.URL, old.UserAgent
+	if err := db.Append(ctx, again); err != nil {
+		t.Fatal(err)
+	}
+	if again.Seq != 4 {
+		t.Errorf("seq after the purge %d, want 4", again.Seq)
+	}
+	got, _, err := db.History(ctx, again.ConsentID, "", 0, 10)
+	if err != nil || len(got) != 1 || got[0].URL != old.URL || got[0].UserAgent != old.UserAgent {
+		t.Fatalf("a record after the purge points at deleted texts: %v %+v", err, got)
+	}
+	VerifyChain(t, db, "demo")
+}
+
+// History pages through one visitor's records across sites with a cursor.
+func testHistoryPages(t *testing.T, open Opener) {
+	db, _ := open(t, "")
+	ctx := context.Background()
+	first := NewRecord("a", uuid.Nil)
+	if err := db.Append(ctx, first); err != nil {
+		t.Fatal(err)
+	}
+	id := first.ConsentID
+	want := []*consent.Record{first}
+	for i := range 6 {
+		site := "a"
+		if i%2 == 0 {
+			site = "b"
+		}
+		r := NewRecord(site, id)
+		if err := db.Append(ctx, r); err != nil {
+			t.Fatal(err)
+		}
+		if err := db.Append(ctx, NewRecord(site, uuid.Nil)); err != nil { // someone else
+			t.Fatal(err)
+		}
+		want = append(want, r)
+	}
+	var got []*consent.Record
+	var after int64
+	pages := 0
+	for {
+		page, next, err := db.History(ctx, id, "", after, 3)
+		if err != nil {
+			t.Fatal(err)
+		}
+		pages++
+		got = append(got, page...)
+		if next == 0 {
+			break
+		}
+		if next <= after || pages > 5 {
+			t.Fatalf("cursor %d after %d", next, after)
+		}
+		after = next
+	}
+	if pages != 3 || len(got) != len(want) {
+		t.Fatalf("%d pages, %d records; want 3, %d", pages, len(got), len(want))
+	}
+	for i := range want {
+		if got[i].RecordID != want[i].RecordID {
+			t.Errorf("record %d is %v, want %v", i, got[i].RecordID, want[i].RecordID)
+		}
+	}
+	onB, next, err := db.History(ctx, id, "b", 0, 100)
+	if err != nil || next != 0 || len(onB) != 3 {
+		t.Fatalf("history on b: %d records, %v", len(onB), err)
+	}
+	for _, r := range onB {
+		if r.Site != "b" {
+			t.Errorf("history on b has a record of %s", r.Site)
+		}
+	}
+	if l, err := db.Latest(ctx, id, ""); err != nil || l == nil || l.RecordID != want[len(want)-1].RecordID {
+		t.Errorf("latest: %v, %v", l, err)
+	}
+	if l, err := db.Latest(ctx, id, "b"); err != nil || l == nil || l.RecordID != want[len(want)-2].RecordID {
+		t.Errorf("latest on b: %v, %v", l, err)
+	}
+	if l, err := db.Latest(ctx, uuid.New(), ""); err != nil || l != nil {
+		t.Errorf("latest of an unknown ID: %v, %v", l, err)
+	}
+	if h, _, err := db.History(ctx, uuid.New(), "", 0, 10); err != nil || len(h) != 0 {
+		t.Errorf("history of an unknown ID: %v, %v", h, err)
+	}
+}
+
+func testSessions(t *testing.T, open Opener) {
+	db, name := open(t, "")
+	ctx := context.Background()
+	now := time.Now()
+	a, b, c := []byte("session-a"), []byte("session-b"), []byte("session-c")
+	tokA, tokB := []byte("token-a"), []byte("token-b")
+	for _, s := range []struct {
+		id, tok []byte
+		exp     time.Time
+	}{{a, tokA, now.Add(time.Hour)}, {b, tokB, now.Add(time.Hour)}, {c, tokA, now.Add(time.Minute)}} {
+		if err := db.StartSession(ctx, s.id, s.tok, s.exp); err != nil {
+			t.Fatal(err)
+		}
+	}
+	live := func(s Store, id []byte, at time.Time) bool {
+		t.Helper()
+		ok, err := s.SessionLive(ctx, id, at)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return ok
+	}
+	if !live(db, a, now) || !live(db, b, now) || !live(db, c, now) {
+		t.Fatal("a started session is not live")
+	}
+	if live(db, c, now.Add(2*time.Minute)) {
+		t.Error("an expired session is live")
+	}
+	if live(db, []byte("never"), now) {
+		t.Error("an unknown session is live")
+	}
+	if err := db.EndSession(ctx, a, now); err != nil {
+		t.Fatal(err)
+	}
+	other, _ := open(t, name) // ended for every instance
+	if live(other, a, now) || !live(other, b, now) {
+		t.Error("ending one session did not hold for another instance, or ended another")
+	}
+	n, err := db.EndSessionsExcept(ctx, [][]byte{tokA}, now)
+	if err != nil || n != 1 || live(db, b, now) || !live(db, c, now) {
+		t.Errorf("ending token b's sessions: %d, %v", n, err)
+	}
+	if n, err := db.EndSessionsExcept(ctx, nil, now); err != nil || n != 1 || live(db, c, now) {
+		t.Errorf("ending every session: %d, %v", n, err)
+	}
+}
+
+// Instances on one database share the keys: one reads a key another
+// stored after both opened.
+func testSharedKeys(t *testing.T, open Opener) {
+	ctx := context.Background()
+	a, name := open(t, "")
+	b, _ := open(t, name)
+	if keys, err := b.Keys(ctx); err != nil || len(keys) != 0 {
+		t.Fatalf("keys of a new database: %v, %v", keys, err)
+	}
+	k1, err := proof.NewKey(time.Now().Add(-time.Minute))
+	if err != nil {
+		t.Fatal(err)
+	}
+	k2, _ := proof.NewKey(time.Now())
+	if err := a.AddKey(ctx, k2); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.AddKey(ctx, k1); err != nil {
+		t.Fatal(err)
+	}
+	keys, err := b.Keys(ctx)
+	if err != nil || len(keys) != 2 || keys[0].ID != k1.ID || !bytes.Equal(keys[1].Private, k2.Private) {
+		t.Fatalf("the other instance reads %v, %v; want both keys, oldest first", keys, err)
+	}
+	if !keys[0].CreatedAt.Equal(k1.CreatedAt.Truncate(time.Microsecond)) {
+		t.Errorf("created_at %v read back as %v", k1.CreatedAt, keys[0].CreatedAt)
+	}
+	sa, _ := a.Secret(ctx, "visitor-token-key", 64)
+	sb, _ := b.Secret(ctx, "visitor-token-key", 64)
+	if len(sa) != 64 || !bytes.Equal(sa, sb) {
+		t.Error("two instances got different secrets")
+	}
+}
+
+func testScanStats(t *testing.T, open Opener) {
+	db, _ := open(t, "")
+	ctx := context.Background()
+	day := time.Date(2026, 3, 1, 23, 0, 0, 0, time.UTC)
+	clock := day
+	db.SetClock(func() time.Time { return clock })
+	var ids []uuid.UUID
+	var hashes [][]byte
+	for i := range 6 {
+		clock = day.Add(time.Duration(i) * 30 * time.Minute) // 23:00 … 01:30: two UTC days
+		r := NewRecord("demo", uuid.Nil)
+		r.Choices["analytics"] = i%2 == 0
+		r.GPC = i == 5
+		if i == 5 {
+			r.Action = consent.RejectAll
+			r.Choices["analytics"] = false
+		}
+		if i == 3 {
+			r.ConfigHash = "sha256:" + string(bytes.Repeat([]byte("cd"), 32))
+		}
+		if err := db.Append(ctx, r); err != nil {
+			t.Fatal(err)
+		}
+		ids, hashes = append(ids, r.ConsentID), append(hashes, r.Hash)
+	}
+	if err := db.Append(ctx, NewRecord("other", ids[0])); err != nil {
+		t.Fatal(err)
+	}
+	seqs := func(f consent.Filter) []int64 {
+		t.Helper()
+		var out []int64
+		if err := db.Scan(ctx, f, func(r *consent.Record) error { out = append(out, r.Seq); return nil }); err != nil {
+			t.Fatal(err)
+		}
+		return out
+	}
+	for _, c := range []struct {
+		f    consent.Filter
+		want string
+	}{
+		{consent.Filter{Site: "demo"}, "[1 2 3 4 5 6]"},
+		{consent.Filter{Site: "demo", From: day.Add(time.Hour)}, "[3 4 5 6]"},
+		{consent.Filter{Site: "demo", To: day.Add(time.Hour)}, "[1 2]"},
+		{consent.Filter{Site: "demo", From: day.Add(20 * time.Minute), To: day.Add(90 * time.Minute)}, "[2 3]"},
+		{consent.Filter{Site: "demo", ConsentID: ids[2]}, "[3]"},
+		{consent.Filter{ConsentID: ids[0]}, "[1 1]"},
+		{consent.Filter{From: day.Add(2 * time.Hour)}, "[5 6 1]"},
+		{consent.Filter{Site: "nowhere"}, "[]"},
+	} {
+		if got := fmt.Sprint(seqs(c.f)); got != c.want {
+			t.Errorf("scan %+v: seqs %s, want %s", c.f, got, c.want)
+		}
+	}
+	stats, err := db.Stats(ctx, consent.Filter{Site: "demo"}, []string{"necessary", "analytics", "missing"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := fmt.Sprintf("%+v", stats); got != "[{Day:2026-03-01 Total:2 Actions:map[custom:2] GPC:0 Granted:map[analytics:1 missing:0 necessary:2]} "+
+		"{Day:2026-03-02 Total:4 Actions:map[custom:3 reject_all:1] GPC:1 Granted:map[analytics:2 missing:0 necessary:4]}]" {
+		t.Errorf("stats: %s", got)
+	}
+	if stats, err := db.Stats(ctx, consent.Filter{Site: "demo", From: day.Add(time.Hour)}, nil); err != nil || len(stats) != 1 || stats[0].Total != 4 {
+		t.Errorf("stats from a time: %+v, %v", stats, err)
+	}
+	used, err := db.VersionsUsed(ctx, "demo")
+	if err != nil || len(used) != 2 || used[0].Records != 5 || used[1].Records != 1 || used[1].Hash[7:9] != "cd" ||
+		!used[0].Last.Equal(day.Add(150*time.Minute)) || !used[1].First.Equal(day.Add(90*time.Minute)) {
+		t.Errorf("versions used: %+v, %v", used, err)
+	}
+	if n, err := db.CountSince(ctx, ids[0], day); err != nil || n != 2 {
+		t.Errorf("count since: %d, %v; want 2", n, err)
+	}
+	if n, err := db.CountSince(ctx, ids[0], day.Add(time.Hour)); err != nil || n != 1 {
+		t.Errorf("count since later: %d, %v; want 1", n, err)
+	}
+	if seq, ok, err := db.FindHash(ctx, "demo", hashes[3]); err != nil || !ok || seq != 4 {
+		t.Errorf("find hash: %d, %v, %v", seq, ok, err)
+	}
+	if _, ok, err := db.FindHash(ctx, "other", hashes[3]); err != nil || ok {
+		t.Errorf("find hash on another site: %v, %v", ok, err)
+	}
+	if cp, err := db.LastCheckpoint(ctx, "demo"); err != nil || cp != nil {
+		t.Errorf("checkpoint before any purge: %v, %v", cp, err)
+	}
+}
+
+// A store that keeps no log answers the log's questions as empty.
+func testNoLog(t *testing.T, open Opener) {
+	db, _ := open(t, "")
+	ctx := context.Background()
+	r := NewRecord("demo", uuid.Nil)
+	if err := db.Append(ctx, r); err != nil {
+		t.Fatal(err)
+	}
+	if cp, err := db.LatestCheckpoint(ctx); err != nil || cp != nil {
+		t.Errorf("latest checkpoint: %q, %v", cp, err)
+	}
+	if cp, err := db.LatestWitnessed(ctx); err != nil || cp != nil {
+		t.Errorf("latest witnessed: %q, %v", cp, err)
+	}
+	if l, err := db.LeafOf(ctx, "demo", r.Seq); err != nil || l != nil {
+		t.Errorf("leaf: %v, %v", l, err)
+	}
+	if e, err := db.LogEntries(ctx, 0, 256); err != nil || len(e) != 0 {
+		t.Errorf("entries: %d, %v", len(e), err)
+	}
+	if _, err := db.LogHashes(ctx, []int64{0}); consent.ErrorCode(err) != consent.ENOTFOUND {
+		t.Errorf("a hash of an empty log: %v, want not found", err)
+	}
+	k1, err := db.LogAuditKey(ctx, "demo")
+	k2, _ := db.LogAuditKey(ctx, "other")
+	if err != nil || len(k1) != 32 || bytes.Equal(k1, k2) {
+		t.Errorf("audit keys: %x, %x, %v", k1, k2, err)
+	}
+}

@@ -19,8 +19,8 @@ import (
 	"github.com/koekje/koekje/config"
 	"github.com/koekje/koekje/server/consent"
 	"github.com/koekje/koekje/server/export"
+	"github.com/koekje/koekje/server/postgres"
 	"github.com/koekje/koekje/server/proof"
-	"github.com/koekje/koekje/server/sqlite"
 	klog "github.com/koekje/koekje/server/tlog"
 )
 
@@ -28,12 +28,12 @@ import (
 var errFailed = errors.New("failed")
 
 // open loads the config and opens the database for an auditor command.
-func (o *options) open(ctx context.Context) (*config.Config, *sqlite.DB, error) {
+func (o *options) open(ctx context.Context) (*config.Config, store, error) {
 	cfg, err := loadConfig(o.config)
 	if err != nil {
 		return nil, nil, err
 	}
-	if _, err := os.Stat(o.db); err != nil {
+	if _, err := os.Stat(o.db); err != nil && !postgres.IsDSN(o.db) {
 		return nil, nil, fmt.Errorf("database %s: %w", o.db, err)
 	}
 	db, err := o.openDB(nil)
@@ -43,7 +43,7 @@ func (o *options) open(ctx context.Context) (*config.Config, *sqlite.DB, error) 
 // openSites opens the database and returns the site named by --site, or
 // every site the database holds: an auditor command works from what the
 // database holds, never from a configuration that may not describe it.
-func (o *options) openSites(ctx context.Context, id string) ([]string, *config.Config, *sqlite.DB, error) {
+func (o *options) openSites(ctx context.Context, id string) ([]string, *config.Config, store, error) {
 	cfg, db, err := o.open(ctx)
 	if err != nil {
 		return nil, nil, nil, err
@@ -55,14 +55,14 @@ func (o *options) openSites(ctx context.Context, id string) ([]string, *config.C
 	}
 	if len(held) == 0 {
 		db.Close()
-		return nil, nil, nil, fmt.Errorf("database %s holds no site", o.db)
+		return nil, nil, nil, fmt.Errorf("database %s holds no site", o.dbName())
 	}
 	if id == "" {
 		return held, cfg, db, nil
 	}
 	if !slices.Contains(held, id) {
 		db.Close()
-		return nil, nil, nil, fmt.Errorf("database %s holds no site %q (it holds %s)", o.db, id, strings.Join(held, ", "))
+		return nil, nil, nil, fmt.Errorf("database %s holds no site %q (it holds %s)", o.dbName(), id, strings.Join(held, ", "))
 	}
 	return []string{id}, cfg, db, nil
 }

@@ -22,7 +22,6 @@ import (
 	"github.com/koekje/koekje/config"
 	"github.com/koekje/koekje/server"
 	"github.com/koekje/koekje/server/proof"
-	"github.com/koekje/koekje/server/sqlite"
 	klog "github.com/koekje/koekje/server/tlog"
 )
 
@@ -162,15 +161,15 @@ type options struct {
 func (o *options) flags(name string, getenv func(string) string, stderr io.Writer) *flag.FlagSet {
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	fs.StringVar(&o.db, "db", envOr(getenv, "KOEKJE_DB", "koekje.db"), "SQLite database file (KOEKJE_DB)")
+	fs.StringVar(&o.db, "db", envOr(getenv, "KOEKJE_DB", "koekje.db"), "SQLite database file, or a PostgreSQL DSN postgres://… (KOEKJE_DB)")
 	fs.StringVar(&o.keyFile, "key-file", getenv("KOEKJE_KEY_FILE"), "key file sealing the database's keys, mode 0600; the database's path + .key when empty, made on first start (KOEKJE_KEY_FILE)")
 	fs.StringVar(&o.config, "config", getenv("KOEKJE_CONFIG"), "site configuration YAML; the demo site when empty (KOEKJE_CONFIG)")
 	return fs
 }
 
 // openDB opens the database with its key file.
-func (o *options) openDB(log *slog.Logger) (*sqlite.DB, error) {
-	return sqlite.OpenWith(o.db, sqlite.Options{KeyFile: o.keyFile, Log: log})
+func (o *options) openDB(log *slog.Logger) (store, error) {
+	return o.openStore(log)
 }
 
 func serve(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
@@ -252,12 +251,12 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	if err != nil {
 		return err
 	}
-	logSigner, err := db.StartLog(ctx, logOrigin(o.publicURL))
+	logKey, err := startLog(ctx, db, logOrigin(o.publicURL), log)
 	if err != nil {
 		return fmt.Errorf("transparency log: %w", err)
 	}
 	if o.adminToken == "" && len(cfg.Tokens) == 0 {
-		if o.adminToken, err = generatedToken(o.db, stderr, log); err != nil {
+		if o.adminToken, err = generatedToken(o.localBase(), stderr, log); err != nil {
 			return err
 		}
 	}
@@ -266,24 +265,27 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		proxies = strings.Split(o.trustedProxies, ",")
 	}
 	metrics := server.NewMetrics()
-	db.OnCommit = metrics.ObserveCommit
+	db.SetOnCommit(metrics.ObserveCommit)
 	srv, err := server.New(ctx, server.Deps{
 		Metrics: metrics,
 		Config:  cfg, Store: db, Keys: keys, Log: log, AccessLog: logs, TokenKey: key, AdminToken: o.adminToken,
-		RateLimit: o.rateLimit, TrustedProxies: proxies, PublicURL: o.publicURL, LogKey: logSigner.VerifierKey(), Witnessed: len(witnesses) > 0,
+		RateLimit: o.rateLimit, TrustedProxies: proxies, PublicURL: o.publicURL, LogKey: logKey, Witnessed: len(witnesses) > 0,
 	})
 	if err != nil {
 		return err
 	}
 	go retention(ctx, log, cfg, db, keys)
 	if len(witnesses) > 0 {
+		if logKey == "" {
+			return errors.New("--witness: this store keeps no transparency log")
+		}
 		if *policy == 0 {
 			*policy = len(witnesses)
 		}
 		if *policy < 1 || *policy > len(witnesses) {
 			return fmt.Errorf("--witness-policy %d: want 1 to %d", *policy, len(witnesses))
 		}
-		wg := &klog.Witnessing{Store: db, LogKey: logSigner.VerifierKey(), Witnesses: witnesses, Policy: *policy,
+		wg := &klog.Witnessing{Store: db, LogKey: logKey, Witnesses: witnesses, Policy: *policy,
 			Client: &http.Client{Timeout: 15 * time.Second}, Log: log}
 		go wg.Run(ctx, 10*time.Second)
 	}
@@ -292,7 +294,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		return err
 	}
 	hs := srv.HTTPServer(o.addr)
-	log.Info("serving", "addr", ln.Addr().String(), "public_url", o.publicURL, "db", o.db, "sites", len(cfg.Sites), "version", version)
+	log.Info("serving", "addr", ln.Addr().String(), "public_url", o.publicURL, "db", o.dbName(), "sites", len(cfg.Sites), "version", version)
 	errc := make(chan error, 1)
 	go func() { errc <- hs.Serve(ln) }()
 	select {
@@ -393,7 +395,7 @@ func newToken() string {
 
 // retention purges, once a day, the records of sites that configure a
 // retention period, leaving signed checkpoints so the chains still verify.
-func retention(ctx context.Context, log *slog.Logger, cfg *config.Config, db *sqlite.DB, keys *proof.Keys) {
+func retention(ctx context.Context, log *slog.Logger, cfg *config.Config, db store, keys *proof.Keys) {
 	for {
 		purgeExpired(ctx, log, cfg, db, time.Now(), keys)
 		select {
@@ -407,7 +409,7 @@ func retention(ctx context.Context, log *slog.Logger, cfg *config.Config, db *sq
 // purgeExpired purges each site's records older than its retention period,
 // signing the checkpoints with the key current at that moment (the one an
 // admin may just have rotated to through the API).
-func purgeExpired(ctx context.Context, log *slog.Logger, cfg *config.Config, db *sqlite.DB, now time.Time, keys *proof.Keys) {
+func purgeExpired(ctx context.Context, log *slog.Logger, cfg *config.Config, db store, now time.Time, keys *proof.Keys) {
 	for _, s := range cfg.Sites {
 		if s.RetentionMonths == 0 {
 			continue

@@ -58,3 +58,6 @@ func (db *DB) LeafOf(context.Context, string, int64) (*klog.StoredLeaf, error) {
 
 // LogLeaves calls fn for no leaf.
 func (db *DB) LogLeaves(context.Context, func(*klog.LeafRecord) error) error { return nil }
+
+// NewLogSigner refuses: see ErrNoLog.
+func (db *DB) NewLogSigner(context.Context, string) (*klog.Signer, error) { return nil, ErrNoLog }

@@ -340,3 +340,14 @@ func (db *DB) VersionsUsed(ctx context.Context, site string) ([]consent.VersionU
 	}
 	return out, rows.Err()
 }
+
+// Sites lists the sites the database holds: those with a chain (records
+// now or before a purge), banner versions or purge checkpoints.
+func (db *DB) Sites(ctx context.Context) ([]string, error) {
+	rows, err := db.pool.Query(ctx, `SELECT site FROM chain_heads UNION SELECT site FROM versions
+		UNION SELECT site FROM checkpoints ORDER BY 1`)
+	if err != nil {
+		return nil, fmt.Errorf("sites: %w", err)
+	}
+	return pgx.CollectRows(rows, pgx.RowTo[string])
+}

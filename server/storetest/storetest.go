@@ -24,6 +24,8 @@ type Store interface {
 	server.Store
 	proof.KeyStore
 	Secret(ctx context.Context, name string, n int) ([]byte, error)
+	// Sites lists the sites the database holds.
+	Sites(ctx context.Context) ([]string, error)
 	// SetClock sets the clock that stamps records.
 	SetClock(now func() time.Time)
 	Close() error
@@ -628,6 +630,12 @@ func testScanStats(t *testing.T, open Opener) {
 	}
 	if cp, err := db.LastCheckpoint(ctx, "demo"); err != nil || cp != nil {
 		t.Errorf("checkpoint before any purge: %v, %v", cp, err)
+	}
+	if err := db.PutVersion(ctx, "shown-only", "sha256:x", []byte("{}")); err != nil {
+		t.Fatal(err)
+	}
+	if sites, err := db.Sites(ctx); err != nil || fmt.Sprint(sites) != "[demo other shown-only]" {
+		t.Errorf("sites: %v, %v", sites, err)
 	}
 }
 

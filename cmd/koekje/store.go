@@ -1,0 +1,92 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/koekje/koekje/server"
+	"github.com/koekje/koekje/server/postgres"
+	"github.com/koekje/koekje/server/proof"
+	"github.com/koekje/koekje/server/sqlite"
+	klog "github.com/koekje/koekje/server/tlog"
+)
+
+// store is what the commands need of a consent store; the SQLite and the
+// PostgreSQL store both have it.
+type store interface {
+	server.Store
+	proof.KeyStore
+	SaveWitnessed(ctx context.Context, size int64, cosigned []byte) error
+	Secret(ctx context.Context, name string, n int) ([]byte, error)
+	StartLog(ctx context.Context, origin string) (*klog.Signer, error)
+	LogSigner(ctx context.Context) (*klog.Signer, error)
+	NewLogSigner(ctx context.Context, origin string) (*klog.Signer, error)
+	Sites(ctx context.Context) ([]string, error)
+	LimitSize(ctx context.Context, maxBytes int64) error
+	SetOnCommit(f func(size int, d time.Duration, err error))
+	Close() error
+}
+
+// openStore opens the store --db names: PostgreSQL for a postgres:// DSN,
+// else a SQLite file.
+func (o *options) openStore(log *slog.Logger) (store, error) {
+	if postgres.IsDSN(o.db) {
+		db, err := postgres.Open(context.Background(), o.db, postgres.Options{KeyFile: o.keyFile, Log: log})
+		if err != nil {
+			return nil, err
+		}
+		return db, nil
+	}
+	db, err := sqlite.OpenWith(o.db, sqlite.Options{KeyFile: o.keyFile, Log: log})
+	if err != nil {
+		return nil, err
+	}
+	return db, nil
+}
+
+// startLog starts the transparency log and returns its verifier key, or ""
+// on a store that cannot keep one yet (PostgreSQL): the server then runs
+// without it, and says so.
+func startLog(ctx context.Context, db store, origin string, log *slog.Logger) (string, error) {
+	signer, err := db.StartLog(ctx, origin)
+	if errors.Is(err, postgres.ErrNoLog) {
+		log.Warn("serving without the transparency log", "reason", err.Error())
+		return "", nil
+	}
+	if err != nil {
+		return "", err
+	}
+	return signer.VerifierKey(), nil
+}
+
+// localBase is the path that files kept beside the database (the
+// generated admin token) are named after: the SQLite file, or on
+// PostgreSQL the key file.
+func (o *options) localBase() string {
+	if postgres.IsDSN(o.db) {
+		return strings.TrimSuffix(o.keyFile, ".key")
+	}
+	return o.db
+}
+
+// dbName is --db as it may be logged: a DSN's password is left out.
+func (o *options) dbName() string {
+	if !postgres.IsDSN(o.db) {
+		return o.db
+	}
+	u, err := url.Parse(o.db)
+	if err != nil {
+		return "postgres://(unparsable DSN)"
+	}
+	u.User = url.User(u.User.Username())
+	q := u.Query()
+	if q.Has("password") {
+		q.Set("password", "xxxxx")
+		u.RawQuery = q.Encode()
+	}
+	return u.String()
+}

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"strconv"
 	"time"
+	"unicode/utf8"
 
 	"github.com/google/uuid"
 	"github.com/labstack/echo/v4"
@@ -49,6 +50,15 @@ func (s *Server) postConsent(c echo.Context) error {
 	req, err := consent.DecodeRequest(body)
 	if err != nil {
 		return err
+	}
+	// POST /api/v1/sites/{site}/consents names the site in the path, so a
+	// load balancer can route a site's writes to one instance; the body may
+	// then leave it out, and may not name another.
+	if p := c.Param("site"); p != "" {
+		if req.Site != "" && req.Site != p {
+			return consent.FieldErrorf(consent.EINVALID, "site", "the body names site %q, the path %q", safeSite(req.Site), p)
+		}
+		req.Site = p
 	}
 	if req.Site == "" {
 		return consent.FieldErrorf(consent.EINVALID, "site", "required")
@@ -213,4 +223,12 @@ func readAll(r io.Reader, size int) ([]byte, error) {
 			b = append(b, 0)[:len(b)]
 		}
 	}
+}
+
+// safeSite bounds a site name quoted back to the client.
+func safeSite(s string) string {
+	if len(s) > 64 || !utf8.ValidString(s) {
+		return "(invalid)"
+	}
+	return s
 }

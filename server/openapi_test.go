@@ -102,6 +102,8 @@ func TestOpenAPI(t *testing.T) {
 		{"GET", "/log/tile/entries/000", "", nil},
 		{"GET", "/log/tile/1/000", "", nil},
 		{"GET", "/verify", "", nil},
+		{"POST", "/api/v1/sites/demo/consents", `{"action":"reject_all"}`, []string{"Content-Type", "application/json"}},
+		{"POST", "/api/v1/sites/demo/consents", `{"site":"other","action":"reject_all"}`, []string{"Content-Type", "application/json"}},
 	}
 	seen := map[string]bool{}
 	for _, c := range calls {

@@ -30,6 +30,8 @@ func (s *Server) routes() {
 	// CORS per route: group middleware would turn a wrong method's 405 into a 404.
 	e.POST("/api/v1/consents", s.postConsent, s.cors, s.rateLimit())
 	e.OPTIONS("/api/v1/consents", preflight, s.cors)
+	e.POST("/api/v1/sites/:site/consents", s.postConsent, s.cors, s.rateLimit())
+	e.OPTIONS("/api/v1/sites/:site/consents", preflight, s.cors)
 	e.GET("/api/v1/consents/:id", s.getHistory, s.cors, s.visitor)
 	e.OPTIONS("/api/v1/consents/:id", preflight, s.cors)
 	e.GET("/api/v1/consents/:id/receipt", s.receipt, s.cors, s.visitor)

@@ -184,3 +184,17 @@ func TestHistoryPages(t *testing.T) {
 			status: 422, code: "invalid", field: field}.run(t, s)
 	}
 }
+
+// A choice may name its site in the path, for routing by site.
+func TestPostWithSiteInPath(t *testing.T) {
+	t.Parallel()
+	s, _ := newServer(t, 0)
+	json := []string{"Content-Type", "application/json"}
+	r := scenario{method: "POST", path: "/api/v1/sites/demo/consents", headers: json, body: `{"action":"reject_all"}`, status: 201}.run(t, s)
+	if recs := history(t, s, r.json(t)["consent_id"].(string), "Authorization", "Bearer "+adminToken); len(recs) != 1 || recs[0]["site"] != "demo" {
+		t.Fatalf("%v", recs)
+	}
+	scenario{method: "POST", path: "/api/v1/sites/demo/consents", headers: json, body: `{"site":"demo","action":"reject_all"}`, status: 201}.run(t, s)
+	scenario{method: "POST", path: "/api/v1/sites/demo/consents", headers: json, body: `{"site":"other","action":"reject_all"}`, status: 422, code: "invalid", field: "site"}.run(t, s)
+	scenario{method: "POST", path: "/api/v1/sites/nope/consents", headers: json, body: `{"action":"reject_all"}`, status: 404, code: "not_found", field: "site"}.run(t, s)
+}

@@ -308,7 +308,7 @@ func keysCmd(ctx context.Context, args []string, getenv func(string) string, std
 		if err != nil {
 			return err
 		}
-		fmt.Fprintf(stdout, "new signing key %s; restart the server to sign with it (old keys stay published)\n", k.ID)
+		fmt.Fprintf(stdout, "new signing key %s; running servers sign with it within 5 s (old keys stay published)\n", k.ID)
 	}
 	list, err := db.Keys(ctx)
 	if err != nil {

@@ -275,6 +275,9 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		return err
 	}
 	go retention(ctx, log, cfg, db, keys)
+	// A key rotated by another instance, or by koekje keys rotate, signs
+	// here within seconds.
+	go keys.Watch(ctx, 5*time.Second, func(err error) { log.Warn("reading the signing keys", "err", err) })
 	if len(witnesses) > 0 {
 		if logKey == "" {
 			return errors.New("--witness: this store keeps no transparency log")

@@ -179,6 +179,44 @@ func (k *Keys) Ring() *Keyring { return k.ring.Load() }
 // SignCheckpoint signs a purge checkpoint with the current key.
 func (k *Keys) SignCheckpoint(cp *consent.Checkpoint) error { return k.Ring().SignCheckpoint(cp) }
 
+// Refresh reads the keys again, so a key another instance (or koekje keys
+// rotate) added signs here too. It reports whether the keys changed.
+func (k *Keys) Refresh(ctx context.Context) (bool, error) {
+	keys, err := k.store.Keys(ctx)
+	if err != nil {
+		return false, err
+	}
+	if len(keys) == len(k.Ring().keys) {
+		return false, nil
+	}
+	ring, err := NewKeyring(keys)
+	if err != nil {
+		return false, err
+	}
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if len(ring.keys) > len(k.Ring().keys) {
+		k.ring.Store(ring)
+	}
+	return true, nil
+}
+
+// Watch refreshes the keys every interval until ctx ends.
+func (k *Keys) Watch(ctx context.Context, every time.Duration, log func(error)) {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			if _, err := k.Refresh(ctx); err != nil && ctx.Err() == nil {
+				log(err)
+			}
+		}
+	}
+}
+
 // Rotate adds a new signing key and signs with it from now on; the old ones
 // stay published so what they signed still verifies.
 func (k *Keys) Rotate(ctx context.Context) (consent.SigningKey, error) {

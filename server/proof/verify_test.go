@@ -213,3 +213,31 @@ func TestPurgeEverythingThenAppend(t *testing.T) {
 		t.Fatalf("%+v", res)
 	}
 }
+
+// A key rotated through one Keys (another instance, or the keys command)
+// signs through every other once it refreshes.
+func TestKeysRefresh(t *testing.T) {
+	db, _, _ := chain(t, 1)
+	ctx := context.Background()
+	a, err := proof.OpenKeys(ctx, db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := proof.OpenKeys(ctx, db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if changed, err := b.Refresh(ctx); err != nil || changed {
+		t.Fatalf("refresh without a rotation: %v %v", changed, err)
+	}
+	k, err := a.Rotate(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b.Ring().Current() == k.ID {
+		t.Fatal("b signs with the new key before it refreshed")
+	}
+	if changed, err := b.Refresh(ctx); err != nil || !changed || b.Ring().Current() != k.ID {
+		t.Fatalf("after refresh: %v %v, signs with %s, want %s", changed, err, b.Ring().Current(), k.ID)
+	}
+}

@@ -398,9 +398,17 @@ func newToken() string {
 
 // retention purges, once a day, the records of sites that configure a
 // retention period, leaving signed checkpoints so the chains still verify.
+// Of several instances on one database, the one holding the "retention"
+// lease does it; if it dies, another takes over when the lease runs out.
 func retention(ctx context.Context, log *slog.Logger, cfg *config.Config, db store, keys *proof.Keys) {
+	host, _ := os.Hostname()
+	holder := fmt.Sprintf("%s/%d/%s", host, os.Getpid(), newToken()[:8])
 	for {
-		purgeExpired(ctx, log, cfg, db, time.Now(), keys)
+		if ok, err := db.Lease(ctx, "retention", holder, 23*time.Hour); err != nil {
+			log.Error("retention lease", "err", err)
+		} else if ok {
+			purgeExpired(ctx, log, cfg, db, time.Now(), keys)
+		}
 		select {
 		case <-ctx.Done():
 			return

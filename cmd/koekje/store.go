@@ -28,6 +28,7 @@ type store interface {
 	Sites(ctx context.Context) ([]string, error)
 	LimitSize(ctx context.Context, maxBytes int64) error
 	SetOnCommit(f func(size int, d time.Duration, err error))
+	Lease(ctx context.Context, name, holder string, ttl time.Duration) (bool, error)
 	Close() error
 }
 

@@ -144,6 +144,13 @@ var migrations = []string{
 		expires_at timestamptz NOT NULL,
 		ended_at   timestamptz     -- set by logout, or when the token is no longer configured
 	);`,
+	`-- Leases: work that one instance at a time does (the daily retention
+	-- purge), held until a time and taken over once it has passed.
+	CREATE TABLE leases (
+		name   text PRIMARY KEY,
+		holder text NOT NULL,
+		until  timestamptz NOT NULL
+	);`,
 }
 
 // migrateLock is the advisory lock key the migrations run under.

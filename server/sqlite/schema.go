@@ -133,6 +133,13 @@ var migrations = []func(tx *sql.Tx, kek *keyfile.Key) error{
 		expires_at INTEGER NOT NULL,
 		ended_at   INTEGER           -- set by logout, or when the token is no longer configured
 	) WITHOUT ROWID;`),
+	execMigration(`-- Leases: work that one server at a time does (the daily retention
+	-- purge), held until a time and taken over once it has passed.
+	CREATE TABLE leases (
+		name   TEXT PRIMARY KEY,
+		holder TEXT NOT NULL,
+		until  INTEGER NOT NULL -- Unix microseconds
+	) WITHOUT ROWID;`),
 }
 
 func execMigration(q string) func(*sql.Tx, *keyfile.Key) error {

@@ -28,6 +28,9 @@ type Store interface {
 	Sites(ctx context.Context) ([]string, error)
 	// SetClock sets the clock that stamps records.
 	SetClock(now func() time.Time)
+	// Lease takes a named lease for holder for ttl, if free, run out or
+	// holder's; it reports whether holder has it.
+	Lease(ctx context.Context, name, holder string, ttl time.Duration) (bool, error)
 	Close() error
 }
 
@@ -54,6 +57,7 @@ func Run(t *testing.T, open Opener) {
 		{"SharedKeys", testSharedKeys},
 		{"ScanStatsAndLookups", testScanStats},
 		{"NoLogKept", testNoLog},
+		{"Leases", testLeases},
 	} {
 		t.Run(tc.name, func(t *testing.T) { tc.fn(t, open) })
 	}
@@ -666,5 +670,34 @@ func testNoLog(t *testing.T, open Opener) {
 	k2, _ := db.LogAuditKey(ctx, "other")
 	if err != nil || len(k1) != 32 || bytes.Equal(k1, k2) {
 		t.Errorf("audit keys: %x, %x, %v", k1, k2, err)
+	}
+}
+
+// A lease is one holder's at a time, across stores on one database, until
+// it runs out.
+func testLeases(t *testing.T, open Opener) {
+	ctx := context.Background()
+	a, name := open(t, "")
+	b, _ := open(t, name)
+	for _, step := range []struct {
+		s      Store
+		holder string
+		ttl    time.Duration
+		want   bool
+	}{
+		{a, "a", time.Hour, true},
+		{b, "b", time.Hour, false},   // a holds it
+		{a, "a", time.Hour, true},    // a renews it
+		{a, "a", -time.Second, true}, // a lets it run out
+		{b, "b", time.Hour, true},    // so b takes it
+		{a, "a", time.Hour, false},
+	} {
+		got, err := step.s.Lease(ctx, "retention", step.holder, step.ttl)
+		if err != nil || got != step.want {
+			t.Fatalf("%s takes the lease for %s: %v %v, want %v", step.holder, step.ttl, got, err, step.want)
+		}
+	}
+	if got, err := a.Lease(ctx, "other", "a", time.Hour); err != nil || !got {
+		t.Fatalf("another lease: %v %v", got, err)
 	}
 }

@@ -38,6 +38,9 @@ type Deps struct {
 	Metrics   *Metrics // made here when nil; give it to wire the store's OnCommit
 	LogKey    string   // the transparency log's verifier key; empty when no log is kept
 	Witnessed bool     // witnesses cosign the log: publish only checkpoints they cosigned
+	// SharedStore says several instances share the store: failed tokens
+	// are counted in it.
+	SharedStore bool
 }
 
 // Store is what the handlers need of the consent store, declared in pieces
@@ -116,6 +119,11 @@ func New(ctx context.Context, d Deps) (*Server, error) {
 		self:      self,
 		proxies:   proxies,
 		failures:  newMemFailures(),
+	}
+	// Instances sharing a store count failed tokens in it, so a guesser
+	// cannot spread its guesses over them.
+	if fs, ok := d.Store.(failureStore); ok && d.SharedStore {
+		s.failures = storeFailures{store: fs, log: d.Log}
 	}
 	for _, sum := range s.admins.hashes {
 		s.tokenIDs = append(s.tokenIDs, s.sessions.tokenID(sum))

@@ -1,6 +1,8 @@
 package server
 
 import (
+	"context"
+	"log/slog"
 	"math"
 	"strconv"
 	"sync"
@@ -71,23 +73,77 @@ func (m *memFailures) Fail(network string, now time.Time) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	f := m.nets[network]
-	if f == nil || f.expired(now) {
-		if f == nil && len(m.nets) >= m.max {
+	if f == nil {
+		if len(m.nets) >= m.max {
 			m.evict(now)
 		}
 		f = &failures{}
 		m.nets[network] = f
 	}
+	*f = f.next(now)
+}
+
+// next is the count after one more failure at now: a forgotten count
+// starts again; from failLimit on, each failure blocks the network for
+// twice as long as the one before, up to failMax.
+func (f failures) next(now time.Time) failures {
+	if f.expired(now) {
+		f = failures{}
+	}
 	f.count++
 	f.last = now
-	if f.count < failLimit {
-		return
+	if f.count >= failLimit {
+		wait := failMax
+		if n := f.count - failLimit; n < 16 {
+			wait = min(failBase<<n, failMax)
+		}
+		f.until = now.Add(wait)
 	}
-	wait := failMax
-	if n := f.count - failLimit; n < 16 {
-		wait = min(failBase<<n, failMax)
+	return f
+}
+
+// failureStore keeps failure counts in a store that several instances
+// share (PostgreSQL).
+type failureStore interface {
+	// Failures reads a network's count, last failure and block.
+	Failures(ctx context.Context, network string) (count int, last, until time.Time, err error)
+	// AddFailure replaces a network's count with what next makes of it,
+	// under a lock on its row, so instances that fail at once both count.
+	AddFailure(ctx context.Context, network string, next func(count int, last, until time.Time) (int, time.Time, time.Time)) error
+}
+
+// storeFailures is a failureCounter in a shared store. A store that does
+// not answer blocks no one (its error is logged): the token is still
+// checked, so that fails open only on the counting.
+type storeFailures struct {
+	store failureStore
+	log   *slog.Logger
+}
+
+func (s storeFailures) Wait(network string, now time.Time) time.Duration {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	_, _, until, err := s.store.Failures(ctx, network)
+	if err != nil {
+		s.log.Warn("reading failed tokens", "err", err)
+		return 0
 	}
-	f.until = now.Add(wait)
+	if now.Before(until) {
+		return until.Sub(now)
+	}
+	return 0
+}
+
+func (s storeFailures) Fail(network string, now time.Time) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	err := s.store.AddFailure(ctx, network, func(count int, last, until time.Time) (int, time.Time, time.Time) {
+		f := failures{count: count, last: last, until: until}.next(now)
+		return f.count, f.last, f.until
+	})
+	if err != nil {
+		s.log.Warn("counting a failed token", "err", err)
+	}
 }
 
 // evict forgets expired networks and, if that is not enough, networks

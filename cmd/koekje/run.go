@@ -21,6 +21,7 @@ import (
 
 	"github.com/koekje/koekje/config"
 	"github.com/koekje/koekje/server"
+	"github.com/koekje/koekje/server/postgres"
 	"github.com/koekje/koekje/server/proof"
 	klog "github.com/koekje/koekje/server/tlog"
 )
@@ -270,6 +271,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		Metrics: metrics,
 		Config:  cfg, Store: db, Keys: keys, Log: log, AccessLog: logs, TokenKey: key, AdminToken: o.adminToken,
 		RateLimit: o.rateLimit, TrustedProxies: proxies, PublicURL: o.publicURL, LogKey: logKey, Witnessed: len(witnesses) > 0,
+		SharedStore: postgres.IsDSN(o.db),
 	})
 	if err != nil {
 		return err

@@ -150,6 +150,15 @@ var migrations = []string{
 		name   text PRIMARY KEY,
 		holder text NOT NULL,
 		until  timestamptz NOT NULL
+	);
+
+	-- Failed admin tokens per client network (/24, /48), counted for every
+	-- instance: a guesser cannot spread its guesses over them.
+	CREATE TABLE token_failures (
+		network text PRIMARY KEY,
+		count   integer NOT NULL,
+		last    timestamptz NOT NULL,
+		until   timestamptz NOT NULL
 	);`,
 }
 

@@ -1,6 +1,8 @@
-// Koekje's banner. The server prepends CONFIG (the site and its texts), HASH
-// (the config_hash of what is shown), CSS (the shadow roots' style) and DCSS
-// (the declaration's), then minifies the whole.
+// Koekje's banner, minified by `go generate` into min/banner.js. A site's
+// bundle puts its configuration and texts, their config_hash, the shadow
+// roots' style and the declaration's style in place of the KOEKJE_ names.
+// Every text in CONFIG is a list in the order of the site's languages.
+const CONFIG = KOEKJE_CONFIG, HASH = KOEKJE_HASH, CSS = KOEKJE_CSS, DCSS = KOEKJE_DCSS
 const W = window, D = document, S = CONFIG.site, CATS = S.categories, SVCS = S.services
 const ATTR = 'data-category'
 const ME = D.currentScript, BASE = new URL(ME.src).origin
@@ -13,11 +15,12 @@ const GPC = navigator.globalPrivacyControl === true
 // The page's language, else the browser's, else the site's default.
 const LANG = [D.documentElement.lang, ...navigator.languages || []].map(l => (l || '').slice(0, 2).toLowerCase())
   .find(l => S.languages.includes(l)) || S.default_language
-const T = CONFIG.texts[LANG]
+const LI = S.languages.indexOf(LANG)
+const T = Object.fromEntries(Object.entries(CONFIG.texts).map(([k, v]) => [k, v[LI]]))
 const fill = (s, p) => s.replace(/\{p\}/g, p)
 // put places a node where a text says {a}.
 const put = (s, n) => { const [a, b] = s.split('{a}'); return [a, n, b] }
-const tr = t => t[LANG] || t[S.default_language]
+const tr = t => t[LI]
 const catOf = id => CATS.find(c => c.id === id)
 
 // The stored choice: "1|consent id|revision|granted categories|granted services|token|gpc".
@@ -287,7 +290,7 @@ const render = layer => {
   let body, acts, title = T.settingsTitle
   if (layer === 'first') {
     title = T.title
-    body = h('p', { id: 'k-d' }, tr(S.intro || {}) || T.intro, ' ', policy())
+    body = h('p', { id: 'k-d' }, S.intro ? tr(S.intro) : T.intro, ' ', policy())
     acts = buttons(btn(T.settings, () => render('settings')))
   } else if (layer === 'reload') {
     title = T.title

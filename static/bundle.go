@@ -7,19 +7,23 @@ import (
 	"compress/gzip"
 	"embed"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io/fs"
+	"regexp"
 	"slices"
 	"strings"
 
 	"github.com/andybalholm/brotli"
-	"github.com/evanw/esbuild/pkg/api"
 
 	"github.com/koekje/koekje/config"
 )
 
-//go:embed banner.js banner.css declaration.css texts.json
+//go:generate go run gen.go
+
+// min holds the banner's script and styles as `go generate` minified them
+// from the sources beside this file; TestMinifiedCurrent holds them current.
+//
+//go:embed min texts.json
 var files embed.FS
 
 //go:embed demo
@@ -73,39 +77,27 @@ func Build(s *config.Site) (*Bundle, error) {
 		return nil, err
 	}
 	b := &Bundle{Site: s.ID, Version: body, Hash: config.Hash(body)}
+	shipped, err := ship(v, s.Languages)
+	if err != nil {
+		return nil, err
+	}
 
-	css, err := minify("banner.css", api.LoaderCSS)
+	css, err := files.ReadFile("min/banner.css")
 	if err != nil {
 		return nil, err
 	}
-	dcss, err := minify("declaration.css", api.LoaderCSS)
+	dcss, err := files.ReadFile("min/declaration.css")
 	if err != nil {
 		return nil, err
 	}
-	cssJSON, _ := json.Marshal(strings.TrimSpace(string(css)))
-	dcssJSON, _ := json.Marshal(strings.TrimSpace(string(dcss)))
-	hashJSON, _ := json.Marshal(b.Hash)
-	src, err := files.ReadFile("banner.js")
+	js, err := files.ReadFile("min/banner.js")
 	if err != nil {
 		return nil, err
 	}
-	var in bytes.Buffer
-	fmt.Fprintf(&in, "const CONFIG=%s,HASH=%s,CSS=%s,DCSS=%s;\n", body, hashJSON, cssJSON, dcssJSON)
-	in.Write(src)
-	res := api.Transform(in.String(), api.TransformOptions{
-		Loader:            api.LoaderJS,
-		Format:            api.FormatIIFE,
-		Target:            api.ES2020,
-		MinifyWhitespace:  true,
-		MinifyIdentifiers: true,
-		MinifySyntax:      true,
-		Charset:           api.CharsetUTF8,
-		Sourcefile:        "banner.js",
-	})
-	if err := buildError(res.Errors); err != nil {
-		return nil, err
-	}
-	b.JS = res.Code
+	b.JS = []byte(strings.NewReplacer(
+		"KOEKJE_CONFIG", string(jsObject(shipped)), "KOEKJE_HASH", jsString(b.Hash),
+		"KOEKJE_CSS", jsString(string(css)), "KOEKJE_DCSS", jsString(string(dcss)),
+	).Replace(string(js)))
 	b.ETag = config.Hash(b.JS)[7:23]
 	if b.Gzip, err = gzipBytes(b.JS); err != nil {
 		return nil, err
@@ -115,6 +107,117 @@ func Build(s *config.Site) (*Bundle, error) {
 	}
 	return b, nil
 }
+
+// ship is the version as the bundle carries it, shorter on the wire: every
+// text, a map from language to string in the version, becomes a list in
+// the order of the site's languages, and the interface texts are listed per
+// key, so no key is repeated for each language.
+func ship(v version, langs []string) ([]byte, error) {
+	var site any
+	if err := json.Unmarshal(v.Site, &site); err != nil {
+		return nil, err
+	}
+	texts := map[string][]any{}
+	for _, l := range langs {
+		var t map[string]any
+		if err := json.Unmarshal(v.Texts[l], &t); err != nil {
+			return nil, err
+		}
+		for k, s := range t {
+			texts[k] = append(texts[k], s)
+		}
+	}
+	return json.Marshal(map[string]any{"site": byLanguage(site, langs), "texts": texts})
+}
+
+// byLanguage turns every map holding exactly the site's languages into a
+// list in their order.
+func byLanguage(v any, langs []string) any {
+	switch x := v.(type) {
+	case map[string]any:
+		list := make([]any, 0, len(langs))
+		for _, l := range langs {
+			if s, ok := x[l].(string); ok {
+				list = append(list, s)
+			}
+		}
+		if len(x) == len(langs) && len(list) == len(langs) {
+			return list
+		}
+		for k, y := range x {
+			x[k] = byLanguage(y, langs)
+		}
+	case []any:
+		for i, y := range x {
+			x[i] = byLanguage(y, langs)
+		}
+	}
+	return v
+}
+
+// jsObject writes JSON as a JavaScript literal a little shorter: keys that
+// are identifiers lose their quotes and true and false become !0 and !1,
+// as a minifier would do.
+func jsObject(j []byte) []byte {
+	out := make([]byte, 0, len(j))
+	for i := 0; i < len(j); i++ {
+		switch {
+		case bytes.HasPrefix(j[i:], []byte("true")):
+			out, i = append(out, "!0"...), i+3
+			continue
+		case bytes.HasPrefix(j[i:], []byte("false")):
+			out, i = append(out, "!1"...), i+4
+			continue
+		case j[i] != '"':
+			out = append(out, j[i])
+			continue
+		}
+		end := i + 1
+		for ; j[end] != '"'; end++ {
+			if j[end] == '\\' {
+				end++
+			}
+		}
+		s := j[i : end+1]
+		if end+1 < len(j) && j[end+1] == ':' && identifier.Match(s[1:len(s)-1]) {
+			s = s[1 : len(s)-1]
+		}
+		out = append(out, s...)
+		i = end
+	}
+	return out
+}
+
+// jsString writes s as a JavaScript string literal in the quotes it holds
+// fewer of.
+func jsString(s string) string {
+	s = strings.TrimSpace(s)
+	q := "'"
+	if strings.Count(s, "'") > strings.Count(s, `"`) {
+		q = `"`
+	}
+	var b strings.Builder
+	b.WriteString(q)
+	for _, r := range s {
+		switch r {
+		case '\\', rune(q[0]):
+			b.WriteByte('\\')
+			b.WriteRune(r)
+		case '\n':
+			b.WriteString(`\n`)
+		case '\r':
+			b.WriteString(`\r`)
+		case '\u2028', '\u2029':
+			fmt.Fprintf(&b, `\u%04x`, r)
+		default:
+			b.WriteRune(r)
+		}
+	}
+	b.WriteString(q)
+	return b.String()
+}
+
+var identifier = regexp.MustCompile(`^[A-Za-z_$][A-Za-z0-9_$]*$`)
 
 // texts returns the interface texts of every language, keyed by language.
 func texts() (map[string]json.RawMessage, error) {
@@ -197,33 +300,6 @@ func ThirdParties(s *config.Site) []string {
 		}
 	}
 	return out
-}
-
-func minify(name string, loader api.Loader) ([]byte, error) {
-	src, err := files.ReadFile(name)
-	if err != nil {
-		return nil, err
-	}
-	res := api.Transform(string(src), api.TransformOptions{
-		Loader: loader, MinifyWhitespace: true, MinifySyntax: true, Sourcefile: name,
-		Target: api.ES2020,
-	})
-	if err := buildError(res.Errors); err != nil {
-		return nil, err
-	}
-	return res.Code, nil
-}
-
-func buildError(msgs []api.Message) error {
-	var errs []error
-	for _, m := range msgs {
-		if m.Location != nil {
-			errs = append(errs, fmt.Errorf("%s:%d:%d: %s", m.Location.File, m.Location.Line, m.Location.Column, m.Text))
-		} else {
-			errs = append(errs, errors.New(m.Text))
-		}
-	}
-	return errors.Join(errs...)
 }
 
 func gzipBytes(b []byte) ([]byte, error) {

@@ -51,7 +51,74 @@ type Site struct {
 	Authority  *Authority  `yaml:"authority" json:"authority,omitempty"`
 	Categories []*Category `yaml:"categories" json:"categories"`
 	Services   []*Service  `yaml:"services" json:"services"`
+	// Banner is how the banner looks and where it sits.
+	Banner Banner `yaml:"banner" json:"banner"`
 }
+
+// Banner is the banner's layout, colours and settings button.
+type Banner struct {
+	// Layout is box (the default: a corner box that neither dims nor
+	// blocks the page), bar (across the page's bottom or top) or modal (a
+	// dialog that makes the page inert until a choice).
+	Layout string `yaml:"layout" json:"layout"`
+	// Position: for a box bottom-right (default), bottom-left,
+	// bottom-center, top-right, top-left or top-center; for a bar bottom
+	// (default) or top; for a modal center.
+	Position       string         `yaml:"position" json:"position"`
+	Colors         Colors         `yaml:"colors" json:"-"`
+	SettingsButton SettingsButton `yaml:"settings_button" json:"settings_button"`
+}
+
+// Layouts are the banner's layouts and their positions; the first position
+// is the default.
+var Layouts = map[string][]string{
+	"box":   {"bottom-right", "bottom-left", "bottom-center", "top-right", "top-left", "top-center"},
+	"bar":   {"bottom", "top"},
+	"modal": {"center"},
+}
+
+// Colors are a site's own colours for light and dark mode; what is not set
+// keeps the default.
+type Colors struct {
+	Light Palette `yaml:"light"`
+	Dark  Palette `yaml:"dark"`
+}
+
+// Palette is one colour scheme: "#rgb" or "#rrggbb" each.
+type Palette struct {
+	Accent     string `yaml:"accent"`     // main buttons, links, switches that are on
+	Text       string `yaml:"text"`       // text, on Background
+	Background string `yaml:"background"` // the banner's background
+}
+
+// The default palettes: calm, with main buttons in a dark slate (light) or
+// a pale one (dark).
+var (
+	DefaultLight = Palette{Accent: "#334155", Text: "#1f2328", Background: "#ffffff"}
+	DefaultDark  = Palette{Accent: "#cbd5e1", Text: "#ececef", Background: "#1c1c1f"}
+)
+
+// SettingsButton is the floating button that reopens the settings, so a
+// visitor can change or withdraw a choice from any page.
+type SettingsButton struct {
+	// Show is auto (default: when the page has no data-koekje-settings
+	// element), always or never.
+	Show string `yaml:"show" json:"show"`
+	// Position is bottom-left (default), bottom-right, top-left or top-right.
+	Position string `yaml:"position" json:"-"`
+	// OffsetX and OffsetY are its distances in px from the page's side and
+	// its top or bottom edge (default 16 each), to keep clear of the
+	// page's own corner widgets.
+	OffsetX *int `yaml:"offset_x" json:"-"`
+	OffsetY *int `yaml:"offset_y" json:"-"`
+}
+
+// ButtonShows and ButtonPositions are the settings button's options; the
+// first is the default.
+var (
+	ButtonShows     = []string{"auto", "always", "never"}
+	ButtonPositions = []string{"bottom-left", "bottom-right", "top-left", "top-right"}
+)
 
 // Controller is the organisation responsible for the processing (GDPR art. 4(7)).
 type Controller struct {

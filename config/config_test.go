@@ -146,3 +146,29 @@ func TestAuthorityDefault(t *testing.T) {
 		t.Errorf("demo authority = %+v", a)
 	}
 }
+
+// Contrast follows WCAG 2: black on white 21:1, #767676 on white just above
+// AA, #777 just below; a palette's defaults fill what a site leaves out.
+func TestContrast(t *testing.T) {
+	white, _ := config.ParseColor("#fff")
+	for _, tt := range []struct {
+		c    string
+		want float64
+	}{{"#000000", 21}, {"#767676", 4.54}, {"#777", 4.48}, {"#ffffff", 1}} {
+		c, err := config.ParseColor(tt.c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := config.Contrast(c, white); got < tt.want-0.01 || got > tt.want+0.01 {
+			t.Errorf("contrast of %s on white = %.3f, want %.2f", tt.c, got, tt.want)
+		}
+	}
+	p := config.Palette{Accent: "#7c2d12"}.Resolve(config.DefaultLight)
+	if p.Accent != "#7c2d12" || p.Background != config.DefaultLight.Background || p.Text != config.DefaultLight.Text {
+		t.Errorf("resolved palette %+v", p)
+	}
+	s := config.Demo().Site("demo")
+	if b := s.Banner; b.Layout != "box" || b.Position != "bottom-right" || b.SettingsButton.Show != "auto" || *b.SettingsButton.OffsetX != 16 {
+		t.Errorf("banner defaults: %+v", b)
+	}
+}

@@ -132,6 +132,25 @@ func (c *Config) setDefaults() {
 		if s.DefaultLanguage == "" && len(s.Languages) > 0 {
 			s.DefaultLanguage = s.Languages[0]
 		}
+		b := &s.Banner
+		if b.Layout == "" {
+			b.Layout = "box"
+		}
+		if b.Position == "" && Layouts[b.Layout] != nil {
+			b.Position = Layouts[b.Layout][0]
+		}
+		if b.SettingsButton.Show == "" {
+			b.SettingsButton.Show = ButtonShows[0]
+		}
+		if b.SettingsButton.Position == "" {
+			b.SettingsButton.Position = ButtonPositions[0]
+		}
+		for _, o := range []**int{&b.SettingsButton.OffsetX, &b.SettingsButton.OffsetY} {
+			if *o == nil {
+				n := 16
+				*o = &n
+			}
+		}
 		j := strings.ToUpper(s.Controller.Jurisdiction)
 		if s.Authority == nil && (j == "NL" || j == "" && s.DefaultLanguage == "nl") {
 			a := DutchAuthority

@@ -120,6 +120,29 @@ func (v *validator) site(p string, s *Site) {
 	}
 	v.categories(p, s)
 	v.services(p, s)
+	v.banner(p+".banner", &s.Banner)
+}
+
+func (v *validator) banner(p string, b *Banner) {
+	if pos, ok := Layouts[b.Layout]; !ok {
+		v.add(p+".layout", "must be box, bar or modal, got %q", b.Layout)
+	} else if !slices.Contains(pos, b.Position) {
+		v.add(p+".position", "a %s's position is one of %s, got %q", b.Layout, strings.Join(pos, ", "), b.Position)
+	}
+	v.palette(p+".colors.light", b.Colors.Light, DefaultLight)
+	v.palette(p+".colors.dark", b.Colors.Dark, DefaultDark)
+	sb := b.SettingsButton
+	if !slices.Contains(ButtonShows, sb.Show) {
+		v.add(p+".settings_button.show", "must be one of %s, got %q", strings.Join(ButtonShows, ", "), sb.Show)
+	}
+	if !slices.Contains(ButtonPositions, sb.Position) {
+		v.add(p+".settings_button.position", "must be one of %s, got %q", strings.Join(ButtonPositions, ", "), sb.Position)
+	}
+	for i, o := range []*int{sb.OffsetX, sb.OffsetY} {
+		if o != nil && (*o < 0 || *o > 400) {
+			v.add(p+".settings_button."+[]string{"offset_x", "offset_y"}[i], "must be 0 to 400 (px), got %d", *o)
+		}
+	}
 }
 
 func (v *validator) controller(p string, c *Controller) {

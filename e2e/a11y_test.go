@@ -100,7 +100,7 @@ func TestContrast(t *testing.T) {
 			ratios := eval[map[string]float64](tb, `(() => {
 				const lum = c => { const [r, g, b] = c.match(/\d+(\.\d+)?/g).slice(0, 3).map(Number).map(v => { v /= 255; return v <= 0.03928 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4 }); return 0.2126 * r + 0.7152 * g + 0.0722 * b }
 				const ratio = (a, b) => { const [x, y] = [lum(a), lum(b)].sort((p, q) => q - p); return (x + 0.05) / (y + 0.05) }
-				const root = `+bannerRoot+`, dlg = root.querySelector('dialog'), bg = getComputedStyle(dlg).backgroundColor
+				const root = `+bannerRoot+`, dlg = root.querySelector('.k'), bg = getComputedStyle(dlg).backgroundColor
 				const out = {text: ratio(getComputedStyle(dlg).color, bg)}
 				for (const b of root.querySelectorAll('button')) { const s = getComputedStyle(b); const back = s.backgroundColor === 'rgba(0, 0, 0, 0)' ? bg : s.backgroundColor; out[b.textContent] = ratio(s.color, back) }
 				return out })()`)

@@ -285,12 +285,13 @@ func TestGlobalPrivacyControl(t *testing.T) {
 	waitRecords(t, 1, `consent_id = ? AND action = 'custom' AND gpc = 1 AND choices LIKE '%"analytics":true%'`, id[:])
 }
 
-// Keyboard: focus moves in, Tab stays inside, Escape leaves settings without
-// granting, and focus returns to where it was on close.
+// Keyboard, in the modal layout: focus moves in, Tab stays inside, Escape
+// leaves settings without granting, and focus returns to where it was on
+// close.
 func TestKeyboard(t *testing.T) {
 	t.Parallel()
 	tb := newTab(t)
-	tb.open("/")
+	tb.open("/?site=modal")
 	tb.waitFor(bannerOpen)
 	tb.waitFor(bannerRoot + `.activeElement?.id === 'k-t'`)
 	for i := 0; i < 12; i++ {
@@ -301,7 +302,7 @@ func TestKeyboard(t *testing.T) {
 	}
 	tb.click(button("Instellingen"))
 	tb.do(chromedp.KeyEvent(kb.Escape))
-	tb.waitFor(bannerRoot + `.querySelector('dialog').dataset.layer === 'first'`)
+	tb.waitFor(bannerRoot + `.querySelector('.k').dataset.layer === 'first'`)
 	if eval[bool](tb, `document.cookie.includes('koekje=')`) || len(tb.requests("/api/v1/consents", false)) != 0 {
 		t.Error("Escape recorded a choice")
 	}
@@ -379,7 +380,7 @@ func TestIsolationAndReflow(t *testing.T) {
 	if strings.Contains(style["font"], "Georgia") || style["size"] == "22px" || style["spacing"] == "3px" {
 		t.Errorf("host styles leaked into the banner: %v", style)
 	}
-	if w := eval[int](tb, bannerRoot+`.querySelector('dialog').scrollWidth`); w > 320 {
+	if w := eval[int](tb, bannerRoot+`.querySelector('.k').scrollWidth`); w > 320 {
 		t.Errorf("dialog is %d px wide at a 320 px viewport", w)
 	}
 	sizes := eval[[]float64](tb, `[...`+bannerRoot+`.querySelectorAll('button')].flatMap(b => { const r = b.getBoundingClientRect(); return [r.width, r.height] })`)
@@ -401,7 +402,8 @@ func withTiming(tb *tab) error {
 window.koekjeShown = 0; window.layoutShift = 0;
 new MutationObserver((ms, o) => { if (document.querySelector('koekje-banner')) { koekjeShown = performance.now(); o.disconnect() } })
   .observe(document, {childList: true, subtree: true});
-new PerformanceObserver(l => { for (const e of l.getEntries()) if (!e.hadRecentInput) layoutShift += e.value })
+window.shifted = [];
+new PerformanceObserver(l => { for (const e of l.getEntries()) if (!e.hadRecentInput) { layoutShift += e.value; for (const x of e.sources || []) shifted.push((x.node?.nodeName || '?') + (x.node?.id ? '#' + x.node.id : '') + ' ' + JSON.stringify(x.previousRect) + '→' + JSON.stringify(x.currentRect)) } })
   .observe({type: 'layout-shift', buffered: true});`})
 	return err
 }
@@ -424,7 +426,7 @@ func TestBannerTimingAndNoLayoutShift(t *testing.T) {
 		if cls := eval[float64](tb, `layoutShift`); cls > 0.001 {
 			t.Errorf("layout shift %.4f on load", cls)
 		}
-		if !eval[bool](tb, `(() => { const r = `+bannerRoot+`.querySelector('dialog').getBoundingClientRect(); return r.height > 0 && r.width > 0 })()`) {
+		if !eval[bool](tb, `(() => { const r = `+bannerRoot+`.querySelector('.k').getBoundingClientRect(); return r.height > 0 && r.width > 0 })()`) {
 			t.Error("banner not visible")
 		}
 	}

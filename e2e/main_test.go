@@ -153,6 +153,7 @@ func startServers(dir string) (func(), error) {
 		cfg := config.Demo()
 		cfg.Sites[0].Revision = rev
 		cfg.Sites[0].Origins = append(cfg.Sites[0].Origins, "http://"+hostName+":*")
+		cfg.Sites = append(cfg.Sites, layoutSites(cfg.Sites[0])...)
 		ts := httptest.NewUnstartedServer(nil)
 		srv, err := server.New(context.Background(), server.Deps{
 			Config: cfg, Store: db, Keys: keys, TokenKey: key, AdminToken: "e2e-admin",
@@ -178,12 +179,32 @@ func startServers(dir string) (func(), error) {
 	}, nil
 }
 
+// layoutSites are the demo site again in the other layouts, and once with
+// a brand's own colours, its settings button always on in another corner.
+func layoutSites(demo *config.Site) []*config.Site {
+	site := func(id, layout, pos string) *config.Site {
+		s := *demo
+		s.ID, s.Banner.Layout, s.Banner.Position = id, layout, pos
+		return &s
+	}
+	brand := site("brand", "box", "bottom-left")
+	brand.Banner.Colors = config.Colors{
+		Light: config.Palette{Accent: "#7c2d12", Text: "#2b2118", Background: "#fff8f0"},
+		Dark:  config.Palette{Accent: "#fdba74", Text: "#fef3e2", Background: "#231a12"},
+	}
+	x, y := 24, 96
+	brand.Banner.SettingsButton = config.SettingsButton{Show: "always", Position: "bottom-right", OffsetX: &x, OffsetY: &y}
+	return []*config.Site{site("bar", "bar", "bottom"), site("bartop", "bar", "top"), site("modal", "modal", "center"), brand}
+}
+
 // hostPage is a small website on another origin than the consent server,
 // embedding the banner as DESIGN.md shows, under a strict CSP (no inline
 // script or style without its nonce). Query: lang (html lang), rev=2 (the
 // revision-2 server), dark=1 (a dark host theme the banner must not
 // inherit), hostile=1 (CSS that attacks the banner), small=1 (a small
-// frame with content below it), tail=1 (the banner script after the frames).
+// frame with content below it), tail=1 (the banner script after the frames),
+// site=ID (another site's banner: bar, bartop, modal, brand), nolink=1 (no
+// data-koekje-settings link on the page).
 func hostPage(w http.ResponseWriter, r *http.Request) {
 	switch r.URL.Path {
 	case "/host.css":
@@ -215,7 +236,15 @@ func hostPage(w http.ResponseWriter, r *http.Request) {
 	if q.Get("hostile") == "1" {
 		head += `<link rel="stylesheet" href="/hostile.css">`
 	}
-	banner := fmt.Sprintf(`<script src="%s/s/demo.js"></script>`, base)
+	site := q.Get("site")
+	if site == "" {
+		site = "demo"
+	}
+	banner := fmt.Sprintf(`<script src="%s/s/%s.js"></script>`, base, url.PathEscape(site))
+	link := `<p><a href="#" id="settings" data-koekje-settings>Cookie-instellingen</a></p>`
+	if q.Get("nolink") == "1" {
+		link = `<p><a href="#top" id="top">Naar boven</a></p>`
+	}
 	tail := ""
 	if q.Get("tail") == "1" {
 		banner, tail = "", banner
@@ -238,9 +267,9 @@ func hostPage(w http.ResponseWriter, r *http.Request) {
 <iframe data-category="embeds" data-service="google-maps" data-src="https://www.google.com/maps/embed?pb=x" title="Kaart" width="400" height="300"></iframe>
 %s
 <div data-koekje-declaration></div>
-<p><a href="#" id="settings" data-koekje-settings>Cookie-instellingen</a></p></main>
+%s</main>
 %s
-</body></html>`, lang, head, banner, small, tail)
+</body></html>`, lang, head, banner, small, link, tail)
 }
 
 // hostileCSS is what unfriendly pages do to a banner: reset every element
@@ -458,7 +487,7 @@ func (tb *tab) waitFor(js string) {
 // Shadow DOM lookups of the banner.
 const (
 	bannerRoot = `document.querySelector('koekje-banner')?.shadowRoot`
-	bannerOpen = bannerRoot + `?.querySelector('dialog[open]')`
+	bannerOpen = bannerRoot + `?.querySelector('.k')`
 )
 
 // button finds a button of the banner by its text, as a JS path for clicks.

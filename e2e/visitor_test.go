@@ -132,7 +132,7 @@ func TestSettingsLayerHasNoDanglingText(t *testing.T) {
 			tb.waitFor(bannerOpen)
 			eval[bool](tb, `(koekje.show(), true)`)
 			tb.waitFor(bannerRoot + `.querySelector('.cat')`)
-			text := eval[string](tb, bannerRoot+`.querySelector('dialog').innerText`)
+			text := eval[string](tb, bannerRoot+`.querySelector('.k').innerText`)
 			if first := strings.SplitN(strings.TrimSpace(text), "\n", 2)[0]; first != eval[string](tb, bannerRoot+`.querySelector('h2').textContent`) {
 				t.Errorf("the settings layer starts with %q", first)
 			}
@@ -206,7 +206,7 @@ func TestSwitchesInForcedColors(t *testing.T) {
 	}
 	tb.click(button("Instellingen"))
 	look := func(id string) map[string]string {
-		return eval[map[string]string](tb, `(() => { const b = `+bannerRoot+`.getElementById('`+id+`'), s = getComputedStyle(b), k = getComputedStyle(b, '::before'), d = getComputedStyle(`+bannerRoot+`.querySelector('dialog'))
+		return eval[map[string]string](tb, `(() => { const b = `+bannerRoot+`.getElementById('`+id+`'), s = getComputedStyle(b), k = getComputedStyle(b, '::before'), d = getComputedStyle(`+bannerRoot+`.querySelector('.k'))
 			return {border: s.borderTopWidth, style: s.borderTopStyle, color: s.borderTopColor, bg: d.backgroundColor, mark: k.content, knob: k.backgroundColor} })()`)
 	}
 	off, on := look("k-analytics"), look("k-necessary")
@@ -231,9 +231,9 @@ func TestHostileCSS(t *testing.T) {
 	tb := newTab(t, withCSPLog)
 	tb.open("/?hostile=1")
 	tb.waitFor(bannerOpen)
-	got := eval[map[string]any](tb, `(() => { const r = `+bannerRoot+`, d = r.querySelector('dialog'), b = d.getBoundingClientRect(), h = r.querySelector('h2')
+	got := eval[map[string]any](tb, `(() => { const r = `+bannerRoot+`, d = r.querySelector('.k'), b = d.getBoundingClientRect(), h = r.querySelector('h2')
 		return {top: b.top, bottom: b.bottom, left: b.left, right: b.right, h2: getComputedStyle(h).fontSize, p: getComputedStyle(r.querySelector('p')).fontSize,
-			dir: getComputedStyle(d).direction, modal: d.matches(':modal'), htop: h.getBoundingClientRect().top, vw: innerWidth, vh: innerHeight} })()`)
+			dir: getComputedStyle(d).direction, modal: d.matches(':modal,:popover-open'), htop: h.getBoundingClientRect().top, vw: innerWidth, vh: innerHeight} })()`)
 	if got["top"].(float64) < 0 || got["bottom"].(float64) > got["vh"].(float64) || got["left"].(float64) < 0 || got["right"].(float64) > got["vw"].(float64) {
 		t.Errorf("dialog is not within the viewport: %v", got)
 	}
@@ -244,7 +244,7 @@ func TestHostileCSS(t *testing.T) {
 		t.Errorf("text sizes follow the page: heading %v, text %v", got["h2"], got["p"])
 	}
 	if got["dir"] != "ltr" || got["modal"] != true {
-		t.Errorf("direction %v, modal %v", got["dir"], got["modal"])
+		t.Errorf("direction %v, in the top layer %v", got["dir"], got["modal"])
 	}
 	hit := eval[bool](tb, `(() => { const b = `+button("Alles weigeren")+`, r = b.getBoundingClientRect()
 		return `+bannerRoot+`.elementFromPoint(r.x + r.width / 2, r.y + r.height / 2) === b })()`)
@@ -304,7 +304,7 @@ func TestSettingsOnPhone(t *testing.T) {
 		}
 	}
 	tb.click(bannerRoot + `.querySelector('button[aria-label=Sluiten]')`)
-	tb.waitFor(bannerRoot + `.querySelector('dialog').dataset.layer === 'first'`)
+	tb.waitFor(bannerRoot + `.querySelector('.k').dataset.layer === 'first'`)
 	if eval[bool](tb, `document.cookie.includes('koekje=')`) || len(tb.requests("/api/v1/consents", false)) != 0 {
 		t.Error("closing the settings recorded a choice")
 	}
@@ -331,8 +331,8 @@ func TestWithdrawalStopsWhatRuns(t *testing.T) {
 	if ev["action"] != "reject_all" || !strings.Contains(fmt.Sprint(ev["revoked"]), "analytics") || !strings.Contains(fmt.Sprint(ev["revoked"]), "embeds") {
 		t.Errorf("change event = %v", ev)
 	}
-	tb.waitFor(bannerRoot + `.querySelector('dialog')?.dataset.layer === 'reload'`)
-	if text := eval[string](tb, bannerRoot+`.querySelector('dialog').innerText`); !strings.Contains(text, "opnieuw laadt") {
+	tb.waitFor(bannerRoot + `.querySelector('.k')?.dataset.layer === 'reload'`)
+	if text := eval[string](tb, bannerRoot+`.querySelector('.k').innerText`); !strings.Contains(text, "opnieuw laadt") {
 		t.Errorf("reload prompt: %q", text)
 	}
 	tb.click(button("Pagina opnieuw laden"))
@@ -456,12 +456,12 @@ func TestPlaceholderLightPageInDarkMode(t *testing.T) {
 	}
 }
 
-// Issue 12.12: the privacy link is a 24 px target, and the page behind the
-// dialog takes neither focus nor clicks.
+// Issue 12.12: the privacy link is a 24 px target, and in the modal layout
+// the page behind the dialog takes neither focus nor clicks.
 func TestTargetSizeAndInertPage(t *testing.T) {
 	t.Parallel()
 	tb := newTab(t)
-	tb.open("/")
+	tb.open("/?site=modal")
 	tb.waitFor(bannerOpen)
 	size := eval[[]float64](tb, `(() => { const r = `+bannerRoot+`.querySelector('a').getBoundingClientRect(); return [r.width, r.height] })()`)
 	if size[0] < 24 || size[1] < 24 {

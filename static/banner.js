@@ -3,7 +3,7 @@
 // roots' style and the declaration's style in place of the KOEKJE_ names.
 // Every text in CONFIG is a list in the order of the site's languages.
 const CONFIG = KOEKJE_CONFIG, HASH = KOEKJE_HASH, CSS = KOEKJE_CSS, DCSS = KOEKJE_DCSS
-const W = window, D = document, S = CONFIG.site, CATS = S.categories, SVCS = S.services
+const W = window, D = document, S = CONFIG.site, CATS = S.categories, SVCS = S.services, B = S.banner
 const ATTR = 'data-category'
 const ME = D.currentScript, BASE = new URL(ME.src).origin
 // In the console's preview, choices are neither kept nor sent.
@@ -81,11 +81,15 @@ const activate = (el, once) => {
   s.text = el.text
   el.replaceWith(s)
 }
+const find = (root, q) => root.matches && root.matches(q) ? [root] : root.querySelectorAll ? root.querySelectorAll(q) : []
+// Declarations are written as soon as the parser adds them, before the
+// page is painted, so nothing below them moves.
 const scan = root => {
-  for (const el of root.matches && root.matches(blocked) ? [root] : root.querySelectorAll ? root.querySelectorAll(blocked) : []) {
+  for (const el of find(root, blocked)) {
     if (svcOK(el.getAttribute(ATTR), el.dataset.service)) activate(el)
     else if (el.tagName === 'IFRAME' && !el._b) placeholder(el)
   }
+  find(root, '[data-koekje-declaration]').forEach(declaration)
 }
 new MutationObserver(ms => { for (const m of ms) for (const n of m.addedNodes) if (n.nodeType === 1) scan(n) })
   .observe(D.documentElement, { childList: true, subtree: true })
@@ -236,19 +240,38 @@ const record = (action, choices, svcs) => {
 }
 send()
 
-// The dialog: a modal <dialog> in the top layer, out of reach of the page's
-// transforms, overflow and stacking; a first layer with three equal choices,
-// and a settings layer with a sticky header and action bar.
-let host, dialog, back, idBox
+// The banner lives in the top layer, out of reach of the page's transforms,
+// overflow and stacking: the first layer in the site's layout (a box or a
+// bar as a popover that leaves the page usable, or a modal <dialog> that
+// makes it inert), with three equal choices; the settings layer always in
+// the modal, with a sticky header and action bar.
+let host, dialog, back, idBox, fab
 const close = () => {
   if (!host) return
   host.remove()
   host = null
+  button()
   if (back && back.focus) back.focus()
 }
 const esc = () => {
-  if (dialog.dataset.layer === 'settings' && !decided) render('first')
+  if (dialog.dataset.layer === 'settings' && !decided) show()
   else if (dialog.dataset.layer !== 'first') close()
+}
+// The floating settings button, so a choice can be changed from any page:
+// shown once a choice is made, while the banner is closed, unless the site
+// turned it off or (by default) the page has a settings link of its own.
+const button = () => {
+  const m = B.settings_button.show
+  if (m === 'never' || m === 'auto' && D.querySelector('[data-koekje-settings]') || !decided || host || !D.body) {
+    if (fab) fab.hidePopover()
+    return
+  }
+  if (!fab) {
+    const el = D.createElement('koekje-settings')
+    shadow(el).append(fab = h('button', { type: 'button', class: 'fab', popover: 'manual', title: T.cookies, 'aria-label': T.cookies, onclick: () => show('settings') }))
+    D.body.append(el)
+  }
+  if (!fab.matches(':popover-open')) fab.showPopover()
 }
 // The page is inert behind the modal dialog, but Tab would still leave it
 // for the browser's own controls.
@@ -258,7 +281,7 @@ const onKey = e => {
     e.stopPropagation()
     esc()
   }
-  if (e.key !== 'Tab') return
+  if (e.key !== 'Tab' || !host._m) return
   const f = [...dialog.querySelectorAll('button,input:not([disabled]),a')].filter(x => x.getClientRects().length)
   const i = f.indexOf(host.shadowRoot.activeElement), n = f.length - 1
   if (e.shiftKey ? i < 1 : i === n) { f[e.shiftKey ? n : 0].focus(); e.preventDefault() }
@@ -282,6 +305,7 @@ const who = () => {
   return h('p', { class: 'who' }, put(T.who, [[c.organisation, c.address].filter(x => x).join(', ') + ', ', h('a', { href: 'mailto:' + c.email }, c.email)]),
     ' ', a && put(T.complain, link(a.url, a.name)))
 }
+const row = (cell, items) => h('tr', null, items.map(x => h(cell, { scope: cell === 'th' && 'col' }, x)))
 const sw = (id, label, on, off) => h('input', { type: 'checkbox', role: 'switch', id, 'aria-label': label, checked: on, disabled: off })
 
 const render = layer => {
@@ -291,7 +315,7 @@ const render = layer => {
   if (layer === 'first') {
     title = T.title
     body = h('p', { id: 'k-d' }, S.intro ? tr(S.intro) : T.intro, ' ', policy())
-    acts = buttons(btn(T.settings, () => render('settings')))
+    acts = buttons(btn(T.settings, () => show('settings')))
   } else if (layer === 'reload') {
     title = T.title
     body = h('p', { id: 'k-d' }, T.stale)
@@ -315,7 +339,8 @@ const render = layer => {
         svcs.map((s, i) => h('div', { class: 'svc' },
           h('div', { class: 'head' }, subs[i] ? [h('label', { for: subs[i].id }, s.name), subs[i]] : h('strong', null, s.name)),
           h('p', null, s.provider, s.privacy_policy && [' · ', link(s.privacy_policy, fill(T.privacy, s.provider))]),
-          h('ul', null, s.cookies.map(ck => h('li', null, h('code', null, ck.name), ` — ${tr(ck.purpose)} (${duration(ck.duration)})`))))))
+          h('table', null, row('th', [T.name, T.purpose, T.duration]),
+            s.cookies.map(ck => row('td', [h('code', null, ck.name), tr(ck.purpose), duration(ck.duration)]))))))
       box.setAttribute('aria-describedby', id + '-d')
       const tog = h('button', { type: 'button', class: 'tog', 'aria-expanded': 'false', 'aria-controls': id + '-b', onclick: () => {
         more.hidden = !more.hidden
@@ -338,27 +363,42 @@ const render = layer => {
     h('div', { class: 'body' }, body), acts)
   if (layer === 'settings') dialog.removeAttribute('aria-describedby')
   else dialog.setAttribute('aria-describedby', 'k-d')
-  dialog.querySelector('h2').focus()
+  dialog.querySelector('h2').focus({ preventScroll: true })
 }
 
 const show = (layer = 'first') => {
-  if (!host) {
-    back = D.activeElement
+  const modal = layer !== 'first' || B.layout === 'modal'
+  if (!host || host._m !== modal) {
+    if (host) host.remove()
+    // Focus returns to what had it: the settings button in its shadow root.
+    else back = (back = D.activeElement) && back.shadowRoot ? back.shadowRoot.activeElement : back
     host = D.createElement('koekje-banner')
-    shadow(host).append(dialog = h('dialog', { 'aria-labelledby': 'k-t', lang: LANG, dir: 'ltr', onkeydown: onKey, oncancel: e => e.preventDefault() }))
+    host._m = modal
+    shadow(host).append(dialog = h(modal ? 'dialog' : 'div', {
+      class: modal ? 'k' : 'k ' + B.layout, role: !modal && 'dialog', popover: !modal && 'manual',
+      'aria-labelledby': 'k-t', lang: LANG, dir: 'ltr', onkeydown: onKey, oncancel: e => e.preventDefault()
+    }))
     // Before <body> exists the banner goes into <html>, so it is on screen
     // in the page's first frame.
     ;(D.body || D.documentElement).append(host)
-    dialog.showModal()
+    if (modal) dialog.showModal()
+    else dialog.showPopover()
+    button()
   }
   render(layer)
 }
 
 // The cookie declaration: every service and cookie, in the page's language.
+let dsheet
 const declaration = el => {
+  if (!dsheet) {
+    dsheet = new CSSStyleSheet()
+    dsheet.replaceSync(DCSS)
+    D.adoptedStyleSheets = [...D.adoptedStyleSheets, dsheet]
+  }
   const td = (l, ...c) => h('td', { 'data-l': l }, c)
   el.replaceChildren(h('table', { class: 'koekje-declaration' },
-    h('thead', null, h('tr', null, [T.name, T.provider, T.domain, T.category, T.duration, T.purpose].map(x => h('th', { scope: 'col' }, x)))),
+    h('thead', null, row('th', [T.name, T.provider, T.domain, T.category, T.duration, T.purpose])),
     h('tbody', null, SVCS.flatMap(s => s.cookies.map(ck => h('tr', null,
       td(T.name, h('code', null, ck.name)),
       td(T.provider, s.privacy_policy ? link(s.privacy_policy, s.provider) : s.provider),
@@ -374,13 +414,7 @@ D.addEventListener('click', e => {
 
 const start = () => {
   scan(D)
-  const decl = D.querySelectorAll('[data-koekje-declaration]')
-  if (decl.length) {
-    const s = new CSSStyleSheet()
-    s.replaceSync(DCSS)
-    D.adoptedStyleSheets = [...D.adoptedStyleSheets, s]
-    decl.forEach(declaration)
-  }
+  button()
 }
 if (D.readyState === 'loading') D.addEventListener('DOMContentLoaded', start)
 else start()

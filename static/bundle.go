@@ -82,7 +82,7 @@ func Build(s *config.Site) (*Bundle, error) {
 		return nil, err
 	}
 
-	css, err := files.ReadFile("min/banner.css")
+	css, err := siteCSS(s)
 	if err != nil {
 		return nil, err
 	}
@@ -96,7 +96,7 @@ func Build(s *config.Site) (*Bundle, error) {
 	}
 	b.JS = []byte(strings.NewReplacer(
 		"KOEKJE_CONFIG", string(jsObject(shipped)), "KOEKJE_HASH", jsString(b.Hash),
-		"KOEKJE_CSS", jsString(string(css)), "KOEKJE_DCSS", jsString(string(dcss)),
+		"KOEKJE_CSS", jsString(css), "KOEKJE_DCSS", jsString(string(dcss)),
 	).Replace(string(js)))
 	b.ETag = config.Hash(b.JS)[7:23]
 	if b.Gzip, err = gzipBytes(b.JS); err != nil {
@@ -218,6 +218,91 @@ func jsString(s string) string {
 }
 
 var identifier = regexp.MustCompile(`^[A-Za-z_$][A-Za-z0-9_$]*$`)
+
+// siteCSS is the style of a site's banner: its palette, the shared sheet,
+// the sheet of its layout alone, and the settings button's unless the site
+// turned the button off, with their positions.
+func siteCSS(s *config.Site) (string, error) {
+	b := s.Banner
+	var css strings.Builder
+	light, err := palette(b.Colors.Light.Resolve(config.DefaultLight))
+	if err != nil {
+		return "", err
+	}
+	dark, err := palette(b.Colors.Dark.Resolve(config.DefaultDark))
+	if err != nil {
+		return "", err
+	}
+	fmt.Fprintf(&css, ".k,.ph,.fab{%s}@media(prefers-color-scheme:dark){.k,.fab{%s}}.dark{%s}", light, dark, dark)
+	sheets, places := []string{"banner.css"}, ""
+	if b.Layout != "modal" {
+		sheets = append(sheets, b.Layout+".css")
+		places += fmt.Sprintf(".%s{%s}", b.Layout, place(b.Position, 16, 16))
+	}
+	if sb := b.SettingsButton; sb.Show != "never" {
+		sheets = append(sheets, "button.css")
+		places += fmt.Sprintf(".fab{%s}", place(sb.Position, *sb.OffsetX, *sb.OffsetY))
+	}
+	for _, name := range sheets {
+		c, err := files.ReadFile("min/" + name)
+		if err != nil {
+			return "", err
+		}
+		css.Write(bytes.TrimSpace(c))
+	}
+	css.WriteString(places)
+	return css.String(), nil
+}
+
+// place writes the CSS that puts a fixed element at a position such as
+// "bottom-left", "top-center" or "bottom", x px from the side and y px from
+// the top or bottom.
+func place(pos string, x, y int) string {
+	v, h, _ := strings.Cut(pos, "-")
+	switch h {
+	case "left", "right":
+		return fmt.Sprintf("%s:%dpx;%s:%dpx", v, y, h, x)
+	case "center":
+		return fmt.Sprintf("%s:%dpx;left:0;right:0;margin-inline:auto", v, y)
+	}
+	return v + ":0" // a bar
+}
+
+// palette writes a palette as the banner's colour properties: the three a
+// site sets, the text colour on the accent (black or white, whichever
+// contrasts more), a line colour mixed from text and background that keeps
+// 3:1 on the background (switches and borders), and a soft background for
+// quiet buttons and notes that keeps the text at 4.5:1.
+func palette(p config.Palette) (string, error) {
+	var c [3]config.RGB
+	for i, s := range []string{p.Accent, p.Text, p.Background} {
+		var err error
+		if c[i], err = config.ParseColor(s); err != nil {
+			return "", err
+		}
+	}
+	acc, fg, bg := c[0], c[1], c[2]
+	on := config.RGB{255, 255, 255}
+	if black := (config.RGB{17, 17, 17}); config.Contrast(black, acc) > config.Contrast(on, acc) {
+		on = black
+	}
+	line := fg
+	for t := 0.3; t <= 1; t += 0.05 {
+		if m := bg.Mix(fg, t); config.Contrast(m, bg) >= 3 {
+			line = m
+			break
+		}
+	}
+	soft := bg
+	for t := 0.08; t > 0; t -= 0.01 {
+		if m := bg.Mix(fg, t); config.Contrast(fg, m) >= config.MinContrast {
+			soft = m
+			break
+		}
+	}
+	return fmt.Sprintf("--bg:%s;--fg:%s;--acc:%s;--on:%s;--line:%s;--soft:%s",
+		bg.Hex(), fg.Hex(), acc.Hex(), on.Hex(), line.Hex(), soft.Hex()), nil
+}
 
 // texts returns the interface texts of every language, keyed by language.
 func texts() (map[string]json.RawMessage, error) {

@@ -14,7 +14,7 @@ import (
 )
 
 // Sources are the files minified into static/min under the same name.
-var Sources = []string{"banner.js", "banner.css", "declaration.css"}
+var Sources = []string{"banner.js", "banner.css", "box.css", "bar.css", "button.css", "declaration.css"}
 
 // Placeholders are the names in banner.js that a site's bundle replaces
 // with its configuration, hash and style; each must survive minification

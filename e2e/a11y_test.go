@@ -65,9 +65,9 @@ func TestDemoPageAccessibleUnderStrictCSP(t *testing.T) {
 			tb.click(button("Instellingen"))
 			// Every category row open, so axe sees the services and cookies too.
 			for _, cat := range []string{"necessary", "functional", "analytics", "embeds"} {
-				tb.click(bannerRoot + `.querySelector('[aria-controls=k-` + cat + `-b]')`)
+				tb.click(bannerRoot + `.querySelector('#k-` + cat + `-b summary')`)
 			}
-			tb.waitFor(`[...` + bannerRoot + `.querySelectorAll('.more')].every(m => !m.hidden)`)
+			tb.waitFor(`[...` + bannerRoot + `.querySelectorAll('details')].every(m => m.open)`)
 			tb.axe("settings layer")
 			tb.click(button("Alles weigeren"))
 			tb.waitFor(`document.querySelectorAll('koekje-embed').length === 2`)

@@ -163,7 +163,7 @@ func TestServiceSwitches(t *testing.T) {
 	tb.click(placeholderButton("Video", "YouTube altijd toestaan"))
 	waitRecords(t, 1, "consent_id = ? AND services = 'youtube'", id[:])
 	tb.click(`document.getElementById('settings')`)
-	tb.click(bannerRoot + `.querySelector('[aria-controls=k-embeds-b]')`)
+	tb.click(bannerRoot + `.querySelector('#k-embeds-b summary')`)
 	state := eval[map[string]bool](tb, `(() => { const r = `+bannerRoot+`; return {
 		youtube: r.getElementById('k-s-youtube').checked, maps: r.getElementById('k-s-google-maps').checked,
 		embeds: r.getElementById('k-embeds').checked, visible: r.getElementById('k-s-youtube').getClientRects().length > 0 } })()`)
@@ -178,7 +178,7 @@ func TestServiceSwitches(t *testing.T) {
 	tb.waitFor(`document.querySelector('iframe[title=Kaart]').src && !document.querySelector('iframe[title=Video]').src`)
 	// Every switch off: nothing stays granted.
 	tb.click(`document.getElementById('settings')`)
-	tb.click(bannerRoot + `.querySelector('[aria-controls=k-embeds-b]')`)
+	tb.click(bannerRoot + `.querySelector('#k-embeds-b summary')`)
 	tb.click(bannerRoot + `.getElementById('k-s-google-maps')`)
 	tb.click(button("Keuze opslaan"))
 	waitRecords(t, 1, "consent_id = ? AND action = 'withdraw' AND services = ''", id[:])
@@ -281,12 +281,12 @@ func TestSettingsOnPhone(t *testing.T) {
 	tb.open("/")
 	tb.click(button("Instellingen"))
 	tb.waitFor(bannerRoot + `.querySelector('.cat')`)
-	if eval[bool](tb, `[...`+bannerRoot+`.querySelectorAll('.more')].some(m => m.getClientRects().length)`) {
+	if eval[bool](tb, `[...`+bannerRoot+`.querySelectorAll('details')].some(m => m.open)`) {
 		t.Error("category details are open before the visitor opens them")
 	}
 	for _, cat := range []string{"necessary", "functional", "analytics", "embeds"} {
-		tb.click(bannerRoot + `.querySelector('[aria-controls=k-` + cat + `-b]')`)
-		tb.waitFor(bannerRoot + `.querySelector('[aria-controls=k-` + cat + `-b]').getAttribute('aria-expanded') === 'true'`)
+		tb.click(bannerRoot + `.querySelector('#k-` + cat + `-b summary')`)
+		tb.waitFor(bannerRoot + `.querySelector('#k-` + cat + `-b').open`)
 	}
 	if !eval[bool](tb, `(() => { const b = `+bannerRoot+`.querySelector('.body'); return b.scrollHeight > b.clientHeight })()`) {
 		t.Fatal("the open rows fit the screen: the test proves nothing")

@@ -1,20 +1,20 @@
 // Koekje's banner, minified by `go generate` into min/banner.js. A site's
 // bundle puts its configuration and texts, their config_hash, the shadow
 // roots' style and the declaration's style in place of the KOEKJE_ names.
-// Every text in CONFIG is a list in the order of the site's languages.
+// Every text in CONFIG is a list in the order of the site's languages, the
+// default language first.
 const CONFIG = KOEKJE_CONFIG, HASH = KOEKJE_HASH, CSS = KOEKJE_CSS, DCSS = KOEKJE_DCSS
 const W = window, D = document, S = CONFIG.site, CATS = S.categories, SVCS = S.services, B = S.banner
 const ATTR = 'data-category'
 const ME = D.currentScript, BASE = new URL(ME.src).origin
 // In the console's preview, choices are neither kept nor sent.
 const PREVIEW = ME.hasAttribute('data-koekje-preview')
-const MODES = ['ad_storage', 'ad_user_data', 'ad_personalization', 'analytics_storage',
-  'functionality_storage', 'personalization_storage', 'security_storage']
+const MODES = 'ad_storage ad_user_data ad_personalization analytics_storage functionality_storage personalization_storage security_storage'.split(' ')
 const GPC = navigator.globalPrivacyControl === true
 
 // The page's language, else the browser's, else the site's default.
 const LANG = [D.documentElement.lang, ...navigator.languages || []].map(l => (l || '').slice(0, 2).toLowerCase())
-  .find(l => S.languages.includes(l)) || S.default_language
+  .find(l => S.languages.includes(l)) || S.languages[0]
 const LI = S.languages.indexOf(LANG)
 const T = Object.fromEntries(Object.entries(CONFIG.texts).map(([k, v]) => [k, v[LI]]))
 const fill = (s, p) => s.replace(/\{p\}/g, p)
@@ -108,8 +108,9 @@ const h = (tag, attrs, ...kids) => {
   el.append(...kids.flat(2).filter(k => k))
   return el
 }
-const btn = (text, onclick, cls) => h('button', { type: 'button', class: cls, onclick }, text)
-const link = (href, text) => h('a', { href, target: '_blank', rel: 'noopener' }, text)
+// Buttons in a shadow root belong to no form of the page: no type needed.
+const btn = (text, onclick, cls) => h('button', { class: cls, onclick }, text)
+const link = (href, text) => h('a', { href, target: '_blank' }, text)
 let sheet
 const shadow = (host, css = '') => {
   // The host element is styled by its page; only important inline styles
@@ -260,18 +261,12 @@ const esc = () => {
 // The floating settings button, so a choice can be changed from any page:
 // shown once a choice is made, while the banner is closed, unless the site
 // turned it off or (by default) the page has a settings link of its own.
-const button = () => {
-  const m = B.settings_button.show
-  if (m === 'never' || m === 'auto' && D.querySelector('[data-koekje-settings]') || !decided || host || !D.body) {
-    if (fab) fab.hidePopover()
-    return
+const button = (m = B.settings_button.show) => {
+  if (!fab && D.body && m !== 'never') {
+    shadow(D.body.appendChild(D.createElement('koekje-settings')))
+      .append(fab = h('button', { class: 'fab', popover: 'manual', onclick: () => show('settings') }, T.cookies))
   }
-  if (!fab) {
-    const el = D.createElement('koekje-settings')
-    shadow(el).append(fab = h('button', { type: 'button', class: 'fab', popover: 'manual', title: T.cookies, 'aria-label': T.cookies, onclick: () => show('settings') }))
-    D.body.append(el)
-  }
-  if (!fab.matches(':popover-open')) fab.showPopover()
+  if (fab) fab.togglePopover(decided && !host && (m === 'always' || !D.querySelector('[data-koekje-settings]')))
 }
 // The page is inert behind the modal dialog, but Tab would still leave it
 // for the browser's own controls.
@@ -305,12 +300,14 @@ const who = () => {
   return h('p', { class: 'who' }, put(T.who, [[c.organisation, c.address].filter(x => x).join(', ') + ', ', h('a', { href: 'mailto:' + c.email }, c.email)]),
     ' ', a && put(T.complain, link(a.url, a.name)))
 }
-const row = (cell, items) => h('tr', null, items.map(x => h(cell, { scope: cell === 'th' && 'col' }, x)))
+// A table of cookies; each cell names its column for narrow layouts, where
+// the declaration shows a cookie as labelled lines.
+const table = (cls, heads, rows) => h('table', { class: cls }, h('thead', null, h('tr', null, heads.map(x => h('th', null, x)))),
+  h('tbody', null, rows.map(r => h('tr', null, r.map((x, i) => h('td', { 'data-l': heads[i] }, x))))))
 const sw = (id, label, on, off) => h('input', { type: 'checkbox', role: 'switch', id, 'aria-label': label, checked: on, disabled: off })
 
 const render = layer => {
   dialog.dataset.layer = layer
-  const cats = []
   let body, acts, title = T.settingsTitle
   if (layer === 'first') {
     title = T.title
@@ -333,37 +330,30 @@ const render = layer => {
       box.onchange = () => { for (const b of subs) b.checked = box.checked }
       for (const b of subs) b.onchange = sync
       if (subs.length) sync()
-      cats.push([cat, box, subs, svcs])
-      const more = h('div', { id: id + '-b', class: 'more', hidden: true },
+      // A native disclosure: the summary opens the row; the switch beside it
+      // is no part of it, so no control sits inside another.
+      const more = h('details', { id: id + '-b' }, h('summary', null, tr(cat.title)),
         h('p', { id: id + '-d' }, tr(cat.description)),
         svcs.map((s, i) => h('div', { class: 'svc' },
           h('div', { class: 'head' }, subs[i] ? [h('label', { for: subs[i].id }, s.name), subs[i]] : h('strong', null, s.name)),
           h('p', null, s.provider, s.privacy_policy && [' · ', link(s.privacy_policy, fill(T.privacy, s.provider))]),
-          h('table', null, row('th', [T.name, T.purpose, T.duration]),
-            s.cookies.map(ck => row('td', [h('code', null, ck.name), tr(ck.purpose), duration(ck.duration)]))))))
+          table(null, [T.name, T.purpose, T.duration], s.cookies.map(ck => [h('code', null, ck.name), tr(ck.purpose), duration(ck.duration)])))))
       box.setAttribute('aria-describedby', id + '-d')
-      const tog = h('button', { type: 'button', class: 'tog', 'aria-expanded': 'false', 'aria-controls': id + '-b', onclick: () => {
-        more.hidden = !more.hidden
-        tog.setAttribute('aria-expanded', !more.hidden)
-      } }, tr(cat.title))
-      return h('section', { class: 'cat' }, h('div', { class: 'head' }, tog, cat.required && h('span', { class: 'on' }, T.always), box), more)
+      return h('section', { class: 'cat' }, more, cat.required && h('span', { class: 'on' }, T.always), box)
     }), idLine(), who(), h('p', null, policy())]
+    const on = id => dialog.querySelector('#k-' + id)?.checked
     acts = buttons(btn(T.save, () => {
-      const c = [], s = []
-      for (const [cat, box, subs, svcs] of cats) {
-        if (box.checked) c.push(cat.id)
-        else subs.forEach((b, i) => b.checked && s.push(svcs[i].id))
-      }
-      choose('custom', c, s)
+      const c = CATS.map(c => c.id).filter(on)
+      choose('custom', c, SVCS.filter(s => !c.includes(s.category) && on('s-' + s.id)).map(s => s.id))
     }))
   }
   dialog.replaceChildren(
     h('div', { class: 'top' }, h('h2', { id: 'k-t', tabIndex: -1 }, title),
-      layer !== 'first' && h('button', { type: 'button', class: 'x', onclick: esc, 'aria-label': T.close }, '×')),
+      layer !== 'first' && h('button', { class: 'x', onclick: esc, 'aria-label': T.close }, '×')),
     h('div', { class: 'body' }, body), acts)
   if (layer === 'settings') dialog.removeAttribute('aria-describedby')
   else dialog.setAttribute('aria-describedby', 'k-d')
-  dialog.querySelector('h2').focus({ preventScroll: true })
+  dialog.querySelector('h2').focus()
 }
 
 const show = (layer = 'first') => {
@@ -396,15 +386,9 @@ const declaration = el => {
     dsheet.replaceSync(DCSS)
     D.adoptedStyleSheets = [...D.adoptedStyleSheets, dsheet]
   }
-  const td = (l, ...c) => h('td', { 'data-l': l }, c)
-  el.replaceChildren(h('table', { class: 'koekje-declaration' },
-    h('thead', null, row('th', [T.name, T.provider, T.domain, T.category, T.duration, T.purpose])),
-    h('tbody', null, SVCS.flatMap(s => s.cookies.map(ck => h('tr', null,
-      td(T.name, h('code', null, ck.name)),
-      td(T.provider, s.privacy_policy ? link(s.privacy_policy, s.provider) : s.provider),
-      td(T.domain, ck.domain || location.hostname),
-      td(T.category, tr(catOf(s.category).title)),
-      td(T.duration, duration(ck.duration)), td(T.purpose, tr(ck.purpose))))))), who())
+  el.replaceChildren(table('koekje-declaration', [T.name, T.provider, T.domain, T.category, T.duration, T.purpose],
+    SVCS.flatMap(s => s.cookies.map(ck => [h('code', null, ck.name), s.privacy_policy ? link(s.privacy_policy, s.provider) : s.provider,
+      ck.domain || location.hostname, tr(catOf(s.category).title), duration(ck.duration), tr(ck.purpose)]))), who())
 }
 
 D.addEventListener('click', e => {

@@ -77,7 +77,9 @@ func Build(s *config.Site) (*Bundle, error) {
 		return nil, err
 	}
 	b := &Bundle{Site: s.ID, Version: body, Hash: config.Hash(body)}
-	shipped, err := ship(v, s.Languages)
+	// The default language first, so the banner needs no other word of it.
+	langs := append([]string{s.DefaultLanguage}, slices.DeleteFunc(slices.Clone(s.Languages), func(l string) bool { return l == s.DefaultLanguage })...)
+	shipped, err := ship(v, langs)
 	if err != nil {
 		return nil, err
 	}
@@ -110,24 +112,70 @@ func Build(s *config.Site) (*Bundle, error) {
 
 // ship is the version as the bundle carries it, shorter on the wire: every
 // text, a map from language to string in the version, becomes a list in
-// the order of the site's languages, and the interface texts are listed per
-// key, so no key is repeated for each language.
+// the order of langs (the site's languages, its default first), the
+// interface texts are listed per key, so no key is repeated for each
+// language, and the keys the minifier shortened in banner.js are shortened
+// alike.
 func ship(v version, langs []string) ([]byte, error) {
 	var site any
 	if err := json.Unmarshal(v.Site, &site); err != nil {
 		return nil, err
 	}
-	texts := map[string][]any{}
+	texts := map[string]any{}
 	for _, l := range langs {
 		var t map[string]any
 		if err := json.Unmarshal(v.Texts[l], &t); err != nil {
 			return nil, err
 		}
 		for k, s := range t {
-			texts[k] = append(texts[k], s)
+			list, _ := texts[k].([]any)
+			texts[k] = append(list, s)
 		}
 	}
-	return json.Marshal(map[string]any{"site": byLanguage(site, langs), "texts": texts})
+	// What the banner does not read stays in the version alone.
+	if m, ok := site.(map[string]any); ok {
+		m["languages"] = langs
+		delete(m, "default_language")
+		delete(m, "name")
+		if b, ok := m["banner"].(map[string]any); ok {
+			delete(b, "position")
+		}
+	}
+	props, err := shortProps()
+	if err != nil {
+		return nil, err
+	}
+	return json.Marshal(rename(map[string]any{"site": byLanguage(site, langs), "texts": texts}, props))
+}
+
+// shortProps reads the keys the minifier shortened in banner.js.
+func shortProps() (map[string]string, error) {
+	raw, err := files.ReadFile("min/props.json")
+	if err != nil {
+		return nil, err
+	}
+	var p map[string]string
+	return p, json.Unmarshal(raw, &p)
+}
+
+// rename gives every key of v that the minifier shortened its short name.
+func rename(v any, props map[string]string) any {
+	switch x := v.(type) {
+	case map[string]any:
+		out := make(map[string]any, len(x))
+		for k, y := range x {
+			if p, ok := props[k]; ok {
+				k = p
+			}
+			out[k] = rename(y, props)
+		}
+		return out
+	case []any:
+		for i, y := range x {
+			x[i] = rename(y, props)
+		}
+	}
+	return v
 }
 
 // byLanguage turns every map holding exactly the site's languages into a
@@ -301,7 +349,16 @@ func palette(p config.Palette) (string, error) {
 		}
 	}
 	return fmt.Sprintf("--bg:%s;--fg:%s;--acc:%s;--on:%s;--line:%s;--soft:%s",
-		bg.Hex(), fg.Hex(), acc.Hex(), on.Hex(), line.Hex(), soft.Hex()), nil
+		short(bg), short(fg), short(acc), short(on), short(line), short(soft)), nil
+}
+
+// short writes a colour as #rgb where that is exact, else as #rrggbb.
+func short(c config.RGB) string {
+	h := c.Hex()
+	if h[1] == h[2] && h[3] == h[4] && h[5] == h[6] {
+		return string([]byte{'#', h[1], h[3], h[5]})
+	}
+	return h
 }
 
 // texts returns the interface texts of every language, keyed by language.

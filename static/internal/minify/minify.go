@@ -5,6 +5,7 @@ package minify
 
 import (
 	"bytes"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -21,7 +22,14 @@ var Sources = []string{"banner.js", "banner.css", "box.css", "bar.css", "button.
 // exactly once.
 var Placeholders = []string{"KOEKJE_CONFIG", "KOEKJE_HASH", "KOEKJE_CSS", "KOEKJE_DCSS"}
 
-// All minifies every source in fsys and returns the results by name.
+// Props are the configuration's keys the minifier shortens in banner.js;
+// a site's bundle renames them in its configuration the same way, after
+// props.json. None of them may name a property of the DOM, of the choice
+// sent to the server or of the page's API.
+const Props = "^(consent_mode|required|description|privacy_policy|provider|cookies|duration|purpose|domain|category|controller|organisation|address|email|authority|default_language|choice_months|layout|settings_button|intro|categories|banner|texts)$"
+
+// All minifies every source in fsys and returns the results by name, and
+// the shortened keys as props.json.
 func All(fsys fs.FS) (map[string][]byte, error) {
 	out := map[string][]byte{}
 	for _, name := range Sources {
@@ -35,6 +43,7 @@ func All(fsys fs.FS) (map[string][]byte, error) {
 		}
 		if strings.HasSuffix(name, ".js") {
 			opts.Loader, opts.Format, opts.MinifyIdentifiers = api.LoaderJS, api.FormatIIFE, true
+			opts.MangleProps, opts.MangleCache = Props, map[string]any{}
 		}
 		res := api.Transform(string(src), opts)
 		if err := buildError(res.Errors); err != nil {
@@ -49,6 +58,13 @@ func All(fsys fs.FS) (map[string][]byte, error) {
 			}
 		}
 		out[name] = append(code, '\n')
+		if res.MangleCache != nil {
+			props, err := json.MarshalIndent(res.MangleCache, "", "  ")
+			if err != nil {
+				return nil, err
+			}
+			out["props.json"] = append(props, '\n')
+		}
 	}
 	return out, nil
 }

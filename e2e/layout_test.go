@@ -32,7 +32,8 @@ var layouts = []struct{ site, name string }{
 
 // checkLayer asserts what every layer must be in every layout and size:
 // each action button and the close button wholly inside the viewport and
-// what a click there hits, no text under 12 px, and no layout shift.
+// what a click there hits, no text under 12 px, the modal in the centre of
+// a larger screen, and no layout shift.
 func (tb *tab) checkLayer(state string) {
 	tb.t.Helper()
 	got := eval[map[string]any](tb, `(() => {
@@ -49,6 +50,8 @@ func (tb *tab) checkLayer(state string) {
 			const size = parseFloat(getComputedStyle(el).fontSize)
 			if (size < 12) out.small.push(size + 'px: ' + n.textContent.slice(0, 30))
 		}
+		const d = root.querySelector('dialog'), r = d && d.getBoundingClientRect()
+		out.offCentre = d && innerWidth >= 640 ? Math.abs(r.left - (innerWidth - r.right)) + Math.abs(r.top - (innerHeight - r.bottom)) : 0
 		out.shift = window.layoutShift || 0
 		out.shifted = window.shifted || []
 		return out })()`)
@@ -57,6 +60,9 @@ func (tb *tab) checkLayer(state string) {
 	}
 	if s := got["small"].([]any); len(s) > 0 {
 		tb.t.Errorf("%s: text under 12 px: %v", state, s)
+	}
+	if off := got["offCentre"].(float64); off > 2 {
+		tb.t.Errorf("%s: the modal is %.0f px off the centre of the screen", state, off)
 	}
 	if cls := got["shift"].(float64); cls > 0.001 {
 		tb.t.Errorf("%s: layout shift %.4f: %v", state, cls, got["shifted"])

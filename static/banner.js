@@ -3,7 +3,7 @@
 // roots' style and the declaration's style in place of the KOEKJE_ names.
 // Every text in CONFIG is a list in the order of the site's languages, the
 // default language first.
-const CONFIG = KOEKJE_CONFIG, HASH = KOEKJE_HASH, CSS = KOEKJE_CSS, DCSS = KOEKJE_DCSS
+const DCSS = KOEKJE_DCSS, CSS = KOEKJE_CSS, HASH = KOEKJE_HASH, CONFIG = KOEKJE_CONFIG
 const W = window, D = document, S = CONFIG.site, CATS = S.categories, SVCS = S.services, B = S.banner
 const ATTR = 'data-category'
 const ME = D.currentScript, BASE = new URL(ME.src).origin
@@ -16,7 +16,7 @@ const GPC = navigator.globalPrivacyControl === true
 const LANG = [D.documentElement.lang, ...navigator.languages || []].map(l => (l || '').slice(0, 2).toLowerCase())
   .find(l => S.languages.includes(l)) || S.languages[0]
 const LI = S.languages.indexOf(LANG)
-const T = Object.fromEntries(Object.entries(CONFIG.texts).map(([k, v]) => [k, v[LI]]))
+const T = new Proxy(CONFIG.texts, { get: (t, k) => t[k][LI] })
 const fill = (s, p) => s.replace(/\{p\}/g, p)
 // put places a node where a text says {a}.
 const put = (s, n) => { const [a, b] = s.split('{a}'); return [a, n, b] }
@@ -69,7 +69,7 @@ const activate = (el, once) => {
     f.removeAttribute('data-src')
     f.style.removeProperty('display')
     f._k = once ? 2 : 1
-    if (el._b) el._b.remove()
+    el._b?.remove()
     return el.replaceWith(f)
   }
   ran.push(el)
@@ -81,7 +81,7 @@ const activate = (el, once) => {
   s.text = el.text
   el.replaceWith(s)
 }
-const find = (root, q) => root.matches && root.matches(q) ? [root] : root.querySelectorAll ? root.querySelectorAll(q) : []
+const find = (root, q) => root.matches?.(q) ? [root] : root.querySelectorAll?.(q) || []
 // Declarations are written as soon as the parser adds them, before the
 // page is painted, so nothing below them moves.
 const scan = root => {
@@ -252,7 +252,7 @@ const close = () => {
   host.remove()
   host = null
   button()
-  if (back && back.focus) back.focus()
+  back?.focus?.()
 }
 const esc = () => {
   if (dialog.dataset.layer === 'settings' && !decided) show()
@@ -266,7 +266,7 @@ const button = (m = B.settings_button.show) => {
     shadow(D.body.appendChild(D.createElement('koekje-settings')))
       .append(fab = h('button', { class: 'fab', popover: 'manual', onclick: () => show('settings') }, T.cookies))
   }
-  if (fab) fab.togglePopover(decided && !host && (m === 'always' || !D.querySelector('[data-koekje-settings]')))
+  fab?.togglePopover(decided && !host && (m === 'always' || !D.querySelector('[data-koekje-settings]')))
 }
 // The page is inert behind the modal dialog, but Tab would still leave it
 // for the browser's own controls.
@@ -277,7 +277,7 @@ const onKey = e => {
     esc()
   }
   if (e.key !== 'Tab' || !host._m) return
-  const f = [...dialog.querySelectorAll('button,input:not([disabled]),a')].filter(x => x.getClientRects().length)
+  const f = [...dialog.querySelectorAll('button,input,a,summary')].filter(x => x.getClientRects().length)
   const i = f.indexOf(host.shadowRoot.activeElement), n = f.length - 1
   if (e.shiftKey ? i < 1 : i === n) { f[e.shiftKey ? n : 0].focus(); e.preventDefault() }
 }
@@ -308,7 +308,8 @@ const sw = (id, label, on, off) => h('input', { type: 'checkbox', role: 'switch'
 
 const render = layer => {
   dialog.dataset.layer = layer
-  let body, acts, title = T.settingsTitle
+  // The settings are titled as the button and links that open them.
+  let body, acts, title = T.cookies
   if (layer === 'first') {
     title = T.title
     body = h('p', { id: 'k-d' }, S.intro ? tr(S.intro) : T.intro, ' ', policy())
@@ -392,8 +393,7 @@ const declaration = el => {
 }
 
 D.addEventListener('click', e => {
-  const t = e.target.closest && e.target.closest('[data-koekje-settings]')
-  if (t) { e.preventDefault(); show('settings') }
+  if (e.target.closest?.('[data-koekje-settings]')) { e.preventDefault(); show('settings') }
 })
 
 const start = () => {

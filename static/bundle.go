@@ -136,7 +136,6 @@ func ship(v version, langs []string) ([]byte, error) {
 	if m, ok := site.(map[string]any); ok {
 		m["languages"] = langs
 		delete(m, "default_language")
-		delete(m, "name")
 		if b, ok := m["banner"].(map[string]any); ok {
 			delete(b, "position")
 		}

@@ -280,7 +280,11 @@ func siteCSS(s *config.Site) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	fmt.Fprintf(&css, ".k,.ph,.fab{%s}@media(prefers-color-scheme:dark){.k,.fab{%s}}.dark{%s}", light, dark, dark)
+	fab := ""
+	if b.SettingsButton.Show != "never" {
+		fab = ",.fab"
+	}
+	fmt.Fprintf(&css, ".k,.ph%s{%s}@media(prefers-color-scheme:dark){.k%s{%s}}.dark{%s}", fab, light, fab, dark, dark)
 	sheets, places := []string{"banner.css"}, ""
 	if b.Layout != "modal" {
 		sheets = append(sheets, b.Layout+".css")

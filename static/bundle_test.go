@@ -119,3 +119,43 @@ func TestIntroNamesThirdParties(t *testing.T) {
 		t.Errorf("a site without third parties gets %q", intro)
 	}
 }
+
+// A site's bundle carries the style of its own layout only, its settings
+// button's unless it is off, and its own colours with a readable text
+// colour on the accent.
+func TestLayoutPieces(t *testing.T) {
+	for _, tt := range []struct {
+		layout, position, button string
+		want, not                []string
+	}{
+		{"box", "top-left", "auto", []string{".box{inset", ".box{top:16px;left:16px}", ".fab{inset"}, []string{".bar{"}},
+		{"bar", "top", "never", []string{".bar{inset", ".bar{top:0}"}, []string{".box{", ".fab"}},
+		{"modal", "center", "always", []string{".fab{inset", "dialog::backdrop"}, []string{".box{", ".bar{"}},
+	} {
+		site := *config.Demo().Site("demo")
+		site.Banner.Layout, site.Banner.Position, site.Banner.SettingsButton.Show = tt.layout, tt.position, tt.button
+		b, err := static.Build(&site)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, w := range tt.want {
+			if !bytes.Contains(b.JS, []byte(w)) {
+				t.Errorf("%s bundle lacks %q", tt.layout, w)
+			}
+		}
+		for _, n := range tt.not {
+			if bytes.Contains(b.JS, []byte(n)) {
+				t.Errorf("%s bundle carries %q", tt.layout, n)
+			}
+		}
+	}
+	site := *config.Demo().Site("demo")
+	site.Banner.Colors.Light = config.Palette{Accent: "#fdba74", Background: "#231a12", Text: "#fef3e2"}
+	b, err := static.Build(&site)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Contains(b.JS, []byte("--bg:#231a12;--fg:#fef3e2;--acc:#fdba74;--on:#111;")) {
+		t.Errorf("the site's light colours, with dark text on its pale accent, are not in its bundle")
+	}
+}

@@ -115,7 +115,7 @@ func TestOpenAPI(t *testing.T) {
 		rec := httptest.NewRecorder()
 		s.ServeHTTP(rec, req)
 
-		vreq := httptest.NewRequest(c.method, "http://example.com"+c.path, strings.NewReader(c.body))
+		vreq := httptest.NewRequest(c.method, doc.Servers[0].URL+c.path, strings.NewReader(c.body))
 		vreq.Header = req.Header.Clone()
 		route, params, err := router.FindRoute(vreq)
 		if err != nil {

@@ -40,7 +40,7 @@ func TestNothingBeforeConsent(t *testing.T) {
 			t.Errorf("default %s = %v, want denied", k, v)
 		}
 	}
-	if n := len(tb.requests("/api/v1/consents", false)); n != 0 {
+	if n := len(tb.requests("/api/v1/sites/", false)); n != 0 {
 		t.Errorf("%d requests to the consent API before a choice", n)
 	}
 }
@@ -231,14 +231,14 @@ func TestRepeatVisit(t *testing.T) {
 	tb.click(button("Alles accepteren"))
 	id := tb.consentID()
 	waitRecords(t, 1, "consent_id = ?", id[:])
-	posts := len(tb.requests("/api/v1/consents", false))
+	posts := len(tb.requests("/api/v1/sites/", false))
 	tb.open("/")
 	tb.waitFor(`window.gaLoads === 1`)
 	tb.waitFor(`document.readyState === 'complete'`)
 	if eval[bool](tb, `!!(`+bannerOpen+`)`) {
 		t.Error("banner shown again")
 	}
-	if n := len(tb.requests("/api/v1/consents", false)); n != posts {
+	if n := len(tb.requests("/api/v1/sites/", false)); n != posts {
 		t.Errorf("repeat visit called the consent API (%d calls, %d before)", n, posts)
 	}
 	if got := eval[string](tb, `koekje.consentId()`); got != id.String() {
@@ -303,7 +303,7 @@ func TestKeyboard(t *testing.T) {
 	tb.click(button("Instellingen"))
 	tb.do(chromedp.KeyEvent(kb.Escape))
 	tb.waitFor(bannerRoot + `.querySelector('.k').dataset.layer === 'first'`)
-	if eval[bool](tb, `document.cookie.includes('koekje=')`) || len(tb.requests("/api/v1/consents", false)) != 0 {
+	if eval[bool](tb, `document.cookie.includes('koekje=')`) || len(tb.requests("/api/v1/sites/", false)) != 0 {
 		t.Error("Escape recorded a choice")
 	}
 	// Reach "Reject all" with the keyboard only and press Enter.

@@ -388,7 +388,7 @@ func (tb *tab) intercept(ctx context.Context, paused iter.Seq2[fetch.EventReques
 			tb.log = append(tb.log, request{Method: ev.Request.Method, URL: ev.Request.URL, ThirdParty: !ours})
 			tb.mu.Unlock()
 		}
-		post := ev.Request.Method == "POST" && strings.HasSuffix(u.Path, "/api/v1/consents")
+		post := ev.Request.Method == "POST" && strings.HasSuffix(u.Path, "/consents")
 		tb.mu.Lock()
 		refuse, respond := tb.refuse && post, ev.ResponseStatusCode != 0
 		if refuse && !respond && !tb.reached {

@@ -305,7 +305,7 @@ func TestSettingsOnPhone(t *testing.T) {
 	}
 	tb.click(bannerRoot + `.querySelector('button[aria-label=Sluiten]')`)
 	tb.waitFor(bannerRoot + `.querySelector('.k').dataset.layer === 'first'`)
-	if eval[bool](tb, `document.cookie.includes('koekje=')`) || len(tb.requests("/api/v1/consents", false)) != 0 {
+	if eval[bool](tb, `document.cookie.includes('koekje=')`) || len(tb.requests("/api/v1/sites/", false)) != 0 {
 		t.Error("closing the settings recorded a choice")
 	}
 }
@@ -481,7 +481,7 @@ func withRefusingServer(tb *tab) error {
 	tb.refuse = true
 	tb.mu.Unlock()
 	_, err := chromedp.Call(tb.ctx, fetch.Enable, fetch.EnableParams{Patterns: []*fetch.RequestPattern{
-		{URLPattern: "*"}, {URLPattern: "*/api/v1/consents", RequestStage: fetch.RequestStageResponse},
+		{URLPattern: "*"}, {URLPattern: "*/consents", RequestStage: fetch.RequestStageResponse},
 	}})
 	return err
 }
@@ -496,8 +496,8 @@ func TestProofSurvivesAFailingServer(t *testing.T) {
 	tb.click(button("Alles accepteren"))
 	tb.waitFor(`window.gaLoads === 1`)
 	// The first answer was lost and at least one retry was refused.
-	poll(func() bool { return len(tb.requests("/api/v1/consents", false)) >= 2 })
-	if n := len(tb.requests("/api/v1/consents", false)); n < 2 {
+	poll(func() bool { return len(tb.requests("/api/v1/sites/", false)) >= 2 })
+	if n := len(tb.requests("/api/v1/sites/", false)); n < 2 {
 		t.Fatalf("%d POSTs while the server refused, want a retry", n)
 	}
 	if got := eval[string](tb, `localStorage['koekje:demo'] || ''`); !strings.Contains(got, `"action":"accept_all"`) || !strings.Contains(got, `"request_id"`) {

@@ -212,7 +212,8 @@ const send = () => {
   ls(l => queue.length ? l[QK] = JSON.stringify(queue) : l.removeItem(QK))
   if (busy || !queue.length) return
   busy = 1
-  fetch(BASE + '/api/v1/consents', {
+  // The site in the path lets a load balancer route a site's writes.
+  fetch(`${BASE}/api/v1/sites/${S.id}/consents`, {
     method: 'POST', keepalive: true, credentials: 'omit',
     body: JSON.stringify({ ...queue[0], consent_id: st.id || null, token: st.token || null })
   }).then(r => {
@@ -232,7 +233,7 @@ const send = () => {
 const record = (action, choices, svcs) => {
   if (PREVIEW) return
   queue.push({
-    site: S.id, choices, action, revision: S.revision, config_hash: HASH, language: LANG,
+    choices, action, revision: S.revision, config_hash: HASH, language: LANG,
     services: svcs.length ? Object.fromEntries(svcs.map(s => [s, true])) : undefined,
     url: location.origin + location.pathname, gpc: GPC,
     request_id: Date.now() + '-' + crypto.getRandomValues(new Uint32Array(2)).join('-')

@@ -77,6 +77,7 @@ commands:
   witness        run a witness that cosigns transparency-log checkpoints
   verify-receipt check a receipt offline: its signature and its place in the log
   log-audit      check the public log from its tiles: root, growth, a site's leaves
+  scan URL…      check a site's pages in a real Chromium against its declared cookies
   version        print the version
 
 Flags go anywhere on the line. Run "koekje COMMAND -h" for a command's flags.
@@ -115,6 +116,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return verifyReceiptCmd(ctx, args, stdout, stderr)
 	case "log-audit":
 		return logAuditCmd(ctx, args, stdout, stderr)
+	case "scan":
+		return scanCmd(ctx, args, getenv, stdout, stderr)
 	case "version":
 		fmt.Fprintln(stdout, "koekje", versionString())
 		return nil

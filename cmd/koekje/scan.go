@@ -1,0 +1,102 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+
+	"github.com/koekje/koekje/config"
+	"github.com/koekje/koekje/server/scan"
+)
+
+// scanCmd checks a site's pages in a real Chromium against its declaration.
+// It fails on violations, and with --strict on undeclared or stale cookies.
+func scanCmd(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("scan", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	site := fs.String("site", "", "the site's id in the config (default: the config's only site)")
+	pages := fs.Int("pages", 10, "pages per profile: the URLs given, then same-origin links")
+	cfgPath := fs.String("config", getenv("KOEKJE_CONFIG"), "site configuration YAML; the demo site when empty (KOEKJE_CONFIG)")
+	format := fs.String("format", "text", "report format: text, json or junit")
+	out := fs.String("out", "", "also write the report in every format to this directory (report.txt, report.json, report.xml)")
+	strict := fs.Bool("strict", false, "fail on undeclared and stale cookies too")
+	fs.Usage = func() {
+		fmt.Fprintln(stderr, "usage: koekje scan URL… [--site S] [--pages N] [--config FILE] [--format text|json|junit] [--out DIR] [--strict]")
+		fs.PrintDefaults()
+	}
+	if err := parseAnywhere(fs, args); err != nil {
+		return err
+	}
+	if fs.NArg() == 0 {
+		fs.Usage()
+		return errors.New("scan: give at least one URL")
+	}
+	if !slices.Contains(scan.Formats, *format) {
+		return fmt.Errorf("scan: --format %q: want text, json or junit", *format)
+	}
+	cfg, err := loadConfig(*cfgPath)
+	if err != nil {
+		return err
+	}
+	s, err := scanSite(cfg, *site)
+	if err != nil {
+		return err
+	}
+	r, err := scan.Run(ctx, scan.Options{Site: s, URLs: fs.Args(), Pages: *pages, Chrome: scan.ChromePath(getenv)})
+	if err != nil {
+		return err
+	}
+	if *out != "" {
+		if err := os.MkdirAll(*out, 0o755); err != nil {
+			return err
+		}
+		for f, name := range map[string]string{"text": "report.txt", "json": "report.json", "junit": "report.xml"} {
+			if err := writeReport(filepath.Join(*out, name), r, f, *strict); err != nil {
+				return err
+			}
+		}
+	}
+	if err := r.Write(stdout, *format, *strict); err != nil {
+		return err
+	}
+	if !r.Clean(*strict) {
+		return errFailed
+	}
+	return nil
+}
+
+// scanSite is the site to hold the pages against: --site, or the only one.
+func scanSite(cfg *config.Config, id string) (*config.Site, error) {
+	var ids []string
+	for _, s := range cfg.Sites {
+		ids = append(ids, s.ID)
+	}
+	if id == "" {
+		if len(cfg.Sites) != 1 {
+			return nil, fmt.Errorf("scan: the config has %d sites (%s): name one with --site", len(ids), strings.Join(ids, ", "))
+		}
+		return cfg.Sites[0], nil
+	}
+	if s := cfg.Site(id); s != nil {
+		return s, nil
+	}
+	return nil, fmt.Errorf("scan: no site %q in the config (it has %s)", id, strings.Join(ids, ", "))
+}
+
+func writeReport(path string, r *scan.Report, format string, strict bool) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	err = r.Write(f, format, strict)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}

@@ -1,0 +1,657 @@
+package scan
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/chromedp/cdproto/cdp"
+	"github.com/chromedp/cdproto/fetch"
+	"github.com/chromedp/cdproto/network"
+	"github.com/chromedp/cdproto/page"
+	"github.com/chromedp/cdproto/runtime"
+	"github.com/chromedp/cdproto/storage"
+	"github.com/chromedp/chromedp"
+	"github.com/google/uuid"
+
+	"github.com/koekje/koekje/config"
+	"github.com/koekje/koekje/static"
+)
+
+// browser is one Chromium with a profile (user-data-dir) of its own.
+type browser struct {
+	ctx    context.Context
+	cancel func()
+	dir    string
+}
+
+func startBrowser(ctx context.Context, o *Options) (*browser, error) {
+	dir, err := os.MkdirTemp("", "koekje-scan-")
+	if err != nil {
+		return nil, err
+	}
+	opts := append(chromedp.DefaultExecAllocatorOptions[:],
+		chromedp.ExecPath(o.Chrome),
+		chromedp.UserDataDir(filepath.Join(dir, "profile")),
+		chromedp.DisableGPU,
+		chromedp.Flag("disable-quic", true),
+		chromedp.Flag("disable-background-networking", true),
+		chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("disable-sync", true),
+		// Frames of other sites stay in the page's process, so their
+		// requests, cookies and storage writes reach the page's session.
+		chromedp.Flag("disable-site-isolation-trials", true),
+		chromedp.Flag("disable-features", "Translate,IsolateOrigins,site-per-process,LocalNetworkAccessChecks"),
+		chromedp.Env("TMPDIR="+dir, "XDG_CONFIG_HOME="+dir, "XDG_CACHE_HOME="+dir),
+	)
+	if os.Geteuid() == 0 {
+		opts = append(opts, chromedp.NoSandbox) // Chromium's sandbox refuses to run as root
+	}
+	if o.HostResolverRules != "" {
+		opts = append(opts, chromedp.Flag("host-resolver-rules", o.HostResolverRules))
+	}
+	actx, cancelAlloc := chromedp.NewExecAllocator(context.WithoutCancel(ctx), opts...)
+	bctx, cancelBrowser := chromedp.NewContext(actx)
+	b := &browser{ctx: bctx, dir: dir, cancel: func() { cancelBrowser(); cancelAlloc() }}
+	if err := chromedp.Do(bctx); err != nil {
+		b.close()
+		return nil, err
+	}
+	return b, nil
+}
+
+func (b *browser) close() {
+	b.cancel()
+	os.RemoveAll(b.dir)
+}
+
+// hook runs in every frame before the page's own scripts: it reports who
+// writes document.cookie, cookieStore and Storage, with the script from the
+// top of the stack (the page itself for an inline script).
+const hook = `(() => {
+const send = globalThis.__koekjeScan
+if (typeof send !== 'function') return
+// The first frame outside this hook is the writer's; one without a URL is
+// an inline script the banner (or another script) inserted.
+const source = () => {
+  for (const l of (new Error().stack || '').split('\n').slice(1)) {
+    if (l.includes('koekje-scan-hook')) continue
+    const m = /(https?:\/\/\S+?):\d+:\d+\)?$/.exec(l)
+    return m ? m[1] : location.href
+  }
+  return ''
+}
+const report = o => { try { o.origin = location.origin; o.page = location.href; o.source = source(); send(JSON.stringify(o)) } catch (e) {} }
+const d = Object.getOwnPropertyDescriptor(Document.prototype, 'cookie')
+Object.defineProperty(Document.prototype, 'cookie', { configurable: true, enumerable: d.enumerable,
+  get() { return d.get.call(this) },
+  set(v) { report({ kind: 'cookie', value: String(v) }); d.set.call(this, v) } })
+if (globalThis.CookieStore) {
+  const set = CookieStore.prototype.set
+  CookieStore.prototype.set = function (a, b) {
+    report({ kind: 'cookie', value: (typeof a === 'string' ? a : a && a.name) + '=' })
+    return set.apply(this, arguments)
+  }
+}
+const setItem = Storage.prototype.setItem
+Storage.prototype.setItem = function (k) {
+  let area = 'sessionStorage'
+  try { if (this === localStorage) area = 'localStorage' } catch (e) {}
+  report({ kind: 'storage', area, key: String(k) })
+  return setItem.apply(this, arguments)
+}
+})()
+//# sourceURL=koekje-scan-hook`
+
+// hookReport is what the hook sends.
+type hookReport struct {
+	Kind   string `json:"kind"`
+	Value  string `json:"value"`
+	Area   string `json:"area"`
+	Key    string `json:"key"`
+	Origin string `json:"origin"`
+	Page   string `json:"page"`
+	Source string `json:"source"`
+}
+
+// setter is who last set a cookie, and the lifetime it asked for in
+// seconds (0: a session cookie, -1: not known).
+type setter struct {
+	by, source string
+	asked      int64
+}
+
+// session is one tab's record of what happened, fed by the tab's events in
+// the order Chromium sent them.
+type session struct {
+	o     *Options
+	texts map[string]choiceTexts
+
+	mu       sync.Mutex
+	page     string // the page being visited
+	loaded   bool
+	last     time.Time // the last network activity
+	inflight map[network.RequestID]string
+	urls     map[network.RequestID]string
+	setters  map[string]setter // cookie name → who set it last
+	storage  map[string]StorageKey
+	requests []Request
+	seenReq  map[string]bool
+	koekje   map[string]bool // origins that serve the site's banner
+	posts    int
+}
+
+func (s *session) listen(ev any) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	switch ev := ev.(type) {
+	case *network.EventRequestWillBeSent:
+		s.last = time.Now()
+		s.inflight[ev.RequestID] = ev.Request.URL
+		s.urls[ev.RequestID] = ev.Request.URL
+		s.request(ev)
+	case *network.EventLoadingFinished:
+		s.last = time.Now()
+		delete(s.inflight, ev.RequestID)
+	case *network.EventLoadingFailed:
+		s.last = time.Now()
+		delete(s.inflight, ev.RequestID)
+	case *network.EventResponseReceivedExtraInfo:
+		blocked := map[string]bool{}
+		for _, b := range ev.BlockedCookies {
+			if b.Cookie != nil {
+				blocked[b.Cookie.Name] = true
+			}
+		}
+		for k, v := range ev.Headers {
+			if !strings.EqualFold(k, "set-cookie") {
+				continue
+			}
+			str, _ := v.(string)
+			for line := range strings.SplitSeq(str, "\n") {
+				if name := cookieName(line); name != "" && !blocked[name] {
+					s.setters[name] = setter{"header", s.urls[ev.RequestID], askedLifetime(line, time.Now())}
+				}
+			}
+		}
+	case *page.EventLoadEventFired:
+		s.loaded = true
+		s.last = time.Now()
+	case *runtime.EventBindingCalled:
+		if ev.Name != "__koekjeScan" {
+			return
+		}
+		var r hookReport
+		if json.Unmarshal([]byte(ev.Payload), &r) != nil {
+			return
+		}
+		switch r.Kind {
+		case "cookie":
+			if name := cookieName(r.Value); name != "" && !deletes(r.Value) {
+				s.setters[name] = setter{"script", r.Source, askedLifetime(r.Value, time.Now())}
+			}
+		case "storage":
+			id := r.Area + " " + r.Origin + " " + r.Key
+			if _, ok := s.storage[id]; !ok {
+				s.storage[id] = StorageKey{Area: r.Area, Origin: r.Origin, Key: r.Key, Source: r.Source, Page: s.page}
+			}
+		}
+	}
+}
+
+// request records a request to another site than the page's, other than
+// to the consent server that serves the banner.
+func (s *session) request(ev *network.EventRequestWillBeSent) {
+	u, err := url.Parse(ev.Request.URL)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") {
+		return
+	}
+	if u.Path == "/s/"+s.o.Site.ID+".js" {
+		s.koekje[u.Scheme+"://"+u.Host] = true
+	}
+	if s.koekje[u.Scheme+"://"+u.Host] && (strings.HasPrefix(u.Path, "/s/") || strings.HasPrefix(u.Path, "/api/v1/")) {
+		return
+	}
+	if s.page == "" || sameSite(u.Hostname(), hostOf(s.page)) {
+		return
+	}
+	key := ev.Request.URL
+	if s.seenReq[key] {
+		return
+	}
+	s.seenReq[key] = true
+	init := ""
+	if in := ev.Initiator; in != nil {
+		init = in.URL
+		if in.Stack != nil && len(in.Stack.CallFrames) > 0 {
+			init = in.Stack.CallFrames[0].URL
+		}
+		if init == "" && in.Type == network.InitiatorTypeParser {
+			init = ev.DocumentURL
+		}
+	}
+	s.requests = append(s.requests, Request{URL: ev.Request.URL, Type: string(ev.Type), Initiator: init, Page: s.page})
+}
+
+// cookieName is the name in "name=value; attributes".
+func cookieName(line string) string {
+	nv, _, _ := strings.Cut(line, ";")
+	name, _, ok := strings.Cut(nv, "=")
+	if !ok {
+		return ""
+	}
+	return strings.TrimSpace(name)
+}
+
+// deletes reports whether a document.cookie write removes its cookie.
+func deletes(line string) bool {
+	l := strings.ToLower(strings.ReplaceAll(line, " ", ""))
+	return strings.Contains(l, "max-age=0") || strings.Contains(l, "max-age=-") || strings.Contains(l, "expires=thu,01jan1970")
+}
+
+// askedLifetime is the lifetime a Set-Cookie line or a document.cookie
+// write asks for, in seconds: Max-Age, else Expires; 0 for a session
+// cookie, -1 when Expires cannot be read.
+func askedLifetime(line string, now time.Time) int64 {
+	var expires string
+	for i, attr := range strings.Split(line, ";") {
+		if i == 0 {
+			continue
+		}
+		k, v, _ := strings.Cut(strings.TrimSpace(attr), "=")
+		switch strings.ToLower(strings.TrimSpace(k)) {
+		case "max-age":
+			if n, err := strconv.ParseInt(strings.TrimSpace(v), 10, 64); err == nil {
+				return max(n, 0)
+			}
+		case "expires":
+			expires = strings.TrimSpace(v)
+		}
+	}
+	if expires == "" {
+		return 0
+	}
+	t, err := http.ParseTime(expires)
+	if err != nil {
+		return -1
+	}
+	return max(int64(t.Sub(now).Round(time.Second).Seconds()), 0)
+}
+
+// intercept answers the banner's POSTs to the consent API as the server
+// would (201 and a plausible record), so nothing is recorded and the
+// banner does not retry. Everything else the pattern catches goes on.
+func (s *session) intercept(ctx context.Context) {
+	for ev, err := range chromedp.Events(ctx, fetch.RequestPaused) {
+		if err != nil {
+			return
+		}
+		if ev.Request.Method != "POST" {
+			chromedp.Call(ctx, fetch.ContinueRequest, fetch.ContinueRequestParams{RequestID: ev.RequestID})
+			continue
+		}
+		s.mu.Lock()
+		s.posts++
+		s.mu.Unlock()
+		origin := "*"
+		for k, v := range ev.Request.Headers {
+			if str, ok := v.(string); ok && strings.EqualFold(k, "origin") && str != "null" {
+				origin = str
+			}
+		}
+		id, rid := uuid.New(), uuid.Must(uuid.NewV7())
+		tok := make([]byte, 24)
+		rand.Read(tok)
+		u, _ := url.Parse(ev.Request.URL)
+		body, _ := json.Marshal(map[string]string{
+			"consent_id":  id.String(),
+			"record_id":   rid.String(),
+			"recorded_at": time.Now().UTC().Format(time.RFC3339Nano),
+			"token":       "scan-" + hex.EncodeToString(tok),
+			"receipt_url": u.Scheme + "://" + u.Host + "/api/v1/consents/" + id.String() + "/receipt",
+		})
+		chromedp.Call(ctx, fetch.FulfillRequest, fetch.FulfillRequestParams{
+			RequestID: ev.RequestID, ResponseCode: 201, Body: body,
+			ResponseHeaders: []*fetch.HeaderEntry{
+				{Name: "Content-Type", Value: "application/json"},
+				{Name: "Access-Control-Allow-Origin", Value: origin},
+				{Name: "Vary", Value: "Origin"},
+			},
+		})
+	}
+}
+
+// profile runs one profile in a fresh tab: Before visits the pages (and
+// finds more when discover is set); Rejected and Accepted open the first
+// page, click their button in the banner, and record from then on.
+func (b *browser) profile(ctx context.Context, o *Options, texts map[string]choiceTexts, name string, pages []string, discover bool) (*Profile, error) {
+	tctx, cancel := chromedp.NewContext(b.ctx)
+	defer cancel()
+	stop := context.AfterFunc(ctx, cancel)
+	defer stop()
+	s := &session{o: o, texts: texts, inflight: map[network.RequestID]string{}, urls: map[network.RequestID]string{},
+		setters: map[string]setter{}, storage: map[string]StorageKey{}, seenReq: map[string]bool{}, koekje: map[string]bool{}}
+	if err := chromedp.Do(tctx); err != nil {
+		return nil, err
+	}
+	if err := chromedp.Listen(tctx, s.listen); err != nil {
+		return nil, err
+	}
+	go s.intercept(tctx)
+	setup := chromedp.Func(func(ctx context.Context, t *chromedp.Target) error {
+		if _, err := cdp.Call(ctx, t, runtime.AddBinding, runtime.AddBindingParams{Name: "__koekjeScan"}); err != nil {
+			return err
+		}
+		if _, err := cdp.Call(ctx, t, page.AddScriptToEvaluateOnNewDocument, page.AddScriptToEvaluateOnNewDocumentParams{Source: hook}); err != nil {
+			return err
+		}
+		_, err := cdp.Call(ctx, t, fetch.Enable, fetch.EnableParams{Patterns: []*fetch.RequestPattern{
+			{URLPattern: "*/api/v1/consents"}, {URLPattern: "*/api/v1/sites/*/consents"},
+		}})
+		return err
+	})
+	if err := chromedp.Do(tctx, setup); err != nil {
+		return nil, err
+	}
+
+	p := &Profile{Name: name}
+	seen := map[string]bool{} // cookies already recorded: name, domain, path
+	snap := func(pageURL string) error {
+		return s.snapshot(tctx, p, seen, pageURL)
+	}
+
+	if name != Before {
+		// The first page before the choice is not part of this profile's
+		// record: the Before profile covers it.
+		if err := s.visit(tctx, pages[0]); err != nil {
+			return nil, err
+		}
+		if err := s.choose(tctx, name); err != nil {
+			// No banner to click (the Before profile reports that): this
+			// profile has nothing to record.
+			if ctx.Err() != nil {
+				return nil, ctx.Err()
+			}
+			p.Errors = append(p.Errors, fmt.Sprintf("%s: %v", pages[0], err))
+			return p, nil
+		}
+		s.mu.Lock()
+		s.storage, s.requests, s.seenReq = map[string]StorageKey{}, nil, map[string]bool{}
+		s.mu.Unlock()
+		if err := snap(pages[0]); err != nil {
+			return nil, err
+		}
+	}
+	queue := slices.Clone(pages)
+	queued := map[string]bool{}
+	for _, q := range queue {
+		queued[q] = true
+	}
+	for len(queue) > 0 && len(p.Pages) < o.Pages {
+		u := queue[0]
+		queue = queue[1:]
+		if err := s.visit(tctx, u); err != nil {
+			if ctx.Err() != nil {
+				return nil, ctx.Err()
+			}
+			p.Errors = append(p.Errors, fmt.Sprintf("%s: %v", u, err))
+			continue
+		}
+		p.Pages = append(p.Pages, u)
+		if name == Before {
+			bn, err := s.banner(tctx, u)
+			if err != nil {
+				return nil, err
+			}
+			p.Banners = append(p.Banners, bn)
+		}
+		if err := snap(u); err != nil {
+			return nil, err
+		}
+		if discover {
+			for _, l := range s.links(tctx, u) {
+				if !queued[l] {
+					queued[l] = true
+					queue = append(queue, l)
+				}
+			}
+		}
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	p.Requests = s.requests
+	for _, k := range s.storage {
+		p.Storage = append(p.Storage, k)
+	}
+	slices.SortFunc(p.Storage, func(a, b StorageKey) int {
+		return strings.Compare(a.Area+a.Origin+a.Key, b.Area+b.Origin+b.Key)
+	})
+	p.ConsentPOSTs = s.posts
+	return p, nil
+}
+
+// visit opens a page and waits until it has settled: loaded, and the
+// network idle for Options.Quiet.
+func (s *session) visit(ctx context.Context, u string) error {
+	s.mu.Lock()
+	s.page, s.loaded = u, false
+	s.mu.Unlock()
+	ctx, cancel := context.WithTimeout(ctx, s.o.PageTimeout)
+	defer cancel()
+	resp, err := chromedp.Run(ctx, chromedp.NavigateResponse(u))
+	if err != nil {
+		return err
+	}
+	if resp != nil && resp.Status >= 400 {
+		return fmt.Errorf("HTTP %d", resp.Status)
+	}
+	return s.settle(ctx)
+}
+
+// settle waits until the page has loaded and no request has been in flight
+// for Options.Quiet.
+func (s *session) settle(ctx context.Context) error {
+	tick := time.NewTicker(10 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		s.mu.Lock()
+		idle := s.loaded && len(s.inflight) == 0 && time.Since(s.last) >= s.o.Quiet
+		var pending []string
+		if ctx.Err() != nil {
+			for _, u := range s.inflight {
+				pending = append(pending, u)
+			}
+		}
+		s.mu.Unlock()
+		if idle {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			if len(pending) > 0 {
+				return fmt.Errorf("the page did not settle: %d requests still open (%s)", len(pending), pending[0])
+			}
+			return errors.New("the page did not finish loading")
+		case <-tick.C:
+		}
+	}
+}
+
+// snapshot records the cookies the browser holds that were not recorded
+// before, and the page's own storage keys.
+func (s *session) snapshot(ctx context.Context, p *Profile, seen map[string]bool, pageURL string) error {
+	res, err := chromedp.Call(ctx, storage.GetCookies, storage.GetCookiesParams{})
+	if err != nil {
+		return fmt.Errorf("read cookies: %w", err)
+	}
+	now := time.Now()
+	host := hostOf(pageURL)
+	s.mu.Lock()
+	for _, c := range res.Cookies {
+		id := c.Name + "\x00" + c.Domain + "\x00" + c.Path
+		if seen[id] {
+			continue
+		}
+		seen[id] = true
+		ck := Cookie{Name: c.Name, Domain: c.Domain, Path: c.Path, Page: pageURL,
+			ThirdParty: !sameSite(strings.TrimPrefix(c.Domain, "."), host)}
+		if !c.Session && c.Expires > 0 {
+			t := time.Unix(0, int64(c.Expires*1e9)).UTC().Truncate(time.Second)
+			ck.Expires = &t
+			ck.Lifetime = int64(t.Sub(now).Round(time.Second).Seconds())
+		}
+		if st, ok := s.setters[c.Name]; ok {
+			ck.SetBy, ck.Source = st.by, st.source
+			if st.asked >= 0 {
+				ck.Asked = &st.asked
+			}
+		}
+		p.Cookies = append(p.Cookies, ck)
+	}
+	s.mu.Unlock()
+
+	keys, err := chromedp.Run(ctx, chromedp.Evaluate[map[string][]string](`(() => {
+		const k = a => { try { return Object.keys(a === 'l' ? localStorage : sessionStorage) } catch (e) { return [] } }
+		return { localStorage: k('l'), sessionStorage: k('s'), origin: [location.origin] } })()`))
+	if err != nil {
+		return fmt.Errorf("read storage: %w", err)
+	}
+	origin := ""
+	if o := keys["origin"]; len(o) == 1 {
+		origin = o[0]
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, area := range []string{"localStorage", "sessionStorage"} {
+		for _, k := range keys[area] {
+			id := area + " " + origin + " " + k
+			if _, ok := s.storage[id]; !ok {
+				s.storage[id] = StorageKey{Area: area, Origin: origin, Key: k, Page: pageURL}
+			}
+		}
+	}
+	return nil
+}
+
+// links returns the same-origin links of the page, without fragments.
+func (s *session) links(ctx context.Context, pageURL string) []string {
+	hrefs, err := chromedp.Run(ctx, chromedp.Evaluate[[]string](`[...document.querySelectorAll('a[href]')].map(a => a.href)`))
+	if err != nil {
+		return nil
+	}
+	base, _ := url.Parse(pageURL)
+	var out []string
+	for _, h := range hrefs {
+		u, err := url.Parse(h)
+		if err != nil || u.Scheme != base.Scheme || u.Host != base.Host {
+			continue
+		}
+		u.Fragment, u.RawFragment = "", ""
+		out = append(out, u.String())
+	}
+	return out
+}
+
+// choiceTexts are the first layer's button texts in one language.
+type choiceTexts struct {
+	Accept string `json:"accept"`
+	Reject string `json:"reject"`
+}
+
+// bannerTexts reads the button texts of the site's languages from the
+// banner bundle the server would serve.
+func bannerTexts(s *config.Site) (map[string]choiceTexts, error) {
+	b, err := static.Build(s)
+	if err != nil {
+		return nil, fmt.Errorf("banner texts: %w", err)
+	}
+	var v struct {
+		Texts map[string]choiceTexts `json:"texts"`
+	}
+	if err := json.Unmarshal(b.Version, &v); err != nil {
+		return nil, fmt.Errorf("banner texts: %w", err)
+	}
+	return v.Texts, nil
+}
+
+// pageLang is the banner's language on the page: <html lang>, then the
+// browser's languages, then the site's default (as the banner chooses).
+func (s *session) pageLang(ctx context.Context) (string, error) {
+	langs, _ := json.Marshal(s.o.Site.Languages)
+	return chromedp.Run(ctx, chromedp.Evaluate[string](fmt.Sprintf(`[document.documentElement.lang, ...navigator.languages || []]
+		.map(l => (l || '').slice(0, 2).toLowerCase()).find(l => %s.includes(l)) || %q`, langs, s.o.Site.DefaultLanguage)))
+}
+
+// buttonJS finds a button of the banner's first layer by its text.
+func buttonJS(text string) string {
+	t, _ := json.Marshal(text)
+	return `[...(document.querySelector('koekje-banner')?.shadowRoot?.querySelectorAll('dialog[open] button') || [])].find(b => b.textContent.trim() === ` + string(t) + `)`
+}
+
+// banner checks what the first layer offers on the page.
+func (s *session) banner(ctx context.Context, pageURL string) (Banner, error) {
+	bn := Banner{Page: pageURL}
+	lang, err := s.pageLang(ctx)
+	if err != nil {
+		return bn, err
+	}
+	bn.Lang = lang
+	t := s.texts[lang]
+	got, err := chromedp.Run(ctx, chromedp.Evaluate[[]bool](fmt.Sprintf(`[!!document.querySelector('koekje-banner')?.shadowRoot?.querySelector('dialog[open]'), !!(%s), !!(%s)]`,
+		buttonJS(t.Accept), buttonJS(t.Reject))))
+	if err != nil {
+		return bn, err
+	}
+	bn.Shown, bn.Accept, bn.Reject = got[0], got[1], got[2]
+	return bn, nil
+}
+
+// choose clicks "accept all" or "reject all" as a visitor would, then
+// waits until the banner closed, its POST was answered and nothing waits
+// in its retry queue.
+func (s *session) choose(ctx context.Context, profile string) error {
+	ctx, cancel := context.WithTimeout(ctx, s.o.PageTimeout)
+	defer cancel()
+	lang, err := s.pageLang(ctx)
+	if err != nil {
+		return err
+	}
+	text := s.texts[lang].Reject
+	if profile == Accepted {
+		text = s.texts[lang].Accept
+	}
+	btn := buttonJS(text)
+	if _, err := chromedp.Run(ctx, chromedp.Poll[bool](`!!(`+btn+`)`, chromedp.WithPollingTimeout(s.o.PageTimeout))); err != nil {
+		return fmt.Errorf("no %q button in the banner: %w", text, err)
+	}
+	if err := chromedp.Do(ctx, chromedp.Click(chromedp.JSPath(btn))); err != nil {
+		return fmt.Errorf("click %q: %w", text, err)
+	}
+	queue, _ := json.Marshal("koekje:" + s.o.Site.ID)
+	done := `!document.querySelector('koekje-banner')?.shadowRoot?.querySelector('dialog[open]') && (() => { try { return !localStorage.getItem(` + string(queue) + `) } catch (e) { return true } })()`
+	if _, err := chromedp.Run(ctx, chromedp.Poll[bool](done, chromedp.WithPollingTimeout(s.o.PageTimeout))); err != nil {
+		return fmt.Errorf("the banner did not close and get its answer after %q: %w", text, err)
+	}
+	return s.settle(ctx)
+}
+
+// hostOf is the host name of a URL.
+func hostOf(u string) string {
+	p, err := url.Parse(u)
+	if err != nil {
+		return ""
+	}
+	return p.Hostname()
+}

@@ -1,0 +1,212 @@
+package scan
+
+import (
+	"encoding/json"
+	"encoding/xml"
+	"fmt"
+	"io"
+	"strings"
+)
+
+// Formats the report is written in.
+var Formats = []string{"text", "json", "junit"}
+
+// Write writes the report in a format: text, json or junit. strict makes
+// undeclared and stale findings failures in junit, as they fail the scan.
+func (r *Report) Write(w io.Writer, format string, strict bool) error {
+	switch format {
+	case "text":
+		return r.writeText(w, strict)
+	case "json":
+		enc := json.NewEncoder(w)
+		enc.SetIndent("", "  ")
+		return enc.Encode(r)
+	case "junit":
+		return r.writeJUnit(w, strict)
+	}
+	return fmt.Errorf("unknown format %q: want text, json or junit", format)
+}
+
+var profileWords = map[string]string{Before: "before any choice", Rejected: `after "reject all"`, Accepted: `after "accept all"`}
+
+func plural(n int, one, many string) string {
+	if n == 1 {
+		return "1 " + one
+	}
+	return fmt.Sprintf("%d %s", n, many)
+}
+
+// cause names what is behind a finding.
+func (f Finding) cause() string {
+	switch {
+	case f.Kind == KindRequest && f.Source != "":
+		return "made by " + f.Source
+	case f.SetBy == "header":
+		return "set by the Set-Cookie header of " + f.Source
+	case f.SetBy == "script" && f.Source != "":
+		return "set by script " + f.Source
+	case f.Kind == KindStorage && f.Source != "":
+		return "written by script " + f.Source
+	}
+	return ""
+}
+
+func (r *Report) writeText(w io.Writer, strict bool) error {
+	b := &strings.Builder{}
+	fmt.Fprintf(b, "koekje scan of site %s: %s, 3 profiles (before any choice, after \"reject all\", after \"accept all\"), %.1f s\n\n",
+		r.Site, plural(len(r.Pages), "page", "pages"), r.Seconds)
+	verdict := "CLEAN"
+	if !r.Clean(strict) {
+		verdict = "FAIL "
+	}
+	fmt.Fprintf(b, "%s  %s · %s · %s\n", verdict, plural(len(r.Violations), "violation", "violations"),
+		plural(len(r.Undeclared), "undeclared cookie", "undeclared cookies"), plural(len(r.Stale), "stale declaration", "stale declarations"))
+	if len(r.Violations) > 0 {
+		fmt.Fprintf(b, "\nViolations\n")
+		for i, f := range r.Violations {
+			fmt.Fprintf(b, "  %d. %s · %s\n     %s", i+1, profileWords[f.Profile], f.Page, f.Message)
+			if f.Count > 1 {
+				fmt.Fprintf(b, ", %d requests (first: %s)", f.Count, f.URL)
+			} else if f.Kind == KindRequest {
+				fmt.Fprintf(b, ": %s", f.URL)
+			}
+			b.WriteString("\n")
+			if c := f.cause(); c != "" {
+				fmt.Fprintf(b, "     %s\n", c)
+			}
+		}
+	}
+	if len(r.Undeclared) > 0 {
+		fmt.Fprintf(b, "\nUndeclared cookies (seen after \"accept all\")\n")
+		for _, f := range r.Undeclared {
+			fmt.Fprintf(b, "  %s on %s, %s, first after %s\n", f.Name, strings.TrimPrefix(f.Domain, "."), f.Actual, f.Page)
+			if c := f.cause(); c != "" {
+				fmt.Fprintf(b, "    %s\n", c)
+			}
+			if sg := f.Suggestion; sg != nil {
+				if sg.Known {
+					fmt.Fprintf(b, "    looks like %s (%s), category %s; add to the config:\n", sg.Name, sg.Provider, sg.Category)
+				} else {
+					fmt.Fprintf(b, "    unknown cookie; add to the config, filling in what it is:\n")
+				}
+				for line := range strings.SplitSeq(strings.TrimRight(sg.YAML, "\n"), "\n") {
+					fmt.Fprintf(b, "      %s\n", line)
+				}
+			}
+		}
+	}
+	if len(r.Stale) > 0 {
+		fmt.Fprintf(b, "\nStale declarations\n")
+		for _, f := range r.Stale {
+			fmt.Fprintf(b, "  %s\n", f.Message)
+		}
+	}
+	b.WriteString("\n")
+	switch {
+	case len(r.Violations) > 0:
+		b.WriteString("The site does not do what its banner says.\n")
+	case !r.Clean(strict):
+		b.WriteString("No violations; the declaration differs from the site (--strict fails on that).\n")
+	case len(r.Undeclared)+len(r.Stale) > 0:
+		b.WriteString("No violations. The declaration differs from the site: warnings only (--strict fails on them).\n")
+	default:
+		b.WriteString("No violations; the declaration matches what the site does.\n")
+	}
+	_, err := io.WriteString(w, b.String())
+	return err
+}
+
+type junitSuites struct {
+	XMLName  xml.Name     `xml:"testsuites"`
+	Name     string       `xml:"name,attr"`
+	Tests    int          `xml:"tests,attr"`
+	Failures int          `xml:"failures,attr"`
+	Time     string       `xml:"time,attr"`
+	Suites   []junitSuite `xml:"testsuite"`
+}
+
+type junitSuite struct {
+	Name     string      `xml:"name,attr"`
+	Tests    int         `xml:"tests,attr"`
+	Failures int         `xml:"failures,attr"`
+	Cases    []junitCase `xml:"testcase"`
+}
+
+type junitCase struct {
+	Name      string        `xml:"name,attr"`
+	Classname string        `xml:"classname,attr"`
+	Failure   *junitFailure `xml:"failure,omitempty"`
+	SystemOut string        `xml:"system-out,omitempty"`
+}
+
+type junitFailure struct {
+	Message string `xml:"message,attr"`
+	Type    string `xml:"type,attr"`
+	Text    string `xml:",chardata"`
+}
+
+// writeJUnit writes a suite per profile with a test case per page (failing
+// with that page's violations) and a suite for the declaration with a case
+// per undeclared or stale cookie (failing only when strict).
+func (r *Report) writeJUnit(w io.Writer, strict bool) error {
+	out := junitSuites{Name: "koekje scan " + r.Site, Time: fmt.Sprintf("%.3f", r.Seconds)}
+	for _, p := range r.Profiles {
+		if p == nil {
+			continue
+		}
+		s := junitSuite{Name: profileWords[p.Name]}
+		for _, pg := range p.Pages {
+			c := junitCase{Name: pg, Classname: "koekje.scan." + p.Name}
+			var msgs []string
+			for _, f := range r.Violations {
+				if f.Profile == p.Name && f.Page == pg {
+					m := f.Message
+					if cs := f.cause(); cs != "" {
+						m += "; " + cs
+					}
+					msgs = append(msgs, m)
+				}
+			}
+			if len(msgs) > 0 {
+				c.Failure = &junitFailure{Message: plural(len(msgs), "violation", "violations"), Type: "violation", Text: strings.Join(msgs, "\n")}
+				s.Failures++
+			}
+			s.Cases = append(s.Cases, c)
+		}
+		s.Tests = len(s.Cases)
+		out.Suites = append(out.Suites, s)
+	}
+	decl := junitSuite{Name: "declaration"}
+	for _, group := range [][]Finding{r.Undeclared, r.Stale} {
+		for _, f := range group {
+			c := junitCase{Name: f.Kind + " " + f.Name, Classname: "koekje.scan.declaration"}
+			text := f.Message
+			if f.Suggestion != nil {
+				text += "\n" + f.Suggestion.YAML
+			}
+			if strict {
+				c.Failure = &junitFailure{Message: f.Message, Type: "warning", Text: text}
+				decl.Failures++
+			} else {
+				c.SystemOut = "warning: " + text
+			}
+			decl.Cases = append(decl.Cases, c)
+		}
+	}
+	decl.Tests = len(decl.Cases)
+	out.Suites = append(out.Suites, decl)
+	for _, s := range out.Suites {
+		out.Tests += s.Tests
+		out.Failures += s.Failures
+	}
+	if _, err := io.WriteString(w, xml.Header); err != nil {
+		return err
+	}
+	enc := xml.NewEncoder(w)
+	enc.Indent("", "  ")
+	if err := enc.Encode(out); err != nil {
+		return err
+	}
+	_, err := io.WriteString(w, "\n")
+	return err
+}

@@ -1,0 +1,191 @@
+// Package scan proves whether a site does what its banner says. It drives a
+// real headless Chromium through the site's pages in three fresh profiles —
+// before any choice, after "reject all" and after "accept all", both
+// clicked in the real banner — records every cookie, storage key and
+// request to another site, and holds what it saw against the site's
+// configuration.
+//
+// A scan never records a consent: the scanner answers the banner's POSTs to
+// the consent API itself, through CDP Fetch interception.
+package scan
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/url"
+	"os"
+	"sync"
+	"time"
+
+	"github.com/koekje/koekje/config"
+)
+
+// Options say what to scan and how.
+type Options struct {
+	Site  *config.Site
+	URLs  []string // where the scan starts; same-origin links are followed up to Pages
+	Pages int      // pages per profile, the start URLs included; at least len(URLs)
+	// Chrome is the browser binary: CHROME_PATH, else /usr/bin/chromium.
+	Chrome string
+	// HostResolverRules is passed to Chromium as --host-resolver-rules
+	// (tests map made-up third-party names to local servers with it).
+	HostResolverRules string
+	// Quiet is how long the network must have been idle after the load
+	// event before a page counts as settled (default 250 ms); PageTimeout
+	// bounds one page's load and settling (default 20 s).
+	Quiet, PageTimeout time.Duration
+}
+
+// ChromePath returns the browser the scanner drives: CHROME_PATH, else
+// Debian's /usr/bin/chromium.
+func ChromePath(getenv func(string) string) string {
+	if p := getenv("CHROME_PATH"); p != "" {
+		return p
+	}
+	return "/usr/bin/chromium"
+}
+
+// ErrNoChrome is returned when the browser binary is missing.
+var ErrNoChrome = errors.New("no Chromium: install it (Debian: apt-get install -y chromium) or set CHROME_PATH")
+
+// The three profiles.
+const (
+	Before   = "before"   // before any choice
+	Rejected = "rejected" // after "reject all"
+	Accepted = "accepted" // after "accept all"
+)
+
+// Cookie is a cookie the browser held after a page.
+type Cookie struct {
+	Name   string `json:"name"`
+	Domain string `json:"domain"`
+	Path   string `json:"path"`
+	// Expires is empty for a session cookie; Lifetime is what was left of
+	// it when the scanner first saw it, in seconds (0 for a session cookie).
+	Expires  *time.Time `json:"expires,omitempty"`
+	Lifetime int64      `json:"lifetime_seconds"`
+	// Asked is the lifetime its setter asked for (Max-Age or Expires), in
+	// seconds, when the scanner saw the write: Chromium keeps a cookie at
+	// most 400 days, whatever it asks.
+	Asked      *int64 `json:"asked_lifetime_seconds,omitempty"`
+	ThirdParty bool   `json:"third_party"`
+	// SetBy is "header" (a Set-Cookie response header), "script"
+	// (document.cookie or cookieStore) or "" when the browser did not say.
+	SetBy  string `json:"set_by,omitempty"`
+	Source string `json:"source,omitempty"` // the response or script that set it
+	Page   string `json:"page"`             // the page after which it was first seen
+}
+
+// StorageKey is a localStorage or sessionStorage key.
+type StorageKey struct {
+	Area   string `json:"area"` // localStorage or sessionStorage
+	Origin string `json:"origin"`
+	Key    string `json:"key"`
+	Source string `json:"source,omitempty"` // the script that wrote it, when seen
+	Page   string `json:"page"`
+}
+
+// Request is a request to another site than the page's.
+type Request struct {
+	URL       string `json:"url"`
+	Type      string `json:"type,omitempty"`      // Document, Script, Image, …
+	Initiator string `json:"initiator,omitempty"` // the script or document that made it
+	Page      string `json:"page"`
+}
+
+// Banner is what the first layer of the banner offered on a page.
+type Banner struct {
+	Page   string `json:"page"`
+	Shown  bool   `json:"shown"`
+	Lang   string `json:"lang,omitempty"`
+	Accept bool   `json:"accept"` // an "accept all" button in the page's language
+	Reject bool   `json:"reject"` // a "reject all" button, on the first layer
+}
+
+// Profile is what one profile saw: in Rejected and Accepted, only what
+// happened from the click on.
+type Profile struct {
+	Name     string       `json:"name"`
+	Pages    []string     `json:"pages"`
+	Cookies  []Cookie     `json:"cookies"`
+	Storage  []StorageKey `json:"storage"`
+	Requests []Request    `json:"third_party_requests"`
+	Banners  []Banner     `json:"banners,omitempty"` // Before only
+	// ConsentPOSTs counts the banner's POSTs the scanner answered.
+	ConsentPOSTs int      `json:"consent_posts"`
+	Errors       []string `json:"errors,omitempty"`
+}
+
+// Run scans the site: the before profile first (it finds the pages), then
+// the two choices side by side.
+func Run(ctx context.Context, o Options) (*Report, error) {
+	if o.Site == nil {
+		return nil, errors.New("scan: no site")
+	}
+	if len(o.URLs) == 0 {
+		return nil, errors.New("scan: no URL")
+	}
+	for _, u := range o.URLs {
+		p, err := url.Parse(u)
+		if err != nil || (p.Scheme != "http" && p.Scheme != "https") || p.Host == "" {
+			return nil, fmt.Errorf("scan: %q is not an http(s) URL", u)
+		}
+	}
+	if o.Chrome == "" {
+		o.Chrome = ChromePath(os.Getenv)
+	}
+	if _, err := os.Stat(o.Chrome); err != nil {
+		return nil, fmt.Errorf("%w (looked at %s)", ErrNoChrome, o.Chrome)
+	}
+	if o.Pages < len(o.URLs) {
+		o.Pages = len(o.URLs)
+	}
+	if o.Quiet == 0 {
+		o.Quiet = 250 * time.Millisecond
+	}
+	if o.PageTimeout == 0 {
+		o.PageTimeout = 20 * time.Second
+	}
+	texts, err := bannerTexts(o.Site)
+	if err != nil {
+		return nil, err
+	}
+	start := time.Now()
+
+	// The three browsers start together; each has a profile of its own.
+	var browsers [3]*browser
+	var errs [3]error
+	var wg sync.WaitGroup
+	for i := range browsers {
+		wg.Go(func() { browsers[i], errs[i] = startBrowser(ctx, &o) })
+	}
+	wg.Wait()
+	defer func() {
+		for _, b := range browsers {
+			if b != nil {
+				b.close()
+			}
+		}
+	}()
+	if err := errors.Join(errs[:]...); err != nil {
+		return nil, fmt.Errorf("start Chromium: %w", err)
+	}
+
+	before, err := browsers[0].profile(ctx, &o, texts, Before, o.URLs, true)
+	if err != nil {
+		return nil, err
+	}
+	var rejected, accepted *Profile
+	var rerr, aerr error
+	wg.Go(func() { rejected, rerr = browsers[1].profile(ctx, &o, texts, Rejected, before.Pages, false) })
+	wg.Go(func() { accepted, aerr = browsers[2].profile(ctx, &o, texts, Accepted, before.Pages, false) })
+	wg.Wait()
+	if err := errors.Join(rerr, aerr); err != nil {
+		return nil, err
+	}
+	r := check(o.Site, before, rejected, accepted)
+	r.Started = start.UTC().Truncate(time.Second)
+	r.Seconds = time.Since(start).Seconds()
+	return r, nil
+}

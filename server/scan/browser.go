@@ -136,8 +136,9 @@ type setter struct {
 // session is one tab's record of what happened, fed by the tab's events in
 // the order Chromium sent them.
 type session struct {
-	o     *Options
-	texts map[string]choiceTexts
+	o      *Options
+	texts  map[string]choiceTexts
+	lookJS string
 
 	mu       sync.Mutex
 	page     string // the page being visited
@@ -333,15 +334,16 @@ func (s *session) intercept(ctx context.Context) {
 	}
 }
 
-// profile runs one profile in a fresh tab: Before visits the pages (and
-// finds more when discover is set); Rejected and Accepted open the first
-// page, click their button in the banner, and record from then on.
-func (b *browser) profile(ctx context.Context, o *Options, texts map[string]choiceTexts, name string, pages []string, discover bool) (*Profile, error) {
+// profile runs one profile in a fresh tab: it visits the pages and the
+// same-origin links it finds, up to Options.Pages. Rejected and Accepted
+// first open the first page and click their button in the banner, and
+// record from then on.
+func (b *browser) profile(ctx context.Context, o *Options, texts map[string]choiceTexts, name string, pages []string) (*Profile, error) {
 	tctx, cancel := chromedp.NewContext(b.ctx)
 	defer cancel()
 	stop := context.AfterFunc(ctx, cancel)
 	defer stop()
-	s := &session{o: o, texts: texts, inflight: map[network.RequestID]string{}, urls: map[network.RequestID]string{},
+	s := &session{o: o, texts: texts, lookJS: lookJS(o.Site, texts), inflight: map[network.RequestID]string{}, urls: map[network.RequestID]string{},
 		setters: map[string]setter{}, storage: map[string]StorageKey{}, seenReq: map[string]bool{}, koekje: map[string]bool{}}
 	if err := chromedp.Do(tctx); err != nil {
 		return nil, err
@@ -368,7 +370,7 @@ func (b *browser) profile(ctx context.Context, o *Options, texts map[string]choi
 
 	p := &Profile{Name: name}
 	seen := map[string]bool{} // cookies already recorded: name, domain, path
-	snap := func(pageURL string) error {
+	snap := func(pageURL string) (*pageState, error) {
 		return s.snapshot(tctx, p, seen, pageURL)
 	}
 
@@ -390,7 +392,7 @@ func (b *browser) profile(ctx context.Context, o *Options, texts map[string]choi
 		s.mu.Lock()
 		s.storage, s.requests, s.seenReq = map[string]StorageKey{}, nil, map[string]bool{}
 		s.mu.Unlock()
-		if err := snap(pages[0]); err != nil {
+		if _, err := snap(pages[0]); err != nil {
 			return nil, err
 		}
 	}
@@ -410,18 +412,15 @@ func (b *browser) profile(ctx context.Context, o *Options, texts map[string]choi
 			continue
 		}
 		p.Pages = append(p.Pages, u)
-		if name == Before {
-			bn, err := s.banner(tctx, u)
-			if err != nil {
-				return nil, err
-			}
-			p.Banners = append(p.Banners, bn)
-		}
-		if err := snap(u); err != nil {
+		st, err := snap(u)
+		if err != nil {
 			return nil, err
 		}
-		if discover {
-			for _, l := range s.links(tctx, u) {
+		if name == Before {
+			p.Banners = append(p.Banners, Banner{Page: u, Shown: st.Shown, Lang: st.Lang, Accept: st.Accept, Reject: st.Reject})
+		}
+		if len(p.Pages)+len(queue) < o.Pages {
+			for _, l := range sameOrigin(u, st.Links) {
 				if !queued[l] {
 					queued[l] = true
 					queue = append(queue, l)
@@ -490,11 +489,11 @@ func (s *session) settle(ctx context.Context) error {
 }
 
 // snapshot records the cookies the browser holds that were not recorded
-// before, and the page's own storage keys.
-func (s *session) snapshot(ctx context.Context, p *Profile, seen map[string]bool, pageURL string) error {
+// before, and the page's own storage keys, and returns what the page shows.
+func (s *session) snapshot(ctx context.Context, p *Profile, seen map[string]bool, pageURL string) (*pageState, error) {
 	res, err := chromedp.Call(ctx, storage.GetCookies, storage.GetCookiesParams{})
 	if err != nil {
-		return fmt.Errorf("read cookies: %w", err)
+		return nil, fmt.Errorf("read cookies: %w", err)
 	}
 	now := time.Now()
 	host := hostOf(pageURL)
@@ -522,35 +521,56 @@ func (s *session) snapshot(ctx context.Context, p *Profile, seen map[string]bool
 	}
 	s.mu.Unlock()
 
-	keys, err := chromedp.Run(ctx, chromedp.Evaluate[map[string][]string](`(() => {
-		const k = a => { try { return Object.keys(a === 'l' ? localStorage : sessionStorage) } catch (e) { return [] } }
-		return { localStorage: k('l'), sessionStorage: k('s'), origin: [location.origin] } })()`))
+	st, err := chromedp.Run(ctx, chromedp.Evaluate[*pageState](s.lookJS))
 	if err != nil {
-		return fmt.Errorf("read storage: %w", err)
-	}
-	origin := ""
-	if o := keys["origin"]; len(o) == 1 {
-		origin = o[0]
+		return nil, fmt.Errorf("read the page: %w", err)
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	for _, area := range []string{"localStorage", "sessionStorage"} {
-		for _, k := range keys[area] {
-			id := area + " " + origin + " " + k
+	for area, keys := range map[string][]string{"localStorage": st.Local, "sessionStorage": st.Session} {
+		for _, k := range keys {
+			id := area + " " + st.Origin + " " + k
 			if _, ok := s.storage[id]; !ok {
-				s.storage[id] = StorageKey{Area: area, Origin: origin, Key: k, Page: pageURL}
+				s.storage[id] = StorageKey{Area: area, Origin: st.Origin, Key: k, Page: pageURL}
 			}
 		}
 	}
-	return nil
+	return st, nil
 }
 
-// links returns the same-origin links of the page, without fragments.
-func (s *session) links(ctx context.Context, pageURL string) []string {
-	hrefs, err := chromedp.Run(ctx, chromedp.Evaluate[[]string](`[...document.querySelectorAll('a[href]')].map(a => a.href)`))
-	if err != nil {
-		return nil
-	}
+// pageState is what one look at a settled page finds: the banner's first
+// layer, the page's own storage keys and its links.
+type pageState struct {
+	Lang                  string
+	Shown, Accept, Reject bool
+	Local, Session        []string
+	Origin                string
+	Links                 []string
+}
+
+// lookJS makes the script that reads a pageState: the banner's language is
+// chosen as the banner chooses it (<html lang>, the browser's languages,
+// the site's default) and its buttons are found by their texts.
+func lookJS(site *config.Site, texts map[string]choiceTexts) string {
+	langs, _ := json.Marshal(site.Languages)
+	def, _ := json.Marshal(site.DefaultLanguage)
+	t, _ := json.Marshal(texts)
+	return `(() => {
+const langs = ` + string(langs) + `, texts = ` + string(t) + `
+const lang = [document.documentElement.lang, ...navigator.languages || []]
+  .map(l => (l || '').slice(0, 2).toLowerCase()).find(l => langs.includes(l)) || ` + string(def) + `
+const root = document.querySelector('koekje-banner')?.shadowRoot
+const buttons = [...(root?.querySelectorAll('dialog[open] button') || [])].map(b => b.textContent.trim())
+const keys = f => { try { return Object.keys(f()) } catch (e) { return [] } }
+return { Lang: lang, Shown: !!root?.querySelector('dialog[open]'),
+  Accept: buttons.includes(texts[lang]?.accept), Reject: buttons.includes(texts[lang]?.reject),
+  Local: keys(() => localStorage), Session: keys(() => sessionStorage), Origin: location.origin,
+  Links: [...document.querySelectorAll('a[href]')].map(a => a.href) }
+})()`
+}
+
+// sameOrigin keeps the links on the page's origin, without fragments.
+func sameOrigin(pageURL string, hrefs []string) []string {
 	base, _ := url.Parse(pageURL)
 	var out []string
 	for _, h := range hrefs {
@@ -598,24 +618,6 @@ func (s *session) pageLang(ctx context.Context) (string, error) {
 func buttonJS(text string) string {
 	t, _ := json.Marshal(text)
 	return `[...(document.querySelector('koekje-banner')?.shadowRoot?.querySelectorAll('dialog[open] button') || [])].find(b => b.textContent.trim() === ` + string(t) + `)`
-}
-
-// banner checks what the first layer offers on the page.
-func (s *session) banner(ctx context.Context, pageURL string) (Banner, error) {
-	bn := Banner{Page: pageURL}
-	lang, err := s.pageLang(ctx)
-	if err != nil {
-		return bn, err
-	}
-	bn.Lang = lang
-	t := s.texts[lang]
-	got, err := chromedp.Run(ctx, chromedp.Evaluate[[]bool](fmt.Sprintf(`[!!document.querySelector('koekje-banner')?.shadowRoot?.querySelector('dialog[open]'), !!(%s), !!(%s)]`,
-		buttonJS(t.Accept), buttonJS(t.Reject))))
-	if err != nil {
-		return bn, err
-	}
-	bn.Shown, bn.Accept, bn.Reject = got[0], got[1], got[2]
-	return bn, nil
 }
 
 // choose clicks "accept all" or "reject all" as a visitor would, then

@@ -117,8 +117,7 @@ type Profile struct {
 	Errors       []string `json:"errors,omitempty"`
 }
 
-// Run scans the site: the before profile first (it finds the pages), then
-// the two choices side by side.
+// Run scans the site in three browsers side by side, one per profile.
 func Run(ctx context.Context, o Options) (*Report, error) {
 	if o.Site == nil {
 		return nil, errors.New("scan: no site")
@@ -172,18 +171,16 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 		return nil, fmt.Errorf("start Chromium: %w", err)
 	}
 
-	before, err := browsers[0].profile(ctx, &o, texts, Before, o.URLs, true)
-	if err != nil {
-		return nil, err
+	// The profiles run side by side, each following the links it finds.
+	var profiles [3]*Profile
+	for i, name := range []string{Before, Rejected, Accepted} {
+		wg.Go(func() { profiles[i], errs[i] = browsers[i].profile(ctx, &o, texts, name, o.URLs) })
 	}
-	var rejected, accepted *Profile
-	var rerr, aerr error
-	wg.Go(func() { rejected, rerr = browsers[1].profile(ctx, &o, texts, Rejected, before.Pages, false) })
-	wg.Go(func() { accepted, aerr = browsers[2].profile(ctx, &o, texts, Accepted, before.Pages, false) })
 	wg.Wait()
-	if err := errors.Join(rerr, aerr); err != nil {
+	if err := errors.Join(errs[:]...); err != nil {
 		return nil, err
 	}
+	before, rejected, accepted := profiles[0], profiles[1], profiles[2]
 	r := check(o.Site, before, rejected, accepted)
 	r.Started = start.UTC().Truncate(time.Second)
 	r.Seconds = time.Since(start).Seconds()

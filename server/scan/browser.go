@@ -339,6 +339,14 @@ func (s *session) intercept(ctx context.Context) {
 // first open the first page and click their button in the banner, and
 // record from then on.
 func (b *browser) profile(ctx context.Context, o *Options, texts map[string]choiceTexts, name string, pages []string) (*Profile, error) {
+	p, err := b.run(ctx, o, texts, name, pages)
+	if err != nil {
+		return nil, fmt.Errorf("%s profile: %w", name, err)
+	}
+	return p, nil
+}
+
+func (b *browser) run(ctx context.Context, o *Options, texts map[string]choiceTexts, name string, pages []string) (*Profile, error) {
 	tctx, cancel := chromedp.NewContext(b.ctx)
 	defer cancel()
 	stop := context.AfterFunc(ctx, cancel)
@@ -377,14 +385,15 @@ func (b *browser) profile(ctx context.Context, o *Options, texts map[string]choi
 	if name != Before {
 		// The first page before the choice is not part of this profile's
 		// record: the Before profile covers it.
-		if err := s.visit(tctx, pages[0]); err != nil {
-			return nil, err
+		err := s.visit(tctx, pages[0])
+		if err == nil {
+			err = s.choose(tctx, name)
 		}
-		if err := s.choose(tctx, name); err != nil {
-			// No banner to click (the Before profile reports that): this
-			// profile has nothing to record.
+		if err != nil {
+			// No page or no banner to click (the Before profile reports
+			// that): this profile has nothing to record.
 			if ctx.Err() != nil {
-				return nil, ctx.Err()
+				return nil, fmt.Errorf("at %s: %w", pages[0], ctx.Err())
 			}
 			p.Errors = append(p.Errors, fmt.Sprintf("%s: %v", pages[0], err))
 			return p, nil
@@ -406,7 +415,7 @@ func (b *browser) profile(ctx context.Context, o *Options, texts map[string]choi
 		queue = queue[1:]
 		if err := s.visit(tctx, u); err != nil {
 			if ctx.Err() != nil {
-				return nil, ctx.Err()
+				return nil, fmt.Errorf("at %s (%d pages done): %w", u, len(p.Pages), ctx.Err())
 			}
 			p.Errors = append(p.Errors, fmt.Sprintf("%s: %v", u, err))
 			continue
@@ -445,7 +454,8 @@ func (b *browser) profile(ctx context.Context, o *Options, texts map[string]choi
 // network idle for Options.Quiet.
 func (s *session) visit(ctx context.Context, u string) error {
 	s.mu.Lock()
-	s.page, s.loaded = u, false
+	// Requests of the page before that never finished do not hold this one.
+	s.page, s.loaded, s.inflight = u, false, map[network.RequestID]string{}
 	s.mu.Unlock()
 	ctx, cancel := context.WithTimeout(ctx, s.o.PageTimeout)
 	defer cancel()

@@ -275,7 +275,7 @@ func compareDuration(decl string, c *Cookie) string {
 	if math.Abs(got-want) <= 0.1*want {
 		return ""
 	}
-	return fmt.Sprintf("cookie %s is declared to live %s but lives %s (duration: %s)", c.Name, decl, lifetimeText(*c), durationValue(int64(got)))
+	return fmt.Sprintf("cookie %s is declared to live %s but lives %s: declare duration: %s", c.Name, decl, lifetimeText(*c), durationValue(int64(got)))
 }
 
 // browserCap is the longest Chromium keeps a cookie: 400 days.

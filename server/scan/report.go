@@ -99,6 +99,13 @@ func (r *Report) writeText(w io.Writer, strict bool) error {
 		fmt.Fprintf(b, "\nStale declarations\n")
 		for _, f := range r.Stale {
 			fmt.Fprintf(b, "  %s\n", f.Message)
+			if f.Page != "" {
+				fmt.Fprintf(b, "    first %s, %s", profileWords[f.Profile], f.Page)
+				if c := f.cause(); c != "" {
+					fmt.Fprintf(b, ", %s", c)
+				}
+				b.WriteString("\n")
+			}
 		}
 	}
 	b.WriteString("\n")

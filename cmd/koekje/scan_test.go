@@ -1,0 +1,100 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/koekje/koekje/config"
+	"github.com/koekje/koekje/server"
+	"github.com/koekje/koekje/server/proof"
+	"github.com/koekje/koekje/server/scan"
+	"github.com/koekje/koekje/server/sqlite"
+)
+
+func TestScanFlags(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"scan"}, "give at least one URL"},
+		{[]string{"scan", "http://x.test/", "--format", "xml"}, `--format "xml"`},
+		{[]string{"scan", "http://x.test/", "--site", "nope"}, `no site "nope" in the config (it has demo)`},
+		{[]string{"scan", "ftp://x.test/"}, "is not an http(s) URL"},
+	} {
+		_, err := runCLI(t, map[string]string{"CHROME_PATH": os.Args[0]}, tc.args...)
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%v: %v, want %q", tc.args, err, tc.want)
+		}
+	}
+	if _, err := runCLI(t, nil, "scan", "-h"); !errors.Is(err, flag.ErrHelp) {
+		t.Errorf("scan -h: %v", err)
+	}
+}
+
+// A page whose inline script sets _ga before any choice fails the scan,
+// and --out holds the report in every format.
+func TestScanFailsOnViolation(t *testing.T) {
+	chrome := scan.ChromePath(os.Getenv)
+	if _, err := os.Stat(chrome); err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("no Chromium at %s", chrome)
+		}
+		t.Skipf("no Chromium at %s: install it with `apt-get install -y chromium` or set CHROME_PATH", chrome)
+	}
+	db, err := sqlite.Open(filepath.Join(t.TempDir(), "k.db"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	keys, err := proof.OpenKeys(context.Background(), db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ks := httptest.NewUnstartedServer(nil)
+	srv, err := server.New(context.Background(), server.Deps{Config: config.Demo(), Store: db, Keys: keys,
+		TokenKey: bytes.Repeat([]byte{1}, 64), AdminToken: "scan-cli-admin-token-0123456789", PublicURL: "http://" + ks.Listener.Addr().String()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ks.Config.Handler = srv
+	ks.Start()
+	defer ks.Close()
+	site := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		fmt.Fprintf(w, `<!doctype html><html lang="en"><script src="%s/s/demo.js"></script>
+<script>document.cookie = '_ga=GA1.1.1.1; max-age=63072000; path=/'</script><h1>Hi</h1>`, ks.URL)
+	}))
+	defer site.Close()
+
+	out := t.TempDir()
+	stdout, err := runCLI(t, nil, "scan", site.URL+"/", "--pages", "1", "--format", "json", "--out", out)
+	if !errors.Is(err, errFailed) {
+		t.Fatalf("scan: %v, want a failure\n%s", err, stdout)
+	}
+	var r scan.Report
+	if err := json.Unmarshal([]byte(stdout), &r); err != nil {
+		t.Fatalf("json on stdout: %v\n%s", err, stdout)
+	}
+	if len(r.Violations) != 2 || r.Violations[0].Name != "_ga" {
+		t.Errorf("violations: %+v, want _ga before any choice and after reject all", r.Violations)
+	}
+	text, err := os.ReadFile(filepath.Join(out, "report.txt"))
+	if err != nil || !strings.Contains(string(text), "2 violations") {
+		t.Errorf("report.txt: %v\n%s", err, text)
+	}
+	for _, name := range []string{"report.json", "report.xml"} {
+		if fi, err := os.Stat(filepath.Join(out, name)); err != nil || fi.Size() == 0 {
+			t.Errorf("%s: %v", name, err)
+		}
+	}
+}

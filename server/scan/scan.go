@@ -32,7 +32,7 @@ type Options struct {
 	// (tests map made-up third-party names to local servers with it).
 	HostResolverRules string
 	// Quiet is how long the network must have been idle after the load
-	// event before a page counts as settled (default 250 ms); PageTimeout
+	// event before a page counts as settled (default 200 ms); PageTimeout
 	// bounds one page's load and settling (default 20 s).
 	Quiet, PageTimeout time.Duration
 }
@@ -141,7 +141,7 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 		o.Pages = len(o.URLs)
 	}
 	if o.Quiet == 0 {
-		o.Quiet = 250 * time.Millisecond
+		o.Quiet = 200 * time.Millisecond
 	}
 	if o.PageTimeout == 0 {
 		o.PageTimeout = 20 * time.Second

@@ -569,10 +569,10 @@ func lookJS(site *config.Site, texts map[string]choiceTexts) string {
 const langs = ` + string(langs) + `, texts = ` + string(t) + `
 const lang = [document.documentElement.lang, ...navigator.languages || []]
   .map(l => (l || '').slice(0, 2).toLowerCase()).find(l => langs.includes(l)) || ` + string(def) + `
-const root = document.querySelector('koekje-banner')?.shadowRoot
-const buttons = [...(root?.querySelectorAll('dialog[open] button') || [])].map(b => b.textContent.trim())
+const panel = ` + panelJS + `
+const buttons = [...(panel?.querySelectorAll('button') || [])].map(b => b.textContent.trim())
 const keys = f => { try { return Object.keys(f()) } catch (e) { return [] } }
-return { Lang: lang, Shown: !!root?.querySelector('dialog[open]'),
+return { Lang: lang, Shown: !!panel,
   Accept: buttons.includes(texts[lang]?.accept), Reject: buttons.includes(texts[lang]?.reject),
   Local: keys(() => localStorage), Session: keys(() => sessionStorage), Origin: location.origin,
   Links: [...document.querySelectorAll('a[href]')].map(a => a.href) }
@@ -624,10 +624,14 @@ func (s *session) pageLang(ctx context.Context) (string, error) {
 		.map(l => (l || '').slice(0, 2).toLowerCase()).find(l => %s.includes(l)) || %q`, langs, s.o.Site.DefaultLanguage)))
 }
 
-// buttonJS finds a button of the banner's first layer by its text.
+// panelJS finds the banner's open layer: a modal <dialog>, or a box or bar
+// shown as a popover, in the shadow root of <koekje-banner>.
+const panelJS = `document.querySelector('koekje-banner')?.shadowRoot?.querySelector('dialog[open], [role=dialog]:popover-open')`
+
+// buttonJS finds a button of the banner's open layer by its text.
 func buttonJS(text string) string {
 	t, _ := json.Marshal(text)
-	return `[...(document.querySelector('koekje-banner')?.shadowRoot?.querySelectorAll('dialog[open] button') || [])].find(b => b.textContent.trim() === ` + string(t) + `)`
+	return `[...(` + panelJS + `?.querySelectorAll('button') || [])].find(b => b.textContent.trim() === ` + string(t) + `)`
 }
 
 // choose clicks "accept all" or "reject all" as a visitor would, then
@@ -652,7 +656,7 @@ func (s *session) choose(ctx context.Context, profile string) error {
 		return fmt.Errorf("click %q: %w", text, err)
 	}
 	queue, _ := json.Marshal("koekje:" + s.o.Site.ID)
-	done := `!document.querySelector('koekje-banner')?.shadowRoot?.querySelector('dialog[open]') && (() => { try { return !localStorage.getItem(` + string(queue) + `) } catch (e) { return true } })()`
+	done := `!` + panelJS + ` && (() => { try { return !localStorage.getItem(` + string(queue) + `) } catch (e) { return true } })()`
 	if _, err := chromedp.Run(ctx, chromedp.Poll[bool](done, chromedp.WithPollingTimeout(s.o.PageTimeout))); err != nil {
 		return fmt.Errorf("the banner did not close and get its answer after %q: %w", text, err)
 	}

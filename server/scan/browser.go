@@ -133,6 +133,13 @@ type setter struct {
 	asked      int64
 }
 
+func (st setter) attribute(c *Cookie) {
+	c.SetBy, c.Source = st.by, st.source
+	if st.asked >= 0 {
+		c.Asked = &st.asked
+	}
+}
+
 // session is one tab's record of what happened, fed by the tab's events in
 // the order Chromium sent them.
 type session struct {
@@ -151,7 +158,11 @@ type session struct {
 	requests []Request
 	seenReq  map[string]bool
 	koekje   map[string]bool // origins that serve the site's banner
-	posts    int
+	// unattributed are the cookies (indexes into Profile.Cookies) seen
+	// before the event that names their setter: a response's extra info can
+	// come after the response has finished.
+	unattributed []int
+	posts        int
 }
 
 func (s *session) listen(ev any) {
@@ -439,6 +450,11 @@ func (b *browser) run(ctx context.Context, o *Options, texts map[string]choiceTe
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	for _, i := range s.unattributed {
+		if st, ok := s.setters[p.Cookies[i].Name]; ok {
+			st.attribute(&p.Cookies[i])
+		}
+	}
 	p.Requests = s.requests
 	for _, k := range s.storage {
 		p.Storage = append(p.Storage, k)
@@ -522,10 +538,9 @@ func (s *session) snapshot(ctx context.Context, p *Profile, seen map[string]bool
 			ck.Lifetime = int64(t.Sub(now).Round(time.Second).Seconds())
 		}
 		if st, ok := s.setters[c.Name]; ok {
-			ck.SetBy, ck.Source = st.by, st.source
-			if st.asked >= 0 {
-				ck.Asked = &st.asked
-			}
+			st.attribute(&ck)
+		} else {
+			s.unattributed = append(s.unattributed, len(p.Cookies))
 		}
 		p.Cookies = append(p.Cookies, ck)
 	}

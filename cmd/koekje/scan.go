@@ -21,7 +21,7 @@ func scanCmd(ctx context.Context, args []string, getenv func(string) string, std
 	fs := flag.NewFlagSet("scan", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	site := fs.String("site", "", "the site's id in the config (default: the config's only site)")
-	pages := fs.Int("pages", 10, "pages per profile: the URLs given, then same-origin links")
+	pages := fs.Int("pages", 10, "pages per profile: the URLs given (a URL ending in .xml is a sitemap: its pages), then same-origin links")
 	cfgPath := fs.String("config", getenv("KOEKJE_CONFIG"), "site configuration YAML; the demo site when empty (KOEKJE_CONFIG)")
 	format := fs.String("format", "text", "report format: text, json or junit")
 	out := fs.String("out", "", "also write the report in every format to this directory (report.txt, report.json, report.xml)")

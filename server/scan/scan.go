@@ -15,6 +15,7 @@ import (
 	"fmt"
 	"net/url"
 	"os"
+	"slices"
 	"sync"
 	"time"
 
@@ -23,9 +24,12 @@ import (
 
 // Options say what to scan and how.
 type Options struct {
-	Site  *config.Site
-	URLs  []string // where the scan starts; same-origin links are followed up to Pages
-	Pages int      // pages per profile, the start URLs included; at least len(URLs)
+	Site *config.Site
+	// URLs are where the scan starts (a sitemap, a URL ending in .xml,
+	// stands for the pages it lists); same-origin links are followed up
+	// to Pages.
+	URLs  []string
+	Pages int // pages per profile, the start URLs included; at least len(URLs)
 	// Chrome is the browser binary: CHROME_PATH, else /usr/bin/chromium.
 	Chrome string
 	// HostResolverRules is passed to Chromium as --host-resolver-rules
@@ -139,6 +143,13 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	}
 	if o.Pages < len(o.URLs) {
 		o.Pages = len(o.URLs)
+	}
+	if slices.ContainsFunc(o.URLs, isSitemap) {
+		urls, err := expandSitemaps(ctx, o.URLs, o.Pages)
+		if err != nil {
+			return nil, err
+		}
+		o.URLs = urls
 	}
 	if o.Quiet == 0 {
 		o.Quiet = 200 * time.Millisecond

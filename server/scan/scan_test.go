@@ -30,6 +30,7 @@ var (
 	cfg        *config.Config
 	koekjeURL  string // the real consent server: the demo site, and the shop's banner
 	shopURL    string // http://www.shop.test:<port>
+	shopLocal  string // the same server as http://127.0.0.1:<port>, for Go's own client
 	videoURL   string // http://video.test:<port>, a third party
 	dbPath     string
 	rules      string
@@ -95,6 +96,7 @@ func start() (func(), error) {
 		fmt.Fprint(w, `<!doctype html><title>Video</title><p>A video player.</p>`)
 	}))
 	shopURL = "http://www.shop.test:" + port(host.URL)
+	shopLocal = host.URL
 	videoURL = "http://video.test:" + port(video.URL)
 	rules = "MAP www.shop.test 127.0.0.1, MAP video.test 127.0.0.1, MAP * ~NOTFOUND, EXCLUDE 127.0.0.1, EXCLUDE localhost"
 	return func() {
@@ -131,6 +133,11 @@ func shopPage(w http.ResponseWriter, r *http.Request) {
 		// The analytics stand-in, run once statistics are granted.
 		w.Header().Set("Content-Type", "text/javascript")
 		fmt.Fprint(w, `document.cookie = '_ga=GA1.1.1.2; max-age=63072000; path=/'; document.cookie = '_ga_SHOP1=GS1.1.3; max-age=63072000; path=/'`)
+		return
+	case p == "/sitemap.xml":
+		w.Header().Set("Content-Type", "application/xml")
+		fmt.Fprintf(w, `<?xml version="1.0" encoding="UTF-8"?>
+<urlset xmlns="http://www.sitemaps.org/schemas/sitemap/0.9"><url><loc>%s/site/3</loc></url><url><loc>%s/site/5</loc></url></urlset>`, shopURL, shopURL)
 		return
 	case p == "/ga-early":
 		body = `<script src="/ga-early.js"></script>`
@@ -403,4 +410,17 @@ func TestTwentyPages(t *testing.T) {
 	if suites.Tests != 60+len(r.Stale) || suites.Failures != len(r.Stale) || len(r.Stale) == 0 {
 		t.Errorf("junit: %d tests, %d failures; %d stale", suites.Tests, suites.Failures, len(r.Stale))
 	}
+}
+
+// A sitemap stands for the pages it lists.
+func TestSitemap(t *testing.T) {
+	t.Parallel()
+	r := run(t, "shop", 2, shopLocal+"/sitemap.xml")
+	want := []string{shopURL + "/site/3", shopURL + "/site/5"}
+	for i, p := range r.Profiles {
+		if !slices.Equal(p.Pages, want) {
+			t.Errorf("profile %d pages %q, want %q", i, p.Pages, want)
+		}
+	}
+	same(t, "violations", brief(r.Violations), nil)
 }

@@ -482,6 +482,12 @@ func (s *session) visit(ctx context.Context, u string) error {
 	if resp != nil && resp.Status >= 400 {
 		return fmt.Errorf("HTTP %d", resp.Status)
 	}
+	// The navigation ends with the page's load event or its frame's
+	// stopped loading; under load this session has been seen to miss the
+	// former, so the navigation's end counts as the load.
+	s.mu.Lock()
+	s.loaded = true
+	s.mu.Unlock()
 	return s.settle(ctx)
 }
 

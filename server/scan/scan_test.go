@@ -179,6 +179,11 @@ func run(t *testing.T, site string, pages int, urls ...string) *scan.Report {
 	if err != nil {
 		t.Fatal(err)
 	}
+	for _, p := range r.Profiles {
+		for _, e := range p.Errors {
+			t.Logf("%s profile: %s", p.Name, e)
+		}
+	}
 	if t.Failed() || testing.Verbose() {
 		var b strings.Builder
 		r.Write(&b, "text", false)

@@ -302,7 +302,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		return err
 	}
 	hs := srv.HTTPServer(o.addr)
-	log.Info("serving", "addr", ln.Addr().String(), "public_url", o.publicURL, "db", o.dbName(), "sites", len(cfg.Sites), "version", version)
+	log.Info("serving", "addr", ln.Addr().String(), "public_url", o.publicURL, "db", o.dbName(), "sites", len(cfg.Sites), "version", versionString())
 	errc := make(chan error, 1)
 	go func() { errc <- hs.Serve(ln) }()
 	select {

@@ -139,6 +139,7 @@ type appender struct {
 	pending map[int64]tlog.Hash // stored hashes of this transaction
 	size    int64
 	taggers map[string]*klog.SiteTagger
+	salts   *klog.Salts // this transaction's, made at its first leaf
 	hashIDs []int64 // stored hash indexes, in the order of pending's rows
 	leaves  []any   // idx, record, site, salt, entry of each new leaf
 }
@@ -176,10 +177,13 @@ func (a *appender) add(ctx context.Context, record int64, site string, recordHas
 		tagger = klog.NewSiteTagger(AuditKey(a.st.auditRoot, site))
 		a.taggers[site] = tagger
 	}
-	salt, err := klog.NewSalt()
-	if err != nil {
-		return 0, err
+	if a.salts == nil {
+		var err error
+		if a.salts, err = klog.NewSalts(); err != nil {
+			return 0, err
+		}
 	}
+	salt := a.salts.For(a.size)
 	idx := a.size
 	entry := klog.Leaf{Commitment: klog.Commit(salt, recordHash), SiteTag: tagger.Tag(idx)}.Encode()
 	hashes, err := tlog.StoredHashes(idx, entry, a)

@@ -169,3 +169,27 @@ func TestCosignerKeys(t *testing.T) {
 		t.Error("a cosignature verified on another checkpoint")
 	}
 }
+
+// A batch's salts differ from index to index and from batch to batch, and
+// each stands alone once made.
+func TestSalts(t *testing.T) {
+	a, err := klog.NewSalts()
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := klog.NewSalts()
+	seen := map[string]bool{}
+	for i := int64(0); i < 1000; i++ {
+		for _, s := range [][]byte{a.For(i), b.For(i)} {
+			if len(s) != klog.SaltSize || seen[string(s)] {
+				t.Fatalf("salt %d: %d bytes, repeated %v", i, len(s), seen[string(s)])
+			}
+			seen[string(s)] = true
+		}
+	}
+	first := append([]byte{}, a.For(7)...)
+	a.For(8)
+	if !bytes.Equal(a.For(7), first) {
+		t.Error("a salt changed when the next was made")
+	}
+}

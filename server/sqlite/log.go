@@ -140,8 +140,8 @@ type appender struct {
 	size    int64
 	taggers map[string]*klog.SiteTagger
 	salts   *klog.Salts // this transaction's, made at its first leaf
-	hashIDs []int64 // stored hash indexes, in the order of pending's rows
-	leaves  []any   // idx, record, site, salt, entry of each new leaf
+	hashIDs []int64     // stored hash indexes, in the order of pending's rows
+	leaves  []any       // idx, record, site, salt, entry of each new leaf
 }
 
 func (st *logState) appender(tx *sql.Tx) *appender {

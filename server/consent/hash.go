@@ -3,7 +3,11 @@ package consent
 import (
 	"crypto/sha256"
 	"encoding/binary"
+	"fmt"
 	"slices"
+	"time"
+
+	"github.com/google/uuid"
 )
 
 // RecordEncodingV1 names the canonical encoding of a record that its hash,
@@ -72,4 +76,35 @@ func (e *encoder) bool(b bool) {
 	} else {
 		e.b = append(e.b, 0)
 	}
+}
+
+// Link makes r the next record of a chain whose head has sequence seq,
+// hash prevHash and time prevAt: it gives r its record ID, a consent ID
+// minted by ids when r has none (a first choice), a time that never runs
+// backwards along the chain even if the clock does (time ranges are found
+// by sequence number), its sequence number, its link and its hash. newID
+// makes time-ordered UUIDs. It returns r's consent-ID index key.
+func Link(r *Record, ids IDs, newID func() (uuid.UUID, error), seq int64, prevHash []byte, prevAt, now time.Time) (uuid.UUID, error) {
+	id, err := newID()
+	if err != nil {
+		return uuid.Nil, fmt.Errorf("record id: %w", err)
+	}
+	var key uuid.UUID
+	if r.ConsentID == uuid.Nil {
+		// A first choice: its consent ID is minted from a UUIDv7 that
+		// doubles as its index key.
+		if key, err = newID(); err != nil {
+			return uuid.Nil, fmt.Errorf("consent id: %w", err)
+		}
+		r.ConsentID = ids.Mint(key)
+	} else {
+		key = ids.Key(r.ConsentID)
+	}
+	at := now
+	if prevAt.After(at) {
+		at = prevAt
+	}
+	r.RecordID, r.RecordedAt, r.Seq, r.PrevHash = id, at, seq+1, prevHash
+	r.Hash = RecordHash(r)
+	return key, nil
 }

@@ -2,6 +2,7 @@ package consent_test
 
 import (
 	"bytes"
+	"errors"
 	"testing"
 	"time"
 
@@ -65,5 +66,38 @@ func BenchmarkRecordHash(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
 		consent.RecordHash(r)
+	}
+}
+
+// Link makes a record the next of its chain: a minted consent ID for a
+// first choice, the head's time when the clock ran back, the link and the
+// hash over all of it.
+func TestLink(t *testing.T) {
+	ids, err := consent.NewIDs(bytes.Repeat([]byte{1}, 16))
+	if err != nil {
+		t.Fatal(err)
+	}
+	headAt := time.Date(2026, 5, 1, 12, 0, 0, 0, time.UTC)
+	prev := bytes.Repeat([]byte{9}, 32)
+	r := sample()
+	r.ConsentID = uuid.Nil
+	key, err := consent.Link(r, ids, uuid.NewV7, 41, prev, headAt, headAt.Add(-time.Hour))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Seq != 42 || !bytes.Equal(r.PrevHash, prev) || !r.RecordedAt.Equal(headAt) || r.RecordID.Version() != 7 {
+		t.Fatalf("linked: seq %d, time %v, record id v%d", r.Seq, r.RecordedAt, r.RecordID.Version())
+	}
+	if r.ConsentID.Version() != 4 || ids.Key(r.ConsentID) != key || !bytes.Equal(consent.RecordHash(r), r.Hash) {
+		t.Fatal("the minted consent ID, its key or the hash does not hold")
+	}
+	known := r.ConsentID
+	later := headAt.Add(time.Minute)
+	if key2, err := consent.Link(r, ids, uuid.NewV7, 42, r.Hash, r.RecordedAt, later); err != nil || key2 != key || r.ConsentID != known || !r.RecordedAt.Equal(later) {
+		t.Fatalf("a later choice: %v, kept consent ID %v, time %v", err, r.ConsentID == known, r.RecordedAt)
+	}
+	failing := func() (uuid.UUID, error) { return uuid.Nil, errors.New("no entropy") }
+	if _, err := consent.Link(sample(), ids, failing, 0, nil, time.Time{}, time.Now()); err == nil {
+		t.Error("a failing ID source gave no error")
 	}
 }

@@ -11,7 +11,6 @@ import (
 	"time"
 	"unicode/utf8"
 
-	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgtype"
@@ -190,27 +189,12 @@ func (db *DB) try(recs []*consent.Record, locked bool) error {
 			h = db.heads[r.Site]
 			old[r.Site] = h.seq
 		}
-		id, err := db.NewID()
-		if err != nil {
-			return fmt.Errorf("record id: %w", err)
-		}
-		var key uuid.UUID
-		if r.ConsentID == uuid.Nil {
-			if key, err = db.NewID(); err != nil {
-				return fmt.Errorf("consent id: %w", err)
-			}
-			r.ConsentID = db.ids.Mint(key)
-		} else {
-			key = db.ids.Key(r.ConsentID)
-		}
 		// Time never runs backwards along a chain, whichever instance's
-		// clock stamped the head: time ranges are looked up by sequence.
-		at := now
-		if h.at.After(at) {
-			at = h.at
+		// clock stamped the head.
+		key, err := consent.Link(r, db.ids, db.NewID, h.seq, h.hash, h.at, now)
+		if err != nil {
+			return err
 		}
-		r.RecordID, r.RecordedAt, r.Seq, r.PrevHash = id, at, h.seq+1, h.hash
-		r.Hash = consent.RecordHash(r)
 		choices, err := json.Marshal(r.Choices)
 		if err != nil {
 			return err

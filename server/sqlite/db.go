@@ -343,29 +343,10 @@ func (db *DB) commit(batch []*consent.Record) error {
 				return err
 			}
 		}
-		id, err := db.NewID()
+		key, err := consent.Link(r, db.ids, db.NewID, h.seq, h.hash, time.UnixMicro(h.at).UTC(), now)
 		if err != nil {
-			return fmt.Errorf("record id: %w", err)
+			return err
 		}
-		var key uuid.UUID
-		if r.ConsentID == uuid.Nil {
-			// A first choice: its consent ID is minted from a UUIDv7 that
-			// doubles as its index key.
-			if key, err = db.NewID(); err != nil {
-				return fmt.Errorf("consent id: %w", err)
-			}
-			r.ConsentID = db.ids.Mint(key)
-		} else {
-			key = db.ids.Key(r.ConsentID)
-		}
-		// Time never runs backwards along a chain, even if the clock does:
-		// time ranges are looked up by sequence number.
-		at := now
-		if prev := time.UnixMicro(h.at).UTC(); prev.After(at) {
-			at = prev
-		}
-		r.RecordID, r.RecordedAt, r.Seq, r.PrevHash = id, at, h.seq+1, h.hash
-		r.Hash = consent.RecordHash(r)
 		choices, err := encodeChoices(r.Choices)
 		if err != nil {
 			return err

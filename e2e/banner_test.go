@@ -1,11 +1,12 @@
 package e2e
 
 import (
-	"github.com/chromedp/cdproto/page"
 	"math"
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/chromedp/cdproto/page"
 
 	"github.com/chromedp/chromedp"
 	"github.com/chromedp/chromedp/kb"

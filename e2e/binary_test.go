@@ -148,14 +148,14 @@ func load(t *testing.T, base string, clients int, stop <-chan struct{}, acked *a
 }
 
 // stored returns the record IDs in the database, and checks the chain.
-func stored(t *testing.T, db string) map[string]bool {
+func stored(t *testing.T, db string, extra ...string) map[string]bool {
 	t.Helper()
 	bin := koekjeBinary(t)
-	out, err := exec.Command(bin, "verify", "--db", db).CombinedOutput()
+	out, err := exec.Command(bin, append([]string{"verify", "--db", db}, extra...)...).CombinedOutput()
 	if err != nil || !bytes.Contains(out, []byte(`"ok":true`)) {
 		t.Fatalf("verify after restart: %v\n%s", err, out)
 	}
-	out, err = exec.Command(bin, "export", "--db", db, "--site", "demo").Output()
+	out, err = exec.Command(bin, append([]string{"export", "--db", db, "--site", "demo"}, extra...)...).Output()
 	if err != nil {
 		t.Fatalf("export: %v", err)
 	}

@@ -31,6 +31,7 @@ import (
 
 	"github.com/koekje/koekje/config"
 	"github.com/koekje/koekje/server"
+	"github.com/koekje/koekje/server/postgres/pgtest"
 	"github.com/koekje/koekje/server/proof"
 	"github.com/koekje/koekje/server/sqlite"
 )
@@ -58,7 +59,9 @@ func TestMain(m *testing.M) {
 	if !set {
 		flag.Set("test.parallel", "4")
 	}
-	os.Exit(run(m))
+	code := run(m)
+	pgtest.StopShared()
+	os.Exit(code)
 }
 
 func run(m *testing.M) int {

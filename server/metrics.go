@@ -54,6 +54,16 @@ func NewMetrics() *Metrics {
 	return m
 }
 
+// CountRetries publishes f, the store's count of batches retried because
+// another instance moved a chain's head first (PostgreSQL, with several
+// instances), as koekje_store_batch_retries_total.
+func (m *Metrics) CountRetries(f func() int64) {
+	m.reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
+		Name: "koekje_store_batch_retries_total",
+		Help: "Batches written again because another instance moved a chain's head first.",
+	}, func() float64 { return float64(f()) }))
+}
+
 // ObserveCommit records one group-commit batch; the store calls it.
 func (m *Metrics) ObserveCommit(size int, d time.Duration, err error) {
 	m.batchSize.Observe(float64(size))

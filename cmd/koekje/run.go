@@ -270,6 +270,9 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	}
 	metrics := server.NewMetrics()
 	db.SetOnCommit(metrics.ObserveCommit)
+	if r, ok := db.(interface{ Retries() int64 }); ok {
+		metrics.CountRetries(r.Retries)
+	}
 	srv, err := server.New(ctx, server.Deps{
 		Metrics: metrics,
 		Config:  cfg, Store: db, Keys: keys, Log: log, AccessLog: logs, TokenKey: key, AdminToken: o.adminToken,

@@ -6,12 +6,15 @@ import (
 	"context"
 	"database/sql"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"unicode/utf8"
 
@@ -468,4 +471,60 @@ func TestCancelledRequestIsNotInternal(t *testing.T) {
 	if rec.Code == 500 {
 		t.Errorf("cancelled request answered 500: %s", rec.Body)
 	}
+}
+
+// A server with many sites answers at once: bundles are compressed in the
+// background after start, or by the first request that wants one. Racing
+// requests for every site, in both encodings, each decode to the site's
+// own script.
+func TestManySitesCompressedOnDemand(t *testing.T) {
+	t.Parallel()
+	demo, err := os.ReadFile("../config/demo.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	head, block, ok := bytes.Cut(demo, []byte("\n  - id: demo\n"))
+	if !ok {
+		t.Fatal("demo.yaml has no demo site")
+	}
+	const n = 4
+	yaml := append(bytes.Clone(head), '\n')
+	for i := 0; i < n; i++ {
+		yaml = fmt.Appendf(yaml, "  - id: s%d\n%s\n", i, block)
+	}
+	cfg, err := config.Load("many.yaml", bytes.NewReader(yaml))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := newServerWith(t, func(d *serverDeps) { d.Config = cfg })
+	var wg sync.WaitGroup
+	for i := 0; i < n; i++ {
+		for _, enc := range []string{"br", "gzip"} {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				path := fmt.Sprintf("/s/s%d.js", i)
+				plain := do(t, s, "GET", path, "")
+				r := do(t, s, "GET", path, "", "Accept-Encoding", enc)
+				if r.status != 200 || r.header.Get("Content-Encoding") != enc {
+					t.Errorf("%s %s: %d %q", path, enc, r.status, r.header.Get("Content-Encoding"))
+					return
+				}
+				var zr io.Reader = brotli.NewReader(bytes.NewReader(r.body))
+				if enc == "gzip" {
+					gz, err := gzip.NewReader(bytes.NewReader(r.body))
+					if err != nil {
+						t.Error(err)
+						return
+					}
+					zr = gz
+				}
+				got, err := io.ReadAll(zr)
+				if err != nil || !bytes.Equal(got, plain.body) || !bytes.Contains(got, fmt.Appendf(nil, `"s%d"`, i)) {
+					t.Errorf("%s %s does not decode to the site's script: %v", path, enc, err)
+				}
+			}()
+		}
+	}
+	wg.Wait()
 }

@@ -1,10 +1,12 @@
 package server
 
 import (
+	"context"
 	"io/fs"
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/labstack/echo/v4"
 
@@ -29,19 +31,56 @@ type encoded struct {
 }
 
 // servedBundle is a site's bundle as the handler serves it: identity,
-// gzip and brotli.
-type servedBundle struct{ plain, gzip, br encoded }
+// gzip and brotli. The compressed encodings are made once, by the
+// server's background pass over every site after start or by the first
+// request that wants them, whichever comes first.
+type servedBundle struct {
+	b         *static.Bundle
+	plain     encoded
+	once      sync.Once
+	gzip, br  encoded
+	packedErr error
+}
 
 func newServedBundle(b *static.Bundle) *servedBundle {
-	enc := func(body []byte, name string) encoded {
-		etag := `"` + b.ETag + name + `"`
-		e := encoded{body: body, etag: etag, etagH: []string{etag}, lengthH: []string{strconv.Itoa(len(body))}}
-		if name != "" {
-			e.encodingH = []string{name}
-		}
-		return e
+	return &servedBundle{b: b, plain: encode(b, b.JS, "")}
+}
+
+func encode(b *static.Bundle, body []byte, name string) encoded {
+	etag := `"` + b.ETag + name + `"`
+	e := encoded{body: body, etag: etag, etagH: []string{etag}, lengthH: []string{strconv.Itoa(len(body))}}
+	if name != "" {
+		e.encodingH = []string{name}
 	}
-	return &servedBundle{plain: enc(b.JS, ""), gzip: enc(b.Gzip, "gzip"), br: enc(b.Brotli, "br")}
+	return e
+}
+
+// pack compresses the bundle, once; after an error (none is expected of
+// in-memory compression) the bundle is served uncompressed.
+func (sb *servedBundle) pack() error {
+	sb.once.Do(func() {
+		if sb.b.Brotli == nil {
+			sb.packedErr = sb.b.Compress()
+		}
+		if sb.packedErr == nil {
+			sb.gzip, sb.br = encode(sb.b, sb.b.Gzip, "gzip"), encode(sb.b, sb.b.Brotli, "br")
+		}
+	})
+	return sb.packedErr
+}
+
+// packAll compresses every site's bundle in the background, one at a
+// time, so a server with a thousand sites answers at once after start and
+// is soon serving them all precompressed.
+func (s *Server) packAll(ctx context.Context) {
+	for _, site := range s.cfg.Sites {
+		if ctx.Err() != nil {
+			return
+		}
+		if err := s.served[site.ID].pack(); err != nil {
+			s.log.Error("compress banner", "site", site.ID, "err", err)
+		}
+	}
 }
 
 var (
@@ -61,9 +100,9 @@ func (s *Server) bundle(c echo.Context) error {
 	e := &b.plain
 	accept := c.Request().Header.Get("Accept-Encoding")
 	switch {
-	case acceptsEncoding(accept, "br"):
+	case acceptsEncoding(accept, "br") && b.pack() == nil:
 		e = &b.br
-	case acceptsEncoding(accept, "gzip"):
+	case acceptsEncoding(accept, "gzip") && b.pack() == nil:
 		e = &b.gzip
 	}
 	h := c.Response().Header()

@@ -142,7 +142,7 @@ func New(ctx context.Context, d Deps) (*Server, error) {
 		s.metrics = NewMetrics()
 	}
 	for _, site := range d.Config.Sites {
-		b, err := static.Build(site)
+		b, err := static.BuildPlain(site)
 		if err != nil {
 			return nil, fmt.Errorf("build banner for %s: %w", site.ID, err)
 		}
@@ -152,6 +152,7 @@ func New(ctx context.Context, d Deps) (*Server, error) {
 		s.bundles[site.ID] = b
 		s.served[site.ID] = newServedBundle(b)
 	}
+	go s.packAll(ctx)
 	s.echo.IPExtractor = ipExtractor(proxies)
 	s.echo.HideBanner, s.echo.HidePort = true, true
 	s.echo.HTTPErrorHandler = s.handleError
@@ -163,7 +164,12 @@ func New(ctx context.Context, d Deps) (*Server, error) {
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.echo.ServeHTTP(w, r) }
 
 // Bundle returns the banner bundle of a site, or nil.
-func (s *Server) Bundle(site string) *static.Bundle { return s.bundles[site] }
+func (s *Server) Bundle(site string) *static.Bundle {
+	if b := s.served[site]; b != nil {
+		b.pack()
+	}
+	return s.bundles[site]
+}
 
 // HTTPServer wraps the handler in an http.Server with timeouts, so slow or
 // stalled clients cannot hold connections open.

@@ -34,7 +34,7 @@ var demo embed.FS
 var Demo, _ = fs.Sub(demo, "demo")
 
 // Bundle is one site's banner: the minified script with its configuration
-// and texts, precompressed once.
+// and texts, compressed once (Build, or BuildPlain and later Compress).
 type Bundle struct {
 	Site    string
 	Version []byte // what a visitor is shown: the site's configuration and texts, as JSON
@@ -51,8 +51,19 @@ type version struct {
 	Texts map[string]json.RawMessage `json:"texts"`
 }
 
-// Build makes the bundle for one site.
+// Build makes the bundle for one site, compressed.
 func Build(s *config.Site) (*Bundle, error) {
+	b, err := BuildPlain(s)
+	if err != nil {
+		return nil, err
+	}
+	return b, b.Compress()
+}
+
+// BuildPlain makes the bundle for one site without compressing it: a few
+// milliseconds, where the compression takes tens (brotli at its best
+// level). A server with many sites starts at once and compresses later.
+func BuildPlain(s *config.Site) (*Bundle, error) {
 	pub, err := s.Public()
 	if err != nil {
 		return nil, fmt.Errorf("encode site %s: %w", s.ID, err)
@@ -101,13 +112,16 @@ func Build(s *config.Site) (*Bundle, error) {
 		"KOEKJE_CSS", jsString(css), "KOEKJE_DCSS", jsString(string(dcss)),
 	).Replace(string(js)))
 	b.ETag = config.Hash(b.JS)[7:23]
-	if b.Gzip, err = gzipBytes(b.JS); err != nil {
-		return nil, err
-	}
-	if b.Brotli, err = brotliBytes(b.JS); err != nil {
-		return nil, err
-	}
 	return b, nil
+}
+
+// Compress fills Gzip and Brotli from JS.
+func (b *Bundle) Compress() (err error) {
+	if b.Gzip, err = gzipBytes(b.JS); err != nil {
+		return err
+	}
+	b.Brotli, err = brotliBytes(b.JS)
+	return err
 }
 
 // ship is the version as the bundle carries it, shorter on the wire: every

@@ -1,0 +1,110 @@
+#!/usr/bin/env bash
+# Load run of the PostgreSQL store: a throwaway cluster of Debian's
+# postgresql (fsync and synchronous_commit on, Unix socket), a config of
+# 1,000 sites (copies of the demo site named s0 … s999), and durable first
+# choices POSTed with Debian's wrk to the site-addressed route:
+#   - one instance, 16 and 64 connections, one hot site and 1,000 sites;
+#   - two instances on the same database, 32 connections each (64 in all),
+#     one hot site and 1,000 sites, with the batches retried because the
+#     other instance moved a chain's head first (per 1,000 records).
+# Prints POSTs/s, p50/p99, records per commit and retries of each run.
+#
+#   e2e/load/pg.sh [seconds per run] [rounds]
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+secs=${1:-10}
+rounds=${2:-2}
+token=load-run-admin-token-0123456789
+dir=$(mktemp -d)
+chmod 755 "$dir"
+pgbin=$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -1)
+as=()
+mkdir "$dir/pg"
+if [ "$(id -u)" = 0 ]; then
+  as=(runuser -u postgres --)
+  chown postgres "$dir/pg"
+fi
+pids=
+cleanup() {
+  kill $pids 2>/dev/null || true
+  wait $pids 2>/dev/null || true
+  "${as[@]}" "$pgbin/pg_ctl" -D "$dir/pg/data" -m fast -w stop >/dev/null 2>&1 || true
+  rm -rf "$dir"
+}
+trap cleanup EXIT
+"${as[@]}" "$pgbin/initdb" -D "$dir/pg/data" -A trust -U koekje -E UTF8 --locale C >/dev/null
+"${as[@]}" "$pgbin/pg_ctl" -D "$dir/pg/data" -l "$dir/pg/log" -w -o \
+  "-c listen_addresses='' -c unix_socket_directories=$dir/pg -p 5498 -c fsync=on -c synchronous_commit=on -c shared_buffers=256MB -c max_connections=200" start >/dev/null
+dsn="postgres://koekje@/postgres?host=$dir/pg&port=5498&sslmode=disable"
+
+# 1,000 small sites, s0 … s999, each with the demo's four categories (the
+# demo site itself is too long to repeat 1,000 times under the 1 MB limit).
+for i in $(seq 0 999); do cat <<SITE
+  - id: s$i
+    name: Site $i
+    controller: {organisation: S$i B.V., email: p@s$i.example, privacy_policy: "https://s$i.example/p"}
+    origins: [self]
+    languages: [nl]
+    categories:
+      - {id: necessary, required: true, title: {nl: Noodzakelijk}, description: {nl: Zonder deze werkt de site niet.}}
+      - {id: functional, title: {nl: Functioneel}, description: {nl: Onthoudt het formulier.}}
+      - {id: analytics, title: {nl: Statistieken}, description: {nl: Telt bezoeken.}}
+      - {id: embeds, title: {nl: Ingesloten inhoud}, description: {nl: Video's van YouTube.}}
+    services:
+      - {id: koekje, name: Koekje, category: necessary, provider: S$i B.V., privacy_policy: "https://s$i.example/p", cookies: [{name: koekje, duration: 6mo, purpose: {nl: Je cookiekeuze}}]}
+      - {id: ga, name: Google Analytics, category: analytics, provider: Google Ireland Ltd., privacy_policy: "https://policies.google.com/privacy", cookies: [{name: _ga, duration: 2y, purpose: {nl: Herkent je browser}}]}
+SITE
+done | sed '1i sites:' >"$dir/sites.yaml"
+
+go build -o "$dir/koekje" ./cmd/koekje
+start() { # port
+  "$dir/koekje" serve --db "$dsn" --key-file "$dir/pg.key" --config "$dir/sites.yaml" --addr "127.0.0.1:$1" \
+    --public-url http://127.0.0.1:18181 --rate-limit 0 --admin-token $token 2>>"$dir/serve.log" &
+  pids="$pids $!"
+  for i in $(seq 1800); do curl -sf "http://127.0.0.1:$1/healthz" >/dev/null && return; sleep 0.1; done
+  echo "koekje on $1 did not start"; cat "$dir/serve.log"; exit 1
+}
+start 18185 # first alone: it makes the key file and the schema
+start 18186
+
+stats() { # port: batch records sum, batch count, retries
+  curl -sf -H "Authorization: Bearer $token" "http://127.0.0.1:$1/metrics" |
+    awk '/^koekje_store_batch_records_sum/{s=$2} /^koekje_store_batch_records_count/{c=$2}
+      /^koekje_store_batch_retries_total/{r=$2} END{print s, c, r}'
+}
+wrkrun() { # port connections sites
+  wrk -t1 -c"$2" -d"${secs}s" -s e2e/load/sites.lua "http://127.0.0.1:$1" -- "$3" |
+    awk '/Non-2xx/{printf "NON-2XX %s, ", $5} /Requests\/sec/{printf "%s req/s, ", $2} /^p50/{printf "%s", $0}'
+}
+one() { # label connections sites
+  read -r s0 c0 r0 < <(stats 18185)
+  printf '  %-34s ' "$1:"
+  wrkrun 18185 "$2" "$3"
+  read -r s1 c1 r1 < <(stats 18185)
+  awk -v s="$s0" -v c="$c0" -v S="$s1" -v C="$c1" 'BEGIN{printf ", %.1f records per commit\n", (S-s)/(C-c)}'
+}
+two() { # label sites
+  read -r sa ca ra < <(stats 18185)
+  read -r sb cb rb < <(stats 18186)
+  printf '  %-34s ' "$1:"
+  out=$(mktemp)
+  wrkrun 18185 32 "$2" >"$out.a" &
+  wrkrun 18186 32 "$2" >"$out.b"
+  wait %1 2>/dev/null || wait
+  awk '{gsub(/ req\/s.*/, ""); t+=$1} END{printf "%.0f req/s in all, ", t}' "$out.a" "$out.b"
+  read -r sa1 ca1 ra1 < <(stats 18185)
+  read -r sb1 cb1 rb1 < <(stats 18186)
+  awk -v s="$((0))" -v S0="$sa" -v S1="$sa1" -v T0="$sb" -v T1="$sb1" -v C0="$ca" -v C1="$ca1" -v D0="$cb" -v D1="$cb1" \
+      -v R0="$ra" -v R1="$ra1" -v Q0="$rb" -v Q1="$rb1" 'BEGIN{rec=(S1-S0)+(T1-T0); b=(C1-C0)+(D1-D0); r=(R1-R0)+(Q1-Q0);
+      printf "%.1f records per commit, %d retried batches (%.1f per 1,000 records)\n", rec/b, r, 1000*r/rec}'
+  rm -f "$out" "$out.a" "$out.b"
+}
+for r in $(seq "$rounds"); do
+  echo "round $r"
+  one "1 instance, 16 conns, 1 hot site" 16 1
+  one "1 instance, 64 conns, 1 hot site" 64 1
+  one "1 instance, 16 conns, 1,000 sites" 16 1000
+  one "1 instance, 64 conns, 1,000 sites" 64 1000
+  two "2 instances, 2x32 conns, 1 hot site" 1
+  two "2 instances, 2x32 conns, 1,000 sites" 1000
+done

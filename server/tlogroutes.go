@@ -142,6 +142,11 @@ func (s *Server) logProof(c echo.Context) error {
 		return consent.FieldErrorf(consent.ENOTFOUND, "consent_id", "no records for this consent ID")
 	}
 	p, err := s.inclusionProof(ctx, rec)
+	if consent.ErrorCode(err) == consent.EUNAVAILABLE {
+		// Committed, not yet in a signed checkpoint: on PostgreSQL the
+		// integrator takes a record in within about a second.
+		c.Response().Header().Set("Retry-After", "1")
+	}
 	if err != nil {
 		return err
 	}
@@ -169,7 +174,10 @@ func (s *Server) inclusionProof(ctx context.Context, rec *consent.Record) (*klog
 	if err != nil {
 		return nil, err
 	}
-	if leaf == nil || leaf.Salt == nil {
+	if leaf == nil {
+		return nil, consent.Errorf(consent.EUNAVAILABLE, "the record is not in the log yet; retry in a moment")
+	}
+	if leaf.Salt == nil {
 		return nil, consent.Errorf(consent.ENOTFOUND, "this record has no leaf in the log")
 	}
 	if leaf.Index >= cp.Size {

@@ -255,7 +255,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	if err != nil {
 		return err
 	}
-	logKey, err := startLog(ctx, db, logOrigin(o.publicURL), log)
+	logKey, err := startLog(ctx, db, logOrigin(o.publicURL))
 	if err != nil {
 		return fmt.Errorf("transparency log: %w", err)
 	}
@@ -298,6 +298,12 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		}
 		wg := &klog.Witnessing{Store: db, LogKey: logKey, Witnesses: witnesses, Policy: *policy,
 			Client: &http.Client{Timeout: 15 * time.Second}, Log: log}
+		if postgres.IsDSN(o.db) {
+			// One instance at a time talks to the witnesses; if it stops,
+			// another takes over within half a minute.
+			holder := leaseHolder()
+			wg.Lease = func(ctx context.Context) (bool, error) { return db.Lease(ctx, "witnessing", holder, 30*time.Second) }
+		}
 		go wg.Run(ctx, 10*time.Second)
 	}
 	ln, err := net.Listen("tcp", o.addr)
@@ -409,8 +415,7 @@ func newToken() string {
 // Of several instances on one database, the one holding the "retention"
 // lease does it; if it dies, another takes over when the lease runs out.
 func retention(ctx context.Context, log *slog.Logger, cfg *config.Config, db store, keys *proof.Keys) {
-	host, _ := os.Hostname()
-	holder := fmt.Sprintf("%s/%d/%s", host, os.Getpid(), newToken()[:8])
+	holder := leaseHolder()
 	for {
 		if ok, err := db.Lease(ctx, "retention", holder, 23*time.Hour); err != nil {
 			log.Error("retention lease", "err", err)
@@ -423,6 +428,12 @@ func retention(ctx context.Context, log *slog.Logger, cfg *config.Config, db sto
 		case <-time.After(24 * time.Hour):
 		}
 	}
+}
+
+// leaseHolder names this process for a lease.
+func leaseHolder() string {
+	host, _ := os.Hostname()
+	return fmt.Sprintf("%s/%d/%s", host, os.Getpid(), newToken()[:8])
 }
 
 // purgeExpired purges each site's records older than its retention period,

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"log/slog"
 	"net/url"
 	"strings"
@@ -49,15 +48,10 @@ func (o *options) openStore(log *slog.Logger) (store, error) {
 	return db, nil
 }
 
-// startLog starts the transparency log and returns its verifier key, or ""
-// on a store that cannot keep one yet (PostgreSQL): the server then runs
-// without it, and says so.
-func startLog(ctx context.Context, db store, origin string, log *slog.Logger) (string, error) {
+// startLog starts the transparency log and returns its verifier key. On
+// PostgreSQL every instance starts it; the one elected integrates.
+func startLog(ctx context.Context, db store, origin string) (string, error) {
 	signer, err := db.StartLog(ctx, origin)
-	if errors.Is(err, postgres.ErrNoLog) {
-		log.Warn("serving without the transparency log", "reason", err.Error())
-		return "", nil
-	}
 	if err != nil {
 		return "", err
 	}

@@ -51,6 +51,11 @@ type DB struct {
 
 	retries atomic.Int64 // batches retried after another writer moved a head
 
+	// The transparency log, once StartLog made it (log.go).
+	tl      atomic.Pointer[integrator]
+	stopLog context.CancelFunc
+	logDone chan struct{}
+
 	onCommit func(size int, d time.Duration, err error)
 	now      func() time.Time
 	// NewID stamps records; tests may set it before the first Append.
@@ -153,6 +158,10 @@ func loadKey(ctx context.Context, pool *pgxpool.Pool, path string) (*keyfile.Key
 // Close stops accepting records, commits those already queued and closes
 // the pool.
 func (db *DB) Close() error {
+	if db.stopLog != nil {
+		db.stopLog()
+		<-db.logDone
+	}
 	db.queue.Close()
 	db.pool.Close()
 	return nil
@@ -173,6 +182,9 @@ func (db *DB) SetOnCommit(f func(size int, d time.Duration, err error)) { db.onC
 func (db *DB) Retries() int64 { return db.retries.Load() }
 
 func (db *DB) onFlush(size int, d time.Duration, err error) {
+	if err == nil {
+		db.nudgeLog()
+	}
 	if db.onCommit != nil {
 		db.onCommit(size, d, err)
 	}

@@ -2,26 +2,384 @@ package postgres
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
+	"os"
+	"sync"
+	"sync/atomic"
+	"time"
 
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"golang.org/x/mod/sumdb/tlog"
 
 	"github.com/koekje/koekje/server/consent"
 	klog "github.com/koekje/koekje/server/tlog"
 )
 
-// The transparency log does not run on PostgreSQL yet: StartLog refuses,
-// and the log's read methods answer as a store that never kept one.
+// The transparency log on PostgreSQL. Batches commit records as before,
+// and a trigger queues each in log_pending. Of the instances that started
+// the log, the one holding the "log" lease integrates: it reads the queue
+// in commit order, gives each record its leaf (salted commitment and site
+// tag), writes the tree's new hashes and a signed checkpoint, and takes the
+// records off the queue, all in one transaction whose first statement moves
+// log_state from the size and root it read to the new ones
+// (koekje_advance_log). An integrator that lost the lease without noticing,
+// or raced another, fails that statement and reads again: the log never
+// forks, and each record gets one leaf. The integrator runs every
+// integrateEvery and right after its own instance commits a batch, off the
+// write path: a record's proof is ready a fraction of a second after its
+// 201, not with it.
 
-// ErrNoLog is StartLog's answer.
-var ErrNoLog = errors.New("the transparency log does not run on PostgreSQL yet")
+const (
+	logKeySecret = "log-signing-key"
+	// logLease elects the integrator; witnessLease the instance that
+	// sends checkpoints to witnesses.
+	logLease = "log"
+	// integrateEvery is how often the integrator looks at the queue.
+	integrateEvery = 200 * time.Millisecond
+	// leaseTTL is how long an integrator that stopped (killed, cut off)
+	// holds up the log before another instance takes over; the holder
+	// renews it every leaseRenew.
+	leaseTTL   = 5 * time.Second
+	leaseRenew = time.Second
+	// maxIntegrate bounds the records of one integration transaction.
+	maxIntegrate = 10000
+	// maxRecentHashes bounds the integrator's copy of the tree's right edge.
+	maxRecentHashes = 1 << 14
+)
 
-// StartLog refuses: see ErrNoLog.
-func (db *DB) StartLog(context.Context, string) (*klog.Signer, error) { return nil, ErrNoLog }
+// errLogMoved is a pass that lost the compare-and-set on log_state.
+var errLogMoved = errors.New("another integrator moved the log first")
 
-// LogAuditKey returns a site's audit key, derived as on SQLite, so the
-// leaves a future log tags are found with the key an auditor holds now.
+// integrator is an instance's side of the log, made by StartLog.
+type integrator struct {
+	signer    *klog.Signer
+	auditRoot []byte
+	holder    string // this instance's name for the lease
+	nudge     chan struct{}
+
+	mu      sync.Mutex // one pass at a time
+	recent  map[int64]tlog.Hash
+	taggers map[string]*klog.SiteTagger
+
+	moved atomic.Int64 // passes that lost the compare-and-set
+
+	// beforeAdvance, when set, runs between computing a pass and
+	// committing it; tests use it to make two integrators race.
+	beforeAdvance func()
+}
+
+// StartLog keeps the transparency log from now on and returns its signer,
+// whose verifier key auditors and witnesses use. The first instance to
+// start the log names it with origin; every later one signs under that
+// name, whatever its own public URL says, so the instances publish one log.
+// The integrator runs in the background until Close.
+func (db *DB) StartLog(ctx context.Context, origin string) (*klog.Signer, error) {
+	if db.tl.Load() != nil {
+		return nil, errors.New("the log is already started")
+	}
+	seed, err := db.Secret(ctx, logKeySecret, 32)
+	if err != nil {
+		return nil, err
+	}
+	root, err := db.Secret(ctx, klog.AuditRootSecret, 32)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := klog.NewSigner(origin, seed); err != nil {
+		return nil, err
+	}
+	var named string
+	if err := db.pool.QueryRow(ctx, `UPDATE log_state SET origin = coalesce(origin, $1) RETURNING origin`, origin).Scan(&named); err != nil {
+		return nil, fmt.Errorf("log state: %w", err)
+	}
+	if named != origin {
+		db.log.Warn("the log on this database is named after another public URL; signing under its name",
+			"log_origin", named, "this_origin", origin)
+	}
+	signer, err := klog.NewSigner(named, seed)
+	if err != nil {
+		return nil, err
+	}
+	host, _ := os.Hostname()
+	tag := make([]byte, 4)
+	rand.Read(tag)
+	in := &integrator{
+		signer: signer, auditRoot: root, holder: fmt.Sprintf("%s/%d/%s", host, os.Getpid(), hex.EncodeToString(tag)),
+		nudge: make(chan struct{}, 1), recent: map[int64]tlog.Hash{}, taggers: map[string]*klog.SiteTagger{},
+	}
+	lctx, cancel := context.WithCancel(context.Background())
+	db.stopLog, db.logDone = cancel, make(chan struct{})
+	db.tl.Store(in)
+	go db.runLog(lctx, in)
+	return signer, nil
+}
+
+// runLog integrates while this instance holds the log lease.
+func (db *DB) runLog(ctx context.Context, in *integrator) {
+	defer close(db.logDone)
+	tick := time.NewTicker(integrateEvery)
+	defer tick.Stop()
+	var (
+		leader     bool
+		renewed    time.Time
+		lastLogged time.Time
+	)
+	warn := func(msg string, err error) {
+		if ctx.Err() == nil && time.Since(lastLogged) >= 10*time.Second {
+			db.log.Warn(msg, "err", err)
+			lastLogged = time.Now()
+		}
+	}
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		case <-in.nudge:
+		}
+		if time.Since(renewed) >= leaseRenew {
+			ok, err := db.Lease(ctx, logLease, in.holder, leaseTTL)
+			if err != nil {
+				warn("log lease", err)
+				leader = false
+				continue
+			}
+			if ok && !leader {
+				db.log.Info("integrating the transparency log", "holder", in.holder)
+			}
+			leader, renewed = ok, time.Now()
+		}
+		if !leader {
+			continue
+		}
+		if _, err := db.integrate(ctx, in); err != nil && !errors.Is(err, errLogMoved) {
+			warn("integrate the log", err)
+		}
+	}
+}
+
+// nudgeLog wakes the integrator after this instance committed a batch.
+func (db *DB) nudgeLog() {
+	if in := db.tl.Load(); in != nil {
+		select {
+		case in.nudge <- struct{}{}:
+		default:
+		}
+	}
+}
+
+// Integrate gives every queued record its leaf now, whoever holds the
+// lease (the compare-and-set keeps that safe), and returns how many this
+// instance gave; when another integrator moves the log first, it reads
+// again and goes on.
+func (db *DB) Integrate(ctx context.Context) (int64, error) {
+	in := db.tl.Load()
+	if in == nil {
+		return 0, errors.New("the log is not started")
+	}
+	var total int64
+	for try := 0; ; try++ {
+		n, err := db.integrate(ctx, in)
+		total += n
+		if !errors.Is(err, errLogMoved) || try == 100 {
+			return total, err
+		}
+	}
+}
+
+// LogRaces counts this instance's integration passes that another
+// integrator beat to the log.
+func (db *DB) LogRaces() int64 {
+	if in := db.tl.Load(); in != nil {
+		return in.moved.Load()
+	}
+	return 0
+}
+
+// integrate runs passes until the queue is empty.
+func (db *DB) integrate(ctx context.Context, in *integrator) (int64, error) {
+	var total int64
+	for {
+		n, more, err := db.pass(ctx, in)
+		total += n
+		if err != nil || !more {
+			return total, err
+		}
+	}
+}
+
+// queued is a record waiting for its leaf.
+type queued struct {
+	id   int64
+	site string
+	seq  int64
+	hash []byte // nil: the record is gone (purged) or already has a leaf
+}
+
+// pass integrates up to maxIntegrate queued records in one transaction and
+// reports whether more may be waiting.
+func (db *DB) pass(ctx context.Context, in *integrator) (int64, bool, error) {
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	var (
+		size int64
+		root []byte
+	)
+	if err := db.pool.QueryRow(ctx, `SELECT size, root FROM log_state`).Scan(&size, &root); err != nil {
+		return 0, false, fmt.Errorf("log state: %w", err)
+	}
+	rows, err := db.pool.Query(ctx, `SELECT p.id, p.site, p.seq,
+			CASE WHEN EXISTS (SELECT 1 FROM log_leaves l WHERE l.site = p.site AND l.seq = p.seq) THEN NULL ELSE r.hash END
+		FROM log_pending p LEFT JOIN records r ON r.site = p.site AND r.seq = p.seq
+		ORDER BY p.id LIMIT $1`, maxIntegrate)
+	if err != nil {
+		return 0, false, fmt.Errorf("log queue: %w", err)
+	}
+	queue, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (queued, error) {
+		var q queued
+		err := row.Scan(&q.id, &q.site, &q.seq, &q.hash)
+		return q, err
+	})
+	if err != nil {
+		return 0, false, fmt.Errorf("log queue: %w", err)
+	}
+	if len(queue) == 0 {
+		return 0, false, nil
+	}
+	app := &logAppender{db: db, in: in, ctx: ctx, pending: map[int64]tlog.Hash{}, size: size}
+	taken := make([]int64, len(queue))
+	for i, q := range queue {
+		taken[i] = q.id
+		if q.hash != nil {
+			if err := app.add(q.site, q.seq, q.hash); err != nil {
+				return 0, false, err
+			}
+		}
+	}
+	newRoot := root
+	var signed []byte
+	if app.size > size {
+		th, err := tlog.TreeHash(app.size, app)
+		if err != nil {
+			return 0, false, fmt.Errorf("tree hash: %w", err)
+		}
+		newRoot = th[:]
+		if signed, err = in.signer.Sign(app.size, th); err != nil {
+			return 0, false, fmt.Errorf("sign checkpoint: %w", err)
+		}
+	}
+	if in.beforeAdvance != nil {
+		in.beforeAdvance()
+	}
+	// One implicit transaction, in one round trip: the compare-and-set
+	// first, so a loser writes nothing.
+	b := &pgx.Batch{}
+	b.Queue(`SELECT koekje_advance_log($1, $2, $3, $4, $5)`, size, root, app.size, newRoot, taken)
+	if app.size > size {
+		ids, hashes := make([]int64, 0, len(app.pending)), make([][]byte, 0, len(app.pending))
+		for id, h := range app.pending {
+			ids, hashes = append(ids, id), append(hashes, h[:])
+		}
+		b.Queue(`INSERT INTO log_hashes (id, hash) SELECT * FROM unnest($1::bigint[], $2::bytea[])`, ids, hashes)
+		b.Queue(`INSERT INTO log_leaves (idx, site, seq, salt, entry)
+			SELECT * FROM unnest($1::bigint[], $2::text[], $3::bigint[], $4::bytea[], $5::bytea[])`,
+			app.idx, app.sites, app.seqs, app.saltsOut, app.entries)
+		b.Queue(`INSERT INTO log_checkpoints (size, signed, created_at) VALUES ($1, $2, now())`, app.size, signed)
+	}
+	if err := db.pool.SendBatch(ctx, b).Close(); err != nil {
+		var pe *pgconn.PgError
+		if errors.As(err, &pe) && (pe.Code == "KJ409" || pe.Code == "23505") {
+			in.moved.Add(1)
+			return 0, false, fmt.Errorf("%w: %v", errLogMoved, err)
+		}
+		return 0, false, fmt.Errorf("integrate the log: %w", err)
+	}
+	if len(in.recent)+len(app.pending) > maxRecentHashes {
+		clear(in.recent)
+	}
+	for k, h := range app.pending {
+		in.recent[k] = h
+	}
+	return app.size - size, len(queue) == maxIntegrate, nil
+}
+
+// logAppender collects one pass's leaves and hashes.
+type logAppender struct {
+	db      *DB
+	in      *integrator
+	ctx     context.Context
+	pending map[int64]tlog.Hash // stored hashes of this pass
+	size    int64
+	salts   *klog.Salts // this pass's, made at its first leaf
+
+	idx               []int64
+	sites             []string
+	seqs              []int64
+	saltsOut, entries [][]byte
+}
+
+// add appends the leaf of a record.
+func (a *logAppender) add(site string, seq int64, recordHash []byte) error {
+	tagger, ok := a.in.taggers[site]
+	if !ok {
+		tagger = klog.NewSiteTagger(klog.AuditKey(a.in.auditRoot, site))
+		a.in.taggers[site] = tagger
+	}
+	if a.salts == nil {
+		var err error
+		if a.salts, err = klog.NewSalts(); err != nil {
+			return err
+		}
+	}
+	idx := a.size
+	salt := a.salts.For(idx)
+	entry := klog.Leaf{Commitment: klog.Commit(salt, recordHash), SiteTag: tagger.Tag(idx)}.Encode()
+	hashes, err := tlog.StoredHashes(idx, entry, a)
+	if err != nil {
+		return err
+	}
+	base := tlog.StoredHashIndex(0, idx)
+	for i, h := range hashes {
+		a.pending[base+int64(i)] = h
+	}
+	a.idx, a.sites, a.seqs = append(a.idx, idx), append(a.sites, site), append(a.seqs, seq)
+	a.saltsOut, a.entries = append(a.saltsOut, salt), append(a.entries, entry)
+	a.size++
+	return nil
+}
+
+// ReadHashes reads stored hashes from this pass, the ones this integrator
+// committed lately, or the table.
+func (a *logAppender) ReadHashes(indexes []int64) ([]tlog.Hash, error) {
+	out := make([]tlog.Hash, len(indexes))
+	var missing, at []int64
+	for i, x := range indexes {
+		if h, ok := a.pending[x]; ok {
+			out[i] = h
+		} else if h, ok := a.in.recent[x]; ok {
+			out[i] = h
+		} else {
+			missing, at = append(missing, x), append(at, int64(i))
+		}
+	}
+	if len(missing) == 0 {
+		return out, nil
+	}
+	found, err := a.db.LogHashes(a.ctx, missing)
+	if err != nil {
+		return nil, err
+	}
+	for j, i := range at {
+		out[i] = found[j]
+	}
+	return out, nil
+}
+
+// LogAuditKey returns a site's audit key, for its auditor.
 func (db *DB) LogAuditKey(ctx context.Context, site string) ([]byte, error) {
 	root, err := db.Secret(ctx, klog.AuditRootSecret, 32)
 	if err != nil {
@@ -30,34 +388,173 @@ func (db *DB) LogAuditKey(ctx context.Context, site string) ([]byte, error) {
 	return klog.AuditKey(root, site), nil
 }
 
-// LogSigner returns nil: no log was ever kept.
-func (db *DB) LogSigner(context.Context) (*klog.Signer, error) { return nil, nil }
-
-// LatestCheckpoint returns nil: there is no log.
-func (db *DB) LatestCheckpoint(context.Context) ([]byte, error) { return nil, nil }
-
-// LatestWitnessed returns nil: there is no log.
-func (db *DB) LatestWitnessed(context.Context) ([]byte, error) { return nil, nil }
-
-// SaveWitnessed refuses: there is no log to witness.
-func (db *DB) SaveWitnessed(context.Context, int64, []byte) error { return ErrNoLog }
-
-// LogHashes finds no hash: the log is empty.
-func (db *DB) LogHashes(_ context.Context, indexes []int64) ([]tlog.Hash, error) {
-	if len(indexes) == 0 {
-		return []tlog.Hash{}, nil
-	}
-	return nil, fmt.Errorf("log hash %d: %w", indexes[0], consent.Errorf(consent.ENOTFOUND, "not in the log"))
+// LatestCheckpoint returns the newest signed checkpoint, or nil.
+func (db *DB) LatestCheckpoint(ctx context.Context) ([]byte, error) {
+	return db.newest(ctx, `SELECT signed FROM log_checkpoints ORDER BY size DESC LIMIT 1`)
 }
 
-// LogEntries returns no entries: the log is empty.
-func (db *DB) LogEntries(context.Context, int64, int64) ([][]byte, error) { return nil, nil }
+// LatestWitnessed returns the newest witnessed checkpoint, or nil.
+func (db *DB) LatestWitnessed(ctx context.Context) ([]byte, error) {
+	return db.newest(ctx, `SELECT cosigned FROM log_witnessed ORDER BY size DESC LIMIT 1`)
+}
 
-// LeafOf returns nil: no record has a leaf.
-func (db *DB) LeafOf(context.Context, string, int64) (*klog.StoredLeaf, error) { return nil, nil }
+func (db *DB) newest(ctx context.Context, q string) ([]byte, error) {
+	var b []byte
+	err := db.pool.QueryRow(ctx, q).Scan(&b)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("log checkpoint: %w", err)
+	}
+	return b, nil
+}
 
-// LogLeaves calls fn for no leaf.
-func (db *DB) LogLeaves(context.Context, func(*klog.LeafRecord) error) error { return nil }
+// SaveWitnessed keeps a checkpoint with the cosignatures it gathered; every
+// instance then publishes it.
+func (db *DB) SaveWitnessed(ctx context.Context, size int64, cosigned []byte) error {
+	if _, err := db.pool.Exec(ctx, `INSERT INTO log_witnessed (size, cosigned) VALUES ($1, $2)
+		ON CONFLICT (size) DO UPDATE SET cosigned = excluded.cosigned`, size, cosigned); err != nil {
+		return fmt.Errorf("save witnessed checkpoint: %w", err)
+	}
+	return nil
+}
 
-// NewLogSigner refuses: see ErrNoLog.
-func (db *DB) NewLogSigner(context.Context, string) (*klog.Signer, error) { return nil, ErrNoLog }
+// LogHashes reads stored hashes of the log (tlog's stored hash indexes).
+func (db *DB) LogHashes(ctx context.Context, indexes []int64) ([]tlog.Hash, error) {
+	out := make([]tlog.Hash, len(indexes))
+	if len(indexes) == 0 {
+		return out, nil
+	}
+	rows, err := db.pool.Query(ctx, `SELECT id, hash FROM log_hashes WHERE id = ANY ($1)`, indexes)
+	if err != nil {
+		return nil, fmt.Errorf("log hashes: %w", err)
+	}
+	defer rows.Close()
+	found := make(map[int64][]byte, len(indexes))
+	for rows.Next() {
+		var id int64
+		var h []byte
+		if err := rows.Scan(&id, &h); err != nil {
+			return nil, fmt.Errorf("log hashes: %w", err)
+		}
+		found[id] = h
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("log hashes: %w", err)
+	}
+	for i, x := range indexes {
+		h, ok := found[x]
+		if !ok || len(h) != tlog.HashSize {
+			return nil, fmt.Errorf("log hash %d: %w", x, consent.Errorf(consent.ENOTFOUND, "not in the log"))
+		}
+		copy(out[i][:], h)
+	}
+	return out, nil
+}
+
+// LogEntries returns the entries of leaves [from, to).
+func (db *DB) LogEntries(ctx context.Context, from, to int64) ([][]byte, error) {
+	rows, err := db.pool.Query(ctx, `SELECT idx, entry FROM log_leaves WHERE idx >= $1 AND idx < $2 ORDER BY idx`, from, to)
+	if err != nil {
+		return nil, fmt.Errorf("log entries: %w", err)
+	}
+	defer rows.Close()
+	var out [][]byte
+	for next := from; rows.Next(); next++ {
+		var idx int64
+		var e []byte
+		if err := rows.Scan(&idx, &e); err != nil {
+			return nil, fmt.Errorf("log entries: %w", err)
+		}
+		if idx != next {
+			return nil, fmt.Errorf("log entry %d is missing", next)
+		}
+		out = append(out, e)
+	}
+	return out, rows.Err()
+}
+
+// LeafOf returns the leaf of a site's record seq, or nil if it has none
+// (yet: the integrator gives it one within moments of its commit).
+func (db *DB) LeafOf(ctx context.Context, site string, seq int64) (*klog.StoredLeaf, error) {
+	var l klog.StoredLeaf
+	err := db.pool.QueryRow(ctx, `SELECT idx, salt, entry FROM log_leaves WHERE site = $1 AND seq = $2`, site, seq).
+		Scan(&l.Index, &l.Salt, &l.Entry)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("leaf: %w", err)
+	}
+	return &l, nil
+}
+
+// LogLeaves calls fn for each leaf in index order, with the record it
+// commits to if that record is still there.
+func (db *DB) LogLeaves(ctx context.Context, fn func(*klog.LeafRecord) error) error {
+	rows, err := db.pool.Query(ctx, `SELECT l.idx, l.entry, l.salt, coalesce(r.site, ''), coalesce(r.seq, 0), r.hash
+		FROM log_leaves l LEFT JOIN records r ON r.site = l.site AND r.seq = l.seq ORDER BY l.idx`)
+	if err != nil {
+		return fmt.Errorf("log leaves: %w", err)
+	}
+	defer rows.Close()
+	var l klog.LeafRecord
+	for rows.Next() {
+		if err := rows.Scan(&l.Index, &l.Entry, &l.Salt, &l.Site, &l.Seq, &l.RecordHash); err != nil {
+			return fmt.Errorf("log leaves: %w", err)
+		}
+		if err := fn(&l); err != nil {
+			return err
+		}
+	}
+	return rows.Err()
+}
+
+// LogPending counts site's records up to sequence through that are queued
+// for the log and have no leaf yet.
+func (db *DB) LogPending(ctx context.Context, site string, through int64) (int64, error) {
+	var n int64
+	if err := db.pool.QueryRow(ctx, `SELECT count(*) FROM log_pending p
+		JOIN records r ON r.site = p.site AND r.seq = p.seq
+		WHERE p.site = $1 AND p.seq <= $2 AND NOT EXISTS (SELECT 1 FROM log_leaves l WHERE l.site = p.site AND l.seq = p.seq)`, site, through).Scan(&n); err != nil {
+		return 0, fmt.Errorf("log queue: %w", err)
+	}
+	return n, nil
+}
+
+// LogSigner returns the log's signer, named as the newest checkpoint names
+// the log, or nil when no log was ever kept. It writes nothing.
+func (db *DB) LogSigner(ctx context.Context) (*klog.Signer, error) {
+	var origin *string
+	if err := db.pool.QueryRow(ctx, `SELECT origin FROM log_state`).Scan(&origin); err != nil {
+		return nil, fmt.Errorf("log state: %w", err)
+	}
+	if origin == nil {
+		return nil, nil
+	}
+	seed, err := db.Secret(ctx, logKeySecret, 32)
+	if err != nil {
+		return nil, err
+	}
+	return klog.NewSigner(*origin, seed)
+}
+
+// NewLogSigner returns the signer of the log under origin (or the name the
+// log already has), making the log's key the first time, without starting
+// the log: an operator gives its verifier key to witnesses before the
+// server starts.
+func (db *DB) NewLogSigner(ctx context.Context, origin string) (*klog.Signer, error) {
+	seed, err := db.Secret(ctx, logKeySecret, 32)
+	if err != nil {
+		return nil, err
+	}
+	var named *string
+	if err := db.pool.QueryRow(ctx, `SELECT origin FROM log_state`).Scan(&named); err != nil {
+		return nil, fmt.Errorf("log state: %w", err)
+	}
+	if named != nil {
+		origin = *named
+	}
+	return klog.NewSigner(origin, seed)
+}

@@ -39,6 +39,22 @@ func (db *DB) Purge(ctx context.Context, site string, before time.Time, sign fun
 			VALUES ($1, $2, $3, $4, $5, $6)`, cp.Site, cp.Seq, cp.Hash, cp.CreatedAt, cp.KeyID, cp.Signature); err != nil {
 			return fmt.Errorf("purge: checkpoint: %w", err)
 		}
+		// Records still queued for the log leave the queue with them: an
+		// integrator that read them fails its compare-and-set and reads
+		// again. Those already in the log keep their leaves, without their
+		// salts: nothing links those leaves to anyone any more. The
+		// checkpoint names the last one, so verification knows those leaves
+		// have no records.
+		if _, err := tx.Exec(ctx, `DELETE FROM log_pending WHERE site = $1 AND seq <= $2`, site, cp.Seq); err != nil {
+			return fmt.Errorf("purge: log queue: %w", err)
+		}
+		if _, err := tx.Exec(ctx, `UPDATE log_leaves SET salt = NULL WHERE site = $1 AND seq <= $2 AND salt IS NOT NULL`, site, cp.Seq); err != nil {
+			return fmt.Errorf("purge: log salts: %w", err)
+		}
+		if _, err := tx.Exec(ctx, `UPDATE checkpoints SET log_index = (SELECT max(idx) FROM log_leaves WHERE site = $1 AND seq <= $2)
+			WHERE site = $1 AND seq = $2`, site, cp.Seq); err != nil {
+			return fmt.Errorf("purge: checkpoint: %w", err)
+		}
 		tag, err := tx.Exec(ctx, `DELETE FROM records WHERE site = $1 AND seq <= $2`, site, cp.Seq)
 		if err != nil {
 			return fmt.Errorf("purge: delete: %w", err)

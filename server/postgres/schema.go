@@ -160,6 +160,80 @@ var migrations = []string{
 		last    timestamptz NOT NULL,
 		until   timestamptz NOT NULL
 	);`,
+	`-- The transparency log (server/tlog's koekje-leaf-v1 leaves). Batches
+	-- commit records as before; one elected integrator (the "log" lease)
+	-- gives the records queued in log_pending their leaves, in queue order,
+	-- and signs a checkpoint, in one transaction that moves log_state from
+	-- the size and root it read (koekje_advance_log): two integrators can
+	-- never fork the log, the one that loses the race rolls back.
+	CREATE TABLE log_leaves (
+		idx   bigint PRIMARY KEY,    -- the leaf's index in the log
+		site  text NOT NULL,
+		seq   bigint NOT NULL,       -- the record's place in its chain
+		salt  bytea,                 -- NULL once a purge removed the record
+		entry bytea NOT NULL,
+		UNIQUE (site, seq)           -- a record is in the log once
+	);
+	CREATE TABLE log_hashes (
+		id   bigint PRIMARY KEY,     -- tlog's stored hash index
+		hash bytea NOT NULL
+	);
+	CREATE TABLE log_checkpoints (
+		size       bigint PRIMARY KEY,
+		signed     bytea NOT NULL,
+		created_at timestamptz NOT NULL
+	);
+	CREATE TABLE log_witnessed (
+		size     bigint PRIMARY KEY,
+		cosigned bytea NOT NULL
+	);
+	-- The one row the integrator moves by compare-and-set; origin names the
+	-- log for every instance, as the first one to start the log named it.
+	CREATE TABLE log_state (
+		one    boolean PRIMARY KEY DEFAULT true CHECK (one),
+		size   bigint NOT NULL,
+		root   bytea NOT NULL,
+		origin text
+	);
+	INSERT INTO log_state (size, root) VALUES (0, sha256(''));
+
+	-- Records committed and not yet in the log, in commit order (the
+	-- records' identity). A statement trigger queues every inserted record,
+	-- whichever way it came in; records already there are queued now.
+	CREATE TABLE log_pending (
+		id   bigint PRIMARY KEY,
+		site text NOT NULL,
+		seq  bigint NOT NULL
+	);
+	INSERT INTO log_pending (id, site, seq) SELECT id, site, seq FROM records;
+	CREATE FUNCTION koekje_queue_for_log() RETURNS trigger LANGUAGE plpgsql AS $$
+	BEGIN
+		INSERT INTO log_pending (id, site, seq) SELECT id, site, seq FROM new_records;
+		RETURN NULL;
+	END $$;
+	CREATE TRIGGER records_queue_for_log AFTER INSERT ON records
+		REFERENCING NEW TABLE AS new_records FOR EACH STATEMENT EXECUTE FUNCTION koekje_queue_for_log();
+
+	-- koekje_advance_log moves the log from the size and root the
+	-- integrator read to the new ones and takes the integrated records off
+	-- the queue, or fails with KJ409 if another integrator moved the log
+	-- (or a purge took a queued record) meanwhile.
+	CREATE FUNCTION koekje_advance_log(old_size bigint, old_root bytea, new_size bigint, new_root bytea,
+		taken bigint[]) RETURNS void LANGUAGE plpgsql AS $$
+	DECLARE
+		n integer;
+	BEGIN
+		UPDATE log_state SET size = new_size, root = new_root WHERE size = old_size AND root = old_root;
+		GET DIAGNOSTICS n = ROW_COUNT;
+		IF n <> 1 THEN
+			RAISE EXCEPTION 'the log moved since this integrator read it' USING ERRCODE = 'KJ409';
+		END IF;
+		DELETE FROM log_pending WHERE id = ANY (taken);
+		GET DIAGNOSTICS n = ROW_COUNT;
+		IF n <> cardinality(taken) THEN
+			RAISE EXCEPTION 'a queued record left the queue since this integrator read it' USING ERRCODE = 'KJ409';
+		END IF;
+	END $$;`,
 }
 
 // migrateLock is the advisory lock key the migrations run under.

@@ -36,7 +36,19 @@ type LogResult struct {
 	Reference string      `json:"reference"`
 	Leaves    int64       `json:"leaves"`        // of this site, in the whole log
 	Purged    int64       `json:"purged_leaves"` // of those, whose records a purge removed
+	// Pending counts the site's newest records that are committed but not
+	// in the log yet: on PostgreSQL the integrator takes records in within
+	// moments of their commit. Only the chain's newest records may wait.
+	Pending int64 `json:"pending_records,omitempty"`
 	Purges    []PurgeView `json:"purges,omitempty"`
+}
+
+// PendingStore is a store whose records reach the log after their commit
+// (PostgreSQL): it counts those still waiting.
+type PendingStore interface {
+	// LogPending counts site's records up to sequence through that are
+	// queued for the log and have no leaf yet.
+	LogPending(ctx context.Context, site string, through int64) (int64, error)
 }
 
 // PurgeView is a purge as an auditor reads it.
@@ -82,6 +94,14 @@ func VerifyLog(ctx context.Context, store LogStore, res *Result, logKey string, 
 	if err != nil {
 		return err
 	}
+	// Counted before the leaves are read: a record integrated in between
+	// is then both pending and recorded, never neither.
+	var pending int64
+	if ps, ok := store.(PendingStore); ok {
+		if pending, err = ps.LogPending(ctx, res.Site, res.last); err != nil {
+			return err
+		}
+	}
 	var purgedThrough int64 = -1
 	for i, p := range purges {
 		out.Purges = append(out.Purges, PurgeView{ThroughSeq: p.Seq, ThroughLeaf: p.LogIndex, At: p.CreatedAt, KeyID: p.KeyID})
@@ -96,6 +116,7 @@ func VerifyLog(ctx context.Context, store LogStore, res *Result, logKey string, 
 	var (
 		tree     klog.TreeBuilder
 		recorded int64 // records of the site that have a leaf
+		lastSeq  int64 // the sequence number of the last of those
 		rootOK   = cp.Size == 0
 		tagger   = klog.NewSiteTagger(auditKey)
 		commit   klog.Committer
@@ -121,12 +142,18 @@ func VerifyLog(ctx context.Context, store LogStore, res *Result, logKey string, 
 		switch {
 		case l.Site == res.Site && !ours:
 			return fail(l.Seq, NotInLog, fmt.Sprintf("its leaf %d belongs to another site", l.Index))
+		case l.Site == res.Site && l.Seq > res.last:
+			// A record committed after the chain was walked.
 		case l.Site == res.Site:
 			out.Leaves++
 			recorded++
 			if commit.Commit(l.Salt, l.RecordHash) != leaf.Commitment {
 				return fail(l.Seq, Altered, fmt.Sprintf("it is not the record its leaf %d commits to", l.Index))
 			}
+			if lastSeq != 0 && l.Seq != lastSeq+1 {
+				return fail(l.Seq, NotInLog, fmt.Sprintf("its leaf %d follows the leaf of record %d, not of record %d", l.Index, lastSeq, l.Seq-1))
+			}
+			lastSeq = l.Seq
 		case ours && l.Site == "" && l.Index <= purgedThrough && recorded == 0:
 			out.Leaves++
 			out.Purged++
@@ -144,9 +171,10 @@ func VerifyLog(ctx context.Context, store LogStore, res *Result, logKey string, 
 		return failNow(res, LogMismatch, fmt.Sprintf("the database's log has %d leaves; the checkpoint signed %d", tree.Size(), cp.Size))
 	case !rootOK:
 		return failNow(res, LogMismatch, "the database's log is not the log the checkpoint signed")
-	case recorded != res.Records:
+	case recorded+pending < res.Records:
 		return failNow(res, NotInLog, fmt.Sprintf("%d of the site's %d records have no leaf in the log", res.Records-recorded, res.Records))
 	}
+	out.Pending = res.Records - recorded
 	res.Log = out
 	return nil
 }

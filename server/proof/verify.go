@@ -34,6 +34,8 @@ type Result struct {
 	Detail   string     `json:"detail,omitempty"`
 	// Log is what the transparency log says, when the site was held against it.
 	Log *LogResult `json:"log,omitempty"`
+
+	last int64 // sequence number of the last record verified
 }
 
 // Chain is what verification reads of a store.
@@ -110,6 +112,7 @@ func Verify(ctx context.Context, l Chain, site string, keys []ed25519.PublicKey,
 			return nil
 		}
 		res.Records++
+		res.last = r.Seq
 		prev, prevRec, expected = r.Hash, r, r.Seq+1
 		return nil
 	})

@@ -12,10 +12,12 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"golang.org/x/mod/sumdb/tlog"
 
 	"github.com/koekje/koekje/server"
 	"github.com/koekje/koekje/server/consent"
 	"github.com/koekje/koekje/server/proof"
+	klog "github.com/koekje/koekje/server/tlog"
 )
 
 // Store is what the suite needs of a store: what the server, proof and the
@@ -32,6 +34,28 @@ type Store interface {
 	// holder's; it reports whether holder has it.
 	Lease(ctx context.Context, name, holder string, ttl time.Duration) (bool, error)
 	Close() error
+}
+
+// LogKeeper is a store that keeps the transparency log.
+type LogKeeper interface {
+	StartLog(ctx context.Context, origin string) (*klog.Signer, error)
+}
+
+// Integrator is a store whose records reach the log after their commit
+// (PostgreSQL): Integrate takes in every record committed so far.
+type Integrator interface {
+	Integrate(ctx context.Context) (int64, error)
+}
+
+// SyncLog waits until every record s committed so far is in the log: at
+// once on a store that logs records as it commits them.
+func SyncLog(t testing.TB, s Store) {
+	t.Helper()
+	if in, ok := s.(Integrator); ok {
+		if _, err := in.Integrate(context.Background()); err != nil {
+			t.Fatalf("integrate the log: %v", err)
+		}
+	}
 }
 
 // Opener opens a store. With db "" it makes a fresh database; with the
@@ -58,6 +82,7 @@ func Run(t *testing.T, open Opener) {
 		{"ScanStatsAndLookups", testScanStats},
 		{"NoLogKept", testNoLog},
 		{"Leases", testLeases},
+		{"Log", testLog},
 	} {
 		t.Run(tc.name, func(t *testing.T) { tc.fn(t, open) })
 	}
@@ -699,5 +724,174 @@ func testLeases(t *testing.T, open Opener) {
 	}
 	if got, err := a.Lease(ctx, "other", "a", time.Hour); err != nil || !got {
 		t.Fatalf("another lease: %v %v", got, err)
+	}
+}
+
+// The log on any store: every record gets one leaf committing to it under
+// its site's tag, the checkpoint signs the tree of those leaves, inclusion
+// and consistency proofs check, the sites verify against the log, and a
+// purge leaves the leaves without their salts.
+func testLog(t *testing.T, open Opener) {
+	ctx := context.Background()
+	st, name := open(t, "")
+	db, ok := st.(LogKeeper)
+	if !ok {
+		t.Fatal("the store keeps no transparency log")
+	}
+	signer, err := db.StartLog(ctx, "koekje.test/log")
+	if err != nil {
+		t.Fatal(err)
+	}
+	keys, err := proof.OpenKeys(ctx, st)
+	if err != nil {
+		t.Fatal(err)
+	}
+	past := time.Now().Add(-48 * time.Hour)
+	st.SetClock(func() time.Time { return past })
+	var recs []*consent.Record
+	appendN := func(site string, n int) {
+		var wg sync.WaitGroup
+		out := make([]*consent.Record, n)
+		for i := range n {
+			out[i] = NewRecord(site, uuid.Nil)
+			wg.Go(func() {
+				if err := st.Append(ctx, out[i]); err != nil {
+					t.Error(err)
+				}
+			})
+		}
+		wg.Wait()
+		recs = append(recs, out...)
+	}
+	appendN("demo", 3)
+	appendN("other", 2)
+	st.SetClock(time.Now)
+	appendN("demo", 2)
+	SyncLog(t, st)
+
+	openLatest := func() (klog.Checkpoint, []byte) {
+		t.Helper()
+		signed, err := st.LatestCheckpoint(ctx)
+		if err != nil || signed == nil {
+			t.Fatalf("latest checkpoint: %q, %v", signed, err)
+		}
+		cp, _, err := klog.OpenCheckpoint(signed, signer.VerifierKey())
+		if err != nil {
+			t.Fatal(err)
+		}
+		return cp, signed
+	}
+	cp, _ := openLatest()
+	if cp.Size != int64(len(recs)) || cp.Origin != "koekje.test/log" {
+		t.Fatalf("checkpoint %+v, want %d leaves", cp, len(recs))
+	}
+	entries, err := st.LogEntries(ctx, 0, cp.Size)
+	if err != nil || int64(len(entries)) != cp.Size {
+		t.Fatalf("entries: %d, %v", len(entries), err)
+	}
+	var tree klog.TreeBuilder
+	for _, e := range entries {
+		tree.Add(e)
+	}
+	if tree.Root() != cp.Hash {
+		t.Fatal("the checkpoint does not sign the tree of the stored entries")
+	}
+	hashes := tlog.HashReaderFunc(func(idx []int64) ([]tlog.Hash, error) { return st.LogHashes(ctx, idx) })
+	seen := map[int64]bool{}
+	for _, r := range recs {
+		l, err := st.LeafOf(ctx, r.Site, r.Seq)
+		if err != nil || l == nil {
+			t.Fatalf("leaf of %s/%d: %v, %v", r.Site, r.Seq, l, err)
+		}
+		if seen[l.Index] {
+			t.Fatalf("leaf %d given twice", l.Index)
+		}
+		seen[l.Index] = true
+		leaf, err := klog.ParseLeaf(l.Entry)
+		if err != nil {
+			t.Fatal(err)
+		}
+		auditKey, err := st.LogAuditKey(ctx, r.Site)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if leaf.Commitment != klog.Commit(l.Salt, r.Hash) || leaf.SiteTag != klog.SiteTag(auditKey, l.Index) {
+			t.Errorf("leaf %d does not commit to %s/%d under its site's tag", l.Index, r.Site, r.Seq)
+		}
+		p, err := tlog.ProveRecord(cp.Size, l.Index, hashes)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := tlog.CheckRecord(p, cp.Size, cp.Hash, l.Index, tlog.RecordHash(l.Entry)); err != nil {
+			t.Errorf("inclusion of leaf %d: %v", l.Index, err)
+		}
+	}
+	verifyLog := func(site string) *proof.Result {
+		t.Helper()
+		pubs, ids := keys.Ring().Public()
+		res, err := proof.Verify(ctx, st, site, pubs, ids)
+		if err != nil {
+			t.Fatal(err)
+		}
+		auditKey, err := st.LogAuditKey(ctx, site)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := proof.VerifyLog(ctx, st, res, signer.VerifierKey(), auditKey, nil); err != nil {
+			t.Fatal(err)
+		}
+		if !res.OK || res.Log == nil {
+			t.Fatalf("%s against the log: %+v", site, res)
+		}
+		return res
+	}
+	if res := verifyLog("demo"); res.Log.Leaves != 5 || res.Log.Pending != 0 {
+		t.Errorf("demo's leaves: %+v", res.Log)
+	}
+	if res := verifyLog("other"); res.Log.Leaves != 2 {
+		t.Errorf("other's leaves: %+v", res.Log)
+	}
+
+	// Another store on the database carries the same log on.
+	st2, _ := open(t, name)
+	if _, err := st2.(LogKeeper).StartLog(ctx, "koekje.test/log"); err != nil {
+		t.Fatal(err)
+	}
+	more := NewRecord("other", uuid.Nil)
+	if err := st2.Append(ctx, more); err != nil {
+		t.Fatal(err)
+	}
+	recs = append(recs, more)
+	SyncLog(t, st2)
+	SyncLog(t, st)
+	cp2, _ := openLatest()
+	if cp2.Size != cp.Size+1 {
+		t.Fatalf("after one more record the log has %d leaves, want %d", cp2.Size, cp.Size+1)
+	}
+	p, err := tlog.ProveTree(cp2.Size, cp.Size, hashes)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := tlog.CheckTree(p, cp2.Size, cp2.Hash, cp.Size, cp.Hash); err != nil {
+		t.Errorf("the log did not only grow: %v", err)
+	}
+
+	n, err := st.Purge(ctx, "demo", time.Now().Add(-time.Hour), keys.SignCheckpoint)
+	if err != nil || n != 3 {
+		t.Fatalf("purge: %d, %v", n, err)
+	}
+	for _, r := range recs[:3] {
+		if l, err := st.LeafOf(ctx, r.Site, r.Seq); err != nil || (l != nil && l.Salt != nil) {
+			t.Errorf("the purged record %d keeps its salt: %+v, %v", r.Seq, l, err)
+		}
+	}
+	if cps, err := st.Checkpoints(ctx, "demo"); err != nil || len(cps) != 1 || cps[0].LogIndex == nil {
+		t.Fatalf("the purge checkpoint names no leaf: %+v, %v", cps, err)
+	}
+	if res := verifyLog("demo"); res.Log.Leaves != 5 || res.Log.Purged != 3 || res.Records != 2 {
+		t.Errorf("demo after the purge: %d records, %+v", res.Records, res.Log)
+	}
+	if cp3, _ := openLatest(); cp3.Size != cp2.Size {
+		t.Errorf("the purge changed the log's size to %d", cp3.Size)
 	}
 }

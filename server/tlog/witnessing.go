@@ -41,13 +41,17 @@ type Witnessing struct {
 	Policy    int // cosignatures needed; at least 1
 	Client    *http.Client
 	Log       *slog.Logger
-	done      int64 // size last witnessed
+	// Lease, when set, is asked before each round and the round is skipped
+	// unless it answers true: of several instances sharing a store, one
+	// at a time sends checkpoints, and all publish what it saved.
+	Lease func(ctx context.Context) (bool, error)
+	done  int64 // size last witnessed
 }
 
 // Run witnesses the newest checkpoint every interval, when the log grew.
 func (w *Witnessing) Run(ctx context.Context, every time.Duration) {
 	for {
-		if err := w.Once(ctx); err != nil && ctx.Err() == nil {
+		if err := w.round(ctx); err != nil && ctx.Err() == nil {
 			w.Log.Warn("witnessing", "err", err)
 		}
 		select {
@@ -56,6 +60,17 @@ func (w *Witnessing) Run(ctx context.Context, every time.Duration) {
 		case <-time.After(every):
 		}
 	}
+}
+
+// round runs Once if this instance holds the lease (or needs none).
+func (w *Witnessing) round(ctx context.Context) error {
+	if w.Lease != nil {
+		ok, err := w.Lease(ctx)
+		if err != nil || !ok {
+			return err
+		}
+	}
+	return w.Once(ctx)
 }
 
 // Once sends the newest checkpoint to every witness and saves it with their

@@ -33,14 +33,14 @@ type LogResult struct {
 	// Reference names the checkpoint the database was held against: one the
 	// caller kept (or a witness cosigned), or only the database's own newest,
 	// which proves nothing against whoever controls the database.
-	Reference string      `json:"reference"`
-	Leaves    int64       `json:"leaves"`        // of this site, in the whole log
-	Purged    int64       `json:"purged_leaves"` // of those, whose records a purge removed
+	Reference string `json:"reference"`
+	Leaves    int64  `json:"leaves"`        // of this site, in the whole log
+	Purged    int64  `json:"purged_leaves"` // of those, whose records a purge removed
 	// Pending counts the site's newest records that are committed but not
 	// in the log yet: on PostgreSQL the integrator takes records in within
 	// moments of their commit. Only the chain's newest records may wait.
-	Pending int64 `json:"pending_records,omitempty"`
-	Purges    []PurgeView `json:"purges,omitempty"`
+	Pending int64       `json:"pending_records,omitempty"`
+	Purges  []PurgeView `json:"purges,omitempty"`
 }
 
 // PendingStore is a store whose records reach the log after their commit

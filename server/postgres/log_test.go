@@ -1,0 +1,358 @@
+package postgres_test
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+
+	"github.com/koekje/koekje/server/consent"
+	"github.com/koekje/koekje/server/postgres"
+	"github.com/koekje/koekje/server/proof"
+	"github.com/koekje/koekje/server/storetest"
+	klog "github.com/koekje/koekje/server/tlog"
+)
+
+const testOrigin = "koekje.test/log"
+
+// startLog starts the log on db, keeping the background integrator idle
+// (a holder that is no instance has the lease) unless free is set.
+func startLog(t *testing.T, db *postgres.DB, free bool) *klog.Signer {
+	t.Helper()
+	ctx := context.Background()
+	if !free {
+		if ok, err := db.Lease(ctx, "log", "a-test-holds-it", time.Hour); err != nil || !ok {
+			t.Fatalf("hold the log lease: %v %v", ok, err)
+		}
+	}
+	signer, err := db.StartLog(ctx, testOrigin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return signer
+}
+
+// connect opens a plain connection to the database dsn, closed when t ends.
+func connect(t *testing.T, dsn string) *pgx.Conn {
+	t.Helper()
+	conn, err := pgx.Connect(context.Background(), dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close(context.Background()) })
+	return conn
+}
+
+// checkLog fails t unless the database holds one unforked log over every
+// record: leaves 0…n-1, one per record, every stored checkpoint signing a
+// prefix of the tree of those leaves, the newest the whole tree, and
+// nothing left queued.
+func checkLog(t *testing.T, db *postgres.DB, dsn, logKey string) int64 {
+	t.Helper()
+	ctx := context.Background()
+	conn := connect(t, dsn)
+	var records, leaves, distinct, maxIdx, queued int64
+	if err := conn.QueryRow(ctx, `SELECT (SELECT count(*) FROM records), (SELECT count(*) FROM log_leaves),
+		(SELECT count(DISTINCT (site, seq)) FROM log_leaves), (SELECT coalesce(max(idx), -1) FROM log_leaves),
+		(SELECT count(*) FROM log_pending)`).Scan(&records, &leaves, &distinct, &maxIdx, &queued); err != nil {
+		t.Fatal(err)
+	}
+	if leaves != records || distinct != records || maxIdx != records-1 || queued != 0 {
+		t.Fatalf("%d records, %d leaves for %d records, last index %d, %d queued", records, leaves, distinct, maxIdx, queued)
+	}
+	var missing int64
+	if err := conn.QueryRow(ctx, `SELECT count(*) FROM records r WHERE NOT EXISTS
+		(SELECT 1 FROM log_leaves l WHERE l.site = r.site AND l.seq = r.seq)`).Scan(&missing); err != nil || missing != 0 {
+		t.Fatalf("%d records without a leaf (%v)", missing, err)
+	}
+	entries, err := db.LogEntries(ctx, 0, leaves)
+	if err != nil {
+		t.Fatal(err)
+	}
+	roots := make([]string, len(entries)+1)
+	var tree klog.TreeBuilder
+	roots[0] = fmt.Sprint(tree.Root())
+	for i, e := range entries {
+		tree.Add(e)
+		roots[i+1] = fmt.Sprint(tree.Root())
+	}
+	rows, err := conn.Query(ctx, `SELECT signed FROM log_checkpoints ORDER BY size`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	signed, err := pgx.CollectRows(rows, pgx.RowTo[[]byte])
+	if err != nil || len(signed) == 0 {
+		t.Fatalf("checkpoints: %d, %v", len(signed), err)
+	}
+	var last klog.Checkpoint
+	for _, s := range signed {
+		cp, _, err := klog.OpenCheckpoint(s, logKey)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if cp.Size > leaves || fmt.Sprint(cp.Hash) != roots[cp.Size] {
+			t.Fatalf("checkpoint of size %d is not a prefix of the log: a fork", cp.Size)
+		}
+		last = cp
+	}
+	if last.Size != leaves {
+		t.Fatalf("the newest checkpoint has %d leaves of %d", last.Size, leaves)
+	}
+	var size int64
+	var root []byte
+	if err := conn.QueryRow(ctx, `SELECT size, root FROM log_state`).Scan(&size, &root); err != nil || size != leaves || string(root) != string(last.Hash[:]) {
+		t.Fatalf("log state %d %x, want %d %x (%v)", size, root, leaves, last.Hash, err)
+	}
+	return leaves
+}
+
+// An integrator that computed a pass and was beaten to the log by another
+// (an old lease holder that did not notice it lost the lease) writes
+// nothing: its compare-and-set fails, it reads again and takes in only what
+// the other left.
+func TestIntegratorLosesRace(t *testing.T) {
+	ctx := context.Background()
+	a, dsn := open(t, "")
+	b, _ := open(t, dsn)
+	signer := startLog(t, a, false)
+	startLog(t, b, false)
+	for range 10 {
+		if err := a.Append(ctx, storetest.NewRecord("demo", uuid.Nil)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	computed, resume := make(chan struct{}), make(chan struct{})
+	var once sync.Once
+	a.SetBeforeAdvance(func() {
+		once.Do(func() {
+			close(computed)
+			<-resume
+		})
+	})
+	type result struct {
+		n   int64
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		n, err := a.Integrate(ctx)
+		done <- result{n, err}
+	}()
+	<-computed
+	if n, err := b.Integrate(ctx); err != nil || n != 10 {
+		t.Fatalf("b integrated %d, %v; want 10", n, err)
+	}
+	for range 5 {
+		if err := b.Append(ctx, storetest.NewRecord("other", uuid.Nil)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	close(resume)
+	r := <-done
+	if r.err != nil || r.n != 5 {
+		t.Fatalf("a integrated %d, %v after losing the race; want the 5 b left", r.n, r.err)
+	}
+	if a.LogRaces() != 1 || b.LogRaces() != 0 {
+		t.Errorf("races lost: a %d, b %d; want 1, 0", a.LogRaces(), b.LogRaces())
+	}
+	if n := checkLog(t, a, dsn, signer.VerifierKey()); n != 15 {
+		t.Errorf("%d leaves, want 15", n)
+	}
+}
+
+// Two instances take records and integrate at once, over and over: the log
+// never forks and every record is in it exactly once.
+func TestIntegratorsRace(t *testing.T) {
+	ctx := context.Background()
+	a, dsn := open(t, "")
+	b, _ := open(t, dsn)
+	signer := startLog(t, a, false)
+	startLog(t, b, false)
+	stop := make(chan struct{})
+	var integrators sync.WaitGroup
+	var passes atomic.Int64
+	for _, db := range []*postgres.DB{a, b} {
+		integrators.Go(func() {
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				if _, err := db.Integrate(ctx); err != nil {
+					t.Error(err)
+					return
+				}
+				passes.Add(1)
+			}
+		})
+	}
+	var writers sync.WaitGroup
+	for g := range 8 {
+		db := []*postgres.DB{a, b}[g%2]
+		writers.Go(func() {
+			for i := range 40 {
+				if err := db.Append(ctx, storetest.NewRecord([]string{"s1", "s2", "s3"}[(g+i)%3], uuid.Nil)); err != nil {
+					t.Error(err)
+					return
+				}
+			}
+		})
+	}
+	writers.Wait()
+	close(stop)
+	integrators.Wait()
+	storetest.SyncLog(t, a)
+	if n := checkLog(t, a, dsn, signer.VerifierKey()); n != 320 {
+		t.Errorf("%d leaves, want 320", n)
+	}
+	t.Logf("%d integration passes, %d lost a race", passes.Load(), a.LogRaces()+b.LogRaces())
+	keys, err := proof.OpenKeys(ctx, a)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pubs, ids := keys.Ring().Public()
+	for _, site := range []string{"s1", "s2", "s3"} {
+		res, err := proof.Verify(ctx, b, site, pubs, ids)
+		if err != nil {
+			t.Fatal(err)
+		}
+		auditKey, _ := b.LogAuditKey(ctx, site)
+		if err := proof.VerifyLog(ctx, b, res, signer.VerifierKey(), auditKey, nil); err != nil || !res.OK || res.Log.Pending != 0 {
+			t.Errorf("%s against the log: %+v %v", site, res, err)
+		}
+	}
+}
+
+// Left to itself, the elected integrator takes every record in: the
+// instances need nothing but StartLog.
+func TestIntegratorRunsByItself(t *testing.T) {
+	ctx := context.Background()
+	a, dsn := open(t, "")
+	b, _ := open(t, dsn)
+	signer := startLog(t, a, true)
+	startLog(t, b, true)
+	var last *consent.Record
+	for i := range 20 {
+		last = storetest.NewRecord("demo", uuid.Nil)
+		if err := []*postgres.DB{a, b}[i%2].Append(ctx, last); err != nil {
+			t.Fatal(err)
+		}
+	}
+	start := time.Now()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		l, err := a.LeafOf(ctx, "demo", last.Seq)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if l != nil {
+			t.Logf("the last record's leaf was there %v after its commit", time.Since(start))
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the integrator did not take the records in")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if n := checkLog(t, a, dsn, signer.VerifierKey()); n != 20 {
+		t.Errorf("%d leaves, want 20", n)
+	}
+}
+
+// Held against the log, a chain rewritten with recomputed hashes, or cut
+// at its tail, no longer verifies, though it verifies as a chain; records
+// not yet integrated are reported as pending, not as slipped in.
+func TestLogCatchesRewrites(t *testing.T) {
+	ctx := context.Background()
+	db, dsn := open(t, "")
+	signer := startLog(t, db, false)
+	keys, err := proof.OpenKeys(ctx, db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, site := range []string{"cut", "rewritten"} {
+		for range 6 {
+			if err := db.Append(ctx, storetest.NewRecord(site, uuid.Nil)); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	storetest.SyncLog(t, db)
+	pending := storetest.NewRecord("cut", uuid.Nil)
+	if err := db.Append(ctx, pending); err != nil {
+		t.Fatal(err)
+	}
+	check := func(site string) *proof.Result {
+		t.Helper()
+		pubs, ids := keys.Ring().Public()
+		res, err := proof.Verify(ctx, db, site, pubs, ids)
+		if err != nil {
+			t.Fatal(err)
+		}
+		auditKey, _ := db.LogAuditKey(ctx, site)
+		if err := proof.VerifyLog(ctx, db, res, signer.VerifierKey(), auditKey, nil); err != nil {
+			t.Fatal(err)
+		}
+		return res
+	}
+	if res := check("cut"); !res.OK || res.Records != 7 || res.Log.Leaves != 6 || res.Log.Pending != 1 {
+		t.Fatalf("before any change: %+v %+v", res, res.Log)
+	}
+	conn := connect(t, dsn)
+	// The record still queued was slipped in: it is not pending but leafless.
+	if _, err := conn.Exec(ctx, `DELETE FROM log_pending`); err != nil {
+		t.Fatal(err)
+	}
+	if res := check("cut"); res.OK || res.Reason != proof.NotInLog {
+		t.Errorf("a record without a leaf that is not queued: %+v", res)
+	}
+	// The tail cut: two records whose leaves are in the log are gone.
+	if _, err := conn.Exec(ctx, `DELETE FROM records WHERE site = 'cut' AND seq >= 5`); err != nil {
+		t.Fatal(err)
+	}
+	if res := check("cut"); res.OK || res.Reason != proof.LogMissing {
+		t.Errorf("a cut tail: %+v", res)
+	}
+	// A chain rewritten: another action, every hash recomputed, so the
+	// chain alone verifies.
+	var recs []*consent.Record
+	if err := db.Chain(ctx, "rewritten", func(r *consent.Record) error { c := *r; recs = append(recs, &c); return nil }); err != nil {
+		t.Fatal(err)
+	}
+	tx, err := conn.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tx.Exec(ctx, `ALTER TABLE records DISABLE TRIGGER records_append_only`); err != nil {
+		t.Fatal(err)
+	}
+	var prev []byte
+	for _, r := range recs {
+		r.Action, r.PrevHash = consent.RejectAll, prev
+		r.Hash = consent.RecordHash(r)
+		prev = r.Hash
+		if _, err := tx.Exec(ctx, `UPDATE records SET action = $1, prev_hash = $2, hash = $3 WHERE site = $4 AND seq = $5`,
+			r.Action, r.PrevHash, r.Hash, r.Site, r.Seq); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := tx.Exec(ctx, `ALTER TABLE records ENABLE TRIGGER records_append_only`); err != nil {
+		t.Fatal(err)
+	}
+	if err := tx.Commit(ctx); err != nil {
+		t.Fatal(err)
+	}
+	pubs, ids := keys.Ring().Public()
+	if res, err := proof.Verify(ctx, db, "rewritten", pubs, ids); err != nil || !res.OK {
+		t.Fatalf("the rewritten chain should verify as a chain: %+v %v", res, err)
+	}
+	if res := check("rewritten"); res.OK || res.Reason != proof.Altered || res.Seq != 1 {
+		t.Errorf("a rewritten chain: %+v", res)
+	}
+}

@@ -159,16 +159,8 @@ func (s *Server) logProof(c echo.Context) error {
 // while the witnesses have not cosigned one that covers it yet (up to a
 // witnessing round, 10 s), in the newest one the log signed.
 func (s *Server) inclusionProof(ctx context.Context, rec *consent.Record) (*klog.Proof, error) {
-	cp, signed, err := s.latestCheckpoint(ctx)
-	if err != nil {
-		return nil, err
-	}
-	if s.witnessed {
-		if wcp, wsigned, err := s.publishedCheckpoint(ctx); err == nil {
-			if leaf, err := s.store.LeafOf(ctx, rec.Site, rec.Seq); err == nil && leaf != nil && leaf.Index < wcp.Size {
-				cp, signed = wcp, wsigned
-			}
-		}
+	if s.logKey == "" {
+		return nil, consent.Errorf(consent.ENOTFOUND, "this server keeps no transparency log")
 	}
 	leaf, err := s.store.LeafOf(ctx, rec.Site, rec.Seq)
 	if err != nil {
@@ -179,6 +171,15 @@ func (s *Server) inclusionProof(ctx context.Context, rec *consent.Record) (*klog
 	}
 	if leaf.Salt == nil {
 		return nil, consent.Errorf(consent.ENOTFOUND, "this record has no leaf in the log")
+	}
+	cp, signed, err := s.latestCheckpoint(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if s.witnessed {
+		if wcp, wsigned, err := s.publishedCheckpoint(ctx); err == nil && leaf.Index < wcp.Size {
+			cp, signed = wcp, wsigned
+		}
 	}
 	if leaf.Index >= cp.Size {
 		return nil, consent.Errorf(consent.EUNAVAILABLE, "the record is not in a signed checkpoint yet; retry in a moment")

@@ -118,8 +118,8 @@ func TestServeLogWithWitness(t *testing.T) {
 		holder := fmt.Sprintf("instance-%d", i)
 		wg := &klog.Witnessing{Store: db, LogKey: logKey, Policy: 1, Client: &http.Client{Transport: ct},
 			Witnesses: []*klog.WitnessClient{{URL: ws.URL, Key: w.VerifierKey()}},
-			Lease: func(ctx context.Context) (bool, error) { return db.Lease(ctx, "witnessing", holder, 30*time.Second) },
-			Log:   slog.New(slog.DiscardHandler)}
+			Lease:     func(ctx context.Context) (bool, error) { return db.Lease(ctx, "witnessing", holder, 30*time.Second) },
+			Log:       slog.New(slog.DiscardHandler)}
 		go wg.Run(wctx, 20*time.Millisecond)
 	}
 

@@ -6,12 +6,16 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/koekje/koekje/server/postgres/pgtest"
+	klog "github.com/koekje/koekje/server/tlog"
+	"github.com/koekje/koekje/server/witness"
 )
 
 func TestMain(m *testing.M) {
@@ -20,20 +24,36 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-// --db postgres://… serves from PostgreSQL, without the transparency log
-// (said in the log), never logging the DSN's password; the auditor
-// commands read the same database.
+// --db postgres://… serves from PostgreSQL with the transparency log and a
+// witness, never logging the DSN's password; the auditor commands read the
+// same database, and verify holds it against the witness.
 func TestServePostgres(t *testing.T) {
 	dsn := pgtest.Shared(t).NewDatabase(t) + "&password=not-for-the-log"
 	dir := t.TempDir()
 	addr := freeAddr(t)
+	base := "http://" + addr
 	env := map[string]string{"KOEKJE_DB": dsn, "KOEKJE_KEY_FILE": filepath.Join(dir, "koekje.key"), "KOEKJE_RATE_LIMIT": "0"}
 	getenv := func(k string) string { return env[k] }
+	var keyOut bytes.Buffer
+	if err := run(context.Background(), []string{"keys", "log-key", "--public-url", base}, getenv, &keyOut, io.Discard); err != nil {
+		t.Fatal(err)
+	}
+	logKey := strings.TrimSpace(keyOut.String())
+	w, err := witness.Open(filepath.Join(dir, "w.db"), "witness.test", []string{logKey}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	ws := httptest.NewServer(w.Handler())
+	defer ws.Close()
+	withWitness := ws.URL + "=" + w.VerifierKey()
+
 	var stderr syncBuffer
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- run(ctx, []string{"--addr", addr}, getenv, io.Discard, &stderr) }()
-	base := "http://" + addr
+	go func() {
+		done <- run(ctx, []string{"--addr", addr, "--witness", withWitness}, getenv, io.Discard, &stderr)
+	}()
 	waitHealthy(t, base)
 	var ids []string
 	for range 3 {
@@ -51,8 +71,20 @@ func TestServePostgres(t *testing.T) {
 		}
 		ids = append(ids, got.ConsentID)
 	}
-	if resp, err := http.Get(base + "/log/checkpoint"); err != nil || resp.StatusCode != 404 {
-		t.Errorf("checkpoint of a store without a log: %v %v", resp, err)
+	// The witness is asked every 10 s: the cosigned checkpoint follows.
+	for deadline := time.Now().Add(60 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+		resp, err := http.Get(base + "/log/checkpoint")
+		if err != nil {
+			t.Fatal(err)
+		}
+		signed, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if cp, names, err := klog.OpenWitnessed(signed, logKey, []string{w.VerifierKey()}); err == nil && cp.Size == 3 && len(names) == 1 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no cosigned checkpoint of the 3 records: %d %s", resp.StatusCode, signed)
+		}
 	}
 	cancel()
 	if err := <-done; err != nil {
@@ -62,15 +94,13 @@ func TestServePostgres(t *testing.T) {
 	if strings.Contains(log, "not-for-the-log") {
 		t.Error("the log holds the DSN's password")
 	}
-	if !strings.Contains(log, "the transparency log does not run on PostgreSQL yet") {
-		t.Errorf("the log does not say the server runs without the transparency log:\n%s", log)
-	}
 	if _, err := os.Stat(filepath.Join(dir, "koekje.admin-token")); err != nil {
 		t.Errorf("the generated admin token is not kept beside the key file: %v", err)
 	}
 	var out bytes.Buffer
-	if err := run(context.Background(), []string{"verify"}, getenv, &out, io.Discard); err != nil || !strings.Contains(out.String(), `"ok":true,"site":"demo","records":3`) {
-		t.Errorf("verify: %v\n%s", err, out.String())
+	if err := run(context.Background(), []string{"verify", "--witness", withWitness}, getenv, &out, io.Discard); err != nil ||
+		!strings.Contains(out.String(), `"ok":true,"site":"demo","records":3`) || !strings.Contains(out.String(), `"leaves":3`) {
+		t.Errorf("verify against the witness: %v\n%s", err, out.String())
 	}
 	out.Reset()
 	if err := run(context.Background(), []string{"lookup", ids[1]}, getenv, &out, io.Discard); err != nil || strings.Count(out.String(), ids[1]) != 1 {

@@ -40,7 +40,7 @@ var (
 )
 
 // open opens a store on db (a fresh one when db is ""), closed when t ends.
-func open(t *testing.T, name string) (*postgres.DB, string) {
+func open(t testing.TB, name string) (*postgres.DB, string) {
 	t.Helper()
 	dbMu.Lock()
 	d, ok := dbs[name]

@@ -3,6 +3,7 @@ package postgres_test
 import (
 	"context"
 	"fmt"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -355,4 +356,107 @@ func TestLogCatchesRewrites(t *testing.T) {
 	if res := check("rewritten"); res.OK || res.Reason != proof.Altered || res.Seq != 1 {
 		t.Errorf("a rewritten chain: %+v", res)
 	}
+}
+
+// How soon a record is in a signed checkpoint after its Append returned
+// (go test -run '^$' -bench ProofReady -benchtime 4000x): two instances
+// taking records from 16 writers, the elected integrator running by
+// itself; and one writer at the instance that does not integrate, whose
+// records wait for the integrator's next look at the queue. The time a
+// leaf was signed is its first checkpoint's created_at.
+func BenchmarkProofReady(b *testing.B) {
+	b.Run("16-writers-two-instances", func(b *testing.B) { proofReady(b, 16, true) })
+	b.Run("1-writer-other-instance", func(b *testing.B) { proofReady(b, 1, false) })
+}
+
+func proofReady(b *testing.B, writers int, both bool) {
+	ctx := context.Background()
+	x, dsn := open(b, "")
+	y, _ := open(b, dsn)
+	logged := []*postgres.DB{x}
+	if both {
+		logged = append(logged, y)
+	}
+	for _, db := range logged {
+		if _, err := db.StartLog(ctx, testOrigin); err != nil {
+			b.Fatal(err)
+		}
+	}
+	type written struct {
+		site string
+		seq  int64
+		at   time.Time
+	}
+	out := make([][]written, writers)
+	var next atomic.Int64
+	b.ResetTimer()
+	var wg sync.WaitGroup
+	for g := range writers {
+		db := y
+		if both && g%2 == 0 {
+			db = x
+		}
+		wg.Go(func() {
+			for n := next.Add(1); n <= int64(b.N); n = next.Add(1) {
+				r := storetest.NewRecord(fmt.Sprintf("site-%d", n%100), uuid.Nil)
+				if err := db.Append(ctx, r); err != nil {
+					b.Error(err)
+					return
+				}
+				out[g] = append(out[g], written{r.Site, r.Seq, time.Now()})
+			}
+		})
+	}
+	wg.Wait()
+	b.StopTimer()
+	conn, err := pgx.Connect(ctx, dsn)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	for deadline := time.Now().Add(time.Minute); ; time.Sleep(50 * time.Millisecond) {
+		var queued int
+		if err := conn.QueryRow(ctx, `SELECT count(*) FROM log_pending`).Scan(&queued); err != nil {
+			b.Fatal(err)
+		}
+		if queued == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			b.Fatalf("%d records still queued", queued)
+		}
+	}
+	signedAt := map[string]time.Time{}
+	rows, err := conn.Query(ctx, `SELECT l.site, l.seq, (SELECT c.created_at FROM log_checkpoints c WHERE c.size > l.idx ORDER BY c.size LIMIT 1)
+		FROM log_leaves l`)
+	if err != nil {
+		b.Fatal(err)
+	}
+	for rows.Next() {
+		var site string
+		var seq int64
+		var at time.Time
+		if err := rows.Scan(&site, &seq, &at); err != nil {
+			b.Fatal(err)
+		}
+		signedAt[fmt.Sprint(site, "/", seq)] = at
+	}
+	var lat []time.Duration
+	for _, ws := range out {
+		for _, w := range ws {
+			at, ok := signedAt[fmt.Sprint(w.site, "/", w.seq)]
+			if !ok {
+				b.Fatalf("%s/%d has no leaf", w.site, w.seq)
+			}
+			lat = append(lat, max(at.Sub(w.at), 0))
+		}
+	}
+	slices.Sort(lat)
+	q := func(p float64) float64 { return float64(lat[int(p*float64(len(lat)-1))].Microseconds()) / 1000 }
+	b.ReportMetric(q(0.5), "ms-p50")
+	b.ReportMetric(q(0.99), "ms-p99")
+	b.ReportMetric(q(1), "ms-max")
+	var checkpoints float64
+	conn.QueryRow(ctx, `SELECT count(*) FROM log_checkpoints`).Scan(&checkpoints)
+	b.ReportMetric(float64(b.N)/checkpoints, "records/checkpoint")
 }

@@ -1,8 +1,11 @@
 package e2e
 
 import (
+	"encoding/json"
+	"errors"
 	"io"
 	"net/http"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -70,6 +73,20 @@ func TestTwoInstancesOnPostgresKillOne(t *testing.T) {
 	checkAcked(t, acksB, ids)
 	if want := len(acksA) + len(acksB) + 1; len(ids) < want {
 		t.Errorf("%d records stored, fewer than the %d acknowledged", len(ids), want)
+	}
+	// Every record is in the transparency log, or still queued for it
+	// (the killed instance may have been the integrator).
+	out, err := exec.Command(koekjeBinary(t), append([]string{"verify", "--db", dsn}, args...)...).Output()
+	var res struct {
+		OK      bool  `json:"ok"`
+		Records int64 `json:"records"`
+		Log     *struct {
+			Leaves  int64 `json:"leaves"`
+			Pending int64 `json:"pending_records"`
+		} `json:"log"`
+	}
+	if err := errors.Join(err, json.Unmarshal(out, &res)); err != nil || !res.OK || res.Log == nil || res.Log.Leaves+res.Log.Pending != res.Records || res.Records != int64(len(ids)) {
+		t.Errorf("verify against the log: %v %s", err, out)
 	}
 	t.Logf("acknowledged: %d by the killed instance, %d by the survivor; %d stored", len(acksA), len(acksB), len(ids))
 	t.Logf("batches retried after a conflict: %.0f and %.0f (%.1f per 1,000 records; the survivor wrote %.0f batches)",

@@ -31,7 +31,9 @@ import (
 // forks, and each record gets one leaf. The integrator runs every
 // integrateEvery and right after its own instance commits a batch, off the
 // write path: a record's proof is ready a fraction of a second after its
-// 201, not with it.
+// 201, not with it. Batches send no NOTIFY to wake it: a notifying
+// transaction takes a database-wide lock at commit, which would serialize
+// every instance's batches.
 
 const (
 	logKeySecret = "log-signing-key"

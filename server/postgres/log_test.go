@@ -460,3 +460,41 @@ func proofReady(b *testing.B, writers int, both bool) {
 	conn.QueryRow(ctx, `SELECT count(*) FROM log_checkpoints`).Scan(&checkpoints)
 	b.ReportMetric(float64(b.N)/checkpoints, "records/checkpoint")
 }
+
+// A database from before the log: its records are queued when the log's
+// migration runs, and the integrator gives them leaves in the order they
+// were written.
+func TestLogTakesInOlderRecords(t *testing.T) {
+	ctx := context.Background()
+	old, dsn := open(t, "")
+	var written []*consent.Record
+	for i := range 12 {
+		r := storetest.NewRecord([]string{"demo", "other", "third"}[i%3], uuid.Nil)
+		if err := old.Append(ctx, r); err != nil {
+			t.Fatal(err)
+		}
+		written = append(written, r)
+	}
+	old.Close()
+	conn := connect(t, dsn)
+	for _, q := range []string{`DROP TRIGGER records_queue_for_log ON records`, `DROP FUNCTION koekje_queue_for_log()`,
+		`DROP FUNCTION koekje_advance_log(bigint, bytea, bigint, bytea, bigint[])`,
+		`DROP TABLE log_leaves, log_hashes, log_checkpoints, log_witnessed, log_state, log_pending`,
+		`UPDATE schema_version SET version = version - 1`} {
+		if _, err := conn.Exec(ctx, q); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
+	db, _ := open(t, dsn)
+	signer := startLog(t, db, false)
+	storetest.SyncLog(t, db)
+	if n := checkLog(t, db, dsn, signer.VerifierKey()); n != 12 {
+		t.Fatalf("%d leaves, want 12", n)
+	}
+	for i, r := range written {
+		l, err := db.LeafOf(ctx, r.Site, r.Seq)
+		if err != nil || l == nil || l.Index != int64(i) {
+			t.Errorf("record %d (%s/%d): leaf %+v, %v; want index %d", i, r.Site, r.Seq, l, err, i)
+		}
+	}
+}

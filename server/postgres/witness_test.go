@@ -216,6 +216,14 @@ func TestServeLogWithWitness(t *testing.T) {
 		t.Fatalf("transparency-dev/merkle rejects the inclusion proof over tiles: %v", err)
 	}
 
+	// Either instance's verify holds the chain against the log.
+	for _, base := range bases {
+		status, _, body := get(t, base+"/api/v1/sites/demo/verify", "Authorization", "Bearer shared-log-admin-token-0123456789")
+		if status != 200 || !strings.Contains(string(body), `"ok":true`) || !strings.Contains(string(body), `"leaves":10`) {
+			t.Errorf("verify at %s: %d %s", base, status, body)
+		}
+	}
+
 	// The tail cut with its leaves, hashes and checkpoints: the database
 	// agrees with itself, the witness's checkpoint does not.
 	stop()

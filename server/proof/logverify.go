@@ -173,6 +173,8 @@ func VerifyLog(ctx context.Context, store LogStore, res *Result, logKey string, 
 		return failNow(res, LogMismatch, "the database's log is not the log the checkpoint signed")
 	case recorded+pending < res.Records:
 		return failNow(res, NotInLog, fmt.Sprintf("%d of the site's %d records have no leaf in the log", res.Records-recorded, res.Records))
+	case recorded > 0 && lastSeq+res.Records-recorded != res.last:
+		return failNow(res, NotInLog, fmt.Sprintf("the records without a leaf are not the chain's newest: the last leaf is of record %d of %d", lastSeq, res.last))
 	}
 	out.Pending = res.Records - recorded
 	res.Log = out

@@ -64,6 +64,20 @@ func (m *Metrics) CountRetries(f func() int64) {
 	}, func() float64 { return float64(f()) }))
 }
 
+// CountLog publishes the store's counts of records this instance gave
+// their leaves in the transparency log and of its integration passes that
+// another instance beat to the log (PostgreSQL), as
+// koekje_log_integrated_records_total and koekje_log_integration_races_total.
+func (m *Metrics) CountLog(integrated, races func() int64) {
+	m.reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
+		Name: "koekje_log_integrated_records_total",
+		Help: "Records this instance took into the transparency log as its elected integrator.",
+	}, func() float64 { return float64(integrated()) }), prometheus.NewCounterFunc(prometheus.CounterOpts{
+		Name: "koekje_log_integration_races_total",
+		Help: "Integration passes that wrote nothing because another instance moved the log first.",
+	}, func() float64 { return float64(races()) }))
+}
+
 // ObserveCommit records one group-commit batch; the store calls it.
 func (m *Metrics) ObserveCommit(size int, d time.Duration, err error) {
 	m.batchSize.Observe(float64(size))

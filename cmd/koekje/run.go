@@ -270,6 +270,12 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	}
 	metrics := server.NewMetrics()
 	db.SetOnCommit(metrics.ObserveCommit)
+	if r, ok := db.(interface {
+		LogIntegrated() int64
+		LogRaces() int64
+	}); ok {
+		metrics.CountLog(r.LogIntegrated, r.LogRaces)
+	}
 	if r, ok := db.(interface{ Retries() int64 }); ok {
 		metrics.CountRetries(r.Retries)
 	}

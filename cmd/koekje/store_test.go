@@ -86,6 +86,22 @@ func TestServePostgres(t *testing.T) {
 			t.Fatalf("no cosigned checkpoint of the 3 records: %d %s", resp.StatusCode, signed)
 		}
 	}
+	// The only instance is the integrator: it took the three records in.
+	token, err := os.ReadFile(filepath.Join(dir, "koekje.admin-token"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req, _ := http.NewRequest("GET", base+"/metrics", nil)
+	req.Header.Set("Authorization", "Bearer "+strings.TrimSpace(string(token)))
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	metrics, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if !strings.Contains(string(metrics), "\nkoekje_log_integrated_records_total 3\n") {
+		t.Errorf("metrics without the 3 integrated records:\n%s", metrics)
+	}
 	cancel()
 	if err := <-done; err != nil {
 		t.Fatalf("run: %v", err)

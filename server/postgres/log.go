@@ -67,7 +67,8 @@ type integrator struct {
 	recent  map[int64]tlog.Hash
 	taggers map[string]*klog.SiteTagger
 
-	moved atomic.Int64 // passes that lost the compare-and-set
+	moved      atomic.Int64 // passes that lost the compare-and-set
+	integrated atomic.Int64 // records given their leaves
 
 	// beforeAdvance, when set, runs between computing a pass and
 	// committing it; tests use it to make two integrators race.
@@ -202,6 +203,14 @@ func (db *DB) LogRaces() int64 {
 	return 0
 }
 
+// LogIntegrated counts the records this instance gave their leaves.
+func (db *DB) LogIntegrated() int64 {
+	if in := db.tl.Load(); in != nil {
+		return in.integrated.Load()
+	}
+	return 0
+}
+
 // integrate runs passes until the queue is empty.
 func (db *DB) integrate(ctx context.Context, in *integrator) (int64, error) {
 	var total int64
@@ -306,6 +315,7 @@ func (db *DB) pass(ctx context.Context, in *integrator) (int64, bool, error) {
 	for k, h := range app.pending {
 		in.recent[k] = h
 	}
+	in.integrated.Add(app.size - size)
 	return app.size - size, len(queue) == maxIntegrate, nil
 }
 

@@ -21,8 +21,10 @@ import (
 
 // The transparency log on PostgreSQL. Batches commit records as before,
 // and a trigger queues each in log_pending. Of the instances that started
-// the log, the one holding the "log" lease integrates: it reads the queue
-// in commit order, gives each record its leaf (salted commitment and site
+// the log, the one holding the "log" lease integrates: it reads the
+// committed part of the queue in the order the records were written (their
+// identity; a chain's records are written in its order), gives each record
+// its leaf (salted commitment and site
 // tag), writes the tree's new hashes and a signed checkpoint, and takes the
 // records off the queue, all in one transaction whose first statement moves
 // log_state from the size and root it read to the new ones

@@ -197,8 +197,8 @@ var migrations = []string{
 	);
 	INSERT INTO log_state (size, root) VALUES (0, sha256(''));
 
-	-- Records committed and not yet in the log, in commit order (the
-	-- records' identity). A statement trigger queues every inserted record,
+	-- Records committed and not yet in the log, by the order they were
+	-- written (the records' identity). A statement trigger queues every inserted record,
 	-- whichever way it came in; records already there are queued now.
 	CREATE TABLE log_pending (
 		id   bigint PRIMARY KEY,

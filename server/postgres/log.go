@@ -24,23 +24,21 @@ import (
 // the log, the one holding the "log" lease integrates: it reads the
 // committed part of the queue in the order the records were written (their
 // identity; a chain's records are written in its order), gives each record
-// its leaf (salted commitment and site
-// tag), writes the tree's new hashes and a signed checkpoint, and takes the
-// records off the queue, all in one transaction whose first statement moves
-// log_state from the size and root it read to the new ones
-// (koekje_advance_log). An integrator that lost the lease without noticing,
-// or raced another, fails that statement and reads again: the log never
-// forks, and each record gets one leaf. The integrator runs every
-// integrateEvery and right after its own instance commits a batch, off the
-// write path: a record's proof is ready a fraction of a second after its
-// 201, not with it. Batches send no NOTIFY to wake it: a notifying
-// transaction takes a database-wide lock at commit, which would serialize
-// every instance's batches.
+// its leaf (salted commitment and site tag), writes the tree's new hashes
+// and a signed checkpoint, and takes the records off the queue, all in one
+// transaction whose first statement moves log_state from the size and root
+// it read to the new ones (koekje_advance_log). An integrator that lost the
+// lease without noticing, or raced another, fails that statement and reads
+// again: the log never forks, and each record gets one leaf. The
+// integrator runs every integrateEvery and right after its own instance
+// commits a batch, off the write path: a record's proof is ready a fraction
+// of a second after its 201, not with it. Batches send no NOTIFY to wake
+// it: a notifying transaction takes a database-wide lock at commit, which
+// would serialize every instance's batches.
 
 const (
 	logKeySecret = "log-signing-key"
-	// logLease elects the integrator; witnessLease the instance that
-	// sends checkpoints to witnesses.
+	// logLease elects the integrator.
 	logLease = "log"
 	// integrateEvery is how often the integrator looks at the queue.
 	integrateEvery = 200 * time.Millisecond

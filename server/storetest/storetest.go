@@ -39,6 +39,7 @@ type Store interface {
 // LogKeeper is a store that keeps the transparency log.
 type LogKeeper interface {
 	StartLog(ctx context.Context, origin string) (*klog.Signer, error)
+	SaveWitnessed(ctx context.Context, size int64, cosigned []byte) error
 }
 
 // Integrator is a store whose records reach the log after their commit
@@ -893,5 +894,22 @@ func testLog(t *testing.T, open Opener) {
 	}
 	if cp3, _ := openLatest(); cp3.Size != cp2.Size {
 		t.Errorf("the purge changed the log's size to %d", cp3.Size)
+	}
+
+	// What one store saved as witnessed, every store on the database
+	// publishes; the largest size is the newest.
+	_, signed := openLatest()
+	for _, w := range []struct {
+		size int64
+		note []byte
+	}{{cp2.Size, append(signed, "— witness.test AAAA\n"...)}, {cp.Size, []byte("older")}} {
+		if err := db.SaveWitnessed(ctx, w.size, w.note); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, s := range []Store{st, st2} {
+		if got, err := s.LatestWitnessed(ctx); err != nil || !bytes.HasSuffix(got, []byte("— witness.test AAAA\n")) {
+			t.Errorf("latest witnessed: %q, %v", got, err)
+		}
 	}
 }

@@ -92,7 +92,7 @@ func (db *DB) StartLog(ctx context.Context, origin string) (*klog.Signer, error)
 	if err != nil {
 		return nil, err
 	}
-	if _, err := klog.NewSigner(origin, seed); err != nil {
+	if _, err := klog.NewSigner(origin, seed); err != nil { // a name a log may have
 		return nil, err
 	}
 	var named string
@@ -151,8 +151,8 @@ func (db *DB) runLog(ctx context.Context, in *integrator) {
 				leader = false
 				continue
 			}
-			if ok && !leader {
-				db.log.Info("integrating the transparency log", "holder", in.holder)
+			if ok != leader {
+				db.log.Info("log lease", "holder", in.holder, "integrating", ok)
 			}
 			leader, renewed = ok, time.Now()
 		}

@@ -622,19 +622,19 @@ type choiceTexts struct {
 }
 
 // bannerTexts reads the button texts of the site's languages from the
-// banner bundle the server would serve.
-func bannerTexts(s *config.Site) (map[string]choiceTexts, error) {
+// banner version the site serves, and that version's hash.
+func bannerTexts(s *config.Site) (map[string]choiceTexts, string, error) {
 	b, err := static.Build(s)
 	if err != nil {
-		return nil, fmt.Errorf("banner texts: %w", err)
+		return nil, "", fmt.Errorf("banner texts: %w", err)
 	}
 	var v struct {
 		Texts map[string]choiceTexts `json:"texts"`
 	}
 	if err := json.Unmarshal(b.Version, &v); err != nil {
-		return nil, fmt.Errorf("banner texts: %w", err)
+		return nil, "", fmt.Errorf("banner texts: %w", err)
 	}
-	return v.Texts, nil
+	return v.Texts, b.Hash, nil
 }
 
 // pageLang is the banner's language on the page: <html lang>, then the

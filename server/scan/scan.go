@@ -157,7 +157,7 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	if o.PageTimeout == 0 {
 		o.PageTimeout = 20 * time.Second
 	}
-	texts, err := bannerTexts(o.Site)
+	texts, hash, err := bannerTexts(o.Site)
 	if err != nil {
 		return nil, err
 	}
@@ -194,6 +194,7 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	before, rejected, accepted := profiles[0], profiles[1], profiles[2]
 	r := check(o.Site, before, rejected, accepted)
 	r.Started = start.UTC().Truncate(time.Second)
+	r.ConfigHash = hash
 	r.Seconds = time.Since(start).Seconds()
 	return r, nil
 }

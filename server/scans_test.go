@@ -190,4 +190,3 @@ func TestConsoleScans(t *testing.T) {
 		t.Errorf("report download after sign-out: %d", resp.StatusCode)
 	}
 }
-

@@ -62,13 +62,6 @@ func scanCmd(ctx context.Context, args []string, getenv func(string) string, std
 	if err != nil {
 		return err
 	}
-	if db != nil {
-		sc, err := recordScan(ctx, db, r)
-		if err != nil {
-			return err
-		}
-		fmt.Fprintf(stderr, "recorded scan %s of site %s in %s\n", sc.ID, sc.Site, o.dbName())
-	}
 	if *out != "" {
 		if err := os.MkdirAll(*out, 0o755); err != nil {
 			return err
@@ -81,6 +74,13 @@ func scanCmd(ctx context.Context, args []string, getenv func(string) string, std
 	}
 	if err := r.Write(stdout, *format, *strict); err != nil {
 		return err
+	}
+	if db != nil {
+		sc, err := recordScan(ctx, db, r)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(stderr, "recorded scan %s of site %s in %s\n", sc.ID, sc.Site, o.dbName())
 	}
 	if !r.Clean(*strict) {
 		return errFailed

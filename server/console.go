@@ -2,6 +2,7 @@ package server
 
 import (
 	"bytes"
+	"cmp"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
@@ -13,11 +14,13 @@ import (
 	"strings"
 	"time"
 
+	"github.com/google/uuid"
 	"github.com/labstack/echo/v4"
 
 	"github.com/koekje/koekje/config"
 	"github.com/koekje/koekje/server/consent"
 	"github.com/koekje/koekje/server/proof"
+	"github.com/koekje/koekje/server/scan"
 )
 
 // The console: server-rendered pages for site owners and auditors, signed
@@ -31,6 +34,13 @@ var consolePages = template.Must(template.New("").Funcs(template.FuncMap{
 	"date":     func(t time.Time) string { return t.Format("2006-01-02") },
 	"datetime": func(t time.Time) string { return t.Format("2006-01-02 15:04:05") },
 	"hex":      func(b []byte) string { return hex.EncodeToString(b) },
+	"profile":  scan.ProfileWords,
+	"plural": func(n int, one, many string) string {
+		if n == 1 {
+			return "1 " + one
+		}
+		return strconv.Itoa(n) + " " + many
+	},
 	"granted": func(r *consent.Record) string {
 		var g []string
 		for k, v := range r.Choices {
@@ -81,6 +91,7 @@ func (s *Server) consoleHome(c echo.Context) error {
 	type row struct {
 		Site  *config.Site
 		Total int
+		Scan  *consent.Scan // the latest recorded scan, if any
 	}
 	var rows []row
 	for _, site := range s.cfg.Sites {
@@ -92,8 +103,24 @@ func (s *Server) consoleHome(c echo.Context) error {
 		for _, d := range days {
 			n += d.Total
 		}
-		rows = append(rows, row{site, n})
+		r := row{Site: site, Total: n}
+		latest, err := s.store.Scans(c.Request().Context(), site.ID, uuid.Nil, 1)
+		if err != nil {
+			return err
+		}
+		if len(latest) > 0 {
+			r.Scan = latest[0]
+		}
+		rows = append(rows, r)
 	}
+	// A site whose latest scan found violations comes first.
+	rank := func(r row) int {
+		if r.Scan != nil && !r.Scan.Clean() {
+			return 0
+		}
+		return 1
+	}
+	slices.SortStableFunc(rows, func(a, b row) int { return cmp.Compare(rank(a), rank(b)) })
 	return s.render(c, http.StatusOK, "dashboard", struct {
 		page
 		Rows []row
@@ -235,6 +262,16 @@ func (s *Server) sitePage(c echo.Context, sess *session, verify *proof.Result) e
 			cookies = append(cookies, cookieRow{titles[sv.Category], sv.ID, sv.Provider, ck.Name, ck.Duration, p})
 		}
 	}
+	scans, err := s.store.Scans(ctx, site.ID, uuid.Nil, consoleScans)
+	if err != nil {
+		return err
+	}
+	var latestViolations []scan.Finding
+	if len(scans) > 0 && !scans[0].Clean() {
+		if latestViolations, err = s.violationsOf(c, site.ID, scans[0].ID); err != nil {
+			return err
+		}
+	}
 	dateOf := func(t time.Time, end bool) string {
 		if t.IsZero() {
 			return ""
@@ -257,9 +294,30 @@ func (s *Server) sitePage(c echo.Context, sess *session, verify *proof.Result) e
 		Versions                  []consent.VersionUse
 		Current                   string
 		CookieRows                []cookieRow
+		Scans                     []*consent.Scan
+		LatestViolations          []scan.Finding
 	}{s.page(c, site.Name, sess), site, dateOf(from, false), dateOf(to, true), totals, days, rows, cats, choices, shares,
-		verify, versions, s.bundles[site.ID].Hash, cookies})
+		verify, versions, s.bundles[site.ID].Hash, cookies, scans, latestViolations})
 }
+
+// consoleScans is how many of a site's latest scans its page lists.
+const consoleScans = 10
+
+// violationsOf reads the violations of a recorded scan from its report.
+func (s *Server) violationsOf(c echo.Context, site string, id uuid.UUID) ([]scan.Finding, error) {
+	sc, err := s.store.ScanReport(c.Request().Context(), site, id)
+	if err != nil {
+		return nil, err
+	}
+	var r scan.Report
+	if err := json.Unmarshal(sc.Report, &r); err != nil {
+		return nil, fmt.Errorf("scan report %s: %w", id, err)
+	}
+	return r.Violations, nil
+}
+
+// consoleScanReport downloads a recorded scan's report, JSON or text.
+func (s *Server) consoleScanReport(c echo.Context) error { return s.scanReport(c) }
 
 // consoleExport downloads a period in one of the export formats.
 func (s *Server) consoleExport(c echo.Context) error { return s.export(c) }

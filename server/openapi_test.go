@@ -8,6 +8,7 @@ import (
 	"os"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/getkin/kin-openapi/openapi3"
 	"github.com/getkin/kin-openapi/openapi3filter"
@@ -19,7 +20,7 @@ import (
 func TestOpenAPI(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	s, _, _ := newLoggedServer(t)
+	s, db, _ := newLoggedServer(t)
 	postMany(t, s, 256) // a full tile
 	served := do(t, s, "GET", "/api/v1/openapi.json", "")
 	file, _ := os.ReadFile("openapi.json")
@@ -47,6 +48,7 @@ func TestOpenAPI(t *testing.T) {
 	a := post(t, s, `{"site":"demo","action":"custom","choices":{"analytics":true},"services":{"youtube":true}}`).json(t)
 	id, token := a["consent_id"].(string), a["token"].(string)
 	hash := s.Bundle("demo").Hash
+	scan := recordScan(t, db, "demo", hash, time.Now().UTC().Truncate(time.Second), "_ga").ID.String()
 	auth := []string{"Authorization", "Bearer " + adminToken}
 	type call struct {
 		method, path, body string
@@ -90,6 +92,16 @@ func TestOpenAPI(t *testing.T) {
 		{"GET", "/api/v1/sites/demo/stats?from=nonsense", "", auth},
 		{"GET", "/api/v1/sites/demo/versions/" + hash, "", auth},
 		{"GET", "/api/v1/sites/demo/versions/sha256:0", "", auth},
+		{"GET", "/api/v1/sites/demo/scans", "", auth},
+		{"GET", "/api/v1/sites/demo/scans?limit=1&cursor=" + scan, "", auth},
+		{"GET", "/api/v1/sites/demo/scans?limit=0", "", auth},
+		{"GET", "/api/v1/sites/demo/scans", "", nil},
+		{"GET", "/api/v1/sites/nope/scans", "", auth},
+		{"GET", "/api/v1/sites/demo/scans/" + scan, "", auth},
+		{"GET", "/api/v1/sites/demo/scans/" + scan + "?format=text", "", auth},
+		{"GET", "/api/v1/sites/demo/scans/" + scan + "?format=pdf", "", auth},
+		{"GET", "/api/v1/sites/demo/scans/00000000-0000-7000-8000-000000000000", "", auth},
+		{"GET", "/api/v1/sites/demo/scans/" + scan, "", nil},
 		{"POST", "/api/v1/sites/demo/purge?before=2020-01-01", "", auth},
 		{"POST", "/api/v1/sites/demo/purge", "", auth},
 		{"POST", "/api/v1/keys/rotate", "", nil},

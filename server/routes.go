@@ -52,6 +52,8 @@ func (s *Server) routes() {
 	e.GET("/api/v1/sites/:site/consents", s.export, audit)
 	e.GET("/api/v1/sites/:site/stats", s.stats, audit)
 	e.GET("/api/v1/sites/:site/versions/:hash", s.version, audit)
+	e.GET("/api/v1/sites/:site/scans", s.listScans, audit)
+	e.GET("/api/v1/sites/:site/scans/:id", s.scanReport, audit)
 	e.POST("/api/v1/sites/:site/purge", s.purge, admin, noBody)
 	e.POST("/api/v1/keys/rotate", s.rotateKey, admin, noBody)
 
@@ -64,6 +66,7 @@ func (s *Server) routes() {
 	e.GET("/admin/sites/:site/export", s.consoleExport, s.signedIn)
 	e.GET("/admin/sites/:site/preview", s.consolePreview, s.signedIn)
 	e.GET("/admin/sites/:site/versions/:hash", s.consoleVersion, s.signedIn)
+	e.GET("/admin/sites/:site/scans/:id", s.consoleScanReport, s.signedIn)
 	e.GET("/admin/lookup", s.consoleLookup, s.signedIn)
 	e.GET("/admin/receipt/:id", s.consoleReceipt, s.signedIn)
 }

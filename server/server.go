@@ -51,6 +51,7 @@ type Store interface {
 	auditor
 	logReader
 	sessionStore
+	scanStore
 	// Ping checks that the store can be read.
 	Ping(ctx context.Context) error
 }

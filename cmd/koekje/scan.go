@@ -1,9 +1,9 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -12,22 +12,23 @@ import (
 	"strings"
 
 	"github.com/koekje/koekje/config"
+	"github.com/koekje/koekje/server/consent"
 	"github.com/koekje/koekje/server/scan"
 )
 
 // scanCmd checks a site's pages in a real Chromium against its declaration.
 // It fails on violations, and with --strict on undeclared or stale cookies.
 func scanCmd(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("scan", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	var o options
+	fs := o.flags("scan", getenv, stderr)
 	site := fs.String("site", "", "the site's id in the config (default: the config's only site)")
 	pages := fs.Int("pages", 10, "pages per profile: the URLs given (a URL ending in .xml is a sitemap: its pages), then same-origin links")
-	cfgPath := fs.String("config", getenv("KOEKJE_CONFIG"), "site configuration YAML; the demo site when empty (KOEKJE_CONFIG)")
 	format := fs.String("format", "text", "report format: text, json or junit")
 	out := fs.String("out", "", "also write the report in every format to this directory (report.txt, report.json, report.xml)")
 	strict := fs.Bool("strict", false, "fail on undeclared and stale cookies too")
+	record := fs.Bool("record", false, "store the report in the database (--db) for the console and auditors")
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: koekje scan URL… [--site S] [--pages N] [--config FILE] [--format text|json|junit] [--out DIR] [--strict]")
+		fmt.Fprintln(stderr, "usage: koekje scan URL… [--site S] [--pages N] [--config FILE] [--format text|json|junit] [--out DIR] [--strict] [--record [--db DB]]")
 		fs.PrintDefaults()
 	}
 	if err := parseAnywhere(fs, args); err != nil {
@@ -40,13 +41,22 @@ func scanCmd(ctx context.Context, args []string, getenv func(string) string, std
 	if !slices.Contains(scan.Formats, *format) {
 		return fmt.Errorf("scan: --format %q: want text, json or junit", *format)
 	}
-	cfg, err := loadConfig(*cfgPath)
+	cfg, err := loadConfig(o.config)
 	if err != nil {
 		return err
 	}
 	s, err := scanSite(cfg, *site)
 	if err != nil {
 		return err
+	}
+	// The database is opened before the scan, so a wrong --db fails at
+	// once rather than after the browsers ran.
+	var db store
+	if *record {
+		if _, db, err = o.open(ctx); err != nil {
+			return err
+		}
+		defer db.Close()
 	}
 	r, err := scan.Run(ctx, scan.Options{Site: s, URLs: fs.Args(), Pages: *pages, Chrome: scan.ChromePath(getenv)})
 	if err != nil {
@@ -64,6 +74,13 @@ func scanCmd(ctx context.Context, args []string, getenv func(string) string, std
 	}
 	if err := r.Write(stdout, *format, *strict); err != nil {
 		return err
+	}
+	if db != nil {
+		sc, err := recordScan(ctx, db, r)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(stderr, "recorded scan %s of site %s in %s\n", sc.ID, sc.Site, o.dbName())
 	}
 	if !r.Clean(*strict) {
 		return errFailed
@@ -99,4 +116,20 @@ func writeReport(path string, r *scan.Report, format string, strict bool) error 
 		err = cerr
 	}
 	return err
+}
+
+// recordScan stores the report: the JSON report itself, and beside it what
+// the console lists without reading it.
+func recordScan(ctx context.Context, db store, r *scan.Report) (*consent.Scan, error) {
+	var js bytes.Buffer
+	if err := r.Write(&js, "json", false); err != nil {
+		return nil, err
+	}
+	sc := &consent.Scan{Site: r.Site, StartedAt: r.Started, ConfigHash: r.ConfigHash,
+		Violations: len(r.Violations), Undeclared: len(r.Undeclared), Stale: len(r.Stale),
+		URLs: r.Pages, Report: js.Bytes()}
+	if err := db.AddScan(ctx, sc); err != nil {
+		return nil, fmt.Errorf("record the scan: %w", err)
+	}
+	return sc, nil
 }

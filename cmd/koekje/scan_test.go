@@ -14,8 +14,11 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/google/uuid"
+
 	"github.com/koekje/koekje/config"
 	"github.com/koekje/koekje/server"
+	"github.com/koekje/koekje/server/consent"
 	"github.com/koekje/koekje/server/proof"
 	"github.com/koekje/koekje/server/scan"
 	"github.com/koekje/koekje/server/sqlite"
@@ -30,6 +33,7 @@ func TestScanFlags(t *testing.T) {
 		{[]string{"scan", "http://x.test/", "--format", "xml"}, `--format "xml"`},
 		{[]string{"scan", "http://x.test/", "--site", "nope"}, `no site "nope" in the config (it has demo)`},
 		{[]string{"scan", "ftp://x.test/"}, "is not an http(s) URL"},
+		{[]string{"scan", "http://x.test/", "--record", "--db", filepath.Join(t.TempDir(), "none.db")}, "none.db: stat"},
 	} {
 		_, err := runCLI(t, map[string]string{"CHROME_PATH": os.Args[0]}, tc.args...)
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
@@ -42,7 +46,8 @@ func TestScanFlags(t *testing.T) {
 }
 
 // A page whose inline script sets _ga before any choice fails the scan,
-// and --out holds the report in every format.
+// --out holds the report in every format, and --record stores it in the
+// database the server runs on.
 func TestScanFailsOnViolation(t *testing.T) {
 	chrome := scan.ChromePath(os.Getenv)
 	if _, err := os.Stat(chrome); err != nil {
@@ -51,7 +56,8 @@ func TestScanFailsOnViolation(t *testing.T) {
 		}
 		t.Skipf("no Chromium at %s: install it with `apt-get install -y chromium` or set CHROME_PATH", chrome)
 	}
-	db, err := sqlite.Open(filepath.Join(t.TempDir(), "k.db"), nil)
+	dbPath := filepath.Join(t.TempDir(), "k.db")
+	db, err := sqlite.Open(dbPath, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -77,13 +83,38 @@ func TestScanFailsOnViolation(t *testing.T) {
 	defer site.Close()
 
 	out := t.TempDir()
-	stdout, err := runCLI(t, nil, "scan", site.URL+"/", "--pages", "1", "--format", "json", "--out", out)
+	stdout, err := runCLI(t, nil, "scan", site.URL+"/", "--pages", "1", "--format", "json", "--out", out, "--record", "--db", dbPath)
 	if !errors.Is(err, errFailed) {
 		t.Fatalf("scan: %v, want a failure\n%s", err, stdout)
 	}
+	report, recorded, ok := strings.Cut(stdout, "recorded scan ")
+	if !ok {
+		t.Fatalf("no word of the recorded scan:\n%s", stdout)
+	}
 	var r scan.Report
-	if err := json.Unmarshal([]byte(stdout), &r); err != nil {
+	if err := json.Unmarshal([]byte(report), &r); err != nil {
 		t.Fatalf("json on stdout: %v\n%s", err, stdout)
+	}
+	if r.ConfigHash != srv.Bundle("demo").Hash {
+		t.Errorf("report held against %q, want the served banner %s", r.ConfigHash, srv.Bundle("demo").Hash)
+	}
+	scans, err := db.Scans(context.Background(), "demo", uuid.Nil, 10)
+	if err != nil || len(scans) != 1 {
+		t.Fatalf("recorded scans: %v, %v; want one", scans, err)
+	}
+	sc := scans[0]
+	if !strings.HasPrefix(recorded, sc.ID.String()+" of site demo in "+dbPath) || sc.Violations != 2 || sc.Clean() ||
+		sc.ConfigHash != r.ConfigHash || !sc.StartedAt.Equal(r.Started) || strings.Join(sc.URLs, " ") != site.URL+"/" {
+		t.Errorf("recorded scan %+v (%q), want the report's", sc, recorded)
+	}
+	full, err := db.ScanReport(context.Background(), "demo", sc.ID)
+	if err != nil || string(full.Report) != report {
+		t.Errorf("stored report differs from the one written: %v\n%s", err, full.Report)
+	}
+	// The scan answered the banner's consent POSTs itself: no choice was recorded.
+	n := 0
+	if err := db.Scan(context.Background(), consent.Filter{Site: "demo"}, func(*consent.Record) error { n++; return nil }); err != nil || n != 0 {
+		t.Errorf("records after the scan: %d, %v", n, err)
 	}
 	if len(r.Violations) != 2 || r.Violations[0].Name != "_ga" {
 		t.Errorf("violations: %+v, want _ga before any choice and after reject all", r.Violations)

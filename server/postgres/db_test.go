@@ -232,6 +232,9 @@ func TestMigrationsAndAppendOnly(t *testing.T) {
 	if err := first.Append(ctx, storetest.NewRecord("demo", uuid.Nil)); err != nil {
 		t.Fatal(err)
 	}
+	if err := first.AddScan(ctx, storetest.NewScan("demo", 1)); err != nil {
+		t.Fatal(err)
+	}
 	fresh := pgtest.Shared(t).NewDatabase(t)
 	key := filepath.Join(t.TempDir(), "k.key")
 	var wg sync.WaitGroup
@@ -261,6 +264,9 @@ func TestMigrationsAndAppendOnly(t *testing.T) {
 	defer conn.Close(ctx)
 	if _, err := conn.Exec(ctx, `UPDATE records SET gpc = true`); err == nil || !strings.Contains(err.Error(), "append-only") {
 		t.Errorf("update of a record: %v, want the append-only refusal", err)
+	}
+	if _, err := conn.Exec(ctx, `UPDATE scans SET violations = 0`); err == nil || !strings.Contains(err.Error(), "scan reports are append-only") {
+		t.Errorf("update of a scan report: %v, want the append-only refusal", err)
 	}
 	if _, err := conn.Exec(ctx, `DROP TRIGGER records_append_only ON records`); err != nil {
 		t.Fatal(err)

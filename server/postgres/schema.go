@@ -234,6 +234,27 @@ var migrations = []string{
 			RAISE EXCEPTION 'a queued record left the queue since this integrator read it' USING ERRCODE = 'KJ409';
 		END IF;
 	END $$;`,
+	`-- Reports of koekje scan --record. No personal data: the retention
+	-- purge keeps them. Append-only, as records are.
+	CREATE TABLE scans (
+		id          uuid PRIMARY KEY,     -- UUIDv7: recording order
+		site        text NOT NULL,
+		started_at  timestamptz NOT NULL,
+		recorded_at timestamptz NOT NULL,
+		config_hash text NOT NULL,        -- the banner version the pages were held against
+		violations  integer NOT NULL,
+		undeclared  integer NOT NULL,
+		stale       integer NOT NULL,
+		urls        text[] NOT NULL,      -- the pages scanned
+		report      bytea NOT NULL        -- the JSON report, as written
+	);
+	CREATE INDEX scans_site ON scans (site, id);
+	CREATE FUNCTION koekje_scans_append_only() RETURNS trigger LANGUAGE plpgsql AS $$
+	BEGIN
+		RAISE EXCEPTION 'scan reports are append-only';
+	END $$;
+	CREATE TRIGGER scans_append_only BEFORE UPDATE ON scans
+		FOR EACH ROW EXECUTE FUNCTION koekje_scans_append_only();`,
 }
 
 // migrateLock is the advisory lock key the migrations run under.

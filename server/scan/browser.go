@@ -35,6 +35,7 @@ type browser struct {
 	ctx    context.Context
 	cancel func()
 	dir    string
+	shared bool // by scans, each profile in a browser context of its own
 }
 
 func startBrowser(ctx context.Context, o *Options) (*browser, error) {
@@ -358,7 +359,11 @@ func (b *browser) profile(ctx context.Context, o *Options, texts map[string]choi
 }
 
 func (b *browser) run(ctx context.Context, o *Options, texts map[string]choiceTexts, name string, pages []string) (*Profile, error) {
-	tctx, cancel := chromedp.NewContext(b.ctx)
+	var opts []chromedp.ContextOption
+	if b.shared {
+		opts = append(opts, chromedp.WithNewBrowserContext())
+	}
+	tctx, cancel := chromedp.NewContext(b.ctx, opts...)
 	defer cancel()
 	stop := context.AfterFunc(ctx, cancel)
 	defer stop()
@@ -523,7 +528,14 @@ func (s *session) settle(ctx context.Context) error {
 // snapshot records the cookies the browser holds that were not recorded
 // before, and the page's own storage keys, and returns what the page shows.
 func (s *session) snapshot(ctx context.Context, p *Profile, seen map[string]bool, pageURL string) (*pageState, error) {
-	res, err := chromedp.Call(ctx, storage.GetCookies, storage.GetCookiesParams{})
+	// A browser context's cookies are the browser's to give, by its ID;
+	// the page's own call gives the default context's.
+	call := chromedp.Call[storage.GetCookiesParams, storage.GetCookiesResult]
+	params := storage.GetCookiesParams{}
+	if id := chromedp.FromContext(ctx).BrowserContextID; id != "" {
+		call, params.BrowserContextID = chromedp.CallBrowser[storage.GetCookiesParams, storage.GetCookiesResult], id
+	}
+	res, err := call(ctx, storage.GetCookies, params)
 	if err != nil {
 		return nil, fmt.Errorf("read cookies: %w", err)
 	}
@@ -622,19 +634,19 @@ type choiceTexts struct {
 }
 
 // bannerTexts reads the button texts of the site's languages from the
-// banner bundle the server would serve.
-func bannerTexts(s *config.Site) (map[string]choiceTexts, error) {
+// banner version the site serves, and that version's hash.
+func bannerTexts(s *config.Site) (map[string]choiceTexts, string, error) {
 	b, err := static.Build(s)
 	if err != nil {
-		return nil, fmt.Errorf("banner texts: %w", err)
+		return nil, "", fmt.Errorf("banner texts: %w", err)
 	}
 	var v struct {
 		Texts map[string]choiceTexts `json:"texts"`
 	}
 	if err := json.Unmarshal(b.Version, &v); err != nil {
-		return nil, fmt.Errorf("banner texts: %w", err)
+		return nil, "", fmt.Errorf("banner texts: %w", err)
 	}
-	return v.Texts, nil
+	return v.Texts, b.Hash, nil
 }
 
 // pageLang is the banner's language on the page: <html lang>, then the

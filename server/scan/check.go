@@ -15,10 +15,13 @@ import (
 
 // Report is a scan's outcome.
 type Report struct {
-	Site    string    `json:"site"`
-	Started time.Time `json:"started"`
-	Seconds float64   `json:"seconds"`
-	Pages   []string  `json:"pages"`
+	Site string `json:"site"`
+	// ConfigHash names the banner version the pages were held against
+	// (the config_hash of the choices made under it).
+	ConfigHash string    `json:"config_hash"`
+	Started    time.Time `json:"started"`
+	Seconds    float64   `json:"seconds"`
+	Pages      []string  `json:"pages"`
 	// Violations break the rules of consent; Undeclared and Stale are
 	// differences between the site and its declaration (warnings, unless
 	// --strict).

@@ -29,6 +29,9 @@ func (r *Report) Write(w io.Writer, format string, strict bool) error {
 
 var profileWords = map[string]string{Before: "before any choice", Rejected: `after "reject all"`, Accepted: `after "accept all"`}
 
+// ProfileWords says when a profile looked: "before any choice", …
+func ProfileWords(profile string) string { return profileWords[profile] }
+
 func plural(n int, one, many string) string {
 	if n == 1 {
 		return "1 " + one

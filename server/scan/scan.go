@@ -35,6 +35,11 @@ type Options struct {
 	// HostResolverRules is passed to Chromium as --host-resolver-rules
 	// (tests map made-up third-party names to local servers with it).
 	HostResolverRules string
+	// Browser, when set, is a running Chromium the scan shares with other
+	// scans (StartBrowser); else the scan starts a Chromium per profile
+	// and stops them when done. Chrome and HostResolverRules are then
+	// the browser's.
+	Browser *Browser
 	// Quiet is how long the network must have been idle after the load
 	// event before a page counts as settled (default 200 ms); PageTimeout
 	// bounds one page's load and settling (default 20 s).
@@ -135,11 +140,10 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 			return nil, fmt.Errorf("scan: %q is not an http(s) URL", u)
 		}
 	}
-	if o.Chrome == "" {
-		o.Chrome = ChromePath(os.Getenv)
-	}
-	if _, err := os.Stat(o.Chrome); err != nil {
-		return nil, fmt.Errorf("%w (looked at %s)", ErrNoChrome, o.Chrome)
+	if o.Browser == nil {
+		if err := findChrome(&o); err != nil {
+			return nil, err
+		}
 	}
 	if o.Pages < len(o.URLs) {
 		o.Pages = len(o.URLs)
@@ -157,29 +161,34 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	if o.PageTimeout == 0 {
 		o.PageTimeout = 20 * time.Second
 	}
-	texts, err := bannerTexts(o.Site)
+	texts, hash, err := bannerTexts(o.Site)
 	if err != nil {
 		return nil, err
 	}
 	start := time.Now()
 
 	// The three browsers start together; each has a profile of its own.
+	// A shared browser gives each profile a fresh browser context instead.
 	var browsers [3]*browser
 	var errs [3]error
 	var wg sync.WaitGroup
-	for i := range browsers {
-		wg.Go(func() { browsers[i], errs[i] = startBrowser(ctx, &o) })
-	}
-	wg.Wait()
-	defer func() {
-		for _, b := range browsers {
-			if b != nil {
-				b.close()
-			}
+	if o.Browser != nil {
+		browsers = [3]*browser{o.Browser.b, o.Browser.b, o.Browser.b}
+	} else {
+		for i := range browsers {
+			wg.Go(func() { browsers[i], errs[i] = startBrowser(ctx, &o) })
 		}
-	}()
-	if err := errors.Join(errs[:]...); err != nil {
-		return nil, fmt.Errorf("start Chromium: %w", err)
+		wg.Wait()
+		defer func() {
+			for _, b := range browsers {
+				if b != nil {
+					b.close()
+				}
+			}
+		}()
+		if err := errors.Join(errs[:]...); err != nil {
+			return nil, fmt.Errorf("start Chromium: %w", err)
+		}
 	}
 
 	// The profiles run side by side, each following the links it finds.
@@ -194,6 +203,41 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	before, rejected, accepted := profiles[0], profiles[1], profiles[2]
 	r := check(o.Site, before, rejected, accepted)
 	r.Started = start.UTC().Truncate(time.Second)
+	r.ConfigHash = hash
 	r.Seconds = time.Since(start).Seconds()
 	return r, nil
 }
+
+// findChrome fills in the browser binary, and checks that it is there.
+func findChrome(o *Options) error {
+	if o.Chrome == "" {
+		o.Chrome = ChromePath(os.Getenv)
+	}
+	if _, err := os.Stat(o.Chrome); err != nil {
+		return fmt.Errorf("%w (looked at %s)", ErrNoChrome, o.Chrome)
+	}
+	return nil
+}
+
+// Browser is a running Chromium that scans share (Options.Browser), for
+// many scans in a row: starting and stopping three browsers takes longer
+// than a small site's scan. Each profile of each scan runs in a browser
+// context of its own, made for it and disposed of after it: its own
+// cookies, storage and cache, as a fresh profile has.
+type Browser struct{ b *browser }
+
+// StartBrowser starts a Chromium with o's Chrome and HostResolverRules.
+func StartBrowser(ctx context.Context, o Options) (*Browser, error) {
+	if err := findChrome(&o); err != nil {
+		return nil, err
+	}
+	b, err := startBrowser(ctx, &o)
+	if err != nil {
+		return nil, fmt.Errorf("start Chromium: %w", err)
+	}
+	b.shared = true
+	return &Browser{b}, nil
+}
+
+// Close stops the browser.
+func (b *Browser) Close() { b.b.close() }

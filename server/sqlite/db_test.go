@@ -194,6 +194,22 @@ func TestFullDiskLogsOnce(t *testing.T) {
 	}
 }
 
+// A recorded scan report cannot be changed in place.
+func TestScanReportsAppendOnly(t *testing.T) {
+	db, path := MustOpen(t)
+	if err := db.AddScan(context.Background(), storetest.NewScan("demo", 1)); err != nil {
+		t.Fatal(err)
+	}
+	raw, err := sql.Open("sqlite3", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer raw.Close()
+	if _, err := raw.Exec(`UPDATE scans SET violations = 0`); err == nil || !strings.Contains(err.Error(), "scan reports are append-only") {
+		t.Errorf("update of a scan report: %v, want the append-only refusal", err)
+	}
+}
+
 // A database whose append-only trigger was dropped is refused.
 func TestMissingAppendOnlyTriggerRefused(t *testing.T) {
 	db, path := MustOpen(t)

@@ -140,6 +140,24 @@ var migrations = []func(tx *sql.Tx, kek *keyfile.Key) error{
 		holder TEXT NOT NULL,
 		until  INTEGER NOT NULL -- Unix microseconds
 	) WITHOUT ROWID;`),
+	execMigration(`-- Reports of koekje scan --record. No personal data: the retention
+	-- purge keeps them. Append-only, as records are.
+	CREATE TABLE scans (
+		id          INTEGER PRIMARY KEY,
+		scan_id     BLOB NOT NULL UNIQUE, -- UUIDv7: recording order
+		site        TEXT NOT NULL,
+		started_at  INTEGER NOT NULL,     -- Unix microseconds
+		recorded_at INTEGER NOT NULL,
+		config_hash TEXT NOT NULL,        -- the banner version the pages were held against
+		violations  INTEGER NOT NULL,
+		undeclared  INTEGER NOT NULL,
+		stale       INTEGER NOT NULL,
+		urls        TEXT NOT NULL,        -- JSON array of the pages scanned
+		report      BLOB NOT NULL         -- the JSON report, as written
+	);
+	CREATE INDEX scans_site ON scans (site, scan_id);
+	CREATE TRIGGER scans_append_only BEFORE UPDATE ON scans
+	BEGIN SELECT RAISE(ABORT, 'scan reports are append-only'); END;`),
 }
 
 func execMigration(q string) func(*sql.Tx, *keyfile.Key) error {

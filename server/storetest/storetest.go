@@ -7,6 +7,7 @@ import (
 	"context"
 	"crypto/ed25519"
 	"fmt"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -84,6 +85,7 @@ func Run(t *testing.T, open Opener) {
 		{"NoLogKept", testNoLog},
 		{"Leases", testLeases},
 		{"Log", testLog},
+		{"ScanReports", testScanReports},
 	} {
 		t.Run(tc.name, func(t *testing.T) { tc.fn(t, open) })
 	}
@@ -911,5 +913,107 @@ func testLog(t *testing.T, open Opener) {
 		if got, err := s.LatestWitnessed(ctx); err != nil || !bytes.HasSuffix(got, []byte("— witness.test AAAA\n")) {
 			t.Errorf("latest witnessed: %q, %v", got, err)
 		}
+	}
+}
+
+// NewScan is a scan report of site as koekje scan --record stores it, with
+// n violations.
+func NewScan(site string, n int) *consent.Scan {
+	return &consent.Scan{Site: site, StartedAt: time.Date(2026, 11, 20, 9, 30, 15, 123456789, time.UTC),
+		ConfigHash: "sha256:" + string(bytes.Repeat([]byte("cd"), 32)), Violations: n, Undeclared: 1, Stale: 2,
+		URLs:   []string{"https://example.nl/", "https://example.nl/contact"},
+		Report: []byte(fmt.Sprintf(`{"site": %q, "violations": [%s], "undeclared": [], "stale": []}`, site, strings.Repeat(`{"kind":"cookie"},`, n)+`{"kind":"banner"}`)),
+	}
+}
+
+// Scan reports are kept whole, listed newest first a page at a time, read
+// back per site, and kept by the retention purge.
+func testScanReports(t *testing.T, open Opener) {
+	ctx := context.Background()
+	db, _ := open(t, "")
+	at := time.Date(2026, 11, 21, 8, 0, 0, 0, time.UTC)
+	db.SetClock(func() time.Time { return at })
+	var demo []*consent.Scan
+	for i := range 3 {
+		sc := NewScan("demo", i)
+		if err := db.AddScan(ctx, sc); err != nil {
+			t.Fatal(err)
+		}
+		if sc.ID.Version() != 7 || !sc.RecordedAt.Equal(at) {
+			t.Fatalf("stored scan: ID %s (version %d), recorded %v; want a UUIDv7 and the store's clock", sc.ID, sc.ID.Version(), sc.RecordedAt)
+		}
+		demo = append(demo, sc)
+	}
+	other := NewScan("other", 5)
+	if err := db.AddScan(ctx, other); err != nil {
+		t.Fatal(err)
+	}
+	for _, bad := range []func(*consent.Scan){
+		func(s *consent.Scan) { s.Report = []byte(`{"site":`) },
+		func(s *consent.Scan) { s.Site = "" },
+		func(s *consent.Scan) { s.Violations = -1 },
+	} {
+		sc := NewScan("demo", 0)
+		bad(sc)
+		if err := db.AddScan(ctx, sc); consent.ErrorCode(err) != consent.EINVALID {
+			t.Errorf("bad scan %+v stored: %v", sc, err)
+		}
+	}
+
+	got, err := db.Scans(ctx, "demo", uuid.Nil, 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 3 || got[0].ID != demo[2].ID || got[2].ID != demo[0].ID {
+		t.Fatalf("scans of demo: %d, want the 3 newest first", len(got))
+	}
+	g, w := got[0], demo[2]
+	if g.Site != "demo" || !g.StartedAt.Equal(w.StartedAt.Truncate(time.Microsecond)) || !g.RecordedAt.Equal(at) ||
+		g.ConfigHash != w.ConfigHash || g.Violations != 2 || g.Undeclared != 1 || g.Stale != 2 ||
+		strings.Join(g.URLs, " ") != strings.Join(w.URLs, " ") || g.Report != nil || g.Clean() {
+		t.Errorf("listed scan %+v, want the fields of %+v without the report", g, w)
+	}
+	if !got[2].Clean() {
+		t.Errorf("a scan without violations is not clean: %+v", got[2])
+	}
+	page, err := db.Scans(ctx, "demo", got[0].ID, 1)
+	if err != nil || len(page) != 1 || page[0].ID != demo[1].ID {
+		t.Fatalf("page after the newest: %v, %v; want the middle scan", page, err)
+	}
+	if page, err := db.Scans(ctx, "demo", demo[0].ID, 10); err != nil || len(page) != 0 {
+		t.Errorf("page after the oldest: %d scans, %v", len(page), err)
+	}
+	if none, err := db.Scans(ctx, "nowhere", uuid.Nil, 10); err != nil || len(none) != 0 {
+		t.Errorf("scans of a site never scanned: %v, %v", none, err)
+	}
+
+	full, err := db.ScanReport(ctx, "demo", demo[1].ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(full.Report, demo[1].Report) || full.ID != demo[1].ID || full.Violations != 1 {
+		t.Errorf("report read back: %s, want %s", full.Report, demo[1].Report)
+	}
+	if _, err := db.ScanReport(ctx, "demo", other.ID); consent.ErrorCode(err) != consent.ENOTFOUND {
+		t.Errorf("another site's scan through demo: %v, want not found", err)
+	}
+	if _, err := db.ScanReport(ctx, "demo", uuid.Must(uuid.NewV7())); consent.ErrorCode(err) != consent.ENOTFOUND {
+		t.Errorf("an unknown scan: %v, want not found", err)
+	}
+
+	// Scan reports hold no personal data: the retention purge keeps them.
+	db.SetClock(time.Now)
+	keys, err := proof.OpenKeys(ctx, db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Append(ctx, NewRecord("demo", uuid.Nil)); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := db.Purge(ctx, "demo", time.Now().Add(time.Second), keys.SignCheckpoint); err != nil || n != 1 {
+		t.Fatalf("purge: %d, %v", n, err)
+	}
+	if kept, err := db.Scans(ctx, "demo", uuid.Nil, 10); err != nil || len(kept) != 3 {
+		t.Errorf("scans after the purge: %d, %v; want all 3", len(kept), err)
 	}
 }

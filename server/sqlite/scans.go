@@ -1,0 +1,114 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/koekje/koekje/server/consent"
+)
+
+// AddScan stores a scan report, giving it its ID and recording time.
+func (db *DB) AddScan(ctx context.Context, s *consent.Scan) error {
+	if err := s.Validate(); err != nil {
+		return err
+	}
+	id, err := uuid.NewV7()
+	if err != nil {
+		return err
+	}
+	urls, err := json.Marshal(nonNil(s.URLs))
+	if err != nil {
+		return err
+	}
+	now := db.Now().UTC().Truncate(time.Microsecond)
+	if _, err := db.write.ExecContext(ctx, `INSERT INTO scans (scan_id, site, started_at, recorded_at, config_hash,
+		violations, undeclared, stale, urls, report) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		id[:], s.Site, s.StartedAt.UnixMicro(), now.UnixMicro(), s.ConfigHash,
+		s.Violations, s.Undeclared, s.Stale, string(urls), []byte(s.Report)); err != nil {
+		return fmt.Errorf("add scan: %w", err)
+	}
+	s.ID, s.RecordedAt = id, now
+	return nil
+}
+
+const scanColumns = `scan_id, site, started_at, recorded_at, config_hash, violations, undeclared, stale, urls`
+
+// Scans lists site's recorded scans, newest first, without their reports:
+// up to limit of them recorded before the scan before (uuid.Nil: from the
+// newest).
+func (db *DB) Scans(ctx context.Context, site string, before uuid.UUID, limit int) ([]*consent.Scan, error) {
+	q := `SELECT ` + scanColumns + ` FROM scans WHERE site = ?`
+	args := []any{site}
+	if before != uuid.Nil {
+		q += ` AND scan_id < ?`
+		args = append(args, before[:])
+	}
+	rows, err := db.read.QueryContext(ctx, q+` ORDER BY scan_id DESC LIMIT ?`, append(args, limit)...)
+	if err != nil {
+		return nil, fmt.Errorf("scans: %w", err)
+	}
+	defer rows.Close()
+	var out []*consent.Scan
+	for rows.Next() {
+		s, err := scanScan(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, s)
+	}
+	return out, rows.Err()
+}
+
+// ScanReport returns one of site's recorded scans with its report.
+func (db *DB) ScanReport(ctx context.Context, site string, id uuid.UUID) (*consent.Scan, error) {
+	rows, err := db.read.QueryContext(ctx, `SELECT `+scanColumns+`, report FROM scans WHERE scan_id = ? AND site = ?`, id[:], site)
+	if err != nil {
+		return nil, fmt.Errorf("scan report: %w", err)
+	}
+	defer rows.Close()
+	if !rows.Next() {
+		if err := rows.Err(); err != nil {
+			return nil, fmt.Errorf("scan report: %w", err)
+		}
+		return nil, consent.FieldErrorf(consent.ENOTFOUND, "id", "this site has no recorded scan with this ID")
+	}
+	var report []byte
+	s, err := scanScan(rows, &report)
+	if err != nil {
+		return nil, err
+	}
+	s.Report = report
+	return s, nil
+}
+
+func scanScan(rows *sql.Rows, extra ...any) (*consent.Scan, error) {
+	var s consent.Scan
+	var id []byte
+	var started, recorded int64
+	var urls string
+	if err := rows.Scan(append([]any{&id, &s.Site, &started, &recorded, &s.ConfigHash,
+		&s.Violations, &s.Undeclared, &s.Stale, &urls}, extra...)...); err != nil {
+		return nil, fmt.Errorf("scan row: %w", err)
+	}
+	var err error
+	if s.ID, err = uuid.FromBytes(id); err != nil {
+		return nil, fmt.Errorf("scan row: %w", err)
+	}
+	if err := json.Unmarshal([]byte(urls), &s.URLs); err != nil {
+		return nil, fmt.Errorf("scan row: urls: %w", err)
+	}
+	s.StartedAt, s.RecordedAt = time.UnixMicro(started).UTC(), time.UnixMicro(recorded).UTC()
+	return &s, nil
+}
+
+func nonNil(s []string) []string {
+	if s == nil {
+		return []string{}
+	}
+	return s
+}

@@ -155,11 +155,14 @@ type Service struct {
 	ID string `yaml:"id" json:"id"`
 	// Name is the short name visitors know the service by ("YouTube"),
 	// used on buttons; Provider is the legal entity behind it.
-	Name          string    `yaml:"name" json:"name"`
-	Category      string    `yaml:"category" json:"category"`
-	Provider      string    `yaml:"provider" json:"provider"`
-	PrivacyPolicy string    `yaml:"privacy_policy" json:"privacy_policy,omitempty"`
-	Cookies       []*Cookie `yaml:"cookies" json:"cookies"`
+	Name          string `yaml:"name" json:"name"`
+	Category      string `yaml:"category" json:"category"`
+	Provider      string `yaml:"provider" json:"provider"`
+	PrivacyPolicy string `yaml:"privacy_policy" json:"privacy_policy,omitempty"`
+	// Retention is how long the data the service collects is kept, like
+	// "14mo"; a cookie may say otherwise for its own data.
+	Retention string    `yaml:"retention" json:"retention,omitempty"`
+	Cookies   []*Cookie `yaml:"cookies" json:"cookies"`
 }
 
 // Cookie is one cookie, or a family of them when Name ends in "*".
@@ -167,7 +170,10 @@ type Cookie struct {
 	Name     string `yaml:"name" json:"name"`
 	Domain   string `yaml:"domain" json:"domain,omitempty"`
 	Duration string `yaml:"duration" json:"duration"`
-	Purpose  Text   `yaml:"purpose" json:"purpose"`
+	// Retention is how long the data this cookie carries is kept, where it
+	// differs from its service's.
+	Retention string `yaml:"retention" json:"retention,omitempty"`
+	Purpose   Text   `yaml:"purpose" json:"purpose"`
 }
 
 // Text holds one string per language code.

@@ -221,6 +221,7 @@ func (v *validator) services(p string, s *Site) {
 		if sv.PrivacyPolicy != "" && !isWebURL(sv.PrivacyPolicy) {
 			v.add(sp+".privacy_policy", "must be an http(s) URL, got %q", sv.PrivacyPolicy)
 		}
+		v.retention(sp+".retention", sv.Retention)
 		for j, ck := range sv.Cookies {
 			cp := fmt.Sprintf("%s.cookies[%d]", sp, j)
 			if ck == nil {
@@ -236,8 +237,20 @@ func (v *validator) services(p string, s *Site) {
 			if _, err := ParseDuration(ck.Duration); err != nil {
 				v.add(cp+".duration", "%v", err)
 			}
+			v.retention(cp+".retention", ck.Retention)
 			v.text(cp+".purpose", ck.Purpose, s.Languages)
 		}
+	}
+}
+
+// retention checks an optional retention: a count and a unit, as for a
+// cookie's duration; data is not kept "until the browser closes".
+func (v *validator) retention(p, r string) {
+	if r == "" {
+		return
+	}
+	if d, err := ParseDuration(r); err != nil || d.N == 0 {
+		v.add(p, `must be a count and a unit h, d, w, mo or y (like "14mo", "1y"), got %q`, r)
 	}
 }
 

@@ -9,14 +9,14 @@ const ATTR = 'data-category'
 const ME = D.currentScript, BASE = new URL(ME.src).origin
 // In the console's preview, choices are neither kept nor sent.
 const PREVIEW = ME.hasAttribute('data-koekje-preview')
-const MODES = 'ad_storage ad_user_data ad_personalization analytics_storage functionality_storage personalization_storage security_storage'.split(' ')
+const MODES = ['ad_storage', 'ad_user_data', 'ad_personalization', 'analytics_storage', 'functionality_storage', 'personalization_storage', 'security_storage']
 const GPC = navigator.globalPrivacyControl === true
 
 // The page's language, else the browser's, else the site's default.
 const LANG = [D.documentElement.lang, ...navigator.languages || []].map(l => (l || '').slice(0, 2).toLowerCase())
   .find(l => S.languages.includes(l)) || S.languages[0]
 const LI = S.languages.indexOf(LANG)
-const T = new Proxy(CONFIG.texts, { get: (t, k) => t[k][LI] })
+const T = new Proxy(CONFIG.texts, { get: (t, k) => t[k]?.[LI] })
 const fill = (s, p) => s.replace(/\{p\}/g, p)
 // put places a node where a text says {a}.
 const put = (s, n) => { const [a, b] = s.split('{a}'); return [a, n, b] }
@@ -28,7 +28,8 @@ const read = () => {
   const m = D.cookie.match(/(?:^|;\s*)koekje=([^;]*)/)
   const p = m ? decodeURIComponent(m[1]).split('|') : []
   if (p[0] !== '1' || p.length !== 7) return null
-  return { id: p[1], rev: +p[2], cats: p[3] ? p[3].split(',') : [], svcs: p[4] ? p[4].split(',') : [], token: p[5], gpc: p[6] === '1' }
+  const list = x => x ? x.split(',') : []
+  return { id: p[1], rev: +p[2], cats: list(p[3]), svcs: list(p[4]), token: p[5], gpc: p[6] === '1' }
 }
 const write = () => {
   if (PREVIEW) return
@@ -38,8 +39,9 @@ const write = () => {
 
 const stored = PREVIEW ? null : read()
 let decided = !!stored && stored.rev === S.revision
-let st = stored || { cats: [], svcs: [] }
-if (!decided) st = { id: st.id, token: st.token, cats: [], svcs: [] }
+// Without a choice for this revision, only the ID and token carry over.
+const st = stored || {}
+if (!decided) st.cats = st.svcs = []
 const listeners = []
 
 const allowed = c => CATS.some(x => x.id === c && (x.required || decided && st.cats.includes(c)))
@@ -286,12 +288,16 @@ const buttons = extra => h('div', { class: 'row acts' },
   btn(T.accept, () => choose('accept_all', CATS.map(c => c.id), []), 'main'),
   btn(T.reject, () => choose('reject_all', [], []), 'main'),
   extra)
-// "2y" in words, by the browser: "2 jaar", "2 Jahre", "2 ans".
+// "2y" in words, by the browser: "2 jaar", "2 Jahre", "2 ans". The texts
+// hold "session", and each duration the site names in a language whose
+// words for them browsers lack.
 const UNITS = { h: 'hour', d: 'day', w: 'week', mo: 'month', y: 'year' }
 const duration = d => {
   const m = /^(\d+)(\w+)$/.exec(d)
-  return m ? new Intl.NumberFormat(LANG, { style: 'unit', unit: UNITS[m[2]], unitDisplay: 'long' }).format(m[1]) : T.session
+  return T[d] || new Intl.NumberFormat(LANG, { style: 'unit', unit: UNITS[m[2]], unitDisplay: 'long' }).format(m[1])
 }
+// How long a service or a cookie keeps its data, as a sentence.
+const kept = r => r && [h('br'), fill(T.retention, duration(r))]
 const idLine = () => idBox = h('p', { class: 'id' }, st.id && [`${T.id}: `, h('code', null, st.id), ' · ',
   link(`${BASE}/api/v1/consents/${st.id}/receipt?token=${encodeURIComponent(st.token || '')}`, T.receipt)])
 const policy = () => link(S.controller.privacy_policy, fill(T.privacy, S.controller.organisation))
@@ -339,7 +345,7 @@ const render = layer => {
         svcs.map((s, i) => h('div', { class: 'svc' },
           h('div', { class: 'head' }, subs[i] ? [h('label', { for: subs[i].id }, s.name), subs[i]] : h('strong', null, s.name)),
           h('p', null, s.provider, s.privacy_policy && [' · ', link(s.privacy_policy, fill(T.privacy, s.provider))]),
-          table(null, [T.name, T.purpose, T.duration], s.cookies.map(ck => [h('code', null, ck.name), tr(ck.purpose), duration(ck.duration)])))))
+          table(null, [T.name, T.purpose, T.duration], s.cookies.map(ck => [h('code', null, ck.name), [tr(ck.purpose), kept(ck.retention || s.retention)], duration(ck.duration)])))))
       box.setAttribute('aria-describedby', id + '-d')
       return h('section', { class: 'cat' }, more, cat.required && h('span', { class: 'on' }, T.always), box)
     }), idLine(), who(), h('p', null, policy())]
@@ -353,8 +359,8 @@ const render = layer => {
     h('div', { class: 'top' }, h('h2', { id: 'k-t', tabIndex: -1 }, title),
       layer !== 'first' && h('button', { class: 'x', onclick: esc, 'aria-label': T.close }, '×')),
     h('div', { class: 'body' }, body), acts)
-  if (layer === 'settings') dialog.removeAttribute('aria-describedby')
-  else dialog.setAttribute('aria-describedby', 'k-d')
+  // The settings have no one paragraph that describes them.
+  dialog[layer === 'settings' ? 'removeAttribute' : 'setAttribute']('aria-describedby', 'k-d')
   dialog.querySelector('h2').focus()
 }
 
@@ -390,7 +396,7 @@ const declaration = el => {
   }
   el.replaceChildren(table('koekje-declaration', [T.name, T.provider, T.domain, T.category, T.duration, T.purpose],
     SVCS.flatMap(s => s.cookies.map(ck => [h('code', null, ck.name), s.privacy_policy ? link(s.privacy_policy, s.provider) : s.provider,
-      ck.domain || location.hostname, tr(catOf(s.category).title), duration(ck.duration), tr(ck.purpose)]))), who())
+      ck.domain || location.hostname, tr(catOf(s.category).title), duration(ck.duration), [tr(ck.purpose), kept(ck.retention || s.retention)]]))), who())
 }
 
 D.addEventListener('click', e => {

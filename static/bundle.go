@@ -79,7 +79,7 @@ func BuildPlain(s *config.Site) (*Bundle, error) {
 		if !ok {
 			return nil, fmt.Errorf("no banner texts for language %q", l)
 		}
-		if v.Texts[l], err = siteTexts(t, parties); err != nil {
+		if v.Texts[l], err = siteTexts(l, t, s, parties); err != nil {
 			return nil, fmt.Errorf("texts for %q: %w", l, err)
 		}
 	}
@@ -136,20 +136,27 @@ func ship(v version, langs []string) ([]byte, error) {
 		return nil, err
 	}
 	texts := map[string]any{}
-	for _, l := range langs {
+	for i, l := range langs {
 		var t map[string]any
 		if err := json.Unmarshal(v.Texts[l], &t); err != nil {
 			return nil, err
 		}
 		for k, s := range t {
-			list, _ := texts[k].([]any)
-			texts[k] = append(list, s)
+			// A key only some languages have (a duration in words) is
+			// null in the others.
+			list, ok := texts[k].([]any)
+			if !ok {
+				list = make([]any, len(langs))
+				texts[k] = list
+			}
+			list[i] = s
 		}
 	}
 	// What the banner does not read stays in the version alone.
 	if m, ok := site.(map[string]any); ok {
 		m["languages"] = langs
 		delete(m, "default_language")
+		delete(m, "name")
 		if b, ok := m["banner"].(map[string]any); ok {
 			delete(b, "position")
 		}
@@ -399,10 +406,12 @@ func texts() (map[string]json.RawMessage, error) {
 }
 
 // siteTexts makes one language's texts for a site: the first layer's intro
-// names the site's third parties (intro0 is for a site without any), and
-// what only the build needs is left out, so the stored version holds the
-// sentences exactly as a visitor reads them.
-func siteTexts(raw json.RawMessage, parties []string) (json.RawMessage, error) {
+// names the site's third parties (intro0 is for a site without any); a
+// language whose words for durations browsers lack
+// gets each duration the site names in words; and what only the build
+// needs is left out, so the stored version holds the sentences exactly as
+// a visitor reads them.
+func siteTexts(lang string, raw json.RawMessage, s *config.Site, parties []string) (json.RawMessage, error) {
 	var t map[string]any
 	if err := json.Unmarshal(raw, &t); err != nil {
 		return nil, err
@@ -414,8 +423,18 @@ func siteTexts(raw json.RawMessage, parties []string) (json.RawMessage, error) {
 	} else {
 		t["intro"] = strings.ReplaceAll(intro, "{p}", joinList(parties, and))
 	}
+	if u, ok := t["units"]; ok {
+		words, err := durationWords(lang, u, siteDurations(s))
+		if err != nil {
+			return nil, err
+		}
+		for d, w := range words {
+			t[d] = w
+		}
+	}
 	delete(t, "intro0")
 	delete(t, "and")
+	delete(t, "units")
 	return json.Marshal(t)
 }
 

@@ -25,8 +25,10 @@ var Placeholders = []string{"KOEKJE_CONFIG", "KOEKJE_HASH", "KOEKJE_CSS", "KOEKJ
 // Props are the configuration's keys the minifier shortens in banner.js;
 // a site's bundle renames them in its configuration the same way, after
 // props.json. None of them may name a property of the DOM, of the choice
-// sent to the server or of the page's API.
-const Props = "^(consent_mode|required|description|privacy_policy|provider|cookies|duration|purpose|domain|category|controller|organisation|address|email|authority|default_language|choice_months|layout|settings_button|intro|categories|banner|texts)$"
+// sent to the server or of the page's API. The interface texts' keys are
+// among them.
+const Props = "^(consent_mode|required|description|privacy_policy|provider|cookies|duration|retention|purpose|domain|category|controller|organisation|address|email|authority|default_language|choice_months|layout|settings_button|intro|categories|banner|site|texts|" +
+	"accept|reject|allow|always|blocked|close|complain|once|privacy|receipt|save|settings|stale|who)$"
 
 // All minifies every source in fsys and returns the results by name, and
 // the shortened keys as props.json.

@@ -11,8 +11,12 @@ import (
 	"strings"
 )
 
-// Languages the banner has interface texts for. A site may use any subset.
-var Languages = []string{"nl", "en", "de", "fr"}
+// Languages the banner has interface texts for: the 24 official languages
+// of the EU. A site may use any subset.
+var Languages = []string{
+	"bg", "cs", "da", "de", "el", "en", "es", "et", "fi", "fr", "ga", "hr",
+	"hu", "it", "lt", "lv", "mt", "nl", "pl", "pt", "ro", "sk", "sl", "sv",
+}
 
 // ConsentTypes are the Google Consent Mode v2 storage types a category can map to.
 var ConsentTypes = []string{
@@ -140,6 +144,40 @@ type Authority struct {
 // DutchAuthority is the authority of sites under Dutch law, the default for
 // a site whose jurisdiction is NL, or unset with Dutch as default language.
 var DutchAuthority = Authority{Name: "Autoriteit Persoonsgegevens", URL: "https://www.autoriteitpersoonsgegevens.nl"}
+
+// Authorities are the supervisory authorities of the EU countries with one
+// authority for the whole country, by ISO 3166 code, named in the country's
+// language (the first official one for BE and LU): the default authority
+// of a site whose jurisdiction is that country. Germany has none: a German
+// company answers to its federal state's authority, which the site names.
+var Authorities = map[string]Authority{
+	"AT": {"Österreichische Datenschutzbehörde", "https://www.dsb.gv.at"},
+	"BE": {"Gegevensbeschermingsautoriteit", "https://www.gegevensbeschermingsautoriteit.be"},
+	"BG": {"Комисия за защита на личните данни", "https://www.cpdp.bg"},
+	"CY": {"Επίτροπος Προστασίας Δεδομένων Προσωπικού Χαρακτήρα", "https://www.dataprotection.gov.cy"},
+	"CZ": {"Úřad pro ochranu osobních údajů", "https://uoou.gov.cz"},
+	"DK": {"Datatilsynet", "https://www.datatilsynet.dk"},
+	"EE": {"Andmekaitse Inspektsioon", "https://www.aki.ee"},
+	"ES": {"Agencia Española de Protección de Datos", "https://www.aepd.es"},
+	"FI": {"Tietosuojavaltuutetun toimisto", "https://tietosuoja.fi"},
+	"FR": {"Commission nationale de l'informatique et des libertés (CNIL)", "https://www.cnil.fr"},
+	"GR": {"Αρχή Προστασίας Δεδομένων Προσωπικού Χαρακτήρα", "https://www.dpa.gr"},
+	"HR": {"Agencija za zaštitu osobnih podataka", "https://azop.hr"},
+	"HU": {"Nemzeti Adatvédelmi és Információszabadság Hatóság", "https://naih.hu"},
+	"IE": {"Data Protection Commission", "https://www.dataprotection.ie"},
+	"IT": {"Garante per la protezione dei dati personali", "https://www.garanteprivacy.it"},
+	"LT": {"Valstybinė duomenų apsaugos inspekcija", "https://vdai.lrv.lt"},
+	"LU": {"Commission nationale pour la protection des données", "https://cnpd.public.lu"},
+	"LV": {"Datu valsts inspekcija", "https://www.dvi.gov.lv"},
+	"MT": {"Information and Data Protection Commissioner", "https://idpc.org.mt"},
+	"NL": DutchAuthority,
+	"PL": {"Urząd Ochrony Danych Osobowych", "https://uodo.gov.pl"},
+	"PT": {"Comissão Nacional de Proteção de Dados", "https://www.cnpd.pt"},
+	"RO": {"Autoritatea Națională de Supraveghere a Prelucrării Datelor cu Caracter Personal", "https://www.dataprotection.ro"},
+	"SE": {"Integritetsskyddsmyndigheten", "https://www.imy.se"},
+	"SI": {"Informacijski pooblaščenec", "https://www.ip-rs.si"},
+	"SK": {"Úrad na ochranu osobných údajov Slovenskej republiky", "https://dataprotection.gov.sk"},
+}
 
 // Category groups services a visitor grants or refuses together.
 type Category struct {

@@ -2,6 +2,7 @@ package config_test
 
 import (
 	"flag"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -101,8 +102,10 @@ func TestParseDuration(t *testing.T) {
 	}
 }
 
-// Sites under Dutch law name the Autoriteit Persoonsgegevens unless they
-// name an authority themselves; others name none unless configured.
+// A site names its country's supervisory authority unless it names one
+// itself: the Autoriteit Persoonsgegevens under Dutch law, or with Dutch as
+// default language and no jurisdiction; a German site none, since the
+// authority depends on its federal state.
 func TestAuthorityDefault(t *testing.T) {
 	site := func(extra string) string {
 		return `sites:
@@ -124,8 +127,11 @@ func TestAuthorityDefault(t *testing.T) {
 	}{
 		{"dutch default language", site("}"), "Autoriteit Persoonsgegevens"},
 		{"jurisdiction NL", site(", jurisdiction: NL}"), "Autoriteit Persoonsgegevens"},
-		{"jurisdiction BE", site(", jurisdiction: BE}"), ""},
-		{"configured", site("}") + "    authority: {name: Gegevensbeschermingsautoriteit, url: \"https://www.gegevensbeschermingsautoriteit.be\"}\n", "Gegevensbeschermingsautoriteit"},
+		{"jurisdiction BE", site(", jurisdiction: BE}"), "Gegevensbeschermingsautoriteit"},
+		{"jurisdiction pl", site(", jurisdiction: pl}"), "Urząd Ochrony Danych Osobowych"},
+		{"jurisdiction DE", site(", jurisdiction: DE}"), ""},
+		{"outside the EU", site(", jurisdiction: CH}"), ""},
+		{"configured", site("}") + "    authority: {name: Der Hamburgische Beauftragte für Datenschutz und Informationsfreiheit, url: \"https://datenschutz-hamburg.de\"}\n", "Der Hamburgische Beauftragte für Datenschutz und Informationsfreiheit"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -144,6 +150,17 @@ func TestAuthorityDefault(t *testing.T) {
 	}
 	if a := config.Demo().Site("demo").Authority; a == nil || a.URL != "https://www.autoriteitpersoonsgegevens.nl" {
 		t.Errorf("demo authority = %+v", a)
+	}
+	// Every EU country but Germany has one, with a name and a web address.
+	eu := strings.Fields("AT BE BG CY CZ DK EE ES FI FR GR HR HU IE IT LT LU LV MT NL PL PT RO SE SI SK")
+	if len(config.Authorities) != len(eu) {
+		t.Errorf("%d authorities, want %d", len(config.Authorities), len(eu))
+	}
+	for _, c := range eu {
+		a, ok := config.Authorities[c]
+		if u, err := url.Parse(a.URL); !ok || a.Name == "" || err != nil || u.Scheme != "https" || u.Path != "" {
+			t.Errorf("authority of %s: %+v", c, a)
+		}
 	}
 }
 

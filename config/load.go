@@ -152,8 +152,10 @@ func (c *Config) setDefaults() {
 			}
 		}
 		j := strings.ToUpper(s.Controller.Jurisdiction)
-		if s.Authority == nil && (j == "NL" || j == "" && s.DefaultLanguage == "nl") {
-			a := DutchAuthority
+		if j == "" && s.DefaultLanguage == "nl" {
+			j = "NL"
+		}
+		if a, ok := Authorities[j]; ok && s.Authority == nil {
 			s.Authority = &a
 		}
 	}

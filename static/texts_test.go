@@ -1,0 +1,129 @@
+package static_test
+
+import (
+	"encoding/json"
+	"os"
+	"regexp"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/koekje/koekje/config"
+	"github.com/koekje/koekje/static"
+)
+
+// sameAsEnglish are the texts that may read as the English one: words the
+// language shares with English, by key and language.
+var sameAsEnglish = map[string][]string{
+	"name":     {"de"},
+	"domain":   {"de"},
+	"category": {"fr"},
+}
+
+// unitLanguages have their words for durations in texts.json (browsers
+// lack them); every other language has them from Intl.
+var unitLanguages = []string{"ga", "mt"}
+
+func readTexts(t *testing.T) map[string]map[string]any {
+	t.Helper()
+	raw, err := os.ReadFile("texts.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var all map[string]map[string]any
+	if err := json.Unmarshal(raw, &all); err != nil {
+		t.Fatal(err)
+	}
+	return all
+}
+
+var placeholder = regexp.MustCompile(`\{[a-z]\}`)
+
+// Every language the configuration accepts has every text, with the
+// placeholders the English one has, in words of its own.
+func TestTextsComplete(t *testing.T) {
+	all := readTexts(t)
+	var langs []string
+	for l := range all {
+		langs = append(langs, l)
+	}
+	slices.Sort(langs)
+	if want := slices.Sorted(slices.Values(config.Languages)); !slices.Equal(langs, want) {
+		t.Fatalf("texts.json has %v, the configuration accepts %v", langs, want)
+	}
+	if len(langs) != 24 {
+		t.Errorf("%d languages, want the 24 official languages of the EU", len(langs))
+	}
+	en := all["en"]
+	for _, l := range langs {
+		for k := range all[l] {
+			if _, ok := en[k]; !ok && (k != "units" || !slices.Contains(unitLanguages, l)) {
+				t.Errorf("%s has %q, which English has not", l, k)
+			}
+		}
+		if _, ok := all[l]["units"]; ok != slices.Contains(unitLanguages, l) {
+			t.Errorf("%s: units %v, want %v", l, ok, !ok)
+		}
+		for k, ev := range en {
+			v, ok := all[l][k].(string)
+			switch {
+			case !ok || strings.TrimSpace(v) == "":
+				t.Errorf("%s lacks %q", l, k)
+				continue
+			case v != strings.TrimSpace(v) || strings.Contains(v, "  "):
+				t.Errorf("%s %q has stray spaces: %q", l, k, v)
+			case l != "en" && v == ev && !slices.Contains(sameAsEnglish[k], l):
+				t.Errorf("%s %q is the English text %q", l, k, v)
+			}
+			want := slices.Compact(slices.Sorted(slices.Values(placeholder.FindAllString(ev.(string), -1))))
+			got := slices.Compact(slices.Sorted(slices.Values(placeholder.FindAllString(v, -1))))
+			if !slices.Equal(got, want) {
+				t.Errorf("%s %q has placeholders %v, English %v: %q", l, k, got, want, v)
+			}
+		}
+	}
+	for k, ls := range sameAsEnglish {
+		for _, l := range ls {
+			if all[l][k] != en[k] {
+				t.Errorf("sameAsEnglish lists %s %q, which differs from English", l, k)
+			}
+		}
+	}
+}
+
+// A site may offer every language; Irish and Maltese carry the site's
+// durations in words, since browsers have none for them.
+func TestEveryLanguageBuilds(t *testing.T) {
+	site := *config.Demo().Site("demo")
+	site.Languages = config.Languages
+	b, err := static.Build(&site)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var v struct {
+		Texts map[string]map[string]any `json:"texts"`
+	}
+	if err := json.Unmarshal(b.Version, &v); err != nil {
+		t.Fatal(err)
+	}
+	if len(v.Texts) != 24 {
+		t.Fatalf("%d languages in the version", len(v.Texts))
+	}
+	for lang, words := range map[string]map[string]string{
+		"ga": {"2y": "2 bhliain", "6mo": "6 mhí", "14mo": "14 mí", "1d": "1 lá", "3mo": "3 mhí"},
+		"mt": {"2y": "sentejn", "6mo": "6 xhur", "14mo": "14 xahar", "1d": "1 jum", "1y": "1 sena"},
+		"nl": {"2y": "", "session": "tot je de browser sluit"},
+	} {
+		for d, want := range words {
+			got, _ := v.Texts[lang][d].(string)
+			if got != want {
+				t.Errorf("%s %s in words: %q, want %q", lang, d, got, want)
+			}
+		}
+	}
+	for _, title := range []string{"Бисквитки на този сайт", "Fianáin ar an suíomh seo", "Sīkdatnes šajā vietnē"} {
+		if !strings.Contains(string(b.JS), title) {
+			t.Errorf("bundle lacks %q", title)
+		}
+	}
+}

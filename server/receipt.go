@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"embed"
+	"encoding/json"
 	"html/template"
 	"net/http"
 	"net/url"
@@ -19,7 +20,7 @@ import (
 	"github.com/koekje/koekje/server/proof"
 )
 
-//go:embed templates/*.html templates/console
+//go:embed templates/*.html templates/receipt.json templates/console
 var templateFS embed.FS
 
 var receiptPage = template.Must(template.ParseFS(templateFS, "templates/receipt.html"))
@@ -121,32 +122,20 @@ func (s *Server) signedReceipt(c echo.Context, rec *consent.Record, html bool) e
 	return c.JSON(http.StatusOK, map[string]any{"jwt": jwt, "claims": claims})
 }
 
-// receiptWords are the receipt page's texts; languages without their own
-// fall back to English.
-var receiptWords = map[string]map[string]string{
-	"nl": {
-		"title": "Bewijs van je cookiekeuze", "site": "Website", "controller": "Verantwoordelijke",
-		"when": "Vastgelegd op", "action": "Keuze", "id": "Je toestemmings-ID", "category": "Soort cookies",
-		"state": "Toestemming", "granted": "ja", "refused": "nee", "services": "Ook toegestaan",
-		"verify": "Zo controleer je dit bewijs", "verifyText": "Dit bewijs is een JWT, ondertekend met Ed25519. Controleer het met elke JOSE-bibliotheek tegen de openbare sleutels op",
-		"hash": "Vingerafdruk van dit record (SHA-256)", "policy": "Privacyverklaring",
-		"accept_all": "alles geaccepteerd", "reject_all": "alles geweigerd", "custom": "eigen keuze", "withdraw": "toestemming ingetrokken", "load_once": "één keer geladen",
-		"gpc": "Je browser gaf het signaal Global Privacy Control.",
-		"log": "Dit record staat in het openbare transparantielogboek van deze dienst, op plaats", "proof": "Bewijs van opname downloaden (tlog-proof)",
-		"check": "Dit bewijs in je browser controleren",
-	},
-	"en": {
-		"title": "Proof of your cookie choice", "site": "Website", "controller": "Controller",
-		"when": "Recorded at", "action": "Choice", "id": "Your consent ID", "category": "Kind of cookies",
-		"state": "Consent", "granted": "yes", "refused": "no", "services": "Also allowed",
-		"verify": "How to verify this proof", "verifyText": "This proof is a JWT signed with Ed25519. Verify it with any JOSE library against the public keys at",
-		"hash": "Fingerprint of this record (SHA-256)", "policy": "Privacy statement",
-		"accept_all": "accepted all", "reject_all": "rejected all", "custom": "own choice", "withdraw": "consent withdrawn", "load_once": "loaded once",
-		"gpc": "Your browser sent the Global Privacy Control signal.",
-		"log": "This record is in this service's public transparency log, at index", "proof": "Download the proof of inclusion (tlog-proof)",
-		"check": "Check this proof in your browser",
-	},
-}
+// receiptWords are the receipt page's texts in each language the banner
+// speaks, from templates/receipt.json; a record in another language gets
+// the English page.
+var receiptWords = func() map[string]map[string]string {
+	raw, err := templateFS.ReadFile("templates/receipt.json")
+	if err != nil {
+		panic(err)
+	}
+	var w map[string]map[string]string
+	if err := json.Unmarshal(raw, &w); err != nil {
+		panic("templates/receipt.json: " + err.Error())
+	}
+	return w
+}()
 
 func (s *Server) receiptHTML(c echo.Context, rec *consent.Record, site *config.Site, claims *proof.Receipt, jwt string) error {
 	lang := rec.Language

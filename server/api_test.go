@@ -346,7 +346,7 @@ func TestBundle(t *testing.T) {
 	if plain.status != 200 || !strings.Contains(plain.header.Get("Content-Type"), "javascript") {
 		t.Fatalf("bundle: %d %v", plain.status, plain.header)
 	}
-	if !bytes.Contains(plain.body, []byte(`"Belvast VoIP"`)) {
+	if !bytes.Contains(plain.body, []byte(`"Stationsplein 12, 3511 ED Utrecht"`)) {
 		t.Error("bundle does not carry the site's config")
 	}
 	br := do(t, s, "GET", "/s/demo.js", "", "Accept-Encoding", "gzip, deflate, br")

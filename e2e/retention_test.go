@@ -91,3 +91,72 @@ func TestBrowserHasDurationWords(t *testing.T) {
 		}
 	}
 }
+
+// irishSite is the demo site for an Irish company in Irish, Maltese and
+// English (the site's own texts in English for all three): the languages
+// whose durations the banner carries in words.
+func irishSite(rev int) *config.Site {
+	s := config.Demo().Site("demo")
+	s.ID, s.Revision = "gaeilge", rev
+	s.Languages, s.DefaultLanguage = []string{"ga", "mt", "en"}, "ga"
+	s.Origins = append(s.Origins, "http://"+hostName+":*")
+	a := config.Authorities["IE"]
+	s.Controller.Jurisdiction, s.Authority = "IE", &a
+	texts := []config.Text{}
+	for _, c := range s.Categories {
+		texts = append(texts, c.Title, c.Description)
+	}
+	for _, sv := range s.Services {
+		for _, ck := range sv.Cookies {
+			texts = append(texts, ck.Purpose)
+		}
+	}
+	for _, t := range texts {
+		t["ga"], t["mt"] = t["en"], t["en"]
+		delete(t, "nl")
+		delete(t, "de")
+		delete(t, "fr")
+	}
+	return s
+}
+
+// In Irish and Maltese, for which Chromium has no words, the declaration
+// writes durations and retentions in the words the bundle carries.
+func TestDurationsInIrishAndMaltese(t *testing.T) {
+	t.Parallel()
+	for _, tt := range []struct {
+		lang string
+		rows map[string][]string
+	}{
+		{"ga", map[string][]string{
+			"_ga":            {"2 bhliain", "Coinnítear na sonraí ar feadh 14 mí."},
+			"wp-saving-post": {"1 lá", "Coinnítear na sonraí ar feadh 1 lá."},
+			"fr":             {"3 mhí"},
+			"YSC":            {"go ndúnfaidh tú an brabhsálaí"},
+		}},
+		{"mt", map[string][]string{
+			"_ga":              {"sentejn", "Id-data tinżamm għal 14 xahar."},
+			"comment_author_*": {"1 sena", "Id-data tinżamm għal 1 sena."},
+			"fr":               {"3 xhur"},
+			"YSC":              {"sakemm tagħlaq il-browser"},
+		}},
+	} {
+		t.Run(tt.lang, func(t *testing.T) {
+			t.Parallel()
+			tb := newTab(t)
+			tb.open("/?site=gaeilge&lang=" + tt.lang)
+			tb.waitFor(bannerOpen)
+			for name, wants := range tt.rows {
+				got := eval[string](tb, `[...document.querySelectorAll('[data-koekje-declaration] tbody tr')].find(r => r.querySelector('code')?.textContent === `+jsQuote(name)+`)?.innerText || ''`)
+				for _, want := range wants {
+					if !strings.Contains(got, want) {
+						t.Errorf("the row of %s lacks %q: %q", name, want, got)
+					}
+				}
+			}
+			if who := eval[string](tb, `document.querySelector('[data-koekje-declaration] .who, [data-koekje-declaration] p')?.innerText || ''`); !strings.Contains(who, "Data Protection Commission") {
+				t.Errorf("the declaration does not name the Irish authority: %q", who)
+			}
+		})
+	}
+}

@@ -407,10 +407,9 @@ func texts() (map[string]json.RawMessage, error) {
 
 // siteTexts makes one language's texts for a site: the first layer's intro
 // names the site's third parties (intro0 is for a site without any); a
-// language whose words for durations browsers lack
-// gets each duration the site names in words; and what only the build
-// needs is left out, so the stored version holds the sentences exactly as
-// a visitor reads them.
+// language whose words for durations browsers lack gets each duration the
+// site names in words; and what only the build needs is left out, so the
+// stored version holds the sentences exactly as a visitor reads them.
 func siteTexts(lang string, raw json.RawMessage, s *config.Site, parties []string) (json.RawMessage, error) {
 	var t map[string]any
 	if err := json.Unmarshal(raw, &t); err != nil {

@@ -29,7 +29,7 @@ func TestHelpAndVersion(t *testing.T) {
 			t.Errorf("%v: %v %q", args, err, out)
 		}
 	}
-	for _, cmd := range []string{"serve", "verify", "export", "lookup", "purge", "keys", "token", "check-config", "health", "witness", "verify-receipt", "log-audit"} {
+	for _, cmd := range []string{"serve", "verify", "export", "lookup", "purge", "keys", "token", "check-config", "health", "witness", "verify-receipt", "log-audit", "migrate-store"} {
 		out, err := runCLI(t, nil, cmd, "-h")
 		if !errors.Is(err, flag.ErrHelp) || out == "" {
 			t.Errorf("%s -h: %v %q", cmd, err, out)

@@ -78,6 +78,7 @@ commands:
   verify-receipt check a receipt offline: its signature and its place in the log
   log-audit      check the public log from its tiles: root, growth, a site's leaves
   scan URL…      check a site's pages in a real Chromium against its declared cookies
+  migrate-store  copy a SQLite store into an empty PostgreSQL database, verified
   version        print the version
 
 Flags go anywhere on the line. Run "koekje COMMAND -h" for a command's flags.
@@ -118,6 +119,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return logAuditCmd(ctx, args, stdout, stderr)
 	case "scan":
 		return scanCmd(ctx, args, getenv, stdout, stderr)
+	case "migrate-store":
+		return migrateStoreCmd(ctx, args, getenv, stdout, stderr)
 	case "version":
 		fmt.Fprintln(stdout, "koekje", versionString())
 		return nil

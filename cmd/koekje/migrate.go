@@ -1,0 +1,339 @@
+package main
+
+import (
+	"context"
+	"crypto/ed25519"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+
+	"github.com/koekje/koekje/server/consent"
+	"github.com/koekje/koekje/server/postgres"
+	"github.com/koekje/koekje/server/proof"
+	"github.com/koekje/koekje/server/sqlite"
+)
+
+// copyBatch is the number of rows one INSERT of migrate-store carries.
+const copyBatch = 2000
+
+// siteCopy is what migrate-store says of one site.
+type siteCopy struct {
+	Site        string `json:"site"`
+	OK          bool   `json:"ok"`
+	Records     int64  `json:"records"`
+	Checkpoints int    `json:"checkpoints"`
+	Versions    int    `json:"versions"`
+	RequestIDs  int64  `json:"request_ids"`
+	Head        string `json:"head,omitempty"`
+	Reason      string `json:"reason,omitempty"`
+	Seq         int64  `json:"sequence,omitempty"`
+	Detail      string `json:"detail,omitempty"`
+	head        []byte // the source's
+}
+
+// copySummary is migrate-store's last line.
+type copySummary struct {
+	OK          bool   `json:"ok"`
+	Sites       int    `json:"sites"`
+	Records     int64  `json:"records"`
+	RequestIDs  int64  `json:"request_ids"`
+	Texts       int64  `json:"texts"`
+	SigningKeys int    `json:"signing_keys"`
+	Secrets     int    `json:"secrets"`
+	Sessions    int    `json:"sessions"`
+	KeyFile     string `json:"key_file"`
+	Log         string `json:"log"`
+}
+
+// migrateStoreCmd copies a SQLite store into an empty PostgreSQL database,
+// verifies every chain there, and only then commits the copy.
+func migrateStoreCmd(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("migrate-store", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	from := fs.String("from", "", "the SQLite database to copy (required); no koekje serve may be running on it")
+	fromKey := fs.String("from-key-file", "", "the key file of --from; its path + .key when empty")
+	to := fs.String("to", "", "the empty PostgreSQL database to copy into, postgres://… (required)")
+	keyFile := fs.String("key-file", getenv("KOEKJE_KEY_FILE"), "the key file that seals the secrets in --to, made when missing; every instance on --to is given it (KOEKJE_KEY_FILE; required)")
+	dropLog := fs.Bool("drop-log", false, "copy a store that keeps a transparency log without the log (PostgreSQL cannot hold it yet)")
+	if err := parseAnywhere(fs, args); err != nil {
+		return err
+	}
+	switch {
+	case fs.NArg() > 0:
+		return fmt.Errorf("migrate-store takes no arguments, only flags (got %q)", fs.Arg(0))
+	case *from == "":
+		return errors.New("--from is required: the SQLite database to copy")
+	case postgres.IsDSN(*from):
+		return errors.New("--from must be a SQLite database file: migrate-store copies from SQLite to PostgreSQL")
+	case *to == "":
+		return errors.New("--to is required: the PostgreSQL database to copy into, postgres://…")
+	case !postgres.IsDSN(*to):
+		return fmt.Errorf("--to %q is not a PostgreSQL DSN: give postgres://user@host/db", *to)
+	case *keyFile == "":
+		return errors.New("--key-file is required: the key file that will seal the secrets in the PostgreSQL database (made when missing; give it to every instance)")
+	}
+	if fi, err := os.Stat(*from); err != nil {
+		return fmt.Errorf("--from: %w", err)
+	} else if !fi.Mode().IsRegular() {
+		return fmt.Errorf("--from %s is not a database file", *from)
+	}
+	// Held until the copy is done: a server started on the source meanwhile
+	// would take records the copy misses.
+	release, err := lockServe(*from)
+	if err != nil {
+		return fmt.Errorf("--from: %w; stop it first, so no record is taken after the copy", err)
+	}
+	defer release()
+	src, err := sqlite.OpenWith(*from, sqlite.Options{KeyFile: *fromKey})
+	if err != nil {
+		return fmt.Errorf("--from: %w", err)
+	}
+	defer src.Close()
+	leaves, err := src.LogLeafCount(ctx)
+	if err != nil {
+		return err
+	}
+	if leaves > 0 && !*dropLog {
+		return fmt.Errorf("%s keeps a transparency log of %d leaves, which the PostgreSQL store cannot hold yet; "+
+			"give --drop-log to copy everything else (keep %s: its log still proves the receipts issued so far)", *from, leaves, *from)
+	}
+	imp, err := postgres.BeginImport(ctx, *to, *keyFile)
+	if err != nil {
+		return fmt.Errorf("--to: %w", err)
+	}
+	defer imp.Rollback()
+	c := &storeCopy{src: src, imp: imp, sites: map[string]*siteCopy{}, stderr: stderr}
+	sum, err := c.run(ctx, leaves)
+	if err != nil {
+		return err
+	}
+	sum.KeyFile = imp.KeyFile()
+	sum.Log = "none"
+	if leaves > 0 {
+		sum.Log = fmt.Sprintf("dropped: %d leaves stay in %s", leaves, *from)
+	}
+	ok, err := c.verify(ctx)
+	if err != nil {
+		return err
+	}
+	enc := json.NewEncoder(stdout)
+	for _, s := range c.order {
+		enc.Encode(c.sites[s])
+	}
+	sum.OK = ok
+	if !ok {
+		enc.Encode(sum)
+		fmt.Fprintln(stderr, "koekje: a chain does not verify on the copy; nothing was committed, the target is still empty")
+		return errFailed
+	}
+	if err := imp.Commit(ctx); err != nil {
+		return fmt.Errorf("--to: %w", err)
+	}
+	return enc.Encode(sum)
+}
+
+// storeCopy is one run of migrate-store.
+type storeCopy struct {
+	src    *sqlite.DB
+	imp    *postgres.Import
+	sites  map[string]*siteCopy
+	order  []string
+	keys   []consent.SigningKey
+	stderr io.Writer
+}
+
+func (c *storeCopy) site(s string) *siteCopy {
+	sc, ok := c.sites[s]
+	if !ok {
+		sc = &siteCopy{Site: s}
+		c.sites[s] = sc
+		c.order = append(c.order, s)
+	}
+	return sc
+}
+
+// run copies every part of the store but the transparency log; leaves is
+// the size of the log the source keeps.
+func (c *storeCopy) run(ctx context.Context, leaves int64) (*copySummary, error) {
+	var sum copySummary
+	sites, err := c.src.Sites(ctx)
+	if err != nil {
+		return nil, err
+	}
+	for _, s := range sites {
+		c.site(s)
+	}
+	secrets, err := c.src.AllSecrets(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer func() {
+		for _, s := range secrets {
+			clear(s.Value)
+		}
+	}()
+	var keep []consent.Secret
+	for _, s := range secrets {
+		// A log's key goes only with its log: a new log signed with it
+		// would contradict the checkpoints the old one published.
+		if s.Name == sqlite.LogKeySecret && leaves > 0 {
+			continue
+		}
+		keep = append(keep, s)
+	}
+	if err := c.imp.PutSecrets(ctx, keep); err != nil {
+		return nil, err
+	}
+	sum.Secrets = len(keep)
+	if c.keys, err = c.src.Keys(ctx); err != nil {
+		return nil, err
+	}
+	if err := c.imp.PutKeys(ctx, c.keys); err != nil {
+		return nil, err
+	}
+	sum.SigningKeys = len(c.keys)
+
+	var texts []string
+	err = c.src.EachText(ctx, func(v string) error {
+		texts = append(texts, v)
+		sum.Texts++
+		if len(texts) < copyBatch {
+			return nil
+		}
+		err := c.imp.PutTexts(ctx, texts)
+		texts = texts[:0]
+		return err
+	})
+	if err == nil && len(texts) > 0 {
+		err = c.imp.PutTexts(ctx, texts)
+	}
+	if err != nil {
+		return nil, err
+	}
+
+	var versions []*consent.Version
+	size := 0
+	err = c.src.EachVersion(ctx, func(v *consent.Version) error {
+		c.site(v.Site).Versions++
+		versions, size = append(versions, v), size+len(v.Body)
+		if size < 8<<20 {
+			return nil
+		}
+		err := c.imp.PutVersions(ctx, versions)
+		versions, size = versions[:0], 0
+		return err
+	})
+	if err == nil && len(versions) > 0 {
+		err = c.imp.PutVersions(ctx, versions)
+	}
+	if err != nil {
+		return nil, err
+	}
+
+	for _, s := range sites {
+		cps, err := c.src.Checkpoints(ctx, s)
+		if err != nil {
+			return nil, err
+		}
+		for _, cp := range cps {
+			if leaves > 0 {
+				cp.LogIndex = nil // a leaf of the log left behind
+			}
+		}
+		c.site(s).Checkpoints = len(cps)
+		if err := c.imp.PutCheckpoints(ctx, cps); err != nil {
+			return nil, err
+		}
+	}
+
+	var recs []*consent.StoredRecord
+	err = c.src.EachStored(ctx, func(r *consent.StoredRecord) error {
+		sc := c.site(r.Site)
+		sc.Records++
+		sc.head = r.Hash
+		recs = append(recs, r)
+		if sum.Records++; sum.Records%100000 == 0 {
+			fmt.Fprintf(c.stderr, "koekje: %d records copied\n", sum.Records)
+		}
+		if len(recs) < copyBatch {
+			return nil
+		}
+		err := c.imp.PutRecords(ctx, recs)
+		recs = recs[:0]
+		return err
+	})
+	if err == nil && len(recs) > 0 {
+		err = c.imp.PutRecords(ctx, recs)
+	}
+	if err != nil {
+		return nil, err
+	}
+
+	var reqs []*consent.RequestID
+	err = c.src.EachRequest(ctx, func(q *consent.RequestID) error {
+		c.site(q.Site).RequestIDs++
+		sum.RequestIDs++
+		reqs = append(reqs, q)
+		if len(reqs) < copyBatch {
+			return nil
+		}
+		err := c.imp.PutRequestIDs(ctx, reqs)
+		reqs = reqs[:0]
+		return err
+	})
+	if err == nil && len(reqs) > 0 {
+		err = c.imp.PutRequestIDs(ctx, reqs)
+	}
+	if err != nil {
+		return nil, err
+	}
+
+	sessions, err := c.src.AllSessions(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if err := c.imp.PutSessions(ctx, sessions); err != nil {
+		return nil, err
+	}
+	sum.Sessions = len(sessions)
+	sum.Sites = len(c.order)
+	return &sum, nil
+}
+
+// verify walks every chain as the copy holds it, before it commits: each
+// must verify and end where the source's ends, with as many records.
+func (c *storeCopy) verify(ctx context.Context) (bool, error) {
+	var pubs []ed25519.PublicKey
+	var ids []string
+	if len(c.keys) > 0 {
+		ring, err := proof.NewKeyring(c.keys)
+		if err != nil {
+			return false, err
+		}
+		pubs, ids = ring.Public()
+	}
+	ok := true
+	for _, s := range c.order {
+		sc := c.sites[s]
+		res, err := proof.Verify(ctx, c.imp, s, pubs, ids)
+		if err != nil {
+			return false, err
+		}
+		sc.OK, sc.Head, sc.Reason, sc.Seq, sc.Detail = res.OK, res.Head, res.Reason, res.Seq, res.Detail
+		switch {
+		case !res.OK:
+		case res.Records != sc.Records:
+			sc.OK, sc.Reason = false, "count"
+			sc.Detail = fmt.Sprintf("the copy's chain has %d records, the source %d", res.Records, sc.Records)
+		case res.Head != hex.EncodeToString(sc.head) && sc.Records > 0:
+			sc.OK, sc.Reason = false, "head"
+			sc.Detail = "the copy's chain ends elsewhere than the source's"
+		}
+		ok = ok && sc.OK
+	}
+	return ok, nil
+}

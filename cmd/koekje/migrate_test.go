@@ -1,0 +1,492 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"database/sql"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/koekje/koekje/server/consent"
+	"github.com/koekje/koekje/server/postgres/pgtest"
+	"github.com/koekje/koekje/server/proof"
+	"github.com/koekje/koekje/server/sqlite"
+)
+
+// migrateSites is the demo configuration with the demo site three times
+// over, as demo, shop and blog.
+func migrateSites(t *testing.T) string {
+	t.Helper()
+	b, err := os.ReadFile("../../config/demo.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	head, body, ok := strings.Cut(string(b), "sites:\n")
+	if !ok {
+		t.Fatal("demo.yaml has no sites:")
+	}
+	cfg := head + "sites:\n" + body
+	for _, id := range []string{"shop", "blog"} {
+		cfg += strings.Replace(body, "  - id: demo\n", "  - id: "+id+"\n", 1)
+	}
+	path := filepath.Join(t.TempDir(), "sites.yaml")
+	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// answer is what POST /api/v1/consents answers.
+type answer struct {
+	ConsentID string `json:"consent_id"`
+	RecordID  string `json:"record_id"`
+	Token     string `json:"token"`
+}
+
+// visitor is one consent ID the test follows.
+type visitor struct {
+	site, id, token string
+	last            answer
+	requestID       string // of its first choice
+}
+
+// serveFor runs koekje serve with env until the returned stop is called.
+func serveFor(t *testing.T, env map[string]string) (base string, stop func()) {
+	t.Helper()
+	addr := freeAddr(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	logs := &syncBuffer{}
+	go func() {
+		done <- run(ctx, []string{"serve", "--addr", addr}, func(k string) string { return env[k] }, io.Discard, logs)
+	}()
+	base = "http://" + addr
+	waitHealthy(t, base)
+	return base, func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Fatalf("serve: %v\n%s", err, logs.String())
+		}
+	}
+}
+
+func postChoice(t *testing.T, base, body string) (answer, int) {
+	t.Helper()
+	resp, err := http.Post(base+"/api/v1/consents", "application/json", strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var a answer
+	json.NewDecoder(resp.Body).Decode(&a)
+	return a, resp.StatusCode
+}
+
+func httpGet(t *testing.T, url, bearer string) ([]byte, int) {
+	t.Helper()
+	req, _ := http.NewRequest("GET", url, nil)
+	if bearer != "" {
+		req.Header.Set("Authorization", "Bearer "+bearer)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return b, resp.StatusCode
+}
+
+func newRequestID() string {
+	b := make([]byte, 12)
+	rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+// fillVisitors has n visitors per site make a first choice, a third of
+// them change it and a sixth withdraw, over several connections at once.
+func fillVisitors(t *testing.T, base string, sites []string, n int) []*visitor {
+	t.Helper()
+	var vs []*visitor
+	for _, s := range sites {
+		for range n {
+			vs = append(vs, &visitor{site: s, requestID: newRequestID()})
+		}
+	}
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	var failed []string
+	fail := func(format string, args ...any) {
+		mu.Lock()
+		defer mu.Unlock()
+		failed = append(failed, fmt.Sprintf(format, args...))
+	}
+	work := make(chan int)
+	for range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range work {
+				v := vs[i]
+				a, code := postChoice(t, base, fmt.Sprintf(`{"site":%q,"action":"accept_all","request_id":%q}`, v.site, v.requestID))
+				if code != 201 {
+					fail("first choice: %d", code)
+					continue
+				}
+				v.id, v.token, v.last = a.ConsentID, a.Token, a
+				for _, action := range []string{"reject_all", "withdraw"}[:i%6/2] {
+					a, code = postChoice(t, base, fmt.Sprintf(`{"site":%q,"action":%q,"consent_id":%q,"token":%q,"request_id":%q}`,
+						v.site, action, v.id, v.token, newRequestID()))
+					if code != 201 {
+						fail("%s: %d", action, code)
+						break
+					}
+					v.last, v.token = a, a.Token // each write makes a new token
+				}
+			}
+		}()
+	}
+	for i := range vs {
+		work <- i
+	}
+	close(work)
+	wg.Wait()
+	if len(failed) > 0 {
+		t.Fatalf("%d posts failed, the first: %s", len(failed), failed[0])
+	}
+	return vs
+}
+
+// A SQLite store filled through the real server (three sites, changed
+// choices and withdrawals, a key rotation, a purge) moves to PostgreSQL
+// whole: every chain verifies there, lookups answer as before, old receipts
+// verify against the new server's keys, old visitor tokens and request IDs
+// still work, new records link onto the copied chains, and the target
+// refuses a second copy.
+func TestMigrateStore(t *testing.T) {
+	dsn := pgtest.Shared(t).NewDatabase(t)
+	dir := t.TempDir()
+	src := filepath.Join(dir, "k.db")
+	pgKey := filepath.Join(dir, "pg.key")
+	sites := []string{"demo", "shop", "blog"}
+	srcEnv := map[string]string{"KOEKJE_DB": src, "KOEKJE_CONFIG": migrateSites(t), "KOEKJE_ADMIN_TOKEN": adminToken, "KOEKJE_RATE_LIMIT": "0"}
+	dstEnv := map[string]string{"KOEKJE_DB": dsn, "KOEKJE_KEY_FILE": pgKey, "KOEKJE_CONFIG": srcEnv["KOEKJE_CONFIG"], "KOEKJE_ADMIN_TOKEN": adminToken, "KOEKJE_RATE_LIMIT": "0"}
+
+	base, stop := serveFor(t, srcEnv)
+	early := fillVisitors(t, base, sites, 300)
+	cut := time.Now()
+	receipt := func(base string, v *visitor) string {
+		t.Helper()
+		b, code := httpGet(t, base+"/api/v1/consents/"+v.id+"/receipt?token="+v.token, "")
+		var r struct{ JWT string }
+		if json.Unmarshal(b, &r); code != 200 || r.JWT == "" {
+			t.Fatalf("receipt: %d %s", code, b)
+		}
+		return r.JWT
+	}
+	var receipts []string
+	for _, v := range early[len(early)-5:] {
+		receipts = append(receipts, receipt(base, v))
+	}
+	if _, code := postAdmin(t, base+"/api/v1/keys/rotate"); code != 201 {
+		t.Fatalf("rotate: %d", code)
+	}
+	late := fillVisitors(t, base, sites, 300)
+	for _, v := range late[:5] {
+		receipts = append(receipts, receipt(base, v))
+	}
+	oldJWKS, _ := httpGet(t, base+"/api/v1/keys", "")
+	stop()
+	// The oldest of one site's records go; the chain starts at the
+	// checkpoint the purge signs.
+	if out, err := runCLI(t, srcEnv, "purge", "--site", "blog", "--before", cut.UTC().Format(time.RFC3339Nano)); err != nil || !strings.Contains(out, "blog: purged") {
+		t.Fatalf("purge: %v %s", err, out)
+	}
+	lookups := map[string]string{}
+	for _, v := range []*visitor{early[0], early[300], early[len(early)-1], late[0], late[len(late)/2+1]} {
+		// The last early visitor is blog's, purged: the target must not
+		// find it either.
+		out, err := runCLI(t, map[string]string{"KOEKJE_DB": src}, "lookup", v.id)
+		if err != nil && !strings.Contains(out, "no records") {
+			t.Fatalf("lookup on the source: %v %s", err, out)
+		}
+		lookups[v.id] = out
+	}
+
+	out, err := runCLI(t, nil, "migrate-store", "--from", src, "--to", dsn, "--key-file", pgKey)
+	if err == nil || !strings.Contains(err.Error(), "--drop-log") {
+		t.Fatalf("a source with a log, without --drop-log: %v %s", err, out)
+	}
+	var stdout, stderr bytes.Buffer
+	if err := run(context.Background(), []string{"migrate-store", "--from", src, "--to", dsn, "--key-file", pgKey, "--drop-log"},
+		func(string) string { return "" }, &stdout, &stderr); err != nil {
+		t.Fatalf("migrate-store: %v\n%s%s", err, stdout.String(), stderr.String())
+	}
+	lines := strings.Split(strings.TrimSpace(stdout.String()), "\n")
+	if len(lines) != len(sites)+1 {
+		t.Fatalf("want a line per site and a summary:\n%s", stdout.String())
+	}
+	perSite := map[string]siteCopy{}
+	var total int64
+	for _, l := range lines[:len(sites)] {
+		var sc siteCopy
+		if err := json.Unmarshal([]byte(l), &sc); err != nil || !sc.OK || sc.Records == 0 || sc.Versions == 0 {
+			t.Errorf("site line: %v %s", err, l)
+		}
+		perSite[sc.Site] = sc
+		total += sc.Records
+	}
+	if perSite["blog"].Checkpoints != 1 || perSite["demo"].Checkpoints != 0 {
+		t.Errorf("checkpoints: blog %d, demo %d; want 1, 0", perSite["blog"].Checkpoints, perSite["demo"].Checkpoints)
+	}
+	var sum copySummary
+	if err := json.Unmarshal([]byte(lines[len(sites)]), &sum); err != nil || !sum.OK || sum.Records != total || sum.SigningKeys != 2 ||
+		sum.Sites != 3 || !strings.Contains(sum.Log, "dropped") || sum.KeyFile != pgKey {
+		t.Errorf("summary: %v %s", err, lines[len(sites)])
+	}
+	// Every record the source holds, and no other.
+	srcDB, err := sqlite.OpenWith(src, sqlite.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var srcTotal int64
+	srcHeads, srcSeqs := map[string]string{}, map[string]int64{}
+	for _, s := range sites {
+		srcDB.Chain(context.Background(), s, func(r *consent.Record) error {
+			srcTotal++
+			srcHeads[s], srcSeqs[s] = hex.EncodeToString(r.Hash), r.Seq
+			return nil
+		})
+	}
+	srcDB.Close()
+	if srcTotal != total || total < 2500 {
+		t.Errorf("copied %d records; the source holds %d (want a few thousand)", total, srcTotal)
+	}
+
+	// The target, opened as a server would open it.
+	if out, err := runCLI(t, dstEnv, "verify"); err != nil || strings.Count(out, `"ok":true`) != 3 {
+		t.Fatalf("verify on the target: %v\n%s", err, out)
+	}
+	for _, s := range sites {
+		if perSite[s].Head != srcHeads[s] {
+			t.Errorf("%s: head %s on the target, %s on the source", s, perSite[s].Head, srcHeads[s])
+		}
+	}
+	for id, want := range lookups {
+		got, _ := runCLI(t, dstEnv, "lookup", id)
+		if got != want {
+			t.Errorf("lookup %s on the target:\n%s\nwant, as on the source:\n%s", id, got, want)
+		}
+	}
+	if out, err := runCLI(t, nil, "migrate-store", "--from", src, "--to", dsn, "--key-file", pgKey, "--drop-log"); err == nil || !strings.Contains(err.Error(), "not empty") {
+		t.Errorf("a second copy into the same database: %v %s", err, out)
+	}
+
+	base, stop = serveFor(t, dstEnv)
+	defer stop()
+	jwks, _ := httpGet(t, base+"/api/v1/keys", "")
+	if !bytes.Equal(jwks, oldJWKS) {
+		t.Errorf("JWKS changed:\n%s\nwas\n%s", jwks, oldJWKS)
+	}
+	kids := map[string]bool{}
+	for _, jwt := range receipts {
+		rc := proof.CheckReceipt(jwt, jwks, nil, "", nil, 0)
+		if !rc.OK {
+			t.Errorf("an old receipt against the target's keys: %s", rc.Error)
+		}
+		kids[rc.KeyID] = true
+	}
+	if len(kids) != 2 {
+		t.Errorf("receipts signed by %d keys; want the retired and the current one", len(kids))
+	}
+	v := late[1]
+	b, code := httpGet(t, base+"/api/v1/consents/"+v.id+"?token="+v.token, "")
+	if code != 200 || !strings.Contains(string(b), v.last.RecordID) {
+		t.Errorf("an old visitor token on the target: %d %s", code, b)
+	}
+	// A retried POST of a copied choice gets its first answer.
+	a, code := postChoice(t, base, fmt.Sprintf(`{"site":%q,"action":"accept_all","request_id":%q}`, late[2].site, late[2].requestID))
+	if code != 201 || a.ConsentID != late[2].id {
+		t.Errorf("a replayed request ID: %d %+v, want consent %s", code, a, late[2].id)
+	}
+	// A visitor changes their mind on the target: the record links onto
+	// the copied head of the chain.
+	a, code = postChoice(t, base, fmt.Sprintf(`{"site":%q,"action":"withdraw","consent_id":%q,"token":%q}`, v.site, v.id, v.token))
+	if code != 201 || a.ConsentID != v.id {
+		t.Fatalf("a new choice with an old token: %d %+v", code, a)
+	}
+	if out, err := runCLI(t, dstEnv, "export", "--site", v.site, "--consent-id", v.id); err != nil {
+		t.Fatalf("export: %v %s", err, out)
+	} else {
+		var last struct {
+			Seq      int64  `json:"seq"`
+			PrevHash string `json:"prev_hash"`
+			RecordID string `json:"record_id"`
+		}
+		recs := strings.Split(strings.TrimSpace(out), "\n")
+		json.Unmarshal([]byte(recs[len(recs)-1]), &last)
+		if last.RecordID != a.RecordID || last.PrevHash != srcHeads[v.site] || last.Seq != srcSeqs[v.site]+1 {
+			t.Errorf("the new record %+v does not link onto the copied head %s", last, srcHeads[v.site])
+		}
+	}
+	b, code = httpGet(t, base+"/api/v1/sites/"+v.site+"/verify", adminToken)
+	if code != 200 || !strings.Contains(string(b), `"ok":true`) {
+		t.Errorf("verify after a new record: %d %s", code, b)
+	}
+}
+
+func postAdmin(t *testing.T, url string) ([]byte, int) {
+	t.Helper()
+	req, _ := http.NewRequest("POST", url, nil)
+	req.Header.Set("Authorization", "Bearer "+adminToken)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return b, resp.StatusCode
+}
+
+// A copy whose chain does not verify on the target commits nothing: the
+// target stays empty, and takes the copy once the source is sound.
+func TestMigrateStoreLeavesTargetEmptyOnFailure(t *testing.T) {
+	dsn := pgtest.Shared(t).NewDatabase(t)
+	dir := t.TempDir()
+	src := filepath.Join(dir, "k.db")
+	db, err := sqlite.Open(src, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 50 {
+		r := &consent.Record{Site: "voip-nl", Action: consent.RejectAll, Choices: map[string]bool{"necessary": true}, Revision: 1, ConfigHash: "sha256:x", Language: "nl"}
+		if err := db.Append(context.Background(), r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	db.Close()
+	// Someone changes a record in place behind the append-only trigger's back.
+	raw, err := sql.Open("sqlite3", src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tamper := func(action string) {
+		t.Helper()
+		if _, err := raw.Exec(`DROP TRIGGER records_append_only;
+			UPDATE records SET action = ? WHERE seq = 20;
+			CREATE TRIGGER records_append_only BEFORE UPDATE ON records
+			BEGIN SELECT RAISE(ABORT, 'consent records are append-only'); END;`, action); err != nil {
+			t.Fatal(err)
+		}
+	}
+	tamper(consent.AcceptAll)
+	out, err := runCLI(t, nil, "migrate-store", "--from", src, "--to", dsn, "--key-file", filepath.Join(dir, "pg.key"))
+	if err != errFailed || !strings.Contains(out, `"reason":"altered"`) || !strings.Contains(out, "nothing was committed") {
+		t.Fatalf("a source with an altered record: %v\n%s", err, out)
+	}
+	conn, err := pgx.Connect(context.Background(), dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(context.Background())
+	var n int
+	if err := conn.QueryRow(context.Background(), `SELECT (SELECT count(*) FROM records) + (SELECT count(*) FROM secrets)
+		+ (SELECT count(*) FROM texts) + (SELECT count(*) FROM chain_heads)`).Scan(&n); err != nil || n != 0 {
+		t.Fatalf("the target after a failed copy holds %d rows (%v)", n, err)
+	}
+	tamper(consent.RejectAll)
+	raw.Close()
+	out, err = runCLI(t, nil, "migrate-store", "--from", src, "--to", dsn, "--key-file", filepath.Join(dir, "pg.key"))
+	if err != nil || !strings.Contains(out, `"site":"voip-nl","ok":true,"records":50`) {
+		t.Fatalf("the copy after the failed one: %v\n%s", err, out)
+	}
+}
+
+// Bad flags and targets are refused, each saying what is wrong, before
+// anything is written.
+func TestMigrateStoreRefuses(t *testing.T) {
+	cluster := pgtest.Shared(t)
+	dir := t.TempDir()
+	src := filepath.Join(dir, "k.db")
+	db, err := sqlite.Open(src, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := &consent.Record{Site: "voip-nl", Action: consent.RejectAll, Choices: map[string]bool{"necessary": true}, Revision: 1, ConfigHash: "sha256:x", Language: "nl"}
+	if err := db.Append(context.Background(), r); err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+	key := filepath.Join(dir, "pg.key")
+	empty := cluster.NewDatabase(t)
+	// A database a later release set up: its schema is ahead of this binary's.
+	newer := cluster.NewDatabase(t)
+	conn, err := pgx.Connect(context.Background(), newer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := conn.Exec(context.Background(), `CREATE TABLE schema_version (version integer NOT NULL); INSERT INTO schema_version VALUES (99)`); err != nil {
+		t.Fatal(err)
+	}
+	conn.Close(context.Background())
+	wrongKey := filepath.Join(dir, "other.key")
+	if _, err := runCLI(t, map[string]string{"KOEKJE_DB": filepath.Join(dir, "other.db")}, "keys", "list", "--key-file", wrongKey); err != nil {
+		t.Fatal(err)
+	}
+
+	for _, c := range []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"no --from", []string{"--to", empty, "--key-file", key}, "--from is required"},
+		{"--from a DSN", []string{"--from", empty, "--to", empty, "--key-file", key}, "--from must be a SQLite database file"},
+		{"--from missing", []string{"--from", filepath.Join(dir, "nope.db"), "--to", empty, "--key-file", key}, "no such file"},
+		{"no --to", []string{"--from", src, "--key-file", key}, "--to is required"},
+		{"--to a file", []string{"--from", src, "--to", filepath.Join(dir, "x.db"), "--key-file", key}, "is not a PostgreSQL DSN"},
+		{"no --key-file", []string{"--from", src, "--to", empty}, "--key-file is required"},
+		{"an argument", []string{"--from", src, "--to", empty, "--key-file", key, "extra"}, "takes no arguments"},
+		{"the wrong source key file", []string{"--from", src, "--from-key-file", wrongKey, "--to", empty, "--key-file", key}, "does not open with this key file"},
+		{"a newer schema", []string{"--from", src, "--to", newer, "--key-file", key}, "newer than this binary's"},
+		{"no server there", []string{"--from", src, "--to", "postgres://koekje@127.0.0.1:1/none?connect_timeout=2", "--key-file", key}, "--to:"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			out, err := runCLI(t, nil, append([]string{"migrate-store"}, c.args...)...)
+			if err == nil || !strings.Contains(err.Error(), c.want) {
+				t.Errorf("got %v (%s), want an error saying %q", err, out, c.want)
+			}
+		})
+	}
+	t.Run("a running source", func(t *testing.T) {
+		release, err := lockServe(src)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer release()
+		_, err = runCLI(t, nil, "migrate-store", "--from", src, "--to", empty, "--key-file", key)
+		if err == nil || !strings.Contains(err.Error(), "another koekje serve is using") {
+			t.Errorf("got %v", err)
+		}
+	})
+	conn, err = pgx.Connect(context.Background(), empty)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(context.Background())
+	var n int
+	if err := conn.QueryRow(context.Background(), `SELECT count(*) FROM records`).Scan(&n); err != nil && !strings.Contains(err.Error(), "does not exist") || n != 0 {
+		t.Errorf("a refused copy wrote %d records (%v)", n, err)
+	}
+}

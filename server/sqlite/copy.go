@@ -1,0 +1,168 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"time"
+
+	"github.com/koekje/koekje/server/consent"
+)
+
+// What koekje migrate-store reads to copy the store elsewhere: every row
+// as stored, secrets opened with this database's key file.
+
+// LogKeySecret names the transparency log's signing key among the secrets.
+const LogKeySecret = logKeySecret
+
+// AllSecrets returns every stored secret in the clear, by name.
+func (db *DB) AllSecrets(ctx context.Context) ([]consent.Secret, error) {
+	rows, err := db.read.QueryContext(ctx, `SELECT name, sealed, created_at FROM secrets ORDER BY name`)
+	if err != nil {
+		return nil, fmt.Errorf("secrets: %w", err)
+	}
+	defer rows.Close()
+	var out []consent.Secret
+	for rows.Next() {
+		var s consent.Secret
+		var sealed []byte
+		var created int64
+		if err := rows.Scan(&s.Name, &sealed, &created); err != nil {
+			return nil, fmt.Errorf("secrets: %w", err)
+		}
+		if s.Value, err = db.kek.Open(s.Name, sealed); err != nil {
+			return nil, fmt.Errorf("open with key file %s: %w", db.kek.Path(), err)
+		}
+		s.CreatedAt = time.UnixMicro(created).UTC()
+		out = append(out, s)
+	}
+	return out, rows.Err()
+}
+
+// EachText calls fn with every stored text (user agents, page URLs, banner
+// version hashes), in the order they were first stored.
+func (db *DB) EachText(ctx context.Context, fn func(value string) error) error {
+	rows, err := db.read.QueryContext(ctx, `SELECT value FROM texts ORDER BY id`)
+	if err != nil {
+		return fmt.Errorf("texts: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var v string
+		if err := rows.Scan(&v); err != nil {
+			return fmt.Errorf("texts: %w", err)
+		}
+		if err := fn(v); err != nil {
+			return err
+		}
+	}
+	return rows.Err()
+}
+
+// EachStored calls fn with every record in the order it was written (so
+// each site's chain in sequence order), with its consent ID's index key.
+func (db *DB) EachStored(ctx context.Context, fn func(*consent.StoredRecord) error) error {
+	rows, err := db.read.QueryContext(ctx, `SELECT `+recordColumns+`, r.consent_key FROM records r ORDER BY r.id`)
+	if err != nil {
+		return fmt.Errorf("records: %w", err)
+	}
+	defer rows.Close()
+	rs := &rowStrings{m: map[string]string{}}
+	for rows.Next() {
+		var raw rawRecord
+		var key []byte
+		if err := raw.scan(rows, rs, &key); err != nil {
+			return err
+		}
+		r, err := raw.record()
+		if err != nil {
+			return err
+		}
+		if len(key) != 16 {
+			return fmt.Errorf("record %s: its consent key is not 16 bytes", r.RecordID)
+		}
+		s := &consent.StoredRecord{Record: *r}
+		copy(s.ConsentKey[:], key)
+		if err := fn(s); err != nil {
+			return err
+		}
+	}
+	return rows.Err()
+}
+
+// EachRequest calls fn with every stored request ID and its record's
+// place in the chain.
+func (db *DB) EachRequest(ctx context.Context, fn func(*consent.RequestID) error) error {
+	rows, err := db.read.QueryContext(ctx, `SELECT q.site, q.request_id, r.seq FROM requests q JOIN records r ON r.id = q.record
+		ORDER BY q.record`)
+	if err != nil {
+		return fmt.Errorf("request ids: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var q consent.RequestID
+		if err := rows.Scan(&q.Site, &q.RequestID, &q.Seq); err != nil {
+			return fmt.Errorf("request ids: %w", err)
+		}
+		if err := fn(&q); err != nil {
+			return err
+		}
+	}
+	return rows.Err()
+}
+
+// EachVersion calls fn with every stored banner version.
+func (db *DB) EachVersion(ctx context.Context, fn func(*consent.Version) error) error {
+	rows, err := db.read.QueryContext(ctx, `SELECT site, hash, body, created_at FROM versions ORDER BY site, created_at, hash`)
+	if err != nil {
+		return fmt.Errorf("versions: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var v consent.Version
+		var created int64
+		if err := rows.Scan(&v.Site, &v.Hash, &v.Body, &created); err != nil {
+			return fmt.Errorf("versions: %w", err)
+		}
+		v.CreatedAt = time.UnixMicro(created).UTC()
+		if err := fn(&v); err != nil {
+			return err
+		}
+	}
+	return rows.Err()
+}
+
+// AllSessions returns every console session.
+func (db *DB) AllSessions(ctx context.Context) ([]consent.Session, error) {
+	rows, err := db.read.QueryContext(ctx, `SELECT id, token, created_at, expires_at, ended_at FROM sessions ORDER BY created_at`)
+	if err != nil {
+		return nil, fmt.Errorf("sessions: %w", err)
+	}
+	defer rows.Close()
+	var out []consent.Session
+	for rows.Next() {
+		var s consent.Session
+		var created, expires int64
+		var ended sql.NullInt64
+		if err := rows.Scan(&s.ID, &s.Token, &created, &expires, &ended); err != nil {
+			return nil, fmt.Errorf("sessions: %w", err)
+		}
+		s.CreatedAt, s.ExpiresAt = time.UnixMicro(created).UTC(), time.UnixMicro(expires).UTC()
+		if ended.Valid {
+			t := time.UnixMicro(ended.Int64).UTC()
+			s.EndedAt = &t
+		}
+		out = append(out, s)
+	}
+	return out, rows.Err()
+}
+
+// LogLeafCount is the size of the transparency log this database keeps
+// (0 when it keeps none).
+func (db *DB) LogLeafCount(ctx context.Context) (int64, error) {
+	var n int64
+	if err := db.read.QueryRowContext(ctx, `SELECT ifnull(max(idx) + 1, 0) FROM log_leaves`).Scan(&n); err != nil {
+		return 0, fmt.Errorf("log size: %w", err)
+	}
+	return n, nil
+}

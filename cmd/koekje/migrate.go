@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"time"
 
 	"github.com/koekje/koekje/server/consent"
 	"github.com/koekje/koekje/server/postgres"
@@ -107,10 +108,13 @@ func migrateStoreCmd(ctx context.Context, args []string, getenv func(string) str
 	}
 	defer imp.Rollback()
 	c := &storeCopy{src: src, imp: imp, sites: map[string]*siteCopy{}, stderr: stderr}
+	start := time.Now()
 	sum, err := c.run(ctx, leaves)
 	if err != nil {
 		return err
 	}
+	fmt.Fprintf(stderr, "koekje: copied %d records in %s; verifying every chain on the copy\n", sum.Records, time.Since(start).Round(time.Millisecond))
+	start = time.Now()
 	sum.KeyFile = imp.KeyFile()
 	sum.Log = "none"
 	if leaves > 0 {
@@ -120,6 +124,7 @@ func migrateStoreCmd(ctx context.Context, args []string, getenv func(string) str
 	if err != nil {
 		return err
 	}
+	fmt.Fprintf(stderr, "koekje: verified in %s\n", time.Since(start).Round(time.Millisecond))
 	enc := json.NewEncoder(stdout)
 	for _, s := range c.order {
 		enc.Encode(c.sites[s])

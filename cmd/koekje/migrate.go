@@ -16,6 +16,7 @@ import (
 	"github.com/koekje/koekje/server/postgres"
 	"github.com/koekje/koekje/server/proof"
 	"github.com/koekje/koekje/server/sqlite"
+	klog "github.com/koekje/koekje/server/tlog"
 )
 
 // copyBatch is the number of rows one INSERT of migrate-store carries.
@@ -98,28 +99,42 @@ func migrateStoreCmd(ctx context.Context, args []string, getenv func(string) str
 	if err != nil {
 		return err
 	}
-	if leaves > 0 && !*dropLog {
-		return fmt.Errorf("%s keeps a transparency log of %d leaves, which the PostgreSQL store cannot hold yet; "+
-			"give --drop-log to copy everything else (keep %s: its log still proves the receipts issued so far)", *from, leaves, *from)
-	}
 	imp, err := postgres.BeginImport(ctx, *to, *keyFile)
 	if err != nil {
 		return fmt.Errorf("--to: %w", err)
 	}
 	defer imp.Rollback()
-	c := &storeCopy{src: src, imp: imp, sites: map[string]*siteCopy{}, stderr: stderr}
+	keepsLog, err := imp.KeepsLog(ctx)
+	if err != nil {
+		return fmt.Errorf("--to: %w", err)
+	}
+	if leaves > 0 && !keepsLog && !*dropLog {
+		return fmt.Errorf("%s keeps a transparency log of %d leaves, which this PostgreSQL store cannot hold; "+
+			"give --drop-log to copy everything else (keep %s: its log still proves the receipts issued so far)", *from, leaves, *from)
+	}
+	c := &storeCopy{src: src, imp: imp, sites: map[string]*siteCopy{}, stderr: stderr,
+		copyLog: leaves > 0 && !*dropLog, dropLog: leaves > 0 && *dropLog}
 	start := time.Now()
-	sum, err := c.run(ctx, leaves)
+	sum, err := c.run(ctx)
 	if err != nil {
 		return err
 	}
+	sum.KeyFile = imp.KeyFile()
+	switch {
+	case c.copyLog:
+		if err := c.copyTheLog(ctx); err != nil {
+			return err
+		}
+		sum.Log = fmt.Sprintf("copied: %d leaves", leaves)
+	case c.dropLog && keepsLog:
+		sum.Log = fmt.Sprintf("dropped: %d leaves stay in %s; a new log with a new key takes every copied record", leaves, *from)
+	case c.dropLog:
+		sum.Log = fmt.Sprintf("dropped: %d leaves stay in %s", leaves, *from)
+	default:
+		sum.Log = "none"
+	}
 	fmt.Fprintf(stderr, "koekje: copied %d records in %s; verifying every chain on the copy\n", sum.Records, time.Since(start).Round(time.Millisecond))
 	start = time.Now()
-	sum.KeyFile = imp.KeyFile()
-	sum.Log = "none"
-	if leaves > 0 {
-		sum.Log = fmt.Sprintf("dropped: %d leaves stay in %s", leaves, *from)
-	}
 	ok, err := c.verify(ctx)
 	if err != nil {
 		return err
@@ -149,6 +164,10 @@ type storeCopy struct {
 	order  []string
 	keys   []consent.SigningKey
 	stderr io.Writer
+	// copyLog: the source's transparency log comes along; dropLog: it
+	// stays behind, with its key and the leaf numbers checkpoints name.
+	copyLog, dropLog bool
+	logKey           string // the copied log's verifier key
 }
 
 func (c *storeCopy) site(s string) *siteCopy {
@@ -161,9 +180,8 @@ func (c *storeCopy) site(s string) *siteCopy {
 	return sc
 }
 
-// run copies every part of the store but the transparency log; leaves is
-// the size of the log the source keeps.
-func (c *storeCopy) run(ctx context.Context, leaves int64) (*copySummary, error) {
+// run copies every part of the store but the transparency log's tables.
+func (c *storeCopy) run(ctx context.Context) (*copySummary, error) {
 	var sum copySummary
 	sites, err := c.src.Sites(ctx)
 	if err != nil {
@@ -185,7 +203,7 @@ func (c *storeCopy) run(ctx context.Context, leaves int64) (*copySummary, error)
 	for _, s := range secrets {
 		// A log's key goes only with its log: a new log signed with it
 		// would contradict the checkpoints the old one published.
-		if s.Name == sqlite.LogKeySecret && leaves > 0 {
+		if s.Name == sqlite.LogKeySecret && c.dropLog {
 			continue
 		}
 		keep = append(keep, s)
@@ -245,7 +263,7 @@ func (c *storeCopy) run(ctx context.Context, leaves int64) (*copySummary, error)
 			return nil, err
 		}
 		for _, cp := range cps {
-			if leaves > 0 {
+			if c.dropLog {
 				cp.LogIndex = nil // a leaf of the log left behind
 			}
 		}
@@ -309,6 +327,67 @@ func (c *storeCopy) run(ctx context.Context, leaves int64) (*copySummary, error)
 	return &sum, nil
 }
 
+// copyTheLog copies the transparency log: its leaves (with the place in
+// its chain of each one's record), its tree's hashes, its signed and
+// witnessed checkpoints, and its state, the newest checkpoint.
+func (c *storeCopy) copyTheLog(ctx context.Context) error {
+	signer, err := c.src.LogSigner(ctx)
+	if err != nil {
+		return err
+	}
+	latest, err := c.src.LatestCheckpoint(ctx)
+	if err != nil {
+		return err
+	}
+	if signer == nil || latest == nil {
+		return errors.New("the source's log has leaves and no signed checkpoint")
+	}
+	c.logKey = signer.VerifierKey()
+	cp, _, err := klog.OpenCheckpoint(latest, c.logKey)
+	if err != nil {
+		return fmt.Errorf("the source's newest log checkpoint: %w", err)
+	}
+	var leaves []*consent.LogLeaf
+	err = c.src.EachLogLeaf(ctx, func(l *consent.LogLeaf) error {
+		leaves = append(leaves, l)
+		if len(leaves) < copyBatch {
+			return nil
+		}
+		err := c.imp.PutLogLeaves(ctx, leaves)
+		leaves = leaves[:0]
+		return err
+	})
+	if err == nil && len(leaves) > 0 {
+		err = c.imp.PutLogLeaves(ctx, leaves)
+	}
+	if err != nil {
+		return err
+	}
+	var ids []int64
+	var hashes [][]byte
+	err = c.src.EachLogHash(ctx, func(id int64, h []byte) error {
+		ids, hashes = append(ids, id), append(hashes, h)
+		if len(ids) < copyBatch {
+			return nil
+		}
+		err := c.imp.PutLogHashes(ctx, ids, hashes)
+		ids, hashes = ids[:0], hashes[:0]
+		return err
+	})
+	if err == nil && len(ids) > 0 {
+		err = c.imp.PutLogHashes(ctx, ids, hashes)
+	}
+	if err != nil {
+		return err
+	}
+	if err := c.src.EachLogCheckpoint(ctx, func(cp *consent.LogCheckpoint, witnessed bool) error {
+		return c.imp.PutLogCheckpoint(ctx, cp, witnessed)
+	}); err != nil {
+		return err
+	}
+	return c.imp.FinishLog(ctx, cp.Size, cp.Hash[:], cp.Origin)
+}
+
 // verify walks every chain as the copy holds it, before it commits: each
 // must verify and end where the source's ends, with as many records.
 func (c *storeCopy) verify(ctx context.Context) (bool, error) {
@@ -337,6 +416,17 @@ func (c *storeCopy) verify(ctx context.Context) (bool, error) {
 		case res.Head != hex.EncodeToString(sc.head) && sc.Records > 0:
 			sc.OK, sc.Reason = false, "head"
 			sc.Detail = "the copy's chain ends elsewhere than the source's"
+		case c.copyLog:
+			// Every record must be its leaf's commitment in the copied log,
+			// rebuilt from its entries up to its newest checkpoint.
+			auditKey, err := c.src.LogAuditKey(ctx, s)
+			if err != nil {
+				return false, err
+			}
+			if err := proof.VerifyLog(ctx, c.imp, res, c.logKey, auditKey, nil); err != nil {
+				return false, err
+			}
+			sc.OK, sc.Reason, sc.Seq, sc.Detail = res.OK, res.Reason, res.Seq, res.Detail
 		}
 		ok = ok && sc.OK
 	}

@@ -43,3 +43,20 @@ type Session struct {
 	CreatedAt, ExpiresAt time.Time
 	EndedAt              *time.Time
 }
+
+// LogLeaf is a leaf of the transparency log and the place in its chain of
+// the record it commits to; Salt is nil once a purge removed the record.
+type LogLeaf struct {
+	Index       int64
+	Site        string
+	Seq         int64
+	Salt, Entry []byte
+}
+
+// LogCheckpoint is a signed checkpoint of the transparency log, or with
+// Witnessed, the same with the cosignatures witnesses added.
+type LogCheckpoint struct {
+	Size      int64
+	Signed    []byte
+	CreatedAt time.Time
+}

@@ -16,6 +16,7 @@ import (
 
 	"github.com/koekje/koekje/server/consent"
 	"github.com/koekje/koekje/server/keyfile"
+	klog "github.com/koekje/koekje/server/tlog"
 )
 
 // Import copies a whole store into an empty database (koekje
@@ -98,8 +99,13 @@ func nonEmptyTables(ctx context.Context, tx pgx.Tx) ([]string, error) {
 	}
 	var held []string
 	for _, t := range tables {
+		q := `SELECT EXISTS (SELECT 1 FROM ` + pgx.Identifier{t}.Sanitize() + `)`
+		if t == "log_state" {
+			// Its one row is made by the migration: an empty log.
+			q = `SELECT EXISTS (SELECT 1 FROM log_state WHERE size > 0 OR origin IS NOT NULL)`
+		}
 		var any bool
-		if err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM `+pgx.Identifier{t}.Sanitize()+`)`).Scan(&any); err != nil {
+		if err := tx.QueryRow(ctx, q).Scan(&any); err != nil {
 			return nil, fmt.Errorf("look into %s: %w", t, err)
 		}
 		if any {
@@ -363,4 +369,136 @@ func (imp *Import) Commit(ctx context.Context) error {
 		return fmt.Errorf("commit: %w", err)
 	}
 	return nil
+}
+
+// KeepsLog reports whether the database's schema has the transparency
+// log's tables.
+func (imp *Import) KeepsLog(ctx context.Context) (bool, error) {
+	var ok bool
+	if err := imp.tx.QueryRow(ctx, `SELECT to_regclass('log_state') IS NOT NULL`).Scan(&ok); err != nil {
+		return false, fmt.Errorf("log tables: %w", err)
+	}
+	return ok, nil
+}
+
+// PutLogLeaves stores leaves of the transparency log.
+func (imp *Import) PutLogLeaves(ctx context.Context, leaves []*consent.LogLeaf) error {
+	idx, seqs := make([]int64, len(leaves)), make([]int64, len(leaves))
+	sites := make([]string, len(leaves))
+	salts, entries := make([][]byte, len(leaves)), make([][]byte, len(leaves))
+	for i, l := range leaves {
+		idx[i], sites[i], seqs[i], salts[i], entries[i] = l.Index, l.Site, l.Seq, l.Salt, l.Entry
+	}
+	if _, err := imp.tx.Exec(ctx, `INSERT INTO log_leaves (idx, site, seq, salt, entry)
+		SELECT * FROM unnest($1::bigint[], $2::text[], $3::bigint[], $4::bytea[], $5::bytea[])`, idx, sites, seqs, salts, entries); err != nil {
+		return fmt.Errorf("log leaves: %w", err)
+	}
+	return nil
+}
+
+// PutLogHashes stores hashes of the log's tree by tlog's stored hash index.
+func (imp *Import) PutLogHashes(ctx context.Context, ids []int64, hashes [][]byte) error {
+	if _, err := imp.tx.Exec(ctx, `INSERT INTO log_hashes (id, hash) SELECT * FROM unnest($1::bigint[], $2::bytea[])`, ids, hashes); err != nil {
+		return fmt.Errorf("log hashes: %w", err)
+	}
+	return nil
+}
+
+// PutLogCheckpoint stores a signed checkpoint of the log, or one with the
+// witnesses' cosignatures.
+func (imp *Import) PutLogCheckpoint(ctx context.Context, cp *consent.LogCheckpoint, witnessed bool) error {
+	q := `INSERT INTO log_checkpoints (size, signed, created_at) VALUES ($1, $2, $3)`
+	args := []any{cp.Size, cp.Signed, cp.CreatedAt}
+	if witnessed {
+		q, args = `INSERT INTO log_witnessed (size, cosigned) VALUES ($1, $2)`, args[:2]
+	}
+	if _, err := imp.tx.Exec(ctx, q, args...); err != nil {
+		return fmt.Errorf("log checkpoint %d: %w", cp.Size, err)
+	}
+	return nil
+}
+
+// FinishLog sets the log's state to its newest checkpoint (size, root and
+// the origin that names it), takes the records that have leaves off the
+// integrator's queue, and checks that each purge checkpoint's leaf is
+// that of its last purged record.
+func (imp *Import) FinishLog(ctx context.Context, size int64, root []byte, origin string) error {
+	var leaves int64
+	if err := imp.tx.QueryRow(ctx, `SELECT coalesce(max(idx) + 1, 0) FROM log_leaves`).Scan(&leaves); err != nil {
+		return fmt.Errorf("log leaves: %w", err)
+	}
+	if leaves != size {
+		return fmt.Errorf("the log's newest checkpoint has size %d, its leaves number %d", size, leaves)
+	}
+	if _, err := imp.tx.Exec(ctx, `UPDATE log_state SET size = $1, root = $2, origin = $3`, size, root, origin); err != nil {
+		return fmt.Errorf("log state: %w", err)
+	}
+	if _, err := imp.tx.Exec(ctx, `DELETE FROM log_pending p WHERE EXISTS (SELECT 1 FROM log_leaves l WHERE l.site = p.site AND l.seq = p.seq)`); err != nil {
+		return fmt.Errorf("log queue: %w", err)
+	}
+	var site string
+	var seq int64
+	err := imp.tx.QueryRow(ctx, `SELECT c.site, c.seq FROM checkpoints c LEFT JOIN log_leaves l ON l.idx = c.log_index
+		WHERE c.log_index IS NOT NULL AND (l.site IS DISTINCT FROM c.site OR l.seq IS DISTINCT FROM c.seq) LIMIT 1`).Scan(&site, &seq)
+	if err == nil {
+		return fmt.Errorf("the purge checkpoint of %s at %d names a leaf of another record", site, seq)
+	}
+	if !errors.Is(err, pgx.ErrNoRows) {
+		return fmt.Errorf("purge checkpoints: %w", err)
+	}
+	return nil
+}
+
+// Checkpoints is DB.Checkpoints within the copy.
+func (imp *Import) Checkpoints(ctx context.Context, site string) ([]*consent.Checkpoint, error) {
+	rows, err := imp.tx.Query(ctx, `SELECT seq, hash, created_at, coalesce(key_id, ''), signature, log_index FROM checkpoints
+		WHERE site = $1 ORDER BY seq DESC`, site)
+	if err != nil {
+		return nil, fmt.Errorf("checkpoints: %w", err)
+	}
+	defer rows.Close()
+	var out []*consent.Checkpoint
+	for rows.Next() {
+		cp := consent.Checkpoint{Site: site}
+		if err := rows.Scan(&cp.Seq, &cp.Hash, &cp.CreatedAt, &cp.KeyID, &cp.Signature, &cp.LogIndex); err != nil {
+			return nil, fmt.Errorf("checkpoints: %w", err)
+		}
+		cp.CreatedAt = cp.CreatedAt.UTC()
+		out = append(out, &cp)
+	}
+	return out, rows.Err()
+}
+
+// LatestCheckpoint is the newest signed checkpoint of the copied log.
+func (imp *Import) LatestCheckpoint(ctx context.Context) ([]byte, error) {
+	var b []byte
+	err := imp.tx.QueryRow(ctx, `SELECT signed FROM log_checkpoints ORDER BY size DESC LIMIT 1`).Scan(&b)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("log checkpoint: %w", err)
+	}
+	return b, nil
+}
+
+// LogLeaves calls fn for each copied leaf in index order, with the record
+// it commits to if that record is there.
+func (imp *Import) LogLeaves(ctx context.Context, fn func(*klog.LeafRecord) error) error {
+	rows, err := imp.tx.Query(ctx, `SELECT l.idx, l.entry, l.salt, coalesce(r.site, ''), coalesce(r.seq, 0), r.hash
+		FROM log_leaves l LEFT JOIN records r ON r.site = l.site AND r.seq = l.seq ORDER BY l.idx`)
+	if err != nil {
+		return fmt.Errorf("log leaves: %w", err)
+	}
+	defer rows.Close()
+	var l klog.LeafRecord
+	for rows.Next() {
+		if err := rows.Scan(&l.Index, &l.Entry, &l.Salt, &l.Site, &l.Seq, &l.RecordHash); err != nil {
+			return fmt.Errorf("log leaves: %w", err)
+		}
+		if err := fn(&l); err != nil {
+			return err
+		}
+	}
+	return rows.Err()
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/koekje/koekje/server/consent"
@@ -165,4 +166,116 @@ func (db *DB) LogLeafCount(ctx context.Context) (int64, error) {
 		return 0, fmt.Errorf("log size: %w", err)
 	}
 	return n, nil
+}
+
+// EachLogLeaf calls fn with every leaf of the transparency log in index
+// order. A leaf whose record a purge removed no longer names it: its place
+// in the chain is found from the site's leaves, which the records got in
+// sequence order, the purged (oldest) ones first.
+func (db *DB) EachLogLeaf(ctx context.Context, fn func(*consent.LogLeaf) error) error {
+	next := map[string]int64{} // site → the place of its next purged leaf
+	rows, err := db.read.QueryContext(ctx, `SELECT l.site, sum(l.record IS NULL), min(r.seq),
+			(SELECT max(seq) FROM checkpoints c WHERE c.site = l.site)
+		FROM log_leaves l LEFT JOIN records r ON r.id = l.record GROUP BY l.site`)
+	if err != nil {
+		return fmt.Errorf("log leaves: %w", err)
+	}
+	for rows.Next() {
+		var site string
+		var purged int64
+		var first, cp sql.NullInt64
+		if err := rows.Scan(&site, &purged, &first, &cp); err != nil {
+			rows.Close()
+			return fmt.Errorf("log leaves: %w", err)
+		}
+		switch {
+		case purged == 0:
+		case first.Valid:
+			next[site] = first.Int64 - purged
+		case cp.Valid:
+			next[site] = cp.Int64 - purged + 1
+		default:
+			rows.Close()
+			return fmt.Errorf("log leaves: %s has %d leaves whose records are gone without a purge checkpoint", site, purged)
+		}
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("log leaves: %w", err)
+	}
+	rows, err = db.read.QueryContext(ctx, `SELECT l.idx, l.site, r.seq, l.salt, l.entry
+		FROM log_leaves l LEFT JOIN records r ON r.id = l.record ORDER BY l.idx`)
+	if err != nil {
+		return fmt.Errorf("log leaves: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var l consent.LogLeaf
+		var seq sql.NullInt64
+		if err := rows.Scan(&l.Index, &l.Site, &seq, &l.Salt, &l.Entry); err != nil {
+			return fmt.Errorf("log leaves: %w", err)
+		}
+		if seq.Valid {
+			l.Seq = seq.Int64
+		} else {
+			l.Seq, l.Salt = next[l.Site], nil
+			next[l.Site]++
+		}
+		if err := fn(&l); err != nil {
+			return err
+		}
+	}
+	return rows.Err()
+}
+
+// EachLogHash calls fn with every stored hash of the log's tree, by
+// tlog's stored hash index.
+func (db *DB) EachLogHash(ctx context.Context, fn func(id int64, hash []byte) error) error {
+	rows, err := db.read.QueryContext(ctx, `SELECT id, hash FROM log_hashes ORDER BY id`)
+	if err != nil {
+		return fmt.Errorf("log hashes: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var id int64
+		var h []byte
+		if err := rows.Scan(&id, &h); err != nil {
+			return fmt.Errorf("log hashes: %w", err)
+		}
+		if err := fn(id, h); err != nil {
+			return err
+		}
+	}
+	return rows.Err()
+}
+
+// EachLogCheckpoint calls fn with every signed checkpoint of the log, and
+// then, with witnessed set, every one witnesses cosigned.
+func (db *DB) EachLogCheckpoint(ctx context.Context, fn func(cp *consent.LogCheckpoint, witnessed bool) error) error {
+	for _, q := range []string{`SELECT size, signed, created_at FROM log_checkpoints ORDER BY size`,
+		`SELECT size, cosigned, 0 FROM log_witnessed ORDER BY size`} {
+		witnessed := strings.Contains(q, "cosigned")
+		rows, err := db.read.QueryContext(ctx, q)
+		if err != nil {
+			return fmt.Errorf("log checkpoints: %w", err)
+		}
+		for rows.Next() {
+			var cp consent.LogCheckpoint
+			var created int64
+			if err := rows.Scan(&cp.Size, &cp.Signed, &created); err != nil {
+				rows.Close()
+				return fmt.Errorf("log checkpoints: %w", err)
+			}
+			cp.CreatedAt = time.UnixMicro(created).UTC()
+			if err := fn(&cp, witnessed); err != nil {
+				rows.Close()
+				return err
+			}
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return fmt.Errorf("log checkpoints: %w", err)
+		}
+	}
+	return nil
 }

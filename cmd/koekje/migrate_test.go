@@ -20,6 +20,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/koekje/koekje/server/consent"
+	"github.com/koekje/koekje/server/postgres"
 	"github.com/koekje/koekje/server/postgres/pgtest"
 	"github.com/koekje/koekje/server/proof"
 	"github.com/koekje/koekje/server/sqlite"
@@ -208,6 +209,12 @@ func TestMigrateStore(t *testing.T) {
 		receipts = append(receipts, receipt(base, v))
 	}
 	oldJWKS, _ := httpGet(t, base+"/api/v1/keys", "")
+	logKey, _ := httpGet(t, base+"/log/key", "")
+	keptCheckpoint := filepath.Join(dir, "kept.checkpoint")
+	b, _ := httpGet(t, base+"/log/checkpoint", "")
+	if err := os.WriteFile(keptCheckpoint, b, 0o600); err != nil {
+		t.Fatal(err)
+	}
 	stop()
 	// The oldest of one site's records go; the chain starts at the
 	// checkpoint the purge signs.
@@ -225,13 +232,19 @@ func TestMigrateStore(t *testing.T) {
 		lookups[v.id] = out
 	}
 
-	out, err := runCLI(t, nil, "migrate-store", "--from", src, "--to", dsn, "--key-file", pgKey)
-	if err == nil || !strings.Contains(err.Error(), "--drop-log") {
-		t.Fatalf("a source with a log, without --drop-log: %v %s", err, out)
+	// Where PostgreSQL keeps the transparency log, it comes along; else
+	// it is left behind, and only when --drop-log says so.
+	keepsLog := pgKeepsLog(t)
+	args := []string{"migrate-store", "--from", src, "--to", dsn, "--key-file", pgKey}
+	if !keepsLog {
+		out, err := runCLI(t, nil, args...)
+		if err == nil || !strings.Contains(err.Error(), "--drop-log") {
+			t.Fatalf("a source with a log, without --drop-log: %v %s", err, out)
+		}
+		args = append(args, "--drop-log")
 	}
 	var stdout, stderr bytes.Buffer
-	if err := run(context.Background(), []string{"migrate-store", "--from", src, "--to", dsn, "--key-file", pgKey, "--drop-log"},
-		func(string) string { return "" }, &stdout, &stderr); err != nil {
+	if err := run(context.Background(), args, func(string) string { return "" }, &stdout, &stderr); err != nil {
 		t.Fatalf("migrate-store: %v\n%s%s", err, stdout.String(), stderr.String())
 	}
 	lines := strings.Split(strings.TrimSpace(stdout.String()), "\n")
@@ -251,9 +264,10 @@ func TestMigrateStore(t *testing.T) {
 	if perSite["blog"].Checkpoints != 1 || perSite["demo"].Checkpoints != 0 {
 		t.Errorf("checkpoints: blog %d, demo %d; want 1, 0", perSite["blog"].Checkpoints, perSite["demo"].Checkpoints)
 	}
+	t.Log(lines[len(sites)])
 	var sum copySummary
 	if err := json.Unmarshal([]byte(lines[len(sites)]), &sum); err != nil || !sum.OK || sum.Records != total || sum.SigningKeys != 2 ||
-		sum.Sites != 3 || !strings.Contains(sum.Log, "dropped") || sum.KeyFile != pgKey {
+		sum.Sites != 3 || keepsLog != strings.HasPrefix(sum.Log, "copied") || sum.KeyFile != pgKey {
 		t.Errorf("summary: %v %s", err, lines[len(sites)])
 	}
 	// Every record the source holds, and no other.
@@ -276,7 +290,7 @@ func TestMigrateStore(t *testing.T) {
 	}
 
 	// The target, opened as a server would open it.
-	if out, err := runCLI(t, dstEnv, "verify"); err != nil || strings.Count(out, `"ok":true`) != 3 {
+	if out, err := runCLI(t, dstEnv, "verify"); err != nil || strings.Count(out, `"ok":true`) != 3 || keepsLog != strings.Contains(out, `"log":{`) {
 		t.Fatalf("verify on the target: %v\n%s", err, out)
 	}
 	for _, s := range sites {
@@ -310,6 +324,26 @@ func TestMigrateStore(t *testing.T) {
 	}
 	if len(kids) != 2 {
 		t.Errorf("receipts signed by %d keys; want the retired and the current one", len(kids))
+	}
+	if keepsLog {
+		// The log is the one receipts were proven in: same key, and it
+		// extends the checkpoint kept before the move; an old receipt's
+		// proof, fetched from the new server, verifies.
+		if b, _ := httpGet(t, base+"/log/key", ""); !bytes.Equal(b, logKey) {
+			t.Errorf("log key on the target %q, was %q", b, logKey)
+		}
+		key := strings.TrimSpace(string(logKey))
+		if out, err := runCLI(t, nil, "log-audit", "--url", base, "--log-key", key, "--since", keptCheckpoint); err != nil {
+			t.Errorf("log-audit of the target since the kept checkpoint: %v\n%s", err, out)
+		}
+		v := late[0]
+		b, code := httpGet(t, base+"/api/v1/consents/"+v.id+"/proof?token="+v.token, "")
+		if code != 200 {
+			t.Fatalf("proof from the target: %d %s", code, b)
+		}
+		if rc := proof.CheckReceipt(receipts[len(receipts)-5], jwks, b, key, nil, 0); !rc.OK {
+			t.Errorf("an old receipt with its proof from the target: %s", rc.Error)
+		}
 	}
 	v := late[1]
 	b, code := httpGet(t, base+"/api/v1/consents/"+v.id+"?token="+v.token, "")
@@ -345,6 +379,22 @@ func TestMigrateStore(t *testing.T) {
 	if code != 200 || !strings.Contains(string(b), `"ok":true`) {
 		t.Errorf("verify after a new record: %d %s", code, b)
 	}
+}
+
+// pgKeepsLog reports whether this binary's PostgreSQL schema has the
+// transparency log's tables.
+func pgKeepsLog(t *testing.T) bool {
+	t.Helper()
+	imp, err := postgres.BeginImport(context.Background(), pgtest.Shared(t).NewDatabase(t), filepath.Join(t.TempDir(), "k.key"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer imp.Rollback()
+	ok, err := imp.KeepsLog(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ok
 }
 
 func postAdmin(t *testing.T, url string) ([]byte, int) {

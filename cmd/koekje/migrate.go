@@ -114,16 +114,25 @@ func migrateStoreCmd(ctx context.Context, args []string, getenv func(string) str
 	}
 	c := &storeCopy{src: src, imp: imp, sites: map[string]*siteCopy{}, stderr: stderr,
 		copyLog: leaves > 0 && !*dropLog, dropLog: leaves > 0 && *dropLog}
+	// Whatever stops the copy before its commit leaves the target as empty
+	// as it was: the transaction is rolled back (or, if the process dies,
+	// dropped by PostgreSQL with its connection).
+	interrupted := func(err error) error {
+		if ctx.Err() != nil {
+			return errors.New("interrupted: nothing was committed, the target database is as empty as it was")
+		}
+		return fmt.Errorf("%w; nothing was committed, the target database is as empty as it was", err)
+	}
 	start := time.Now()
 	sum, err := c.run(ctx)
 	if err != nil {
-		return err
+		return interrupted(err)
 	}
 	sum.KeyFile = imp.KeyFile()
 	switch {
 	case c.copyLog:
 		if err := c.copyTheLog(ctx); err != nil {
-			return err
+			return interrupted(err)
 		}
 		sum.Log = fmt.Sprintf("copied: %d leaves", leaves)
 	case c.dropLog && keepsLog:
@@ -137,7 +146,7 @@ func migrateStoreCmd(ctx context.Context, args []string, getenv func(string) str
 	start = time.Now()
 	ok, err := c.verify(ctx)
 	if err != nil {
-		return err
+		return interrupted(err)
 	}
 	fmt.Fprintf(stderr, "koekje: verified in %s\n", time.Since(start).Round(time.Millisecond))
 	enc := json.NewEncoder(stdout)

@@ -30,6 +30,7 @@ type siteCopy struct {
 	Checkpoints int    `json:"checkpoints"`
 	Versions    int    `json:"versions"`
 	RequestIDs  int64  `json:"request_ids"`
+	Scans       int    `json:"scans"`
 	Head        string `json:"head,omitempty"`
 	Reason      string `json:"reason,omitempty"`
 	Seq         int64  `json:"sequence,omitempty"`
@@ -44,6 +45,7 @@ type copySummary struct {
 	Records     int64  `json:"records"`
 	RequestIDs  int64  `json:"request_ids"`
 	Texts       int64  `json:"texts"`
+	Scans       int    `json:"scans"`
 	SigningKeys int    `json:"signing_keys"`
 	Secrets     int    `json:"secrets"`
 	Sessions    int    `json:"sessions"`
@@ -60,7 +62,7 @@ func migrateStoreCmd(ctx context.Context, args []string, getenv func(string) str
 	fromKey := fs.String("from-key-file", "", "the key file of --from; its path + .key when empty")
 	to := fs.String("to", "", "the empty PostgreSQL database to copy into, postgres://… (required)")
 	keyFile := fs.String("key-file", getenv("KOEKJE_KEY_FILE"), "the key file that seals the secrets in --to, made when missing; every instance on --to is given it (KOEKJE_KEY_FILE; required)")
-	dropLog := fs.Bool("drop-log", false, "copy a store that keeps a transparency log without the log (PostgreSQL cannot hold it yet)")
+	dropLog := fs.Bool("drop-log", false, "leave the source's transparency log behind: the target starts a new log, with a new key, over every copied record")
 	if err := parseAnywhere(fs, args); err != nil {
 		return err
 	}
@@ -104,14 +106,6 @@ func migrateStoreCmd(ctx context.Context, args []string, getenv func(string) str
 		return fmt.Errorf("--to: %w", err)
 	}
 	defer imp.Rollback()
-	keepsLog, err := imp.KeepsLog(ctx)
-	if err != nil {
-		return fmt.Errorf("--to: %w", err)
-	}
-	if leaves > 0 && !keepsLog && !*dropLog {
-		return fmt.Errorf("%s keeps a transparency log of %d leaves, which this PostgreSQL store cannot hold; "+
-			"give --drop-log to copy everything else (keep %s: its log still proves the receipts issued so far)", *from, leaves, *from)
-	}
 	c := &storeCopy{src: src, imp: imp, sites: map[string]*siteCopy{}, stderr: stderr,
 		copyLog: leaves > 0 && !*dropLog, dropLog: leaves > 0 && *dropLog}
 	// Whatever stops the copy before its commit leaves the target as empty
@@ -135,10 +129,8 @@ func migrateStoreCmd(ctx context.Context, args []string, getenv func(string) str
 			return interrupted(err)
 		}
 		sum.Log = fmt.Sprintf("copied: %d leaves", leaves)
-	case c.dropLog && keepsLog:
-		sum.Log = fmt.Sprintf("dropped: %d leaves stay in %s; a new log with a new key takes every copied record", leaves, *from)
 	case c.dropLog:
-		sum.Log = fmt.Sprintf("dropped: %d leaves stay in %s", leaves, *from)
+		sum.Log = fmt.Sprintf("dropped: %d leaves stay in %s; a new log with a new key takes every copied record", leaves, *from)
 	default:
 		sum.Log = "none"
 	}
@@ -321,6 +313,14 @@ func (c *storeCopy) run(ctx context.Context) (*copySummary, error) {
 		err = c.imp.PutRequestIDs(ctx, reqs)
 	}
 	if err != nil {
+		return nil, err
+	}
+
+	if err := c.src.EachScan(ctx, func(s *consent.Scan) error {
+		c.site(s.Site).Scans++
+		sum.Scans++
+		return c.imp.PutScan(ctx, s)
+	}); err != nil {
 		return nil, err
 	}
 

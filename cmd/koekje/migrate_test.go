@@ -221,6 +221,17 @@ func TestMigrateStore(t *testing.T) {
 	if out, err := runCLI(t, srcEnv, "purge", "--site", "blog", "--before", cut.UTC().Format(time.RFC3339Nano)); err != nil || !strings.Contains(out, "blog: purged") {
 		t.Fatalf("purge: %v %s", err, out)
 	}
+	// A scan report recorded for one site comes along with its ID and times.
+	srcDB, err := sqlite.OpenWith(src, sqlite.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	scan := &consent.Scan{Site: "shop", StartedAt: time.Now().Add(-time.Minute).UTC().Truncate(time.Microsecond), ConfigHash: "sha256:x",
+		Violations: 1, URLs: []string{"https://shop.example/", "https://shop.example/cart"}, Report: json.RawMessage(`{"violations":[{"cookie":"_ga"}]}`)}
+	if err := srcDB.AddScan(context.Background(), scan); err != nil {
+		t.Fatal(err)
+	}
+	srcDB.Close()
 	lookups := map[string]string{}
 	for _, v := range []*visitor{early[0], early[300], early[len(early)-1], late[0], late[len(late)/2+1]} {
 		// The last early visitor is blog's, purged: the target must not
@@ -232,19 +243,9 @@ func TestMigrateStore(t *testing.T) {
 		lookups[v.id] = out
 	}
 
-	// Where PostgreSQL keeps the transparency log, it comes along; else
-	// it is left behind, and only when --drop-log says so.
-	keepsLog := pgKeepsLog(t)
-	args := []string{"migrate-store", "--from", src, "--to", dsn, "--key-file", pgKey}
-	if !keepsLog {
-		out, err := runCLI(t, nil, args...)
-		if err == nil || !strings.Contains(err.Error(), "--drop-log") {
-			t.Fatalf("a source with a log, without --drop-log: %v %s", err, out)
-		}
-		args = append(args, "--drop-log")
-	}
 	var stdout, stderr bytes.Buffer
-	if err := run(context.Background(), args, func(string) string { return "" }, &stdout, &stderr); err != nil {
+	if err := run(context.Background(), []string{"migrate-store", "--from", src, "--to", dsn, "--key-file", pgKey},
+		func(string) string { return "" }, &stdout, &stderr); err != nil {
 		t.Fatalf("migrate-store: %v\n%s%s", err, stdout.String(), stderr.String())
 	}
 	lines := strings.Split(strings.TrimSpace(stdout.String()), "\n")
@@ -267,11 +268,11 @@ func TestMigrateStore(t *testing.T) {
 	t.Log(lines[len(sites)])
 	var sum copySummary
 	if err := json.Unmarshal([]byte(lines[len(sites)]), &sum); err != nil || !sum.OK || sum.Records != total || sum.SigningKeys != 2 ||
-		sum.Sites != 3 || keepsLog != strings.HasPrefix(sum.Log, "copied") || sum.KeyFile != pgKey {
+		sum.Sites != 3 || sum.Log != "copied: 3600 leaves" || sum.KeyFile != pgKey {
 		t.Errorf("summary: %v %s", err, lines[len(sites)])
 	}
 	// Every record the source holds, and no other.
-	srcDB, err := sqlite.OpenWith(src, sqlite.Options{})
+	srcDB, err = sqlite.OpenWith(src, sqlite.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -290,13 +291,23 @@ func TestMigrateStore(t *testing.T) {
 	}
 
 	// The target, opened as a server would open it.
-	if out, err := runCLI(t, dstEnv, "verify"); err != nil || strings.Count(out, `"ok":true`) != 3 || keepsLog != strings.Contains(out, `"log":{`) {
+	if out, err := runCLI(t, dstEnv, "verify"); err != nil || strings.Count(out, `"ok":true`) != 3 || strings.Count(out, `"log":{`) != 3 {
 		t.Fatalf("verify on the target: %v\n%s", err, out)
 	}
 	for _, s := range sites {
 		if perSite[s].Head != srcHeads[s] {
 			t.Errorf("%s: head %s on the target, %s on the source", s, perSite[s].Head, srcHeads[s])
 		}
+	}
+	dst, err := postgres.Open(context.Background(), dsn, postgres.Options{KeyFile: pgKey})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := dst.ScanReport(context.Background(), "shop", scan.ID)
+	dst.Close()
+	if err != nil || !got.StartedAt.Equal(scan.StartedAt) || !got.RecordedAt.Equal(scan.RecordedAt) || string(got.Report) != string(scan.Report) ||
+		strings.Join(got.URLs, " ") != strings.Join(scan.URLs, " ") || got.Violations != 1 || sum.Scans != 1 {
+		t.Errorf("the scan on the target: %v %+v, want %+v", err, got, scan)
 	}
 	for id, want := range lookups {
 		got, _ := runCLI(t, dstEnv, "lookup", id)
@@ -325,28 +336,26 @@ func TestMigrateStore(t *testing.T) {
 	if len(kids) != 2 {
 		t.Errorf("receipts signed by %d keys; want the retired and the current one", len(kids))
 	}
-	if keepsLog {
-		// The log is the one receipts were proven in: same key, and it
-		// extends the checkpoint kept before the move; an old receipt's
-		// proof, fetched from the new server, verifies.
-		if b, _ := httpGet(t, base+"/log/key", ""); !bytes.Equal(b, logKey) {
-			t.Errorf("log key on the target %q, was %q", b, logKey)
-		}
-		key := strings.TrimSpace(string(logKey))
-		if out, err := runCLI(t, nil, "log-audit", "--url", base, "--log-key", key, "--since", keptCheckpoint); err != nil {
-			t.Errorf("log-audit of the target since the kept checkpoint: %v\n%s", err, out)
-		}
-		v := late[0]
-		b, code := httpGet(t, base+"/api/v1/consents/"+v.id+"/proof?token="+v.token, "")
-		if code != 200 {
-			t.Fatalf("proof from the target: %d %s", code, b)
-		}
-		if rc := proof.CheckReceipt(receipts[len(receipts)-5], jwks, b, key, nil, 0); !rc.OK {
-			t.Errorf("an old receipt with its proof from the target: %s", rc.Error)
-		}
+	// The log is the one receipts were proven in: same key, and it
+	// extends the checkpoint kept before the move; an old receipt's
+	// proof, fetched from the new server, verifies.
+	if b, _ := httpGet(t, base+"/log/key", ""); !bytes.Equal(b, logKey) {
+		t.Errorf("log key on the target %q, was %q", b, logKey)
+	}
+	key := strings.TrimSpace(string(logKey))
+	if out, err := runCLI(t, nil, "log-audit", "--url", base, "--log-key", key, "--since", keptCheckpoint); err != nil {
+		t.Errorf("log-audit of the target since the kept checkpoint: %v\n%s", err, out)
+	}
+	first := late[0]
+	b, code := httpGet(t, base+"/api/v1/consents/"+first.id+"/proof?token="+first.token, "")
+	if code != 200 {
+		t.Fatalf("proof from the target: %d %s", code, b)
+	}
+	if rc := proof.CheckReceipt(receipts[len(receipts)-5], jwks, b, key, nil, 0); !rc.OK {
+		t.Errorf("an old receipt with its proof from the target: %s", rc.Error)
 	}
 	v := late[1]
-	b, code := httpGet(t, base+"/api/v1/consents/"+v.id+"?token="+v.token, "")
+	b, code = httpGet(t, base+"/api/v1/consents/"+v.id+"?token="+v.token, "")
 	if code != 200 || !strings.Contains(string(b), v.last.RecordID) {
 		t.Errorf("an old visitor token on the target: %d %s", code, b)
 	}
@@ -379,22 +388,6 @@ func TestMigrateStore(t *testing.T) {
 	if code != 200 || !strings.Contains(string(b), `"ok":true`) {
 		t.Errorf("verify after a new record: %d %s", code, b)
 	}
-}
-
-// pgKeepsLog reports whether this binary's PostgreSQL schema has the
-// transparency log's tables.
-func pgKeepsLog(t *testing.T) bool {
-	t.Helper()
-	imp, err := postgres.BeginImport(context.Background(), pgtest.Shared(t).NewDatabase(t), filepath.Join(t.TempDir(), "k.key"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer imp.Rollback()
-	ok, err := imp.KeepsLog(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
-	return ok
 }
 
 func postAdmin(t *testing.T, url string) ([]byte, int) {
@@ -461,6 +454,57 @@ func TestMigrateStoreLeavesTargetEmptyOnFailure(t *testing.T) {
 	out, err = runCLI(t, nil, "migrate-store", "--from", src, "--to", dsn, "--key-file", filepath.Join(dir, "pg.key"))
 	if err != nil || !strings.Contains(out, `"site":"voip-nl","ok":true,"records":50`) {
 		t.Fatalf("the copy after the failed one: %v\n%s", err, out)
+	}
+}
+
+// With --drop-log the source's log stays behind, its key too: the target
+// starts a log of its own.
+func TestMigrateStoreDropLog(t *testing.T) {
+	dsn := pgtest.Shared(t).NewDatabase(t)
+	dir := t.TempDir()
+	src := filepath.Join(dir, "k.db")
+	db, err := sqlite.Open(src, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	signer, err := db.StartLog(context.Background(), "consent.example.nl/log")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 20 {
+		r := &consent.Record{Site: "voip-nl", Action: consent.RejectAll, Choices: map[string]bool{"necessary": true}, Revision: 1, ConfigHash: "sha256:x", Language: "nl"}
+		if err := db.Append(context.Background(), r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	db.Close()
+	pgKey := filepath.Join(dir, "pg.key")
+	out, err := runCLI(t, nil, "migrate-store", "--from", src, "--to", dsn, "--key-file", pgKey, "--drop-log")
+	if err != nil || !strings.Contains(out, `"log":"dropped: 20 leaves stay in `+src+`; a new log`) {
+		t.Fatalf("migrate-store --drop-log: %v\n%s", err, out)
+	}
+	env := map[string]string{"KOEKJE_DB": dsn, "KOEKJE_KEY_FILE": pgKey}
+	out, err = runCLI(t, env, "keys", "log-key", "--public-url", "https://consent.example.nl")
+	if err != nil || !strings.HasPrefix(out, "consent.example.nl/log+") || strings.TrimSpace(out) == signer.VerifierKey() {
+		t.Errorf("the target's log key %q (%v); the source's was %s", out, err, signer.VerifierKey())
+	}
+	if out, err := runCLI(t, env, "verify"); err != nil || !strings.Contains(out, `"ok":true,"site":"voip-nl","records":20`) {
+		t.Errorf("verify on the target: %v\n%s", err, out)
+	}
+	// Served, the target's new log takes the copied records.
+	env["KOEKJE_ADMIN_TOKEN"] = adminToken
+	base, stop := serveFor(t, env)
+	defer stop()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		b, _ := httpGet(t, base+"/log/checkpoint", "")
+		if lines := strings.Split(string(b), "\n"); len(lines) > 1 && lines[1] == "20" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the target's log never took the 20 copied records: %q", b)
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
 }
 

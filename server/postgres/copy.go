@@ -272,6 +272,20 @@ func (imp *Import) PutSessions(ctx context.Context, ss []consent.Session) error 
 	return nil
 }
 
+// PutScan stores a recorded scan as it was recorded, ID and times included.
+func (imp *Import) PutScan(ctx context.Context, s *consent.Scan) error {
+	urls := s.URLs
+	if urls == nil {
+		urls = []string{}
+	}
+	if _, err := imp.tx.Exec(ctx, `INSERT INTO scans (id, site, started_at, recorded_at, config_hash,
+		violations, undeclared, stale, urls, report) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`,
+		s.ID, s.Site, s.StartedAt, s.RecordedAt, s.ConfigHash, s.Violations, s.Undeclared, s.Stale, urls, []byte(s.Report)); err != nil {
+		return fmt.Errorf("scan %s: %w", s.ID, err)
+	}
+	return nil
+}
+
 // Chain streams a site's copied records in sequence order, from within
 // the copy's transaction: the copy is verified before it commits.
 func (imp *Import) Chain(ctx context.Context, site string, fn func(*consent.Record) error) error {
@@ -369,16 +383,6 @@ func (imp *Import) Commit(ctx context.Context) error {
 		return fmt.Errorf("commit: %w", err)
 	}
 	return nil
-}
-
-// KeepsLog reports whether the database's schema has the transparency
-// log's tables.
-func (imp *Import) KeepsLog(ctx context.Context) (bool, error) {
-	var ok bool
-	if err := imp.tx.QueryRow(ctx, `SELECT to_regclass('log_state') IS NOT NULL`).Scan(&ok); err != nil {
-		return false, fmt.Errorf("log tables: %w", err)
-	}
-	return ok, nil
 }
 
 // PutLogLeaves stores leaves of the transparency log.

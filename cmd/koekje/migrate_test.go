@@ -508,6 +508,49 @@ func TestMigrateStoreDropLog(t *testing.T) {
 	}
 }
 
+// A copied log that does not hold the copied records (a salt changed in
+// the source) is not committed either.
+func TestMigrateStoreChecksTheLog(t *testing.T) {
+	dsn := pgtest.Shared(t).NewDatabase(t)
+	dir := t.TempDir()
+	src := filepath.Join(dir, "k.db")
+	db, err := sqlite.Open(src, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.StartLog(context.Background(), "consent.example.nl/log"); err != nil {
+		t.Fatal(err)
+	}
+	for range 20 {
+		r := &consent.Record{Site: "voip-nl", Action: consent.RejectAll, Choices: map[string]bool{"necessary": true}, Revision: 1, ConfigHash: "sha256:x", Language: "nl"}
+		if err := db.Append(context.Background(), r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	db.Close()
+	raw, err := sql.Open("sqlite3", src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := raw.Exec(`UPDATE log_leaves SET salt = zeroblob(length(salt)) WHERE idx = 7`); err != nil {
+		t.Fatal(err)
+	}
+	raw.Close()
+	out, err := runCLI(t, nil, "migrate-store", "--from", src, "--to", dsn, "--key-file", filepath.Join(dir, "pg.key"))
+	if err != errFailed || !strings.Contains(out, `"sequence":8,"detail":"it is not the record its leaf 7 commits to"`) {
+		t.Fatalf("a source whose log does not hold a record: %v\n%s", err, out)
+	}
+	conn, err := pgx.Connect(context.Background(), dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(context.Background())
+	var n int
+	if err := conn.QueryRow(context.Background(), `SELECT (SELECT count(*) FROM records) + (SELECT count(*) FROM log_leaves)`).Scan(&n); err != nil || n != 0 {
+		t.Errorf("the target after a failed copy holds %d rows (%v)", n, err)
+	}
+}
+
 // Bad flags and targets are refused, each saying what is wrong, before
 // anything is written.
 func TestMigrateStoreRefuses(t *testing.T) {

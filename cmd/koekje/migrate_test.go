@@ -231,6 +231,11 @@ func TestMigrateStore(t *testing.T) {
 	if err := srcDB.AddScan(context.Background(), scan); err != nil {
 		t.Fatal(err)
 	}
+	// So does a console session: signed in before the move, still signed in.
+	session := []byte("session-id-of-16")
+	if err := srcDB.StartSession(context.Background(), session, []byte("token-id"), time.Now().Add(time.Hour)); err != nil {
+		t.Fatal(err)
+	}
 	srcDB.Close()
 	lookups := map[string]string{}
 	for _, v := range []*visitor{early[0], early[300], early[len(early)-1], late[0], late[len(late)/2+1]} {
@@ -304,7 +309,11 @@ func TestMigrateStore(t *testing.T) {
 		t.Fatal(err)
 	}
 	got, err := dst.ScanReport(context.Background(), "shop", scan.ID)
+	live, lerr := dst.SessionLive(context.Background(), session, time.Now())
 	dst.Close()
+	if !live || lerr != nil || sum.Sessions != 1 {
+		t.Errorf("the console session on the target: live %v (%v), %d copied", live, lerr, sum.Sessions)
+	}
 	if err != nil || !got.StartedAt.Equal(scan.StartedAt) || !got.RecordedAt.Equal(scan.RecordedAt) || string(got.Report) != string(scan.Report) ||
 		strings.Join(got.URLs, " ") != strings.Join(scan.URLs, " ") || got.Violations != 1 || sum.Scans != 1 {
 		t.Errorf("the scan on the target: %v %+v, want %+v", err, got, scan)

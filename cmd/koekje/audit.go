@@ -117,21 +117,32 @@ func verifyCmd(ctx context.Context, args []string, getenv func(string) string, s
 	}
 	pubs, ids := keys.Ring().Public()
 	enc := json.NewEncoder(stdout)
-	ok := true
+	var (
+		results   []*proof.Result
+		auditKeys [][]byte
+	)
 	for _, s := range list {
 		res, err := proof.Verify(ctx, db, s, pubs, ids)
 		if err != nil {
 			return err
 		}
+		results = append(results, res)
 		if *logKey != "" {
 			auditKey, err := db.LogAuditKey(ctx, s)
 			if err != nil {
 				return err
 			}
-			if err := proof.VerifyLog(ctx, db, res, *logKey, auditKey, ref); err != nil {
-				return err
-			}
+			auditKeys = append(auditKeys, auditKey)
 		}
+	}
+	// Every site against the log in one pass over its leaves.
+	if *logKey != "" {
+		if err := proof.VerifyLogSites(ctx, db, results, *logKey, auditKeys, ref); err != nil {
+			return err
+		}
+	}
+	ok := true
+	for _, res := range results {
 		ok = ok && res.OK
 		enc.Encode(res)
 	}

@@ -73,7 +73,43 @@ const (
 // (purges remove the oldest records, so such leaves all come first).
 // ref is a signed checkpoint the caller trusts; nil uses the database's own.
 func VerifyLog(ctx context.Context, store LogStore, res *Result, logKey string, auditKey, ref []byte) error {
-	if !res.OK {
+	return VerifyLogSites(ctx, store, []*Result{res}, logKey, [][]byte{auditKey}, ref)
+}
+
+// siteLog is one site's state in VerifyLogSites' pass over the leaves.
+type siteLog struct {
+	res           *Result
+	out           *LogResult
+	tagger        *klog.SiteTagger
+	purgedThrough int64 // the newest purge's last leaf, or -1
+	pending       int64 // records queued for the log, counted before the pass
+	recorded      int64 // records of the site that have a leaf
+	lastSeq       int64 // the sequence number of the last of those
+	done          bool  // failed: later leaves say nothing more
+}
+
+// fail records why the site does not verify.
+func (st *siteLog) fail(seq int64, reason, detail string) {
+	st.res.OK, st.res.Seq, st.res.Reason, st.res.Detail = false, seq, reason, detail
+	st.done = true
+}
+
+// VerifyLogSites is VerifyLog for many sites (results[i] with auditKeys[i])
+// in one pass over the log: reading the leaves costs the same for one site
+// as for a thousand. A leaf whose record is stored is checked against its
+// own site's tag only; a leaf without one (purged, or deleted) against
+// every site's, to find whose it is.
+func VerifyLogSites(ctx context.Context, store LogStore, results []*Result, logKey string, auditKeys [][]byte, ref []byte) error {
+	sites := map[string]*siteLog{}
+	var all []*siteLog
+	for i, res := range results {
+		if res.OK {
+			st := &siteLog{res: res, tagger: klog.NewSiteTagger(auditKeys[i]), purgedThrough: -1}
+			sites[res.Site] = st
+			all = append(all, st)
+		}
+	}
+	if len(all) == 0 {
 		return nil
 	}
 	reference := ReferenceGiven
@@ -84,83 +120,106 @@ func VerifyLog(ctx context.Context, store LogStore, res *Result, logKey string, 
 			return err
 		}
 	}
+	failAll := func(reason, detail string) {
+		for _, st := range all {
+			if !st.done {
+				st.fail(0, reason, detail)
+			}
+		}
+	}
 	cp, _, err := klog.OpenCheckpoint(ref, logKey)
 	if err != nil {
-		res.OK, res.Reason, res.Detail = false, LogMismatch, err.Error()
+		failAll(LogMismatch, err.Error())
 		return nil
 	}
-	out := &LogResult{Origin: cp.Origin, Size: cp.Size, Reference: reference}
-	purges, err := store.Checkpoints(ctx, res.Site)
-	if err != nil {
-		return err
-	}
-	// Counted before the leaves are read: a record integrated in between
-	// is then both pending and recorded, never neither.
-	var pending int64
-	if ps, ok := store.(PendingStore); ok {
-		if pending, err = ps.LogPending(ctx, res.Site, res.last); err != nil {
+	ps, _ := store.(PendingStore)
+	for _, st := range all {
+		st.out = &LogResult{Origin: cp.Origin, Size: cp.Size, Reference: reference}
+		purges, err := store.Checkpoints(ctx, st.res.Site)
+		if err != nil {
 			return err
 		}
-	}
-	var purgedThrough int64 = -1
-	for i, p := range purges {
-		out.Purges = append(out.Purges, PurgeView{ThroughSeq: p.Seq, ThroughLeaf: p.LogIndex, At: p.CreatedAt, KeyID: p.KeyID})
-		if i == 0 && p.LogIndex != nil {
-			purgedThrough = *p.LogIndex
+		// Counted before the leaves are read: a record integrated in
+		// between is then both pending and recorded, never neither.
+		if ps != nil {
+			if st.pending, err = ps.LogPending(ctx, st.res.Site, st.res.last); err != nil {
+				return err
+			}
+		}
+		for i, p := range purges {
+			st.out.Purges = append(st.out.Purges, PurgeView{ThroughSeq: p.Seq, ThroughLeaf: p.LogIndex, At: p.CreatedAt, KeyID: p.KeyID})
+			if i == 0 && p.LogIndex != nil {
+				st.purgedThrough = *p.LogIndex
+			}
 		}
 	}
-	fail := func(seq int64, reason, detail string) error {
-		res.OK, res.Seq, res.Reason, res.Detail = false, seq, reason, detail
-		return errStop
-	}
 	var (
-		tree     klog.TreeBuilder
-		recorded int64 // records of the site that have a leaf
-		lastSeq  int64 // the sequence number of the last of those
-		rootOK   = cp.Size == 0
-		tagger   = klog.NewSiteTagger(auditKey)
-		commit   klog.Committer
+		tree   klog.TreeBuilder
+		rootOK = cp.Size == 0
+		commit klog.Committer
+		open   = len(all) // sites not failed yet
 	)
+	failSite := func(st *siteLog, seq int64, reason, detail string) {
+		st.fail(seq, reason, detail)
+		open--
+	}
 	// A purge removes a site's oldest records: once a leaf of the site has
 	// its record, no later leaf of the site may lack one.
 	err = store.LogLeaves(ctx, func(l *klog.LeafRecord) error {
 		if l.Index != tree.Size() {
-			return fail(0, LogMismatch, fmt.Sprintf("leaf %d is missing from the database's log", tree.Size()))
+			failAll(LogMismatch, fmt.Sprintf("leaf %d is missing from the database's log", tree.Size()))
+			return errStop
 		}
 		tree.Add(l.Entry)
 		if tree.Size() == cp.Size {
 			rootOK = tree.Root() == cp.Hash
 			if !rootOK {
-				return fail(0, LogMismatch, fmt.Sprintf("the database's first %d leaves are not the log the checkpoint signed", cp.Size))
+				failAll(LogMismatch, fmt.Sprintf("the database's first %d leaves are not the log the checkpoint signed", cp.Size))
+				return errStop
 			}
 		}
 		leaf, err := klog.ParseLeaf(l.Entry)
 		if err != nil {
-			return fail(0, LogMismatch, fmt.Sprintf("leaf %d: %v", l.Index, err))
+			failAll(LogMismatch, fmt.Sprintf("leaf %d: %v", l.Index, err))
+			return errStop
 		}
-		ours := leaf.SiteTag == tagger.Tag(l.Index)
-		switch {
-		case l.Site == res.Site && !ours:
-			return fail(l.Seq, NotInLog, fmt.Sprintf("its leaf %d belongs to another site", l.Index))
-		case l.Site == res.Site && l.Seq > res.last:
-			// A record committed after the chain was walked.
-		case l.Site == res.Site:
-			out.Leaves++
-			recorded++
-			if commit.Commit(l.Salt, l.RecordHash) != leaf.Commitment {
-				return fail(l.Seq, Altered, fmt.Sprintf("it is not the record its leaf %d commits to", l.Index))
+		if st := sites[l.Site]; st != nil && l.Site != "" {
+			if leaf.SiteTag == st.tagger.Tag(l.Index) {
+				switch {
+				case st.done:
+				case l.Seq > st.res.last:
+					// A record committed after the chain was walked.
+				case commit.Commit(l.Salt, l.RecordHash) != leaf.Commitment:
+					failSite(st, l.Seq, Altered, fmt.Sprintf("it is not the record its leaf %d commits to", l.Index))
+				case st.lastSeq != 0 && l.Seq != st.lastSeq+1:
+					failSite(st, l.Seq, NotInLog, fmt.Sprintf("its leaf %d follows the leaf of record %d, not of record %d", l.Index, st.lastSeq, l.Seq-1))
+				default:
+					st.out.Leaves++
+					st.recorded++
+					st.lastSeq = l.Seq
+				}
+				return next(open)
 			}
-			if lastSeq != 0 && l.Seq != lastSeq+1 {
-				return fail(l.Seq, NotInLog, fmt.Sprintf("its leaf %d follows the leaf of record %d, not of record %d", l.Index, lastSeq, l.Seq-1))
+			if !st.done {
+				failSite(st, l.Seq, NotInLog, fmt.Sprintf("its leaf %d belongs to another site", l.Index))
 			}
-			lastSeq = l.Seq
-		case ours && l.Site == "" && l.Index <= purgedThrough && recorded == 0:
-			out.Leaves++
-			out.Purged++
-		case ours:
-			return fail(0, LogMissing, fmt.Sprintf("leaf %d of this site has no record, and no purge removed it", l.Index))
 		}
-		return nil
+		// No record of a site being checked has this leaf: it is a purged
+		// leaf, a deleted record's, another site's, or (when the tag
+		// check above failed) a leaf moved to another record.
+		for _, st := range all {
+			if st.done || leaf.SiteTag != st.tagger.Tag(l.Index) {
+				continue
+			}
+			if l.Site == "" && l.Index <= st.purgedThrough && st.recorded == 0 {
+				st.out.Leaves++
+				st.out.Purged++
+			} else {
+				failSite(st, 0, LogMissing, fmt.Sprintf("leaf %d of this site has no record, and no purge removed it", l.Index))
+			}
+			break
+		}
+		return next(open)
 	})
 	switch {
 	case err == errStop:
@@ -168,20 +227,32 @@ func VerifyLog(ctx context.Context, store LogStore, res *Result, logKey string, 
 	case err != nil:
 		return err
 	case tree.Size() < cp.Size:
-		return failNow(res, LogMismatch, fmt.Sprintf("the database's log has %d leaves; the checkpoint signed %d", tree.Size(), cp.Size))
+		failAll(LogMismatch, fmt.Sprintf("the database's log has %d leaves; the checkpoint signed %d", tree.Size(), cp.Size))
+		return nil
 	case !rootOK:
-		return failNow(res, LogMismatch, "the database's log is not the log the checkpoint signed")
-	case recorded+pending < res.Records:
-		return failNow(res, NotInLog, fmt.Sprintf("%d of the site's %d records have no leaf in the log", res.Records-recorded, res.Records))
-	case recorded > 0 && lastSeq+res.Records-recorded != res.last:
-		return failNow(res, NotInLog, fmt.Sprintf("the records without a leaf are not the chain's newest: the last leaf is of record %d of %d", lastSeq, res.last))
+		failAll(LogMismatch, "the database's log is not the log the checkpoint signed")
+		return nil
 	}
-	out.Pending = res.Records - recorded
-	res.Log = out
+	for _, st := range all {
+		res := st.res
+		switch {
+		case st.done:
+		case st.recorded+st.pending < res.Records:
+			st.fail(0, NotInLog, fmt.Sprintf("%d of the site's %d records have no leaf in the log", res.Records-st.recorded, res.Records))
+		case st.recorded > 0 && st.lastSeq+res.Records-st.recorded != res.last:
+			st.fail(0, NotInLog, fmt.Sprintf("the records without a leaf are not the chain's newest: the last leaf is of record %d of %d", st.lastSeq, res.last))
+		default:
+			st.out.Pending = res.Records - st.recorded
+			res.Log = st.out
+		}
+	}
 	return nil
 }
 
-func failNow(res *Result, reason, detail string) error {
-	res.OK, res.Reason, res.Detail = false, reason, detail
+// next goes on with the pass while a site is left to check.
+func next(open int) error {
+	if open == 0 {
+		return errStop
+	}
 	return nil
 }

@@ -159,3 +159,66 @@ func TestLogPurges(t *testing.T) {
 		t.Fatalf("a cut tail behind a stretched purge: %+v", res)
 	}
 }
+
+// Many sites in one pass over the log say what each site's own pass says:
+// interleaved leaves of three sites, one with a deleted record and one
+// with a rewritten record, one untouched.
+func TestLogSitesInOnePass(t *testing.T) {
+	ctx := context.Background()
+	db, key, raw := logged(t, 0)
+	sites := []string{"a", "b", "c"}
+	for i := range 30 {
+		r := &consent.Record{Site: sites[i%3], Action: consent.AcceptAll, Choices: map[string]bool{"necessary": true, "analytics": true},
+			Revision: 1, ConfigHash: "sha256:x", Language: "nl", IP: "192.0.2.0/24"}
+		if err := db.Append(ctx, r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	exec(t, raw, `DELETE FROM records WHERE site = 'b' AND seq = 10`)
+	exec(t, raw, `UPDATE records SET action = 'reject_all' WHERE site = 'c' AND seq = 3`)
+	keys, err := proof.OpenKeys(ctx, db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pubs, ids := keys.Ring().Public()
+	walk := func() ([]*proof.Result, [][]byte) {
+		var results []*proof.Result
+		var auditKeys [][]byte
+		for _, s := range sites {
+			res, err := proof.Verify(ctx, db, s, pubs, ids)
+			if err != nil {
+				t.Fatal(err)
+			}
+			ak, err := db.LogAuditKey(ctx, s)
+			if err != nil {
+				t.Fatal(err)
+			}
+			results, auditKeys = append(results, res), append(auditKeys, ak)
+		}
+		return results, auditKeys
+	}
+	together, auditKeys := walk()
+	if err := proof.VerifyLogSites(ctx, db, together, key, auditKeys, nil); err != nil {
+		t.Fatal(err)
+	}
+	alone, _ := walk()
+	for i, res := range alone {
+		if err := proof.VerifyLog(ctx, db, res, key, auditKeys[i], nil); err != nil {
+			t.Fatal(err)
+		}
+		a, b := *res, *together[i]
+		if a.OK != b.OK || a.Reason != b.Reason || a.Seq != b.Seq || a.Detail != b.Detail || (a.Log == nil) != (b.Log == nil) ||
+			(a.Log != nil && (a.Log.Leaves != b.Log.Leaves || a.Log.Purged != b.Log.Purged)) {
+			t.Errorf("site %s: alone %+v, together %+v", res.Site, a, b)
+		}
+	}
+	if !together[0].OK || together[0].Log.Leaves != 10 {
+		t.Errorf("untouched site a: %+v %+v", together[0], together[0].Log)
+	}
+	if together[1].OK || together[1].Reason != proof.LogMissing {
+		t.Errorf("site b with a deleted record: %+v", together[1])
+	}
+	if together[2].OK {
+		t.Errorf("site c with a rewritten record: %+v", together[2])
+	}
+}

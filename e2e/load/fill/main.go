@@ -26,6 +26,7 @@ func main() {
 	n := flag.Int("n", 1000000, "records to write")
 	workers := flag.Int("workers", 512, "concurrent writers")
 	withLog := flag.Bool("log", false, "keep the transparency log, as the server does")
+	sites := flag.Int("sites", 1, "spread the records over this many sites: demo, s1, s2, …")
 	flag.Parse()
 
 	db, err := sqlite.Open(*path, nil)
@@ -43,8 +44,14 @@ func main() {
 		log.Fatal(err)
 	}
 	ctx := context.Background()
-	if err := db.PutVersion(ctx, site.ID, b.Hash, b.Version); err != nil {
-		log.Fatal(err)
+	siteIDs := []string{site.ID}
+	for i := 1; i < *sites; i++ {
+		siteIDs = append(siteIDs, fmt.Sprintf("s%d", i))
+	}
+	for _, id := range siteIDs {
+		if err := db.PutVersion(ctx, id, b.Hash, b.Version); err != nil {
+			log.Fatal(err)
+		}
 	}
 	actions := []string{consent.AcceptAll, consent.RejectAll, consent.Custom, consent.AcceptAll, consent.RejectAll}
 	var next atomic.Int64
@@ -61,7 +68,7 @@ func main() {
 				}
 				a := actions[i%int64(len(actions))]
 				r := &consent.Record{
-					Site: site.ID, Action: a, Revision: 1, ConfigHash: b.Hash, Language: "nl",
+					Site: siteIDs[i%int64(len(siteIDs))], Action: a, Revision: 1, ConfigHash: b.Hash, Language: "nl",
 					Choices: map[string]bool{"necessary": true, "functional": a != consent.RejectAll,
 						"analytics": a == consent.AcceptAll || i%3 == 0 && a == consent.Custom, "embeds": a == consent.AcceptAll},
 					URL:       "https://belvast.example/diensten/hosted-telefonie",

@@ -96,7 +96,7 @@ func (v *validator) palette(path string, p, def Palette) {
 			if (field == "text" && p.Text == "" || field == "accent" && p.Accent == "") && p.Background != "" {
 				at = "background"
 			}
-			v.add(path+"."+at, "%s %s on background %s has a contrast of %.2f:1, below WCAG AA's %.1f:1", field, r.get(field), r.Background, math.Floor(c*100)/100, MinContrast)
+			v.cross("contrast", path+"."+at, "%s %s on background %s has a contrast of %.2f:1, below WCAG AA's %.1f:1", field, r.get(field), r.Background, math.Floor(c*100)/100, MinContrast)
 		}
 	}
 }

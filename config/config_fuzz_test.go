@@ -4,20 +4,31 @@ import (
 	"bytes"
 	"os"
 	"path/filepath"
+	"regexp"
+	"strings"
 	"testing"
 
 	"github.com/koekje/koekje/config"
 )
 
-// FuzzLoad: any bytes give a configuration or an error naming the file,
-// never a panic; what loads passes the same checks again.
+// errorLine is the form of every line of a configuration error.
+var errorLine = regexp.MustCompile(`^[^:]+:[1-9][0-9]*:[1-9][0-9]*: (\(top level\)|` + step + `(\.?` + step + `)*): .`)
+
+// step is one step of a YAML path: a key, an index or a quoted key.
+const step = `([A-Za-z0-9_-]+|\[[0-9]+\]|\["([^"\\]|\\.)*"\])`
+
+// FuzzLoad: any bytes give a configuration or errors each naming the file,
+// a line and column and a YAML path, never a panic; what loads passes the
+// same checks again.
 func FuzzLoad(f *testing.F) {
 	demo, err := os.ReadFile("demo.yaml")
 	if err != nil {
 		f.Fatal(err)
 	}
 	f.Add(demo)
-	files, _ := filepath.Glob("testdata/*.yaml")
+	files, _ := filepath.Glob("testdata/*/*.yaml")
+	more, _ := filepath.Glob("testdata/*.yaml")
+	files = append(files, more...)
 	for _, name := range files {
 		b, _ := os.ReadFile(name)
 		f.Add(b)
@@ -27,8 +38,10 @@ func FuzzLoad(f *testing.F) {
 	f.Fuzz(func(t *testing.T, src []byte) {
 		c, err := config.Load("fuzz.yaml", bytes.NewReader(src))
 		if err != nil {
-			if !bytes.HasPrefix([]byte(err.Error()), []byte("fuzz.yaml")) {
-				t.Fatalf("error does not name the file: %v", err)
+			for _, line := range strings.Split(err.Error(), "\n") {
+				if !errorLine.MatchString(line) {
+					t.Fatalf("error does not name the file, line and path: %q", line)
+				}
 			}
 			return
 		}

@@ -7,11 +7,13 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"regexp"
 	"strings"
 
 	"github.com/goccy/go-yaml"
 	"github.com/goccy/go-yaml/ast"
 	"github.com/goccy/go-yaml/parser"
+	"github.com/goccy/go-yaml/token"
 )
 
 //go:embed demo.yaml
@@ -40,82 +42,237 @@ func LoadFile(path string) (*Config, error) {
 }
 
 // Load parses a configuration from r, fills in defaults and validates it.
-// Errors name the file, the line and the field.
+// Every error names the file, the line and column, and the YAML path:
+//
+//	sites.yaml:12:9: sites[0].categories[1].title: missing text for language "en"
+//
+// A file may have several; they come one a line.
 func Load(name string, r io.Reader) (*Config, error) {
 	src, err := io.ReadAll(io.LimitReader(r, maxFileSize+1))
 	if err != nil {
 		return nil, fmt.Errorf("read config %s: %w", name, err)
 	}
 	if len(src) > maxFileSize {
-		return nil, fmt.Errorf("%s: larger than %d bytes", name, maxFileSize)
+		return nil, fmt.Errorf("%s:1:1: %s: larger than %d bytes", name, topLevel, maxFileSize)
+	}
+	c, probs := load(src)
+	if len(probs) > 0 {
+		return nil, &Error{File: name, problems: probs}
+	}
+	return c, nil
+}
+
+// Error is everything wrong with a configuration file.
+type Error struct {
+	File     string
+	problems []problem
+}
+
+func (e *Error) Error() string {
+	lines := make([]string, len(e.problems))
+	for i, p := range e.problems {
+		lines[i] = fmt.Sprintf("%s:%d:%d: %s: %s", e.File, max(p.line, 1), max(p.col, 1), orTop(p.path), p.msg)
+	}
+	return strings.Join(lines, "\n")
+}
+
+func load(src []byte) (*Config, []problem) {
+	body, err := parse(src)
+	if err != nil {
+		p := problem{path: topLevel, msg: err.Error()}
+		var ye yaml.Error
+		var sd secondDocument
+		if errors.As(err, &sd) && sd.tok != nil && sd.tok.Position != nil {
+			p.line, p.col = sd.tok.Position.Line, sd.tok.Position.Column
+		} else if errors.As(err, &ye) {
+			p.msg = ye.GetMessage()
+			if t := ye.GetToken(); t != nil && t.Position != nil {
+				p.line, p.col = t.Position.Line, t.Position.Column
+				p.path = orTop(pathBefore(src, p.line, p.col))
+			}
+		}
+		return nil, []problem{p}
+	}
+	if probs := checkTypes(body); len(probs) > 0 {
+		return nil, probs
 	}
 	var c Config
-	if err := unmarshal(src, &c); err != nil {
+	if err := decode(body, &c); err != nil {
+		// The checks above should leave nothing for the decoder to refuse;
+		// should it still, its position is kept and the path found from it.
+		p := problem{path: topLevel, msg: err.Error()}
 		var ye yaml.Error
-		if errors.As(err, &ye) && ye.GetToken() != nil {
-			pos := ye.GetToken().Position
-			return nil, fmt.Errorf("%s:%d:%d: %s", name, pos.Line, pos.Column, ye.GetMessage())
+		if errors.As(err, &ye) {
+			p.msg = ye.GetMessage()
+			if t := ye.GetToken(); t != nil && t.Position != nil {
+				p.line, p.col = t.Position.Line, t.Position.Column
+				p.path = orTop(pathAt(body, t))
+			}
 		}
-		return nil, fmt.Errorf("%s: %w", name, err)
+		return nil, []problem{p}
 	}
 	c.setDefaults()
-	if errs := c.validate(); len(errs) > 0 {
-		file := parse(src)
-		msgs := make([]string, len(errs))
-		for i, e := range errs {
-			msgs[i] = fmt.Sprintf("%s:%d: %s: %s", name, lineOf(file, e.path), e.path, e.msg)
-		}
-		return nil, errors.New(strings.Join(msgs, "\n"))
+	probs := c.validate()
+	for i := range probs {
+		probs[i].line, probs[i].col = position(body, probs[i].path)
 	}
-	return &c, nil
+	return &c, probs
 }
 
-// unmarshal decodes YAML strictly. The YAML library has been seen to panic
-// on some malformed input (found by FuzzLoad); that is turned into an error.
-func unmarshal(src []byte, c *Config) (err error) {
+// parse reads the file's single YAML document; its body is nil for an
+// empty file. The YAML library has been seen to panic on some malformed
+// input (found by FuzzLoad); that is turned into an error.
+func parse(src []byte) (body ast.Node, err error) {
 	defer func() {
 		if r := recover(); r != nil {
-			err = fmt.Errorf("the YAML parser failed on this file (%v)", r)
+			body, err = nil, fmt.Errorf("the YAML parser failed on this file (%v)", r)
 		}
 	}()
-	return yaml.UnmarshalWithOptions(src, c, yaml.DisallowUnknownField())
+	f, err := parser.ParseBytes(src, 0)
+	if err != nil {
+		return nil, err
+	}
+	var docs []*ast.DocumentNode
+	for _, d := range f.Docs {
+		if d != nil && d.Body != nil {
+			docs = append(docs, d)
+		}
+	}
+	switch {
+	case len(docs) == 0:
+		return nil, nil
+	case len(docs) > 1:
+		tok := docs[1].Start
+		if tok == nil {
+			tok = docs[1].Body.GetToken()
+		}
+		return nil, secondDocument{tok}
+	}
+	return docs[0].Body, nil
 }
 
-// parse reads the file's syntax tree for line numbers; nil if it cannot.
-func parse(src []byte) (f *ast.File) {
+// secondDocument is the error of a file with more than one document.
+type secondDocument struct{ tok *token.Token }
+
+func (secondDocument) Error() string { return "a second YAML document (---): the file holds one" }
+
+// decode fills c from the syntax tree, refusing unknown keys.
+func decode(body ast.Node, c *Config) (err error) {
 	defer func() {
-		if recover() != nil {
-			f = nil
+		if r := recover(); r != nil {
+			err = fmt.Errorf("the YAML decoder failed on this file (%v)", r)
 		}
 	}()
-	f, _ = parser.ParseBytes(src, 0)
-	return f
+	if body == nil {
+		return nil
+	}
+	return yaml.NodeToValue(body, c, yaml.DisallowUnknownField())
 }
 
-// lineOf finds the line of the node at path ("sites[0].categories[1].title"),
-// or of its nearest ancestor present in the file when the field is missing.
-func lineOf(file *ast.File, path string) (line int) {
-	if file == nil {
-		return 0
+// position finds the line and column of the node at path
+// ("sites[0].categories[1].title"), or of its nearest ancestor present in
+// the file when the field is missing.
+func position(body ast.Node, path string) (line, col int) {
+	if body == nil {
+		return 1, 1
 	}
 	defer func() {
 		if recover() != nil {
-			line = 0
+			line, col = 1, 1
 		}
 	}()
 	for p := path; ; {
 		yp, err := yaml.PathString("$." + p)
 		if err == nil {
-			if n, err := yp.FilterFile(file); err == nil && n != nil && n.GetToken() != nil {
-				return n.GetToken().Position.Line
+			if n, err := yp.FilterNode(body); err == nil && n != nil && n.GetToken() != nil && n.GetToken().Position != nil {
+				return n.GetToken().Position.Line, n.GetToken().Position.Column
 			}
 		}
 		i := strings.LastIndexAny(p, ".[")
 		if i <= 0 {
-			return 1
+			if t := body.GetToken(); t != nil && t.Position != nil {
+				return t.Position.Line, t.Position.Column
+			}
+			return 1, 1
 		}
 		p = p[:i]
 	}
+}
+
+// pathBefore names the YAML path at a syntax error at line and col: the
+// longest part of the file before the error that parses is followed down
+// its last values while they stand left of the error, and a key at the
+// error is added.
+func pathBefore(src []byte, line, col int) string {
+	lines := bytes.SplitAfter(src, []byte("\n"))
+	if line < 1 || line > len(lines) {
+		return ""
+	}
+	start := 0
+	for _, l := range lines[:line-1] {
+		start += len(l)
+	}
+	text := string(lines[line-1])
+	cut, rest := start+len(text), ""
+	c := 1
+	for i := range text {
+		if c == col {
+			cut, rest = start+i, text[i:]
+			break
+		}
+		c++
+	}
+	cuts := []int{cut, start}
+	for i := line - 2; i >= 0 && len(cuts) < 20; i-- {
+		start -= len(lines[i])
+		cuts = append(cuts, start)
+	}
+	for _, c := range cuts {
+		if body, err := parse(src[:c]); err == nil {
+			path := containerPath(body, col)
+			if m := keyPattern.FindStringSubmatch(rest); m != nil {
+				path = join(path, m[1])
+			}
+			return path
+		}
+	}
+	return ""
+}
+
+var keyPattern = regexp.MustCompile(`^([A-Za-z0-9_-]+)[ \t]*:(?:[ \t\r\n]|$)`)
+
+// containerPath follows the last value of each level, from the top, while
+// its key or list dash stands left of column col.
+func containerPath(n ast.Node, col int) string {
+	path := ""
+	left := func(t *token.Token) bool { return t != nil && t.Position != nil && t.Position.Column < col }
+	for range maxTypeDepth {
+		switch v := n.(type) {
+		case *ast.AnchorNode:
+			n = v.Value
+		case *ast.TagNode:
+			n = v.Value
+		case *ast.MappingNode:
+			if len(v.Values) == 0 {
+				return path
+			}
+			n = v.Values[len(v.Values)-1]
+		case *ast.MappingValueNode:
+			key, _ := keyText(v.Key)
+			if v.Key == nil || !left(v.Key.GetToken()) {
+				return path
+			}
+			path, n = join(path, key), v.Value
+		case *ast.SequenceNode:
+			if len(v.Values) == 0 || !left(v.Start) {
+				return path
+			}
+			path, n = fmt.Sprintf("%s[%d]", path, len(v.Values)-1), v.Values[len(v.Values)-1]
+		default:
+			return path
+		}
+	}
+	return path
 }
 
 func (c *Config) setDefaults() {

@@ -10,11 +10,6 @@ import (
 	"strings"
 )
 
-type fieldError struct {
-	path string
-	msg  string
-}
-
 var (
 	idPattern       = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,62}$`)
 	cookiePattern   = regexp.MustCompile(`^[!#$%&'+\-.^_` + "`" + `|~0-9A-Za-z]+\*?$`)
@@ -24,13 +19,32 @@ var (
 // Scopes of admin tokens: audit reads and exports, admin may also change things.
 var Scopes = []string{"audit", "admin"}
 
-type validator struct{ errs []fieldError }
+type validator struct{ errs []problem }
 
 func (v *validator) add(path, format string, args ...any) {
-	v.errs = append(v.errs, fieldError{path, fmt.Sprintf(format, args...)})
+	v.errs = append(v.errs, problem{path: path, msg: fmt.Sprintf(format, args...)})
 }
 
-func (c *Config) validate() []fieldError {
+// cross reports a failed check of a rule the JSON Schema cannot make.
+func (v *validator) cross(rule, path, format string, args ...any) {
+	v.errs = append(v.errs, problem{path: path, msg: fmt.Sprintf(format, args...), rule: rule})
+}
+
+// CrossFieldRules are the checks of Load that sites.schema.json cannot
+// make: a value held against another part of the file, or a computation.
+// The schema's description lists them; a file that breaks only these
+// passes the schema and fails Load.
+var CrossFieldRules = map[string]string{
+	"unique-ids":       "site, category and service ids, and token names, are unique",
+	"default-language": "default_language is one of the site's languages",
+	"site-languages":   "every text has exactly the site's languages",
+	"service-category": "a service's category is one of the site's categories",
+	"contrast":         "text and accent colours have 4.5:1 contrast on the background (WCAG AA), defaults included",
+	"email":            "controller.email is a single address (RFC 5322 as net/mail reads it); the schema checks only its rough shape",
+	"url":              "URLs and origins parse as URLs (net/url); the schema checks only their scheme and host's rough shape",
+}
+
+func (c *Config) validate() []problem {
 	v := &validator{}
 	if len(c.Sites) == 0 {
 		v.add("sites", "at least one site is required")
@@ -43,7 +57,7 @@ func (c *Config) validate() []fieldError {
 			continue
 		}
 		if seen[s.ID] {
-			v.add(p+".id", "duplicate site id %q", s.ID)
+			v.cross("unique-ids", p+".id", "duplicate site id %q", s.ID)
 		}
 		seen[s.ID] = true
 		v.site(p, s)
@@ -58,7 +72,7 @@ func (c *Config) validate() []fieldError {
 		if t.Name == "" {
 			v.add(p+".name", "required")
 		} else if names[t.Name] {
-			v.add(p+".name", "duplicate token name %q", t.Name)
+			v.cross("unique-ids", p+".name", "duplicate token name %q", t.Name)
 		}
 		names[t.Name] = true
 		if b, ok := strings.CutPrefix(t.SHA256, "sha256:"); !ok || len(b) != 64 || strings.Trim(b, "0123456789abcdef") != "" {
@@ -84,7 +98,7 @@ func (v *validator) site(p string, s *Site) {
 	}
 	for i, o := range s.Origins {
 		if err := validateOriginPattern(o); err != nil {
-			v.add(fmt.Sprintf("%s.origins[%d]", p, i), "%v", err)
+			v.cross("url", fmt.Sprintf("%s.origins[%d]", p, i), "%v", err)
 		}
 	}
 	if len(s.Languages) == 0 {
@@ -96,7 +110,7 @@ func (v *validator) site(p string, s *Site) {
 		}
 	}
 	if len(s.Languages) > 0 && !slices.Contains(s.Languages, s.DefaultLanguage) {
-		v.add(p+".default_language", "%q is not one of the site's languages", s.DefaultLanguage)
+		v.cross("default-language", p+".default_language", "%q is not one of the site's languages", s.DefaultLanguage)
 	}
 	if s.Revision < 1 {
 		v.add(p+".revision", "must be 1 or more")
@@ -115,7 +129,7 @@ func (v *validator) site(p string, s *Site) {
 			v.add(p+".authority.name", "required: the supervisory authority's name")
 		}
 		if !isWebURL(a.URL) {
-			v.add(p+".authority.url", "must be an http(s) URL, got %q", a.URL)
+			v.cross("url", p+".authority.url", "must be an http(s) URL, got %q", a.URL)
 		}
 	}
 	v.categories(p, s)
@@ -150,10 +164,10 @@ func (v *validator) controller(p string, c *Controller) {
 		v.add(p+".organisation", "required")
 	}
 	if a, err := mail.ParseAddress(c.Email); err != nil || a.Address != c.Email {
-		v.add(p+".email", "must be an e-mail address, got %q", c.Email)
+		v.cross("email", p+".email", "must be an e-mail address, got %q", c.Email)
 	}
 	if !isWebURL(c.PrivacyPolicy) {
-		v.add(p+".privacy_policy", "must be an http(s) URL, got %q", c.PrivacyPolicy)
+		v.cross("url", p+".privacy_policy", "must be an http(s) URL, got %q", c.PrivacyPolicy)
 	}
 }
 
@@ -173,7 +187,7 @@ func (v *validator) categories(p string, s *Site) {
 			v.add(cp+".id", "must be lower-case letters, digits, - or _, got %q", c.ID)
 		}
 		if seen[c.ID] {
-			v.add(cp+".id", "duplicate category id %q", c.ID)
+			v.cross("unique-ids", cp+".id", "duplicate category id %q", c.ID)
 		}
 		seen[c.ID] = true
 		if c.ID == "necessary" && !c.Required {
@@ -204,7 +218,7 @@ func (v *validator) services(p string, s *Site) {
 			v.add(sp+".id", "must be lower-case letters, digits, - or _, got %q", sv.ID)
 		}
 		if seen[sv.ID] {
-			v.add(sp+".id", "duplicate service id %q", sv.ID)
+			v.cross("unique-ids", sp+".id", "duplicate service id %q", sv.ID)
 		}
 		seen[sv.ID] = true
 		if n := strings.TrimSpace(sv.Name); n == "" {
@@ -213,13 +227,13 @@ func (v *validator) services(p string, s *Site) {
 			v.add(sp+".name", "must be at most 40 characters without leading or trailing spaces, got %q", sv.Name)
 		}
 		if s.Category(sv.Category) == nil {
-			v.add(sp+".category", "unknown category %q", sv.Category)
+			v.cross("service-category", sp+".category", "unknown category %q", sv.Category)
 		}
 		if strings.TrimSpace(sv.Provider) == "" {
 			v.add(sp+".provider", "required")
 		}
 		if sv.PrivacyPolicy != "" && !isWebURL(sv.PrivacyPolicy) {
-			v.add(sp+".privacy_policy", "must be an http(s) URL, got %q", sv.PrivacyPolicy)
+			v.cross("url", sp+".privacy_policy", "must be an http(s) URL, got %q", sv.PrivacyPolicy)
 		}
 		v.retention(sp+".retention", sv.Retention)
 		for j, ck := range sv.Cookies {
@@ -257,12 +271,12 @@ func (v *validator) retention(p, r string) {
 func (v *validator) text(p string, t Text, langs []string) {
 	for _, l := range langs {
 		if strings.TrimSpace(t[l]) == "" {
-			v.add(p, "missing text for language %q", l)
+			v.cross("site-languages", p, "missing text for language %q", l)
 		}
 	}
 	for l := range t {
 		if !slices.Contains(langs, l) {
-			v.add(p+"."+l, "text for language %q, which the site does not offer", l)
+			v.cross("site-languages", join(p, l), "text for language %q, which the site does not offer", l)
 		}
 	}
 }

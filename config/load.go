@@ -19,6 +19,13 @@ import (
 //go:embed demo.yaml
 var demoYAML []byte
 
+// Schema is sites.schema.json, the JSON Schema (draft-07) of a
+// configuration file, for editors: the server publishes it at
+// /config/sites.schema.json.
+//
+//go:embed sites.schema.json
+var Schema []byte
+
 // maxFileSize bounds a configuration file; real ones are a few kilobytes.
 const maxFileSize = 1 << 20
 
@@ -82,8 +89,11 @@ func load(src []byte) (*Config, []problem) {
 		p := problem{path: topLevel, msg: err.Error()}
 		var ye yaml.Error
 		var sd secondDocument
-		if errors.As(err, &sd) && sd.tok != nil && sd.tok.Position != nil {
-			p.line, p.col = sd.tok.Position.Line, sd.tok.Position.Column
+		if errors.As(err, &sd) {
+			p.rule = "one-document"
+			if sd.tok != nil && sd.tok.Position != nil {
+				p.line, p.col = sd.tok.Position.Line, sd.tok.Position.Column
+			}
 		} else if errors.As(err, &ye) {
 			p.msg = ye.GetMessage()
 			if t := ye.GetToken(); t != nil && t.Position != nil {

@@ -31,17 +31,19 @@ func (v *validator) cross(rule, path, format string, args ...any) {
 }
 
 // CrossFieldRules are the checks of Load that sites.schema.json cannot
-// make: a value held against another part of the file, or a computation.
-// The schema's description lists them; a file that breaks only these
-// passes the schema and fails Load.
+// make: a value held against another part of the file, a computation, a
+// parser's reading, or the file's shape. The schema's description lists
+// them in these words; a file that breaks only these passes the schema and
+// fails Load. Every other check is in both.
 var CrossFieldRules = map[string]string{
 	"unique-ids":       "site, category and service ids, and token names, are unique",
 	"default-language": "default_language is one of the site's languages",
 	"site-languages":   "every text has exactly the site's languages",
 	"service-category": "a service's category is one of the site's categories",
 	"contrast":         "text and accent colours have 4.5:1 contrast on the background (WCAG AA), defaults included",
-	"email":            "controller.email is a single address (RFC 5322 as net/mail reads it); the schema checks only its rough shape",
-	"url":              "URLs and origins parse as URLs (net/url); the schema checks only their scheme and host's rough shape",
+	"email":            "controller.email is one address as Go's net/mail reads it; here only its rough shape is checked",
+	"url":              "URLs and origins parse as Go's net/url reads them; here only their scheme and host's rough shape are checked",
+	"one-document":     "the file holds one YAML document",
 }
 
 func (c *Config) validate() []problem {

@@ -60,48 +60,48 @@ func Load(name string, r io.Reader) (*Config, error) {
 		return nil, fmt.Errorf("read config %s: %w", name, err)
 	}
 	if len(src) > maxFileSize {
-		return nil, fmt.Errorf("%s:1:1: %s: larger than %d bytes", name, topLevel, maxFileSize)
+		return nil, &Error{File: name, Problems: []Problem{{Path: topLevel, Msg: fmt.Sprintf("larger than %d bytes", maxFileSize)}}}
 	}
 	c, probs := load(src)
 	if len(probs) > 0 {
-		return nil, &Error{File: name, problems: probs}
+		return nil, &Error{File: name, Problems: probs}
 	}
 	return c, nil
 }
 
-// Error is everything wrong with a configuration file.
+// Error is everything wrong with a configuration file, one problem a line.
 type Error struct {
 	File     string
-	problems []problem
+	Problems []Problem
 }
 
 func (e *Error) Error() string {
-	lines := make([]string, len(e.problems))
-	for i, p := range e.problems {
-		lines[i] = fmt.Sprintf("%s:%d:%d: %s: %s", e.File, max(p.line, 1), max(p.col, 1), orTop(p.path), p.msg)
+	lines := make([]string, len(e.Problems))
+	for i, p := range e.Problems {
+		lines[i] = fmt.Sprintf("%s:%d:%d: %s: %s", e.File, max(p.Line, 1), max(p.Col, 1), orTop(p.Path), p.Msg)
 	}
 	return strings.Join(lines, "\n")
 }
 
-func load(src []byte) (*Config, []problem) {
+func load(src []byte) (*Config, []Problem) {
 	body, err := parse(src)
 	if err != nil {
-		p := problem{path: topLevel, msg: err.Error()}
+		p := Problem{Path: topLevel, Msg: err.Error()}
 		var ye yaml.Error
 		var sd secondDocument
 		if errors.As(err, &sd) {
-			p.rule = "one-document"
+			p.Rule = "one-document"
 			if sd.tok != nil && sd.tok.Position != nil {
-				p.line, p.col = sd.tok.Position.Line, sd.tok.Position.Column
+				p.Line, p.Col = sd.tok.Position.Line, sd.tok.Position.Column
 			}
 		} else if errors.As(err, &ye) {
-			p.msg = ye.GetMessage()
+			p.Msg = ye.GetMessage()
 			if t := ye.GetToken(); t != nil && t.Position != nil {
-				p.line, p.col = t.Position.Line, t.Position.Column
-				p.path = orTop(pathBefore(src, p.line, p.col))
+				p.Line, p.Col = t.Position.Line, t.Position.Column
+				p.Path = orTop(pathBefore(src, p.Line, p.Col))
 			}
 		}
-		return nil, []problem{p}
+		return nil, []Problem{p}
 	}
 	if probs := checkTypes(body); len(probs) > 0 {
 		return nil, probs
@@ -110,21 +110,21 @@ func load(src []byte) (*Config, []problem) {
 	if err := decode(body, &c); err != nil {
 		// The checks above should leave nothing for the decoder to refuse;
 		// should it still, its position is kept and the path found from it.
-		p := problem{path: topLevel, msg: err.Error()}
+		p := Problem{Path: topLevel, Msg: err.Error()}
 		var ye yaml.Error
 		if errors.As(err, &ye) {
-			p.msg = ye.GetMessage()
+			p.Msg = ye.GetMessage()
 			if t := ye.GetToken(); t != nil && t.Position != nil {
-				p.line, p.col = t.Position.Line, t.Position.Column
-				p.path = orTop(pathAt(body, t))
+				p.Line, p.Col = t.Position.Line, t.Position.Column
+				p.Path = orTop(pathAt(body, t))
 			}
 		}
-		return nil, []problem{p}
+		return nil, []Problem{p}
 	}
 	c.setDefaults()
 	probs := c.validate()
 	for i := range probs {
-		probs[i].line, probs[i].col = position(body, probs[i].path)
+		probs[i].Line, probs[i].Col = position(body, probs[i].Path)
 	}
 	return &c, probs
 }

@@ -10,15 +10,14 @@ import (
 	"github.com/goccy/go-yaml/token"
 )
 
-// problem is one thing wrong with a file, at a line and column (0 when
-// unknown) and a YAML path such as sites[0].categories[1].title.
-type problem struct {
-	line, col int
-	path      string
-	msg       string
-	// rule names a check the JSON Schema cannot make (see CrossFieldRules);
-	// empty for the checks it makes too.
-	rule string
+// Problem is one thing wrong with a configuration file.
+type Problem struct {
+	Line, Col int    // where, from 1; the nearest ancestor's for a missing key
+	Path      string // the YAML path, like sites[0].categories[1].title
+	Msg       string
+	// Rule names a check that sites.schema.json cannot make (a key of
+	// CrossFieldRules); empty for the checks the schema makes too.
+	Rule string
 }
 
 // typeChecker walks the syntax tree beside the Go types the file decodes
@@ -27,14 +26,14 @@ type problem struct {
 // value is reported, not only the first.
 type typeChecker struct {
 	anchors map[string]ast.Node
-	errs    []problem
+	errs    []Problem
 	depth   int
 }
 
 // maxTypeDepth bounds alias chains; the types themselves are a few levels deep.
 const maxTypeDepth = 64
 
-func checkTypes(body ast.Node) []problem {
+func checkTypes(body ast.Node) []Problem {
 	tc := &typeChecker{anchors: map[string]ast.Node{}}
 	ast.Walk(anchorCollector(tc.anchors), body)
 	tc.check(body, reflect.TypeFor[Config](), "")
@@ -51,10 +50,10 @@ func (a anchorCollector) Visit(n ast.Node) ast.Visitor {
 }
 
 func (tc *typeChecker) add(n ast.Node, path, format string, args ...any) {
-	p := problem{path: path, msg: fmt.Sprintf(format, args...)}
+	p := Problem{Path: path, Msg: fmt.Sprintf(format, args...)}
 	if n != nil {
 		if t := n.GetToken(); t != nil && t.Position != nil {
-			p.line, p.col = t.Position.Line, t.Position.Column
+			p.Line, p.Col = t.Position.Line, t.Position.Column
 		}
 	}
 	tc.errs = append(tc.errs, p)

@@ -19,15 +19,15 @@ var (
 // Scopes of admin tokens: audit reads and exports, admin may also change things.
 var Scopes = []string{"audit", "admin"}
 
-type validator struct{ errs []problem }
+type validator struct{ errs []Problem }
 
 func (v *validator) add(path, format string, args ...any) {
-	v.errs = append(v.errs, problem{path: path, msg: fmt.Sprintf(format, args...)})
+	v.errs = append(v.errs, Problem{Path: path, Msg: fmt.Sprintf(format, args...)})
 }
 
 // cross reports a failed check of a rule the JSON Schema cannot make.
 func (v *validator) cross(rule, path, format string, args ...any) {
-	v.errs = append(v.errs, problem{path: path, msg: fmt.Sprintf(format, args...), rule: rule})
+	v.errs = append(v.errs, Problem{Path: path, Msg: fmt.Sprintf(format, args...), Rule: rule})
 }
 
 // CrossFieldRules are the checks of Load that sites.schema.json cannot
@@ -46,7 +46,7 @@ var CrossFieldRules = map[string]string{
 	"one-document":     "the file holds one YAML document",
 }
 
-func (c *Config) validate() []problem {
+func (c *Config) validate() []Problem {
 	v := &validator{}
 	if len(c.Sites) == 0 {
 		v.add("sites", "at least one site is required")

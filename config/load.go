@@ -116,7 +116,10 @@ func load(src []byte) (*Config, []Problem) {
 			p.Msg = ye.GetMessage()
 			if t := ye.GetToken(); t != nil && t.Position != nil {
 				p.Line, p.Col = t.Position.Line, t.Position.Column
-				p.Path = orTop(pathAt(body, t))
+				p.Path = pathAt(body, t)
+				if p.Path == "" {
+					p.Path = orTop(pathBefore(src, p.Line, p.Col))
+				}
 			}
 		}
 		return nil, []Problem{p}
@@ -211,8 +214,8 @@ func position(body ast.Node, path string) (line, col int) {
 
 // pathBefore names the YAML path at a syntax error at line and col: the
 // longest part of the file before the error that parses is followed down
-// its last values while they stand left of the error, and a key at the
-// error is added.
+// its last values while they stand left of the error line's indentation,
+// and the key that line begins with, if any, is added.
 func pathBefore(src []byte, line, col int) string {
 	lines := bytes.SplitAfter(src, []byte("\n"))
 	if line < 1 || line > len(lines) {
@@ -223,15 +226,16 @@ func pathBefore(src []byte, line, col int) string {
 		start += len(l)
 	}
 	text := string(lines[line-1])
-	cut, rest := start+len(text), ""
-	c := 1
+	cut, c := start+len(text), 1
 	for i := range text {
 		if c == col {
-			cut, rest = start+i, text[i:]
+			cut = start + i
 			break
 		}
 		c++
 	}
+	rest := strings.TrimLeft(text, " ")
+	indent := len(text) - len(rest) + 1
 	cuts := []int{cut, start}
 	for i := line - 2; i >= 0 && len(cuts) < 20; i-- {
 		start -= len(lines[i])
@@ -239,7 +243,7 @@ func pathBefore(src []byte, line, col int) string {
 	}
 	for _, c := range cuts {
 		if body, err := parse(src[:c]); err == nil {
-			path := containerPath(body, col)
+			path := containerPath(body, indent)
 			if m := keyPattern.FindStringSubmatch(rest); m != nil {
 				path = join(path, m[1])
 			}

@@ -87,7 +87,10 @@ func (tc *typeChecker) check(n ast.Node, t reflect.Type, path string) {
 	}
 	at := n
 	if n = tc.resolve(n); n == nil {
-		return // an alias the parser or decoder reports
+		if a, ok := at.(*ast.AliasNode); ok && a.Value != nil && a.Value.GetToken() != nil {
+			tc.add(at, orTop(path), "*%s names no anchor (&%[1]s) above it", a.Value.GetToken().Value)
+		}
+		return
 	}
 	if at.GetToken() == nil {
 		at = n

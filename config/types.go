@@ -106,7 +106,11 @@ func (tc *typeChecker) check(n ast.Node, t reflect.Type, path string) {
 		tc.mapping(at, n, path, func(key string, kn, v ast.Node) {
 			f, ok := fieldByKey(t, key)
 			if !ok {
-				tc.add(kn, join(path, key), "unknown key (the keys here are %s)", strings.Join(keysOf(t), ", "))
+				hint := ""
+				if k := closest(key, keysOf(t)); k != "" {
+					hint = fmt.Sprintf("; did you mean %s?", k)
+				}
+				tc.add(kn, join(path, key), "unknown key%s (the keys here are %s)", hint, strings.Join(keysOf(t), ", "))
 				return
 			}
 			tc.check(v, f.Type, join(path, key))
@@ -229,6 +233,43 @@ func yamlName(f reflect.StructField) string {
 		return ""
 	}
 	return name
+}
+
+// closest is the key nearest to key (at most two letters added, removed or
+// changed, case aside), or "".
+func closest(key string, keys []string) string {
+	if len(key) > 64 {
+		return ""
+	}
+	key = strings.ToLower(key)
+	best, bestD := "", 3
+	for _, k := range keys {
+		if d := editDistance(key, k); d < bestD {
+			best, bestD = k, d
+		}
+	}
+	return best
+}
+
+// editDistance is the Levenshtein distance of a and b, in bytes.
+func editDistance(a, b string) int {
+	prev := make([]int, len(b)+1)
+	cur := make([]int, len(b)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		cur[0] = i
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+		}
+		prev, cur = cur, prev
+	}
+	return prev[len(b)]
 }
 
 // describe names a node's value for an error message.

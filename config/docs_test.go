@@ -3,6 +3,7 @@ package config_test
 import (
 	"bytes"
 	"encoding/json"
+	"maps"
 	"os"
 	"regexp"
 	"slices"
@@ -39,13 +40,7 @@ func schemaKeys(t *testing.T) []string {
 		}
 	}
 	walk(doc)
-	keys := slices.Sorted(func(yield func(string) bool) {
-		for k := range seen {
-			if !yield(k) {
-				return
-			}
-		}
-	})
+	keys := slices.Sorted(maps.Keys(seen))
 	if len(keys) < 40 {
 		t.Fatalf("only %d keys in the schema: %v", len(keys), keys)
 	}

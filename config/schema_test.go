@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -251,13 +252,7 @@ func TestSchemaLists(t *testing.T) {
 		{"scopes", token.Properties.Scope.Enum, config.Scopes},
 		{"settings button shows", strs(banner.Properties.SettingsButton.Properties.Show.Enum), config.ButtonShows},
 		{"settings button positions", strs(banner.Properties.SettingsButton.Properties.Position.Enum), config.ButtonPositions},
-		{"layouts", strs(banner.Properties.Layout.Enum), slices.Sorted(func(yield func(string) bool) {
-			for l := range config.Layouts {
-				if !yield(l) {
-					return
-				}
-			}
-		})},
+		{"layouts", strs(banner.Properties.Layout.Enum), slices.Sorted(maps.Keys(config.Layouts))},
 		{"bar positions", layouts["bar"], config.Layouts["bar"]},
 		{"modal positions", layouts["modal"], config.Layouts["modal"]},
 		{"box positions", layouts["box"], config.Layouts["box"]},

@@ -209,7 +209,8 @@ func TestSchemaLists(t *testing.T) {
 	}
 	var site struct {
 		Properties struct {
-			Languages struct{ Items struct{ Enum []string } }
+			Languages       struct{ Items struct{ Enum []string } }
+			DefaultLanguage struct{ Enum []any } `json:"default_language"`
 		}
 	}
 	var cat struct {
@@ -263,6 +264,7 @@ func TestSchemaLists(t *testing.T) {
 	}{
 		{"languages", site.Properties.Languages.Items.Enum, config.Languages},
 		{"text languages", text.PropertyNames.Enum, config.Languages},
+		{"default language", strs(site.Properties.DefaultLanguage.Enum), config.Languages},
 		{"consent types", cat.Properties.ConsentMode.Items.Enum, config.ConsentTypes},
 		{"scopes", token.Properties.Scope.Enum, config.Scopes},
 		{"settings button shows", strs(banner.Properties.SettingsButton.Properties.Show.Enum), config.ButtonShows},

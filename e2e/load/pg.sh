@@ -89,8 +89,9 @@ two() { # label sites
   printf '  %-34s ' "$1:"
   out=$(mktemp)
   wrkrun 18185 32 "$2" >"$out.a" &
+  local first=$!
   wrkrun 18186 32 "$2" >"$out.b"
-  wait %1 2>/dev/null || wait
+  wait "$first"
   awk '{gsub(/ req\/s.*/, ""); t+=$1} END{printf "%.0f req/s in all, ", t}' "$out.a" "$out.b"
   read -r sa1 ca1 ra1 < <(stats 18185)
   read -r sb1 cb1 rb1 < <(stats 18186)

@@ -6,7 +6,9 @@
 #   - one instance, 16 and 64 connections, one hot site and 1,000 sites;
 #   - two instances on the same database, 32 connections each (64 in all),
 #     one hot site and 1,000 sites, with the batches retried because the
-#     other instance moved a chain's head first (per 1,000 records).
+#     other instance moved a chain's head first (per 1,000 records); and
+#     1,000 sites routed by site, as a load balancer hashing the site in
+#     the path would (s0 … s499 to one instance, s500 … s999 to the other).
 # Prints POSTs/s, p50/p99, records per commit and retries of each run.
 #
 #   e2e/load/pg.sh [seconds per run] [rounds]
@@ -72,8 +74,8 @@ stats() { # port: batch records sum, batch count, retries
     awk '/^koekje_store_batch_records_sum/{s=$2} /^koekje_store_batch_records_count/{c=$2}
       /^koekje_store_batch_retries_total/{r=$2} END{print s, c, r}'
 }
-wrkrun() { # port connections sites
-  wrk -t1 -c"$2" -d"${secs}s" -s e2e/load/sites.lua "http://127.0.0.1:$1" -- "$3" |
+wrkrun() { # port connections sites [first site]
+  wrk -t1 -c"$2" -d"${secs}s" -s e2e/load/sites.lua "http://127.0.0.1:$1" -- "$3" "${4:-0}" |
     awk '/Non-2xx/{printf "NON-2XX %s, ", $5} /Requests\/sec/{printf "%s req/s, ", $2} /^p50/{printf "%s", $0}'
 }
 one() { # label connections sites
@@ -83,14 +85,22 @@ one() { # label connections sites
   read -r s1 c1 r1 < <(stats 18185)
   awk -v s="$s0" -v c="$c0" -v S="$s1" -v C="$c1" 'BEGIN{printf ", %.1f records per commit\n", (S-s)/(C-c)}'
 }
-two() { # label sites
+two() { # label sites [routed: each instance gets half the sites]
   read -r sa ca ra < <(stats 18185)
   read -r sb cb rb < <(stats 18186)
   printf '  %-34s ' "$1:"
   out=$(mktemp)
-  wrkrun 18185 32 "$2" >"$out.a" &
+  if [ "${3:-}" = routed ]; then
+    wrkrun 18185 32 $(($2 / 2)) 0 >"$out.a" &
+  else
+    wrkrun 18185 32 "$2" >"$out.a" &
+  fi
   local first=$!
-  wrkrun 18186 32 "$2" >"$out.b"
+  if [ "${3:-}" = routed ]; then
+    wrkrun 18186 32 $(($2 / 2)) $(($2 / 2)) >"$out.b"
+  else
+    wrkrun 18186 32 "$2" >"$out.b"
+  fi
   wait "$first"
   awk '{gsub(/ req\/s.*/, ""); t+=$1} END{printf "%.0f req/s in all, ", t}' "$out.a" "$out.b"
   read -r sa1 ca1 ra1 < <(stats 18185)
@@ -108,4 +118,5 @@ for r in $(seq "$rounds"); do
   one "1 instance, 64 conns, 1,000 sites" 64 1000
   two "2 instances, 2x32 conns, 1 hot site" 1
   two "2 instances, 2x32 conns, 1,000 sites" 1000
+  two "2 instances, routed by site" 1000 routed
 done

@@ -1,10 +1,16 @@
 package e2e
 
 import (
+	"context"
+	"encoding/json"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/chromedp/chromedp"
+
+	"github.com/koekje/koekje/server/consent"
+	"github.com/koekje/koekje/server/scan"
 )
 
 // A site owner signs in, reads the chart, finds a visitor, verifies the log
@@ -17,6 +23,19 @@ func TestConsole(t *testing.T) {
 	visitor.open("/")
 	visitor.click(button("Alles accepteren"))
 	id := visitor.consentID()
+
+	// A scan of the site that found a cookie set before any choice, as
+	// koekje scan --record stores it.
+	report, err := json.Marshal(scan.Report{Site: "demo", ConfigHash: "sha256:0", Started: time.Now(), Pages: []string{hostURL + "/"},
+		Violations: []scan.Finding{{Kind: "cookie", Profile: "before", Page: hostURL + "/", Name: "_ga", Domain: hostName,
+			SetBy: "script", Source: hostURL + "/ga.js", Category: "analytics", Message: "analytics cookie _ga set before any choice"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := store.AddScan(context.Background(), &consent.Scan{Site: "demo", StartedAt: time.Now(), ConfigHash: "sha256:0",
+		Violations: 1, URLs: []string{hostURL + "/"}, Report: report}); err != nil {
+		t.Fatal(err)
+	}
 
 	tb := newTab(t)
 	tb.do(chromedp.Navigate(koekjeURL + "/admin"))
@@ -33,10 +52,17 @@ func TestConsole(t *testing.T) {
 		t.Errorf("chart has %d lines", n)
 	}
 	tb.axe("site page")
+	// The failing scan stands out beside the statistics, with its finding.
+	if alert := eval[string](tb, `document.querySelector('section[aria-labelledby=scans] [role=alert]')?.textContent ?? ''`); !strings.Contains(alert, "1 violation") {
+		t.Errorf("no alert for the failing scan: %q", alert)
+	}
+	if list := eval[string](tb, `document.querySelector('section[aria-labelledby=scans] ol.violations')?.textContent ?? ''`); !strings.Contains(list, "_ga set before any choice") {
+		t.Errorf("the scan's violation is not listed: %q", list)
+	}
 
 	tb.click(`[...document.querySelectorAll('button')].find(b => b.textContent === 'Verify log')`)
-	tb.waitFor(`document.querySelector('p.ok, p.bad')`)
-	if msg := eval[string](tb, `document.querySelector('p.ok, p.bad').textContent`); !strings.HasPrefix(msg, "The log is intact") {
+	tb.waitFor(`document.querySelector('section[aria-labelledby=proof] p[role=status]')`)
+	if msg := eval[string](tb, `document.querySelector('section[aria-labelledby=proof] p[role=status]').textContent`); !strings.HasPrefix(msg, "The log is intact") {
 		t.Errorf("verify: %s", msg)
 	}
 	tb.axe("verify result")

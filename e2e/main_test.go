@@ -48,6 +48,7 @@ var (
 	koekjeURL2 string // the same store and keys, the site at revision 2
 	hostURL    string // the website that embeds the banner
 	dbPath     string
+	store      *sqlite.DB // the servers' store
 )
 
 func TestMain(m *testing.M) {
@@ -146,6 +147,7 @@ func startServers(dir string) (func(), error) {
 	if err != nil {
 		return nil, err
 	}
+	store = db
 	key := bytes.Repeat([]byte{42}, 64)
 	keys, err := proof.OpenKeys(context.Background(), db)
 	if err != nil {

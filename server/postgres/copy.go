@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgtype"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/koekje/koekje/server/consent"
@@ -214,24 +213,7 @@ func (imp *Import) PutRecords(ctx context.Context, recs []*consent.StoredRecord)
 			return err
 		}
 		textHash := func(v string) []byte { sum := sha256.Sum256([]byte(v)); return sum[:] }
-		rs.site = append(rs.site, r.Site)
-		rs.seq = append(rs.seq, r.Seq)
-		rs.recordID = append(rs.recordID, pgtype.UUID{Bytes: r.RecordID, Valid: true})
-		rs.consentID = append(rs.consentID, pgtype.UUID{Bytes: r.ConsentID, Valid: true})
-		rs.consentKey = append(rs.consentKey, pgtype.UUID{Bytes: s.ConsentKey, Valid: true})
-		rs.at = append(rs.at, r.RecordedAt)
-		rs.action = append(rs.action, r.Action)
-		rs.choices = append(rs.choices, string(choices))
-		rs.services = append(rs.services, strings.Join(r.Services, ","))
-		rs.revision = append(rs.revision, int32(r.Revision))
-		rs.configHash = append(rs.configHash, textHash(r.ConfigHash))
-		rs.lang = append(rs.lang, r.Language)
-		rs.url = append(rs.url, textHash(r.URL))
-		rs.ua = append(rs.ua, textHash(r.UserAgent))
-		rs.ip = append(rs.ip, r.IP)
-		rs.gpc = append(rs.gpc, r.GPC)
-		rs.prevHash = append(rs.prevHash, r.PrevHash)
-		rs.hashes = append(rs.hashes, r.Hash)
+		rs.add(r, s.ConsentKey, choices, textHash)
 		imp.heads[r.Site] = head{r.Seq, r.Hash, r.RecordedAt}
 	}
 	if _, err := imp.tx.Exec(ctx, `INSERT INTO records (site, seq, record_id, consent_id, consent_key, recorded_at, action, choices, services,
@@ -289,21 +271,7 @@ func (imp *Import) PutScan(ctx context.Context, s *consent.Scan) error {
 // Chain streams a site's copied records in sequence order, from within
 // the copy's transaction: the copy is verified before it commits.
 func (imp *Import) Chain(ctx context.Context, site string, fn func(*consent.Record) error) error {
-	rows, err := imp.tx.Query(ctx, `SELECT `+recordColumns+` FROM records r WHERE r.site = $1 ORDER BY r.seq`, site)
-	if err != nil {
-		return fmt.Errorf("query records: %w", err)
-	}
-	defer rows.Close()
-	for rows.Next() {
-		r, err := scanRecord(rows)
-		if err != nil {
-			return err
-		}
-		if err := fn(r); err != nil {
-			return err
-		}
-	}
-	return rows.Err()
+	return eachRecord(ctx, imp.tx, fn, `SELECT `+recordColumns+` FROM records r WHERE r.site = $1 ORDER BY r.seq`, site)
 }
 
 // FindHash is DB.FindHash within the copy.
@@ -489,20 +457,5 @@ func (imp *Import) LatestCheckpoint(ctx context.Context) ([]byte, error) {
 // LogLeaves calls fn for each copied leaf in index order, with the record
 // it commits to if that record is there.
 func (imp *Import) LogLeaves(ctx context.Context, fn func(*klog.LeafRecord) error) error {
-	rows, err := imp.tx.Query(ctx, `SELECT l.idx, l.entry, l.salt, coalesce(r.site, ''), coalesce(r.seq, 0), r.hash
-		FROM log_leaves l LEFT JOIN records r ON r.site = l.site AND r.seq = l.seq ORDER BY l.idx`)
-	if err != nil {
-		return fmt.Errorf("log leaves: %w", err)
-	}
-	defer rows.Close()
-	var l klog.LeafRecord
-	for rows.Next() {
-		if err := rows.Scan(&l.Index, &l.Entry, &l.Salt, &l.Site, &l.Seq, &l.RecordHash); err != nil {
-			return fmt.Errorf("log leaves: %w", err)
-		}
-		if err := fn(&l); err != nil {
-			return err
-		}
-	}
-	return rows.Err()
+	return logLeaves(ctx, imp.tx, fn)
 }

@@ -505,7 +505,12 @@ func (db *DB) LeafOf(ctx context.Context, site string, seq int64) (*klog.StoredL
 // LogLeaves calls fn for each leaf in index order, with the record it
 // commits to if that record is still there.
 func (db *DB) LogLeaves(ctx context.Context, fn func(*klog.LeafRecord) error) error {
-	rows, err := db.pool.Query(ctx, `SELECT l.idx, l.entry, l.salt, coalesce(r.site, ''), coalesce(r.seq, 0), r.hash
+	return logLeaves(ctx, db.pool, fn)
+}
+
+// logLeaves is LogLeaves through q.
+func logLeaves(ctx context.Context, q querier, fn func(*klog.LeafRecord) error) error {
+	rows, err := q.Query(ctx, `SELECT l.idx, l.entry, l.salt, coalesce(r.site, ''), coalesce(r.seq, 0), r.hash
 		FROM log_leaves l LEFT JOIN records r ON r.site = l.site AND r.seq = l.seq ORDER BY l.idx`)
 	if err != nil {
 		return fmt.Errorf("log leaves: %w", err)

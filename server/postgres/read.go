@@ -161,7 +161,12 @@ func (db *DB) Chain(ctx context.Context, site string, fn func(*consent.Record) e
 }
 
 func (db *DB) each(ctx context.Context, fn func(*consent.Record) error, q string, args ...any) error {
-	rows, err := db.pool.Query(ctx, q, args...)
+	return eachRecord(ctx, db.pool, fn, q, args...)
+}
+
+// eachRecord calls fn for each record query q (through qr) returns.
+func eachRecord(ctx context.Context, qr querier, fn func(*consent.Record) error, q string, args ...any) error {
+	rows, err := qr.Query(ctx, q, args...)
 	if err != nil {
 		return fmt.Errorf("query records: %w", err)
 	}
@@ -178,6 +183,7 @@ func (db *DB) each(ctx context.Context, fn func(*consent.Record) error, q string
 	return rows.Err()
 }
 
+// querier is a pool or a transaction.
 type querier interface {
 	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
 	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row

@@ -11,6 +11,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgtype"
@@ -127,6 +128,29 @@ type rows struct {
 	gpc                                   []bool
 }
 
+// add appends a record's columns: its consent key, its choices as JSON,
+// and its texts by the hash textHash gives.
+func (rs *rows) add(r *consent.Record, consentKey uuid.UUID, choices []byte, textHash func(string) []byte) {
+	rs.site = append(rs.site, r.Site)
+	rs.seq = append(rs.seq, r.Seq)
+	rs.recordID = append(rs.recordID, pgtype.UUID{Bytes: r.RecordID, Valid: true})
+	rs.consentID = append(rs.consentID, pgtype.UUID{Bytes: r.ConsentID, Valid: true})
+	rs.consentKey = append(rs.consentKey, pgtype.UUID{Bytes: consentKey, Valid: true})
+	rs.at = append(rs.at, r.RecordedAt)
+	rs.action = append(rs.action, r.Action)
+	rs.choices = append(rs.choices, string(choices))
+	rs.services = append(rs.services, strings.Join(r.Services, ","))
+	rs.revision = append(rs.revision, int32(r.Revision))
+	rs.configHash = append(rs.configHash, textHash(r.ConfigHash))
+	rs.lang = append(rs.lang, r.Language)
+	rs.url = append(rs.url, textHash(r.URL))
+	rs.ua = append(rs.ua, textHash(r.UserAgent))
+	rs.ip = append(rs.ip, r.IP)
+	rs.gpc = append(rs.gpc, r.GPC)
+	rs.prevHash = append(rs.prevHash, r.PrevHash)
+	rs.hashes = append(rs.hashes, r.Hash)
+}
+
 // try makes one attempt at committing a batch: the request IDs it may
 // replay and the heads it lacks are read first (only when needed), then
 // the heads' compare-and-set, the texts, the records and the request IDs
@@ -199,24 +223,7 @@ func (db *DB) try(recs []*consent.Record, locked bool) error {
 		if err != nil {
 			return err
 		}
-		rs.site = append(rs.site, r.Site)
-		rs.seq = append(rs.seq, r.Seq)
-		rs.recordID = append(rs.recordID, pgtype.UUID{Bytes: r.RecordID, Valid: true})
-		rs.consentID = append(rs.consentID, pgtype.UUID{Bytes: r.ConsentID, Valid: true})
-		rs.consentKey = append(rs.consentKey, pgtype.UUID{Bytes: key, Valid: true})
-		rs.at = append(rs.at, r.RecordedAt)
-		rs.action = append(rs.action, r.Action)
-		rs.choices = append(rs.choices, string(choices))
-		rs.services = append(rs.services, strings.Join(r.Services, ","))
-		rs.revision = append(rs.revision, int32(r.Revision))
-		rs.configHash = append(rs.configHash, textHash(r.ConfigHash))
-		rs.lang = append(rs.lang, r.Language)
-		rs.url = append(rs.url, textHash(r.URL))
-		rs.ua = append(rs.ua, textHash(r.UserAgent))
-		rs.ip = append(rs.ip, r.IP)
-		rs.gpc = append(rs.gpc, r.GPC)
-		rs.prevHash = append(rs.prevHash, r.PrevHash)
-		rs.hashes = append(rs.hashes, r.Hash)
+		rs.add(r, key, choices, textHash)
 		if r.RequestID != "" {
 			first[r.Site+"\x00"+r.RequestID] = r
 			reqSite, reqID, reqSeq = append(reqSite, r.Site), append(reqID, r.RequestID), append(reqSeq, r.Seq)

@@ -18,27 +18,7 @@ cd "$(dirname "$0")/../.."
 secs=${1:-10}
 rounds=${2:-2}
 token=load-run-admin-token-0123456789
-dir=$(mktemp -d)
-chmod 755 "$dir"
-pgbin=$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -1)
-as=()
-mkdir "$dir/pg"
-if [ "$(id -u)" = 0 ]; then
-  as=(runuser -u postgres --)
-  chown postgres "$dir/pg"
-fi
-pids=
-cleanup() {
-  kill $pids 2>/dev/null || true
-  wait $pids 2>/dev/null || true
-  "${as[@]}" "$pgbin/pg_ctl" -D "$dir/pg/data" -m fast -w stop >/dev/null 2>&1 || true
-  rm -rf "$dir"
-}
-trap cleanup EXIT
-"${as[@]}" "$pgbin/initdb" -D "$dir/pg/data" -A trust -U koekje -E UTF8 --locale C >/dev/null
-"${as[@]}" "$pgbin/pg_ctl" -D "$dir/pg/data" -l "$dir/pg/log" -w -o \
-  "-c listen_addresses='' -c unix_socket_directories=$dir/pg -p 5498 -c fsync=on -c synchronous_commit=on -c shared_buffers=256MB -c max_connections=200" start >/dev/null
-dsn="postgres://koekje@/postgres?host=$dir/pg&port=5498&sslmode=disable"
+. e2e/load/pgcluster.sh 5498
 
 # 1,000 small sites, s0 … s999, each with the demo's four categories (the
 # demo site itself is too long to repeat 1,000 times under the 1 MB limit).

@@ -12,27 +12,7 @@ cd "$(dirname "$0")/../.."
 secs=${1:-10}
 rounds=${2:-3}
 token=load-run-admin-token-0123456789
-dir=$(mktemp -d)
-chmod 755 "$dir"
-pgbin=$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -1)
-as=()
-mkdir "$dir/pg"
-if [ "$(id -u)" = 0 ]; then
-  as=(runuser -u postgres --)
-  chown postgres "$dir/pg"
-fi
-pids=
-cleanup() {
-  kill $pids 2>/dev/null || true
-  wait $pids 2>/dev/null || true
-  "${as[@]}" "$pgbin/pg_ctl" -D "$dir/pg/data" -m fast -w stop >/dev/null 2>&1 || true
-  rm -rf "$dir"
-}
-trap cleanup EXIT
-"${as[@]}" "$pgbin/initdb" -D "$dir/pg/data" -A trust -U koekje -E UTF8 --locale C >/dev/null
-"${as[@]}" "$pgbin/pg_ctl" -D "$dir/pg/data" -l "$dir/pg/log" -w -o \
-  "-c listen_addresses='' -c unix_socket_directories=$dir/pg -p 5499 -c fsync=on -c synchronous_commit=on -c shared_buffers=256MB" start >/dev/null
-dsn="postgres://koekje@/postgres?host=$dir/pg&port=5499&sslmode=disable"
+. e2e/load/pgcluster.sh 5499
 
 go build -o "$dir/koekje" ./cmd/koekje
 "$dir/koekje" serve --db "$dir/koekje.db" --addr 127.0.0.1:18181 --rate-limit 0 --admin-token $token 2>/dev/null &

@@ -276,34 +276,16 @@ func (imp *Import) Chain(ctx context.Context, site string, fn func(*consent.Reco
 
 // FindHash is DB.FindHash within the copy.
 func (imp *Import) FindHash(ctx context.Context, site string, hash []byte) (int64, bool, error) {
-	var seq int64
-	err := imp.tx.QueryRow(ctx, `SELECT seq FROM records WHERE site = $1 AND hash = $2`, site, hash).Scan(&seq)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return 0, false, nil
-	}
-	if err != nil {
-		return 0, false, fmt.Errorf("find hash: %w", err)
-	}
-	return seq, true, nil
+	return findHash(ctx, imp.tx, site, hash)
 }
 
 // LastCheckpoint is DB.LastCheckpoint within the copy.
 func (imp *Import) LastCheckpoint(ctx context.Context, site string) (*consent.Checkpoint, error) {
-	cp := consent.Checkpoint{Site: site}
-	var kid *string
-	err := imp.tx.QueryRow(ctx, `SELECT seq, hash, created_at, key_id, signature, log_index FROM checkpoints
-		WHERE site = $1 ORDER BY seq DESC LIMIT 1`, site).Scan(&cp.Seq, &cp.Hash, &cp.CreatedAt, &kid, &cp.Signature, &cp.LogIndex)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return nil, nil
+	cps, err := checkpoints(ctx, imp.tx, site, 1)
+	if err != nil || len(cps) == 0 {
+		return nil, err
 	}
-	if err != nil {
-		return nil, fmt.Errorf("checkpoints: %w", err)
-	}
-	if kid != nil {
-		cp.KeyID = *kid
-	}
-	cp.CreatedAt = cp.CreatedAt.UTC()
-	return &cp, nil
+	return cps[0], nil
 }
 
 // Commit sets each chain's head (its last record, or for a chain whose

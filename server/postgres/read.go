@@ -233,8 +233,13 @@ func seqAt(ctx context.Context, q querier, site string, t time.Time) (int64, err
 // FindHash looks a record up by its hash, within the site's chain; it runs
 // only to explain a chain that does not verify.
 func (db *DB) FindHash(ctx context.Context, site string, hash []byte) (int64, bool, error) {
+	return findHash(ctx, db.pool, site, hash)
+}
+
+// findHash is FindHash through q.
+func findHash(ctx context.Context, q querier, site string, hash []byte) (int64, bool, error) {
 	var seq int64
-	err := db.pool.QueryRow(ctx, `SELECT seq FROM records WHERE site = $1 AND hash = $2`, site, hash).Scan(&seq)
+	err := q.QueryRow(ctx, `SELECT seq FROM records WHERE site = $1 AND hash = $2`, site, hash).Scan(&seq)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return 0, false, nil
 	}
@@ -259,7 +264,12 @@ func (db *DB) Checkpoints(ctx context.Context, site string) ([]*consent.Checkpoi
 }
 
 func (db *DB) checkpoints(ctx context.Context, site string, limit int) ([]*consent.Checkpoint, error) {
-	rows, err := db.pool.Query(ctx, `SELECT seq, hash, created_at, coalesce(key_id, ''), signature, log_index FROM checkpoints
+	return checkpoints(ctx, db.pool, site, limit)
+}
+
+// checkpoints is DB.checkpoints through q.
+func checkpoints(ctx context.Context, q querier, site string, limit int) ([]*consent.Checkpoint, error) {
+	rows, err := q.Query(ctx, `SELECT seq, hash, created_at, coalesce(key_id, ''), signature, log_index FROM checkpoints
 		WHERE site = $1 ORDER BY seq DESC LIMIT $2`, site, limit)
 	if err != nil {
 		return nil, fmt.Errorf("checkpoints: %w", err)

@@ -150,6 +150,13 @@ func loadKey(ctx context.Context, pool *pgxpool.Pool, path string) (*keyfile.Key
 		return nil, err
 	}
 	if n > 0 {
+		// Another instance starting beside this one, given the same path,
+		// may have made the key file and sealed a first secret under it
+		// since this one looked: it links the file into place before it
+		// seals anything, so a second look finds it.
+		if kek, err := keyfile.Load(path); !errors.Is(err, keyfile.ErrNotExist) {
+			return kek, err
+		}
 		return nil, fmt.Errorf("the keys in this database are sealed with a key file, and %s does not exist: give the database's key file with --key-file (KOEKJE_KEY_FILE) or put it there", path)
 	}
 	return keyfile.Create(path)

@@ -47,6 +47,12 @@ type Record struct {
 	// Replayed is set by a store that found RequestID already recorded: the
 	// record is the one stored then, and nothing new was written.
 	Replayed bool `json:"-"`
+	// LogIndex and LogSalt are the record's leaf in the transparency log and
+	// the salt of the leaf's commitment, set by a store's Scan (exports)
+	// once the record has a leaf. They are kept beside the record, not in
+	// it, and are not hashed.
+	LogIndex *int64 `json:"-"`
+	LogSalt  []byte `json:"-"`
 }
 
 // Filter selects records for an export or a lookup.

@@ -68,6 +68,12 @@ type Record struct {
 	GPC        bool            `json:"gpc"`
 	PrevHash   string          `json:"prev_hash"`
 	Hash       string          `json:"hash"`
+	// The record's leaf in the transparency log and its commitment's salt
+	// (exports only): SHA-256("koekje-commitment-v1\0" ‖ salt ‖ hash) is the
+	// commitment in leaf log_index, which a site's auditor checks against
+	// the public log.
+	LogIndex *int64 `json:"log_index,omitempty"`
+	LogSalt  string `json:"log_salt,omitempty"`
 }
 
 // View returns r as its JSON view.
@@ -78,6 +84,7 @@ func View(r *consent.Record) Record {
 		Choices: r.Choices, Services: r.Services, Revision: r.Revision, ConfigHash: r.ConfigHash,
 		Language: r.Language, URL: r.URL, UserAgent: r.UserAgent, IP: r.IP, GPC: r.GPC,
 		PrevHash: hex.EncodeToString(r.PrevHash), Hash: hex.EncodeToString(r.Hash),
+		LogIndex: r.LogIndex, LogSalt: hex.EncodeToString(r.LogSalt),
 	}
 }
 
@@ -153,7 +160,17 @@ func (e *ndjsonExporter) Write(r *consent.Record) error {
 	b = hex.AppendEncode(b, r.PrevHash)
 	b = append(b, `","hash":"`...)
 	b = hex.AppendEncode(b, r.Hash)
-	b = append(b, "\"}\n"...)
+	b = append(b, '"')
+	if r.LogIndex != nil {
+		b = append(b, `,"log_index":`...)
+		b = strconv.AppendInt(b, *r.LogIndex, 10)
+	}
+	if len(r.LogSalt) > 0 {
+		b = append(b, `,"log_salt":"`...)
+		b = hex.AppendEncode(b, r.LogSalt)
+		b = append(b, '"')
+	}
+	b = append(b, "}\n"...)
 	e.buf = b
 	_, err := e.w.Write(b)
 	return err
@@ -205,7 +222,8 @@ func (e *csvExporter) header() error {
 	for _, c := range e.site.Categories {
 		h = append(h, "choice_"+c.ID)
 	}
-	h = append(h, "services", "revision", "config_hash", "language", "url", "user_agent", "ip", "gpc", "prev_hash", "hash")
+	h = append(h, "services", "revision", "config_hash", "language", "url", "user_agent", "ip", "gpc", "prev_hash", "hash",
+		"log_index", "log_salt")
 	e.w.UseCRLF = true
 	return e.w.Write(h)
 }
@@ -218,6 +236,11 @@ func (e *csvExporter) Write(r *consent.Record) error {
 	}
 	row = append(row, strings.Join(r.Services, " "), strconv.Itoa(r.Revision), r.ConfigHash, r.Language,
 		inert(r.URL), inert(r.UserAgent), r.IP, strconv.FormatBool(r.GPC), hex.EncodeToString(r.PrevHash), hex.EncodeToString(r.Hash))
+	index := ""
+	if r.LogIndex != nil {
+		index = strconv.FormatInt(*r.LogIndex, 10)
+	}
+	row = append(row, index, hex.EncodeToString(r.LogSalt))
 	e.row = row
 	return e.w.Write(row)
 }

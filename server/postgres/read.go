@@ -148,11 +148,32 @@ func (db *DB) Scan(ctx context.Context, f consent.Filter, fn func(*consent.Recor
 	if f.ConsentID != uuid.Nil {
 		where = append(where, "r.consent_key = "+arg(db.ids.Key(f.ConsentID))+" AND r.consent_id = "+arg(f.ConsentID))
 	}
-	q := `SELECT ` + recordColumns + ` FROM records r`
+	// Each record with its leaf in the log, if it has one (exports carry
+	// the leaf's index and salt).
+	q := `SELECT l.idx, l.salt, ` + recordColumns + ` FROM records r LEFT JOIN log_leaves l ON l.site = r.site AND l.seq = r.seq`
 	if len(where) > 0 {
 		q += " WHERE " + strings.Join(where, " AND ")
 	}
-	return db.each(ctx, fn, q+order, args...)
+	rows, err := db.pool.Query(ctx, q+order, args...)
+	if err != nil {
+		return fmt.Errorf("query records: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var (
+			index *int64
+			salt  []byte
+		)
+		r, err := scanRecord(rows, &index, &salt)
+		if err != nil {
+			return err
+		}
+		r.LogIndex, r.LogSalt = index, salt
+		if err := fn(r); err != nil {
+			return err
+		}
+	}
+	return rows.Err()
 }
 
 // Chain streams a site's records in sequence order.

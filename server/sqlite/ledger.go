@@ -22,7 +22,7 @@ func (db *DB) Scan(ctx context.Context, f consent.Filter, fn func(*consent.Recor
 	if err != nil {
 		return err
 	}
-	return db.each(ctx, fn, q, args...)
+	return db.eachWith(ctx, fn, true, q, args...)
 }
 
 // scanQuery is the query and arguments of Scan.
@@ -57,7 +57,9 @@ func (db *DB) scanQuery(ctx context.Context, f consent.Filter) (string, []any, e
 		key := db.ids.Key(f.ConsentID)
 		where, args = append(where, "r.consent_key = ? AND r.consent_id = ?"), append(args, key[:], f.ConsentID[:])
 	}
-	q := `SELECT ` + recordColumns + ` FROM records r`
+	// Each record with its leaf in the log, if it has one (exports carry
+	// the leaf's index and salt).
+	q := `SELECT ` + recordColumns + `, l.idx, l.salt FROM records r LEFT JOIN log_leaves l ON l.record = r.id`
 	if len(where) > 0 {
 		q += " WHERE " + strings.Join(where, " AND ")
 	}
@@ -118,6 +120,12 @@ func (db *DB) Chain(ctx context.Context, site string, fn func(*consent.Record) e
 // through cgo) and decoding them run on two goroutines, a few batches apart,
 // so a long export uses both cores in flat memory.
 func (db *DB) each(ctx context.Context, fn func(*consent.Record) error, q string, args ...any) error {
+	return db.eachWith(ctx, fn, false, q, args...)
+}
+
+// eachWith is each; with leaves, q selects the record's leaf index and
+// salt after its columns.
+func (db *DB) eachWith(ctx context.Context, fn func(*consent.Record) error, leaves bool, q string, args ...any) error {
 	const batchSize = 256
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -135,7 +143,18 @@ func (db *DB) each(ctx context.Context, fn func(*consent.Record) error, q string
 			b := make([]rawRecord, 0, batchSize)
 			for len(b) < batchSize && rows.Next() {
 				b = append(b, rawRecord{})
-				if err := b[len(b)-1].scan(rows, rs); err != nil {
+				raw := &b[len(b)-1]
+				var err error
+				if leaves {
+					var index sql.NullInt64
+					err = raw.scan(rows, rs, &index, &raw.r.LogSalt)
+					if index.Valid {
+						raw.r.LogIndex = &index.Int64
+					}
+				} else {
+					err = raw.scan(rows, rs)
+				}
+				if err != nil {
 					done <- err
 					return
 				}

@@ -799,6 +799,36 @@ func testLog(t *testing.T, open Opener) {
 	if tree.Root() != cp.Hash {
 		t.Fatal("the checkpoint does not sign the tree of the stored entries")
 	}
+	// An export carries each record's leaf index and salt: with the public
+	// entries alone, its auditor finds each record's commitment in the log.
+	exported := 0
+	for _, site := range []string{"demo", "other"} {
+		auditKey, err := st.LogAuditKey(ctx, site)
+		if err != nil {
+			t.Fatal(err)
+		}
+		err = st.Scan(ctx, consent.Filter{Site: site}, func(r *consent.Record) error {
+			exported++
+			if r.LogIndex == nil || *r.LogIndex >= int64(len(entries)) || len(r.LogSalt) != 32 {
+				t.Errorf("export of %s/%d: leaf %v, salt %x", r.Site, r.Seq, r.LogIndex, r.LogSalt)
+				return nil
+			}
+			leaf, err := klog.ParseLeaf(entries[*r.LogIndex])
+			if err != nil {
+				return err
+			}
+			if leaf.Commitment != klog.Commit(r.LogSalt, r.Hash) || leaf.SiteTag != klog.SiteTag(auditKey, *r.LogIndex) {
+				t.Errorf("export of %s/%d: leaf %d is not its commitment under its site's tag", r.Site, r.Seq, *r.LogIndex)
+			}
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	if exported != len(recs) {
+		t.Errorf("%d records exported, want %d", exported, len(recs))
+	}
 	hashes := tlog.HashReaderFunc(func(idx []int64) ([]tlog.Hash, error) { return st.LogHashes(ctx, idx) })
 	seen := map[int64]bool{}
 	for _, r := range recs {

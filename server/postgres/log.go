@@ -510,7 +510,7 @@ func (db *DB) LogLeaves(ctx context.Context, fn func(*klog.LeafRecord) error) er
 
 // logLeaves is LogLeaves through q.
 func logLeaves(ctx context.Context, q querier, fn func(*klog.LeafRecord) error) error {
-	rows, err := q.Query(ctx, `SELECT l.idx, l.entry, l.salt, coalesce(r.site, ''), coalesce(r.seq, 0), r.hash
+	rows, err := q.Query(ctx, `SELECT l.idx, l.entry, l.salt, coalesce(r.site, ''), coalesce(r.seq, 0), r.hash, l.site
 		FROM log_leaves l LEFT JOIN records r ON r.site = l.site AND r.seq = l.seq ORDER BY l.idx`)
 	if err != nil {
 		return fmt.Errorf("log leaves: %w", err)
@@ -518,7 +518,7 @@ func logLeaves(ctx context.Context, q querier, fn func(*klog.LeafRecord) error) 
 	defer rows.Close()
 	var l klog.LeafRecord
 	for rows.Next() {
-		if err := rows.Scan(&l.Index, &l.Entry, &l.Salt, &l.Site, &l.Seq, &l.RecordHash); err != nil {
+		if err := rows.Scan(&l.Index, &l.Entry, &l.Salt, &l.Site, &l.Seq, &l.RecordHash, &l.Claimed); err != nil {
 			return fmt.Errorf("log leaves: %w", err)
 		}
 		if err := fn(&l); err != nil {

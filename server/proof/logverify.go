@@ -206,8 +206,15 @@ func VerifyLogSites(ctx context.Context, store LogStore, results []*Result, logK
 		}
 		// No record of a site being checked has this leaf: it is a purged
 		// leaf, a deleted record's, another site's, or (when the tag
-		// check above failed) a leaf moved to another record.
-		for _, st := range all {
+		// check above failed) a leaf moved to another record. The site the
+		// database names for it is tried first, so a purged leaf costs one
+		// tag, not one per site; only a leaf whose named site's tag does
+		// not fit is tried against every site's.
+		candidates := all
+		if st := sites[l.Claimed]; st != nil && l.Claimed != "" && leaf.SiteTag == st.tagger.Tag(l.Index) {
+			candidates = []*siteLog{st}
+		}
+		for _, st := range candidates {
 			if st.done || leaf.SiteTag != st.tagger.Tag(l.Index) {
 				continue
 			}

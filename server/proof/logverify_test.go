@@ -222,3 +222,66 @@ func TestLogSitesInOnePass(t *testing.T) {
 		t.Errorf("site c with a rewritten record: %+v", together[2])
 	}
 }
+
+// A leaf whose record a purge removed is found by its site tag, trying the
+// site the database names for it first: a wrong name costs a search, never
+// a wrong answer. A deleted record whose leaf is renamed to another site
+// is still its own site's missing leaf.
+func TestLogPurgedLeavesFoundBySiteTag(t *testing.T) {
+	ctx := context.Background()
+	db, key, raw := logged(t, 0)
+	sites := []string{"a", "b", "c"}
+	for i := range 30 {
+		r := &consent.Record{Site: sites[i%3], Action: consent.AcceptAll, Choices: map[string]bool{"necessary": true, "analytics": true},
+			Revision: 1, ConfigHash: "sha256:x", Language: "nl", IP: "192.0.2.0/24"}
+		if err := db.Append(ctx, r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	keys, err := proof.OpenKeys(ctx, db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n, err := db.Purge(ctx, "a", time.Now().Add(time.Second), keys.SignCheckpoint); err != nil || n != 10 {
+		t.Fatalf("purge: %d, %v", n, err)
+	}
+	pubs, ids := keys.Ring().Public()
+	verifyAll := func() []*proof.Result {
+		t.Helper()
+		var results []*proof.Result
+		var auditKeys [][]byte
+		for _, s := range sites {
+			res, err := proof.Verify(ctx, db, s, pubs, ids)
+			if err != nil {
+				t.Fatal(err)
+			}
+			ak, err := db.LogAuditKey(ctx, s)
+			if err != nil {
+				t.Fatal(err)
+			}
+			results, auditKeys = append(results, res), append(auditKeys, ak)
+		}
+		if err := proof.VerifyLogSites(ctx, db, results, key, auditKeys, nil); err != nil {
+			t.Fatal(err)
+		}
+		return results
+	}
+	// One of a's purged leaves named as b's.
+	exec(t, raw, `UPDATE log_leaves SET site = 'b' WHERE idx = (SELECT min(idx) FROM log_leaves WHERE record IS NULL)`)
+	res := verifyAll()
+	for _, r := range res {
+		if !r.OK || r.Log == nil {
+			t.Fatalf("site %s: %+v", r.Site, r)
+		}
+	}
+	if res[0].Log.Purged != 10 || res[0].Log.Leaves != 10 || res[1].Log.Purged != 0 {
+		t.Errorf("purged leaves: a %+v, b %+v", res[0].Log, res[1].Log)
+	}
+	// b's newest record deleted, its leaf named as a's.
+	exec(t, raw, `UPDATE log_leaves SET site = 'a' WHERE record = (SELECT id FROM records WHERE site = 'b' AND seq = 10)`)
+	exec(t, raw, `DELETE FROM records WHERE site = 'b' AND seq = 10`)
+	res = verifyAll()
+	if !res[0].OK || res[1].OK || res[1].Reason != proof.LogMissing || !res[2].OK {
+		t.Errorf("after deleting b's record: a %+v, b %+v, c %+v", res[0], res[1], res[2])
+	}
+}

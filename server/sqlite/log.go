@@ -349,7 +349,7 @@ func (db *DB) LeafOf(ctx context.Context, site string, seq int64) (*klog.StoredL
 // LogLeaves calls fn for each leaf in index order, with the record it
 // commits to if that record is still there.
 func (db *DB) LogLeaves(ctx context.Context, fn func(*klog.LeafRecord) error) error {
-	rows, err := db.read.QueryContext(ctx, `SELECT l.idx, l.entry, l.salt, coalesce(r.site, ''), coalesce(r.seq, 0), r.hash
+	rows, err := db.read.QueryContext(ctx, `SELECT l.idx, l.entry, l.salt, coalesce(r.site, ''), coalesce(r.seq, 0), r.hash, l.site
 		FROM log_leaves l LEFT JOIN records r ON r.id = l.record ORDER BY l.idx`)
 	if err != nil {
 		return fmt.Errorf("log leaves: %w", err)
@@ -357,7 +357,7 @@ func (db *DB) LogLeaves(ctx context.Context, fn func(*klog.LeafRecord) error) er
 	defer rows.Close()
 	var l klog.LeafRecord
 	for rows.Next() {
-		if err := rows.Scan(&l.Index, &l.Entry, &l.Salt, &l.Site, &l.Seq, &l.RecordHash); err != nil {
+		if err := rows.Scan(&l.Index, &l.Entry, &l.Salt, &l.Site, &l.Seq, &l.RecordHash, &l.Claimed); err != nil {
 			return fmt.Errorf("log leaves: %w", err)
 		}
 		if err := fn(&l); err != nil {

@@ -157,4 +157,8 @@ type LeafRecord struct {
 	Site       string // of the record; "" once purged
 	Seq        int64
 	RecordHash []byte
+	// Claimed is the site the database names for the leaf, kept after a
+	// purge: a hint for finding whose a record-less leaf is, which only its
+	// site tag confirms.
+	Claimed string
 }

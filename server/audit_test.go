@@ -9,6 +9,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"regexp"
 	"runtime"
 	"slices"
 	"strings"
@@ -294,6 +295,21 @@ func TestReceiptPage(t *testing.T) {
 	r = do(t, s, "GET", "/api/v1/consents/"+b["consent_id"].(string)+"/receipt?token="+b["token"].(string), "", "Accept", "text/html")
 	if !bytes.Contains(r.body, []byte("Bewijs van je cookiekeuze")) || !bytes.Contains(r.body, []byte("alles geaccepteerd")) {
 		t.Error("Dutch receipt page is not in Dutch")
+	}
+	// The time is shown as the site's visitors read it: Central European
+	// for a Dutch site, Eastern European for a Finnish one.
+	cet := regexp.MustCompile(`\d\d:\d\d:\d\d (CET|CEST)\b`)
+	if !cet.Match(r.body) {
+		t.Error("a Dutch site's receipt page does not show Central European Time")
+	}
+	fi := newServerWith(t, func(d *serverDeps) {
+		d.Config = config.Demo()
+		d.Config.Sites[0].Controller.Jurisdiction = "FI"
+	})
+	c := post(t, fi, `{"site":"demo","action":"accept_all","language":"en"}`).json(t)
+	r = do(t, fi, "GET", "/api/v1/consents/"+c["consent_id"].(string)+"/receipt?token="+c["token"].(string), "", "Accept", "text/html")
+	if !regexp.MustCompile(`\d\d:\d\d:\d\d (EET|EEST)\b`).Match(r.body) {
+		t.Errorf("a Finnish site's receipt page does not show Eastern European Time: %s", r.body)
 	}
 }
 

@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	_ "time/tzdata"
 
 	"github.com/google/uuid"
 	"github.com/labstack/echo/v4"
@@ -137,6 +138,34 @@ var receiptWords = func() map[string]map[string]string {
 	return w
 }()
 
+// receiptZones are the EU countries whose capitals keep another time than
+// Central European: the receipt page shows the time the way the site's
+// visitors read it. Every other site, and one without a jurisdiction, is
+// shown Central European Time. The zone data is compiled in (time/tzdata),
+// so a machine without it shows the same.
+var receiptZones = map[string]*time.Location{}
+
+func init() {
+	for country, zone := range map[string]string{
+		"": "Europe/Amsterdam", "PT": "Europe/Lisbon", "IE": "Europe/Dublin",
+		"BG": "Europe/Sofia", "CY": "Asia/Nicosia", "EE": "Europe/Tallinn", "FI": "Europe/Helsinki",
+		"GR": "Europe/Athens", "LT": "Europe/Vilnius", "LV": "Europe/Riga", "RO": "Europe/Bucharest",
+	} {
+		loc, err := time.LoadLocation(zone)
+		if err != nil {
+			panic(err) // time/tzdata holds every zone above
+		}
+		receiptZones[country] = loc
+	}
+}
+
+func receiptZone(jurisdiction string) *time.Location {
+	if loc, ok := receiptZones[strings.ToUpper(jurisdiction)]; ok {
+		return loc
+	}
+	return receiptZones[""]
+}
+
 func (s *Server) receiptHTML(c echo.Context, rec *consent.Record, site *config.Site, claims *proof.Receipt, jwt string) error {
 	lang := rec.Language
 	words, ok := receiptWords[lang]
@@ -148,10 +177,7 @@ func (s *Server) receiptHTML(c echo.Context, rec *consent.Record, site *config.S
 	for _, p := range claims.Services[0].Purposes {
 		rows = append(rows, row{p.Purpose, words[p.State]})
 	}
-	loc, _ := time.LoadLocation("Europe/Amsterdam")
-	if loc == nil {
-		loc = time.UTC
-	}
+	loc := receiptZone(site.Controller.Jurisdiction)
 	data := map[string]any{
 		"Lang": lang, "T": words, "Site": site, "Rec": rec, "Rows": rows, "Claims": claims, "JWT": jwt,
 		"When": rec.RecordedAt.In(loc).Format("2006-01-02 15:04:05 MST"), "Action": words[rec.Action],

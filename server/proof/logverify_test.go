@@ -167,41 +167,14 @@ func TestLogSitesInOnePass(t *testing.T) {
 	ctx := context.Background()
 	db, key, raw := logged(t, 0)
 	sites := []string{"a", "b", "c"}
-	for i := range 30 {
-		r := &consent.Record{Site: sites[i%3], Action: consent.AcceptAll, Choices: map[string]bool{"necessary": true, "analytics": true},
-			Revision: 1, ConfigHash: "sha256:x", Language: "nl", IP: "192.0.2.0/24"}
-		if err := db.Append(ctx, r); err != nil {
-			t.Fatal(err)
-		}
-	}
+	appendInterleaved(t, db, sites, 30)
 	exec(t, raw, `DELETE FROM records WHERE site = 'b' AND seq = 10`)
 	exec(t, raw, `UPDATE records SET action = 'reject_all' WHERE site = 'c' AND seq = 3`)
-	keys, err := proof.OpenKeys(ctx, db)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pubs, ids := keys.Ring().Public()
-	walk := func() ([]*proof.Result, [][]byte) {
-		var results []*proof.Result
-		var auditKeys [][]byte
-		for _, s := range sites {
-			res, err := proof.Verify(ctx, db, s, pubs, ids)
-			if err != nil {
-				t.Fatal(err)
-			}
-			ak, err := db.LogAuditKey(ctx, s)
-			if err != nil {
-				t.Fatal(err)
-			}
-			results, auditKeys = append(results, res), append(auditKeys, ak)
-		}
-		return results, auditKeys
-	}
-	together, auditKeys := walk()
+	together, auditKeys := walkSites(t, db, sites)
 	if err := proof.VerifyLogSites(ctx, db, together, key, auditKeys, nil); err != nil {
 		t.Fatal(err)
 	}
-	alone, _ := walk()
+	alone, _ := walkSites(t, db, sites)
 	for i, res := range alone {
 		if err := proof.VerifyLog(ctx, db, res, key, auditKeys[i], nil); err != nil {
 			t.Fatal(err)
@@ -231,13 +204,7 @@ func TestLogPurgedLeavesFoundBySiteTag(t *testing.T) {
 	ctx := context.Background()
 	db, key, raw := logged(t, 0)
 	sites := []string{"a", "b", "c"}
-	for i := range 30 {
-		r := &consent.Record{Site: sites[i%3], Action: consent.AcceptAll, Choices: map[string]bool{"necessary": true, "analytics": true},
-			Revision: 1, ConfigHash: "sha256:x", Language: "nl", IP: "192.0.2.0/24"}
-		if err := db.Append(ctx, r); err != nil {
-			t.Fatal(err)
-		}
-	}
+	appendInterleaved(t, db, sites, 30)
 	keys, err := proof.OpenKeys(ctx, db)
 	if err != nil {
 		t.Fatal(err)
@@ -245,22 +212,9 @@ func TestLogPurgedLeavesFoundBySiteTag(t *testing.T) {
 	if n, err := db.Purge(ctx, "a", time.Now().Add(time.Second), keys.SignCheckpoint); err != nil || n != 10 {
 		t.Fatalf("purge: %d, %v", n, err)
 	}
-	pubs, ids := keys.Ring().Public()
 	verifyAll := func() []*proof.Result {
 		t.Helper()
-		var results []*proof.Result
-		var auditKeys [][]byte
-		for _, s := range sites {
-			res, err := proof.Verify(ctx, db, s, pubs, ids)
-			if err != nil {
-				t.Fatal(err)
-			}
-			ak, err := db.LogAuditKey(ctx, s)
-			if err != nil {
-				t.Fatal(err)
-			}
-			results, auditKeys = append(results, res), append(auditKeys, ak)
-		}
+		results, auditKeys := walkSites(t, db, sites)
 		if err := proof.VerifyLogSites(ctx, db, results, key, auditKeys, nil); err != nil {
 			t.Fatal(err)
 		}
@@ -283,5 +237,43 @@ func TestLogPurgedLeavesFoundBySiteTag(t *testing.T) {
 	res = verifyAll()
 	if !res[0].OK || res[1].OK || res[1].Reason != proof.LogMissing || !res[2].OK {
 		t.Errorf("after deleting b's record: a %+v, b %+v, c %+v", res[0], res[1], res[2])
+	}
+}
+
+// walkSites walks the chains of sites and returns their results with the
+// sites' audit keys, ready to be held against the log.
+func walkSites(t *testing.T, db *sqlite.DB, sites []string) ([]*proof.Result, [][]byte) {
+	t.Helper()
+	ctx := context.Background()
+	keys, err := proof.OpenKeys(ctx, db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pubs, ids := keys.Ring().Public()
+	var results []*proof.Result
+	var auditKeys [][]byte
+	for _, s := range sites {
+		res, err := proof.Verify(ctx, db, s, pubs, ids)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ak, err := db.LogAuditKey(ctx, s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		results, auditKeys = append(results, res), append(auditKeys, ak)
+	}
+	return results, auditKeys
+}
+
+// appendInterleaved appends n records, going round sites.
+func appendInterleaved(t *testing.T, db *sqlite.DB, sites []string, n int) {
+	t.Helper()
+	for i := range n {
+		r := &consent.Record{Site: sites[i%len(sites)], Action: consent.AcceptAll, Choices: map[string]bool{"necessary": true, "analytics": true},
+			Revision: 1, ConfigHash: "sha256:x", Language: "nl", IP: "192.0.2.0/24"}
+		if err := db.Append(context.Background(), r); err != nil {
+			t.Fatal(err)
+		}
 	}
 }

@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/hex"
 	"encoding/json"
-	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -49,31 +48,10 @@ func newLoggedServer(t *testing.T) (*server.Server, *sqlite.DB, string) {
 	return s, db, signer.VerifierKey()
 }
 
-// httpTiles reads the log's tiles over HTTP, as any client would.
-type httpTiles struct {
-	t    *testing.T
-	base string
+// remote reads the log's tiles over HTTP, as any client would.
+func remote(base string) *klog.Remote {
+	return &klog.Remote{Base: base + "/log/", Client: http.DefaultClient, Ctx: context.Background()}
 }
-
-func (h httpTiles) Height() int { return klog.TileHeight }
-
-func (h httpTiles) ReadTiles(tiles []tlog.Tile) ([][]byte, error) {
-	out := make([][]byte, len(tiles))
-	for i, tile := range tiles {
-		resp, err := http.Get(h.base + "/log/" + klog.TilePath(tile))
-		if err != nil {
-			return nil, err
-		}
-		out[i], _ = io.ReadAll(resp.Body)
-		resp.Body.Close()
-		if resp.StatusCode != 200 {
-			return nil, fmt.Errorf("%s: %d", klog.TilePath(tile), resp.StatusCode)
-		}
-	}
-	return out, nil
-}
-
-func (h httpTiles) SaveTiles([]tlog.Tile, [][]byte) {}
 
 func checkpointOf(t *testing.T, base, key string) klog.Checkpoint {
 	t.Helper()
@@ -120,7 +98,7 @@ func TestLogInteroperates(t *testing.T) {
 		t.Fatalf("checkpoint after 300 records: size %d", cp.Size)
 	}
 	tree := tlog.Tree{N: cp.Size, Hash: cp.Hash}
-	hashes := tlog.TileHashReader(tree, httpTiles{t, ts.URL})
+	hashes := tlog.TileHashReader(tree, remote(ts.URL))
 
 	// Inclusion: a receipt names the leaf; its proof checks independently.
 	a := answers[123]
@@ -147,7 +125,7 @@ func TestLogInteroperates(t *testing.T) {
 	// The entry served in the bundle is the leaf the proof rebuilds.
 	// The leaf may be in the last, partial tile.
 	width := int(min(256, cp.Size-p.Index>>8<<8))
-	bundle, err := httpTiles{t, ts.URL}.ReadTiles([]tlog.Tile{{H: 8, L: -1, N: p.Index >> 8, W: width}})
+	bundle, err := remote(ts.URL).ReadTiles([]tlog.Tile{{H: 8, L: -1, N: p.Index >> 8, W: width}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -49,7 +49,7 @@ func logAuditCmd(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	if *base == "" || *logKey == "" || (*site == "") != (*auditKey == "") {
 		return errors.New("usage: koekje log-audit --url URL --log-key KEY [--since FILE] [--site S --audit-key HEX]")
 	}
-	tiles := &httpTiles{base: strings.TrimSuffix(*base, "/") + "/log/", client: &http.Client{Timeout: 30 * time.Second}, ctx: ctx}
+	tiles := &klog.Remote{Base: strings.TrimSuffix(*base, "/") + "/log/", Client: &http.Client{Timeout: 30 * time.Second}, Ctx: ctx}
 	res := &logAudit{Site: *site}
 	err := auditLog(tiles, *logKey, *since, *auditKey, res)
 	if err != nil {
@@ -66,8 +66,8 @@ func logAuditCmd(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	return nil
 }
 
-func auditLog(tiles *httpTiles, logKey, since, auditKey string, res *logAudit) error {
-	signed, err := tiles.get("checkpoint")
+func auditLog(tiles *klog.Remote, logKey, since, auditKey string, res *logAudit) error {
+	signed, err := tiles.Get("checkpoint")
 	if err != nil {
 		return err
 	}
@@ -113,7 +113,7 @@ func auditLog(tiles *httpTiles, logKey, since, auditKey string, res *logAudit) e
 	}
 	for n := int64(0); n < cp.Size; n += 1 << klog.TileHeight {
 		w := min(cp.Size-n, 1<<klog.TileHeight)
-		data, err := tiles.get(klog.TilePath(tlog.Tile{H: klog.TileHeight, L: -1, N: n >> klog.TileHeight, W: int(w)}))
+		data, err := tiles.Get(klog.TilePath(tlog.Tile{H: klog.TileHeight, L: -1, N: n >> klog.TileHeight, W: int(w)}))
 		if err != nil {
 			return err
 		}
@@ -140,49 +140,6 @@ func auditLog(tiles *httpTiles, logKey, since, auditKey string, res *logAudit) e
 	}
 	return nil
 }
-
-// httpTiles reads a log's checkpoint and tiles over HTTP.
-type httpTiles struct {
-	base   string
-	client *http.Client
-	ctx    context.Context
-}
-
-func (h *httpTiles) get(path string) ([]byte, error) {
-	req, err := http.NewRequestWithContext(h.ctx, "GET", h.base+path, nil)
-	if err != nil {
-		return nil, err
-	}
-	resp, err := h.client.Do(req)
-	if err != nil {
-		return nil, err
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
-	if err != nil {
-		return nil, err
-	}
-	if resp.StatusCode != http.StatusOK {
-		return nil, fmt.Errorf("%s: %s", path, resp.Status)
-	}
-	return b, nil
-}
-
-func (h *httpTiles) Height() int { return klog.TileHeight }
-
-func (h *httpTiles) ReadTiles(tiles []tlog.Tile) ([][]byte, error) {
-	out := make([][]byte, len(tiles))
-	for i, t := range tiles {
-		b, err := h.get(klog.TilePath(t))
-		if err != nil {
-			return nil, err
-		}
-		out[i] = b
-	}
-	return out, nil
-}
-
-func (h *httpTiles) SaveTiles([]tlog.Tile, [][]byte) {}
 
 // auditKeyCmd prints a site's audit key, for the site's auditor: with it,
 // log-audit finds the site's leaves in the public log.

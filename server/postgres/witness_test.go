@@ -36,29 +36,6 @@ func (c *countingTransport) RoundTrip(r *http.Request) (*http.Response, error) {
 	return http.DefaultTransport.RoundTrip(r)
 }
 
-// tiles reads the log's tiles over HTTP, as any client would.
-type tiles struct{ base string }
-
-func (h tiles) Height() int { return klog.TileHeight }
-
-func (h tiles) ReadTiles(ts []tlog.Tile) ([][]byte, error) {
-	out := make([][]byte, len(ts))
-	for i, tile := range ts {
-		resp, err := http.Get(h.base + "/log/" + klog.TilePath(tile))
-		if err != nil {
-			return nil, err
-		}
-		out[i], _ = io.ReadAll(resp.Body)
-		resp.Body.Close()
-		if resp.StatusCode != 200 {
-			return nil, fmt.Errorf("%s: %d", klog.TilePath(tile), resp.StatusCode)
-		}
-	}
-	return out, nil
-}
-
-func (h tiles) SaveTiles([]tlog.Tile, [][]byte) {}
-
 func get(t *testing.T, url string, headers ...string) (int, http.Header, []byte) {
 	t.Helper()
 	req, _ := http.NewRequest("GET", url, nil)
@@ -202,7 +179,7 @@ func TestServeLogWithWitness(t *testing.T) {
 	if _, names, err := klog.OpenWitnessed(p.Checkpoint, logKey, []string{w.VerifierKey()}); err != nil || len(names) != 1 {
 		t.Errorf("the proof's checkpoint is not the cosigned one: %v", err)
 	}
-	hashes := tlog.TileHashReader(tlog.Tree{N: cp.Size, Hash: cp.Hash}, tiles{bases[0]})
+	hashes := tlog.TileHashReader(tlog.Tree{N: cp.Size, Hash: cp.Hash}, &klog.Remote{Base: bases[0] + "/log/", Client: http.DefaultClient, Ctx: context.Background()})
 	path, err := tlog.ProveRecord(cp.Size, p.Index, hashes)
 	if err != nil {
 		t.Fatal(err)

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"slices"
 	"strings"
 	"time"
@@ -405,22 +406,7 @@ func (imp *Import) FinishLog(ctx context.Context, size int64, root []byte, origi
 
 // Checkpoints is DB.Checkpoints within the copy.
 func (imp *Import) Checkpoints(ctx context.Context, site string) ([]*consent.Checkpoint, error) {
-	rows, err := imp.tx.Query(ctx, `SELECT seq, hash, created_at, coalesce(key_id, ''), signature, log_index FROM checkpoints
-		WHERE site = $1 ORDER BY seq DESC`, site)
-	if err != nil {
-		return nil, fmt.Errorf("checkpoints: %w", err)
-	}
-	defer rows.Close()
-	var out []*consent.Checkpoint
-	for rows.Next() {
-		cp := consent.Checkpoint{Site: site}
-		if err := rows.Scan(&cp.Seq, &cp.Hash, &cp.CreatedAt, &cp.KeyID, &cp.Signature, &cp.LogIndex); err != nil {
-			return nil, fmt.Errorf("checkpoints: %w", err)
-		}
-		cp.CreatedAt = cp.CreatedAt.UTC()
-		out = append(out, &cp)
-	}
-	return out, rows.Err()
+	return checkpoints(ctx, imp.tx, site, math.MaxInt32)
 }
 
 // LatestCheckpoint is the newest signed checkpoint of the copied log.

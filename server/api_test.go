@@ -496,7 +496,7 @@ func TestManySitesCompressedOnDemand(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := newServerWith(t, func(d *serverDeps) { d.Config = cfg })
+	s := newServerWith(t, func(d *serverDeps) { d.Config, d.Precompress = cfg, true })
 	var wg sync.WaitGroup
 	for i := 0; i < n; i++ {
 		for _, enc := range []string{"br", "gzip"} {

@@ -32,8 +32,8 @@ type encoded struct {
 
 // servedBundle is a site's bundle as the handler serves it: identity,
 // gzip and brotli. The compressed encodings are made once, by the
-// server's background pass over every site after start or by the first
-// request that wants them, whichever comes first.
+// server's background pass over every site after start (Deps.Precompress)
+// or by the first request that wants them, whichever comes first.
 type servedBundle struct {
 	b         *static.Bundle
 	plain     encoded

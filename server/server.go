@@ -41,6 +41,10 @@ type Deps struct {
 	// SharedStore says several instances share the store: failed tokens
 	// are counted in it.
 	SharedStore bool
+	// Precompress compresses every site's bundle in the background at
+	// start, so a serving process has them ready before the first visitor;
+	// otherwise a bundle is compressed when first asked for compressed.
+	Precompress bool
 }
 
 // Store is what the handlers need of the consent store, declared in pieces
@@ -153,7 +157,9 @@ func New(ctx context.Context, d Deps) (*Server, error) {
 		s.bundles[site.ID] = b
 		s.served[site.ID] = newServedBundle(b)
 	}
-	go s.packAll(ctx)
+	if d.Precompress {
+		go s.packAll(ctx)
+	}
 	s.echo.IPExtractor = ipExtractor(proxies)
 	s.echo.HideBanner, s.echo.HidePort = true, true
 	s.echo.HTTPErrorHandler = s.handleError

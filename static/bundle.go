@@ -5,6 +5,7 @@ package static
 import (
 	"bytes"
 	"compress/gzip"
+	"crypto/sha256"
 	"embed"
 	"encoding/json"
 	"fmt"
@@ -12,6 +13,7 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"sync"
 
 	"github.com/andybalholm/brotli"
 
@@ -115,13 +117,30 @@ func BuildPlain(s *config.Site) (*Bundle, error) {
 	return b, nil
 }
 
-// Compress fills Gzip and Brotli from JS.
-func (b *Bundle) Compress() (err error) {
-	if b.Gzip, err = gzipBytes(b.JS); err != nil {
-		return err
-	}
-	b.Brotli, err = brotliBytes(b.JS)
-	return err
+// Compress fills Gzip and Brotli from JS. The same script is compressed
+// once per process, however many servers or bundles carry it: brotli at
+// its best level costs tens of milliseconds a bundle.
+func (b *Bundle) Compress() error {
+	v, _ := packed.LoadOrStore(sha256.Sum256(b.JS), &encodings{})
+	e := v.(*encodings)
+	e.once.Do(func() {
+		if e.gzip, e.err = gzipBytes(b.JS); e.err == nil {
+			e.br, e.err = brotliBytes(b.JS)
+		}
+	})
+	b.Gzip, b.Brotli = e.gzip, e.br
+	return e.err
+}
+
+// packed holds the compressed encodings of every script compressed in this
+// process, by the SHA-256 of the script. A process serves one set of sites
+// and builds each once, so it grows with the sites, not with time.
+var packed sync.Map
+
+type encodings struct {
+	once     sync.Once
+	gzip, br []byte
+	err      error
 }
 
 // ship is the version as the bundle carries it, shorter on the wire: every

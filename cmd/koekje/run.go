@@ -286,7 +286,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		Metrics: metrics,
 		Config:  cfg, Store: db, Keys: keys, Log: log, AccessLog: logs, TokenKey: key, AdminToken: o.adminToken,
 		RateLimit: o.rateLimit, TrustedProxies: proxies, PublicURL: o.publicURL, LogKey: logKey, Witnessed: len(witnesses) > 0,
-		SharedStore: postgres.IsDSN(o.db),
+		SharedStore: postgres.IsDSN(o.db), Precompress: true,
 	})
 	if err != nil {
 		return err

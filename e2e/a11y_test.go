@@ -30,7 +30,7 @@ func withDarkMode(tb *tab) error {
 func (tb *tab) axe(state string) {
 	tb.t.Helper()
 	if !eval[bool](tb, `typeof axe !== 'undefined'`) {
-		eval[bool](tb, axeSource+";true")
+		eval[bool](tb, axeScript(tb.t)+";true")
 	}
 	raw := eval[string](tb, `axe.run(document, {runOnly: {type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa', 'wcag22aa']}})
 		.then(r => JSON.stringify(r.violations.map(v => ({id: v.id, help: v.help, nodes: v.nodes.map(n => n.target.join(' ') + ': ' + n.failureSummary)}))))`)

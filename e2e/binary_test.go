@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"net"
 	"net/http"
 	"os"
@@ -18,32 +17,25 @@ import (
 	"time"
 )
 
-// The tests in this file run the real koekje binary, as an operator does.
+// The tests in this file run koekje as a process of its own, as an operator
+// does: the test binary itself, re-run with asKoekje in its environment,
+// which TestMain hands to the command's Main instead of the tests. The
+// program is the same code as the built binary (cmd/koekje's main only
+// calls cli.Main), without building it a second time.
 
-var (
-	buildOnce sync.Once
-	binPath   string
-	buildErr  error
-)
+// asKoekje in a test binary's environment makes it run as koekje.
+const asKoekje = "KOEKJE_E2E_AS_KOEKJE=1"
 
-func koekjeBinary(t *testing.T) string {
+// koekje is the command line koekje args, run as its own process.
+func koekje(t *testing.T, args ...string) *exec.Cmd {
 	t.Helper()
-	buildOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "koekje-bin-")
-		if err != nil {
-			buildErr = err
-			return
-		}
-		binPath = filepath.Join(dir, "koekje")
-		out, err := exec.Command("go", "build", "-o", binPath, "../cmd/koekje").CombinedOutput()
-		if err != nil {
-			buildErr = fmt.Errorf("go build: %v\n%s", err, out)
-		}
-	})
-	if buildErr != nil {
-		t.Fatal(buildErr)
+	self, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
 	}
-	return binPath
+	cmd := exec.Command(self, args...)
+	cmd.Env = append(os.Environ(), asKoekje)
+	return cmd
 }
 
 // proc is a running koekje serve.
@@ -62,7 +54,7 @@ func startKoekje(t *testing.T, db string, extra ...string) *proc {
 	addr := ln.Addr().String()
 	ln.Close()
 	args := append([]string{"serve", "--db", db, "--addr", addr, "--rate-limit", "0", "--admin-token", "ops-admin-token-of-28-chars"}, extra...)
-	p := &proc{cmd: exec.Command(koekjeBinary(t), args...), base: "http://" + addr, logs: &bytes.Buffer{}}
+	p := &proc{cmd: koekje(t, args...), base: "http://" + addr, logs: &bytes.Buffer{}}
 	p.cmd.Stderr = p.logs
 	if err := p.cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -150,12 +142,11 @@ func load(t *testing.T, base string, clients int, stop <-chan struct{}, acked *a
 // stored returns the record IDs in the database, and checks the chain.
 func stored(t *testing.T, db string, extra ...string) map[string]bool {
 	t.Helper()
-	bin := koekjeBinary(t)
-	out, err := exec.Command(bin, append([]string{"verify", "--db", db}, extra...)...).CombinedOutput()
+	out, err := koekje(t, append([]string{"verify", "--db", db}, extra...)...).CombinedOutput()
 	if err != nil || !bytes.Contains(out, []byte(`"ok":true`)) {
 		t.Fatalf("verify after restart: %v\n%s", err, out)
 	}
-	out, err = exec.Command(bin, append([]string{"export", "--db", db, "--site", "demo"}, extra...)...).Output()
+	out, err = koekje(t, append([]string{"export", "--db", db, "--site", "demo"}, extra...)...).Output()
 	if err != nil {
 		t.Fatalf("export: %v", err)
 	}

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"io"
 	"net/http"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -76,7 +75,7 @@ func TestTwoInstancesOnPostgresKillOne(t *testing.T) {
 	}
 	// Every record is in the transparency log, or still queued for it
 	// (the killed instance may have been the integrator).
-	out, err := exec.Command(koekjeBinary(t), append([]string{"verify", "--db", dsn}, args...)...).Output()
+	out, err := koekje(t, append([]string{"verify", "--db", dsn}, args...)...).Output()
 	var res struct {
 		OK      bool  `json:"ok"`
 		Records int64 `json:"records"`

@@ -11,12 +11,13 @@ import (
 	"github.com/chromedp/chromedp/kb"
 )
 
-// screenshotDir is where the layout screenshots go: $E2E_SCREENSHOTS, else
-// the temporary directory. It is never in the repository.
+// screenshotDir is where the layout screenshots go: $E2E_SCREENSHOTS/layouts,
+// or "" when the variable is not set and no screenshots are taken (the
+// checks of each layout run either way). It is never in the repository.
 func screenshotDir(t *testing.T) string {
 	dir := os.Getenv("E2E_SCREENSHOTS")
 	if dir == "" {
-		dir = filepath.Join(os.TempDir(), "koekje-e2e-screenshots")
+		return ""
 	}
 	dir = filepath.Join(dir, "layouts")
 	if err := os.MkdirAll(dir, 0o755); err != nil {
@@ -69,9 +70,12 @@ func (tb *tab) checkLayer(state string) {
 	}
 }
 
-// shoot saves a screenshot of the page as it is.
+// shoot saves a screenshot of the page as it is in dir, if there is one.
 func (tb *tab) shoot(dir, name string) {
 	tb.t.Helper()
+	if dir == "" {
+		return
+	}
 	png, err := chromedp.Run(tb.ctx, chromedp.CaptureScreenshot())
 	if err != nil {
 		tb.t.Fatal(err)
@@ -82,9 +86,9 @@ func (tb *tab) shoot(dir, name string) {
 }
 
 // Issue 13: both layers of every layout at 1280×800 and 390×844, light and
-// dark, photographed and checked; the box and the bar leave at least half
-// of a phone's screen free.
-func TestLayoutsScreenshots(t *testing.T) {
+// dark, checked, and photographed when E2E_SCREENSHOTS names a directory;
+// the box and the bar leave at least half of a phone's screen free.
+func TestLayouts(t *testing.T) {
 	t.Parallel()
 	dir := screenshotDir(t)
 	for _, l := range layouts {
@@ -124,7 +128,9 @@ func TestLayoutsScreenshots(t *testing.T) {
 			}
 		}
 	}
-	t.Logf("screenshots in %s", dir)
+	if dir != "" {
+		t.Logf("screenshots in %s", dir)
+	}
 }
 
 // The box and the bar neither dim nor block the page: its links take

@@ -19,6 +19,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -29,6 +30,7 @@ import (
 	"github.com/chromedp/chromedp"
 	"github.com/google/uuid"
 
+	"github.com/koekje/koekje/cmd/koekje/cli"
 	"github.com/koekje/koekje/config"
 	"github.com/koekje/koekje/server"
 	"github.com/koekje/koekje/server/postgres/pgtest"
@@ -52,6 +54,9 @@ var (
 )
 
 func TestMain(m *testing.M) {
+	if slices.Contains(os.Environ(), asKoekje) {
+		os.Exit(cli.Main())
+	}
 	// The browser tests spend most of their time waiting for the page, so
 	// more of them than cores run at once, unless -parallel says otherwise.
 	flag.Parse()
@@ -66,31 +71,13 @@ func TestMain(m *testing.M) {
 }
 
 func run(m *testing.M) int {
-	chrome := os.Getenv("CHROME_PATH")
-	if chrome == "" {
-		chrome = "/usr/bin/chromium"
-	}
-	if _, err := os.Stat(chrome); err != nil {
-		skipReason = fmt.Sprintf("no Chromium at %s: install it with `apt-get install -y chromium` or set CHROME_PATH", chrome)
-		if os.Getenv("CI") == "true" {
-			fmt.Fprintln(os.Stderr, "e2e:", skipReason)
-			return 1
-		}
-		return m.Run()
-	}
-	axe, err := loadAxe()
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "e2e:", err)
-		return 1
-	}
-	axeSource = axe
-
 	dir, err := os.MkdirTemp("", "koekje-e2e-")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
 	defer os.RemoveAll(dir)
+	tmpDir = dir
 
 	stop, err := startServers(dir)
 	if err != nil {
@@ -98,30 +85,75 @@ func run(m *testing.M) int {
 		return 1
 	}
 	defer stop()
-
-	opts := append(chromedp.DefaultExecAllocatorOptions[:],
-		chromedp.ExecPath(chrome),
-		chromedp.UserDataDir(filepath.Join(dir, "profile")),
-		chromedp.NoSandbox,
-		chromedp.DisableGPU,
-		chromedp.Flag("disable-quic", true),
-		chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true),
-		chromedp.Flag("disable-site-isolation-trials", true),
-		chromedp.Flag("disable-features", "Translate,IsolateOrigins,site-per-process,LocalNetworkAccessChecks"),
-		chromedp.Flag("host-resolver-rules", "MAP "+hostName+" 127.0.0.1, MAP * ~NOTFOUND, EXCLUDE 127.0.0.1, EXCLUDE localhost"),
-		chromedp.Env("TMPDIR="+dir, "XDG_CONFIG_HOME="+dir, "XDG_CACHE_HOME="+dir),
-	)
-	allocCtx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
-	defer cancelAlloc()
-	ctx, cancel := chromedp.NewContext(allocCtx)
-	defer cancel()
-	if err := chromedp.Do(ctx); err != nil {
-		fmt.Fprintln(os.Stderr, "e2e: start Chromium:", err)
-		return 1
-	}
-	browserCtx = ctx
+	defer stopBrowser()
 	return m.Run()
+}
+
+var (
+	tmpDir      string // the package's temporary directory, removed at the end
+	browserOnce sync.Once
+	browserErr  error // Chromium is there but did not start
+	stopBrowser = func() {}
+	axeOnce     sync.Once
+	axeErr      error
+)
+
+// browser starts the package's one Chromium the first time a test needs
+// it, so a run of tests that need none starts none. Without Chromium the
+// test skips with an install hint, except under CI=true, where it fails.
+func browser(t *testing.T) context.Context {
+	t.Helper()
+	browserOnce.Do(func() {
+		chrome := os.Getenv("CHROME_PATH")
+		if chrome == "" {
+			chrome = "/usr/bin/chromium"
+		}
+		if _, err := os.Stat(chrome); err != nil {
+			skipReason = fmt.Sprintf("no Chromium at %s: install it with `apt-get install -y chromium` or set CHROME_PATH", chrome)
+			return
+		}
+		opts := append(chromedp.DefaultExecAllocatorOptions[:],
+			chromedp.ExecPath(chrome),
+			chromedp.UserDataDir(filepath.Join(tmpDir, "profile")),
+			chromedp.NoSandbox,
+			chromedp.DisableGPU,
+			chromedp.Flag("disable-quic", true),
+			chromedp.Flag("disable-component-update", true),
+			chromedp.Flag("disable-sync", true),
+			chromedp.Flag("disable-site-isolation-trials", true),
+			chromedp.Flag("disable-features", "Translate,IsolateOrigins,site-per-process,LocalNetworkAccessChecks"),
+			chromedp.Flag("host-resolver-rules", "MAP "+hostName+" 127.0.0.1, MAP * ~NOTFOUND, EXCLUDE 127.0.0.1, EXCLUDE localhost"),
+			chromedp.Env("TMPDIR="+tmpDir, "XDG_CONFIG_HOME="+tmpDir, "XDG_CACHE_HOME="+tmpDir),
+		)
+		allocCtx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
+		ctx, cancel := chromedp.NewContext(allocCtx)
+		stopBrowser = func() { cancel(); cancelAlloc() }
+		if err := chromedp.Do(ctx); err != nil {
+			browserErr = fmt.Errorf("start Chromium: %w", err)
+			return
+		}
+		browserCtx = ctx
+	})
+	if skipReason != "" {
+		if os.Getenv("CI") == "true" {
+			t.Fatal(skipReason)
+		}
+		t.Skip(skipReason)
+	}
+	if browserErr != nil {
+		t.Fatal(browserErr)
+	}
+	return browserCtx
+}
+
+// axeScript is axe-core's source, read the first time a test asks.
+func axeScript(t *testing.T) string {
+	t.Helper()
+	axeOnce.Do(func() { axeSource, axeErr = loadAxe() })
+	if axeErr != nil {
+		t.Fatal(axeErr)
+	}
+	return axeSource
 }
 
 // loadAxe reads axe-core from e2e/node_modules, installing it with npm
@@ -334,10 +366,7 @@ func withGPC(tb *tab) error {
 
 func newTab(t *testing.T, opts ...tabOption) *tab {
 	t.Helper()
-	if skipReason != "" {
-		t.Skip(skipReason)
-	}
-	ctx, cancel := chromedp.NewContext(browserCtx, chromedp.WithNewBrowserContext())
+	ctx, cancel := chromedp.NewContext(browser(t), chromedp.WithNewBrowserContext())
 	t.Cleanup(cancel)
 	if err := chromedp.Do(ctx); err != nil {
 		t.Fatal(err)

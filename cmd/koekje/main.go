@@ -2,25 +2,15 @@
 package main
 
 import (
-	"context"
-	"errors"
-	"flag"
-	"fmt"
 	"os"
-	"os/signal"
-	"syscall"
+
+	"github.com/koekje/koekje/cmd/koekje/cli"
 )
 
+// version is set at build time with -ldflags "-X main.version=…".
+var version = ""
+
 func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	err := run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr)
-	switch {
-	case err == nil, errors.Is(err, flag.ErrHelp): // -h printed the flags
-	case errors.Is(err, errFailed):
-		os.Exit(1)
-	default:
-		fmt.Fprintln(os.Stderr, "koekje:", err)
-		os.Exit(1)
-	}
+	cli.Version = version
+	os.Exit(cli.Main())
 }

@@ -1,4 +1,4 @@
-package main
+package cli
 
 import (
 	"context"
@@ -149,7 +149,7 @@ func migrateStoreCmd(ctx context.Context, args []string, getenv func(string) str
 	if !ok {
 		enc.Encode(sum)
 		fmt.Fprintln(stderr, "koekje: a chain does not verify on the copy; nothing was committed, the target is still empty")
-		return errFailed
+		return ErrFailed
 	}
 	if err := imp.Commit(ctx); err != nil {
 		return fmt.Errorf("--to: %w", err)

@@ -1,4 +1,4 @@
-package main
+package cli
 
 import (
 	"bytes"
@@ -83,7 +83,7 @@ func scanCmd(ctx context.Context, args []string, getenv func(string) string, std
 		fmt.Fprintf(stderr, "recorded scan %s of site %s in %s\n", sc.ID, sc.Site, o.dbName())
 	}
 	if !r.Clean(*strict) {
-		return errFailed
+		return ErrFailed
 	}
 	return nil
 }

@@ -1,4 +1,4 @@
-package main
+package cli
 
 import (
 	"bytes"
@@ -24,6 +24,7 @@ import (
 // from a kept checkpoint, and one site's leaves found with its audit key;
 // a changed entry or a kept checkpoint of another history fails it.
 func TestLogAudit(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	dir := t.TempDir()
 	db, err := sqlite.Open(filepath.Join(dir, "k.db"), nil)
@@ -75,7 +76,7 @@ func TestLogAudit(t *testing.T) {
 	key, _ := db.LogAuditKey(ctx, "demo")
 	audit := func(args ...string) (logAudit, error) {
 		var out bytes.Buffer
-		err := run(ctx, append([]string{"log-audit", "--url", ts.URL, "--log-key", signer.VerifierKey()}, args...), func(string) string { return "" }, &out, &out)
+		err := Run(ctx, append([]string{"log-audit", "--url", ts.URL, "--log-key", signer.VerifierKey()}, args...), func(string) string { return "" }, &out, &out)
 		var res logAudit
 		json.NewDecoder(&out).Decode(&res)
 		return res, err
@@ -89,16 +90,16 @@ func TestLogAudit(t *testing.T) {
 	forged, _ := forger.Sign(2, tlog.Hash{9})
 	forgedFile := filepath.Join(dir, "forged")
 	os.WriteFile(forgedFile, forged, 0o600)
-	if res, err := audit("--since", forgedFile); err != errFailed || !strings.Contains(res.Error, "does not extend") {
+	if res, err := audit("--since", forgedFile); err != ErrFailed || !strings.Contains(res.Error, "does not extend") {
 		t.Errorf("a kept checkpoint of another history: %v %+v", err, res)
 	}
 	flip = true
-	if res, err := audit(); err != errFailed || !strings.Contains(res.Error, "rebuild") {
+	if res, err := audit(); err != ErrFailed || !strings.Contains(res.Error, "rebuild") {
 		t.Errorf("a changed entry: %v %+v", err, res)
 	}
 	// The site's auditor gets its key from the command line tool.
 	var out bytes.Buffer
-	if err := run(ctx, []string{"keys", "audit-key", "--db", filepath.Join(dir, "k.db"), "--site", "demo"}, func(string) string { return "" }, &out, &out); err != nil ||
+	if err := Run(ctx, []string{"keys", "audit-key", "--db", filepath.Join(dir, "k.db"), "--site", "demo"}, func(string) string { return "" }, &out, &out); err != nil ||
 		strings.TrimSpace(out.String()) != hex.EncodeToString(key) {
 		t.Errorf("keys audit-key: %v %q", err, out.String())
 	}
@@ -107,9 +108,10 @@ func TestLogAudit(t *testing.T) {
 // keys log-key names the log's key before the server ever started, as the
 // server will sign with it.
 func TestLogKeyBeforeStart(t *testing.T) {
+	t.Parallel()
 	path := filepath.Join(t.TempDir(), "k.db")
 	var out bytes.Buffer
-	if err := run(context.Background(), []string{"keys", "log-key", "--db", path, "--public-url", "https://consent.example.nl"}, func(string) string { return "" }, &out, &out); err != nil {
+	if err := Run(context.Background(), []string{"keys", "log-key", "--db", path, "--public-url", "https://consent.example.nl"}, func(string) string { return "" }, &out, &out); err != nil {
 		t.Fatalf("%v %s", err, out.String())
 	}
 	db, err := sqlite.Open(path, nil)

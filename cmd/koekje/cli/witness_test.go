@@ -1,4 +1,4 @@
-package main
+package cli
 
 import (
 	"bytes"
@@ -23,6 +23,7 @@ import (
 // checkpoints agrees with itself; a running witness that cosigned the log
 // before catches it.
 func TestVerifyAgainstWitness(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	path := filepath.Join(t.TempDir(), "k.db")
 	db, err := sqlite.Open(path, nil)
@@ -59,7 +60,7 @@ func TestVerifyAgainstWitness(t *testing.T) {
 	env := func(k string) string { return map[string]string{"KOEKJE_DB": path}[k] }
 	withWitness := []string{"verify", "--witness", ws.URL + "=" + w.VerifierKey()}
 	var out bytes.Buffer
-	if err := run(ctx, withWitness, env, &out, &out); err != nil {
+	if err := Run(ctx, withWitness, env, &out, &out); err != nil {
 		t.Fatalf("verify before the cut: %v\n%s", err, out.String())
 	}
 
@@ -76,11 +77,11 @@ func TestVerifyAgainstWitness(t *testing.T) {
 	}
 	raw.Close()
 	out.Reset()
-	if err := run(ctx, []string{"verify"}, env, &out, &out); err != nil {
+	if err := Run(ctx, []string{"verify"}, env, &out, &out); err != nil {
 		t.Fatalf("the cut database should agree with itself: %v\n%s", err, out.String())
 	}
 	out.Reset()
-	if err := run(ctx, withWitness, env, &out, &out); err != errFailed || !strings.Contains(out.String(), `"reason":"log_mismatch"`) {
+	if err := Run(ctx, withWitness, env, &out, &out); err != ErrFailed || !strings.Contains(out.String(), `"reason":"log_mismatch"`) {
 		t.Fatalf("verify against the witness after the cut: %v\n%s", err, out.String())
 	}
 }

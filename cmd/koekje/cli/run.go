@@ -1,4 +1,8 @@
-package main
+// Package cli is the koekje command: its subcommands, their flags and
+// what they print, and the wiring from flags and environment to config,
+// store and server. The command's main only calls Run, so tests can run
+// it in-process, and a test binary can stand in for the built program.
+package cli
 
 import (
 	"context"
@@ -26,14 +30,15 @@ import (
 	klog "github.com/koekje/koekje/server/tlog"
 )
 
-// version is set at build time with -ldflags "-X main.version=…"; without
-// it, the module version and the VCS revision come from the build info.
-var version = ""
+// Version is what koekje version prints; main sets it from its own
+// version, set at build time with -ldflags "-X main.version=…". Empty, the
+// module version and the VCS revision come from the build info.
+var Version = ""
 
 // versionString is the version as koekje version prints it.
 func versionString() string {
-	if version != "" {
-		return version
+	if Version != "" {
+		return Version
 	}
 	bi, ok := debug.ReadBuildInfo()
 	if !ok {
@@ -84,7 +89,11 @@ commands:
 Flags go anywhere on the line. Run "koekje COMMAND -h" for a command's flags.
 `
 
-func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+// Run runs the command line args (without the program's name), reading the
+// environment through getenv: the whole of koekje but for the process's
+// signals and exit code, which main owns. An error that is ErrFailed was
+// already reported on stdout or stderr.
+func Run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	cmd := "serve"
 	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
 		cmd, args = args[0], args[1:]
@@ -198,6 +207,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	var witnesses []*klog.WitnessClient
 	fs.Func("witness", "a witness as URL=KEY: checkpoints go to it every 10 s; repeat for more", witnessFlag(&witnesses))
 	policy := fs.Int("witness-policy", 0, "cosignatures a checkpoint needs before it is published (default: every witness)")
+	witnessEvery := fs.Duration("witness-interval", 10*time.Second, "how often the newest checkpoint goes to the witnesses, when the log grew")
 	fs.Int64Var(&o.maxDBSize, "max-db-size", 0, "cap the database at this many MiB; writes past it get 503 until there is room (KOEKJE_MAX_DB_SIZE; 0: no cap)")
 	if v := getenv("KOEKJE_MAX_DB_SIZE"); v != "" {
 		n, err := strconv.ParseInt(v, 10, 64)
@@ -305,6 +315,9 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		if *policy < 1 || *policy > len(witnesses) {
 			return fmt.Errorf("--witness-policy %d: want 1 to %d", *policy, len(witnesses))
 		}
+		if *witnessEvery < 100*time.Millisecond {
+			return fmt.Errorf("--witness-interval %s: want at least 100ms", *witnessEvery)
+		}
 		wg := &klog.Witnessing{Store: db, LogKey: logKey, Witnesses: witnesses, Policy: *policy,
 			Client: &http.Client{Timeout: 15 * time.Second}, Log: log}
 		if postgres.IsDSN(o.db) {
@@ -313,7 +326,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 			holder := leaseHolder()
 			wg.Lease = func(ctx context.Context) (bool, error) { return db.Lease(ctx, "witnessing", holder, 30*time.Second) }
 		}
-		go wg.Run(ctx, 10*time.Second)
+		go wg.Run(ctx, *witnessEvery)
 	}
 	ln, err := net.Listen("tcp", o.addr)
 	if err != nil {

@@ -1,4 +1,4 @@
-package main
+package cli
 
 import (
 	"bytes"
@@ -15,6 +15,7 @@ import (
 // A receipt and its proof, fetched from a running server, verify offline;
 // a changed receipt, a proof for another record or a missing witness do not.
 func TestVerifyReceiptOffline(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	addr := freeAddr(t)
 	env := func(k string) string {
@@ -22,7 +23,7 @@ func TestVerifyReceiptOffline(t *testing.T) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- run(ctx, []string{"serve", "--addr", addr}, env, &bytes.Buffer{}, &syncBuffer{}) }()
+	go func() { done <- Run(ctx, []string{"serve", "--addr", addr}, env, &bytes.Buffer{}, &syncBuffer{}) }()
 	defer func() { cancel(); <-done }()
 	base := "http://" + addr
 	waitHealthy(t, base)
@@ -72,7 +73,7 @@ func TestVerifyReceiptOffline(t *testing.T) {
 
 	check := func(args ...string) (error, string) {
 		var out, errs bytes.Buffer
-		err := run(context.Background(), append([]string{"verify-receipt"}, args...), env, &out, &errs)
+		err := Run(context.Background(), append([]string{"verify-receipt"}, args...), env, &out, &errs)
 		return err, out.String() + errs.String()
 	}
 	if err, out := check(receipt, "--keys", keys, "--proof", proofFile, "--log-key", logKey); err != nil || !strings.Contains(out, `"ok": true`) {
@@ -81,10 +82,10 @@ func TestVerifyReceiptOffline(t *testing.T) {
 	if err, out := check("--keys", keys, receipt); err != nil {
 		t.Fatalf("the signature alone, flags first: %v\n%s", err, out)
 	}
-	if err, _ := check(receipt, "--keys", keys, "--proof", otherProof, "--log-key", logKey); err != errFailed {
+	if err, _ := check(receipt, "--keys", keys, "--proof", otherProof, "--log-key", logKey); err != ErrFailed {
 		t.Errorf("another record's proof: %v", err)
 	}
-	if err, _ := check(receipt, "--keys", keys, "--proof", proofFile, "--log-key", logKey, "--witnesses", "1"); err != errFailed {
+	if err, _ := check(receipt, "--keys", keys, "--proof", proofFile, "--log-key", logKey, "--witnesses", "1"); err != ErrFailed {
 		t.Errorf("a witness asked for and not there: %v", err)
 	}
 	var r struct{ JWT string }
@@ -92,7 +93,7 @@ func TestVerifyReceiptOffline(t *testing.T) {
 	json.Unmarshal(raw, &r)
 	parts := strings.Split(r.JWT, ".")
 	forged := write("forged.jwt", []byte(parts[0]+"."+strings.Replace(parts[1], parts[1][10:12], "AA", 1)+"."+parts[2]))
-	if err, out := check(forged, "--keys", keys); err != errFailed || !strings.Contains(out, "does not verify") {
+	if err, out := check(forged, "--keys", keys); err != ErrFailed || !strings.Contains(out, "does not verify") {
 		t.Errorf("a changed receipt: %v\n%s", err, out)
 	}
 }

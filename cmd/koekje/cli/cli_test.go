@@ -1,4 +1,4 @@
-package main
+package cli
 
 import (
 	"bytes"
@@ -16,13 +16,14 @@ import (
 func runCLI(t *testing.T, env map[string]string, args ...string) (string, error) {
 	t.Helper()
 	var out bytes.Buffer
-	err := run(context.Background(), args, func(k string) string { return env[k] }, &out, &out)
+	err := Run(context.Background(), args, func(k string) string { return env[k] }, &out, &out)
 	return out.String(), err
 }
 
 // Help is there for every command and exits 0; the version says what was
 // built.
 func TestHelpAndVersion(t *testing.T) {
+	t.Parallel()
 	for _, args := range [][]string{{"--help"}, {"-h"}, {"help"}} {
 		out, err := runCLI(t, nil, args...)
 		if err != nil || !strings.Contains(out, "verify-receipt") || !strings.Contains(out, "Flags go anywhere") {
@@ -44,6 +45,7 @@ func TestHelpAndVersion(t *testing.T) {
 // Auditor commands work from the sites the database holds: no "ok" about
 // a demo site the database never had, flags anywhere on the line.
 func TestAuditorCommandsUseTheDatabasesSites(t *testing.T) {
+	t.Parallel()
 	path := filepath.Join(t.TempDir(), "k.db")
 	db, err := sqlite.Open(path, nil)
 	if err != nil {
@@ -81,6 +83,7 @@ func TestAuditorCommandsUseTheDatabasesSites(t *testing.T) {
 
 // A second server on the same database file refuses to start.
 func TestOneServerPerDatabase(t *testing.T) {
+	t.Parallel()
 	path := filepath.Join(t.TempDir(), "k.db")
 	release, err := lockServe(path)
 	if err != nil {

@@ -1,4 +1,4 @@
-package main
+package cli
 
 import (
 	"context"
@@ -61,7 +61,7 @@ func logAuditCmd(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	enc.Encode(res)
 	if err != nil {
 		fmt.Fprintln(stderr, "koekje:", err)
-		return errFailed
+		return ErrFailed
 	}
 	return nil
 }

@@ -1,4 +1,4 @@
-package main
+package cli
 
 import (
 	"context"
@@ -55,7 +55,7 @@ func verifyReceiptCmd(_ context.Context, args []string, stdout, stderr io.Writer
 	enc.Encode(rc)
 	if !rc.OK {
 		fmt.Fprintln(stderr, "koekje: the receipt does not verify:", rc.Error)
-		return errFailed
+		return ErrFailed
 	}
 	return nil
 }

@@ -1,4 +1,4 @@
-package main
+package cli
 
 import (
 	"bytes"
@@ -25,6 +25,7 @@ import (
 )
 
 func TestScanFlags(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
 		args []string
 		want string
@@ -49,6 +50,7 @@ func TestScanFlags(t *testing.T) {
 // --out holds the report in every format, and --record stores it in the
 // database the server runs on.
 func TestScanFailsOnViolation(t *testing.T) {
+	t.Parallel()
 	chrome := scan.ChromePath(os.Getenv)
 	if _, err := os.Stat(chrome); err != nil {
 		if os.Getenv("CI") == "true" {
@@ -84,7 +86,7 @@ func TestScanFailsOnViolation(t *testing.T) {
 
 	out := t.TempDir()
 	stdout, err := runCLI(t, nil, "scan", site.URL+"/", "--pages", "1", "--format", "json", "--out", out, "--record", "--db", dbPath)
-	if !errors.Is(err, errFailed) {
+	if !errors.Is(err, ErrFailed) {
 		t.Fatalf("scan: %v, want a failure\n%s", err, stdout)
 	}
 	report, recorded, ok := strings.Cut(stdout, "recorded scan ")

@@ -1,4 +1,4 @@
-package main
+package cli
 
 import (
 	"bytes"
@@ -28,6 +28,7 @@ func TestMain(m *testing.M) {
 // witness, never logging the DSN's password; the auditor commands read the
 // same database, and verify holds it against the witness.
 func TestServePostgres(t *testing.T) {
+	t.Parallel()
 	dsn := pgtest.Shared(t).NewDatabase(t) + "&password=not-for-the-log"
 	dir := t.TempDir()
 	addr := freeAddr(t)
@@ -35,7 +36,7 @@ func TestServePostgres(t *testing.T) {
 	env := map[string]string{"KOEKJE_DB": dsn, "KOEKJE_KEY_FILE": filepath.Join(dir, "koekje.key"), "KOEKJE_RATE_LIMIT": "0"}
 	getenv := func(k string) string { return env[k] }
 	var keyOut bytes.Buffer
-	if err := run(context.Background(), []string{"keys", "log-key", "--public-url", base}, getenv, &keyOut, io.Discard); err != nil {
+	if err := Run(context.Background(), []string{"keys", "log-key", "--public-url", base}, getenv, &keyOut, io.Discard); err != nil {
 		t.Fatal(err)
 	}
 	logKey := strings.TrimSpace(keyOut.String())
@@ -52,7 +53,7 @@ func TestServePostgres(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() {
-		done <- run(ctx, []string{"--addr", addr, "--witness", withWitness}, getenv, io.Discard, &stderr)
+		done <- Run(ctx, []string{"--addr", addr, "--witness", withWitness, "--witness-interval", "200ms"}, getenv, io.Discard, &stderr)
 	}()
 	waitHealthy(t, base)
 	var ids []string
@@ -71,7 +72,7 @@ func TestServePostgres(t *testing.T) {
 		}
 		ids = append(ids, got.ConsentID)
 	}
-	// The witness is asked every 10 s: the cosigned checkpoint follows.
+	// The witness is asked every 200 ms: the cosigned checkpoint follows.
 	for deadline := time.Now().Add(60 * time.Second); ; time.Sleep(100 * time.Millisecond) {
 		resp, err := http.Get(base + "/log/checkpoint")
 		if err != nil {
@@ -114,16 +115,16 @@ func TestServePostgres(t *testing.T) {
 		t.Errorf("the generated admin token is not kept beside the key file: %v", err)
 	}
 	var out bytes.Buffer
-	if err := run(context.Background(), []string{"verify", "--witness", withWitness}, getenv, &out, io.Discard); err != nil ||
+	if err := Run(context.Background(), []string{"verify", "--witness", withWitness}, getenv, &out, io.Discard); err != nil ||
 		!strings.Contains(out.String(), `"ok":true,"site":"demo","records":3`) || !strings.Contains(out.String(), `"leaves":3`) {
 		t.Errorf("verify against the witness: %v\n%s", err, out.String())
 	}
 	out.Reset()
-	if err := run(context.Background(), []string{"lookup", ids[1]}, getenv, &out, io.Discard); err != nil || strings.Count(out.String(), ids[1]) != 1 {
+	if err := Run(context.Background(), []string{"lookup", ids[1]}, getenv, &out, io.Discard); err != nil || strings.Count(out.String(), ids[1]) != 1 {
 		t.Errorf("lookup: %v\n%s", err, out.String())
 	}
 	env["KOEKJE_KEY_FILE"] = ""
-	if err := run(context.Background(), []string{"verify"}, getenv, io.Discard, io.Discard); err == nil || !strings.Contains(err.Error(), "--key-file") {
+	if err := Run(context.Background(), []string{"verify"}, getenv, io.Discard, io.Discard); err == nil || !strings.Contains(err.Error(), "--key-file") {
 		t.Errorf("verify without a key file: %v", err)
 	}
 }

@@ -1,4 +1,4 @@
-package main
+package cli
 
 import (
 	"bytes"
@@ -72,6 +72,7 @@ func waitHealthy(t *testing.T, base string) {
 // TestServe runs the real wiring on a free port: flags and environment,
 // config, store, server; then stops it as SIGTERM would.
 func TestServe(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	addr := freeAddr(t)
 	env := map[string]string{"KOEKJE_DB": filepath.Join(dir, "k.db"), "KOEKJE_RATE_LIMIT": "0"}
@@ -79,7 +80,7 @@ func TestServe(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() {
-		done <- run(ctx, []string{"--addr", addr}, func(k string) string { return env[k] }, &bytes.Buffer{}, &stderr)
+		done <- Run(ctx, []string{"--addr", addr}, func(k string) string { return env[k] }, &bytes.Buffer{}, &stderr)
 	}()
 	base := "http://" + addr
 	waitHealthy(t, base)
@@ -96,7 +97,7 @@ func TestServe(t *testing.T) {
 	if resp.StatusCode != 201 || got.ConsentID == "" {
 		t.Fatalf("post: %d %+v", resp.StatusCode, got)
 	}
-	if err := run(context.Background(), []string{"health", "--addr", addr}, func(string) string { return "" }, io.Discard, io.Discard); err != nil {
+	if err := Run(context.Background(), []string{"health", "--addr", addr}, func(string) string { return "" }, io.Discard, io.Discard); err != nil {
 		t.Errorf("health: %v", err)
 	}
 	generated, _ := os.ReadFile(env["KOEKJE_DB"] + ".admin-token")
@@ -111,7 +112,7 @@ func TestServe(t *testing.T) {
 	if err := <-done; err != nil {
 		t.Fatalf("run: %v", err)
 	}
-	if err := run(context.Background(), []string{"health", "--addr", addr}, func(string) string { return "" }, io.Discard, io.Discard); err == nil {
+	if err := Run(context.Background(), []string{"health", "--addr", addr}, func(string) string { return "" }, io.Discard, io.Discard); err == nil {
 		t.Error("health passed with the server stopped")
 	}
 	if _, err := os.Stat(env["KOEKJE_DB"]); err != nil {
@@ -148,25 +149,26 @@ func TestServe(t *testing.T) {
 }
 
 func TestCommands(t *testing.T) {
+	t.Parallel()
 	env := func(string) string { return "" }
 	var out, errb bytes.Buffer
-	if err := run(context.Background(), []string{"version"}, env, &out, &errb); err != nil || !strings.HasPrefix(out.String(), "koekje ") {
+	if err := Run(context.Background(), []string{"version"}, env, &out, &errb); err != nil || !strings.HasPrefix(out.String(), "koekje ") {
 		t.Errorf("version: %v %q", err, out.String())
 	}
-	if err := run(context.Background(), []string{"frobnicate"}, env, &out, &errb); err == nil {
+	if err := Run(context.Background(), []string{"frobnicate"}, env, &out, &errb); err == nil {
 		t.Error("unknown command accepted")
 	}
 	bad := filepath.Join(t.TempDir(), "bad.yaml")
 	os.WriteFile(bad, []byte("sites:\n  - id: x\n    colour: red\n"), 0o644)
-	err := run(context.Background(), []string{"serve", "--config", bad, "--db", filepath.Join(t.TempDir(), "k.db")}, env, &out, &errb)
+	err := Run(context.Background(), []string{"serve", "--config", bad, "--db", filepath.Join(t.TempDir(), "k.db")}, env, &out, &errb)
 	if err == nil || !strings.Contains(err.Error(), "bad.yaml:3") {
 		t.Errorf("bad config: %v", err)
 	}
-	if err := run(context.Background(), []string{"serve", "--rate-limit", "-1"}, env, &out, &errb); err == nil {
+	if err := Run(context.Background(), []string{"serve", "--rate-limit", "-1"}, env, &out, &errb); err == nil {
 		t.Error("negative rate limit accepted")
 	}
 	short := func(k string) string { return map[string]string{"KOEKJE_ADMIN_TOKEN": "change-me"}[k] }
-	err = run(context.Background(), []string{"serve", "--db", filepath.Join(t.TempDir(), "k.db")}, short, &out, &errb)
+	err = Run(context.Background(), []string{"serve", "--db", filepath.Join(t.TempDir(), "k.db")}, short, &out, &errb)
 	if err == nil || !strings.Contains(err.Error(), "koekje token") {
 		t.Errorf("a 9-character admin token: %v", err)
 	}
@@ -174,6 +176,7 @@ func TestCommands(t *testing.T) {
 
 // TestAuditorCommands runs the CLI against a database the server filled.
 func TestAuditorCommands(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	db := filepath.Join(dir, "k.db")
 	addr := freeAddr(t)
@@ -182,7 +185,7 @@ func TestAuditorCommands(t *testing.T) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- run(ctx, []string{"serve", "--addr", addr}, env, &bytes.Buffer{}, &syncBuffer{}) }()
+	go func() { done <- Run(ctx, []string{"serve", "--addr", addr}, env, &bytes.Buffer{}, &syncBuffer{}) }()
 	waitHealthy(t, "http://"+addr)
 	var id string
 	for i := 0; i < 3; i++ {
@@ -217,7 +220,7 @@ func TestAuditorCommands(t *testing.T) {
 
 	cli := func(args ...string) (string, error) {
 		var out, errb bytes.Buffer
-		err := run(context.Background(), args, env, &out, &errb)
+		err := Run(context.Background(), args, env, &out, &errb)
 		return out.String() + errb.String(), err
 	}
 	if out, err := cli("verify"); err != nil || !strings.Contains(out, `"ok":true`) || !strings.Contains(out, `"records":3`) {
@@ -226,7 +229,7 @@ func TestAuditorCommands(t *testing.T) {
 	if out, err := cli("lookup", id); err != nil || strings.Count(out, "\n") != 1 || !strings.Contains(out, id) {
 		t.Errorf("lookup: %v %s", err, out)
 	}
-	if _, err := cli("lookup", "00000000-0000-4000-8000-000000000000"); !errors.Is(err, errFailed) {
+	if _, err := cli("lookup", "00000000-0000-4000-8000-000000000000"); !errors.Is(err, ErrFailed) {
 		t.Errorf("lookup of an unknown ID: %v", err)
 	}
 	out, err := cli("export", "--format", "csv")
@@ -256,7 +259,7 @@ func TestAuditorCommands(t *testing.T) {
 	if out, err := cli("token", "--name", "dpo"); err != nil || !strings.Contains(out, "sha256: sha256:") {
 		t.Errorf("token: %v %s", err, out)
 	}
-	demo := filepath.Join("..", "..", "config", "demo.yaml")
+	demo := filepath.Join("..", "..", "..", "config", "demo.yaml")
 	if out, err := cli("check-config", demo); err != nil || !strings.Contains(out, "_ga_*") || !strings.Contains(out, "configuration is valid") {
 		t.Errorf("check-config: %v %s", err, out)
 	}
@@ -265,6 +268,7 @@ func TestAuditorCommands(t *testing.T) {
 // The daily purge signs its checkpoint with the key the API rotated to,
 // not the key loaded at start.
 func TestRetentionSignsWithCurrentKey(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	db, err := sqlite.Open(filepath.Join(t.TempDir(), "k.db"), nil)
 	if err != nil {
@@ -301,6 +305,7 @@ func TestRetentionSignsWithCurrentKey(t *testing.T) {
 // that group or others may read, saying how to fix it; a database without
 // its key file opens nothing.
 func TestKeyFileRefused(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	db := filepath.Join(dir, "k.db")
 	keyFile := filepath.Join(dir, "secret.key")
@@ -308,7 +313,7 @@ func TestKeyFileRefused(t *testing.T) {
 		return map[string]string{"KOEKJE_DB": db, "KOEKJE_KEY_FILE": keyFile}[k]
 	}
 	var out bytes.Buffer
-	if err := run(context.Background(), []string{"keys", "list"}, env, &out, &out); err != nil {
+	if err := Run(context.Background(), []string{"keys", "list"}, env, &out, &out); err != nil {
 		t.Fatalf("keys list: %v %s", err, out.String())
 	}
 	for _, p := range []string{db, keyFile} {
@@ -321,20 +326,21 @@ func TestKeyFileRefused(t *testing.T) {
 	}
 	os.Chmod(keyFile, 0o644)
 	for _, args := range [][]string{{"serve", "--addr", "127.0.0.1:0"}, {"verify"}, {"export"}, {"lookup", "00000000-0000-4000-8000-000000000000"}, {"purge", "--before", "2000-01-01"}, {"keys", "list"}, {"keys", "audit-key", "--site", "demo"}} {
-		err := run(context.Background(), args, env, io.Discard, io.Discard)
+		err := Run(context.Background(), args, env, io.Discard, io.Discard)
 		if err == nil || !strings.Contains(err.Error(), "chmod 600 "+keyFile) {
 			t.Errorf("%s with a key file others may read: %v", args[0], err)
 		}
 	}
 	os.Chmod(keyFile, 0o600)
 	noKey := func(k string) string { return map[string]string{"KOEKJE_DB": db}[k] }
-	if err := run(context.Background(), []string{"verify"}, noKey, io.Discard, io.Discard); err == nil || !strings.Contains(err.Error(), "--key-file") {
+	if err := Run(context.Background(), []string{"verify"}, noKey, io.Discard, io.Discard); err == nil || !strings.Contains(err.Error(), "--key-file") {
 		t.Errorf("verify without the key file: %v", err)
 	}
 }
 
 // The transparency log is named after the public URL, not the listen address.
 func TestLogOrigin(t *testing.T) {
+	t.Parallel()
 	for in, want := range map[string]string{
 		"https://consent.example.nl":  "consent.example.nl/log",
 		"https://Consent.Example.NL/": "consent.example.nl/log",

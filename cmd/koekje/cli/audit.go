@@ -1,4 +1,4 @@
-package main
+package cli
 
 import (
 	"bufio"
@@ -24,8 +24,8 @@ import (
 	klog "github.com/koekje/koekje/server/tlog"
 )
 
-// errFailed makes the command exit non-zero after it printed why.
-var errFailed = errors.New("failed")
+// ErrFailed makes the command exit non-zero after it printed why.
+var ErrFailed = errors.New("failed")
 
 // open loads the config and opens the database for an auditor command.
 func (o *options) open(ctx context.Context) (*config.Config, store, error) {
@@ -147,7 +147,7 @@ func verifyCmd(ctx context.Context, args []string, getenv func(string) string, s
 		enc.Encode(res)
 	}
 	if !ok {
-		return errFailed
+		return ErrFailed
 	}
 	return nil
 }
@@ -248,7 +248,7 @@ func lookupCmd(ctx context.Context, args []string, getenv func(string) string, s
 	}
 	if n == 0 {
 		fmt.Fprintln(stderr, "no records for", id)
-		return errFailed
+		return ErrFailed
 	}
 	return nil
 }

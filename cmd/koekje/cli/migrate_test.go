@@ -1,4 +1,4 @@
-package main
+package cli
 
 import (
 	"bytes"
@@ -30,7 +30,7 @@ import (
 // over, as demo, shop and blog.
 func migrateSites(t *testing.T) string {
 	t.Helper()
-	b, err := os.ReadFile("../../config/demo.yaml")
+	b, err := os.ReadFile("../../../config/demo.yaml")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -71,7 +71,7 @@ func serveFor(t *testing.T, env map[string]string) (base string, stop func()) {
 	done := make(chan error, 1)
 	logs := &syncBuffer{}
 	go func() {
-		done <- run(ctx, []string{"serve", "--addr", addr}, func(k string) string { return env[k] }, io.Discard, logs)
+		done <- Run(ctx, []string{"serve", "--addr", addr}, func(k string) string { return env[k] }, io.Discard, logs)
 	}()
 	base = "http://" + addr
 	waitHealthy(t, base)
@@ -177,6 +177,7 @@ func fillVisitors(t *testing.T, base string, sites []string, n int) []*visitor {
 // still work, new records link onto the copied chains, and the target
 // refuses a second copy.
 func TestMigrateStore(t *testing.T) {
+	t.Parallel()
 	dsn := pgtest.Shared(t).NewDatabase(t)
 	dir := t.TempDir()
 	src := filepath.Join(dir, "k.db")
@@ -249,7 +250,7 @@ func TestMigrateStore(t *testing.T) {
 	}
 
 	var stdout, stderr bytes.Buffer
-	if err := run(context.Background(), []string{"migrate-store", "--from", src, "--to", dsn, "--key-file", pgKey},
+	if err := Run(context.Background(), []string{"migrate-store", "--from", src, "--to", dsn, "--key-file", pgKey},
 		func(string) string { return "" }, &stdout, &stderr); err != nil {
 		t.Fatalf("migrate-store: %v\n%s%s", err, stdout.String(), stderr.String())
 	}
@@ -415,6 +416,7 @@ func postAdmin(t *testing.T, url string) ([]byte, int) {
 // A copy whose chain does not verify on the target commits nothing: the
 // target stays empty, and takes the copy once the source is sound.
 func TestMigrateStoreLeavesTargetEmptyOnFailure(t *testing.T) {
+	t.Parallel()
 	dsn := pgtest.Shared(t).NewDatabase(t)
 	dir := t.TempDir()
 	src := filepath.Join(dir, "k.db")
@@ -445,7 +447,7 @@ func TestMigrateStoreLeavesTargetEmptyOnFailure(t *testing.T) {
 	}
 	tamper(consent.AcceptAll)
 	out, err := runCLI(t, nil, "migrate-store", "--from", src, "--to", dsn, "--key-file", filepath.Join(dir, "pg.key"))
-	if err != errFailed || !strings.Contains(out, `"reason":"altered"`) || !strings.Contains(out, "nothing was committed") {
+	if err != ErrFailed || !strings.Contains(out, `"reason":"altered"`) || !strings.Contains(out, "nothing was committed") {
 		t.Fatalf("a source with an altered record: %v\n%s", err, out)
 	}
 	conn, err := pgx.Connect(context.Background(), dsn)
@@ -469,6 +471,7 @@ func TestMigrateStoreLeavesTargetEmptyOnFailure(t *testing.T) {
 // With --drop-log the source's log stays behind, its key too: the target
 // starts a log of its own.
 func TestMigrateStoreDropLog(t *testing.T) {
+	t.Parallel()
 	dsn := pgtest.Shared(t).NewDatabase(t)
 	dir := t.TempDir()
 	src := filepath.Join(dir, "k.db")
@@ -520,6 +523,7 @@ func TestMigrateStoreDropLog(t *testing.T) {
 // A copied log that does not hold the copied records (a salt changed in
 // the source) is not committed either.
 func TestMigrateStoreChecksTheLog(t *testing.T) {
+	t.Parallel()
 	dsn := pgtest.Shared(t).NewDatabase(t)
 	dir := t.TempDir()
 	src := filepath.Join(dir, "k.db")
@@ -546,7 +550,7 @@ func TestMigrateStoreChecksTheLog(t *testing.T) {
 	}
 	raw.Close()
 	out, err := runCLI(t, nil, "migrate-store", "--from", src, "--to", dsn, "--key-file", filepath.Join(dir, "pg.key"))
-	if err != errFailed || !strings.Contains(out, `"sequence":8,"detail":"it is not the record its leaf 7 commits to"`) {
+	if err != ErrFailed || !strings.Contains(out, `"sequence":8,"detail":"it is not the record its leaf 7 commits to"`) {
 		t.Fatalf("a source whose log does not hold a record: %v\n%s", err, out)
 	}
 	conn, err := pgx.Connect(context.Background(), dsn)
@@ -563,6 +567,7 @@ func TestMigrateStoreChecksTheLog(t *testing.T) {
 // Bad flags and targets are refused, each saying what is wrong, before
 // anything is written.
 func TestMigrateStoreRefuses(t *testing.T) {
+	t.Parallel()
 	cluster := pgtest.Shared(t)
 	dir := t.TempDir()
 	src := filepath.Join(dir, "k.db")
@@ -641,6 +646,7 @@ func TestMigrateStoreRefuses(t *testing.T) {
 // behind on purpose: a table added later fails here until it is one or
 // the other.
 func TestMigrateStoreKnowsEveryTable(t *testing.T) {
+	t.Parallel()
 	handled := map[string]string{
 		"texts": "copied", "records": "copied", "checkpoints": "copied", "versions": "copied", "secrets": "copied",
 		"signing_keys": "copied", "requests": "copied", "sessions": "copied", "scans": "copied",

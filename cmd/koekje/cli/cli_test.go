@@ -30,11 +30,18 @@ func TestHelpAndVersion(t *testing.T) {
 			t.Errorf("%v: %v %q", args, err, out)
 		}
 	}
-	for _, cmd := range []string{"serve", "verify", "export", "lookup", "purge", "keys", "token", "check-config", "health", "witness", "verify-receipt", "log-audit", "migrate-store"} {
-		out, err := runCLI(t, nil, cmd, "-h")
+	help, _ := runCLI(t, nil, "-h")
+	for _, c := range commands {
+		out, err := runCLI(t, nil, c.name, "-h")
 		if !errors.Is(err, flag.ErrHelp) || out == "" {
-			t.Errorf("%s -h: %v %q", cmd, err, out)
+			t.Errorf("%s -h: %v %q", c.name, err, out)
 		}
+		if !strings.Contains(help, "\n  "+c.name+" ") {
+			t.Errorf("the usage does not list %s:\n%s", c.name, help)
+		}
+	}
+	if _, err := runCLI(t, nil, "no-such-command"); err == nil || !strings.Contains(err.Error(), `unknown command "no-such-command"`) {
+		t.Errorf("an unknown command: %v", err)
 	}
 	out, err := runCLI(t, nil, "version")
 	if err != nil || !strings.HasPrefix(out, "koekje ") || !strings.Contains(out, "go1.") || strings.Contains(out, "dev\n") {

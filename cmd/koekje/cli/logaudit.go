@@ -35,7 +35,7 @@ type logAudit struct {
 // checkpoint's signature, that the tiles rebuild its root, that it extends a
 // checkpoint kept earlier, and, with a site's audit key, which leaves are
 // that site's.
-func logAuditCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+func logAuditCmd(ctx context.Context, args []string, _ func(string) string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("log-audit", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	base := fs.String("url", "", "the consent server's public URL (its /log/… is read), required")
@@ -138,43 +138,5 @@ func auditLog(tiles *klog.Remote, logKey, since, auditKey string, res *logAudit)
 	if b.Root() != cp.Hash {
 		return errors.New("the entries do not rebuild the checkpoint's root")
 	}
-	return nil
-}
-
-// auditKeyCmd prints a site's audit key, for the site's auditor: with it,
-// log-audit finds the site's leaves in the public log.
-func auditKeyCmd(ctx context.Context, o *options, site string, stdout io.Writer) error {
-	if site == "" {
-		return errors.New("usage: koekje keys audit-key --site S")
-	}
-	db, err := o.openDB(nil)
-	if err != nil {
-		return err
-	}
-	defer db.Close()
-	k, err := db.LogAuditKey(ctx, site)
-	if err != nil {
-		return err
-	}
-	fmt.Fprintln(stdout, hex.EncodeToString(k))
-	return nil
-}
-
-// logKeyCmd prints the log's verifier key, making the log's key if the
-// database has none yet: witnesses are told it before the server starts.
-func logKeyCmd(ctx context.Context, o *options, publicURL string, stdout io.Writer) error {
-	if publicURL == "" {
-		return errors.New("usage: koekje keys log-key --public-url URL (the log is named after it)")
-	}
-	db, err := o.openDB(nil)
-	if err != nil {
-		return err
-	}
-	defer db.Close()
-	signer, err := db.NewLogSigner(ctx, logOrigin(publicURL))
-	if err != nil {
-		return err
-	}
-	fmt.Fprintln(stdout, signer.VerifierKey())
 	return nil
 }

@@ -15,7 +15,7 @@ import (
 
 // verifyReceiptCmd checks a receipt offline: its signature against a JWKS
 // file and, with --proof, its place in the transparency log.
-func verifyReceiptCmd(_ context.Context, args []string, stdout, stderr io.Writer) error {
+func verifyReceiptCmd(_ context.Context, args []string, _ func(string) string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("verify-receipt", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	keys := fs.String("keys", "", "the JWKS file (GET /api/v1/keys), required")

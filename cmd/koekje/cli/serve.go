@@ -1,7 +1,3 @@
-// Package cli is the koekje command: its subcommands, their flags and
-// what they print, and the wiring from flags and environment to config,
-// store and server. The command's main only calls Run, so tests can run
-// it in-process, and a test binary can stand in for the built program.
 package cli
 
 import (
@@ -9,7 +5,6 @@ import (
 	"crypto/rand"
 	"encoding/base64"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"io/fs"
@@ -30,165 +25,7 @@ import (
 	klog "github.com/koekje/koekje/server/tlog"
 )
 
-// Version is what koekje version prints; main sets it from its own
-// version, set at build time with -ldflags "-X main.version=…". Empty, the
-// module version and the VCS revision come from the build info.
-var Version = ""
-
-// versionString is the version as koekje version prints it.
-func versionString() string {
-	if Version != "" {
-		return Version
-	}
-	bi, ok := debug.ReadBuildInfo()
-	if !ok {
-		return "unknown"
-	}
-	v := bi.Main.Version
-	if v == "" || v == "(devel)" {
-		v = "devel"
-	}
-	var rev, at, dirty string
-	for _, s := range bi.Settings {
-		switch s.Key {
-		case "vcs.revision":
-			rev = s.Value
-		case "vcs.time":
-			at = s.Value
-		case "vcs.modified":
-			if s.Value == "true" {
-				dirty = ", modified"
-			}
-		}
-	}
-	if rev != "" {
-		v += fmt.Sprintf(" (%.12s, %s%s)", rev, at, dirty)
-	}
-	return v + " " + bi.GoVersion
-}
-
-const usage = `usage: koekje [command] [flags]
-
-commands:
-  serve          run the consent server (the default)
-  verify         check every site's hash chain
-  export         export a site's records (ndjson, csv, iso27560)
-  lookup ID      show a visitor's history, oldest first
-  purge          delete old records, leaving a signed checkpoint
-  keys           list or rotate the receipt signing keys
-  token          make an admin token and its config entry
-  check-config   validate a configuration and summarise it
-  health         ask a running server's /healthz (for container health checks)
-  witness        run a witness that cosigns transparency-log checkpoints
-  verify-receipt check a receipt offline: its signature and its place in the log
-  log-audit      check the public log from its tiles: root, growth, a site's leaves
-  scan URL…      check a site's pages in a real Chromium against its declared cookies
-  migrate-store  copy a SQLite store into an empty PostgreSQL database, verified
-  version        print the version
-
-Flags go anywhere on the line. Run "koekje COMMAND -h" for a command's flags.
-`
-
-// Run runs the command line args (without the program's name), reading the
-// environment through getenv: the whole of koekje but for the process's
-// signals and exit code, which main owns. An error that is ErrFailed was
-// already reported on stdout or stderr.
-func Run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	cmd := "serve"
-	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
-		cmd, args = args[0], args[1:]
-	} else if len(args) > 0 && (args[0] == "-h" || args[0] == "-help" || args[0] == "--help") {
-		fmt.Fprint(stdout, usage)
-		return nil
-	}
-	switch cmd {
-	case "serve":
-		return serve(ctx, args, getenv, stdout, stderr)
-	case "verify":
-		return verifyCmd(ctx, args, getenv, stdout, stderr)
-	case "export":
-		return exportCmd(ctx, args, getenv, stdout, stderr)
-	case "lookup":
-		return lookupCmd(ctx, args, getenv, stdout, stderr)
-	case "purge":
-		return purgeCmd(ctx, args, getenv, stdout, stderr)
-	case "keys":
-		return keysCmd(ctx, args, getenv, stdout, stderr)
-	case "token":
-		return tokenCmd(args, stdout, stderr)
-	case "check-config":
-		return checkConfigCmd(args, stdout, stderr)
-	case "health":
-		return healthCmd(ctx, args, getenv, stderr)
-	case "witness":
-		return witnessCmd(ctx, args, getenv, stdout, stderr)
-	case "verify-receipt":
-		return verifyReceiptCmd(ctx, args, stdout, stderr)
-	case "log-audit":
-		return logAuditCmd(ctx, args, stdout, stderr)
-	case "scan":
-		return scanCmd(ctx, args, getenv, stdout, stderr)
-	case "migrate-store":
-		return migrateStoreCmd(ctx, args, getenv, stdout, stderr)
-	case "version":
-		fmt.Fprintln(stdout, "koekje", versionString())
-		return nil
-	case "help":
-		fmt.Fprint(stdout, usage)
-		return nil
-	}
-	fmt.Fprint(stderr, usage)
-	return fmt.Errorf("unknown command %q", cmd)
-}
-
-// parseAnywhere parses flags wherever they stand among the arguments, so
-// "koekje lookup ID --db X" reads --db as "koekje lookup --db X ID" does.
-// After "--" everything is an argument.
-func parseAnywhere(fs *flag.FlagSet, args []string) error {
-	var rest []string
-	for {
-		if err := fs.Parse(args); err != nil {
-			return err
-		}
-		if fs.NArg() == 0 {
-			break
-		}
-		if len(args) > len(fs.Args()) && args[len(args)-len(fs.Args())-1] == "--" {
-			rest = append(rest, fs.Args()...)
-			break
-		}
-		rest = append(rest, fs.Arg(0))
-		args = fs.Args()[1:]
-	}
-	return fs.Parse(append([]string{"--"}, rest...))
-}
-
-// minAdminToken is the shortest admin token accepted: one guessable by
-// trying is no protection.
-const minAdminToken = 24
-
-// options shared by the commands that open the database.
-type options struct {
-	addr, db, keyFile, config, adminToken, trustedProxies, publicURL string
-	rateLimit                                                        float64
-	maxDBSize                                                        int64
-}
-
-func (o *options) flags(name string, getenv func(string) string, stderr io.Writer) *flag.FlagSet {
-	fs := flag.NewFlagSet(name, flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.StringVar(&o.db, "db", envOr(getenv, "KOEKJE_DB", "koekje.db"), "SQLite database file, or a PostgreSQL DSN postgres://… (KOEKJE_DB)")
-	fs.StringVar(&o.keyFile, "key-file", getenv("KOEKJE_KEY_FILE"), "key file sealing the database's keys, mode 0600; the database's path + .key when empty, made on first start (KOEKJE_KEY_FILE)")
-	fs.StringVar(&o.config, "config", getenv("KOEKJE_CONFIG"), "site configuration YAML; the demo site when empty (KOEKJE_CONFIG)")
-	return fs
-}
-
-// openDB opens the database with its key file.
-func (o *options) openDB(log *slog.Logger) (store, error) {
-	return o.openStore(log)
-}
-
-func serve(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+func serveCmd(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	var o options
 	fs := o.flags("serve", getenv, stderr)
 	fs.StringVar(&o.addr, "addr", envOr(getenv, "KOEKJE_ADDR", "127.0.0.1:8080"), "listen address (KOEKJE_ADDR)")
@@ -360,20 +197,6 @@ func logOrigin(publicURL string) string {
 	return host + "/log"
 }
 
-func envOr(getenv func(string) string, k, def string) string {
-	if v := getenv(k); v != "" {
-		return v
-	}
-	return def
-}
-
-func loadConfig(path string) (*config.Config, error) {
-	if path == "" {
-		return config.Demo(), nil
-	}
-	return config.LoadFile(path)
-}
-
 // generatedToken returns the admin token made when none was given: the
 // one kept beside the database (mode 0600) since an earlier start, or a new
 // one, kept there. It is shown only on a terminal, never in the log stream,
@@ -474,33 +297,4 @@ func purgeExpired(ctx context.Context, log *slog.Logger, cfg *config.Config, db 
 			log.Info("retention purge", "site", s.ID, "records", n, "before", before)
 		}
 	}
-}
-
-// healthCmd asks the server at --addr for /healthz; it fails unless 200.
-func healthCmd(ctx context.Context, args []string, getenv func(string) string, stderr io.Writer) error {
-	fs := flag.NewFlagSet("health", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	addr := fs.String("addr", envOr(getenv, "KOEKJE_ADDR", "127.0.0.1:8080"), "the server's address (KOEKJE_ADDR)")
-	if err := parseAnywhere(fs, args); err != nil {
-		return err
-	}
-	host, port, err := net.SplitHostPort(*addr)
-	if err != nil {
-		return err
-	}
-	if host == "" || host == "0.0.0.0" || host == "::" {
-		host = "127.0.0.1"
-	}
-	ctx, cancel := context.WithTimeout(ctx, 3*time.Second)
-	defer cancel()
-	req, _ := http.NewRequestWithContext(ctx, "GET", "http://"+net.JoinHostPort(host, port)+"/healthz", nil)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return err
-	}
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("healthz answered %d", resp.StatusCode)
-	}
-	return nil
 }

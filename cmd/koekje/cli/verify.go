@@ -1,0 +1,99 @@
+package cli
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+
+	"github.com/koekje/koekje/server/proof"
+	klog "github.com/koekje/koekje/server/tlog"
+)
+
+func verifyCmd(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	var o options
+	fs := o.flags("verify", getenv, stderr)
+	site := fs.String("site", "", "verify only this site")
+	checkpoint := fs.String("checkpoint", "", "a signed log checkpoint you kept (or a witness cosigned): the database must still hold that log")
+	logKey := fs.String("log-key", "", "the log's verifier key you pinned; by default the database's own")
+	var witnesses []*klog.WitnessClient
+	fs.Func("witness", "a witness as URL=KEY: its newest cosigned checkpoint is the reference", witnessFlag(&witnesses))
+	if err := parseAnywhere(fs, args); err != nil {
+		return err
+	}
+	if len(witnesses) > 1 || (len(witnesses) == 1 && *checkpoint != "") {
+		return errors.New("give one reference: --checkpoint or one --witness")
+	}
+	var ref []byte
+	if *checkpoint != "" {
+		var err error
+		if ref, err = os.ReadFile(*checkpoint); err != nil {
+			return fmt.Errorf("--checkpoint: %w", err)
+		}
+	}
+	list, _, db, err := o.openSites(ctx, *site)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	keys, err := proof.OpenKeys(ctx, db)
+	if err != nil {
+		return err
+	}
+	if *logKey == "" {
+		signer, err := db.LogSigner(ctx)
+		if err != nil {
+			return err
+		}
+		if signer != nil {
+			*logKey = signer.VerifierKey()
+		}
+	}
+	if *logKey == "" && (ref != nil || len(witnesses) > 0) {
+		return errors.New("this database keeps no log; give --log-key")
+	}
+	if len(witnesses) == 1 {
+		origin := strings.Split(*logKey, "+")[0]
+		if ref, err = witnessedCheckpoint(ctx, witnesses[0], origin, *logKey); err != nil {
+			return err
+		}
+	}
+	pubs, ids := keys.Ring().Public()
+	enc := json.NewEncoder(stdout)
+	var (
+		results   []*proof.Result
+		auditKeys [][]byte
+	)
+	for _, s := range list {
+		res, err := proof.Verify(ctx, db, s, pubs, ids)
+		if err != nil {
+			return err
+		}
+		results = append(results, res)
+		if *logKey != "" {
+			auditKey, err := db.LogAuditKey(ctx, s)
+			if err != nil {
+				return err
+			}
+			auditKeys = append(auditKeys, auditKey)
+		}
+	}
+	// Every site against the log in one pass over its leaves.
+	if *logKey != "" {
+		if err := proof.VerifyLogSites(ctx, db, results, *logKey, auditKeys, ref); err != nil {
+			return err
+		}
+	}
+	ok := true
+	for _, res := range results {
+		ok = ok && res.OK
+		enc.Encode(res)
+	}
+	if !ok {
+		return ErrFailed
+	}
+	return nil
+}

@@ -307,6 +307,7 @@ func TestHistory(t *testing.T) {
 }
 
 func TestRateLimit(t *testing.T) {
+	t.Parallel()
 	s, _ := newServer(t, 1)
 	var last response
 	for i := 0; i < 30; i++ {

@@ -418,7 +418,9 @@ func TestExportFlatMemory(t *testing.T) {
 		work <- struct{}{}
 	}
 	close(work)
-	for range 256 {
+	// As many appenders as the writer's largest batch: the rows take about
+	// 80 commits instead of 240.
+	for range 512 {
 		wg.Go(func() {
 			for range work {
 				err := db.Append(context.Background(), &consent.Record{Site: "demo", Action: consent.AcceptAll,

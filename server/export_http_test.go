@@ -46,13 +46,26 @@ func TestExportTrailer(t *testing.T) {
 func TestStalledExportsDoNotStarveReaders(t *testing.T) {
 	t.Parallel()
 	s, db := newServer(t, 0)
+	// 4,000 rows: more than the store reads ahead of an export (up to six
+	// batches of 256) plus what the export's and the sockets' buffers hold,
+	// so each stalled export still holds its reader connection when the
+	// probes run. With 1,000 it had let go of it, and a pool of four
+	// readers, which stalled exports would starve, passed unnoticed.
+	const n = 4000
 	var wg sync.WaitGroup
-	for g := range 16 {
+	work := make(chan int, n)
+	for i := range n {
+		work <- i
+	}
+	close(work)
+	// As many appenders as the writer's largest batch, so the rows take a
+	// handful of commits.
+	for range 512 {
 		wg.Go(func() {
-			for i := range 1000 {
+			for i := range work {
 				r := &consent.Record{Site: "demo", Action: consent.RejectAll, Choices: map[string]bool{"necessary": true},
 					Revision: 1, ConfigHash: s.Bundle("demo").Hash, Language: "nl",
-					URL: fmt.Sprintf("http://localhost:1/%d/%d/%s", g, i, strings.Repeat("p", 480)), UserAgent: strings.Repeat("u", 256)}
+					URL: fmt.Sprintf("http://localhost:1/%d/%s", i, strings.Repeat("p", 200)), UserAgent: strings.Repeat("u", 120)}
 				if err := db.Append(context.Background(), r); err != nil {
 					t.Error(err)
 					return
@@ -61,7 +74,11 @@ func TestStalledExportsDoNotStarveReaders(t *testing.T) {
 		})
 	}
 	wg.Wait()
+	if t.Failed() {
+		t.FailNow()
+	}
 	hs := httptest.NewUnstartedServer(s)
+	hs.Listener = smallSendBuffer{hs.Listener, t}
 	hs.Config = s.HTTPServer("")
 	hs.Start()
 	defer hs.Close()
@@ -78,7 +95,9 @@ func TestStalledExportsDoNotStarveReaders(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		c.(*net.TCPConn).SetReadBuffer(4096)
+		if err := c.(*net.TCPConn).SetReadBuffer(4096); err != nil {
+			t.Fatal(err)
+		}
 		io.WriteString(c, exportReq)
 		stalled = append(stalled, c)
 		// Its status line says it holds a slot: otherwise a probe below
@@ -126,4 +145,23 @@ func TestStalledExportsDoNotStarveReaders(t *testing.T) {
 			t.Fatalf("the export slots did not come back: %d", code)
 		}
 	}
+}
+
+// smallSendBuffer gives every accepted connection a small kernel send
+// buffer, so an export whose client reads nothing stalls after a few
+// kilobytes, whatever the host's TCP buffer sizes.
+type smallSendBuffer struct {
+	net.Listener
+	tb testing.TB
+}
+
+func (l smallSendBuffer) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if err != nil {
+		return nil, err
+	}
+	if err := c.(*net.TCPConn).SetWriteBuffer(4096); err != nil {
+		l.tb.Errorf("shrink the send buffer: %v", err)
+	}
+	return c, nil
 }

@@ -131,6 +131,7 @@ func TestHostileRequests(t *testing.T) {
 // A client that sends its headers too slowly is cut off by the server's
 // ReadHeaderTimeout instead of holding a connection forever.
 func TestSlowHeaders(t *testing.T) {
+	t.Parallel()
 	s, _ := newServer(t, 0)
 	hs := httptest.NewUnstartedServer(s)
 	hs.Config = s.HTTPServer("")

@@ -682,7 +682,7 @@ func (s *session) choose(ctx context.Context, profile string) error {
 		text = s.texts[lang].Accept
 	}
 	btn := buttonJS(text)
-	if _, err := chromedp.Run(ctx, chromedp.Poll[bool](`!!(`+btn+`)`, chromedp.WithPollingTimeout(s.o.PageTimeout))); err != nil {
+	if _, err := chromedp.Run(ctx, chromedp.Poll[bool](`!!(`+btn+`)`, chromedp.WithPollingTimeout(s.o.BannerTimeout))); err != nil {
 		return fmt.Errorf("no %q button in the banner: %w", text, err)
 	}
 	if err := chromedp.Do(ctx, chromedp.Click(chromedp.JSPath(btn))); err != nil {

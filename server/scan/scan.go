@@ -44,6 +44,10 @@ type Options struct {
 	// event before a page counts as settled (default 200 ms); PageTimeout
 	// bounds one page's load and settling (default 20 s).
 	Quiet, PageTimeout time.Duration
+	// BannerTimeout bounds the choice profiles' wait for their button in
+	// the banner of the settled first page (default, and at most,
+	// PageTimeout): a page without the banner waits it out.
+	BannerTimeout time.Duration
 }
 
 // ChromePath returns the browser the scanner drives: CHROME_PATH, else
@@ -160,6 +164,9 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	}
 	if o.PageTimeout == 0 {
 		o.PageTimeout = 20 * time.Second
+	}
+	if o.BannerTimeout == 0 {
+		o.BannerTimeout = o.PageTimeout
 	}
 	texts, hash, err := bannerTexts(o.Site)
 	if err != nil {

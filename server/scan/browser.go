@@ -154,6 +154,9 @@ type session struct {
 	last     time.Time // the last network activity
 	inflight map[network.RequestID]string
 	urls     map[network.RequestID]string
+	// early are the cookies a response set before its request was seen:
+	// Chromium may send a response's extra info before the request.
+	early    map[network.RequestID][]string
 	setters  map[string]setter // cookie name → who set it last
 	storage  map[string]StorageKey
 	requests []Request
@@ -174,6 +177,13 @@ func (s *session) listen(ev any) {
 		s.last = time.Now()
 		s.inflight[ev.RequestID] = ev.Request.URL
 		s.urls[ev.RequestID] = ev.Request.URL
+		for _, name := range s.early[ev.RequestID] {
+			if st := s.setters[name]; st.by == "header" && st.source == "" {
+				st.source = ev.Request.URL
+				s.setters[name] = st
+			}
+		}
+		delete(s.early, ev.RequestID)
 		s.request(ev)
 	case *network.EventLoadingFinished:
 		s.last = time.Now()
@@ -195,7 +205,11 @@ func (s *session) listen(ev any) {
 			str, _ := v.(string)
 			for line := range strings.SplitSeq(str, "\n") {
 				if name := cookieName(line); name != "" && !blocked[name] {
-					s.setters[name] = setter{"header", s.urls[ev.RequestID], askedLifetime(line, time.Now())}
+					u, ok := s.urls[ev.RequestID]
+					if !ok {
+						s.early[ev.RequestID] = append(s.early[ev.RequestID], name)
+					}
+					s.setters[name] = setter{"header", u, askedLifetime(line, time.Now())}
 				}
 			}
 		}
@@ -367,7 +381,7 @@ func (b *browser) run(ctx context.Context, o *Options, texts map[string]choiceTe
 	defer cancel()
 	stop := context.AfterFunc(ctx, cancel)
 	defer stop()
-	s := &session{o: o, texts: texts, lookJS: lookJS(o.Site, texts), inflight: map[network.RequestID]string{}, urls: map[network.RequestID]string{},
+	s := &session{o: o, texts: texts, lookJS: lookJS(o.Site, texts), inflight: map[network.RequestID]string{}, urls: map[network.RequestID]string{}, early: map[network.RequestID][]string{},
 		setters: map[string]setter{}, storage: map[string]StorageKey{}, seenReq: map[string]bool{}, koekje: map[string]bool{}}
 	if err := chromedp.Do(tctx); err != nil {
 		return nil, err

@@ -31,7 +31,7 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-// database is a fresh database and a key file for it.
+// database is a fresh database, migrated, and a key file for it.
 type database struct{ dsn, keyFile string }
 
 var (
@@ -44,12 +44,14 @@ func open(t testing.TB, name string) (*postgres.DB, string) {
 	t.Helper()
 	dbMu.Lock()
 	d, ok := dbs[name]
-	if !ok {
-		d = database{pgtest.Shared(t).NewDatabase(t), filepath.Join(t.TempDir(), "koekje.key")}
-		name = d.dsn
-		dbs[name] = d
-	}
 	dbMu.Unlock()
+	if !ok {
+		d = database{pgtest.Shared(t).NewDatabaseFrom(t, postgres.Schema), filepath.Join(t.TempDir(), "koekje.key")}
+		name = d.dsn
+		dbMu.Lock()
+		dbs[name] = d
+		dbMu.Unlock()
+	}
 	db, err := postgres.Open(context.Background(), d.dsn, postgres.Options{KeyFile: d.keyFile})
 	if err != nil {
 		t.Fatal(err)
@@ -59,6 +61,7 @@ func open(t testing.TB, name string) (*postgres.DB, string) {
 }
 
 func TestStore(t *testing.T) {
+	t.Parallel()
 	storetest.Run(t, func(t *testing.T, name string) (storetest.Store, string) { return open(t, name) })
 }
 
@@ -66,6 +69,7 @@ func TestStore(t *testing.T) {
 // verifies, no record is lost or written twice, and the instances did
 // meet (some batches were retried after the other moved a head).
 func TestTwoInstancesOneChain(t *testing.T) {
+	t.Parallel()
 	a, name := open(t, "")
 	b, _ := open(t, name)
 	ctx := context.Background()
@@ -141,6 +145,7 @@ func TestTwoInstancesOneChain(t *testing.T) {
 // append succeeds, every record reads back with its texts, and the texts
 // no record refers to are gone once the purge runs with no write beside it.
 func TestPurgeRacingAppends(t *testing.T) {
+	t.Parallel()
 	db, name := open(t, "")
 	other, _ := open(t, name)
 	ctx := context.Background()
@@ -227,6 +232,7 @@ func TestPurgeRacingAppends(t *testing.T) {
 // Instances starting together migrate once; the records are append-only,
 // and a database whose trigger is gone is refused.
 func TestMigrationsAndAppendOnly(t *testing.T) {
+	t.Parallel()
 	first, name := open(t, "")
 	ctx := context.Background()
 	if err := first.Append(ctx, storetest.NewRecord("demo", uuid.Nil)); err != nil {
@@ -282,6 +288,7 @@ func TestMigrationsAndAppendOnly(t *testing.T) {
 // The keys are sealed under the key file: the database holds none in the
 // clear, and without its key file (or with another) it opens no key.
 func TestKeyFile(t *testing.T) {
+	t.Parallel()
 	db, name := open(t, "")
 	ctx := context.Background()
 	secret, err := db.Secret(ctx, "visitor-token-key", 64)
@@ -312,6 +319,7 @@ func TestKeyFile(t *testing.T) {
 // A record PostgreSQL could not store is refused alone, as invalid, and
 // does not fail the batch it would have joined.
 func TestUnstorableRecordRefused(t *testing.T) {
+	t.Parallel()
 	db, _ := open(t, "")
 	r := storetest.NewRecord("demo", uuid.Nil)
 	r.Language = "nl\x00"

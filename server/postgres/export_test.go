@@ -1,5 +1,35 @@
 package postgres
 
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/koekje/koekje/server/postgres/pgtest"
+)
+
 // SetBeforeAdvance has f run in each integration pass of db between
 // computing the pass and committing it; tests make integrators race with it.
 func (db *DB) SetBeforeAdvance(f func()) { db.tl.Load().beforeAdvance = f }
+
+// Schema is the migrated database the tests copy, keyed by a hash of the
+// migrations: a changed migration makes a new one.
+var Schema = pgtest.Template{Key: migrationsHash(), Make: func(ctx context.Context, dsn string) error {
+	pool, err := pgxpool.New(ctx, dsn)
+	if err != nil {
+		return err
+	}
+	defer pool.Close()
+	return migrate(ctx, pool)
+}}
+
+func migrationsHash() string {
+	h := sha256.New()
+	for _, m := range migrations {
+		fmt.Fprintf(h, "%d\n%s\n", len(m), m)
+	}
+	return hex.EncodeToString(h.Sum(nil))
+}

@@ -117,6 +117,7 @@ func checkLog(t *testing.T, db *postgres.DB, dsn, logKey string) int64 {
 // nothing: its compare-and-set fails, it reads again and takes in only what
 // the other left.
 func TestIntegratorLosesRace(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	a, dsn := open(t, "")
 	b, _ := open(t, dsn)
@@ -169,6 +170,7 @@ func TestIntegratorLosesRace(t *testing.T) {
 // Two instances take records and integrate at once, over and over: the log
 // never forks and every record is in it exactly once.
 func TestIntegratorsRace(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	a, dsn := open(t, "")
 	b, _ := open(t, dsn)
@@ -233,6 +235,7 @@ func TestIntegratorsRace(t *testing.T) {
 // Left to itself, the elected integrator takes every record in: the
 // instances need nothing but StartLog.
 func TestIntegratorRunsByItself(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	a, dsn := open(t, "")
 	b, _ := open(t, dsn)
@@ -270,6 +273,7 @@ func TestIntegratorRunsByItself(t *testing.T) {
 // at its tail, no longer verifies, though it verifies as a chain; records
 // not yet integrated are reported as pending, not as slipped in.
 func TestLogCatchesRewrites(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	db, dsn := open(t, "")
 	signer := startLog(t, db, false)
@@ -465,6 +469,7 @@ func proofReady(b *testing.B, writers int, both bool) {
 // migration runs, and the integrator gives them leaves in the order they
 // were written.
 func TestLogTakesInOlderRecords(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	old, dsn := open(t, "")
 	var written []*consent.Record

@@ -15,6 +15,7 @@ import (
 // Failed admin tokens count across the instances that share the store: ten
 // guesses spread over two instances block the guesser's network at both.
 func TestTokenFailuresAcrossInstances(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	a, name := open(t, "")
 	b, _ := open(t, name)

@@ -59,6 +59,7 @@ func get(t *testing.T, url string, headers ...string) (int, http.Header, []byte)
 // (transparency-dev/merkle) over tiles fetched by HTTP. Cut together with
 // its own checkpoints, the database is caught by the cosigned one.
 func TestServeLogWithWitness(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	a, dsn := open(t, "")
 	b, _ := open(t, dsn)

@@ -2,6 +2,7 @@ package server_test
 
 import (
 	"bytes"
+	"compress/gzip"
 	"context"
 	"encoding/hex"
 	"encoding/json"
@@ -9,7 +10,9 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
+	"strconv"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -27,6 +30,13 @@ import (
 // newLoggedServer is a server that keeps the transparency log.
 func newLoggedServer(t *testing.T) (*server.Server, *sqlite.DB, string) {
 	t.Helper()
+	return newLoggedServerWith(t, nil)
+}
+
+// newLoggedServerWith is newLoggedServer whose dependencies edit may
+// change (edit may be nil).
+func newLoggedServerWith(t testing.TB, edit func(*serverDeps)) (*server.Server, *sqlite.DB, string) {
+	t.Helper()
 	db, err := sqlite.Open(filepath.Join(t.TempDir(), "koekje.db"), nil)
 	if err != nil {
 		t.Fatal(err)
@@ -40,8 +50,12 @@ func newLoggedServer(t *testing.T) (*server.Server, *sqlite.DB, string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s, err := server.New(context.Background(), server.Deps{Config: config.Demo(), Store: db, Keys: keys,
-		TokenKey: bytes.Repeat([]byte{7}, 64), AdminToken: adminToken, LogKey: signer.VerifierKey(), PublicURL: publicURL})
+	d := server.Deps{Config: config.Demo(), Store: db, Keys: keys,
+		TokenKey: bytes.Repeat([]byte{7}, 64), AdminToken: adminToken, LogKey: signer.VerifierKey(), PublicURL: publicURL}
+	if edit != nil {
+		edit(&d)
+	}
+	s, err := server.New(context.Background(), d)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -68,7 +82,7 @@ func checkpointOf(t *testing.T, base, key string) klog.Checkpoint {
 	return cp
 }
 
-func postMany(t *testing.T, s http.Handler, n int) []map[string]any {
+func postMany(t testing.TB, s http.Handler, n int) []map[string]any {
 	t.Helper()
 	out := make([]map[string]any, n)
 	var wg sync.WaitGroup
@@ -245,5 +259,296 @@ func TestProofOutlivesPurge(t *testing.T) {
 	var res kproof.Result
 	if err := json.Unmarshal(v.body, &res); err != nil || v.status != 200 || !res.OK || res.Log == nil || res.Log.Purged != 4 || len(res.Log.Purges) != 1 {
 		t.Fatalf("verify after the purge: %d %s", v.status, v.body)
+	}
+}
+
+// countingStore is the real SQLite store, counting the reads the log's
+// routes can make of it.
+type countingStore struct {
+	*sqlite.DB
+	reads atomic.Int64
+}
+
+func (c *countingStore) LatestCheckpoint(ctx context.Context) ([]byte, error) {
+	c.reads.Add(1)
+	return c.DB.LatestCheckpoint(ctx)
+}
+
+func (c *countingStore) LatestWitnessed(ctx context.Context) ([]byte, error) {
+	c.reads.Add(1)
+	return c.DB.LatestWitnessed(ctx)
+}
+
+func (c *countingStore) LogHashes(ctx context.Context, indexes []int64) ([]tlog.Hash, error) {
+	c.reads.Add(1)
+	return c.DB.LogHashes(ctx, indexes)
+}
+
+func (c *countingStore) LogEntries(ctx context.Context, from, to int64) ([][]byte, error) {
+	c.reads.Add(1)
+	return c.DB.LogEntries(ctx, from, to)
+}
+
+func (c *countingStore) LeafOf(ctx context.Context, site string, seq int64) (*klog.StoredLeaf, error) {
+	c.reads.Add(1)
+	return c.DB.LeafOf(ctx, site, seq)
+}
+
+// waitForCheckpoint waits until the store's newest checkpoint has at least
+// size leaves, and returns its note.
+func waitForCheckpoint(t testing.TB, db *sqlite.DB, key string, size int64) []byte {
+	t.Helper()
+	for range 500 {
+		signed, err := db.LatestCheckpoint(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if signed != nil {
+			if cp, _, err := klog.OpenCheckpoint(signed, key); err == nil && cp.Size >= size {
+				return signed
+			}
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	t.Fatalf("no checkpoint of %d leaves", size)
+	return nil
+}
+
+// tilePath is the URL path of a tile.
+func tilePath(level int, n int64, w int) string {
+	return "/log/" + klog.TilePath(tlog.Tile{H: klog.TileHeight, L: level, N: n, W: w})
+}
+
+func gunzip(t *testing.T, b []byte) []byte {
+	t.Helper()
+	zr, err := gzip.NewReader(bytes.NewReader(b))
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := io.ReadAll(zr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// Tiles (C2SP tlog-tiles) on a log of 300 leaves: only those the published
+// tree holds, every one immutable, entry bundles gzipped, HEAD answered, and
+// served from memory after the first request.
+func TestTiles(t *testing.T) {
+	t.Parallel()
+	var store *countingStore
+	s, db, key := newLoggedServerWith(t, func(d *serverDeps) {
+		store = &countingStore{DB: d.Store.(*sqlite.DB)}
+		d.Store = store
+	})
+	postMany(t, s, 300)
+	waitForCheckpoint(t, db, key, 300)
+
+	t.Run("beyond the tree", func(t *testing.T) {
+		for _, path := range []string{
+			// Indexes whose leaves lie past 2^63 wrapped around to tile 0.
+			tilePath(-1, 1<<56, 256), tilePath(0, 1<<56, 256), tilePath(-1, 1<<56, 1), tilePath(-1, 1<<55, 256),
+			tilePath(-1, 1<<55-1, 256), tilePath(1, 1<<48, 1), tilePath(7, 0, 128), tilePath(8, 0, 1), tilePath(63, 0, 1),
+			"/log/tile/entries/x999/x999/x999/x999/x999/x999/999",
+			// Within int64, but not in a tree of 300.
+			tilePath(0, 1, 45), tilePath(0, 2, 256), tilePath(-1, 1, 256), tilePath(-1, 1, 45), tilePath(1, 0, 2),
+			tilePath(2, 0, 1), tilePath(-1, 1<<54, 256),
+			// Not tile paths.
+			"/log/tile/x", "/log/tile/0/000.p/256", "/log/tile/0/000.p/0", "/log/tile/0/0000", "/log/tile/64/000",
+			"/log/tile/entries/000/", "/log/tile/0/x000/001", "/log/tile/entries",
+		} {
+			r := do(t, s, "GET", path, "")
+			if r.status != 404 || r.json(t)["error"].(map[string]any)["code"] != "not_found" {
+				t.Errorf("%s: %d %.80q, want the JSON 404", path, r.status, r.body)
+			}
+			if cc := r.header.Get("Cache-Control"); cc != "no-store" {
+				t.Errorf("%s: a 404 with Cache-Control %q", path, cc)
+			}
+		}
+	})
+
+	t.Run("served from memory", func(t *testing.T) {
+		for _, path := range []string{tilePath(0, 0, 256), tilePath(0, 1, 40), tilePath(1, 0, 1), tilePath(-1, 0, 256), tilePath(-1, 1, 40)} {
+			before := store.reads.Load()
+			first := do(t, s, "GET", path, "", "Accept-Encoding", "gzip")
+			between := store.reads.Load()
+			for range 3 {
+				again := do(t, s, "GET", path, "", "Accept-Encoding", "gzip")
+				if again.status != 200 || !bytes.Equal(again.body, first.body) {
+					t.Fatalf("%s: %d, not the first answer", path, again.status)
+				}
+			}
+			if plain := do(t, s, "HEAD", path, ""); plain.status != 200 {
+				t.Errorf("HEAD %s: %d", path, plain.status)
+			}
+			if n := store.reads.Load() - between; n != 0 {
+				t.Errorf("%s: the requests after the first read the store %d times", path, n)
+			}
+			if first.status != 200 || between == before {
+				t.Errorf("%s: the first request: %d, %d reads", path, first.status, between-before)
+			}
+		}
+	})
+
+	t.Run("immutable", func(t *testing.T) {
+		for _, tt := range []struct {
+			path string
+			size int
+		}{
+			{tilePath(0, 0, 256), 256 * 32}, {tilePath(0, 1, 44), 44 * 32}, {tilePath(0, 0, 7), 7 * 32},
+			{tilePath(1, 0, 1), 32}, {tilePath(-1, 0, 256), 256 * (2 + klog.LeafSize)}, {tilePath(-1, 1, 44), 44 * (2 + klog.LeafSize)},
+		} {
+			r := do(t, s, "GET", tt.path, "")
+			if r.status != 200 || len(r.body) != tt.size {
+				t.Errorf("%s: %d, %d bytes, want 200 and %d", tt.path, r.status, len(r.body), tt.size)
+			}
+			if cc := r.header.Get("Cache-Control"); cc != "public, max-age=31536000, immutable" {
+				t.Errorf("%s: Cache-Control %q", tt.path, cc)
+			}
+			if ct := r.header.Get("Content-Type"); ct != "application/octet-stream" {
+				t.Errorf("%s: Content-Type %q", tt.path, ct)
+			}
+		}
+	})
+
+	t.Run("entry bundles gzipped", func(t *testing.T) {
+		for _, path := range []string{tilePath(-1, 0, 256), tilePath(-1, 1, 44)} {
+			plain := do(t, s, "GET", path, "")
+			gz := do(t, s, "GET", path, "", "Accept-Encoding", "gzip, deflate, br")
+			if plain.header.Get("Content-Encoding") != "" || gz.header.Get("Content-Encoding") != "gzip" {
+				t.Fatalf("%s: Content-Encoding %q without Accept-Encoding, %q with gzip", path,
+					plain.header.Get("Content-Encoding"), gz.header.Get("Content-Encoding"))
+			}
+			if plain.header.Get("Vary") != "Accept-Encoding" || gz.header.Get("Vary") != "Accept-Encoding" {
+				t.Errorf("%s: Vary %q and %q", path, plain.header.Get("Vary"), gz.header.Get("Vary"))
+			}
+			// Entries are mostly random bytes: gzip saves about 1% of a full bundle.
+			if !bytes.Equal(gunzip(t, gz.body), plain.body) {
+				t.Errorf("%s: the gzipped bundle is not the plain one", path)
+			}
+			entries, err := klog.ParseEntryBundle(plain.body)
+			if err != nil || len(entries) != 256 && len(entries) != 44 {
+				t.Errorf("%s: %d entries, %v", path, len(entries), err)
+			}
+			if r := do(t, s, "GET", path, "", "Accept-Encoding", "gzip;q=0"); r.header.Get("Content-Encoding") != "" {
+				t.Errorf("%s: gzip refused, but Content-Encoding %q", path, r.header.Get("Content-Encoding"))
+			}
+		}
+	})
+
+	t.Run("HEAD", func(t *testing.T) {
+		ts := httptest.NewServer(s)
+		defer ts.Close()
+		for _, tt := range []struct {
+			path   string
+			gzip   bool
+			status int
+		}{
+			{"/log/checkpoint", false, 200}, {"/log/key", false, 200}, {tilePath(0, 0, 256), false, 200},
+			{tilePath(-1, 1, 44), false, 200}, {tilePath(-1, 0, 256), true, 200}, {tilePath(0, 2, 256), false, 404},
+		} {
+			get, body := fetch(t, "GET", ts.URL+tt.path, tt.gzip)
+			head, headBody := fetch(t, "HEAD", ts.URL+tt.path, tt.gzip)
+			if head.StatusCode != tt.status || get.StatusCode != tt.status || len(headBody) != 0 {
+				t.Errorf("HEAD %s: %d and %d bytes, GET %d", tt.path, head.StatusCode, len(headBody), get.StatusCode)
+			}
+			if tt.status != 200 {
+				continue
+			}
+			for _, name := range []string{"Content-Length", "Content-Type", "Content-Encoding", "Cache-Control"} {
+				if head.Header.Get(name) != get.Header.Get(name) {
+					t.Errorf("HEAD %s: %s %q, GET's %q", tt.path, name, head.Header.Get(name), get.Header.Get(name))
+				}
+			}
+			if head.Header.Get("Content-Length") != strconv.Itoa(len(body)) {
+				t.Errorf("HEAD %s: Content-Length %q, GET sent %d bytes", tt.path, head.Header.Get("Content-Length"), len(body))
+			}
+		}
+	})
+
+	// 64 requests at once for a tile nobody asked for read it once.
+	t.Run("one read for many requests", func(t *testing.T) {
+		path := tilePath(-1, 1, 30)
+		before := store.reads.Load()
+		var wg sync.WaitGroup
+		for range 64 {
+			wg.Go(func() {
+				if r := do(t, s, "GET", path, ""); r.status != 200 {
+					t.Errorf("%s: %d", path, r.status)
+				}
+			})
+		}
+		wg.Wait()
+		if n := store.reads.Load() - before; n != 1 {
+			t.Errorf("64 requests for one tile read the store %d times", n)
+		}
+	})
+
+	// The size is read again when a request goes beyond it: a tile the log
+	// published after the last read is served at once.
+	t.Run("the tree grows", func(t *testing.T) {
+		if r := do(t, s, "GET", tilePath(-1, 1, 54), ""); r.status != 404 {
+			t.Fatalf("a tile beyond the tree: %d", r.status)
+		}
+		postMany(t, s, 10)
+		waitForCheckpoint(t, db, key, 310)
+		if r := do(t, s, "GET", tilePath(-1, 1, 54), ""); r.status != 200 {
+			t.Fatalf("a tile of the grown tree: %d %s", r.status, r.body)
+		}
+	})
+}
+
+func fetch(t *testing.T, method, url string, acceptGzip bool) (*http.Response, []byte) {
+	t.Helper()
+	req, err := http.NewRequest(method, url, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Close = true
+	if acceptGzip {
+		req.Header.Set("Accept-Encoding", "gzip")
+	}
+	// A transport that asks for gzip only when told to, and never unpacks it.
+	resp, err := (&http.Transport{DisableCompression: true}).RoundTrip(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp, b
+}
+
+// With witnesses, the published tree is the one they cosigned: tiles the
+// log signed beyond it are not served yet.
+func TestTilesOfTheWitnessedTree(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	s, db, key := newLoggedServerWith(t, func(d *serverDeps) { d.Witnessed = true })
+	postMany(t, s, 10)
+	if r := do(t, s, "GET", tilePath(0, 0, 1), ""); r.status != 404 {
+		t.Errorf("a tile before any cosigned checkpoint: %d", r.status)
+	}
+	if err := db.SaveWitnessed(ctx, 10, waitForCheckpoint(t, db, key, 10)); err != nil {
+		t.Fatal(err)
+	}
+	postMany(t, s, 10)
+	waitForCheckpoint(t, db, key, 20)
+	for _, tt := range []struct {
+		path   string
+		status int
+	}{{tilePath(0, 0, 10), 200}, {tilePath(-1, 0, 10), 200}, {tilePath(0, 0, 11), 404}, {tilePath(-1, 0, 20), 404}} {
+		if r := do(t, s, "GET", tt.path, ""); r.status != tt.status {
+			t.Errorf("%s: %d, want %d", tt.path, r.status, tt.status)
+		}
+	}
+	if err := db.SaveWitnessed(ctx, 20, waitForCheckpoint(t, db, key, 20)); err != nil {
+		t.Fatal(err)
+	}
+	if r := do(t, s, "GET", tilePath(-1, 0, 20), ""); r.status != 200 {
+		t.Errorf("a tile of the newly cosigned tree: %d", r.status)
 	}
 }

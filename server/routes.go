@@ -41,10 +41,12 @@ func (s *Server) routes() {
 	e.GET("/api/v1/openapi.json", openAPI)
 	e.GET("/config/sites.schema.json", configSchema)
 
-	// The transparency log: public and cacheable (C2SP tlog-tiles).
-	e.GET("/log/checkpoint", s.logCheckpoint)
-	e.GET("/log/key", s.logKeyText)
-	e.GET("/log/tile/*", s.logTile)
+	// The transparency log: public and cacheable (C2SP tlog-tiles); mirrors
+	// and caches ask with HEAD.
+	getHead := []string{http.MethodGet, http.MethodHead}
+	e.Match(getHead, "/log/checkpoint", s.logCheckpoint)
+	e.Match(getHead, "/log/key", s.logKeyText)
+	e.Match(getHead, "/log/tile/*", newLogTiles(s, tileCacheBytes).serve)
 	e.GET("/verify", s.verifyPage) // checks a receipt in the browser
 	e.GET("/verify/verify.js", s.verifyPage)
 	e.GET("/verify/verify.css", s.verifyPage)

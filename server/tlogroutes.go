@@ -1,8 +1,12 @@
 package server
 
 import (
+	"bytes"
 	"context"
+	"fmt"
 	"net/http"
+	"sync"
+	"sync/atomic"
 
 	"github.com/google/uuid"
 	"github.com/labstack/echo/v4"
@@ -29,18 +33,31 @@ type logReader interface {
 // publishedCheckpoint is the checkpoint the log publishes: the newest the
 // witnesses cosigned when there are witnesses, else the newest.
 func (s *Server) publishedCheckpoint(ctx context.Context) (klog.Checkpoint, []byte, error) {
-	if !s.witnessed {
-		return s.latestCheckpoint(ctx)
-	}
-	signed, err := s.store.LatestWitnessed(ctx)
+	signed, err := s.publishedNote(ctx)
 	if err != nil {
 		return klog.Checkpoint{}, nil, err
 	}
-	if signed == nil {
-		return klog.Checkpoint{}, nil, consent.Errorf(consent.ENOTFOUND, "no checkpoint has been cosigned yet")
-	}
 	cp, _, err := klog.OpenCheckpoint(signed, s.logKey)
 	return cp, signed, err
+}
+
+// publishedNote reads the published checkpoint's signed note, unopened.
+func (s *Server) publishedNote(ctx context.Context) ([]byte, error) {
+	if s.logKey == "" {
+		return nil, consent.Errorf(consent.ENOTFOUND, "this server keeps no transparency log")
+	}
+	if !s.witnessed {
+		signed, err := s.store.LatestCheckpoint(ctx)
+		if err == nil && signed == nil {
+			err = consent.Errorf(consent.ENOTFOUND, "the log is empty")
+		}
+		return signed, err
+	}
+	signed, err := s.store.LatestWitnessed(ctx)
+	if err == nil && signed == nil {
+		err = consent.Errorf(consent.ENOTFOUND, "no checkpoint has been cosigned yet")
+	}
+	return signed, err
 }
 
 // latestCheckpoint returns the newest checkpoint, opened with the log's key.
@@ -78,48 +95,131 @@ func (s *Server) logKeyText(c echo.Context) error {
 	return c.String(http.StatusOK, s.logKey+"\n")
 }
 
-// logTile serves hash tiles and entry bundles (C2SP tlog-tiles). Full tiles
-// never change and are cached for good; partial ones for a moment.
-func (s *Server) logTile(c echo.Context) error {
+// logTiles serves hash tiles and entry bundles (C2SP tlog-tiles) from
+// memory. A tile's bytes never change once the tree holds it, so every tile
+// path, full or partial, is served as immutable; a tile the published tree
+// does not hold yet is a 404 that nothing caches. The published size is
+// kept too: a request within it reads nothing from the store, and one
+// beyond it reads the checkpoint again, one read at a time however many
+// such requests wait.
+type logTiles struct {
+	s     *Server
+	cache *tileCache
+	size  atomic.Int64 // the published checkpoint's size, as last read
+
+	reads  atomic.Int64 // reads of the checkpoint started
+	mu     sync.Mutex   // held by the read under way
+	lastOK int64        // the number of the newest read that succeeded
+	signed []byte       // the note it read
+}
+
+func newLogTiles(s *Server, cacheBytes int) *logTiles {
+	return &logTiles{s: s, cache: newTileCache(cacheBytes)}
+}
+
+var (
+	octetStream   = []string{"application/octet-stream"}
+	immutable     = []string{"public, max-age=31536000, immutable"}
+	gzipEncoding  = []string{"gzip"}
+	tileNotCached = []string{"no-store"}
+)
+
+func (lt *logTiles) serve(c echo.Context) error {
 	ctx := c.Request().Context()
-	t, err := klog.ParseTilePath("tile/" + c.Param("*"))
+	h := c.Response().Header()
+	// The same path may be a tile tomorrow: no cache keeps its 404.
+	h["Cache-Control"] = tileNotCached
+	t, end, err := parseTile("tile/" + c.Param("*"))
 	if err != nil {
 		return consent.Errorf(consent.ENOTFOUND, "no such tile: %v", err)
 	}
-	cp, _, err := s.latestCheckpoint(ctx)
+	if err := lt.holds(ctx, end); err != nil {
+		return err
+	}
+	st, err := lt.cache.get(ctx, t, lt.read)
 	if err != nil {
 		return err
 	}
-	// The tile's last leaf must be in the tree.
-	level := max(t.L, 0)
-	end := (t.N<<klog.TileHeight + int64(t.W)) << (klog.TileHeight * level)
-	if end > cp.Size || end <= 0 {
+	body, length := st.plain, st.plainLength
+	if t.L == -1 {
+		h["Vary"] = varyEncoding
+		if acceptsEncoding(c.Request().Header.Get("Accept-Encoding"), "gzip") {
+			body, length = st.gzipped, st.gzippedLength
+			h["Content-Encoding"] = gzipEncoding
+		}
+	}
+	h["Cache-Control"] = immutable
+	h["Content-Type"] = octetStream
+	h["Content-Length"] = length
+	c.Response().WriteHeader(http.StatusOK)
+	if c.Request().Method == http.MethodHead {
+		return nil
+	}
+	_, err = c.Response().Write(body)
+	return err
+}
+
+// holds answers whether the published tree has at least end leaves,
+// reading its checkpoint again only when the size last read is smaller.
+// A read that started after this request arrived answers for it: requests
+// that arrive during a read wait for the next one, and share it.
+func (lt *logTiles) holds(ctx context.Context, end int64) error {
+	if end <= lt.size.Load() {
+		return nil
+	}
+	arrived := lt.reads.Load()
+	lt.mu.Lock()
+	defer lt.mu.Unlock()
+	if lt.lastOK <= arrived {
+		n := lt.reads.Add(1)
+		if err := lt.readSize(ctx); err != nil {
+			return err
+		}
+		lt.lastOK = n
+	}
+	if end > lt.size.Load() {
 		return consent.Errorf(consent.ENOTFOUND, "the log has no such tile yet")
 	}
-	var body []byte
-	if t.L == -1 {
-		first := t.N << klog.TileHeight
-		entries, err := s.store.LogEntries(ctx, first, first+int64(t.W))
-		if err != nil {
-			return err
-		}
-		if len(entries) != t.W {
-			return consent.Errorf(consent.ENOTFOUND, "the log has no such tile")
-		}
-		body = klog.EntryBundle(entries)
-	} else {
-		body, err = tlog.ReadTileData(t, s.hashReader(ctx))
-		if err != nil {
-			return err
-		}
+	return nil
+}
+
+// readSize reads the published checkpoint; its signature is checked when
+// the note changed. The size only grows: the log is append-only, and a
+// tile served as immutable stays served.
+func (lt *logTiles) readSize(ctx context.Context) error {
+	signed, err := lt.s.publishedNote(ctx)
+	if err != nil || bytes.Equal(signed, lt.signed) {
+		return err
 	}
-	h := c.Response().Header()
-	if t.W == 1<<klog.TileHeight {
-		h.Set("Cache-Control", "public, max-age=31536000, immutable")
-	} else {
-		h.Set("Cache-Control", "public, max-age=5")
+	cp, _, err := klog.OpenCheckpoint(signed, lt.s.logKey)
+	if err != nil {
+		return err
 	}
-	return c.Blob(http.StatusOK, "application/octet-stream", body)
+	lt.signed = signed
+	if cp.Size > lt.size.Load() {
+		lt.size.Store(cp.Size)
+	}
+	return nil
+}
+
+// read makes a tile from the store: the tree holds it (holds said so).
+func (lt *logTiles) read(ctx context.Context, t tlog.Tile) (*servedTile, error) {
+	if t.L != -1 {
+		body, err := tlog.ReadTileData(t, lt.s.hashReader(ctx))
+		if err != nil {
+			return nil, err
+		}
+		return newServedTile(t, body)
+	}
+	first := t.N << klog.TileHeight
+	entries, err := lt.s.store.LogEntries(ctx, first, first+int64(t.W))
+	if err != nil {
+		return nil, err
+	}
+	if len(entries) != t.W {
+		return nil, fmt.Errorf("entry bundle %s: %d entries in the store", klog.TilePath(t), len(entries))
+	}
+	return newServedTile(t, klog.EntryBundle(entries))
 }
 
 func (s *Server) hashReader(ctx context.Context) tlog.HashReader {

@@ -99,10 +99,6 @@ func (db *DB) StartLog(ctx context.Context, origin string) (*klog.Signer, error)
 	if err := db.pool.QueryRow(ctx, `UPDATE log_state SET origin = coalesce(origin, $1) RETURNING origin`, origin).Scan(&named); err != nil {
 		return nil, fmt.Errorf("log state: %w", err)
 	}
-	if named != origin {
-		db.log.Warn("the log on this database is named after another public URL; signing under its name",
-			"log_origin", named, "this_origin", origin)
-	}
 	signer, err := klog.NewSigner(named, seed)
 	if err != nil {
 		return nil, err
@@ -540,38 +536,51 @@ func (db *DB) LogPending(ctx context.Context, site string, through int64) (int64
 	return n, nil
 }
 
-// LogSigner returns the log's signer, named as the newest checkpoint names
-// the log, or nil when no log was ever kept. It writes nothing.
-func (db *DB) LogSigner(ctx context.Context) (*klog.Signer, error) {
+// LogOrigin returns the log's name, or "" when no log was made yet.
+func (db *DB) LogOrigin(ctx context.Context) (string, error) {
 	var origin *string
 	if err := db.pool.QueryRow(ctx, `SELECT origin FROM log_state`).Scan(&origin); err != nil {
-		return nil, fmt.Errorf("log state: %w", err)
+		return "", fmt.Errorf("log state: %w", err)
 	}
 	if origin == nil {
-		return nil, nil
+		return "", nil
+	}
+	return *origin, nil
+}
+
+// LogSigner returns the log's signer, under the log's name, or nil when no
+// log was ever made. It writes nothing.
+func (db *DB) LogSigner(ctx context.Context) (*klog.Signer, error) {
+	origin, err := db.LogOrigin(ctx)
+	if err != nil || origin == "" {
+		return nil, err
 	}
 	seed, err := db.Secret(ctx, logKeySecret, 32)
 	if err != nil {
 		return nil, err
 	}
-	return klog.NewSigner(*origin, seed)
+	return klog.NewSigner(origin, seed)
 }
 
-// NewLogSigner returns the signer of the log under origin (or the name the
-// log already has), making the log's key the first time, without starting
-// the log: an operator gives its verifier key to witnesses before the
-// server starts.
+// NewLogSigner returns the signer of the log, naming the log after origin
+// and making its key the first time, without starting the log: an operator
+// gives its verifier key to witnesses before the server starts. A log
+// named otherwise is refused: a log keeps its name for life.
 func (db *DB) NewLogSigner(ctx context.Context, origin string) (*klog.Signer, error) {
 	seed, err := db.Secret(ctx, logKeySecret, 32)
 	if err != nil {
 		return nil, err
 	}
-	var named *string
-	if err := db.pool.QueryRow(ctx, `SELECT origin FROM log_state`).Scan(&named); err != nil {
+	signer, err := klog.NewSigner(origin, seed) // a name a log may have
+	if err != nil {
+		return nil, err
+	}
+	var named string
+	if err := db.pool.QueryRow(ctx, `UPDATE log_state SET origin = coalesce(origin, $1) RETURNING origin`, origin).Scan(&named); err != nil {
 		return nil, fmt.Errorf("log state: %w", err)
 	}
-	if named != nil {
-		origin = *named
+	if named != origin {
+		return nil, fmt.Errorf("%w: this database's log is named %q, not %q", klog.ErrNamed, named, origin)
 	}
-	return klog.NewSigner(origin, seed)
+	return signer, nil
 }

@@ -40,11 +40,19 @@ func AuditKey(root []byte, site string) []byte {
 	return klog.AuditKey(root, site)
 }
 
-// StartLog keeps the transparency log from now on, under origin, with the
-// log's key from the database's secrets (made the first time). Records
-// written before the log existed are given leaves first, in the order they
-// were written. It returns the signer, whose verifier key auditors use.
+// StartLog keeps the transparency log from now on, with the log's key from
+// the database's secrets (made the first time). The log is named once, by
+// the first StartLog or NewLogSigner, after origin; every later start signs
+// under that name, whatever origin it is given (the signer's Origin says
+// which). Records written before the log was made are given leaves then,
+// in the order they were written: that is the one way into the log besides
+// the write path, so a record slipped into the database later never gets a
+// leaf. It returns the signer, whose verifier key auditors use.
 func (db *DB) StartLog(ctx context.Context, origin string) (*klog.Signer, error) {
+	named, made, err := db.nameLog(ctx, origin)
+	if err != nil {
+		return nil, err
+	}
 	seed, err := db.Secret(ctx, logKeySecret, 32)
 	if err != nil {
 		return nil, err
@@ -53,7 +61,7 @@ func (db *DB) StartLog(ctx context.Context, origin string) (*klog.Signer, error)
 	if err != nil {
 		return nil, err
 	}
-	signer, err := klog.NewSigner(origin, seed)
+	signer, err := klog.NewSigner(named, seed)
 	if err != nil {
 		return nil, err
 	}
@@ -63,11 +71,89 @@ func (db *DB) StartLog(ctx context.Context, origin string) (*klog.Signer, error)
 	if err := db.write.QueryRowContext(ctx, `SELECT coalesce(max(idx) + 1, 0) FROM log_leaves`).Scan(&st.size); err != nil {
 		return nil, fmt.Errorf("log size: %w", err)
 	}
-	if err := db.backfillLog(ctx, st); err != nil {
+	if made {
+		if err := db.backfillLog(ctx, st); err != nil {
+			return nil, err
+		}
+	}
+	if err := db.resignUnderName(ctx, st); err != nil {
 		return nil, err
 	}
 	db.tl = st
 	return signer, nil
+}
+
+// LogOrigin returns the log's name, or "" when no log was made yet.
+func (db *DB) LogOrigin(ctx context.Context) (string, error) {
+	var origin string
+	err := db.read.QueryRowContext(ctx, `SELECT origin FROM log_name`).Scan(&origin)
+	if errors.Is(err, sql.ErrNoRows) {
+		return "", nil
+	}
+	return origin, err
+}
+
+// nameLog returns the log's name, naming it origin if it has none yet
+// (made is then true).
+func (db *DB) nameLog(ctx context.Context, origin string) (named string, made bool, err error) {
+	if _, err := klog.NewSigner(origin, make([]byte, 32)); err != nil { // a name a log may have
+		return "", false, err
+	}
+	res, err := db.write.ExecContext(ctx, `INSERT INTO log_name (one, origin) VALUES (1, ?) ON CONFLICT (one) DO NOTHING`, origin)
+	if err != nil {
+		return "", false, fmt.Errorf("name the log: %w", err)
+	}
+	n, _ := res.RowsAffected()
+	if err := db.write.QueryRowContext(ctx, `SELECT origin FROM log_name`).Scan(&named); err != nil {
+		return "", false, fmt.Errorf("the log's name: %w", err)
+	}
+	return named, n == 1, nil
+}
+
+// resignUnderName signs the newest checkpoint again under the log's name
+// when it was signed under another (a database whose log earlier starts
+// renamed), so the log is served at once, not only after the next record.
+// It signs only the tree that checkpoint committed to: if the stored
+// hashes no longer give its root, it signs nothing and says so.
+func (db *DB) resignUnderName(ctx context.Context, st *logState) error {
+	var (
+		size   int64
+		signed []byte
+	)
+	err := db.write.QueryRowContext(ctx, `SELECT size, signed FROM log_checkpoints ORDER BY size DESC LIMIT 1`).Scan(&size, &signed)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	lines := strings.SplitN(string(signed), "\n", 4)
+	if len(lines) < 3 || lines[0] == st.signer.Origin() {
+		return nil
+	}
+	tx, err := db.write.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	th, err := tlog.TreeHash(size, st.appender(tx))
+	if err != nil {
+		return fmt.Errorf("tree hash of checkpoint %d: %w", size, err)
+	}
+	if lines[2] != th.String() {
+		return fmt.Errorf("the newest checkpoint (size %d, under the name %q) does not match the stored tree: not signing it under %q", size, lines[0], st.signer.Origin())
+	}
+	again, err := st.signer.Sign(size, th)
+	if err != nil {
+		return err
+	}
+	if _, err := tx.ExecContext(ctx, `INSERT INTO log_checkpoints (size, signed, created_at) VALUES (?, ?, ?)
+		ON CONFLICT (size) DO UPDATE SET signed = excluded.signed, created_at = excluded.created_at`, size, again, time.Now().UnixMicro()); err != nil {
+		return err
+	}
+	db.log.Warn("the log's newest checkpoint was signed under another name; signed again under the log's name",
+		"log_origin", st.signer.Origin(), "was", lines[0], "size", size)
+	return tx.Commit()
 }
 
 // LogAuditKey returns a site's audit key, for its auditor.
@@ -367,14 +453,13 @@ func (db *DB) LogLeaves(ctx context.Context, fn func(*klog.LeafRecord) error) er
 	return rows.Err()
 }
 
-// LogSigner returns the log's signer, named as the newest checkpoint names
-// the log, or nil when no log was ever kept. It writes nothing.
+// LogSigner returns the log's signer, under the log's name, or nil when no
+// log was ever made. It writes nothing.
 func (db *DB) LogSigner(ctx context.Context) (*klog.Signer, error) {
-	signed, err := db.LatestCheckpoint(ctx)
-	if err != nil || signed == nil {
+	origin, err := db.LogOrigin(ctx)
+	if err != nil || origin == "" {
 		return nil, err
 	}
-	origin, _, _ := strings.Cut(string(signed), "\n")
 	seed, err := db.Secret(ctx, logKeySecret, 32)
 	if err != nil {
 		return nil, err
@@ -399,10 +484,18 @@ func (db *DB) LatestWitnessed(ctx context.Context) ([]byte, error) {
 	return b, err
 }
 
-// NewLogSigner returns the signer of the log under origin, making the log's
-// key the first time, without starting the log: an operator gives its
-// verifier key to witnesses before the server starts.
+// NewLogSigner returns the signer of the log, naming the log after origin
+// and making its key the first time, without starting the log: an operator
+// gives its verifier key to witnesses before the server starts. A log
+// named otherwise is refused: a log keeps its name for life.
 func (db *DB) NewLogSigner(ctx context.Context, origin string) (*klog.Signer, error) {
+	named, _, err := db.nameLog(ctx, origin)
+	if err != nil {
+		return nil, err
+	}
+	if named != origin {
+		return nil, fmt.Errorf("%w: this database's log is named %q, not %q", klog.ErrNamed, named, origin)
+	}
 	seed, err := db.Secret(ctx, logKeySecret, 32)
 	if err != nil {
 		return nil, err

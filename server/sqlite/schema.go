@@ -3,7 +3,9 @@ package sqlite
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/google/uuid"
 
@@ -158,6 +160,37 @@ var migrations = []func(tx *sql.Tx, kek *keyfile.Key) error{
 	CREATE INDEX scans_site ON scans (site, scan_id);
 	CREATE TRIGGER scans_append_only BEFORE UPDATE ON scans
 	BEGIN SELECT RAISE(ABORT, 'scan reports are append-only'); END;`),
+	nameTheLog,
+}
+
+// nameTheLog keeps the transparency log's name in the database: a log has
+// one name for life, whatever address or public URL a later start has.
+// Before, the name came from each start's public URL; a log renamed that
+// way keeps the newest name a witness cosigned, else its newest
+// checkpoint's. A database without a log gets its name when the log is made.
+func nameTheLog(tx *sql.Tx, _ *keyfile.Key) error {
+	if _, err := tx.Exec(`CREATE TABLE log_name (
+		one    INTEGER PRIMARY KEY CHECK (one = 1),
+		origin TEXT NOT NULL
+	);
+	CREATE TRIGGER log_name_for_life BEFORE UPDATE ON log_name
+	BEGIN SELECT RAISE(ABORT, 'a log keeps its name for life'); END;`); err != nil {
+		return err
+	}
+	var signed []byte
+	err := tx.QueryRow(`SELECT cosigned FROM log_witnessed ORDER BY size DESC LIMIT 1`).Scan(&signed)
+	if errors.Is(err, sql.ErrNoRows) {
+		err = tx.QueryRow(`SELECT signed FROM log_checkpoints ORDER BY size DESC LIMIT 1`).Scan(&signed)
+	}
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	origin, _, _ := strings.Cut(string(signed), "\n")
+	_, err = tx.Exec(`INSERT INTO log_name (one, origin) VALUES (1, ?)`, origin)
+	return err
 }
 
 func execMigration(q string) func(*sql.Tx, *keyfile.Key) error {

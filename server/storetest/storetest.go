@@ -6,6 +6,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/ed25519"
+	"errors"
 	"fmt"
 	"strings"
 	"sync"
@@ -40,6 +41,8 @@ type Store interface {
 // LogKeeper is a store that keeps the transparency log.
 type LogKeeper interface {
 	StartLog(ctx context.Context, origin string) (*klog.Signer, error)
+	LogOrigin(ctx context.Context) (string, error)
+	NewLogSigner(ctx context.Context, origin string) (*klog.Signer, error)
 	SaveWitnessed(ctx context.Context, size int64, cosigned []byte) error
 }
 
@@ -85,6 +88,7 @@ func Run(t *testing.T, open Opener) {
 		{"NoLogKept", testNoLog},
 		{"Leases", testLeases},
 		{"Log", testLog},
+		{"LogNamedForLife", testLogNamedForLife},
 		{"ScanReports", testScanReports},
 	} {
 		t.Run(tc.name, func(t *testing.T) { tc.fn(t, open) })
@@ -1045,5 +1049,57 @@ func testScanReports(t *testing.T, open Opener) {
 	}
 	if kept, err := db.Scans(ctx, "demo", uuid.Nil, 10); err != nil || len(kept) != 3 {
 		t.Errorf("scans after the purge: %d, %v; want all 3", len(kept), err)
+	}
+}
+
+// A log keeps the name it was made with for life: a later start under
+// another public URL signs under the first name with the same key, and
+// naming it otherwise is refused (issue 23: the log renamed itself at each
+// start under another address).
+func testLogNamedForLife(t *testing.T, open Opener) {
+	ctx := context.Background()
+	db, name := open(t, "")
+	lk := db.(LogKeeper)
+	if o, err := lk.LogOrigin(ctx); err != nil || o != "" {
+		t.Fatalf("a new database's log name: %q, %v; want none", o, err)
+	}
+	first, err := lk.StartLog(ctx, "127.0.0.1:8080/log")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Append(ctx, NewRecord("demo", uuid.Nil)); err != nil {
+		t.Fatal(err)
+	}
+	SyncLog(t, db)
+	db.Close()
+
+	again, _ := open(t, name)
+	lk = again.(LogKeeper)
+	signer, err := lk.StartLog(ctx, "consent.example.nl/log")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if signer.Origin() != "127.0.0.1:8080/log" || signer.VerifierKey() != first.VerifierKey() {
+		t.Errorf("restarted under another public URL as %q (%s), want the log's first name and key %s", signer.Origin(), signer.VerifierKey(), first.VerifierKey())
+	}
+	if o, err := lk.LogOrigin(ctx); err != nil || o != "127.0.0.1:8080/log" {
+		t.Errorf("log name after the restart: %q, %v", o, err)
+	}
+	if err := again.Append(ctx, NewRecord("demo", uuid.Nil)); err != nil {
+		t.Fatal(err)
+	}
+	SyncLog(t, again)
+	signed, err := again.LatestCheckpoint(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cp, _, err := klog.OpenCheckpoint(signed, first.VerifierKey()); err != nil || cp.Size != 2 {
+		t.Errorf("checkpoint after the restart under another URL: %+v, %v\n%s", cp, err, signed)
+	}
+	if _, err := lk.NewLogSigner(ctx, "consent.example.nl/log"); !errors.Is(err, klog.ErrNamed) {
+		t.Errorf("naming the log otherwise: %v, want it refused", err)
+	}
+	if s, err := lk.NewLogSigner(ctx, "127.0.0.1:8080/log"); err != nil || s.VerifierKey() != first.VerifierKey() {
+		t.Errorf("the log's own name: %v", err)
 	}
 }

@@ -46,6 +46,10 @@ func ParseCheckpoint(text string) (Checkpoint, error) {
 	return c, nil
 }
 
+// ErrNamed is the error of naming a log that already has another name: a
+// log keeps the name it was made with for life.
+var ErrNamed = errors.New("a log keeps its name for life")
+
 // Signer signs the log's checkpoints with an Ed25519 key.
 type Signer struct {
 	origin string

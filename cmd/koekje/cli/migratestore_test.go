@@ -651,6 +651,7 @@ func TestMigrateStoreKnowsEveryTable(t *testing.T) {
 		"texts": "copied", "records": "copied", "checkpoints": "copied", "versions": "copied", "secrets": "copied",
 		"signing_keys": "copied", "requests": "copied", "sessions": "copied", "scans": "copied",
 		"log_leaves": "copied", "log_hashes": "copied", "log_checkpoints": "copied", "log_witnessed": "copied",
+		"log_name": "copied (PostgreSQL keeps it in log_state)",
 		"counters": "SQLite's own (the texts generation its writer caches ids by)",
 		"leases":   "held by processes of the old machine",
 	}

@@ -62,6 +62,7 @@ func serveCmd(ctx context.Context, args []string, getenv func(string) string, st
 	if n := len(o.adminToken); n > 0 && n < minAdminToken {
 		return fmt.Errorf("the admin token (--admin-token, KOEKJE_ADMIN_TOKEN) has %d characters, fewer than %d: make one with \"koekje token\" (the token is on its first line), or give none to have one generated", n, minAdminToken)
 	}
+	publicGiven := o.publicURL != ""
 	if o.publicURL == "" {
 		o.publicURL = "http://" + o.addr
 		if host, port, err := net.SplitHostPort(o.addr); err == nil && host == "" {
@@ -105,7 +106,7 @@ func serveCmd(ctx context.Context, args []string, getenv func(string) string, st
 	if err != nil {
 		return err
 	}
-	logKey, err := startLog(ctx, db, logOrigin(o.publicURL))
+	logKey, err := startLog(ctx, db, log, logOrigin(o.publicURL), publicGiven || loopback(o.addr))
 	if err != nil {
 		return fmt.Errorf("transparency log: %w", err)
 	}
@@ -186,6 +187,20 @@ func serveCmd(ctx context.Context, args []string, getenv func(string) string, st
 		return err
 	}
 	return db.Close()
+}
+
+// loopback reports whether a listen address takes only this machine's
+// connections.
+func loopback(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return false
+	}
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }
 
 // logOrigin names the transparency log: the public URL's host and /log.

@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"net/url"
 	"strings"
@@ -22,6 +23,7 @@ type store interface {
 	SaveWitnessed(ctx context.Context, size int64, cosigned []byte) error
 	Secret(ctx context.Context, name string, n int) ([]byte, error)
 	StartLog(ctx context.Context, origin string) (*klog.Signer, error)
+	LogOrigin(ctx context.Context) (string, error)
 	LogSigner(ctx context.Context) (*klog.Signer, error)
 	NewLogSigner(ctx context.Context, origin string) (*klog.Signer, error)
 	Sites(ctx context.Context) ([]string, error)
@@ -48,12 +50,27 @@ func (o *options) openStore(log *slog.Logger) (store, error) {
 	return db, nil
 }
 
-// startLog starts the transparency log and returns its verifier key. On
-// PostgreSQL every instance starts it; the one elected integrates.
-func startLog(ctx context.Context, db store, origin string) (string, error) {
+// startLog starts the transparency log and returns its verifier key. A log
+// is named once, after the public URL of the start that makes it, and only
+// when that name is meant (mayName): a public URL given, or the loopback
+// demo. A later start under another public URL serves the same log, and
+// says how to move to a new name. On PostgreSQL every instance starts it;
+// the one elected integrates.
+func startLog(ctx context.Context, db store, log *slog.Logger, origin string, mayName bool) (string, error) {
+	named, err := db.LogOrigin(ctx)
+	if err != nil {
+		return "", err
+	}
+	if named == "" && !mayName {
+		return "", fmt.Errorf("no log yet, and it is named for life after the public URL: give the origin visitors reach with --public-url (KOEKJE_PUBLIC_URL), such as https://consent.example.nl")
+	}
 	signer, err := db.StartLog(ctx, origin)
 	if err != nil {
 		return "", err
+	}
+	if signer.Origin() != origin {
+		log.Warn("the public URL does not name this log: it keeps its name for life and is served under it; a log under the new name is a successor log, started on a new database",
+			"log_origin", signer.Origin(), "public_url_log", origin)
 	}
 	return signer.VerifierKey(), nil
 }

@@ -1,0 +1,192 @@
+package sqlite_test
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/google/uuid"
+
+	"github.com/koekje/koekje/server/proof"
+	"github.com/koekje/koekje/server/sqlite"
+	klog "github.com/koekje/koekje/server/tlog"
+)
+
+// reopen opens the database at path again, with the log started under
+// origin, as a restart of serve does.
+func reopen(t *testing.T, path, origin string) (*sqlite.DB, *klog.Signer) {
+	t.Helper()
+	db, err := sqlite.Open(path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	signer, err := db.StartLog(context.Background(), origin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return db, signer
+}
+
+// verifyLog checks site's chain and its leaves against the log.
+func verifyLog(t *testing.T, db *sqlite.DB, site, logKey string) *proof.Result {
+	t.Helper()
+	ctx := context.Background()
+	keys, err := proof.OpenKeys(ctx, db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pubs, ids := keys.Ring().Public()
+	res, err := proof.Verify(ctx, db, site, pubs, ids)
+	if err != nil {
+		t.Fatal(err)
+	}
+	auditKey, err := db.LogAuditKey(ctx, site)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := proof.VerifyLog(ctx, db, res, logKey, auditKey, nil); err != nil {
+		t.Fatal(err)
+	}
+	return res
+}
+
+// A record slipped into the database with a valid hash and link, by a
+// writer that bypassed the log, never gets a leaf: not at the next start,
+// not at the one after (issue 23: every start took such records into the
+// log, and verify then said ok). Records written before the log was made
+// are taken in once, when it is made.
+func TestForgedRecordNeverLogged(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "koekje.db")
+	before, err := sqlite.Open(path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := before.Append(ctx, newRecord("demo", uuid.Nil)); err != nil {
+		t.Fatal(err)
+	}
+	before.Close()
+
+	db, signer := reopen(t, path, "127.0.0.1:8080/log")
+	for range 2 {
+		if err := db.Append(ctx, newRecord("demo", uuid.Nil)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if res := verifyLog(t, db, "demo", signer.VerifierKey()); !res.OK || res.Log.Leaves != 3 {
+		t.Fatalf("before the forgery: %+v %+v", res, res.Log)
+	}
+	db.Close()
+
+	// The forger's record: chained and hashed as the write path does,
+	// but written without the log.
+	forger, err := sqlite.Open(path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	forged := newRecord("demo", uuid.Nil)
+	forged.Action = "accept_all"
+	if err := forger.Append(ctx, forged); err != nil {
+		t.Fatal(err)
+	}
+	forger.Close()
+
+	for restart := 1; restart <= 2; restart++ {
+		db, signer := reopen(t, path, "127.0.0.1:8080/log")
+		res := verifyLog(t, db, "demo", signer.VerifierKey())
+		if res.OK || res.Reason != proof.NotInLog || res.Records != 4 {
+			t.Errorf("restart %d: the forged record: %+v, want not_in_log of 4 records", restart, res)
+		}
+		db.Close()
+	}
+}
+
+// A database whose log an earlier start renamed (the name followed each
+// start's public URL) keeps, after the migration, the newest name a witness
+// cosigned, else its newest checkpoint's; its newest checkpoint is signed
+// again under that name at start, so the log is served at once.
+func TestRenamedLogRepaired(t *testing.T) {
+	t.Parallel()
+	for _, witnessed := range []bool{true, false} {
+		t.Run(fmt.Sprintf("witnessed=%v", witnessed), func(t *testing.T) {
+			t.Parallel()
+			ctx := context.Background()
+			path := filepath.Join(t.TempDir(), "koekje.db")
+			db, first := reopen(t, path, "0.0.0.0:8080/log")
+			for range 3 {
+				if err := db.Append(ctx, newRecord("demo", uuid.Nil)); err != nil {
+					t.Fatal(err)
+				}
+			}
+			signed, err := db.LatestCheckpoint(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			cp, _, err := klog.OpenCheckpoint(signed, first.VerifierKey())
+			if err != nil {
+				t.Fatal(err)
+			}
+			seed, err := db.Secret(ctx, "log-signing-key", 32)
+			if err != nil {
+				t.Fatal(err)
+			}
+			db.Close()
+
+			// What the old code left: the newest checkpoint signed under
+			// the next start's name, the witness's copy under the first.
+			renamed, err := klog.NewSigner("consent.example.nl/log", seed)
+			if err != nil {
+				t.Fatal(err)
+			}
+			under, err := renamed.Sign(cp.Size, cp.Hash)
+			if err != nil {
+				t.Fatal(err)
+			}
+			raw, err := sql.Open("sqlite3", "file:"+path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var version int
+			raw.QueryRow(`PRAGMA user_version`).Scan(&version)
+			for _, q := range []string{`UPDATE log_checkpoints SET signed = ? WHERE size = 3`, `DROP TABLE log_name`, fmt.Sprintf(`PRAGMA user_version = %d`, version-1)} {
+				var args []any
+				if strings.Contains(q, "?") {
+					args = append(args, under)
+				}
+				if _, err := raw.Exec(q, args...); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if witnessed {
+				if _, err := raw.Exec(`INSERT INTO log_witnessed (size, cosigned) VALUES (3, ?)`, signed); err != nil {
+					t.Fatal(err)
+				}
+			}
+			raw.Close()
+
+			want, wantKey := "consent.example.nl/log", renamed.VerifierKey()
+			if witnessed {
+				want, wantKey = "0.0.0.0:8080/log", first.VerifierKey()
+			}
+			db, signer := reopen(t, path, "localhost:9999/log")
+			if signer.Origin() != want || signer.VerifierKey() != wantKey {
+				t.Fatalf("the repaired log is named %q, want %q", signer.Origin(), want)
+			}
+			latest, err := db.LatestCheckpoint(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got, _, err := klog.OpenCheckpoint(latest, wantKey); err != nil || got.Size != 3 || got.Hash != cp.Hash {
+				t.Errorf("newest checkpoint after the repair: %+v %v\n%s", got, err, latest)
+			}
+			if res := verifyLog(t, db, "demo", wantKey); !res.OK || res.Log.Leaves != 3 {
+				t.Errorf("verify after the repair: %+v %+v", res, res.Log)
+			}
+		})
+	}
+}

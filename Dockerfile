@@ -1,7 +1,10 @@
 # Koekje in a container: built with cgo (SQLite), run as a non-root user,
 # the database on a volume.
 #   docker build -t koekje .
-#   docker run -p 8080:8080 -v koekje-data:/data -e KOEKJE_ADMIN_TOKEN=… koekje
+#   docker run -p 8080:8080 -v koekje-data:/data -e KOEKJE_ADMIN_TOKEN=… \
+#     -e KOEKJE_PUBLIC_URL=https://consent.example.nl koekje
+# KOEKJE_PUBLIC_URL is needed: the transparency log is named after it for
+# life, and a new log is never named after the container's listen address.
 FROM golang:1.26-bookworm AS build
 WORKDIR /src
 COPY go.mod go.sum ./

@@ -207,6 +207,7 @@ func signalMidLoad(t *testing.T, p *proc, sig syscall.Signal) ([]ack, error) {
 // SIGKILL in the middle of a load loses no acknowledged record, and the
 // chain verifies after a restart on the same database.
 func TestKillMidLoad(t *testing.T) {
+	t.Parallel()
 	db := filepath.Join(t.TempDir(), "k.db")
 	p := startKoekje(t, db)
 	acks, _ := signalMidLoad(t, p, syscall.SIGKILL)
@@ -224,6 +225,7 @@ func TestKillMidLoad(t *testing.T) {
 // SIGTERM answers what is in flight and commits it: every request that got
 // an answer before the server closed got a 201, and every 201 is stored.
 func TestTermMidLoad(t *testing.T) {
+	t.Parallel()
 	db := filepath.Join(t.TempDir(), "k.db")
 	p := startKoekje(t, db)
 	acks, err := signalMidLoad(t, p, syscall.SIGTERM)
@@ -243,6 +245,7 @@ func TestTermMidLoad(t *testing.T) {
 // A full disk gives clear 503s and no partial records; once there is room
 // the same process writes again.
 func TestFullDisk(t *testing.T) {
+	t.Parallel()
 	if os.Geteuid() != 0 {
 		if os.Getenv("CI") == "true" {
 			t.Fatal("this test mounts a small tmpfs and needs root")

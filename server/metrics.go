@@ -68,14 +68,17 @@ func (m *Metrics) CountRetries(f func() int64) {
 // their leaves in the transparency log and of its integration passes that
 // another instance beat to the log (PostgreSQL), as
 // koekje_log_integrated_records_total and koekje_log_integration_races_total.
-func (m *Metrics) CountLog(integrated, races func() int64) {
+func (m *Metrics) CountLog(integrated, races, refused func() int64) {
 	m.reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
 		Name: "koekje_log_integrated_records_total",
 		Help: "Records this instance took into the transparency log as its elected integrator.",
 	}, func() float64 { return float64(integrated()) }), prometheus.NewCounterFunc(prometheus.CounterOpts{
 		Name: "koekje_log_integration_races_total",
 		Help: "Integration passes that wrote nothing because another instance moved the log first.",
-	}, func() float64 { return float64(races()) }))
+	}, func() float64 { return float64(races()) }), prometheus.NewCounterFunc(prometheus.CounterOpts{
+		Name: "koekje_log_refused_records_total",
+		Help: "Records queued for the transparency log without the write path's MAC, given no leaf: written behind the server's back.",
+	}, func() float64 { return float64(refused()) }))
 }
 
 // ObserveCommit records one group-commit batch; the store calls it.

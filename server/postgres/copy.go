@@ -31,6 +31,7 @@ type Import struct {
 	tx    pgx.Tx
 	kek   *keyfile.Key
 	heads map[string]head
+	mac   logMAC // made at the first records
 }
 
 // ErrNotEmpty is BeginImport's answer for a database that holds anything.
@@ -57,7 +58,7 @@ func BeginImport(ctx context.Context, dsn, keyFile string) (*Import, error) {
 		imp.Rollback()
 		return nil, err
 	}
-	if err := migrate(ctx, pool); err != nil {
+	if _, err := migrate(ctx, pool); err != nil {
 		return fail(fmt.Errorf("migrate: %w", err))
 	}
 	if err := checkAppendOnly(ctx, pool); err != nil {
@@ -225,6 +226,19 @@ func (imp *Import) PutRecords(ctx context.Context, recs []*consent.StoredRecord)
 		rs.site, rs.seq, rs.recordID, rs.consentID, rs.consentKey, rs.at, rs.action, rs.choices, rs.services,
 		rs.revision, rs.configHash, rs.lang, rs.url, rs.ua, rs.ip, rs.gpc, rs.prevHash, rs.hashes); err != nil {
 		return fmt.Errorf("records: %w", err)
+	}
+	// The copied records come through the copy's verification: those the
+	// source's log does not hold yet may enter this one.
+	if imp.mac == nil {
+		var err error
+		if imp.mac, err = loadLogMAC(ctx, imp.tx, imp.kek); err != nil {
+			return err
+		}
+	}
+	b := &pgx.Batch{}
+	imp.mac.queueMACs(b, rs.site, rs.seq, rs.hashes)
+	if err := imp.tx.SendBatch(ctx, b).Close(); err != nil {
+		return fmt.Errorf("records' log queue: %w", err)
 	}
 	return nil
 }

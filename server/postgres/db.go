@@ -17,6 +17,7 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/koekje/koekje/server/batch"
@@ -40,6 +41,8 @@ type DB struct {
 	log  *slog.Logger
 	kek  *keyfile.Key
 	ids  consent.IDs
+	// logMAC authenticates what the write path queues for the log.
+	logMAC logMAC
 
 	queue *batch.Queue[*consent.Record]
 
@@ -108,7 +111,8 @@ func Open(ctx context.Context, dsn string, o Options) (*DB, error) {
 		pool.Close()
 		return nil, err
 	}
-	if err := migrate(ctx, pool); err != nil {
+	from, err := migrate(ctx, pool)
+	if err != nil {
 		return fail(fmt.Errorf("migrate: %w", err))
 	}
 	if err := checkAppendOnly(ctx, pool); err != nil {
@@ -133,6 +137,14 @@ func Open(ctx context.Context, dsn string, o Options) (*DB, error) {
 	}
 	if db.ids, err = consent.NewIDs(key); err != nil {
 		return fail(err)
+	}
+	if db.logMAC, err = loadLogMAC(ctx, pool, kek); err != nil {
+		return fail(err)
+	}
+	if from > 0 && from < logMACSchema {
+		if err := macQueuedBefore(ctx, pool, db.logMAC); err != nil {
+			return fail(fmt.Errorf("authenticate the records queued for the log: %w", err))
+		}
 	}
 	db.queue = batch.New(batch.Options{Max: maxBatch, YieldFrom: yieldFrom, Yields: batchYields, OnFlush: db.onFlush}, db.flush)
 	return db, nil
@@ -210,10 +222,20 @@ func (db *DB) LimitSize(_ context.Context, maxBytes int64) error {
 // first time it is asked for. Every instance sharing the key file reads
 // the same value.
 func (db *DB) Secret(ctx context.Context, name string, n int) ([]byte, error) {
+	return secret(ctx, db.pool, db.kek, name, n)
+}
+
+// execQuerier is a pool or a transaction, for what writes as well as reads.
+type execQuerier interface {
+	querier
+	Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error)
+}
+
+func secret(ctx context.Context, q execQuerier, kek *keyfile.Key, name string, n int) ([]byte, error) {
 	var v []byte
-	err := db.pool.QueryRow(ctx, `SELECT sealed FROM secrets WHERE name = $1`, name).Scan(&v)
+	err := q.QueryRow(ctx, `SELECT sealed FROM secrets WHERE name = $1`, name).Scan(&v)
 	if err == nil {
-		return db.kek.Open(name, v)
+		return kek.Open(name, v)
 	}
 	if !errors.Is(err, pgx.ErrNoRows) {
 		return nil, fmt.Errorf("read secret %s: %w", name, err)
@@ -222,19 +244,19 @@ func (db *DB) Secret(ctx context.Context, name string, n int) ([]byte, error) {
 	if _, err := rand.Read(fresh); err != nil {
 		return nil, err
 	}
-	sealed, err := db.kek.Seal(name, fresh)
+	sealed, err := kek.Seal(name, fresh)
 	if err != nil {
 		return nil, err
 	}
-	if _, err := db.pool.Exec(ctx, `INSERT INTO secrets (name, sealed, created_at) VALUES ($1, $2, now())
+	if _, err := q.Exec(ctx, `INSERT INTO secrets (name, sealed, created_at) VALUES ($1, $2, now())
 		ON CONFLICT DO NOTHING`, name, sealed); err != nil {
 		return nil, fmt.Errorf("store secret %s: %w", name, err)
 	}
 	// Another instance may have stored its own first: read what won.
-	if err := db.pool.QueryRow(ctx, `SELECT sealed FROM secrets WHERE name = $1`, name).Scan(&v); err != nil {
+	if err := q.QueryRow(ctx, `SELECT sealed FROM secrets WHERE name = $1`, name).Scan(&v); err != nil {
 		return nil, fmt.Errorf("read secret %s: %w", name, err)
 	}
-	return db.kek.Open(name, v)
+	return kek.Open(name, v)
 }
 
 // signingKeyPrefix names a signing key's private key as a secret: its

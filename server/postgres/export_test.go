@@ -23,7 +23,8 @@ var Schema = pgtest.Template{Key: migrationsHash(), Make: func(ctx context.Conte
 		return err
 	}
 	defer pool.Close()
-	return migrate(ctx, pool)
+	_, err = migrate(ctx, pool)
+	return err
 }}
 
 func migrationsHash() string {

@@ -69,6 +69,7 @@ type integrator struct {
 
 	moved      atomic.Int64 // passes that lost the compare-and-set
 	integrated atomic.Int64 // records given their leaves
+	refused    atomic.Int64 // queued records without a valid MAC, given none
 
 	// beforeAdvance, when set, runs between computing a pass and
 	// committing it; tests use it to make two integrators race.
@@ -207,6 +208,15 @@ func (db *DB) LogIntegrated() int64 {
 	return 0
 }
 
+// LogRefused counts the queued records this instance gave no leaf because
+// the write path did not authenticate them.
+func (db *DB) LogRefused() int64 {
+	if in := db.tl.Load(); in != nil {
+		return in.refused.Load()
+	}
+	return 0
+}
+
 // integrate runs passes until the queue is empty.
 func (db *DB) integrate(ctx context.Context, in *integrator) (int64, error) {
 	var total int64
@@ -225,6 +235,7 @@ type queued struct {
 	site string
 	seq  int64
 	hash []byte // nil: the record is gone (purged) or already has a leaf
+	mac  []byte // the write path's MAC of the record (logmac.go)
 }
 
 // pass integrates up to maxIntegrate queued records in one transaction and
@@ -240,7 +251,7 @@ func (db *DB) pass(ctx context.Context, in *integrator) (int64, bool, error) {
 		return 0, false, fmt.Errorf("log state: %w", err)
 	}
 	rows, err := db.pool.Query(ctx, `SELECT p.id, p.site, p.seq,
-			CASE WHEN EXISTS (SELECT 1 FROM log_leaves l WHERE l.site = p.site AND l.seq = p.seq) THEN NULL ELSE r.hash END
+			CASE WHEN EXISTS (SELECT 1 FROM log_leaves l WHERE l.site = p.site AND l.seq = p.seq) THEN NULL ELSE r.hash END, p.mac
 		FROM log_pending p LEFT JOIN records r ON r.site = p.site AND r.seq = p.seq
 		ORDER BY p.id LIMIT $1`, maxIntegrate)
 	if err != nil {
@@ -248,7 +259,7 @@ func (db *DB) pass(ctx context.Context, in *integrator) (int64, bool, error) {
 	}
 	queue, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (queued, error) {
 		var q queued
-		err := row.Scan(&q.id, &q.site, &q.seq, &q.hash)
+		err := row.Scan(&q.id, &q.site, &q.seq, &q.hash, &q.mac)
 		return q, err
 	})
 	if err != nil {
@@ -261,10 +272,19 @@ func (db *DB) pass(ctx context.Context, in *integrator) (int64, bool, error) {
 	taken := make([]int64, len(queue))
 	for i, q := range queue {
 		taken[i] = q.id
-		if q.hash != nil {
-			if err := app.add(q.site, q.seq, q.hash); err != nil {
-				return 0, false, err
-			}
+		if q.hash == nil {
+			continue
+		}
+		if !db.logMAC.valid(q.site, q.seq, q.hash, q.mac) {
+			// Not written by the write path: it is taken off the queue
+			// without a leaf, and verify reports it.
+			in.refused.Add(1)
+			db.log.Error("a record queued for the log without the write path's MAC gets no leaf: it was written behind the server's back",
+				"site", q.site, "seq", q.seq)
+			continue
+		}
+		if err := app.add(q.site, q.seq, q.hash); err != nil {
+			return 0, false, err
 		}
 	}
 	newRoot := root

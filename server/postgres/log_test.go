@@ -485,10 +485,10 @@ func TestLogTakesInOlderRecords(t *testing.T) {
 	for _, q := range []string{`DROP TRIGGER records_queue_for_log ON records`, `DROP FUNCTION koekje_queue_for_log()`,
 		`DROP FUNCTION koekje_advance_log(bigint, bytea, bigint, bytea, bigint[])`,
 		`DROP TABLE log_leaves, log_hashes, log_checkpoints, log_witnessed, log_state, log_pending`,
-		// The migrations after the log's (scan reports) are undone too, so
-		// that the log's runs again.
+		// The migrations after the log's (scan reports, the queue's MACs)
+		// are undone too, so that the log's runs again.
 		`DROP TABLE scans`, `DROP FUNCTION koekje_scans_append_only()`,
-		`UPDATE schema_version SET version = version - 2`} {
+		`UPDATE schema_version SET version = version - 3`} {
 		if _, err := conn.Exec(ctx, q); err != nil {
 			t.Fatalf("%s: %v", q, err)
 		}
@@ -505,4 +505,72 @@ func TestLogTakesInOlderRecords(t *testing.T) {
 			t.Errorf("record %d (%s/%d): leaf %+v, %v; want index %d", i, r.Site, r.Seq, l, err, i)
 		}
 	}
+}
+
+// A record inserted with psql, hashed and linked as the write path does,
+// is queued by the trigger like any other, but it never gets a leaf: not
+// from this integrator, not after a restart; verify reports it as
+// not_in_log (issue 23: the trigger queued it and the log took it in
+// without any restart).
+func TestForgedRowNeverLogged(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	db, dsn := open(t, "")
+	signer := startLog(t, db, false)
+	for range 3 {
+		if err := db.Append(ctx, storetest.NewRecord("demo", uuid.Nil)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	storetest.SyncLog(t, db)
+	var head *consent.Record
+	if err := db.Chain(ctx, "demo", func(r *consent.Record) error { c := *r; head = &c; return nil }); err != nil || head == nil {
+		t.Fatalf("chain: %v", err)
+	}
+	forged := *head
+	forged.Seq, forged.RecordID, forged.Action = head.Seq+1, uuid.Must(uuid.NewV7()), consent.AcceptAll
+	forged.Choices = map[string]bool{"necessary": true, "analytics": true}
+	forged.RecordedAt = head.RecordedAt.Add(time.Second)
+	forged.PrevHash = head.Hash
+	forged.Hash = consent.RecordHash(&forged)
+	conn := connect(t, dsn)
+	if _, err := conn.Exec(ctx, `INSERT INTO records (site, seq, record_id, consent_id, consent_key, recorded_at, action, choices, services,
+			revision, config_hash, language, url, user_agent, ip, gpc, prev_hash, hash)
+		SELECT site, $1, $2, consent_id, consent_key, $3, 'accept_all', '{"analytics":true,"necessary":true}', services,
+			revision, config_hash, language, url, user_agent, ip, gpc, $4, $5
+		FROM records WHERE site = 'demo' AND seq = $6`,
+		forged.Seq, forged.RecordID, forged.RecordedAt, forged.PrevHash, forged.Hash, head.Seq); err != nil {
+		t.Fatal(err)
+	}
+	check := func(when string, db *postgres.DB) {
+		t.Helper()
+		storetest.SyncLog(t, db)
+		if l, err := db.LeafOf(ctx, "demo", forged.Seq); err != nil || l != nil {
+			t.Errorf("%s: the forged record's leaf: %+v, %v; want none", when, l, err)
+		}
+		keys, err := proof.OpenKeys(ctx, db)
+		if err != nil {
+			t.Fatal(err)
+		}
+		pubs, ids := keys.Ring().Public()
+		res, err := proof.Verify(ctx, db, "demo", pubs, ids)
+		if err != nil {
+			t.Fatal(err)
+		}
+		auditKey, _ := db.LogAuditKey(ctx, "demo")
+		if err := proof.VerifyLog(ctx, db, res, signer.VerifierKey(), auditKey, nil); err != nil {
+			t.Fatal(err)
+		}
+		if res.OK || res.Reason != proof.NotInLog || res.Records != 4 {
+			t.Errorf("%s: verify: %+v, want not_in_log of 4 records", when, res)
+		}
+	}
+	check("at once", db)
+	if db.LogRefused() != 1 {
+		t.Errorf("refused records: %d, want 1", db.LogRefused())
+	}
+	db.Close()
+	again, _ := open(t, dsn)
+	startLog(t, again, false)
+	check("after a restart", again)
 }

@@ -3,6 +3,7 @@ package postgres
 import (
 	"context"
 	"fmt"
+	"slices"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -255,14 +256,27 @@ var migrations = []string{
 	END $$;
 	CREATE TRIGGER scans_append_only BEFORE UPDATE ON scans
 		FOR EACH ROW EXECUTE FUNCTION koekje_scans_append_only();`,
+	queueMACs,
 }
+
+// queueMACs is the migration from which a queued record reaches the log
+// only with the MAC the write path gave it, under a key sealed by the key
+// file: a row inserted any other way is queued by the trigger but never
+// gets a leaf.
+const queueMACs = `ALTER TABLE log_pending ADD COLUMN mac bytea;`
+
+// logMACSchema is the schema version from which the write path
+// authenticates what it queues for the log; records queued before it are
+// authenticated once, by the Open that migrates to it.
+var logMACSchema = slices.Index(migrations, queueMACs) + 1
 
 // migrateLock is the advisory lock key the migrations run under.
 const migrateLock = 0x6b6f656b6a65 // "koekje"
 
-// migrate brings the schema up to date in one transaction.
-func migrate(ctx context.Context, pool *pgxpool.Pool) error {
-	return pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
+// migrate brings the schema up to date in one transaction, and returns
+// the version it found.
+func migrate(ctx context.Context, pool *pgxpool.Pool) (from int, err error) {
+	return from, pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
 		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, int64(migrateLock)); err != nil {
 			return err
 		}
@@ -278,6 +292,7 @@ func migrate(ctx context.Context, pool *pgxpool.Pool) error {
 		} else if err != nil {
 			return err
 		}
+		from = version
 		if version > len(migrations) {
 			return fmt.Errorf("database schema %d is newer than this binary's %d", version, len(migrations))
 		}

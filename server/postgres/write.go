@@ -267,6 +267,7 @@ func (db *DB) try(recs []*consent.Record, locked bool) error {
 			$16::boolean[], $17::bytea[], $18::bytea[])`,
 		rs.site, rs.seq, rs.recordID, rs.consentID, rs.consentKey, rs.at, rs.action, rs.choices, rs.services,
 		rs.revision, rs.configHash, rs.lang, rs.url, rs.ua, rs.ip, rs.gpc, rs.prevHash, rs.hashes)
+	db.logMAC.queueMACs(b, rs.site, rs.seq, rs.hashes)
 	if len(reqSite) > 0 {
 		b.Queue(`INSERT INTO requests (site, request_id, seq) SELECT * FROM unnest($1::text[], $2::text[], $3::bigint[])`,
 			reqSite, reqID, reqSeq)

@@ -71,7 +71,9 @@ func (db *DB) StartLog(ctx context.Context, origin string) (*klog.Signer, error)
 	if err := db.write.QueryRowContext(ctx, `SELECT coalesce(max(idx) + 1, 0) FROM log_leaves`).Scan(&st.size); err != nil {
 		return nil, fmt.Errorf("log size: %w", err)
 	}
-	if made {
+	// Only a log made now over an empty tree takes in the records written
+	// before it: a log whose name row went missing is not made anew.
+	if made && st.size == 0 {
 		if err := db.backfillLog(ctx, st); err != nil {
 			return nil, err
 		}

@@ -97,6 +97,17 @@ func TestForgedRecordNeverLogged(t *testing.T) {
 	forger.Close()
 
 	for restart := 1; restart <= 2; restart++ {
+		if restart == 2 {
+			// The log's name gone too, as if the log were new.
+			raw, err := sql.Open("sqlite3", "file:"+path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := raw.Exec(`DELETE FROM log_name`); err != nil {
+				t.Fatal(err)
+			}
+			raw.Close()
+		}
 		db, signer := reopen(t, path, "127.0.0.1:8080/log")
 		res := verifyLog(t, db, "demo", signer.VerifierKey())
 		if res.OK || res.Reason != proof.NotInLog || res.Records != 4 {

@@ -124,8 +124,9 @@ func serveCmd(ctx context.Context, args []string, getenv func(string) string, st
 	if r, ok := db.(interface {
 		LogIntegrated() int64
 		LogRaces() int64
+		LogRefused() int64
 	}); ok {
-		metrics.CountLog(r.LogIntegrated, r.LogRaces)
+		metrics.CountLog(r.LogIntegrated, r.LogRaces, r.LogRefused)
 	}
 	if r, ok := db.(interface{ Retries() int64 }); ok {
 		metrics.CountRetries(r.Retries)

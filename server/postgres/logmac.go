@@ -1,0 +1,90 @@
+package postgres
+
+import (
+	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/binary"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/koekje/koekje/server/keyfile"
+)
+
+// logMACSecret names the key of the MACs that let a queued record into the
+// log. It is sealed under the key file, so the database alone cannot make
+// one: a record inserted with psql is queued by the trigger like any other,
+// but the integrator gives it no leaf, and verify reports it as not_in_log.
+const logMACSecret = "log-queue-mac-key"
+
+type logMAC []byte
+
+func loadLogMAC(ctx context.Context, q execQuerier, kek *keyfile.Key) (logMAC, error) {
+	key, err := secret(ctx, q, kek, logMACSecret, 32)
+	return logMAC(key), err
+}
+
+// sum is the MAC of a site's record at seq with hash.
+func (k logMAC) sum(site string, seq int64, hash []byte) []byte {
+	m := hmac.New(sha256.New, k)
+	m.Write([]byte(site))
+	m.Write([]byte{0})
+	m.Write(binary.BigEndian.AppendUint64(nil, uint64(seq)))
+	m.Write(hash)
+	return m.Sum(nil)
+}
+
+// valid reports whether mac is the MAC of the record.
+func (k logMAC) valid(site string, seq int64, hash, mac []byte) bool {
+	return len(mac) == sha256.Size && hmac.Equal(mac, k.sum(site, seq, hash))
+}
+
+// queueMACs is the statement that gives the records just inserted their
+// MACs in the log's queue, where the insert's trigger put them.
+func (k logMAC) queueMACs(b *pgx.Batch, sites []string, seqs []int64, hashes [][]byte) {
+	macs := make([][]byte, len(sites))
+	for i := range sites {
+		macs[i] = k.sum(sites[i], seqs[i], hashes[i])
+	}
+	b.Queue(`UPDATE log_pending p SET mac = u.mac
+		FROM unnest($1::text[], $2::bigint[], $3::bytea[]) AS u (site, seq, mac)
+		WHERE p.site = u.site AND p.seq = u.seq`, sites, seqs, macs)
+}
+
+// macQueuedBefore authenticates the records an older schema queued for the
+// log, once, in the Open that migrates the database to logMACSchema: they
+// were written before the write path made MACs.
+func macQueuedBefore(ctx context.Context, pool *pgxpool.Pool, k logMAC) error {
+	rows, err := pool.Query(ctx, `SELECT p.site, p.seq, r.hash FROM log_pending p
+		JOIN records r ON r.site = p.site AND r.seq = p.seq WHERE p.mac IS NULL`)
+	if err != nil {
+		return err
+	}
+	var (
+		sites  []string
+		seqs   []int64
+		hashes [][]byte
+	)
+	for rows.Next() {
+		var (
+			site string
+			seq  int64
+			hash []byte
+		)
+		if err := rows.Scan(&site, &seq, &hash); err != nil {
+			rows.Close()
+			return err
+		}
+		sites, seqs, hashes = append(sites, site), append(seqs, seq), append(hashes, hash)
+	}
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	if len(sites) == 0 {
+		return nil
+	}
+	b := &pgx.Batch{}
+	k.queueMACs(b, sites, seqs, hashes)
+	return pool.SendBatch(ctx, b).Close()
+}

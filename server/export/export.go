@@ -307,13 +307,43 @@ type ISOController struct {
 	Policy  string `json:"privacy_notice_url"`
 }
 
-// ISOPurpose is one category and its state.
+// ISOPurpose is one purpose of the record and the visitor's decision on it:
+// a category, or a service the visitor granted on its own (Service set).
 type ISOPurpose struct {
-	PurposeID     string `json:"purpose_id"`
-	Purpose       string `json:"purpose"`
-	LawfulBasis   string `json:"lawful_basis"`
-	ConsentStatus string `json:"consent_status"`
+	PurposeID   string `json:"purpose_id"`
+	Service     string `json:"service,omitempty"`
+	Purpose     string `json:"purpose"`
+	LawfulBasis string `json:"lawful_basis"`
+	// ConsentStatus is empty when the lawful basis is not consent: a
+	// strictly necessary category asks for no consent, so it has no
+	// consent state to report.
+	ConsentStatus string       `json:"consent_status,omitempty"`
+	Duration      *ISODuration `json:"duration,omitempty"`
 }
+
+// ISODuration bounds a given consent, as DPV's dpv:hasDuration does.
+type ISODuration struct {
+	Type  string `json:"type"`
+	Value string `json:"value"`
+}
+
+// Consent states of a record and of its purposes: W3C DPV's consent status
+// concepts, which DPV's guide to ISO/IEC TS 27560 (w3id.org/dpv/guides/
+// consent-27560, "Consent State") uses for TS 27560's event state. Only
+// given is valid for processing.
+const (
+	StatusGiven     = "given"     // dpv:ConsentGiven
+	StatusRefused   = "refused"   // dpv:ConsentRefused
+	StatusWithdrawn = "withdrawn" // dpv:ConsentWithdrawn
+)
+
+// Lawful bases of a purpose. A strictly necessary category needs no consent
+// (ePrivacy Directive art. 5(3)); DPV has no concept for that exemption, so
+// it is named in words.
+const (
+	BasisConsent           = "consent" // dpv:Consent
+	BasisStrictlyNecessary = "strictly necessary (ePrivacy Directive art. 5(3))"
+)
 
 // ISOContext is where the choice was made.
 type ISOContext struct {
@@ -334,19 +364,20 @@ type ISOIntegrity struct {
 	PrevHash  string `json:"prev_hash"`
 }
 
-// NewISORecord shapes r after ISO/IEC TS 27560.
+// NewISORecord shapes r after ISO/IEC TS 27560, with the consent states of
+// W3C DPV. Each optional category of r is a purpose whose state follows r's
+// choice: given when granted, withdrawn in a withdrawal, refused otherwise.
+// The categories of site that r has no choice for (added after r was made)
+// are left out, as r's visitor was never asked about them. A service granted
+// on its own is a purpose of its own, given (unless its category is strictly
+// necessary); in a load_once record it is given for one use, DPV's duration
+// for a one-off consent. The record's status is given when it grants at
+// least one optional purpose, else withdrawn for a withdrawal, else refused.
 func NewISORecord(r *consent.Record, site *config.Site) *ISORecord {
-	status := "given"
-	switch r.Action {
-	case consent.RejectAll:
-		status = "refused"
-	case consent.Withdraw:
-		status = "withdrawn"
-	}
 	c := site.Controller
 	out := &ISORecord{
 		SchemaVersion: "ISO/IEC TS 27560:2023", RecordID: r.RecordID.String(), PiiPrincipalID: r.ConsentID.String(),
-		ConsentStatus: status, Timestamp: r.RecordedAt.Format(time.RFC3339Nano),
+		Timestamp:        r.RecordedAt.Format(time.RFC3339Nano),
 		CollectionMethod: consent.CollectionMethod(r), Event: r.Action,
 		Notice:      ISONotice{NoticeID: r.ConfigHash, Version: r.Revision, Language: r.Language, URL: c.PrivacyPolicy},
 		Controllers: []ISOController{{Name: c.Organisation, Address: c.Address, Contact: c.Email, Policy: c.PrivacyPolicy}},
@@ -354,15 +385,50 @@ func NewISORecord(r *consent.Record, site *config.Site) *ISORecord {
 		Integrity: ISOIntegrity{Algorithm: "SHA-256", Encoding: consent.RecordEncodingV1, Sequence: r.Seq,
 			Hash: hex.EncodeToString(r.Hash), PrevHash: hex.EncodeToString(r.PrevHash)},
 	}
+	notGiven := StatusRefused
+	if r.Action == consent.Withdraw {
+		notGiven = StatusWithdrawn
+	}
+	given := false
 	for _, cat := range site.Categories {
-		p := ISOPurpose{PurposeID: cat.ID, Purpose: cat.Title[site.DefaultLanguage], LawfulBasis: "consent", ConsentStatus: "refused"}
-		if cat.Required {
-			p.LawfulBasis = "strictly necessary (ePrivacy Directive art. 5(3))"
+		granted, asked := r.Choices[cat.ID]
+		if !asked {
+			continue
 		}
-		if r.Choices[cat.ID] {
-			p.ConsentStatus = "granted"
+		p := ISOPurpose{PurposeID: cat.ID, Purpose: cat.Title[site.DefaultLanguage], LawfulBasis: BasisConsent, ConsentStatus: notGiven}
+		switch {
+		case cat.Required:
+			p.LawfulBasis, p.ConsentStatus = BasisStrictlyNecessary, ""
+		case granted:
+			p.ConsentStatus, given = StatusGiven, true
 		}
 		out.Purposes = append(out.Purposes, p)
+	}
+	for _, id := range r.Services {
+		p := ISOPurpose{Service: id, LawfulBasis: BasisConsent, ConsentStatus: StatusGiven}
+		var cat *config.Category
+		for _, sv := range site.Services {
+			if sv != nil && sv.ID == id {
+				p.PurposeID, cat = sv.Category, site.Category(sv.Category)
+			}
+		}
+		switch {
+		case cat != nil && cat.Required:
+			p.LawfulBasis, p.ConsentStatus = BasisStrictlyNecessary, ""
+		case r.Action == consent.LoadOnce:
+			p.Duration = &ISODuration{Type: "dpv:FixedOccurrencesDuration", Value: "1"}
+			given = true
+		default:
+			given = true
+		}
+		if cat != nil {
+			p.Purpose = cat.Title[site.DefaultLanguage]
+		}
+		out.Purposes = append(out.Purposes, p)
+	}
+	out.ConsentStatus = notGiven
+	if given {
+		out.ConsentStatus = StatusGiven
 	}
 	return out
 }

@@ -133,7 +133,9 @@ func (s *Server) postConsent(c echo.Context) error {
 }
 
 // replayed answers a retried POST with the record its request ID made, and
-// the visitor's current token.
+// the visitor's current token, while that record is still the visitor's
+// newest: a request ID is not a lasting key to a visitor's history, so a
+// replay after a newer choice gets a conflict and no token.
 func (s *Server) replayed(c echo.Context, first *consent.Record, asked uuid.UUID) error {
 	if asked != uuid.Nil && asked != first.ConsentID {
 		return consent.FieldErrorf(consent.ECONFLICT, "request_id", "this request ID recorded a choice for another consent ID")
@@ -144,6 +146,9 @@ func (s *Server) replayed(c echo.Context, first *consent.Record, asked uuid.UUID
 	}
 	if latest == nil { // purged since
 		return consent.FieldErrorf(consent.ENOTFOUND, "request_id", "the record of this request ID is gone")
+	}
+	if latest.RecordID != first.RecordID {
+		return consent.FieldErrorf(consent.ECONFLICT, "request_id", "this request ID recorded a choice that a newer one replaced: its answer is not given again")
 	}
 	return s.answer(c, first, latest.RecordID)
 }

@@ -39,6 +39,13 @@ func TestRequestIDMakesRetriesIdempotent(t *testing.T) {
 	if b.status != 201 || b.json(t)["record_id"] != a["record_id"] || b.json(t)["token"] == "" {
 		t.Fatalf("retry with the old token: %d %s", b.status, b.body)
 	}
+	// Once a newer choice replaced it, a request ID answers nothing: no
+	// token for the visitor's newest record (issue 25: an old request ID
+	// was a lasting key to the visitor's history).
+	replay := do(t, s, "POST", "/api/v1/consents", body, "Content-Type", "application/json")
+	if replay.status != 409 || strings.Contains(string(replay.body), `"token"`) || replay.json(t)["error"].(map[string]any)["field"] != "request_id" {
+		t.Errorf("a replay of the first request ID after a newer choice: %d %s, want 409 without a token", replay.status, replay.body)
+	}
 	// The same request ID for another consent ID is a conflict.
 	other := post(t, s, `{"site":"demo","action":"reject_all"}`).json(t)
 	clash := `{"site":"demo","action":"accept_all","consent_id":"` + other["consent_id"].(string) + `","token":"` + other["token"].(string) + `","request_id":"retry-later-000000000001"}`

@@ -43,6 +43,7 @@ type DB struct {
 	ids  consent.IDs
 	// logMAC authenticates what the write path queues for the log.
 	logMAC logMAC
+	reqs   consent.RequestIDs // what is stored of request IDs
 
 	queue *batch.Queue[*consent.Record]
 
@@ -144,6 +145,14 @@ func Open(ctx context.Context, dsn string, o Options) (*DB, error) {
 	if from > 0 && from < logMACSchema {
 		if err := macQueuedBefore(ctx, pool, db.logMAC); err != nil {
 			return fail(fmt.Errorf("authenticate the records queued for the log: %w", err))
+		}
+	}
+	if db.reqs, err = loadRequestIDs(ctx, pool, kek); err != nil {
+		return fail(err)
+	}
+	if from > 0 && from < requestHashSchema {
+		if err := hashRequestIDs(ctx, pool, db.reqs); err != nil {
+			return fail(fmt.Errorf("hash the stored request IDs: %w", err))
 		}
 	}
 	db.queue = batch.New(batch.Options{Max: maxBatch, YieldFrom: yieldFrom, Yields: batchYields, OnFlush: db.onFlush}, db.flush)

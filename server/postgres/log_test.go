@@ -485,10 +485,10 @@ func TestLogTakesInOlderRecords(t *testing.T) {
 	for _, q := range []string{`DROP TRIGGER records_queue_for_log ON records`, `DROP FUNCTION koekje_queue_for_log()`,
 		`DROP FUNCTION koekje_advance_log(bigint, bytea, bigint, bytea, bigint[])`,
 		`DROP TABLE log_leaves, log_hashes, log_checkpoints, log_witnessed, log_state, log_pending`,
-		// The migrations after the log's (scan reports, the queue's MACs)
-		// are undone too, so that the log's runs again.
+		// The migrations after the log's (scan reports, the queue's MACs,
+		// request IDs' hashes) are undone too, so that the log's runs again.
 		`DROP TABLE scans`, `DROP FUNCTION koekje_scans_append_only()`,
-		`UPDATE schema_version SET version = version - 3`} {
+		`UPDATE schema_version SET version = version - 4`} {
 		if _, err := conn.Exec(ctx, q); err != nil {
 			t.Fatalf("%s: %v", q, err)
 		}

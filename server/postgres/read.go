@@ -99,7 +99,7 @@ func (db *DB) Latest(ctx context.Context, consentID uuid.UUID, site string) (*co
 // ByRequest returns the record a request ID made on site, or nil.
 func (db *DB) ByRequest(ctx context.Context, site, requestID string) (*consent.Record, error) {
 	r, err := db.one(ctx, `SELECT `+recordColumns+` FROM requests q JOIN records r ON r.site = q.site AND r.seq = q.seq
-		WHERE q.site = $1 AND q.request_id = $2`, site, requestID)
+		WHERE q.site = $1 AND q.request_id = $2`, site, db.reqs.Stored(site, requestID))
 	if err != nil {
 		return nil, fmt.Errorf("by request: %w", err)
 	}

@@ -257,7 +257,17 @@ var migrations = []string{
 	CREATE TRIGGER scans_append_only BEFORE UPDATE ON scans
 		FOR EACH ROW EXECUTE FUNCTION koekje_scans_append_only();`,
 	queueMACs,
+	hashedRequests,
 }
+
+// hashedRequests is the migration from which requests.request_id holds
+// keyed hashes (consent.RequestIDs), not request IDs: the Open that
+// migrates to it hashes those stored before.
+const hashedRequests = `COMMENT ON COLUMN requests.request_id IS 'keyed hash of the client''s request ID (consent.RequestIDs)';`
+
+// requestHashSchema is the schema version from which request IDs are
+// stored as keyed hashes.
+var requestHashSchema = slices.Index(migrations, hashedRequests) + 1
 
 // queueMACs is the migration from which a queued record reaches the log
 // only with the MAC the write path gave it, under a key sealed by the key

@@ -226,7 +226,7 @@ func (db *DB) try(recs []*consent.Record, locked bool) error {
 		rs.add(r, key, choices, textHash)
 		if r.RequestID != "" {
 			first[r.Site+"\x00"+r.RequestID] = r
-			reqSite, reqID, reqSeq = append(reqSite, r.Site), append(reqID, r.RequestID), append(reqSeq, r.Seq)
+			reqSite, reqID, reqSeq = append(reqSite, r.Site), append(reqID, db.reqs.Stored(r.Site, r.RequestID)), append(reqSeq, r.Seq)
 		}
 		staged[r.Site] = head{r.Seq, r.Hash, r.RecordedAt}
 	}
@@ -342,9 +342,12 @@ func (db *DB) loadHeads(ctx context.Context, tx pgx.Tx, recs []*consent.Record) 
 // recorded before, by site and request ID.
 func (db *DB) replays(ctx context.Context, recs []*consent.Record) (map[string]*consent.Record, error) {
 	var sites, ids []string
+	plain := map[string]string{} // stored (keyed hash) → the request ID
 	for _, r := range recs {
 		if r.RequestID != "" {
-			sites, ids = append(sites, r.Site), append(ids, r.RequestID)
+			stored := db.reqs.Stored(r.Site, r.RequestID)
+			sites, ids = append(sites, r.Site), append(ids, stored)
+			plain[stored] = r.RequestID
 		}
 	}
 	if len(ids) == 0 {
@@ -360,12 +363,12 @@ func (db *DB) replays(ctx context.Context, recs []*consent.Record) (map[string]*
 	defer rows.Close()
 	out := map[string]*consent.Record{}
 	for rows.Next() {
-		var reqID string
-		r, err := scanRecord(rows, &reqID)
+		var stored string
+		r, err := scanRecord(rows, &stored)
 		if err != nil {
 			return nil, err
 		}
-		out[r.Site+"\x00"+reqID] = r
+		out[r.Site+"\x00"+plain[stored]] = r
 	}
 	return out, rows.Err()
 }

@@ -45,10 +45,11 @@ type DB struct {
 
 	queue *batch.Queue[*consent.Record]
 
-	ids    consent.IDs     // mints consent IDs and finds their index keys
-	insert *sql.Stmt       // the writer's prepared INSERT; owned by the writer goroutine
-	heads  map[string]head // chain head per site; owned by the writer goroutine
-	texts  textCache       // ids of interned strings; owned by the writer goroutine
+	ids    consent.IDs        // mints consent IDs and finds their index keys
+	reqs   consent.RequestIDs // what is stored of request IDs
+	insert *sql.Stmt          // the writer's prepared INSERT; owned by the writer goroutine
+	heads  map[string]head    // chain head per site; owned by the writer goroutine
+	texts  textCache          // ids of interned strings; owned by the writer goroutine
 
 	failed     int       // batches that failed since the last log line; owned by the writer goroutine
 	lastLogged time.Time // when the writer last logged a failed batch
@@ -148,8 +149,15 @@ func OpenWith(path string, o Options) (*DB, error) {
 		r.Close()
 		return nil, fmt.Errorf("open %s with key file %s: %w", path, kek.Path(), err)
 	}
+	reqs, err := loadRequestIDs(context.Background(), w, kek)
+	if err != nil {
+		w.Close()
+		r.Close()
+		return nil, err
+	}
 	db := &DB{
 		ids:   ids,
+		reqs:  reqs,
 		kek:   kek,
 		path:  path,
 		write: w,
@@ -376,7 +384,7 @@ func (db *DB) commit(batch []*consent.Record) error {
 			}
 		}
 		if r.RequestID != "" {
-			if _, err := tx.ExecContext(ctx, `INSERT INTO requests (site, request_id, record) VALUES (?, ?, ?)`, r.Site, r.RequestID, row); err != nil {
+			if _, err := tx.ExecContext(ctx, `INSERT INTO requests (site, request_id, record) VALUES (?, ?, ?)`, r.Site, db.reqs.Stored(r.Site, r.RequestID), row); err != nil {
 				return fmt.Errorf("request id: %w", err)
 			}
 			requests[r.Site+"\x00"+r.RequestID] = r
@@ -413,7 +421,7 @@ func (db *DB) replay(ctx context.Context, tx *sql.Tx, batch map[string]*consent.
 		return true, nil
 	}
 	rows, err := tx.QueryContext(ctx, `SELECT `+recordColumns+` FROM requests q JOIN records r ON r.id = q.record
-		WHERE q.site = ? AND q.request_id = ?`, r.Site, reqID)
+		WHERE q.site = ? AND q.request_id = ?`, r.Site, db.reqs.Stored(r.Site, reqID))
 	if err != nil {
 		return false, fmt.Errorf("replay: %w", err)
 	}

@@ -149,7 +149,8 @@ func TestRenamedLogRepaired(t *testing.T) {
 			db.Close()
 
 			// What the old code left: the newest checkpoint signed under
-			// the next start's name, the witness's copy under the first.
+			// the next start's name, the witness's copy under the first;
+			// the schema before the log's name (and request IDs' hashes).
 			renamed, err := klog.NewSigner("consent.example.nl/log", seed)
 			if err != nil {
 				t.Fatal(err)
@@ -164,7 +165,7 @@ func TestRenamedLogRepaired(t *testing.T) {
 			}
 			var version int
 			raw.QueryRow(`PRAGMA user_version`).Scan(&version)
-			for _, q := range []string{`UPDATE log_checkpoints SET signed = ? WHERE size = 3`, `DROP TABLE log_name`, fmt.Sprintf(`PRAGMA user_version = %d`, version-1)} {
+			for _, q := range []string{`UPDATE log_checkpoints SET signed = ? WHERE size = 3`, `DROP TABLE log_name`, fmt.Sprintf(`PRAGMA user_version = %d`, version-2)} {
 				var args []any
 				if strings.Contains(q, "?") {
 					args = append(args, under)

@@ -68,7 +68,7 @@ func (db *DB) Latest(ctx context.Context, consentID uuid.UUID, site string) (*co
 // ByRequest returns the record a request ID made on site, or nil.
 func (db *DB) ByRequest(ctx context.Context, site, requestID string) (*consent.Record, error) {
 	rows, err := db.read.QueryContext(ctx, `SELECT `+recordColumns+` FROM requests q JOIN records r ON r.id = q.record
-		WHERE q.site = ? AND q.request_id = ?`, site, requestID)
+		WHERE q.site = ? AND q.request_id = ?`, site, db.reqs.Stored(site, requestID))
 	if err != nil {
 		return nil, fmt.Errorf("by request: %w", err)
 	}

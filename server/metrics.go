@@ -20,6 +20,7 @@ type Metrics struct {
 	commitTime prometheus.Histogram
 	records    prometheus.Counter
 	commitErrs prometheus.Counter
+	tampered   prometheus.Counter
 	cache      sync.Map // observerKey → observers
 }
 
@@ -48,8 +49,12 @@ func NewMetrics() *Metrics {
 		commitErrs: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "koekje_store_commit_errors_total", Help: "Batches that failed to commit (nothing of them was written).",
 		}),
+		tampered: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "koekje_receipts_refused_tampered_total",
+			Help: "Receipts refused because the record no longer matched its stored hash or its leaf in the signed log.",
+		}),
 	}
-	m.reg.MustRegister(m.requests, m.latency, m.batchSize, m.commitTime, m.records, m.commitErrs,
+	m.reg.MustRegister(m.requests, m.latency, m.batchSize, m.commitTime, m.records, m.commitErrs, m.tampered,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }

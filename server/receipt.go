@@ -1,6 +1,7 @@
 package server
 
 import (
+	"bytes"
 	"context"
 	"embed"
 	"encoding/json"
@@ -105,11 +106,11 @@ func (s *Server) signedReceipt(c echo.Context, rec *consent.Record, html bool) e
 	if site == nil {
 		return consent.Errorf(consent.ENOTFOUND, "the site of this record is no longer configured")
 	}
-	claims := proof.NewReceipt(rec, site, s.self, time.Now(), uuid.NewString())
-	idx, err := s.logIndexOf(c.Request().Context(), rec)
+	idx, err := s.checkIntact(c, rec)
 	if err != nil {
 		return err
 	}
+	claims := proof.NewReceipt(rec, site, s.self, time.Now(), uuid.NewString())
 	if idx >= 0 {
 		claims.LogIndex = &idx
 	}
@@ -121,6 +122,57 @@ func (s *Server) signedReceipt(c echo.Context, rec *consent.Record, html bool) e
 		return s.receiptHTML(c, rec, site, claims, jwt)
 	}
 	return c.JSON(http.StatusOK, map[string]any{"jwt": jwt, "claims": claims})
+}
+
+// receiptLeafWait is how long a receipt waits for its record's leaf in a
+// signed checkpoint (PostgreSQL integrates within about a second).
+var receiptLeafWait = 15 * time.Second
+
+// checkIntact checks rec before anything is signed for it: its stored fields
+// must hash to its stored hash, and, where a log is kept, its leaf in the
+// newest signed checkpoint must commit to that hash. It returns the leaf's
+// index, or -1 without a log. A mismatch is tampering: no receipt, an
+// ERROR line and a metric. A record not yet in a signed checkpoint is
+// waited for, then answered 503 with Retry-After.
+func (s *Server) checkIntact(c echo.Context, rec *consent.Record) (int64, error) {
+	ctx := c.Request().Context()
+	if !bytes.Equal(consent.RecordHash(rec), rec.Hash) {
+		return -1, s.tampered(rec, "its fields no longer hash to its stored hash")
+	}
+	if s.logKey == "" {
+		return -1, nil
+	}
+	deadline := time.Now().Add(receiptLeafWait)
+	for {
+		p, err := s.inclusionProof(ctx, rec)
+		if err == nil {
+			if _, err := p.Verify(rec.Hash, s.logKey); err != nil {
+				return -1, s.tampered(rec, "its hash is not what its leaf in the signed log commits to ("+err.Error()+")")
+			}
+			return p.Index, nil
+		}
+		if consent.ErrorCode(err) != consent.EUNAVAILABLE {
+			return -1, err
+		}
+		if time.Now().After(deadline) {
+			c.Response().Header().Set("Retry-After", "5")
+			return -1, consent.Errorf(consent.EUNAVAILABLE, "the record is not in a signed checkpoint yet: its receipt is signed once it is; retry in a moment")
+		}
+		select {
+		case <-ctx.Done():
+			return -1, ctx.Err()
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+}
+
+// tampered reports a record that no longer matches its proof: it gets no
+// receipt.
+func (s *Server) tampered(rec *consent.Record, why string) error {
+	s.metrics.tampered.Inc()
+	s.log.Error("a record was changed behind the server's back: no receipt is signed for it",
+		"site", rec.Site, "seq", rec.Seq, "record_id", rec.RecordID, "why", why)
+	return consent.Errorf(consent.ECONFLICT, "this record does not match its proof (%s): no receipt is signed for it; the site's auditor has been told in the server's log", why)
 }
 
 // receiptWords are the receipt page's texts in each language the banner

@@ -294,15 +294,3 @@ func (s *Server) inclusionProof(ctx context.Context, rec *consent.Record) (*klog
 	}
 	return &klog.Proof{Index: leaf.Index, Salt: leaf.Salt, SiteTag: l.SiteTag, Path: path, Checkpoint: signed}, nil
 }
-
-// logIndexOf returns a record's leaf index, or -1.
-func (s *Server) logIndexOf(ctx context.Context, rec *consent.Record) (int64, error) {
-	if s.logKey == "" {
-		return -1, nil
-	}
-	leaf, err := s.store.LeafOf(ctx, rec.Site, rec.Seq)
-	if err != nil || leaf == nil {
-		return -1, err
-	}
-	return leaf.Index, nil
-}

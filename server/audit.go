@@ -26,7 +26,11 @@ type auditor interface {
 	LogAuditKey(ctx context.Context, site string) ([]byte, error)
 	// Scan calls fn for each record of f in time order (export order).
 	Scan(ctx context.Context, f consent.Filter, fn func(*consent.Record) error) error
+	// Version returns a stored banner version; one whose body does not
+	// hash to its name is an error of code consent.EDAMAGED.
 	Version(ctx context.Context, site, hash string) ([]byte, error)
+	// Versions lists the hashes of the banner versions stored for site.
+	Versions(ctx context.Context, site string) ([]string, error)
 	Stats(ctx context.Context, f consent.Filter, categories []string) ([]consent.DayStats, error)
 	VersionsUsed(ctx context.Context, site string) ([]consent.VersionUse, error)
 	// Purge deletes site's records recorded before the given time, leaving a

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"flag"
 	"io"
+	"net/http"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -516,5 +517,46 @@ func TestAdminActions(t *testing.T) {
 	post(t, s, `{"site":"demo","action":"custom"}`)
 	if v := do(t, s, "GET", "/api/v1/sites/demo/verify", "", audit...); v.status != 200 || v.json(t)["records"] != float64(1) {
 		t.Errorf("verify after purge and a new record: %d %s", v.status, v.body)
+	}
+}
+
+// A banner version edited in the database is what no visitor saw: the API
+// and the console answer 410 with code damaged, and not its body.
+func TestDamagedVersionNotServed(t *testing.T) {
+	t.Parallel()
+	s, db := newServer(t, 0)
+	hash := s.Bundle("demo").Hash
+	api := "/api/v1/sites/demo/versions/" + hash
+	page := "/admin/sites/demo/versions/" + hash + "?lang=fr"
+	b := newBrowser(t, s)
+	b.signIn()
+	consolePage := func() (int, string) {
+		t.Helper()
+		req, _ := http.NewRequest("GET", b.base+page, nil)
+		req.Header.Set("Accept", "text/html")
+		resp, err := b.c.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		body, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(body)
+	}
+	if r := auditGet(t, s, api); r.status != 200 {
+		t.Fatalf("the version before the edit: %d", r.status)
+	}
+	if code, body := consolePage(); code != 200 || !strings.Contains(body, "Tout accepter") {
+		t.Fatalf("the console's version page before the edit: %d", code)
+	}
+	openRaw(t, db)(`UPDATE versions SET body = CAST(replace(CAST(body AS TEXT), 'Tout accepter', 'Tout refuser') AS BLOB) WHERE site = 'demo'`)
+
+	r := auditGet(t, s, api)
+	if r.status != http.StatusGone || r.json(t)["error"].(map[string]any)["code"] != consent.EDAMAGED ||
+		bytes.Contains(r.body, []byte("Tout")) || r.header.Get("Cache-Control") != "" {
+		t.Errorf("the API on the edited version: %d %v %s", r.status, r.header, r.body)
+	}
+	code, body := consolePage()
+	if code != http.StatusGone || !strings.Contains(body, "damaged") || strings.Contains(body, "Tout") {
+		t.Errorf("the console on the edited version: %d %s", code, body)
 	}
 }

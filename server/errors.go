@@ -35,6 +35,7 @@ var statusOf = map[string]int{
 	consent.ERATELIMIT:    http.StatusTooManyRequests,
 	consent.ECONFLICT:     http.StatusConflict,
 	consent.EUNAVAILABLE:  http.StatusServiceUnavailable,
+	consent.EDAMAGED:      http.StatusGone, // what was shown is gone: another body is stored under its name
 	consent.EINTERNAL:     http.StatusInternalServerError,
 }
 

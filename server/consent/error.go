@@ -20,6 +20,7 @@ const (
 	ERATELIMIT    = "rate_limited" // too many, for now; retry later
 	ECONFLICT     = "conflict"     // e.g. a chain that does not verify
 	EUNAVAILABLE  = "unavailable"  // the store cannot write now (disk full, read-only)
+	EDAMAGED      = "damaged"      // stored data fails its own check: a banner version whose body does not hash to its name
 	EINTERNAL     = "internal"
 )
 

@@ -20,6 +20,7 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/koekje/koekje/config"
 	"github.com/koekje/koekje/server/batch"
 	"github.com/koekje/koekje/server/consent"
 	"github.com/koekje/koekje/server/keyfile"
@@ -326,7 +327,9 @@ func (db *DB) HasVersion(ctx context.Context, site, hash string) (bool, error) {
 	return ok, nil
 }
 
-// Version returns a stored banner version, or a not-found error.
+// Version returns a stored banner version, or a not-found error. A body
+// that does not hash to its name is not what visitors were shown: it is
+// never returned, and the error says the version is damaged.
 func (db *DB) Version(ctx context.Context, site, hash string) ([]byte, error) {
 	var body []byte
 	err := db.pool.QueryRow(ctx, `SELECT body FROM versions WHERE site = $1 AND hash = $2`, site, hash).Scan(&body)
@@ -335,6 +338,10 @@ func (db *DB) Version(ctx context.Context, site, hash string) ([]byte, error) {
 	}
 	if err != nil {
 		return nil, fmt.Errorf("version: %w", err)
+	}
+	if got := config.Hash(body); got != hash {
+		db.log.Error("a stored banner version does not hash to its name: not served", "site", site, "hash", hash, "body_hash", got)
+		return nil, consent.FieldErrorf(consent.EDAMAGED, "hash", "the banner version stored under this hash is damaged: its body does not hash to it")
 	}
 	return body, nil
 }

@@ -1,8 +1,10 @@
 package postgres_test
 
 import (
+	"bytes"
 	"context"
 	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
@@ -14,6 +16,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 
+	"github.com/koekje/koekje/config"
 	"github.com/koekje/koekje/server"
 	"github.com/koekje/koekje/server/consent"
 	"github.com/koekje/koekje/server/postgres"
@@ -62,7 +65,22 @@ func open(t testing.TB, name string) (*postgres.DB, string) {
 
 func TestStore(t *testing.T) {
 	t.Parallel()
-	storetest.Run(t, func(t *testing.T, name string) (storetest.Store, string) { return open(t, name) })
+	storetest.Run(t, func(t *testing.T, name string) (storetest.Store, string) { return open(t, name) }, insider)
+}
+
+// insider runs a statement on the database with a connection of its own,
+// as psql would.
+func insider(t *testing.T, dsn, statement string, args ...any) {
+	t.Helper()
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	if _, err := conn.Exec(ctx, statement, args...); err != nil {
+		t.Fatalf("%s: %v", statement, err)
+	}
 }
 
 // Two instances on one database, 32 goroutines over 3 sites: every chain
@@ -329,4 +347,30 @@ func TestUnstorableRecordRefused(t *testing.T) {
 	if err := db.Append(context.Background(), storetest.NewRecord("demo", uuid.Nil)); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// A damaged banner version is logged at ERROR, naming its site and hash.
+func TestDamagedVersionLogged(t *testing.T) {
+	t.Parallel()
+	_, name := open(t, "")
+	dbMu.Lock()
+	d := dbs[name]
+	dbMu.Unlock()
+	var logs bytes.Buffer
+	db, err := postgres.Open(context.Background(), d.dsn, postgres.Options{KeyFile: d.keyFile, Log: slog.New(slog.NewJSONHandler(&logs, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	ctx := context.Background()
+	body := []byte(`{"texts":{"nl":{"accept":"Alles accepteren"}}}`)
+	hash := config.Hash(body)
+	if err := db.PutVersion(ctx, "demo", hash, body); err != nil {
+		t.Fatal(err)
+	}
+	insider(t, d.dsn, `UPDATE versions SET body = $1 WHERE site = 'demo'`, []byte(`{"texts":{"nl":{"accept":"Alles weigeren"}}}`))
+	if _, err := db.Version(ctx, "demo", hash); consent.ErrorCode(err) != consent.EDAMAGED {
+		t.Fatalf("the altered version: %v", err)
+	}
+	storetest.WantLogged(t, logs.Bytes(), "ERROR", "site", "demo", "hash", hash)
 }

@@ -355,6 +355,16 @@ func (db *DB) Stats(ctx context.Context, f consent.Filter, categories []string) 
 	return out, rows.Err()
 }
 
+// Versions lists the hashes of the banner versions stored for site,
+// oldest first.
+func (db *DB) Versions(ctx context.Context, site string) ([]string, error) {
+	rows, err := db.pool.Query(ctx, `SELECT hash FROM versions WHERE site = $1 ORDER BY created_at, hash`, site)
+	if err != nil {
+		return nil, fmt.Errorf("versions: %w", err)
+	}
+	return pgx.CollectRows(rows, pgx.RowTo[string])
+}
+
 // VersionsUsed lists the banner versions a site's records refer to, with
 // when each was first and last chosen under, newest first.
 func (db *DB) VersionsUsed(ctx context.Context, site string) ([]consent.VersionUse, error) {

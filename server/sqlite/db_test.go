@@ -16,6 +16,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/koekje/koekje/config"
 	"github.com/koekje/koekje/server/consent"
 	"github.com/koekje/koekje/server/sqlite"
 	"github.com/koekje/koekje/server/storetest"
@@ -33,7 +34,21 @@ func TestStore(t *testing.T) {
 		}
 		t.Cleanup(func() { db.Close() })
 		return db, name
-	})
+	}, insider)
+}
+
+// insider runs a statement on the database file with a connection of its
+// own, as the sqlite3 shell would.
+func insider(t *testing.T, path, statement string, args ...any) {
+	t.Helper()
+	raw, err := sql.Open("sqlite3", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer raw.Close()
+	if _, err := raw.Exec(statement, args...); err != nil {
+		t.Fatalf("%s: %v", statement, err)
+	}
 }
 
 // MustOpen opens a store on a file in a fresh temporary directory.
@@ -231,4 +246,27 @@ func TestMissingAppendOnlyTriggerRefused(t *testing.T) {
 		}
 		t.Fatalf("opened a database without its append-only trigger: %v", err)
 	}
+}
+
+// A damaged banner version is logged at ERROR, naming its site and hash.
+func TestDamagedVersionLogged(t *testing.T) {
+	t.Parallel()
+	var logs bytes.Buffer
+	path := filepath.Join(t.TempDir(), "k.db")
+	db, err := sqlite.Open(path, slog.New(slog.NewJSONHandler(&logs, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	ctx := context.Background()
+	body := []byte(`{"texts":{"nl":{"accept":"Alles accepteren"}}}`)
+	hash := config.Hash(body)
+	if err := db.PutVersion(ctx, "demo", hash, body); err != nil {
+		t.Fatal(err)
+	}
+	insider(t, path, `UPDATE versions SET body = $1 WHERE site = 'demo'`, []byte(`{"texts":{"nl":{"accept":"Alles weigeren"}}}`))
+	if _, err := db.Version(ctx, "demo", hash); consent.ErrorCode(err) != consent.EDAMAGED {
+		t.Fatalf("the altered version: %v", err)
+	}
+	storetest.WantLogged(t, logs.Bytes(), "ERROR", "site", "demo", "hash", hash)
 }

@@ -11,6 +11,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/koekje/koekje/config"
 	"github.com/koekje/koekje/server/consent"
 )
 
@@ -243,7 +244,9 @@ func (db *DB) checkpoints(ctx context.Context, site string, limit int) ([]*conse
 	return out, rows.Err()
 }
 
-// Version returns a stored banner version, or a not-found error.
+// Version returns a stored banner version, or a not-found error. A body
+// that does not hash to its name is not what visitors were shown: it is
+// never returned, and the error says the version is damaged.
 func (db *DB) Version(ctx context.Context, site, hash string) ([]byte, error) {
 	var body []byte
 	err := db.read.QueryRowContext(ctx, `SELECT body FROM versions WHERE site = ? AND hash = ?`, site, hash).Scan(&body)
@@ -252,6 +255,10 @@ func (db *DB) Version(ctx context.Context, site, hash string) ([]byte, error) {
 	}
 	if err != nil {
 		return nil, fmt.Errorf("version: %w", err)
+	}
+	if got := config.Hash(body); got != hash {
+		db.log.Error("a stored banner version does not hash to its name: not served", "site", site, "hash", hash, "body_hash", got)
+		return nil, consent.FieldErrorf(consent.EDAMAGED, "hash", "the banner version stored under this hash is damaged: its body does not hash to it")
 	}
 	return body, nil
 }
@@ -413,6 +420,25 @@ func (db *DB) Purge(ctx context.Context, site string, before time.Time, sign fun
 		db.log.Warn("purge: checkpoint the log", "err", err)
 	}
 	return n, nil
+}
+
+// Versions lists the hashes of the banner versions stored for site,
+// oldest first.
+func (db *DB) Versions(ctx context.Context, site string) ([]string, error) {
+	rows, err := db.read.QueryContext(ctx, `SELECT hash FROM versions WHERE site = ? ORDER BY created_at, hash`, site)
+	if err != nil {
+		return nil, fmt.Errorf("versions: %w", err)
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var h string
+		if err := rows.Scan(&h); err != nil {
+			return nil, fmt.Errorf("versions: %w", err)
+		}
+		out = append(out, h)
+	}
+	return out, rows.Err()
 }
 
 // VersionsUsed lists the banner versions a site's records refer to, with

@@ -6,8 +6,10 @@ import (
 	"bytes"
 	"context"
 	"crypto/ed25519"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -16,6 +18,7 @@ import (
 	"github.com/google/uuid"
 	"golang.org/x/mod/sumdb/tlog"
 
+	"github.com/koekje/koekje/config"
 	"github.com/koekje/koekje/server"
 	"github.com/koekje/koekje/server/consent"
 	"github.com/koekje/koekje/server/proof"
@@ -63,13 +66,19 @@ func SyncLog(t testing.TB, s Store) {
 	}
 }
 
+// Insider changes a database open named behind its store's back, as
+// someone holding the database alone would (sqlite3, psql): it runs one
+// statement, its parameters written $1, $2, … on every store.
+type Insider func(t *testing.T, db, statement string, args ...any)
+
 // Opener opens a store. With db "" it makes a fresh database; with the
 // name it returned before, it opens another store on that same database
 // (the first may still be open, or closed). Stores are closed when t ends.
 type Opener func(t *testing.T, db string) (s Store, name string)
 
-// Run runs every test of the suite against the store open makes.
-func Run(t *testing.T, open Opener) {
+// Run runs every test of the suite against the store open makes; insider
+// changes its database as only someone outside the store could.
+func Run(t *testing.T, open Opener, insider Insider) {
 	for _, tc := range []struct {
 		name string
 		fn   func(*testing.T, Opener)
@@ -90,6 +99,7 @@ func Run(t *testing.T, open Opener) {
 		{"Log", testLog},
 		{"LogNamedForLife", testLogNamedForLife},
 		{"ScanReports", testScanReports},
+		{"DamagedVersion", func(t *testing.T, open Opener) { testDamagedVersion(t, open, insider) }},
 	} {
 		t.Run(tc.name, func(t *testing.T) { tc.fn(t, open) })
 	}
@@ -104,6 +114,26 @@ func NewRecord(site string, consentID uuid.UUID) *consent.Record {
 		Revision: 1, ConfigHash: "sha256:" + string(bytes.Repeat([]byte("ab"), 32)),
 		Language: "nl", URL: "https://example.nl/", UserAgent: "test", IP: "192.0.2.0/24",
 	}
+}
+
+// WantLogged fails t unless a line of logs (slog's JSON) is at level and
+// carries each key of kv with its value.
+func WantLogged(t testing.TB, logs []byte, level string, kv ...string) {
+	t.Helper()
+lines:
+	for line := range bytes.Lines(logs) {
+		var m map[string]any
+		if json.Unmarshal(line, &m) != nil || m["level"] != level {
+			continue
+		}
+		for i := 0; i+1 < len(kv); i += 2 {
+			if m[kv[i]] != kv[i+1] {
+				continue lines
+			}
+		}
+		return
+	}
+	t.Errorf("no %s line with %q in the log:\n%s", level, kv, logs)
 }
 
 // VerifyChain checks site's chain with every key of s and fails t unless
@@ -253,24 +283,25 @@ func testAppendAfterClose(t *testing.T, open Opener) {
 func testVersionsAndSecrets(t *testing.T, open Opener) {
 	db, _ := open(t, "")
 	ctx := context.Background()
-	if ok, err := db.HasVersion(ctx, "demo", "sha256:x"); err != nil || ok {
+	h := config.Hash([]byte(`{"n":0}`))
+	if ok, err := db.HasVersion(ctx, "demo", h); err != nil || ok {
 		t.Fatalf("HasVersion before put = %v, %v", ok, err)
 	}
-	if _, err := db.Version(ctx, "demo", "sha256:x"); consent.ErrorCode(err) != consent.ENOTFOUND {
+	if _, err := db.Version(ctx, "demo", h); consent.ErrorCode(err) != consent.ENOTFOUND {
 		t.Fatalf("Version before put: %v, want not found", err)
 	}
 	for i := range 2 {
-		if err := db.PutVersion(ctx, "demo", "sha256:x", fmt.Appendf(nil, `{"n":%d}`, i)); err != nil {
+		if err := db.PutVersion(ctx, "demo", h, fmt.Appendf(nil, `{"n":%d}`, i)); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if ok, err := db.HasVersion(ctx, "demo", "sha256:x"); err != nil || !ok {
+	if ok, err := db.HasVersion(ctx, "demo", h); err != nil || !ok {
 		t.Fatalf("HasVersion after put = %v, %v", ok, err)
 	}
-	if b, err := db.Version(ctx, "demo", "sha256:x"); err != nil || string(b) != `{"n":0}` {
+	if b, err := db.Version(ctx, "demo", h); err != nil || string(b) != `{"n":0}` {
 		t.Errorf("Version = %s, %v; want the first body stored", b, err)
 	}
-	if ok, _ := db.HasVersion(ctx, "other", "sha256:x"); ok {
+	if ok, _ := db.HasVersion(ctx, "other", h); ok {
 		t.Error("version leaked to another site")
 	}
 	a, err := db.Secret(ctx, "k", 32)
@@ -281,6 +312,57 @@ func testVersionsAndSecrets(t *testing.T, open Opener) {
 	c, _ := db.Secret(ctx, "other", 32)
 	if len(a) != 32 || !bytes.Equal(a, b) || bytes.Equal(a, c) {
 		t.Errorf("secret not kept: %x vs %x (other %x)", a, b, c)
+	}
+}
+
+// A banner version whose body was changed in the database is not what
+// visitors were shown: the store never returns it and says it is damaged;
+// the same version of another site, and the site's other versions, are
+// still served, and every stored version is listed, for verify to read.
+func testDamagedVersion(t *testing.T, open Opener, insider Insider) {
+	db, name := open(t, "")
+	ctx := context.Background()
+	shown := []byte(`{"texts":{"nl":{"accept":"Alles accepteren","reject":"Alles weigeren"}}}`)
+	later := []byte(`{"texts":{"nl":{"accept":"Akkoord","reject":"Weigeren"}}}`)
+	for _, v := range []struct {
+		site string
+		body []byte
+	}{{"demo", shown}, {"demo", later}, {"other", shown}} {
+		if err := db.PutVersion(ctx, v.site, config.Hash(v.body), v.body); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Reject and accept swapped: a banner that nudged visitors the other way.
+	altered := []byte(`{"texts":{"nl":{"accept":"Alles weigeren","reject":"Alles accepteren"}}}`)
+	insider(t, name, `UPDATE versions SET body = $1 WHERE site = $2 AND hash = $3`, altered, "demo", config.Hash(shown))
+
+	b, err := db.Version(ctx, "demo", config.Hash(shown))
+	var e *consent.Error
+	if consent.ErrorCode(err) != consent.EDAMAGED || b != nil || !errors.As(err, &e) || e.Field != "hash" || !strings.Contains(e.Message, "damaged") {
+		t.Errorf("an altered version: %q, %v; want no body and a %s error about the hash", b, err, consent.EDAMAGED)
+	}
+	if b, err := db.Version(ctx, "other", config.Hash(shown)); err != nil || !bytes.Equal(b, shown) {
+		t.Errorf("the same version of another site: %q, %v", b, err)
+	}
+	if b, err := db.Version(ctx, "demo", config.Hash(later)); err != nil || !bytes.Equal(b, later) {
+		t.Errorf("the site's other version: %q, %v", b, err)
+	}
+	// Stored under a name that is not its hash from the start: damaged too.
+	if err := db.PutVersion(ctx, "demo", "sha256:"+strings.Repeat("0", 64), shown); err != nil {
+		t.Fatal(err)
+	}
+	if b, err := db.Version(ctx, "demo", "sha256:"+strings.Repeat("0", 64)); consent.ErrorCode(err) != consent.EDAMAGED || b != nil {
+		t.Errorf("a version stored under another name: %q, %v", b, err)
+	}
+	got, err := db.Versions(ctx, "demo")
+	want := []string{config.Hash(shown), config.Hash(later), "sha256:" + strings.Repeat("0", 64)}
+	slices.Sort(got)
+	slices.Sort(want)
+	if err != nil || !slices.Equal(got, want) {
+		t.Errorf("versions of demo: %q, %v; want %q", got, err, want)
+	}
+	if got, err := db.Versions(ctx, "nobody"); err != nil || len(got) != 0 {
+		t.Errorf("versions of a site without any: %q, %v", got, err)
 	}
 }
 

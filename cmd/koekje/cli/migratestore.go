@@ -12,6 +12,7 @@ import (
 	"os"
 	"time"
 
+	"github.com/koekje/koekje/config"
 	"github.com/koekje/koekje/server/consent"
 	"github.com/koekje/koekje/server/postgres"
 	"github.com/koekje/koekje/server/proof"
@@ -35,7 +36,10 @@ type siteCopy struct {
 	Reason      string `json:"reason,omitempty"`
 	Seq         int64  `json:"sequence,omitempty"`
 	Detail      string `json:"detail,omitempty"`
-	head        []byte // the source's
+	// Banner versions of the source whose body does not hash to their
+	// name: not what visitors were shown, so not copied, and the copy fails.
+	DamagedVersions []string `json:"damaged_versions,omitempty"`
+	head            []byte   // the source's
 }
 
 // copySummary is migrate-store's last line.
@@ -148,7 +152,7 @@ func migrateStoreCmd(ctx context.Context, args []string, getenv func(string) str
 	sum.OK = ok
 	if !ok {
 		enc.Encode(sum)
-		fmt.Fprintln(stderr, "koekje: a chain does not verify on the copy; nothing was committed, the target is still empty")
+		fmt.Fprintln(stderr, "koekje: a site does not verify on the copy; nothing was committed, the target is still empty")
 		return ErrFailed
 	}
 	if err := imp.Commit(ctx); err != nil {
@@ -242,7 +246,13 @@ func (c *storeCopy) run(ctx context.Context) (*copySummary, error) {
 	var versions []*consent.Version
 	size := 0
 	err = c.src.EachVersion(ctx, func(v *consent.Version) error {
-		c.site(v.Site).Versions++
+		sc := c.site(v.Site)
+		if config.Hash(v.Body) != v.Hash {
+			sc.DamagedVersions = append(sc.DamagedVersions, v.Hash)
+			fmt.Fprintf(c.stderr, "koekje: site %s: banner version %s does not hash to its name; not copied\n", v.Site, v.Hash)
+			return nil
+		}
+		sc.Versions++
 		versions, size = append(versions, v), size+len(v.Body)
 		if size < 8<<20 {
 			return nil
@@ -434,6 +444,11 @@ func (c *storeCopy) verify(ctx context.Context) (bool, error) {
 			return false, err
 		}
 		ok = ok && logOK
+	}
+	for _, s := range c.order {
+		if sc := c.sites[s]; len(sc.DamagedVersions) > 0 {
+			sc.OK, ok = false, false
+		}
 	}
 	return ok, nil
 }

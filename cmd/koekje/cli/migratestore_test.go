@@ -19,6 +19,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/koekje/koekje/config"
 	"github.com/koekje/koekje/server/consent"
 	"github.com/koekje/koekje/server/postgres"
 	"github.com/koekje/koekje/server/postgres/pgtest"
@@ -465,6 +466,65 @@ func TestMigrateStoreLeavesTargetEmptyOnFailure(t *testing.T) {
 	out, err = runCLI(t, nil, "migrate-store", "--from", src, "--to", dsn, "--key-file", filepath.Join(dir, "pg.key"))
 	if err != nil || !strings.Contains(out, `"site":"voip-nl","ok":true,"records":50`) {
 		t.Fatalf("the copy after the failed one: %v\n%s", err, out)
+	}
+}
+
+// A banner version edited in the source is what no visitor saw: it is not
+// copied, the copy fails naming it and commits nothing; put back, the
+// copy goes through.
+func TestMigrateStoreChecksVersions(t *testing.T) {
+	t.Parallel()
+	dsn := pgtest.Shared(t).NewDatabase(t)
+	dir := t.TempDir()
+	src := filepath.Join(dir, "k.db")
+	db, err := sqlite.Open(src, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	shown := []byte(`{"texts":{"nl":{"accept":"Alles accepteren","reject":"Alles weigeren"}}}`)
+	later := []byte(`{"texts":{"nl":{"accept":"Akkoord","reject":"Weigeren"}}}`)
+	for _, body := range [][]byte{shown, later} {
+		if err := db.PutVersion(context.Background(), "voip-nl", config.Hash(body), body); err != nil {
+			t.Fatal(err)
+		}
+		r := &consent.Record{Site: "voip-nl", Action: consent.RejectAll, Choices: map[string]bool{"necessary": true}, Revision: 1, ConfigHash: config.Hash(body), Language: "nl"}
+		if err := db.Append(context.Background(), r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	db.Close()
+	raw, err := sql.Open("sqlite3", src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer raw.Close()
+	setBody := func(body []byte) {
+		t.Helper()
+		if _, err := raw.Exec(`UPDATE versions SET body = ? WHERE hash = ?`, body, config.Hash(shown)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	setBody([]byte(`{"texts":{"nl":{"accept":"Alles weigeren","reject":"Alles accepteren"}}}`))
+	args := []string{"migrate-store", "--from", src, "--to", dsn, "--key-file", filepath.Join(dir, "pg.key")}
+	out, err := runCLI(t, nil, args...)
+	if err != ErrFailed || !strings.Contains(out, `"site":"voip-nl","ok":false,"records":2,"checkpoints":0,"versions":1,`) ||
+		!strings.Contains(out, `"damaged_versions":["`+config.Hash(shown)+`"]`) ||
+		!strings.Contains(out, "banner version "+config.Hash(shown)+" does not hash to its name") || !strings.Contains(out, "nothing was committed") {
+		t.Fatalf("a source with an edited banner version: %v\n%s", err, out)
+	}
+	conn, err := pgx.Connect(context.Background(), dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(context.Background())
+	var n int
+	if err := conn.QueryRow(context.Background(), `SELECT (SELECT count(*) FROM versions) + (SELECT count(*) FROM records)`).Scan(&n); err != nil || n != 0 {
+		t.Fatalf("the target after a failed copy holds %d rows (%v)", n, err)
+	}
+	setBody(shown)
+	out, err = runCLI(t, nil, args...)
+	if err != nil || !strings.Contains(out, `"site":"voip-nl","ok":true,"records":2,"checkpoints":0,"versions":2,`) || strings.Contains(out, "damaged") {
+		t.Fatalf("the copy once the version is put back: %v\n%s", err, out)
 	}
 }
 

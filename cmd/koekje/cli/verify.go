@@ -9,6 +9,7 @@ import (
 	"os"
 	"strings"
 
+	"github.com/koekje/koekje/server/consent"
 	"github.com/koekje/koekje/server/proof"
 	klog "github.com/koekje/koekje/server/tlog"
 )
@@ -89,11 +90,45 @@ func verifyCmd(ctx context.Context, args []string, getenv func(string) string, s
 	}
 	ok := true
 	for _, res := range results {
-		ok = ok && res.OK
-		enc.Encode(res)
+		v, err := checkVersions(ctx, db, res)
+		if err != nil {
+			return err
+		}
+		ok = ok && v.OK
+		enc.Encode(v)
 	}
 	if !ok {
 		return ErrFailed
 	}
 	return nil
+}
+
+// siteVerification is what verify says of one site: its chain and log,
+// and the banner versions it stored, each of which must hash to its name.
+type siteVerification struct {
+	*proof.Result
+	Versions        int      `json:"versions"`
+	DamagedVersions []string `json:"damaged_versions,omitempty"`
+}
+
+// checkVersions reads every banner version stored for res's site through
+// the store's own check; a damaged one fails the site.
+func checkVersions(ctx context.Context, db store, res *proof.Result) (*siteVerification, error) {
+	v := &siteVerification{Result: res}
+	hashes, err := db.Versions(ctx, res.Site)
+	if err != nil {
+		return nil, err
+	}
+	v.Versions = len(hashes)
+	for _, h := range hashes {
+		_, err := db.Version(ctx, res.Site, h)
+		switch {
+		case consent.ErrorCode(err) == consent.EDAMAGED:
+			v.DamagedVersions = append(v.DamagedVersions, h)
+			v.OK = false
+		case err != nil:
+			return nil, fmt.Errorf("site %s: banner version %s: %w", res.Site, h, err)
+		}
+	}
+	return v, nil
 }

@@ -11,6 +11,7 @@ import (
 	"golang.org/x/mod/sumdb/tlog"
 
 	"github.com/koekje/koekje/server/consent"
+	"github.com/koekje/koekje/server/keyfile"
 	klog "github.com/koekje/koekje/server/tlog"
 )
 
@@ -504,3 +505,7 @@ func (db *DB) NewLogSigner(ctx context.Context, origin string) (*klog.Signer, er
 	}
 	return klog.NewSigner(origin, seed)
 }
+
+// KeyFile is the key file that seals the store's secrets; what is kept
+// beside it (the log's reference) is sealed under it too.
+func (db *DB) KeyFile() *keyfile.Key { return db.kek }

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	klog "github.com/koekje/koekje/server/tlog"
 )
@@ -25,14 +26,32 @@ func serveUntil(t *testing.T, env map[string]string, args ...string) (base strin
 		done <- Run(ctx, append([]string{"serve", "--addr", addr}, args...), func(k string) string { return env[k] }, io.Discard, logs)
 	}()
 	base = "http://" + addr
-	waitHealthy(t, base)
 	t.Cleanup(cancel)
+	for deadline := time.Now().Add(10 * time.Second); !healthy(base); time.Sleep(20 * time.Millisecond) {
+		select {
+		case err := <-done:
+			t.Fatalf("serve %v: %v\n%s", args, err, logs)
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("serve %v did not become healthy:\n%s", args, logs)
+		}
+	}
 	return base, logs, func() {
 		cancel()
 		if err := <-done; err != nil {
 			t.Errorf("serve: %v", err)
 		}
 	}
+}
+
+func healthy(base string) bool {
+	resp, err := http.Get(base + "/healthz")
+	if err != nil {
+		return false
+	}
+	resp.Body.Close()
+	return resp.StatusCode == 200
 }
 
 // The log keeps its first name for life: a restart under a public URL of

@@ -155,8 +155,19 @@ func migrateStoreCmd(ctx context.Context, args []string, getenv func(string) str
 		fmt.Fprintln(stderr, "koekje: a site does not verify on the copy; nothing was committed, the target is still empty")
 		return ErrFailed
 	}
+	var copied []byte
+	if c.copyLog {
+		if copied, err = imp.LatestCheckpoint(ctx); err != nil {
+			return interrupted(err)
+		}
+	}
 	if err := imp.Commit(ctx); err != nil {
 		return fmt.Errorf("--to: %w", err)
+	}
+	// The copied log, verified above, is what the target's instances
+	// extend: its newest checkpoint is their reference.
+	if err := referenceCopied(imp.KeyFile(), copied, c.logKey); err != nil {
+		return err
 	}
 	return enc.Encode(sum)
 }

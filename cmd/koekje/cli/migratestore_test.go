@@ -370,10 +370,14 @@ func TestMigrateStore(t *testing.T) {
 	if code != 200 || !strings.Contains(string(b), v.last.RecordID) {
 		t.Errorf("an old visitor token on the target: %d %s", code, b)
 	}
-	// A retried POST of a copied choice gets its first answer.
-	a, code := postChoice(t, base, fmt.Sprintf(`{"site":%q,"action":"accept_all","request_id":%q}`, late[2].site, late[2].requestID))
-	if code != 201 || a.ConsentID != late[2].id {
-		t.Errorf("a replayed request ID: %d %+v, want consent %s", code, a, late[2].id)
+	// A retried POST of a copied choice that is still the visitor's
+	// newest gets its first answer; one a later choice replaced gets none.
+	a, code := postChoice(t, base, fmt.Sprintf(`{"site":%q,"action":"accept_all","request_id":%q}`, v.site, v.requestID))
+	if code != 201 || a.ConsentID != v.id {
+		t.Errorf("a replayed request ID: %d %+v, want consent %s", code, a, v.id)
+	}
+	if a, code := postChoice(t, base, fmt.Sprintf(`{"site":%q,"action":"accept_all","request_id":%q}`, late[2].site, late[2].requestID)); code != 409 || a.Token != "" {
+		t.Errorf("a replayed request ID of a choice replaced since: %d %+v, want 409 and no token", code, a)
 	}
 	// A visitor changes their mind on the target: the record links onto
 	// the copied head of the chain.

@@ -45,6 +45,7 @@ func serveCmd(ctx context.Context, args []string, getenv func(string) string, st
 	fs.Func("witness", "a witness as URL=KEY: checkpoints go to it every 10 s; repeat for more", witnessFlag(&witnesses))
 	policy := fs.Int("witness-policy", 0, "cosignatures a checkpoint needs before it is published (default: every witness)")
 	witnessEvery := fs.Duration("witness-interval", 10*time.Second, "how often the newest checkpoint goes to the witnesses, when the log grew")
+	acceptLogState := fs.Bool("accept-log-state", false, "take the database's log as it is for the reference of what this server signed (after a move to a new machine without the reference file, never after restoring a backup)")
 	fs.Int64Var(&o.maxDBSize, "max-db-size", 0, "cap the database at this many MiB; writes past it get 503 until there is room (KOEKJE_MAX_DB_SIZE; 0: no cap)")
 	if v := getenv("KOEKJE_MAX_DB_SIZE"); v != "" {
 		n, err := strconv.ParseInt(v, 10, 64)
@@ -110,6 +111,14 @@ func serveCmd(ctx context.Context, args []string, getenv func(string) string, st
 	if err != nil {
 		return fmt.Errorf("transparency log: %w", err)
 	}
+	ref, err := checkLogState(ctx, db, log, logKey, witnesses, *acceptLogState)
+	if err != nil {
+		return fmt.Errorf("transparency log: %w", err)
+	}
+	if postgres.IsDSN(o.db) && len(witnesses) == 0 {
+		log.Warn("several instances without a witness: each instance keeps its own reference of what the log signed, so a restored database is caught only by instances that signed or read a newer checkpoint; configure a witness (--witness)")
+	}
+	go keepReference(ctx, db, log, logKey, ref)
 	if o.adminToken == "" && len(cfg.Tokens) == 0 {
 		if o.adminToken, err = generatedToken(o.localBase(), stderr, log); err != nil {
 			return err
@@ -187,6 +196,7 @@ func serveCmd(ctx context.Context, args []string, getenv func(string) string, st
 	if err := hs.Shutdown(sctx); err != nil && !errors.Is(err, http.ErrServerClosed) {
 		return err
 	}
+	advanceReference(sctx, db, log, logKey, ref)
 	return db.Close()
 }
 

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/koekje/koekje/server"
+	"github.com/koekje/koekje/server/keyfile"
 	"github.com/koekje/koekje/server/postgres"
 	"github.com/koekje/koekje/server/proof"
 	"github.com/koekje/koekje/server/sqlite"
@@ -24,6 +25,7 @@ type store interface {
 	Secret(ctx context.Context, name string, n int) ([]byte, error)
 	StartLog(ctx context.Context, origin string) (*klog.Signer, error)
 	LogOrigin(ctx context.Context) (string, error)
+	KeyFile() *keyfile.Key
 	LogSigner(ctx context.Context) (*klog.Signer, error)
 	NewLogSigner(ctx context.Context, origin string) (*klog.Signer, error)
 	Sites(ctx context.Context) ([]string, error)

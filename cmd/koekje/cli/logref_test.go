@@ -1,0 +1,128 @@
+package cli
+
+import (
+	"context"
+	"database/sql"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// copyFiles copies the database's files (a backup taken while it is
+// stopped) from one directory to another.
+func copyFiles(t *testing.T, from, to string) {
+	t.Helper()
+	for _, name := range []string{"k.db", "k.db-wal", "k.db-shm"} {
+		b, err := os.ReadFile(filepath.Join(from, name))
+		if os.IsNotExist(err) {
+			os.Remove(filepath.Join(to, name))
+			continue
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(to, name), b, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+func postN(t *testing.T, base string, n int) {
+	t.Helper()
+	for range n {
+		resp, err := http.Post(base+"/api/v1/consents", "text/plain", strings.NewReader(`{"site":"demo","action":"reject_all"}`))
+		if err != nil || resp.StatusCode != 201 {
+			t.Fatalf("post: %v %v", resp, err)
+		}
+		resp.Body.Close()
+	}
+}
+
+// serveErr runs serve on env and returns the error it stops with at start.
+func serveErr(t *testing.T, env map[string]string, args ...string) error {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan error, 1)
+	go func() {
+		done <- Run(ctx, append([]string{"serve", "--addr", freeAddr(t)}, args...), func(k string) string { return env[k] }, io.Discard, io.Discard)
+	}()
+	return <-done
+}
+
+// The server never signs a fork of its own log (issue 23): a backup taken
+// at 19 leaves, restored after the public log reached 37, is refused at
+// start, naming both sizes, instead of being signed on from 19; so is a
+// tail cut in the database alone, and a log that is not empty without the
+// reference file, until the operator accepts it.
+func TestNoForkAfterRestore(t *testing.T) {
+	t.Parallel()
+	dir, backup := t.TempDir(), t.TempDir()
+	env := map[string]string{"KOEKJE_DB": filepath.Join(dir, "k.db"), "KOEKJE_ADMIN_TOKEN": adminToken, "KOEKJE_RATE_LIMIT": "0"}
+	base, _, stop := serveUntil(t, env)
+	postN(t, base, 19)
+	stop()
+	copyFiles(t, dir, backup)
+	base, _, stop = serveUntil(t, env)
+	postN(t, base, 18)
+	stop()
+
+	copyFiles(t, backup, dir)
+	err := serveErr(t, env)
+	if err == nil || !strings.Contains(err.Error(), "19 leaves") || !strings.Contains(err.Error(), "37") || !strings.Contains(err.Error(), "Back up and restore") {
+		t.Fatalf("serve on the restored backup: %v, want a refusal naming 19 and 37", err)
+	}
+	raw, err := sql.Open("sqlite3", "file:"+env["KOEKJE_DB"])
+	if err != nil {
+		t.Fatal(err)
+	}
+	var n int
+	raw.QueryRow(`SELECT count(*) FROM log_checkpoints WHERE size > 19`).Scan(&n)
+	if n != 0 {
+		t.Errorf("%d checkpoints signed over the restored backup", n)
+	}
+	raw.Close()
+
+	// A tail cut in the database of a log that reached 5.
+	cut := t.TempDir()
+	env = map[string]string{"KOEKJE_DB": filepath.Join(cut, "k.db"), "KOEKJE_ADMIN_TOKEN": adminToken, "KOEKJE_RATE_LIMIT": "0"}
+	base, _, stop = serveUntil(t, env)
+	postN(t, base, 5)
+	stop()
+	raw, err = sql.Open("sqlite3", "file:"+env["KOEKJE_DB"])
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, q := range []string{`DELETE FROM log_checkpoints WHERE size > 3`, `DELETE FROM log_leaves WHERE idx >= 3`} {
+		if _, err := raw.Exec(q); err != nil {
+			t.Fatal(err)
+		}
+	}
+	raw.Close()
+	if err := serveErr(t, env); err == nil || !strings.Contains(err.Error(), "3 leaves") {
+		t.Errorf("serve after a tail cut: %v, want a refusal", err)
+	}
+
+	// No reference file beside a log that is not empty: refused until the
+	// operator accepts the log as it is.
+	fresh := t.TempDir()
+	env = map[string]string{"KOEKJE_DB": filepath.Join(fresh, "k.db"), "KOEKJE_ADMIN_TOKEN": adminToken, "KOEKJE_RATE_LIMIT": "0"}
+	base, _, stop = serveUntil(t, env)
+	postN(t, base, 2)
+	stop()
+	if err := os.Remove(filepath.Join(fresh, "k.db.key.log-reference")); err != nil {
+		t.Fatal(err)
+	}
+	if err := serveErr(t, env); err == nil || !strings.Contains(err.Error(), "--accept-log-state") {
+		t.Errorf("serve without the reference file: %v, want a refusal naming --accept-log-state", err)
+	}
+	base, _, stop = serveUntil(t, env, "--accept-log-state")
+	postN(t, base, 1)
+	stop()
+	if _, err := os.Stat(filepath.Join(fresh, "k.db.key.log-reference")); err != nil {
+		t.Errorf("no reference file after --accept-log-state: %v", err)
+	}
+}

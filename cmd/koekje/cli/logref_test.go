@@ -75,6 +75,10 @@ func TestNoForkAfterRestore(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "19 leaves") || !strings.Contains(err.Error(), "37") || !strings.Contains(err.Error(), "Back up and restore") {
 		t.Fatalf("serve on the restored backup: %v, want a refusal naming 19 and 37", err)
 	}
+	// verify, which checked the backup's chain as intact, names the fork.
+	if out, err := runCLI(t, env, "verify"); err != ErrFailed || !strings.Contains(out, "the database holds 19 leaves, the reference 37") {
+		t.Errorf("verify on the restored backup: %v\n%s", err, out)
+	}
 	raw, err := sql.Open("sqlite3", "file:"+env["KOEKJE_DB"])
 	if err != nil {
 		t.Fatal(err)

@@ -97,8 +97,38 @@ func verifyCmd(ctx context.Context, args []string, getenv func(string) string, s
 		ok = ok && v.OK
 		enc.Encode(v)
 	}
+	// The log against what the server signed before, kept beside the key
+	// file: a restored backup or a cut tail verifies as a chain, not as the
+	// log the server published.
+	if *logKey != "" {
+		if err := checkReference(ctx, db, *logKey); err != nil {
+			enc.Encode(map[string]any{"ok": false, "log": "reference", "error": err.Error()})
+			ok = false
+		}
+	}
 	if !ok {
 		return ErrFailed
+	}
+	return nil
+}
+
+// checkReference holds the database's log against the reference file
+// beside its key file, when there is one.
+func checkReference(ctx context.Context, db store, logKey string) error {
+	ref, err := klog.OpenReference(db.KeyFile())
+	if err != nil {
+		return err
+	}
+	if _, ok := ref.Checkpoint(); !ok {
+		return nil
+	}
+	cp, hashes, err := klog.Latest(ctx, db, logKey)
+	if err != nil {
+		return err
+	}
+	if err := ref.Check(cp, hashes); err != nil {
+		ref0, _ := ref.Checkpoint()
+		return fmt.Errorf("%w: the database holds %d leaves, the reference %d", err, cp.Size, ref0.Size)
 	}
 	return nil
 }

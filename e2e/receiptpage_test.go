@@ -17,7 +17,7 @@ import (
 	"github.com/koekje/koekje/server"
 	"github.com/koekje/koekje/server/proof"
 	"github.com/koekje/koekje/server/sqlite"
-	klog "github.com/koekje/koekje/server/tlog"
+	"github.com/koekje/koekje/server/translog"
 	"github.com/koekje/koekje/server/witness"
 )
 
@@ -83,8 +83,8 @@ func TestReceiptPageAgreesWithCLI(t *testing.T) {
 	for i := range a {
 		json.Unmarshal(fetch("POST", "/api/v1/consents", `{"site":"demo","action":"custom","choices":{"analytics":true}}`, ""), &a[i])
 	}
-	wg := &klog.Witnessing{Store: db, LogKey: signer.VerifierKey(), Policy: 1, Client: http.DefaultClient,
-		Witnesses: []*klog.WitnessClient{{URL: ws.URL, Key: w.VerifierKey()}}}
+	wg := &translog.Witnessing{Store: db, LogKey: signer.VerifierKey(), Policy: 1, Client: http.DefaultClient,
+		Witnesses: []*translog.WitnessClient{{URL: ws.URL, Key: w.VerifierKey()}}}
 	if err := wg.Once(ctx); err != nil {
 		t.Fatal(err)
 	}

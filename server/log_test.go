@@ -24,7 +24,7 @@ import (
 	"github.com/koekje/koekje/server"
 	kproof "github.com/koekje/koekje/server/proof"
 	"github.com/koekje/koekje/server/sqlite"
-	klog "github.com/koekje/koekje/server/tlog"
+	"github.com/koekje/koekje/server/translog"
 )
 
 // newLoggedServer is a server that keeps the transparency log.
@@ -63,11 +63,11 @@ func newLoggedServerWith(t testing.TB, edit func(*serverDeps)) (*server.Server, 
 }
 
 // remote reads the log's tiles over HTTP, as any client would.
-func remote(base string) *klog.Remote {
-	return &klog.Remote{Base: base + "/log/", Client: http.DefaultClient, Ctx: context.Background()}
+func remote(base string) *translog.Remote {
+	return &translog.Remote{Base: base + "/log/", Client: http.DefaultClient, Ctx: context.Background()}
 }
 
-func checkpointOf(t *testing.T, base, key string) klog.Checkpoint {
+func checkpointOf(t *testing.T, base, key string) translog.Checkpoint {
 	t.Helper()
 	resp, err := http.Get(base + "/log/checkpoint")
 	if err != nil {
@@ -75,7 +75,7 @@ func checkpointOf(t *testing.T, base, key string) klog.Checkpoint {
 	}
 	signed, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
-	cp, _, err := klog.OpenCheckpoint(signed, key)
+	cp, _, err := translog.OpenCheckpoint(signed, key)
 	if err != nil {
 		t.Fatalf("checkpoint %q: %v", signed, err)
 	}
@@ -125,7 +125,7 @@ func TestLogInteroperates(t *testing.T) {
 	if pr.status != 200 {
 		t.Fatalf("proof: %d %s", pr.status, pr.body)
 	}
-	p, err := klog.ParseProof(pr.body)
+	p, err := translog.ParseProof(pr.body)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -143,11 +143,11 @@ func TestLogInteroperates(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	entries, err := klog.ParseEntryBundle(bundle[0])
+	entries, err := translog.ParseEntryBundle(bundle[0])
 	if err != nil || len(entries) != width {
 		t.Fatalf("entry bundle: %d entries, %v", len(entries), err)
 	}
-	leaf := klog.Leaf{Commitment: klog.Commit(p.Salt, recordHash), SiteTag: p.SiteTag}.Encode()
+	leaf := translog.Leaf{Commitment: translog.Commit(p.Salt, recordHash), SiteTag: p.SiteTag}.Encode()
 	if !bytes.Equal(entries[p.Index%256], leaf) {
 		t.Fatal("the served entry is not the proven leaf")
 	}
@@ -217,7 +217,7 @@ func TestLogBackfill(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cp, _, err := klog.OpenCheckpoint(signed, signer.VerifierKey())
+	cp, _, err := translog.OpenCheckpoint(signed, signer.VerifierKey())
 	if err != nil || cp.Size != 5 {
 		t.Fatalf("after the backfill: %+v %v", cp, err)
 	}
@@ -240,7 +240,7 @@ func TestProofOutlivesPurge(t *testing.T) {
 	var receipt struct{ Claims kproof.Receipt }
 	json.Unmarshal(r.body, &receipt)
 	pr := do(t, s, "GET", "/api/v1/consents/"+a["consent_id"].(string)+"/proof", "", auth...)
-	p, err := klog.ParseProof(pr.body)
+	p, err := translog.ParseProof(pr.body)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -289,7 +289,7 @@ func (c *countingStore) LogEntries(ctx context.Context, from, to int64) ([][]byt
 	return c.DB.LogEntries(ctx, from, to)
 }
 
-func (c *countingStore) LeafOf(ctx context.Context, site string, seq int64) (*klog.StoredLeaf, error) {
+func (c *countingStore) LeafOf(ctx context.Context, site string, seq int64) (*translog.StoredLeaf, error) {
 	c.reads.Add(1)
 	return c.DB.LeafOf(ctx, site, seq)
 }
@@ -304,7 +304,7 @@ func waitForCheckpoint(t testing.TB, db *sqlite.DB, key string, size int64) []by
 			t.Fatal(err)
 		}
 		if signed != nil {
-			if cp, _, err := klog.OpenCheckpoint(signed, key); err == nil && cp.Size >= size {
+			if cp, _, err := translog.OpenCheckpoint(signed, key); err == nil && cp.Size >= size {
 				return signed
 			}
 		}
@@ -316,7 +316,7 @@ func waitForCheckpoint(t testing.TB, db *sqlite.DB, key string, size int64) []by
 
 // tilePath is the URL path of a tile.
 func tilePath(level int, n int64, w int) string {
-	return "/log/" + klog.TilePath(tlog.Tile{H: klog.TileHeight, L: level, N: n, W: w})
+	return "/log/" + translog.TilePath(tlog.Tile{H: translog.TileHeight, L: level, N: n, W: w})
 }
 
 func gunzip(t *testing.T, b []byte) []byte {
@@ -397,7 +397,7 @@ func TestTiles(t *testing.T) {
 			size int
 		}{
 			{tilePath(0, 0, 256), 256 * 32}, {tilePath(0, 1, 44), 44 * 32}, {tilePath(0, 0, 7), 7 * 32},
-			{tilePath(1, 0, 1), 32}, {tilePath(-1, 0, 256), 256 * (2 + klog.LeafSize)}, {tilePath(-1, 1, 44), 44 * (2 + klog.LeafSize)},
+			{tilePath(1, 0, 1), 32}, {tilePath(-1, 0, 256), 256 * (2 + translog.LeafSize)}, {tilePath(-1, 1, 44), 44 * (2 + translog.LeafSize)},
 		} {
 			r := do(t, s, "GET", tt.path, "")
 			if r.status != 200 || len(r.body) != tt.size {
@@ -427,7 +427,7 @@ func TestTiles(t *testing.T) {
 			if !bytes.Equal(gunzip(t, gz.body), plain.body) {
 				t.Errorf("%s: the gzipped bundle is not the plain one", path)
 			}
-			entries, err := klog.ParseEntryBundle(plain.body)
+			entries, err := translog.ParseEntryBundle(plain.body)
 			if err != nil || len(entries) != 256 && len(entries) != 44 {
 				t.Errorf("%s: %d entries, %v", path, len(entries), err)
 			}

@@ -13,7 +13,7 @@ import (
 
 	"golang.org/x/mod/sumdb/tlog"
 
-	klog "github.com/koekje/koekje/server/tlog"
+	"github.com/koekje/koekje/server/translog"
 )
 
 // tileCacheBytes bounds the memory the tile route keeps: about 2,000 full
@@ -31,16 +31,16 @@ var (
 // need more than 2^63-1 leaves is refused rather than computed modulo 2^64,
 // where it would wrap around to tile 0.
 func parseTile(path string) (tlog.Tile, int64, error) {
-	t, err := klog.ParseTilePath(path)
+	t, err := translog.ParseTilePath(path)
 	if err != nil {
 		return t, 0, err
 	}
 	n := uint64(t.N)
-	if n >= 1<<(63-klog.TileHeight) {
+	if n >= 1<<(63-translog.TileHeight) {
 		return t, 0, errTileTooFar
 	}
-	end := n<<klog.TileHeight + uint64(t.W) // at most 2^63
-	shift := klog.TileHeight * max(t.L, 0)
+	end := n<<translog.TileHeight + uint64(t.W) // at most 2^63
+	shift := translog.TileHeight * max(t.L, 0)
 	if end > math.MaxInt64 || bits.Len64(end)+shift > 63 {
 		return t, 0, errTileTooFar
 	}

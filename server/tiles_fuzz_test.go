@@ -8,7 +8,7 @@ import (
 
 	"golang.org/x/mod/sumdb/tlog"
 
-	klog "github.com/koekje/koekje/server/tlog"
+	"github.com/koekje/koekje/server/translog"
 )
 
 // Any path under /log/tile/ is a tile the tree of 300 leaves holds, served
@@ -35,13 +35,13 @@ func FuzzTilePath(f *testing.F) {
 		s.ServeHTTP(rec, req)
 		switch rec.Code {
 		case http.StatusOK:
-			tile, err := klog.ParseTilePath("tile/" + path)
-			if err != nil || klog.TilePath(tile) != "tile/"+path {
+			tile, err := translog.ParseTilePath("tile/" + path)
+			if err != nil || translog.TilePath(tile) != "tile/"+path {
 				t.Fatalf("%.200q served, but it is not a tile's path (%v)", path, err)
 			}
 			size := tile.W * tlog.HashSize
 			if tile.L == -1 {
-				size = tile.W * (2 + klog.LeafSize)
+				size = tile.W * (2 + translog.LeafSize)
 			}
 			// A tree of 300 holds tile 0 and 44 hashes of tile 1 at level 0
 			// (and in entry bundles), and one hash at level 1.

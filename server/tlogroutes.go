@@ -13,7 +13,7 @@ import (
 	"golang.org/x/mod/sumdb/tlog"
 
 	"github.com/koekje/koekje/server/consent"
-	klog "github.com/koekje/koekje/server/tlog"
+	"github.com/koekje/koekje/server/translog"
 )
 
 // logReader is what serving the transparency log needs of the store.
@@ -25,19 +25,19 @@ type logReader interface {
 	// LogEntries returns the entries of leaves [from, to).
 	LogEntries(ctx context.Context, from, to int64) ([][]byte, error)
 	// LeafOf returns the leaf of a site's record, or nil.
-	LeafOf(ctx context.Context, site string, seq int64) (*klog.StoredLeaf, error)
+	LeafOf(ctx context.Context, site string, seq int64) (*translog.StoredLeaf, error)
 	// LatestWitnessed returns the newest checkpoint the witnesses cosigned, or nil.
 	LatestWitnessed(ctx context.Context) ([]byte, error)
 }
 
 // publishedCheckpoint is the checkpoint the log publishes: the newest the
 // witnesses cosigned when there are witnesses, else the newest.
-func (s *Server) publishedCheckpoint(ctx context.Context) (klog.Checkpoint, []byte, error) {
+func (s *Server) publishedCheckpoint(ctx context.Context) (translog.Checkpoint, []byte, error) {
 	signed, err := s.publishedNote(ctx)
 	if err != nil {
-		return klog.Checkpoint{}, nil, err
+		return translog.Checkpoint{}, nil, err
 	}
-	cp, _, err := klog.OpenCheckpoint(signed, s.logKey)
+	cp, _, err := translog.OpenCheckpoint(signed, s.logKey)
 	return cp, signed, err
 }
 
@@ -61,18 +61,18 @@ func (s *Server) publishedNote(ctx context.Context) ([]byte, error) {
 }
 
 // latestCheckpoint returns the newest checkpoint, opened with the log's key.
-func (s *Server) latestCheckpoint(ctx context.Context) (klog.Checkpoint, []byte, error) {
+func (s *Server) latestCheckpoint(ctx context.Context) (translog.Checkpoint, []byte, error) {
 	if s.logKey == "" {
-		return klog.Checkpoint{}, nil, consent.Errorf(consent.ENOTFOUND, "this server keeps no transparency log")
+		return translog.Checkpoint{}, nil, consent.Errorf(consent.ENOTFOUND, "this server keeps no transparency log")
 	}
 	signed, err := s.store.LatestCheckpoint(ctx)
 	if err != nil {
-		return klog.Checkpoint{}, nil, err
+		return translog.Checkpoint{}, nil, err
 	}
 	if signed == nil {
-		return klog.Checkpoint{}, nil, consent.Errorf(consent.ENOTFOUND, "the log is empty")
+		return translog.Checkpoint{}, nil, consent.Errorf(consent.ENOTFOUND, "the log is empty")
 	}
-	cp, _, err := klog.OpenCheckpoint(signed, s.logKey)
+	cp, _, err := translog.OpenCheckpoint(signed, s.logKey)
 	return cp, signed, err
 }
 
@@ -191,7 +191,7 @@ func (lt *logTiles) readSize(ctx context.Context) error {
 	if err != nil || bytes.Equal(signed, lt.signed) {
 		return err
 	}
-	cp, _, err := klog.OpenCheckpoint(signed, lt.s.logKey)
+	cp, _, err := translog.OpenCheckpoint(signed, lt.s.logKey)
 	if err != nil {
 		return err
 	}
@@ -211,15 +211,15 @@ func (lt *logTiles) read(ctx context.Context, t tlog.Tile) (*servedTile, error) 
 		}
 		return newServedTile(t, body)
 	}
-	first := t.N << klog.TileHeight
+	first := t.N << translog.TileHeight
 	entries, err := lt.s.store.LogEntries(ctx, first, first+int64(t.W))
 	if err != nil {
 		return nil, err
 	}
 	if len(entries) != t.W {
-		return nil, fmt.Errorf("entry bundle %s: %d entries in the store", klog.TilePath(t), len(entries))
+		return nil, fmt.Errorf("entry bundle %s: %d entries in the store", translog.TilePath(t), len(entries))
 	}
-	return newServedTile(t, klog.EntryBundle(entries))
+	return newServedTile(t, translog.EntryBundle(entries))
 }
 
 func (s *Server) hashReader(ctx context.Context) tlog.HashReader {
@@ -258,7 +258,7 @@ func (s *Server) logProof(c echo.Context) error {
 // inclusionProof proves a record's leaf in the published checkpoint, or,
 // while the witnesses have not cosigned one that covers it yet (up to a
 // witnessing round, 10 s), in the newest one the log signed.
-func (s *Server) inclusionProof(ctx context.Context, rec *consent.Record) (*klog.Proof, error) {
+func (s *Server) inclusionProof(ctx context.Context, rec *consent.Record) (*translog.Proof, error) {
 	if s.logKey == "" {
 		return nil, consent.Errorf(consent.ENOTFOUND, "this server keeps no transparency log")
 	}
@@ -284,7 +284,7 @@ func (s *Server) inclusionProof(ctx context.Context, rec *consent.Record) (*klog
 	if leaf.Index >= cp.Size {
 		return nil, consent.Errorf(consent.EUNAVAILABLE, "the record is not in a signed checkpoint yet; retry in a moment")
 	}
-	l, err := klog.ParseLeaf(leaf.Entry)
+	l, err := translog.ParseLeaf(leaf.Entry)
 	if err != nil {
 		return nil, err
 	}
@@ -292,5 +292,5 @@ func (s *Server) inclusionProof(ctx context.Context, rec *consent.Record) (*klog
 	if err != nil {
 		return nil, err
 	}
-	return &klog.Proof{Index: leaf.Index, Salt: leaf.Salt, SiteTag: l.SiteTag, Path: path, Checkpoint: signed}, nil
+	return &translog.Proof{Index: leaf.Index, Salt: leaf.Salt, SiteTag: l.SiteTag, Path: path, Checkpoint: signed}, nil
 }

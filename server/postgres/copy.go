@@ -16,7 +16,7 @@ import (
 
 	"github.com/koekje/koekje/server/consent"
 	"github.com/koekje/koekje/server/keyfile"
-	klog "github.com/koekje/koekje/server/tlog"
+	"github.com/koekje/koekje/server/translog"
 )
 
 // Import copies a whole store into an empty database (koekje
@@ -438,6 +438,6 @@ func (imp *Import) LatestCheckpoint(ctx context.Context) ([]byte, error) {
 
 // LogLeaves calls fn for each copied leaf in index order, with the record
 // it commits to if that record is there.
-func (imp *Import) LogLeaves(ctx context.Context, fn func(*klog.LeafRecord) error) error {
+func (imp *Import) LogLeaves(ctx context.Context, fn func(*translog.LeafRecord) error) error {
 	return logLeaves(ctx, imp.tx, fn)
 }

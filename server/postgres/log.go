@@ -16,7 +16,7 @@ import (
 	"golang.org/x/mod/sumdb/tlog"
 
 	"github.com/koekje/koekje/server/consent"
-	klog "github.com/koekje/koekje/server/tlog"
+	"github.com/koekje/koekje/server/translog"
 )
 
 // The transparency log on PostgreSQL. Batches commit records as before,
@@ -58,14 +58,14 @@ var errLogMoved = errors.New("another integrator moved the log first")
 
 // integrator is an instance's side of the log, made by StartLog.
 type integrator struct {
-	signer    *klog.Signer
+	signer    *translog.Signer
 	auditRoot []byte
 	holder    string // this instance's name for the lease
 	nudge     chan struct{}
 
 	mu      sync.Mutex // one pass at a time
 	recent  map[int64]tlog.Hash
-	taggers map[string]*klog.SiteTagger
+	taggers map[string]*translog.SiteTagger
 
 	moved      atomic.Int64 // passes that lost the compare-and-set
 	integrated atomic.Int64 // records given their leaves
@@ -81,7 +81,7 @@ type integrator struct {
 // start the log names it with origin; every later one signs under that
 // name, whatever its own public URL says, so the instances publish one log.
 // The integrator runs in the background until Close.
-func (db *DB) StartLog(ctx context.Context, origin string) (*klog.Signer, error) {
+func (db *DB) StartLog(ctx context.Context, origin string) (*translog.Signer, error) {
 	if db.tl.Load() != nil {
 		return nil, errors.New("the log is already started")
 	}
@@ -89,18 +89,18 @@ func (db *DB) StartLog(ctx context.Context, origin string) (*klog.Signer, error)
 	if err != nil {
 		return nil, err
 	}
-	root, err := db.Secret(ctx, klog.AuditRootSecret, 32)
+	root, err := db.Secret(ctx, translog.AuditRootSecret, 32)
 	if err != nil {
 		return nil, err
 	}
-	if _, err := klog.NewSigner(origin, seed); err != nil { // a name a log may have
+	if _, err := translog.NewSigner(origin, seed); err != nil { // a name a log may have
 		return nil, err
 	}
 	var named string
 	if err := db.pool.QueryRow(ctx, `UPDATE log_state SET origin = coalesce(origin, $1) RETURNING origin`, origin).Scan(&named); err != nil {
 		return nil, fmt.Errorf("log state: %w", err)
 	}
-	signer, err := klog.NewSigner(named, seed)
+	signer, err := translog.NewSigner(named, seed)
 	if err != nil {
 		return nil, err
 	}
@@ -109,7 +109,7 @@ func (db *DB) StartLog(ctx context.Context, origin string) (*klog.Signer, error)
 	rand.Read(tag)
 	in := &integrator{
 		signer: signer, auditRoot: root, holder: fmt.Sprintf("%s/%d/%s", host, os.Getpid(), hex.EncodeToString(tag)),
-		nudge: make(chan struct{}, 1), recent: map[int64]tlog.Hash{}, taggers: map[string]*klog.SiteTagger{},
+		nudge: make(chan struct{}, 1), recent: map[int64]tlog.Hash{}, taggers: map[string]*translog.SiteTagger{},
 	}
 	lctx, cancel := context.WithCancel(context.Background())
 	db.stopLog, db.logDone = cancel, make(chan struct{})
@@ -342,7 +342,7 @@ type logAppender struct {
 	ctx     context.Context
 	pending map[int64]tlog.Hash // stored hashes of this pass
 	size    int64
-	salts   *klog.Salts // this pass's, made at its first leaf
+	salts   *translog.Salts // this pass's, made at its first leaf
 
 	idx               []int64
 	sites             []string
@@ -354,18 +354,18 @@ type logAppender struct {
 func (a *logAppender) add(site string, seq int64, recordHash []byte) error {
 	tagger, ok := a.in.taggers[site]
 	if !ok {
-		tagger = klog.NewSiteTagger(klog.AuditKey(a.in.auditRoot, site))
+		tagger = translog.NewSiteTagger(translog.AuditKey(a.in.auditRoot, site))
 		a.in.taggers[site] = tagger
 	}
 	if a.salts == nil {
 		var err error
-		if a.salts, err = klog.NewSalts(); err != nil {
+		if a.salts, err = translog.NewSalts(); err != nil {
 			return err
 		}
 	}
 	idx := a.size
 	salt := a.salts.For(idx)
-	entry := klog.Leaf{Commitment: klog.Commit(salt, recordHash), SiteTag: tagger.Tag(idx)}.Encode()
+	entry := translog.Leaf{Commitment: translog.Commit(salt, recordHash), SiteTag: tagger.Tag(idx)}.Encode()
 	hashes, err := tlog.StoredHashes(idx, entry, a)
 	if err != nil {
 		return err
@@ -409,11 +409,11 @@ func (a *logAppender) ReadHashes(indexes []int64) ([]tlog.Hash, error) {
 
 // LogAuditKey returns a site's audit key, for its auditor.
 func (db *DB) LogAuditKey(ctx context.Context, site string) ([]byte, error) {
-	root, err := db.Secret(ctx, klog.AuditRootSecret, 32)
+	root, err := db.Secret(ctx, translog.AuditRootSecret, 32)
 	if err != nil {
 		return nil, err
 	}
-	return klog.AuditKey(root, site), nil
+	return translog.AuditKey(root, site), nil
 }
 
 // LatestCheckpoint returns the newest signed checkpoint, or nil.
@@ -505,8 +505,8 @@ func (db *DB) LogEntries(ctx context.Context, from, to int64) ([][]byte, error) 
 
 // LeafOf returns the leaf of a site's record seq, or nil if it has none
 // (yet: the integrator gives it one within moments of its commit).
-func (db *DB) LeafOf(ctx context.Context, site string, seq int64) (*klog.StoredLeaf, error) {
-	var l klog.StoredLeaf
+func (db *DB) LeafOf(ctx context.Context, site string, seq int64) (*translog.StoredLeaf, error) {
+	var l translog.StoredLeaf
 	err := db.pool.QueryRow(ctx, `SELECT idx, salt, entry FROM log_leaves WHERE site = $1 AND seq = $2`, site, seq).
 		Scan(&l.Index, &l.Salt, &l.Entry)
 	if errors.Is(err, pgx.ErrNoRows) {
@@ -520,19 +520,19 @@ func (db *DB) LeafOf(ctx context.Context, site string, seq int64) (*klog.StoredL
 
 // LogLeaves calls fn for each leaf in index order, with the record it
 // commits to if that record is still there.
-func (db *DB) LogLeaves(ctx context.Context, fn func(*klog.LeafRecord) error) error {
+func (db *DB) LogLeaves(ctx context.Context, fn func(*translog.LeafRecord) error) error {
 	return logLeaves(ctx, db.pool, fn)
 }
 
 // logLeaves is LogLeaves through q.
-func logLeaves(ctx context.Context, q querier, fn func(*klog.LeafRecord) error) error {
+func logLeaves(ctx context.Context, q querier, fn func(*translog.LeafRecord) error) error {
 	rows, err := q.Query(ctx, `SELECT l.idx, l.entry, l.salt, coalesce(r.site, ''), coalesce(r.seq, 0), r.hash, l.site
 		FROM log_leaves l LEFT JOIN records r ON r.site = l.site AND r.seq = l.seq ORDER BY l.idx`)
 	if err != nil {
 		return fmt.Errorf("log leaves: %w", err)
 	}
 	defer rows.Close()
-	var l klog.LeafRecord
+	var l translog.LeafRecord
 	for rows.Next() {
 		if err := rows.Scan(&l.Index, &l.Entry, &l.Salt, &l.Site, &l.Seq, &l.RecordHash, &l.Claimed); err != nil {
 			return fmt.Errorf("log leaves: %w", err)
@@ -570,7 +570,7 @@ func (db *DB) LogOrigin(ctx context.Context) (string, error) {
 
 // LogSigner returns the log's signer, under the log's name, or nil when no
 // log was ever made. It writes nothing.
-func (db *DB) LogSigner(ctx context.Context) (*klog.Signer, error) {
+func (db *DB) LogSigner(ctx context.Context) (*translog.Signer, error) {
 	origin, err := db.LogOrigin(ctx)
 	if err != nil || origin == "" {
 		return nil, err
@@ -579,19 +579,19 @@ func (db *DB) LogSigner(ctx context.Context) (*klog.Signer, error) {
 	if err != nil {
 		return nil, err
 	}
-	return klog.NewSigner(origin, seed)
+	return translog.NewSigner(origin, seed)
 }
 
 // NewLogSigner returns the signer of the log, naming the log after origin
 // and making its key the first time, without starting the log: an operator
 // gives its verifier key to witnesses before the server starts. A log
 // named otherwise is refused: a log keeps its name for life.
-func (db *DB) NewLogSigner(ctx context.Context, origin string) (*klog.Signer, error) {
+func (db *DB) NewLogSigner(ctx context.Context, origin string) (*translog.Signer, error) {
 	seed, err := db.Secret(ctx, logKeySecret, 32)
 	if err != nil {
 		return nil, err
 	}
-	signer, err := klog.NewSigner(origin, seed) // a name a log may have
+	signer, err := translog.NewSigner(origin, seed) // a name a log may have
 	if err != nil {
 		return nil, err
 	}
@@ -600,7 +600,7 @@ func (db *DB) NewLogSigner(ctx context.Context, origin string) (*klog.Signer, er
 		return nil, fmt.Errorf("log state: %w", err)
 	}
 	if named != origin {
-		return nil, fmt.Errorf("%w: this database's log is named %q, not %q", klog.ErrNamed, named, origin)
+		return nil, fmt.Errorf("%w: this database's log is named %q, not %q", translog.ErrNamed, named, origin)
 	}
 	return signer, nil
 }

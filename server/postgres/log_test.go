@@ -16,14 +16,14 @@ import (
 	"github.com/koekje/koekje/server/postgres"
 	"github.com/koekje/koekje/server/proof"
 	"github.com/koekje/koekje/server/storetest"
-	klog "github.com/koekje/koekje/server/tlog"
+	"github.com/koekje/koekje/server/translog"
 )
 
 const testOrigin = "koekje.test/log"
 
 // startLog starts the log on db, keeping the background integrator idle
 // (a holder that is no instance has the lease) unless free is set.
-func startLog(t *testing.T, db *postgres.DB, free bool) *klog.Signer {
+func startLog(t *testing.T, db *postgres.DB, free bool) *translog.Signer {
 	t.Helper()
 	ctx := context.Background()
 	if !free {
@@ -76,7 +76,7 @@ func checkLog(t *testing.T, db *postgres.DB, dsn, logKey string) int64 {
 		t.Fatal(err)
 	}
 	roots := make([]string, len(entries)+1)
-	var tree klog.TreeBuilder
+	var tree translog.TreeBuilder
 	roots[0] = fmt.Sprint(tree.Root())
 	for i, e := range entries {
 		tree.Add(e)
@@ -90,9 +90,9 @@ func checkLog(t *testing.T, db *postgres.DB, dsn, logKey string) int64 {
 	if err != nil || len(signed) == 0 {
 		t.Fatalf("checkpoints: %d, %v", len(signed), err)
 	}
-	var last klog.Checkpoint
+	var last translog.Checkpoint
 	for _, s := range signed {
-		cp, _, err := klog.OpenCheckpoint(s, logKey)
+		cp, _, err := translog.OpenCheckpoint(s, logKey)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -24,7 +24,7 @@ import (
 	"github.com/koekje/koekje/server"
 	"github.com/koekje/koekje/server/postgres"
 	kproof "github.com/koekje/koekje/server/proof"
-	klog "github.com/koekje/koekje/server/tlog"
+	"github.com/koekje/koekje/server/translog"
 	"github.com/koekje/koekje/server/witness"
 )
 
@@ -94,8 +94,8 @@ func TestServeLogWithWitness(t *testing.T) {
 		ct := &countingTransport{}
 		sent = append(sent, ct)
 		holder := fmt.Sprintf("instance-%d", i)
-		wg := &klog.Witnessing{Store: db, LogKey: logKey, Policy: 1, Client: &http.Client{Transport: ct},
-			Witnesses: []*klog.WitnessClient{{URL: ws.URL, Key: w.VerifierKey()}},
+		wg := &translog.Witnessing{Store: db, LogKey: logKey, Policy: 1, Client: &http.Client{Transport: ct},
+			Witnesses: []*translog.WitnessClient{{URL: ws.URL, Key: w.VerifierKey()}},
 			Lease:     func(ctx context.Context) (bool, error) { return db.Lease(ctx, "witnessing", holder, 30*time.Second) },
 			Log:       slog.New(slog.DiscardHandler)}
 		go wg.Run(wctx, 20*time.Millisecond)
@@ -144,7 +144,7 @@ func TestServeLogWithWitness(t *testing.T) {
 			}
 		}
 		if published[0] != nil && published[1] != nil && bytes.Equal(published[0], published[1]) {
-			if cp, names, err := klog.OpenWitnessed(published[0], logKey, []string{w.VerifierKey()}); err == nil && cp.Size == 10 && len(names) == 1 {
+			if cp, names, err := translog.OpenWitnessed(published[0], logKey, []string{w.VerifierKey()}); err == nil && cp.Size == 10 && len(names) == 1 {
 				break
 			}
 		}
@@ -168,7 +168,7 @@ func TestServeLogWithWitness(t *testing.T) {
 	if status != 200 {
 		t.Fatalf("proof: %d %s", status, body)
 	}
-	p, err := klog.ParseProof(body)
+	p, err := translog.ParseProof(body)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -177,15 +177,15 @@ func TestServeLogWithWitness(t *testing.T) {
 	if err != nil || p.Index != *receipt.Claims.LogIndex {
 		t.Fatalf("the proof does not verify: %v (index %d, receipt %d)", err, p.Index, *receipt.Claims.LogIndex)
 	}
-	if _, names, err := klog.OpenWitnessed(p.Checkpoint, logKey, []string{w.VerifierKey()}); err != nil || len(names) != 1 {
+	if _, names, err := translog.OpenWitnessed(p.Checkpoint, logKey, []string{w.VerifierKey()}); err != nil || len(names) != 1 {
 		t.Errorf("the proof's checkpoint is not the cosigned one: %v", err)
 	}
-	hashes := tlog.TileHashReader(tlog.Tree{N: cp.Size, Hash: cp.Hash}, &klog.Remote{Base: bases[0] + "/log/", Client: http.DefaultClient, Ctx: context.Background()})
+	hashes := tlog.TileHashReader(tlog.Tree{N: cp.Size, Hash: cp.Hash}, &translog.Remote{Base: bases[0] + "/log/", Client: http.DefaultClient, Ctx: context.Background()})
 	path, err := tlog.ProveRecord(cp.Size, p.Index, hashes)
 	if err != nil {
 		t.Fatal(err)
 	}
-	leaf := klog.Leaf{Commitment: klog.Commit(p.Salt, recordHash), SiteTag: p.SiteTag}.Encode()
+	leaf := translog.Leaf{Commitment: translog.Commit(p.Salt, recordHash), SiteTag: p.SiteTag}.Encode()
 	raw := make([][]byte, len(path))
 	for i := range path {
 		raw[i] = path[i][:]

@@ -6,7 +6,7 @@ import (
 	"time"
 
 	"github.com/koekje/koekje/server/consent"
-	klog "github.com/koekje/koekje/server/tlog"
+	"github.com/koekje/koekje/server/translog"
 )
 
 // Reasons a site does not verify against the transparency log.
@@ -23,7 +23,7 @@ type LogStore interface {
 	// LatestCheckpoint returns the newest signed checkpoint, or nil.
 	LatestCheckpoint(ctx context.Context) ([]byte, error)
 	// LogLeaves calls fn for each leaf in index order.
-	LogLeaves(ctx context.Context, fn func(*klog.LeafRecord) error) error
+	LogLeaves(ctx context.Context, fn func(*translog.LeafRecord) error) error
 }
 
 // LogResult is what the log says of a site.
@@ -80,7 +80,7 @@ func VerifyLog(ctx context.Context, store LogStore, res *Result, logKey string, 
 type siteLog struct {
 	res           *Result
 	out           *LogResult
-	tagger        *klog.SiteTagger
+	tagger        *translog.SiteTagger
 	purgedThrough int64 // the newest purge's last leaf, or -1
 	pending       int64 // records queued for the log, counted before the pass
 	recorded      int64 // records of the site that have a leaf
@@ -104,7 +104,7 @@ func VerifyLogSites(ctx context.Context, store LogStore, results []*Result, logK
 	var all []*siteLog
 	for i, res := range results {
 		if res.OK {
-			st := &siteLog{res: res, tagger: klog.NewSiteTagger(auditKeys[i]), purgedThrough: -1}
+			st := &siteLog{res: res, tagger: translog.NewSiteTagger(auditKeys[i]), purgedThrough: -1}
 			sites[res.Site] = st
 			all = append(all, st)
 		}
@@ -127,7 +127,7 @@ func VerifyLogSites(ctx context.Context, store LogStore, results []*Result, logK
 			}
 		}
 	}
-	cp, _, err := klog.OpenCheckpoint(ref, logKey)
+	cp, _, err := translog.OpenCheckpoint(ref, logKey)
 	if err != nil {
 		failAll(LogMismatch, err.Error())
 		return nil
@@ -154,9 +154,9 @@ func VerifyLogSites(ctx context.Context, store LogStore, results []*Result, logK
 		}
 	}
 	var (
-		tree   klog.TreeBuilder
+		tree   translog.TreeBuilder
 		rootOK = cp.Size == 0
-		commit klog.Committer
+		commit translog.Committer
 		open   = len(all) // sites not failed yet
 	)
 	failSite := func(st *siteLog, seq int64, reason, detail string) {
@@ -165,7 +165,7 @@ func VerifyLogSites(ctx context.Context, store LogStore, results []*Result, logK
 	}
 	// A purge removes a site's oldest records: once a leaf of the site has
 	// its record, no later leaf of the site may lack one.
-	err = store.LogLeaves(ctx, func(l *klog.LeafRecord) error {
+	err = store.LogLeaves(ctx, func(l *translog.LeafRecord) error {
 		if l.Index != tree.Size() {
 			failAll(LogMismatch, fmt.Sprintf("leaf %d is missing from the database's log", tree.Size()))
 			return errStop
@@ -178,7 +178,7 @@ func VerifyLogSites(ctx context.Context, store LogStore, results []*Result, logK
 				return errStop
 			}
 		}
-		leaf, err := klog.ParseLeaf(l.Entry)
+		leaf, err := translog.ParseLeaf(l.Entry)
 		if err != nil {
 			failAll(LogMismatch, fmt.Sprintf("leaf %d: %v", l.Index, err))
 			return errStop

@@ -9,7 +9,7 @@ import (
 	"fmt"
 	"strings"
 
-	klog "github.com/koekje/koekje/server/tlog"
+	"github.com/koekje/koekje/server/translog"
 )
 
 // ReceiptCheck is what an offline check of a receipt found.
@@ -54,7 +54,7 @@ func CheckReceipt(jwt string, jwks []byte, tlogProof []byte, logKey string, witn
 	if err != nil || len(recordHash) != 32 {
 		return fail("the receipt's record_hash is not a SHA-256 hash")
 	}
-	p, err := klog.ParseProof(tlogProof)
+	p, err := translog.ParseProof(tlogProof)
 	if err != nil {
 		return fail("%v", err)
 	}
@@ -67,7 +67,7 @@ func CheckReceipt(jwt string, jwks []byte, tlogProof []byte, logKey string, witn
 	}
 	rc.LogOrigin, rc.LogSize = cp.Origin, cp.Size
 	if len(witnessKeys) > 0 {
-		_, names, err := klog.OpenWitnessed(p.Checkpoint, logKey, witnessKeys)
+		_, names, err := translog.OpenWitnessed(p.Checkpoint, logKey, witnessKeys)
 		if err != nil {
 			return fail("%v", err)
 		}

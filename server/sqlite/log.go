@@ -12,7 +12,7 @@ import (
 
 	"github.com/koekje/koekje/server/consent"
 	"github.com/koekje/koekje/server/keyfile"
-	klog "github.com/koekje/koekje/server/tlog"
+	"github.com/koekje/koekje/server/translog"
 )
 
 // The transparency log lives beside the records: the writer gives each
@@ -22,13 +22,13 @@ import (
 
 const (
 	logKeySecret   = "log-signing-key"
-	auditKeySecret = klog.AuditRootSecret
+	auditKeySecret = translog.AuditRootSecret
 )
 
 // logState is the writer's view of the log; owned by the writer goroutine
 // once StartLog has set it.
 type logState struct {
-	signer    *klog.Signer
+	signer    *translog.Signer
 	auditRoot []byte
 	size      int64
 	// recent keeps the stored hashes written lately: appending and the
@@ -38,7 +38,7 @@ type logState struct {
 
 // AuditKey is the key whose holder can find a site's leaves in the log.
 func AuditKey(root []byte, site string) []byte {
-	return klog.AuditKey(root, site)
+	return translog.AuditKey(root, site)
 }
 
 // StartLog keeps the transparency log from now on, with the log's key from
@@ -49,7 +49,7 @@ func AuditKey(root []byte, site string) []byte {
 // in the order they were written: that is the one way into the log besides
 // the write path, so a record slipped into the database later never gets a
 // leaf. It returns the signer, whose verifier key auditors use.
-func (db *DB) StartLog(ctx context.Context, origin string) (*klog.Signer, error) {
+func (db *DB) StartLog(ctx context.Context, origin string) (*translog.Signer, error) {
 	named, made, err := db.nameLog(ctx, origin)
 	if err != nil {
 		return nil, err
@@ -62,7 +62,7 @@ func (db *DB) StartLog(ctx context.Context, origin string) (*klog.Signer, error)
 	if err != nil {
 		return nil, err
 	}
-	signer, err := klog.NewSigner(named, seed)
+	signer, err := translog.NewSigner(named, seed)
 	if err != nil {
 		return nil, err
 	}
@@ -99,7 +99,7 @@ func (db *DB) LogOrigin(ctx context.Context) (string, error) {
 // nameLog returns the log's name, naming it origin if it has none yet
 // (made is then true).
 func (db *DB) nameLog(ctx context.Context, origin string) (named string, made bool, err error) {
-	if _, err := klog.NewSigner(origin, make([]byte, 32)); err != nil { // a name a log may have
+	if _, err := translog.NewSigner(origin, make([]byte, 32)); err != nil { // a name a log may have
 		return "", false, err
 	}
 	res, err := db.write.ExecContext(ctx, `INSERT INTO log_name (one, origin) VALUES (1, ?) ON CONFLICT (one) DO NOTHING`, origin)
@@ -227,14 +227,14 @@ type appender struct {
 	tx      *sql.Tx
 	pending map[int64]tlog.Hash // stored hashes of this transaction
 	size    int64
-	taggers map[string]*klog.SiteTagger
-	salts   *klog.Salts // this transaction's, made at its first leaf
-	hashIDs []int64     // stored hash indexes, in the order of pending's rows
-	leaves  []any       // idx, record, site, salt, entry of each new leaf
+	taggers map[string]*translog.SiteTagger
+	salts   *translog.Salts // this transaction's, made at its first leaf
+	hashIDs []int64         // stored hash indexes, in the order of pending's rows
+	leaves  []any           // idx, record, site, salt, entry of each new leaf
 }
 
 func (st *logState) appender(tx *sql.Tx) *appender {
-	return &appender{st: st, tx: tx, pending: map[int64]tlog.Hash{}, size: st.size, taggers: map[string]*klog.SiteTagger{}}
+	return &appender{st: st, tx: tx, pending: map[int64]tlog.Hash{}, size: st.size, taggers: map[string]*translog.SiteTagger{}}
 }
 
 // ReadHashes reads stored hashes from this transaction, the recent ones,
@@ -263,18 +263,18 @@ func (a *appender) ReadHashes(indexes []int64) ([]tlog.Hash, error) {
 func (a *appender) add(ctx context.Context, record int64, site string, recordHash []byte) (int64, error) {
 	tagger, ok := a.taggers[site]
 	if !ok {
-		tagger = klog.NewSiteTagger(AuditKey(a.st.auditRoot, site))
+		tagger = translog.NewSiteTagger(AuditKey(a.st.auditRoot, site))
 		a.taggers[site] = tagger
 	}
 	if a.salts == nil {
 		var err error
-		if a.salts, err = klog.NewSalts(); err != nil {
+		if a.salts, err = translog.NewSalts(); err != nil {
 			return 0, err
 		}
 	}
 	salt := a.salts.For(a.size)
 	idx := a.size
-	entry := klog.Leaf{Commitment: klog.Commit(salt, recordHash), SiteTag: tagger.Tag(idx)}.Encode()
+	entry := translog.Leaf{Commitment: translog.Commit(salt, recordHash), SiteTag: tagger.Tag(idx)}.Encode()
 	hashes, err := tlog.StoredHashes(idx, entry, a)
 	if err != nil {
 		return 0, err
@@ -422,8 +422,8 @@ func (db *DB) LogEntries(ctx context.Context, from, to int64) ([][]byte, error) 
 }
 
 // LeafOf returns the leaf of a site's record seq, or nil if it has none.
-func (db *DB) LeafOf(ctx context.Context, site string, seq int64) (*klog.StoredLeaf, error) {
-	var l klog.StoredLeaf
+func (db *DB) LeafOf(ctx context.Context, site string, seq int64) (*translog.StoredLeaf, error) {
+	var l translog.StoredLeaf
 	err := db.read.QueryRowContext(ctx, `SELECT l.idx, l.salt, l.entry FROM records r JOIN log_leaves l ON l.record = r.id
 		WHERE r.site = ? AND r.seq = ?`, site, seq).Scan(&l.Index, &l.Salt, &l.Entry)
 	if errors.Is(err, sql.ErrNoRows) {
@@ -437,14 +437,14 @@ func (db *DB) LeafOf(ctx context.Context, site string, seq int64) (*klog.StoredL
 
 // LogLeaves calls fn for each leaf in index order, with the record it
 // commits to if that record is still there.
-func (db *DB) LogLeaves(ctx context.Context, fn func(*klog.LeafRecord) error) error {
+func (db *DB) LogLeaves(ctx context.Context, fn func(*translog.LeafRecord) error) error {
 	rows, err := db.read.QueryContext(ctx, `SELECT l.idx, l.entry, l.salt, coalesce(r.site, ''), coalesce(r.seq, 0), r.hash, l.site
 		FROM log_leaves l LEFT JOIN records r ON r.id = l.record ORDER BY l.idx`)
 	if err != nil {
 		return fmt.Errorf("log leaves: %w", err)
 	}
 	defer rows.Close()
-	var l klog.LeafRecord
+	var l translog.LeafRecord
 	for rows.Next() {
 		if err := rows.Scan(&l.Index, &l.Entry, &l.Salt, &l.Site, &l.Seq, &l.RecordHash, &l.Claimed); err != nil {
 			return fmt.Errorf("log leaves: %w", err)
@@ -458,7 +458,7 @@ func (db *DB) LogLeaves(ctx context.Context, fn func(*klog.LeafRecord) error) er
 
 // LogSigner returns the log's signer, under the log's name, or nil when no
 // log was ever made. It writes nothing.
-func (db *DB) LogSigner(ctx context.Context) (*klog.Signer, error) {
+func (db *DB) LogSigner(ctx context.Context) (*translog.Signer, error) {
 	origin, err := db.LogOrigin(ctx)
 	if err != nil || origin == "" {
 		return nil, err
@@ -467,7 +467,7 @@ func (db *DB) LogSigner(ctx context.Context) (*klog.Signer, error) {
 	if err != nil {
 		return nil, err
 	}
-	return klog.NewSigner(origin, seed)
+	return translog.NewSigner(origin, seed)
 }
 
 // SaveWitnessed keeps a checkpoint with the cosignatures it gathered.
@@ -491,19 +491,19 @@ func (db *DB) LatestWitnessed(ctx context.Context) ([]byte, error) {
 // and making its key the first time, without starting the log: an operator
 // gives its verifier key to witnesses before the server starts. A log
 // named otherwise is refused: a log keeps its name for life.
-func (db *DB) NewLogSigner(ctx context.Context, origin string) (*klog.Signer, error) {
+func (db *DB) NewLogSigner(ctx context.Context, origin string) (*translog.Signer, error) {
 	named, _, err := db.nameLog(ctx, origin)
 	if err != nil {
 		return nil, err
 	}
 	if named != origin {
-		return nil, fmt.Errorf("%w: this database's log is named %q, not %q", klog.ErrNamed, named, origin)
+		return nil, fmt.Errorf("%w: this database's log is named %q, not %q", translog.ErrNamed, named, origin)
 	}
 	seed, err := db.Secret(ctx, logKeySecret, 32)
 	if err != nil {
 		return nil, err
 	}
-	return klog.NewSigner(origin, seed)
+	return translog.NewSigner(origin, seed)
 }
 
 // KeyFile is the key file that seals the store's secrets; what is kept

@@ -12,12 +12,12 @@ import (
 
 	"github.com/koekje/koekje/server/proof"
 	"github.com/koekje/koekje/server/sqlite"
-	klog "github.com/koekje/koekje/server/tlog"
+	"github.com/koekje/koekje/server/translog"
 )
 
 // reopen opens the database at path again, with the log started under
 // origin, as a restart of serve does.
-func reopen(t *testing.T, path, origin string) (*sqlite.DB, *klog.Signer) {
+func reopen(t *testing.T, path, origin string) (*sqlite.DB, *translog.Signer) {
 	t.Helper()
 	db, err := sqlite.Open(path, nil)
 	if err != nil {
@@ -138,7 +138,7 @@ func TestRenamedLogRepaired(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			cp, _, err := klog.OpenCheckpoint(signed, first.VerifierKey())
+			cp, _, err := translog.OpenCheckpoint(signed, first.VerifierKey())
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -151,7 +151,7 @@ func TestRenamedLogRepaired(t *testing.T) {
 			// What the old code left: the newest checkpoint signed under
 			// the next start's name, the witness's copy under the first;
 			// the schema before the log's name (and request IDs' hashes).
-			renamed, err := klog.NewSigner("consent.example.nl/log", seed)
+			renamed, err := translog.NewSigner("consent.example.nl/log", seed)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -193,7 +193,7 @@ func TestRenamedLogRepaired(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if got, _, err := klog.OpenCheckpoint(latest, wantKey); err != nil || got.Size != 3 || got.Hash != cp.Hash {
+			if got, _, err := translog.OpenCheckpoint(latest, wantKey); err != nil || got.Size != 3 || got.Hash != cp.Hash {
 				t.Errorf("newest checkpoint after the repair: %+v %v\n%s", got, err, latest)
 			}
 			if res := verifyLog(t, db, "demo", wantKey); !res.OK || res.Log.Leaves != 3 {

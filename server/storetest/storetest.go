@@ -22,7 +22,7 @@ import (
 	"github.com/koekje/koekje/server"
 	"github.com/koekje/koekje/server/consent"
 	"github.com/koekje/koekje/server/proof"
-	klog "github.com/koekje/koekje/server/tlog"
+	"github.com/koekje/koekje/server/translog"
 )
 
 // Store is what the suite needs of a store: what the server, proof and the
@@ -43,9 +43,9 @@ type Store interface {
 
 // LogKeeper is a store that keeps the transparency log.
 type LogKeeper interface {
-	StartLog(ctx context.Context, origin string) (*klog.Signer, error)
+	StartLog(ctx context.Context, origin string) (*translog.Signer, error)
 	LogOrigin(ctx context.Context) (string, error)
-	NewLogSigner(ctx context.Context, origin string) (*klog.Signer, error)
+	NewLogSigner(ctx context.Context, origin string) (*translog.Signer, error)
 	SaveWitnessed(ctx context.Context, size int64, cosigned []byte) error
 }
 
@@ -858,13 +858,13 @@ func testLog(t *testing.T, open Opener) {
 	appendN("demo", 2)
 	SyncLog(t, st)
 
-	openLatest := func() (klog.Checkpoint, []byte) {
+	openLatest := func() (translog.Checkpoint, []byte) {
 		t.Helper()
 		signed, err := st.LatestCheckpoint(ctx)
 		if err != nil || signed == nil {
 			t.Fatalf("latest checkpoint: %q, %v", signed, err)
 		}
-		cp, _, err := klog.OpenCheckpoint(signed, signer.VerifierKey())
+		cp, _, err := translog.OpenCheckpoint(signed, signer.VerifierKey())
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -878,7 +878,7 @@ func testLog(t *testing.T, open Opener) {
 	if err != nil || int64(len(entries)) != cp.Size {
 		t.Fatalf("entries: %d, %v", len(entries), err)
 	}
-	var tree klog.TreeBuilder
+	var tree translog.TreeBuilder
 	for _, e := range entries {
 		tree.Add(e)
 	}
@@ -899,11 +899,11 @@ func testLog(t *testing.T, open Opener) {
 				t.Errorf("export of %s/%d: leaf %v, salt %x", r.Site, r.Seq, r.LogIndex, r.LogSalt)
 				return nil
 			}
-			leaf, err := klog.ParseLeaf(entries[*r.LogIndex])
+			leaf, err := translog.ParseLeaf(entries[*r.LogIndex])
 			if err != nil {
 				return err
 			}
-			if leaf.Commitment != klog.Commit(r.LogSalt, r.Hash) || leaf.SiteTag != klog.SiteTag(auditKey, *r.LogIndex) {
+			if leaf.Commitment != translog.Commit(r.LogSalt, r.Hash) || leaf.SiteTag != translog.SiteTag(auditKey, *r.LogIndex) {
 				t.Errorf("export of %s/%d: leaf %d is not its commitment under its site's tag", r.Site, r.Seq, *r.LogIndex)
 			}
 			return nil
@@ -926,7 +926,7 @@ func testLog(t *testing.T, open Opener) {
 			t.Fatalf("leaf %d given twice", l.Index)
 		}
 		seen[l.Index] = true
-		leaf, err := klog.ParseLeaf(l.Entry)
+		leaf, err := translog.ParseLeaf(l.Entry)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -934,7 +934,7 @@ func testLog(t *testing.T, open Opener) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if leaf.Commitment != klog.Commit(l.Salt, r.Hash) || leaf.SiteTag != klog.SiteTag(auditKey, l.Index) {
+		if leaf.Commitment != translog.Commit(l.Salt, r.Hash) || leaf.SiteTag != translog.SiteTag(auditKey, l.Index) {
 			t.Errorf("leaf %d does not commit to %s/%d under its site's tag", l.Index, r.Site, r.Seq)
 		}
 		p, err := tlog.ProveRecord(cp.Size, l.Index, hashes)
@@ -1175,10 +1175,10 @@ func testLogNamedForLife(t *testing.T, open Opener) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if cp, _, err := klog.OpenCheckpoint(signed, first.VerifierKey()); err != nil || cp.Size != 2 {
+	if cp, _, err := translog.OpenCheckpoint(signed, first.VerifierKey()); err != nil || cp.Size != 2 {
 		t.Errorf("checkpoint after the restart under another URL: %+v, %v\n%s", cp, err, signed)
 	}
-	if _, err := lk.NewLogSigner(ctx, "consent.example.nl/log"); !errors.Is(err, klog.ErrNamed) {
+	if _, err := lk.NewLogSigner(ctx, "consent.example.nl/log"); !errors.Is(err, translog.ErrNamed) {
 		t.Errorf("naming the log otherwise: %v, want it refused", err)
 	}
 	if s, err := lk.NewLogSigner(ctx, "127.0.0.1:8080/log"); err != nil || s.VerifierKey() != first.VerifierKey() {

@@ -24,13 +24,13 @@ import (
 	"golang.org/x/mod/sumdb/tlog"
 
 	"github.com/koekje/koekje/server/keyfile"
-	klog "github.com/koekje/koekje/server/tlog"
+	"github.com/koekje/koekje/server/translog"
 )
 
 // Witness cosigns the checkpoints of the logs it knows.
 type Witness struct {
 	db       *sql.DB
-	cosigner *klog.Cosigner
+	cosigner *translog.Cosigner
 	logs     map[string]string // origin → the log's verifier key
 	log      *slog.Logger
 }
@@ -68,7 +68,7 @@ func Open(path, name string, logKeys []string, log *slog.Logger) (*Witness, erro
 		db.Close()
 		return nil, fmt.Errorf("witness key: %w", err)
 	}
-	cs, err := klog.NewCosigner(name, seed)
+	cs, err := translog.NewCosigner(name, seed)
 	if err != nil {
 		db.Close()
 		return nil, err
@@ -145,7 +145,7 @@ func (w *Witness) addCheckpoint(rw http.ResponseWriter, r *http.Request) {
 		http.Error(rw, "the request is too large or cut off", http.StatusBadRequest)
 		return
 	}
-	req, err := klog.ParseAddCheckpoint(body)
+	req, err := translog.ParseAddCheckpoint(body)
 	if err != nil {
 		http.Error(rw, err.Error(), http.StatusBadRequest)
 		return
@@ -156,7 +156,7 @@ func (w *Witness) addCheckpoint(rw http.ResponseWriter, r *http.Request) {
 		http.Error(rw, "unknown log", http.StatusNotFound)
 		return
 	}
-	cp, n, err := klog.OpenCheckpoint(req.Checkpoint, key)
+	cp, n, err := translog.OpenCheckpoint(req.Checkpoint, key)
 	if err != nil {
 		http.Error(rw, "the checkpoint's signature does not verify", http.StatusForbidden)
 		return
@@ -178,7 +178,7 @@ func (w *Witness) addCheckpoint(rw http.ResponseWriter, r *http.Request) {
 // witness checks a checkpoint against what the witness saw of its log and,
 // if the log only grew, records and cosigns it. A conflict answers the size
 // the witness knows.
-func (w *Witness) witness(ctx context.Context, req *klog.AddCheckpoint, cp klog.Checkpoint, text string) (int, string, []byte) {
+func (w *Witness) witness(ctx context.Context, req *translog.AddCheckpoint, cp translog.Checkpoint, text string) (int, string, []byte) {
 	tx, err := w.db.BeginTx(ctx, nil)
 	if err != nil {
 		return http.StatusServiceUnavailable, "state unavailable", nil

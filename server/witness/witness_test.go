@@ -12,19 +12,19 @@ import (
 
 	"golang.org/x/mod/sumdb/tlog"
 
-	klog "github.com/koekje/koekje/server/tlog"
+	"github.com/koekje/koekje/server/translog"
 	"github.com/koekje/koekje/server/witness"
 )
 
 // memLog is a log kept in memory: its stored hashes and a signer.
 type memLog struct {
-	signer *klog.Signer
+	signer *translog.Signer
 	hashes []tlog.Hash
 	size   int64
 }
 
 func newMemLog(t *testing.T, seed byte) *memLog {
-	s, err := klog.NewSigner("koekje.test/log", bytes.Repeat([]byte{seed}, 32))
+	s, err := translog.NewSigner("koekje.test/log", bytes.Repeat([]byte{seed}, 32))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -58,7 +58,7 @@ func (l *memLog) grow(t *testing.T, n int, salt string) []byte {
 
 func add(t *testing.T, url string, old int64, proof tlog.TreeProof, cp []byte) (int, string) {
 	t.Helper()
-	body := (&klog.AddCheckpoint{OldSize: old, Proof: proof, Checkpoint: cp}).Encode()
+	body := (&translog.AddCheckpoint{OldSize: old, Proof: proof, Checkpoint: cp}).Encode()
 	resp, err := http.Post(url+"/add-checkpoint", "text/plain", bytes.NewReader(body))
 	if err != nil {
 		t.Fatal(err)
@@ -87,7 +87,7 @@ func TestWitness(t *testing.T) {
 	if status != 200 {
 		t.Fatalf("first checkpoint: %d %s", status, body)
 	}
-	if _, names, err := klog.OpenWitnessed(append(cp5, body...), lg.signer.VerifierKey(), []string{w.VerifierKey()}); err != nil || len(names) != 1 {
+	if _, names, err := translog.OpenWitnessed(append(cp5, body...), lg.signer.VerifierKey(), []string{w.VerifierKey()}); err != nil || len(names) != 1 {
 		t.Fatalf("the cosignature does not verify: %v %v", names, err)
 	}
 	cp9 := lg.grow(t, 4, "a")
@@ -122,7 +122,7 @@ func TestWitness(t *testing.T) {
 	if status, _ := add(t, ts.URL, 0, nil, other.grow(t, 1, "c")); status != 403 {
 		t.Errorf("checkpoint signed by another key: %d, want 403", status)
 	}
-	unknown, _ := klog.NewSigner("other.test/log", bytes.Repeat([]byte{3}, 32))
+	unknown, _ := translog.NewSigner("other.test/log", bytes.Repeat([]byte{3}, 32))
 	sig, _ := unknown.Sign(1, tlog.Hash{})
 	if status, _ := add(t, ts.URL, 0, nil, sig); status != 404 {
 		t.Errorf("unknown log: %d, want 404", status)
@@ -137,7 +137,7 @@ func TestWitness(t *testing.T) {
 	}
 	held, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
-	cp, names, err := klog.OpenWitnessed(held, lg.signer.VerifierKey(), []string{w.VerifierKey()})
+	cp, names, err := translog.OpenWitnessed(held, lg.signer.VerifierKey(), []string{w.VerifierKey()})
 	if err != nil || cp.Size != 9 || len(names) != 1 {
 		t.Fatalf("held checkpoint: %+v %v %v", cp, names, err)
 	}

@@ -15,7 +15,7 @@ import (
 
 	"golang.org/x/mod/sumdb/tlog"
 
-	klog "github.com/koekje/koekje/server/tlog"
+	"github.com/koekje/koekje/server/translog"
 )
 
 // logAudit is what koekje log-audit found.
@@ -49,7 +49,7 @@ func logAuditCmd(ctx context.Context, args []string, _ func(string) string, stdo
 	if *base == "" || *logKey == "" || (*site == "") != (*auditKey == "") {
 		return errors.New("usage: koekje log-audit --url URL --log-key KEY [--since FILE] [--site S --audit-key HEX]")
 	}
-	tiles := &klog.Remote{Base: strings.TrimSuffix(*base, "/") + "/log/", Client: &http.Client{Timeout: 30 * time.Second}, Ctx: ctx}
+	tiles := &translog.Remote{Base: strings.TrimSuffix(*base, "/") + "/log/", Client: &http.Client{Timeout: 30 * time.Second}, Ctx: ctx}
 	res := &logAudit{Site: *site}
 	err := auditLog(tiles, *logKey, *since, *auditKey, res)
 	if err != nil {
@@ -66,12 +66,12 @@ func logAuditCmd(ctx context.Context, args []string, _ func(string) string, stdo
 	return nil
 }
 
-func auditLog(tiles *klog.Remote, logKey, since, auditKey string, res *logAudit) error {
+func auditLog(tiles *translog.Remote, logKey, since, auditKey string, res *logAudit) error {
 	signed, err := tiles.Get("checkpoint")
 	if err != nil {
 		return err
 	}
-	cp, _, err := klog.OpenCheckpoint(signed, logKey)
+	cp, _, err := translog.OpenCheckpoint(signed, logKey)
 	if err != nil {
 		return err
 	}
@@ -83,7 +83,7 @@ func auditLog(tiles *klog.Remote, logKey, since, auditKey string, res *logAudit)
 		if err != nil {
 			return err
 		}
-		old, _, err := klog.OpenCheckpoint(kept, logKey)
+		old, _, err := translog.OpenCheckpoint(kept, logKey)
 		if err != nil {
 			return fmt.Errorf("--since: %w", err)
 		}
@@ -101,23 +101,23 @@ func auditLog(tiles *klog.Remote, logKey, since, auditKey string, res *logAudit)
 	}
 	// Every entry, rebuilt into the tree, must give the checkpoint's root.
 	var (
-		b      klog.TreeBuilder
-		tagger *klog.SiteTagger
+		b      translog.TreeBuilder
+		tagger *translog.SiteTagger
 	)
 	if auditKey != "" {
 		k, err := hex.DecodeString(auditKey)
 		if err != nil || len(k) != 32 {
 			return errors.New("--audit-key: want 64 hex digits")
 		}
-		tagger = klog.NewSiteTagger(k)
+		tagger = translog.NewSiteTagger(k)
 	}
-	for n := int64(0); n < cp.Size; n += 1 << klog.TileHeight {
-		w := min(cp.Size-n, 1<<klog.TileHeight)
-		data, err := tiles.Get(klog.TilePath(tlog.Tile{H: klog.TileHeight, L: -1, N: n >> klog.TileHeight, W: int(w)}))
+	for n := int64(0); n < cp.Size; n += 1 << translog.TileHeight {
+		w := min(cp.Size-n, 1<<translog.TileHeight)
+		data, err := tiles.Get(translog.TilePath(tlog.Tile{H: translog.TileHeight, L: -1, N: n >> translog.TileHeight, W: int(w)}))
 		if err != nil {
 			return err
 		}
-		entries, err := klog.ParseEntryBundle(data)
+		entries, err := translog.ParseEntryBundle(data)
 		if err != nil || int64(len(entries)) != w {
 			return fmt.Errorf("entry bundle at %d: %d entries, %v", n, len(entries), err)
 		}
@@ -126,7 +126,7 @@ func auditLog(tiles *klog.Remote, logKey, since, auditKey string, res *logAudit)
 			if tagger == nil {
 				continue
 			}
-			l, err := klog.ParseLeaf(e)
+			l, err := translog.ParseLeaf(e)
 			if err != nil {
 				return fmt.Errorf("leaf %d: %w", n+int64(i), err)
 			}

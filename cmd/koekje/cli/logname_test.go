@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	klog "github.com/koekje/koekje/server/tlog"
+	"github.com/koekje/koekje/server/translog"
 )
 
 // serveUntil runs serve with args on env until the returned stop, and
@@ -81,7 +81,7 @@ func TestLogNamedForLife(t *testing.T) {
 		t.Errorf("the log's key after the restart: %s, want %s", key, firstKey)
 	}
 	signed, code := httpGet(t, base+"/log/checkpoint", "")
-	if cp, _, err := klog.OpenCheckpoint(signed, strings.TrimSpace(string(firstKey))); code != 200 || err != nil || cp.Size != 1 || cp.Origin != named {
+	if cp, _, err := translog.OpenCheckpoint(signed, strings.TrimSpace(string(firstKey))); code != 200 || err != nil || cp.Size != 1 || cp.Origin != named {
 		t.Errorf("checkpoint after the restart: %d %v %+v\n%s", code, err, cp, signed)
 	}
 	body, code := httpGet(t, base+"/api/v1/sites/demo/verify", adminToken)

@@ -8,7 +8,7 @@ import (
 	"time"
 
 	"github.com/koekje/koekje/server/keyfile"
-	klog "github.com/koekje/koekje/server/tlog"
+	"github.com/koekje/koekje/server/translog"
 )
 
 // checkLogState holds the database's log against what this server signed
@@ -18,12 +18,12 @@ import (
 // the database) is refused, so the server never signs a fork of its own
 // public log. Without a reference file, a log that is not empty needs a
 // witness that confirms it, or the operator's --accept-log-state.
-func checkLogState(ctx context.Context, db store, log *slog.Logger, logKey string, witnesses []*klog.WitnessClient, accept bool) (*klog.Reference, error) {
-	ref, err := klog.OpenReference(db.KeyFile())
+func checkLogState(ctx context.Context, db store, log *slog.Logger, logKey string, witnesses []*translog.WitnessClient, accept bool) (*translog.Reference, error) {
+	ref, err := translog.OpenReference(db.KeyFile())
 	if err != nil {
 		return nil, err
 	}
-	cp, hashes, err := klog.Latest(ctx, db, logKey)
+	cp, hashes, err := translog.Latest(ctx, db, logKey)
 	if err != nil {
 		return nil, fmt.Errorf("the log's newest checkpoint: %w", err)
 	}
@@ -34,11 +34,11 @@ func checkLogState(ctx context.Context, db store, log *slog.Logger, logKey strin
 			log.Warn("a witness's newest checkpoint could not be read to check the log against it", "witness", wc.URL, "err", err)
 			continue
 		}
-		wcp, _, err := klog.OpenCheckpoint(signed, logKey)
+		wcp, _, err := translog.OpenCheckpoint(signed, logKey)
 		if err != nil {
 			return nil, err
 		}
-		if err := klog.Consistent(wcp, cp, hashes); err != nil {
+		if err := translog.Consistent(wcp, cp, hashes); err != nil {
 			return nil, fmt.Errorf("witness %s cosigned a checkpoint of %d leaves: %w; see \"Back up and restore\" in the README", wc.URL, wcp.Size, err)
 		}
 		confirmed++
@@ -46,23 +46,23 @@ func checkLogState(ctx context.Context, db store, log *slog.Logger, logKey strin
 	err = ref.Check(cp, hashes)
 	switch {
 	case err == nil:
-	case errors.Is(err, klog.ErrNoReference) && (accept || confirmed > 0):
+	case errors.Is(err, translog.ErrNoReference) && (accept || confirmed > 0):
 		log.Warn("no log reference file: the log's tree is taken as it is", "size", cp.Size, "confirmed_by_witnesses", confirmed, "accepted_by_flag", accept)
-	case errors.Is(err, klog.ErrNoReference):
+	case errors.Is(err, translog.ErrNoReference):
 		return nil, fmt.Errorf("%w: start with a witness that cosigned the log (--witness) or, if this database was moved here as it was, with --accept-log-state", err)
 	default:
 		ref0, _ := ref.Checkpoint()
-		return nil, fmt.Errorf("%w; it signs nothing that would fork it: the database holds %d leaves, the reference %d (%s); see \"Back up and restore\" in the README", err, cp.Size, ref0.Size, klog.ReferencePath(db.KeyFile()))
+		return nil, fmt.Errorf("%w; it signs nothing that would fork it: the database holds %d leaves, the reference %d (%s); see \"Back up and restore\" in the README", err, cp.Size, ref0.Size, translog.ReferencePath(db.KeyFile()))
 	}
-	if err := ref.Accept(cp); err != nil && !errors.Is(err, klog.ErrInconsistent) {
+	if err := ref.Accept(cp); err != nil && !errors.Is(err, translog.ErrInconsistent) {
 		return nil, err
 	}
 	return ref, nil
 }
 
 // advance moves the reference to the log's newest checkpoint.
-func advance(ctx context.Context, db store, logKey string, ref *klog.Reference) error {
-	cp, hashes, err := klog.Latest(ctx, db, logKey)
+func advance(ctx context.Context, db store, logKey string, ref *translog.Reference) error {
+	cp, hashes, err := translog.Latest(ctx, db, logKey)
 	if err != nil {
 		return err
 	}
@@ -70,7 +70,7 @@ func advance(ctx context.Context, db store, logKey string, ref *klog.Reference) 
 }
 
 // advanceReference moves the reference a last time, at shutdown.
-func advanceReference(ctx context.Context, db store, log *slog.Logger, logKey string, ref *klog.Reference) {
+func advanceReference(ctx context.Context, db store, log *slog.Logger, logKey string, ref *translog.Reference) {
 	if err := advance(ctx, db, logKey, ref); err != nil {
 		log.Error("the log no longer extends what this server signed before", "err", err)
 	}
@@ -82,7 +82,7 @@ const referenceEvery = 250 * time.Millisecond
 
 // keepReference moves the reference along with the log while serving, and
 // says so loudly, once per change, if the log stops extending it.
-func keepReference(ctx context.Context, db store, log *slog.Logger, logKey string, ref *klog.Reference) {
+func keepReference(ctx context.Context, db store, log *slog.Logger, logKey string, ref *translog.Reference) {
 	tick := time.NewTicker(referenceEvery)
 	defer tick.Stop()
 	failing := false
@@ -110,7 +110,7 @@ func referenceCopied(keyFile string, signed []byte, logKey string) error {
 	if signed == nil {
 		return nil
 	}
-	cp, _, err := klog.OpenCheckpoint(signed, logKey)
+	cp, _, err := translog.OpenCheckpoint(signed, logKey)
 	if err != nil {
 		return err
 	}
@@ -118,7 +118,7 @@ func referenceCopied(keyFile string, signed []byte, logKey string) error {
 	if err != nil {
 		return err
 	}
-	ref, err := klog.OpenReference(kek)
+	ref, err := translog.OpenReference(kek)
 	if err != nil {
 		return err
 	}

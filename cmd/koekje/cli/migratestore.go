@@ -17,7 +17,7 @@ import (
 	"github.com/koekje/koekje/server/postgres"
 	"github.com/koekje/koekje/server/proof"
 	"github.com/koekje/koekje/server/sqlite"
-	klog "github.com/koekje/koekje/server/tlog"
+	"github.com/koekje/koekje/server/translog"
 )
 
 // copyBatch is the number of rows one INSERT of migrate-store carries.
@@ -373,7 +373,7 @@ func (c *storeCopy) copyTheLog(ctx context.Context) error {
 		return errors.New("the source's log has leaves and no signed checkpoint")
 	}
 	c.logKey = signer.VerifierKey()
-	cp, _, err := klog.OpenCheckpoint(latest, c.logKey)
+	cp, _, err := translog.OpenCheckpoint(latest, c.logKey)
 	if err != nil {
 		return fmt.Errorf("the source's newest log checkpoint: %w", err)
 	}
@@ -474,21 +474,21 @@ func (c *storeCopy) verifyLog(ctx context.Context) (bool, error) {
 	if err != nil {
 		return false, err
 	}
-	cp, _, err := klog.OpenCheckpoint(latest, c.logKey)
+	cp, _, err := translog.OpenCheckpoint(latest, c.logKey)
 	if err != nil {
 		return false, fmt.Errorf("the copied log's newest checkpoint: %w", err)
 	}
-	taggers := map[string]*klog.SiteTagger{}
+	taggers := map[string]*translog.SiteTagger{}
 	leaves := map[string]int64{}
-	var tree klog.TreeBuilder
-	var commit klog.Committer
+	var tree translog.TreeBuilder
+	var commit translog.Committer
 	fail := func(site string, seq int64, reason, detail string) {
 		sc := c.site(site)
 		if sc.OK {
 			sc.OK, sc.Seq, sc.Reason, sc.Detail = false, seq, reason, detail
 		}
 	}
-	err = c.imp.LogLeaves(ctx, func(l *klog.LeafRecord) error {
+	err = c.imp.LogLeaves(ctx, func(l *translog.LeafRecord) error {
 		if l.Index != tree.Size() {
 			return fmt.Errorf("the copied log lacks leaf %d", tree.Size())
 		}
@@ -496,7 +496,7 @@ func (c *storeCopy) verifyLog(ctx context.Context) (bool, error) {
 		if l.Site == "" {
 			return nil // a purged record's leaf: FinishLog placed it
 		}
-		leaf, err := klog.ParseLeaf(l.Entry)
+		leaf, err := translog.ParseLeaf(l.Entry)
 		if err != nil {
 			return fmt.Errorf("leaf %d: %w", l.Index, err)
 		}
@@ -506,7 +506,7 @@ func (c *storeCopy) verifyLog(ctx context.Context) (bool, error) {
 			if err != nil {
 				return err
 			}
-			t = klog.NewSiteTagger(key)
+			t = translog.NewSiteTagger(key)
 			taggers[l.Site] = t
 		}
 		leaves[l.Site]++

@@ -22,7 +22,7 @@ import (
 	"github.com/koekje/koekje/server"
 	"github.com/koekje/koekje/server/postgres"
 	"github.com/koekje/koekje/server/proof"
-	klog "github.com/koekje/koekje/server/tlog"
+	"github.com/koekje/koekje/server/translog"
 )
 
 func serveCmd(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
@@ -41,7 +41,7 @@ func serveCmd(ctx context.Context, args []string, getenv func(string) string, st
 		defRate = r
 	}
 	fs.Float64Var(&o.rateLimit, "rate-limit", defRate, "public POSTs per second per client network; 0 turns it off (KOEKJE_RATE_LIMIT)")
-	var witnesses []*klog.WitnessClient
+	var witnesses []*translog.WitnessClient
 	fs.Func("witness", "a witness as URL=KEY: checkpoints go to it every 10 s; repeat for more", witnessFlag(&witnesses))
 	policy := fs.Int("witness-policy", 0, "cosignatures a checkpoint needs before it is published (default: every witness)")
 	witnessEvery := fs.Duration("witness-interval", 10*time.Second, "how often the newest checkpoint goes to the witnesses, when the log grew")
@@ -166,7 +166,7 @@ func serveCmd(ctx context.Context, args []string, getenv func(string) string, st
 		if *witnessEvery < 100*time.Millisecond {
 			return fmt.Errorf("--witness-interval %s: want at least 100ms", *witnessEvery)
 		}
-		wg := &klog.Witnessing{Store: db, LogKey: logKey, Witnesses: witnesses, Policy: *policy,
+		wg := &translog.Witnessing{Store: db, LogKey: logKey, Witnesses: witnesses, Policy: *policy,
 			Client: &http.Client{Timeout: 15 * time.Second}, Log: log}
 		if postgres.IsDSN(o.db) {
 			// One instance at a time talks to the witnesses; if it stops,

@@ -13,7 +13,7 @@ import (
 	"github.com/koekje/koekje/server/postgres"
 	"github.com/koekje/koekje/server/proof"
 	"github.com/koekje/koekje/server/sqlite"
-	klog "github.com/koekje/koekje/server/tlog"
+	"github.com/koekje/koekje/server/translog"
 )
 
 // store is what the commands need of a consent store; the SQLite and the
@@ -23,11 +23,11 @@ type store interface {
 	proof.KeyStore
 	SaveWitnessed(ctx context.Context, size int64, cosigned []byte) error
 	Secret(ctx context.Context, name string, n int) ([]byte, error)
-	StartLog(ctx context.Context, origin string) (*klog.Signer, error)
+	StartLog(ctx context.Context, origin string) (*translog.Signer, error)
 	LogOrigin(ctx context.Context) (string, error)
 	KeyFile() *keyfile.Key
-	LogSigner(ctx context.Context) (*klog.Signer, error)
-	NewLogSigner(ctx context.Context, origin string) (*klog.Signer, error)
+	LogSigner(ctx context.Context) (*translog.Signer, error)
+	NewLogSigner(ctx context.Context, origin string) (*translog.Signer, error)
 	Sites(ctx context.Context) ([]string, error)
 	LimitSize(ctx context.Context, maxBytes int64) error
 	SetOnCommit(f func(size int, d time.Duration, err error))

@@ -14,7 +14,7 @@ import (
 	"time"
 
 	"github.com/koekje/koekje/server/postgres/pgtest"
-	klog "github.com/koekje/koekje/server/tlog"
+	"github.com/koekje/koekje/server/translog"
 	"github.com/koekje/koekje/server/witness"
 )
 
@@ -80,7 +80,7 @@ func TestServePostgres(t *testing.T) {
 		}
 		signed, _ := io.ReadAll(resp.Body)
 		resp.Body.Close()
-		if cp, names, err := klog.OpenWitnessed(signed, logKey, []string{w.VerifierKey()}); err == nil && cp.Size == 3 && len(names) == 1 {
+		if cp, names, err := translog.OpenWitnessed(signed, logKey, []string{w.VerifierKey()}); err == nil && cp.Size == 3 && len(names) == 1 {
 			break
 		}
 		if time.Now().After(deadline) {

@@ -11,7 +11,7 @@ import (
 
 	"github.com/koekje/koekje/server/consent"
 	"github.com/koekje/koekje/server/proof"
-	klog "github.com/koekje/koekje/server/tlog"
+	"github.com/koekje/koekje/server/translog"
 )
 
 func verifyCmd(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
@@ -20,7 +20,7 @@ func verifyCmd(ctx context.Context, args []string, getenv func(string) string, s
 	site := fs.String("site", "", "verify only this site")
 	checkpoint := fs.String("checkpoint", "", "a signed log checkpoint you kept (or a witness cosigned): the database must still hold that log")
 	logKey := fs.String("log-key", "", "the log's verifier key you pinned; by default the database's own")
-	var witnesses []*klog.WitnessClient
+	var witnesses []*translog.WitnessClient
 	fs.Func("witness", "a witness as URL=KEY: its newest cosigned checkpoint is the reference", witnessFlag(&witnesses))
 	if err := parseAnywhere(fs, args); err != nil {
 		return err
@@ -115,14 +115,14 @@ func verifyCmd(ctx context.Context, args []string, getenv func(string) string, s
 // checkReference holds the database's log against the reference file
 // beside its key file, when there is one.
 func checkReference(ctx context.Context, db store, logKey string) error {
-	ref, err := klog.OpenReference(db.KeyFile())
+	ref, err := translog.OpenReference(db.KeyFile())
 	if err != nil {
 		return err
 	}
 	if _, ok := ref.Checkpoint(); !ok {
 		return nil
 	}
-	cp, hashes, err := klog.Latest(ctx, db, logKey)
+	cp, hashes, err := translog.Latest(ctx, db, logKey)
 	if err != nil {
 		return err
 	}

@@ -12,7 +12,7 @@ import (
 	"strings"
 	"time"
 
-	klog "github.com/koekje/koekje/server/tlog"
+	"github.com/koekje/koekje/server/translog"
 	"github.com/koekje/koekje/server/witness"
 )
 
@@ -60,23 +60,23 @@ func witnessCmd(ctx context.Context, args []string, getenv func(string) string, 
 }
 
 // witnessFlag reads --witness URL=KEY.
-func witnessFlag(list *[]*klog.WitnessClient) func(string) error {
+func witnessFlag(list *[]*translog.WitnessClient) func(string) error {
 	return func(v string) error {
 		url, key, ok := strings.Cut(v, "=")
 		if !ok || !strings.HasPrefix(url, "http") {
 			return errors.New("want URL=KEY, the witness's prefix and its verifier key")
 		}
-		if _, err := klog.NewCosignatureVerifier(key); err != nil {
+		if _, err := translog.NewCosignatureVerifier(key); err != nil {
 			return err
 		}
-		*list = append(*list, &klog.WitnessClient{URL: url, Key: key})
+		*list = append(*list, &translog.WitnessClient{URL: url, Key: key})
 		return nil
 	}
 }
 
 // witnessedCheckpoint fetches the newest checkpoint a witness cosigned for
 // origin and checks the log's signature and the witness's cosignature.
-func witnessedCheckpoint(ctx context.Context, wc *klog.WitnessClient, origin, logKey string) ([]byte, error) {
+func witnessedCheckpoint(ctx context.Context, wc *translog.WitnessClient, origin, logKey string) ([]byte, error) {
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	req, _ := http.NewRequestWithContext(ctx, "GET", strings.TrimSuffix(wc.URL, "/")+"/checkpoint?origin="+origin, nil)
@@ -89,7 +89,7 @@ func witnessedCheckpoint(ctx context.Context, wc *klog.WitnessClient, origin, lo
 	if resp.StatusCode != http.StatusOK {
 		return nil, fmt.Errorf("witness %s: %s: %s", wc.URL, resp.Status, strings.TrimSpace(string(body)))
 	}
-	if _, names, err := klog.OpenWitnessed(body, logKey, []string{wc.Key}); err != nil || len(names) != 1 {
+	if _, names, err := translog.OpenWitnessed(body, logKey, []string{wc.Key}); err != nil || len(names) != 1 {
 		return nil, fmt.Errorf("witness %s: its checkpoint does not carry its own cosignature and the log's signature: %v", wc.URL, err)
 	}
 	return body, nil

@@ -15,7 +15,7 @@ import (
 
 	"github.com/koekje/koekje/server/consent"
 	"github.com/koekje/koekje/server/sqlite"
-	klog "github.com/koekje/koekje/server/tlog"
+	"github.com/koekje/koekje/server/translog"
 	"github.com/koekje/koekje/server/witness"
 )
 
@@ -48,8 +48,8 @@ func TestVerifyAgainstWitness(t *testing.T) {
 	defer w.Close()
 	ws := httptest.NewServer(w.Handler())
 	defer ws.Close()
-	wg := &klog.Witnessing{Store: db, LogKey: signer.VerifierKey(), Policy: 1, Client: http.DefaultClient,
-		Witnesses: []*klog.WitnessClient{{URL: ws.URL, Key: w.VerifierKey()}}}
+	wg := &translog.Witnessing{Store: db, LogKey: signer.VerifierKey(), Policy: 1, Client: http.DefaultClient,
+		Witnesses: []*translog.WitnessClient{{URL: ws.URL, Key: w.VerifierKey()}}}
 	if err := wg.Once(ctx); err != nil {
 		t.Fatal(err)
 	}

@@ -1,4 +1,4 @@
-package tlog
+package translog
 
 import (
 	"crypto/ed25519"

@@ -1,11 +1,11 @@
-// Package tlog is Koekje's transparency log: one Merkle tree (RFC 6962
+// Package translog is Koekje's transparency log: one Merkle tree (RFC 6962
 // hashing) per deployment over salted commitments to record hashes, with
 // signed checkpoints and tiles in the C2SP formats (tlog-checkpoint,
 // signed-note, tlog-tiles) that the Go checksum database and Certificate
 // Transparency use. Its leaves hold no personal data. Hashes, tiles and
 // proofs come from golang.org/x/mod/sumdb/tlog; this package adds the leaf
 // format, the checkpoint text, tile paths and the checks an auditor runs.
-package tlog
+package translog
 
 import (
 	"crypto/hmac"

@@ -3,6 +3,7 @@ package e2e
 import (
 	"bytes"
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"io"
 	"net/http"
@@ -99,6 +100,19 @@ func TestReceiptPageAgreesWithCLI(t *testing.T) {
 		forged = parts[0] + "." + parts[1] + "." + parts[2][:10] + "AAAA" + parts[2][14:]
 	}
 
+	// Signed by the server's own key, but claiming another action than the
+	// record it carries, whose hash it names.
+	var claims map[string]any
+	payload, _ := base64.RawURLEncoding.DecodeString(parts[1])
+	if err := json.Unmarshal(payload, &claims); err != nil {
+		t.Fatal(err)
+	}
+	claims["action"] = "accept_all"
+	lying, err := keys.Ring().SignJWT(claims)
+	if err != nil {
+		t.Fatal(err)
+	}
+
 	tb := newTab(t)
 	tb.do(chromedp.Navigate(ts.URL + "/verify"))
 	for _, tt := range []struct {
@@ -111,6 +125,7 @@ func TestReceiptPageAgreesWithCLI(t *testing.T) {
 		{"good, witnessed", receipt.JWT, proofText, 1, true},
 		{"signature alone", receipt.JWT, nil, 0, true},
 		{"changed receipt", forged, proofText, 0, false},
+		{"claims that are not its record", lying, proofText, 0, false},
 		{"another record's proof", receipt.JWT, otherProof, 0, false},
 		{"two witnesses asked for", receipt.JWT, proofText, 2, false},
 	} {

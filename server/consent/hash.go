@@ -22,6 +22,16 @@ const RecordEncodingV1 = "koekje-record-v1"
 // index that walks it, so a renumbering shows as a broken link, not as an
 // altered record.
 func RecordHash(r *Record) []byte {
+	sum := sha256.Sum256(RecordEncoding(r))
+	return sum[:]
+}
+
+// RecordEncoding is the canonical encoding of r that RecordHash hashes
+// (RecordEncodingV1): every field with its length in front, lengths and
+// integers as signed varints, choices sorted by category. A receipt
+// carries it, so anyone recomputes the record's hash from the receipt
+// alone; DecodeRecord reads it back.
+func RecordEncoding(r *Record) []byte {
 	e := encoder{b: make([]byte, 0, 512)}
 	e.str(RecordEncodingV1)
 	e.bytes(r.RecordID[:])
@@ -51,8 +61,124 @@ func RecordHash(r *Record) []byte {
 	e.str(r.IP)
 	e.bool(r.GPC)
 	e.bytes(r.PrevHash)
-	sum := sha256.Sum256(e.b)
-	return sum[:]
+	return e.b
+}
+
+// DecodeRecord reads a record's canonical encoding (RecordEncoding): the
+// fields the hash covers, not Seq, Hash or anything the store adds. It
+// refuses anything that is not exactly one record of a known encoding.
+func DecodeRecord(b []byte) (*Record, error) {
+	d := decoder{b: b}
+	if enc := d.str(); enc != RecordEncodingV1 {
+		if d.err == nil {
+			d.err = fmt.Errorf("record encoding %q is not %s", enc, RecordEncodingV1)
+		}
+		return nil, d.err
+	}
+	r := &Record{}
+	copy(r.RecordID[:], d.fixed(16))
+	copy(r.ConsentID[:], d.fixed(16))
+	r.Site = d.str()
+	r.RecordedAt = time.UnixMicro(d.int()).UTC()
+	r.Action = d.str()
+	n := d.count()
+	r.Choices = make(map[string]bool, n)
+	prev := ""
+	for i := 0; i < n && d.err == nil; i++ {
+		k := d.str()
+		if i > 0 && k <= prev {
+			d.fail("choices out of order")
+		}
+		prev = k
+		r.Choices[k] = d.bool()
+	}
+	n = d.count()
+	for i := 0; i < n && d.err == nil; i++ {
+		r.Services = append(r.Services, d.str())
+	}
+	r.Revision = int(d.int())
+	r.ConfigHash = d.str()
+	r.Language = d.str()
+	r.URL = d.str()
+	r.UserAgent = d.str()
+	r.IP = d.str()
+	r.GPC = d.bool()
+	r.PrevHash = d.bytes()
+	if d.err == nil && len(d.b) > 0 {
+		d.fail("trailing bytes")
+	}
+	if d.err != nil {
+		return nil, d.err
+	}
+	return r, nil
+}
+
+// decoder reads the canonical encoding; the first error sticks.
+type decoder struct {
+	b   []byte
+	err error
+}
+
+func (d *decoder) fail(what string) {
+	if d.err == nil {
+		d.err = fmt.Errorf("record encoding: %s", what)
+	}
+}
+
+func (d *decoder) int() int64 {
+	if d.err != nil {
+		return 0
+	}
+	v, n := binary.Varint(d.b)
+	if n <= 0 {
+		d.fail("bad varint")
+		return 0
+	}
+	d.b = d.b[n:]
+	return v
+}
+
+// count reads a length, no more than the bytes left could hold.
+func (d *decoder) count() int {
+	v := d.int()
+	if v < 0 || v > int64(len(d.b)) {
+		d.fail("bad length")
+		return 0
+	}
+	return int(v)
+}
+
+func (d *decoder) bytes() []byte {
+	n := d.count()
+	if d.err != nil {
+		return nil
+	}
+	out := d.b[:n:n]
+	d.b = d.b[n:]
+	return out
+}
+
+func (d *decoder) fixed(n int) []byte {
+	b := d.bytes()
+	if d.err == nil && len(b) != n {
+		d.fail(fmt.Sprintf("want %d bytes, got %d", n, len(b)))
+	}
+	return b
+}
+
+func (d *decoder) str() string { return string(d.bytes()) }
+
+func (d *decoder) bool() bool {
+	if d.err != nil {
+		return false
+	}
+	if len(d.b) == 0 || d.b[0] > 1 {
+		d.fail("bad bool")
+		return false
+	}
+	v := d.b[0] == 1
+	d.b = d.b[1:]
+	return v
 }
 
 // encoder appends the canonical encoding; the hash is taken over it whole.

@@ -101,3 +101,40 @@ func TestLink(t *testing.T) {
 		t.Error("a failing ID source gave no error")
 	}
 }
+
+// A record's canonical encoding reads back to the fields it hashes, and
+// the decoder refuses anything else without a panic.
+func TestDecodeRecord(t *testing.T) {
+	r := &consent.Record{RecordID: uuid.Must(uuid.NewV7()), ConsentID: uuid.New(), Site: "demo",
+		RecordedAt: time.UnixMicro(1_765_000_000_123_456).UTC(), Action: consent.Custom,
+		Choices:  map[string]bool{"necessary": true, "analytics": false, "embeds": true},
+		Services: []string{"youtube"}, Revision: 3, ConfigHash: "sha256:ab", Language: "nl",
+		URL: "https://example.nl/", UserAgent: "ua", IP: "192.0.2.0/24", GPC: true, PrevHash: bytes.Repeat([]byte{7}, 32)}
+	enc := consent.RecordEncoding(r)
+	got, err := consent.DecodeRecord(enc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(consent.RecordHash(got), consent.RecordHash(r)) || got.Action != r.Action || got.RecordID != r.RecordID || !got.RecordedAt.Equal(r.RecordedAt) || !got.GPC {
+		t.Errorf("decoded %+v, want %+v", got, r)
+	}
+	for _, bad := range [][]byte{nil, enc[:len(enc)-1], append(bytes.Clone(enc), 0), []byte("koekje-record-v2")} {
+		if _, err := consent.DecodeRecord(bad); err == nil {
+			t.Errorf("decoded %q", bad)
+		}
+	}
+}
+
+func FuzzDecodeRecord(f *testing.F) {
+	f.Add(consent.RecordEncoding(&consent.Record{Site: "demo", Action: consent.AcceptAll, Choices: map[string]bool{"a": true}}))
+	f.Add([]byte{})
+	f.Fuzz(func(t *testing.T, b []byte) {
+		r, err := consent.DecodeRecord(b)
+		if err != nil {
+			return
+		}
+		if !bytes.Equal(consent.RecordEncoding(r), b) {
+			t.Errorf("a record that decodes does not encode back to its bytes")
+		}
+	})
+}

@@ -1,6 +1,7 @@
 package proof
 
 import (
+	"encoding/base64"
 	"encoding/hex"
 	"fmt"
 	"time"
@@ -46,6 +47,11 @@ type Receipt struct {
 	PrevHash        string   `json:"prev_hash"`
 	// LogIndex is the record's leaf in the transparency log, when one is kept.
 	LogIndex *int64 `json:"log_index,omitempty"`
+	// Record is the record's canonical encoding (consent.RecordEncoding,
+	// base64url without padding): its SHA-256 is RecordHash, so anyone
+	// recomputes the hash, and checks the claims above, from the receipt
+	// alone.
+	Record string `json:"record"`
 }
 
 // ReceiptController is the data controller as the receipt names it.
@@ -93,6 +99,7 @@ func NewReceipt(r *consent.Record, site *config.Site, issuer string, now time.Ti
 		Site: site.ID, RecordID: r.RecordID.String(), RecordedAt: r.RecordedAt.Format(time.RFC3339Nano),
 		Action: r.Action, GrantedServices: r.Services, PolicyRevision: r.Revision, ConfigHash: r.ConfigHash,
 		GPC: r.GPC, Sequence: r.Seq, RecordHash: hex.EncodeToString(r.Hash), PrevHash: hex.EncodeToString(r.PrevHash),
+		Record: base64.RawURLEncoding.EncodeToString(consent.RecordEncoding(r)),
 	}
 	svc := ReceiptService{Service: site.Name}
 	for _, cat := range site.Categories {

@@ -2,30 +2,36 @@ package proof
 
 import (
 	"crypto/ed25519"
+	"crypto/sha256"
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 
+	"github.com/koekje/koekje/server/consent"
 	"github.com/koekje/koekje/server/translog"
 )
 
 // ReceiptCheck is what an offline check of a receipt found.
 type ReceiptCheck struct {
-	OK         bool     `json:"ok"`
-	KeyID      string   `json:"kid"`
-	ConsentID  string   `json:"consent_id"`
-	RecordID   string   `json:"record_id"`
-	RecordedAt string   `json:"recorded_at"`
-	Action     string   `json:"action"`
-	RecordHash string   `json:"record_hash"`
-	LogIndex   *int64   `json:"log_index,omitempty"`
-	LogOrigin  string   `json:"log_origin,omitempty"`
-	LogSize    int64    `json:"log_size,omitempty"` // of the checkpoint the proof leads to
-	Witnesses  []string `json:"witnesses,omitempty"`
-	Error      string   `json:"error,omitempty"`
+	OK         bool   `json:"ok"`
+	KeyID      string `json:"kid"`
+	ConsentID  string `json:"consent_id"`
+	RecordID   string `json:"record_id"`
+	RecordedAt string `json:"recorded_at"`
+	Action     string `json:"action"`
+	RecordHash string `json:"record_hash"`
+	// RecordRehashed says the receipt carried its canonical record, whose
+	// hash was recomputed and whose fields the claims were held against.
+	RecordRehashed bool     `json:"record_rehashed"`
+	LogIndex       *int64   `json:"log_index,omitempty"`
+	LogOrigin      string   `json:"log_origin,omitempty"`
+	LogSize        int64    `json:"log_size,omitempty"` // of the checkpoint the proof leads to
+	Witnesses      []string `json:"witnesses,omitempty"`
+	Error          string   `json:"error,omitempty"`
 }
 
 // CheckReceipt checks a receipt without the server: the JWT's signature
@@ -46,6 +52,12 @@ func CheckReceipt(jwt string, jwks []byte, tlogProof []byte, logKey string, witn
 	}
 	rc.ConsentID, rc.RecordID, rc.RecordedAt, rc.Action = claims.Subject, claims.RecordID, claims.RecordedAt, claims.Action
 	rc.RecordHash, rc.LogIndex = claims.RecordHash, claims.LogIndex
+	if claims.Record != "" {
+		if err := checkRecord(claims); err != nil {
+			return fail("%v", err)
+		}
+		rc.RecordRehashed = true
+	}
 	if tlogProof == nil {
 		rc.OK = true
 		return rc
@@ -121,4 +133,47 @@ func verifyJWT(jwt string, jwks []byte) (*Receipt, string, error) {
 		return nil, header.Kid, errors.New("the receipt's claims are not base64url JSON")
 	}
 	return &claims, header.Kid, nil
+}
+
+// checkRecord recomputes the record's hash from the canonical record the
+// receipt carries and holds the claims against that record: a receipt
+// whose claims say other than the record its hash commits to fails.
+func checkRecord(c *Receipt) error {
+	raw, err := base64.RawURLEncoding.DecodeString(c.Record)
+	if err != nil {
+		return errors.New("the receipt's record is not base64url")
+	}
+	r, err := consent.DecodeRecord(raw)
+	if err != nil {
+		return fmt.Errorf("the receipt's record: %w", err)
+	}
+	sum := sha256.Sum256(raw)
+	if hex.EncodeToString(sum[:]) != c.RecordHash {
+		return errors.New("the receipt's record does not hash to its record_hash")
+	}
+	at, err := time.Parse(time.RFC3339Nano, c.RecordedAt)
+	switch {
+	case r.RecordID.String() != c.RecordID:
+		return fmt.Errorf("the record is %s, the receipt says %s", r.RecordID, c.RecordID)
+	case r.ConsentID.String() != c.Subject || r.Site != c.Site:
+		return errors.New("the record's consent ID or site is not the receipt's")
+	case err != nil || !at.Equal(r.RecordedAt):
+		return fmt.Errorf("the record was made at %s, the receipt says %s", r.RecordedAt.Format(time.RFC3339Nano), c.RecordedAt)
+	case r.Action != c.Action:
+		return fmt.Errorf("the record's action is %s, the receipt says %s", r.Action, c.Action)
+	case r.Revision != c.PolicyRevision || r.ConfigHash != c.ConfigHash || r.GPC != c.GPC:
+		return errors.New("the record's policy revision, banner version or GPC is not the receipt's")
+	case hex.EncodeToString(r.PrevHash) != c.PrevHash:
+		return errors.New("the record's link is not the receipt's prev_hash")
+	}
+	for _, svc := range c.Services {
+		for _, p := range svc.Purposes {
+			for _, cat := range p.PurposeCategory {
+				if granted := r.Choices[cat]; granted != (p.State == "granted") {
+					return fmt.Errorf("the receipt says %s of %s, the record says granted=%v", p.State, cat, granted)
+				}
+			}
+		}
+	}
+	return nil
 }

@@ -1,5 +1,6 @@
 // Checks a Koekje receipt in the browser, as `koekje verify-receipt` does:
-// the JWT (EdDSA) against the JWKS, then, with a tlog-proof, the leaf rebuilt
+// the JWT (EdDSA) against the JWKS, the record's hash recomputed from the
+// canonical record it carries, then, with a tlog-proof, the leaf rebuilt
 // from the receipt's record hash, the inclusion proof (RFC 6962), the log's
 // signature on the checkpoint (signed note) and witnesses' cosignatures
 // (cosignature/v1). WebCrypto does the hashing and Ed25519.
@@ -96,6 +97,56 @@ function parseProof (text) {
   return p
 }
 
+// checkRecord recomputes the record's hash from the canonical record the
+// receipt carries (koekje-record-v1: every field with its length in front,
+// lengths and integers as Go's signed varints) and holds the claims
+// against that record, as verify-receipt does.
+async function checkRecord (claims) {
+  const raw = b64url(claims.record)
+  if (hex(await sha256(raw)) !== claims.record_hash) throw new Error("the receipt's record does not hash to its record_hash")
+  let i = 0
+  const varint = () => {
+    let x = 0n; let shift = 0n
+    for (;;) {
+      if (i >= raw.length || shift > 63n) throw new Error('record encoding: bad varint')
+      const b = raw[i++]
+      x |= BigInt(b & 0x7f) << shift
+      shift += 7n
+      if (b < 0x80) break
+    }
+    return (x >> 1n) ^ -(x & 1n)
+  }
+  const len = () => { const n = Number(varint()); if (n < 0 || n > raw.length - i) throw new Error('record encoding: bad length'); return n }
+  const bytes = () => { const n = len(); const b = raw.slice(i, i + n); i += n; return b }
+  const str = () => new TextDecoder().decode(bytes())
+  const bool = () => { if (i >= raw.length || raw[i] > 1) throw new Error('record encoding: bad bool'); return raw[i++] === 1 }
+  const uuid = b => { const h = hex(b); return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20)}` }
+  if (str() !== 'koekje-record-v1') throw new Error('record encoding: not koekje-record-v1')
+  const recordID = uuid(bytes()); const consentID = uuid(bytes()); const site = str(); const micros = varint(); const action = str()
+  const choices = {}
+  for (let n = len(); n > 0; n--) { const k = str(); choices[k] = bool() }
+  for (let n = len(); n > 0; n--) str()
+  const revision = Number(varint()); const configHash = str()
+  str(); str(); str(); str() // language, URL, user agent, network: hashed, not claimed
+  const gpc = bool(); const prev = hex(bytes())
+  if (i !== raw.length) throw new Error('record encoding: trailing bytes')
+  const t = /^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(?:\.(\d+))?(Z|[+-]\d\d:\d\d)$/.exec(claims.recorded_at || '')
+  const claimed = t && BigInt(Date.parse(t[1] + t[3])) * 1000n + BigInt((t[2] || '').padEnd(6, '0').slice(0, 6))
+  if (recordID !== claims.record_id) throw new Error(`the record is ${recordID}, the receipt says ${claims.record_id}`)
+  if (consentID !== claims.sub || site !== claims.site) throw new Error("the record's consent ID or site is not the receipt's")
+  if (claimed !== micros) throw new Error(`the record's time is not the receipt's ${claims.recorded_at}`)
+  if (action !== claims.action) throw new Error(`the record's action is ${action}, the receipt says ${claims.action}`)
+  if (revision !== claims.policy_revision || configHash !== claims.config_hash || gpc !== claims.gpc) throw new Error("the record's policy revision, banner version or GPC is not the receipt's")
+  if (prev !== claims.prev_hash) throw new Error("the record's link is not the receipt's prev_hash")
+  for (const svc of claims.services || []) {
+    for (const p of svc.purposes || []) {
+      for (const cat of p.purposeCategory || []) {
+        if (Boolean(choices[cat]) !== (p.state === 'granted')) throw new Error(`the receipt says ${p.state} of ${cat}, the record says otherwise`)
+      }
+    }
+  }
+}
+
 async function check (f) {
   const out = { ok: false, kid: '' }
   try {
@@ -104,6 +155,11 @@ async function check (f) {
     const { claims, kid } = await checkJWT(jwt, JSON.parse(f.jwks))
     Object.assign(out, { kid, consent_id: claims.sub, record_id: claims.record_id, recorded_at: claims.recorded_at, action: claims.action, record_hash: claims.record_hash })
     if (claims.log_index !== undefined) out.log_index = claims.log_index
+    out.record_rehashed = false
+    if (claims.record) {
+      await checkRecord(claims)
+      out.record_rehashed = true
+    }
     if (f.proof.trim()) {
       const p = parseProof(f.proof.replace(/\r/g, ''))
       if (claims.log_index !== p.index) throw new Error(`the proof is for leaf ${p.index}, not the receipt's`)

@@ -34,6 +34,7 @@ var commands = []command{
 	{"log-audit", "", "check the public log from its tiles: root, growth, a site's leaves", logAuditCmd},
 	{"scan", "URL…", "check a site's pages in a real Chromium against its declared cookies", scanCmd},
 	{"migrate-store", "", "copy a SQLite store into an empty PostgreSQL database, verified", migrateStoreCmd},
+	{"backup", "", "copy a SQLite database consistently, while it serves", backupCmd},
 	{"version", "", "print the version", versionCmd},
 }
 

@@ -64,19 +64,31 @@ func TestNoForkAfterRestore(t *testing.T) {
 	env := map[string]string{"KOEKJE_DB": filepath.Join(dir, "k.db"), "KOEKJE_ADMIN_TOKEN": adminToken, "KOEKJE_RATE_LIMIT": "0"}
 	base, _, stop := serveUntil(t, env)
 	postN(t, base, 19)
-	stop()
-	copyFiles(t, dir, backup)
-	base, _, stop = serveUntil(t, env)
+	// koekje backup, as the README says, while the server runs.
+	saved := filepath.Join(backup, "k.db")
+	if out, err := runCLI(t, env, "backup", "--to", saved); err != nil || !strings.Contains(out, "backed up") {
+		t.Fatalf("backup: %v %s", err, out)
+	}
+	if fi, err := os.Stat(saved); err != nil || fi.Mode().Perm() != 0o600 {
+		t.Fatalf("the backup: %v %v, want mode 0600", fi, err)
+	}
+	if _, err := runCLI(t, env, "backup", "--to", saved); err == nil {
+		t.Error("a backup over an existing file was not refused")
+	}
 	postN(t, base, 18)
 	stop()
 
+	// Restore: the backup in place of the database, as an operator would.
+	for _, name := range []string{"k.db-wal", "k.db-shm"} {
+		os.Remove(filepath.Join(dir, name))
+	}
 	copyFiles(t, backup, dir)
 	err := serveErr(t, env)
 	if err == nil || !strings.Contains(err.Error(), "19 leaves") || !strings.Contains(err.Error(), "37") || !strings.Contains(err.Error(), "Back up and restore") {
 		t.Fatalf("serve on the restored backup: %v, want a refusal naming 19 and 37", err)
 	}
 	// verify, which checked the backup's chain as intact, names the fork.
-	if out, err := runCLI(t, env, "verify"); err != ErrFailed || !strings.Contains(out, "the database holds 19 leaves, the reference 37") {
+	if out, err := runCLI(t, env, "verify"); err != ErrFailed || !strings.Contains(out, `"records":19`) || !strings.Contains(out, "the database holds 19 leaves, the reference 37") {
 		t.Errorf("verify on the restored backup: %v\n%s", err, out)
 	}
 	raw, err := sql.Open("sqlite3", "file:"+env["KOEKJE_DB"])

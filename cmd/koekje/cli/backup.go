@@ -1,0 +1,35 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+
+	"github.com/koekje/koekje/server/postgres"
+	"github.com/koekje/koekje/server/sqlite"
+)
+
+func backupCmd(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("backup", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	db := fs.String("db", envOr(getenv, "KOEKJE_DB", "koekje.db"), "the SQLite database to back up; a server may be running on it (KOEKJE_DB)")
+	to := fs.String("to", "", "the new file the copy is written to")
+	if err := parseAnywhere(fs, args); err != nil {
+		return err
+	}
+	switch {
+	case *to == "":
+		return errors.New("usage: koekje backup --to FILE [--db koekje.db]")
+	case postgres.IsDSN(*db):
+		return errors.New("koekje backup copies a SQLite database; back up PostgreSQL with pg_dump or your provider's snapshots (see \"Back up and restore\" in the README)")
+	case fs.NArg() > 0:
+		return fmt.Errorf("backup takes no arguments, got %q", fs.Args())
+	}
+	if err := sqlite.Backup(ctx, *db, *to); err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "backed up %s to %s: keep the key file apart (once), and never back up or restore its .log-reference\n", *db, *to)
+	return nil
+}

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"net/http"
 	"net/url"
 	"os"
@@ -147,6 +148,11 @@ type session struct {
 	o      *Options
 	texts  map[string]choiceTexts
 	lookJS string
+	scan   context.Context // ends with the scan
+	holder context.Context // the profile's browser context, where tabs open
+	// tab is the tab pages open in; closeTab closes it.
+	tab      context.Context
+	closeTab func()
 
 	mu       sync.Mutex
 	page     string // the page being visited
@@ -167,6 +173,7 @@ type session struct {
 	// come after the response has finished.
 	unattributed []int
 	posts        int
+	dialogs      []string // the dialogs of the page being visited
 }
 
 func (s *session) listen(ev any) {
@@ -360,10 +367,11 @@ func (s *session) intercept(ctx context.Context) {
 	}
 }
 
-// profile runs one profile in a fresh tab: it visits the pages and the
-// same-origin links it finds, up to Options.Pages. Rejected and Accepted
-// first open the first page and click their button in the banner, and
-// record from then on.
+// profile runs one profile in a browser context of its own: it visits the
+// pages and the same-origin links it finds, up to Options.Pages. Rejected
+// and Accepted first open the first page and click their button in the
+// banner, and record from then on. A page that cannot be scanned is a
+// Visit with its error; only the end of ctx is an error.
 func (b *browser) profile(ctx context.Context, o *Options, texts map[string]choiceTexts, name string, pages []string) (*Profile, error) {
 	p, err := b.run(ctx, o, texts, name, pages)
 	if err != nil {
@@ -373,92 +381,90 @@ func (b *browser) profile(ctx context.Context, o *Options, texts map[string]choi
 }
 
 func (b *browser) run(ctx context.Context, o *Options, texts map[string]choiceTexts, name string, pages []string) (*Profile, error) {
-	var opts []chromedp.ContextOption
-	if b.shared {
-		opts = append(opts, chromedp.WithNewBrowserContext())
-	}
-	tctx, cancel := chromedp.NewContext(b.ctx, opts...)
-	defer cancel()
-	stop := context.AfterFunc(ctx, cancel)
-	defer stop()
-	s := &session{o: o, texts: texts, lookJS: lookJS(o.Site, texts), inflight: map[network.RequestID]string{}, urls: map[network.RequestID]string{}, early: map[network.RequestID][]string{},
+	s := &session{o: o, texts: texts, lookJS: lookJS(o.Site, texts), scan: ctx, holder: b.ctx,
+		inflight: map[network.RequestID]string{}, urls: map[network.RequestID]string{}, early: map[network.RequestID][]string{},
 		setters: map[string]setter{}, storage: map[string]StorageKey{}, seenReq: map[string]bool{}, koekje: map[string]bool{}}
-	if err := chromedp.Do(tctx); err != nil {
-		return nil, err
-	}
-	if err := chromedp.Listen(tctx, s.listen); err != nil {
-		return nil, err
-	}
-	go s.intercept(tctx)
-	setup := chromedp.Func(func(ctx context.Context, t *chromedp.Target) error {
-		if _, err := cdp.Call(ctx, t, runtime.AddBinding, runtime.AddBindingParams{Name: "__koekjeScan"}); err != nil {
-			return err
+	if b.shared {
+		// The profile's browser context, where its tab opens.
+		hctx, cancel := chromedp.NewContext(b.ctx, chromedp.WithNewBrowserContext())
+		defer cancel()
+		stop := context.AfterFunc(ctx, cancel)
+		err := chromedp.Do(hctx)
+		stop()
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil, ctx.Err()
+			}
+			return nil, fmt.Errorf("open a browser context: %w", err)
 		}
-		if _, err := cdp.Call(ctx, t, page.AddScriptToEvaluateOnNewDocument, page.AddScriptToEvaluateOnNewDocumentParams{Source: hook}); err != nil {
-			return err
-		}
-		_, err := cdp.Call(ctx, t, fetch.Enable, fetch.EnableParams{Patterns: []*fetch.RequestPattern{
-			{URLPattern: "*/api/v1/consents"}, {URLPattern: "*/api/v1/sites/*/consents"},
-		}})
-		return err
-	})
-	if err := chromedp.Do(tctx, setup); err != nil {
-		return nil, err
+		s.holder = hctx
 	}
+	defer s.close()
 
 	p := &Profile{Name: name}
 	seen := map[string]bool{} // cookies already recorded: name, domain, path
-	snap := func(pageURL string) (*pageState, error) {
-		return s.snapshot(tctx, p, seen, pageURL)
+	// fail records a page that could not be scanned.
+	fail := func(v Visit, err error, timedOut bool) error {
+		if ctx.Err() != nil {
+			return fmt.Errorf("at %s (%d pages done): %w", v.Page, len(p.Pages), ctx.Err())
+		}
+		v.Status, v.Error = StatusError, s.why(err, timedOut)
+		p.Visits = append(p.Visits, v)
+		return nil
+	}
+	if err := s.openTab(); err != nil {
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		// No tab, no page: every page is one the profile could not scan.
+		for _, u := range pages[:min(len(pages), o.Pages)] {
+			p.Visits = append(p.Visits, Visit{Page: u, Status: StatusError, Error: s.why(fmt.Errorf("open a tab: %w", err), false)})
+		}
+		return p, nil
 	}
 
 	if name != Before {
 		// The first page before the choice is not part of this profile's
 		// record: the Before profile covers it.
-		err := s.visit(tctx, pages[0])
-		if err == nil {
-			err = s.choose(tctx, name)
-		}
+		v := Visit{Page: pages[0], Choice: true}
+		start := time.Now()
+		st, timedOut, err := s.choose(p, seen, name, pages[0])
+		v.Seconds, v.Dialogs = since(start), s.takeDialogs()
 		if err != nil {
-			// No page or no banner to click (the Before profile reports
-			// that): this profile has nothing to record.
-			if ctx.Err() != nil {
-				return nil, fmt.Errorf("at %s: %w", pages[0], ctx.Err())
-			}
-			p.Errors = append(p.Errors, fmt.Sprintf("%s: %v", pages[0], err))
-			return p, nil
+			// No page or no banner to click: this profile has nothing to
+			// record.
+			return p, fail(v, err, timedOut)
 		}
-		s.mu.Lock()
-		s.storage, s.requests, s.seenReq = map[string]StorageKey{}, nil, map[string]bool{}
-		s.mu.Unlock()
-		if _, err := snap(pages[0]); err != nil {
-			return nil, err
-		}
+		v.Status, v.HTTPStatus = StatusScanned, st.status
+		p.Visits = append(p.Visits, v)
 	}
 	queue := slices.Clone(pages)
 	queued := map[string]bool{}
 	for _, q := range queue {
 		queued[q] = true
 	}
-	for len(queue) > 0 && len(p.Pages) < o.Pages {
+	visited := 0
+	for len(queue) > 0 && visited < o.Pages {
 		u := queue[0]
 		queue = queue[1:]
-		if err := s.visit(tctx, u); err != nil {
-			if ctx.Err() != nil {
-				return nil, fmt.Errorf("at %s (%d pages done): %w", u, len(p.Pages), ctx.Err())
+		visited++
+		v := Visit{Page: u}
+		start := time.Now()
+		st, timedOut, err := s.look(p, seen, u)
+		v.Seconds, v.Dialogs = since(start), s.takeDialogs()
+		if err != nil {
+			if err := fail(v, err, timedOut); err != nil {
+				return nil, err
 			}
-			p.Errors = append(p.Errors, fmt.Sprintf("%s: %v", u, err))
 			continue
 		}
+		v.Status, v.HTTPStatus = StatusScanned, st.status
+		p.Visits = append(p.Visits, v)
 		p.Pages = append(p.Pages, u)
-		st, err := snap(u)
-		if err != nil {
-			return nil, err
-		}
 		if name == Before {
 			p.Banners = append(p.Banners, Banner{Page: u, Shown: st.Shown, Lang: st.Lang, Accept: st.Accept, Reject: st.Reject})
 		}
-		if len(p.Pages)+len(queue) < o.Pages {
+		if visited+len(queue) < o.Pages {
 			for _, l := range sameOrigin(u, st.Links) {
 				if !queued[l] {
 					queued[l] = true
@@ -485,21 +491,134 @@ func (b *browser) run(ctx context.Context, o *Options, texts map[string]choiceTe
 	return p, nil
 }
 
+func since(t time.Time) float64 { return math.Round(time.Since(t).Seconds()*1000) / 1000 }
+
+// why words the error of a page that could not be scanned.
+func (s *session) why(err error, timedOut bool) string {
+	if timedOut {
+		return fmt.Sprintf("the page timeout (%s) passed: %v", s.o.PageTimeout, err)
+	}
+	return err.Error()
+}
+
+// tabTimeout bounds the opening of a tab: the browser's work, not the
+// page's, so not the page timeout.
+const tabTimeout = 30 * time.Second
+
+// openTab opens the profile's tab in its browser context, with the
+// scanner's listeners, hook and interception.
+func (s *session) openTab() error {
+	// chromedp runs a tab on the context that opens it, so the tab's own
+	// context opens it, cancelled if that takes too long.
+	tctx, cancel := chromedp.NewContext(s.holder)
+	s.tab, s.closeTab = tctx, cancel
+	timer := time.AfterFunc(tabTimeout, cancel)
+	defer timer.Stop()
+	stop := context.AfterFunc(s.scan, cancel)
+	defer stop()
+	if err := chromedp.Do(tctx); err != nil {
+		return err
+	}
+	if err := chromedp.Listen(tctx, func(ev any) {
+		if d, ok := ev.(*page.EventJavascriptDialogOpening); ok {
+			s.dismiss(tctx, d)
+		}
+		s.listen(ev)
+	}); err != nil {
+		return err
+	}
+	go s.intercept(tctx)
+	setup := chromedp.Func(func(ctx context.Context, t *chromedp.Target) error {
+		if _, err := cdp.Call(ctx, t, runtime.AddBinding, runtime.AddBindingParams{Name: "__koekjeScan"}); err != nil {
+			return err
+		}
+		if _, err := cdp.Call(ctx, t, page.AddScriptToEvaluateOnNewDocument, page.AddScriptToEvaluateOnNewDocumentParams{Source: hook}); err != nil {
+			return err
+		}
+		_, err := cdp.Call(ctx, t, fetch.Enable, fetch.EnableParams{Patterns: []*fetch.RequestPattern{
+			{URLPattern: "*/api/v1/consents"}, {URLPattern: "*/api/v1/sites/*/consents"},
+		}})
+		return err
+	})
+	return chromedp.Do(tctx, setup)
+}
+
+// close closes the tab.
+func (s *session) close() {
+	if s.closeTab != nil {
+		s.closeTab()
+		s.closeTab = nil
+	}
+}
+
+// step is a context for one step on the tab: it ends after d, or with the
+// scan.
+func (s *session) step(d time.Duration) (context.Context, context.CancelFunc) {
+	ctx, cancel := context.WithTimeout(s.tab, d)
+	stop := context.AfterFunc(s.scan, cancel)
+	return ctx, func() { stop(); cancel() }
+}
+
+// dismiss closes a JavaScript dialog the page opened, as a visitor who
+// wants to read on would: alert, confirm and prompt are dismissed, a
+// "leave this page?" is answered yes. The dialog is noted in the visit.
+func (s *session) dismiss(tab context.Context, d *page.EventJavascriptDialogOpening) {
+	s.mu.Lock()
+	if len(s.dialogs) < maxDialogs {
+		s.dialogs = append(s.dialogs, fmt.Sprintf("%s %s", d.Type, clip(strconv.Quote(d.Message), maxName)))
+	}
+	s.mu.Unlock()
+	// The listener must not wait for the browser's answer.
+	go func() {
+		ctx, cancel := context.WithTimeout(tab, 5*time.Second)
+		defer cancel()
+		chromedp.Call(ctx, page.HandleJavaScriptDialog, page.HandleJavaScriptDialogParams{Accept: d.Type == page.DialogTypeBeforeunload})
+	}()
+}
+
+// takeDialogs returns the dialogs noted since the last call.
+func (s *session) takeDialogs() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	d := s.dialogs
+	s.dialogs = nil
+	return d
+}
+
+// look visits a page and records what it did, within the page timeout. It
+// reports whether that timeout, or the scan's, ended it.
+func (s *session) look(p *Profile, seen map[string]bool, u string) (*pageState, bool, error) {
+	ctx, cancel := s.step(s.o.PageTimeout)
+	defer cancel()
+	status, err := s.visit(ctx, u)
+	if err != nil {
+		return nil, ctx.Err() != nil, err
+	}
+	st, err := s.snapshot(ctx, p, seen, u)
+	if err != nil {
+		return nil, ctx.Err() != nil, err
+	}
+	st.status = status
+	return st, false, nil
+}
+
 // visit opens a page and waits until it has settled: loaded, and the
-// network idle for Options.Quiet.
-func (s *session) visit(ctx context.Context, u string) error {
+// network idle for Options.Quiet. It returns the page's HTTP status.
+func (s *session) visit(ctx context.Context, u string) (int, error) {
 	s.mu.Lock()
 	// Requests of the page before that never finished do not hold this one.
 	s.page, s.loaded, s.inflight = u, false, map[network.RequestID]string{}
 	s.mu.Unlock()
-	ctx, cancel := context.WithTimeout(ctx, s.o.PageTimeout)
-	defer cancel()
 	resp, err := chromedp.Run(ctx, chromedp.NavigateResponse(u))
 	if err != nil {
-		return err
+		return 0, err
 	}
-	if resp != nil && resp.Status >= 400 {
-		return fmt.Errorf("HTTP %d", resp.Status)
+	status := 0
+	if resp != nil {
+		status = int(resp.Status)
+		if status >= 400 {
+			return status, fmt.Errorf("HTTP %d", status)
+		}
 	}
 	// The navigation ends with the page's load event or its frame's
 	// stopped loading; under load this session has been seen to miss the
@@ -507,7 +626,7 @@ func (s *session) visit(ctx context.Context, u string) error {
 	s.mu.Lock()
 	s.loaded = true
 	s.mu.Unlock()
-	return s.settle(ctx)
+	return status, s.settle(ctx)
 }
 
 // settle waits until the page has loaded and no request has been in flight
@@ -531,7 +650,7 @@ func (s *session) settle(ctx context.Context) error {
 		select {
 		case <-ctx.Done():
 			if len(pending) > 0 {
-				return fmt.Errorf("the page did not settle: %d requests still open (%s)", len(pending), pending[0])
+				return fmt.Errorf("the page did not settle: %d requests still open (%s)", len(pending), clip(pending[0], maxName))
 			}
 			return errors.New("the page did not finish loading")
 		case <-tick.C:
@@ -603,6 +722,7 @@ type pageState struct {
 	Local, Session        []string
 	Origin                string
 	Links                 []string
+	status                int // the page's HTTP status
 }
 
 // lookJS makes the script that reads a pageState: the banner's language is
@@ -681,12 +801,37 @@ func buttonJS(text string) string {
 	return `[...(` + panelJS + `?.querySelectorAll('button') || [])].find(b => b.textContent.trim() === ` + string(t) + `)`
 }
 
-// choose clicks "accept all" or "reject all" as a visitor would, then
-// waits until the banner closed, its POST was answered and nothing waits
-// in its retry queue.
-func (s *session) choose(ctx context.Context, profile string) error {
-	ctx, cancel := context.WithTimeout(ctx, s.o.PageTimeout)
+// choose opens the first page and clicks "accept all" or "reject all" as
+// a visitor would, then waits until the banner closed, its POST was
+// answered and nothing waits in its retry queue; it records from then on,
+// starting with what the choice left. Opening the page and choosing have
+// a page timeout each. It reports whether a timeout ended it.
+func (s *session) choose(p *Profile, seen map[string]bool, profile, u string) (*pageState, bool, error) {
+	ctx, cancel := s.step(s.o.PageTimeout)
+	status, err := s.visit(ctx, u)
+	timedOut := ctx.Err() != nil
+	cancel()
+	if err != nil {
+		return nil, timedOut, err
+	}
+	ctx, cancel = s.step(s.o.PageTimeout)
 	defer cancel()
+	if err := s.click(ctx, profile); err != nil {
+		return nil, ctx.Err() != nil, err
+	}
+	s.mu.Lock()
+	s.storage, s.requests, s.seenReq = map[string]StorageKey{}, nil, map[string]bool{}
+	s.mu.Unlock()
+	st, err := s.snapshot(ctx, p, seen, u)
+	if err != nil {
+		return nil, ctx.Err() != nil, err
+	}
+	st.status = status
+	return st, false, nil
+}
+
+// click clicks the profile's button and waits for the banner to be done.
+func (s *session) click(ctx context.Context, profile string) error {
 	lang, err := s.pageLang(ctx)
 	if err != nil {
 		return err

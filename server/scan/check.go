@@ -32,9 +32,46 @@ type Report struct {
 }
 
 // Clean reports whether the scan found no violations (and, when strict,
-// nothing undeclared or stale either).
+// nothing undeclared or stale either). A page that could not be scanned is
+// a finding among the violations, so a scan that did not look at every
+// page is never clean.
 func (r *Report) Clean(strict bool) bool {
-	return len(r.Violations) == 0 && (!strict || len(r.Undeclared)+len(r.Stale) == 0)
+	return len(r.Violations) == 0 && (!strict || len(r.Undeclared)+len(r.Stale) == 0) && len(r.Pages) > 0
+}
+
+// Verdicts of a scan.
+const (
+	VerdictClean = "clean"
+	// VerdictFail: violations, or under --strict undeclared or stale
+	// cookies.
+	VerdictFail = "fail"
+	// VerdictInconclusive: nothing failed, but a page could not be
+	// scanned, so the scan does not show that the site is clean.
+	VerdictInconclusive = "inconclusive"
+)
+
+// Verdict is the scan's outcome: a violation fails it whatever else
+// happened; else a page not scanned makes it inconclusive.
+func (r *Report) Verdict(strict bool) string {
+	switch {
+	case len(r.Violations) > len(r.NotScanned()), strict && len(r.Undeclared)+len(r.Stale) > 0:
+		return VerdictFail
+	case len(r.NotScanned()) > 0, len(r.Pages) == 0:
+		return VerdictInconclusive
+	}
+	return VerdictClean
+}
+
+// NotScanned are the findings of kind KindError: the pages that could not
+// be scanned, and the choices that could not be made.
+func (r *Report) NotScanned() []Finding {
+	var out []Finding
+	for _, f := range r.Violations {
+		if f.Kind == KindError {
+			out = append(out, f)
+		}
+	}
+	return out
 }
 
 // Finding kinds.
@@ -45,6 +82,9 @@ const (
 	KindBanner   = "banner"   // no banner, or one without a first-layer reject
 	KindUnseen   = "unseen"   // a declared cookie never seen
 	KindDuration = "duration" // a declared duration unlike the real one
+	// KindError is a page the scan could not scan, or a choice it could
+	// not make: listed among the violations, as the scan cannot pass.
+	KindError = "error"
 )
 
 // Finding is one thing the scan reports.
@@ -144,6 +184,24 @@ func check(s *config.Site, before, rejected, accepted *Profile) *Report {
 	ix := newIndex(s)
 	r := &Report{Site: s.ID, Pages: before.Pages, Profiles: [3]*Profile{before, rejected, accepted},
 		Violations: []Finding{}, Undeclared: []Finding{}, Stale: []Finding{}}
+	for _, p := range r.Profiles {
+		for _, v := range p.Visits {
+			if v.Status == StatusScanned {
+				continue
+			}
+			f := Finding{Kind: KindError, Profile: p.Name, Page: v.Page, Message: "not scanned: " + v.Error}
+			if v.Choice {
+				f.Message = fmt.Sprintf("could not choose, so nothing was seen %s: %s", profileWords[p.Name], v.Error)
+			}
+			r.Violations = append(r.Violations, f)
+		}
+	}
+	if len(before.Pages) == 0 {
+		r.Violations = append(r.Violations, Finding{Kind: KindError, Profile: Before, Message: "no page could be scanned"})
+	}
+	// A declared cookie never seen is stale only if the scan saw all it
+	// was to see.
+	complete := len(r.Violations) == 0
 	for _, b := range before.Banners {
 		switch {
 		case !b.Shown:
@@ -221,6 +279,9 @@ func check(s *config.Site, before, rejected, accepted *Profile) *Report {
 			}
 		}
 		decl := d.cookie.Duration
+		if hit == nil && !complete {
+			continue
+		}
 		if hit == nil {
 			r.Stale = append(r.Stale, Finding{Kind: KindUnseen, Name: d.cookie.Name, Domain: d.cookie.Domain, Category: d.category,
 				Declared: decl, Message: fmt.Sprintf("declared cookie %s (%s) was never seen", d.cookie.Name, d.service.Name)})

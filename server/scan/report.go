@@ -20,7 +20,10 @@ func (r *Report) Write(w io.Writer, format string, strict bool) error {
 	case "json":
 		enc := json.NewEncoder(w)
 		enc.SetIndent("", "  ")
-		return enc.Encode(r)
+		return enc.Encode(struct {
+			Verdict string `json:"verdict"`
+			*Report
+		}{r.Verdict(strict), r})
 	case "junit":
 		return r.writeJUnit(w, strict)
 	}
@@ -58,16 +61,34 @@ func (r *Report) writeText(w io.Writer, strict bool) error {
 	b := &strings.Builder{}
 	fmt.Fprintf(b, "koekje scan of site %s: %s, 3 profiles (before any choice, after \"reject all\", after \"accept all\"), %.1f s\n\n",
 		r.Site, plural(len(r.Pages), "page", "pages"), r.Seconds)
-	verdict := "CLEAN"
-	if !r.Clean(strict) {
-		verdict = "FAIL "
+	errs := r.NotScanned()
+	violations := len(r.Violations) - len(errs)
+	verdict := strings.ToUpper(r.Verdict(strict))
+	fmt.Fprintf(b, "%s  ", verdict)
+	if len(errs) > 0 {
+		fmt.Fprintf(b, "%s · ", plural(len(errs), "page not scanned", "pages not scanned"))
 	}
-	fmt.Fprintf(b, "%s  %s · %s · %s\n", verdict, plural(len(r.Violations), "violation", "violations"),
+	fmt.Fprintf(b, "%s · %s · %s\n", plural(violations, "violation", "violations"),
 		plural(len(r.Undeclared), "undeclared cookie", "undeclared cookies"), plural(len(r.Stale), "stale declaration", "stale declarations"))
-	if len(r.Violations) > 0 {
+	if len(errs) > 0 {
+		fmt.Fprintf(b, "\nNot scanned\n")
+		for i, f := range errs {
+			fmt.Fprintf(b, "  %d. %s", i+1, profileWords[f.Profile])
+			if f.Page != "" {
+				fmt.Fprintf(b, " · %s", f.Page)
+			}
+			fmt.Fprintf(b, "\n     %s\n", f.Message)
+		}
+	}
+	if violations > 0 {
 		fmt.Fprintf(b, "\nViolations\n")
-		for i, f := range r.Violations {
-			fmt.Fprintf(b, "  %d. %s · %s\n     %s", i+1, profileWords[f.Profile], f.Page, f.Message)
+		n := 0
+		for _, f := range r.Violations {
+			if f.Kind == KindError {
+				continue
+			}
+			n++
+			fmt.Fprintf(b, "  %d. %s · %s\n     %s", n, profileWords[f.Profile], f.Page, f.Message)
 			if f.Count > 1 {
 				fmt.Fprintf(b, ", %d requests (first: %s)", f.Count, f.URL)
 			} else if f.Kind == KindRequest {
@@ -113,8 +134,13 @@ func (r *Report) writeText(w io.Writer, strict bool) error {
 	}
 	b.WriteString("\n")
 	switch {
-	case len(r.Violations) > 0:
+	case violations > 0:
 		b.WriteString("The site does not do what its banner says.\n")
+	case len(r.Pages) == 0:
+		b.WriteString("Inconclusive: no page could be scanned, so this scan says nothing about the site.\n")
+	case len(errs) > 0:
+		fmt.Fprintf(b, "Inconclusive: %s, so this scan does not show that the site does what its banner says.\n",
+			plural(len(errs), "page was not scanned", "pages were not scanned"))
 	case !r.Clean(strict):
 		b.WriteString("No violations; the declaration differs from the site (--strict fails on that).\n")
 	case len(r.Undeclared)+len(r.Stale) > 0:
@@ -131,6 +157,7 @@ type junitSuites struct {
 	Name     string       `xml:"name,attr"`
 	Tests    int          `xml:"tests,attr"`
 	Failures int          `xml:"failures,attr"`
+	Errors   int          `xml:"errors,attr"`
 	Time     string       `xml:"time,attr"`
 	Suites   []junitSuite `xml:"testsuite"`
 }
@@ -139,13 +166,16 @@ type junitSuite struct {
 	Name     string      `xml:"name,attr"`
 	Tests    int         `xml:"tests,attr"`
 	Failures int         `xml:"failures,attr"`
+	Errors   int         `xml:"errors,attr"`
 	Cases    []junitCase `xml:"testcase"`
 }
 
 type junitCase struct {
 	Name      string        `xml:"name,attr"`
 	Classname string        `xml:"classname,attr"`
+	Time      string        `xml:"time,attr,omitempty"`
 	Failure   *junitFailure `xml:"failure,omitempty"`
+	Error     *junitFailure `xml:"error,omitempty"`
 	SystemOut string        `xml:"system-out,omitempty"`
 }
 
@@ -155,9 +185,10 @@ type junitFailure struct {
 	Text    string `xml:",chardata"`
 }
 
-// writeJUnit writes a suite per profile with a test case per page (failing
-// with that page's violations) and a suite for the declaration with a case
-// per undeclared or stale cookie (failing only when strict).
+// writeJUnit writes a suite per profile with a test case per page visited
+// (failing with that page's violations, or in error when it could not be
+// scanned) and a suite for the declaration with a case per undeclared or
+// stale cookie (failing only when strict).
 func (r *Report) writeJUnit(w io.Writer, strict bool) error {
 	out := junitSuites{Name: "koekje scan " + r.Site, Time: fmt.Sprintf("%.3f", r.Seconds)}
 	for _, p := range r.Profiles {
@@ -165,11 +196,14 @@ func (r *Report) writeJUnit(w io.Writer, strict bool) error {
 			continue
 		}
 		s := junitSuite{Name: profileWords[p.Name]}
-		for _, pg := range p.Pages {
-			c := junitCase{Name: pg, Classname: "koekje.scan." + p.Name}
+		for _, v := range p.Visits {
+			c := junitCase{Name: v.Page, Classname: "koekje.scan." + p.Name, Time: fmt.Sprintf("%.3f", v.Seconds)}
+			if v.Choice {
+				c.Name = "choose on " + v.Page
+			}
 			var msgs []string
 			for _, f := range r.Violations {
-				if f.Profile == p.Name && f.Page == pg {
+				if f.Profile == p.Name && f.Page == v.Page && f.Kind != KindError && !v.Choice {
 					m := f.Message
 					if cs := f.cause(); cs != "" {
 						m += "; " + cs
@@ -177,11 +211,26 @@ func (r *Report) writeJUnit(w io.Writer, strict bool) error {
 					msgs = append(msgs, m)
 				}
 			}
-			if len(msgs) > 0 {
+			switch {
+			case v.Status != StatusScanned:
+				c.Error = &junitFailure{Message: "not scanned", Type: KindError, Text: v.Error}
+				s.Errors++
+			case len(msgs) > 0:
 				c.Failure = &junitFailure{Message: plural(len(msgs), "violation", "violations"), Type: "violation", Text: strings.Join(msgs, "\n")}
 				s.Failures++
 			}
+			if len(v.Dialogs) > 0 {
+				c.SystemOut = "dismissed: " + strings.Join(v.Dialogs, "\n")
+			}
 			s.Cases = append(s.Cases, c)
+		}
+		// A scan that scanned nothing says so in a case of its own.
+		for _, f := range r.Violations {
+			if f.Profile == p.Name && f.Kind == KindError && f.Page == "" {
+				s.Cases = append(s.Cases, junitCase{Name: "scan", Classname: "koekje.scan." + p.Name,
+					Error: &junitFailure{Message: f.Message, Type: KindError, Text: f.Message}})
+				s.Errors++
+			}
 		}
 		s.Tests = len(s.Cases)
 		out.Suites = append(out.Suites, s)
@@ -208,6 +257,7 @@ func (r *Report) writeJUnit(w io.Writer, strict bool) error {
 	for _, s := range out.Suites {
 		out.Tests += s.Tests
 		out.Failures += s.Failures
+		out.Errors += s.Errors
 	}
 	if _, err := io.WriteString(w, xml.Header); err != nil {
 		return err

@@ -42,7 +42,8 @@ type Options struct {
 	Browser *Browser
 	// Quiet is how long the network must have been idle after the load
 	// event before a page counts as settled (default 200 ms); PageTimeout
-	// bounds one page's load and settling (default 20 s).
+	// bounds one page: its load, its settling and the scanner's look at
+	// it (default 20 s). A page past it is not scanned.
 	Quiet, PageTimeout time.Duration
 	// BannerTimeout bounds the choice profiles' wait for their button in
 	// the banner of the settled first page (default, and at most,
@@ -116,18 +117,41 @@ type Banner struct {
 	Reject bool   `json:"reject"` // a "reject all" button, on the first layer
 }
 
+// Outcomes of a visit.
+const (
+	StatusScanned = "scanned"
+	StatusError   = "error" // the page could not be scanned
+)
+
+// Visit is what became of one page of a profile.
+type Visit struct {
+	Page string `json:"page"`
+	// Choice marks the visit of the first page on which a choice profile
+	// clicked its button.
+	Choice     bool    `json:"choice,omitempty"`
+	Status     string  `json:"status"` // StatusScanned or StatusError
+	Error      string  `json:"error,omitempty"`
+	HTTPStatus int     `json:"http_status,omitempty"`
+	Seconds    float64 `json:"seconds"`
+	// Dialogs are the JavaScript dialogs the page opened, which the
+	// scanner dismissed: "alert \"text\"", …
+	Dialogs []string `json:"dialogs,omitempty"`
+}
+
 // Profile is what one profile saw: in Rejected and Accepted, only what
 // happened from the click on.
 type Profile struct {
-	Name     string       `json:"name"`
+	Name string `json:"name"`
+	// Pages are the pages scanned; Visits every page tried, with what
+	// became of it.
 	Pages    []string     `json:"pages"`
+	Visits   []Visit      `json:"visits"`
 	Cookies  []Cookie     `json:"cookies"`
 	Storage  []StorageKey `json:"storage"`
 	Requests []Request    `json:"third_party_requests"`
 	Banners  []Banner     `json:"banners,omitempty"` // Before only
 	// ConsentPOSTs counts the banner's POSTs the scanner answered.
-	ConsentPOSTs int      `json:"consent_posts"`
-	Errors       []string `json:"errors,omitempty"`
+	ConsentPOSTs int `json:"consent_posts"`
 }
 
 // Run scans the site in three browsers side by side, one per profile.
@@ -152,13 +176,6 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	if o.Pages < len(o.URLs) {
 		o.Pages = len(o.URLs)
 	}
-	if slices.ContainsFunc(o.URLs, isSitemap) {
-		urls, err := expandSitemaps(ctx, o.URLs, o.Pages)
-		if err != nil {
-			return nil, err
-		}
-		o.URLs = urls
-	}
 	if o.Quiet == 0 {
 		o.Quiet = 200 * time.Millisecond
 	}
@@ -173,6 +190,13 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 		return nil, err
 	}
 	start := time.Now()
+	if slices.ContainsFunc(o.URLs, isSitemap) {
+		urls, err := expandSitemaps(ctx, o.URLs, o.Pages)
+		if err != nil {
+			return nil, err
+		}
+		o.URLs = urls
+	}
 
 	// The three browsers start together; each has a profile of its own.
 	// A shared browser gives each profile a fresh browser context instead.

@@ -119,12 +119,15 @@ func start() (func(), error) {
 		w.Header().Set("Content-Type", "text/html")
 		fmt.Fprint(w, `<!doctype html><title>Video</title><p>A video player.</p>`)
 	}))
+	bad := httptest.NewServer(http.HandlerFunc(hostilePage))
+	hostileURL = "http://www.shop.test:" + port(bad.URL)
 	shopURL = "http://www.shop.test:" + port(host.URL)
 	shopLocal = host.URL
 	videoURL = "http://video.test:" + port(video.URL)
 	rules = "MAP www.shop.test 127.0.0.1, MAP video.test 127.0.0.1, MAP * ~NOTFOUND, EXCLUDE 127.0.0.1, EXCLUDE localhost"
 	return func() {
 		host.Close()
+		bad.Close()
 		video.Close()
 		ks.Close()
 		db.Close()
@@ -212,8 +215,10 @@ func runWith(t *testing.T, site string, o scan.Options) *scan.Report {
 		t.Fatal(err)
 	}
 	for _, p := range r.Profiles {
-		for _, e := range p.Errors {
-			t.Logf("%s profile: %s", p.Name, e)
+		for _, v := range p.Visits {
+			if v.Status != scan.StatusScanned {
+				t.Logf("%s profile: %s: %s", p.Name, v.Page, v.Error)
+			}
 		}
 	}
 	if t.Failed() || testing.Verbose() {
@@ -401,9 +406,15 @@ func TestMissingBanner(t *testing.T) {
 	// The choice profiles wait for a button that never comes: 1 s, not
 	// the 20 s a page of a real site gets.
 	r := runWith(t, "shop", scan.Options{URLs: []string{shopURL + "/nobanner"}, Pages: 1, BannerTimeout: time.Second})
-	same(t, "violations", brief(r.Violations), []string{"banner before /nobanner"})
-	if len(r.Profiles[1].Errors) == 0 || len(r.Profiles[2].Errors) == 0 {
-		t.Error("the choice profiles clicked a banner that is not there")
+	// The choice profiles could not choose: they saw nothing, and say so.
+	same(t, "violations", brief(r.Violations), []string{"banner before /nobanner", "error accepted /nobanner", "error rejected /nobanner"})
+	for _, p := range r.Profiles[1:] {
+		if len(p.Visits) != 1 || !p.Visits[0].Choice || p.Visits[0].Status != scan.StatusError || !strings.Contains(p.Visits[0].Error, "button in the banner") {
+			t.Errorf("%s: visits %+v, want one failed choice", p.Name, p.Visits)
+		}
+	}
+	if v := r.Verdict(false); v != scan.VerdictFail {
+		t.Errorf("verdict %s, want fail: a violation was seen", v)
 	}
 }
 
@@ -441,9 +452,9 @@ func TestFollowsLinks(t *testing.T) {
 	if err := xml.Unmarshal(ju.Bytes(), &suites); err != nil {
 		t.Fatal(err)
 	}
-	// A case per page of each profile and one per stale declaration
-	// (prefs is never set), failing under --strict.
-	if suites.Tests != 3*pages+len(r.Stale) || suites.Failures != len(r.Stale) || len(r.Stale) == 0 {
+	// A case per page of each profile, one per choice and one per stale
+	// declaration (prefs is never set), failing under --strict.
+	if suites.Tests != 3*pages+2+len(r.Stale) || suites.Failures != len(r.Stale) || len(r.Stale) == 0 {
 		t.Errorf("junit: %d tests, %d failures; %d stale", suites.Tests, suites.Failures, len(r.Stale))
 	}
 }

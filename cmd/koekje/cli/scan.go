@@ -17,7 +17,8 @@ import (
 )
 
 // scanCmd checks a site's pages in a real Chromium against its declaration.
-// It fails on violations, and with --strict on undeclared or stale cookies.
+// It fails on violations, and with --strict on undeclared or stale cookies,
+// and when a page could not be scanned (the scan is then inconclusive).
 func scanCmd(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	var o options
 	fs := o.flags("scan", getenv, stderr)
@@ -81,6 +82,9 @@ func scanCmd(ctx context.Context, args []string, getenv func(string) string, std
 			return err
 		}
 		fmt.Fprintf(stderr, "recorded scan %s of site %s in %s\n", sc.ID, sc.Site, o.dbName())
+	}
+	if r.Verdict(*strict) == scan.VerdictInconclusive && *format != "text" {
+		fmt.Fprintln(stderr, "koekje scan: inconclusive: not every page could be scanned; the report says which and why")
 	}
 	if !r.Clean(*strict) {
 		return ErrFailed

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -46,11 +47,8 @@ func TestScanFlags(t *testing.T) {
 	}
 }
 
-// A page whose inline script sets _ga before any choice fails the scan,
-// --out holds the report in every format, and --record stores it in the
-// database the server runs on.
-func TestScanFailsOnViolation(t *testing.T) {
-	t.Parallel()
+func needChrome(t *testing.T) {
+	t.Helper()
 	chrome := scan.ChromePath(os.Getenv)
 	if _, err := os.Stat(chrome); err != nil {
 		if os.Getenv("CI") == "true" {
@@ -58,6 +56,54 @@ func TestScanFailsOnViolation(t *testing.T) {
 		}
 		t.Skipf("no Chromium at %s: install it with `apt-get install -y chromium` or set CHROME_PATH", chrome)
 	}
+}
+
+// A site that is down fails the scan: every report says it is
+// inconclusive, none says clean, and the recorded scan is not clean in the
+// console either.
+func TestScanSiteDown(t *testing.T) {
+	t.Parallel()
+	needChrome(t)
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	down := "http://" + l.Addr().String() + "/"
+	l.Close()
+	dbPath := filepath.Join(t.TempDir(), "k.db")
+	db, err := sqlite.Open(dbPath, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	out := t.TempDir()
+	stdout, err := runCLI(t, nil, "scan", down, "--pages", "1", "--format", "junit", "--out", out, "--record", "--db", dbPath)
+	if !errors.Is(err, ErrFailed) {
+		t.Fatalf("scan: %v, want a failure\n%s", err, stdout)
+	}
+	if !strings.Contains(stdout, `errors="4"`) || !strings.Contains(stdout, "ERR_CONNECTION_REFUSED") || !strings.Contains(stdout, "koekje scan: inconclusive") {
+		t.Errorf("junit on stdout, and a word on stderr:\n%s", stdout)
+	}
+	text, err := os.ReadFile(filepath.Join(out, "report.txt"))
+	if err != nil || !strings.Contains(string(text), "INCONCLUSIVE") || strings.Contains(strings.ToLower(string(text)), "clean") {
+		t.Errorf("report.txt: %v\n%s", err, text)
+	}
+	js, err := os.ReadFile(filepath.Join(out, "report.json"))
+	if err != nil || !strings.Contains(string(js), `"verdict": "inconclusive"`) {
+		t.Errorf("report.json: %v\n%s", err, js)
+	}
+	scans, err := db.Scans(context.Background(), "demo", uuid.Nil, 10)
+	if err != nil || len(scans) != 1 || scans[0].Clean() {
+		t.Errorf("recorded scans %+v, %v; want one, not clean", scans, err)
+	}
+}
+
+// A page whose inline script sets _ga before any choice fails the scan,
+// --out holds the report in every format, and --record stores it in the
+// database the server runs on.
+func TestScanFailsOnViolation(t *testing.T) {
+	t.Parallel()
+	needChrome(t)
 	dbPath := filepath.Join(t.TempDir(), "k.db")
 	db, err := sqlite.Open(dbPath, nil)
 	if err != nil {

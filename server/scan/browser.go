@@ -148,7 +148,7 @@ type session struct {
 	o      *Options
 	texts  map[string]choiceTexts
 	lookJS string
-	scan   context.Context // ends with the scan
+	scan   context.Context // ends at the scan's deadline
 	holder context.Context // the profile's browser context, where tabs open
 	// tab is the tab pages open in; closeTab closes it.
 	tab      context.Context
@@ -371,24 +371,26 @@ func (s *session) intercept(ctx context.Context) {
 // pages and the same-origin links it finds, up to Options.Pages. Rejected
 // and Accepted first open the first page and click their button in the
 // banner, and record from then on. A page that cannot be scanned is a
-// Visit with its error; only the end of ctx is an error.
-func (b *browser) profile(ctx context.Context, o *Options, texts map[string]choiceTexts, name string, pages []string) (*Profile, error) {
-	p, err := b.run(ctx, o, texts, name, pages)
+// Visit with its error; only the end of ctx itself (not of the scan's
+// deadline) is an error.
+func (b *browser) profile(ctx, scanCtx context.Context, o *Options, texts map[string]choiceTexts, name string, pages []string) (*Profile, error) {
+	p, err := b.run(ctx, scanCtx, o, texts, name, pages)
 	if err != nil {
 		return nil, fmt.Errorf("%s profile: %w", name, err)
 	}
 	return p, nil
 }
 
-func (b *browser) run(ctx context.Context, o *Options, texts map[string]choiceTexts, name string, pages []string) (*Profile, error) {
-	s := &session{o: o, texts: texts, lookJS: lookJS(o.Site, texts), scan: ctx, holder: b.ctx,
+func (b *browser) run(ctx, scanCtx context.Context, o *Options, texts map[string]choiceTexts, name string, pages []string) (*Profile, error) {
+	s := &session{o: o, texts: texts, lookJS: lookJS(o.Site, texts), scan: scanCtx, holder: b.ctx,
 		inflight: map[network.RequestID]string{}, urls: map[network.RequestID]string{}, early: map[network.RequestID][]string{},
 		setters: map[string]setter{}, storage: map[string]StorageKey{}, seenReq: map[string]bool{}, koekje: map[string]bool{}}
 	if b.shared {
-		// The profile's browser context, where its tab opens.
+		// The profile's browser context outlives its tabs: a tab whose
+		// page hung is replaced by another with the same cookies.
 		hctx, cancel := chromedp.NewContext(b.ctx, chromedp.WithNewBrowserContext())
 		defer cancel()
-		stop := context.AfterFunc(ctx, cancel)
+		stop := context.AfterFunc(scanCtx, cancel)
 		err := chromedp.Do(hctx)
 		stop()
 		if err != nil {
@@ -403,13 +405,19 @@ func (b *browser) run(ctx context.Context, o *Options, texts map[string]choiceTe
 
 	p := &Profile{Name: name}
 	seen := map[string]bool{} // cookies already recorded: name, domain, path
-	// fail records a page that could not be scanned.
+	// fail records a page that could not be scanned, and opens a fresh
+	// tab when the page's deadline passed: its renderer may be hung.
 	fail := func(v Visit, err error, timedOut bool) error {
 		if ctx.Err() != nil {
 			return fmt.Errorf("at %s (%d pages done): %w", v.Page, len(p.Pages), ctx.Err())
 		}
 		v.Status, v.Error = StatusError, s.why(err, timedOut)
 		p.Visits = append(p.Visits, v)
+		if timedOut && scanCtx.Err() == nil {
+			if err := s.openTab(); err != nil && ctx.Err() != nil {
+				return ctx.Err()
+			}
+		}
 		return nil
 	}
 	if err := s.openTab(); err != nil {
@@ -449,6 +457,12 @@ func (b *browser) run(ctx context.Context, o *Options, texts map[string]choiceTe
 		queue = queue[1:]
 		visited++
 		v := Visit{Page: u}
+		if scanCtx.Err() != nil {
+			if err := fail(v, scanCtx.Err(), true); err != nil {
+				return nil, err
+			}
+			continue
+		}
 		start := time.Now()
 		st, timedOut, err := s.look(p, seen, u)
 		v.Seconds, v.Dialogs = since(start), s.takeDialogs()
@@ -495,7 +509,10 @@ func since(t time.Time) float64 { return math.Round(time.Since(t).Seconds()*1000
 
 // why words the error of a page that could not be scanned.
 func (s *session) why(err error, timedOut bool) string {
-	if timedOut {
+	switch {
+	case s.scan.Err() != nil:
+		return fmt.Sprintf("the scan's deadline (%s) passed", s.o.Timeout)
+	case timedOut:
 		return fmt.Sprintf("the page timeout (%s) passed: %v", s.o.PageTimeout, err)
 	}
 	return err.Error()
@@ -505,9 +522,11 @@ func (s *session) why(err error, timedOut bool) string {
 // page's, so not the page timeout.
 const tabTimeout = 30 * time.Second
 
-// openTab opens the profile's tab in its browser context, with the
-// scanner's listeners, hook and interception.
+// openTab opens a fresh tab in the profile's browser context, with the
+// scanner's listeners, hook and interception, and closes the tab before:
+// a tab whose page hung its renderer is not used again.
 func (s *session) openTab() error {
+	s.close()
 	// chromedp runs a tab on the context that opens it, so the tab's own
 	// context opens it, cancelled if that takes too long.
 	tctx, cancel := chromedp.NewContext(s.holder)
@@ -543,12 +562,17 @@ func (s *session) openTab() error {
 	return chromedp.Do(tctx, setup)
 }
 
-// close closes the tab.
+// close stops the tab's scripts and closes it: a script in an endless loop
+// holds the renderer, which then outlives its closed tab, spinning.
 func (s *session) close() {
-	if s.closeTab != nil {
-		s.closeTab()
-		s.closeTab = nil
+	if s.closeTab == nil {
+		return
 	}
+	ctx, cancel := context.WithTimeout(s.tab, time.Second)
+	chromedp.Call(ctx, runtime.TerminateExecution, cdp.Empty{})
+	cancel()
+	s.closeTab()
+	s.closeTab = nil
 }
 
 // step is a context for one step on the tab: it ends after d, or with the
@@ -637,20 +661,19 @@ func (s *session) settle(ctx context.Context) error {
 	for {
 		s.mu.Lock()
 		idle := s.loaded && len(s.inflight) == 0 && time.Since(s.last) >= s.o.Quiet
-		var pending []string
-		if ctx.Err() != nil {
-			for _, u := range s.inflight {
-				pending = append(pending, u)
-			}
-		}
 		s.mu.Unlock()
 		if idle {
 			return nil
 		}
 		select {
 		case <-ctx.Done():
-			if len(pending) > 0 {
-				return fmt.Errorf("the page did not settle: %d requests still open (%s)", len(pending), clip(pending[0], maxName))
+			s.mu.Lock()
+			defer s.mu.Unlock()
+			for _, u := range s.inflight {
+				return fmt.Errorf("the page did not settle: %d requests still open (%s)", len(s.inflight), clip(u, maxName))
+			}
+			if s.loaded {
+				return errors.New("the page did not settle: the network was never idle")
 			}
 			return errors.New("the page did not finish loading")
 		case <-tick.C:

@@ -2,6 +2,7 @@ package scan_test
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"encoding/xml"
 	"fmt"
@@ -22,6 +23,11 @@ var hostileURL string
 func hostilePage(w http.ResponseWriter, r *http.Request) {
 	var body string
 	switch r.URL.Path {
+	case "/ok":
+		body = `<p>An ordinary page.</p>`
+	case "/ok2":
+		// Statistics, once accepted: proof that a profile's choice holds.
+		body = `<script type="text/plain" data-category="analytics">document.cookie = '_ga=GA1.1.1.2; max-age=63072000; path=/'</script>`
 	case "/alert":
 		body = `<script>alert('Welkom!')</script><script>addEventListener('load', () => { confirm('Sure?'); prompt('Name?') })</script>`
 	case "/503":
@@ -33,6 +39,16 @@ func hostilePage(w http.ResponseWriter, r *http.Request) {
 		case <-r.Context().Done():
 		case <-time.After(10 * time.Second):
 		}
+		return
+	case "/loop":
+		// Hangs the renderer a moment after the load.
+		body = `<script>addEventListener('load', () => setTimeout(() => { for (;;) {} }, 50))</script>`
+	case "/busy":
+		// The network is never idle: a request that never ends, and
+		// polling (which a starved renderer may pause).
+		body = `<script>fetch('/slow'); setInterval(() => fetch('/ping?' + Math.random()), 30)</script>`
+	case "/ping":
+		fmt.Fprint(w, "pong")
 		return
 	default:
 		http.NotFound(w, r)
@@ -74,7 +90,7 @@ func formats(t *testing.T, r *scan.Report) (text, verdict string, tests, failure
 	return text, js.Verdict, ju.Tests, ju.Failures, ju.Errors
 }
 
-// A site that cannot be reached, or whose page fails, is not clean: every
+// A site that cannot be reached, or whose pages fail, is not clean: every
 // format says the scan is inconclusive, and why.
 func TestSiteDown(t *testing.T) {
 	t.Parallel()
@@ -82,52 +98,51 @@ func TestSiteDown(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	closed := "http://www.shop.test:" + port("http://"+l.Addr().String()) + "/"
+	refused := "http://www.shop.test:" + port("http://"+l.Addr().String()) + "/"
 	l.Close()
-	for _, tc := range []struct {
-		name, url, why string
-		timeout        time.Duration
-	}{
-		{"refused", closed, "ERR_CONNECTION_REFUSED", 0},
-		{"dns", "http://nowhere.test/", "ERR_NAME_NOT_RESOLVED", 0},
-		{"503", hostileURL + "/503", "HTTP 503", 0},
-		{"slow", hostileURL + "/slow", "the page timeout (1s) passed", time.Second},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			t.Parallel()
-			start := time.Now()
-			r := runWith(t, "shop", scan.Options{URLs: []string{tc.url}, Pages: 1, PageTimeout: tc.timeout})
-			if took := time.Since(start); took > 15*time.Second {
-				t.Errorf("the scan took %s", took)
-			}
-			if r.Clean(false) || r.Verdict(false) != scan.VerdictInconclusive || len(r.Pages) != 0 {
-				t.Errorf("clean %v, verdict %s, pages %q; want inconclusive, nothing scanned", r.Clean(false), r.Verdict(false), r.Pages)
-			}
-			// Each profile says what became of its page; nothing else is
-			// claimed (not even that a declared cookie was never seen).
-			same(t, "findings", brief(r.Violations), []string{
-				"error before", "error before " + path(tc.url), "error rejected " + path(tc.url), "error accepted " + path(tc.url)})
-			for _, f := range r.NotScanned() {
-				if f.Page != "" && !strings.Contains(f.Message, tc.why) {
-					t.Errorf("%s: %q, want it to say %q", f.Profile, f.Message, tc.why)
-				}
-			}
-			if len(r.Stale)+len(r.Undeclared) != 0 {
-				t.Errorf("stale %q, undeclared %q of a site never seen", brief(r.Stale), brief(r.Undeclared))
-			}
-			text, verdict, tests, failures, errors := formats(t, r)
-			if !strings.HasPrefix(strings.SplitN(text, "\n", 3)[2], "INCONCLUSIVE  4 pages not scanned") || strings.Contains(text, "CLEAN") ||
-				!strings.Contains(text, "Inconclusive: no page could be scanned") || !strings.Contains(text, tc.why) {
-				t.Errorf("text:\n%s", text)
-			}
-			if verdict != scan.VerdictInconclusive {
-				t.Errorf("json verdict %q", verdict)
-			}
-			// A case per profile's page, and one for the scan: all in error.
-			if tests != 4 || errors != 4 || failures != 0 {
-				t.Errorf("junit: %d tests, %d failures, %d errors; want 4 errors", tests, failures, errors)
-			}
-		})
+	// The choice profiles stop at the first page, where they cannot
+	// choose; the profile before any choice tries every page.
+	urls := []string{refused, "http://nowhere.test/", hostileURL + "/503", hostileURL + "/slow"}
+	why := []string{"ERR_CONNECTION_REFUSED", "ERR_NAME_NOT_RESOLVED", "HTTP 503", "the page timeout (3s) passed"}
+	start := time.Now()
+	r := runWith(t, "shop", scan.Options{URLs: urls, Pages: len(urls), PageTimeout: 3 * time.Second})
+	if took := time.Since(start); took > 20*time.Second {
+		t.Errorf("the scan took %s", took)
+	}
+	if r.Clean(false) || r.Verdict(false) != scan.VerdictInconclusive || len(r.Pages) != 0 {
+		t.Errorf("clean %v, verdict %s, pages %q; want inconclusive, nothing scanned", r.Clean(false), r.Verdict(false), r.Pages)
+	}
+	// Each profile says what became of its pages; nothing else is claimed
+	// (not even that a declared cookie was never seen).
+	want := []string{"error before", "error rejected /", "error accepted /"}
+	for _, u := range urls {
+		want = append(want, "error before "+path(u))
+	}
+	same(t, "findings", brief(r.Violations), want)
+	for i, v := range r.Profiles[0].Visits {
+		if v.Page != urls[i] || v.Status != scan.StatusError || !strings.Contains(v.Error, why[i]) {
+			t.Errorf("visit %+v, want %s not scanned: %s", v, urls[i], why[i])
+		}
+	}
+	for _, p := range r.Profiles[1:] {
+		if len(p.Visits) != 1 || !p.Visits[0].Choice || !strings.Contains(p.Visits[0].Error, why[0]) {
+			t.Errorf("%s: visits %+v, want a failed choice", p.Name, p.Visits)
+		}
+	}
+	if len(r.Stale)+len(r.Undeclared) != 0 {
+		t.Errorf("stale %q, undeclared %q of a site never seen", brief(r.Stale), brief(r.Undeclared))
+	}
+	text, verdict, tests, failures, errors := formats(t, r)
+	if !strings.HasPrefix(strings.SplitN(text, "\n", 3)[2], "INCONCLUSIVE  6 pages not scanned") || strings.Contains(text, "CLEAN") ||
+		!strings.Contains(text, "Inconclusive: no page could be scanned") || !strings.Contains(text, why[2]) {
+		t.Errorf("text:\n%s", text)
+	}
+	if verdict != scan.VerdictInconclusive {
+		t.Errorf("json verdict %q", verdict)
+	}
+	// A case per profile's page, and one for the scan: all in error.
+	if tests != 7 || errors != 7 || failures != 0 {
+		t.Errorf("junit: %d tests, %d failures, %d errors; want 7 errors", tests, failures, errors)
 	}
 }
 
@@ -161,5 +176,103 @@ func TestDialogs(t *testing.T) {
 	_, _, _, _, errors := formats(t, r)
 	if errors != 0 {
 		t.Errorf("junit: %d errors", errors)
+	}
+}
+
+// A page that never ends (a renderer in an endless loop after the load, a
+// network never idle) is cut off at the page timeout and
+// reported; the profile goes on in a new tab of the same browser context,
+// where its choice still holds.
+func TestEndlessPages(t *testing.T) {
+	t.Parallel()
+	start := time.Now()
+	endless := []string{"/loop", "/busy"}
+	urls := []string{hostileURL + "/ok"}
+	for _, e := range endless {
+		urls = append(urls, hostileURL+e)
+	}
+	urls = append(urls, hostileURL+"/ok2")
+	// The page timeout leaves the ordinary pages time on a busy machine.
+	r := runWith(t, "shop", scan.Options{URLs: urls, Pages: len(urls), PageTimeout: 4 * time.Second})
+	// 2 endless pages of 4 s in each profile, side by side.
+	if took := time.Since(start); took > 30*time.Second {
+		t.Errorf("the scan took %s", took)
+	}
+	var want []string
+	for _, p := range []string{"before", "rejected", "accepted"} {
+		for _, e := range endless {
+			want = append(want, "error "+p+" "+e)
+		}
+	}
+	same(t, "findings", brief(r.Violations), want)
+	for _, f := range r.NotScanned() {
+		if !strings.Contains(f.Message, "the page timeout (4s) passed") {
+			t.Errorf("%s %s: %s", f.Profile, f.Page, f.Message)
+		}
+	}
+	for _, p := range r.Profiles {
+		if got := strings.Join(p.Pages, " "); got != hostileURL+"/ok "+hostileURL+"/ok2" {
+			t.Errorf("%s: scanned %s; want /ok and /ok2", p.Name, got)
+		}
+	}
+	if r.Verdict(false) != scan.VerdictInconclusive {
+		t.Errorf("verdict %s", r.Verdict(false))
+	}
+	// The statistics of /ok2 ran after acceptance: the new tab kept the
+	// choice.
+	var ga []string
+	for _, c := range r.Profiles[2].Cookies {
+		if c.Name == "_ga" {
+			ga = append(ga, path(c.Page))
+		}
+	}
+	if strings.Join(ga, " ") != "/ok2" {
+		t.Errorf("_ga after accept first seen on %q, want /ok2", ga)
+	}
+}
+
+// The scan's own deadline holds whatever the pages do: the pages not
+// scanned by then are reported, and the report comes.
+func TestScanDeadline(t *testing.T) {
+	t.Parallel()
+	if skipReason != "" {
+		t.Skip(skipReason)
+	}
+	slow := hostileURL + "/slow"
+	urls := []string{slow, slow + "?2", slow + "?3", hostileURL + "/ok"}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	start := time.Now()
+	r, err := scan.Run(ctx, scan.Options{Site: cfg.Site("shop"), Browser: sharedBrowser(t), URLs: urls, Pages: len(urls),
+		PageTimeout: 2 * time.Second, Timeout: 3 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if took := time.Since(start); took > 8*time.Second {
+		t.Errorf("the scan took %s with a deadline of 3 s", took)
+	}
+	if r.Verdict(false) != scan.VerdictInconclusive {
+		t.Errorf("verdict %s", r.Verdict(false))
+	}
+	// Every page is reported: the slow ones cut by their timeout or the
+	// scan's deadline, whichever came first, the fast last one never tried.
+	var got []string
+	for _, v := range r.Profiles[0].Visits {
+		why := v.Error
+		switch {
+		case strings.Contains(why, "the page timeout (2s) passed"):
+			why = "timeout"
+		case strings.Contains(why, "the scan's deadline (3s) passed"):
+			why = "deadline"
+		}
+		got = append(got, path(v.Page)+" "+v.Status+" "+why)
+	}
+	if len(got) != len(urls) || got[len(got)-1] != "/ok error deadline" {
+		t.Errorf("visits before any choice: %q, want all %d, the last past the deadline", got, len(urls))
+	}
+	for _, g := range got {
+		if !strings.HasSuffix(g, " error timeout") && !strings.HasSuffix(g, " error deadline") {
+			t.Errorf("visit %s", g)
+		}
 	}
 }

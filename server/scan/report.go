@@ -65,8 +65,8 @@ func (r *Report) writeText(w io.Writer, strict bool) error {
 	violations := len(r.Violations) - len(errs)
 	verdict := strings.ToUpper(r.Verdict(strict))
 	fmt.Fprintf(b, "%s  ", verdict)
-	if len(errs) > 0 {
-		fmt.Fprintf(b, "%s · ", plural(len(errs), "page not scanned", "pages not scanned"))
+	if n := pagesNotScanned(errs); n > 0 {
+		fmt.Fprintf(b, "%s · ", plural(n, "page not scanned", "pages not scanned"))
 	}
 	fmt.Fprintf(b, "%s · %s · %s\n", plural(violations, "violation", "violations"),
 		plural(len(r.Undeclared), "undeclared cookie", "undeclared cookies"), plural(len(r.Stale), "stale declaration", "stale declarations"))
@@ -140,7 +140,7 @@ func (r *Report) writeText(w io.Writer, strict bool) error {
 		b.WriteString("Inconclusive: no page could be scanned, so this scan says nothing about the site.\n")
 	case len(errs) > 0:
 		fmt.Fprintf(b, "Inconclusive: %s, so this scan does not show that the site does what its banner says.\n",
-			plural(len(errs), "page was not scanned", "pages were not scanned"))
+			plural(pagesNotScanned(errs), "page was not scanned", "pages were not scanned"))
 	case !r.Clean(strict):
 		b.WriteString("No violations; the declaration differs from the site (--strict fails on that).\n")
 	case len(r.Undeclared)+len(r.Stale) > 0:
@@ -150,6 +150,18 @@ func (r *Report) writeText(w io.Writer, strict bool) error {
 	}
 	_, err := io.WriteString(w, b.String())
 	return err
+}
+
+// pagesNotScanned counts the pages (in any profile) among the findings of
+// pages not scanned.
+func pagesNotScanned(errs []Finding) int {
+	n := 0
+	for _, f := range errs {
+		if f.Page != "" {
+			n++
+		}
+	}
+	return n
 }
 
 type junitSuites struct {

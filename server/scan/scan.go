@@ -43,8 +43,12 @@ type Options struct {
 	// Quiet is how long the network must have been idle after the load
 	// event before a page counts as settled (default 200 ms); PageTimeout
 	// bounds one page: its load, its settling and the scanner's look at
-	// it (default 20 s). A page past it is not scanned.
+	// it (default 20 s). A page past it is not scanned, and its tab is
+	// closed and replaced.
 	Quiet, PageTimeout time.Duration
+	// Timeout bounds the whole scan (default 10 minutes): the pages not
+	// scanned by then are reported as such.
+	Timeout time.Duration
 	// BannerTimeout bounds the choice profiles' wait for their button in
 	// the banner of the settled first page (default, and at most,
 	// PageTimeout): a page without the banner waits it out.
@@ -185,13 +189,20 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	if o.BannerTimeout == 0 {
 		o.BannerTimeout = o.PageTimeout
 	}
+	if o.Timeout == 0 {
+		o.Timeout = 10 * time.Minute
+	}
 	texts, hash, err := bannerTexts(o.Site)
 	if err != nil {
 		return nil, err
 	}
 	start := time.Now()
+	// The scan's deadline bounds the sitemaps and the pages; the pages
+	// not scanned by then are reported, while the end of ctx ends the scan.
+	scanCtx, cancel := context.WithDeadline(ctx, start.Add(o.Timeout))
+	defer cancel()
 	if slices.ContainsFunc(o.URLs, isSitemap) {
-		urls, err := expandSitemaps(ctx, o.URLs, o.Pages)
+		urls, err := expandSitemaps(scanCtx, o.URLs, o.Pages)
 		if err != nil {
 			return nil, err
 		}
@@ -222,10 +233,11 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 		}
 	}
 
-	// The profiles run side by side, each following the links it finds.
+	// The profiles run side by side, each following the links it finds,
+	// until the scan's deadline.
 	var profiles [3]*Profile
 	for i, name := range []string{Before, Rejected, Accepted} {
-		wg.Go(func() { profiles[i], errs[i] = browsers[i].profile(ctx, &o, texts, name, o.URLs) })
+		wg.Go(func() { profiles[i], errs[i] = browsers[i].profile(ctx, scanCtx, &o, texts, name, o.URLs) })
 	}
 	wg.Wait()
 	if err := errors.Join(errs[:]...); err != nil {

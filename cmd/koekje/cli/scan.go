@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/koekje/koekje/config"
 	"github.com/koekje/koekje/server/consent"
@@ -28,8 +29,10 @@ func scanCmd(ctx context.Context, args []string, getenv func(string) string, std
 	out := fs.String("out", "", "also write the report in every format to this directory (report.txt, report.json, report.xml)")
 	strict := fs.Bool("strict", false, "fail on undeclared and stale cookies too")
 	record := fs.Bool("record", false, "store the report in the database (--db) for the console and auditors")
+	pageTimeout := fs.Duration("page-timeout", 20*time.Second, "longest one page may take to load and settle; a page past it is not scanned")
+	timeout := fs.Duration("timeout", 10*time.Minute, "longest the whole scan may take; the pages not scanned by then are reported")
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: koekje scan URL… [--site S] [--pages N] [--config FILE] [--format text|json|junit] [--out DIR] [--strict] [--record [--db DB]]")
+		fmt.Fprintln(stderr, "usage: koekje scan URL… [--site S] [--pages N] [--config FILE] [--format text|json|junit] [--out DIR] [--strict] [--record [--db DB]] [--page-timeout D] [--timeout D]")
 		fs.PrintDefaults()
 	}
 	if err := parseAnywhere(fs, args); err != nil {
@@ -41,6 +44,9 @@ func scanCmd(ctx context.Context, args []string, getenv func(string) string, std
 	}
 	if !slices.Contains(scan.Formats, *format) {
 		return fmt.Errorf("scan: --format %q: want text, json or junit", *format)
+	}
+	if *pageTimeout <= 0 || *timeout <= 0 {
+		return errors.New("scan: --page-timeout and --timeout must be more than 0")
 	}
 	cfg, err := loadConfig(o.config)
 	if err != nil {
@@ -59,7 +65,8 @@ func scanCmd(ctx context.Context, args []string, getenv func(string) string, std
 		}
 		defer db.Close()
 	}
-	r, err := scan.Run(ctx, scan.Options{Site: s, URLs: fs.Args(), Pages: *pages, Chrome: scan.ChromePath(getenv)})
+	r, err := scan.Run(ctx, scan.Options{Site: s, URLs: fs.Args(), Pages: *pages, Chrome: scan.ChromePath(getenv),
+		PageTimeout: *pageTimeout, Timeout: *timeout})
 	if err != nil {
 		return err
 	}

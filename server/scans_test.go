@@ -114,7 +114,7 @@ func TestScanAPI(t *testing.T) {
 	r = do(t, s, "GET", "/api/v1/sites/demo/scans/"+latest.ID.String()+"?format=text", "", auth...)
 	text := string(r.body)
 	if r.status != 200 || r.header.Get("Content-Type") != "text/plain; charset=utf-8" ||
-		!strings.Contains(text, "FAIL   2 violations · 1 undeclared cookie · 0 stale declarations") ||
+		!strings.Contains(text, "FAIL  2 violations · 1 undeclared cookie · 0 stale declarations") ||
 		!strings.Contains(text, "analytics cookie _gid set before any choice") || !strings.Contains(text, "set by script http://shop.test/tag.js") {
 		t.Errorf("text report: %d %v\n%s", r.status, r.header, text)
 	}
@@ -175,7 +175,7 @@ func TestConsoleScans(t *testing.T) {
 		t.Errorf("JSON download: %d %v", resp.StatusCode, resp.Header)
 	}
 	resp, body = b.get("/admin/sites/shop/scans/" + failing.ID.String() + "?format=text")
-	if resp.StatusCode != 200 || !strings.Contains(body, "FAIL   1 violation") || !strings.Contains(body, "The site does not do what its banner says.") {
+	if resp.StatusCode != 200 || !strings.Contains(body, "FAIL  1 violation") || !strings.Contains(body, "The site does not do what its banner says.") {
 		t.Errorf("text download: %d\n%s", resp.StatusCode, body)
 	}
 	// A scan is reached through its own site only.

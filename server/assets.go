@@ -20,6 +20,11 @@ func (s *Server) healthz(c echo.Context) error {
 		return consent.Errorf(consent.EUNAVAILABLE, "the store does not answer")
 	}
 	c.Response().Header().Set("Cache-Control", "no-store")
+	if s.degraded != nil {
+		if why := s.degraded(); why != "" {
+			return c.JSON(http.StatusOK, map[string]string{"status": "degraded", "reason": why})
+		}
+	}
 	return c.JSON(http.StatusOK, map[string]string{"status": "ok"})
 }
 

@@ -41,6 +41,11 @@ type Deps struct {
 	// SharedStore says several instances share the store: failed tokens
 	// are counted in it.
 	SharedStore bool
+	// Degraded, when set, says why proof cannot advance ("" while it can):
+	// /healthz then answers 200 with status "degraded" and the reason, so
+	// a monitor sees it and a container health check does not restart the
+	// server in a loop.
+	Degraded func() string
 	// Precompress compresses every site's bundle in the background at
 	// start, so a serving process has them ready before the first visitor;
 	// otherwise a bundle is compressed when first asked for compressed.
@@ -82,6 +87,7 @@ type Server struct {
 	proxies   []*net.IPNet // trusted reverse proxies
 	failures  failureCounter
 	tokenIDs  [][]byte // IDs of the configured tokens, as sessions name them
+	degraded  func() string
 }
 
 // New builds the server: the banner bundle of every site (stored as a
@@ -124,6 +130,7 @@ func New(ctx context.Context, d Deps) (*Server, error) {
 		self:      self,
 		proxies:   proxies,
 		failures:  newMemFailures(),
+		degraded:  d.Degraded,
 	}
 	// Instances sharing a store count failed tokens in it, so a guesser
 	// cannot spread its guesses over them.

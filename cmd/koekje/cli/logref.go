@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync/atomic"
 	"time"
 
 	"github.com/koekje/koekje/server/keyfile"
@@ -81,8 +82,9 @@ func advanceReference(ctx context.Context, db store, log *slog.Logger, logKey st
 const referenceEvery = 250 * time.Millisecond
 
 // keepReference moves the reference along with the log while serving, and
-// says so loudly, once per change, if the log stops extending it.
-func keepReference(ctx context.Context, db store, log *slog.Logger, logKey string, ref *translog.Reference) {
+// says so loudly, once per change, if the log stops extending it: an ERROR
+// line, and why in degraded, which /healthz reports.
+func keepReference(ctx context.Context, db store, log *slog.Logger, logKey string, ref *translog.Reference, degraded *atomic.Value) {
 	tick := time.NewTicker(referenceEvery)
 	defer tick.Stop()
 	failing := false
@@ -96,9 +98,11 @@ func keepReference(ctx context.Context, db store, log *slog.Logger, logKey strin
 		switch {
 		case err != nil && !failing && ctx.Err() == nil:
 			log.Error("the log no longer extends what this server signed before", "err", err)
+			degraded.Store("the log no longer extends what this server signed before: " + err.Error())
 			failing = true
 		case err == nil && failing:
 			log.Info("the log extends what this server signed before again")
+			degraded.Store("")
 			failing = false
 		}
 	}

@@ -3,12 +3,14 @@ package cli
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
 	"io"
 	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 // copyFiles copies the database's files (a backup taken while it is
@@ -102,13 +104,14 @@ func TestNoForkAfterRestore(t *testing.T) {
 	}
 	raw.Close()
 
-	// A tail cut in the database of a log that reached 5.
+	// A tail cut in the database of a log that reached 5, while the
+	// server runs: /healthz says it is degraded, and a restart is refused.
 	cut := t.TempDir()
 	env = map[string]string{"KOEKJE_DB": filepath.Join(cut, "k.db"), "KOEKJE_ADMIN_TOKEN": adminToken, "KOEKJE_RATE_LIMIT": "0"}
-	base, _, stop = serveUntil(t, env)
+	base, logs, stop := serveUntil(t, env)
 	postN(t, base, 5)
-	stop()
-	raw, err = sql.Open("sqlite3", "file:"+env["KOEKJE_DB"])
+	time.Sleep(2 * referenceEvery) // the reference follows the log
+	raw, err = sql.Open("sqlite3", "file:"+env["KOEKJE_DB"]+"?_busy_timeout=5000")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -118,6 +121,21 @@ func TestNoForkAfterRestore(t *testing.T) {
 		}
 	}
 	raw.Close()
+	var health struct{ Status, Reason string }
+	for deadline := time.Now().Add(5 * time.Second); health.Status != "degraded" && time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+		b, code := httpGet(t, base+"/healthz", "")
+		if code != 200 {
+			t.Fatalf("healthz: %d %s", code, b)
+		}
+		json.Unmarshal(b, &health)
+	}
+	if health.Status != "degraded" || !strings.Contains(health.Reason, "3 leaves") {
+		t.Errorf("healthz after a tail cut while serving: %+v, want degraded, naming the cut", health)
+	}
+	stop()
+	if !strings.Contains(logs.String(), `"level":"ERROR","msg":"the log no longer extends what this server signed before"`) {
+		t.Errorf("no ERROR line for the cut tail:\n%s", logs)
+	}
 	if err := serveErr(t, env); err == nil || !strings.Contains(err.Error(), "3 leaves") {
 		t.Errorf("serve after a tail cut: %v, want a refusal", err)
 	}

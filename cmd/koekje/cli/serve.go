@@ -16,6 +16,7 @@ import (
 	"runtime/debug"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/koekje/koekje/config"
@@ -118,7 +119,9 @@ func serveCmd(ctx context.Context, args []string, getenv func(string) string, st
 	if postgres.IsDSN(o.db) && len(witnesses) == 0 {
 		log.Warn("several instances without a witness: each instance keeps its own reference of what the log signed, so a restored database is caught only by instances that signed or read a newer checkpoint; configure a witness (--witness)")
 	}
-	go keepReference(ctx, db, log, logKey, ref)
+	var degraded atomic.Value
+	degraded.Store("")
+	go keepReference(ctx, db, log, logKey, ref, &degraded)
 	if o.adminToken == "" && len(cfg.Tokens) == 0 {
 		if o.adminToken, err = generatedToken(o.localBase(), stderr, log); err != nil {
 			return err
@@ -144,7 +147,7 @@ func serveCmd(ctx context.Context, args []string, getenv func(string) string, st
 		Metrics: metrics,
 		Config:  cfg, Store: db, Keys: keys, Log: log, AccessLog: logs, TokenKey: key, AdminToken: o.adminToken,
 		RateLimit: o.rateLimit, TrustedProxies: proxies, PublicURL: o.publicURL, LogKey: logKey, Witnessed: len(witnesses) > 0,
-		SharedStore: postgres.IsDSN(o.db), Precompress: true,
+		SharedStore: postgres.IsDSN(o.db), Precompress: true, Degraded: func() string { return degraded.Load().(string) },
 	})
 	if err != nil {
 		return err

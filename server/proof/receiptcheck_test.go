@@ -32,7 +32,7 @@ func TestReceiptRecordRehashed(t *testing.T) {
 	site := config.Demo().Site("demo")
 	r := &consent.Record{RecordID: uuid.Must(uuid.NewV7()), ConsentID: uuid.New(), Site: "demo", Seq: 2,
 		RecordedAt: time.Now().UTC().Truncate(time.Microsecond), Action: consent.Withdraw,
-		Choices: map[string]bool{"necessary": true, "functional": false, "analytics": false, "embeds": false},
+		Choices:  map[string]bool{"necessary": true, "functional": false, "analytics": false, "embeds": false},
 		Revision: 1, ConfigHash: "sha256:ab", Language: "nl", URL: "https://example.nl/", UserAgent: "ua", IP: "192.0.2.0/24",
 		PrevHash: make([]byte, 32)}
 	r.Hash = consent.RecordHash(r)

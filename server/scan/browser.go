@@ -640,9 +640,17 @@ func (s *session) visit(ctx context.Context, u string) (int, error) {
 	status := 0
 	if resp != nil {
 		status = int(resp.Status)
-		if status >= 400 {
-			return status, fmt.Errorf("HTTP %d", status)
+	} else {
+		// Under load the navigation can end before its response is
+		// matched to it; the page's own navigation timing has the status.
+		st, err := chromedp.Run(ctx, chromedp.Evaluate[float64](`(performance.getEntriesByType('navigation')[0] || {}).responseStatus || 0`))
+		if err != nil {
+			return 0, err
 		}
+		status = int(st)
+	}
+	if status >= 400 {
+		return status, fmt.Errorf("HTTP %d", status)
 	}
 	// The navigation ends with the page's load event or its frame's
 	// stopped loading; under load this session has been seen to miss the

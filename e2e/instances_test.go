@@ -21,7 +21,6 @@ import (
 // record either acknowledged is stored, the chain verifies, and a restarted
 // instance links onto it.
 func TestTwoInstancesOnPostgresKillOne(t *testing.T) {
-	t.Parallel()
 	dsn := pgtest.Shared(t).NewDatabase(t)
 	keyFile := filepath.Join(t.TempDir(), "koekje.key")
 	args := []string{"--key-file", keyFile}

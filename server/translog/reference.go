@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 
 	"golang.org/x/mod/sumdb/tlog"
@@ -114,7 +115,7 @@ func (r *Reference) Advance(cp Checkpoint, hashes tlog.HashReader) error {
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if cp.Size == 0 || (r.set && cp.Size <= r.cp.Size) {
+	if r.set && cp.Size <= r.cp.Size {
 		return nil
 	}
 	if err := r.write(cp); err != nil {
@@ -127,11 +128,11 @@ func (r *Reference) Advance(cp Checkpoint, hashes tlog.HashReader) error {
 // Accept makes cp the reference without a check: the operator's explicit
 // word that the log's tree is the one to extend.
 func (r *Reference) Accept(cp Checkpoint) error {
-	if cp.Size == 0 {
-		return nil
-	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	if cp.Size == 0 && r.set {
+		return nil
+	}
 	if err := r.write(cp); err != nil {
 		return err
 	}
@@ -179,12 +180,15 @@ type CheckpointReader interface {
 }
 
 // Latest reads the store's newest checkpoint, verified under logKey, and
-// the reader of its stored hashes; a store with no checkpoint gives size 0.
+// the reader of its stored hashes; a store with no checkpoint gives the
+// empty tree under the log's name, which a reference records too: a server
+// killed before its first sync then finds that it made the log.
 func Latest(ctx context.Context, store CheckpointReader, logKey string) (Checkpoint, tlog.HashReader, error) {
 	hashes := tlog.HashReaderFunc(func(idx []int64) ([]tlog.Hash, error) { return store.LogHashes(ctx, idx) })
 	signed, err := store.LatestCheckpoint(ctx)
 	if err != nil || signed == nil {
-		return Checkpoint{}, hashes, err
+		name, _, _ := strings.Cut(logKey, "+")
+		return Checkpoint{Origin: name}, hashes, err
 	}
 	cp, _, err := OpenCheckpoint(signed, logKey)
 	return cp, hashes, err

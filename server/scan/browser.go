@@ -61,6 +61,7 @@ func startBrowser(ctx context.Context, o *Options) (*browser, error) {
 	if os.Geteuid() == 0 {
 		opts = append(opts, chromedp.NoSandbox) // Chromium's sandbox refuses to run as root
 	}
+	opts = append(opts, cmdOptions...)
 	if o.HostResolverRules != "" {
 		opts = append(opts, chromedp.Flag("host-resolver-rules", o.HostResolverRules))
 	}
@@ -81,38 +82,53 @@ func (b *browser) close() {
 
 // hook runs in every frame before the page's own scripts: it reports who
 // writes document.cookie, cookieStore and Storage, with the script from the
-// top of the stack (the page itself for an inline script).
+// top of the stack (the page itself for an inline script). It takes the
+// binding away from the page, keeps the functions it calls from before the
+// page could replace them, and sends no more than a few hundred bytes a
+// write: a cookie's name and attributes without its value, a key cut short.
 const hook = `(() => {
 const send = globalThis.__koekjeScan
 if (typeof send !== 'function') return
+delete globalThis.__koekjeScan
+const apply = Reflect.apply, stringify = JSON.stringify, str = String, Err = Error
+const { slice, indexOf, split, includes } = String.prototype, exec = RegExp.prototype.exec
+const cut = s => { s = str(s); return s.length > 1024 ? apply(slice, s, [0, 1024]) : s }
 // The first frame outside this hook is the writer's; one without a URL is
 // an inline script the banner (or another script) inserted.
 const source = () => {
-  for (const l of (new Error().stack || '').split('\n').slice(1)) {
-    if (l.includes('koekje-scan-hook')) continue
-    const m = /(https?:\/\/\S+?):\d+:\d+\)?$/.exec(l)
-    return m ? m[1] : location.href
+  const lines = apply(split, str(new Err().stack || ''), ['\n'])
+  for (let i = 1; i < lines.length && i < 20; i++) {
+    if (apply(includes, lines[i], ['koekje-scan-hook'])) continue
+    const m = apply(exec, /(https?:\/\/\S+?):\d+:\d+\)?$/, [lines[i]])
+    return cut(m ? m[1] : location.href)
   }
   return ''
 }
-const report = o => { try { o.origin = location.origin; o.page = location.href; o.source = source(); send(JSON.stringify(o)) } catch (e) {} }
+const report = o => { try { o.origin = cut(location.origin); o.page = cut(location.href); o.source = source(); send(stringify(o)) } catch (e) {} }
 const d = Object.getOwnPropertyDescriptor(Document.prototype, 'cookie')
+// A cookie's name and attributes: its value is not the scanner's business.
+const nameAndAttributes = v => {
+  v = str(v)
+  const semi = apply(indexOf, v, [';']), eq = apply(indexOf, v, ['='])
+  const name = apply(slice, v, [0, eq < 0 || (semi >= 0 && semi < eq) ? 0 : eq])
+  return cut(name + '=' + (semi < 0 ? '' : apply(slice, v, [semi])))
+}
 Object.defineProperty(Document.prototype, 'cookie', { configurable: true, enumerable: d.enumerable,
-  get() { return d.get.call(this) },
-  set(v) { report({ kind: 'cookie', value: String(v) }); d.set.call(this, v) } })
+  get() { return apply(d.get, this, []) },
+  set(v) { report({ kind: 'cookie', value: nameAndAttributes(v) }); apply(d.set, this, [v]) } })
 if (globalThis.CookieStore) {
   const set = CookieStore.prototype.set
   CookieStore.prototype.set = function (a, b) {
-    report({ kind: 'cookie', value: (typeof a === 'string' ? a : a && a.name) + '=' })
-    return set.apply(this, arguments)
+    report({ kind: 'cookie', value: cut((typeof a === 'string' ? a : a && a.name)) + '=' })
+    return apply(set, this, arguments)
   }
 }
 const setItem = Storage.prototype.setItem
 Storage.prototype.setItem = function (k) {
   let area = 'sessionStorage'
   try { if (this === localStorage) area = 'localStorage' } catch (e) {}
-  report({ kind: 'storage', area, key: String(k) })
-  return setItem.apply(this, arguments)
+  report({ kind: 'storage', area, key: cut(k) })
+  return apply(setItem, this, arguments)
 }
 })()
 //# sourceURL=koekje-scan-hook`
@@ -154,26 +170,38 @@ type session struct {
 	tab      context.Context
 	closeTab func()
 
+	// What the session keeps is bounded (see limits.go): what does not
+	// fit is counted in cut, and said in the report.
 	mu       sync.Mutex
 	page     string // the page being visited
 	loaded   bool
 	last     time.Time // the last network activity
 	inflight map[network.RequestID]string
-	urls     map[network.RequestID]string
+	urls     *recent // request → URL, for the cookies its response sets
 	// early are the cookies a response set before its request was seen:
 	// Chromium may send a response's extra info before the request.
 	early    map[network.RequestID][]string
 	setters  map[string]setter // cookie name → who set it last
 	storage  map[string]StorageKey
-	requests []Request
-	seenReq  map[string]bool
+	requests []Request       // the first request to each other host
+	hosts    map[string]int  // host → its request
 	koekje   map[string]bool // origins that serve the site's banner
 	// unattributed are the cookies (indexes into Profile.Cookies) seen
 	// before the event that names their setter: a response's extra info can
 	// come after the response has finished.
 	unattributed []int
 	posts        int
-	dialogs      []string // the dialogs of the page being visited
+	dialogs      []string        // the dialogs of the page being visited
+	cutMessages  []string        // the browser's messages cut on the page being visited
+	cut          map[string]int  // what did not fit: kind → how many
+	cutIDs       map[string]bool // what was counted in cut, up to maxInternal
+}
+
+func newSession(o *Options, texts map[string]choiceTexts, scan, holder context.Context) *session {
+	return &session{o: o, texts: texts, lookJS: lookJS(o.Site, texts), scan: scan, holder: holder,
+		inflight: map[network.RequestID]string{}, urls: newRecent(maxInternal), early: map[network.RequestID][]string{},
+		setters: map[string]setter{}, storage: map[string]StorageKey{}, hosts: map[string]int{}, koekje: map[string]bool{},
+		cut: map[string]int{}, cutIDs: map[string]bool{}}
 }
 
 func (s *session) listen(ev any) {
@@ -182,11 +210,14 @@ func (s *session) listen(ev any) {
 	switch ev := ev.(type) {
 	case *network.EventRequestWillBeSent:
 		s.last = time.Now()
-		s.inflight[ev.RequestID] = ev.Request.URL
-		s.urls[ev.RequestID] = ev.Request.URL
+		u := clip(ev.Request.URL, maxName)
+		if len(s.inflight) < maxInternal {
+			s.inflight[ev.RequestID] = u
+		}
+		s.urls.put(ev.RequestID, u)
 		for _, name := range s.early[ev.RequestID] {
 			if st := s.setters[name]; st.by == "header" && st.source == "" {
-				st.source = ev.Request.URL
+				st.source = u
 				s.setters[name] = st
 			}
 		}
@@ -212,11 +243,11 @@ func (s *session) listen(ev any) {
 			str, _ := v.(string)
 			for line := range strings.SplitSeq(str, "\n") {
 				if name := cookieName(line); name != "" && !blocked[name] {
-					u, ok := s.urls[ev.RequestID]
-					if !ok {
+					u, ok := s.urls.get(ev.RequestID)
+					if !ok && len(s.early) < maxInternal {
 						s.early[ev.RequestID] = append(s.early[ev.RequestID], name)
 					}
-					s.setters[name] = setter{"header", u, askedLifetime(line, time.Now())}
+					s.setCookie(name, setter{"header", u, askedLifetime(line, time.Now())})
 				}
 			}
 		}
@@ -234,15 +265,55 @@ func (s *session) listen(ev any) {
 		switch r.Kind {
 		case "cookie":
 			if name := cookieName(r.Value); name != "" && !deletes(r.Value) {
-				s.setters[name] = setter{"script", r.Source, askedLifetime(r.Value, time.Now())}
+				s.setCookie(name, setter{"script", clip(r.Source, maxName), askedLifetime(r.Value, time.Now())})
 			}
 		case "storage":
-			id := r.Area + " " + r.Origin + " " + r.Key
-			if _, ok := s.storage[id]; !ok {
-				s.storage[id] = StorageKey{Area: r.Area, Origin: r.Origin, Key: r.Key, Source: r.Source, Page: s.page}
-			}
+			s.storageKey(StorageKey{Area: r.Area, Origin: r.Origin, Key: r.Key, Source: r.Source, Page: s.page})
 		}
 	}
+}
+
+// noteCut notes a message of the browser that was too large to read.
+func (s *session) noteCut(c cutParams) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if len(s.cutMessages) < maxDialogs {
+		s.cutMessages = append(s.cutMessages, fmt.Sprintf("the browser's %s of %d bytes was too large to read", c.Method, c.Size))
+	}
+}
+
+// dropped counts a thing of a kind that did not fit, once; past
+// maxInternal of them, the count is a lower bound. The caller holds mu.
+func (s *session) dropped(kind, id string) {
+	id = kind + "\x00" + id
+	if s.cutIDs[id] || len(s.cutIDs) >= maxInternal {
+		return
+	}
+	s.cutIDs[id] = true
+	s.cut[kind]++
+}
+
+// setCookie notes who set a cookie, if there is room. The caller holds mu.
+func (s *session) setCookie(name string, st setter) {
+	name = clip(name, maxName)
+	if _, ok := s.setters[name]; ok || len(s.setters) < maxInternal {
+		s.setters[name] = st
+	}
+}
+
+// storageKey records a storage key the first time it is seen, if there is
+// room. The caller holds mu.
+func (s *session) storageKey(k StorageKey) {
+	k.Area, k.Origin, k.Key, k.Source, k.Page = clip(k.Area, maxName), clip(k.Origin, maxName), clip(k.Key, maxName), clip(k.Source, maxName), clip(k.Page, maxName)
+	id := k.Area + " " + k.Origin + " " + k.Key
+	if _, ok := s.storage[id]; ok {
+		return
+	}
+	if len(s.storage) >= maxEntries {
+		s.dropped(cutStorage, id)
+		return
+	}
+	s.storage[id] = k
 }
 
 // request records a request to another site than the page's, other than
@@ -252,7 +323,7 @@ func (s *session) request(ev *network.EventRequestWillBeSent) {
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") {
 		return
 	}
-	if u.Path == "/s/"+s.o.Site.ID+".js" {
+	if u.Path == "/s/"+s.o.Site.ID+".js" && len(s.koekje) < maxInternal {
 		s.koekje[u.Scheme+"://"+u.Host] = true
 	}
 	if s.koekje[u.Scheme+"://"+u.Host] && (strings.HasPrefix(u.Path, "/s/") || strings.HasPrefix(u.Path, "/api/v1/")) {
@@ -261,11 +332,16 @@ func (s *session) request(ev *network.EventRequestWillBeSent) {
 	if s.page == "" || sameSite(u.Hostname(), hostOf(s.page)) {
 		return
 	}
-	key := ev.Request.URL
-	if s.seenReq[key] {
+	host := u.Hostname()
+	if i, ok := s.hosts[host]; ok {
+		s.requests[i].Count++
 		return
 	}
-	s.seenReq[key] = true
+	if len(s.requests) >= maxEntries {
+		s.dropped(cutRequests, host)
+		return
+	}
+	s.hosts[host] = len(s.requests)
 	init := ""
 	if in := ev.Initiator; in != nil {
 		init = in.URL
@@ -276,7 +352,8 @@ func (s *session) request(ev *network.EventRequestWillBeSent) {
 			init = ev.DocumentURL
 		}
 	}
-	s.requests = append(s.requests, Request{URL: ev.Request.URL, Type: string(ev.Type), Initiator: init, Page: s.page})
+	s.requests = append(s.requests, Request{URL: clip(ev.Request.URL, maxName), Type: clip(string(ev.Type), maxName),
+		Initiator: clip(init, maxName), Page: clip(s.page, maxName), Count: 1})
 }
 
 // cookieName is the name in "name=value; attributes".
@@ -382,9 +459,7 @@ func (b *browser) profile(ctx, scanCtx context.Context, o *Options, texts map[st
 }
 
 func (b *browser) run(ctx, scanCtx context.Context, o *Options, texts map[string]choiceTexts, name string, pages []string) (*Profile, error) {
-	s := &session{o: o, texts: texts, lookJS: lookJS(o.Site, texts), scan: scanCtx, holder: b.ctx,
-		inflight: map[network.RequestID]string{}, urls: map[network.RequestID]string{}, early: map[network.RequestID][]string{},
-		setters: map[string]setter{}, storage: map[string]StorageKey{}, seenReq: map[string]bool{}, koekje: map[string]bool{}}
+	s := newSession(o, texts, scanCtx, b.ctx)
 	if b.shared {
 		// The profile's browser context outlives its tabs: a tab whose
 		// page hung is replaced by another with the same cookies.
@@ -437,7 +512,8 @@ func (b *browser) run(ctx, scanCtx context.Context, o *Options, texts map[string
 		v := Visit{Page: pages[0], Choice: true}
 		start := time.Now()
 		st, timedOut, err := s.choose(p, seen, name, pages[0])
-		v.Seconds, v.Dialogs = since(start), s.takeDialogs()
+		v.Seconds = since(start)
+		v.Dialogs, v.Cut = s.takeNotes()
 		if err != nil {
 			// No page or no banner to click: this profile has nothing to
 			// record.
@@ -465,7 +541,8 @@ func (b *browser) run(ctx, scanCtx context.Context, o *Options, texts map[string
 		}
 		start := time.Now()
 		st, timedOut, err := s.look(p, seen, u)
-		v.Seconds, v.Dialogs = since(start), s.takeDialogs()
+		v.Seconds = since(start)
+		v.Dialogs, v.Cut = s.takeNotes()
 		if err != nil {
 			if err := fail(v, err, timedOut); err != nil {
 				return nil, err
@@ -502,6 +579,15 @@ func (b *browser) run(ctx, scanCtx context.Context, o *Options, texts map[string
 		return strings.Compare(a.Area+a.Origin+a.Key, b.Area+b.Origin+b.Key)
 	})
 	p.ConsentPOSTs = s.posts
+	for _, kind := range []string{cutCookies, cutStorage, cutRequests} {
+		if n := s.cut[kind]; n > 0 {
+			more := fmt.Sprintf("%d more", n)
+			if len(s.cutIDs) >= maxInternal {
+				more = fmt.Sprintf("at least %d more", n)
+			}
+			p.Cut = append(p.Cut, fmt.Sprintf("%s: %d kept, %s not", kind, maxEntries, more))
+		}
+	}
 	return p, nil
 }
 
@@ -517,6 +603,9 @@ func (s *session) why(err error, timedOut bool) string {
 	}
 	return err.Error()
 }
+
+// messageCut is the stand-in of the browser's events too large to read.
+var messageCut = cdp.Event[cutParams]{Method: cutEvent}
 
 // tabTimeout bounds the opening of a tab: the browser's work, not the
 // page's, so not the page timeout.
@@ -547,7 +636,25 @@ func (s *session) openTab() error {
 		return err
 	}
 	go s.intercept(tctx)
+	go func() {
+		for ev, err := range chromedp.Events(tctx, messageCut) {
+			if err != nil {
+				return
+			}
+			s.noteCut(ev)
+			if ev.Method == "Page.javascriptDialogOpening" {
+				// A dialog too large to read is dismissed all the same.
+				s.answerDialog(tctx, false)
+			}
+		}
+	}()
 	setup := chromedp.Func(func(ctx context.Context, t *chromedp.Target) error {
+		// The scanner reads no request's body: a page's uploads stay out of
+		// its events.
+		noBody := int64(1)
+		if _, err := cdp.Call(ctx, t, network.Enable, network.EnableParams{MaxPostDataSize: &noBody}); err != nil {
+			return err
+		}
 		if _, err := cdp.Call(ctx, t, runtime.AddBinding, runtime.AddBindingParams{Name: "__koekjeScan"}); err != nil {
 			return err
 		}
@@ -593,20 +700,24 @@ func (s *session) dismiss(tab context.Context, d *page.EventJavascriptDialogOpen
 	}
 	s.mu.Unlock()
 	// The listener must not wait for the browser's answer.
-	go func() {
-		ctx, cancel := context.WithTimeout(tab, 5*time.Second)
-		defer cancel()
-		chromedp.Call(ctx, page.HandleJavaScriptDialog, page.HandleJavaScriptDialogParams{Accept: d.Type == page.DialogTypeBeforeunload})
-	}()
+	go s.answerDialog(tab, d.Type == page.DialogTypeBeforeunload)
 }
 
-// takeDialogs returns the dialogs noted since the last call.
-func (s *session) takeDialogs() []string {
+// answerDialog closes the tab's open dialog.
+func (s *session) answerDialog(tab context.Context, accept bool) {
+	ctx, cancel := context.WithTimeout(tab, 5*time.Second)
+	defer cancel()
+	chromedp.Call(ctx, page.HandleJavaScriptDialog, page.HandleJavaScriptDialogParams{Accept: accept})
+}
+
+// takeNotes returns the dialogs and the browser's messages cut noted
+// since the last call.
+func (s *session) takeNotes() (dialogs, cut []string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	d := s.dialogs
-	s.dialogs = nil
-	return d
+	dialogs, cut = s.dialogs, s.cutMessages
+	s.dialogs, s.cutMessages = nil, nil
+	return dialogs, cut
 }
 
 // look visits a page and records what it did, within the page timeout. It
@@ -703,30 +814,7 @@ func (s *session) snapshot(ctx context.Context, p *Profile, seen map[string]bool
 	if err != nil {
 		return nil, fmt.Errorf("read cookies: %w", err)
 	}
-	now := time.Now()
-	host := hostOf(pageURL)
-	s.mu.Lock()
-	for _, c := range res.Cookies {
-		id := c.Name + "\x00" + c.Domain + "\x00" + c.Path
-		if seen[id] {
-			continue
-		}
-		seen[id] = true
-		ck := Cookie{Name: c.Name, Domain: c.Domain, Path: c.Path, Page: pageURL,
-			ThirdParty: !sameSite(strings.TrimPrefix(c.Domain, "."), host)}
-		if !c.Session && c.Expires > 0 {
-			t := time.Unix(0, int64(c.Expires*1e9)).UTC().Truncate(time.Second)
-			ck.Expires = &t
-			ck.Lifetime = int64(t.Sub(now).Round(time.Second).Seconds())
-		}
-		if st, ok := s.setters[c.Name]; ok {
-			st.attribute(&ck)
-		} else {
-			s.unattributed = append(s.unattributed, len(p.Cookies))
-		}
-		p.Cookies = append(p.Cookies, ck)
-	}
-	s.mu.Unlock()
+	s.recordCookies(p, seen, pageURL, res.Cookies)
 
 	st, err := chromedp.Run(ctx, chromedp.Evaluate[*pageState](s.lookJS))
 	if err != nil {
@@ -736,13 +824,43 @@ func (s *session) snapshot(ctx context.Context, p *Profile, seen map[string]bool
 	defer s.mu.Unlock()
 	for area, keys := range map[string][]string{"localStorage": st.Local, "sessionStorage": st.Session} {
 		for _, k := range keys {
-			id := area + " " + st.Origin + " " + k
-			if _, ok := s.storage[id]; !ok {
-				s.storage[id] = StorageKey{Area: area, Origin: st.Origin, Key: k, Page: pageURL}
-			}
+			s.storageKey(StorageKey{Area: area, Origin: st.Origin, Key: k, Page: pageURL})
 		}
 	}
 	return st, nil
+}
+
+// recordCookies records the cookies the browser holds that were not
+// recorded before, up to maxEntries.
+func (s *session) recordCookies(p *Profile, seen map[string]bool, pageURL string, cs []*network.Cookie) {
+	now := time.Now()
+	host := hostOf(pageURL)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, c := range cs {
+		id := c.Name + "\x00" + c.Domain + "\x00" + c.Path
+		if seen[id] {
+			continue
+		}
+		if len(p.Cookies) >= maxEntries {
+			s.dropped(cutCookies, id)
+			continue
+		}
+		seen[id] = true
+		ck := Cookie{Name: clip(c.Name, maxName), Domain: clip(c.Domain, maxName), Path: clip(c.Path, maxName), Page: clip(pageURL, maxName),
+			ThirdParty: !sameSite(strings.TrimPrefix(c.Domain, "."), host)}
+		if !c.Session && c.Expires > 0 {
+			t := time.Unix(0, int64(c.Expires*1e9)).UTC().Truncate(time.Second)
+			ck.Expires = &t
+			ck.Lifetime = int64(t.Sub(now).Round(time.Second).Seconds())
+		}
+		if st, ok := s.setters[ck.Name]; ok {
+			st.attribute(&ck)
+		} else {
+			s.unattributed = append(s.unattributed, len(p.Cookies))
+		}
+		p.Cookies = append(p.Cookies, ck)
+	}
 }
 
 // pageState is what one look at a settled page finds: the banner's first
@@ -769,11 +887,17 @@ const lang = [document.documentElement.lang, ...navigator.languages || []]
   .map(l => (l || '').slice(0, 2).toLowerCase()).find(l => langs.includes(l)) || ` + string(def) + `
 const panel = ` + panelJS + `
 const buttons = [...(panel?.querySelectorAll('button') || [])].map(b => b.textContent.trim())
-const keys = f => { try { return Object.keys(f()) } catch (e) { return [] } }
+// No more than the scanner keeps: the first keys, cut short, and the first
+// links short enough to be a page's address.
+const keys = f => { try { return Object.keys(f()).slice(0, ` + strconv.Itoa(maxEntries+1) + `).map(k => k.slice(0, 1024)) } catch (e) { return [] } }
+const links = []
+for (const a of document.querySelectorAll('a[href]')) {
+  if (links.length >= ` + strconv.Itoa(maxEntries) + `) break
+  if (a.href.length <= 2048) links.push(a.href)
+}
 return { Lang: lang, Shown: !!panel,
   Accept: buttons.includes(texts[lang]?.accept), Reject: buttons.includes(texts[lang]?.reject),
-  Local: keys(() => localStorage), Session: keys(() => sessionStorage), Origin: location.origin,
-  Links: [...document.querySelectorAll('a[href]')].map(a => a.href) }
+  Local: keys(() => localStorage), Session: keys(() => sessionStorage), Origin: location.origin, Links: links }
 })()`
 }
 
@@ -801,7 +925,7 @@ type choiceTexts struct {
 // bannerTexts reads the button texts of the site's languages from the
 // banner version the site serves, and that version's hash.
 func bannerTexts(s *config.Site) (map[string]choiceTexts, string, error) {
-	b, err := static.Build(s)
+	b, err := static.BuildPlain(s)
 	if err != nil {
 		return nil, "", fmt.Errorf("banner texts: %w", err)
 	}
@@ -851,7 +975,10 @@ func (s *session) choose(p *Profile, seen map[string]bool, profile, u string) (*
 		return nil, ctx.Err() != nil, err
 	}
 	s.mu.Lock()
-	s.storage, s.requests, s.seenReq = map[string]StorageKey{}, nil, map[string]bool{}
+	s.storage, s.requests, s.hosts = map[string]StorageKey{}, nil, map[string]int{}
+	delete(s.cut, cutStorage)
+	delete(s.cut, cutRequests)
+	clear(s.cutIDs)
 	s.mu.Unlock()
 	st, err := s.snapshot(ctx, p, seen, u)
 	if err != nil {

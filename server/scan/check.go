@@ -29,6 +29,24 @@ type Report struct {
 	Undeclared []Finding   `json:"undeclared"`
 	Stale      []Finding   `json:"stale"`
 	Profiles   [3]*Profile `json:"profiles"`
+	// Omitted says what was left out of this copy of the report (Compact).
+	Omitted string `json:"omitted,omitempty"`
+}
+
+// Compact returns the report without its profiles' cookies, storage keys
+// and requests, for a store that cannot hold the whole of it: the
+// findings, the visits and the verdict stay whole.
+func (r *Report) Compact() *Report {
+	c := *r
+	for i, p := range r.Profiles {
+		if p != nil {
+			q := *p
+			q.Cookies, q.Storage, q.Requests = nil, nil, nil
+			c.Profiles[i] = &q
+		}
+	}
+	c.Omitted = "the profiles' cookies, storage keys and requests"
+	return &c
 }
 
 // Clean reports whether the scan found no violations (and, when strict,
@@ -46,17 +64,19 @@ const (
 	// cookies.
 	VerdictFail = "fail"
 	// VerdictInconclusive: nothing failed, but a page could not be
-	// scanned, so the scan does not show that the site is clean.
+	// scanned, or not all it did was kept, so the scan does not show that
+	// the site is clean.
 	VerdictInconclusive = "inconclusive"
 )
 
 // Verdict is the scan's outcome: a violation fails it whatever else
-// happened; else a page not scanned makes it inconclusive.
+// happened; else a page not scanned, or not wholly, makes it inconclusive.
 func (r *Report) Verdict(strict bool) string {
+	gaps := len(r.kinds(KindError, KindTruncated))
 	switch {
-	case len(r.Violations) > len(r.NotScanned()), strict && len(r.Undeclared)+len(r.Stale) > 0:
+	case len(r.Violations) > gaps, strict && len(r.Undeclared)+len(r.Stale) > 0:
 		return VerdictFail
-	case len(r.NotScanned()) > 0, len(r.Pages) == 0:
+	case gaps > 0, len(r.Pages) == 0:
 		return VerdictInconclusive
 	}
 	return VerdictClean
@@ -64,10 +84,16 @@ func (r *Report) Verdict(strict bool) string {
 
 // NotScanned are the findings of kind KindError: the pages that could not
 // be scanned, and the choices that could not be made.
-func (r *Report) NotScanned() []Finding {
+func (r *Report) NotScanned() []Finding { return r.kinds(KindError) }
+
+// Truncated are the findings of kind KindTruncated: what the scan could
+// not read or keep.
+func (r *Report) Truncated() []Finding { return r.kinds(KindTruncated) }
+
+func (r *Report) kinds(kinds ...string) []Finding {
 	var out []Finding
 	for _, f := range r.Violations {
-		if f.Kind == KindError {
+		if slices.Contains(kinds, f.Kind) {
 			out = append(out, f)
 		}
 	}
@@ -85,6 +111,10 @@ const (
 	// KindError is a page the scan could not scan, or a choice it could
 	// not make: listed among the violations, as the scan cannot pass.
 	KindError = "error"
+	// KindTruncated is what the scan could not read (a message of the
+	// browser too large) or keep (more than 1,000 cookies, storage keys or
+	// hosts of requests in a profile): listed among the violations too.
+	KindTruncated = "truncated"
 )
 
 // Finding is one thing the scan reports.
@@ -196,6 +226,18 @@ func check(s *config.Site, before, rejected, accepted *Profile) *Report {
 			r.Violations = append(r.Violations, f)
 		}
 	}
+	for _, p := range r.Profiles {
+		for _, v := range p.Visits {
+			if len(v.Cut) > 0 {
+				r.Violations = append(r.Violations, Finding{Kind: KindTruncated, Profile: p.Name, Page: v.Page,
+					Message: "not all seen: " + strings.Join(v.Cut, "; ")})
+			}
+		}
+		if len(p.Cut) > 0 {
+			r.Violations = append(r.Violations, Finding{Kind: KindTruncated, Profile: p.Name,
+				Message: "not all kept: " + strings.Join(p.Cut, "; ")})
+		}
+	}
 	if len(before.Pages) == 0 {
 		r.Violations = append(r.Violations, Finding{Kind: KindError, Profile: Before, Message: "no page could be scanned"})
 	}
@@ -246,12 +288,12 @@ func check(s *config.Site, before, rejected, accepted *Profile) *Report {
 		for _, q := range p.Requests {
 			h := hostOf(q.URL)
 			if i, ok := hosts[h]; ok {
-				r.Violations[i].Count++
+				r.Violations[i].Count += q.Count
 				continue
 			}
 			hosts[h] = len(r.Violations)
 			r.Violations = append(r.Violations, Finding{Kind: KindRequest, Profile: p.Name, Page: q.Page, Domain: h,
-				URL: q.URL, Source: q.Initiator, Count: 1,
+				URL: q.URL, Source: q.Initiator, Count: q.Count,
 				Message: fmt.Sprintf("request to %s (%s) %s", h, strings.ToLower(q.Type), when)})
 		}
 	}

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -30,6 +31,14 @@ func hostilePage(w http.ResponseWriter, r *http.Request) {
 		body = `<script type="text/plain" data-category="analytics">document.cookie = '_ga=GA1.1.1.2; max-age=63072000; path=/'</script>`
 	case "/alert":
 		body = `<script>alert('Welkom!')</script><script>addEventListener('load', () => { confirm('Sure?'); prompt('Name?') })</script>`
+	case "/big":
+		// A request too large for the scanner to read, more storage keys
+		// than it keeps, a console message it drops.
+		body = `<script>
+fetch('/ping?' + 'x'.repeat(3 << 20)).catch(() => {})
+for (let i = 0; i < 1200; i++) localStorage.setItem('k' + i, '1')
+console.log('y'.repeat(3 << 20))
+</script>`
 	case "/503":
 		http.Error(w, "down for maintenance", http.StatusServiceUnavailable)
 		return
@@ -48,7 +57,6 @@ func hostilePage(w http.ResponseWriter, r *http.Request) {
 		// polling (which a starved renderer may pause).
 		body = `<script>fetch('/slow'); setInterval(() => fetch('/ping?' + Math.random()), 30)</script>`
 	case "/ping":
-		fmt.Fprint(w, "pong")
 		return
 	default:
 		http.NotFound(w, r)
@@ -274,5 +282,38 @@ func TestScanDeadline(t *testing.T) {
 		if !strings.HasSuffix(g, " error timeout") && !strings.HasSuffix(g, " error deadline") {
 			t.Errorf("visit %s", g)
 		}
+	}
+}
+
+// What the scanner keeps of a page is bounded, and the report says what
+// was cut: a page that makes more than it keeps is not clean.
+func TestBigPage(t *testing.T) {
+	t.Parallel()
+	r := runWith(t, "shop", scan.Options{URLs: []string{hostileURL + "/big"}, Pages: 1, PageTimeout: 10 * time.Second})
+	before := r.Profiles[0]
+	if len(before.Pages) != 1 || len(before.Visits) != 1 {
+		t.Fatalf("visits %+v, want the page scanned", before.Visits)
+	}
+	if v := before.Visits[0]; len(v.Cut) != 1 || !strings.HasPrefix(v.Cut[0], "the browser's Network.requestWillBeSent of 314") {
+		t.Errorf("cut on the page: %q, want the request of 3 MiB", v.Cut)
+	}
+	if len(before.Storage) != 1000 {
+		t.Errorf("%d storage keys, want 1000", len(before.Storage))
+	}
+	same(t, "cut of the profile", before.Cut, []string{"storage keys: 1000 kept, 200 more not"})
+	var cut []string
+	for _, f := range r.Truncated() {
+		if f.Profile == scan.Before {
+			cut = append(cut, f.Kind+" "+path(f.Page))
+		}
+	}
+	slices.Sort(cut)
+	same(t, "findings of what was cut before any choice", cut, []string{"truncated /", "truncated /big"})
+	if v := r.Verdict(false); v != scan.VerdictFail {
+		t.Errorf("verdict %s, want fail: storage keys before any choice", v)
+	}
+	var js bytes.Buffer
+	if err := r.Write(&js, "json", false); err != nil || js.Len() > 4<<20 {
+		t.Errorf("json report of %d bytes: %v", js.Len(), err)
 	}
 }

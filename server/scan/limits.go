@@ -1,6 +1,10 @@
 package scan
 
-import "unicode/utf8"
+import (
+	"unicode/utf8"
+
+	"github.com/chromedp/cdproto/network"
+)
 
 // What the scanner keeps of what a page does is bounded, so that a hostile
 // page cannot make the scanner's memory or its report grow with it.
@@ -8,8 +12,23 @@ const (
 	// maxName bounds a name, key, URL or message taken from a page, in
 	// bytes.
 	maxName = 256
-	// maxDialogs bounds the dialogs noted for one page.
+	// maxDialogs bounds the dialogs (and the browser's messages cut)
+	// noted for one page.
 	maxDialogs = 20
+	// maxEntries bounds the cookies, the storage keys and the hosts of
+	// third-party requests a profile keeps; the report says how many more
+	// there were.
+	maxEntries = 1000
+	// maxInternal bounds what the scanner keeps to make sense of events:
+	// requests in flight, their URLs, who set which cookie.
+	maxInternal = 4096
+)
+
+// What did not fit, in the words of the report.
+const (
+	cutCookies  = "cookies"
+	cutStorage  = "storage keys"
+	cutRequests = "hosts of third-party requests"
 )
 
 // clip cuts s to at most n bytes, on a character boundary, marking the cut
@@ -23,4 +42,37 @@ func clip(s string, n int) string {
 		i--
 	}
 	return s[:i] + "…"
+}
+
+// recent maps the latest n requests to their URLs: a page can make any
+// number of requests, and a response's cookies come soon after its
+// request.
+type recent struct {
+	urls  map[network.RequestID]string
+	order []network.RequestID // a ring: next is the oldest
+	next  int
+}
+
+func newRecent(n int) *recent {
+	return &recent{urls: map[network.RequestID]string{}, order: make([]network.RequestID, 0, n)}
+}
+
+func (r *recent) put(id network.RequestID, u string) {
+	if _, ok := r.urls[id]; ok {
+		r.urls[id] = u
+		return
+	}
+	if len(r.order) < cap(r.order) {
+		r.order = append(r.order, id)
+	} else {
+		delete(r.urls, r.order[r.next])
+		r.order[r.next] = id
+		r.next = (r.next + 1) % len(r.order)
+	}
+	r.urls[id] = u
+}
+
+func (r *recent) get(id network.RequestID) (string, bool) {
+	u, ok := r.urls[id]
+	return u, ok
 }

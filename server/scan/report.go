@@ -61,18 +61,27 @@ func (r *Report) writeText(w io.Writer, strict bool) error {
 	b := &strings.Builder{}
 	fmt.Fprintf(b, "koekje scan of site %s: %s, 3 profiles (before any choice, after \"reject all\", after \"accept all\"), %.1f s\n\n",
 		r.Site, plural(len(r.Pages), "page", "pages"), r.Seconds)
-	errs := r.NotScanned()
-	violations := len(r.Violations) - len(errs)
+	errs, cut := r.NotScanned(), r.Truncated()
+	violations := len(r.Violations) - len(errs) - len(cut)
 	verdict := strings.ToUpper(r.Verdict(strict))
 	fmt.Fprintf(b, "%s  ", verdict)
 	if n := pagesNotScanned(errs); n > 0 {
 		fmt.Fprintf(b, "%s · ", plural(n, "page not scanned", "pages not scanned"))
 	}
+	if len(cut) > 0 {
+		fmt.Fprintf(b, "%s · ", plural(len(cut), "record cut short", "records cut short"))
+	}
 	fmt.Fprintf(b, "%s · %s · %s\n", plural(violations, "violation", "violations"),
 		plural(len(r.Undeclared), "undeclared cookie", "undeclared cookies"), plural(len(r.Stale), "stale declaration", "stale declarations"))
-	if len(errs) > 0 {
-		fmt.Fprintf(b, "\nNot scanned\n")
-		for i, f := range errs {
+	for _, sec := range []struct {
+		title string
+		fs    []Finding
+	}{{"Not scanned", errs}, {"Cut short", cut}} {
+		if len(sec.fs) == 0 {
+			continue
+		}
+		fmt.Fprintf(b, "\n%s\n", sec.title)
+		for i, f := range sec.fs {
 			fmt.Fprintf(b, "  %d. %s", i+1, profileWords[f.Profile])
 			if f.Page != "" {
 				fmt.Fprintf(b, " · %s", f.Page)
@@ -84,7 +93,7 @@ func (r *Report) writeText(w io.Writer, strict bool) error {
 		fmt.Fprintf(b, "\nViolations\n")
 		n := 0
 		for _, f := range r.Violations {
-			if f.Kind == KindError {
+			if f.Kind == KindError || f.Kind == KindTruncated {
 				continue
 			}
 			n++
@@ -141,6 +150,8 @@ func (r *Report) writeText(w io.Writer, strict bool) error {
 	case len(errs) > 0:
 		fmt.Fprintf(b, "Inconclusive: %s, so this scan does not show that the site does what its banner says.\n",
 			plural(pagesNotScanned(errs), "page was not scanned", "pages were not scanned"))
+	case len(cut) > 0:
+		b.WriteString("Inconclusive: the scan could not read or keep all the pages did, so it does not show that the site does what its banner says.\n")
 	case !r.Clean(strict):
 		b.WriteString("No violations; the declaration differs from the site (--strict fails on that).\n")
 	case len(r.Undeclared)+len(r.Stale) > 0:
@@ -213,9 +224,15 @@ func (r *Report) writeJUnit(w io.Writer, strict bool) error {
 			if v.Choice {
 				c.Name = "choose on " + v.Page
 			}
-			var msgs []string
+			var msgs, cuts []string
 			for _, f := range r.Violations {
-				if f.Profile == p.Name && f.Page == v.Page && f.Kind != KindError && !v.Choice {
+				if f.Profile != p.Name || f.Page != v.Page {
+					continue
+				}
+				if f.Kind == KindTruncated {
+					cuts = append(cuts, f.Message)
+				}
+				if f.Kind != KindError && f.Kind != KindTruncated && !v.Choice {
 					m := f.Message
 					if cs := f.cause(); cs != "" {
 						m += "; " + cs
@@ -230,17 +247,21 @@ func (r *Report) writeJUnit(w io.Writer, strict bool) error {
 			case len(msgs) > 0:
 				c.Failure = &junitFailure{Message: plural(len(msgs), "violation", "violations"), Type: "violation", Text: strings.Join(msgs, "\n")}
 				s.Failures++
+			case len(cuts) > 0:
+				c.Error = &junitFailure{Message: "not all seen", Type: KindTruncated, Text: strings.Join(cuts, "\n")}
+				s.Errors++
 			}
 			if len(v.Dialogs) > 0 {
 				c.SystemOut = "dismissed: " + strings.Join(v.Dialogs, "\n")
 			}
 			s.Cases = append(s.Cases, c)
 		}
-		// A scan that scanned nothing says so in a case of its own.
+		// A scan that scanned nothing, or a profile that could not keep
+		// all it saw, says so in a case of its own.
 		for _, f := range r.Violations {
-			if f.Profile == p.Name && f.Kind == KindError && f.Page == "" {
+			if f.Profile == p.Name && (f.Kind == KindError || f.Kind == KindTruncated) && f.Page == "" {
 				s.Cases = append(s.Cases, junitCase{Name: "scan", Classname: "koekje.scan." + p.Name,
-					Error: &junitFailure{Message: f.Message, Type: KindError, Text: f.Message}})
+					Error: &junitFailure{Message: f.Message, Type: f.Kind, Text: f.Message}})
 				s.Errors++
 			}
 		}

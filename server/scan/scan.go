@@ -104,12 +104,13 @@ type StorageKey struct {
 	Page   string `json:"page"`
 }
 
-// Request is a request to another site than the page's.
+// Request is the first request to a host of another site than the page's.
 type Request struct {
 	URL       string `json:"url"`
 	Type      string `json:"type,omitempty"`      // Document, Script, Image, …
 	Initiator string `json:"initiator,omitempty"` // the script or document that made it
 	Page      string `json:"page"`
+	Count     int    `json:"count"` // the requests to the host
 }
 
 // Banner is what the first layer of the banner offered on a page.
@@ -140,6 +141,9 @@ type Visit struct {
 	// Dialogs are the JavaScript dialogs the page opened, which the
 	// scanner dismissed: "alert \"text\"", …
 	Dialogs []string `json:"dialogs,omitempty"`
+	// Cut are the browser's messages about the page too large to read:
+	// the scanner may have missed what they said.
+	Cut []string `json:"cut,omitempty"`
 }
 
 // Profile is what one profile saw: in Rejected and Accepted, only what
@@ -156,6 +160,9 @@ type Profile struct {
 	Banners  []Banner     `json:"banners,omitempty"` // Before only
 	// ConsentPOSTs counts the banner's POSTs the scanner answered.
 	ConsentPOSTs int `json:"consent_posts"`
+	// Cut says what did not fit in the profile's record: "cookies: 1000
+	// kept, 12 more not", …
+	Cut []string `json:"cut,omitempty"`
 }
 
 // Run scans the site in three browsers side by side, one per profile.

@@ -84,7 +84,7 @@ func scanCmd(ctx context.Context, args []string, getenv func(string) string, std
 		return err
 	}
 	if db != nil {
-		sc, err := recordScan(ctx, db, r)
+		sc, err := recordScan(ctx, db, r, stderr)
 		if err != nil {
 			return err
 		}
@@ -130,11 +130,24 @@ func writeReport(path string, r *scan.Report, format string, strict bool) error 
 }
 
 // recordScan stores the report: the JSON report itself, and beside it what
-// the console lists without reading it.
-func recordScan(ctx context.Context, db store, r *scan.Report) (*consent.Scan, error) {
+// the console lists without reading it. A report too large for the store
+// is stored without its profiles' details, and says so.
+func recordScan(ctx context.Context, db store, r *scan.Report, stderr io.Writer) (*consent.Scan, error) {
 	var js bytes.Buffer
 	if err := r.Write(&js, "json", false); err != nil {
 		return nil, err
+	}
+	if whole := js.Len(); whole > consent.MaxScanReport {
+		js.Reset()
+		if err := r.Compact().Write(&js, "json", false); err != nil {
+			return nil, err
+		}
+		if js.Len() > consent.MaxScanReport {
+			return nil, fmt.Errorf("record the scan: the report is %d bytes, %d without its profiles' details, over the store's limit of %d: nothing was recorded",
+				whole, js.Len(), consent.MaxScanReport)
+		}
+		fmt.Fprintf(stderr, "koekje scan: the report is %d bytes, over the store's limit of %d: it is recorded without the profiles' cookies, storage keys and requests (the findings are whole)\n",
+			whole, consent.MaxScanReport)
 	}
 	sc := &consent.Scan{Site: r.Site, StartedAt: r.Started, ConfigHash: r.ConfigHash,
 		Violations: len(r.Violations), Undeclared: len(r.Undeclared), Stale: len(r.Stale),

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -14,6 +15,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/uuid"
 
@@ -96,6 +98,53 @@ func TestScanSiteDown(t *testing.T) {
 	scans, err := db.Scans(context.Background(), "demo", uuid.Nil, 10)
 	if err != nil || len(scans) != 1 || scans[0].Clean() {
 		t.Errorf("recorded scans %+v, %v; want one, not clean", scans, err)
+	}
+}
+
+// A report too large for the store is recorded without its profiles'
+// details, and says so; one too large even then is not recorded, loudly.
+func TestRecordLargeScan(t *testing.T) {
+	t.Parallel()
+	db, err := sqlite.Open(filepath.Join(t.TempDir(), "k.db"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	name := strings.Repeat("n", 250)
+	report := func(cookies, violations int) *scan.Report {
+		r := &scan.Report{Site: "demo", Started: time.Now().UTC().Truncate(time.Second), Pages: []string{"http://x.test/"},
+			Violations: []scan.Finding{}, Undeclared: []scan.Finding{}, Stale: []scan.Finding{}}
+		for i, n := range []string{scan.Before, scan.Rejected, scan.Accepted} {
+			p := &scan.Profile{Name: n, Pages: r.Pages}
+			for j := range cookies {
+				p.Cookies = append(p.Cookies, scan.Cookie{Name: fmt.Sprint(name, j), Domain: "x.test", Page: "http://x.test/"})
+			}
+			r.Profiles[i] = p
+		}
+		for j := range violations {
+			r.Violations = append(r.Violations, scan.Finding{Kind: scan.KindCookie, Profile: scan.Before, Name: fmt.Sprint(name, j), Message: name})
+		}
+		return r
+	}
+	var stderr bytes.Buffer
+	sc, err := recordScan(context.Background(), db, report(20000, 10), &stderr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var back scan.Report
+	if err := json.Unmarshal(sc.Report, &back); err != nil {
+		t.Fatal(err)
+	}
+	if len(sc.Report) > consent.MaxScanReport || back.Omitted == "" || len(back.Profiles[0].Cookies) != 0 ||
+		len(back.Violations) != 10 || sc.Violations != 10 || !strings.Contains(stderr.String(), "recorded without the profiles' cookies") {
+		t.Errorf("recorded %d bytes, omitted %q, %d cookies, %d violations; stderr %q", len(sc.Report), back.Omitted,
+			len(back.Profiles[0].Cookies), len(back.Violations), stderr.String())
+	}
+	if _, err := recordScan(context.Background(), db, report(0, 40000), io.Discard); err == nil || !strings.Contains(err.Error(), "nothing was recorded") {
+		t.Errorf("a report too large even without details: %v", err)
+	}
+	if scans, err := db.Scans(context.Background(), "demo", uuid.Nil, 10); err != nil || len(scans) != 1 {
+		t.Errorf("recorded scans: %d, %v; want one", len(scans), err)
 	}
 }
 

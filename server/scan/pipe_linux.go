@@ -1,0 +1,83 @@
+package scan
+
+import (
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"syscall"
+	"time"
+
+	"github.com/chromedp/chromedp"
+)
+
+// cmdOptions start the browser as chromedp does on Linux (killed with the
+// program), with filterMessages on its DevTools pipe.
+var cmdOptions = []chromedp.ExecAllocatorOption{chromedp.ModifyCmdFunc(func(cmd *exec.Cmd) {
+	if cmd.SysProcAttr == nil {
+		cmd.SysProcAttr = new(syscall.SysProcAttr)
+	}
+	cmd.SysProcAttr.Pdeathsig = syscall.SIGKILL
+	if err := filterPipe(cmd); err != nil {
+		cmd.Err = fmt.Errorf("filter the DevTools pipe: %w", err)
+	}
+})}
+
+// filterPipe puts filterMessages between the browser and chromedp: the
+// browser writes its messages to its file descriptor 4, which chromedp's
+// ExecAllocator has made the second of cmd's extra files before it calls
+// ModifyCmdFunc. The browser gets a new pipe instead, and the filter
+// copies from it to the one chromedp reads.
+func filterPipe(cmd *exec.Cmd) error {
+	if len(cmd.ExtraFiles) != 2 {
+		return nil // chromedp speaks over a websocket: no pipe to filter
+	}
+	r, w, err := os.Pipe()
+	if err != nil {
+		return err
+	}
+	// chromedp closes its copy of the browser's end once the browser has
+	// started, so the filter writes to a copy of its own.
+	fd, err := syscall.Dup(int(cmd.ExtraFiles[1].Fd()))
+	if err != nil {
+		r.Close()
+		w.Close()
+		return err
+	}
+	syscall.CloseOnExec(fd)
+	out := os.NewFile(uintptr(fd), "devtools-out")
+	cmd.ExtraFiles[1] = w
+	go func() {
+		// The browser has its own copy of w once it started: the first
+		// byte it writes says so, and a browser that never writes has
+		// failed to start or long started. Without closing w here, r
+		// would never end.
+		started := make(chan struct{})
+		go func() {
+			select {
+			case <-started:
+			case <-time.After(time.Minute):
+			}
+			w.Close()
+		}()
+		filterMessages(&firstByte{r: r, started: started}, out)
+		r.Close()
+		out.Close()
+	}()
+	return nil
+}
+
+// firstByte closes started when the first byte is read.
+type firstByte struct {
+	r       io.Reader
+	started chan struct{}
+}
+
+func (f *firstByte) Read(p []byte) (int, error) {
+	n, err := f.r.Read(p)
+	if n > 0 && f.started != nil {
+		close(f.started)
+		f.started = nil
+	}
+	return n, err
+}

@@ -31,6 +31,9 @@ type Report struct {
 	Profiles   [3]*Profile `json:"profiles"`
 	// Omitted says what was left out of this copy of the report (Compact).
 	Omitted string `json:"omitted,omitempty"`
+	// Notes say what the scan left out of its own accord: sitemap entries
+	// off the site's origins, the rest of a sitemap too large.
+	Notes []string `json:"notes,omitempty"`
 }
 
 // Compact returns the report without its profiles' cookies, storage keys

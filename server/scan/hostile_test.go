@@ -17,8 +17,9 @@ import (
 )
 
 // hostileURL is a site whose pages break a scan in every way they can:
-// http://www.shop.test:<port>, served by hostilePage.
-var hostileURL string
+// http://www.shop.test:<port>, served by hostilePage; hostileLocal is the
+// same server at 127.0.0.1, for Go's own client.
+var hostileURL, hostileLocal string
 
 // hostilePage serves the pages of hostileURL; each has the shop's banner.
 func hostilePage(w http.ResponseWriter, r *http.Request) {
@@ -39,6 +40,16 @@ fetch('/ping?' + 'x'.repeat(3 << 20)).catch(() => {})
 for (let i = 0; i < 1200; i++) localStorage.setItem('k' + i, '1')
 console.log('y'.repeat(3 << 20))
 </script>`
+	case "/sitemap-mixed.xml":
+		// What a sitemap may list besides the site's pages.
+		w.Header().Set("Content-Type", "application/xml")
+		fmt.Fprint(w, `<?xml version="1.0" encoding="UTF-8"?><urlset xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">`)
+		for _, u := range []string{"file:///etc/", "chrome://version/", "javascript:alert(1)", "data:text/html,hi",
+			"http://other.test/", "ftp://www.shop.test/", hostileURL + "/ok", hostileURL + "/ok2"} {
+			fmt.Fprintf(w, `<url><loc>%s</loc></url>`, u)
+		}
+		fmt.Fprint(w, `</urlset>`)
+		return
 	case "/503":
 		http.Error(w, "down for maintenance", http.StatusServiceUnavailable)
 		return
@@ -315,5 +326,31 @@ func TestBigPage(t *testing.T) {
 	var js bytes.Buffer
 	if err := r.Write(&js, "json", false); err != nil || js.Len() > 4<<20 {
 		t.Errorf("json report of %d bytes: %v", js.Len(), err)
+	}
+}
+
+// Only the site's own pages of a sitemap are visited: not file:, chrome:,
+// javascript: or data: URLs, nor other sites. The report says so.
+func TestSitemapOnlyTheSite(t *testing.T) {
+	t.Parallel()
+	r := run(t, "shop", 5, hostileLocal+"/sitemap-mixed.xml")
+	for _, p := range r.Profiles {
+		var visited []string
+		for _, v := range p.Visits {
+			if !v.Choice {
+				visited = append(visited, path(v.Page))
+			}
+		}
+		if strings.Join(visited, " ") != "/ok /ok2" || len(p.Pages) != 2 {
+			t.Errorf("%s visited %q, scanned %q; want /ok and /ok2", p.Name, visited, p.Pages)
+		}
+	}
+	note := `6 URLs in the sitemaps are not on the site's origins, not visited (the first: "file:///etc/")`
+	if len(r.Notes) != 1 || r.Notes[0] != note {
+		t.Errorf("notes %q, want %q", r.Notes, note)
+	}
+	text, _, _, _, _ := formats(t, r)
+	if !strings.Contains(text, "Notes\n  "+note) {
+		t.Errorf("text:\n%s", text)
 	}
 }

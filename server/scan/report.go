@@ -141,6 +141,12 @@ func (r *Report) writeText(w io.Writer, strict bool) error {
 			}
 		}
 	}
+	if len(r.Notes) > 0 {
+		fmt.Fprintf(b, "\nNotes\n")
+		for _, n := range r.Notes {
+			fmt.Fprintf(b, "  %s\n", n)
+		}
+	}
 	b.WriteString("\n")
 	switch {
 	case violations > 0:

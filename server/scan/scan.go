@@ -208,12 +208,13 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	// not scanned by then are reported, while the end of ctx ends the scan.
 	scanCtx, cancel := context.WithDeadline(ctx, start.Add(o.Timeout))
 	defer cancel()
+	var notes []string
 	if slices.ContainsFunc(o.URLs, isSitemap) {
-		urls, err := expandSitemaps(scanCtx, o.URLs, o.Pages)
+		urls, n, err := expandSitemaps(scanCtx, o.URLs, o.Pages, newOrigins(o.Site, o.URLs))
 		if err != nil {
 			return nil, err
 		}
-		o.URLs = urls
+		o.URLs, notes = urls, n
 	}
 
 	// The three browsers start together; each has a profile of its own.
@@ -255,6 +256,7 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	r.Started = start.UTC().Truncate(time.Second)
 	r.ConfigHash = hash
 	r.Seconds = time.Since(start).Seconds()
+	r.Notes = notes
 	return r, nil
 }
 

@@ -120,7 +120,7 @@ func start() (func(), error) {
 		fmt.Fprint(w, `<!doctype html><title>Video</title><p>A video player.</p>`)
 	}))
 	bad := httptest.NewServer(http.HandlerFunc(hostilePage))
-	hostileURL = "http://www.shop.test:" + port(bad.URL)
+	hostileURL, hostileLocal = "http://www.shop.test:"+port(bad.URL), bad.URL
 	shopURL = "http://www.shop.test:" + port(host.URL)
 	shopLocal = host.URL
 	videoURL = "http://video.test:" + port(video.URL)

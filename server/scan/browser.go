@@ -18,6 +18,7 @@ import (
 	"sync"
 	"time"
 
+	cdpbrowser "github.com/chromedp/cdproto/browser"
 	"github.com/chromedp/cdproto/cdp"
 	"github.com/chromedp/cdproto/fetch"
 	"github.com/chromedp/cdproto/network"
@@ -56,7 +57,9 @@ func startBrowser(ctx context.Context, o *Options) (*browser, error) {
 		// requests, cookies and storage writes reach the page's session.
 		chromedp.Flag("disable-site-isolation-trials", true),
 		chromedp.Flag("disable-features", "Translate,IsolateOrigins,site-per-process,LocalNetworkAccessChecks"),
-		chromedp.Env("TMPDIR="+dir, "XDG_CONFIG_HOME="+dir, "XDG_CACHE_HOME="+dir),
+		// Nothing of the browser's lands outside its temporary directory:
+		// not its NSS database in ~/.pki, nor a download in ~/Downloads.
+		chromedp.Env("HOME="+dir, "TMPDIR="+dir, "XDG_CONFIG_HOME="+dir, "XDG_CACHE_HOME="+dir, "XDG_DATA_HOME="+dir),
 	)
 	if os.Geteuid() == 0 {
 		opts = append(opts, chromedp.NoSandbox) // Chromium's sandbox refuses to run as root
@@ -191,17 +194,19 @@ type session struct {
 	// come after the response has finished.
 	unattributed []int
 	posts        int
-	dialogs      []string        // the dialogs of the page being visited
-	cutMessages  []string        // the browser's messages cut on the page being visited
-	cut          map[string]int  // what did not fit: kind → how many
-	cutIDs       map[string]bool // what was counted in cut, up to maxInternal
+	dialogs      []string             // the dialogs of the page being visited
+	downloads    []string             // the downloads the page being visited started
+	frames       map[cdp.FrameID]bool // the tab's frames, whose downloads are the page's
+	cutMessages  []string             // the browser's messages cut on the page being visited
+	cut          map[string]int       // what did not fit: kind → how many
+	cutIDs       map[string]bool      // what was counted in cut, up to maxInternal
 }
 
 func newSession(o *Options, texts map[string]choiceTexts, scan, holder context.Context) *session {
 	return &session{o: o, texts: texts, lookJS: lookJS(o.Site, texts), scan: scan, holder: holder,
 		inflight: map[network.RequestID]string{}, urls: newRecent(maxInternal), early: map[network.RequestID][]string{},
 		setters: map[string]setter{}, storage: map[string]StorageKey{}, hosts: map[string]int{}, koekje: map[string]bool{},
-		cut: map[string]int{}, cutIDs: map[string]bool{}}
+		cut: map[string]int{}, cutIDs: map[string]bool{}, frames: map[cdp.FrameID]bool{}}
 }
 
 func (s *session) listen(ev any) {
@@ -254,6 +259,16 @@ func (s *session) listen(ev any) {
 	case *page.EventLoadEventFired:
 		s.loaded = true
 		s.last = time.Now()
+	case *page.EventFrameAttached:
+		if len(s.frames) < maxInternal {
+			s.frames[ev.FrameID] = true
+		}
+	case *cdpbrowser.EventDownloadWillBegin:
+		// The browser tells every tab of every download: this tab's are
+		// those of its frames.
+		if s.frames[ev.FrameID] && len(s.downloads) < maxDialogs {
+			s.downloads = append(s.downloads, clip(ev.URL, maxName)+" (refused)")
+		}
 	case *runtime.EventBindingCalled:
 		if ev.Name != "__koekjeScan" {
 			return
@@ -477,6 +492,9 @@ func (b *browser) run(ctx, scanCtx context.Context, o *Options, texts map[string
 		s.holder = hctx
 	}
 	defer s.close()
+	if err := refuseDownloads(ctx, s.holder); err != nil {
+		return nil, fmt.Errorf("refuse downloads: %w", err)
+	}
 
 	p := &Profile{Name: name}
 	seen := map[string]bool{} // cookies already recorded: name, domain, path
@@ -513,7 +531,7 @@ func (b *browser) run(ctx, scanCtx context.Context, o *Options, texts map[string
 		start := time.Now()
 		st, timedOut, err := s.choose(p, seen, name, pages[0])
 		v.Seconds = since(start)
-		v.Dialogs, v.Cut = s.takeNotes()
+		v.Dialogs, v.Downloads, v.Cut = s.takeNotes()
 		if err != nil {
 			// No page or no banner to click: this profile has nothing to
 			// record.
@@ -542,7 +560,7 @@ func (b *browser) run(ctx, scanCtx context.Context, o *Options, texts map[string
 		start := time.Now()
 		st, timedOut, err := s.look(p, seen, u)
 		v.Seconds = since(start)
-		v.Dialogs, v.Cut = s.takeNotes()
+		v.Dialogs, v.Downloads, v.Cut = s.takeNotes()
 		if err != nil {
 			if err := fail(v, err, timedOut); err != nil {
 				return nil, err
@@ -604,6 +622,19 @@ func (s *session) why(err error, timedOut bool) string {
 	return err.Error()
 }
 
+// refuseDownloads makes the browser refuse the downloads of the pages in
+// holder's browser context, and tell of them.
+func refuseDownloads(ctx, holder context.Context) error {
+	cctx, cancel := context.WithTimeout(holder, tabTimeout)
+	defer cancel()
+	stop := context.AfterFunc(ctx, cancel)
+	defer stop()
+	events := true
+	_, err := chromedp.CallBrowser(cctx, cdpbrowser.SetDownloadBehavior, cdpbrowser.SetDownloadBehaviorParams{
+		Behavior: cdpbrowser.SetDownloadBehaviorBehaviorDeny, BrowserContextID: chromedp.FromContext(holder).BrowserContextID, EventsEnabled: &events})
+	return err
+}
+
 // messageCut is the stand-in of the browser's events too large to read.
 var messageCut = cdp.Event[cutParams]{Method: cutEvent}
 
@@ -632,6 +663,17 @@ func (s *session) openTab() error {
 			s.dismiss(tctx, d)
 		}
 		s.listen(ev)
+	}); err != nil {
+		return err
+	}
+	s.mu.Lock()
+	clear(s.frames)
+	s.frames[cdp.FrameID(chromedp.FromContext(tctx).Target.TargetID)] = true // the main frame
+	s.mu.Unlock()
+	if err := chromedp.ListenBrowser(tctx, func(ev any) {
+		if d, ok := ev.(*cdpbrowser.EventDownloadWillBegin); ok {
+			s.listen(d)
+		}
 	}); err != nil {
 		return err
 	}
@@ -710,14 +752,14 @@ func (s *session) answerDialog(tab context.Context, accept bool) {
 	chromedp.Call(ctx, page.HandleJavaScriptDialog, page.HandleJavaScriptDialogParams{Accept: accept})
 }
 
-// takeNotes returns the dialogs and the browser's messages cut noted
-// since the last call.
-func (s *session) takeNotes() (dialogs, cut []string) {
+// takeNotes returns the dialogs, the downloads and the browser's messages
+// cut noted since the last call.
+func (s *session) takeNotes() (dialogs, downloads, cut []string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	dialogs, cut = s.dialogs, s.cutMessages
-	s.dialogs, s.cutMessages = nil, nil
-	return dialogs, cut
+	dialogs, downloads, cut = s.dialogs, s.downloads, s.cutMessages
+	s.dialogs, s.downloads, s.cutMessages = nil, nil, nil
+	return dialogs, downloads, cut
 }
 
 // look visits a page and records what it did, within the page timeout. It

@@ -8,6 +8,8 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -20,6 +22,9 @@ import (
 // http://www.shop.test:<port>, served by hostilePage; hostileLocal is the
 // same server at 127.0.0.1, for Go's own client.
 var hostileURL, hostileLocal string
+
+// download is the file /download offers, unique to the run.
+var download = fmt.Sprintf("koekje scan test %d %d", os.Getpid(), time.Now().UnixNano())
 
 // hostilePage serves the pages of hostileURL; each has the shop's banner.
 func hostilePage(w http.ResponseWriter, r *http.Request) {
@@ -49,6 +54,14 @@ console.log('y'.repeat(3 << 20))
 			fmt.Fprintf(w, `<url><loc>%s</loc></url>`, u)
 		}
 		fmt.Fprint(w, `</urlset>`)
+		return
+	case "/download":
+		// A page that downloads a file as it opens.
+		body = `<a id="d" href="/file.bin" download>file</a><script>document.getElementById('d').click()</script>`
+	case "/file.bin":
+		w.Header().Set("Content-Type", "application/octet-stream")
+		w.Header().Set("Content-Disposition", `attachment; filename="koekje-scan-test.bin"`)
+		fmt.Fprint(w, download)
 		return
 	case "/503":
 		http.Error(w, "down for maintenance", http.StatusServiceUnavailable)
@@ -352,5 +365,48 @@ func TestSitemapOnlyTheSite(t *testing.T) {
 	text, _, _, _, _ := formats(t, r)
 	if !strings.Contains(text, "Notes\n  "+note) {
 		t.Errorf("text:\n%s", text)
+	}
+}
+
+// A download a page starts is refused, and noted: nothing lands in the
+// Downloads folder of the user running the scan.
+func TestDownloadRefused(t *testing.T) {
+	t.Parallel()
+	if skipReason != "" {
+		t.Skip(skipReason)
+	}
+	// In browsers of its own, as koekje scan runs: a browser context of the
+	// shared browser deletes its downloads when it goes. The next page
+	// gives the download time to finish.
+	urls := []string{hostileURL + "/download", hostileURL + "/ok"}
+	own, err := scan.Run(context.Background(), scan.Options{Site: cfg.Site("shop"), URLs: urls, Pages: 2, Chrome: chrome, HostResolverRules: rules})
+	if err != nil {
+		t.Fatal(err)
+	}
+	shared := run(t, "shop", 2, urls...)
+	home, err := os.UserHomeDir()
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A file with the download's bytes, whatever its name (Chromium names
+	// one it has not finished "Unconfirmed …").
+	dir := filepath.Join(home, "Downloads")
+	files, _ := os.ReadDir(dir)
+	for _, f := range files {
+		name := filepath.Join(dir, f.Name())
+		if b, err := os.ReadFile(name); err == nil && string(b) == download {
+			os.Remove(name)
+			t.Errorf("the page's download was saved as %s", name)
+		}
+	}
+	for _, p := range slices.Concat(own.Profiles[:], shared.Profiles[:]) {
+		for _, v := range p.Visits {
+			if path(v.Page) != "/download" {
+				continue
+			}
+			if len(v.Downloads) != 1 || !strings.HasSuffix(v.Downloads[0], "/file.bin (refused)") {
+				t.Errorf("%s: %s: downloads %q, want /file.bin refused", p.Name, v.Page, v.Downloads)
+			}
+		}
 	}
 }

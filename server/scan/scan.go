@@ -141,6 +141,9 @@ type Visit struct {
 	// Dialogs are the JavaScript dialogs the page opened, which the
 	// scanner dismissed: "alert \"text\"", …
 	Dialogs []string `json:"dialogs,omitempty"`
+	// Downloads are the downloads the page started, which the scanner
+	// refused: "<url> (refused)".
+	Downloads []string `json:"downloads,omitempty"`
 	// Cut are the browser's messages about the page too large to read:
 	// the scanner may have missed what they said.
 	Cut []string `json:"cut,omitempty"`

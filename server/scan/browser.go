@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"math"
 	"net/http"
 	"net/url"
@@ -20,6 +21,7 @@ import (
 
 	cdpbrowser "github.com/chromedp/cdproto/browser"
 	"github.com/chromedp/cdproto/cdp"
+	"github.com/chromedp/cdproto/domstorage"
 	"github.com/chromedp/cdproto/fetch"
 	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/cdproto/page"
@@ -197,16 +199,19 @@ type session struct {
 	dialogs      []string             // the dialogs of the page being visited
 	downloads    []string             // the downloads the page being visited started
 	frames       map[cdp.FrameID]bool // the tab's frames, whose downloads are the page's
-	cutMessages  []string             // the browser's messages cut on the page being visited
-	cut          map[string]int       // what did not fit: kind → how many
-	cutIDs       map[string]bool      // what was counted in cut, up to maxInternal
+	// origins are the origins of the frames of the page being visited,
+	// whose storage is read from outside the page.
+	origins     map[cdp.FrameID]string
+	cutMessages []string        // the browser's messages cut on the page being visited
+	cut         map[string]int  // what did not fit: kind → how many
+	cutIDs      map[string]bool // what was counted in cut, up to maxInternal
 }
 
 func newSession(o *Options, texts map[string]choiceTexts, scan, holder context.Context) *session {
 	return &session{o: o, texts: texts, lookJS: lookJS(o.Site, texts), scan: scan, holder: holder,
 		inflight: map[network.RequestID]string{}, urls: newRecent(maxInternal), early: map[network.RequestID][]string{},
 		setters: map[string]setter{}, storage: map[string]StorageKey{}, hosts: map[string]int{}, koekje: map[string]bool{},
-		cut: map[string]int{}, cutIDs: map[string]bool{}, frames: map[cdp.FrameID]bool{}}
+		cut: map[string]int{}, cutIDs: map[string]bool{}, frames: map[cdp.FrameID]bool{}, origins: map[cdp.FrameID]string{}}
 }
 
 func (s *session) listen(ev any) {
@@ -263,6 +268,13 @@ func (s *session) listen(ev any) {
 		if len(s.frames) < maxInternal {
 			s.frames[ev.FrameID] = true
 		}
+	case *page.EventFrameNavigated:
+		delete(s.origins, ev.Frame.ID)
+		if u, err := url.Parse(ev.Frame.SecurityOrigin); err == nil && (u.Scheme == "http" || u.Scheme == "https") && u.Host != "" && len(s.origins) < maxOrigins {
+			s.origins[ev.Frame.ID] = clip(ev.Frame.SecurityOrigin, maxName)
+		}
+	case *page.EventFrameDetached:
+		delete(s.origins, ev.FrameID)
 	case *cdpbrowser.EventDownloadWillBegin:
 		// The browser tells every tab of every download: this tab's are
 		// those of its frames.
@@ -290,10 +302,15 @@ func (s *session) listen(ev any) {
 
 // noteCut notes a message of the browser that was too large to read.
 func (s *session) noteCut(c cutParams) {
+	s.note(fmt.Sprintf("the browser's %s of %d bytes was too large to read", c.Method, c.Size))
+}
+
+// note notes what the scanner could not read of the page being visited.
+func (s *session) note(msg string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if len(s.cutMessages) < maxDialogs {
-		s.cutMessages = append(s.cutMessages, fmt.Sprintf("the browser's %s of %d bytes was too large to read", c.Method, c.Size))
+		s.cutMessages = append(s.cutMessages, msg)
 	}
 }
 
@@ -785,6 +802,7 @@ func (s *session) visit(ctx context.Context, u string) (int, error) {
 	s.mu.Lock()
 	// Requests of the page before that never finished do not hold this one.
 	s.page, s.loaded, s.inflight = u, false, map[network.RequestID]string{}
+	clear(s.origins)
 	s.mu.Unlock()
 	resp, err := chromedp.Run(ctx, chromedp.NavigateResponse(u))
 	if err != nil {
@@ -858,18 +876,46 @@ func (s *session) snapshot(ctx context.Context, p *Profile, seen map[string]bool
 	}
 	s.recordCookies(p, seen, pageURL, res.Cookies)
 
+	if err := s.readStorage(ctx, pageURL); err != nil {
+		return nil, err
+	}
 	st, err := chromedp.Run(ctx, chromedp.Evaluate[*pageState](s.lookJS))
 	if err != nil {
 		return nil, fmt.Errorf("read the page: %w", err)
 	}
+	return st, nil
+}
+
+// readStorage records the keys of the localStorage and sessionStorage of
+// the origins of the page's frames, as the browser holds them: a page can
+// keep its own scripts from seeing its keys, not the DevTools protocol.
+func (s *session) readStorage(ctx context.Context, pageURL string) error {
 	s.mu.Lock()
-	defer s.mu.Unlock()
-	for area, keys := range map[string][]string{"localStorage": st.Local, "sessionStorage": st.Session} {
-		for _, k := range keys {
-			s.storageKey(StorageKey{Area: area, Origin: st.Origin, Key: k, Page: pageURL})
+	origins := slices.Sorted(maps.Values(s.origins))
+	main := s.origins[cdp.FrameID(chromedp.FromContext(ctx).Target.TargetID)]
+	s.mu.Unlock()
+	for _, o := range slices.Compact(origins) {
+		for _, area := range []string{"localStorage", "sessionStorage"} {
+			res, err := chromedp.Call(ctx, domstorage.GetDOMStorageItems, domstorage.GetDOMStorageItemsParams{
+				StorageID: &domstorage.StorageID{SecurityOrigin: o, IsLocalStorage: area == "localStorage"}})
+			if err != nil && o == main {
+				return fmt.Errorf("read the %s of %s: %w", area, o, err)
+			}
+			if err != nil {
+				// A frame that went while the scanner read it.
+				s.note(fmt.Sprintf("the %s of %s could not be read: %v", area, o, err))
+				continue
+			}
+			s.mu.Lock()
+			for _, item := range res.Entries {
+				if len(item) > 0 {
+					s.storageKey(StorageKey{Area: area, Origin: o, Key: item[0], Page: pageURL})
+				}
+			}
+			s.mu.Unlock()
 		}
 	}
-	return st, nil
+	return nil
 }
 
 // recordCookies records the cookies the browser holds that were not
@@ -906,12 +952,10 @@ func (s *session) recordCookies(p *Profile, seen map[string]bool, pageURL string
 }
 
 // pageState is what one look at a settled page finds: the banner's first
-// layer, the page's own storage keys and its links.
+// layer and the page's links.
 type pageState struct {
 	Lang                  string
 	Shown, Accept, Reject bool
-	Local, Session        []string
-	Origin                string
 	Links                 []string
 	status                int // the page's HTTP status
 }
@@ -929,9 +973,8 @@ const lang = [document.documentElement.lang, ...navigator.languages || []]
   .map(l => (l || '').slice(0, 2).toLowerCase()).find(l => langs.includes(l)) || ` + string(def) + `
 const panel = ` + panelJS + `
 const buttons = [...(panel?.querySelectorAll('button') || [])].map(b => b.textContent.trim())
-// No more than the scanner keeps: the first keys, cut short, and the first
-// links short enough to be a page's address.
-const keys = f => { try { return Object.keys(f()).slice(0, ` + strconv.Itoa(maxEntries+1) + `).map(k => k.slice(0, 1024)) } catch (e) { return [] } }
+// No more links than the scanner keeps, each short enough to be a page's
+// address.
 const links = []
 for (const a of document.querySelectorAll('a[href]')) {
   if (links.length >= ` + strconv.Itoa(maxEntries) + `) break
@@ -939,7 +982,7 @@ for (const a of document.querySelectorAll('a[href]')) {
 }
 return { Lang: lang, Shown: !!panel,
   Accept: buttons.includes(texts[lang]?.accept), Reject: buttons.includes(texts[lang]?.reject),
-  Local: keys(() => localStorage), Session: keys(() => sessionStorage), Origin: location.origin, Links: links }
+  Links: links }
 })()`
 }
 

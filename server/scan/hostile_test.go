@@ -63,6 +63,18 @@ console.log('y'.repeat(3 << 20))
 		w.Header().Set("Content-Disposition", `attachment; filename="koekje-scan-test.bin"`)
 		fmt.Fprint(w, download)
 		return
+	case "/hide":
+		// A page that hides what it stores from scripts looking from
+		// inside: _ga through a cookie setter it then replaces, a
+		// storage key without setItem, Object.keys that sees no key.
+		body = `<script>
+document.cookie = '_ga=GA1.1.5.6; max-age=63072000; path=/'
+Object.defineProperty(Document.prototype, 'cookie', { get() { return '' }, set() {} })
+localStorage['_hjid'] = '1'
+sessionStorage['_hjsession'] = '1'
+const keys = Object.keys
+Object.keys = o => (o === localStorage || o === sessionStorage ? [] : keys(o))
+</script>`
 	case "/503":
 		http.Error(w, "down for maintenance", http.StatusServiceUnavailable)
 		return
@@ -409,4 +421,19 @@ func TestDownloadRefused(t *testing.T) {
 			}
 		}
 	}
+}
+
+// What a page stores is read from outside it: a page that hides its
+// cookies and storage keys from scripts cannot make itself clean.
+func TestPageHidesItsStorage(t *testing.T) {
+	t.Parallel()
+	r := run(t, "shop", 1, hostileURL+"/hide")
+	var got []string
+	for _, f := range r.Violations {
+		if f.Profile == scan.Before && (f.Kind == scan.KindCookie || f.Kind == scan.KindStorage) {
+			got = append(got, f.Kind+" "+f.Name+" "+f.Domain)
+		}
+	}
+	slices.Sort(got)
+	same(t, "cookies and keys before any choice", got, []string{"cookie _ga www.shop.test", "storage _hjid " + hostileURL, "storage _hjsession " + hostileURL})
 }

@@ -22,6 +22,9 @@ const (
 	// maxInternal bounds what the scanner keeps to make sense of events:
 	// requests in flight, their URLs, who set which cookie.
 	maxInternal = 4096
+	// maxOrigins bounds the origins of one page's frames whose storage is
+	// read.
+	maxOrigins = 32
 )
 
 // What did not fit, in the words of the report.

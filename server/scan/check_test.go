@@ -4,6 +4,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/koekje/koekje/config"
 )
@@ -122,5 +123,35 @@ func TestNecessary(t *testing.T) {
 		if ok != tc.ok || cat != tc.cat {
 			t.Errorf("%s on %s: %v %q, want %v %q", tc.name, tc.domain, ok, cat, tc.ok, tc.cat)
 		}
+	}
+}
+
+// What a page chose reaches the text report inert: no terminal codes, no
+// line of its own, no reordered text.
+func TestTextIsInert(t *testing.T) {
+	name := "\x1b[2J\x1b[31mtrack\nCLEAN  0 violations\u0085x\u2028y\u202ez\xff"
+	r := &Report{Site: "shop", Pages: []string{"http://x.test/"},
+		Violations: []Finding{{Kind: KindStorage, Profile: Before, Page: "http://x.test/\x07", Name: name, Domain: "http://x.test",
+			Source: "http://x.test/\x1b.js", Message: "localStorage key " + name + " written before any choice"}},
+		Undeclared: []Finding{{Kind: KindCookie, Profile: Accepted, Page: "http://x.test/", Name: name, Domain: "x.test", Actual: "session",
+			Message: "cookie " + name + " is not declared", Suggestion: suggest(config.Demo().Sites[0], Cookie{Name: name, Domain: "x.test"})}},
+		Stale: []Finding{}}
+	var b strings.Builder
+	if err := r.Write(&b, "text", false); err != nil {
+		t.Fatal(err)
+	}
+	text := b.String()
+	for i, c := range text {
+		if c != '\n' && unsafeRune(c) || c == utf8.RuneError {
+			t.Errorf("%U at %d in:\n%s", c, i, text)
+		}
+	}
+	for _, line := range strings.Split(text, "\n") {
+		if strings.HasPrefix(line, "CLEAN") {
+			t.Errorf("a line of the page's: %q", line)
+		}
+	}
+	if want := `\x1b[2J\x1b[31mtrack\x0aCLEAN  0 violations\u0085x\u2028y\u202ez\xff`; strings.Count(text, want) != 2 {
+		t.Errorf("the name, escaped, %d times, want 2 (the violation, the undeclared cookie):\n%s", strings.Count(text, want), text)
 	}
 }

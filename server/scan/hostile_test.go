@@ -75,6 +75,14 @@ sessionStorage['_hjsession'] = '1'
 const keys = Object.keys
 Object.keys = o => (o === localStorage || o === sessionStorage ? [] : keys(o))
 </script>`
+	case "/escape":
+		// Names that would write on the terminal of whoever reads the
+		// report: Chromium refuses ESC and newlines in a cookie's name,
+		// not NEL; a storage key takes anything.
+		body = `<script>
+document.cookie = 'a\u0085CLEAN=1; max-age=600; path=/'
+localStorage.setItem('\x1b[2J\x1b[31mtrack\nCLEAN  0 violations', '1')
+</script>`
 	case "/503":
 		http.Error(w, "down for maintenance", http.StatusServiceUnavailable)
 		return
@@ -436,4 +444,22 @@ func TestPageHidesItsStorage(t *testing.T) {
 	}
 	slices.Sort(got)
 	same(t, "cookies and keys before any choice", got, []string{"cookie _ga www.shop.test", "storage _hjid " + hostileURL, "storage _hjsession " + hostileURL})
+}
+
+// The text report of a page that names its cookies and keys with terminal
+// codes and line breaks writes them inert.
+func TestEscapeCodesInert(t *testing.T) {
+	t.Parallel()
+	r := run(t, "shop", 1, hostileURL+"/escape")
+	text, _, _, _, _ := formats(t, r)
+	for _, c := range text {
+		if c == 0x1b || c == 0x85 {
+			t.Fatalf("%U in the text report:\n%s", c, text)
+		}
+	}
+	for _, want := range []string{`a\u0085CLEAN`, `\x1b[2J\x1b[31mtrack\x0aCLEAN  0 violations`} {
+		if !strings.Contains(text, want) {
+			t.Errorf("no %s in the text report:\n%s", want, text)
+		}
+	}
 }

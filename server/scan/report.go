@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"io"
 	"strings"
+	"unicode"
+	"unicode/utf8"
 )
 
 // Formats the report is written in.
@@ -60,7 +62,7 @@ func (f Finding) cause() string {
 func (r *Report) writeText(w io.Writer, strict bool) error {
 	b := &strings.Builder{}
 	fmt.Fprintf(b, "koekje scan of site %s: %s, 3 profiles (before any choice, after \"reject all\", after \"accept all\"), %.1f s\n\n",
-		r.Site, plural(len(r.Pages), "page", "pages"), r.Seconds)
+		inert(r.Site), plural(len(r.Pages), "page", "pages"), r.Seconds)
 	errs, cut := r.NotScanned(), r.Truncated()
 	violations := len(r.Violations) - len(errs) - len(cut)
 	verdict := strings.ToUpper(r.Verdict(strict))
@@ -84,9 +86,9 @@ func (r *Report) writeText(w io.Writer, strict bool) error {
 		for i, f := range sec.fs {
 			fmt.Fprintf(b, "  %d. %s", i+1, profileWords[f.Profile])
 			if f.Page != "" {
-				fmt.Fprintf(b, " · %s", f.Page)
+				fmt.Fprintf(b, " · %s", inert(f.Page))
 			}
-			fmt.Fprintf(b, "\n     %s\n", f.Message)
+			fmt.Fprintf(b, "\n     %s\n", inert(f.Message))
 		}
 	}
 	if violations > 0 {
@@ -97,33 +99,33 @@ func (r *Report) writeText(w io.Writer, strict bool) error {
 				continue
 			}
 			n++
-			fmt.Fprintf(b, "  %d. %s · %s\n     %s", n, profileWords[f.Profile], f.Page, f.Message)
+			fmt.Fprintf(b, "  %d. %s · %s\n     %s", n, profileWords[f.Profile], inert(f.Page), inert(f.Message))
 			if f.Count > 1 {
-				fmt.Fprintf(b, ", %d requests (first: %s)", f.Count, f.URL)
+				fmt.Fprintf(b, ", %d requests (first: %s)", f.Count, inert(f.URL))
 			} else if f.Kind == KindRequest {
-				fmt.Fprintf(b, ": %s", f.URL)
+				fmt.Fprintf(b, ": %s", inert(f.URL))
 			}
 			b.WriteString("\n")
 			if c := f.cause(); c != "" {
-				fmt.Fprintf(b, "     %s\n", c)
+				fmt.Fprintf(b, "     %s\n", inert(c))
 			}
 		}
 	}
 	if len(r.Undeclared) > 0 {
 		fmt.Fprintf(b, "\nUndeclared cookies (seen after \"accept all\")\n")
 		for _, f := range r.Undeclared {
-			fmt.Fprintf(b, "  %s on %s, %s, first after %s\n", f.Name, strings.TrimPrefix(f.Domain, "."), f.Actual, f.Page)
+			fmt.Fprintf(b, "  %s on %s, %s, first after %s\n", inert(f.Name), inert(strings.TrimPrefix(f.Domain, ".")), inert(f.Actual), inert(f.Page))
 			if c := f.cause(); c != "" {
-				fmt.Fprintf(b, "    %s\n", c)
+				fmt.Fprintf(b, "    %s\n", inert(c))
 			}
 			if sg := f.Suggestion; sg != nil {
 				if sg.Known {
-					fmt.Fprintf(b, "    looks like %s (%s), category %s; add to the config:\n", sg.Name, sg.Provider, sg.Category)
+					fmt.Fprintf(b, "    looks like %s (%s), category %s; add to the config:\n", inert(sg.Name), inert(sg.Provider), inert(sg.Category))
 				} else {
 					fmt.Fprintf(b, "    unknown cookie; add to the config, filling in what it is:\n")
 				}
 				for line := range strings.SplitSeq(strings.TrimRight(sg.YAML, "\n"), "\n") {
-					fmt.Fprintf(b, "      %s\n", line)
+					fmt.Fprintf(b, "      %s\n", inert(line))
 				}
 			}
 		}
@@ -131,11 +133,11 @@ func (r *Report) writeText(w io.Writer, strict bool) error {
 	if len(r.Stale) > 0 {
 		fmt.Fprintf(b, "\nStale declarations\n")
 		for _, f := range r.Stale {
-			fmt.Fprintf(b, "  %s\n", f.Message)
+			fmt.Fprintf(b, "  %s\n", inert(f.Message))
 			if f.Page != "" {
-				fmt.Fprintf(b, "    first %s, %s", profileWords[f.Profile], f.Page)
+				fmt.Fprintf(b, "    first %s, %s", profileWords[f.Profile], inert(f.Page))
 				if c := f.cause(); c != "" {
-					fmt.Fprintf(b, ", %s", c)
+					fmt.Fprintf(b, ", %s", inert(c))
 				}
 				b.WriteString("\n")
 			}
@@ -144,7 +146,7 @@ func (r *Report) writeText(w io.Writer, strict bool) error {
 	if len(r.Notes) > 0 {
 		fmt.Fprintf(b, "\nNotes\n")
 		for _, n := range r.Notes {
-			fmt.Fprintf(b, "  %s\n", n)
+			fmt.Fprintf(b, "  %s\n", inert(n))
 		}
 	}
 	b.WriteString("\n")
@@ -167,6 +169,39 @@ func (r *Report) writeText(w io.Writer, strict bool) error {
 	}
 	_, err := io.WriteString(w, b.String())
 	return err
+}
+
+// inert is a string a page chose, as the text report writes it: a
+// terminal shows it as it is. Control characters (C0, DEL, C1, such as
+// the escape that starts a terminal's codes, or a newline that would start
+// a line of the report), line and paragraph separators and the marks that
+// reorder text are written as Go escapes, and so are bytes that are not
+// UTF-8.
+func inert(s string) string {
+	if !strings.ContainsFunc(s, unsafeRune) && utf8.ValidString(s) {
+		return s
+	}
+	var b strings.Builder
+	for i := 0; i < len(s); {
+		r, n := utf8.DecodeRuneInString(s[i:])
+		switch {
+		case r == utf8.RuneError && n == 1:
+			fmt.Fprintf(&b, `\x%02x`, s[i])
+		case r < 0x80 && unsafeRune(r):
+			fmt.Fprintf(&b, `\x%02x`, r)
+		case unsafeRune(r):
+			fmt.Fprintf(&b, `\u%04x`, r)
+		default:
+			b.WriteString(s[i : i+n])
+		}
+		i += n
+	}
+	return b.String()
+}
+
+func unsafeRune(r rune) bool {
+	return unicode.IsControl(r) || r == '\u2028' || r == '\u2029' ||
+		'\u202a' <= r && r <= '\u202e' || '\u2066' <= r && r <= '\u2069' || r == '\u200e' || r == '\u200f'
 }
 
 // pagesNotScanned counts the pages (in any profile) among the findings of

@@ -27,6 +27,7 @@ import (
 	"github.com/chromedp/cdproto/page"
 	"github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/cdproto/storage"
+	"github.com/chromedp/cdproto/target"
 	"github.com/chromedp/chromedp"
 	"github.com/google/uuid"
 
@@ -42,11 +43,40 @@ type browser struct {
 	shared bool // by scans, each profile in a browser context of its own
 }
 
+// account is a user the browser runs as.
+type account struct{ uid, gid uint32 }
+
+// startBrowser starts a Chromium with a profile of its own. Run as root,
+// the scanner starts it as an unprivileged user (unprivileged), with
+// Chromium's sandbox where the kernel allows it; Chromium refuses its
+// sandbox to root, so without such a user it runs as root without it.
 func startBrowser(ctx context.Context, o *Options) (*browser, error) {
 	dir, err := os.MkdirTemp("", "koekje-scan-")
 	if err != nil {
 		return nil, err
 	}
+	as := unprivileged()
+	if as != nil {
+		if err := os.Chown(dir, int(as.uid), int(as.gid)); err != nil {
+			os.RemoveAll(dir)
+			return nil, err
+		}
+	}
+	sandbox := os.Geteuid() != 0 || as != nil
+	b, err := launch(ctx, o, dir, as, sandbox)
+	if err != nil && sandbox && as != nil {
+		// The kernel may not let Chromium build its sandbox (no user
+		// namespaces): the user is all the isolation then.
+		b, err = launch(ctx, o, dir, as, false)
+	}
+	if err != nil {
+		os.RemoveAll(dir)
+		return nil, err
+	}
+	return b, nil
+}
+
+func launch(ctx context.Context, o *Options, dir string, as *account, sandbox bool) (*browser, error) {
 	opts := append(chromedp.DefaultExecAllocatorOptions[:],
 		chromedp.ExecPath(o.Chrome),
 		chromedp.UserDataDir(filepath.Join(dir, "profile")),
@@ -62,11 +92,10 @@ func startBrowser(ctx context.Context, o *Options) (*browser, error) {
 		// Nothing of the browser's lands outside its temporary directory:
 		// not its NSS database in ~/.pki, nor a download in ~/Downloads.
 		chromedp.Env("HOME="+dir, "TMPDIR="+dir, "XDG_CONFIG_HOME="+dir, "XDG_CACHE_HOME="+dir, "XDG_DATA_HOME="+dir),
+		// chromedp adds --no-sandbox for root unless told not to.
+		chromedp.Flag("no-sandbox", !sandbox),
 	)
-	if os.Geteuid() == 0 {
-		opts = append(opts, chromedp.NoSandbox) // Chromium's sandbox refuses to run as root
-	}
-	opts = append(opts, cmdOptions...)
+	opts = append(opts, cmdOptions(as)...)
 	if o.HostResolverRules != "" {
 		opts = append(opts, chromedp.Flag("host-resolver-rules", o.HostResolverRules))
 	}
@@ -74,7 +103,7 @@ func startBrowser(ctx context.Context, o *Options) (*browser, error) {
 	bctx, cancelBrowser := chromedp.NewContext(actx)
 	b := &browser{ctx: bctx, dir: dir, cancel: func() { cancelBrowser(); cancelAlloc() }}
 	if err := chromedp.Do(bctx); err != nil {
-		b.close()
+		b.cancel()
 		return nil, err
 	}
 	return b, nil
@@ -494,18 +523,19 @@ func (b *browser) run(ctx, scanCtx context.Context, o *Options, texts map[string
 	s := newSession(o, texts, scanCtx, b.ctx)
 	if b.shared {
 		// The profile's browser context outlives its tabs: a tab whose
-		// page hung is replaced by another with the same cookies.
-		hctx, cancel := chromedp.NewContext(b.ctx, chromedp.WithNewBrowserContext())
-		defer cancel()
-		stop := context.AfterFunc(scanCtx, cancel)
-		err := chromedp.Do(hctx)
-		stop()
+		// page hung is replaced by another with the same cookies. It is
+		// made without a tab of its own: each tab is a renderer process to
+		// start.
+		id, err := newBrowserContext(scanCtx, b.ctx)
 		if err != nil {
 			if ctx.Err() != nil {
 				return nil, ctx.Err()
 			}
 			return nil, fmt.Errorf("open a browser context: %w", err)
 		}
+		defer disposeBrowserContext(b.ctx, id)
+		hctx, cancel := chromedp.NewContext(b.ctx, chromedp.WithExistingBrowserContext(id))
+		defer cancel()
 		s.holder = hctx
 	}
 	defer s.close()
@@ -637,6 +667,26 @@ func (s *session) why(err error, timedOut bool) string {
 		return fmt.Sprintf("the page timeout (%s) passed: %v", s.o.PageTimeout, err)
 	}
 	return err.Error()
+}
+
+// newBrowserContext makes a browser context in the browser of bctx.
+func newBrowserContext(ctx, bctx context.Context) (cdp.BrowserContextID, error) {
+	cctx, cancel := context.WithTimeout(bctx, tabTimeout)
+	defer cancel()
+	stop := context.AfterFunc(ctx, cancel)
+	defer stop()
+	res, err := chromedp.CallBrowser(cctx, target.CreateBrowserContext, target.CreateBrowserContextParams{})
+	if err != nil {
+		return "", err
+	}
+	return res.BrowserContextID, nil
+}
+
+// disposeBrowserContext disposes of a browser context and its tabs.
+func disposeBrowserContext(bctx context.Context, id cdp.BrowserContextID) {
+	ctx, cancel := context.WithTimeout(bctx, tabTimeout)
+	defer cancel()
+	chromedp.CallBrowser(ctx, target.DisposeBrowserContext, target.DisposeBrowserContextParams{BrowserContextID: id})
 }
 
 // refuseDownloads makes the browser refuse the downloads of the pages in

@@ -5,6 +5,8 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"os/user"
+	"strconv"
 	"syscall"
 	"time"
 
@@ -12,16 +14,40 @@ import (
 )
 
 // cmdOptions start the browser as chromedp does on Linux (killed with the
-// program), with filterMessages on its DevTools pipe.
-var cmdOptions = []chromedp.ExecAllocatorOption{chromedp.ModifyCmdFunc(func(cmd *exec.Cmd) {
-	if cmd.SysProcAttr == nil {
-		cmd.SysProcAttr = new(syscall.SysProcAttr)
+// program), as the user as says (nil: the program's), with filterMessages
+// on its DevTools pipe.
+func cmdOptions(as *account) []chromedp.ExecAllocatorOption {
+	return []chromedp.ExecAllocatorOption{chromedp.ModifyCmdFunc(func(cmd *exec.Cmd) {
+		if cmd.SysProcAttr == nil {
+			cmd.SysProcAttr = new(syscall.SysProcAttr)
+		}
+		cmd.SysProcAttr.Pdeathsig = syscall.SIGKILL
+		if as != nil {
+			cmd.SysProcAttr.Credential = &syscall.Credential{Uid: as.uid, Gid: as.gid}
+		}
+		if err := filterPipe(cmd); err != nil {
+			cmd.Err = fmt.Errorf("filter the DevTools pipe: %w", err)
+		}
+	})}
+}
+
+// unprivileged is the account the browser runs as when the scanner runs
+// as root: nobody, when there is one.
+func unprivileged() *account {
+	if os.Geteuid() != 0 {
+		return nil
 	}
-	cmd.SysProcAttr.Pdeathsig = syscall.SIGKILL
-	if err := filterPipe(cmd); err != nil {
-		cmd.Err = fmt.Errorf("filter the DevTools pipe: %w", err)
+	u, err := user.Lookup("nobody")
+	if err != nil {
+		return nil
 	}
-})}
+	uid, err1 := strconv.ParseUint(u.Uid, 10, 32)
+	gid, err2 := strconv.ParseUint(u.Gid, 10, 32)
+	if err1 != nil || err2 != nil || uid == 0 {
+		return nil
+	}
+	return &account{uint32(uid), uint32(gid)}
+}
 
 // filterPipe puts filterMessages between the browser and chromedp: the
 // browser writes its messages to its file descriptor 4, which chromedp's

@@ -339,11 +339,31 @@ func (s *Server) consoleLookup(c echo.Context) error {
 			p.Message = fmt.Sprintf("The first %d records of this consent ID; export it for all.", len(recs))
 		}
 	}
+	rows := make([]lookupRow, len(records))
+	for i, r := range records {
+		rows[i] = lookupRow{Record: r}
+		if _, why, err := s.integrity(c.Request().Context(), r); why != "" {
+			rows[i].Changed = why
+		} else if consent.ErrorCode(err) == consent.EUNAVAILABLE {
+			rows[i].Pending = true
+		} else if err != nil && consent.ErrorCode(err) != consent.ENOTFOUND {
+			return err
+		}
+	}
 	return s.render(c, http.StatusOK, "lookup", struct {
 		page
 		ID      string
-		Records []*consent.Record
-	}{p, v, records})
+		Records []lookupRow
+	}{p, v, rows})
+}
+
+// lookupRow is a record as the lookup shows it, with what its proof says:
+// a record changed behind the server's back is marked, with what no longer
+// matches.
+type lookupRow struct {
+	Record  *consent.Record
+	Changed string // what no longer matches; "" when the record is intact
+	Pending bool   // not in a signed checkpoint yet
 }
 
 func (s *Server) consoleReceipt(c echo.Context) error {

@@ -36,6 +36,9 @@ type histories interface {
 	// Latest returns the newest record of a consent ID on site (any site
 	// for ""), or nil.
 	Latest(ctx context.Context, consentID uuid.UUID, site string) (*consent.Record, error)
+	// NextLink returns the link (prev_hash) of the record after seq on
+	// site, or nil when seq is the site's newest record.
+	NextLink(ctx context.Context, site string, seq int64) ([]byte, error)
 }
 
 // History pages: 100 records unless the client asks for fewer or more.
@@ -128,28 +131,20 @@ func (s *Server) signedReceipt(c echo.Context, rec *consent.Record, html bool) e
 // signed checkpoint (PostgreSQL integrates within about a second).
 var receiptLeafWait = 15 * time.Second
 
-// checkIntact checks rec before anything is signed for it: its stored fields
-// must hash to its stored hash, and, where a log is kept, its leaf in the
-// newest signed checkpoint must commit to that hash. It returns the leaf's
-// index, or -1 without a log. A mismatch is tampering: no receipt, an
-// ERROR line and a metric. A record not yet in a signed checkpoint is
-// waited for, then answered 503 with Retry-After.
+// checkIntact checks rec before anything is signed for it (see integrity)
+// and returns its leaf's index, or -1 without a log. A mismatch is
+// tampering: no receipt, an ERROR line and a metric. A record not yet in a
+// signed checkpoint is waited for, then answered 503 with Retry-After.
 func (s *Server) checkIntact(c echo.Context, rec *consent.Record) (int64, error) {
 	ctx := c.Request().Context()
-	if !bytes.Equal(consent.RecordHash(rec), rec.Hash) {
-		return -1, s.tampered(rec, "its fields no longer hash to its stored hash")
-	}
-	if s.logKey == "" {
-		return -1, nil
-	}
 	deadline := time.Now().Add(receiptLeafWait)
 	for {
-		p, err := s.inclusionProof(ctx, rec)
+		idx, why, err := s.integrity(ctx, rec)
+		if why != "" {
+			return -1, s.tampered(rec, why)
+		}
 		if err == nil {
-			if _, err := p.Verify(rec.Hash, s.logKey); err != nil {
-				return -1, s.tampered(rec, "its hash is not what its leaf in the signed log commits to ("+err.Error()+")")
-			}
-			return p.Index, nil
+			return idx, nil
 		}
 		if consent.ErrorCode(err) != consent.EUNAVAILABLE {
 			return -1, err
@@ -164,6 +159,38 @@ func (s *Server) checkIntact(c echo.Context, rec *consent.Record) (int64, error)
 		case <-time.After(200 * time.Millisecond):
 		}
 	}
+}
+
+// integrity checks that rec is what was recorded: its stored fields hash to
+// its stored hash, the next record of its site links to that hash, and,
+// where a log is kept, its leaf in the newest signed checkpoint commits to
+// it. why says what does not match ("" when all does); err is a failure to
+// check, of code consent.EUNAVAILABLE while the record is not yet in a
+// signed checkpoint. The leaf's index is -1 without a log.
+func (s *Server) integrity(ctx context.Context, rec *consent.Record) (idx int64, why string, err error) {
+	if !bytes.Equal(consent.RecordHash(rec), rec.Hash) {
+		return -1, "its fields no longer hash to its stored hash", nil
+	}
+	// An insider who rewrites a record and its stored hash together must
+	// also rewrite every record after it, from the next one's link on.
+	link, err := s.store.NextLink(ctx, rec.Site, rec.Seq)
+	if err != nil {
+		return -1, "", err
+	}
+	if link != nil && !bytes.Equal(link, rec.Hash) {
+		return -1, "the next record of its site does not link to its hash", nil
+	}
+	if s.logKey == "" {
+		return -1, "", nil
+	}
+	p, err := s.inclusionProof(ctx, rec)
+	if err != nil {
+		return -1, "", err
+	}
+	if _, err := p.Verify(rec.Hash, s.logKey); err != nil {
+		return -1, "its hash is not what its leaf in the signed log commits to (" + err.Error() + ")", nil
+	}
+	return p.Index, "", nil
 }
 
 // tampered reports a record that no longer matches its proof: it gets no

@@ -205,6 +205,20 @@ func (db *DB) FindHash(ctx context.Context, site string, hash []byte) (int64, bo
 	return seq, true, nil
 }
 
+// NextLink returns the link of the record after seq on site (its
+// prev_hash), or nil when seq is the site's newest record.
+func (db *DB) NextLink(ctx context.Context, site string, seq int64) ([]byte, error) {
+	var link []byte
+	err := db.read.QueryRowContext(ctx, `SELECT prev_hash FROM records WHERE site = ? AND seq = ?`, site, seq+1).Scan(&link)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("next link: %w", err)
+	}
+	return link, nil
+}
+
 // LastCheckpoint returns the newest checkpoint of site, or nil.
 func (db *DB) LastCheckpoint(ctx context.Context, site string) (*consent.Checkpoint, error) {
 	cps, err := db.checkpoints(ctx, site, 1)

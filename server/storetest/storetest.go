@@ -210,6 +210,14 @@ func testAppendHistory(t *testing.T, open Opener) {
 	if !bytes.Equal(got[1].PrevHash, middle.Hash) || !bytes.Equal(middle.PrevHash, got[0].Hash) {
 		t.Error("the records do not chain")
 	}
+	for seq, want := range map[int64][]byte{1: got[0].Hash, 2: middle.Hash, 3: nil} {
+		if link, err := db.NextLink(ctx, "demo", seq); err != nil || !bytes.Equal(link, want) {
+			t.Errorf("the link after record %d is %x (%v), want %x", seq, link, err, want)
+		}
+	}
+	if link, err := db.NextLink(ctx, "other", 1); err != nil || link != nil {
+		t.Errorf("the link after a record of a site without records: %x, %v", link, err)
+	}
 	for i, want := range []*consent.Record{first, second} {
 		if !bytes.Equal(consent.RecordHash(got[i]), got[i].Hash) || !bytes.Equal(got[i].Hash, want.Hash) {
 			t.Errorf("record %d: stored hash does not match the record read back", i)

@@ -72,6 +72,22 @@ func TestConsole(t *testing.T) {
 		t.Errorf("CSV download: %.200s", csv)
 	}
 
+	// Every record of the site, newest first, filtered by action; a record
+	// opens to every stored field.
+	tb.click(`document.querySelector('main a[href^="/admin/sites/demo/records"]')`)
+	tb.waitFor(`document.querySelector('#action')`)
+	tb.do(chromedp.SetValue(chromedp.CSS("#action"), "accept_all"), chromedp.Submit(chromedp.CSS("#action")))
+	tb.waitFor(`location.search.includes('action=accept_all') && document.querySelector('tbody tr')`)
+	if rows := eval[string](tb, `[...document.querySelectorAll('tbody tr')].map(r => r.cells[3].textContent).join()`); !strings.Contains(rows, "accept_all") || strings.Contains(rows, "reject_all") {
+		t.Errorf("records filtered by accept_all: %s", rows)
+	}
+	tb.click(`document.querySelector('tbody tr summary')`)
+	tb.waitFor(`document.querySelector('tbody tr details[open] dl.fields')`)
+	if row := eval[string](tb, `document.querySelector('tbody tr').textContent`); !strings.Contains(row, "Record ID") || !strings.Contains(row, "Browser") || !strings.Contains(row, "Intact") {
+		t.Errorf("an opened record: %s", row)
+	}
+	tb.axe("records page")
+
 	tb.click(`[...document.querySelectorAll('nav a')].find(a => a.textContent.includes('Look up'))`)
 	tb.waitFor(`document.querySelector('#consent_id')`)
 	tb.do(chromedp.SendKeys(chromedp.CSS("#consent_id"), id.String()), chromedp.Submit(chromedp.CSS("#consent_id")))
@@ -79,9 +95,11 @@ func TestConsole(t *testing.T) {
 	if row := eval[string](tb, `document.querySelector('tbody tr').textContent`); !strings.Contains(row, "accept_all") {
 		t.Errorf("lookup row: %s", row)
 	}
+	tb.click(`document.querySelector('tbody tr summary')`)
+	tb.waitFor(`document.querySelector('tbody tr details[open]')`)
 	tb.axe("lookup page")
 
-	tb.click(`document.querySelector('a[href*="/versions/"]')`)
+	tb.click(`document.querySelector('details[open] a[href*="/versions/"]')`)
 	tb.waitFor(`document.querySelector('.shown')`)
 	tb.axe("banner version page")
 }

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"html/template"
+	"maps"
 	"math"
 	"net/http"
 	"slices"
@@ -40,6 +41,21 @@ var consolePages = template.Must(template.New("").Funcs(template.FuncMap{
 			return "1 " + one
 		}
 		return strconv.Itoa(n) + " " + many
+	},
+	// choices lists every category with its choice, in order.
+	"choices": func(r *consent.Record) string {
+		var out []string
+		for _, k := range slices.Sorted(maps.Keys(r.Choices)) {
+			v := "refused"
+			if r.Choices[k] {
+				v = "granted"
+			}
+			out = append(out, k+": "+v)
+		}
+		return strings.Join(out, ", ")
+	},
+	"actions": func() []string {
+		return []string{consent.AcceptAll, consent.RejectAll, consent.Custom, consent.Withdraw, consent.LoadOnce}
 	},
 	"granted": func(r *consent.Record) string {
 		var g []string
@@ -339,31 +355,114 @@ func (s *Server) consoleLookup(c echo.Context) error {
 			p.Message = fmt.Sprintf("The first %d records of this consent ID; export it for all.", len(recs))
 		}
 	}
-	rows := make([]lookupRow, len(records))
+	rows, err := s.recordRows(c, records)
+	if err != nil {
+		return err
+	}
+	return s.render(c, http.StatusOK, "lookup", struct {
+		page
+		ID      string
+		Records []recordRow
+	}{p, v, rows})
+}
+
+// recordRow is a record as the console shows it: every stored field, its
+// time in the site's zone beside UTC, and what its proof says. A record
+// changed behind the server's back is marked, with what no longer matches.
+type recordRow struct {
+	Record  *consent.Record
+	Local   string // recorded_at in the site's time zone, with the zone
+	Changed string // what no longer matches; "" when the record is intact
+	Pending bool   // not in a signed checkpoint yet
+}
+
+// recordRows checks each record's proof for the console.
+func (s *Server) recordRows(c echo.Context, records []*consent.Record) ([]recordRow, error) {
+	rows := make([]recordRow, len(records))
 	for i, r := range records {
-		rows[i] = lookupRow{Record: r}
+		rows[i] = recordRow{Record: r, Local: r.RecordedAt.Format("2006-01-02 15:04:05 MST")}
+		if site := s.cfg.Site(r.Site); site != nil {
+			rows[i].Local = r.RecordedAt.In(receiptZone(site.Controller.Jurisdiction)).Format("2006-01-02 15:04:05 MST")
+		}
 		if _, why, err := s.integrity(c.Request().Context(), r); why != "" {
 			rows[i].Changed = why
 		} else if consent.ErrorCode(err) == consent.EUNAVAILABLE {
 			rows[i].Pending = true
 		} else if err != nil && consent.ErrorCode(err) != consent.ENOTFOUND {
+			return nil, err
+		}
+	}
+	return rows, nil
+}
+
+// recordsPage is how many records the console lists at a time.
+const recordsPage = 50
+
+// consoleRecords lists a site's records, newest first, filtered by period,
+// action, GPC and consent ID, a page at a time (keyset paging on the
+// sequence number, so the millionth record costs what the first does).
+func (s *Server) consoleRecords(c echo.Context) error {
+	site, err := s.pathSite(c)
+	if err != nil {
+		return err
+	}
+	from, to, err := period(c)
+	if err != nil {
+		return err
+	}
+	q := consent.Query{Site: site.ID, From: from, To: to, Limit: recordsPage}
+	switch a := c.QueryParam("action"); a {
+	case "", consent.AcceptAll, consent.RejectAll, consent.Custom, consent.Withdraw, consent.LoadOnce:
+		q.Action = a
+	default:
+		return consent.FieldErrorf(consent.EINVALID, "action", "must be one of %s", "accept_all, reject_all, custom, withdraw, load_once")
+	}
+	switch g := c.QueryParam("gpc"); g {
+	case "":
+	case "yes", "no":
+		b := g == "yes"
+		q.GPC = &b
+	default:
+		return consent.FieldErrorf(consent.EINVALID, "gpc", "must be yes or no")
+	}
+	if v := strings.TrimSpace(c.QueryParam("consent_id")); v != "" {
+		if q.ConsentID, err = consent.ParseID(strings.ToLower(v)); err != nil {
 			return err
 		}
 	}
-	return s.render(c, http.StatusOK, "lookup", struct {
+	if v := c.QueryParam("before"); v != "" {
+		if q.Before, err = strconv.ParseInt(v, 10, 64); err != nil || q.Before < 1 {
+			return consent.FieldErrorf(consent.EINVALID, "before", "must be a sequence number")
+		}
+	}
+	recs, next, err := s.store.Records(c.Request().Context(), q)
+	if err != nil {
+		return err
+	}
+	rows, err := s.recordRows(c, recs)
+	if err != nil {
+		return err
+	}
+	p := s.page(c, "Records of "+site.Name, sessionOf(c))
+	if len(rows) == 0 {
+		p.Message = "No records match."
+	}
+	// The next page keeps every filter and moves the cursor.
+	more := ""
+	if next != 0 {
+		v := c.QueryParams()
+		v.Set("before", strconv.FormatInt(next, 10))
+		more = "?" + v.Encode()
+	}
+	return s.render(c, http.StatusOK, "records", struct {
 		page
-		ID      string
-		Records []lookupRow
-	}{p, v, rows})
-}
-
-// lookupRow is a record as the lookup shows it, with what its proof says:
-// a record changed behind the server's back is marked, with what no longer
-// matches.
-type lookupRow struct {
-	Record  *consent.Record
-	Changed string // what no longer matches; "" when the record is intact
-	Pending bool   // not in a signed checkpoint yet
+		Site                           *config.Site
+		From, To, Action, GPC, Consent string
+		Records                        []recordRow
+		Next                           string
+		Zone                           string
+	}{p, site, c.QueryParam("from"), c.QueryParam("to"), q.Action, c.QueryParam("gpc"), c.QueryParam("consent_id"), rows, more,
+		receiptZone(site.Controller.Jurisdiction).String()})
 }
 
 func (s *Server) consoleReceipt(c echo.Context) error {

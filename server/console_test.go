@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"html"
 	"io"
 	"net/http"
 	"net/http/cookiejar"
@@ -282,5 +283,62 @@ func TestSessionRevocation(t *testing.T) {
 	if logout := do(t, back, "GET", "/admin/sites/demo", "", "Cookie", "koekje_admin="+admin); logout.status != http.StatusSeeOther ||
 		!strings.Contains(logout.header.Get("Set-Cookie"), "Max-Age=0") {
 		t.Errorf("an ended session is not sent to sign in with its cookie cleared: %d %v", logout.status, logout.header)
+	}
+}
+
+// The console lists a site's records newest first, fifty at a time, each
+// with every stored field; the next page's link keeps the filters.
+func TestConsoleRecords(t *testing.T) {
+	t.Parallel()
+	s, _ := newServer(t, 0)
+	var gpcID string
+	for i := range 120 {
+		body := `{"site":"demo","action":"accept_all"}`
+		if i%40 == 7 {
+			body = `{"site":"demo","action":"reject_all","gpc":true}`
+		}
+		resp := post(t, s, body)
+		if resp.status != 201 {
+			t.Fatalf("choice %d: %d %s", i, resp.status, resp.body)
+		}
+		r := resp.json(t)
+		if i == 87 {
+			gpcID = r["consent_id"].(string)
+		}
+	}
+	b := newBrowser(t, s)
+	b.signIn()
+	seqs := func(page string) []string {
+		return regexp.MustCompile(`<tr[^>]*><td>(\d+)</td>`).FindAllString(page, -1)
+	}
+	_, first := b.get("/admin/sites/demo/records")
+	if n := len(seqs(first)); n != 50 || !strings.Contains(first, "<tr><td>120</td>") || strings.Contains(first, "<tr><td>70</td>") {
+		t.Fatalf("first page: %d records: %.3000s", n, first)
+	}
+	for _, want := range []string{"Europe/Amsterdam", " CET</td>", "Record ID", "Intact", `rel="next"`} {
+		if !strings.Contains(first, want) {
+			t.Errorf("the first page lacks %q", want)
+		}
+	}
+	next := regexp.MustCompile(`href="([^"]+)" rel="next"`).FindStringSubmatch(first)
+	_, second := b.get("/admin/sites/demo/records" + html.UnescapeString(next[1]))
+	if got := seqs(second); len(got) != 50 || !strings.Contains(second, "<tr><td>70</td>") || strings.Contains(second, "<tr><td>71</td>") {
+		t.Errorf("second page: %d records", len(got))
+	}
+	_, refused := b.get("/admin/sites/demo/records?action=reject_all&gpc=yes")
+	if got := seqs(refused); len(got) != 3 || strings.Contains(refused, "<td>accept_all") || strings.Contains(refused, `rel="next"`) {
+		t.Errorf("refusals with GPC: %d records", len(got))
+	}
+	_, one := b.get("/admin/sites/demo/records?consent_id=" + gpcID)
+	if got := seqs(one); len(got) != 1 || !strings.Contains(one, "<tr><td>88</td>") || !strings.Contains(one, "(GPC)") {
+		t.Errorf("one visitor: %d records", len(got))
+	}
+	for _, q := range []string{"action=delete", "gpc=maybe", "before=-1", "consent_id=nonsense", "from=yesterday"} {
+		if resp, body := b.get("/admin/sites/demo/records?" + q); resp.StatusCode != 422 {
+			t.Errorf("?%s: %d %s", q, resp.StatusCode, body)
+		}
+	}
+	if resp, _ := b.get("/admin/sites/nowhere/records"); resp.StatusCode != 404 {
+		t.Errorf("records of an unknown site: %d", resp.StatusCode)
 	}
 }

@@ -39,6 +39,9 @@ type histories interface {
 	// NextLink returns the link (prev_hash) of the record after seq on
 	// site, or nil when seq is the site's newest record.
 	NextLink(ctx context.Context, site string, seq int64) ([]byte, error)
+	// Records returns a page of a site's records, newest first, and the
+	// cursor (q.Before) of the next page, 0 at the end.
+	Records(ctx context.Context, q consent.Query) (recs []*consent.Record, next int64, err error)
 }
 
 // History pages: 100 records unless the client asks for fewer or more.

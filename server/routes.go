@@ -70,6 +70,7 @@ func (s *Server) routes() {
 	e.GET("/admin/sites/:site/preview", s.consolePreview, s.signedIn)
 	e.GET("/admin/sites/:site/versions/:hash", s.consoleVersion, s.signedIn)
 	e.GET("/admin/sites/:site/scans/:id", s.consoleScanReport, s.signedIn)
+	e.GET("/admin/sites/:site/records", s.consoleRecords, s.signedIn)
 	e.GET("/admin/lookup", s.consoleLookup, s.signedIn)
 	e.GET("/admin/receipt/:id", s.consoleReceipt, s.signedIn)
 }

@@ -62,6 +62,21 @@ type Filter struct {
 	ConsentID uuid.UUID // uuid.Nil means every visitor
 }
 
+// Query selects a page of one site's records, newest first, for an
+// auditor's list: keyset paging by sequence number, so every page costs
+// the same however deep.
+type Query struct {
+	Site      string
+	From, To  time.Time // zero means unbounded; To is exclusive
+	ConsentID uuid.UUID // uuid.Nil means every visitor
+	Action    string    // "" means every action
+	GPC       *bool     // nil means either
+	// Before is the cursor: only records with a lower sequence number
+	// (0 for the newest).
+	Before int64
+	Limit  int
+}
+
 // Checkpoint marks where a purge cut a site's chain: the chain goes on from
 // the last purged record's sequence number and hash.
 type Checkpoint struct {

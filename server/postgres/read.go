@@ -71,6 +71,50 @@ func (db *DB) History(ctx context.Context, consentID uuid.UUID, site string, aft
 	return recs, 0, rows.Err()
 }
 
+// Records returns a page of q's records, newest first, and the cursor of
+// the next page (0 at the end). The time range becomes a range of
+// sequence numbers, so the (site, seq) key serves every page.
+func (db *DB) Records(ctx context.Context, q consent.Query) (recs []*consent.Record, next int64, err error) {
+	lo, hi, err := seqRange(ctx, db.pool, q.Site, q.From, q.To)
+	if err != nil {
+		return nil, 0, err
+	}
+	if q.Before > 0 {
+		hi = min(hi, q.Before)
+	}
+	where, args := "r.site = $1 AND r.seq >= $2 AND r.seq < $3", []any{q.Site, lo, hi}
+	arg := func(v any) string {
+		args = append(args, v)
+		return fmt.Sprintf("$%d", len(args))
+	}
+	if q.ConsentID != uuid.Nil {
+		where += " AND r.consent_key = " + arg(db.ids.Key(q.ConsentID)) + " AND r.consent_id = " + arg(q.ConsentID)
+	}
+	if q.Action != "" {
+		where += " AND r.action = " + arg(q.Action)
+	}
+	if q.GPC != nil {
+		where += " AND r.gpc = " + arg(*q.GPC)
+	}
+	rows, err := db.pool.Query(ctx, `SELECT `+recordColumns+` FROM records r WHERE `+where+
+		` ORDER BY r.seq DESC LIMIT `+arg(q.Limit+1), args...)
+	if err != nil {
+		return nil, 0, fmt.Errorf("records: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		r, err := scanRecord(rows)
+		if err != nil {
+			return nil, 0, err
+		}
+		if len(recs) == q.Limit {
+			return recs, recs[len(recs)-1].Seq, nil
+		}
+		recs = append(recs, r)
+	}
+	return recs, 0, rows.Err()
+}
+
 // one returns the first record of a query, or nil.
 func (db *DB) one(ctx context.Context, q string, args ...any) (*consent.Record, error) {
 	rows, err := db.pool.Query(ctx, q, args...)

@@ -49,6 +49,49 @@ func (db *DB) History(ctx context.Context, consentID uuid.UUID, site string, aft
 	return recs, 0, rows.Err()
 }
 
+// Records returns a page of q's records, newest first, and the cursor of
+// the next page (0 at the end). The time range becomes a range of
+// sequence numbers, so the (site, seq) index serves every page.
+func (db *DB) Records(ctx context.Context, q consent.Query) (recs []*consent.Record, next int64, err error) {
+	lo, hi, err := db.seqRange(ctx, db.read, q.Site, q.From, q.To)
+	if err != nil {
+		return nil, 0, err
+	}
+	if q.Before > 0 {
+		hi = min(hi, q.Before)
+	}
+	where, args := "r.site = ? AND r.seq >= ? AND r.seq < ?", []any{q.Site, lo, hi}
+	if q.ConsentID != uuid.Nil {
+		key := db.ids.Key(q.ConsentID)
+		// The unary + keeps SQLite on the consent key's index.
+		where = "+r.site = ? AND +r.seq >= ? AND +r.seq < ? AND r.consent_key = ? AND r.consent_id = ?"
+		args = append(args, key[:], q.ConsentID[:])
+	}
+	if q.Action != "" {
+		where, args = where+" AND r.action = ?", append(args, q.Action)
+	}
+	if q.GPC != nil {
+		where, args = where+" AND r.gpc = ?", append(args, *q.GPC)
+	}
+	rows, err := db.read.QueryContext(ctx, `SELECT `+recordColumns+` FROM records r WHERE `+where+
+		` ORDER BY r.seq DESC LIMIT ?`, append(args, q.Limit+1)...)
+	if err != nil {
+		return nil, 0, fmt.Errorf("records: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		if len(recs) == q.Limit {
+			return recs, recs[len(recs)-1].Seq, nil
+		}
+		r, err := scanRecord(rows)
+		if err != nil {
+			return nil, 0, err
+		}
+		recs = append(recs, r)
+	}
+	return recs, 0, rows.Err()
+}
+
 // Latest returns the newest record of consentID on site (any site when
 // site is ""), or nil.
 func (db *DB) Latest(ctx context.Context, consentID uuid.UUID, site string) (*consent.Record, error) {

@@ -91,6 +91,7 @@ func Run(t *testing.T, open Opener, insider Insider) {
 		{"RequestReplay", testRequestReplay},
 		{"PurgeLeavesNoVisitorData", testPurge},
 		{"HistoryPages", testHistoryPages},
+		{"RecordPages", testRecordPages},
 		{"Sessions", testSessions},
 		{"SharedKeys", testSharedKeys},
 		{"ScanStatsAndLookups", testScanStats},
@@ -589,6 +590,95 @@ func testHistoryPages(t *testing.T, open Opener) {
 	}
 	if h, _, err := db.History(ctx, uuid.New(), "", 0, 10); err != nil || len(h) != 0 {
 		t.Errorf("history of an unknown ID: %v, %v", h, err)
+	}
+}
+
+// Records pages through one site's records, newest first, filtered by
+// time, visitor, action and GPC, with a cursor.
+func testRecordPages(t *testing.T, open Opener) {
+	db, _ := open(t, "")
+	ctx := context.Background()
+	day := time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC)
+	now := day
+	db.SetClock(func() time.Time { return now })
+	visitor := NewRecord("demo", uuid.Nil)
+	if err := db.Append(ctx, visitor); err != nil {
+		t.Fatal(err)
+	}
+	// seq 2..12 on demo: every third withdraws, every other sends GPC; the
+	// visitor chooses again at 6 and 9. Another site's records in between.
+	for seq := int64(2); seq <= 12; seq++ {
+		now = day.Add(time.Duration(seq) * time.Minute)
+		r := NewRecord("demo", uuid.Nil)
+		if seq == 6 || seq == 9 {
+			r = NewRecord("demo", visitor.ConsentID)
+		}
+		if seq%3 == 0 {
+			r.Action, r.Choices = consent.Withdraw, map[string]bool{"necessary": true, "analytics": false}
+		}
+		r.GPC = seq%2 == 0
+		if err := db.Append(ctx, r); err != nil {
+			t.Fatal(err)
+		}
+		if err := db.Append(ctx, NewRecord("other", uuid.Nil)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	yes := true
+	seqs := func(q consent.Query) (pages []string) {
+		t.Helper()
+		q.Site = "demo"
+		for range 20 {
+			recs, next, err := db.Records(ctx, q)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var p []string
+			for _, r := range recs {
+				if r.Site != "demo" {
+					t.Errorf("a record of %s in demo's pages", r.Site)
+				}
+				p = append(p, fmt.Sprint(r.Seq))
+			}
+			pages = append(pages, strings.Join(p, " "))
+			if next == 0 {
+				return pages
+			}
+			if q.Before != 0 && next >= q.Before {
+				t.Fatalf("cursor %d after %d", next, q.Before)
+			}
+			q.Before = next
+		}
+		t.Fatal("paging does not end")
+		return nil
+	}
+	for _, c := range []struct {
+		q    consent.Query
+		want string
+	}{
+		{consent.Query{Limit: 5}, "[12 11 10 9 8 7 6 5 4 3 2 1]"},
+		{consent.Query{Limit: 100}, "[12 11 10 9 8 7 6 5 4 3 2 1]"},
+		{consent.Query{Limit: 4, From: day.Add(4 * time.Minute), To: day.Add(10 * time.Minute)}, "[9 8 7 6 5 4]"},
+		{consent.Query{Limit: 2, Action: consent.Withdraw}, "[12 9 6 3]"},
+		{consent.Query{Limit: 3, GPC: &yes}, "[12 10 8 6 4 2]"},
+		{consent.Query{Limit: 2, Action: consent.Withdraw, GPC: &yes}, "[12 6]"},
+		{consent.Query{Limit: 2, ConsentID: visitor.ConsentID}, "[9 6 1]"},
+		{consent.Query{Limit: 2, ConsentID: uuid.New()}, "[]"},
+		{consent.Query{Limit: 2, Action: "nonsense"}, "[]"},
+	} {
+		pages := seqs(c.q)
+		if got := "[" + strings.Join(strings.Fields(strings.Join(pages, " ")), " ") + "]"; got != c.want {
+			t.Errorf("%+v: %s, want %s", c.q, got, c.want)
+		}
+		for i, p := range pages[:len(pages)-1] {
+			if len(strings.Fields(p)) != c.q.Limit {
+				t.Errorf("%+v: page %d has %q, want %d records", c.q, i, p, c.q.Limit)
+			}
+		}
+	}
+	recs, _, err := db.Records(ctx, consent.Query{Site: "nowhere", Limit: 10})
+	if err != nil || len(recs) != 0 {
+		t.Errorf("records of a site without any: %v, %v", recs, err)
 	}
 }
 

@@ -75,6 +75,11 @@ type Query struct {
 	// (0 for the newest).
 	Before int64
 	Limit  int
+	// Span, when set, bounds the sequence numbers one page examines below
+	// its cursor: a filter that matches rarely then answers a page with
+	// fewer records (or none) and a cursor to go on from, instead of
+	// reading the whole site for it.
+	Span int64
 }
 
 // Checkpoint marks where a purge cut a site's chain: the chain goes on from

@@ -82,6 +82,15 @@ func (db *DB) Records(ctx context.Context, q consent.Query) (recs []*consent.Rec
 	if q.Before > 0 {
 		hi = min(hi, q.Before)
 	}
+	floor := lo // the page's cursor goes on below lo when Span cut it
+	if q.Span > 0 {
+		if hi == math.MaxInt64 {
+			if err := db.pool.QueryRow(ctx, `SELECT coalesce((SELECT seq FROM records WHERE site = $1 ORDER BY seq DESC LIMIT 1), 0) + 1`, q.Site).Scan(&hi); err != nil {
+				return nil, 0, fmt.Errorf("records: %w", err)
+			}
+		}
+		lo = max(lo, hi-q.Span)
+	}
 	where, args := "r.site = $1 AND r.seq >= $2 AND r.seq < $3", []any{q.Site, lo, hi}
 	arg := func(v any) string {
 		args = append(args, v)
@@ -112,7 +121,13 @@ func (db *DB) Records(ctx context.Context, q consent.Query) (recs []*consent.Rec
 		}
 		recs = append(recs, r)
 	}
-	return recs, 0, rows.Err()
+	if err := rows.Err(); err != nil {
+		return nil, 0, err
+	}
+	if lo > floor && lo > 0 {
+		return recs, lo, nil
+	}
+	return recs, 0, nil
 }
 
 // one returns the first record of a query, or nil.

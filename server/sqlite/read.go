@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"slices"
 	"strconv"
 	"strings"
@@ -60,6 +61,15 @@ func (db *DB) Records(ctx context.Context, q consent.Query) (recs []*consent.Rec
 	if q.Before > 0 {
 		hi = min(hi, q.Before)
 	}
+	floor := lo // the page's cursor goes on below lo when Span cut it
+	if q.Span > 0 {
+		if hi == math.MaxInt64 {
+			if err := db.read.QueryRowContext(ctx, `SELECT ifnull((SELECT seq FROM records WHERE site = ? ORDER BY seq DESC LIMIT 1), 0) + 1`, q.Site).Scan(&hi); err != nil {
+				return nil, 0, fmt.Errorf("records: %w", err)
+			}
+		}
+		lo = max(lo, hi-q.Span)
+	}
 	where, args := "r.site = ? AND r.seq >= ? AND r.seq < ?", []any{q.Site, lo, hi}
 	if q.ConsentID != uuid.Nil {
 		key := db.ids.Key(q.ConsentID)
@@ -89,7 +99,13 @@ func (db *DB) Records(ctx context.Context, q consent.Query) (recs []*consent.Rec
 		}
 		recs = append(recs, r)
 	}
-	return recs, 0, rows.Err()
+	if err := rows.Err(); err != nil {
+		return nil, 0, err
+	}
+	if lo > floor && lo > 0 {
+		return recs, lo, nil
+	}
+	return recs, 0, nil
 }
 
 // Latest returns the newest record of consentID on site (any site when

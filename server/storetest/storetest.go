@@ -665,18 +665,29 @@ func testRecordPages(t *testing.T, open Opener) {
 		{consent.Query{Limit: 2, ConsentID: visitor.ConsentID}, "[9 6 1]"},
 		{consent.Query{Limit: 2, ConsentID: uuid.New()}, "[]"},
 		{consent.Query{Limit: 2, Action: "nonsense"}, "[]"},
+		// A span of 4 sequence numbers a page: pages of fewer records, or
+		// none, but the same records in the end.
+		{consent.Query{Limit: 2, Action: consent.Withdraw, Span: 4}, "[12 9 6 3]"},
+		{consent.Query{Limit: 2, Span: 4, From: day.Add(4 * time.Minute), To: day.Add(10 * time.Minute)}, "[9 8 7 6 5 4]"},
+		{consent.Query{Limit: 2, GPC: &yes, Span: 3}, "[12 10 8 6 4 2]"},
 	} {
 		pages := seqs(c.q)
 		if got := "[" + strings.Join(strings.Fields(strings.Join(pages, " ")), " ") + "]"; got != c.want {
 			t.Errorf("%+v: %s, want %s", c.q, got, c.want)
 		}
 		for i, p := range pages[:len(pages)-1] {
-			if len(strings.Fields(p)) != c.q.Limit {
+			if n := len(strings.Fields(p)); n != c.q.Limit && (c.q.Span == 0 || n > c.q.Limit) {
 				t.Errorf("%+v: page %d has %q, want %d records", c.q, i, p, c.q.Limit)
 			}
 		}
 	}
-	recs, _, err := db.Records(ctx, consent.Query{Site: "nowhere", Limit: 10})
+	// The span bounds what one page reads: of 11 and 12, only 12 withdraws,
+	// and the page says to go on below 11.
+	recs, next, err := db.Records(ctx, consent.Query{Site: "demo", Action: consent.Withdraw, Span: 2, Limit: 2})
+	if err != nil || len(recs) != 1 || recs[0].Seq != 12 || next != 11 {
+		t.Errorf("a page of span 2: %d records, next %d, %v; want record 12 and next 11", len(recs), next, err)
+	}
+	recs, _, err = db.Records(ctx, consent.Query{Site: "nowhere", Limit: 10})
 	if err != nil || len(recs) != 0 {
 		t.Errorf("records of a site without any: %v, %v", recs, err)
 	}

@@ -102,4 +102,11 @@ func TestConsole(t *testing.T) {
 	tb.click(`document.querySelector('details[open] a[href*="/versions/"]')`)
 	tb.waitFor(`document.querySelector('.shown')`)
 	tb.axe("banner version page")
+
+	tb.do(chromedp.Navigate(koekjeURL + "/admin/receipt/" + id.String()))
+	tb.waitFor(`document.querySelector('dl.fields')`)
+	if text := eval[string](tb, `document.querySelector('main').textContent`); !strings.Contains(text, "Dutch (nl)") || !strings.Contains(text, "granted") {
+		t.Errorf("the console's receipt view: %s", text)
+	}
+	tb.axe("receipt view")
 }

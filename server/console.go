@@ -489,7 +489,30 @@ func (s *Server) consoleReceipt(c echo.Context) error {
 	if rec == nil {
 		return consent.Errorf(consent.ENOTFOUND, "no records for this consent ID")
 	}
-	return s.signedReceipt(c, rec, true)
+	site, claims, jwt, err := s.signReceipt(c, rec)
+	if err != nil {
+		return err
+	}
+	type purpose struct{ Title, ID, State string }
+	var purposes []purpose
+	for _, p := range claims.Services[0].Purposes {
+		title := p.PurposeCategory[0]
+		if ct := site.Category(p.PurposeCategory[0]); ct != nil && ct.Title["en"] != "" {
+			title = ct.Title["en"]
+		}
+		purposes = append(purposes, purpose{title, p.PurposeCategory[0], p.State})
+	}
+	return s.render(c, http.StatusOK, "receipt", struct {
+		page
+		Site     *config.Site
+		Row      recordRow
+		Claims   *proof.Receipt
+		JWT      string
+		Purposes []purpose
+		Language string
+	}{s.page(c, "Receipt of the latest choice", sessionOf(c)), site,
+		recordRow{Record: rec, Local: rec.RecordedAt.In(receiptZone(site.Controller.Jurisdiction)).Format("2006-01-02 15:04:05 MST")},
+		claims, jwt, purposes, languageName(rec.Language)})
 }
 
 // consoleVersion shows a stored banner version as its visitors saw it.
@@ -564,4 +587,21 @@ func (s *Server) consoleCSS(c echo.Context) error {
 	}
 	c.Response().Header().Set("Cache-Control", "public, max-age=300")
 	return c.Blob(http.StatusOK, "text/css; charset=utf-8", b)
+}
+
+// languageNames are the banner's languages as the console (in English)
+// names them.
+var languageNames = map[string]string{
+	"bg": "Bulgarian", "cs": "Czech", "da": "Danish", "de": "German", "el": "Greek", "en": "English",
+	"es": "Spanish", "et": "Estonian", "fi": "Finnish", "fr": "French", "ga": "Irish", "hr": "Croatian",
+	"hu": "Hungarian", "it": "Italian", "lt": "Lithuanian", "lv": "Latvian", "mt": "Maltese", "nl": "Dutch",
+	"pl": "Polish", "pt": "Portuguese", "ro": "Romanian", "sk": "Slovak", "sl": "Slovenian", "sv": "Swedish",
+}
+
+// languageName is a language's English name with its code: "Dutch (nl)".
+func languageName(code string) string {
+	if n, ok := languageNames[code]; ok {
+		return n + " (" + code + ")"
+	}
+	return code
 }

@@ -150,6 +150,9 @@ func TestConsolePages(t *testing.T) {
 	if !strings.Contains(verified, "The log is intact: 3 records verified") {
 		t.Errorf("verify result missing")
 	}
+	if !strings.Contains(verified, "Checked the hash chain alone") || !strings.Contains(verified, "keeps no transparency log") {
+		t.Errorf("verify does not say what it checked against: %s", verified)
+	}
 	resp, csv := b.get("/admin/sites/demo/export?format=csv")
 	if resp.StatusCode != 200 || strings.Count(csv, "\r\n") != 4 || !strings.Contains(resp.Header.Get("Content-Disposition"), "demo-consents.csv") {
 		t.Errorf("download: %d %q", resp.StatusCode, resp.Header.Get("Content-Disposition"))
@@ -162,8 +165,12 @@ func TestConsolePages(t *testing.T) {
 	if _, bad := b.get("/admin/lookup?consent_id=nonsense"); !strings.Contains(bad, "That is not a consent ID") {
 		t.Error("lookup of nonsense")
 	}
-	if resp, receipt := b.get("/admin/receipt/" + id); resp.StatusCode != 200 || !strings.Contains(receipt, "Bewijs van je cookiekeuze") {
-		t.Errorf("receipt from the console: %d", resp.StatusCode)
+	// The console's receipt view is the console's, in English, naming the
+	// language the visitor chose in.
+	if resp, receipt := b.get("/admin/receipt/" + id); resp.StatusCode != 200 || !strings.Contains(receipt, "Receipt of the latest choice") ||
+		!strings.Contains(receipt, "Dutch (nl)") || !strings.Contains(receipt, `<span class="ok">granted</span>`) || !strings.Contains(receipt, "/admin/console.css") ||
+		!regexp.MustCompile(`<pre>[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+</pre>`).MatchString(receipt) {
+		t.Errorf("receipt from the console: %d %s", resp.StatusCode, receipt)
 	}
 	hash := s.Bundle("demo").Hash
 	_, version := b.get("/admin/sites/demo/versions/" + hash + "?lang=fr")
@@ -340,5 +347,24 @@ func TestConsoleRecords(t *testing.T) {
 	}
 	if resp, _ := b.get("/admin/sites/nowhere/records"); resp.StatusCode != 404 {
 		t.Errorf("records of an unknown site: %d", resp.StatusCode)
+	}
+}
+
+// With a log, Verify says which checkpoint it held the site against, and
+// that the database's own proves nothing against whoever controls it.
+func TestConsoleVerifySaysWhatItChecked(t *testing.T) {
+	t.Parallel()
+	s, _, _ := newLoggedServer(t)
+	for range 3 {
+		post(t, s, `{"site":"demo","action":"accept_all"}`)
+	}
+	b := newBrowser(t, s)
+	b.signIn()
+	_, site := b.get("/admin/sites/demo")
+	_, verified := b.post("/admin/sites/demo/verify", url.Values{"csrf": {csrfOf(t, site)}})
+	for _, want := range []string{"The log is intact: 3 records verified", "Checked against the database&#39;s own newest checkpoint", "3 leaves", "koekje verify --witness"} {
+		if !strings.Contains(verified, want) {
+			t.Errorf("verify result lacks %q: %s", want, verified)
+		}
 	}
 }

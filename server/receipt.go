@@ -108,19 +108,7 @@ func (s *Server) receipt(c echo.Context) error {
 
 // signedReceipt answers with the signed receipt of rec, as JSON or as a page.
 func (s *Server) signedReceipt(c echo.Context, rec *consent.Record, html bool) error {
-	site := s.cfg.Site(rec.Site)
-	if site == nil {
-		return consent.Errorf(consent.ENOTFOUND, "the site of this record is no longer configured")
-	}
-	idx, err := s.checkIntact(c, rec)
-	if err != nil {
-		return err
-	}
-	claims := proof.NewReceipt(rec, site, s.self, time.Now(), uuid.NewString())
-	if idx >= 0 {
-		claims.LogIndex = &idx
-	}
-	jwt, err := s.keys.Ring().SignJWT(claims)
+	site, claims, jwt, err := s.signReceipt(c, rec)
 	if err != nil {
 		return err
 	}
@@ -128,6 +116,27 @@ func (s *Server) signedReceipt(c echo.Context, rec *consent.Record, html bool) e
 		return s.receiptHTML(c, rec, site, claims, jwt)
 	}
 	return c.JSON(http.StatusOK, map[string]any{"jwt": jwt, "claims": claims})
+}
+
+// signReceipt signs the receipt of rec, once its proof holds (checkIntact).
+func (s *Server) signReceipt(c echo.Context, rec *consent.Record) (*config.Site, *proof.Receipt, string, error) {
+	site := s.cfg.Site(rec.Site)
+	if site == nil {
+		return nil, nil, "", consent.Errorf(consent.ENOTFOUND, "the site of this record is no longer configured")
+	}
+	idx, err := s.checkIntact(c, rec)
+	if err != nil {
+		return nil, nil, "", err
+	}
+	claims := proof.NewReceipt(rec, site, s.self, time.Now(), uuid.NewString())
+	if idx >= 0 {
+		claims.LogIndex = &idx
+	}
+	jwt, err := s.keys.Ring().SignJWT(claims)
+	if err != nil {
+		return nil, nil, "", err
+	}
+	return site, claims, jwt, nil
 }
 
 // receiptLeafWait is how long a receipt waits for its record's leaf in a

@@ -16,6 +16,7 @@ import (
 	"github.com/koekje/koekje/server/consent"
 	"github.com/koekje/koekje/server/export"
 	"github.com/koekje/koekje/server/proof"
+	"github.com/koekje/koekje/server/translog"
 )
 
 // auditor is what auditors' routes and the console need of the store.
@@ -118,7 +119,33 @@ func (s *Server) verifySite(c echo.Context, site *config.Site) (*proof.Result, e
 	if err != nil {
 		return nil, err
 	}
-	return res, proof.VerifyLog(ctx, s.store, res, s.logKey, key, nil)
+	if s.logRef == nil {
+		return res, proof.VerifyLog(ctx, s.store, res, s.logKey, key, nil)
+	}
+	// The database's newest checkpoint is held against the reference kept
+	// beside the key file first: a database restored from a backup, or
+	// whose tail was cut or rewritten, signs a checkpoint of its own that
+	// the reference, outside the database, does not extend to.
+	cp, signed, err := s.latestCheckpoint(ctx)
+	if consent.ErrorCode(err) == consent.ENOTFOUND {
+		return res, proof.VerifyLog(ctx, s.store, res, s.logKey, key, nil)
+	}
+	if err != nil {
+		return nil, err
+	}
+	kept, ok := s.logRef.Checkpoint()
+	if !ok {
+		return res, proof.VerifyLog(ctx, s.store, res, s.logKey, key, nil)
+	}
+	if err := translog.Consistent(kept, cp, s.hashReader(ctx)); err != nil {
+		res.OK, res.Reason, res.Detail = false, proof.LogMismatch, err.Error()
+		return res, nil
+	}
+	if err := proof.VerifyLog(ctx, s.store, res, s.logKey, key, signed); err != nil || res.Log == nil {
+		return res, err
+	}
+	res.Log.Reference, res.Log.ReferenceSize = proof.ReferenceKept, kept.Size
+	return res, nil
 }
 
 func (s *Server) version(c echo.Context) error {

@@ -11,14 +11,18 @@ import (
 	"net/http/cookiejar"
 	"net/http/httptest"
 	"net/url"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
 
 	"github.com/koekje/koekje/config"
 	"github.com/koekje/koekje/server"
+	"github.com/koekje/koekje/server/keyfile"
 	"github.com/koekje/koekje/server/proof"
 	"github.com/koekje/koekje/server/sqlite"
+	"github.com/koekje/koekje/server/translog"
+	"golang.org/x/mod/sumdb/tlog"
 )
 
 // browser is a cookie-keeping client that does not follow redirects.
@@ -365,6 +369,59 @@ func TestConsoleVerifySaysWhatItChecked(t *testing.T) {
 	for _, want := range []string{"The log is intact: 3 records verified", "Checked against the database&#39;s own newest checkpoint", "3 leaves", "koekje verify --witness"} {
 		if !strings.Contains(verified, want) {
 			t.Errorf("verify result lacks %q: %s", want, verified)
+		}
+	}
+}
+
+// With the log reference kept beside the key file, Verify holds the
+// database's log against it: intact, it says so; a database whose log is
+// behind the reference (a restored backup) or another tree of the same size
+// (a rewritten tail) does not verify, whatever its own checkpoints say.
+func TestVerifyHoldsTheLogAgainstItsReference(t *testing.T) {
+	t.Parallel()
+	kek, err := keyfile.Create(filepath.Join(t.TempDir(), "koekje.key"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ref, err := translog.OpenReference(kek)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, db, logKey := newLoggedServerWith(t, func(d *serverDeps) { d.LogReference = ref })
+	for range 3 {
+		post(t, s, `{"site":"demo","action":"accept_all"}`)
+	}
+	ctx := context.Background()
+	cp, hashes, err := translog.Latest(ctx, db, logKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := ref.Advance(cp, hashes); err != nil {
+		t.Fatal(err)
+	}
+	post(t, s, `{"site":"demo","action":"reject_all"}`)
+	r := do(t, s, "GET", "/api/v1/sites/demo/verify", "", "Authorization", "Bearer "+adminToken)
+	if r.status != 200 || !strings.Contains(string(r.body), `"reference":"the database's newest checkpoint, proven to extend the log reference kept outside the database"`) ||
+		!strings.Contains(string(r.body), `"reference_size":3`) {
+		t.Fatalf("verify with an intact log: %d %s", r.status, r.body)
+	}
+	b := newBrowser(t, s)
+	b.signIn()
+	_, site := b.get("/admin/sites/demo")
+	if _, page := b.post("/admin/sites/demo/verify", url.Values{"csrf": {csrfOf(t, site)}}); !strings.Contains(page, "the reference holds 3") || strings.Contains(page, "Whoever controls the database") {
+		t.Errorf("the console's verify with a reference: %s", page)
+	}
+
+	for name, kept := range map[string]translog.Checkpoint{
+		"restored backup": {Origin: cp.Origin, Size: cp.Size + 5, Hash: cp.Hash},
+		"rewritten tail":  {Origin: cp.Origin, Size: cp.Size, Hash: tlog.Hash{1}},
+	} {
+		if err := ref.Accept(kept); err != nil {
+			t.Fatal(err)
+		}
+		r := do(t, s, "GET", "/api/v1/sites/demo/verify", "", "Authorization", "Bearer "+adminToken)
+		if r.status != 409 || !strings.Contains(string(r.body), `"reason":"log_mismatch"`) {
+			t.Errorf("%s: verify answered %d %s", name, r.status, r.body)
 		}
 	}
 }

@@ -17,6 +17,7 @@ import (
 
 	"github.com/koekje/koekje/config"
 	"github.com/koekje/koekje/server/proof"
+	"github.com/koekje/koekje/server/translog"
 	"github.com/koekje/koekje/static"
 )
 
@@ -46,6 +47,9 @@ type Deps struct {
 	// a monitor sees it and a container health check does not restart the
 	// server in a loop.
 	Degraded func() string
+	// LogReference is the log reference kept beside the key file: Verify
+	// holds the database's log against it. Nil without one.
+	LogReference *translog.Reference
 	// Precompress compresses every site's bundle in the background at
 	// start, so a serving process has them ready before the first visitor;
 	// otherwise a bundle is compressed when first asked for compressed.
@@ -88,6 +92,7 @@ type Server struct {
 	failures  failureCounter
 	tokenIDs  [][]byte // IDs of the configured tokens, as sessions name them
 	degraded  func() string
+	logRef    *translog.Reference
 }
 
 // New builds the server: the banner bundle of every site (stored as a
@@ -131,6 +136,7 @@ func New(ctx context.Context, d Deps) (*Server, error) {
 		proxies:   proxies,
 		failures:  newMemFailures(),
 		degraded:  d.Degraded,
+		logRef:    d.LogReference,
 	}
 	// Instances sharing a store count failed tokens in it, so a guesser
 	// cannot spread its guesses over them.

@@ -34,6 +34,9 @@ type LogResult struct {
 	// caller kept (or a witness cosigned), or only the database's own newest,
 	// which proves nothing against whoever controls the database.
 	Reference string `json:"reference"`
+	// ReferenceSize is the size of the kept reference the checkpoint was
+	// proven to extend, with ReferenceKept.
+	ReferenceSize int64 `json:"reference_size,omitempty"`
 	Leaves    int64  `json:"leaves"`        // of this site, in the whole log
 	Purged    int64  `json:"purged_leaves"` // of those, whose records a purge removed
 	// Pending counts the site's newest records that are committed but not
@@ -63,6 +66,10 @@ type PurgeView struct {
 const (
 	ReferenceGiven    = "given checkpoint"
 	ReferenceDatabase = "the database's own newest checkpoint"
+	// ReferenceKept is the database's newest checkpoint once proven to
+	// extend the log reference the server keeps beside its key file,
+	// outside the database (translog.Reference).
+	ReferenceKept = "the database's newest checkpoint, proven to extend the log reference kept outside the database"
 )
 
 // VerifyLog holds a site whose chain verified (res, from Verify) against the

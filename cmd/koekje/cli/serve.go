@@ -148,6 +148,7 @@ func serveCmd(ctx context.Context, args []string, getenv func(string) string, st
 		Config:  cfg, Store: db, Keys: keys, Log: log, AccessLog: logs, TokenKey: key, AdminToken: o.adminToken,
 		RateLimit: o.rateLimit, TrustedProxies: proxies, PublicURL: o.publicURL, LogKey: logKey, Witnessed: len(witnesses) > 0,
 		SharedStore: postgres.IsDSN(o.db), Precompress: true, Degraded: func() string { return degraded.Load().(string) },
+		LogReference: ref,
 	})
 	if err != nil {
 		return err

@@ -37,8 +37,8 @@ type LogResult struct {
 	// ReferenceSize is the size of the kept reference the checkpoint was
 	// proven to extend, with ReferenceKept.
 	ReferenceSize int64 `json:"reference_size,omitempty"`
-	Leaves    int64  `json:"leaves"`        // of this site, in the whole log
-	Purged    int64  `json:"purged_leaves"` // of those, whose records a purge removed
+	Leaves        int64 `json:"leaves"`        // of this site, in the whole log
+	Purged        int64 `json:"purged_leaves"` // of those, whose records a purge removed
 	// Pending counts the site's newest records that are committed but not
 	// in the log yet: on PostgreSQL the integrator takes records in within
 	// moments of their commit. Only the chain's newest records may wait.

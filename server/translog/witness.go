@@ -149,6 +149,33 @@ func OpenWitnessed(signed []byte, logKey string, witnessKeys []string) (Checkpoi
 	return cp, witnesses, nil
 }
 
+// Cosignatures returns the signature lines of a witness's answer that
+// verify as its cosignatures (under witnessKey) of the note text; every
+// other line, malformed, forged, or from a key it was not asked about, is
+// dropped, as tlog-witness asks of a client. It fails when none verifies.
+func Cosignatures(text string, answer []byte, witnessKey string) ([]note.Signature, error) {
+	wv, err := NewCosignatureVerifier(witnessKey)
+	if err != nil {
+		return nil, err
+	}
+	var sigs []note.Signature
+	for _, line := range strings.SplitAfter(string(answer), "\n") {
+		if !strings.HasSuffix(line, "\n") {
+			continue
+		}
+		// One line at a time: a bad line does not hide a good one.
+		n, err := note.Open([]byte(text+"\n"+line), note.VerifierList(wv))
+		if err == nil && len(n.Sigs) == 1 {
+			sigs = append(sigs, n.Sigs[0])
+			break // one cosignature per witness is all a policy counts
+		}
+	}
+	if len(sigs) == 0 {
+		return nil, errors.New("no cosignature in its answer verifies under its key")
+	}
+	return sigs, nil
+}
+
 // AddCheckpoint is a tlog-witness add-checkpoint request: the size of the
 // checkpoint the witness last saw, a consistency proof from it, and the new
 // signed checkpoint.

@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"golang.org/x/mod/sumdb/note"
 	"golang.org/x/mod/sumdb/tlog"
 )
 
@@ -80,7 +81,7 @@ func (w *Witnessing) Once(ctx context.Context) error {
 	if err != nil || signed == nil {
 		return err
 	}
-	cp, _, err := OpenCheckpoint(signed, w.LogKey)
+	cp, n, err := OpenCheckpoint(signed, w.LogKey)
 	if err != nil {
 		return err
 	}
@@ -88,24 +89,31 @@ func (w *Witnessing) Once(ctx context.Context) error {
 		return nil
 	}
 	hashes := tlog.HashReaderFunc(func(idx []int64) ([]tlog.Hash, error) { return w.Store.LogHashes(ctx, idx) })
-	cosigned := append([]byte{}, signed...)
+	// The note kept is rebuilt from the text, the log's verified signature
+	// and the cosignatures that verify under the configured keys: a line
+	// a witness (or anyone between it and the log) adds is never published.
+	sigs := append([]note.Signature{}, n.Sigs...)
 	got := 0
 	var errs []error
 	for _, wc := range w.Witnesses {
-		line, err := w.send(ctx, wc, cp, signed, hashes)
+		answer, err := w.send(ctx, wc, cp, signed, hashes)
+		if err == nil {
+			var cs []note.Signature
+			if cs, err = Cosignatures(n.Text, answer, wc.Key); err == nil {
+				sigs = append(sigs, cs...)
+				got++
+			}
+		}
 		if err != nil {
 			errs = append(errs, fmt.Errorf("%s: %w", wc.URL, err))
-			continue
 		}
-		if _, names, err := OpenWitnessed(append(append([]byte{}, signed...), line...), w.LogKey, []string{wc.Key}); err != nil || len(names) != 1 {
-			errs = append(errs, fmt.Errorf("%s: its cosignature does not verify", wc.URL))
-			continue
-		}
-		cosigned = append(cosigned, line...)
-		got++
 	}
 	if got < max(w.Policy, 1) {
 		return fmt.Errorf("checkpoint %d: %d of %d cosignatures: %w", cp.Size, got, max(w.Policy, 1), errors.Join(errs...))
+	}
+	cosigned, err := note.Sign(&note.Note{Text: n.Text, Sigs: sigs})
+	if err != nil {
+		return err
 	}
 	if err := w.Store.SaveWitnessed(ctx, cp.Size, cosigned); err != nil {
 		return err
@@ -151,6 +159,8 @@ func (w *Witnessing) send(ctx context.Context, wc *WitnessClient, cp Checkpoint,
 				return nil, fmt.Errorf("the witness refuses size %d: it saw another log at that size (a fork)", cp.Size)
 			}
 			wc.size = n
+		case http.StatusUnprocessableEntity:
+			return nil, fmt.Errorf("the witness refuses size %d as not extending what it cosigned (%s): %s", cp.Size, resp.Status, strings.TrimSpace(string(body)))
 		default:
 			return nil, fmt.Errorf("%s: %s", resp.Status, strings.TrimSpace(string(body)))
 		}

@@ -161,7 +161,7 @@ func (w *Witness) addCheckpoint(rw http.ResponseWriter, r *http.Request) {
 		http.Error(rw, "the checkpoint's signature does not verify", http.StatusForbidden)
 		return
 	}
-	status, msg, line := w.witness(r.Context(), req, cp, n.Text)
+	status, msg, line := w.witness(r.Context(), req, cp, n)
 	switch status {
 	case http.StatusOK:
 		rw.Header().Set("Content-Type", "text/x.tlog.cosignature")
@@ -176,9 +176,18 @@ func (w *Witness) addCheckpoint(rw http.ResponseWriter, r *http.Request) {
 }
 
 // witness checks a checkpoint against what the witness saw of its log and,
-// if the log only grew, records and cosigns it. A conflict answers the size
-// the witness knows.
-func (w *Witness) witness(ctx context.Context, req *translog.AddCheckpoint, cp translog.Checkpoint, text string) (int, string, []byte) {
+// if the log only grew, records and cosigns it, in the order and with the
+// status codes of C2SP tlog-witness. A stale old size answers the size the
+// witness knows; a checkpoint that does not extend what it saw is a 422.
+//
+// What it keeps and serves is the note rebuilt from the checkpoint's text,
+// the log signatures it verified and its own cosignature: any other line
+// of the request (a forged signature, another witness's cosignature it
+// cannot check) is dropped, so nobody can poison what auditors read here.
+func (w *Witness) witness(ctx context.Context, req *translog.AddCheckpoint, cp translog.Checkpoint, n *note.Note) (int, string, []byte) {
+	if req.OldSize > cp.Size {
+		return http.StatusBadRequest, "the old size is larger than the checkpoint's", nil
+	}
 	tx, err := w.db.BeginTx(ctx, nil)
 	if err != nil {
 		return http.StatusServiceUnavailable, "state unavailable", nil
@@ -194,24 +203,30 @@ func (w *Witness) witness(ctx context.Context, req *translog.AddCheckpoint, cp t
 	}
 	var old tlog.Hash
 	copy(old[:], hash)
+	empty, _ := tlog.TreeHash(0, nil)
 	switch {
 	case req.OldSize != size:
 		return http.StatusConflict, strconv.FormatInt(size, 10), nil
-	case cp.Size < size:
-		return http.StatusBadRequest, "the checkpoint is older than the one this witness has", nil
-	case cp.Size == size && size > 0 && (cp.Hash != old || len(req.Proof) != 0):
-		w.log.Warn("fork", "origin", cp.Origin, "size", size)
-		return http.StatusConflict, strconv.FormatInt(size, 10), nil
+	case cp.Size == 0 && cp.Hash != empty:
+		w.log.Warn("an empty checkpoint without the empty tree's root", "origin", cp.Origin)
+		return http.StatusUnprocessableEntity, "a checkpoint of size 0 must carry the empty tree's root hash", nil
 	case size == 0 && len(req.Proof) != 0:
 		return http.StatusUnprocessableEntity, "a proof from size 0 must be empty", nil
+	case size > 0 && cp.Size == size && (cp.Hash != old || len(req.Proof) != 0):
+		w.log.Warn("fork", "origin", cp.Origin, "size", size)
+		return http.StatusUnprocessableEntity, "the checkpoint has the size of the one this witness cosigned, and another root hash", nil
 	case size > 0 && cp.Size > size:
 		if err := tlog.CheckTree(req.Proof, cp.Size, cp.Hash, size, old); err != nil {
 			w.log.Warn("bad consistency proof", "origin", cp.Origin, "from", size, "to", cp.Size)
 			return http.StatusUnprocessableEntity, "the consistency proof does not verify", nil
 		}
 	}
-	line := w.cosigner.Cosign(text, time.Now())
-	cosigned := append(append([]byte{}, req.Checkpoint...), line...)
+	line := w.cosigner.Cosign(n.Text, time.Now())
+	verified, err := note.Sign(&note.Note{Text: n.Text, Sigs: n.Sigs})
+	if err != nil {
+		return http.StatusServiceUnavailable, "state unavailable", nil
+	}
+	cosigned := append(verified, line...)
 	if _, err := tx.ExecContext(ctx, `INSERT INTO logs (origin, size, hash, checkpoint) VALUES (?, ?, ?, ?)
 		ON CONFLICT (origin) DO UPDATE SET size = excluded.size, hash = excluded.hash, checkpoint = excluded.checkpoint`,
 		cp.Origin, cp.Size, cp.Hash[:], cosigned); err != nil {
@@ -225,9 +240,11 @@ func (w *Witness) witness(ctx context.Context, req *translog.AddCheckpoint, cp t
 
 // checkpoint serves the newest checkpoint the witness cosigned for a log.
 func (w *Witness) checkpoint(rw http.ResponseWriter, r *http.Request) {
+	origin := r.URL.Query().Get("origin")
+	key, ok := w.logs[origin]
 	var cp []byte
-	err := w.db.QueryRowContext(r.Context(), `SELECT checkpoint FROM logs WHERE origin = ?`, r.URL.Query().Get("origin")).Scan(&cp)
-	if errors.Is(err, sql.ErrNoRows) {
+	err := w.db.QueryRowContext(r.Context(), `SELECT checkpoint FROM logs WHERE origin = ?`, origin).Scan(&cp)
+	if errors.Is(err, sql.ErrNoRows) || !ok {
 		http.Error(rw, "no checkpoint of this log", http.StatusNotFound)
 		return
 	}
@@ -235,6 +252,32 @@ func (w *Witness) checkpoint(rw http.ResponseWriter, r *http.Request) {
 		http.Error(rw, "state unavailable", http.StatusServiceUnavailable)
 		return
 	}
+	// A row written before the witness rebuilt what it keeps may hold
+	// lines nobody verified: only the log's and its own signatures go out.
+	clean, err := w.verifiedOnly(cp, key)
+	if err != nil {
+		w.log.Error("a stored checkpoint does not verify", "origin", origin, "err", err)
+		http.Error(rw, "state unavailable", http.StatusServiceUnavailable)
+		return
+	}
 	rw.Header().Set("Content-Type", "text/plain; charset=utf-8")
-	rw.Write(cp)
+	rw.Write(clean)
+}
+
+// verifiedOnly re-encodes a stored note with only the signatures that
+// verify under the log's key and the witness's own.
+func (w *Witness) verifiedOnly(signed []byte, logKey string) ([]byte, error) {
+	lv, err := note.NewVerifier(logKey)
+	if err != nil {
+		return nil, err
+	}
+	own, err := translog.NewCosignatureVerifier(w.cosigner.VerifierKey())
+	if err != nil {
+		return nil, err
+	}
+	n, err := note.Open(signed, note.VerifierList(lv, own))
+	if err != nil {
+		return nil, err
+	}
+	return note.Sign(&note.Note{Text: n.Text, Sigs: n.Sigs})
 }

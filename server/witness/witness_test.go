@@ -2,6 +2,9 @@ package witness_test
 
 import (
 	"bytes"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/hex"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -56,6 +59,31 @@ func (l *memLog) grow(t *testing.T, n int, salt string) []byte {
 	return signed
 }
 
+// serve runs a witness of lg's log for the test.
+func serve(t *testing.T, lg *memLog) (*witness.Witness, *httptest.Server) {
+	t.Helper()
+	w, err := witness.Open(filepath.Join(t.TempDir(), "w.db"), "witness.test", []string{lg.signer.VerifierKey()}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { w.Close() })
+	ts := httptest.NewServer(w.Handler())
+	t.Cleanup(ts.Close)
+	return w, ts
+}
+
+// held reads the newest checkpoint the witness cosigned of the test log.
+func held(t *testing.T, url string) []byte {
+	t.Helper()
+	resp, err := http.Get(url + "/checkpoint?origin=koekje.test/log")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return b
+}
+
 func add(t *testing.T, url string, old int64, proof tlog.TreeProof, cp []byte) (int, string) {
 	t.Helper()
 	body := (&translog.AddCheckpoint{OldSize: old, Proof: proof, Checkpoint: cp}).Encode()
@@ -69,18 +97,12 @@ func add(t *testing.T, url string, old int64, proof tlog.TreeProof, cp []byte) (
 }
 
 // The witness cosigns a log that only grows, and answers as C2SP
-// tlog-witness says: 409 with its size for a stale size or a fork, 422 for
-// a bad consistency proof, 404 for a log it does not know, 403 for a
-// checkpoint the log did not sign.
+// tlog-witness says: 409 with its size for a stale old size, 422 for a bad
+// consistency proof or a checkpoint of the size it holds with another root,
+// 404 for a log it does not know, 403 for a checkpoint the log did not sign.
 func TestWitness(t *testing.T) {
 	lg := newMemLog(t, 1)
-	w, err := witness.Open(filepath.Join(t.TempDir(), "w.db"), "witness.test", []string{lg.signer.VerifierKey()}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer w.Close()
-	ts := httptest.NewServer(w.Handler())
-	defer ts.Close()
+	w, ts := serve(t, lg)
 
 	cp5 := lg.grow(t, 5, "a")
 	status, body := add(t, ts.URL, 0, nil, cp5)
@@ -110,8 +132,8 @@ func TestWitness(t *testing.T) {
 	// A fork: the same log key signs another tree of the same size.
 	fork := newMemLog(t, 1)
 	forked9 := fork.grow(t, 9, "b")
-	if status, body := add(t, ts.URL, 9, nil, forked9); status != 409 || strings.TrimSpace(body) != "9" {
-		t.Errorf("fork at the same size: %d %q, want 409", status, body)
+	if status, body := add(t, ts.URL, 9, nil, forked9); status != 422 {
+		t.Errorf("fork at the same size: %d %q, want 422", status, body)
 	}
 	forked12 := fork.grow(t, 3, "b")
 	fp, _ := tlog.ProveTree(12, 9, fork)
@@ -131,13 +153,8 @@ func TestWitness(t *testing.T) {
 		t.Errorf("malformed: %d", resp.StatusCode)
 	}
 	// The witness still holds size 9, and serves it cosigned.
-	resp, err := http.Get(ts.URL + "/checkpoint?origin=koekje.test/log")
-	if err != nil {
-		t.Fatal(err)
-	}
-	held, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	cp, names, err := translog.OpenWitnessed(held, lg.signer.VerifierKey(), []string{w.VerifierKey()})
+	got := held(t, ts.URL)
+	cp, names, err := translog.OpenWitnessed(got, lg.signer.VerifierKey(), []string{w.VerifierKey()})
 	if err != nil || cp.Size != 9 || len(names) != 1 {
 		t.Fatalf("held checkpoint: %+v %v %v", cp, names, err)
 	}
@@ -172,5 +189,67 @@ func TestWitnessKeyIsSealed(t *testing.T) {
 	}
 	if _, err := os.Stat(path + ".key"); err == nil {
 		t.Error("a new key file was made for a sealed key")
+	}
+}
+
+// A signature line added to a checkpoint, forged or from a witness it
+// cannot check, is neither kept nor served by the witness: what it serves
+// verifies for anyone who pins the log's and the witness's keys, however
+// often the line is sent again.
+func TestWitnessKeepsOnlyVerifiedSignatures(t *testing.T) {
+	lg := newMemLog(t, 1)
+	w, ts := serve(t, lg)
+
+	// A line under the witness's own name and key hash with a bad
+	// signature, and one under an unknown name.
+	forged := func(cp []byte) []byte {
+		own := strings.Split(w.VerifierKey(), "+")
+		hash, _ := hex.DecodeString(own[1])
+		sig := base64.StdEncoding.EncodeToString(append(hash, make([]byte, 72)...))
+		out := append([]byte{}, cp...)
+		out = append(out, "— witness.test "+sig+"\n"...)
+		return append(out, "— someone.else "+base64.StdEncoding.EncodeToString(make([]byte, 76))+"\n"...)
+	}
+	cp5 := lg.grow(t, 5, "a")
+	if status, body := add(t, ts.URL, 0, nil, forged(cp5)); status != 200 || strings.Count(body, "\n") != 1 {
+		t.Fatalf("checkpoint with forged lines: %d %q, want 200 and one cosignature", status, body)
+	}
+	cp7 := lg.grow(t, 2, "a")
+	proof, _ := tlog.ProveTree(7, 5, lg)
+	if status, body := add(t, ts.URL, 5, proof, forged(cp7)); status != 200 {
+		t.Fatalf("grown checkpoint with forged lines: %d %s", status, body)
+	}
+	got := held(t, ts.URL)
+	cp, names, err := translog.OpenWitnessed(got, lg.signer.VerifierKey(), []string{w.VerifierKey()})
+	if err != nil || cp.Size != 7 || len(names) != 1 {
+		t.Fatalf("held checkpoint: %+v %v %v\n%s", cp, names, err, got)
+	}
+	if n := strings.Count(string(got), "— "); n != 2 {
+		t.Errorf("held checkpoint has %d signature lines, want the log's and the witness's:\n%s", n, got)
+	}
+}
+
+// A checkpoint of size 0 is cosigned only with the empty tree's root hash
+// (RFC 6962: the hash of the empty string); a proof from size 0 must be
+// empty; an old size beyond the checkpoint is a 400.
+func TestWitnessEmptyTree(t *testing.T) {
+	lg := newMemLog(t, 1)
+	_, ts := serve(t, lg)
+
+	zeros, _ := lg.signer.Sign(0, tlog.Hash{})
+	if status, body := add(t, ts.URL, 0, nil, zeros); status != 422 {
+		t.Errorf("size 0 with an all-zero root: %d %s, want 422", status, body)
+	}
+	empty := sha256.Sum256(nil)
+	good, _ := lg.signer.Sign(0, tlog.Hash(empty))
+	if status, body := add(t, ts.URL, 0, nil, good); status != 200 {
+		t.Errorf("size 0 with the empty tree's root: %d %s, want 200", status, body)
+	}
+	cp3 := lg.grow(t, 3, "a")
+	if status, body := add(t, ts.URL, 0, tlog.TreeProof{{1}}, cp3); status != 422 {
+		t.Errorf("a proof from size 0: %d %s, want 422", status, body)
+	}
+	if status, body := add(t, ts.URL, 4, nil, cp3); status != 400 {
+		t.Errorf("old size beyond the checkpoint: %d %s, want 400", status, body)
 	}
 }

@@ -137,10 +137,15 @@ func (s *Server) consoleHome(c echo.Context) error {
 		return 1
 	}
 	slices.SortStableFunc(rows, func(a, b row) int { return cmp.Compare(rank(a), rank(b)) })
+	degraded := ""
+	if s.degraded != nil {
+		degraded = s.degraded()
+	}
 	return s.render(c, http.StatusOK, "dashboard", struct {
 		page
-		Rows []row
-	}{s.page(c, "Sites", sess), rows})
+		Rows     []row
+		Degraded string // why the log's proof does not advance, as /healthz says
+	}{s.page(c, "Sites", sess), rows, degraded})
 }
 
 func (s *Server) loginPage(c echo.Context, status int, msg string) error {

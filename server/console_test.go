@@ -425,3 +425,19 @@ func TestVerifyHoldsTheLogAgainstItsReference(t *testing.T) {
 		}
 	}
 }
+
+// When proof cannot advance (a witness refuses, the log no longer extends
+// its reference), the dashboard says so and why, as /healthz does.
+func TestConsoleShowsDegraded(t *testing.T) {
+	t.Parallel()
+	why := "witness https://w.example does not cosign the log's checkpoints: 404 Not Found: unknown log"
+	b := newBrowser(t, newServerWith(t, func(d *serverDeps) { d.Degraded = func() string { return why } }))
+	dash := b.signIn()
+	if !strings.Contains(dash, `role="alert" id="degraded">The transparency log is degraded: `+html.EscapeString(why)) {
+		t.Errorf("the dashboard does not say the log is degraded:\n%s", dash)
+	}
+	healthy := newBrowser(t, newServerWith(t, func(d *serverDeps) { d.Degraded = func() string { return "" } }))
+	if dash := healthy.signIn(); strings.Contains(dash, `id="degraded"`) {
+		t.Errorf("a healthy log's dashboard says it is degraded")
+	}
+}

@@ -11,6 +11,7 @@ import (
 	"net/http/httptest"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -522,21 +523,23 @@ func fetch(t *testing.T, method, url string, acceptGzip bool) (*http.Response, [
 	return resp, b
 }
 
-// With witnesses, the published tree is the one they cosigned: tiles the
-// log signed beyond it are not served yet.
+// With witnesses, the published tree is the one they cosigned, and it
+// never goes back: before any is cosigned (or after a start, while the
+// cosigned one is older than the newest signed) the log publishes the
+// newest checkpoint it had signed then, and nothing beyond it, until the
+// witnesses cosign one at least as large.
 func TestTilesOfTheWitnessedTree(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	s, db, key := newLoggedServerWith(t, func(d *serverDeps) { d.Witnessed = true })
+	var deps server.Deps
+	s, db, key := newLoggedServerWith(t, func(d *serverDeps) { d.Witnessed = true; deps = *d })
 	postMany(t, s, 10)
-	if r := do(t, s, "GET", tilePath(0, 0, 1), ""); r.status != 404 {
-		t.Errorf("a tile before any cosigned checkpoint: %d", r.status)
-	}
-	if err := db.SaveWitnessed(ctx, 10, waitForCheckpoint(t, db, key, 10)); err != nil {
-		t.Fatal(err)
+	waitForCheckpoint(t, db, key, 10)
+	if r := do(t, s, "GET", "/log/checkpoint", ""); r.status != 200 || !strings.Contains(string(r.body), "\n10\n") {
+		t.Fatalf("the checkpoint before any is cosigned: %d %s, want the newest signed", r.status, r.body)
 	}
 	postMany(t, s, 10)
-	waitForCheckpoint(t, db, key, 20)
+	signed20 := waitForCheckpoint(t, db, key, 20)
 	for _, tt := range []struct {
 		path   string
 		status int
@@ -545,10 +548,21 @@ func TestTilesOfTheWitnessedTree(t *testing.T) {
 			t.Errorf("%s: %d, want %d", tt.path, r.status, tt.status)
 		}
 	}
-	if err := db.SaveWitnessed(ctx, 20, waitForCheckpoint(t, db, key, 20)); err != nil {
+	if err := db.SaveWitnessed(ctx, 20, signed20); err != nil {
 		t.Fatal(err)
 	}
 	if r := do(t, s, "GET", tilePath(-1, 0, 20), ""); r.status != 200 {
 		t.Errorf("a tile of the newly cosigned tree: %d", r.status)
+	}
+	// A new process on a log grown past what the witnesses cosigned
+	// publishes the newer tree, never the older cosigned one.
+	postMany(t, s, 5)
+	waitForCheckpoint(t, db, key, 25)
+	again, err := server.New(ctx, deps)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r := do(t, again, "GET", "/log/checkpoint", ""); r.status != 200 || !strings.Contains(string(r.body), "\n25\n") {
+		t.Errorf("after a start: %d %s, want 25, never the cosigned 20", r.status, r.body)
 	}
 }

@@ -21,6 +21,8 @@ type Metrics struct {
 	records    prometheus.Counter
 	commitErrs prometheus.Counter
 	tampered   prometheus.Counter
+	witnessUp  *prometheus.GaugeVec
+	witnessErr *prometheus.CounterVec
 	cache      sync.Map // observerKey → observers
 }
 
@@ -53,8 +55,16 @@ func NewMetrics() *Metrics {
 			Name: "koekje_receipts_refused_tampered_total",
 			Help: "Receipts refused because the record no longer matched its stored hash or its leaf in the signed log.",
 		}),
+		witnessUp: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "koekje_witness_up",
+			Help: "1 while the witness cosigned the last checkpoint sent to it, 0 after it refused, did not answer or answered no valid cosignature.",
+		}, []string{"witness"}),
+		witnessErr: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "koekje_witness_failures_total",
+			Help: "Requests to a witness that brought no valid cosignature: refusals, silences and bad answers.",
+		}, []string{"witness"}),
 	}
-	m.reg.MustRegister(m.requests, m.latency, m.batchSize, m.commitTime, m.records, m.commitErrs, m.tampered,
+	m.reg.MustRegister(m.requests, m.latency, m.batchSize, m.commitTime, m.records, m.commitErrs, m.tampered, m.witnessUp, m.witnessErr,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
@@ -84,6 +94,18 @@ func (m *Metrics) CountLog(integrated, races, refused func() int64) {
 		Name: "koekje_log_refused_records_total",
 		Help: "Records queued for the transparency log without the write path's MAC, given no leaf: written behind the server's back.",
 	}, func() float64 { return float64(refused()) }))
+}
+
+// ObserveWitness records the outcome of one request to a witness (a nil
+// error: a cosignature that verified).
+func (m *Metrics) ObserveWitness(witness string, err error) {
+	if err != nil {
+		m.witnessUp.WithLabelValues(witness).Set(0)
+		m.witnessErr.WithLabelValues(witness).Inc()
+		return
+	}
+	m.witnessUp.WithLabelValues(witness).Set(1)
+	m.witnessErr.WithLabelValues(witness) // the series exists from the first request
 }
 
 // ObserveCommit records one group-commit batch; the store calls it.

@@ -93,6 +93,7 @@ type Server struct {
 	tokenIDs  [][]byte // IDs of the configured tokens, as sessions name them
 	degraded  func() string
 	logRef    *translog.Reference
+	published *published // what /log/checkpoint serves of a witnessed log
 }
 
 // New builds the server: the banner bundle of every site (stored as a
@@ -137,6 +138,7 @@ func New(ctx context.Context, d Deps) (*Server, error) {
 		failures:  newMemFailures(),
 		degraded:  d.Degraded,
 		logRef:    d.LogReference,
+		published: newPublished(),
 	}
 	// Instances sharing a store count failed tokens in it, so a guesser
 	// cannot spread its guesses over them.

@@ -53,11 +53,59 @@ func (s *Server) publishedNote(ctx context.Context) ([]byte, error) {
 		}
 		return signed, err
 	}
-	signed, err := s.store.LatestWitnessed(ctx)
-	if err == nil && signed == nil {
-		err = consent.Errorf(consent.ENOTFOUND, "no checkpoint has been cosigned yet")
+	return s.published.note(ctx, s)
+}
+
+// published is the checkpoint a witnessed log publishes, which never goes
+// back: the newest the witnesses cosigned, once it is at least as large as
+// anything this process published. Until then (after a start, while the
+// witnesses have not cosigned the newest checkpoint, or have cosigned none
+// at all) it is the newest checkpoint the log had signed when the process
+// first published one: a tlog client that saw it never sees a smaller
+// tree, and a verifier that requires cosignatures waits for them.
+type published struct {
+	mu   sync.Mutex
+	size int64  // the size published last; -1 before the first
+	last []byte // the note published last
+}
+
+func newPublished() *published { return &published{size: -1} }
+
+func (p *published) note(ctx context.Context, s *Server) ([]byte, error) {
+	witnessed, err := s.store.LatestWitnessed(ctx)
+	if err != nil {
+		return nil, err
 	}
-	return signed, err
+	wsize := int64(-1)
+	if witnessed != nil {
+		cp, _, err := translog.OpenCheckpoint(witnessed, s.logKey)
+		if err != nil {
+			return nil, err
+		}
+		wsize = cp.Size
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.size < 0 {
+		newest, err := s.store.LatestCheckpoint(ctx)
+		if err != nil {
+			return nil, err
+		}
+		if newest == nil {
+			return nil, consent.Errorf(consent.ENOTFOUND, "the log is empty")
+		}
+		cp, _, err := translog.OpenCheckpoint(newest, s.logKey)
+		if err != nil {
+			return nil, err
+		}
+		if cp.Size > wsize {
+			p.size, p.last = cp.Size, newest
+		}
+	}
+	if wsize >= p.size {
+		p.size, p.last = wsize, witnessed
+	}
+	return p.last, nil
 }
 
 // latestCheckpoint returns the newest checkpoint, opened with the log's key.

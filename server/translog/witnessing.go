@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"golang.org/x/mod/sumdb/note"
@@ -31,7 +32,15 @@ type WitnessClient struct {
 	URL  string // the witness's prefix; add-checkpoint is below it
 	Key  string // its cosignature verifier key
 	size int64  // the size the witness last cosigned, as far as we know
+	// failing says why the last request to it brought no cosignature
+	// that verified ("" after one did); Witnessing.mu guards it.
+	failing string
 }
+
+// ErrWitnesses wraps the errors of witnesses that refused a checkpoint, did
+// not answer, or answered with no cosignature that verified: Witnessing
+// says so itself, once per change, so Run does not repeat them.
+var ErrWitnesses = errors.New("witnesses")
 
 // Witnessing sends the log's newest checkpoint to its witnesses, off the
 // write path, and keeps it as witnessed once Policy of them cosigned it.
@@ -41,18 +50,64 @@ type Witnessing struct {
 	Witnesses []*WitnessClient
 	Policy    int // cosignatures needed; at least 1
 	Client    *http.Client
+	Timeout   time.Duration // for one witness's answer; 10 s when zero
 	Log       *slog.Logger
 	// Lease, when set, is asked before each round and the round is skipped
 	// unless it answers true: of several instances sharing a store, one
 	// at a time sends checkpoints, and all publish what it saved.
 	Lease func(ctx context.Context) (bool, error)
-	done  int64 // size last witnessed
+	// Observe, when set, hears the outcome of every request to a witness:
+	// a nil error for a cosignature that verified. It feeds a metric.
+	Observe func(url string, err error)
+	done    int64 // size last witnessed
+	mu      sync.Mutex
+}
+
+// Degraded says which witnesses refused or did not answer the last
+// checkpoint sent to them, and why; "" while every one cosigns. A refusal
+// may be the first sign of a fork, so it is never quiet: it goes to
+// /healthz and the console along with the reference's state.
+func (w *Witnessing) Degraded() string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	var why []string
+	for _, wc := range w.Witnesses {
+		if wc.failing != "" {
+			why = append(why, "witness "+wc.URL+" does not cosign the log's checkpoints: "+wc.failing)
+		}
+	}
+	return strings.Join(why, "; ")
+}
+
+// outcome records what one witness answered: an ERROR line when it starts
+// failing, an INFO line when it cosigns again, nothing in between.
+func (w *Witnessing) outcome(wc *WitnessClient, size int64, err error) {
+	if w.Observe != nil {
+		w.Observe(wc.URL, err)
+	}
+	log := w.Log
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	switch {
+	case err != nil && wc.failing == "":
+		log.Error("a witness refuses the log's checkpoint or does not answer; the log publishes only what its policy's witnesses cosigned",
+			"witness", wc.URL, "size", size, "err", err)
+		wc.failing = err.Error()
+	case err != nil:
+		wc.failing = err.Error()
+	case wc.failing != "":
+		log.Info("the witness cosigns the log's checkpoints again", "witness", wc.URL, "size", size)
+		wc.failing = ""
+	}
 }
 
 // Run witnesses the newest checkpoint every interval, when the log grew.
 func (w *Witnessing) Run(ctx context.Context, every time.Duration) {
 	for {
-		if err := w.round(ctx); err != nil && ctx.Err() == nil {
+		if err := w.round(ctx); err != nil && ctx.Err() == nil && !errors.Is(err, ErrWitnesses) {
 			w.Log.Warn("witnessing", "err", err)
 		}
 		select {
@@ -104,12 +159,13 @@ func (w *Witnessing) Once(ctx context.Context) error {
 				got++
 			}
 		}
+		w.outcome(wc, cp.Size, err)
 		if err != nil {
 			errs = append(errs, fmt.Errorf("%s: %w", wc.URL, err))
 		}
 	}
 	if got < max(w.Policy, 1) {
-		return fmt.Errorf("checkpoint %d: %d of %d cosignatures: %w", cp.Size, got, max(w.Policy, 1), errors.Join(errs...))
+		return fmt.Errorf("%w: checkpoint %d: %d of %d cosignatures: %w", ErrWitnesses, cp.Size, got, max(w.Policy, 1), errors.Join(errs...))
 	}
 	cosigned, err := note.Sign(&note.Note{Text: n.Text, Sigs: sigs})
 	if err != nil {
@@ -119,7 +175,10 @@ func (w *Witnessing) Once(ctx context.Context) error {
 		return err
 	}
 	w.done = cp.Size
-	return errors.Join(errs...)
+	if len(errs) > 0 {
+		return fmt.Errorf("%w: %w", ErrWitnesses, errors.Join(errs...))
+	}
+	return nil
 }
 
 // send asks one witness to cosign, learning its size on a conflict.
@@ -136,7 +195,11 @@ func (w *Witnessing) send(ctx context.Context, wc *WitnessClient, cp Checkpoint,
 			}
 			req.Proof = p
 		}
-		ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		timeout := w.Timeout
+		if timeout == 0 {
+			timeout = 10 * time.Second
+		}
+		ctx, cancel := context.WithTimeout(ctx, timeout)
 		hreq, _ := http.NewRequestWithContext(ctx, "POST", strings.TrimSuffix(wc.URL, "/")+"/add-checkpoint", bytes.NewReader(req.Encode()))
 		resp, err := w.Client.Do(hreq)
 		if err != nil {

@@ -46,6 +46,7 @@ func serveCmd(ctx context.Context, args []string, getenv func(string) string, st
 	fs.Func("witness", "a witness as URL=KEY: checkpoints go to it every 10 s; repeat for more", witnessFlag(&witnesses))
 	policy := fs.Int("witness-policy", 0, "cosignatures a checkpoint needs before it is published (default: every witness)")
 	witnessEvery := fs.Duration("witness-interval", 10*time.Second, "how often the newest checkpoint goes to the witnesses, when the log grew")
+	witnessTimeout := fs.Duration("witness-timeout", 10*time.Second, "how long a witness may take to answer before it counts as silent")
 	acceptLogState := fs.Bool("accept-log-state", false, "take the database's log as it is for the reference of what this server signed (after a move to a new machine without the reference file, never after restoring a backup)")
 	fs.Int64Var(&o.maxDBSize, "max-db-size", 0, "cap the database at this many MiB; writes past it get 503 until there is room (KOEKJE_MAX_DB_SIZE; 0: no cap)")
 	if v := getenv("KOEKJE_MAX_DB_SIZE"); v != "" {
@@ -122,6 +123,19 @@ func serveCmd(ctx context.Context, args []string, getenv func(string) string, st
 	var degraded atomic.Value
 	degraded.Store("")
 	go keepReference(ctx, db, log, logKey, ref, &degraded)
+	var wg *translog.Witnessing // set below, before serving, when witnesses are configured
+	degradedWhy := func() string {
+		var why []string
+		if r := degraded.Load().(string); r != "" {
+			why = append(why, r)
+		}
+		if wg != nil {
+			if r := wg.Degraded(); r != "" {
+				why = append(why, r)
+			}
+		}
+		return strings.Join(why, "; ")
+	}
 	if o.adminToken == "" && len(cfg.Tokens) == 0 {
 		if o.adminToken, err = generatedToken(o.localBase(), stderr, log); err != nil {
 			return err
@@ -147,7 +161,7 @@ func serveCmd(ctx context.Context, args []string, getenv func(string) string, st
 		Metrics: metrics,
 		Config:  cfg, Store: db, Keys: keys, Log: log, AccessLog: logs, TokenKey: key, AdminToken: o.adminToken,
 		RateLimit: o.rateLimit, TrustedProxies: proxies, PublicURL: o.publicURL, LogKey: logKey, Witnessed: len(witnesses) > 0,
-		SharedStore: postgres.IsDSN(o.db), Precompress: true, Degraded: func() string { return degraded.Load().(string) },
+		SharedStore: postgres.IsDSN(o.db), Precompress: true, Degraded: degradedWhy,
 		LogReference: ref,
 	})
 	if err != nil {
@@ -167,11 +181,14 @@ func serveCmd(ctx context.Context, args []string, getenv func(string) string, st
 		if *policy < 1 || *policy > len(witnesses) {
 			return fmt.Errorf("--witness-policy %d: want 1 to %d", *policy, len(witnesses))
 		}
+		if *witnessTimeout <= 0 {
+			return fmt.Errorf("--witness-timeout %s: want more than 0", *witnessTimeout)
+		}
 		if *witnessEvery < 100*time.Millisecond {
 			return fmt.Errorf("--witness-interval %s: want at least 100ms", *witnessEvery)
 		}
-		wg := &translog.Witnessing{Store: db, LogKey: logKey, Witnesses: witnesses, Policy: *policy,
-			Client: &http.Client{Timeout: 15 * time.Second}, Log: log}
+		wg = &translog.Witnessing{Store: db, LogKey: logKey, Witnesses: witnesses, Policy: *policy,
+			Client: &http.Client{}, Timeout: *witnessTimeout, Log: log, Observe: metrics.ObserveWitness}
 		if postgres.IsDSN(o.db) {
 			// One instance at a time talks to the witnesses; if it stops,
 			// another takes over within half a minute.

@@ -6,13 +6,16 @@ import (
 	"database/sql"
 	"encoding/base64"
 	"encoding/hex"
+	"encoding/json"
 	"io"
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"golang.org/x/mod/sumdb/tlog"
 
@@ -149,6 +152,76 @@ func TestLogKeepsOnlyVerifiedCosignatures(t *testing.T) {
 		}
 		if n := strings.Count(string(published), "\n— "); n != 2 {
 			t.Fatalf("round %d: %d signature lines, want the log's and the witness's:\n%s", round, n, published)
+		}
+	}
+}
+
+// A witness that refuses the log's checkpoints (here: it does not know the
+// log) and one that never answers are not quiet: /healthz says degraded
+// and names both, the metrics count them, one ERROR line each however many
+// rounds fail, and /log/checkpoint still publishes the newest checkpoint
+// signed at start rather than nothing.
+func TestWitnessRefusalIsLoud(t *testing.T) {
+	t.Parallel()
+	other, _ := translog.NewSigner("other.test/log", bytes.Repeat([]byte{9}, 32))
+	refusing, err := witness.Open(filepath.Join(t.TempDir(), "w.db"), "refusing.test", []string{other.VerifierKey()}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer refusing.Close()
+	rs := httptest.NewServer(refusing.Handler())
+	defer rs.Close()
+	release := make(chan struct{})
+	silent := httptest.NewServer(http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
+		if r.Method == "GET" {
+			http.NotFound(rw, r)
+			return
+		}
+		select {
+		case <-r.Context().Done():
+		case <-release:
+		}
+	}))
+	defer silent.Close()
+	defer close(release)
+	silentKey, _ := translog.NewCosigner("silent.test", bytes.Repeat([]byte{8}, 32))
+
+	env := map[string]string{"KOEKJE_DB": filepath.Join(t.TempDir(), "k.db"), "KOEKJE_ADMIN_TOKEN": adminToken, "KOEKJE_RATE_LIMIT": "0"}
+	base, logs, stop := serveUntil(t, env, "--witness", rs.URL+"="+refusing.VerifierKey(), "--witness", silent.URL+"="+silentKey.VerifierKey(),
+		"--witness-interval", "100ms", "--witness-timeout", "300ms")
+	postN(t, base, 3)
+	var health struct{ Status, Reason string }
+	for deadline := time.Now().Add(20 * time.Second); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
+		b, _ := httpGet(t, base+"/healthz", "")
+		json.Unmarshal(b, &health)
+		if strings.Contains(health.Reason, rs.URL) && strings.Contains(health.Reason, silent.URL) {
+			break
+		}
+	}
+	if health.Status != "degraded" || !strings.Contains(health.Reason, rs.URL+" does not cosign") || !strings.Contains(health.Reason, silent.URL+" does not cosign") {
+		t.Fatalf("healthz with a refusing and a silent witness: %+v", health)
+	}
+	postN(t, base, 2)
+	time.Sleep(time.Second) // a few more failed rounds
+	metrics, _ := httpGet(t, base+"/metrics", adminToken)
+	for _, url := range []string{rs.URL, silent.URL} {
+		if !strings.Contains(string(metrics), `koekje_witness_up{witness="`+url+`"} 0`) {
+			t.Errorf("no koekje_witness_up 0 for %s", url)
+		}
+		if !regexp.MustCompile(`koekje_witness_failures_total\{witness="` + regexp.QuoteMeta(url) + `"\} [1-9]`).Match(metrics) {
+			t.Errorf("no failures counted for %s", url)
+		}
+	}
+	if b, code := httpGet(t, base+"/log/checkpoint", ""); code != 200 || !strings.Contains(string(b), "/log\n") {
+		t.Errorf("/log/checkpoint while no witness cosigns: %d %s", code, b)
+	}
+	stop()
+	if n := strings.Count(logs.String(), `"level":"ERROR","msg":"a witness refuses the log's checkpoint or does not answer`); n != 2 {
+		t.Errorf("%d ERROR lines about witnesses, want one for each of two:\n%s", n, logs)
+	}
+	for _, url := range []string{rs.URL, silent.URL} {
+		if !strings.Contains(logs.String(), `"witness":"`+url+`"`) {
+			t.Errorf("no line names %s:\n%s", url, logs)
 		}
 	}
 }

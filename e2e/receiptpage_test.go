@@ -49,8 +49,12 @@ func TestReceiptPageAgreesWithCLI(t *testing.T) {
 	ws := httptest.NewServer(w.Handler())
 	defer ws.Close()
 	ts := httptest.NewUnstartedServer(nil)
+	logPolicy, err := translog.NewPolicy(signer.VerifierKey(), []string{w.VerifierKey()}, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
 	s, err := server.New(ctx, server.Deps{Config: config.Demo(), Store: db, Keys: keys, TokenKey: bytes.Repeat([]byte{5}, 64),
-		AdminToken: "receipt-page-admin-token-0123456789", LogKey: signer.VerifierKey(), Witnessed: true,
+		AdminToken: "receipt-page-admin-token-0123456789", LogKey: signer.VerifierKey(), Policy: logPolicy,
 		PublicURL: "http://" + ts.Listener.Addr().String()})
 	if err != nil {
 		t.Fatal(err)
@@ -115,24 +119,38 @@ func TestReceiptPageAgreesWithCLI(t *testing.T) {
 
 	tb := newTab(t)
 	tb.do(chromedp.Navigate(ts.URL + "/verify"))
+	policy := func(k int, witnessKeys ...string) string {
+		p, err := translog.NewPolicy(signer.VerifierKey(), witnessKeys, k)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return string(p.Encode())
+	}
+	stranger, _ := translog.NewCosigner("stranger.test", bytes.Repeat([]byte{5}, 32))
+	witnessed := policy(1, w.VerifierKey())
 	for _, tt := range []struct {
-		name      string
-		jwt       string
-		proof     []byte
-		witnesses int
-		ok        bool
+		name   string
+		jwt    string
+		proof  []byte
+		policy string
+		ok     bool
 	}{
-		{"good, witnessed", receipt.JWT, proofText, 1, true},
-		{"signature alone", receipt.JWT, nil, 0, true},
-		{"changed receipt", forged, proofText, 0, false},
-		{"claims that are not its record", lying, proofText, 0, false},
-		{"another record's proof", receipt.JWT, otherProof, 0, false},
-		{"two witnesses asked for", receipt.JWT, proofText, 2, false},
+		{"good, witnessed", receipt.JWT, proofText, witnessed, true},
+		{"signature alone", receipt.JWT, nil, "", true},
+		{"a log without witnesses", receipt.JWT, proofText, policy(0), true},
+		{"changed receipt", forged, proofText, witnessed, false},
+		{"claims that are not its record", lying, proofText, witnessed, false},
+		{"another record's proof", receipt.JWT, otherProof, witnessed, false},
+		{"two witnesses asked for", receipt.JWT, proofText, policy(2, w.VerifierKey(), stranger.VerifierKey()), false},
+		{"another witness asked for", receipt.JWT, proofText, policy(1, stranger.VerifierKey()), false},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			want := proof.CheckReceipt(tt.jwt, jwks, tt.proof, signer.VerifierKey(), []string{w.VerifierKey()}, tt.witnesses)
-			fields := map[string]any{"receipt": tt.jwt, "jwks": string(jwks), "proof": string(tt.proof), "logkey": signer.VerifierKey(),
-				"witnesskeys": w.VerifierKey(), "witnesses": tt.witnesses}
+			var pol *translog.Policy
+			if tt.policy != "" {
+				pol, _ = translog.ParsePolicy([]byte(tt.policy))
+			}
+			want := proof.CheckReceipt(tt.jwt, jwks, tt.proof, pol)
+			fields := map[string]any{"receipt": tt.jwt, "jwks": string(jwks), "proof": string(tt.proof), "policy": tt.policy}
 			in, _ := json.Marshal(fields)
 			got := eval[string](tb, `(async () => {
 				const f = `+string(in)+`

@@ -532,7 +532,11 @@ func TestTilesOfTheWitnessedTree(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	var deps server.Deps
-	s, db, key := newLoggedServerWith(t, func(d *serverDeps) { d.Witnessed = true; deps = *d })
+	w, _ := translog.NewCosigner("witness.test", bytes.Repeat([]byte{6}, 32))
+	s, db, key := newLoggedServerWith(t, func(d *serverDeps) {
+		d.Policy, _ = translog.NewPolicy(d.LogKey, []string{w.VerifierKey()}, 1)
+		deps = *d
+	})
 	postMany(t, s, 10)
 	waitForCheckpoint(t, db, key, 10)
 	if r := do(t, s, "GET", "/log/checkpoint", ""); r.status != 200 || !strings.Contains(string(r.body), "\n10\n") {

@@ -112,6 +112,7 @@ func TestOpenAPI(t *testing.T) {
 		{"GET", "/api/v1/consents/" + id + "/proof", "", nil},
 		{"GET", "/log/checkpoint", "", nil},
 		{"GET", "/log/key", "", nil},
+		{"GET", "/log/policy", "", nil},
 		{"GET", "/log/tile/0/000", "", nil},
 		{"GET", "/log/tile/entries/000", "", nil},
 		{"GET", "/log/tile/1/000", "", nil},

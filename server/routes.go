@@ -46,6 +46,7 @@ func (s *Server) routes() {
 	getHead := []string{http.MethodGet, http.MethodHead}
 	e.Match(getHead, "/log/checkpoint", s.logCheckpoint)
 	e.Match(getHead, "/log/key", s.logKeyText)
+	e.Match(getHead, "/log/policy", s.logPolicyText)
 	e.Match(getHead, "/log/tile/*", newLogTiles(s, tileCacheBytes).serve)
 	e.GET("/verify", s.verifyPage) // checks a receipt in the browser
 	e.GET("/verify/verify.js", s.verifyPage)

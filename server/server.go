@@ -38,7 +38,10 @@ type Deps struct {
 	PublicURL string
 	Metrics   *Metrics // made here when nil; give it to wire the store's OnCommit
 	LogKey    string   // the transparency log's verifier key; empty when no log is kept
-	Witnessed bool     // witnesses cosign the log: publish only checkpoints they cosigned
+	// Policy is the log's witness policy (C2SP tlog-policy), published at
+	// /log/policy; nil is the policy of a log without witnesses. With
+	// witnesses, the log publishes the checkpoints they cosigned.
+	Policy *translog.Policy
 	// SharedStore says several instances share the store: failed tokens
 	// are counted in it.
 	SharedStore bool
@@ -94,6 +97,7 @@ type Server struct {
 	degraded  func() string
 	logRef    *translog.Reference
 	published *published // what /log/checkpoint serves of a witnessed log
+	policy    *translog.Policy
 }
 
 // New builds the server: the banner bundle of every site (stored as a
@@ -132,13 +136,23 @@ func New(ctx context.Context, d Deps) (*Server, error) {
 		metrics:   d.Metrics,
 		exports:   make(chan struct{}, maxExports),
 		logKey:    d.LogKey,
-		witnessed: d.Witnessed,
+		witnessed: d.Policy != nil && !d.Policy.Unwitnessed(),
 		self:      self,
 		proxies:   proxies,
 		failures:  newMemFailures(),
 		degraded:  d.Degraded,
 		logRef:    d.LogReference,
 		published: newPublished(),
+	}
+	if d.LogKey != "" {
+		if s.policy = d.Policy; s.policy == nil {
+			if s.policy, err = translog.NewPolicy(d.LogKey, nil, 0); err != nil {
+				return nil, err
+			}
+		}
+		if !s.policy.HasLog(d.LogKey) {
+			return nil, fmt.Errorf("the witness policy does not name the log's key %s", d.LogKey)
+		}
 	}
 	// Instances sharing a store count failed tokens in it, so a guesser
 	// cannot spread its guesses over them.

@@ -78,11 +78,13 @@ func (p *published) note(ctx context.Context, s *Server) ([]byte, error) {
 	}
 	wsize := int64(-1)
 	if witnessed != nil {
-		cp, _, err := translog.OpenCheckpoint(witnessed, s.logKey)
+		// Only signatures that verify under the policy go out, whatever
+		// the row holds.
+		cp, clean, err := s.policy.Clean(witnessed)
 		if err != nil {
 			return nil, err
 		}
-		wsize = cp.Size
+		wsize, witnessed = cp.Size, clean
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -141,6 +143,17 @@ func (s *Server) logKeyText(c echo.Context) error {
 		return consent.Errorf(consent.ENOTFOUND, "this server keeps no transparency log")
 	}
 	return c.String(http.StatusOK, s.logKey+"\n")
+}
+
+// logPolicyText serves the log's witness policy (C2SP tlog-policy): its
+// key and the witnesses a checkpoint must be cosigned by. Verifiers pin it
+// with the key; "quorum none" says plainly that the log has no witnesses.
+func (s *Server) logPolicyText(c echo.Context) error {
+	if s.logKey == "" {
+		return consent.Errorf(consent.ENOTFOUND, "this server keeps no transparency log")
+	}
+	c.Response().Header().Set("Cache-Control", "no-cache")
+	return c.Blob(http.StatusOK, "text/plain; charset=utf-8", s.policy.Encode())
 }
 
 // logTiles serves hash tiles and entry bundles (C2SP tlog-tiles) from

@@ -73,6 +73,10 @@ func TestServeLogWithWitness(t *testing.T) {
 	defer w.Close()
 	ws := httptest.NewServer(w.Handler())
 	defer ws.Close()
+	policy, err := translog.NewPolicy(logKey, []string{w.VerifierKey()}, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
 
 	var bases []string
 	var sent []*countingTransport
@@ -84,7 +88,7 @@ func TestServeLogWithWitness(t *testing.T) {
 			t.Fatal(err)
 		}
 		s, err := server.New(ctx, server.Deps{Config: config.Demo(), Store: db, Keys: keys, TokenKey: bytes.Repeat([]byte{4}, 64),
-			AdminToken: "shared-log-admin-token-0123456789", PublicURL: "http://consent.test", LogKey: logKey, Witnessed: true, SharedStore: true})
+			AdminToken: "shared-log-admin-token-0123456789", PublicURL: "http://consent.test", LogKey: logKey, Policy: policy, SharedStore: true})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -31,15 +31,18 @@ type ReceiptCheck struct {
 	LogOrigin      string   `json:"log_origin,omitempty"`
 	LogSize        int64    `json:"log_size,omitempty"` // of the checkpoint the proof leads to
 	Witnesses      []string `json:"witnesses,omitempty"`
-	Error          string   `json:"error,omitempty"`
+	// Unwitnessed says the log's policy asks for no cosignature: the log
+	// has no witnesses, and only its own signature vouches for the tree.
+	Unwitnessed bool   `json:"unwitnessed,omitempty"`
+	Error       string `json:"error,omitempty"`
 }
 
 // CheckReceipt checks a receipt without the server: the JWT's signature
 // against a JWKS, and, given a tlog-proof, that the receipt's record is the
-// leaf the proof names in a checkpoint the log signed and at least
-// witnesses of the given witness keys cosigned. It reports what it found,
-// and the first failure in Error.
-func CheckReceipt(jwt string, jwks []byte, tlogProof []byte, logKey string, witnessKeys []string, witnesses int) *ReceiptCheck {
+// leaf the proof names in a checkpoint that meets the log's witness policy
+// (signed by the log, cosigned by a quorum of its witnesses), which a proof
+// needs. It reports what it found, and the first failure in Error.
+func CheckReceipt(jwt string, jwks []byte, tlogProof []byte, policy *translog.Policy) *ReceiptCheck {
 	rc := &ReceiptCheck{}
 	fail := func(format string, args ...any) *ReceiptCheck {
 		rc.OK, rc.Error = false, fmt.Sprintf(format, args...)
@@ -73,20 +76,18 @@ func CheckReceipt(jwt string, jwks []byte, tlogProof []byte, logKey string, witn
 	if claims.LogIndex == nil || *claims.LogIndex != p.Index {
 		return fail("the proof is for leaf %d, not the receipt's", p.Index)
 	}
-	cp, err := p.Verify(recordHash, logKey)
+	if policy == nil {
+		return fail("a proof is checked under the log's witness policy: none was given")
+	}
+	rc.Unwitnessed = policy.Unwitnessed()
+	cp, names, _, err := policy.Open(p.Checkpoint)
+	rc.Witnesses = names
 	if err != nil {
 		return fail("%v", err)
 	}
 	rc.LogOrigin, rc.LogSize = cp.Origin, cp.Size
-	if len(witnessKeys) > 0 {
-		_, names, err := translog.OpenWitnessed(p.Checkpoint, logKey, witnessKeys)
-		if err != nil {
-			return fail("%v", err)
-		}
-		rc.Witnesses = names
-	}
-	if len(rc.Witnesses) < witnesses {
-		return fail("%d of the %d witness cosignatures asked for", len(rc.Witnesses), witnesses)
+	if err := p.Includes(cp, recordHash); err != nil {
+		return fail("%v", err)
 	}
 	rc.OK = true
 	return rc

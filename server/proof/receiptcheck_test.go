@@ -45,7 +45,7 @@ func TestReceiptRecordRehashed(t *testing.T) {
 		}
 		return jwt
 	}
-	if rc := proof.CheckReceipt(sign(func(*proof.Receipt) {}), jwks, nil, "", nil, 0); !rc.OK || !rc.RecordRehashed {
+	if rc := proof.CheckReceipt(sign(func(*proof.Receipt) {}), jwks, nil, nil); !rc.OK || !rc.RecordRehashed {
 		t.Errorf("an honest receipt: %+v", rc)
 	}
 	for name, c := range map[string]struct {
@@ -58,7 +58,7 @@ func TestReceiptRecordRehashed(t *testing.T) {
 		"time":        {func(c *proof.Receipt) { c.RecordedAt = r.RecordedAt.Add(time.Second).Format(time.RFC3339Nano) }, "made at"},
 		"record":      {func(c *proof.Receipt) { c.Record = c.Record[:len(c.Record)-4] }, "record"},
 	} {
-		if rc := proof.CheckReceipt(sign(c.edit), jwks, nil, "", nil, 0); rc.OK || !strings.Contains(rc.Error, c.want) {
+		if rc := proof.CheckReceipt(sign(c.edit), jwks, nil, nil); rc.OK || !strings.Contains(rc.Error, c.want) {
 			t.Errorf("%s changed: %+v, want a failure saying %q", name, rc, c.want)
 		}
 	}

@@ -91,12 +91,18 @@ func (p *Proof) Verify(recordHash []byte, logKey string) (Checkpoint, error) {
 	if err != nil {
 		return cp, err
 	}
+	return cp, p.Includes(cp, recordHash)
+}
+
+// Includes checks that the record with recordHash is the leaf the proof
+// names in cp, a checkpoint its caller verified.
+func (p *Proof) Includes(cp Checkpoint, recordHash []byte) error {
 	if p.Index >= cp.Size {
-		return cp, fmt.Errorf("leaf %d is not in a log of %d", p.Index, cp.Size)
+		return fmt.Errorf("leaf %d is not in a log of %d", p.Index, cp.Size)
 	}
 	entry := Leaf{Commitment: Commit(p.Salt, recordHash), SiteTag: p.SiteTag}.Encode()
 	if err := tlog.CheckRecord(p.Path, cp.Size, cp.Hash, p.Index, tlog.RecordHash(entry)); err != nil {
-		return cp, fmt.Errorf("the record is not in the log at %d: %w", p.Index, err)
+		return fmt.Errorf("the record is not in the log at %d: %w", p.Index, err)
 	}
-	return cp, nil
+	return nil
 }

@@ -25,6 +25,7 @@ import (
 	"github.com/koekje/koekje/server/postgres/pgtest"
 	"github.com/koekje/koekje/server/proof"
 	"github.com/koekje/koekje/server/sqlite"
+	"github.com/koekje/koekje/server/translog"
 )
 
 // migrateSites is the demo configuration with the demo site three times
@@ -338,7 +339,7 @@ func TestMigrateStore(t *testing.T) {
 	}
 	kids := map[string]bool{}
 	for _, jwt := range receipts {
-		rc := proof.CheckReceipt(jwt, jwks, nil, "", nil, 0)
+		rc := proof.CheckReceipt(jwt, jwks, nil, nil)
 		if !rc.OK {
 			t.Errorf("an old receipt against the target's keys: %s", rc.Error)
 		}
@@ -362,7 +363,8 @@ func TestMigrateStore(t *testing.T) {
 	if code != 200 {
 		t.Fatalf("proof from the target: %d %s", code, b)
 	}
-	if rc := proof.CheckReceipt(receipts[len(receipts)-5], jwks, b, key, nil, 0); !rc.OK {
+	unwitnessed, _ := translog.NewPolicy(key, nil, 0)
+	if rc := proof.CheckReceipt(receipts[len(receipts)-5], jwks, b, unwitnessed); !rc.OK {
 		t.Errorf("an old receipt with its proof from the target: %s", rc.Error)
 	}
 	v := late[1]

@@ -145,6 +145,10 @@ func serveCmd(ctx context.Context, args []string, getenv func(string) string, st
 	if o.trustedProxies != "" {
 		proxies = strings.Split(o.trustedProxies, ",")
 	}
+	pol, err := witnessPolicy(logKey, witnesses, policy)
+	if err != nil {
+		return err
+	}
 	metrics := server.NewMetrics()
 	db.SetOnCommit(metrics.ObserveCommit)
 	if r, ok := db.(interface {
@@ -160,7 +164,7 @@ func serveCmd(ctx context.Context, args []string, getenv func(string) string, st
 	srv, err := server.New(ctx, server.Deps{
 		Metrics: metrics,
 		Config:  cfg, Store: db, Keys: keys, Log: log, AccessLog: logs, TokenKey: key, AdminToken: o.adminToken,
-		RateLimit: o.rateLimit, TrustedProxies: proxies, PublicURL: o.publicURL, LogKey: logKey, Witnessed: len(witnesses) > 0,
+		RateLimit: o.rateLimit, TrustedProxies: proxies, PublicURL: o.publicURL, LogKey: logKey, Policy: pol,
 		SharedStore: postgres.IsDSN(o.db), Precompress: true, Degraded: degradedWhy,
 		LogReference: ref,
 	})
@@ -172,15 +176,6 @@ func serveCmd(ctx context.Context, args []string, getenv func(string) string, st
 	// here within seconds.
 	go keys.Watch(ctx, 5*time.Second, func(err error) { log.Warn("reading the signing keys", "err", err) })
 	if len(witnesses) > 0 {
-		if logKey == "" {
-			return errors.New("--witness: this store keeps no transparency log")
-		}
-		if *policy == 0 {
-			*policy = len(witnesses)
-		}
-		if *policy < 1 || *policy > len(witnesses) {
-			return fmt.Errorf("--witness-policy %d: want 1 to %d", *policy, len(witnesses))
-		}
 		if *witnessTimeout <= 0 {
 			return fmt.Errorf("--witness-timeout %s: want more than 0", *witnessTimeout)
 		}

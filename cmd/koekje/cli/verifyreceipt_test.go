@@ -10,10 +10,14 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/koekje/koekje/server/translog"
 )
 
-// A receipt and its proof, fetched from a running server, verify offline;
-// a changed receipt, a proof for another record or a missing witness do not.
+// A receipt and its proof, fetched from a running server, verify offline
+// under the log's published policy; a changed receipt, a proof for another
+// record or a missing witness do not. A log without witnesses publishes a
+// policy that says so, which verify-receipt accepts only when told to.
 func TestVerifyReceiptOffline(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
@@ -69,24 +73,37 @@ func TestVerifyReceiptOffline(t *testing.T) {
 	proofFile := write("r.tlog-proof", get("/api/v1/consents/"+ans[0].ConsentID+"/proof", ans[0].Token))
 	otherProof := write("o.tlog-proof", get("/api/v1/consents/"+ans[1].ConsentID+"/proof", ans[1].Token))
 	keys := write("keys.json", get("/api/v1/keys", ""))
-	logKey := strings.TrimSpace(string(get("/log/key", "")))
+	policy := write("policy", get("/log/policy", ""))
+	if !strings.HasSuffix(string(get("/log/policy", "")), "\nquorum none\n") {
+		t.Fatalf("the policy of a log without witnesses:\n%s", get("/log/policy", ""))
+	}
 
 	check := func(args ...string) (error, string) {
 		var out, errs bytes.Buffer
 		err := Run(context.Background(), append([]string{"verify-receipt"}, args...), env, &out, &errs)
 		return err, out.String() + errs.String()
 	}
-	if err, out := check(receipt, "--keys", keys, "--proof", proofFile, "--log-key", logKey); err != nil || !strings.Contains(out, `"ok": true`) {
+	if err, out := check(receipt, "--keys", keys, "--proof", proofFile, "--policy", policy, "--allow-unwitnessed"); err != nil || !strings.Contains(out, `"ok": true`) || !strings.Contains(out, `"unwitnessed": true`) {
 		t.Fatalf("a good receipt: %v\n%s", err, out)
+	}
+	if err, out := check(receipt, "--keys", keys, "--proof", proofFile, "--policy", policy); err == nil || !strings.Contains(err.Error(), "--allow-unwitnessed") {
+		t.Errorf("a log without witnesses, not allowed: %v\n%s", err, out)
+	}
+	if err, _ := check(receipt, "--keys", keys, "--proof", proofFile); err == nil {
+		t.Error("a proof checked without a policy")
 	}
 	if err, out := check("--keys", keys, receipt); err != nil {
 		t.Fatalf("the signature alone, flags first: %v\n%s", err, out)
 	}
-	if err, _ := check(receipt, "--keys", keys, "--proof", otherProof, "--log-key", logKey); err != ErrFailed {
+	if err, _ := check(receipt, "--keys", keys, "--proof", otherProof, "--policy", policy, "--allow-unwitnessed"); err != ErrFailed {
 		t.Errorf("another record's proof: %v", err)
 	}
-	if err, _ := check(receipt, "--keys", keys, "--proof", proofFile, "--log-key", logKey, "--witnesses", "1"); err != ErrFailed {
-		t.Errorf("a witness asked for and not there: %v", err)
+	// A policy that asks for a witness: the proof carries no cosignature.
+	logKey := strings.TrimSpace(string(get("/log/key", "")))
+	w, _ := translog.NewCosigner("witness.test", bytes.Repeat([]byte{4}, 32))
+	withWitness, _ := translog.NewPolicy(logKey, []string{w.VerifierKey()}, 1)
+	if err, out := check(receipt, "--keys", keys, "--proof", proofFile, "--policy", write("witnessed", withWitness.Encode())); err != ErrFailed || !strings.Contains(out, "cosigned by 0 witnesses") {
+		t.Errorf("an uncosigned proof under a policy that needs a witness: %v\n%s", err, out)
 	}
 	var r struct{ JWT string }
 	raw, _ := os.ReadFile(receipt)

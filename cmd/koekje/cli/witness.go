@@ -59,6 +59,32 @@ func witnessCmd(ctx context.Context, args []string, getenv func(string) string, 
 	return hs.Shutdown(sctx)
 }
 
+// witnessPolicy is the policy the log publishes: the configured witnesses,
+// *k of which must cosign (all when 0), or none. It settles *k.
+func witnessPolicy(logKey string, witnesses []*translog.WitnessClient, k *int) (*translog.Policy, error) {
+	if logKey == "" {
+		if len(witnesses) > 0 {
+			return nil, errors.New("--witness: this store keeps no transparency log")
+		}
+		return nil, nil
+	}
+	if *k == 0 {
+		*k = len(witnesses)
+	}
+	if len(witnesses) > 0 && (*k < 1 || *k > len(witnesses)) {
+		return nil, fmt.Errorf("--witness-policy %d: want 1 to %d", *k, len(witnesses))
+	}
+	var keys []string
+	for _, wc := range witnesses {
+		keys = append(keys, wc.Key)
+	}
+	p, err := translog.NewPolicy(logKey, keys, *k)
+	if err != nil {
+		return nil, fmt.Errorf("--witness-policy: %w", err)
+	}
+	return p, nil
+}
+
 // witnessFlag reads --witness URL=KEY.
 func witnessFlag(list *[]*translog.WitnessClient) func(string) error {
 	return func(v string) error {

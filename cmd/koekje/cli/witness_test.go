@@ -189,6 +189,10 @@ func TestWitnessRefusalIsLoud(t *testing.T) {
 	env := map[string]string{"KOEKJE_DB": filepath.Join(t.TempDir(), "k.db"), "KOEKJE_ADMIN_TOKEN": adminToken, "KOEKJE_RATE_LIMIT": "0"}
 	base, logs, stop := serveUntil(t, env, "--witness", rs.URL+"="+refusing.VerifierKey(), "--witness", silent.URL+"="+silentKey.VerifierKey(),
 		"--witness-interval", "100ms", "--witness-timeout", "300ms")
+	pol, _ := httpGet(t, base+"/log/policy", "")
+	if !strings.Contains(string(pol), "witness refusing.test "+refusing.VerifierKey()+"\n") || !strings.Contains(string(pol), "group witnesses 2 refusing.test silent.test\nquorum witnesses\n") {
+		t.Errorf("the published policy does not ask for both witnesses:\n%s", pol)
+	}
 	postN(t, base, 3)
 	var health struct{ Status, Reason string }
 	for deadline := time.Now().Add(20 * time.Second); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {

@@ -3,7 +3,8 @@
 // canonical record it carries, then, with a tlog-proof, the leaf rebuilt
 // from the receipt's record hash, the inclusion proof (RFC 6962), the log's
 // signature on the checkpoint (signed note) and witnesses' cosignatures
-// (cosignature/v1). WebCrypto does the hashing and Ed25519.
+// (cosignature/v1), as many as the log's witness policy (C2SP tlog-policy)
+// asks. WebCrypto does the hashing and Ed25519.
 'use strict'
 const enc = new TextEncoder()
 const b64 = s => Uint8Array.from(atob(s), c => c.charCodeAt(0))
@@ -46,6 +47,47 @@ function parseKey (k, alg) {
   if (i < 0 || j < 0 || raw[0] !== alg || raw.length !== 33) throw new Error(`not a key of type ${alg}: ${k}`)
   return { name: k.slice(0, i), hash: parseInt(k.slice(i + 1, j), 16) >>> 0, pub: raw.slice(1) }
 }
+
+// parsePolicy reads a witness policy (C2SP tlog-policy): its logs, its
+// witnesses, groups of them, and the quorum (null: "quorum none").
+function parsePolicy (text) {
+  const p = { logs: [], witnesses: [], quorum: undefined }
+  const named = new Map()
+  let quorums = 0
+  text.split('\n').forEach((line, i) => {
+    const f = line.split(/[ \t]+/).filter(Boolean)
+    const bad = m => new Error(`policy line ${i + 1}: ${m}`)
+    const fresh = n => { if (named.has(n) || n === 'none') throw bad(`the name ${n} is taken`) }
+    if (!f.length || f[0].startsWith('#')) return
+    if (f[0] === 'log' && f.length <= 3 && f.length >= 2) {
+      p.logs.push(parseKey(f[1], 1))
+    } else if (f[0] === 'witness' && f.length <= 4 && f.length >= 3) {
+      fresh(f[1])
+      const w = { key: parseKey(f[2], 4) }
+      p.witnesses.push(w)
+      named.set(f[1], w)
+    } else if (f[0] === 'group' && f.length >= 4) {
+      fresh(f[1])
+      const members = f.slice(3).map(m => { if (!named.has(m)) throw bad(`${m} is not defined above`); return named.get(m) })
+      if (new Set(members).size !== members.length) throw bad('a member listed twice')
+      const k = f[2] === 'all' ? members.length : f[2] === 'any' ? 1 : /^[1-9][0-9]*$/.test(f[2]) ? Number(f[2]) : 0
+      if (k < 1 || k > members.length) throw bad(`threshold ${f[2]}`)
+      named.set(f[1], { k, members })
+    } else if (f[0] === 'quorum' && f.length === 2) {
+      if (++quorums > 1) throw bad('a second quorum')
+      p.quorum = f[1] === 'none' ? null : named.get(f[1])
+      if (p.quorum === undefined) throw bad(`${f[1]} is not defined above`)
+    } else {
+      throw bad(`cannot read "${line.trim()}"`)
+    }
+  })
+  if (quorums !== 1) throw new Error('policy: no quorum line')
+  if (!p.logs.length) throw new Error('policy: no log line')
+  return p
+}
+
+// satisfied says whether the witnesses that cosigned meet a group.
+const satisfied = (g, cosigned) => !g || (g.key ? cosigned.has(g) : g.members.filter(m => satisfied(m, cosigned)).length >= g.k)
 
 // openNote splits a signed note into its text and signatures.
 function openNote (note) {
@@ -163,25 +205,38 @@ async function check (f) {
     if (f.proof.trim()) {
       const p = parseProof(f.proof.replace(/\r/g, ''))
       if (claims.log_index !== p.index) throw new Error(`the proof is for leaf ${p.index}, not the receipt's`)
-      const log = parseKey(f.logkey.trim(), 1)
+      const policy = parsePolicy(f.policy.replace(/\r/g, ''))
+      if (policy.quorum === null) out.unwitnessed = true
       const note = openNote(p.checkpoint)
-      const logSig = note.sigs.find(s => s.name === log.name && s.hash === log.hash)
-      if (!logSig || !await ed25519(log.pub, logSig.sig, enc.encode(note.text))) throw new Error('checkpoint: not signed by the log')
       const [origin, size, root] = note.text.split('\n')
-      if (origin !== log.name) throw new Error(`checkpoint: origin ${origin} is not the log's ${log.name}`)
+      // Every line under a key of the policy must verify (signed-note);
+      // lines under other keys are ignored; a key counts once.
+      let logSigned = false
+      const witnesses = []
+      const cosigned = new Set()
+      const seen = new Set()
+      for (const s of note.sigs) {
+        if (seen.has(s.name + '+' + s.hash)) continue
+        const log = policy.logs.find(k => k.name === s.name && k.hash === s.hash)
+        const w = policy.witnesses.find(w => w.key.name === s.name && w.key.hash === s.hash)
+        if (!log && !w) continue
+        seen.add(s.name + '+' + s.hash)
+        if (w) {
+          const t = s.sig.length === 72 ? s.sig.slice(0, 8).reduce((n, b) => n * 256 + b, 0) : -1
+          if (t < 0 || !await ed25519(w.key.pub, s.sig.slice(8), enc.encode(`cosignature/v1\ntime ${t}\n` + note.text))) throw new Error(`checkpoint: invalid signature for key ${s.name}`)
+          cosigned.add(w)
+          witnesses.push(s.name)
+        } else {
+          if (!await ed25519(log.pub, s.sig, enc.encode(note.text))) throw new Error(`checkpoint: invalid signature for key ${s.name}`)
+          logSigned = logSigned || s.name === origin
+        }
+      }
+      if (!logSigned) throw new Error('checkpoint: not signed by a log of the policy under its origin')
+      if (witnesses.length) out.witnesses = witnesses
+      if (!satisfied(policy.quorum, cosigned)) throw new Error(`checkpoint ${size} is cosigned by ${witnesses.length} witnesses of the policy, fewer than its quorum asks`)
+      Object.assign(out, { log_origin: origin, log_size: Number(size) })
       const leaf = await leafHash(p.salt, p.tag, unhex(claims.record_hash))
       if (!same(await rootFromPath(p.index, Number(size), leaf, p.path), b64(root))) throw new Error(`the record is not in the log at ${p.index}`)
-      Object.assign(out, { log_origin: origin, log_size: Number(size) })
-      const witnesses = []
-      for (const k of f.witnesskeys.split('\n').map(s => s.trim()).filter(Boolean)) {
-        const w = parseKey(k, 4)
-        const s = note.sigs.find(s => s.name === w.name && s.hash === w.hash)
-        if (!s || s.sig.length !== 72) continue
-        const t = s.sig.slice(0, 8).reduce((n, b) => n * 256 + b, 0)
-        if (await ed25519(w.pub, s.sig.slice(8), enc.encode(`cosignature/v1\ntime ${t}\n` + note.text))) witnesses.push(w.name)
-      }
-      if (witnesses.length) out.witnesses = witnesses
-      if (witnesses.length < Number(f.witnesses || 0)) throw new Error(`${witnesses.length} of the ${f.witnesses} witness cosignatures asked for`)
     }
     out.ok = true
   } catch (e) {
@@ -194,10 +249,11 @@ async function check (f) {
 document.getElementById('check').addEventListener('submit', async e => {
   e.preventDefault()
   const f = {}
-  for (const id of ['receipt', 'jwks', 'proof', 'logkey', 'witnesskeys', 'witnesses']) f[id] = document.getElementById(id).value
+  for (const id of ['receipt', 'jwks', 'proof', 'policy']) f[id] = document.getElementById(id).value
   const out = await check(f)
   const v = document.getElementById('verdict')
   v.textContent = out.ok ? 'The receipt checks out.' : 'The receipt does not check out: ' + out.error
+  if (out.ok && out.unwitnessed) v.textContent += ' This log has no witnesses: only its own signature vouches for its history.'
   v.className = out.ok ? 'ok' : 'bad'
   document.getElementById('result').textContent = JSON.stringify(out, null, 2)
   document.body.dataset.checked = '1'

@@ -9,8 +9,11 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 
 	"golang.org/x/mod/sumdb/tlog"
 
@@ -18,6 +21,8 @@ import (
 	"github.com/koekje/koekje/server"
 	"github.com/koekje/koekje/server/proof"
 	"github.com/koekje/koekje/server/sqlite"
+	"github.com/koekje/koekje/server/translog"
+	"github.com/koekje/koekje/server/witness"
 )
 
 // log-audit checks the public log from its tiles alone: the root, growth
@@ -77,7 +82,10 @@ func TestLogAudit(t *testing.T) {
 	key, _ := db.LogAuditKey(ctx, "demo")
 	audit := func(args ...string) (logAudit, error) {
 		var out bytes.Buffer
-		err := Run(ctx, append([]string{"log-audit", "--url", ts.URL, "--log-key", signer.VerifierKey()}, args...), func(string) string { return "" }, &out, &out)
+		err := Run(ctx, append([]string{"log-audit", "--url", ts.URL, "--log-key", signer.VerifierKey(), "--allow-unwitnessed"}, args...),
+			func(k string) string {
+				return map[string]string{"KOEKJE_LOG_AUDIT_STATE": filepath.Join(dir, "state")}[k]
+			}, &out, &out)
 		var res logAudit
 		json.NewDecoder(&out).Decode(&res)
 		return res, err
@@ -126,5 +134,123 @@ func TestLogKeyBeforeStart(t *testing.T) {
 	}
 	if got := strings.TrimSpace(out.String()); got != signer.VerifierKey() || !strings.HasPrefix(got, "consent.example.nl/log+") {
 		t.Fatalf("log-key %q, the server signs with %q", got, signer.VerifierKey())
+	}
+}
+
+// log-audit keeps, per log, the key and witness policy it pinned on first
+// use and the newest checkpoint it verified: an older checkpoint replayed
+// later fails without --since, another key fails, and a policy weaker than
+// the pinned one fails until the auditor accepts it.
+func TestLogAuditState(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	dir := t.TempDir()
+	db, signer := openLog(t, filepath.Join(dir, "k.db"))
+	defer db.Close()
+	w, err := witness.Open(filepath.Join(dir, "w.db"), "witness.test", []string{signer.VerifierKey()}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	ws := httptest.NewServer(w.Handler())
+	defer ws.Close()
+	policy, _ := translog.NewPolicy(signer.VerifierKey(), []string{w.VerifierKey()}, 1)
+	keys, _ := proof.OpenKeys(ctx, db)
+	s, err := server.New(ctx, server.Deps{Config: config.Demo(), Store: db, Keys: keys, TokenKey: bytes.Repeat([]byte{3}, 64),
+		AdminToken: "log-audit-admin-token-0123456789", LogKey: signer.VerifierKey(), PublicURL: "http://localhost", Policy: policy})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A man in the middle, or a server rolled back, answers some paths
+	// with what the test says.
+	var mu sync.Mutex
+	replay := map[string][]byte{}
+	ts := httptest.NewServer(http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		b, ok := replay[r.URL.Path]
+		mu.Unlock()
+		if ok {
+			rw.Write(b)
+			return
+		}
+		s.ServeHTTP(rw, r)
+	}))
+	defer ts.Close()
+	wg := &translog.Witnessing{Store: db, LogKey: signer.VerifierKey(), Policy: 1, Client: http.DefaultClient,
+		Witnesses: []*translog.WitnessClient{{URL: ws.URL, Key: w.VerifierKey()}}}
+	size := int64(0)
+	grow := func(n int) []byte {
+		t.Helper()
+		appendRecords(t, db, n)
+		size += int64(n)
+		for range 500 {
+			if err := wg.Once(ctx); err == nil {
+				if b, code := httpGet(t, ts.URL+"/log/checkpoint", ""); code == 200 && bytes.Contains(b, []byte("— witness.test")) {
+					if cp, _, _ := translog.OpenCheckpoint(b, signer.VerifierKey()); cp.Size == size {
+						return b
+					}
+				}
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+		t.Fatal("no cosigned checkpoint")
+		return nil
+	}
+	state := filepath.Join(dir, "state")
+	audit := func(args ...string) (logAudit, error) {
+		t.Helper()
+		var out bytes.Buffer
+		err := Run(ctx, append([]string{"log-audit", "--url", ts.URL, "--state", state}, args...), func(string) string { return "" }, &out, &out)
+		var res logAudit
+		json.NewDecoder(&out).Decode(&res)
+		return res, err
+	}
+	old := grow(3)
+	if res, err := audit(); err == nil || !strings.Contains(res.Error, "--log-key the first time") {
+		t.Fatalf("a first audit without a key: %v %+v", err, res)
+	}
+	if res, err := audit("--log-key", signer.VerifierKey()); err != nil || res.Size != 3 || len(res.Witnesses) != 1 {
+		t.Fatalf("first audit: %v %+v", err, res)
+	}
+	grow(4)
+	res, err := audit()
+	if err != nil || res.Size != 7 || res.Since != 3 {
+		t.Fatalf("second audit, with the pinned key: %v %+v", err, res)
+	}
+	for _, f := range []string{"key", "policy", "checkpoint", "tile/entries/000.p/" + strconv.FormatInt(res.Size, 10)} {
+		if _, err := os.Stat(filepath.Join(res.State, f)); err != nil {
+			t.Errorf("the state keeps no %s: %v", f, err)
+		}
+	}
+
+	// The old cosigned checkpoint replayed: caught without --since.
+	mu.Lock()
+	replay["/log/checkpoint"] = old
+	mu.Unlock()
+	if res, err := audit(); err != ErrFailed || !strings.Contains(res.Error, "fewer than the") || !strings.Contains(res.Error, "rolled back") {
+		t.Errorf("an old checkpoint replayed: %v %+v", err, res)
+	}
+	mu.Lock()
+	delete(replay, "/log/checkpoint")
+	mu.Unlock()
+
+	other, _ := translog.NewSigner("localhost/log", bytes.Repeat([]byte{7}, 32))
+	if res, err := audit("--log-key", other.VerifierKey()); err != ErrFailed || !strings.Contains(res.Error, "keeps its key for life") {
+		t.Errorf("another key for the log: %v %+v", err, res)
+	}
+
+	// The policy weakened: no witness any more.
+	none, _ := translog.NewPolicy(signer.VerifierKey(), nil, 0)
+	mu.Lock()
+	replay["/log/policy"] = none.Encode()
+	mu.Unlock()
+	if res, err := audit("--allow-unwitnessed"); err != ErrFailed || !strings.Contains(res.Error, "weaker than the one pinned") {
+		t.Errorf("a weakened policy: %v %+v", err, res)
+	}
+	if res, err := audit("--accept-policy"); err != ErrFailed || !strings.Contains(res.Error, "--allow-unwitnessed") {
+		t.Errorf("a policy without witnesses, accepted but not allowed: %v %+v", err, res)
+	}
+	if res, err := audit("--accept-policy", "--allow-unwitnessed"); err != nil || !res.Unwitnessed {
+		t.Errorf("a policy without witnesses, accepted and allowed: %v %+v", err, res)
 	}
 }

@@ -355,7 +355,7 @@ func TestMigrateStore(t *testing.T) {
 		t.Errorf("log key on the target %q, was %q", b, logKey)
 	}
 	key := strings.TrimSpace(string(logKey))
-	if out, err := runCLI(t, nil, "log-audit", "--url", base, "--log-key", key, "--since", keptCheckpoint); err != nil {
+	if out, err := runCLI(t, nil, "log-audit", "--url", base, "--log-key", key, "--since", keptCheckpoint, "--state", t.TempDir(), "--allow-unwitnessed"); err != nil {
 		t.Errorf("log-audit of the target since the kept checkpoint: %v\n%s", err, out)
 	}
 	first := late[0]

@@ -25,14 +25,23 @@ import (
 // The page at /verify checks a receipt in the browser and comes to the same
 // answer as `koekje verify-receipt` (proof.CheckReceipt), for a good receipt
 // with a witnessed proof and for each kind of bad one.
-func TestReceiptPageAgreesWithCLI(t *testing.T) {
-	t.Parallel()
+// witnessedLog is a server whose log one witness cosigns when told.
+type witnessedLog struct {
+	url      string
+	signer   *translog.Signer
+	witness  *witness.Witness
+	keys     *proof.Keys
+	witnessN func() // one witnessing round
+}
+
+func newWitnessedLog(t *testing.T) *witnessedLog {
+	t.Helper()
 	ctx := context.Background()
 	db, err := sqlite.Open(filepath.Join(t.TempDir(), "k.db"), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer db.Close()
+	t.Cleanup(func() { db.Close() })
 	signer, err := db.StartLog(ctx, "koekje.test/log")
 	if err != nil {
 		t.Fatal(err)
@@ -45,9 +54,9 @@ func TestReceiptPageAgreesWithCLI(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer w.Close()
+	t.Cleanup(func() { w.Close() })
 	ws := httptest.NewServer(w.Handler())
-	defer ws.Close()
+	t.Cleanup(ws.Close)
 	ts := httptest.NewUnstartedServer(nil)
 	logPolicy, err := translog.NewPolicy(signer.VerifierKey(), []string{w.VerifierKey()}, 1)
 	if err != nil {
@@ -61,11 +70,24 @@ func TestReceiptPageAgreesWithCLI(t *testing.T) {
 	}
 	ts.Config.Handler = s
 	ts.Start()
-	defer ts.Close()
+	t.Cleanup(ts.Close)
+	wg := &translog.Witnessing{Store: db, LogKey: signer.VerifierKey(), Policy: 1, Client: http.DefaultClient,
+		Witnesses: []*translog.WitnessClient{{URL: ws.URL, Key: w.VerifierKey()}}}
+	return &witnessedLog{url: ts.URL, signer: signer, witness: w, keys: keys, witnessN: func() {
+		t.Helper()
+		if err := wg.Once(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}}
+}
 
+func TestReceiptPageAgreesWithCLI(t *testing.T) {
+	t.Parallel()
+	lg := newWitnessedLog(t)
+	signer, w, keys := lg.signer, lg.witness, lg.keys
 	fetch := func(method, path, body, token string) []byte {
 		t.Helper()
-		req, _ := http.NewRequest(method, ts.URL+path, strings.NewReader(body))
+		req, _ := http.NewRequest(method, lg.url+path, strings.NewReader(body))
 		req.Header.Set("Content-Type", "application/json")
 		if token != "" {
 			req.Header.Set("Authorization", "Bearer "+token)
@@ -88,11 +110,7 @@ func TestReceiptPageAgreesWithCLI(t *testing.T) {
 	for i := range a {
 		json.Unmarshal(fetch("POST", "/api/v1/consents", `{"site":"demo","action":"custom","choices":{"analytics":true}}`, ""), &a[i])
 	}
-	wg := &translog.Witnessing{Store: db, LogKey: signer.VerifierKey(), Policy: 1, Client: http.DefaultClient,
-		Witnesses: []*translog.WitnessClient{{URL: ws.URL, Key: w.VerifierKey()}}}
-	if err := wg.Once(ctx); err != nil {
-		t.Fatal(err)
-	}
+	lg.witnessN()
 	var receipt struct{ JWT string }
 	json.Unmarshal(fetch("GET", "/api/v1/consents/"+a[0].ConsentID+"/receipt", "", a[0].Token), &receipt)
 	proofText := fetch("GET", "/api/v1/consents/"+a[0].ConsentID+"/proof", "", a[0].Token)
@@ -118,7 +136,7 @@ func TestReceiptPageAgreesWithCLI(t *testing.T) {
 	}
 
 	tb := newTab(t)
-	tb.do(chromedp.Navigate(ts.URL + "/verify"))
+	tb.do(chromedp.Navigate(lg.url + "/verify"))
 	policy := func(k int, witnessKeys ...string) string {
 		p, err := translog.NewPolicy(signer.VerifierKey(), witnessKeys, k)
 		if err != nil {
@@ -171,6 +189,67 @@ func TestReceiptPageAgreesWithCLI(t *testing.T) {
 			wj, _ := json.Marshal(want)
 			if !bytes.Equal(pj, wj) {
 				t.Errorf("the page and the CLI differ:\npage %s\ncli  %s", pj, wj)
+			}
+		})
+	}
+}
+
+// A visitor who opens /verify from their receipt page finds it in their
+// own language, with the receipt, its cosigned proof, and the issuer's keys
+// and witness policy filled in, checked at once, and a verdict in plain
+// words of what was checked; in Dutch and in German.
+func TestVerifyOpenedFromReceiptPage(t *testing.T) {
+	t.Parallel()
+	lg := newWitnessedLog(t)
+	tb := newTab(t)
+	for _, tt := range []struct {
+		lang, title, signature, witnesses string
+	}{
+		{"nl", "Een toestemmingsbewijs controleren", "De handtekening van het bewijs klopt met de sleutel", "Getuigen uit het beleid van het log ondertekenden dat controlepunt mee: witness.test."},
+		{"de", "Einen Einwilligungsnachweis prüfen", "Die Signatur des Nachweises passt zum Schlüssel", "Zeugen aus der Richtlinie des Protokolls haben diesen Prüfpunkt mitsigniert: witness.test."},
+	} {
+		t.Run(tt.lang, func(t *testing.T) {
+			var a struct {
+				ConsentID string `json:"consent_id"`
+				Token     string `json:"token"`
+			}
+			resp, err := http.Post(lg.url+"/api/v1/consents", "application/json",
+				strings.NewReader(`{"site":"demo","action":"custom","choices":{"analytics":true},"language":"`+tt.lang+`"}`))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer resp.Body.Close()
+			if err := json.NewDecoder(resp.Body).Decode(&a); err != nil {
+				t.Fatal(err)
+			}
+			page := lg.url + "/api/v1/consents/" + a.ConsentID + "/receipt?token=" + a.Token
+			// Before the witnesses cosigned: the page says it waits.
+			tb.do(chromedp.Navigate(page))
+			if got := eval[string](tb, `(document.getElementById('waiting') || {}).textContent || ''`); got == "" {
+				t.Errorf("the receipt page does not say it waits for the witnesses")
+			}
+			lg.witnessN()
+			tb.do(chromedp.Navigate(page))
+			if got := eval[bool](tb, `!!document.querySelector('a[download]') && !document.getElementById('waiting')`); !got {
+				t.Fatal("the receipt page does not offer the cosigned proof")
+			}
+			tb.do(chromedp.Navigate(eval[string](tb, `document.getElementById("check").href`)))
+			got := eval[map[string]any](tb, `(async () => {
+				while (!document.body.dataset.checked) await new Promise(r => setTimeout(r, 20))
+				return { lang: document.documentElement.lang, title: document.querySelector('h1').textContent,
+					path: location.pathname, hasProof: document.getElementById('proof').value.startsWith('c2sp.org/tlog-proof@v1'),
+					policy: document.getElementById('policy').value, verdict: document.getElementById('verdict').innerText,
+					result: JSON.parse(document.getElementById('result').textContent) } })()`)
+			if got["lang"] != tt.lang || got["title"] != tt.title || got["path"] != "/verify" {
+				t.Errorf("the page: %v %v %v, want %s", got["lang"], got["title"], got["path"], tt.lang)
+			}
+			if got["hasProof"] != true || !strings.Contains(got["policy"].(string), "witness witness.test "+lg.witness.VerifierKey()) {
+				t.Errorf("the proof or the policy is not filled in: %v\n%v", got["hasProof"], got["policy"])
+			}
+			result := got["result"].(map[string]any)
+			verdict := got["verdict"].(string)
+			if result["ok"] != true || !strings.Contains(verdict, tt.signature) || !strings.Contains(verdict, tt.witnesses) {
+				t.Errorf("the verdict:\n%s\n%v", verdict, result)
 			}
 		})
 	}

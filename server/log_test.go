@@ -26,6 +26,7 @@ import (
 	kproof "github.com/koekje/koekje/server/proof"
 	"github.com/koekje/koekje/server/sqlite"
 	"github.com/koekje/koekje/server/translog"
+	"github.com/koekje/koekje/server/witness"
 )
 
 // newLoggedServer is a server that keeps the transparency log.
@@ -122,14 +123,7 @@ func TestLogInteroperates(t *testing.T) {
 	if err := json.Unmarshal(r.body, &receipt); err != nil || receipt.Claims.LogIndex == nil {
 		t.Fatalf("receipt without a log index: %s", r.body)
 	}
-	pr := do(t, s, "GET", "/api/v1/consents/"+a["consent_id"].(string)+"/proof", "", "Authorization", "Bearer "+a["token"].(string))
-	if pr.status != 200 {
-		t.Fatalf("proof: %d %s", pr.status, pr.body)
-	}
-	p, err := translog.ParseProof(pr.body)
-	if err != nil {
-		t.Fatal(err)
-	}
+	p := proofOf(t, s, a)
 	recordHash, _ := hex.DecodeString(receipt.Claims.RecordHash)
 	if _, err := p.Verify(recordHash, key); err != nil {
 		t.Fatalf("the proof does not verify: %v", err)
@@ -568,5 +562,53 @@ func TestTilesOfTheWitnessedTree(t *testing.T) {
 	}
 	if r := do(t, again, "GET", "/log/checkpoint", ""); r.status != 200 || !strings.Contains(string(r.body), "\n25\n") {
 		t.Errorf("after a start: %d %s, want 25, never the cosigned 20", r.status, r.body)
+	}
+}
+
+// proofOf fetches the proof of the newest record of a visitor's answer.
+func proofOf(t *testing.T, s http.Handler, a map[string]any) *translog.Proof {
+	t.Helper()
+	pr := do(t, s, "GET", "/api/v1/consents/"+a["consent_id"].(string)+"/proof", "", "Authorization", "Bearer "+a["token"].(string))
+	if pr.status != 200 {
+		t.Fatalf("proof: %d %s", pr.status, pr.body)
+	}
+	p, err := translog.ParseProof(pr.body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// With witnesses, the proof route serves a proof only under a checkpoint
+// the policy's witnesses cosigned: it waits for the witnessing round, and
+// the proof it gives then carries the cosignature and meets the policy.
+func TestProofWaitsForCosignature(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	var w *witness.Witness
+	s, db, key := newLoggedServerWith(t, func(d *serverDeps) {
+		var err error
+		if w, err = witness.Open(filepath.Join(t.TempDir(), "w.db"), "witness.test", []string{d.LogKey}, nil); err != nil {
+			t.Fatal(err)
+		}
+		d.Policy, _ = translog.NewPolicy(d.LogKey, []string{w.VerifierKey()}, 1)
+	})
+	defer w.Close()
+	ws := httptest.NewServer(w.Handler())
+	defer ws.Close()
+	a := post(t, s, `{"site":"demo","action":"accept_all"}`).json(t)
+	waitForCheckpoint(t, db, key, 1)
+	go func() {
+		time.Sleep(time.Second) // the proof route is waiting by now
+		wg := &translog.Witnessing{Store: db, LogKey: key, Policy: 1, Client: http.DefaultClient,
+			Witnesses: []*translog.WitnessClient{{URL: ws.URL, Key: w.VerifierKey()}}}
+		if err := wg.Once(ctx); err != nil {
+			t.Error(err)
+		}
+	}()
+	p := proofOf(t, s, a)
+	policy, _ := translog.NewPolicy(key, []string{w.VerifierKey()}, 1)
+	if _, names, _, err := policy.Open(p.Checkpoint); err != nil || len(names) != 1 {
+		t.Errorf("the proof's checkpoint does not meet the policy: %v %v\n%s", names, err, p.Checkpoint)
 	}
 }

@@ -272,13 +272,28 @@ func (s *Server) receiptHTML(c echo.Context, rec *consent.Record, site *config.S
 	data := map[string]any{
 		"Lang": lang, "T": words, "Site": site, "Rec": rec, "Rows": rows, "Claims": claims, "JWT": jwt,
 		"When": rec.RecordedAt.In(loc).Format("2006-01-02 15:04:05 MST"), "Action": words[rec.Action],
-		"KeysURL": s.self + "/api/v1/keys", "VerifyURL": s.self + "/verify",
+		"KeysURL": s.self + "/api/v1/keys",
 	}
 	// The proof link works where the page was opened with the visitor's
 	// token in the query (the receipt link); an admin downloads it by API.
+	// It is offered once a checkpoint that meets the log's witness policy
+	// covers the record; until then the page says so and reloads. The
+	// check link hands /verify the receipt and the proof in its fragment,
+	// which no server sees, and the visitor's language.
+	fragment := url.Values{"receipt": {jwt}}
 	if tok := c.QueryParam("token"); tok != "" && claims.LogIndex != nil {
-		data["ProofURL"] = s.self + "/api/v1/consents/" + rec.ConsentID.String() + "/proof?token=" + url.QueryEscape(tok)
+		p, err := s.cosignedProof(c.Request().Context(), rec)
+		switch {
+		case err == nil:
+			data["ProofURL"] = s.self + "/api/v1/consents/" + rec.ConsentID.String() + "/proof?token=" + url.QueryEscape(tok)
+			fragment.Set("proof", string(p.Encode()))
+		case consent.ErrorCode(err) == consent.EUNAVAILABLE:
+			data["Waiting"] = true
+		default:
+			return err
+		}
 	}
+	data["VerifyURL"] = s.self + "/verify?lang=" + lang + "#" + fragment.Encode()
 	h := c.Response().Header()
 	h.Set("Content-Security-Policy", "default-src 'none'; frame-ancestors 'none'; base-uri 'none'")
 	h.Set("Content-Type", "text/html; charset=utf-8")

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/google/uuid"
 	"github.com/labstack/echo/v4"
@@ -287,10 +288,17 @@ func (s *Server) hashReader(ctx context.Context) tlog.HashReader {
 	return tlog.HashReaderFunc(func(idx []int64) ([]tlog.Hash, error) { return s.store.LogHashes(ctx, idx) })
 }
 
+// proofWait is how long the proof route waits for a checkpoint that meets
+// the log's witness policy and covers the record: a witnessing round is 10 s
+// by default.
+var proofWait = 15 * time.Second
+
 // logProof serves a C2SP tlog-proof of the visitor's newest record: its
-// index, its inclusion proof and the checkpoint it is proven against, with
-// the salt and site tag in the extra line (with the receipt's record hash,
-// they make the leaf).
+// index, its inclusion proof and a checkpoint that meets the log's witness
+// policy (the witnesses cosigned it), with the salt and site tag in the
+// extra line (with the receipt's record hash, they make the leaf). It waits
+// up to proofWait for such a checkpoint, then answers 503 with Retry-After,
+// saying what it waits for.
 func (s *Server) logProof(c echo.Context) error {
 	ctx := c.Request().Context()
 	id := uuid.MustParse(c.Param("id"))
@@ -302,11 +310,19 @@ func (s *Server) logProof(c echo.Context) error {
 	if rec == nil {
 		return consent.FieldErrorf(consent.ENOTFOUND, "consent_id", "no records for this consent ID")
 	}
-	p, err := s.inclusionProof(ctx, rec)
+	var p *translog.Proof
+	for deadline := time.Now().Add(proofWait); ; {
+		if p, err = s.cosignedProof(ctx, rec); consent.ErrorCode(err) != consent.EUNAVAILABLE || time.Now().After(deadline) {
+			break
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
 	if consent.ErrorCode(err) == consent.EUNAVAILABLE {
-		// Committed, not yet in a signed checkpoint: on PostgreSQL the
-		// integrator takes a record in within about a second.
-		c.Response().Header().Set("Retry-After", "1")
+		c.Response().Header().Set("Retry-After", "5")
 	}
 	if err != nil {
 		return err
@@ -316,13 +332,42 @@ func (s *Server) logProof(c echo.Context) error {
 	return c.Blob(http.StatusOK, "text/plain; charset=utf-8", p.Encode())
 }
 
-// inclusionProof proves a record's leaf in the published checkpoint, or,
-// while the witnesses have not cosigned one that covers it yet (up to a
-// witnessing round, 10 s), in the newest one the log signed.
-func (s *Server) inclusionProof(ctx context.Context, rec *consent.Record) (*translog.Proof, error) {
+// cosignedProof proves a record's leaf in the newest checkpoint that meets
+// the log's witness policy (for a log without witnesses, the newest it
+// signed), with only the signatures that verify under the policy.
+func (s *Server) cosignedProof(ctx context.Context, rec *consent.Record) (*translog.Proof, error) {
 	if s.logKey == "" {
 		return nil, consent.Errorf(consent.ENOTFOUND, "this server keeps no transparency log")
 	}
+	if !s.witnessed {
+		return s.inclusionProof(ctx, rec)
+	}
+	signed, err := s.store.LatestWitnessed(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var cp translog.Checkpoint
+	if signed != nil {
+		if cp, _, signed, err = s.policy.Open(signed); err != nil {
+			return nil, err
+		}
+	}
+	return s.proveIn(ctx, rec, cp, signed, "the witnesses have not cosigned a checkpoint with this record yet; retry in a moment")
+}
+
+// inclusionProof proves a record's leaf in the newest checkpoint the log
+// signed, cosigned or not.
+func (s *Server) inclusionProof(ctx context.Context, rec *consent.Record) (*translog.Proof, error) {
+	cp, signed, err := s.latestCheckpoint(ctx)
+	if err != nil && (s.logKey == "" || consent.ErrorCode(err) != consent.ENOTFOUND) {
+		return nil, err
+	}
+	return s.proveIn(ctx, rec, cp, signed, "the record is not in a signed checkpoint yet; retry in a moment")
+}
+
+// proveIn proves a record's leaf in cp (signed: its note; nil for none),
+// or answers EUNAVAILABLE with notYet while cp does not cover it.
+func (s *Server) proveIn(ctx context.Context, rec *consent.Record, cp translog.Checkpoint, signed []byte, notYet string) (*translog.Proof, error) {
 	leaf, err := s.store.LeafOf(ctx, rec.Site, rec.Seq)
 	if err != nil {
 		return nil, err
@@ -333,17 +378,8 @@ func (s *Server) inclusionProof(ctx context.Context, rec *consent.Record) (*tran
 	if leaf.Salt == nil {
 		return nil, consent.Errorf(consent.ENOTFOUND, "this record has no leaf in the log")
 	}
-	cp, signed, err := s.latestCheckpoint(ctx)
-	if err != nil {
-		return nil, err
-	}
-	if s.witnessed {
-		if wcp, wsigned, err := s.publishedCheckpoint(ctx); err == nil && leaf.Index < wcp.Size {
-			cp, signed = wcp, wsigned
-		}
-	}
-	if leaf.Index >= cp.Size {
-		return nil, consent.Errorf(consent.EUNAVAILABLE, "the record is not in a signed checkpoint yet; retry in a moment")
+	if signed == nil || leaf.Index >= cp.Size {
+		return nil, consent.Errorf(consent.EUNAVAILABLE, "%s", notYet)
 	}
 	l, err := translog.ParseLeaf(leaf.Entry)
 	if err != nil {

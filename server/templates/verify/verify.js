@@ -246,15 +246,40 @@ async function check (f) {
   return out
 }
 
+// The page's texts in its language; {name} marks a value put in.
+const words = JSON.parse(document.getElementById('words').textContent)
+const say = (key, values = {}) => words[key].replace(/\{(\w+)\}/g, (_, k) => values[k])
+
+// verdict says in plain words what was checked, one sentence a line.
+function verdict (out) {
+  if (!out.ok) return [`${words.bad} ${out.error}`]
+  const lines = [say('okSig', { kid: out.kid })]
+  if (out.record_rehashed) lines.push(say('okRecord'))
+  if (out.log_origin === undefined) {
+    lines.push(say('noProof'))
+    return lines
+  }
+  lines.push(say('okLog', { index: out.log_index, origin: out.log_origin, size: out.log_size }))
+  lines.push(out.unwitnessed ? say('unwitnessed') : say('okWitnesses', { names: (out.witnesses || []).join(', ') }))
+  return lines
+}
+
+// Opened from a receipt page, the receipt and its proof come in the
+// fragment, which no server sees.
+const handed = new URLSearchParams(location.hash.slice(1))
+for (const id of ['receipt', 'proof']) if (handed.get(id)) document.getElementById(id).value = handed.get(id)
+
 document.getElementById('check').addEventListener('submit', async e => {
   e.preventDefault()
   const f = {}
   for (const id of ['receipt', 'jwks', 'proof', 'policy']) f[id] = document.getElementById(id).value
   const out = await check(f)
   const v = document.getElementById('verdict')
-  v.textContent = out.ok ? 'The receipt checks out.' : 'The receipt does not check out: ' + out.error
-  if (out.ok && out.unwitnessed) v.textContent += ' This log has no witnesses: only its own signature vouches for its history.'
+  v.replaceChildren(...verdict(out).map(line => Object.assign(document.createElement('p'), { textContent: line })))
   v.className = out.ok ? 'ok' : 'bad'
   document.getElementById('result').textContent = JSON.stringify(out, null, 2)
   document.body.dataset.checked = '1'
 })
+
+// A receipt handed over is checked at once.
+if (handed.get('receipt')) document.querySelector('#check button').click()

@@ -7,13 +7,16 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
+	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -37,6 +40,19 @@ func openLog(t *testing.T, path string) (*sqlite.DB, *translog.Signer) {
 		t.Fatal(err)
 	}
 	return db, signer
+}
+
+// logAndWitness opens a log and a witness of it, closed when the test ends.
+func logAndWitness(t *testing.T) (*sqlite.DB, *translog.Signer, *witness.Witness) {
+	t.Helper()
+	db, signer := openLog(t, filepath.Join(t.TempDir(), "k.db"))
+	t.Cleanup(func() { db.Close() })
+	w, err := witness.Open(filepath.Join(t.TempDir(), "w.db"), "witness.test", []string{signer.VerifierKey()}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { w.Close() })
+	return db, signer, w
 }
 
 // appendRecords writes n records of the demo site.
@@ -112,13 +128,7 @@ func TestVerifyAgainstWitness(t *testing.T) {
 func TestLogKeepsOnlyVerifiedCosignatures(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	db, signer := openLog(t, filepath.Join(t.TempDir(), "k.db"))
-	defer db.Close()
-	w, err := witness.Open(filepath.Join(t.TempDir(), "w.db"), "witness.test", []string{signer.VerifierKey()}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer w.Close()
+	db, signer, w := logAndWitness(t)
 	own := strings.Split(w.VerifierKey(), "+")[1]
 	keyHash, _ := hex.DecodeString(own)
 	extra := "— witness.test " + base64.StdEncoding.EncodeToString(append(keyHash, make([]byte, 72)...)) + "\n" +
@@ -227,5 +237,46 @@ func TestWitnessRefusalIsLoud(t *testing.T) {
 		if !strings.Contains(logs.String(), `"witness":"`+url+`"`) {
 			t.Errorf("no line names %s:\n%s", url, logs)
 		}
+	}
+}
+
+// A witness that fails and then cosigns again: one ERROR line when it
+// starts failing however many rounds fail, an INFO line when it cosigns
+// again, and the degraded reason and the metric's outcome follow it.
+func TestWitnessRecoveryIsLogged(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	db, signer, w := logAndWitness(t)
+	var down atomic.Bool
+	real := w.Handler()
+	ws := httptest.NewServer(http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
+		if down.Load() {
+			http.Error(rw, "overloaded", http.StatusServiceUnavailable)
+			return
+		}
+		real.ServeHTTP(rw, r)
+	}))
+	defer ws.Close()
+	logs := &syncBuffer{}
+	var last atomic.Value
+	wg := &translog.Witnessing{Store: db, LogKey: signer.VerifierKey(), Policy: 1, Client: http.DefaultClient,
+		Log: slog.New(slog.NewJSONHandler(logs, nil)), Observe: func(_ string, err error) { last.Store(fmt.Sprint(err)) },
+		Witnesses: []*translog.WitnessClient{{URL: ws.URL, Key: w.VerifierKey()}}}
+	down.Store(true)
+	appendRecords(t, db, 2)
+	for range 3 {
+		if err := wg.Once(ctx); err == nil {
+			t.Fatal("a round without the witness succeeded")
+		}
+	}
+	if n := strings.Count(logs.String(), `"level":"ERROR"`); n != 1 || !strings.Contains(wg.Degraded(), ws.URL) || last.Load() == "<nil>" {
+		t.Errorf("three failed rounds: %d ERROR lines, degraded %q, last outcome %v\n%s", n, wg.Degraded(), last.Load(), logs)
+	}
+	down.Store(false)
+	if err := wg.Once(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(logs.String(), `"level":"INFO","msg":"the witness cosigns the log's checkpoints again"`) || wg.Degraded() != "" || last.Load() != "<nil>" {
+		t.Errorf("after the witness came back: degraded %q, last outcome %v\n%s", wg.Degraded(), last.Load(), logs)
 	}
 }

@@ -19,6 +19,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"sync"
@@ -26,6 +27,7 @@ import (
 	"time"
 
 	"github.com/chromedp/cdproto/fetch"
+	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/cdproto/page"
 	"github.com/chromedp/chromedp"
 	"github.com/google/uuid"
@@ -243,7 +245,9 @@ func layoutSites(demo *config.Site) []*config.Site {
 // inherit), hostile=1 (CSS that attacks the banner), small=1 (a small
 // frame with content below it), tail=1 (the banner script after the frames),
 // site=ID (another site's banner: bar, bartop, modal, brand), nolink=1 (no
-// data-koekje-settings link on the page).
+// data-koekje-settings link on the page), noembeds=1 and nodecl=1 (no
+// blocked frames, no declaration), csp=nonce (a policy of nonces and
+// 'strict-dynamic' alone, the banner's tag carrying the nonce).
 func hostPage(w http.ResponseWriter, r *http.Request) {
 	switch r.URL.Path {
 	case "/host.css":
@@ -279,7 +283,12 @@ func hostPage(w http.ResponseWriter, r *http.Request) {
 	if site == "" {
 		site = "demo"
 	}
-	banner := fmt.Sprintf(`<script src="%s/s/%s.js"></script>`, base, url.PathEscape(site))
+	csp := "script-src 'nonce-e2e' " + base + " https://www.googletagmanager.com"
+	nonce := ""
+	if q.Get("csp") == "nonce" {
+		csp, nonce = "script-src 'nonce-e2e' 'strict-dynamic'", ` nonce="e2e"`
+	}
+	banner := fmt.Sprintf(`<script src="%s/s/%s.js"%s></script>`, base, url.PathEscape(site), nonce)
 	link := `<p><a href="#" id="settings" data-koekje-settings>Cookie-instellingen</a></p>`
 	if q.Get("nolink") == "1" {
 		link = `<p><a href="#top" id="top">Naar boven</a></p>`
@@ -292,9 +301,17 @@ func hostPage(w http.ResponseWriter, r *http.Request) {
 	if q.Get("small") == "1" {
 		small = `<iframe data-category="embeds" data-service="linkedin" data-src="https://www.linkedin.com/embed/x" title="Volgen" width="200" height="60"></iframe><p id="after">Daaronder.</p>`
 	}
+	embeds := `<iframe data-category="embeds" data-service="youtube" data-src="https://www.youtube-nocookie.com/embed/abc" title="Video" width="560" height="315"></iframe>
+<iframe data-category="embeds" data-service="google-maps" data-src="https://www.google.com/maps/embed?pb=x" title="Kaart" width="400" height="300"></iframe>`
+	if q.Get("noembeds") == "1" {
+		embeds = ""
+	}
+	decl := `<div data-koekje-declaration></div>`
+	if q.Get("nodecl") == "1" {
+		decl = ""
+	}
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
-	w.Header().Set("Content-Security-Policy", "default-src 'self'; script-src 'nonce-e2e' "+base+
-		" https://www.googletagmanager.com; connect-src "+base+"; style-src 'self'; frame-src https:; img-src 'self' data:")
+	w.Header().Set("Content-Security-Policy", "default-src 'self'; "+csp+"; connect-src "+base+"; style-src 'self'; frame-src https:; img-src 'self' data:")
 	fmt.Fprintf(w, `<!doctype html>
 <html lang="%s"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1"><title>Belvast test</title>%s
 %s
@@ -302,13 +319,12 @@ func hostPage(w http.ResponseWriter, r *http.Request) {
 <script type="text/plain" data-category="analytics" nonce="e2e">window.inlineRuns = (window.inlineRuns || 0) + 1</script>
 </head><body>
 <main><h1>Belvast</h1><p>Zakelijke telefonie.</p>
-<iframe data-category="embeds" data-service="youtube" data-src="https://www.youtube-nocookie.com/embed/abc" title="Video" width="560" height="315"></iframe>
-<iframe data-category="embeds" data-service="google-maps" data-src="https://www.google.com/maps/embed?pb=x" title="Kaart" width="400" height="300"></iframe>
 %s
-<div data-koekje-declaration></div>
+%s
+%s
 %s</main>
 %s
-</body></html>`, lang, head, banner, small, link, tail)
+</body></html>`, lang, head, banner, embeds, small, decl, link, tail)
 }
 
 // hostileCSS is what unfriendly pages do to a banner: reset every element
@@ -351,7 +367,13 @@ type tab struct {
 	// The first one still reaches the server, which records it; only its
 	// answer is lost, as when a connection breaks after the write.
 	refuse, reached bool
+	// failMore makes the banner's second part fail to load, as on a
+	// network that drops it.
+	failMore bool
 }
+
+// secondPart matches the address of a banner's second part.
+var secondPart = regexp.MustCompile(`/s/[a-z0-9_-]+\.[0-9a-f]{16}\.js$`)
 
 type tabOption func(*tab) error
 
@@ -427,11 +449,15 @@ func (tb *tab) intercept(ctx context.Context, paused iter.Seq2[fetch.EventReques
 		post := ev.Request.Method == "POST" && strings.HasSuffix(u.Path, "/consents")
 		tb.mu.Lock()
 		refuse, respond := tb.refuse && post, ev.ResponseStatusCode != 0
+		failMore := tb.failMore && !respond && perr == nil && secondPart.MatchString(u.Path)
 		if refuse && !respond && !tb.reached {
 			tb.reached, refuse = true, false
 		}
 		tb.mu.Unlock()
 		switch {
+		case failMore:
+			chromedp.Call(ctx, fetch.FailRequest, fetch.FailRequestParams{RequestID: ev.RequestID, ErrorReason: network.ErrorReasonConnectionReset})
+			continue
 		case refuse:
 			chromedp.Call(ctx, fetch.FulfillRequest, fetch.FulfillRequestParams{
 				RequestID: ev.RequestID, ResponseCode: 503, Body: []byte(`{"error":{"code":"unavailable","message":"down"}}`),

@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"compress/gzip"
 	"context"
+	"crypto/sha256"
 	"database/sql"
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -12,6 +14,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"sync"
@@ -347,8 +350,8 @@ func TestBundle(t *testing.T) {
 	if plain.status != 200 || !strings.Contains(plain.header.Get("Content-Type"), "javascript") {
 		t.Fatalf("bundle: %d %v", plain.status, plain.header)
 	}
-	if !bytes.Contains(plain.body, []byte(`"Stationsplein 12, 3511 ED Utrecht"`)) {
-		t.Error("bundle does not carry the site's config")
+	if !bytes.Contains(plain.body, []byte(`"Alles accepteren"`)) || bytes.Contains(plain.body, []byte(`"Stationsplein 12, 3511 ED Utrecht"`)) {
+		t.Error("the first part does not carry the first layer's texts, or carries the settings layer's")
 	}
 	br := do(t, s, "GET", "/s/demo.js", "", "Accept-Encoding", "gzip, deflate, br")
 	if br.header.Get("Content-Encoding") != "br" {
@@ -396,6 +399,50 @@ func TestBundle(t *testing.T) {
 	if head.status != 200 || len(head.body) != 0 || head.header.Get("ETag") != br.header.Get("ETag") ||
 		head.header.Get("Content-Length") != strconv.Itoa(len(br.body)) {
 		t.Errorf("HEAD: %d, %d bytes, %v", head.status, len(head.body), head.header)
+	}
+	if head.header.Get("Access-Control-Allow-Origin") != "" {
+		t.Error("the first part is open to CORS reads it does not need")
+	}
+}
+
+// The second part is served under the name the first part gives it, for
+// good, to any site's page in CORS mode; another version of it is not.
+func TestBundleSecondPart(t *testing.T) {
+	t.Parallel()
+	s, _ := newServer(t, 0)
+	first := do(t, s, "GET", "/s/demo.js", "")
+	name := regexp.MustCompile(`demo\.[0-9a-f]{16}\.js`).Find(first.body)
+	if name == nil {
+		t.Fatal("the first part names no second part")
+	}
+	path := "/s/" + string(name)
+	plain := do(t, s, "GET", path, "")
+	if plain.status != 200 || !strings.Contains(plain.header.Get("Content-Type"), "javascript") ||
+		!bytes.Contains(plain.body, []byte(`"Stationsplein 12, 3511 ED Utrecht"`)) {
+		t.Fatalf("second part: %d %v", plain.status, plain.header)
+	}
+	sum := sha256.Sum256(plain.body)
+	if !bytes.Contains(first.body, []byte("sha256-"+base64.StdEncoding.EncodeToString(sum[:]))) {
+		t.Error("the first part does not carry the second part's SRI hash")
+	}
+	br := do(t, s, "GET", path, "", "Accept-Encoding", "br")
+	got, err := io.ReadAll(brotli.NewReader(bytes.NewReader(br.body)))
+	if br.header.Get("Content-Encoding") != "br" || err != nil || !bytes.Equal(got, plain.body) {
+		t.Errorf("brotli second part: %q, %v", br.header.Get("Content-Encoding"), err)
+	}
+	if cc := br.header.Get("Cache-Control"); !strings.Contains(cc, "immutable") || br.header.Get("Access-Control-Allow-Origin") != "*" {
+		t.Errorf("second part headers: %v", br.header)
+	}
+	if br.header.Get("ETag") == "" || br.header.Get("ETag") == first.header.Get("ETag") {
+		t.Errorf("second part ETag %q", br.header.Get("ETag"))
+	}
+	if nm := do(t, s, "GET", path, "", "Accept-Encoding", "br", "If-None-Match", br.header.Get("ETag")); nm.status != 304 {
+		t.Errorf("If-None-Match: %d", nm.status)
+	}
+	for _, p := range []string{"/s/demo.0000000000000000.js", "/s/nope." + string(name[5:]), "/s/demo..js", "/s/" + string(name[:len(name)-3])} {
+		if r := do(t, s, "GET", p, ""); r.status != 404 {
+			t.Errorf("%s: %d", p, r.status)
+		}
 	}
 }
 

@@ -28,31 +28,33 @@ func (s *Server) healthz(c echo.Context) error {
 	return c.JSON(http.StatusOK, map[string]string{"status": "ok"})
 }
 
-// encoded is one representation of a bundle, with its headers made once.
+// encoded is one representation of a part of a bundle, with its headers
+// made once.
 type encoded struct {
 	body                      []byte
 	etag                      string
 	etagH, encodingH, lengthH []string
 }
 
-// servedBundle is a site's bundle as the handler serves it: identity,
-// gzip and brotli. The compressed encodings are made once, by the
-// server's background pass over every site after start (Deps.Precompress)
-// or by the first request that wants them, whichever comes first.
+// servedBundle is a site's bundle as the handler serves it: each of its
+// two parts as identity, gzip and brotli. The compressed encodings are
+// made once, by the server's background pass over every site after start
+// (Deps.Precompress) or by the first request that wants them, whichever
+// comes first.
 type servedBundle struct {
 	b         *static.Bundle
-	plain     encoded
+	plain     [2]encoded // the first part, the second
 	once      sync.Once
-	gzip, br  encoded
+	gzip, br  [2]encoded
 	packedErr error
 }
 
 func newServedBundle(b *static.Bundle) *servedBundle {
-	return &servedBundle{b: b, plain: encode(b, b.JS, "")}
+	return &servedBundle{b: b, plain: [2]encoded{encode(&b.Part, b.JS, ""), encode(&b.More, b.More.JS, "")}}
 }
 
-func encode(b *static.Bundle, body []byte, name string) encoded {
-	etag := `"` + b.ETag + name + `"`
+func encode(p *static.Part, body []byte, name string) encoded {
+	etag := `"` + p.ETag + name + `"`
 	e := encoded{body: body, etag: etag, etagH: []string{etag}, lengthH: []string{strconv.Itoa(len(body))}}
 	if name != "" {
 		e.encodingH = []string{name}
@@ -64,11 +66,13 @@ func encode(b *static.Bundle, body []byte, name string) encoded {
 // in-memory compression) the bundle is served uncompressed.
 func (sb *servedBundle) pack() error {
 	sb.once.Do(func() {
-		if sb.b.Brotli == nil {
+		if sb.b.Brotli == nil || sb.b.More.Brotli == nil {
 			sb.packedErr = sb.b.Compress()
 		}
 		if sb.packedErr == nil {
-			sb.gzip, sb.br = encode(sb.b, sb.b.Gzip, "gzip"), encode(sb.b, sb.b.Brotli, "br")
+			for i, p := range []*static.Part{&sb.b.Part, &sb.b.More} {
+				sb.gzip[i], sb.br[i] = encode(p, p.Gzip, "gzip"), encode(p, p.Brotli, "br")
+			}
 		}
 	})
 	return sb.packedErr
@@ -91,30 +95,45 @@ func (s *Server) packAll(ctx context.Context) {
 var (
 	varyEncoding = []string{"Accept-Encoding"}
 	shortCache   = []string{"public, max-age=300"}
+	longCache    = []string{"public, max-age=31536000, immutable"}
 	crossOrigin  = []string{"cross-origin"}
+	anyOrigin    = []string{"*"}
 	javascript   = []string{"text/javascript; charset=utf-8"}
 )
 
-// bundle serves /s/{site}.js, precompressed, with an ETag per encoding.
+// bundle serves a site's banner, precompressed, with an ETag per encoding:
+// the first part at /s/{site}.js, which names the second part, and the
+// second at /s/{site}.{etag}.js. The first is cached briefly, so a new
+// configuration reaches visitors soon; the second, whose name changes with
+// it, for good. The first part loads the second in CORS mode, as its SRI
+// hash requires, from whatever site embeds it.
 func (s *Server) bundle(c echo.Context) error {
-	id, ok := strings.CutSuffix(c.Param("file"), ".js")
+	name, ok := strings.CutSuffix(c.Param("file"), ".js")
+	id, version, second := strings.Cut(name, ".")
 	b := s.served[id]
-	if !ok || b == nil {
+	if !ok || b == nil || second && version != b.b.More.ETag {
 		return consent.Errorf(consent.ENOTFOUND, "no such site")
 	}
-	e := &b.plain
+	part, cache := 0, shortCache
+	if second {
+		part, cache = 1, longCache
+	}
+	e := &b.plain[part]
 	accept := c.Request().Header.Get("Accept-Encoding")
 	switch {
 	case acceptsEncoding(accept, "br") && b.pack() == nil:
-		e = &b.br
+		e = &b.br[part]
 	case acceptsEncoding(accept, "gzip") && b.pack() == nil:
-		e = &b.gzip
+		e = &b.gzip[part]
 	}
 	h := c.Response().Header()
 	h["Vary"] = varyEncoding
 	h["Etag"] = e.etagH
-	h["Cache-Control"] = shortCache
+	h["Cache-Control"] = cache
 	h["Cross-Origin-Resource-Policy"] = crossOrigin
+	if second {
+		h["Access-Control-Allow-Origin"] = anyOrigin
+	}
 	if e.encodingH != nil {
 		h["Content-Encoding"] = e.encodingH
 	}

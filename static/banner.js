@@ -1,9 +1,12 @@
-// Koekje's banner, minified by `go generate` into min/banner.js. A site's
-// bundle puts its configuration and texts, their config_hash, the shadow
-// roots' style and the declaration's style in place of the KOEKJE_ names.
-// Every text in CONFIG is a list in the order of the site's languages, the
-// default language first.
-const DCSS = KOEKJE_DCSS, CSS = KOEKJE_CSS, HASH = KOEKJE_HASH, CONFIG = KOEKJE_CONFIG
+// Koekje's banner, first part: the first layer, the blocking of scripts and
+// frames and Consent Mode's defaults. Minified by `go generate` into
+// min/banner.js. A site's bundle puts the configuration and texts this part
+// reads, their config_hash, the shadow roots' style and the address and
+// SRI hash of the second part (more.js: the settings layer, the declaration
+// and the placeholders' texts) in place of the KOEKJE_ names. Every text in
+// CONFIG is a list in the order of the site's languages, the default
+// language first.
+const CSS = KOEKJE_CSS, HASH = KOEKJE_HASH, CONFIG = KOEKJE_CONFIG, MORE = KOEKJE_MORE, SRI = KOEKJE_SRI
 const W = window, D = document, S = CONFIG.site, CATS = S.categories, SVCS = S.services, B = S.banner
 const ATTR = 'data-category'
 const ME = D.currentScript, BASE = new URL(ME.src).origin
@@ -18,10 +21,7 @@ const LANG = [D.documentElement.lang, ...navigator.languages || []].map(l => (l 
 const LI = S.languages.indexOf(LANG)
 const T = new Proxy(CONFIG.texts, { get: (t, k) => t[k]?.[LI] })
 const fill = (s, p) => s.replace(/\{p\}/g, p)
-// put places a node where a text says {a}.
-const put = (s, n) => { const [a, b] = s.split('{a}'); return [a, n, b] }
 const tr = t => t[LI]
-const catOf = id => CATS.find(c => c.id === id)
 
 // The stored choice: "1|consent id|revision|granted categories|granted services|token|gpc".
 const read = () => {
@@ -91,7 +91,7 @@ const scan = root => {
     if (svcOK(el.getAttribute(ATTR), el.dataset.service)) activate(el)
     else if (el.tagName === 'IFRAME' && !el._b) placeholder(el)
   }
-  find(root, '[data-koekje-declaration]').forEach(declaration)
+  for (const el of find(root, '[data-koekje-declaration]')) later(m => m.d(el), el)
 }
 new MutationObserver(ms => { for (const m of ms) for (const n of m.addedNodes) if (n.nodeType === 1) scan(n) })
   .observe(D.documentElement, { childList: true, subtree: true })
@@ -124,6 +124,32 @@ const shadow = (host, css = '') => {
   return root
 }
 
+// The second part, loaded once when first needed (Settings, a blocked embed,
+// a declaration, or the browser idle), from this script's origin: its nonce
+// and an SRI hash let the page's policy allow it as it allows this one. It
+// hands over its functions through the element that loads it; a part that
+// fails to load is asked for again the next time it is needed, and what
+// waited for it is done once it comes.
+let M, loading, failed
+const waiting = []
+const more = () => loading = loading || new Promise((ok, no) => {
+  const s = h('script', { src: new URL(MORE, ME.src), integrity: SRI, crossOrigin: 'anonymous', nonce: ME.nonce })
+  s.k = f => M = f(CONFIG, h, btn, link, T, tr, fill, policy, buttons, choose, record, current, activate, allowed, svcOK, st, BASE, LANG, GPC)
+  s.onload = s.onerror = () => {
+    s.remove()
+    if (!M) return no(loading = 0)
+    ok(M)
+    for (const f of waiting.splice(0)) f(M)
+  }
+  ;(D.head || D.documentElement).append(s)
+})
+// What needs the second part waits for it; where it could not load, a
+// button says so and tries again.
+const later = (f, el) => more().then(f, () => {
+  waiting.push(f)
+  el.replaceChildren(btn(T.failed, () => more().catch(() => {})))
+})
+
 // The page around a frame is dark when its first opaque background is.
 // Placeholders follow it, whatever the system's colour scheme.
 const darkPage = el => {
@@ -134,22 +160,18 @@ const darkPage = el => {
   return false // the canvas behind is white
 }
 const px = v => v && (isNaN(v) ? v : v + 'px')
+// A blocked frame's placeholder takes the frame's size at once, so nothing
+// moves when the second part fills in its words and buttons.
 const placeholder = frame => {
-  const cat = frame.getAttribute(ATTR), svc = SVCS.find(s => s.id === frame.dataset.service)
-  const who = svc ? svc.name : tr(catOf(cat).title)
   const box = frame._b = D.createElement('koekje-embed')
-  const ph = h('div', { class: 'ph' + (darkPage(frame.parentElement) ? ' dark' : ''), role: 'region', 'aria-label': frame.title ? `${frame.title} (${who})` : who },
-    h('p', null, fill(T.blocked, who)),
-    h('div', { class: 'row' },
-      // Loading once grants nothing beyond this page view, but is recorded.
-      btn(T.once, () => { activate(frame, 1); if (svc) record('load_once', current(), [svc.id]) }),
-      btn(fill(T.allow, who), () => svc ? choose('custom', st.cats, [...st.svcs, svc.id]) : choose('custom', [...st.cats, cat], st.svcs))))
+  const ph = h('div', { class: 'ph' + (darkPage(frame.parentElement) ? ' dark' : '') })
   const w = px(frame.getAttribute('width'))
   ph.style.minHeight = px(frame.getAttribute('height'))
   shadow(box, w ? `width:${w}!important;max-width:100%!important` : '').append(ph)
   // Page rules such as iframe { display: block } beat the hidden attribute.
   frame.style.setProperty('display', 'none', 'important')
   frame.before(box)
+  later(m => box.isConnected && m.p(frame, ph), ph)
 }
 
 // Deleting the declared first-party cookies of everything refused, on this
@@ -226,7 +248,7 @@ const send = () => {
       st.id = j.consent_id
       st.token = j.token
       if (decided) write()
-      if (idBox) idBox.replaceWith(idLine())
+      M?.i()
     }
     queue.shift()
     wait = 0
@@ -249,7 +271,7 @@ send()
 // bar as a popover that leaves the page usable, or a modal <dialog> that
 // makes it inert), with three equal choices; the settings layer always in
 // the modal, with a sticky header and action bar.
-let host, dialog, back, idBox, fab
+let host, dialog, back, fab
 const close = () => {
   if (!host) return
   host.remove()
@@ -288,30 +310,7 @@ const buttons = extra => h('div', { class: 'row acts' },
   btn(T.accept, () => choose('accept_all', CATS.map(c => c.id), []), 'main'),
   btn(T.reject, () => choose('reject_all', [], []), 'main'),
   extra)
-// "2y" in words, by the browser: "2 jaar", "2 Jahre", "2 ans". The texts
-// hold "session", and each duration the site names in a language whose
-// words for them browsers lack.
-const UNITS = { h: 'hour', d: 'day', w: 'week', mo: 'month', y: 'year' }
-const duration = d => {
-  const m = /^(\d+)(\w+)$/.exec(d)
-  return T[d] || new Intl.NumberFormat(LANG, { style: 'unit', unit: UNITS[m[2]], unitDisplay: 'long' }).format(m[1])
-}
-// How long a service or a cookie keeps its data, as a sentence.
-const kept = r => r && [h('br'), fill(T.retention, duration(r))]
-const idLine = () => idBox = h('p', { class: 'id' }, st.id && [`${T.id}: `, h('code', null, st.id), ' · ',
-  link(`${BASE}/api/v1/consents/${st.id}/receipt?token=${encodeURIComponent(st.token || '')}`, T.receipt)])
 const policy = () => link(S.controller.privacy_policy, fill(T.privacy, S.controller.organisation))
-// Who is responsible, and where a visitor may complain.
-const who = () => {
-  const c = S.controller, a = S.authority
-  return h('p', { class: 'who' }, put(T.who, [[c.organisation, c.address].filter(x => x).join(', ') + ', ', h('a', { href: 'mailto:' + c.email }, c.email)]),
-    ' ', a && put(T.complain, link(a.url, a.name)))
-}
-// A table of cookies; each cell names its column for narrow layouts, where
-// the declaration shows a cookie as labelled lines.
-const table = (cls, heads, rows) => h('table', { class: cls }, h('thead', null, h('tr', null, heads.map(x => h('th', null, x)))),
-  h('tbody', null, rows.map(r => h('tr', null, r.map((x, i) => h('td', { 'data-l': heads[i] }, x))))))
-const sw = (id, label, on, off) => h('input', { type: 'checkbox', role: 'switch', id, 'aria-label': label, checked: on, disabled: off })
 
 const render = layer => {
   dialog.dataset.layer = layer
@@ -320,41 +319,12 @@ const render = layer => {
   if (layer === 'first') {
     title = T.title
     body = h('p', { id: 'k-d' }, S.intro ? tr(S.intro) : T.intro, ' ', policy())
-    acts = buttons(btn(T.settings, () => show('settings')))
+    acts = buttons(btn(failed && !M ? T.failed : T.settings, () => show('settings')))
   } else if (layer === 'reload') {
     title = T.title
     body = h('p', { id: 'k-d' }, T.stale)
     acts = h('div', { class: 'row acts' }, btn(T.reload, () => location.reload(), 'main'), btn(T.close, close))
-  } else {
-    body = [GPC && h('p', { class: 'note' }, T.gpc), CATS.map(cat => {
-      const id = 'k-' + cat.id, svcs = SVCS.filter(s => s.category === cat.id)
-      const box = sw(id, tr(cat.title), allowed(cat.id), cat.required)
-      const subs = cat.required ? [] : svcs.map(s => sw('k-s-' + s.id, s.name, svcOK(cat.id, s.id)))
-      const sync = () => {
-        const n = subs.filter(b => b.checked).length
-        box.checked = n && n === subs.length
-        box.indeterminate = n && n < subs.length
-      }
-      box.onchange = () => { for (const b of subs) b.checked = box.checked }
-      for (const b of subs) b.onchange = sync
-      if (subs.length) sync()
-      // A native disclosure: the summary opens the row; the switch beside it
-      // is no part of it, so no control sits inside another.
-      const more = h('details', { id: id + '-b' }, h('summary', null, tr(cat.title)),
-        h('p', { id: id + '-d' }, tr(cat.description)),
-        svcs.map((s, i) => h('div', { class: 'svc' },
-          h('div', { class: 'head' }, subs[i] ? [h('label', { for: subs[i].id }, s.name), subs[i]] : h('strong', null, s.name)),
-          h('p', null, s.provider, s.privacy_policy && [' · ', link(s.privacy_policy, fill(T.privacy, s.provider))]),
-          table(null, [T.name, T.purpose, T.duration], s.cookies.map(ck => [h('code', null, ck.name), [tr(ck.purpose), kept(ck.retention || s.retention)], duration(ck.duration)])))))
-      box.setAttribute('aria-describedby', id + '-d')
-      return h('section', { class: 'cat' }, more, cat.required && h('span', { class: 'on' }, T.always), box)
-    }), idLine(), who(), h('p', null, policy())]
-    const on = id => dialog.querySelector('#k-' + id)?.checked
-    acts = buttons(btn(T.save, () => {
-      const c = CATS.map(c => c.id).filter(on)
-      choose('custom', c, SVCS.filter(s => !c.includes(s.category) && on('s-' + s.id)).map(s => s.id))
-    }))
-  }
+  } else [body, acts] = M.s(dialog)
   dialog.replaceChildren(
     h('div', { class: 'top' }, h('h2', { id: 'k-t', tabIndex: -1 }, title),
       layer !== 'first' && h('button', { class: 'x', onclick: esc, 'aria-label': T.close }, '×')),
@@ -365,6 +335,13 @@ const render = layer => {
 }
 
 const show = (layer = 'first') => {
+  if (layer === 'settings' && !M) {
+    return more().then(() => show(layer), () => {
+      failed = 1
+      show()
+      dialog.querySelector('.acts button:last-child').focus()
+    })
+  }
   const modal = layer !== 'first' || B.layout === 'modal'
   if (!host || host._m !== modal) {
     if (host) host.remove()
@@ -386,19 +363,6 @@ const show = (layer = 'first') => {
   render(layer)
 }
 
-// The cookie declaration: every service and cookie, in the page's language.
-let dsheet
-const declaration = el => {
-  if (!dsheet) {
-    dsheet = new CSSStyleSheet()
-    dsheet.replaceSync(DCSS)
-    D.adoptedStyleSheets = [...D.adoptedStyleSheets, dsheet]
-  }
-  el.replaceChildren(table('koekje-declaration', [T.name, T.provider, T.domain, T.category, T.duration, T.purpose],
-    SVCS.flatMap(s => s.cookies.map(ck => [h('code', null, ck.name), s.privacy_policy ? link(s.privacy_policy, s.provider) : s.provider,
-      ck.domain || location.hostname, tr(catOf(s.category).title), duration(ck.duration), [tr(ck.purpose), kept(ck.retention || s.retention)]]))), who())
-}
-
 D.addEventListener('click', e => {
   if (e.target.closest?.('[data-koekje-settings]')) { e.preventDefault(); show('settings') }
 })
@@ -406,6 +370,8 @@ D.addEventListener('click', e => {
 const start = () => {
   scan(D)
   button()
+  // The settings open at once when the visitor asks for them.
+  ;(W.requestIdleCallback || setTimeout)(() => more().catch(() => {}))
 }
 if (D.readyState === 'loading') D.addEventListener('DOMContentLoaded', start)
 else start()

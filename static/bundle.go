@@ -7,7 +7,9 @@ import (
 	"compress/gzip"
 	"crypto/sha256"
 	"embed"
+	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io/fs"
 	"regexp"
@@ -35,17 +37,31 @@ var demo embed.FS
 // bundle.
 var Demo, _ = fs.Sub(demo, "demo")
 
-// Bundle is one site's banner: the minified script with its configuration
-// and texts, compressed once (Build, or BuildPlain and later Compress).
+// Bundle is one site's banner in two parts, each a minified script with
+// its share of the configuration and texts, compressed once (Build, or
+// BuildPlain and later Compress). The first part, served at /s/{site}.js,
+// shows the first layer and blocks what waits for consent; the second,
+// served at MorePath and loaded by the first when needed, holds the
+// settings layer, the declaration and the placeholders' texts.
 type Bundle struct {
 	Site    string
 	Version []byte // what a visitor is shown: the site's configuration and texts, as JSON
 	Hash    string // config.Hash(Version): the config_hash a choice refers to
-	JS      []byte
-	Gzip    []byte
-	Brotli  []byte
-	ETag    string // strong validator of JS; encodings append a suffix
+	Part           // the first part
+	More    Part   // the second part
 }
+
+// Part is one script of a bundle with its encodings.
+type Part struct {
+	JS     []byte
+	Gzip   []byte
+	Brotli []byte
+	ETag   string // strong validator of JS; encodings append a suffix
+}
+
+// MorePath is where the second part is served: its name holds its ETag,
+// so it may be cached for good, and a first part asks only for its own.
+func (b *Bundle) MorePath() string { return "/s/" + b.Site + "." + b.More.ETag + ".js" }
 
 // version is the JSON a bundle's hash covers.
 type version struct {
@@ -92,7 +108,7 @@ func BuildPlain(s *config.Site) (*Bundle, error) {
 	b := &Bundle{Site: s.ID, Version: body, Hash: config.Hash(body)}
 	// The default language first, so the banner needs no other word of it.
 	langs := append([]string{s.DefaultLanguage}, slices.DeleteFunc(slices.Clone(s.Languages), func(l string) bool { return l == s.DefaultLanguage })...)
-	shipped, err := ship(v, langs)
+	first, rest, err := ship(v, langs)
 	if err != nil {
 		return nil, err
 	}
@@ -105,30 +121,45 @@ func BuildPlain(s *config.Site) (*Bundle, error) {
 	if err != nil {
 		return nil, err
 	}
-	js, err := files.ReadFile("min/banner.js")
+	js, err := files.ReadFile("min/more.js")
+	if err != nil {
+		return nil, err
+	}
+	b.More.JS = []byte(strings.NewReplacer(
+		"KOEKJE_REST", string(jsObject(rest)), "KOEKJE_DCSS", jsString(string(dcss)),
+	).Replace(string(js)))
+	b.More.ETag = config.Hash(b.More.JS)[7:23]
+	// The second part's SRI hash, which a policy of hashes can allow too.
+	sum := sha256.Sum256(b.More.JS)
+	js, err = files.ReadFile("min/banner.js")
 	if err != nil {
 		return nil, err
 	}
 	b.JS = []byte(strings.NewReplacer(
-		"KOEKJE_CONFIG", string(jsObject(shipped)), "KOEKJE_HASH", jsString(b.Hash),
-		"KOEKJE_CSS", jsString(css), "KOEKJE_DCSS", jsString(string(dcss)),
+		"KOEKJE_CONFIG", string(jsObject(first)), "KOEKJE_HASH", jsString(b.Hash), "KOEKJE_CSS", jsString(css),
+		"KOEKJE_MORE", jsString(b.MorePath()[len("/s/"):]), "KOEKJE_SRI", jsString("sha256-"+base64.StdEncoding.EncodeToString(sum[:])),
 	).Replace(string(js)))
 	b.ETag = config.Hash(b.JS)[7:23]
 	return b, nil
 }
 
-// Compress fills Gzip and Brotli from JS. The same script is compressed
-// once per process, however many servers or bundles carry it: brotli at
-// its best level costs tens of milliseconds a bundle.
+// Compress fills Gzip and Brotli from JS in both parts.
 func (b *Bundle) Compress() error {
-	v, _ := packed.LoadOrStore(sha256.Sum256(b.JS), &encodings{})
+	return errors.Join(b.Part.compress(), b.More.compress())
+}
+
+// compress fills the part's encodings. The same script is compressed once
+// per process, however many servers or bundles carry it: brotli at its
+// best level costs tens of milliseconds a bundle.
+func (p *Part) compress() error {
+	v, _ := packed.LoadOrStore(sha256.Sum256(p.JS), &encodings{})
 	e := v.(*encodings)
 	e.once.Do(func() {
-		if e.gzip, e.err = gzipBytes(b.JS); e.err == nil {
-			e.br, e.err = brotliBytes(b.JS)
+		if e.gzip, e.err = gzipBytes(p.JS); e.err == nil {
+			e.br, e.err = brotliBytes(p.JS)
 		}
 	})
-	b.Gzip, b.Brotli = e.gzip, e.br
+	p.Gzip, p.Brotli = e.gzip, e.br
 	return e.err
 }
 
@@ -143,22 +174,22 @@ type encodings struct {
 	err      error
 }
 
-// ship is the version as the bundle carries it, shorter on the wire: every
-// text, a map from language to string in the version, becomes a list in
-// the order of langs (the site's languages, its default first), the
-// interface texts are listed per key, so no key is repeated for each
-// language, and the keys the minifier shortened in banner.js are shortened
-// alike.
-func ship(v version, langs []string) ([]byte, error) {
+// ship is the version as the bundle carries it, in the first part's share
+// and the rest, shorter on the wire: every text, a map from language to
+// string in the version, becomes a list in the order of langs (the site's
+// languages, its default first), the interface texts are listed per key,
+// so no key is repeated for each language, and the keys the minifier
+// shortened in the scripts are shortened alike.
+func ship(v version, langs []string) (first, rest []byte, err error) {
 	var site any
 	if err := json.Unmarshal(v.Site, &site); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	texts := map[string]any{}
 	for i, l := range langs {
 		var t map[string]any
 		if err := json.Unmarshal(v.Texts[l], &t); err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		for k, s := range t {
 			// A key only some languages have (a duration in words) is
@@ -182,9 +213,93 @@ func ship(v version, langs []string) ([]byte, error) {
 	}
 	props, err := shortProps()
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	return json.Marshal(rename(map[string]any{"site": byLanguage(site, langs), "texts": texts}, props))
+	f, r := split(map[string]any{"site": byLanguage(site, langs), "texts": texts}, "")
+	if first, err = json.Marshal(rename(f, props)); err != nil {
+		return nil, nil, err
+	}
+	rest, err = json.Marshal(rename(r, props))
+	return first, rest, err
+}
+
+// firstPart is what the first part of the banner reads: the first layer,
+// the choice, Consent Mode and the cookies deleted on a refusal. Items of
+// a list are "*"; a path names its whole value.
+var firstPart = map[string]bool{
+	"site.id": true, "site.revision": true, "site.languages": true, "site.choice_months": true, "site.intro": true,
+	"site.banner.layout": true, "site.banner.settings_button.show": true,
+	"site.controller.organisation": true, "site.controller.privacy_policy": true,
+	"site.categories.*.id": true, "site.categories.*.required": true, "site.categories.*.consent_mode": true,
+	"site.services.*.id": true, "site.services.*.category": true,
+	"site.services.*.cookies.*.name": true, "site.services.*.cookies.*.domain": true,
+	"texts.title": true, "texts.intro": true, "texts.accept": true, "texts.reject": true, "texts.settings": true,
+	"texts.failed": true, "texts.privacy": true, "texts.close": true, "texts.stale": true, "texts.reload": true,
+	"texts.cookies": true,
+}
+
+// split divides the value at path into the first part's share and the
+// rest (nil where either has nothing). Lists keep their length in both, an
+// item with nothing of its own an empty object, so the second part joins
+// them item by item.
+func split(v any, path string) (first, rest any) {
+	if firstPart[path] {
+		return v, nil
+	}
+	inner := false
+	for p := range firstPart {
+		if strings.HasPrefix(p, path+".") || path == "" {
+			inner = true
+			break
+		}
+	}
+	if !inner {
+		return nil, v
+	}
+	join := func(k string) string {
+		if path == "" {
+			return k
+		}
+		return path + "." + k
+	}
+	switch x := v.(type) {
+	case map[string]any:
+		f, r := map[string]any{}, map[string]any{}
+		for k, y := range x {
+			if a, b := split(y, join(k)); a != nil {
+				f[k] = a
+				if b != nil {
+					r[k] = b
+				}
+			} else if b != nil {
+				r[k] = b
+			}
+		}
+		if len(r) == 0 {
+			return f, nil
+		}
+		return f, r
+	case []any:
+		f, r := make([]any, len(x)), make([]any, len(x))
+		some := false
+		for i, y := range x {
+			a, b := split(y, join("*"))
+			f[i], r[i] = orEmpty(a), orEmpty(b)
+			some = some || b != nil
+		}
+		if !some {
+			return f, nil
+		}
+		return f, r
+	}
+	return nil, v
+}
+
+func orEmpty(v any) any {
+	if v == nil {
+		return map[string]any{}
+	}
+	return v
 }
 
 // shortProps reads the keys the minifier shortened in banner.js.

@@ -15,16 +15,20 @@ import (
 )
 
 // Sources are the files minified into static/min under the same name.
-var Sources = []string{"banner.js", "banner.css", "box.css", "bar.css", "button.css", "declaration.css"}
+var Sources = []string{"banner.js", "more.js", "banner.css", "box.css", "bar.css", "button.css", "declaration.css"}
 
-// Placeholders are the names in banner.js that a site's bundle replaces
-// with its configuration, hash and style; each must survive minification
-// exactly once.
-var Placeholders = []string{"KOEKJE_CONFIG", "KOEKJE_HASH", "KOEKJE_CSS", "KOEKJE_DCSS"}
+// Placeholders are the names in each script that a site's bundle replaces
+// with its configuration, hash, style and the second part's address; each
+// must survive minification exactly once.
+var Placeholders = map[string][]string{
+	"banner.js": {"KOEKJE_CONFIG", "KOEKJE_HASH", "KOEKJE_CSS", "KOEKJE_MORE", "KOEKJE_SRI"},
+	"more.js":   {"KOEKJE_REST", "KOEKJE_DCSS"},
+}
 
-// Props are the configuration's keys the minifier shortens in banner.js;
-// a site's bundle renames them in its configuration the same way, after
-// props.json. None of them may name a property of the DOM, of the choice
+// Props are the configuration's keys the minifier shortens in the banner's
+// two scripts, alike in both (the second is minified with the first's
+// names); a site's bundle renames them in its configuration the same way,
+// after props.json. None of them may name a property of the DOM, of the choice
 // sent to the server or of the page's API. The interface texts' keys are
 // among them.
 const Props = "^(consent_mode|required|description|privacy_policy|provider|cookies|duration|retention|purpose|domain|category|controller|organisation|address|email|authority|default_language|choice_months|layout|settings_button|intro|categories|banner|site|texts|" +
@@ -34,6 +38,7 @@ const Props = "^(consent_mode|required|description|privacy_policy|provider|cooki
 // the shortened keys as props.json.
 func All(fsys fs.FS) (map[string][]byte, error) {
 	out := map[string][]byte{}
+	mangled := map[string]any{}
 	for _, name := range Sources {
 		src, err := fs.ReadFile(fsys, name)
 		if err != nil {
@@ -45,7 +50,7 @@ func All(fsys fs.FS) (map[string][]byte, error) {
 		}
 		if strings.HasSuffix(name, ".js") {
 			opts.Loader, opts.Format, opts.MinifyIdentifiers = api.LoaderJS, api.FormatIIFE, true
-			opts.MangleProps, opts.MangleCache = Props, map[string]any{}
+			opts.MangleProps, opts.MangleCache = Props, mangled
 		}
 		res := api.Transform(string(src), opts)
 		if err := buildError(res.Errors); err != nil {
@@ -53,7 +58,7 @@ func All(fsys fs.FS) (map[string][]byte, error) {
 		}
 		code := bytes.TrimSpace(res.Code)
 		if opts.Loader == api.LoaderJS {
-			for _, p := range Placeholders {
+			for _, p := range Placeholders[name] {
 				if n := bytes.Count(code, []byte(p)); n != 1 {
 					return nil, fmt.Errorf("%s: %s occurs %d times after minifying, want once", name, p, n)
 				}
@@ -61,13 +66,14 @@ func All(fsys fs.FS) (map[string][]byte, error) {
 		}
 		out[name] = append(code, '\n')
 		if res.MangleCache != nil {
-			props, err := json.MarshalIndent(res.MangleCache, "", "  ")
-			if err != nil {
-				return nil, err
-			}
-			out["props.json"] = append(props, '\n')
+			mangled = res.MangleCache
 		}
 	}
+	props, err := json.MarshalIndent(mangled, "", "  ")
+	if err != nil {
+		return nil, err
+	}
+	out["props.json"] = append(props, '\n')
 	return out, nil
 }
 

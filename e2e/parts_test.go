@@ -89,7 +89,8 @@ func TestFirstRequestAlone(t *testing.T) {
 // then shows its choices, still without a request to the provider.
 func TestPlaceholderRetry(t *testing.T) {
 	t.Parallel()
-	tb := newTab(t)
+	// Without idle loading only the click retries.
+	tb := newTab(t, noIdle)
 	tb.setFailMore(true)
 	tb.open("/?nodecl=1")
 	embeds := `[...document.querySelectorAll('koekje-embed')]`

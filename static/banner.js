@@ -113,14 +113,17 @@ const h = (tag, attrs, ...kids) => {
 // Buttons in a shadow root belong to no form of the page: no type needed.
 const btn = (text, onclick, cls) => h('button', { class: cls, onclick }, text)
 const link = (href, text) => h('a', { href, target: '_blank' }, text)
-let sheet
-const shadow = (host, css = '') => {
+// One sheet for every shadow root; the second part adds the settings
+// layer's style to it.
+let sheet, css = CSS
+const style = c => { css += c; sheet?.replaceSync(css) }
+const shadow = (host, hostCSS = '') => {
   // The host element is styled by its page; only important inline styles
   // win over rules like * { all: unset } there.
-  host.style.cssText = 'all:initial!important;display:block!important;' + css
+  host.style.cssText = 'all:initial!important;display:block!important;' + hostCSS
   const root = host.attachShadow({ mode: 'open' })
   root.adoptedStyleSheets = [sheet = sheet || new CSSStyleSheet()]
-  if (!sheet.cssRules.length) sheet.replaceSync(CSS)
+  if (!sheet.cssRules.length) sheet.replaceSync(css)
   return root
 }
 
@@ -134,7 +137,7 @@ let M, loading, failed
 const waiting = []
 const more = () => loading = loading || new Promise((ok, no) => {
   const s = h('script', { src: new URL(MORE, ME.src), integrity: SRI, crossOrigin: 'anonymous', nonce: ME.nonce })
-  s.k = f => M = f(CONFIG, h, btn, link, T, tr, fill, policy, buttons, choose, record, current, activate, allowed, svcOK, st, BASE, LANG, GPC)
+  s.k = f => M = f(CONFIG, h, btn, link, T, tr, fill, policy, buttons, choose, record, current, activate, allowed, svcOK, st, BASE, LANG, GPC, style)
   s.onload = s.onerror = () => {
     s.remove()
     if (!M) return no(loading = 0)

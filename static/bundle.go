@@ -125,8 +125,12 @@ func BuildPlain(s *config.Site) (*Bundle, error) {
 	if err != nil {
 		return nil, err
 	}
+	scss, err := files.ReadFile("min/settings.css")
+	if err != nil {
+		return nil, err
+	}
 	b.More.JS = []byte(strings.NewReplacer(
-		"KOEKJE_REST", string(jsObject(rest)), "KOEKJE_DCSS", jsString(string(dcss)),
+		"KOEKJE_REST", string(jsObject(rest)), "KOEKJE_SCSS", jsString(string(scss)), "KOEKJE_DCSS", jsString(string(dcss)),
 	).Replace(string(js)))
 	b.More.ETag = config.Hash(b.More.JS)[7:23]
 	// The second part's SRI hash, which a policy of hashes can allow too.

@@ -15,7 +15,7 @@ import (
 // before the banner shows, and the second, loaded when needed.
 const (
 	firstBudget  = 6500
-	secondBudget = 4600
+	secondBudget = 5000
 )
 
 func TestSizeBudget(t *testing.T) {

@@ -3,10 +3,12 @@
 // first layer never needs. Minified by `go generate` into min/more.js with
 // the first part's names for the configuration's keys. A site's bundle puts
 // the rest of its configuration and texts (the keys the first part does not
-// read) and the declaration's style in place of the KOEKJE_ names. The first
+// read), the settings layer's style and the declaration's style in place
+// of the KOEKJE_ names. The first
 // part loads this script and hands it what it shares, in this order.
-document.currentScript.k((CONFIG, h, btn, link, T, tr, fill, policy, buttons, choose, record, current, activate, allowed, svcOK, st, BASE, LANG, GPC) => {
+document.currentScript.k((CONFIG, h, btn, link, T, tr, fill, policy, buttons, choose, record, current, activate, allowed, svcOK, st, BASE, LANG, GPC, style) => {
   const DCSS = KOEKJE_DCSS, D = document
+  style(KOEKJE_SCSS)
   // Both halves of the configuration are one object from now on: objects
   // and lists join key by key and item by item.
   const merge = (a, b) => {

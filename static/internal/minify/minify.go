@@ -15,14 +15,14 @@ import (
 )
 
 // Sources are the files minified into static/min under the same name.
-var Sources = []string{"banner.js", "more.js", "banner.css", "box.css", "bar.css", "button.css", "declaration.css"}
+var Sources = []string{"banner.js", "more.js", "banner.css", "settings.css", "box.css", "bar.css", "button.css", "declaration.css"}
 
 // Placeholders are the names in each script that a site's bundle replaces
 // with its configuration, hash, style and the second part's address; each
 // must survive minification exactly once.
 var Placeholders = map[string][]string{
 	"banner.js": {"KOEKJE_CONFIG", "KOEKJE_HASH", "KOEKJE_CSS", "KOEKJE_MORE", "KOEKJE_SRI"},
-	"more.js":   {"KOEKJE_REST", "KOEKJE_DCSS"},
+	"more.js":   {"KOEKJE_REST", "KOEKJE_SCSS", "KOEKJE_DCSS"},
 }
 
 // Props are the configuration's keys the minifier shortens in the banner's

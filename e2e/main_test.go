@@ -103,7 +103,7 @@ var (
 // browser starts the package's one Chromium the first time a test needs
 // it, so a run of tests that need none starts none. Without Chromium the
 // test skips with an install hint, except under CI=true, where it fails.
-func browser(t *testing.T) context.Context {
+func browser(t testing.TB) context.Context {
 	t.Helper()
 	browserOnce.Do(func() {
 		chrome := os.Getenv("CHROME_PATH")
@@ -149,7 +149,7 @@ func browser(t *testing.T) context.Context {
 }
 
 // axeScript is axe-core's source, read the first time a test asks.
-func axeScript(t *testing.T) string {
+func axeScript(t testing.TB) string {
 	t.Helper()
 	axeOnce.Do(func() { axeSource, axeErr = loadAxe() })
 	if axeErr != nil {
@@ -359,7 +359,7 @@ type request struct {
 
 // tab is one test's browser context with its request log.
 type tab struct {
-	t   *testing.T
+	t   testing.TB
 	ctx context.Context
 	mu  sync.Mutex
 	log []request
@@ -386,7 +386,7 @@ func withGPC(tb *tab) error {
 	return err
 }
 
-func newTab(t *testing.T, opts ...tabOption) *tab {
+func newTab(t testing.TB, opts ...tabOption) *tab {
 	t.Helper()
 	ctx, cancel := chromedp.NewContext(browser(t), chromedp.WithNewBrowserContext())
 	t.Cleanup(cancel)

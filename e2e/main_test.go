@@ -246,7 +246,8 @@ func layoutSites(demo *config.Site) []*config.Site {
 // frame with content below it), tail=1 (the banner script after the frames),
 // site=ID (another site's banner: bar, bartop, modal, brand), nolink=1 (no
 // data-koekje-settings link on the page), noembeds=1 and nodecl=1 (no
-// blocked frames, no declaration), csp=nonce (a policy of nonces and
+// blocked frames, no declaration), decl=tag (the banner's tag says the
+// page carries a declaration), csp=nonce (a policy of nonces and
 // 'strict-dynamic' alone, the banner's tag carrying the nonce).
 func hostPage(w http.ResponseWriter, r *http.Request) {
 	switch r.URL.Path {
@@ -287,6 +288,9 @@ func hostPage(w http.ResponseWriter, r *http.Request) {
 	nonce := ""
 	if q.Get("csp") == "nonce" {
 		csp, nonce = "script-src 'nonce-e2e' 'strict-dynamic'", ` nonce="e2e"`
+	}
+	if q.Get("decl") == "tag" {
+		nonce += " data-koekje-declaration"
 	}
 	banner := fmt.Sprintf(`<script src="%s/s/%s.js"%s></script>`, base, url.PathEscape(site), nonce)
 	link := `<p><a href="#" id="settings" data-koekje-settings>Cookie-instellingen</a></p>`

@@ -135,14 +135,20 @@ const shadow = (host, hostCSS = '') => {
 // waited for it is done once it comes.
 let M, loading, failed
 const waiting = []
+// A page whose banner tag says it carries a declaration asks at once, and
+// its first frame waits for the second part, so nothing moves when the
+// declaration fills in.
+const DECL = ME.hasAttribute('data-koekje-declaration')
 const more = () => loading = loading || new Promise((ok, no) => {
-  const s = h('script', { src: new URL(MORE, ME.src), integrity: SRI, crossOrigin: 'anonymous', nonce: ME.nonce })
-  s.k = f => M = f(CONFIG, h, btn, link, T, tr, fill, policy, buttons, choose, record, current, activate, allowed, svcOK, st, BASE, LANG, GPC, style)
+  const s = h('script', { src: new URL(MORE, ME.src), integrity: SRI, crossOrigin: 'anonymous', nonce: ME.nonce, blocking: DECL && 'render' })
+  // What waited is done as the second part runs, before the next frame.
+  s.k = f => {
+    ok(M = f(CONFIG, h, btn, link, T, tr, fill, policy, buttons, choose, record, current, activate, allowed, svcOK, st, BASE, LANG, GPC, style))
+    for (const f of waiting.splice(0)) f(M)
+  }
   s.onload = s.onerror = () => {
     s.remove()
-    if (!M) return no(loading = 0)
-    ok(M)
-    for (const f of waiting.splice(0)) f(M)
+    if (!M) no(loading = 0)
   }
   ;(D.head || D.documentElement).append(s)
 })
@@ -376,6 +382,7 @@ const start = () => {
   // The settings open at once when the visitor asks for them.
   ;(W.requestIdleCallback || setTimeout)(() => more().catch(() => {}))
 }
+if (DECL) more().catch(() => {})
 if (D.readyState === 'loading') D.addEventListener('DOMContentLoaded', start)
 else start()
 if (!decided) {

@@ -84,8 +84,8 @@ const activate = (el, once) => {
   el.replaceWith(s)
 }
 const find = (root, q) => root.matches?.(q) ? [root] : root.querySelectorAll?.(q) || []
-// Declarations are written as soon as the parser adds them, before the
-// page is painted, so nothing below them moves.
+// A declaration asks for the second part the moment the parser adds it
+// (before the first frame, where the banner's tag announced it).
 const scan = root => {
   for (const el of find(root, blocked)) {
     if (svcOK(el.getAttribute(ATTR), el.dataset.service)) activate(el)

@@ -245,8 +245,12 @@ func (s *Server) export(c echo.Context) error {
 		c.Response().Header().Set("Retry-After", "10")
 		return consent.Errorf(consent.ERATELIMIT, "%d exports are running; retry when one has finished", cap(s.exports))
 	}
+	opts, err := csvOptions(c)
+	if err != nil {
+		return err
+	}
 	out := &deadlineWriter{w: c.Response(), rc: http.NewResponseController(c.Response())}
-	w, err := export.New(c.QueryParam("format"), site, out)
+	w, err := export.NewWith(c.QueryParam("format"), site, out, opts)
 	if err != nil {
 		return err
 	}
@@ -260,9 +264,18 @@ func (s *Server) export(c echo.Context) error {
 	h.Set("Trailer", "Koekje-Export-Records, Koekje-Export-Status")
 	c.Response().WriteHeader(http.StatusOK)
 	n := 0
-	err = s.store.Scan(c.Request().Context(), f, func(r *consent.Record) error { n++; return w.Write(r) })
+	var signed []byte
+	if s.logKey != "" {
+		// Read before the records: every leaf of the site below its size
+		// is then one of the export's records (unless a purge or the
+		// filter left it out), so a verifier sees a record cut off the end.
+		signed, err = s.store.LatestCheckpoint(c.Request().Context())
+	}
 	if err == nil {
-		err = w.Close()
+		err = s.store.Scan(c.Request().Context(), f, func(r *consent.Record) error { n++; return w.Write(r) })
+	}
+	if err == nil {
+		err = w.End(export.NewSummary(f, signed))
 	}
 	if err != nil {
 		s.log.Warn("export ended early", "site", site.ID, "records", n, "reason", withoutAddress(err))
@@ -271,6 +284,27 @@ func (s *Server) export(c echo.Context) error {
 	h.Set("Koekje-Export-Records", strconv.Itoa(n))
 	h.Set("Koekje-Export-Status", "complete")
 	return nil
+}
+
+// csvOptions reads a CSV export's separator (comma or semicolon) and
+// whether it starts with a byte order mark.
+func csvOptions(c echo.Context) (export.Options, error) {
+	var o export.Options
+	switch c.QueryParam("separator") {
+	case "", "comma":
+	case "semicolon":
+		o.Separator = ';'
+	default:
+		return o, consent.FieldErrorf(consent.EINVALID, "separator", "must be comma or semicolon")
+	}
+	switch c.QueryParam("bom") {
+	case "", "false":
+	case "true":
+		o.BOM = true
+	default:
+		return o, consent.FieldErrorf(consent.EINVALID, "bom", "must be true or false")
+	}
+	return o, nil
 }
 
 // maxExports bounds the exports that run at once below the store's eight

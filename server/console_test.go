@@ -157,8 +157,9 @@ func TestConsolePages(t *testing.T) {
 	if !strings.Contains(verified, "Checked the hash chain alone") || !strings.Contains(verified, "keeps no transparency log") {
 		t.Errorf("verify does not say what it checked against: %s", verified)
 	}
+	// A header, 3 records and the summary.
 	resp, csv := b.get("/admin/sites/demo/export?format=csv")
-	if resp.StatusCode != 200 || strings.Count(csv, "\r\n") != 4 || !strings.Contains(resp.Header.Get("Content-Disposition"), "demo-consents.csv") {
+	if resp.StatusCode != 200 || strings.Count(csv, "\r\n") != 5 || !strings.Contains(resp.Header.Get("Content-Disposition"), "demo-consents.csv") {
 		t.Errorf("download: %d %q", resp.StatusCode, resp.Header.Get("Content-Disposition"))
 	}
 	id := a["consent_id"].(string)

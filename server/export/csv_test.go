@@ -2,7 +2,7 @@ package export
 
 import (
 	"bytes"
-	"encoding/csv"
+	"io"
 	"strings"
 	"testing"
 	"time"
@@ -14,34 +14,74 @@ import (
 )
 
 // A visitor's user agent or page URL never becomes a live formula in a
-// spreadsheet: cells starting with =, +, -, @, tab or CR are made inert.
+// spreadsheet: cells starting with =, +, -, @, tab, CR or LF are made
+// inert with an apostrophe; one that starts with an apostrophe gets one
+// more, so the reader gives back exactly what was recorded, CR included.
 func TestCSVCellsAreInert(t *testing.T) {
 	site := config.Demo().Site("demo")
-	for _, ua := range []string{`=HYPERLINK("https://evil.example","x")`, "+cmd|' /C calc'!A0", "@SUM(1+1)", "-1+1", "\t=1", "\r=1"} {
-		var out bytes.Buffer
-		w, err := New("csv", site, &out)
-		if err != nil {
-			t.Fatal(err)
-		}
-		r := &consent.Record{RecordID: uuid.New(), ConsentID: uuid.New(), Site: "demo", RecordedAt: time.Now(), Action: consent.RejectAll,
-			Choices: map[string]bool{}, UserAgent: ua, URL: ua}
-		if err := w.Write(r); err != nil {
-			t.Fatal(err)
-		}
-		if err := w.Close(); err != nil {
-			t.Fatal(err)
-		}
-		rows, err := csv.NewReader(&out).ReadAll()
-		if err != nil || len(rows) != 2 {
-			t.Fatalf("%q: %v %v", ua, err, rows)
-		}
-		for i, h := range rows[0] {
-			if h == "user_agent" || h == "url" {
-				// encoding/csv reads a CR inside a quoted cell as nothing.
-				if got, want := rows[1][i], "'"+strings.ReplaceAll(ua, "\r", ""); got != want {
-					t.Errorf("%s cell %q, want %q", h, got, want)
-				}
+	for _, ua := range []string{`=HYPERLINK("https://evil.example","x")`, "+cmd|' /C calc'!A0", "@SUM(1+1)", "-1+1", "\t=1", "\r=1", "\n=1",
+		"'", "'quoted", "''", "plain", "a;b,c\r\nd"} {
+		for _, sep := range []byte{',', ';'} {
+			var out bytes.Buffer
+			w, err := NewWith("csv", site, &out, Options{Separator: sep, BOM: sep == ';'})
+			if err != nil {
+				t.Fatal(err)
 			}
+			r := &consent.Record{RecordID: uuid.New(), ConsentID: uuid.New(), Site: "demo", Seq: 1, RecordedAt: time.Now().UTC(), Action: consent.RejectAll,
+				Choices: map[string]bool{"necessary": true, "retired": false}, UserAgent: ua, URL: ua}
+			r.Hash = consent.RecordHash(r)
+			if err := w.Write(r); err != nil {
+				t.Fatal(err)
+			}
+			if err := w.End(NewSummary(consent.Filter{Site: "demo"}, nil)); err != nil {
+				t.Fatal(err)
+			}
+			raw, err := NewReader(bytes.NewReader(out.Bytes()))
+			if err != nil {
+				t.Fatal(err)
+			}
+			cells, err := raw.row()
+			if err != nil {
+				t.Fatal(err)
+			}
+			guarded := strings.IndexByte("=+-@\t\r\n'", ua[0]) >= 0
+			if cell := cells[raw.columns["user_agent"]]; (cell == "'"+ua) != guarded || (cell == ua) == guarded {
+				t.Errorf("%q: written as %q", ua, cell)
+			}
+			rd, err := NewReader(&out)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, err := rd.Next()
+			if err != nil {
+				t.Fatalf("%q: %v", ua, err)
+			}
+			if got.UserAgent != ua || got.URL != ua || !bytes.Equal(consent.RecordHash(got), r.Hash) {
+				t.Errorf("%q (%c): read back as %q, %q", ua, sep, got.UserAgent, got.URL)
+			}
+			if _, err := rd.Next(); err != io.EOF || rd.Summary() == nil || rd.Summary().Records != 1 {
+				t.Errorf("%q: the summary: %v %+v", ua, err, rd.Summary())
+			}
+		}
+	}
+}
+
+// Revert refuses an apostrophe the guard did not write, so a changed
+// escaping is named rather than rehashed as a guess.
+func TestRevert(t *testing.T) {
+	for _, tt := range []struct {
+		in, out string
+		ok      bool
+	}{
+		{"plain", "plain", true}, {"", "", true}, {"'=1", "=1", true}, {"''x", "'x", true}, {"''", "'", true},
+		{"=1", "", false}, {"'x", "", false}, {"'", "", false}, {"'''", "''", true},
+	} {
+		out, ok := Revert(tt.in)
+		if ok != tt.ok || (ok && out != tt.out) {
+			t.Errorf("Revert(%q) = %q, %v", tt.in, out, ok)
+		}
+		if ok && Inert(out) != tt.in {
+			t.Errorf("Inert(Revert(%q)) = %q", tt.in, Inert(out))
 		}
 	}
 }

@@ -5,13 +5,11 @@ package export
 
 import (
 	"bufio"
-	"encoding/csv"
 	"encoding/hex"
 	"encoding/json"
 	"io"
 	"slices"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/google/uuid"
@@ -21,12 +19,23 @@ import (
 )
 
 // Writer writes records in one export format. Close ends the document and
-// flushes it; nothing is complete before it.
+// flushes it; nothing is complete before it. End ends it with its summary
+// instead (NDJSON and CSV; ISO 27560 has no place for one): what the export
+// holds and the log checkpoint it was made against, so that it can be
+// verified without the database.
 type Writer interface {
 	Write(*consent.Record) error
 	Close() error
+	End(*Summary) error
 	ContentType() string
 	Extension() string
+}
+
+// Options shape the CSV for spreadsheets: Separator ';' (with BOM) is what
+// Dutch, German and French spreadsheets expect of a .csv file.
+type Options struct {
+	Separator byte // ',' (the default) or ';'
+	BOM       bool // start with a UTF-8 byte order mark
 }
 
 // Formats names every export format, the default first.
@@ -35,15 +44,25 @@ var Formats = []string{"ndjson", "csv", "iso27560"}
 // New returns the writer of format (ndjson, csv or iso27560; empty means
 // ndjson) for records of site; site may be nil for NDJSON.
 func New(format string, site *config.Site, out io.Writer) (Writer, error) {
+	return NewWith(format, site, out, Options{})
+}
+
+// NewWith is New with the CSV's options.
+func NewWith(format string, site *config.Site, out io.Writer, o Options) (Writer, error) {
 	bw := bufio.NewWriterSize(out, 64<<10)
 	switch format {
-	case "":
-		return &ndjsonExporter{w: bw}, nil
-	case "ndjson":
+	case "", "ndjson":
 		return &ndjsonExporter{w: bw}, nil
 	case "csv":
-		e := &csvExporter{w: csv.NewWriter(bw), bw: bw, site: site}
-		return e, e.header()
+		switch o.Separator {
+		case 0:
+			o.Separator = ','
+		case ',', ';':
+		default:
+			return nil, consent.FieldErrorf(consent.EINVALID, "separator", "must be comma or semicolon")
+		}
+		e := &csvExporter{w: bw, site: site, sep: o.Separator}
+		return e, e.header(o.BOM)
 	case "iso27560":
 		return &isoExporter{w: bw, enc: json.NewEncoder(bw), site: site}, nil
 	}
@@ -97,11 +116,13 @@ type Line struct {
 type ndjsonExporter struct {
 	w   *bufio.Writer
 	buf []byte
+	tally
 }
 
 // Write appends the record as encoding/json would write its Line,
 // without reflection: exports are the one place that writes millions.
 func (e *ndjsonExporter) Write(r *consent.Record) error {
+	e.count(r)
 	b := append(e.buf[:0], `{"consent_id":"`...)
 	b = AppendUUID(b, r.ConsentID)
 	b = append(b, `","record_id":"`...)
@@ -204,67 +225,25 @@ func AppendJSONString(b []byte, s string) []byte {
 	b = append(b, s...)
 	return append(b, '"')
 }
-func (e *ndjsonExporter) Close() error        { return e.w.Flush() }
-func (e *ndjsonExporter) ContentType() string { return "application/x-ndjson" }
-func (e *ndjsonExporter) Extension() string   { return "ndjson" }
+func (e *ndjsonExporter) Close() error { return e.w.Flush() }
 
-// csvExporter writes RFC 4180 CSV with a header row and one column per
-// category of the site.
-type csvExporter struct {
-	w    *csv.Writer
-	bw   *bufio.Writer
-	site *config.Site
-	row  []string
-}
-
-func (e *csvExporter) header() error {
-	h := []string{"record_id", "consent_id", "site", "sequence", "recorded_at", "action"}
-	for _, c := range e.site.Categories {
-		h = append(h, "choice_"+c.ID)
-	}
-	h = append(h, "services", "revision", "config_hash", "language", "url", "user_agent", "ip", "gpc", "prev_hash", "hash",
-		"log_index", "log_salt")
-	e.w.UseCRLF = true
-	return e.w.Write(h)
-}
-
-func (e *csvExporter) Write(r *consent.Record) error {
-	row := append(e.row[:0], r.RecordID.String(), r.ConsentID.String(), r.Site,
-		strconv.FormatInt(r.Seq, 10), r.RecordedAt.Format(time.RFC3339Nano), r.Action)
-	for _, c := range e.site.Categories {
-		row = append(row, strconv.FormatBool(r.Choices[c.ID]))
-	}
-	row = append(row, strings.Join(r.Services, " "), strconv.Itoa(r.Revision), r.ConfigHash, r.Language,
-		inert(r.URL), inert(r.UserAgent), r.IP, strconv.FormatBool(r.GPC), hex.EncodeToString(r.PrevHash), hex.EncodeToString(r.Hash))
-	index := ""
-	if r.LogIndex != nil {
-		index = strconv.FormatInt(*r.LogIndex, 10)
-	}
-	row = append(row, index, hex.EncodeToString(r.LogSalt))
-	e.row = row
-	return e.w.Write(row)
-}
-
-// inert keeps a cell a visitor wrote (user agent, page URL) from becoming a
-// formula when the CSV is opened in a spreadsheet: a cell that starts with
-// =, +, -, @, a tab or a carriage return gets a leading apostrophe (OWASP's
-// advice). NDJSON and ISO 27560 keep the value as recorded and hashed.
-func inert(s string) string {
-	if s != "" && strings.ContainsRune("=+-@\t\r", rune(s[0])) {
-		return "'" + s
-	}
-	return s
-}
-
-func (e *csvExporter) Close() error {
-	e.w.Flush()
-	if err := e.w.Error(); err != nil {
+// End writes the summary as the last line, {"koekje_export":{…}}, and
+// flushes.
+func (e *ndjsonExporter) End(s *Summary) error {
+	e.fill(s)
+	b, err := json.Marshal(struct {
+		S *Summary `json:"koekje_export"`
+	}{s})
+	if err != nil {
 		return err
 	}
-	return e.bw.Flush()
+	if _, err := e.w.Write(append(b, '\n')); err != nil {
+		return err
+	}
+	return e.w.Flush()
 }
-func (e *csvExporter) ContentType() string { return "text/csv; charset=utf-8; header=present" }
-func (e *csvExporter) Extension() string   { return "csv" }
+func (e *ndjsonExporter) ContentType() string { return "application/x-ndjson" }
+func (e *ndjsonExporter) Extension() string   { return "ndjson" }
 
 // isoExporter writes a JSON array of consent records shaped after ISO/IEC
 // TS 27560 (consent record information structure).
@@ -444,6 +423,9 @@ func (e *isoExporter) Write(r *consent.Record) error {
 	}
 	return e.enc.Encode(NewISORecord(r, e.site))
 }
+
+// End ends the array: ISO/IEC TS 27560 has no place for a summary.
+func (e *isoExporter) End(*Summary) error { return e.Close() }
 
 func (e *isoExporter) Close() error {
 	end := "]\n"

@@ -31,6 +31,7 @@ var commands = []command{
 	{"health", "", "ask a running server's /healthz (for container health checks)", healthCmd},
 	{"witness", "", "run a witness that cosigns transparency-log checkpoints", witnessCmd},
 	{"verify-receipt", "", "check a receipt offline: its signature and its place in the log", verifyReceiptCmd},
+	{"verify-export", "FILE", "check an NDJSON or CSV export offline against the public log", verifyExportCmd},
 	{"log-audit", "", "check the public log from its tiles: root, growth, a site's leaves", logAuditCmd},
 	{"scan", "URL…", "check a site's pages in a real Chromium against its declared cookies", scanCmd},
 	{"migrate-store", "", "copy a SQLite store into an empty PostgreSQL database, verified", migrateStoreCmd},

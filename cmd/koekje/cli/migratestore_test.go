@@ -396,7 +396,7 @@ func TestMigrateStore(t *testing.T) {
 			RecordID string `json:"record_id"`
 		}
 		recs := strings.Split(strings.TrimSpace(out), "\n")
-		json.Unmarshal([]byte(recs[len(recs)-1]), &last)
+		json.Unmarshal([]byte(recs[len(recs)-2]), &last) // the summary is the last line
 		if last.RecordID != a.RecordID || last.PrevHash != srcHeads[v.site] || last.Seq != srcSeqs[v.site]+1 {
 			t.Errorf("the new record %+v does not link onto the copied head %s", last, srcHeads[v.site])
 		}

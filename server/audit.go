@@ -348,3 +348,12 @@ func openAPI(c echo.Context) error {
 	c.Response().Header().Set("Cache-Control", "public, max-age=300")
 	return c.JSONBlob(http.StatusOK, openAPIDoc)
 }
+
+//go:embed export.schema.json
+var exportSchema []byte
+
+// exportSchemaDoc serves the JSON Schema of an NDJSON export's lines.
+func exportSchemaDoc(c echo.Context) error {
+	c.Response().Header().Set("Cache-Control", "public, max-age=300")
+	return c.Blob(http.StatusOK, "application/schema+json", exportSchema)
+}

@@ -80,6 +80,7 @@ func TestOpenAPI(t *testing.T) {
 		{"GET", "/api/v1/consents/" + id + "/receipt", "", nil},
 		{"GET", "/api/v1/keys", "", nil},
 		{"GET", "/api/v1/openapi.json", "", nil},
+		{"GET", "/api/v1/export.schema.json", "", nil},
 		{"GET", "/config/sites.schema.json", "", nil},
 		{"GET", "/config/sites.schema.json", "", []string{"If-None-Match", schemaETag(t, s)}},
 		{"GET", "/api/v1/sites/demo/verify", "", auth},

@@ -39,6 +39,7 @@ func (s *Server) routes() {
 	e.GET("/api/v1/consents/:id/proof", s.logProof, s.cors, s.visitor)
 	e.GET("/api/v1/keys", s.jwks)
 	e.GET("/api/v1/openapi.json", openAPI)
+	e.GET("/api/v1/export.schema.json", exportSchemaDoc)
 	e.GET("/config/sites.schema.json", configSchema)
 
 	// The transparency log: public and cacheable (C2SP tlog-tiles); mirrors

@@ -187,18 +187,21 @@ func verify(in io.Reader, o VerifyOptions, v *Verification) error {
 		// another site's: a leaf tagged for this site is a record left out.
 		if prevAt >= 0 {
 			for i := prevAt + 1; i < at && gapErr == nil; i++ {
-				l, err := entries.leaf(i)
+				l, isRecord, err := entries.leaf(i)
 				if err != nil {
 					return err
 				}
-				if l.SiteTag == tagger.Tag(i) {
+				if isRecord && l.SiteTag == tagger.Tag(i) {
 					gapErr = fail("leaf %d, between this record's and the previous one's, is the site's, and its record is not in the export", i)
 				}
 			}
 		}
-		l, err := entries.leaf(at)
+		l, isRecord, err := entries.leaf(at)
 		if err != nil {
 			return err
+		}
+		if !isRecord {
+			return fail("its leaf %d is not a record leaf (koekje-leaf-v1)", at)
 		}
 		if l.SiteTag != tagger.Tag(at) {
 			return fail("its leaf %d is not the site's (the audit key's tag does not match)", at)
@@ -234,11 +237,11 @@ func verify(in io.Reader, o VerifyOptions, v *Verification) error {
 	// export too: a leaf of the site there is a record cut off the end.
 	if !v.OneVisitor && s.To == "" && v.LastLeaf != nil {
 		for i := *v.LastLeaf + 1; i < v.ExportSize; i++ {
-			l, err := entries.leaf(i)
+			l, isRecord, err := entries.leaf(i)
 			if err != nil {
 				return err
 			}
-			if l.SiteTag == tagger.Tag(i) {
+			if isRecord && l.SiteTag == tagger.Tag(i) {
 				return fmt.Errorf("leaf %d of the site, after the export's last record and within its checkpoint, has no record in the export: records were cut off the end", i)
 			}
 		}
@@ -309,45 +312,46 @@ func parseUUID(s string) [16]byte {
 // entryCursor reads the log's entries in rising order, one entry bundle
 // at a time, each bundle's hashes checked against the log's tree.
 type entryCursor struct {
-	log    Log
-	size   int64
-	hashes tlog.HashReader // the checkpoint's tree, tiles checked against its root
-	n      int64           // the bundle held
-	leaves []translog.Leaf
-	read   int64
+	log     Log
+	size    int64
+	hashes  tlog.HashReader // the checkpoint's tree, tiles checked against its root
+	n       int64           // the bundle held
+	leaves  []translog.Leaf
+	records []bool // whether each entry is a record leaf
+	read    int64
 }
 
-// leaf returns the entry at index i as a leaf. The bundle holding it is
-// read once, and is proven part of the checkpoint's tree before use: its
-// entries must hash to the tree's level-0 tile.
-func (c *entryCursor) leaf(i int64) (translog.Leaf, error) {
+// leaf returns the entry at index i as a leaf, and whether it is a record
+// leaf at all. The bundle holding it is read once, and is proven part of
+// the checkpoint's tree before use: its entries must hash to the tree's
+// level-0 tile.
+func (c *entryCursor) leaf(i int64) (translog.Leaf, bool, error) {
 	n := i >> translog.TileHeight
 	if c.leaves == nil || n != c.n {
 		w := min(c.size-n<<translog.TileHeight, 1<<translog.TileHeight)
 		t := tlog.Tile{H: translog.TileHeight, L: -1, N: n, W: int(w)}
 		data, err := c.log.ReadTiles([]tlog.Tile{t})
 		if err != nil {
-			return translog.Leaf{}, fmt.Errorf("the log's entries at %d: %w", n<<translog.TileHeight, err)
+			return translog.Leaf{}, false, fmt.Errorf("the log's entries at %d: %w", n<<translog.TileHeight, err)
 		}
 		raw, err := translog.ParseEntryBundle(data[0])
 		if err != nil || int64(len(raw)) != w {
-			return translog.Leaf{}, fmt.Errorf("the log's entries at %d: %d entries, %v", n<<translog.TileHeight, len(raw), err)
+			return translog.Leaf{}, false, fmt.Errorf("the log's entries at %d: %d entries, %v", n<<translog.TileHeight, len(raw), err)
 		}
 		if err := c.prove(t, raw); err != nil {
-			return translog.Leaf{}, err
+			return translog.Leaf{}, false, err
 		}
-		c.leaves = c.leaves[:0]
-		for j, e := range raw {
+		c.leaves, c.records = c.leaves[:0], c.records[:0]
+		for _, e := range raw {
+			// An entry of another kind than a record leaf is nobody's
+			// record: it never matches a site's tag.
 			l, err := translog.ParseLeaf(e)
-			if err != nil {
-				return translog.Leaf{}, fmt.Errorf("the log's entry %d: %w", n<<translog.TileHeight+int64(j), err)
-			}
-			c.leaves = append(c.leaves, l)
+			c.leaves, c.records = append(c.leaves, l), append(c.records, err == nil)
 		}
 		c.n = n
 		c.read += w
 	}
-	return c.leaves[i-n<<translog.TileHeight], nil
+	return c.leaves[i-n<<translog.TileHeight], c.records[i-n<<translog.TileHeight], nil
 }
 
 // prove checks that the bundle's entries are the tree's leaves: their

@@ -20,6 +20,7 @@ import (
 
 	"github.com/koekje/koekje/config"
 	"github.com/koekje/koekje/server/consent"
+	"github.com/koekje/koekje/server/evidence"
 	"github.com/koekje/koekje/server/proof"
 	"github.com/koekje/koekje/server/scan"
 )
@@ -67,6 +68,16 @@ var consolePages = template.Must(template.New("").Funcs(template.FuncMap{
 		g = append(g, r.Services...)
 		slices.Sort(g)
 		return strings.Join(g, ", ")
+	},
+	// sites lists the sites of rows, each once, in order.
+	"sites": func(rows []recordRow) []string {
+		var out []string
+		for _, r := range rows {
+			if !slices.Contains(out, r.Record.Site) {
+				out = append(out, r.Record.Site)
+			}
+		}
+		return out
 	},
 }).ParseFS(templateFS, "templates/console/*.html"))
 
@@ -532,29 +543,9 @@ func (s *Server) consoleVersion(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	var v struct {
-		Site  config.Site               `json:"site"`
-		Texts map[string]map[string]any `json:"texts"`
-	}
-	if err := json.Unmarshal(body, &v); err != nil {
+	sh, err := evidence.ShowVersion(body, c.QueryParam("lang"))
+	if err != nil {
 		return err
-	}
-	lang := c.QueryParam("lang")
-	if _, ok := v.Texts[lang]; !ok {
-		lang = v.Site.DefaultLanguage
-	}
-	texts := v.Texts[lang]
-	intro, _ := texts["intro"].(string)
-	if t := v.Site.Intro[lang]; t != "" {
-		intro = t
-	}
-	type shownCat struct {
-		Title, Description string
-		Required           bool
-	}
-	var cats []shownCat
-	for _, ct := range v.Site.Categories {
-		cats = append(cats, shownCat{ct.Title[lang], ct.Description[lang], ct.Required})
 	}
 	var pretty bytes.Buffer
 	json.Indent(&pretty, body, "", "  ")
@@ -562,10 +553,10 @@ func (s *Server) consoleVersion(c echo.Context) error {
 		page
 		Hash, Lang, Intro string
 		Texts             map[string]any
-		Cats              []shownCat
+		Cats              []evidence.ShownCategory
 		Langs             []string
 		JSON              string
-	}{s.page(c, "Banner version of "+site.Name, sess), hash, lang, intro, texts, cats, v.Site.Languages, pretty.String()})
+	}{s.page(c, "Banner version of "+site.Name, sess), hash, sh.Lang, sh.Intro, sh.Texts, sh.Cats, sh.Site.Languages, pretty.String()})
 }
 
 // consolePreview is the live banner of a site in one language, in preview

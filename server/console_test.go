@@ -164,7 +164,7 @@ func TestConsolePages(t *testing.T) {
 	}
 	id := a["consent_id"].(string)
 	_, look := b.get("/admin/lookup?consent_id=" + id)
-	if !strings.Contains(look, "accept_all") || !strings.Contains(look, "/admin/receipt/"+id) || !strings.Contains(look, "/admin/sites/demo/versions/sha256:") || !strings.Contains(look, "Intact") {
+	if !strings.Contains(look, "accept_all") || !strings.Contains(look, "/admin/receipt/"+id) || !strings.Contains(look, "/admin/sites/demo/evidence/"+id) || !strings.Contains(look, "/admin/sites/demo/versions/sha256:") || !strings.Contains(look, "Intact") {
 		t.Errorf("lookup: %s", look)
 	}
 	if _, bad := b.get("/admin/lookup?consent_id=nonsense"); !strings.Contains(bad, "That is not a consent ID") {

@@ -86,6 +86,7 @@ func TestOpenAPI(t *testing.T) {
 		{"GET", "/api/v1/sites/demo/verify", "", auth},
 		{"GET", "/api/v1/sites/demo/verify", "", nil},
 		{"GET", "/api/v1/sites/nope/verify", "", auth},
+		{"GET", "/api/v1/sites/demo/consents/" + id + "/evidence", "", auth},
 		{"GET", "/api/v1/sites/demo/consents?format=ndjson", "", auth},
 		{"GET", "/api/v1/sites/demo/consents?format=csv&from=2020-01-01&to=2999-12-31", "", auth},
 		{"GET", "/api/v1/sites/demo/consents?format=iso27560&consent_id=" + id, "", auth},

@@ -62,6 +62,11 @@ func TestNoReceiptForATamperedRecord(t *testing.T) {
 			if !strings.Contains(string(m.body), "koekje_receipts_refused_tampered_total 2") {
 				t.Errorf("no count of the refused receipts:\n%s", m.body)
 			}
+			// The evidence pack signs a receipt for each record: refused too.
+			if r := do(t, s, "GET", "/api/v1/sites/demo/consents/"+id+"/evidence", "", "Authorization", "Bearer "+adminToken); r.status != 409 ||
+				r.header.Get("Content-Type") == "application/zip" {
+				t.Errorf("evidence pack of the tampered record: %d %s, want 409", r.status, r.header.Get("Content-Type"))
+			}
 		})
 	}
 }

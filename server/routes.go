@@ -55,6 +55,7 @@ func (s *Server) routes() {
 
 	e.GET("/api/v1/sites/:site/verify", s.verify, audit)
 	e.GET("/api/v1/sites/:site/consents", s.export, audit)
+	e.GET("/api/v1/sites/:site/consents/:id/evidence", s.evidencePack, audit)
 	e.GET("/api/v1/sites/:site/stats", s.stats, audit)
 	e.GET("/api/v1/sites/:site/versions/:hash", s.version, audit)
 	e.GET("/api/v1/sites/:site/scans", s.listScans, audit)
@@ -69,6 +70,7 @@ func (s *Server) routes() {
 	e.GET("/admin/sites/:site", s.consoleSite, s.signedIn)
 	e.POST("/admin/sites/:site/verify", s.consoleVerify, form, s.signedIn, s.csrf)
 	e.GET("/admin/sites/:site/export", s.consoleExport, s.signedIn)
+	e.GET("/admin/sites/:site/evidence/:id", s.evidencePack, s.signedIn)
 	e.GET("/admin/sites/:site/preview", s.consolePreview, s.signedIn)
 	e.GET("/admin/sites/:site/versions/:hash", s.consoleVersion, s.signedIn)
 	e.GET("/admin/sites/:site/scans/:id", s.consoleScanReport, s.signedIn)

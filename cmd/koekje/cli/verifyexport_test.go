@@ -20,6 +20,7 @@ import (
 	"github.com/koekje/koekje/server/export"
 	"github.com/koekje/koekje/server/proof"
 	"github.com/koekje/koekje/server/sqlite"
+	"github.com/koekje/koekje/server/translog"
 )
 
 // exportLog is a running server with a log, two sites and records of both.
@@ -199,6 +200,12 @@ func TestVerifyExport(t *testing.T) {
 	}
 	if v, err := l.verify(nd, "--tiles", tiles); err != nil || !v.OK {
 		t.Fatalf("against saved tiles: %v %+v", err, v)
+	}
+
+	// A witness asked for and not there: the log's checkpoint is refused.
+	cosigner, _ := translog.NewCosigner("witness.test", bytes.Repeat([]byte{9}, 32))
+	if v, err := l.verify(nd, "--witness-key", cosigner.VerifierKey()); err != ErrFailed || !strings.Contains(v.Error, "0 of the 1 witness cosignatures") {
+		t.Errorf("a witness asked for: %v %+v", err, v)
 	}
 
 	bad := []struct {

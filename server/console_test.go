@@ -141,7 +141,7 @@ func TestConsolePages(t *testing.T) {
 	}
 	b.signIn()
 	_, site := b.get("/admin/sites/demo")
-	for _, want := range []string{`<svg`, `role="img"`, "Choices per day", "Share granted per category", "<dd>3</dd>", "Verify log", "format=csv", "_ga_*", "(current)", `href="/admin/sites/demo/preview?lang=de"`} {
+	for _, want := range []string{`<svg`, `role="img"`, "format=csv&amp;separator=semicolon&amp;bom=true", "Choices per day", "Share granted per category", "<dd>3</dd>", "Verify log", "format=csv", "_ga_*", "(current)", `href="/admin/sites/demo/preview?lang=de"`} {
 		if !strings.Contains(site, want) {
 			t.Errorf("site page lacks %q", want)
 		}

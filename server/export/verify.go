@@ -27,8 +27,6 @@ type VerifyOptions struct {
 	WitnessKeys []string // witnesses' cosignature keys
 	Witnesses   int      // how many of them must have cosigned the log's checkpoint
 	AuditKey    []byte   // the site's audit key: finds the site's leaves
-	// Progress, when set, is called now and then with the records read.
-	Progress func(records int64)
 }
 
 // Verification is what verifying an export found. Error names the first
@@ -138,9 +136,6 @@ func verify(in io.Reader, o VerifyOptions, v *Verification) error {
 			return &recordError{rd.Line(), r.Seq, fmt.Errorf(format, args...)}
 		}
 		v.Records++
-		if o.Progress != nil && v.Records%100_000 == 0 {
-			o.Progress(v.Records)
-		}
 		if v.Site == "" {
 			v.Site = r.Site
 		} else if r.Site != v.Site {

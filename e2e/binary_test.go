@@ -160,8 +160,8 @@ func stored(t *testing.T, db string, extra ...string) map[string]bool {
 		var r struct {
 			RecordID string `json:"record_id"`
 		}
-		if len(line) > 0 {
-			json.Unmarshal(line, &r)
+		// The last line is the export's summary, no record.
+		if json.Unmarshal(line, &r) == nil && r.RecordID != "" {
 			ids[r.RecordID] = true
 		}
 	}

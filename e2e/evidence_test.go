@@ -3,61 +3,30 @@ package e2e
 import (
 	"archive/zip"
 	"bytes"
-	"context"
 	"encoding/json"
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/chromedp/chromedp"
 
 	"github.com/koekje/koekje/config"
-	"github.com/koekje/koekje/server"
 	"github.com/koekje/koekje/server/proof"
-	"github.com/koekje/koekje/server/sqlite"
 	"github.com/koekje/koekje/server/translog"
-	"github.com/koekje/koekje/server/witness"
 )
 
 // An evidence pack made under a witnessed log carries the cosigned
-// checkpoint and names its witness; its banner page, opened in Chromium,
+// checkpoint and the log's policy, names its witness, and its proofs verify
+// under the policy it carries; its banner page, opened in Chromium,
 // shows both layers in the visitor's language, loads nothing besides
 // itself and passes axe.
 func TestEvidencePackInBrowser(t *testing.T) {
 	t.Parallel()
-	ctx := context.Background()
-	db, err := sqlite.Open(filepath.Join(t.TempDir(), "k.db"), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	signer, err := db.StartLog(ctx, "koekje.test/log")
-	if err != nil {
-		t.Fatal(err)
-	}
-	keys, err := proof.OpenKeys(ctx, db)
-	if err != nil {
-		t.Fatal(err)
-	}
-	w, err := witness.Open(filepath.Join(t.TempDir(), "w.db"), "witness.test", []string{signer.VerifierKey()}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer w.Close()
-	ws := httptest.NewServer(w.Handler())
-	defer ws.Close()
-	const token = "evidence-pack-admin-token-0123456789"
-	s, err := server.New(ctx, server.Deps{Config: config.Demo(), Store: db, Keys: keys, TokenKey: bytes.Repeat([]byte{5}, 64),
-		AdminToken: token, LogKey: signer.VerifierKey(), Witnessed: true, PublicURL: "http://127.0.0.1"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ts := httptest.NewServer(s)
-	defer ts.Close()
-	resp, err := http.Post(ts.URL+"/api/v1/consents", "application/json", strings.NewReader(`{"site":"demo","action":"custom","language":"fr","choices":{"analytics":true}}`))
+	lg := newWitnessedLog(t)
+	const token = "receipt-page-admin-token-0123456789"
+	resp, err := http.Post(lg.url+"/api/v1/consents", "application/json", strings.NewReader(`{"site":"demo","action":"custom","language":"fr","choices":{"analytics":true}}`))
 	if err != nil || resp.StatusCode != 201 {
 		t.Fatalf("post: %v %v", err, resp)
 	}
@@ -66,14 +35,17 @@ func TestEvidencePackInBrowser(t *testing.T) {
 	}
 	json.NewDecoder(resp.Body).Decode(&a)
 	resp.Body.Close()
-	wg := &translog.Witnessing{Store: db, LogKey: signer.VerifierKey(), Policy: 1, Client: http.DefaultClient,
-		Witnesses: []*translog.WitnessClient{{URL: ws.URL, Key: w.VerifierKey()}}}
-	if err := wg.Once(ctx); err != nil {
-		t.Fatal(err)
-	}
-
-	req, _ := http.NewRequest("GET", ts.URL+"/api/v1/sites/demo/consents/"+a.ConsentID+"/evidence", nil)
+	// Before the witnesses cosigned a checkpoint with the record, there is
+	// no pack yet: its proofs are made only under the policy.
+	req, _ := http.NewRequest("GET", lg.url+"/api/v1/sites/demo/consents/"+a.ConsentID+"/evidence", nil)
 	req.Header.Set("Authorization", "Bearer "+token)
+	if resp, err := http.DefaultClient.Do(req); err != nil || resp.StatusCode != 503 || resp.Header.Get("Retry-After") == "" {
+		t.Fatalf("evidence before the witnesses cosigned: %v %v", err, resp)
+	} else {
+		resp.Body.Close()
+	}
+	lg.witnessN()
+
 	resp, err = http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
@@ -112,7 +84,11 @@ func TestEvidencePackInBrowser(t *testing.T) {
 	for name, b := range files {
 		if strings.HasPrefix(name, "receipts/") {
 			tp := files["proofs/"+strings.TrimSuffix(strings.TrimPrefix(name, "receipts/"), ".jwt")+".tlog-proof"]
-			if rc := proof.CheckReceipt(strings.TrimSpace(string(b)), files["keys.json"], tp, signer.VerifierKey(), []string{w.VerifierKey()}, 1); !rc.OK {
+			pol, err := translog.ParsePolicy(files["policy.txt"])
+			if err != nil {
+				t.Fatal(err)
+			}
+			if rc := proof.CheckReceipt(strings.TrimSpace(string(b)), files["keys.json"], tp, pol); !rc.OK || !strings.HasPrefix(strings.TrimSpace(string(files["log-key.txt"])), lg.signer.Origin()) {
 				t.Errorf("%s with its witness: %s", name, rc.Error)
 			}
 		}

@@ -12,6 +12,7 @@ import (
 	"github.com/koekje/koekje/server/evidence"
 	"github.com/koekje/koekje/server/export"
 	"github.com/koekje/koekje/server/proof"
+	"github.com/koekje/koekje/server/translog"
 )
 
 // evidencePack answers with the evidence pack of one visitor of a site: a
@@ -30,6 +31,9 @@ func (s *Server) evidencePack(c echo.Context) error {
 	}
 	ctx := c.Request().Context()
 	p := &evidence.Pack{Site: site, ConsentID: id, MadeAt: time.Now().UTC(), LogKey: s.logKey, Versions: map[string][]byte{}}
+	if s.logKey != "" {
+		p.Policy = s.policy.Encode()
+	}
 	f := consent.Filter{Site: site.ID, ConsentID: id}
 	var signed []byte
 	if s.logKey != "" {
@@ -69,14 +73,23 @@ func (s *Server) evidencePack(c echo.Context) error {
 		}
 		var tp []byte
 		if s.logKey != "" {
-			pr, err := s.inclusionProof(ctx, r)
+			// Under the newest checkpoint that meets the witness policy,
+			// as the proof route proves.
+			pr, err := s.cosignedProof(ctx, r)
+			if consent.ErrorCode(err) == consent.EUNAVAILABLE {
+				c.Response().Header().Set("Retry-After", "1")
+			}
 			if err != nil {
 				return err
 			}
 			tp, p.Checkpoint = pr.Encode(), pr.Checkpoint
 		}
 		p.Receipts, p.Proofs = append(p.Receipts, jwt), append(p.Proofs, tp)
-		p.Checks = append(p.Checks, proof.CheckReceipt(jwt, p.JWKS, tp, s.logKey, nil, 0))
+		var policy *translog.Policy
+		if s.logKey != "" {
+			policy = s.policy
+		}
+		p.Checks = append(p.Checks, proof.CheckReceipt(jwt, p.JWKS, tp, policy))
 		if p.Versions[r.ConfigHash] == nil {
 			// Read through the store's check: a version whose body no
 			// longer hashes to its name is refused, not packed.

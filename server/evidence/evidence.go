@@ -44,6 +44,9 @@ type Pack struct {
 	Versions map[string][]byte
 	JWKS     []byte // the receipt keys (GET /api/v1/keys)
 	LogKey   string // the log's verifier key; "" without a log
+	// Policy is the log's witness policy (C2SP tlog-policy, GET
+	// /log/policy) every proof was checked under; nil without a log.
+	Policy []byte
 	// Checkpoint is the signed checkpoint the proofs lead to, with every
 	// cosignature it carries.
 	Checkpoint []byte
@@ -59,6 +62,7 @@ const (
 	fileKeys         = "keys.json"
 	fileLogKey       = "log-key.txt"
 	fileCheckpoint   = "checkpoint.txt"
+	filePolicy       = "policy.txt"
 	fileVerification = "verification.json"
 )
 
@@ -86,9 +90,10 @@ type Verification struct {
 		LogKey      string   `json:"log_key,omitempty"`
 		Checkpoint  string   `json:"checkpoint,omitempty"` // its first three lines
 		Cosigners   []string `json:"cosigned_by"`
-		// WitnessPolicy says what a verifier requires of the checkpoint's
-		// cosignatures: the log publishes no policy yet.
-		WitnessPolicy string `json:"witness_policy"`
+		// WitnessPolicy is the policy every proof was checked under
+		// (policy.txt): the log and the quorum of witnesses its checkpoint
+		// needs.
+		WitnessPolicy string `json:"witness_policy,omitempty"`
 	} `json:"checked_against"`
 	Records  []RecordCheck  `json:"records"`
 	Versions []VersionCheck `json:"banner_versions"`
@@ -145,7 +150,10 @@ func (p *Pack) Write(w io.Writer) error {
 		}{fileLogKey, []byte(p.LogKey + "\n")}, struct {
 			name string
 			body []byte
-		}{fileCheckpoint, p.Checkpoint})
+		}{fileCheckpoint, p.Checkpoint}, struct {
+			name string
+			body []byte
+		}{filePolicy, p.Policy})
 	}
 	for _, f := range files {
 		if err := add(f.name, f.body); err != nil {
@@ -227,7 +235,7 @@ func (p *Pack) verification() *Verification {
 			}
 		}
 	}
-	v.CheckedAgainst.WitnessPolicy = "none published: the checkpoint's cosignatures are listed, not required"
+	v.CheckedAgainst.WitnessPolicy = string(p.Policy)
 	for i, r := range p.Records {
 		rc := RecordCheck{Sequence: r.Seq, RecordID: r.RecordID.String(), Action: r.Action,
 			Rehashed: bytes.Equal(consent.RecordHash(r), r.Hash), Receipt: p.Checks[i]}

@@ -22,11 +22,12 @@ type Log interface {
 // VerifyOptions say what an export is checked against. Nothing in them
 // comes from the database or the key file.
 type VerifyOptions struct {
-	Log         Log
-	LogKey      string   // the log's verifier key, pinned by the auditor
-	WitnessKeys []string // witnesses' cosignature keys
-	Witnesses   int      // how many of them must have cosigned the log's checkpoint
-	AuditKey    []byte   // the site's audit key: finds the site's leaves
+	Log Log
+	// Policy is the log's witness policy (C2SP tlog-policy) the auditor
+	// pinned: the log's key, and the witnesses a quorum of which must have
+	// cosigned the log's checkpoint.
+	Policy   *translog.Policy
+	AuditKey []byte // the site's audit key: finds the site's leaves
 }
 
 // Verification is what verifying an export found. Error names the first
@@ -68,8 +69,8 @@ type Verification struct {
 // link in order, every record's leaf (its commitment and the site's tag),
 // that every leaf of the site between the export's first and last is one
 // of its records, and the summary: its counts, and its checkpoint, signed
-// by the log and a prefix of the log's current tree, which the witnesses
-// asked for cosigned.
+// by the log and a prefix of the log's current tree, which a quorum of the
+// policy's witnesses cosigned.
 func Verify(in io.Reader, o VerifyOptions) *Verification {
 	v := &Verification{}
 	err := verify(in, o, v)
@@ -99,14 +100,11 @@ func verify(in io.Reader, o VerifyOptions, v *Verification) error {
 	if err != nil {
 		return fmt.Errorf("the log's checkpoint: %w", err)
 	}
-	cp, cosigners, err := translog.OpenWitnessed(signed, o.LogKey, o.WitnessKeys)
+	cp, cosigners, _, err := o.Policy.Open(signed)
 	if err != nil {
-		return fmt.Errorf("the log's checkpoint: %w", err)
+		return fmt.Errorf("the log's checkpoint under its witness policy: %w", err)
 	}
 	v.LogOrigin, v.LogSize, v.Cosigners = cp.Origin, cp.Size, cosigners
-	if len(cosigners) < o.Witnesses {
-		return fmt.Errorf("the log's checkpoint has %d of the %d witness cosignatures asked for", len(cosigners), o.Witnesses)
-	}
 	rd, err := NewReader(in)
 	if err != nil {
 		return err
@@ -272,7 +270,9 @@ func checkSummary(s *Summary, v *Verification, o VerifyOptions, cp translog.Chec
 		}
 		return nil
 	}
-	ecp, _, err := translog.OpenCheckpoint([]byte(s.Checkpoint), o.LogKey)
+	// Signed by the log is enough here: the export's checkpoint is held to
+	// the log's current one, which met the policy.
+	ecp, _, err := o.Policy.Clean([]byte(s.Checkpoint))
 	if err != nil {
 		return fmt.Errorf("the export's checkpoint: %w", err)
 	}

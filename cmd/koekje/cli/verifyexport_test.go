@@ -105,7 +105,10 @@ func (l *exportLog) verify(data []byte, args ...string) (export.Verification, er
 	f.Write(data)
 	f.Close()
 	var out, errs bytes.Buffer
-	args = append([]string{"verify-export", "--log-key", l.logKey, "--audit-key", l.auditKey, f.Name()}, args...)
+	if !strings.Contains(strings.Join(args, " "), "--policy") {
+		args = append(args, "--policy", l.policyFile(nil), "--allow-unwitnessed")
+	}
+	args = append([]string{"verify-export", "--audit-key", l.auditKey, f.Name()}, args...)
 	if !strings.Contains(strings.Join(args, " "), "--tiles") {
 		args = append(args, "--log", l.ts.URL)
 	}
@@ -115,6 +118,23 @@ func (l *exportLog) verify(data []byte, args ...string) (export.Verification, er
 		l.t.Fatalf("%v: %s %s", jerr, out.String(), errs.String())
 	}
 	return v, err
+}
+
+// policyFile writes the log's witness policy with these witnesses, all of
+// which must cosign, and returns its path.
+func (l *exportLog) policyFile(witnessKeys []string) string {
+	l.t.Helper()
+	p, err := translog.NewPolicy(l.logKey, witnessKeys, len(witnessKeys))
+	if err != nil {
+		l.t.Fatal(err)
+	}
+	f, err := os.CreateTemp(l.dir, "policy")
+	if err != nil {
+		l.t.Fatal(err)
+	}
+	f.Write(p.Encode())
+	f.Close()
+	return f.Name()
 }
 
 // rewrite reads an export, lets change alter its records, and writes it
@@ -202,10 +222,17 @@ func TestVerifyExport(t *testing.T) {
 		t.Fatalf("against saved tiles: %v %+v", err, v)
 	}
 
-	// A witness asked for and not there: the log's checkpoint is refused.
+	// A policy asking for a witness that did not cosign: the log's
+	// checkpoint is refused.
 	cosigner, _ := translog.NewCosigner("witness.test", bytes.Repeat([]byte{9}, 32))
-	if v, err := l.verify(nd, "--witness-key", cosigner.VerifierKey()); err != ErrFailed || !strings.Contains(v.Error, "0 of the 1 witness cosignatures") {
+	if v, err := l.verify(nd, "--policy", l.policyFile([]string{cosigner.VerifierKey()})); err != ErrFailed || !strings.Contains(v.Error, "fewer than its quorum") {
 		t.Errorf("a witness asked for: %v %+v", err, v)
+	}
+	// A policy without witnesses is taken only when asked for.
+	var out bytes.Buffer
+	if err := Run(context.Background(), []string{"verify-export", "--audit-key", l.auditKey, "--log", l.ts.URL, "--policy", l.policyFile(nil), "x.ndjson"},
+		func(string) string { return "" }, &out, &out); err == nil || !strings.Contains(err.Error(), "--allow-unwitnessed") {
+		t.Errorf("a policy without witnesses, not allowed: %v", err)
 	}
 
 	bad := []struct {

@@ -93,6 +93,7 @@ type Server struct {
 	self      string       // the public URL's origin
 	proxies   []*net.IPNet // trusted reverse proxies
 	failures  failureCounter
+	refusals  *originRefusals
 	tokenIDs  [][]byte // IDs of the configured tokens, as sessions name them
 	degraded  func() string
 	logRef    *translog.Reference
@@ -138,6 +139,7 @@ func New(ctx context.Context, d Deps) (*Server, error) {
 		logKey:    d.LogKey,
 		witnessed: d.Policy != nil && !d.Policy.Unwitnessed(),
 		self:      self,
+		refusals:  newOriginRefusals(),
 		proxies:   proxies,
 		failures:  newMemFailures(),
 		degraded:  d.Degraded,

@@ -24,8 +24,6 @@ func backupCmd(ctx context.Context, args []string, getenv func(string) string, s
 		return errors.New("usage: koekje backup --to FILE [--db koekje.db]")
 	case postgres.IsDSN(*db):
 		return errors.New("koekje backup copies a SQLite database; back up PostgreSQL with pg_dump or your provider's snapshots (see \"Back up and restore\" in the README)")
-	case fs.NArg() > 0:
-		return fmt.Errorf("backup takes no arguments, got %q", fs.Args())
 	}
 	if err := sqlite.Backup(ctx, *db, *to); err != nil {
 		return err

@@ -71,8 +71,6 @@ func migrateStoreCmd(ctx context.Context, args []string, getenv func(string) str
 		return err
 	}
 	switch {
-	case fs.NArg() > 0:
-		return fmt.Errorf("migrate-store takes no arguments, only flags (got %q)", fs.Arg(0))
 	case *from == "":
 		return errors.New("--from is required: the SQLite database to copy")
 	case postgres.IsDSN(*from):

@@ -659,9 +659,11 @@ func TestMigrateStoreRefuses(t *testing.T) {
 	}
 	conn.Close(context.Background())
 	wrongKey := filepath.Join(dir, "other.key")
-	if _, err := runCLI(t, map[string]string{"KOEKJE_DB": filepath.Join(dir, "other.db")}, "keys", "list", "--key-file", wrongKey); err != nil {
+	other, err := sqlite.OpenWith(filepath.Join(dir, "other.db"), sqlite.Options{KeyFile: wrongKey})
+	if err != nil {
 		t.Fatal(err)
 	}
+	other.Close()
 
 	for _, c := range []struct {
 		name string

@@ -94,6 +94,7 @@ type Server struct {
 	proxies   []*net.IPNet // trusted reverse proxies
 	failures  failureCounter
 	refusals  *originRefusals
+	deps      Deps     // what New was given, for Reload
 	tokenIDs  [][]byte // IDs of the configured tokens, as sessions name them
 	degraded  func() string
 	logRef    *translog.Reference
@@ -177,6 +178,8 @@ func New(ctx context.Context, d Deps) (*Server, error) {
 	if s.metrics == nil {
 		s.metrics = NewMetrics()
 	}
+	s.deps = d
+	s.deps.Metrics = s.metrics
 	for _, site := range d.Config.Sites {
 		b, err := static.BuildPlain(site)
 		if err != nil {
@@ -196,6 +199,22 @@ func New(ctx context.Context, d Deps) (*Server, error) {
 	s.echo.HTTPErrorHandler = s.handleError
 	s.routes()
 	return s, nil
+}
+
+// Reload returns a server for cfg with everything else this one was given
+// (store, keys, tokens, metrics) and this one's counts of failed tokens
+// and refused origins, so a reload neither forgets a lockout nor a
+// refusal. The caller swaps it in; this one is left as it was, so a
+// configuration that fails to build leaves the server in use untouched.
+func (s *Server) Reload(ctx context.Context, cfg *config.Config) (*Server, error) {
+	d := s.deps
+	d.Config = cfg
+	n, err := New(ctx, d)
+	if err != nil {
+		return nil, err
+	}
+	n.failures, n.refusals = s.failures, s.refusals
+	return n, nil
 }
 
 // ServeHTTP makes the server an http.Handler.

@@ -387,7 +387,7 @@ func TestMigrateStore(t *testing.T) {
 	if code != 201 || a.ConsentID != v.id {
 		t.Fatalf("a new choice with an old token: %d %+v", code, a)
 	}
-	if out, err := runCLI(t, dstEnv, "export", "--site", v.site, "--consent-id", v.id); err != nil {
+	if out, _, err := runCLIOut(t, dstEnv, "export", "--site", v.site, "--consent-id", v.id); err != nil {
 		t.Fatalf("export: %v %s", err, out)
 	} else {
 		var last struct {

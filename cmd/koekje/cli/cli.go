@@ -40,6 +40,9 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return c.run(ctx, args, getenv, stdout, stderr)
 	}
 	fmt.Fprint(stderr, usage())
+	if ext := strings.ToLower(filepath.Ext(cmd)); ext == ".yaml" || ext == ".yml" {
+		return fmt.Errorf("unknown command %q: did you mean koekje serve --config %s?", cmd, cmd)
+	}
 	return fmt.Errorf("unknown command %q", cmd)
 }
 

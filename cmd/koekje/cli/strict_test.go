@@ -34,6 +34,7 @@ func TestCommandsRefuseStrayArguments(t *testing.T) {
 		{[]string{"backup", "copy.db"}, "did you mean --db copy.db?"},
 		{[]string{"version", "now"}, `version takes no arguments`},
 		{[]string{"keys", "list", "extra"}, `keys list takes one action; got "extra" too`},
+		{[]string{"sites.yaml"}, `unknown command "sites.yaml": did you mean koekje serve --config sites.yaml?`},
 	}
 	for _, tt := range tests {
 		out, err := runCLI(t, env, tt.args...)

@@ -1,8 +1,9 @@
 # Koekje in a container: built with cgo (SQLite), run as a non-root user,
 # the database on a volume.
-#   docker build -t koekje .
+#   docker build --build-arg VERSION=v1.2.0 --build-arg REVISION=$(git rev-parse HEAD) \
+#     --build-arg BUILT=$(git log -1 --format=%cI) -t koekje:v1.2.0 .
 #   docker run -p 8080:8080 -v koekje-data:/data -e KOEKJE_ADMIN_TOKEN=… \
-#     -e KOEKJE_PUBLIC_URL=https://consent.example.nl koekje
+#     -e KOEKJE_PUBLIC_URL=https://consent.example.nl koekje:v1.2.0
 # KOEKJE_PUBLIC_URL is needed: the transparency log is named after it for
 # life, and a new log is never named after the container's listen address.
 FROM golang:1.26-bookworm AS build
@@ -10,7 +11,15 @@ WORKDIR /src
 COPY go.mod go.sum ./
 RUN go mod download
 COPY . .
-RUN CGO_ENABLED=1 go build -trimpath -ldflags "-s -w" -o /koekje ./cmd/koekje
+# The stamp `koekje version` prints (.git is not in the build context, so
+# Go cannot stamp the image itself); without it the binary says it is
+# unstamped. .ci/release gives the same three to its binaries.
+ARG VERSION=
+ARG REVISION=
+ARG BUILT=
+RUN CGO_ENABLED=1 go build -trimpath -buildvcs=false \
+    -ldflags "-s -w -X main.version=${VERSION} -X main.revision=${REVISION} -X main.built=${BUILT}" \
+    -o /koekje ./cmd/koekje
 
 FROM debian:bookworm-slim
 RUN apt-get update && apt-get install -y --no-install-recommends ca-certificates tzdata \

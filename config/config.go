@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/url"
 	"strings"
@@ -249,32 +250,95 @@ func (s *Site) HasLanguage(lang string) bool {
 
 // AllowsOrigin reports whether a browser on origin may call the API for this
 // site. self is the consent server's own origin ("https://consent.example.nl").
+// Scheme and host compare case-insensitively and a default port (:80 for
+// http, :443 for https) is the same as none, as browsers and
+// validateOriginPattern read them: what check-config accepts, the server
+// accepts.
 func (s *Site) AllowsOrigin(origin, self string) bool {
-	for _, o := range s.Origins {
-		if originMatches(o, origin, self) {
+	o, err := parseOrigin(origin)
+	if err != nil || o.anyPort || o.wildcard {
+		return false
+	}
+	for _, p := range s.Origins {
+		if originMatches(p, o, self) {
 			return true
 		}
 	}
 	return false
 }
 
-func originMatches(pattern, origin, self string) bool {
+func originMatches(pattern string, o origin, self string) bool {
 	if pattern == "self" {
-		return origin == self
+		pattern = self
 	}
-	if pattern == origin {
-		return true
-	}
-	base, ok := strings.CutSuffix(pattern, ":*")
-	if !ok {
+	p, err := parseOrigin(pattern)
+	if err != nil || p.scheme != o.scheme || (!p.anyPort && p.port != o.port) {
 		return false
 	}
-	u, err := url.Parse(origin)
-	if err != nil || u.Scheme+"://"+u.Hostname() != base {
-		return false
+	if !p.wildcard {
+		return p.host == o.host
 	}
-	return u.Path == "" && u.RawQuery == ""
+	// *.example.nl is one label more: www.example.nl, not example.nl nor
+	// a.b.example.nl.
+	label, ok := strings.CutSuffix(o.host, "."+p.host)
+	return ok && label != "" && !strings.Contains(label, ".")
 }
+
+// An origin is a browser origin or an entry of a site's origins list in
+// its canonical form: scheme and host in lower case, the port left empty
+// when it is the scheme's default.
+type origin struct {
+	scheme, host, port string
+	anyPort            bool // host:* (patterns only)
+	wildcard           bool // *.host (patterns only)
+}
+
+// parseOrigin reads scheme://host[:port], with :* for any port and a
+// leading *. for any one label. It takes no path, query, fragment or user.
+func parseOrigin(s string) (origin, error) {
+	var o origin
+	scheme, rest, ok := strings.Cut(s, "://")
+	o.scheme = strings.ToLower(scheme)
+	if !ok || (o.scheme != "http" && o.scheme != "https") || rest == "" {
+		return o, errNotOrigin
+	}
+	if strings.ContainsAny(rest, "/?#@") {
+		return o, errPath
+	}
+	if h, ok := strings.CutSuffix(rest, ":*"); ok {
+		rest, o.anyPort = h, true
+	}
+	if h, ok := strings.CutPrefix(rest, "*."); ok {
+		rest, o.wildcard = h, true
+	}
+	u, err := url.Parse(o.scheme + "://" + rest)
+	if err != nil || u.Host != rest || u.Hostname() == "" || strings.Contains(u.Hostname(), "*") {
+		return o, errNotOrigin
+	}
+	if o.anyPort && u.Port() != "" {
+		return o, errTwoPorts
+	}
+	o.host, o.port = strings.ToLower(u.Hostname()), u.Port()
+	if strings.Contains(o.host, ":") {
+		o.host = "[" + o.host + "]"
+	}
+	if (o.scheme == "http" && o.port == "80") || (o.scheme == "https" && o.port == "443") {
+		o.port = ""
+	}
+	// A wildcard under a top-level domain alone (*.nl) would admit every
+	// site of that country; *.localhost is this machine's.
+	if o.wildcard && !strings.Contains(o.host, ".") && o.host != "localhost" {
+		return o, errWideWildcard
+	}
+	return o, nil
+}
+
+var (
+	errNotOrigin    = errors.New("is not an origin like https://www.example.nl, https://*.example.nl (any one label), http://localhost:* (any port) or self")
+	errPath         = errors.New("must not have a path, query or user")
+	errTwoPorts     = errors.New("has both a port and :*")
+	errWideWildcard = errors.New("is a wildcard under a top-level domain: name the domain, such as https://*.example.nl")
+)
 
 // Public is what the banner needs to know about a site: everything but origins,
 // tokens and retention. Its canonical JSON is what ConfigHash covers.
@@ -288,21 +352,14 @@ func Hash(b []byte) string {
 	return "sha256:" + hex.EncodeToString(sum[:])
 }
 
-// validateOriginPattern checks one entry of a site's origins list.
+// validateOriginPattern checks one entry of a site's origins list with the
+// parser AllowsOrigin matches by.
 func validateOriginPattern(o string) error {
 	if o == "self" {
 		return nil
 	}
-	base, _ := strings.CutSuffix(o, ":*")
-	u, err := url.Parse(base)
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return fmt.Errorf("%q is not an origin like https://www.example.nl, http://localhost:* or self", o)
-	}
-	if u.Path != "" || u.RawQuery != "" || u.Fragment != "" || u.User != nil {
-		return fmt.Errorf("%q must not have a path, query or user", o)
-	}
-	if base != o && u.Port() != "" {
-		return fmt.Errorf("%q has both a port and :*", o)
+	if _, err := parseOrigin(o); err != nil {
+		return fmt.Errorf("%q %w", o, err)
 	}
 	return nil
 }

@@ -2,9 +2,11 @@ package config_test
 
 import (
 	"flag"
+	"fmt"
 	"net/url"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -57,6 +59,86 @@ func TestOrigins(t *testing.T) {
 			t.Errorf("AllowsOrigin(%q) = %v, want %v", tt.origin, got, tt.want)
 		}
 	}
+}
+
+// TestOriginPatterns holds that every origin check-config accepts is one
+// the server matches, in the browser's form: wildcard of one label, case
+// and default ports.
+func TestOriginPatterns(t *testing.T) {
+	tests := []struct {
+		pattern string
+		allows  []string
+		refuses []string
+	}{
+		{"https://*.example.nl",
+			[]string{"https://www.example.nl", "https://shop.example.nl", "https://WWW.Example.NL", "https://www.example.nl:443"},
+			[]string{"https://example.nl", "https://a.b.example.nl", "http://www.example.nl", "https://www.example.nl:8443", "https://wwwexample.nl", "https://www.example.nl.evil.example"}},
+		{"HTTPS://WWW.Example.NL",
+			[]string{"https://www.example.nl", "https://www.example.nl:443"},
+			[]string{"https://shop.example.nl", "http://www.example.nl"}},
+		{"https://www.example.nl:443",
+			[]string{"https://www.example.nl"},
+			[]string{"https://www.example.nl:8443"}},
+		{"http://www.example.nl:80",
+			[]string{"http://www.example.nl"},
+			[]string{"https://www.example.nl"}},
+		{"http://*.localhost:*",
+			[]string{"http://app.localhost:3000", "http://app.localhost"},
+			[]string{"http://localhost:3000", "https://app.localhost:3000"}},
+		{"https://[::1]:8443",
+			[]string{"https://[::1]:8443"},
+			[]string{"https://[::1]"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.pattern, func(t *testing.T) {
+			cfg := siteWithOrigins(t, tt.pattern)
+			s := cfg.Sites[0]
+			for _, o := range tt.allows {
+				if !s.AllowsOrigin(o, "") {
+					t.Errorf("%s refuses %s", tt.pattern, o)
+				}
+			}
+			for _, o := range tt.refuses {
+				if s.AllowsOrigin(o, "") {
+					t.Errorf("%s allows %s", tt.pattern, o)
+				}
+			}
+		})
+	}
+	for _, bad := range []string{"https://*.nl", "https://www.*.example.nl", "https://*example.nl", "https://*", "ftp://example.nl", "https://example.nl:8443:*", "https://*.example.nl/"} {
+		_, err := config.Load("sites.yaml", strings.NewReader(minimalSite(bad)))
+		if err == nil || !strings.Contains(err.Error(), "sites[0].origins[0]: "+strconv.Quote(bad)) {
+			t.Errorf("check-config on %q: %v, want an error naming the origin", bad, err)
+		}
+	}
+	// self is the public URL however it is written.
+	if !siteWithOrigins(t, "self").Sites[0].AllowsOrigin("https://consent.example.nl", "https://Consent.example.nl:443") {
+		t.Error("self does not match the public URL with its default port")
+	}
+}
+
+func minimalSite(origin string) string {
+	return fmt.Sprintf(`sites:
+  - id: s
+    name: S
+    controller: {organisation: S B.V., email: privacy@s.example, privacy_policy: "https://s.example/privacy"}
+    origins: [%q]
+    languages: [en]
+    categories:
+      - id: necessary
+        required: true
+        title: {en: Necessary}
+        description: {en: Needed.}
+`, origin)
+}
+
+func siteWithOrigins(t *testing.T, origin string) *config.Config {
+	t.Helper()
+	cfg, err := config.Load("sites.yaml", strings.NewReader(minimalSite(origin)))
+	if err != nil {
+		t.Fatalf("check-config refuses %q: %v", origin, err)
+	}
+	return cfg
 }
 
 // TestInvalid loads every testdata/*.yaml, which are all broken, and compares

@@ -28,7 +28,7 @@ const (
 func (s *Server) bearer(scope string) echo.MiddlewareFunc {
 	return func(next echo.HandlerFunc) echo.HandlerFunc {
 		return func(c echo.Context) error {
-			got, err := s.bearerScope(c)
+			got, err := s.bearerScope(c, false)
 			switch {
 			case err != nil:
 				return err
@@ -57,7 +57,7 @@ func (s *Server) visitor(next echo.HandlerFunc) echo.HandlerFunc {
 			// A bearer that is no visitor token is an admin token, or a
 			// guess at one: only those count as failures.
 			if _, visitor := s.tokens.parse(bearer); !visitor {
-				scope, err := s.bearerScope(c)
+				scope, err := s.bearerScope(c, true)
 				if err != nil {
 					return err
 				}

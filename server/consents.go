@@ -68,6 +68,8 @@ func (s *Server) postConsent(c echo.Context) error {
 		return consent.FieldErrorf(consent.ENOTFOUND, "site", "no such site")
 	}
 	if o := r.Header.Get("Origin"); o != "" && !site.AllowsOrigin(o, s.self) {
+		s.refusals.refuse(s.log, site.ID, o)
+		s.metrics.refused.WithLabelValues(site.ID).Inc()
 		return consent.Errorf(consent.EFORBIDDEN, "this origin may not record choices for site %s", site.ID)
 	}
 	bundle := s.bundles[site.ID]

@@ -328,8 +328,9 @@ func (s *Server) sitePage(c echo.Context, sess *session, verify *proof.Result) e
 		CookieRows                []cookieRow
 		Scans                     []*consent.Scan
 		LatestViolations          []scan.Finding
+		Refused                   []refusedOrigin
 	}{s.page(c, site.Name, sess), site, dateOf(from, false), dateOf(to, true), totals, days, rows, cats, choices, shares,
-		verify, versions, s.bundles[site.ID].Hash, cookies, scans, latestViolations})
+		verify, versions, s.bundles[site.ID].Hash, cookies, scans, latestViolations, s.refusals.last24h(site.ID)})
 }
 
 // consoleScans is how many of a site's latest scans its page lists.

@@ -312,3 +312,34 @@ func TestTokenGuessing(t *testing.T) {
 		t.Errorf("sign-in after ten guesses: %d %s", resp.StatusCode, resp.Header.Get("Retry-After"))
 	}
 }
+
+// Junk bearer tokens on a public visitor route, which anyone may send,
+// never lock the admin and audit tokens of their network out of the routes
+// made for them; they block further tokens on the visitor routes only.
+func TestVisitorRouteGuessesLockNoAdmin(t *testing.T) {
+	t.Parallel()
+	s, _ := newServer(t, 0)
+	get := func(path, token string) int {
+		req := httptest.NewRequest("GET", path, nil)
+		req.RemoteAddr = "203.0.113.9:1000"
+		req.Header.Set("Authorization", "Bearer "+token)
+		rec := httptest.NewRecorder()
+		s.ServeHTTP(rec, req)
+		return rec.Code
+	}
+	const history = "/api/v1/consents/11111111-1111-4111-8111-111111111111"
+	for i := range 3 * failLimit {
+		if code := get(history, fmt.Sprint("junk-", i)); code != 401 && code != 429 {
+			t.Fatalf("junk token %d: %d", i, code)
+		}
+	}
+	if code := get(history, "junk-again"); code != 429 {
+		t.Errorf("junk on the visitor route after %d: %d, want 429", 3*failLimit, code)
+	}
+	if code := get("/api/v1/sites/demo/verify", adminToken); code != 200 {
+		t.Errorf("the admin token on an admin route from that network: %d, want 200", code)
+	}
+	if code := get("/metrics", adminToken); code != 200 {
+		t.Errorf("the admin token on /metrics from that network: %d, want 200", code)
+	}
+}

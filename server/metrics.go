@@ -23,6 +23,7 @@ type Metrics struct {
 	tampered   prometheus.Counter
 	witnessUp  *prometheus.GaugeVec
 	witnessErr *prometheus.CounterVec
+	refused    *prometheus.CounterVec
 	cache      sync.Map // observerKey → observers
 }
 
@@ -63,8 +64,12 @@ func NewMetrics() *Metrics {
 			Name: "koekje_witness_failures_total",
 			Help: "Requests to a witness that brought no valid cosignature: refusals, silences and bad answers.",
 		}, []string{"witness"}),
+		refused: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "koekje_consents_refused_origin_total",
+			Help: "Choices refused because the browser's origin is not one of the site's origins, by site.",
+		}, []string{"site"}),
 	}
-	m.reg.MustRegister(m.requests, m.latency, m.batchSize, m.commitTime, m.records, m.commitErrs, m.tampered, m.witnessUp, m.witnessErr,
+	m.reg.MustRegister(m.requests, m.latency, m.batchSize, m.commitTime, m.records, m.commitErrs, m.tampered, m.witnessUp, m.witnessErr, m.refused,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"runtime"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -45,7 +46,8 @@ func (s *Server) handle(c echo.Context, next echo.HandlerFunc) {
 		s.log.Error("panic", "route", c.Path(), "panic", fmt.Sprint(r), "stack", string(stack))
 		c.Error(fmt.Errorf("panic: %v", r))
 	}()
-	securityHeaders(c)
+	s.securityHeaders(c)
+	s.warnUntrustedProxy(c.Request())
 	err := checkHead(c.Request())
 	if err == nil {
 		err = next(c)
@@ -84,17 +86,24 @@ func knownMethod(m string) string {
 }
 
 // securityHeaders go on every response, as far as they apply to it: the
-// banner script gets nosniff and, over TLS, HSTS (and, from its handler,
-// its resource policy);
+// banner script gets nosniff and HSTS when the server is reached over
+// HTTPS (its own TLS, or an https public URL: the TLS proxy in front of
+// it) (and, from its handler, its resource policy);
 // the policies that only mean something for a document (CSP, frame and
 // opener policies, referrer policy) go on everything else, which is JSON or
 // HTML. Pages that need more (the demo page) set their own policy on top.
-func securityHeaders(c echo.Context) {
+// Every console answer, downloads and error pages included, is no-store:
+// it shows records and reports to a signed-in person only.
+func (s *Server) securityHeaders(c echo.Context) {
 	h := c.Response().Header()
 	// Canonical keys and shared values: set on every response without allocating.
 	h["X-Content-Type-Options"] = nosniff
-	if c.Request().TLS != nil {
+	if c.Request().TLS != nil || s.https {
 		h["Strict-Transport-Security"] = hsts
+	}
+	if p := c.Path(); strings.HasPrefix(p, "/admin") && p != consoleCSSRoute {
+		// Set when the header goes out, over whatever a handler set.
+		c.Response().Before(func() { h["Cache-Control"] = noStore })
 	}
 	if c.Path() == bundleRoute {
 		return
@@ -112,6 +121,7 @@ var (
 	apiCSP     = []string{"default-src 'none'; frame-ancestors 'none'; base-uri 'none'"}
 	sameOrigin = []string{"same-origin"}
 	hsts       = []string{"max-age=31536000"}
+	noStore    = []string{"no-store"}
 )
 
 // cors answers browsers from any configured origin of any site; which site

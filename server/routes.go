@@ -9,6 +9,10 @@ import (
 // bundleRoute serves the banner script of each site.
 const bundleRoute = "/s/:file"
 
+// consoleCSSRoute is the console's style sheet, the one console answer that
+// caches: it holds nothing of anyone's.
+const consoleCSSRoute = "/admin/console.css"
+
 // routes lists every route in one place, with the middleware that decides
 // who may use it: none (public), cors (browsers on a site's origins),
 // visitor (the visitor's own token, or an admin token), audit and admin
@@ -64,7 +68,7 @@ func (s *Server) routes() {
 	e.POST("/api/v1/keys/rotate", s.rotateKey, admin, noBody)
 
 	e.GET("/admin", s.consoleHome)
-	e.GET("/admin/console.css", s.consoleCSS)
+	e.GET(consoleCSSRoute, s.consoleCSS)
 	e.POST("/admin/login", s.login, form)
 	e.POST("/admin/logout", s.logout, form)
 	e.GET("/admin/sites/:site", s.consoleSite, s.signedIn)

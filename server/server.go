@@ -11,11 +11,13 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/labstack/echo/v4"
 
 	"github.com/koekje/koekje/config"
+	"github.com/koekje/koekje/server/consent"
 	"github.com/koekje/koekje/server/proof"
 	"github.com/koekje/koekje/server/translog"
 	"github.com/koekje/koekje/static"
@@ -91,8 +93,12 @@ type Server struct {
 	logKey    string
 	witnessed bool
 	self      string       // the public URL's origin
+	https     bool         // the public URL is https: HSTS on every answer
+	warned    atomic.Bool  // the untrusted-proxy warning was logged
 	proxies   []*net.IPNet // trusted reverse proxies
 	failures  failureCounter
+	refusals  *originRefusals
+	deps      Deps     // what New was given, for Reload
 	tokenIDs  [][]byte // IDs of the configured tokens, as sessions name them
 	degraded  func() string
 	logRef    *translog.Reference
@@ -138,6 +144,8 @@ func New(ctx context.Context, d Deps) (*Server, error) {
 		logKey:    d.LogKey,
 		witnessed: d.Policy != nil && !d.Policy.Unwitnessed(),
 		self:      self,
+		https:     strings.HasPrefix(self, "https://"),
+		refusals:  newOriginRefusals(),
 		proxies:   proxies,
 		failures:  newMemFailures(),
 		degraded:  d.Degraded,
@@ -175,6 +183,8 @@ func New(ctx context.Context, d Deps) (*Server, error) {
 	if s.metrics == nil {
 		s.metrics = NewMetrics()
 	}
+	s.deps = d
+	s.deps.Metrics = s.metrics
 	for _, site := range d.Config.Sites {
 		b, err := static.BuildPlain(site)
 		if err != nil {
@@ -194,6 +204,23 @@ func New(ctx context.Context, d Deps) (*Server, error) {
 	s.echo.HTTPErrorHandler = s.handleError
 	s.routes()
 	return s, nil
+}
+
+// Reload returns a server for cfg with everything else this one was given
+// (store, keys, tokens, metrics) and this one's counts of failed tokens
+// and refused origins, so a reload neither forgets a lockout nor a
+// refusal. The caller swaps it in; this one is left as it was, so a
+// configuration that fails to build leaves the server in use untouched.
+func (s *Server) Reload(ctx context.Context, cfg *config.Config) (*Server, error) {
+	d := s.deps
+	d.Config = cfg
+	n, err := New(ctx, d)
+	if err != nil {
+		return nil, err
+	}
+	n.failures, n.refusals = s.failures, s.refusals
+	n.warned.Store(s.warned.Load())
+	return n, nil
 }
 
 // ServeHTTP makes the server an http.Handler.
@@ -275,6 +302,26 @@ func (s *Server) fromProxy(r *http.Request) bool {
 		}
 	}
 	return false
+}
+
+// warnUntrustedProxy says once, in the log, that requests come with
+// forwarded headers from a peer that is not a trusted proxy: behind a
+// proxy not named in --trusted-proxies every visitor shares the proxy's
+// address, so one rate-limit budget and one count of failed tokens. A peer
+// on a public address is named by its network, as visitors are.
+func (s *Server) warnUntrustedProxy(r *http.Request) {
+	if s.warned.Load() || (r.Header.Get("X-Forwarded-For") == "" && r.Header.Get("Forwarded") == "" && r.Header.Get("X-Real-Ip") == "") || s.fromProxy(r) {
+		return
+	}
+	if s.warned.Swap(true) {
+		return
+	}
+	peer, _, _ := net.SplitHostPort(r.RemoteAddr)
+	if ip := net.ParseIP(peer); ip == nil || !(ip.IsLoopback() || ip.IsPrivate()) {
+		peer = consent.TruncateIP(peer)
+	}
+	s.log.Warn("requests carry forwarded headers (X-Forwarded-For) from a peer that is not a trusted proxy: they are ignored, and every visitor behind it shares one address, one rate limit and one count of failed tokens; if it is your reverse proxy, give its address with --trusted-proxies (KOEKJE_TRUSTED_PROXIES)",
+		"peer", peer)
 }
 
 // scheme is the scheme the client used: https over TLS, or what a trusted

@@ -174,16 +174,31 @@ func tooManyFailures(c echo.Context, wait time.Duration) error {
 	return consent.Errorf(consent.ERATELIMIT, "too many failed tokens from your network; retry after %s s", secs)
 }
 
+// Failed tokens count per client network in one of two places: on the
+// routes made for admin and audit tokens (and the console's sign-in) in the
+// network's own count, on the public visitor routes, where anyone may send
+// a bearer, in its count under visitorRoutes. Junk tokens on a visitor
+// route block further tokens there only, never an admin or audit token on
+// the routes made for it; a network blocked for guessing on those is
+// blocked on the visitor routes too, so it cannot move its guessing there.
+const visitorRoutes = "visitor-routes "
+
 // bearerScope returns the scope of the request's bearer token, "" when it
-// has none or a wrong one (a wrong one counts as a failure of its network),
-// or the 429 of a network that failed too often.
-func (s *Server) bearerScope(c echo.Context) (string, error) {
+// has none or a wrong one (a wrong one counts as a failure of its network,
+// on a visitor route under visitorRoutes), or the 429 of a network that
+// failed too often.
+func (s *Server) bearerScope(c echo.Context, visitorRoute bool) (string, error) {
 	tok, ok := bearerToken(c.Request())
 	if !ok {
 		return "", nil
 	}
 	network, now := consent.TruncateIP(c.RealIP()), time.Now()
-	if wait := s.failures.Wait(network, now); wait > 0 {
+	wait := s.failures.Wait(network, now)
+	if visitorRoute {
+		network = visitorRoutes + network
+		wait = max(wait, s.failures.Wait(network, now))
+	}
+	if wait > 0 {
 		return "", tooManyFailures(c, wait)
 	}
 	scope, name, _ := s.admins.find(tok)

@@ -222,8 +222,10 @@ func (r *Request) Validate(s *config.Site, currentHash, self string) (*Record, e
 // originOf is the scheme://host[:port] of a cleaned URL.
 func originOf(u string) string {
 	scheme, rest, _ := strings.Cut(u, "://")
-	host, _, _ := strings.Cut(rest, "/")
-	return scheme + "://" + host
+	if i := strings.IndexAny(rest, "/?#"); i >= 0 {
+		rest = rest[:i]
+	}
+	return scheme + "://" + rest
 }
 
 func validRequestID(s string) bool {

@@ -81,6 +81,10 @@ type Options struct {
 	// instance on one database is given the same key file.
 	KeyFile string
 	Log     *slog.Logger
+	// Existing opens the database only as it is: its schema must be this
+	// binary's and the key file must exist. Nothing is made and nothing
+	// upgraded, for the commands whose job that is not.
+	Existing bool
 }
 
 // IsDSN reports whether s names a PostgreSQL database rather than a file.
@@ -113,14 +117,28 @@ func Open(ctx context.Context, dsn string, o Options) (*DB, error) {
 		pool.Close()
 		return nil, err
 	}
-	from, err := migrate(ctx, pool)
-	if err != nil {
+	var (
+		from int
+		kek  *keyfile.Key
+	)
+	if o.Existing {
+		if from, err = current(ctx, pool); err != nil {
+			return fail(err)
+		}
+	} else if from, err = migrate(ctx, pool); err != nil {
 		return fail(fmt.Errorf("migrate: %w", err))
 	}
 	if err := checkAppendOnly(ctx, pool); err != nil {
 		return fail(err)
 	}
-	kek, err := loadKey(ctx, pool, o.KeyFile)
+	if o.Existing {
+		kek, err = keyfile.Load(o.KeyFile)
+		if errors.Is(err, keyfile.ErrNotExist) {
+			err = fmt.Errorf("the key file %s does not exist: give the database's key file with --key-file (KOEKJE_KEY_FILE)", o.KeyFile)
+		}
+	} else {
+		kek, err = loadKey(ctx, pool, o.KeyFile)
+	}
 	if err != nil {
 		return fail(err)
 	}

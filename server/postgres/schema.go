@@ -2,10 +2,12 @@ package postgres
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 )
 
@@ -282,6 +284,28 @@ var logMACSchema = slices.Index(migrations, queueMACs) + 1
 
 // migrateLock is the advisory lock key the migrations run under.
 const migrateLock = 0x6b6f656b6a65 // "koekje"
+
+// SchemaVersion is the schema this binary reads and writes.
+var SchemaVersion = len(migrations)
+
+// current returns the database's schema version, refusing one that is not
+// this binary's and naming the command that upgrades it.
+func current(ctx context.Context, pool *pgxpool.Pool) (int, error) {
+	var version int
+	err := pool.QueryRow(ctx, `SELECT version FROM schema_version`).Scan(&version)
+	var pgErr *pgconn.PgError
+	switch {
+	case errors.As(err, &pgErr) && pgErr.Code == "42P01", errors.Is(err, pgx.ErrNoRows):
+		return 0, errors.New("the database holds no koekje store")
+	case err != nil:
+		return 0, err
+	case version > len(migrations):
+		return 0, fmt.Errorf("database schema %d is newer than this binary's %d", version, len(migrations))
+	case version < len(migrations):
+		return 0, fmt.Errorf("the database has schema %d and this koekje reads schema %d; this command does not upgrade a database: koekje serve does, when it starts (back it up first)", version, len(migrations))
+	}
+	return version, nil
+}
 
 // migrate brings the schema up to date in one transaction, and returns
 // the version it found.

@@ -81,6 +81,10 @@ type Options struct {
 	// already holds sealed secrets: then its key file was lost or not given.
 	KeyFile string
 	Log     *slog.Logger
+	// Existing opens the database only as it is: the file and its key
+	// file must exist and its schema must be this binary's. Nothing is
+	// made and nothing upgraded, for the commands whose job that is not.
+	Existing bool
 }
 
 // Open opens (creating if needed) the database at path with the key file
@@ -100,6 +104,13 @@ func OpenWith(path string, o Options) (*DB, error) {
 	if o.KeyFile == "" {
 		o.KeyFile = path + ".key"
 	}
+	if o.Existing {
+		if _, err := os.Stat(path); errors.Is(err, fs.ErrNotExist) {
+			return nil, fmt.Errorf("database %s does not exist: give the database's file with --db (KOEKJE_DB)", path)
+		} else if err != nil {
+			return nil, err
+		}
+	}
 	if err := ownerOnly(path); err != nil {
 		return nil, err
 	}
@@ -117,7 +128,18 @@ func OpenWith(path string, o Options) (*DB, error) {
 	w.SetMaxOpenConns(1)
 	w.SetConnMaxLifetime(0)
 	w.SetConnMaxIdleTime(0)
-	kek, err := loadKey(w, path, o.KeyFile)
+	var kek *keyfile.Key
+	if o.Existing {
+		err = current(w, path)
+		if err == nil {
+			kek, err = keyfile.Load(o.KeyFile)
+		}
+		if errors.Is(err, keyfile.ErrNotExist) {
+			err = fmt.Errorf("the key file %s of %s does not exist: give it with --key-file (KOEKJE_KEY_FILE)", o.KeyFile, path)
+		}
+	} else {
+		kek, err = loadKey(w, path, o.KeyFile)
+	}
 	if err != nil {
 		w.Close()
 		return nil, err

@@ -366,6 +366,27 @@ func loadConsentIDs(ctx context.Context, q execQuerier, kek *keyfile.Key) (conse
 	return consent.NewIDs(key)
 }
 
+// SchemaVersion is the schema this binary reads and writes.
+var SchemaVersion = len(migrations)
+
+// current refuses a database whose schema is not this binary's, naming the
+// command that upgrades one.
+func current(db *sql.DB, path string) error {
+	var version int
+	if err := db.QueryRow(`PRAGMA user_version`).Scan(&version); err != nil {
+		return fmt.Errorf("open %s: %w", path, err)
+	}
+	switch {
+	case version == 0:
+		return fmt.Errorf("%s is not a koekje database", path)
+	case version > len(migrations):
+		return fmt.Errorf("database schema %d is newer than this binary's %d", version, len(migrations))
+	case version < len(migrations):
+		return fmt.Errorf("%s has schema %d and this koekje reads schema %d; this command does not upgrade a database: koekje serve does, when it starts (make a copy first with koekje backup)", path, version, len(migrations))
+	}
+	return nil
+}
+
 func migrate(db *sql.DB, kek *keyfile.Key) error {
 	var version int
 	if err := db.QueryRow(`PRAGMA user_version`).Scan(&version); err != nil {

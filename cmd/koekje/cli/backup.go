@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"os"
 
 	"github.com/koekje/koekje/server/postgres"
 	"github.com/koekje/koekje/server/sqlite"
@@ -24,12 +25,18 @@ func backupCmd(ctx context.Context, args []string, getenv func(string) string, s
 		return errors.New("usage: koekje backup --to FILE [--db koekje.db]")
 	case postgres.IsDSN(*db):
 		return errors.New("koekje backup copies a SQLite database; back up PostgreSQL with pg_dump or your provider's snapshots (see \"Back up and restore\" in the README)")
-	case fs.NArg() > 0:
-		return fmt.Errorf("backup takes no arguments, got %q", fs.Args())
 	}
+	prog := newProgress(stderr)
+	defer prog.close()
+	prog.working("backing up " + *db)
 	if err := sqlite.Backup(ctx, *db, *to); err != nil {
 		return err
 	}
+	var size int64
+	if fi, err := os.Stat(*to); err == nil {
+		size = fi.Size()
+	}
+	prog.end("koekje backup: %.1f MiB written to %s", float64(size)/(1<<20), *to)
 	fmt.Fprintf(stdout, "backed up %s to %s: keep the key file apart (once), and never back up or restore its .log-reference\n", *db, *to)
 	return nil
 }

@@ -11,7 +11,8 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"os"
+	"net"
+	"path/filepath"
 	"slices"
 	"strings"
 
@@ -39,6 +40,9 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return c.run(ctx, args, getenv, stdout, stderr)
 	}
 	fmt.Fprint(stderr, usage())
+	if ext := strings.ToLower(filepath.Ext(cmd)); ext == ".yaml" || ext == ".yml" {
+		return fmt.Errorf("unknown command %q: did you mean koekje serve --config %s?", cmd, cmd)
+	}
 	return fmt.Errorf("unknown command %q", cmd)
 }
 
@@ -61,7 +65,58 @@ func parseAnywhere(fs *flag.FlagSet, args []string) error {
 		rest = append(rest, fs.Arg(0))
 		args = fs.Args()[1:]
 	}
-	return fs.Parse(append([]string{"--"}, rest...))
+	if err := fs.Parse(append([]string{"--"}, rest...)); err != nil {
+		return err
+	}
+	if flagsOnly[fs.Name()] && fs.NArg() > 0 {
+		return strayArgument(fs, fs.Arg(0))
+	}
+	return nil
+}
+
+// strayArgument refuses an argument given to a command that takes only
+// flags, naming the flag it was probably meant for: "koekje serve
+// sites.yaml" must not serve the demo.
+func strayArgument(fs *flag.FlagSet, arg string) error {
+	msg := fmt.Sprintf("%s takes no arguments, only flags; got %q", fs.Name(), arg)
+	if f := likelyFlag(fs, arg); f != "" {
+		return fmt.Errorf("%s: did you mean %s?", msg, f)
+	}
+	return fmt.Errorf("%s (koekje %s -h lists its flags)", msg, fs.Name())
+}
+
+// likelyFlag guesses from its shape which of fs's flags arg was meant
+// for, as the flag and arg to type; "" when none fits.
+func likelyFlag(fs *flag.FlagSet, arg string) string {
+	has := func(name string) bool { return fs.Lookup(name) != nil }
+	lower := strings.ToLower(arg)
+	name := strings.TrimLeft(arg, "-")
+	ext := filepath.Ext(lower)
+	_, _, hostPort := net.SplitHostPort(arg)
+	switch {
+	case has(name):
+		if b, ok := fs.Lookup(name).Value.(interface{ IsBoolFlag() bool }); ok && b.IsBoolFlag() {
+			return "--" + name
+		}
+		return "--" + name + " …"
+	case (ext == ".yaml" || ext == ".yml") && has("config"):
+		return "--config " + arg
+	case (postgres.IsDSN(arg) || ext == ".db" || ext == ".sqlite" || ext == ".sqlite3") && has("db"):
+		return "--db " + arg
+	case ext == ".key" && has("key-file"):
+		return "--key-file " + arg
+	case (strings.HasPrefix(lower, "https://") || strings.HasPrefix(lower, "http://")) && has("public-url"):
+		return "--public-url " + arg
+	case hostPort == nil && has("addr"):
+		return "--addr " + arg
+	case has("site") && !strings.ContainsAny(arg, "/.:"):
+		return "--site " + arg
+	case has("out"):
+		return "--out " + arg
+	case has("to"):
+		return "--to " + arg
+	}
+	return ""
 }
 
 // minAdminToken is the shortest admin token accepted: one guessable by
@@ -84,9 +139,17 @@ func (o *options) flags(name string, getenv func(string) string, stderr io.Write
 	return fs
 }
 
-// openDB opens the database with its key file.
+// openDB opens the database with its key file, making both when missing
+// and upgrading the schema: for the commands whose job that is (serve,
+// keys log-key).
 func (o *options) openDB(log *slog.Logger) (store, error) {
-	return o.openStore(log)
+	return o.openStore(log, false)
+}
+
+// openExisting opens the database as it is: every other command works on
+// a database that exists, with its key file, at this binary's schema.
+func (o *options) openExisting() (store, error) {
+	return o.openStore(nil, true)
 }
 
 func envOr(getenv func(string) string, k, def string) string {
@@ -112,10 +175,7 @@ func (o *options) open(ctx context.Context) (*config.Config, store, error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	if _, err := os.Stat(o.db); err != nil && !postgres.IsDSN(o.db) {
-		return nil, nil, fmt.Errorf("database %s: %w", o.db, err)
-	}
-	db, err := o.openDB(nil)
+	db, err := o.openExisting()
 	return cfg, db, err
 }
 

@@ -20,6 +20,14 @@ func runCLI(t *testing.T, env map[string]string, args ...string) (string, error)
 	return out.String(), err
 }
 
+// runCLIOut is runCLI with standard output and error apart.
+func runCLIOut(t *testing.T, env map[string]string, args ...string) (stdout, stderr string, err error) {
+	t.Helper()
+	var out, errs bytes.Buffer
+	err = Run(context.Background(), args, func(k string) string { return env[k] }, &out, &errs)
+	return out.String(), errs.String(), err
+}
+
 // Help is there for every command and exits 0; the version says what was
 // built.
 func TestHelpAndVersion(t *testing.T) {
@@ -74,8 +82,8 @@ func TestAuditorCommandsUseTheDatabasesSites(t *testing.T) {
 	if out, err := runCLI(t, nil, "verify", "--site", "demo", "--db", path); err == nil || !strings.Contains(err.Error(), `holds no site "demo" (it holds voip-nl)`) {
 		t.Errorf("verify --site demo: %v %s", err, out)
 	}
-	if out, err := runCLI(t, nil, "export", "--db", path); err != nil || strings.Count(out, "\n") != 4 { // 3 records, the summary
-		t.Errorf("export ndjson without a config: %v %s", err, out)
+	if out, errs, err := runCLIOut(t, nil, "export", "--db", path); err != nil || strings.Count(out, "\n") != 4 || !strings.HasPrefix(errs, "koekje export: 3 records of voip-nl (ndjson) in ") { // 3 records, the summary
+		t.Errorf("export ndjson without a config: %v %s %s", err, out, errs)
 	}
 	if _, err := runCLI(t, nil, "export", "--format", "csv", "--db", path); err == nil || !strings.Contains(err.Error(), "not in the configuration") {
 		t.Errorf("export csv of a site the config lacks: %v", err)

@@ -25,18 +25,28 @@ var commands = []command{
 	{"export", "", "export a site's records (ndjson, csv, iso27560)", exportCmd},
 	{"lookup", "ID", "show a visitor's history, oldest first", lookupCmd},
 	{"purge", "", "delete old records, leaving a signed checkpoint", purgeCmd},
-	{"keys", "", "list or rotate the receipt signing keys", keysCmd},
+	{"keys", "ACTION", "list or rotate the receipt signing keys", keysCmd},
 	{"token", "", "make an admin token and its config entry", tokenCmd},
-	{"check-config", "", "validate a configuration and summarise it", checkConfigCmd},
+	{"check-config", "FILE", "validate a configuration and summarise it", checkConfigCmd},
 	{"health", "", "ask a running server's /healthz (for container health checks)", healthCmd},
 	{"witness", "", "run a witness that cosigns transparency-log checkpoints", witnessCmd},
-	{"verify-receipt", "", "check a receipt offline: its signature and its place in the log", verifyReceiptCmd},
+	{"verify-receipt", "RECEIPT", "check a receipt offline: its signature and its place in the log", verifyReceiptCmd},
 	{"verify-export", "FILE", "check an NDJSON or CSV export offline against the public log", verifyExportCmd},
 	{"log-audit", "", "check the public log from its tiles: root, growth, a site's leaves", logAuditCmd},
 	{"scan", "URL…", "check a site's pages in a real Chromium against its declared cookies", scanCmd},
 	{"migrate-store", "", "copy a SQLite store into an empty PostgreSQL database, verified", migrateStoreCmd},
 	{"backup", "", "copy a SQLite database consistently, while it serves", backupCmd},
 	{"version", "", "print the version", versionCmd},
+}
+
+// flagsOnly names the commands the table says take only flags: given an
+// argument, they refuse it.
+var flagsOnly = map[string]bool{}
+
+func init() {
+	for _, c := range commands {
+		flagsOnly[c.name] = c.args == ""
+	}
 }
 
 // lookupCommand returns the command of that name, or nil.

@@ -91,8 +91,15 @@ func exportCmd(ctx context.Context, args []string, getenv func(string) string, s
 	if err != nil {
 		return err
 	}
-	if err := db.Scan(ctx, f, exp.Write); err != nil {
+	prog := newProgress(stderr)
+	defer prog.close()
+	prog.phase("records of " + list[0] + " exported")
+	if err := db.Scan(ctx, f, func(r *consent.Record) error { prog.add(1); return exp.Write(r) }); err != nil {
 		return err
 	}
-	return exp.End(export.NewSummary(f, signed))
+	if err := exp.End(export.NewSummary(f, signed)); err != nil {
+		return err
+	}
+	prog.end("koekje export: %d records of %s (%s)", prog.n.Load(), list[0], *format)
+	return nil
 }

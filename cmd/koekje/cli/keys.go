@@ -20,6 +20,9 @@ func keysCmd(ctx context.Context, args []string, getenv func(string) string, std
 		return err
 	}
 	action := fs.Arg(0)
+	if fs.NArg() > 1 {
+		return fmt.Errorf("keys %s takes one action; got %q too", action, fs.Arg(1))
+	}
 	if action == "audit-key" {
 		return auditKeyCmd(ctx, &o, *site, stdout)
 	}
@@ -29,7 +32,7 @@ func keysCmd(ctx context.Context, args []string, getenv func(string) string, std
 	if action != "list" && action != "rotate" {
 		return errors.New("usage: koekje keys [flags] list|rotate|audit-key --site S|log-key --public-url URL")
 	}
-	db, err := o.openDB(nil)
+	db, err := o.openExisting()
 	if err != nil {
 		return err
 	}
@@ -65,7 +68,7 @@ func auditKeyCmd(ctx context.Context, o *options, site string, stdout io.Writer)
 	if site == "" {
 		return errors.New("usage: koekje keys audit-key --site S")
 	}
-	db, err := o.openDB(nil)
+	db, err := o.openExisting()
 	if err != nil {
 		return err
 	}

@@ -71,8 +71,6 @@ func migrateStoreCmd(ctx context.Context, args []string, getenv func(string) str
 		return err
 	}
 	switch {
-	case fs.NArg() > 0:
-		return fmt.Errorf("migrate-store takes no arguments, only flags (got %q)", fs.Arg(0))
 	case *from == "":
 		return errors.New("--from is required: the SQLite database to copy")
 	case postgres.IsDSN(*from):
@@ -110,7 +108,9 @@ func migrateStoreCmd(ctx context.Context, args []string, getenv func(string) str
 		return fmt.Errorf("--to: %w", err)
 	}
 	defer imp.Rollback()
-	c := &storeCopy{src: src, imp: imp, sites: map[string]*siteCopy{}, stderr: stderr,
+	prog := newProgress(stderr)
+	defer prog.close()
+	c := &storeCopy{src: src, imp: imp, sites: map[string]*siteCopy{}, stderr: stderr, prog: prog,
 		copyLog: leaves > 0 && !*dropLog, dropLog: leaves > 0 && *dropLog}
 	// Whatever stops the copy before its commit leaves the target as empty
 	// as it was: the transaction is rolled back (or, if the process dies,
@@ -138,13 +138,16 @@ func migrateStoreCmd(ctx context.Context, args []string, getenv func(string) str
 	default:
 		sum.Log = "none"
 	}
+	prog.close()
 	fmt.Fprintf(stderr, "koekje: copied %d records in %s; verifying every chain on the copy\n", sum.Records, time.Since(start).Round(time.Millisecond))
-	start = time.Now()
+	prog = newProgress(stderr)
+	defer prog.close()
+	c.prog = prog
 	ok, err := c.verify(ctx)
 	if err != nil {
 		return interrupted(err)
 	}
-	fmt.Fprintf(stderr, "koekje: verified in %s\n", time.Since(start).Round(time.Millisecond))
+	prog.end("koekje: verified %d records on the copy", prog.total.Load())
 	enc := json.NewEncoder(stdout)
 	for _, s := range c.order {
 		enc.Encode(c.sites[s])
@@ -180,6 +183,7 @@ type storeCopy struct {
 	order  []string
 	keys   []consent.SigningKey
 	stderr io.Writer
+	prog   *progress
 	// copyLog: the source's transparency log comes along; dropLog: it
 	// stays behind, with its key and the leaf numbers checkpoints name.
 	copyLog, dropLog bool
@@ -296,14 +300,14 @@ func (c *storeCopy) run(ctx context.Context) (*copySummary, error) {
 	}
 
 	var recs []*consent.StoredRecord
+	c.prog.phase("records copied")
 	err = c.src.EachStored(ctx, func(r *consent.StoredRecord) error {
 		sc := c.site(r.Site)
 		sc.Records++
 		sc.head = r.Hash
 		recs = append(recs, r)
-		if sum.Records++; sum.Records%100000 == 0 {
-			fmt.Fprintf(c.stderr, "koekje: %d records copied\n", sum.Records)
-		}
+		sum.Records++
+		c.prog.add(1)
 		if len(recs) < copyBatch {
 			return nil
 		}
@@ -433,7 +437,8 @@ func (c *storeCopy) verify(ctx context.Context) (bool, error) {
 	ok := true
 	for _, s := range c.order {
 		sc := c.sites[s]
-		res, err := proof.Verify(ctx, c.imp, s, pubs, ids)
+		c.prog.phase("records of " + s + " verified on the copy")
+		res, err := proof.Verify(ctx, countedChain{c.imp, c.prog}, s, pubs, ids)
 		if err != nil {
 			return false, err
 		}

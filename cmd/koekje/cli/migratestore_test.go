@@ -387,7 +387,7 @@ func TestMigrateStore(t *testing.T) {
 	if code != 201 || a.ConsentID != v.id {
 		t.Fatalf("a new choice with an old token: %d %+v", code, a)
 	}
-	if out, err := runCLI(t, dstEnv, "export", "--site", v.site, "--consent-id", v.id); err != nil {
+	if out, _, err := runCLIOut(t, dstEnv, "export", "--site", v.site, "--consent-id", v.id); err != nil {
 		t.Fatalf("export: %v %s", err, out)
 	} else {
 		var last struct {
@@ -659,9 +659,11 @@ func TestMigrateStoreRefuses(t *testing.T) {
 	}
 	conn.Close(context.Background())
 	wrongKey := filepath.Join(dir, "other.key")
-	if _, err := runCLI(t, map[string]string{"KOEKJE_DB": filepath.Join(dir, "other.db")}, "keys", "list", "--key-file", wrongKey); err != nil {
+	other, err := sqlite.OpenWith(filepath.Join(dir, "other.db"), sqlite.Options{KeyFile: wrongKey})
+	if err != nil {
 		t.Fatal(err)
 	}
+	other.Close()
 
 	for _, c := range []struct {
 		name string

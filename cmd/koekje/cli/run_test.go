@@ -312,6 +312,12 @@ func TestKeyFileRefused(t *testing.T) {
 	env := func(k string) string {
 		return map[string]string{"KOEKJE_DB": db, "KOEKJE_KEY_FILE": keyFile}[k]
 	}
+	// serve makes the database and the key file it is told of.
+	made, err := sqlite.OpenWith(db, sqlite.Options{KeyFile: keyFile})
+	if err != nil {
+		t.Fatal(err)
+	}
+	made.Close()
 	var out bytes.Buffer
 	if err := Run(context.Background(), []string{"keys", "list"}, env, &out, &out); err != nil {
 		t.Fatalf("keys list: %v %s", err, out.String())

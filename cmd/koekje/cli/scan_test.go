@@ -37,7 +37,7 @@ func TestScanFlags(t *testing.T) {
 		{[]string{"scan", "http://x.test/", "--format", "xml"}, `--format "xml"`},
 		{[]string{"scan", "http://x.test/", "--site", "nope"}, `no site "nope" in the config (it has demo)`},
 		{[]string{"scan", "ftp://x.test/"}, "is not an http(s) URL"},
-		{[]string{"scan", "http://x.test/", "--record", "--db", filepath.Join(t.TempDir(), "none.db")}, "none.db: stat"},
+		{[]string{"scan", "http://x.test/", "--record", "--db", filepath.Join(t.TempDir(), "none.db")}, "none.db does not exist"},
 		{[]string{"scan", "http://x.test/", "--page-timeout", "0s"}, "must be more than 0"},
 	} {
 		_, err := runCLI(t, map[string]string{"CHROME_PATH": os.Args[0]}, tc.args...)

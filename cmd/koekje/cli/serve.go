@@ -13,11 +13,15 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"os/signal"
 	"runtime/debug"
 	"strconv"
 	"strings"
 	"sync/atomic"
+	"syscall"
 	"time"
+
+	"github.com/mattn/go-isatty"
 
 	"github.com/koekje/koekje/config"
 	"github.com/koekje/koekje/server"
@@ -171,7 +175,11 @@ func serveCmd(ctx context.Context, args []string, getenv func(string) string, st
 	if err != nil {
 		return err
 	}
-	go retention(ctx, log, cfg, db, keys)
+	var current atomic.Pointer[server.Server]
+	current.Store(srv)
+	var sites atomic.Pointer[config.Config]
+	sites.Store(cfg)
+	go retention(ctx, log, sites.Load, db, keys)
 	// A key rotated by another instance, or by koekje keys rotate, signs
 	// here within seconds.
 	go keys.Watch(ctx, 5*time.Second, func(err error) { log.Warn("reading the signing keys", "err", err) })
@@ -197,13 +205,28 @@ func serveCmd(ctx context.Context, args []string, getenv func(string) string, st
 		return err
 	}
 	hs := srv.HTTPServer(o.addr)
+	hs.Handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { current.Load().ServeHTTP(w, r) })
+	// SIGHUP reloads the site configuration, as it does Caddy's and
+	// nginx's; a file that does not load or build keeps the one in use.
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
 	log.Info("serving", "addr", ln.Addr().String(), "public_url", o.publicURL, "db", o.dbName(), "sites", len(cfg.Sites), "version", versionString())
 	errc := make(chan error, 1)
 	go func() { errc <- hs.Serve(ln) }()
-	select {
-	case err := <-errc:
-		return err
-	case <-ctx.Done():
+serving:
+	for {
+		select {
+		case err := <-errc:
+			return err
+		case <-hup:
+			if next, cfg := reload(ctx, log, o.config, current.Load()); next != nil {
+				current.Store(next)
+				sites.Store(cfg)
+			}
+		case <-ctx.Done():
+			break serving
+		}
 	}
 	// Answer what is in flight, then let the store commit its last batch.
 	log.Info("shutting down")
@@ -214,6 +237,25 @@ func serveCmd(ctx context.Context, args []string, getenv func(string) string, st
 	}
 	advanceReference(sctx, db, log, logKey, ref)
 	return db.Close()
+}
+
+// reload loads the configuration file again and builds a server for it,
+// saying in the log what it did; nil when it keeps the one in use.
+func reload(ctx context.Context, log *slog.Logger, path string, srv *server.Server) (*server.Server, *config.Config) {
+	if path == "" {
+		log.Warn("SIGHUP: nothing to reload, the server runs the embedded demo configuration (no --config)")
+		return nil, nil
+	}
+	cfg, err := config.LoadFile(path)
+	if err == nil {
+		var next *server.Server
+		if next, err = srv.Reload(ctx, cfg); err == nil {
+			log.Info("SIGHUP: configuration reloaded", "config", path, "sites", len(cfg.Sites))
+			return next, cfg
+		}
+	}
+	log.Error("SIGHUP: configuration not reloaded; the one in use stays", "config", path, "err", err.Error())
+	return nil, nil
 }
 
 // loopback reports whether a listen address takes only this machine's
@@ -281,14 +323,11 @@ func generatedToken(dbPath string, stderr io.Writer, log *slog.Logger) (string, 
 	return tok, nil
 }
 
-// isTerminal reports whether w is a terminal.
+// isTerminal reports whether w is a terminal (not merely a character
+// device such as /dev/null).
 func isTerminal(w io.Writer) bool {
 	f, ok := w.(*os.File)
-	if !ok {
-		return false
-	}
-	fi, err := f.Stat()
-	return err == nil && fi.Mode()&os.ModeCharDevice != 0
+	return ok && isatty.IsTerminal(f.Fd())
 }
 
 func newToken() string {
@@ -297,17 +336,17 @@ func newToken() string {
 	return base64.RawURLEncoding.EncodeToString(b)
 }
 
-// retention purges, once a day, the records of sites that configure a
-// retention period, leaving signed checkpoints so the chains still verify.
+// retention purges, once a day, the records of sites that the configuration
+// in use gives a retention period, leaving signed checkpoints so the chains still verify.
 // Of several instances on one database, the one holding the "retention"
 // lease does it; if it dies, another takes over when the lease runs out.
-func retention(ctx context.Context, log *slog.Logger, cfg *config.Config, db store, keys *proof.Keys) {
+func retention(ctx context.Context, log *slog.Logger, cfg func() *config.Config, db store, keys *proof.Keys) {
 	holder := leaseHolder()
 	for {
 		if ok, err := db.Lease(ctx, "retention", holder, 23*time.Hour); err != nil {
 			log.Error("retention lease", "err", err)
 		} else if ok {
-			purgeExpired(ctx, log, cfg, db, time.Now(), keys)
+			purgeExpired(ctx, log, cfg(), db, time.Now(), keys)
 		}
 		select {
 		case <-ctx.Done():

@@ -36,16 +36,17 @@ type store interface {
 }
 
 // openStore opens the store --db names: PostgreSQL for a postgres:// DSN,
-// else a SQLite file.
-func (o *options) openStore(log *slog.Logger) (store, error) {
+// else a SQLite file. Only existing is opened as it is, neither made nor
+// upgraded, nor given a key file.
+func (o *options) openStore(log *slog.Logger, existing bool) (store, error) {
 	if postgres.IsDSN(o.db) {
-		db, err := postgres.Open(context.Background(), o.db, postgres.Options{KeyFile: o.keyFile, Log: log})
+		db, err := postgres.Open(context.Background(), o.db, postgres.Options{KeyFile: o.keyFile, Log: log, Existing: existing})
 		if err != nil {
 			return nil, err
 		}
 		return db, nil
 	}
-	db, err := sqlite.OpenWith(o.db, sqlite.Options{KeyFile: o.keyFile, Log: log})
+	db, err := sqlite.OpenWith(o.db, sqlite.Options{KeyFile: o.keyFile, Log: log, Existing: existing})
 	if err != nil {
 		return nil, err
 	}

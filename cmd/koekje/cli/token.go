@@ -7,6 +7,10 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"slices"
+	"strings"
+
+	"github.com/koekje/koekje/config"
 )
 
 // tokenCmd makes a new admin token and prints the config entry holding its hash.
@@ -17,6 +21,10 @@ func tokenCmd(_ context.Context, args []string, _ func(string) string, stdout, s
 	scope := fs.String("scope", "audit", "audit (read and export) or admin")
 	if err := parseAnywhere(fs, args); err != nil {
 		return err
+	}
+	// The entry printed must be one check-config accepts.
+	if !slices.Contains(config.Scopes, *scope) {
+		return fmt.Errorf("--scope %q: want one of %s", *scope, strings.Join(config.Scopes, ", "))
 	}
 	tok := newToken()
 	sum := sha256.Sum256([]byte(tok))

@@ -67,12 +67,17 @@ func verifyCmd(ctx context.Context, args []string, getenv func(string) string, s
 	var (
 		results   []*proof.Result
 		auditKeys [][]byte
+		records   int64
 	)
+	prog := newProgress(stderr)
+	defer prog.close()
 	for _, s := range list {
-		res, err := proof.Verify(ctx, db, s, pubs, ids)
+		prog.phase("records of " + s + " verified")
+		res, err := proof.Verify(ctx, countedChain{db, prog}, s, pubs, ids)
 		if err != nil {
 			return err
 		}
+		records = prog.total.Load()
 		results = append(results, res)
 		if *logKey != "" {
 			auditKey, err := db.LogAuditKey(ctx, s)
@@ -83,10 +88,13 @@ func verifyCmd(ctx context.Context, args []string, getenv func(string) string, s
 		}
 	}
 	// Every site against the log in one pass over its leaves.
+	var leaves int64
 	if *logKey != "" {
-		if err := proof.VerifyLogSites(ctx, db, results, *logKey, auditKeys, ref); err != nil {
+		prog.phase("log leaves checked")
+		if err := proof.VerifyLogSites(ctx, countLeaves(db, prog), results, *logKey, auditKeys, ref); err != nil {
 			return err
 		}
+		leaves = prog.n.Load()
 	}
 	ok := true
 	for _, res := range results {
@@ -106,6 +114,11 @@ func verifyCmd(ctx context.Context, args []string, getenv func(string) string, s
 			ok = false
 		}
 	}
+	verdict := "all verify"
+	if !ok {
+		verdict = "NOT ALL VERIFY"
+	}
+	prog.end("koekje verify: %d sites, %d records and %d log leaves read, %s", len(list), records, leaves, verdict)
 	if !ok {
 		return ErrFailed
 	}

@@ -100,13 +100,13 @@ func TestVerifyChecksVersions(t *testing.T) {
 				}
 				return got
 			}
-			out, err := runCLI(t, env, "verify")
+			out, _, err := runCLIOut(t, env, "verify")
 			if v := sites(out); err != nil || !v["demo"].OK || v["demo"].Versions != 2 || !v["shop"].OK || v["shop"].Versions != 1 {
 				t.Fatalf("verify before the edit: %v\n%s", err, out)
 			}
 
 			insider(`UPDATE versions SET body = $1 WHERE site = $2 AND hash = $3`, altered, "demo", config.Hash(shown))
-			out, err = runCLI(t, env, "verify")
+			out, _, err = runCLIOut(t, env, "verify")
 			v := sites(out)
 			if err != ErrFailed || v["demo"].OK || v["demo"].Versions != 2 || !slices.Equal(v["demo"].DamagedVersions, []string{config.Hash(shown)}) ||
 				v["demo"].Records != 2 || v["demo"].Reason != "" {

@@ -5,55 +5,100 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"runtime"
 	"runtime/debug"
+
+	"github.com/koekje/koekje/server/postgres"
+	"github.com/koekje/koekje/server/sqlite"
 )
 
-// Version is what koekje version prints; main sets it from its own
-// version, set at build time with -ldflags "-X main.version=…". Empty, the
-// module version and the VCS revision come from the build info.
-var Version = ""
+// Version, Revision and Built stamp a release; main sets them from its
+// own, given at build time with -ldflags "-X main.version=v1.2.0
+// -X main.revision=COMMIT -X main.built=TIME" (the release script and the
+// Dockerfile do). Left empty, they come from Go's build info: the module
+// version and the VCS revision and time that go build records in a git
+// checkout. A build with neither, such as one from a copy without .git,
+// says it is unstamped.
+var Version, Revision, Built string
 
-// versionString is the version as koekje version prints it.
-func versionString() string {
-	if Version != "" {
-		return Version
-	}
+// build is what the binary knows of how it was built.
+type build struct {
+	version, revision, time, goVersion string
+	modified                           bool
+}
+
+func buildInfo() build {
+	b := build{version: Version, revision: Revision, time: Built, goVersion: runtime.Version()}
 	bi, ok := debug.ReadBuildInfo()
 	if !ok {
-		return "unknown"
+		return b
 	}
-	v := bi.Main.Version
-	if v == "" || v == "(devel)" {
-		v = "devel"
+	b.goVersion = bi.GoVersion
+	if b.version == "" && bi.Main.Version != "(devel)" {
+		b.version = bi.Main.Version
 	}
-	var rev, at, dirty string
+	if b.revision != "" {
+		return b
+	}
 	for _, s := range bi.Settings {
 		switch s.Key {
 		case "vcs.revision":
-			rev = s.Value
+			b.revision = s.Value
 		case "vcs.time":
-			at = s.Value
+			b.time = s.Value
 		case "vcs.modified":
-			if s.Value == "true" {
-				dirty = ", modified"
-			}
+			b.modified = s.Value == "true"
 		}
 	}
-	if rev != "" {
-		v += fmt.Sprintf(" (%.12s, %s%s)", rev, at, dirty)
+	return b
+}
+
+// stamped reports whether the build says which code it is.
+func (b build) stamped() bool { return b.version != "" || b.revision != "" }
+
+// versionString is the version in one line, as the server logs it.
+func versionString() string {
+	b := buildInfo()
+	if !b.stamped() {
+		return "devel (unstamped) " + b.goVersion
 	}
-	return v + " " + bi.GoVersion
+	v := b.version
+	if v == "" {
+		v = "devel"
+	}
+	if b.revision != "" {
+		dirty := ""
+		if b.modified {
+			dirty = ", modified"
+		}
+		v += fmt.Sprintf(" (%.12s, %s%s)", b.revision, b.time, dirty)
+	}
+	return v + " " + b.goVersion
 }
 
 func versionCmd(_ context.Context, args []string, _ func(string) string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("version", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	if err := fs.Parse(args); err != nil {
+	if err := parseAnywhere(fs, args); err != nil {
 		return err
 	}
-	if fs.NArg() > 0 {
-		return fmt.Errorf("version takes no arguments")
+	b := buildInfo()
+	switch {
+	case !b.stamped():
+		fmt.Fprintln(stdout, "koekje devel, unstamped: built without a version or a VCS revision (release builds are stamped; see Upgrade in the README)")
+	case b.version == "":
+		fmt.Fprintln(stdout, "koekje devel")
+	default:
+		fmt.Fprintln(stdout, "koekje", b.version)
 	}
-	fmt.Fprintln(stdout, "koekje", versionString())
+	if b.revision != "" {
+		mod := ""
+		if b.modified {
+			mod = ", with uncommitted changes"
+		}
+		fmt.Fprintf(stdout, "revision %s (%s%s)\n", b.revision, b.time, mod)
+	}
+	fmt.Fprintf(stdout, "database schema %d (SQLite), %d (PostgreSQL)\n", sqlite.SchemaVersion, postgres.SchemaVersion)
+	fmt.Fprintf(stdout, "%s %s/%s\n", b.goVersion, runtime.GOOS, runtime.GOARCH)
 	return nil
 }

@@ -6,6 +6,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/chromedp/chromedp"
 )
@@ -58,5 +59,33 @@ func TestBrowserUnprivileged(t *testing.T) {
 	got, err := chromedp.Run(tctx, chromedp.Evaluate[int](`6 * 7`))
 	if err != nil || got != 42 {
 		t.Errorf("evaluate: %d, %v", got, err)
+	}
+}
+
+// A browser that fails to start is an error as soon as it exits: the
+// filter on the DevTools pipe does not keep its end open for chromedp to
+// wait on (it did for a minute, twice when run as root).
+func TestBrowserFailsToStart(t *testing.T) {
+	t.Parallel()
+	type result struct {
+		b   *browser
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		b, err := startBrowser(context.Background(), &Options{Chrome: "/bin/false"})
+		done <- result{b, err}
+	}()
+	select {
+	case r := <-done:
+		if r.err == nil {
+			r.b.close()
+			t.Fatal("a browser that exits at once started")
+		}
+		if !strings.Contains(r.err.Error(), "failed to start") {
+			t.Errorf("error %q, want that it failed to start", r.err)
+		}
+	case <-time.After(45 * time.Second):
+		t.Fatal("still starting a browser that exited at once, 45 s later")
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"os/exec"
 	"os/user"
 	"strconv"
+	"sync"
 	"syscall"
 	"time"
 
@@ -73,12 +74,15 @@ func filterPipe(cmd *exec.Cmd) error {
 	syscall.CloseOnExec(fd)
 	out := os.NewFile(uintptr(fd), "devtools-out")
 	cmd.ExtraFiles[1] = w
+	// exec.Cmd reads a Stdin that is no file only once the process has
+	// started: that first read says the browser holds its own copy of w,
+	// so the filter's can go, and r ends as soon as the browser's does. A
+	// browser that fails to start is then an error at once, not after the
+	// minute the filter would keep w otherwise (for a Start that failed,
+	// which reads nothing).
+	started := make(chan struct{})
+	cmd.Stdin = &startSignal{started: started}
 	go func() {
-		// The browser has its own copy of w once it started: the first
-		// byte it writes says so, and a browser that never writes has
-		// failed to start or long started. Without closing w here, r
-		// would never end.
-		started := make(chan struct{})
 		go func() {
 			select {
 			case <-started:
@@ -86,24 +90,21 @@ func filterPipe(cmd *exec.Cmd) error {
 			}
 			w.Close()
 		}()
-		filterMessages(&firstByte{r: r, started: started}, out)
+		filterMessages(r, out)
 		r.Close()
 		out.Close()
 	}()
 	return nil
 }
 
-// firstByte closes started when the first byte is read.
-type firstByte struct {
-	r       io.Reader
+// startSignal is the browser's standard input: empty, and its first read
+// closes started.
+type startSignal struct {
+	once    sync.Once
 	started chan struct{}
 }
 
-func (f *firstByte) Read(p []byte) (int, error) {
-	n, err := f.r.Read(p)
-	if n > 0 && f.started != nil {
-		close(f.started)
-		f.started = nil
-	}
-	return n, err
+func (s *startSignal) Read([]byte) (int, error) {
+	s.once.Do(func() { close(s.started) })
+	return 0, io.EOF
 }

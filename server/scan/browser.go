@@ -116,7 +116,8 @@ func (b *browser) close() {
 
 // hook runs in every frame before the page's own scripts: it reports who
 // writes document.cookie, cookieStore and Storage, with the script from the
-// top of the stack (the page itself for an inline script). It takes the
+// top of the stack (the page itself for an inline script), and the Consent
+// Mode commands in window.dataLayer that tell a late Google tag. It takes the
 // binding away from the page, keeps the functions it calls from before the
 // page could replace them, and sends no more than a few hundred bytes a
 // write: a cookie's name and attributes without its value, a key cut short.
@@ -164,6 +165,39 @@ Storage.prototype.setItem = function (k) {
   report({ kind: 'storage', area, key: cut(k) })
   return apply(setItem, this, arguments)
 }
+// Google Consent Mode: the document's first ("consent", "default") in
+// window.dataLayer, and any ("config" | "event") before it, whether pushed
+// before a Google tag loads or after it took the array over.
+let defaulted = false, late = 0
+let top = false
+try { top = window === window.top } catch (e) {}
+const isArray = Array.isArray, defineProperty = Object.defineProperty
+const look = item => {
+  if (item === null || typeof item !== 'object') return
+  const cmd = item[0]
+  if (cmd === 'consent' && item[1] === 'default') {
+    if (!defaulted) { defaulted = true; report({ kind: 'consent-default', top }) }
+  } else if ((cmd === 'config' || cmd === 'event') && !defaulted && late < 20) {
+    late++
+    report({ kind: 'late', top, value: cut('gtag ' + cmd + ' ' + str(item[1])) })
+  }
+}
+const watched = new WeakSet(), has = WeakSet.prototype.has, add = WeakSet.prototype.add
+const watch = a => {
+  if (!isArray(a) || apply(has, watched, [a])) return
+  apply(add, watched, [a])
+  for (let i = 0; i < a.length; i++) look(a[i])
+  let push = a.push
+  const wrapped = function () {
+    for (let i = 0; i < arguments.length; i++) try { look(arguments[i]) } catch (e) {}
+    return apply(push, this, arguments)
+  }
+  defineProperty(a, 'push', { configurable: true, enumerable: false, get() { return wrapped }, set(f) { push = f } })
+}
+let layer = globalThis.dataLayer
+defineProperty(globalThis, 'dataLayer', { configurable: true, enumerable: true,
+  get() { return layer },
+  set(v) { layer = v; try { watch(v) } catch (e) {} } })
 })()
 //# sourceURL=koekje-scan-hook`
 
@@ -176,7 +210,12 @@ type hookReport struct {
 	Origin string `json:"origin"`
 	Page   string `json:"page"`
 	Source string `json:"source"`
+	Top    bool   `json:"top"` // from the page's top frame
 }
+
+// gpcJS makes navigator.globalPrivacyControl true in every frame of a
+// GPC profile's tabs, as a browser sending GPC has it.
+const gpcJS = `Object.defineProperty(Navigator.prototype, 'globalPrivacyControl', { configurable: true, enumerable: true, get() { return true } })`
 
 // setter is who last set a cookie, and the lifetime it asked for in
 // seconds (0: a session cookie, -1: not known).
@@ -195,11 +234,12 @@ func (st setter) attribute(c *Cookie) {
 // session is one tab's record of what happened, fed by the tab's events in
 // the order Chromium sent them.
 type session struct {
-	o      *Options
-	texts  map[string]choiceTexts
-	lookJS string
-	scan   context.Context // ends at the scan's deadline
-	holder context.Context // the profile's browser context, where tabs open
+	o       *Options
+	profile string
+	texts   map[string]choiceTexts
+	lookJS  string
+	scan    context.Context // ends at the scan's deadline
+	holder  context.Context // the profile's browser context, where tabs open
 	// tab is the tab pages open in; closeTab closes it.
 	tab      context.Context
 	closeTab func()
@@ -230,14 +270,22 @@ type session struct {
 	frames       map[cdp.FrameID]bool // the tab's frames, whose downloads are the page's
 	// origins are the origins of the frames of the page being visited,
 	// whose storage is read from outside the page.
-	origins     map[cdp.FrameID]string
+	origins map[cdp.FrameID]string
+	// mainFrame is the tab's top frame; docLoader the loader of the
+	// document in it, and defaulted whether that document set Consent
+	// Mode's defaults yet. tags are the pages' late Google tags.
+	mainFrame   cdp.FrameID
+	docLoader   cdp.LoaderID
+	defaulted   bool
+	tags        []Tag
+	tagPages    map[string]int  // page → its tag
 	cutMessages []string        // the browser's messages cut on the page being visited
 	cut         map[string]int  // what did not fit: kind → how many
 	cutIDs      map[string]bool // what was counted in cut, up to maxInternal
 }
 
-func newSession(o *Options, texts map[string]choiceTexts, scan, holder context.Context) *session {
-	return &session{o: o, texts: texts, lookJS: lookJS(o.Site, texts), scan: scan, holder: holder,
+func newSession(o *Options, texts map[string]choiceTexts, profile string, scan, holder context.Context) *session {
+	return &session{o: o, profile: profile, texts: texts, lookJS: lookJS(o.Site, texts), scan: scan, holder: holder, tagPages: map[string]int{},
 		inflight: map[network.RequestID]string{}, urls: newRecent(maxInternal), early: map[network.RequestID][]string{},
 		setters: map[string]setter{}, storage: map[string]StorageKey{}, hosts: map[string]int{}, koekje: map[string]bool{},
 		cut: map[string]int{}, cutIDs: map[string]bool{}, frames: map[cdp.FrameID]bool{}, origins: map[cdp.FrameID]string{}}
@@ -298,6 +346,9 @@ func (s *session) listen(ev any) {
 			s.frames[ev.FrameID] = true
 		}
 	case *page.EventFrameNavigated:
+		if ev.Frame.ID == s.mainFrame {
+			s.docLoader, s.defaulted = ev.Frame.LoaderID, false
+		}
 		delete(s.origins, ev.Frame.ID)
 		if u, err := url.Parse(ev.Frame.SecurityOrigin); err == nil && (u.Scheme == "http" || u.Scheme == "https") && u.Host != "" && len(s.origins) < maxOrigins {
 			s.origins[ev.Frame.ID] = clip(ev.Frame.SecurityOrigin, maxName)
@@ -325,6 +376,15 @@ func (s *session) listen(ev any) {
 			}
 		case "storage":
 			s.storageKey(StorageKey{Area: r.Area, Origin: r.Origin, Key: r.Key, Source: r.Source, Page: s.page})
+		case "consent-default":
+			if r.Top {
+				s.defaulted = true
+			}
+		case "late":
+			// A frame's own tags are its site's; the page's are the top's.
+			if r.Top {
+				s.lateTag(Tag{What: r.Value, Source: r.Source})
+			}
 		}
 	}
 }
@@ -377,12 +437,65 @@ func (s *session) storageKey(k StorageKey) {
 	s.storage[id] = k
 }
 
+// lateTag records a Google tag that ran before the page set Consent Mode's
+// defaults: the first on each page, and how many. The caller holds mu.
+func (s *session) lateTag(t Tag) {
+	if s.page == "" {
+		return
+	}
+	if i, ok := s.tagPages[s.page]; ok {
+		s.tags[i].Count++
+		return
+	}
+	if len(s.tags) >= maxEntries {
+		s.dropped(cutTags, s.page)
+		return
+	}
+	s.tagPages[s.page] = len(s.tags)
+	s.tags = append(s.tags, Tag{Page: clip(s.page, maxName), What: clip(t.What, maxName), Source: clip(t.Source, maxName), Count: 1})
+}
+
+// googleCollect reports whether a request is a Google tag's collection
+// request: a hit of Google Analytics (on Google's hosts, or a first-party
+// server-side tag's /g/collect) or of a Google Ads conversion tag.
+func googleCollect(u *url.URL) bool {
+	h, p := strings.ToLower(u.Hostname()), u.Path
+	google := func(domains ...string) bool {
+		for _, d := range domains {
+			if h == d || strings.HasSuffix(h, "."+d) {
+				return true
+			}
+		}
+		return false
+	}
+	switch {
+	case strings.HasSuffix(p, "/collect") && google("google-analytics.com", "analytics.google.com", "doubleclick.net", "googletagmanager.com"):
+		return true
+	case p == "/g/collect" && u.Query().Get("tid") != "":
+		return true
+	case strings.HasPrefix(p, "/pagead/") && google("doubleclick.net", "googleadservices.com", "google.com") &&
+		(strings.Contains(p, "conversion") || strings.Contains(p, "/1p-user-list/")):
+		return true
+	case p == "/ccm/collect" && google("google.com"):
+		return true
+	}
+	return false
+}
+
 // request records a request to another site than the page's, other than
-// to the consent server that serves the banner.
+// to the consent server that serves the banner, and a Google tag's
+// collection request that the page's document made before it set Consent
+// Mode's defaults (the DevTools protocol sees it, whatever the page's own
+// scripts do). The caller holds mu.
 func (s *session) request(ev *network.EventRequestWillBeSent) {
 	u, err := url.Parse(ev.Request.URL)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") {
 		return
+	}
+	// A request of the document before (a beacon as it unloads) has its
+	// loader, not the page's.
+	if !s.defaulted && ev.FrameID == s.mainFrame && ev.LoaderID == s.docLoader && googleCollect(u) {
+		s.lateTag(Tag{What: ev.Request.URL, Source: initiator(ev)})
 	}
 	if u.Path == "/s/"+s.o.Site.ID+".js" && len(s.koekje) < maxInternal {
 		s.koekje[u.Scheme+"://"+u.Host] = true
@@ -403,18 +516,25 @@ func (s *session) request(ev *network.EventRequestWillBeSent) {
 		return
 	}
 	s.hosts[host] = len(s.requests)
-	init := ""
-	if in := ev.Initiator; in != nil {
-		init = in.URL
-		if in.Stack != nil && len(in.Stack.CallFrames) > 0 {
-			init = in.Stack.CallFrames[0].URL
-		}
-		if init == "" && in.Type == network.InitiatorTypeParser {
-			init = ev.DocumentURL
-		}
-	}
 	s.requests = append(s.requests, Request{URL: clip(ev.Request.URL, maxName), Type: clip(string(ev.Type), maxName),
-		Initiator: clip(init, maxName), Page: clip(s.page, maxName), Count: 1})
+		Initiator: clip(initiator(ev), maxName), Page: clip(s.page, maxName), Count: 1})
+}
+
+// initiator is the script or document that made a request, when the
+// browser says.
+func initiator(ev *network.EventRequestWillBeSent) string {
+	in := ev.Initiator
+	if in == nil {
+		return ""
+	}
+	init := in.URL
+	if in.Stack != nil && len(in.Stack.CallFrames) > 0 {
+		init = in.Stack.CallFrames[0].URL
+	}
+	if init == "" && in.Type == network.InitiatorTypeParser {
+		init = ev.DocumentURL
+	}
+	return init
 }
 
 // cookieName is the name in "name=value; attributes".
@@ -520,7 +640,7 @@ func (b *browser) profile(ctx, scanCtx context.Context, o *Options, texts map[st
 }
 
 func (b *browser) run(ctx, scanCtx context.Context, o *Options, texts map[string]choiceTexts, name string, pages []string) (*Profile, error) {
-	s := newSession(o, texts, scanCtx, b.ctx)
+	s := newSession(o, texts, name, scanCtx, b.ctx)
 	if b.shared {
 		// The profile's browser context outlives its tabs: a tab whose
 		// page hung is replaced by another with the same cookies. It is
@@ -571,7 +691,7 @@ func (b *browser) run(ctx, scanCtx context.Context, o *Options, texts map[string
 		return p, nil
 	}
 
-	if name != Before {
+	if name != Before && name != GPC {
 		// The first page before the choice is not part of this profile's
 		// record: the Before profile covers it.
 		v := Visit{Page: pages[0], Choice: true}
@@ -617,7 +737,7 @@ func (b *browser) run(ctx, scanCtx context.Context, o *Options, texts map[string
 		v.Status, v.HTTPStatus = StatusScanned, st.status
 		p.Visits = append(p.Visits, v)
 		p.Pages = append(p.Pages, u)
-		if name == Before {
+		if name == Before || name == GPC {
 			p.Banners = append(p.Banners, Banner{Page: u, Shown: st.Shown, Lang: st.Lang, Accept: st.Accept, Reject: st.Reject})
 		}
 		if visited+len(queue) < o.Pages {
@@ -636,7 +756,7 @@ func (b *browser) run(ctx, scanCtx context.Context, o *Options, texts map[string
 			st.attribute(&p.Cookies[i])
 		}
 	}
-	p.Requests = s.requests
+	p.Requests, p.Tags = s.requests, s.tags
 	for _, k := range s.storage {
 		p.Storage = append(p.Storage, k)
 	}
@@ -644,7 +764,7 @@ func (b *browser) run(ctx, scanCtx context.Context, o *Options, texts map[string
 		return strings.Compare(a.Area+a.Origin+a.Key, b.Area+b.Origin+b.Key)
 	})
 	p.ConsentPOSTs = s.posts
-	for _, kind := range []string{cutCookies, cutStorage, cutRequests} {
+	for _, kind := range []string{cutCookies, cutStorage, cutRequests, cutTags} {
 		if n := s.cut[kind]; n > 0 {
 			more := fmt.Sprintf("%d more", n)
 			if len(s.cutIDs) >= maxInternal {
@@ -735,7 +855,8 @@ func (s *session) openTab() error {
 	}
 	s.mu.Lock()
 	clear(s.frames)
-	s.frames[cdp.FrameID(chromedp.FromContext(tctx).Target.TargetID)] = true // the main frame
+	s.mainFrame = cdp.FrameID(chromedp.FromContext(tctx).Target.TargetID)
+	s.frames[s.mainFrame] = true
 	s.mu.Unlock()
 	if err := chromedp.ListenBrowser(tctx, func(ev any) {
 		if d, ok := ev.(*cdpbrowser.EventDownloadWillBegin); ok {
@@ -763,6 +884,16 @@ func (s *session) openTab() error {
 		noBody := int64(1)
 		if _, err := cdp.Call(ctx, t, network.Enable, network.EnableParams{MaxPostDataSize: &noBody}); err != nil {
 			return err
+		}
+		if s.profile == GPC {
+			// Every request of the tab, the page's own and its frames' and
+			// subresources', carries the header; every frame the property.
+			if _, err := cdp.Call(ctx, t, network.SetExtraHTTPHeaders, network.SetExtraHTTPHeadersParams{Headers: network.Headers{"Sec-GPC": "1"}}); err != nil {
+				return err
+			}
+			if _, err := cdp.Call(ctx, t, page.AddScriptToEvaluateOnNewDocument, page.AddScriptToEvaluateOnNewDocumentParams{Source: gpcJS}); err != nil {
+				return err
+			}
 		}
 		if _, err := cdp.Call(ctx, t, runtime.AddBinding, runtime.AddBindingParams{Name: "__koekjeScan"}); err != nil {
 			return err
@@ -1055,6 +1186,7 @@ func sameOrigin(pageURL string, hrefs []string) []string {
 type choiceTexts struct {
 	Accept string `json:"accept"`
 	Reject string `json:"reject"`
+	Save   string `json:"save"` // the settings' "save my choice"
 }
 
 // bannerTexts reads the button texts of the site's languages from the
@@ -1093,9 +1225,10 @@ func buttonJS(text string) string {
 
 // choose opens the first page and clicks "accept all" or "reject all" as
 // a visitor would, then waits until the banner closed, its POST was
-// answered and nothing waits in its retry queue; it records from then on,
-// starting with what the choice left. Opening the page and choosing have
-// a page timeout each. It reports whether a timeout ended it.
+// answered and nothing waits in its retry queue; Withdrawn then withdraws
+// that acceptance in the banner's settings. It records from then on,
+// starting with what the choice left. Opening the page and each choice
+// have a page timeout each. It reports whether a timeout ended it.
 func (s *session) choose(p *Profile, seen map[string]bool, profile, u string) (*pageState, bool, error) {
 	ctx, cancel := s.step(s.o.PageTimeout)
 	status, err := s.visit(ctx, u)
@@ -1109,10 +1242,21 @@ func (s *session) choose(p *Profile, seen map[string]bool, profile, u string) (*
 	if err := s.click(ctx, profile); err != nil {
 		return nil, ctx.Err() != nil, err
 	}
+	if profile == Withdrawn {
+		// Withdrawing has a page timeout of its own, as a second choice.
+		cancel()
+		ctx, cancel = s.step(s.o.PageTimeout)
+		defer cancel()
+		if err := s.withdraw(ctx); err != nil {
+			return nil, ctx.Err() != nil, err
+		}
+	}
 	s.mu.Lock()
 	s.storage, s.requests, s.hosts = map[string]StorageKey{}, nil, map[string]int{}
+	s.tags, s.tagPages = nil, map[string]int{}
 	delete(s.cut, cutStorage)
 	delete(s.cut, cutRequests)
+	delete(s.cut, cutTags)
 	clear(s.cutIDs)
 	s.mu.Unlock()
 	st, err := s.snapshot(ctx, p, seen, u)
@@ -1130,7 +1274,7 @@ func (s *session) click(ctx context.Context, profile string) error {
 		return err
 	}
 	text := s.texts[lang].Reject
-	if profile == Accepted {
+	if profile == Accepted || profile == Withdrawn {
 		text = s.texts[lang].Accept
 	}
 	btn := buttonJS(text)
@@ -1140,10 +1284,73 @@ func (s *session) click(ctx context.Context, profile string) error {
 	if err := chromedp.Do(ctx, chromedp.Click(chromedp.JSPath(btn))); err != nil {
 		return fmt.Errorf("click %q: %w", text, err)
 	}
-	queue, _ := json.Marshal("koekje:" + s.o.Site.ID)
-	done := `!` + panelJS + ` && (() => { try { return !localStorage.getItem(` + string(queue) + `) } catch (e) { return true } })()`
-	if _, err := chromedp.Run(ctx, chromedp.Poll[bool](done, chromedp.WithPollingTimeout(s.o.PageTimeout))); err != nil {
+	if _, err := chromedp.Run(ctx, chromedp.Poll[bool](`!`+panelJS+` && `+s.sentJS(), chromedp.WithPollingTimeout(s.o.PageTimeout))); err != nil {
 		return fmt.Errorf("the banner did not close and get its answer after %q: %w", text, err)
+	}
+	return s.settle(ctx)
+}
+
+// sentJS is true once nothing waits in the banner's retry queue: its POSTs
+// were answered.
+func (s *session) sentJS() string {
+	queue, _ := json.Marshal("koekje:" + s.o.Site.ID)
+	return `(() => { try { return !localStorage.getItem(` + string(queue) + `) } catch (e) { return true } })()`
+}
+
+// settingsOpenerJS finds what opens the banner's settings on a page once
+// a choice is made: the banner's floating button, else a link or button
+// of the page marked data-koekje-settings that is on screen.
+const settingsOpenerJS = `(document.querySelector('koekje-settings')?.shadowRoot?.querySelector('button:popover-open') ||
+	[...document.querySelectorAll('[data-koekje-settings]')].find(e => e.getClientRects().length))`
+
+// settingsJS finds the banner's settings layer.
+const settingsJS = `document.querySelector('koekje-banner')?.shadowRoot?.querySelector('dialog[open][data-layer=settings]')`
+
+// withdraw withdraws consent as a visitor would: it opens the banner's
+// settings, switches off every category it may, saves, and waits until the
+// settings closed and the withdrawal was answered.
+func (s *session) withdraw(ctx context.Context) error {
+	lang, err := s.pageLang(ctx)
+	if err != nil {
+		return err
+	}
+	if _, err := chromedp.Run(ctx, chromedp.Poll[bool](`!!`+settingsOpenerJS, chromedp.WithPollingTimeout(s.o.BannerTimeout))); err != nil {
+		return fmt.Errorf("nothing on the page opens the banner's settings to withdraw consent (its settings button, or a link marked data-koekje-settings): %w", err)
+	}
+	if err := chromedp.Do(ctx, chromedp.Click(chromedp.JSPath(settingsOpenerJS))); err != nil {
+		return fmt.Errorf("open the banner's settings: %w", err)
+	}
+	if _, err := chromedp.Run(ctx, chromedp.Poll[bool](`!!`+settingsJS, chromedp.WithPollingTimeout(s.o.PageTimeout))); err != nil {
+		return fmt.Errorf("the banner's settings did not open: %w", err)
+	}
+	// A category's switch turns its services' switches with it; one that
+	// is mixed turns on first, then off.
+	on := `[...(` + settingsJS + `?.querySelectorAll('section > input[role=switch]:not(:disabled)') || [])].find(b => b.checked || b.indeterminate)`
+	for range 2 * len(s.o.Site.Categories) {
+		left, err := chromedp.Run(ctx, chromedp.Evaluate[bool](`!!`+on))
+		if err != nil {
+			return err
+		}
+		if !left {
+			break
+		}
+		if err := chromedp.Do(ctx, chromedp.Click(chromedp.JSPath(on))); err != nil {
+			return fmt.Errorf("switch a category off: %w", err)
+		}
+	}
+	save := s.texts[lang].Save
+	t, _ := json.Marshal(save)
+	btn := `[...(` + settingsJS + `?.querySelectorAll('button') || [])].find(b => b.textContent.trim() === ` + string(t) + `)`
+	if _, err := chromedp.Run(ctx, chromedp.Poll[bool](`!!(`+btn+`)`, chromedp.WithPollingTimeout(s.o.BannerTimeout))); err != nil {
+		return fmt.Errorf("no %q button in the banner's settings: %w", save, err)
+	}
+	if err := chromedp.Do(ctx, chromedp.Click(chromedp.JSPath(btn))); err != nil {
+		return fmt.Errorf("click %q: %w", save, err)
+	}
+	// The banner may stay open to offer a reload: what ran cannot be
+	// unloaded. The visitor goes on to the next page instead.
+	if _, err := chromedp.Run(ctx, chromedp.Poll[bool](`!`+settingsJS+` && `+s.sentJS(), chromedp.WithPollingTimeout(s.o.PageTimeout))); err != nil {
+		return fmt.Errorf("the banner's settings did not close and get their answer after %q: %w", save, err)
 	}
 	return s.settle(ctx)
 }

@@ -25,10 +25,10 @@ type Report struct {
 	// Violations break the rules of consent; Undeclared and Stale are
 	// differences between the site and its declaration (warnings, unless
 	// --strict).
-	Violations []Finding   `json:"violations"`
-	Undeclared []Finding   `json:"undeclared"`
-	Stale      []Finding   `json:"stale"`
-	Profiles   [3]*Profile `json:"profiles"`
+	Violations []Finding                   `json:"violations"`
+	Undeclared []Finding                   `json:"undeclared"`
+	Stale      []Finding                   `json:"stale"`
+	Profiles   [len(profileNames)]*Profile `json:"profiles"`
 	// Omitted says what was left out of this copy of the report (Compact).
 	Omitted string `json:"omitted,omitempty"`
 	// Notes say what the scan left out of its own accord: sitemap entries
@@ -105,10 +105,13 @@ func (r *Report) kinds(kinds ...string) []Finding {
 
 // Finding kinds.
 const (
-	KindCookie   = "cookie"   // a cookie where it must not be
-	KindStorage  = "storage"  // a storage key where it must not be
-	KindRequest  = "request"  // a request to another site where it must not be
-	KindBanner   = "banner"   // no banner, or one without a first-layer reject
+	KindCookie  = "cookie"  // a cookie where it must not be
+	KindStorage = "storage" // a storage key where it must not be
+	KindRequest = "request" // a request to another site where it must not be
+	KindBanner  = "banner"  // no banner, one without a first-layer reject, or one asking despite GPC
+	// KindTag is a Google tag that ran before the page's Consent Mode
+	// defaults were set.
+	KindTag      = "tag"
 	KindUnseen   = "unseen"   // a declared cookie never seen
 	KindDuration = "duration" // a declared duration unlike the real one
 	// KindError is a page the scan could not scan, or a choice it could
@@ -123,9 +126,9 @@ const (
 // Finding is one thing the scan reports.
 type Finding struct {
 	Kind    string `json:"kind"`
-	Profile string `json:"profile,omitempty"` // before, rejected, accepted
+	Profile string `json:"profile,omitempty"` // before, rejected, accepted, withdrawn, gpc
 	Page    string `json:"page,omitempty"`
-	Name    string `json:"name,omitempty"`   // cookie or storage key
+	Name    string `json:"name,omitempty"`   // cookie, storage key, or a late tag's command or request
 	Domain  string `json:"domain,omitempty"` // cookie domain, storage origin, request host
 	URL     string `json:"url,omitempty"`    // the request
 	SetBy   string `json:"set_by,omitempty"` // header or script
@@ -134,7 +137,8 @@ type Finding struct {
 	Category string `json:"category,omitempty"`
 	Declared string `json:"declared,omitempty"` // declared duration
 	Actual   string `json:"actual,omitempty"`   // real lifetime
-	// Count is how many requests to the same host the finding stands for.
+	// Count is how many requests to the same host, or late Google tags
+	// on the page, the finding stands for.
 	Count      int         `json:"count,omitempty"`
 	Message    string      `json:"message"`
 	Suggestion *Suggestion `json:"suggestion,omitempty"`
@@ -212,10 +216,11 @@ func (ix *index) necessary(name, domain string, thirdParty bool) (bool, string) 
 	return d.required, d.category
 }
 
-// check holds what the three profiles saw against the site's declaration.
-func check(s *config.Site, before, rejected, accepted *Profile) *Report {
+// check holds what the profiles saw against the site's declaration.
+func check(s *config.Site, profiles [len(profileNames)]*Profile) *Report {
 	ix := newIndex(s)
-	r := &Report{Site: s.ID, Pages: before.Pages, Profiles: [3]*Profile{before, rejected, accepted},
+	before, accepted := profiles[0], profiles[2]
+	r := &Report{Site: s.ID, Pages: before.Pages, Profiles: profiles,
 		Violations: []Finding{}, Undeclared: []Finding{}, Stale: []Finding{}}
 	for _, p := range r.Profiles {
 		for _, v := range p.Visits {
@@ -257,11 +262,17 @@ func check(s *config.Site, before, rejected, accepted *Profile) *Report {
 				Message: fmt.Sprintf("the banner's first layer has no reject button (language %s)", b.Lang)})
 		}
 	}
-	for _, p := range []*Profile{before, rejected} {
-		when := "before any choice"
-		if p.Name == Rejected {
-			when = `after "reject all"`
+	// GPC is a refusal the visitor already gave: a banner that asks again
+	// did not take it.
+	for _, b := range profiles[4].Banners {
+		if b.Shown {
+			r.Violations = append(r.Violations, Finding{Kind: KindBanner, Profile: GPC, Page: b.Page,
+				Message: "the banner asks for consent although the browser sent Global Privacy Control, a refusal"})
 		}
+	}
+	// Every profile but acceptance is one of a refusal, or of no choice.
+	for _, p := range []*Profile{before, profiles[1], profiles[3], profiles[4]} {
+		when := profileWords[p.Name]
 		for _, c := range p.Cookies {
 			ok, cat := ix.necessary(c.Name, c.Domain, c.ThirdParty)
 			if ok {
@@ -269,10 +280,15 @@ func check(s *config.Site, before, rejected, accepted *Profile) *Report {
 			}
 			f := Finding{Kind: KindCookie, Profile: p.Name, Page: c.Page, Name: c.Name, Domain: c.Domain,
 				SetBy: c.SetBy, Source: c.Source, Category: cat}
+			held := "set"
+			if p.Name == Withdrawn {
+				// Cookies the withdrawal left count as much as new ones.
+				held = "held"
+			}
 			if cat != "" {
-				f.Message = fmt.Sprintf("cookie %s (declared as %s) set %s", c.Name, cat, when)
+				f.Message = fmt.Sprintf("cookie %s (declared as %s) %s %s", c.Name, cat, held, when)
 			} else {
-				f.Message = fmt.Sprintf("cookie %s (not declared) set %s", c.Name, when)
+				f.Message = fmt.Sprintf("cookie %s (not declared) %s %s", c.Name, held, when)
 			}
 			r.Violations = append(r.Violations, f)
 		}
@@ -300,6 +316,15 @@ func check(s *config.Site, before, rejected, accepted *Profile) *Report {
 				Message: fmt.Sprintf("request to %s (%s) %s", h, strings.ToLower(q.Type), when)})
 		}
 	}
+	// Late consent: in any profile, whatever the choice, a Google tag
+	// must not run before Consent Mode's defaults are set.
+	for _, p := range r.Profiles {
+		for _, t := range p.Tags {
+			r.Violations = append(r.Violations, Finding{Kind: KindTag, Profile: p.Name, Page: t.Page, Name: t.What,
+				Source: t.Source, Count: t.Count,
+				Message: fmt.Sprintf("a Google tag ran before the page set Consent Mode's defaults (%s), %s", t.What, profileWords[p.Name])})
+		}
+	}
 
 	// After acceptance: cookies the declaration lacks.
 	for _, c := range accepted.Cookies {
@@ -314,7 +339,10 @@ func check(s *config.Site, before, rejected, accepted *Profile) *Report {
 	}
 
 	// Stale: declared cookies never seen, or living longer or shorter.
-	all := slices.Concat(before.Cookies, rejected.Cookies, accepted.Cookies)
+	var all []Cookie
+	for _, p := range profiles {
+		all = append(all, p.Cookies...)
+	}
 	for _, d := range ix.cookies {
 		var hit *Cookie
 		for i, c := range all {
@@ -333,7 +361,7 @@ func check(s *config.Site, before, rejected, accepted *Profile) *Report {
 			continue
 		}
 		if msg := compareDuration(decl, hit); msg != "" {
-			r.Stale = append(r.Stale, Finding{Kind: KindDuration, Profile: profileOf(hit, before, rejected, accepted), Page: hit.Page,
+			r.Stale = append(r.Stale, Finding{Kind: KindDuration, Profile: profileOf(hit, profiles[:]...), Page: hit.Page,
 				Name: hit.Name, Domain: hit.Domain, Category: d.category, Declared: decl, Actual: lifetimeText(*hit),
 				SetBy: hit.SetBy, Source: hit.Source, Message: msg})
 		}

@@ -32,6 +32,7 @@ const (
 	cutCookies  = "cookies"
 	cutStorage  = "storage keys"
 	cutRequests = "hosts of third-party requests"
+	cutTags     = "pages with late Google tags"
 )
 
 // clip cuts s to at most n bytes, on a character boundary, marking the cut

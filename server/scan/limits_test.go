@@ -15,7 +15,7 @@ import (
 // A page that makes more than the scanner keeps leaves it with no more,
 // and the report says how much more there was.
 func TestSessionBounds(t *testing.T) {
-	s := newSession(&Options{Site: config.Demo().Sites[0]}, nil, context.Background(), nil)
+	s := newSession(&Options{Site: config.Demo().Sites[0]}, nil, Before, context.Background(), nil)
 	s.page = "http://www.example.test/"
 	long := strings.Repeat("l", 2000)
 	for i := range 6000 {

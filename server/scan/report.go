@@ -32,7 +32,8 @@ func (r *Report) Write(w io.Writer, format string, strict bool) error {
 	return fmt.Errorf("unknown format %q: want text, json or junit", format)
 }
 
-var profileWords = map[string]string{Before: "before any choice", Rejected: `after "reject all"`, Accepted: `after "accept all"`}
+var profileWords = map[string]string{Before: "before any choice", Rejected: `after "reject all"`, Accepted: `after "accept all"`,
+	Withdrawn: "after withdrawing consent", GPC: "with Global Privacy Control"}
 
 // ProfileWords says when a profile looked: "before any choice", …
 func ProfileWords(profile string) string { return profileWords[profile] }
@@ -55,14 +56,20 @@ func (f Finding) cause() string {
 		return "set by script " + f.Source
 	case f.Kind == KindStorage && f.Source != "":
 		return "written by script " + f.Source
+	case f.Kind == KindTag && f.Source != "":
+		return "run by " + f.Source
 	}
 	return ""
 }
 
 func (r *Report) writeText(w io.Writer, strict bool) error {
 	b := &strings.Builder{}
-	fmt.Fprintf(b, "koekje scan of site %s: %s, 3 profiles (before any choice, after \"reject all\", after \"accept all\"), %.1f s\n\n",
-		inert(r.Site), plural(len(r.Pages), "page", "pages"), r.Seconds)
+	var words []string
+	for _, n := range profileNames {
+		words = append(words, profileWords[n])
+	}
+	fmt.Fprintf(b, "koekje scan of site %s: %s, %d profiles (%s), %.1f s\n\n",
+		inert(r.Site), plural(len(r.Pages), "page", "pages"), len(profileNames), strings.Join(words, ", "), r.Seconds)
 	errs, cut := r.NotScanned(), r.Truncated()
 	violations := len(r.Violations) - len(errs) - len(cut)
 	verdict := strings.ToUpper(r.Verdict(strict))

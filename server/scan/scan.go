@@ -1,9 +1,10 @@
 // Package scan proves whether a site does what its banner says. It drives a
-// real headless Chromium through the site's pages in three fresh profiles —
-// before any choice, after "reject all" and after "accept all", both
-// clicked in the real banner — records every cookie, storage key and
-// request to another site, and holds what it saw against the site's
-// configuration.
+// real headless Chromium through the site's pages in five fresh profiles —
+// before any choice, after "reject all", after "accept all", after
+// withdrawing consent (all clicked in the real banner) and with Global
+// Privacy Control — records every cookie, storage key, request to another
+// site and Google tag that runs before Consent Mode's defaults, and holds
+// what it saw against the site's configuration.
 //
 // A scan never records a consent: the scanner answers the banner's POSTs to
 // the consent API itself, through CDP Fetch interception.
@@ -67,12 +68,22 @@ func ChromePath(getenv func(string) string) string {
 // ErrNoChrome is returned when the browser binary is missing.
 var ErrNoChrome = errors.New("no Chromium: install it (Debian: apt-get install -y chromium) or set CHROME_PATH")
 
-// The three profiles.
+// The profiles.
 const (
 	Before   = "before"   // before any choice
 	Rejected = "rejected" // after "reject all"
 	Accepted = "accepted" // after "accept all"
+	// Withdrawn: after "accept all", then every category switched off and
+	// saved in the banner's settings, opened as a visitor opens them.
+	Withdrawn = "withdrawn"
+	// GPC: a browser that sends Global Privacy Control (the Sec-GPC: 1
+	// header, navigator.globalPrivacyControl), a refusal; it clicks
+	// nothing.
+	GPC = "gpc"
 )
+
+// profileNames are the profiles in the order of a report.
+var profileNames = [...]string{Before, Rejected, Accepted, Withdrawn, GPC}
 
 // Cookie is a cookie the browser held after a page.
 type Cookie struct {
@@ -113,6 +124,17 @@ type Request struct {
 	Count     int    `json:"count"` // the requests to the host
 }
 
+// Tag is a Google tag that ran on a page before the page's first Consent
+// Mode default ("consent", "default"): a config or event command in its
+// dataLayer, or a collection request of a Google tag.
+type Tag struct {
+	Page string `json:"page"`
+	// What is the command (gtag config G-…) or the request's URL.
+	What   string `json:"what"`
+	Source string `json:"source,omitempty"` // the script that gave it, when seen
+	Count  int    `json:"count"`            // the late commands and requests on the page
+}
+
 // Banner is what the first layer of the banner offered on a page.
 type Banner struct {
 	Page   string `json:"page"`
@@ -150,7 +172,7 @@ type Visit struct {
 }
 
 // Profile is what one profile saw: in Rejected and Accepted, only what
-// happened from the click on.
+// happened from the click on; in Withdrawn, from the withdrawal on.
 type Profile struct {
 	Name string `json:"name"`
 	// Pages are the pages scanned; Visits every page tried, with what
@@ -160,7 +182,10 @@ type Profile struct {
 	Cookies  []Cookie     `json:"cookies"`
 	Storage  []StorageKey `json:"storage"`
 	Requests []Request    `json:"third_party_requests"`
-	Banners  []Banner     `json:"banners,omitempty"` // Before only
+	Banners  []Banner     `json:"banners,omitempty"` // Before and GPC only
+	// Tags are the Google tags that ran before the page's Consent Mode
+	// defaults, one per page.
+	Tags []Tag `json:"late_tags,omitempty"`
 	// ConsentPOSTs counts the banner's POSTs the scanner answered.
 	ConsentPOSTs int `json:"consent_posts"`
 	// Cut says what did not fit in the profile's record: "cookies: 1000
@@ -168,7 +193,7 @@ type Profile struct {
 	Cut []string `json:"cut,omitempty"`
 }
 
-// Run scans the site in three browsers side by side, one per profile.
+// Run scans the site in five browsers side by side, one per profile.
 func Run(ctx context.Context, o Options) (*Report, error) {
 	if o.Site == nil {
 		return nil, errors.New("scan: no site")
@@ -220,13 +245,15 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 		o.URLs, notes = urls, n
 	}
 
-	// The three browsers start together; each has a profile of its own.
-	// A shared browser gives each profile a fresh browser context instead.
-	var browsers [3]*browser
-	var errs [3]error
+	// The browsers start together; each has a profile of its own. A
+	// shared browser gives each profile a fresh browser context instead.
+	var browsers [len(profileNames)]*browser
+	var errs [len(profileNames)]error
 	var wg sync.WaitGroup
 	if o.Browser != nil {
-		browsers = [3]*browser{o.Browser.b, o.Browser.b, o.Browser.b}
+		for i := range browsers {
+			browsers[i] = o.Browser.b
+		}
 	} else {
 		for i := range browsers {
 			wg.Go(func() { browsers[i], errs[i] = startBrowser(ctx, &o) })
@@ -246,16 +273,15 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 
 	// The profiles run side by side, each following the links it finds,
 	// until the scan's deadline.
-	var profiles [3]*Profile
-	for i, name := range []string{Before, Rejected, Accepted} {
+	var profiles [len(profileNames)]*Profile
+	for i, name := range profileNames {
 		wg.Go(func() { profiles[i], errs[i] = browsers[i].profile(ctx, scanCtx, &o, texts, name, o.URLs) })
 	}
 	wg.Wait()
 	if err := errors.Join(errs[:]...); err != nil {
 		return nil, err
 	}
-	before, rejected, accepted := profiles[0], profiles[1], profiles[2]
-	r := check(o.Site, before, rejected, accepted)
+	r := check(o.Site, profiles)
 	r.Started = start.UTC().Truncate(time.Second)
 	r.ConfigHash = hash
 	r.Seconds = time.Since(start).Seconds()
@@ -275,7 +301,7 @@ func findChrome(o *Options) error {
 }
 
 // Browser is a running Chromium that scans share (Options.Browser), for
-// many scans in a row: starting and stopping three browsers takes longer
+// many scans in a row: starting and stopping five browsers takes longer
 // than a small site's scan. Each profile of each scan runs in a browser
 // context of its own, made for it and disposed of after it: its own
 // cookies, storage and cache, as a fresh profile has.

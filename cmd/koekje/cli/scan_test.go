@@ -13,6 +13,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -84,7 +85,9 @@ func TestScanSiteDown(t *testing.T) {
 	if !errors.Is(err, ErrFailed) {
 		t.Fatalf("scan: %v, want a failure\n%s", err, stdout)
 	}
-	if !strings.Contains(stdout, `errors="4"`) || !strings.Contains(stdout, "ERR_CONNECTION_REFUSED") || !strings.Contains(stdout, "koekje scan: inconclusive") {
+	// A case per profile (the first page, or the choice on it) and one for
+	// the scan that scanned nothing.
+	if !strings.Contains(stdout, `errors="6"`) || !strings.Contains(stdout, "ERR_CONNECTION_REFUSED") || !strings.Contains(stdout, "koekje scan: inconclusive") {
 		t.Errorf("junit on stdout, and a word on stderr:\n%s", stdout)
 	}
 	text, err := os.ReadFile(filepath.Join(out, "report.txt"))
@@ -201,7 +204,7 @@ func TestScanFailsOnViolation(t *testing.T) {
 		t.Fatalf("recorded scans: %v, %v; want one", scans, err)
 	}
 	sc := scans[0]
-	if !strings.HasPrefix(recorded, sc.ID.String()+" of site demo in "+dbPath) || sc.Violations != 2 || sc.Clean() ||
+	if !strings.HasPrefix(recorded, sc.ID.String()+" of site demo in "+dbPath) || sc.Violations != 4 || sc.Clean() ||
 		sc.ConfigHash != r.ConfigHash || !sc.StartedAt.Equal(r.Started) || strings.Join(sc.URLs, " ") != site.URL+"/" {
 		t.Errorf("recorded scan %+v (%q), want the report's", sc, recorded)
 	}
@@ -214,11 +217,15 @@ func TestScanFailsOnViolation(t *testing.T) {
 	if err := db.Scan(context.Background(), consent.Filter{Site: "demo"}, func(*consent.Record) error { n++; return nil }); err != nil || n != 0 {
 		t.Errorf("records after the scan: %d, %v", n, err)
 	}
-	if len(r.Violations) != 2 || r.Violations[0].Name != "_ga" {
-		t.Errorf("violations: %+v, want _ga before any choice and after reject all", r.Violations)
+	var got []string
+	for _, f := range r.Violations {
+		got = append(got, f.Name+" "+f.Profile)
+	}
+	if want := []string{"_ga before", "_ga rejected", "_ga withdrawn", "_ga gpc"}; !slices.Equal(got, want) {
+		t.Errorf("violations: %q, want %q", got, want)
 	}
 	text, err := os.ReadFile(filepath.Join(out, "report.txt"))
-	if err != nil || !strings.Contains(string(text), "2 violations") {
+	if err != nil || !strings.Contains(string(text), "4 violations") {
 		t.Errorf("report.txt: %v\n%s", err, text)
 	}
 	for _, name := range []string{"report.json", "report.xml"} {

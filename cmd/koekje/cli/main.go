@@ -20,6 +20,8 @@ func Main() int {
 	switch {
 	case err == nil, errors.Is(err, flag.ErrHelp): // -h printed the flags
 		return 0
+	case errors.Is(err, ErrInconclusive): // a scan that could not see all
+		return 2
 	case errors.Is(err, ErrFailed):
 		return 1
 	default:

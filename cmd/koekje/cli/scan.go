@@ -18,8 +18,8 @@ import (
 )
 
 // scanCmd checks a site's pages in a real Chromium against its declaration.
-// It fails on violations, and with --strict on undeclared or stale cookies,
-// and when a page could not be scanned (the scan is then inconclusive).
+// It fails on violations, and with --strict on undeclared or stale cookies
+// (ErrFailed), and when a page could not be scanned (ErrInconclusive).
 func scanCmd(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	var o options
 	fs := o.flags("scan", getenv, stderr)
@@ -93,11 +93,19 @@ func scanCmd(ctx context.Context, args []string, getenv func(string) string, std
 	if r.Verdict(*strict) == scan.VerdictInconclusive && *format != "text" {
 		fmt.Fprintln(stderr, "koekje scan: inconclusive: not every page could be scanned; the report says which and why")
 	}
-	if !r.Clean(*strict) {
+	switch r.Verdict(*strict) {
+	case scan.VerdictInconclusive:
+		return ErrInconclusive
+	case scan.VerdictFail:
 		return ErrFailed
 	}
 	return nil
 }
+
+// ErrInconclusive makes koekje scan exit with 2 rather than 1: nothing
+// failed, but not every page could be scanned, so the scan does not show
+// that the site is clean either.
+var ErrInconclusive = fmt.Errorf("inconclusive: %w", ErrFailed)
 
 // scanSite is the site to hold the pages against: --site, or the only one.
 func scanSite(cfg *config.Config, id string) (*config.Site, error) {

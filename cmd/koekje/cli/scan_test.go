@@ -82,8 +82,8 @@ func TestScanSiteDown(t *testing.T) {
 	defer db.Close()
 	out := t.TempDir()
 	stdout, err := runCLI(t, nil, "scan", down, "--pages", "1", "--format", "junit", "--out", out, "--record", "--db", dbPath)
-	if !errors.Is(err, ErrFailed) {
-		t.Fatalf("scan: %v, want a failure\n%s", err, stdout)
+	if !errors.Is(err, ErrInconclusive) {
+		t.Fatalf("scan: %v, want it inconclusive (exit code 2)\n%s", err, stdout)
 	}
 	// A case per profile (the first page, or the choice on it) and one for
 	// the scan that scanned nothing.
@@ -185,8 +185,8 @@ func TestScanFailsOnViolation(t *testing.T) {
 
 	out := t.TempDir()
 	stdout, err := runCLI(t, nil, "scan", site.URL+"/", "--pages", "1", "--format", "json", "--out", out, "--record", "--db", dbPath)
-	if !errors.Is(err, ErrFailed) {
-		t.Fatalf("scan: %v, want a failure\n%s", err, stdout)
+	if !errors.Is(err, ErrFailed) || errors.Is(err, ErrInconclusive) {
+		t.Fatalf("scan: %v, want a failure (exit code 1)\n%s", err, stdout)
 	}
 	report, recorded, ok := strings.Cut(stdout, "recorded scan ")
 	if !ok {

@@ -169,17 +169,15 @@ Storage.prototype.setItem = function (k) {
 // window.dataLayer, and any ("config" | "event") before it, whether pushed
 // before a Google tag loads or after it took the array over.
 let defaulted = false, late = 0
-let top = false
-try { top = window === window.top } catch (e) {}
 const isArray = Array.isArray, defineProperty = Object.defineProperty
 const look = item => {
   if (item === null || typeof item !== 'object') return
   const cmd = item[0]
   if (cmd === 'consent' && item[1] === 'default') {
-    if (!defaulted) { defaulted = true; report({ kind: 'consent-default', top }) }
+    if (!defaulted) { defaulted = true; report({ kind: 'consent-default' }) }
   } else if ((cmd === 'config' || cmd === 'event') && !defaulted && late < 20) {
     late++
-    report({ kind: 'late', top, value: cut('gtag ' + cmd + ' ' + str(item[1])) })
+    report({ kind: 'late', value: cut('gtag ' + cmd + ' ' + str(item[1])) })
   }
 }
 const watched = new WeakSet(), has = WeakSet.prototype.has, add = WeakSet.prototype.add
@@ -210,7 +208,6 @@ type hookReport struct {
 	Origin string `json:"origin"`
 	Page   string `json:"page"`
 	Source string `json:"source"`
-	Top    bool   `json:"top"` // from the page's top frame
 }
 
 // gpcJS makes navigator.globalPrivacyControl true in every frame of a
@@ -272,9 +269,11 @@ type session struct {
 	// whose storage is read from outside the page.
 	origins map[cdp.FrameID]string
 	// mainFrame is the tab's top frame; docLoader the loader of the
-	// document in it, and defaulted whether that document set Consent
-	// Mode's defaults yet. tags are the pages' late Google tags.
+	// document in it, topContext its scripts' execution context, and
+	// defaulted whether that document set Consent Mode's defaults yet.
+	// tags are the pages' late Google tags.
 	mainFrame   cdp.FrameID
+	topContext  runtime.ExecutionContextID
 	docLoader   cdp.LoaderID
 	defaulted   bool
 	tags        []Tag
@@ -345,6 +344,14 @@ func (s *session) listen(ev any) {
 		if len(s.frames) < maxInternal {
 			s.frames[ev.FrameID] = true
 		}
+	case *runtime.EventExecutionContextCreated:
+		var aux struct {
+			FrameID   cdp.FrameID `json:"frameId"`
+			IsDefault bool        `json:"isDefault"`
+		}
+		if ev.Context != nil && json.Unmarshal([]byte(ev.Context.AuxData), &aux) == nil && aux.IsDefault && aux.FrameID == s.mainFrame {
+			s.topContext = ev.Context.ID
+		}
 	case *page.EventFrameNavigated:
 		if ev.Frame.ID == s.mainFrame {
 			s.docLoader, s.defaulted = ev.Frame.LoaderID, false
@@ -376,13 +383,15 @@ func (s *session) listen(ev any) {
 			}
 		case "storage":
 			s.storageKey(StorageKey{Area: r.Area, Origin: r.Origin, Key: r.Key, Source: r.Source, Page: s.page})
+		// Consent Mode counts in the page's own top frame: a frame's tags
+		// are its site's, and a frame the hook did not reach could call
+		// the binding with whatever it likes.
 		case "consent-default":
-			if r.Top {
+			if ev.ExecutionContextID == s.topContext {
 				s.defaulted = true
 			}
 		case "late":
-			// A frame's own tags are its site's; the page's are the top's.
-			if r.Top {
+			if ev.ExecutionContextID == s.topContext {
 				s.lateTag(Tag{What: r.Value, Source: r.Source})
 			}
 		}

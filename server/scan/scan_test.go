@@ -229,6 +229,14 @@ gtag('js', new Date()); gtag('config', 'G-SHOP1')</script>`
 		// Google Tag Manager above the banner: its page view goes before
 		// the banner's defaults.
 		head = `<script src="` + googleURL + `/gtm.js?id=GTM-SHOP1"></script>`
+	case p == "/late-forged":
+		// Google Tag Manager above the banner, and a page that tells the
+		// scanner its defaults were set, through a frame of its own.
+		head = `<script>
+const f = document.createElement('iframe')
+document.head.append(f)
+for (const w of [f.contentWindow, window]) try { w.__koekjeScan(JSON.stringify({ kind: 'consent-default' })) } catch (e) {}
+</script><script src="` + googleURL + `/gtm.js?id=GTM-SHOP1"></script>`
 	case p == "/gtm-after":
 		// Google Tag Manager as it should be: blocked until statistics
 		// are granted, so after the banner's defaults.
@@ -580,12 +588,13 @@ func TestGPCIgnored(t *testing.T) {
 // A Google tag that runs before the page sets Consent Mode's defaults is a
 // violation in every profile: seen as a config command before the
 // defaults in the dataLayer, or as a collection request before them,
-// through Google Tag Manager.
+// through Google Tag Manager, whatever the page tells the scanner.
 func TestLateConsent(t *testing.T) {
 	t.Parallel()
 	for _, tc := range []struct{ page, what, source string }{
 		{"/late-gtag", "gtag config G-SHOP1", "/late-gtag"},
 		{"/late-gtm", analyticsURL + "/g/collect?v=2&tid=G-SHOP1&en=page_view", "/gtm.js"},
+		{"/late-forged", analyticsURL + "/g/collect?v=2&tid=G-SHOP1&en=page_view", "/gtm.js"},
 	} {
 		t.Run(tc.page, func(t *testing.T) {
 			t.Parallel()

@@ -1,6 +1,7 @@
 package scan
 
 import (
+	"net/url"
 	"strings"
 	"testing"
 	"time"
@@ -153,5 +154,33 @@ func TestTextIsInert(t *testing.T) {
 	}
 	if want := `\x1b[2J\x1b[31mtrack\x0aCLEAN  0 violations\u0085x\u2028y\u202ez\xff`; strings.Count(text, want) != 2 {
 		t.Errorf("the name, escaped, %d times, want 2 (the violation, the undeclared cookie):\n%s", strings.Count(text, want), text)
+	}
+}
+
+func TestGoogleCollect(t *testing.T) {
+	for u, want := range map[string]bool{
+		"https://www.google-analytics.com/g/collect?v=2&tid=G-X1":            true,
+		"https://region1.google-analytics.com/g/collect?v=2&tid=G-X1":        true,
+		"https://www.google-analytics.com/collect?v=1&tid=UA-1-1":            true,
+		"https://stats.g.doubleclick.net/g/collect?v=2&tid=G-X1":             true,
+		"https://analytics.google.com/g/collect?v=2&tid=G-X1":                true,
+		"https://www.shop.test/metrics/g/collect?v=2&tid=G-X1":               false, // not the path a server-side tag serves
+		"https://sgtm.shop.test/g/collect?v=2&tid=G-X1":                      true,  // a first-party server-side tag
+		"https://googleads.g.doubleclick.net/pagead/viewthroughconversion/1": true,
+		"https://www.googleadservices.com/pagead/conversion/1/":              true,
+		"https://www.google.com/pagead/1p-user-list/1/":                      true,
+		"https://www.googletagmanager.com/gtag/js?id=G-X1":                   false, // the library, not a hit
+		"https://www.googletagmanager.com/gtm.js?id=GTM-X1":                  false,
+		"https://www.shop.test/collect":                                      false,
+		"https://notgoogle-analytics.com/g/collect?v=2":                      false,
+		"https://www.google.com/search?q=collect":                            false,
+	} {
+		p, err := url.Parse(u)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := googleCollect(p); got != want {
+			t.Errorf("googleCollect(%s) = %v, want %v", u, got, want)
+		}
 	}
 }

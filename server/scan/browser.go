@@ -681,7 +681,7 @@ func (b *browser) run(ctx, scanCtx context.Context, o *Options, texts map[string
 			return fmt.Errorf("at %s (%d pages done): %w", v.Page, len(p.Pages), ctx.Err())
 		}
 		v.Status, v.Error = StatusError, s.why(err, timedOut)
-		p.Visits = append(p.Visits, v)
+		s.visited(p, v)
 		if timedOut && scanCtx.Err() == nil {
 			if err := s.openTab(); err != nil && ctx.Err() != nil {
 				return ctx.Err()
@@ -695,7 +695,7 @@ func (b *browser) run(ctx, scanCtx context.Context, o *Options, texts map[string
 		}
 		// No tab, no page: every page is one the profile could not scan.
 		for _, u := range pages[:min(len(pages), o.Pages)] {
-			p.Visits = append(p.Visits, Visit{Page: u, Status: StatusError, Error: s.why(fmt.Errorf("open a tab: %w", err), false)})
+			s.visited(p, Visit{Page: u, Status: StatusError, Error: s.why(fmt.Errorf("open a tab: %w", err), false)})
 		}
 		return p, nil
 	}
@@ -714,7 +714,7 @@ func (b *browser) run(ctx, scanCtx context.Context, o *Options, texts map[string
 			return p, fail(v, err, timedOut)
 		}
 		v.Status, v.HTTPStatus = StatusScanned, st.status
-		p.Visits = append(p.Visits, v)
+		s.visited(p, v)
 	}
 	queue := slices.Clone(pages)
 	queued := map[string]bool{}
@@ -744,7 +744,7 @@ func (b *browser) run(ctx, scanCtx context.Context, o *Options, texts map[string
 			continue
 		}
 		v.Status, v.HTTPStatus = StatusScanned, st.status
-		p.Visits = append(p.Visits, v)
+		s.visited(p, v)
 		p.Pages = append(p.Pages, u)
 		if name == Before || name == GPC {
 			p.Banners = append(p.Banners, Banner{Page: u, Shown: st.Shown, Lang: st.Lang, Accept: st.Accept, Reject: st.Reject})
@@ -1371,4 +1371,13 @@ func hostOf(u string) string {
 		return ""
 	}
 	return p.Hostname()
+}
+
+// visited adds a page's visit to its profile and tells the caller's
+// Visited hook, if any.
+func (s *session) visited(p *Profile, v Visit) {
+	p.Visits = append(p.Visits, v)
+	if s.o.Visited != nil {
+		s.o.Visited()
+	}
 }

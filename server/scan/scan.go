@@ -54,6 +54,9 @@ type Options struct {
 	// the banner of the settled first page (default, and at most,
 	// PageTimeout): a page without the banner waits it out.
 	BannerTimeout time.Duration
+	// Visited, when set, is called after each page a profile visited,
+	// scanned or not, from the profiles' goroutines at once (progress).
+	Visited func()
 }
 
 // ChromePath returns the browser the scanner drives: CHROME_PATH, else

@@ -76,9 +76,13 @@ func logAuditCmd(ctx context.Context, args []string, getenv func(string) string,
 	}
 	tiles := &translog.Remote{Base: strings.TrimSuffix(*base, "/") + "/log/", Client: &http.Client{Timeout: 30 * time.Second}, Ctx: ctx}
 	res := &logAudit{Site: *site}
+	prog := newProgress(stderr)
+	defer prog.close()
+	prog.phase("log leaves checked")
 	a := &auditor{tiles: tiles, stateDir: *state, logKey: *logKey, policyFile: *policyFile, acceptPolicy: *acceptPolicy,
-		allowUnwitnessed: *allowUnwitnessed, since: *since, auditKey: *auditKey}
+		allowUnwitnessed: *allowUnwitnessed, since: *since, auditKey: *auditKey, prog: prog}
 	err := a.audit(res)
+	prog.close()
 	if err != nil {
 		res.Error = err.Error()
 	}
@@ -86,6 +90,11 @@ func logAuditCmd(ctx context.Context, args []string, getenv func(string) string,
 	enc := json.NewEncoder(stdout)
 	enc.SetIndent("", "  ")
 	enc.Encode(res)
+	verdict := "ok"
+	if err != nil {
+		verdict = "FAILED"
+	}
+	prog.end("koekje log-audit: %d of %d leaves checked, %s", prog.n.Load(), res.Size, verdict)
 	if err != nil {
 		fmt.Fprintln(stderr, "koekje:", err)
 		return ErrFailed
@@ -114,6 +123,7 @@ type auditor struct {
 	acceptPolicy, allowUnwitnessed bool
 	since, auditKey                string
 	dir                            string // this log's state
+	prog                           *progress
 }
 
 // file names in a log's state directory
@@ -323,6 +333,7 @@ func (a *auditor) checkEntries(cp translog.Checkpoint, res *logAudit) (map[strin
 		if err != nil || int64(len(entries)) != w {
 			return nil, fmt.Errorf("entry bundle at %d: %d entries, %v", n, len(entries), err)
 		}
+		a.prog.add(int64(len(entries)))
 		for i, e := range entries {
 			b.Add(e)
 			if tagger == nil {

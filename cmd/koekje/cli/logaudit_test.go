@@ -5,6 +5,8 @@ import (
 	"context"
 	"encoding/hex"
 	"encoding/json"
+	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -87,7 +89,12 @@ func TestLogAudit(t *testing.T) {
 				return map[string]string{"KOEKJE_LOG_AUDIT_STATE": filepath.Join(dir, "state")}[k]
 			}, &out, &out)
 		var res logAudit
-		json.NewDecoder(&out).Decode(&res)
+		dec := json.NewDecoder(&out)
+		dec.Decode(&res)
+		rest, _ := io.ReadAll(io.MultiReader(dec.Buffered(), &out))
+		if want := fmt.Sprintf("koekje log-audit: %d of %d leaves checked, ", res.Size, res.Size); res.OK && !strings.Contains(string(rest), want) {
+			t.Errorf("no count of the leaves checked at the end (want %q):\n%s", want, rest)
+		}
 		return res, err
 	}
 	res, err := audit("--since", keptFile, "--site", "demo", "--audit-key", hex.EncodeToString(key))

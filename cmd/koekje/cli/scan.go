@@ -65,8 +65,13 @@ func scanCmd(ctx context.Context, args []string, getenv func(string) string, std
 		}
 		defer db.Close()
 	}
+	prog := newProgress(stderr)
+	defer prog.close()
+	prog.phase("page visits")
+	start := time.Now()
 	r, err := scan.Run(ctx, scan.Options{Site: s, URLs: fs.Args(), Pages: *pages, Chrome: scan.ChromePath(getenv),
-		PageTimeout: *pageTimeout, Timeout: *timeout})
+		PageTimeout: *pageTimeout, Timeout: *timeout, Visited: func() { prog.add(1) }})
+	prog.close()
 	if err != nil {
 		return err
 	}
@@ -90,6 +95,8 @@ func scanCmd(ctx context.Context, args []string, getenv func(string) string, std
 		}
 		fmt.Fprintf(stderr, "recorded scan %s of site %s in %s\n", sc.ID, sc.Site, o.dbName())
 	}
+	fmt.Fprintf(stderr, "koekje scan: %d page visits in %d profiles, %s: %s\n", prog.n.Load(), len(r.Profiles),
+		time.Since(start).Round(time.Millisecond), r.Verdict(*strict))
 	if r.Verdict(*strict) == scan.VerdictInconclusive && *format != "text" {
 		fmt.Fprintln(stderr, "koekje scan: inconclusive: not every page could be scanned; the report says which and why")
 	}

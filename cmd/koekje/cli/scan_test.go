@@ -13,6 +13,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -187,6 +188,9 @@ func TestScanFailsOnViolation(t *testing.T) {
 	stdout, err := runCLI(t, nil, "scan", site.URL+"/", "--pages", "1", "--format", "json", "--out", out, "--record", "--db", dbPath)
 	if !errors.Is(err, ErrFailed) || errors.Is(err, ErrInconclusive) {
 		t.Fatalf("scan: %v, want a failure (exit code 1)\n%s", err, stdout)
+	}
+	if !regexp.MustCompile(`koekje scan: \d+ page visits in 5 profiles, [0-9.]+m?s: fail\n`).MatchString(stdout) {
+		t.Errorf("no count of the visits at the end:\n%s", stdout)
 	}
 	report, recorded, ok := strings.Cut(stdout, "recorded scan ")
 	if !ok {

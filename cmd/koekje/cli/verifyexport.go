@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"bytes"
 	"context"
 	"encoding/hex"
 	"encoding/json"
@@ -57,7 +58,11 @@ func verifyExportCmd(ctx context.Context, args []string, _ func(string) string, 
 	}
 	defer f.Close()
 	start := time.Now()
-	res := export.Verify(f, export.VerifyOptions{Log: log, Policy: policy, AuditKey: key})
+	prog := newProgress(stderr)
+	defer prog.close()
+	prog.phase("lines of the export read")
+	res := export.Verify(lineCounter{f, prog}, export.VerifyOptions{Log: log, Policy: policy, AuditKey: key})
+	prog.close()
 	enc := json.NewEncoder(stdout)
 	enc.SetIndent("", "  ")
 	enc.Encode(res)
@@ -71,4 +76,16 @@ func verifyExportCmd(ctx context.Context, args []string, _ func(string) string, 
 	}
 	fmt.Fprintf(stderr, "koekje: %d records verified, %d log entries read, in %s\n", res.Records, res.Entries, took)
 	return nil
+}
+
+// lineCounter counts the lines read through it into a progress.
+type lineCounter struct {
+	r io.Reader
+	p *progress
+}
+
+func (l lineCounter) Read(b []byte) (int, error) {
+	n, err := l.r.Read(b)
+	l.p.add(int64(bytes.Count(b[:n], []byte{'\n'})))
+	return n, err
 }

@@ -1,7 +1,9 @@
 package e2e
 
 import (
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/koekje/koekje/config"
 )
@@ -25,4 +27,44 @@ func TestWildcardOriginInAnyCaseRecords(t *testing.T) {
 	tb.click(button("Alles accepteren"))
 	id := tb.consentID()
 	waitRecords(t, 1, "consent_id = ? AND site = 'wildcard' AND action = 'accept_all'", id[:])
+}
+
+// elsewhereSite is the demo site configured for another origin than the
+// test website's: its choices from the test website are refused.
+func elsewhereSite(rev int) *config.Site {
+	s := config.Demo().Site("demo")
+	s.ID, s.Revision = "elsewhere", rev
+	s.Origins = []string{"https://www.example.nl"}
+	return s
+}
+
+// A page on an origin the site does not list shows the banner, but its
+// choice is refused: the banner says so in the browser's console, naming
+// the origin and the fix, and sends it only once on the page.
+func TestRefusedOriginSaysSoInTheConsole(t *testing.T) {
+	t.Parallel()
+	tb := newTab(t)
+	tb.open("/?site=elsewhere")
+	tb.waitFor(`!!document.querySelector('koekje-banner, [data-koekje]') || true`)
+	eval[bool](tb, `(() => {
+		window.__errors = []
+		const error = console.error
+		console.error = (...a) => { __errors.push(a.join(' ')); error.apply(console, a) }
+		window.__posts = 0
+		const f = window.fetch
+		window.fetch = (u, o) => { if (String(u).includes('/consents')) __posts++; return f(u, o) }
+		return true
+	})()`)
+	tb.click(button("Alles accepteren"))
+	tb.waitFor(`__errors.length > 0`)
+	msg := eval[string](tb, `__errors[0]`)
+	for _, want := range []string{"Koekje: ", "http://" + hostName, "may not record choices for site elsewhere", "add it to the site's origins"} {
+		if !strings.Contains(msg, want) {
+			t.Errorf("console error %q lacks %q", msg, want)
+		}
+	}
+	time.Sleep(1500 * time.Millisecond) // a retry, if any, would have gone by now
+	if n := eval[int](tb, `__posts`); n != 1 {
+		t.Errorf("%d POSTs of the refused choice, want 1", n)
+	}
 }

@@ -191,7 +191,7 @@ func TestPostConsent(t *testing.T) {
 		postScenario("missing site", `{"action":"custom"}`, nil, 422, "invalid", "site"),
 		postScenario("unknown site", `{"site":"nope","action":"custom"}`, nil, 404, "not_found", "site"),
 		postScenario("NUL in site", `{"site":"demo\u0000","action":"custom"}`, nil, 404, "not_found", "site"),
-		postScenario("origin not allowed", `{"site":"demo","action":"custom"}`, []string{"Origin", "https://evil.example"}, 403, "forbidden", ""),
+		postScenario("origin not allowed", `{"site":"demo","action":"custom"}`, []string{"Origin", "https://evil.example"}, 403, "forbidden", "origin"),
 		postScenario("unknown category", `{"site":"demo","action":"custom","choices":{"marketing":true}}`, nil, 422, "invalid", "choices.marketing"),
 		postScenario("necessary refused", `{"site":"demo","action":"custom","choices":{"necessary":false}}`, nil, 422, "invalid", "choices.necessary"),
 		postScenario("accept_all with refusal", `{"site":"demo","action":"accept_all","choices":{"analytics":false}}`, nil, 422, "invalid", "choices.analytics"),

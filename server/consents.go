@@ -70,7 +70,10 @@ func (s *Server) postConsent(c echo.Context) error {
 	if o := r.Header.Get("Origin"); o != "" && !site.AllowsOrigin(o, s.self) {
 		s.refusals.refuse(s.log, site.ID, o)
 		s.metrics.refused.WithLabelValues(site.ID).Inc()
-		return consent.Errorf(consent.EFORBIDDEN, "this origin may not record choices for site %s", site.ID)
+		// The page may read this refusal, and only it, so that the banner
+		// can tell the site's developer in the browser's console.
+		c.Response().Header().Set("Access-Control-Allow-Origin", o)
+		return consent.FieldErrorf(consent.EFORBIDDEN, "origin", "this page's origin %s may not record choices for site %s: add it to the site's origins in the configuration (check-config shows them)", safeSite(o), site.ID)
 	}
 	bundle := s.bundles[site.ID]
 	rec, err := req.Validate(site, bundle.Hash, s.self)

@@ -240,16 +240,19 @@ const current = () => Object.fromEntries(CATS.map(c => [c.id, allowed(c.id)]))
 const QK = 'koekje:' + S.id
 // localStorage throws where the visitor blocks site data.
 const ls = f => { try { return f(localStorage) } catch (e) {} }
-let queue = ls(l => JSON.parse(l[QK])) || [], busy, wait
+let queue = ls(l => JSON.parse(l[QK])) || [], busy, wait, refused
 const send = () => {
   ls(l => queue.length ? l[QK] = JSON.stringify(queue) : l.removeItem(QK))
-  if (busy || !queue.length) return
+  if (busy || refused || !queue.length) return
   busy = 1
   // The site in the path lets a load balancer route a site's writes.
   fetch(`${BASE}/api/v1/sites/${S.id}/consents`, {
     method: 'POST', keepalive: true, credentials: 'omit',
     body: JSON.stringify({ ...queue[0], consent_id: st.id || null, token: st.token || null })
   }).then(r => {
+    // A refused origin is the site's configuration to fix: said in the
+    // console, and the choice kept for a later page, not sent again here.
+    if (r.status === 403) return r.json().then(j => { console.error('Koekje: ' + j.error.message); refused = 1; throw r })
     if (r.status > 499 || r.status === 429) throw r
     return r.json()
   }).then(j => {

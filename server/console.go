@@ -55,9 +55,7 @@ var consolePages = template.Must(template.New("").Funcs(template.FuncMap{
 		}
 		return strings.Join(out, ", ")
 	},
-	"actions": func() []string {
-		return []string{consent.AcceptAll, consent.RejectAll, consent.Custom, consent.Withdraw, consent.LoadOnce}
-	},
+	"actions": func() []string { return consent.Actions },
 	"granted": func(r *consent.Record) string {
 		var g []string
 		for k, v := range r.Choices {
@@ -434,11 +432,8 @@ func (s *Server) consoleRecords(c echo.Context) error {
 		return err
 	}
 	q := consent.Query{Site: site.ID, From: from, To: to, Limit: recordsPage}
-	switch a := c.QueryParam("action"); a {
-	case "", consent.AcceptAll, consent.RejectAll, consent.Custom, consent.Withdraw, consent.LoadOnce:
-		q.Action = a
-	default:
-		return consent.FieldErrorf(consent.EINVALID, "action", "must be one of %s", "accept_all, reject_all, custom, withdraw, load_once")
+	if q.Action = c.QueryParam("action"); q.Action != "" && !slices.Contains(consent.Actions, q.Action) {
+		return consent.FieldErrorf(consent.EINVALID, "action", "must be one of %s", strings.Join(consent.Actions, ", "))
 	}
 	switch g := c.QueryParam("gpc"); g {
 	case "":

@@ -2,6 +2,7 @@ package consent
 
 import (
 	"errors"
+	"strings"
 	"time"
 
 	"github.com/google/uuid"
@@ -18,7 +19,10 @@ const (
 	LoadOnce = "load_once"
 )
 
-const actionList = "accept_all, reject_all, custom, withdraw, load_once"
+// Actions are every action, in the order they are listed to people.
+var Actions = []string{AcceptAll, RejectAll, Custom, Withdraw, LoadOnce}
+
+var actionList = strings.Join(Actions, ", ")
 
 // Record is one stored choice. Records are never changed once written: a
 // withdrawal is a new record.

@@ -8,13 +8,17 @@ import (
 	"github.com/koekje/koekje/config"
 )
 
+// demoSiteAt is the demo site under another ID, for other origins.
+func demoSiteAt(id string, rev int, origins ...string) *config.Site {
+	s := config.Demo().Site("demo")
+	s.ID, s.Revision, s.Origins = id, rev, origins
+	return s
+}
+
 // wildcardSite is the demo site for any one-label subdomain of the test
 // website's domain, its origin written in capitals as an operator may.
 func wildcardSite(rev int) *config.Site {
-	s := config.Demo().Site("demo")
-	s.ID, s.Revision = "wildcard", rev
-	s.Origins = []string{"HTTP://*.BelVast.TEST:*"}
-	return s
+	return demoSiteAt("wildcard", rev, "HTTP://*.BelVast.TEST:*")
 }
 
 // A choice made on a page whose origin matches a site's origins only by
@@ -32,10 +36,7 @@ func TestWildcardOriginInAnyCaseRecords(t *testing.T) {
 // elsewhereSite is the demo site configured for another origin than the
 // test website's: its choices from the test website are refused.
 func elsewhereSite(rev int) *config.Site {
-	s := config.Demo().Site("demo")
-	s.ID, s.Revision = "elsewhere", rev
-	s.Origins = []string{"https://www.example.nl"}
-	return s
+	return demoSiteAt("elsewhere", rev, "https://www.example.nl")
 }
 
 // A page on an origin the site does not list shows the banner, but its
@@ -45,7 +46,6 @@ func TestRefusedOriginSaysSoInTheConsole(t *testing.T) {
 	t.Parallel()
 	tb := newTab(t)
 	tb.open("/?site=elsewhere")
-	tb.waitFor(`!!document.querySelector('koekje-banner, [data-koekje]') || true`)
 	eval[bool](tb, `(() => {
 		window.__errors = []
 		const error = console.error

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"net"
+	"net/url"
 	"slices"
 	"strings"
 	"time"
@@ -28,7 +29,7 @@ type Report struct {
 	Violations []Finding                   `json:"violations"`
 	Undeclared []Finding                   `json:"undeclared"`
 	Stale      []Finding                   `json:"stale"`
-	Profiles   [len(profileNames)]*Profile `json:"profiles"`
+	Profiles   [len(ProfileNames)]*Profile `json:"profiles"`
 	// Omitted says what was left out of this copy of the report (Compact).
 	Omitted string `json:"omitted,omitempty"`
 	// Notes say what the scan left out of its own accord: sitemap entries
@@ -216,8 +217,8 @@ func (ix *index) necessary(name, domain string, thirdParty bool) (bool, string) 
 	return d.required, d.category
 }
 
-// check holds what the profiles saw against the site's declaration.
-func check(s *config.Site, profiles [len(profileNames)]*Profile) *Report {
+// Check holds what the profiles saw against the site's declaration.
+func Check(s *config.Site, profiles [len(ProfileNames)]*Profile) *Report {
 	ix := newIndex(s)
 	before, accepted := profiles[0], profiles[2]
 	r := &Report{Site: s.ID, Pages: before.Pages, Profiles: profiles,
@@ -293,8 +294,8 @@ func check(s *config.Site, profiles [len(profileNames)]*Profile) *Report {
 			r.Violations = append(r.Violations, f)
 		}
 		for _, k := range p.Storage {
-			third := !sameSite(hostOf(k.Origin), hostOf(k.Page))
-			ok, cat := ix.necessary(k.Key, hostOf(k.Origin), third)
+			third := !SameSite(Host(k.Origin), Host(k.Page))
+			ok, cat := ix.necessary(k.Key, Host(k.Origin), third)
 			if ok {
 				continue
 			}
@@ -305,7 +306,7 @@ func check(s *config.Site, profiles [len(profileNames)]*Profile) *Report {
 		}
 		hosts := map[string]int{} // host → index of its finding
 		for _, q := range p.Requests {
-			h := hostOf(q.URL)
+			h := Host(q.URL)
 			if i, ok := hosts[h]; ok {
 				r.Violations[i].Count += q.Count
 				continue
@@ -459,10 +460,10 @@ func durationValue(secs int64) string {
 	return fmt.Sprintf("%dh", max(1, int(math.Round(s/3600))))
 }
 
-// sameSite reports whether two hosts belong to the same site: the same
+// SameSite reports whether two hosts belong to the same site: the same
 // registrable domain (public suffix + 1), or the same IP address or
 // single-label host.
-func sameSite(a, b string) bool {
+func SameSite(a, b string) bool {
 	a, b = strings.ToLower(strings.TrimSuffix(a, ".")), strings.ToLower(strings.TrimSuffix(b, "."))
 	if a == b {
 		return true
@@ -473,4 +474,13 @@ func sameSite(a, b string) bool {
 	ra, err1 := publicsuffix.EffectiveTLDPlusOne(a)
 	rb, err2 := publicsuffix.EffectiveTLDPlusOne(b)
 	return err1 == nil && err2 == nil && ra == rb
+}
+
+// Host is the host name of URL u, or "" when u does not parse.
+func Host(u string) string {
+	p, err := url.Parse(u)
+	if err != nil {
+		return ""
+	}
+	return p.Hostname()
 }

@@ -38,7 +38,8 @@ var profileWords = map[string]string{Before: "before any choice", Rejected: `aft
 // ProfileWords says when a profile looked: "before any choice", …
 func ProfileWords(profile string) string { return profileWords[profile] }
 
-func plural(n int, one, many string) string {
+// Plural is "1 one" or "n many".
+func Plural(n int, one, many string) string {
 	if n == 1 {
 		return "1 " + one
 	}
@@ -65,23 +66,23 @@ func (f Finding) cause() string {
 func (r *Report) writeText(w io.Writer, strict bool) error {
 	b := &strings.Builder{}
 	var words []string
-	for _, n := range profileNames {
+	for _, n := range ProfileNames {
 		words = append(words, profileWords[n])
 	}
 	fmt.Fprintf(b, "koekje scan of site %s: %s, %d profiles (%s), %.1f s\n\n",
-		inert(r.Site), plural(len(r.Pages), "page", "pages"), len(profileNames), strings.Join(words, ", "), r.Seconds)
+		inert(r.Site), Plural(len(r.Pages), "page", "pages"), len(ProfileNames), strings.Join(words, ", "), r.Seconds)
 	errs, cut := r.NotScanned(), r.Truncated()
 	violations := len(r.Violations) - len(errs) - len(cut)
 	verdict := strings.ToUpper(r.Verdict(strict))
 	fmt.Fprintf(b, "%s  ", verdict)
 	if n := pagesNotScanned(errs); n > 0 {
-		fmt.Fprintf(b, "%s · ", plural(n, "page not scanned", "pages not scanned"))
+		fmt.Fprintf(b, "%s · ", Plural(n, "page not scanned", "pages not scanned"))
 	}
 	if len(cut) > 0 {
-		fmt.Fprintf(b, "%s · ", plural(len(cut), "record cut short", "records cut short"))
+		fmt.Fprintf(b, "%s · ", Plural(len(cut), "record cut short", "records cut short"))
 	}
-	fmt.Fprintf(b, "%s · %s · %s\n", plural(violations, "violation", "violations"),
-		plural(len(r.Undeclared), "undeclared cookie", "undeclared cookies"), plural(len(r.Stale), "stale declaration", "stale declarations"))
+	fmt.Fprintf(b, "%s · %s · %s\n", Plural(violations, "violation", "violations"),
+		Plural(len(r.Undeclared), "undeclared cookie", "undeclared cookies"), Plural(len(r.Stale), "stale declaration", "stale declarations"))
 	for _, sec := range []struct {
 		title string
 		fs    []Finding
@@ -164,7 +165,7 @@ func (r *Report) writeText(w io.Writer, strict bool) error {
 		b.WriteString("Inconclusive: no page could be scanned, so this scan says nothing about the site.\n")
 	case len(errs) > 0:
 		fmt.Fprintf(b, "Inconclusive: %s, so this scan does not show that the site does what its banner says.\n",
-			plural(pagesNotScanned(errs), "page was not scanned", "pages were not scanned"))
+			Plural(pagesNotScanned(errs), "page was not scanned", "pages were not scanned"))
 	case len(cut) > 0:
 		b.WriteString("Inconclusive: the scan could not read or keep all the pages did, so it does not show that the site does what its banner says.\n")
 	case !r.Clean(strict):
@@ -293,7 +294,7 @@ func (r *Report) writeJUnit(w io.Writer, strict bool) error {
 				c.Error = &junitFailure{Message: "not scanned", Type: KindError, Text: v.Error}
 				s.Errors++
 			case len(msgs) > 0:
-				c.Failure = &junitFailure{Message: plural(len(msgs), "violation", "violations"), Type: "violation", Text: strings.Join(msgs, "\n")}
+				c.Failure = &junitFailure{Message: Plural(len(msgs), "violation", "violations"), Type: "violation", Text: strings.Join(msgs, "\n")}
 				s.Failures++
 			case len(cuts) > 0:
 				c.Error = &junitFailure{Message: "not all seen", Type: KindTruncated, Text: strings.Join(cuts, "\n")}

@@ -15,6 +15,7 @@ import (
 	"github.com/koekje/koekje/config"
 	"github.com/koekje/koekje/server/consent"
 	"github.com/koekje/koekje/server/scan"
+	"github.com/koekje/koekje/server/scan/chromium"
 )
 
 // scanCmd checks a site's pages in a real Chromium against its declaration.
@@ -69,7 +70,7 @@ func scanCmd(ctx context.Context, args []string, getenv func(string) string, std
 	defer prog.close()
 	prog.phase("page visits")
 	start := time.Now()
-	r, err := scan.Run(ctx, scan.Options{Site: s, URLs: fs.Args(), Pages: *pages, Chrome: scan.ChromePath(getenv),
+	r, err := chromium.Run(ctx, chromium.Options{Site: s, URLs: fs.Args(), Pages: *pages, Chrome: chromium.ChromePath(getenv),
 		PageTimeout: *pageTimeout, Timeout: *timeout, Visited: func() { prog.add(1) }})
 	prog.close()
 	if err != nil {

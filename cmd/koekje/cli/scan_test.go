@@ -26,6 +26,7 @@ import (
 	"github.com/koekje/koekje/server/consent"
 	"github.com/koekje/koekje/server/proof"
 	"github.com/koekje/koekje/server/scan"
+	"github.com/koekje/koekje/server/scan/chromium"
 	"github.com/koekje/koekje/server/sqlite"
 )
 
@@ -54,7 +55,7 @@ func TestScanFlags(t *testing.T) {
 
 func needChrome(t *testing.T) {
 	t.Helper()
-	chrome := scan.ChromePath(os.Getenv)
+	chrome := chromium.ChromePath(os.Getenv)
 	if _, err := os.Stat(chrome); err != nil {
 		if os.Getenv("CI") == "true" {
 			t.Fatalf("no Chromium at %s", chrome)

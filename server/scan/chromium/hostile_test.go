@@ -1,4 +1,4 @@
-package scan_test
+package chromium_test
 
 import (
 	"bytes"
@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/koekje/koekje/server/scan"
+	"github.com/koekje/koekje/server/scan/chromium"
 )
 
 // hostileURL is a site whose pages break a scan in every way they can:
@@ -157,7 +158,7 @@ func TestSiteDown(t *testing.T) {
 	urls := []string{refused, "http://nowhere.test/", hostileURL + "/503", hostileURL + "/slow"}
 	why := []string{"ERR_CONNECTION_REFUSED", "ERR_NAME_NOT_RESOLVED", "HTTP 503", "the page timeout (3s) passed"}
 	start := time.Now()
-	r := runWith(t, "shop", scan.Options{URLs: urls, Pages: len(urls), PageTimeout: 3 * time.Second})
+	r := runWith(t, "shop", chromium.Options{URLs: urls, Pages: len(urls), PageTimeout: 3 * time.Second})
 	// Five profiles side by side, two of them 3 s on /slow; far from the
 	// two minutes of a page without a deadline, even on a busy machine.
 	if took := time.Since(start); took > 40*time.Second {
@@ -211,7 +212,7 @@ func path(u string) string {
 // profiles click their button behind them.
 func TestDialogs(t *testing.T) {
 	t.Parallel()
-	r := runWith(t, "shop", scan.Options{URLs: []string{hostileURL + "/alert"}, Pages: 1, PageTimeout: 5 * time.Second})
+	r := runWith(t, "shop", chromium.Options{URLs: []string{hostileURL + "/alert"}, Pages: 1, PageTimeout: 5 * time.Second})
 	if v := r.Verdict(false); v != scan.VerdictClean {
 		t.Errorf("verdict %s, want clean", v)
 	}
@@ -257,7 +258,7 @@ func TestEndlessPages(t *testing.T) {
 	// The withdrawn profile's ordinary page accepts, opens the settings
 	// (the banner's second part) and saves: 4 s was too little for that on
 	// a machine running the whole suite.
-	r := runWith(t, "shop", scan.Options{URLs: urls, Pages: len(urls), PageTimeout: 8 * time.Second})
+	r := runWith(t, "shop", chromium.Options{URLs: urls, Pages: len(urls), PageTimeout: 8 * time.Second})
 	// 2 endless pages of 8 s in each of five profiles, side by side: far
 	// from the many minutes of pages without a deadline.
 	if took := time.Since(start); took > 90*time.Second {
@@ -308,7 +309,7 @@ func TestScanDeadline(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	start := time.Now()
-	r, err := scan.Run(ctx, scan.Options{Site: cfg.Site("shop"), Browser: sharedBrowser(t), URLs: urls, Pages: len(urls),
+	r, err := chromium.Run(ctx, chromium.Options{Site: cfg.Site("shop"), Browser: sharedBrowser(t), URLs: urls, Pages: len(urls),
 		PageTimeout: 2 * time.Second, Timeout: 3 * time.Second})
 	if err != nil {
 		t.Fatal(err)
@@ -346,7 +347,7 @@ func TestScanDeadline(t *testing.T) {
 // was cut: a page that makes more than it keeps is not clean.
 func TestBigPage(t *testing.T) {
 	t.Parallel()
-	r := runWith(t, "shop", scan.Options{URLs: []string{hostileURL + "/big"}, Pages: 1, PageTimeout: 10 * time.Second})
+	r := runWith(t, "shop", chromium.Options{URLs: []string{hostileURL + "/big"}, Pages: 1, PageTimeout: 10 * time.Second})
 	before := r.Profiles[0]
 	if len(before.Pages) != 1 || len(before.Visits) != 1 {
 		t.Fatalf("visits %+v, want the page scanned", before.Visits)
@@ -411,7 +412,7 @@ func TestDownloadRefused(t *testing.T) {
 	// In browsers of its own, as koekje scan runs: a browser context of the
 	// shared browser deletes its downloads when it goes. The next page
 	// gives the download time to finish.
-	r, err := scan.Run(context.Background(), scan.Options{Site: cfg.Site("shop"), URLs: []string{hostileURL + "/download", hostileURL + "/ok"},
+	r, err := chromium.Run(context.Background(), chromium.Options{Site: cfg.Site("shop"), URLs: []string{hostileURL + "/download", hostileURL + "/ok"},
 		Pages: 2, Chrome: chrome, HostResolverRules: rules})
 	if err != nil {
 		t.Fatal(err)

@@ -1,4 +1,4 @@
-package scan
+package chromium
 
 import (
 	"context"
@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/koekje/koekje/config"
+	"github.com/koekje/koekje/server/scan"
 )
 
 // isSitemap reports whether a start URL names a sitemap (a path ending in .xml).
@@ -117,7 +118,7 @@ func expandSitemaps(ctx context.Context, urls []string, limit int, allowed origi
 	}
 	if skipped > 0 {
 		notes = append(notes, fmt.Sprintf("%s not on the site's origins, not visited (the first: %q)",
-			plural(skipped, "URL in the sitemaps is", "URLs in the sitemaps are"), firstSkipped))
+			scan.Plural(skipped, "URL in the sitemaps is", "URLs in the sitemaps are"), firstSkipped))
 	}
 	if len(pages) == 0 {
 		return nil, notes, fmt.Errorf("scan: the sitemaps %v list no page on the site's origins", urls)

@@ -1,4 +1,4 @@
-package scan_test
+package chromium_test
 
 import (
 	"bytes"
@@ -23,6 +23,7 @@ import (
 	"github.com/koekje/koekje/server"
 	"github.com/koekje/koekje/server/proof"
 	"github.com/koekje/koekje/server/scan"
+	"github.com/koekje/koekje/server/scan/chromium"
 	"github.com/koekje/koekje/server/sqlite"
 )
 
@@ -49,14 +50,14 @@ var (
 // own), started on first use: a run of the unit tests alone does not.
 var (
 	sharedOnce sync.Once
-	shared     *scan.Browser
+	shared     *chromium.Browser
 	sharedErr  error
 )
 
-func sharedBrowser(tb testing.TB) *scan.Browser {
+func sharedBrowser(tb testing.TB) *chromium.Browser {
 	tb.Helper()
 	sharedOnce.Do(func() {
-		shared, sharedErr = scan.StartBrowser(context.Background(), scan.Options{Chrome: chrome, HostResolverRules: rules})
+		shared, sharedErr = chromium.StartBrowser(context.Background(), chromium.Options{Chrome: chrome, HostResolverRules: rules})
 	})
 	if sharedErr != nil {
 		tb.Fatal(sharedErr)
@@ -65,7 +66,7 @@ func sharedBrowser(tb testing.TB) *scan.Browser {
 }
 
 func TestMain(m *testing.M) {
-	chrome = scan.ChromePath(os.Getenv)
+	chrome = chromium.ChromePath(os.Getenv)
 	if _, err := os.Stat(chrome); err != nil {
 		skipReason = fmt.Sprintf("no Chromium at %s: install it with `apt-get install -y chromium` or set CHROME_PATH", chrome)
 		if os.Getenv("CI") == "true" {
@@ -265,11 +266,11 @@ for (const w of [f.contentWindow, window]) try { w.__koekjeScan(JSON.stringify({
 // run scans site's pages in the shared browser.
 func run(t *testing.T, site string, pages int, urls ...string) *scan.Report {
 	t.Helper()
-	return runWith(t, site, scan.Options{URLs: urls, Pages: pages})
+	return runWith(t, site, chromium.Options{URLs: urls, Pages: pages})
 }
 
 // runWith scans site as o says, in the shared browser.
-func runWith(t *testing.T, site string, o scan.Options) *scan.Report {
+func runWith(t *testing.T, site string, o chromium.Options) *scan.Report {
 	t.Helper()
 	if skipReason != "" {
 		t.Skip(skipReason)
@@ -277,7 +278,7 @@ func runWith(t *testing.T, site string, o scan.Options) *scan.Report {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	o.Site, o.Browser = cfg.Site(site), sharedBrowser(t)
-	r, err := scan.Run(ctx, o)
+	r, err := chromium.Run(ctx, o)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -498,7 +499,7 @@ func TestMissingBanner(t *testing.T) {
 	t.Parallel()
 	// The choice profiles wait for a button that never comes: 1 s, not
 	// the 20 s a page of a real site gets.
-	r := runWith(t, "shop", scan.Options{URLs: []string{shopURL + "/nobanner"}, Pages: 1, BannerTimeout: time.Second})
+	r := runWith(t, "shop", chromium.Options{URLs: []string{shopURL + "/nobanner"}, Pages: 1, BannerTimeout: time.Second})
 	// The choice profiles could not choose: they saw nothing, and say so.
 	same(t, "violations", brief(r.Violations), []string{"banner before /nobanner", "error accepted /nobanner", "error rejected /nobanner", "error withdrawn /nobanner"})
 	for _, p := range r.Profiles[1:4] {
@@ -517,7 +518,7 @@ func TestMissingBanner(t *testing.T) {
 func TestFollowsLinks(t *testing.T) {
 	t.Parallel()
 	const pages = 4
-	r := runWith(t, "shop", scan.Options{URLs: []string{shopURL + "/site/1"}, Pages: pages})
+	r := runWith(t, "shop", chromium.Options{URLs: []string{shopURL + "/site/1"}, Pages: pages})
 	for _, p := range r.Profiles {
 		if len(p.Pages) != pages {
 			t.Errorf("%s: %d pages; want %d in each profile", p.Name, len(p.Pages), pages)
@@ -652,12 +653,12 @@ func BenchmarkTwentyPages(b *testing.B) {
 		own  bool
 	}{{"shared", false}, {"own", true}} {
 		b.Run(bc.name, func(b *testing.B) {
-			o := scan.Options{Site: cfg.Site("shop"), URLs: []string{shopURL + "/site/1"}, Pages: 20, Chrome: chrome, HostResolverRules: rules}
+			o := chromium.Options{Site: cfg.Site("shop"), URLs: []string{shopURL + "/site/1"}, Pages: 20, Chrome: chrome, HostResolverRules: rules}
 			if !bc.own {
 				o.Browser = sharedBrowser(b)
 			}
 			for b.Loop() {
-				r, err := scan.Run(context.Background(), o)
+				r, err := chromium.Run(context.Background(), o)
 				if err != nil {
 					b.Fatal(err)
 				}

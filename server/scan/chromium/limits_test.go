@@ -1,4 +1,4 @@
-package scan
+package chromium
 
 import (
 	"context"
@@ -10,12 +10,13 @@ import (
 	"github.com/chromedp/cdproto/runtime"
 
 	"github.com/koekje/koekje/config"
+	"github.com/koekje/koekje/server/scan"
 )
 
 // A page that makes more than the scanner keeps leaves it with no more,
 // and the report says how much more there was.
 func TestSessionBounds(t *testing.T) {
-	s := newSession(&Options{Site: config.Demo().Sites[0]}, nil, Before, context.Background(), nil)
+	s := newSession(&Options{Site: config.Demo().Sites[0]}, nil, scan.Before, context.Background(), nil)
 	s.page = "http://www.example.test/"
 	long := strings.Repeat("l", 2000)
 	for i := range 6000 {
@@ -32,7 +33,7 @@ func TestSessionBounds(t *testing.T) {
 	for i := range 1100 {
 		cookies = append(cookies, &network.Cookie{Name: fmt.Sprintf("c%d%s", i, long), Domain: "www.example.test", Path: "/"})
 	}
-	p := &Profile{}
+	p := &scan.Profile{}
 	seen := map[string]bool{}
 	s.recordCookies(p, seen, s.page, cookies)
 	s.recordCookies(p, seen, s.page, cookies) // a second look counts nothing twice

@@ -1,4 +1,4 @@
-package scan
+package chromium
 
 import (
 	"context"
@@ -32,6 +32,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/koekje/koekje/config"
+	"github.com/koekje/koekje/server/scan"
 	"github.com/koekje/koekje/static"
 )
 
@@ -221,7 +222,7 @@ type setter struct {
 	asked      int64
 }
 
-func (st setter) attribute(c *Cookie) {
+func (st setter) attribute(c *scan.Cookie) {
 	c.SetBy, c.Source = st.by, st.source
 	if st.asked >= 0 {
 		c.Asked = &st.asked
@@ -253,8 +254,8 @@ type session struct {
 	// Chromium may send a response's extra info before the request.
 	early    map[network.RequestID][]string
 	setters  map[string]setter // cookie name → who set it last
-	storage  map[string]StorageKey
-	requests []Request       // the first request to each other host
+	storage  map[string]scan.StorageKey
+	requests []scan.Request  // the first request to each other host
 	hosts    map[string]int  // host → its request
 	koekje   map[string]bool // origins that serve the site's banner
 	// unattributed are the cookies (indexes into Profile.Cookies) seen
@@ -276,17 +277,17 @@ type session struct {
 	topContext  runtime.ExecutionContextID
 	docLoader   cdp.LoaderID
 	defaulted   bool
-	tags        []Tag
+	tags        []scan.Tag
 	tagPages    map[string]int  // page → its tag
 	cutMessages []string        // the browser's messages cut on the page being visited
 	cut         map[string]int  // what did not fit: kind → how many
 	cutIDs      map[string]bool // what was counted in cut, up to maxInternal
 }
 
-func newSession(o *Options, texts map[string]choiceTexts, profile string, scan, holder context.Context) *session {
-	return &session{o: o, profile: profile, texts: texts, lookJS: lookJS(o.Site, texts), scan: scan, holder: holder, tagPages: map[string]int{},
+func newSession(o *Options, texts map[string]choiceTexts, profile string, scanCtx, holder context.Context) *session {
+	return &session{o: o, profile: profile, texts: texts, lookJS: lookJS(o.Site, texts), scan: scanCtx, holder: holder, tagPages: map[string]int{},
 		inflight: map[network.RequestID]string{}, urls: newRecent(maxInternal), early: map[network.RequestID][]string{},
-		setters: map[string]setter{}, storage: map[string]StorageKey{}, hosts: map[string]int{}, koekje: map[string]bool{},
+		setters: map[string]setter{}, storage: map[string]scan.StorageKey{}, hosts: map[string]int{}, koekje: map[string]bool{},
 		cut: map[string]int{}, cutIDs: map[string]bool{}, frames: map[cdp.FrameID]bool{}, origins: map[cdp.FrameID]string{}}
 }
 
@@ -382,7 +383,7 @@ func (s *session) listen(ev any) {
 				s.setCookie(name, setter{"script", clip(r.Source, maxName), askedLifetime(r.Value, time.Now())})
 			}
 		case "storage":
-			s.storageKey(StorageKey{Area: r.Area, Origin: r.Origin, Key: r.Key, Source: r.Source, Page: s.page})
+			s.storageKey(scan.StorageKey{Area: r.Area, Origin: r.Origin, Key: r.Key, Source: r.Source, Page: s.page})
 		// Consent Mode counts in the page's own top frame: a frame's tags
 		// are its site's, and a frame the hook did not reach could call
 		// the binding with whatever it likes.
@@ -392,7 +393,7 @@ func (s *session) listen(ev any) {
 			}
 		case "late":
 			if ev.ExecutionContextID == s.topContext {
-				s.lateTag(Tag{What: r.Value, Source: r.Source})
+				s.lateTag(scan.Tag{What: r.Value, Source: r.Source})
 			}
 		}
 	}
@@ -433,7 +434,7 @@ func (s *session) setCookie(name string, st setter) {
 
 // storageKey records a storage key the first time it is seen, if there is
 // room. The caller holds mu.
-func (s *session) storageKey(k StorageKey) {
+func (s *session) storageKey(k scan.StorageKey) {
 	k.Area, k.Origin, k.Key, k.Source, k.Page = clip(k.Area, maxName), clip(k.Origin, maxName), clip(k.Key, maxName), clip(k.Source, maxName), clip(k.Page, maxName)
 	id := k.Area + " " + k.Origin + " " + k.Key
 	if _, ok := s.storage[id]; ok {
@@ -448,7 +449,7 @@ func (s *session) storageKey(k StorageKey) {
 
 // lateTag records a Google tag that ran before the page set Consent Mode's
 // defaults: the first on each page, and how many. The caller holds mu.
-func (s *session) lateTag(t Tag) {
+func (s *session) lateTag(t scan.Tag) {
 	if s.page == "" {
 		return
 	}
@@ -461,7 +462,7 @@ func (s *session) lateTag(t Tag) {
 		return
 	}
 	s.tagPages[s.page] = len(s.tags)
-	s.tags = append(s.tags, Tag{Page: clip(s.page, maxName), What: clip(t.What, maxName), Source: clip(t.Source, maxName), Count: 1})
+	s.tags = append(s.tags, scan.Tag{Page: clip(s.page, maxName), What: clip(t.What, maxName), Source: clip(t.Source, maxName), Count: 1})
 }
 
 // googleCollect reports whether a request is a Google tag's collection
@@ -504,7 +505,7 @@ func (s *session) request(ev *network.EventRequestWillBeSent) {
 	// A request of the document before (a beacon as it unloads) has its
 	// loader, not the page's.
 	if !s.defaulted && ev.FrameID == s.mainFrame && ev.LoaderID == s.docLoader && googleCollect(u) {
-		s.lateTag(Tag{What: ev.Request.URL, Source: initiator(ev)})
+		s.lateTag(scan.Tag{What: ev.Request.URL, Source: initiator(ev)})
 	}
 	if u.Path == "/s/"+s.o.Site.ID+".js" && len(s.koekje) < maxInternal {
 		s.koekje[u.Scheme+"://"+u.Host] = true
@@ -512,7 +513,7 @@ func (s *session) request(ev *network.EventRequestWillBeSent) {
 	if s.koekje[u.Scheme+"://"+u.Host] && (strings.HasPrefix(u.Path, "/s/") || strings.HasPrefix(u.Path, "/api/v1/")) {
 		return
 	}
-	if s.page == "" || sameSite(u.Hostname(), hostOf(s.page)) {
+	if s.page == "" || scan.SameSite(u.Hostname(), scan.Host(s.page)) {
 		return
 	}
 	host := u.Hostname()
@@ -525,7 +526,7 @@ func (s *session) request(ev *network.EventRequestWillBeSent) {
 		return
 	}
 	s.hosts[host] = len(s.requests)
-	s.requests = append(s.requests, Request{URL: clip(ev.Request.URL, maxName), Type: clip(string(ev.Type), maxName),
+	s.requests = append(s.requests, scan.Request{URL: clip(ev.Request.URL, maxName), Type: clip(string(ev.Type), maxName),
 		Initiator: clip(initiator(ev), maxName), Page: clip(s.page, maxName), Count: 1})
 }
 
@@ -640,7 +641,7 @@ func (s *session) intercept(ctx context.Context) {
 // banner, and record from then on. A page that cannot be scanned is a
 // Visit with its error; only the end of ctx itself (not of the scan's
 // deadline) is an error.
-func (b *browser) profile(ctx, scanCtx context.Context, o *Options, texts map[string]choiceTexts, name string, pages []string) (*Profile, error) {
+func (b *browser) profile(ctx, scanCtx context.Context, o *Options, texts map[string]choiceTexts, name string, pages []string) (*scan.Profile, error) {
 	p, err := b.run(ctx, scanCtx, o, texts, name, pages)
 	if err != nil {
 		return nil, fmt.Errorf("%s profile: %w", name, err)
@@ -648,7 +649,7 @@ func (b *browser) profile(ctx, scanCtx context.Context, o *Options, texts map[st
 	return p, nil
 }
 
-func (b *browser) run(ctx, scanCtx context.Context, o *Options, texts map[string]choiceTexts, name string, pages []string) (*Profile, error) {
+func (b *browser) run(ctx, scanCtx context.Context, o *Options, texts map[string]choiceTexts, name string, pages []string) (*scan.Profile, error) {
 	s := newSession(o, texts, name, scanCtx, b.ctx)
 	if b.shared {
 		// The profile's browser context outlives its tabs: a tab whose
@@ -672,15 +673,15 @@ func (b *browser) run(ctx, scanCtx context.Context, o *Options, texts map[string
 		return nil, fmt.Errorf("refuse downloads: %w", err)
 	}
 
-	p := &Profile{Name: name}
+	p := &scan.Profile{Name: name}
 	seen := map[string]bool{} // cookies already recorded: name, domain, path
 	// fail records a page that could not be scanned, and opens a fresh
 	// tab when the page's deadline passed: its renderer may be hung.
-	fail := func(v Visit, err error, timedOut bool) error {
+	fail := func(v scan.Visit, err error, timedOut bool) error {
 		if ctx.Err() != nil {
 			return fmt.Errorf("at %s (%d pages done): %w", v.Page, len(p.Pages), ctx.Err())
 		}
-		v.Status, v.Error = StatusError, s.why(err, timedOut)
+		v.Status, v.Error = scan.StatusError, s.why(err, timedOut)
 		s.visited(p, v)
 		if timedOut && scanCtx.Err() == nil {
 			if err := s.openTab(); err != nil && ctx.Err() != nil {
@@ -695,15 +696,15 @@ func (b *browser) run(ctx, scanCtx context.Context, o *Options, texts map[string
 		}
 		// No tab, no page: every page is one the profile could not scan.
 		for _, u := range pages[:min(len(pages), o.Pages)] {
-			s.visited(p, Visit{Page: u, Status: StatusError, Error: s.why(fmt.Errorf("open a tab: %w", err), false)})
+			s.visited(p, scan.Visit{Page: u, Status: scan.StatusError, Error: s.why(fmt.Errorf("open a tab: %w", err), false)})
 		}
 		return p, nil
 	}
 
-	if name != Before && name != GPC {
+	if name != scan.Before && name != scan.GPC {
 		// The first page before the choice is not part of this profile's
 		// record: the Before profile covers it.
-		v := Visit{Page: pages[0], Choice: true}
+		v := scan.Visit{Page: pages[0], Choice: true}
 		start := time.Now()
 		st, timedOut, err := s.choose(p, seen, name, pages[0])
 		v.Seconds = since(start)
@@ -713,7 +714,7 @@ func (b *browser) run(ctx, scanCtx context.Context, o *Options, texts map[string
 			// record.
 			return p, fail(v, err, timedOut)
 		}
-		v.Status, v.HTTPStatus = StatusScanned, st.status
+		v.Status, v.HTTPStatus = scan.StatusScanned, st.status
 		s.visited(p, v)
 	}
 	queue := slices.Clone(pages)
@@ -726,7 +727,7 @@ func (b *browser) run(ctx, scanCtx context.Context, o *Options, texts map[string
 		u := queue[0]
 		queue = queue[1:]
 		visited++
-		v := Visit{Page: u}
+		v := scan.Visit{Page: u}
 		if scanCtx.Err() != nil {
 			if err := fail(v, scanCtx.Err(), true); err != nil {
 				return nil, err
@@ -743,11 +744,11 @@ func (b *browser) run(ctx, scanCtx context.Context, o *Options, texts map[string
 			}
 			continue
 		}
-		v.Status, v.HTTPStatus = StatusScanned, st.status
+		v.Status, v.HTTPStatus = scan.StatusScanned, st.status
 		s.visited(p, v)
 		p.Pages = append(p.Pages, u)
-		if name == Before || name == GPC {
-			p.Banners = append(p.Banners, Banner{Page: u, Shown: st.Shown, Lang: st.Lang, Accept: st.Accept, Reject: st.Reject})
+		if name == scan.Before || name == scan.GPC {
+			p.Banners = append(p.Banners, scan.Banner{Page: u, Shown: st.Shown, Lang: st.Lang, Accept: st.Accept, Reject: st.Reject})
 		}
 		if visited+len(queue) < o.Pages {
 			for _, l := range sameOrigin(u, st.Links) {
@@ -769,7 +770,7 @@ func (b *browser) run(ctx, scanCtx context.Context, o *Options, texts map[string
 	for _, k := range s.storage {
 		p.Storage = append(p.Storage, k)
 	}
-	slices.SortFunc(p.Storage, func(a, b StorageKey) int {
+	slices.SortFunc(p.Storage, func(a, b scan.StorageKey) int {
 		return strings.Compare(a.Area+a.Origin+a.Key, b.Area+b.Origin+b.Key)
 	})
 	p.ConsentPOSTs = s.posts
@@ -894,7 +895,7 @@ func (s *session) openTab() error {
 		if _, err := cdp.Call(ctx, t, network.Enable, network.EnableParams{MaxPostDataSize: &noBody}); err != nil {
 			return err
 		}
-		if s.profile == GPC {
+		if s.profile == scan.GPC {
 			// Every request of the tab, the page's own and its frames' and
 			// subresources', carries the header; every frame the property.
 			if _, err := cdp.Call(ctx, t, network.SetExtraHTTPHeaders, network.SetExtraHTTPHeadersParams{Headers: network.Headers{"Sec-GPC": "1"}}); err != nil {
@@ -971,7 +972,7 @@ func (s *session) takeNotes() (dialogs, downloads, cut []string) {
 
 // look visits a page and records what it did, within the page timeout. It
 // reports whether that timeout, or the scan's, ended it.
-func (s *session) look(p *Profile, seen map[string]bool, u string) (*pageState, bool, error) {
+func (s *session) look(p *scan.Profile, seen map[string]bool, u string) (*pageState, bool, error) {
 	ctx, cancel := s.step(s.o.PageTimeout)
 	defer cancel()
 	status, err := s.visit(ctx, u)
@@ -1052,7 +1053,7 @@ func (s *session) settle(ctx context.Context) error {
 
 // snapshot records the cookies the browser holds that were not recorded
 // before, and the page's own storage keys, and returns what the page shows.
-func (s *session) snapshot(ctx context.Context, p *Profile, seen map[string]bool, pageURL string) (*pageState, error) {
+func (s *session) snapshot(ctx context.Context, p *scan.Profile, seen map[string]bool, pageURL string) (*pageState, error) {
 	// A browser context's cookies are the browser's to give, by its ID;
 	// the page's own call gives the default context's.
 	call := chromedp.Call[storage.GetCookiesParams, storage.GetCookiesResult]
@@ -1099,7 +1100,7 @@ func (s *session) readStorage(ctx context.Context, pageURL string) error {
 			s.mu.Lock()
 			for _, item := range res.Entries {
 				if len(item) > 0 {
-					s.storageKey(StorageKey{Area: area, Origin: o, Key: item[0], Page: pageURL})
+					s.storageKey(scan.StorageKey{Area: area, Origin: o, Key: item[0], Page: pageURL})
 				}
 			}
 			s.mu.Unlock()
@@ -1110,9 +1111,9 @@ func (s *session) readStorage(ctx context.Context, pageURL string) error {
 
 // recordCookies records the cookies the browser holds that were not
 // recorded before, up to maxEntries.
-func (s *session) recordCookies(p *Profile, seen map[string]bool, pageURL string, cs []*network.Cookie) {
+func (s *session) recordCookies(p *scan.Profile, seen map[string]bool, pageURL string, cs []*network.Cookie) {
 	now := time.Now()
-	host := hostOf(pageURL)
+	host := scan.Host(pageURL)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for _, c := range cs {
@@ -1125,8 +1126,8 @@ func (s *session) recordCookies(p *Profile, seen map[string]bool, pageURL string
 			continue
 		}
 		seen[id] = true
-		ck := Cookie{Name: clip(c.Name, maxName), Domain: clip(c.Domain, maxName), Path: clip(c.Path, maxName), Page: clip(pageURL, maxName),
-			ThirdParty: !sameSite(strings.TrimPrefix(c.Domain, "."), host)}
+		ck := scan.Cookie{Name: clip(c.Name, maxName), Domain: clip(c.Domain, maxName), Path: clip(c.Path, maxName), Page: clip(pageURL, maxName),
+			ThirdParty: !scan.SameSite(strings.TrimPrefix(c.Domain, "."), host)}
 		if !c.Session && c.Expires > 0 {
 			t := time.Unix(0, int64(c.Expires*1e9)).UTC().Truncate(time.Second)
 			ck.Expires = &t
@@ -1238,7 +1239,7 @@ func buttonJS(text string) string {
 // that acceptance in the banner's settings. It records from then on,
 // starting with what the choice left. Opening the page and each choice
 // have a page timeout each. It reports whether a timeout ended it.
-func (s *session) choose(p *Profile, seen map[string]bool, profile, u string) (*pageState, bool, error) {
+func (s *session) choose(p *scan.Profile, seen map[string]bool, profile, u string) (*pageState, bool, error) {
 	ctx, cancel := s.step(s.o.PageTimeout)
 	status, err := s.visit(ctx, u)
 	timedOut := ctx.Err() != nil
@@ -1251,7 +1252,7 @@ func (s *session) choose(p *Profile, seen map[string]bool, profile, u string) (*
 	if err := s.click(ctx, profile); err != nil {
 		return nil, ctx.Err() != nil, err
 	}
-	if profile == Withdrawn {
+	if profile == scan.Withdrawn {
 		// Withdrawing has a page timeout of its own, as a second choice.
 		cancel()
 		ctx, cancel = s.step(s.o.PageTimeout)
@@ -1261,7 +1262,7 @@ func (s *session) choose(p *Profile, seen map[string]bool, profile, u string) (*
 		}
 	}
 	s.mu.Lock()
-	s.storage, s.requests, s.hosts = map[string]StorageKey{}, nil, map[string]int{}
+	s.storage, s.requests, s.hosts = map[string]scan.StorageKey{}, nil, map[string]int{}
 	s.tags, s.tagPages = nil, map[string]int{}
 	delete(s.cut, cutStorage)
 	delete(s.cut, cutRequests)
@@ -1283,7 +1284,7 @@ func (s *session) click(ctx context.Context, profile string) error {
 		return err
 	}
 	text := s.texts[lang].Reject
-	if profile == Accepted || profile == Withdrawn {
+	if profile == scan.Accepted || profile == scan.Withdrawn {
 		text = s.texts[lang].Accept
 	}
 	btn := buttonJS(text)
@@ -1364,18 +1365,9 @@ func (s *session) withdraw(ctx context.Context) error {
 	return s.settle(ctx)
 }
 
-// hostOf is the host name of a URL.
-func hostOf(u string) string {
-	p, err := url.Parse(u)
-	if err != nil {
-		return ""
-	}
-	return p.Hostname()
-}
-
 // visited adds a page's visit to its profile and tells the caller's
 // Visited hook, if any.
-func (s *session) visited(p *Profile, v Visit) {
+func (s *session) visited(p *scan.Profile, v scan.Visit) {
 	p.Visits = append(p.Visits, v)
 	if s.o.Visited != nil {
 		s.o.Visited()

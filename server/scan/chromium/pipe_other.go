@@ -1,6 +1,6 @@
 //go:build !linux
 
-package scan
+package chromium
 
 import "github.com/chromedp/chromedp"
 

@@ -1,7 +1,6 @@
 package server
 
 import (
-	"context"
 	_ "embed"
 	"errors"
 	"io"
@@ -18,26 +17,6 @@ import (
 	"github.com/koekje/koekje/server/proof"
 	"github.com/koekje/koekje/server/translog"
 )
-
-// auditor is what auditors' routes and the console need of the store.
-type auditor interface {
-	proof.Chain
-	proof.LogStore
-	// LogAuditKey is the key that finds a site's leaves in the log.
-	LogAuditKey(ctx context.Context, site string) ([]byte, error)
-	// Scan calls fn for each record of f in time order (export order).
-	Scan(ctx context.Context, f consent.Filter, fn func(*consent.Record) error) error
-	// Version returns a stored banner version; one whose body does not
-	// hash to its name is an error of code consent.EDAMAGED.
-	Version(ctx context.Context, site, hash string) ([]byte, error)
-	// Versions lists the hashes of the banner versions stored for site.
-	Versions(ctx context.Context, site string) ([]string, error)
-	Stats(ctx context.Context, f consent.Filter, categories []string) ([]consent.DayStats, error)
-	VersionsUsed(ctx context.Context, site string) ([]consent.VersionUse, error)
-	// Purge deletes site's records recorded before the given time, leaving a
-	// checkpoint that sign fills in. It returns how many records went.
-	Purge(ctx context.Context, site string, before time.Time, sign func(*consent.Checkpoint) error) (int64, error)
-}
 
 // pathSite returns the configured site named in the path.
 func (s *Server) pathSite(c echo.Context) (*config.Site, error) {

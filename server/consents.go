@@ -1,7 +1,6 @@
 package server
 
 import (
-	"context"
 	"errors"
 	"io"
 	"mime"
@@ -16,22 +15,6 @@ import (
 	"github.com/koekje/koekje/server/consent"
 	"github.com/koekje/koekje/server/export"
 )
-
-// recorder is what recording a choice needs of the store.
-type recorder interface {
-	// Append stores r durably. It assigns RecordID, Seq, RecordedAt, PrevHash
-	// and Hash, and a new ConsentID (UUIDv4) if r has none (a first choice);
-	// it returns only once r is committed.
-	Append(ctx context.Context, r *consent.Record) error
-	// PutVersion stores a banner version (what a visitor was shown) once.
-	PutVersion(ctx context.Context, site, hash string, body []byte) error
-	// HasVersion reports whether a banner version is known for site.
-	HasVersion(ctx context.Context, site, hash string) (bool, error)
-	// ByRequest returns the record a client's request ID made on site, or nil.
-	ByRequest(ctx context.Context, site, requestID string) (*consent.Record, error)
-	// CountSince counts a consent ID's records from a time on.
-	CountSince(ctx context.Context, consentID uuid.UUID, since time.Time) (int, error)
-}
 
 // dailyCap bounds the records one consent ID may add in a UTC day: a token
 // holder cannot grow one history without end.

@@ -27,23 +27,6 @@ var templateFS embed.FS
 
 var receiptPage = template.Must(template.ParseFS(templateFS, "templates/receipt.html"))
 
-// histories is what a visitor's history and receipt need of the store.
-type histories interface {
-	// History returns up to limit records of a consent ID (on site, or on
-	// every site for ""), oldest first, after a cursor; next is the cursor
-	// of the following page, 0 at the end.
-	History(ctx context.Context, consentID uuid.UUID, site string, after int64, limit int) (recs []*consent.Record, next int64, err error)
-	// Latest returns the newest record of a consent ID on site (any site
-	// for ""), or nil.
-	Latest(ctx context.Context, consentID uuid.UUID, site string) (*consent.Record, error)
-	// NextLink returns the link (prev_hash) of the record after seq on
-	// site, or nil when seq is the site's newest record.
-	NextLink(ctx context.Context, site string, seq int64) ([]byte, error)
-	// Records returns a page of a site's records, newest first, and the
-	// cursor (q.Before) of the next page, 0 at the end.
-	Records(ctx context.Context, q consent.Query) (recs []*consent.Record, next int64, err error)
-}
-
 // History pages: 100 records unless the client asks for fewer or more.
 const (
 	historyPage    = 100

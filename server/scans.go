@@ -2,7 +2,6 @@ package server
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"net/http"
 	"strconv"
@@ -14,18 +13,6 @@ import (
 	"github.com/koekje/koekje/server/consent"
 	"github.com/koekje/koekje/server/scan"
 )
-
-// scanStore keeps the reports of koekje scan --record.
-type scanStore interface {
-	// AddScan stores a scan report, giving it its ID and recording time.
-	AddScan(ctx context.Context, s *consent.Scan) error
-	// Scans lists site's scans newest first, without their reports: up to
-	// limit of those recorded before the scan before (uuid.Nil: from the
-	// newest).
-	Scans(ctx context.Context, site string, before uuid.UUID, limit int) ([]*consent.Scan, error)
-	// ScanReport returns one of site's scans with its report.
-	ScanReport(ctx context.Context, site string, id uuid.UUID) (*consent.Scan, error)
-}
 
 const scanPage = 50
 

@@ -19,6 +19,7 @@ import (
 	"github.com/koekje/koekje/config"
 	"github.com/koekje/koekje/server/consent"
 	"github.com/koekje/koekje/server/proof"
+	"github.com/koekje/koekje/server/store"
 	"github.com/koekje/koekje/server/translog"
 	"github.com/koekje/koekje/static"
 )
@@ -26,7 +27,7 @@ import (
 // Deps is everything the server needs; New takes nothing from globals.
 type Deps struct {
 	Config         *config.Config
-	Store          Store
+	Store          store.Store
 	Keys           *proof.Keys // signs receipts and checkpoints; shared with whatever else signs
 	Log            *slog.Logger
 	AccessLog      io.Writer // one JSON line per request; nil writes none
@@ -61,24 +62,11 @@ type Deps struct {
 	Precompress bool
 }
 
-// Store is what the handlers need of the consent store, declared in pieces
-// beside the handlers that use them.
-type Store interface {
-	recorder
-	histories
-	auditor
-	logReader
-	sessionStore
-	scanStore
-	// Ping checks that the store can be read.
-	Ping(ctx context.Context) error
-}
-
 // Server serves Koekje's HTTP API, banner and demo page.
 type Server struct {
 	echo      *echo.Echo
 	cfg       *config.Config
-	store     Store
+	store     store.Store
 	keys      *proof.Keys
 	log       *slog.Logger
 	accessLog slog.Handler
@@ -164,7 +152,7 @@ func New(ctx context.Context, d Deps) (*Server, error) {
 	}
 	// Instances sharing a store count failed tokens in it, so a guesser
 	// cannot spread its guesses over them.
-	if fs, ok := d.Store.(failureStore); ok && d.SharedStore {
+	if fs, ok := d.Store.(store.SharedFailures); ok && d.SharedStore {
 		s.failures = storeFailures{store: fs, log: d.Log}
 	}
 	for _, sum := range s.admins.hashes {

@@ -2,7 +2,6 @@ package server
 
 import (
 	"bytes"
-	"context"
 	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
@@ -31,21 +30,6 @@ type session struct {
 	Scope   string `json:"s"`
 	CSRF    string `json:"c"`
 	Expires int64  `json:"e"`
-}
-
-// sessionStore keeps console sessions, so that ending one holds for every
-// instance and across restarts.
-type sessionStore interface {
-	// StartSession records a session made with the token whose ID is token.
-	StartSession(ctx context.Context, id, token []byte, expires time.Time) error
-	// SessionLive reports whether a session was started, is not ended and
-	// has not expired at now.
-	SessionLive(ctx context.Context, id []byte, now time.Time) (bool, error)
-	// EndSession ends one session.
-	EndSession(ctx context.Context, id []byte, now time.Time) error
-	// EndSessionsExcept ends every live session made with a token whose ID
-	// is not in tokens, and returns how many it ended.
-	EndSessionsExcept(ctx context.Context, tokens [][]byte, now time.Time) (int64, error)
 }
 
 // sessions seal console cookies with a key derived from the token key.

@@ -11,6 +11,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/koekje/koekje/server/consent"
+	"github.com/koekje/koekje/server/store"
 )
 
 // Guessing admin tokens: after failLimit failed console sign-ins or bearer
@@ -102,21 +103,11 @@ func (f failures) next(now time.Time) failures {
 	return f
 }
 
-// failureStore keeps failure counts in a store that several instances
-// share (PostgreSQL).
-type failureStore interface {
-	// Failures reads a network's count, last failure and block.
-	Failures(ctx context.Context, network string) (count int, last, until time.Time, err error)
-	// AddFailure replaces a network's count with what next makes of it,
-	// under a lock on its row, so instances that fail at once both count.
-	AddFailure(ctx context.Context, network string, next func(count int, last, until time.Time) (int, time.Time, time.Time)) error
-}
-
 // storeFailures is a failureCounter in a shared store. A store that does
 // not answer blocks no one (its error is logged): the token is still
 // checked, so that fails open only on the counting.
 type storeFailures struct {
-	store failureStore
+	store store.SharedFailures
 	log   *slog.Logger
 }
 

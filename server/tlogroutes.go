@@ -18,20 +18,6 @@ import (
 	"github.com/koekje/koekje/server/translog"
 )
 
-// logReader is what serving the transparency log needs of the store.
-type logReader interface {
-	// LatestCheckpoint returns the newest signed checkpoint, or nil.
-	LatestCheckpoint(ctx context.Context) ([]byte, error)
-	// LogHashes reads stored hashes by tlog's stored hash index.
-	LogHashes(ctx context.Context, indexes []int64) ([]tlog.Hash, error)
-	// LogEntries returns the entries of leaves [from, to).
-	LogEntries(ctx context.Context, from, to int64) ([][]byte, error)
-	// LeafOf returns the leaf of a site's record, or nil.
-	LeafOf(ctx context.Context, site string, seq int64) (*translog.StoredLeaf, error)
-	// LatestWitnessed returns the newest checkpoint the witnesses cosigned, or nil.
-	LatestWitnessed(ctx context.Context) ([]byte, error)
-}
-
 // publishedCheckpoint is the checkpoint the log publishes: the newest the
 // witnesses cosigned when there are witnesses, else the newest.
 func (s *Server) publishedCheckpoint(ctx context.Context) (translog.Checkpoint, []byte, error) {

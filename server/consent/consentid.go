@@ -34,10 +34,6 @@ type IDs struct {
 	block cipher.Block
 }
 
-// IDKeySecret names the permutation's key among a store's secrets. It
-// must never change: keys already in the index were made with it.
-const IDKeySecret = "consent-id-key"
-
 // NewIDs makes the permutation from its 16-byte key.
 func NewIDs(key []byte) (IDs, error) {
 	b, err := aes.NewCipher(key)

@@ -17,11 +17,6 @@ type RequestIDs struct {
 	key []byte
 }
 
-// RequestIDKeySecret names the key of stored request IDs among a store's
-// secrets. Every store uses the one name, so a copy between stores carries
-// the hashes and the key that finds them.
-const RequestIDKeySecret = "request-id-key"
-
 // NewRequestIDs makes the keyed hash from its key.
 func NewRequestIDs(key []byte) (RequestIDs, error) {
 	if len(key) < 32 {

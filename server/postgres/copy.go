@@ -16,6 +16,7 @@ import (
 
 	"github.com/koekje/koekje/server/consent"
 	"github.com/koekje/koekje/server/keyfile"
+	"github.com/koekje/koekje/server/store"
 	"github.com/koekje/koekje/server/translog"
 )
 
@@ -128,7 +129,7 @@ func (imp *Import) Rollback() {
 }
 
 // PutSecrets seals each secret with the target's key file and stores it.
-func (imp *Import) PutSecrets(ctx context.Context, secrets []consent.Secret) error {
+func (imp *Import) PutSecrets(ctx context.Context, secrets []store.Secret) error {
 	for _, s := range secrets {
 		sealed, err := imp.kek.Seal(s.Name, s.Value)
 		if err != nil {
@@ -172,7 +173,7 @@ func (imp *Import) PutTexts(ctx context.Context, values []string) error {
 }
 
 // PutVersions stores banner versions.
-func (imp *Import) PutVersions(ctx context.Context, vs []*consent.Version) error {
+func (imp *Import) PutVersions(ctx context.Context, vs []*store.Version) error {
 	var sites, hashes []string
 	var bodies [][]byte
 	var ats []time.Time
@@ -203,7 +204,7 @@ func (imp *Import) PutCheckpoints(ctx context.Context, cps []*consent.Checkpoint
 
 // PutRecords stores records as they were stored, each chain's in
 // sequence order; their texts must be stored already.
-func (imp *Import) PutRecords(ctx context.Context, recs []*consent.StoredRecord) error {
+func (imp *Import) PutRecords(ctx context.Context, recs []*store.StoredRecord) error {
 	var rs rows
 	for _, s := range recs {
 		r := &s.Record
@@ -245,7 +246,7 @@ func (imp *Import) PutRecords(ctx context.Context, recs []*consent.StoredRecord)
 
 // PutRequestIDs stores client-made request IDs, so a retried POST still
 // gets its first answer.
-func (imp *Import) PutRequestIDs(ctx context.Context, qs []*consent.RequestID) error {
+func (imp *Import) PutRequestIDs(ctx context.Context, qs []*store.RequestID) error {
 	var sites, ids []string
 	var seqs []int64
 	for _, q := range qs {
@@ -259,7 +260,7 @@ func (imp *Import) PutRequestIDs(ctx context.Context, qs []*consent.RequestID) e
 }
 
 // PutSessions stores console sessions.
-func (imp *Import) PutSessions(ctx context.Context, ss []consent.Session) error {
+func (imp *Import) PutSessions(ctx context.Context, ss []store.Session) error {
 	for _, s := range ss {
 		if _, err := imp.tx.Exec(ctx, `INSERT INTO sessions (id, token, created_at, expires_at, ended_at) VALUES ($1, $2, $3, $4, $5)`,
 			s.ID, s.Token, s.CreatedAt, s.ExpiresAt, s.EndedAt); err != nil {
@@ -351,7 +352,7 @@ func (imp *Import) Commit(ctx context.Context) error {
 }
 
 // PutLogLeaves stores leaves of the transparency log.
-func (imp *Import) PutLogLeaves(ctx context.Context, leaves []*consent.LogLeaf) error {
+func (imp *Import) PutLogLeaves(ctx context.Context, leaves []*store.LogLeaf) error {
 	idx, seqs := make([]int64, len(leaves)), make([]int64, len(leaves))
 	sites := make([]string, len(leaves))
 	salts, entries := make([][]byte, len(leaves)), make([][]byte, len(leaves))
@@ -375,7 +376,7 @@ func (imp *Import) PutLogHashes(ctx context.Context, ids []int64, hashes [][]byt
 
 // PutLogCheckpoint stores a signed checkpoint of the log, or one with the
 // witnesses' cosignatures.
-func (imp *Import) PutLogCheckpoint(ctx context.Context, cp *consent.LogCheckpoint, witnessed bool) error {
+func (imp *Import) PutLogCheckpoint(ctx context.Context, cp *store.LogCheckpoint, witnessed bool) error {
 	q := `INSERT INTO log_checkpoints (size, signed, created_at) VALUES ($1, $2, $3)`
 	args := []any{cp.Size, cp.Signed, cp.CreatedAt}
 	if witnessed {

@@ -24,6 +24,7 @@ import (
 	"github.com/koekje/koekje/server/batch"
 	"github.com/koekje/koekje/server/consent"
 	"github.com/koekje/koekje/server/keyfile"
+	"github.com/koekje/koekje/server/store"
 )
 
 // maxBatch bounds one transaction; the batching window is the previous
@@ -151,7 +152,7 @@ func Open(ctx context.Context, dsn string, o Options) (*DB, error) {
 		now:   time.Now,
 		NewID: uuid.NewV7,
 	}
-	key, err := db.Secret(ctx, consent.IDKeySecret, 16)
+	key, err := db.Secret(ctx, store.ConsentIDSecret, 16)
 	if err != nil {
 		return fail(fmt.Errorf("open with key file %s: %w", kek.Path(), err))
 	}

@@ -17,16 +17,13 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/koekje/koekje/config"
-	"github.com/koekje/koekje/server"
 	"github.com/koekje/koekje/server/consent"
 	"github.com/koekje/koekje/server/postgres"
 	"github.com/koekje/koekje/server/postgres/pgtest"
 	"github.com/koekje/koekje/server/proof"
-	"github.com/koekje/koekje/server/storetest"
+	"github.com/koekje/koekje/server/store"
+	"github.com/koekje/koekje/server/store/storetest"
 )
-
-// The server takes this store as it takes SQLite's.
-var _ server.Store = (*postgres.DB)(nil)
 
 func TestMain(m *testing.M) {
 	code := m.Run()
@@ -65,7 +62,7 @@ func open(t testing.TB, name string) (*postgres.DB, string) {
 
 func TestStore(t *testing.T) {
 	t.Parallel()
-	storetest.Run(t, func(t *testing.T, name string) (storetest.Store, string) { return open(t, name) }, insider)
+	storetest.Run(t, func(t *testing.T, name string) (store.Store, string) { return open(t, name) }, insider)
 }
 
 // insider runs a statement on the database with a connection of its own,
@@ -309,7 +306,7 @@ func TestKeyFile(t *testing.T) {
 	t.Parallel()
 	db, name := open(t, "")
 	ctx := context.Background()
-	secret, err := db.Secret(ctx, "visitor-token-key", 64)
+	secret, err := db.Secret(ctx, store.VisitorTokenSecret, 64)
 	if err != nil {
 		t.Fatal(err)
 	}

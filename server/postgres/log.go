@@ -16,6 +16,7 @@ import (
 	"golang.org/x/mod/sumdb/tlog"
 
 	"github.com/koekje/koekje/server/consent"
+	"github.com/koekje/koekje/server/store"
 	"github.com/koekje/koekje/server/translog"
 )
 
@@ -37,7 +38,6 @@ import (
 // would serialize every instance's batches.
 
 const (
-	logKeySecret = "log-signing-key"
 	// logLease elects the integrator.
 	logLease = "log"
 	// integrateEvery is how often the integrator looks at the queue.
@@ -85,11 +85,11 @@ func (db *DB) StartLog(ctx context.Context, origin string) (*translog.Signer, er
 	if db.tl.Load() != nil {
 		return nil, errors.New("the log is already started")
 	}
-	seed, err := db.Secret(ctx, logKeySecret, 32)
+	seed, err := db.Secret(ctx, store.LogKeySecret, 32)
 	if err != nil {
 		return nil, err
 	}
-	root, err := db.Secret(ctx, translog.AuditRootSecret, 32)
+	root, err := db.Secret(ctx, store.LogAuditRootSecret, 32)
 	if err != nil {
 		return nil, err
 	}
@@ -409,7 +409,7 @@ func (a *logAppender) ReadHashes(indexes []int64) ([]tlog.Hash, error) {
 
 // LogAuditKey returns a site's audit key, for its auditor.
 func (db *DB) LogAuditKey(ctx context.Context, site string) ([]byte, error) {
-	root, err := db.Secret(ctx, translog.AuditRootSecret, 32)
+	root, err := db.Secret(ctx, store.LogAuditRootSecret, 32)
 	if err != nil {
 		return nil, err
 	}
@@ -575,7 +575,7 @@ func (db *DB) LogSigner(ctx context.Context) (*translog.Signer, error) {
 	if err != nil || origin == "" {
 		return nil, err
 	}
-	seed, err := db.Secret(ctx, logKeySecret, 32)
+	seed, err := db.Secret(ctx, store.LogKeySecret, 32)
 	if err != nil {
 		return nil, err
 	}
@@ -587,7 +587,7 @@ func (db *DB) LogSigner(ctx context.Context) (*translog.Signer, error) {
 // gives its verifier key to witnesses before the server starts. A log
 // named otherwise is refused: a log keeps its name for life.
 func (db *DB) NewLogSigner(ctx context.Context, origin string) (*translog.Signer, error) {
-	seed, err := db.Secret(ctx, logKeySecret, 32)
+	seed, err := db.Secret(ctx, store.LogKeySecret, 32)
 	if err != nil {
 		return nil, err
 	}

@@ -15,7 +15,7 @@ import (
 	"github.com/koekje/koekje/server/consent"
 	"github.com/koekje/koekje/server/postgres"
 	"github.com/koekje/koekje/server/proof"
-	"github.com/koekje/koekje/server/storetest"
+	"github.com/koekje/koekje/server/store/storetest"
 	"github.com/koekje/koekje/server/translog"
 )
 

@@ -10,18 +10,13 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/koekje/koekje/server/keyfile"
+	"github.com/koekje/koekje/server/store"
 )
-
-// logMACSecret names the key of the MACs that let a queued record into the
-// log. It is sealed under the key file, so the database alone cannot make
-// one: a record inserted with psql is queued by the trigger like any other,
-// but the integrator gives it no leaf, and verify reports it as not_in_log.
-const logMACSecret = "log-queue-mac-key"
 
 type logMAC []byte
 
 func loadLogMAC(ctx context.Context, q execQuerier, kek *keyfile.Key) (logMAC, error) {
-	key, err := secret(ctx, q, kek, logMACSecret, 32)
+	key, err := secret(ctx, q, kek, store.LogQueueMACSecret, 32)
 	return logMAC(key), err
 }
 

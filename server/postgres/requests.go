@@ -7,12 +7,13 @@ import (
 
 	"github.com/koekje/koekje/server/consent"
 	"github.com/koekje/koekje/server/keyfile"
+	"github.com/koekje/koekje/server/store"
 )
 
 // loadRequestIDs reads the key of stored request IDs, making it the first
 // time.
 func loadRequestIDs(ctx context.Context, q execQuerier, kek *keyfile.Key) (consent.RequestIDs, error) {
-	key, err := secret(ctx, q, kek, consent.RequestIDKeySecret, 32)
+	key, err := secret(ctx, q, kek, store.RequestIDSecret, 32)
 	if err != nil {
 		return consent.RequestIDs{}, err
 	}

@@ -7,7 +7,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/koekje/koekje/server/consent"
-	"github.com/koekje/koekje/server/storetest"
+	"github.com/koekje/koekje/server/store/storetest"
 )
 
 // A request ID is kept only as a keyed hash; one stored in the clear by an

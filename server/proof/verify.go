@@ -131,3 +131,24 @@ func Verify(ctx context.Context, l Chain, site string, keys []ed25519.PublicKey,
 	}
 	return res, nil
 }
+
+// Counting is c with each record its walks read counted into add, for
+// progress on a long verification.
+func Counting(c Chain, add func(n int64)) Chain { return countingChain{c, add} }
+
+type countingChain struct {
+	c   Chain
+	add func(int64)
+}
+
+func (c countingChain) Chain(ctx context.Context, site string, fn func(*consent.Record) error) error {
+	return c.c.Chain(ctx, site, func(r *consent.Record) error { c.add(1); return fn(r) })
+}
+
+func (c countingChain) FindHash(ctx context.Context, site string, hash []byte) (int64, bool, error) {
+	return c.c.FindHash(ctx, site, hash)
+}
+
+func (c countingChain) LastCheckpoint(ctx context.Context, site string) (*consent.Checkpoint, error) {
+	return c.c.LastCheckpoint(ctx, site)
+}

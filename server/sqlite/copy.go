@@ -8,24 +8,22 @@ import (
 	"time"
 
 	"github.com/koekje/koekje/server/consent"
+	"github.com/koekje/koekje/server/store"
 )
 
 // What koekje migrate-store reads to copy the store elsewhere: every row
 // as stored, secrets opened with this database's key file.
 
-// LogKeySecret names the transparency log's signing key among the secrets.
-const LogKeySecret = logKeySecret
-
 // AllSecrets returns every stored secret in the clear, by name.
-func (db *DB) AllSecrets(ctx context.Context) ([]consent.Secret, error) {
+func (db *DB) AllSecrets(ctx context.Context) ([]store.Secret, error) {
 	rows, err := db.read.QueryContext(ctx, `SELECT name, sealed, created_at FROM secrets ORDER BY name`)
 	if err != nil {
 		return nil, fmt.Errorf("secrets: %w", err)
 	}
 	defer rows.Close()
-	var out []consent.Secret
+	var out []store.Secret
 	for rows.Next() {
-		var s consent.Secret
+		var s store.Secret
 		var sealed []byte
 		var created int64
 		if err := rows.Scan(&s.Name, &sealed, &created); err != nil {
@@ -62,7 +60,7 @@ func (db *DB) EachText(ctx context.Context, fn func(value string) error) error {
 
 // EachStored calls fn with every record in the order it was written (so
 // each site's chain in sequence order), with its consent ID's index key.
-func (db *DB) EachStored(ctx context.Context, fn func(*consent.StoredRecord) error) error {
+func (db *DB) EachStored(ctx context.Context, fn func(*store.StoredRecord) error) error {
 	rows, err := db.read.QueryContext(ctx, `SELECT `+recordColumns+`, r.consent_key FROM records r ORDER BY r.id`)
 	if err != nil {
 		return fmt.Errorf("records: %w", err)
@@ -82,7 +80,7 @@ func (db *DB) EachStored(ctx context.Context, fn func(*consent.StoredRecord) err
 		if len(key) != 16 {
 			return fmt.Errorf("record %s: its consent key is not 16 bytes", r.RecordID)
 		}
-		s := &consent.StoredRecord{Record: *r}
+		s := &store.StoredRecord{Record: *r}
 		copy(s.ConsentKey[:], key)
 		if err := fn(s); err != nil {
 			return err
@@ -93,7 +91,7 @@ func (db *DB) EachStored(ctx context.Context, fn func(*consent.StoredRecord) err
 
 // EachRequest calls fn with every stored request ID and its record's
 // place in the chain.
-func (db *DB) EachRequest(ctx context.Context, fn func(*consent.RequestID) error) error {
+func (db *DB) EachRequest(ctx context.Context, fn func(*store.RequestID) error) error {
 	rows, err := db.read.QueryContext(ctx, `SELECT q.site, q.request_id, r.seq FROM requests q JOIN records r ON r.id = q.record
 		ORDER BY q.record`)
 	if err != nil {
@@ -101,7 +99,7 @@ func (db *DB) EachRequest(ctx context.Context, fn func(*consent.RequestID) error
 	}
 	defer rows.Close()
 	for rows.Next() {
-		var q consent.RequestID
+		var q store.RequestID
 		if err := rows.Scan(&q.Site, &q.RequestID, &q.Seq); err != nil {
 			return fmt.Errorf("request ids: %w", err)
 		}
@@ -113,14 +111,14 @@ func (db *DB) EachRequest(ctx context.Context, fn func(*consent.RequestID) error
 }
 
 // EachVersion calls fn with every stored banner version.
-func (db *DB) EachVersion(ctx context.Context, fn func(*consent.Version) error) error {
+func (db *DB) EachVersion(ctx context.Context, fn func(*store.Version) error) error {
 	rows, err := db.read.QueryContext(ctx, `SELECT site, hash, body, created_at FROM versions ORDER BY site, created_at, hash`)
 	if err != nil {
 		return fmt.Errorf("versions: %w", err)
 	}
 	defer rows.Close()
 	for rows.Next() {
-		var v consent.Version
+		var v store.Version
 		var created int64
 		if err := rows.Scan(&v.Site, &v.Hash, &v.Body, &created); err != nil {
 			return fmt.Errorf("versions: %w", err)
@@ -134,15 +132,15 @@ func (db *DB) EachVersion(ctx context.Context, fn func(*consent.Version) error) 
 }
 
 // AllSessions returns every console session.
-func (db *DB) AllSessions(ctx context.Context) ([]consent.Session, error) {
+func (db *DB) AllSessions(ctx context.Context) ([]store.Session, error) {
 	rows, err := db.read.QueryContext(ctx, `SELECT id, token, created_at, expires_at, ended_at FROM sessions ORDER BY created_at`)
 	if err != nil {
 		return nil, fmt.Errorf("sessions: %w", err)
 	}
 	defer rows.Close()
-	var out []consent.Session
+	var out []store.Session
 	for rows.Next() {
-		var s consent.Session
+		var s store.Session
 		var created, expires int64
 		var ended sql.NullInt64
 		if err := rows.Scan(&s.ID, &s.Token, &created, &expires, &ended); err != nil {
@@ -172,7 +170,7 @@ func (db *DB) LogLeafCount(ctx context.Context) (int64, error) {
 // order. A leaf whose record a purge removed no longer names it: its place
 // in the chain is found from the site's leaves, which the records got in
 // sequence order, the purged (oldest) ones first.
-func (db *DB) EachLogLeaf(ctx context.Context, fn func(*consent.LogLeaf) error) error {
+func (db *DB) EachLogLeaf(ctx context.Context, fn func(*store.LogLeaf) error) error {
 	next := map[string]int64{} // site → the place of its next purged leaf
 	rows, err := db.read.QueryContext(ctx, `SELECT l.site, sum(l.record IS NULL), min(r.seq),
 			(SELECT max(seq) FROM checkpoints c WHERE c.site = l.site)
@@ -210,7 +208,7 @@ func (db *DB) EachLogLeaf(ctx context.Context, fn func(*consent.LogLeaf) error) 
 	}
 	defer rows.Close()
 	for rows.Next() {
-		var l consent.LogLeaf
+		var l store.LogLeaf
 		var seq sql.NullInt64
 		if err := rows.Scan(&l.Index, &l.Site, &seq, &l.Salt, &l.Entry); err != nil {
 			return fmt.Errorf("log leaves: %w", err)
@@ -251,7 +249,7 @@ func (db *DB) EachLogHash(ctx context.Context, fn func(id int64, hash []byte) er
 
 // EachLogCheckpoint calls fn with every signed checkpoint of the log, and
 // then, with witnessed set, every one witnesses cosigned.
-func (db *DB) EachLogCheckpoint(ctx context.Context, fn func(cp *consent.LogCheckpoint, witnessed bool) error) error {
+func (db *DB) EachLogCheckpoint(ctx context.Context, fn func(cp *store.LogCheckpoint, witnessed bool) error) error {
 	for _, q := range []string{`SELECT size, signed, created_at FROM log_checkpoints ORDER BY size`,
 		`SELECT size, cosigned, 0 FROM log_witnessed ORDER BY size`} {
 		witnessed := strings.Contains(q, "cosigned")
@@ -260,7 +258,7 @@ func (db *DB) EachLogCheckpoint(ctx context.Context, fn func(cp *consent.LogChec
 			return fmt.Errorf("log checkpoints: %w", err)
 		}
 		for rows.Next() {
-			var cp consent.LogCheckpoint
+			var cp store.LogCheckpoint
 			var created int64
 			if err := rows.Scan(&cp.Size, &cp.Signed, &created); err != nil {
 				rows.Close()

@@ -19,12 +19,13 @@ import (
 	"github.com/koekje/koekje/config"
 	"github.com/koekje/koekje/server/consent"
 	"github.com/koekje/koekje/server/sqlite"
-	"github.com/koekje/koekje/server/storetest"
+	"github.com/koekje/koekje/server/store"
+	"github.com/koekje/koekje/server/store/storetest"
 )
 
 // The shared store suite, on SQLite files in temporary directories.
 func TestStore(t *testing.T) {
-	storetest.Run(t, func(t *testing.T, name string) (storetest.Store, string) {
+	storetest.Run(t, func(t *testing.T, name string) (store.Store, string) {
 		if name == "" {
 			name = filepath.Join(t.TempDir(), "koekje.db")
 		}

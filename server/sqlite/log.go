@@ -12,6 +12,7 @@ import (
 
 	"github.com/koekje/koekje/server/consent"
 	"github.com/koekje/koekje/server/keyfile"
+	"github.com/koekje/koekje/server/store"
 	"github.com/koekje/koekje/server/translog"
 )
 
@@ -19,11 +20,6 @@ import (
 // record its leaf (salted commitment and site tag) in the transaction that
 // commits it, stores the tree's new hashes, and signs a checkpoint of the
 // new size, so a record's inclusion proof is ready when its 201 is sent.
-
-const (
-	logKeySecret   = "log-signing-key"
-	auditKeySecret = translog.AuditRootSecret
-)
 
 // logState is the writer's view of the log; owned by the writer goroutine
 // once StartLog has set it.
@@ -54,11 +50,11 @@ func (db *DB) StartLog(ctx context.Context, origin string) (*translog.Signer, er
 	if err != nil {
 		return nil, err
 	}
-	seed, err := db.Secret(ctx, logKeySecret, 32)
+	seed, err := db.Secret(ctx, store.LogKeySecret, 32)
 	if err != nil {
 		return nil, err
 	}
-	root, err := db.Secret(ctx, auditKeySecret, 32)
+	root, err := db.Secret(ctx, store.LogAuditRootSecret, 32)
 	if err != nil {
 		return nil, err
 	}
@@ -161,7 +157,7 @@ func (db *DB) resignUnderName(ctx context.Context, st *logState) error {
 
 // LogAuditKey returns a site's audit key, for its auditor.
 func (db *DB) LogAuditKey(ctx context.Context, site string) ([]byte, error) {
-	root, err := db.Secret(ctx, auditKeySecret, 32)
+	root, err := db.Secret(ctx, store.LogAuditRootSecret, 32)
 	if err != nil {
 		return nil, err
 	}
@@ -463,7 +459,7 @@ func (db *DB) LogSigner(ctx context.Context) (*translog.Signer, error) {
 	if err != nil || origin == "" {
 		return nil, err
 	}
-	seed, err := db.Secret(ctx, logKeySecret, 32)
+	seed, err := db.Secret(ctx, store.LogKeySecret, 32)
 	if err != nil {
 		return nil, err
 	}
@@ -499,7 +495,7 @@ func (db *DB) NewLogSigner(ctx context.Context, origin string) (*translog.Signer
 	if named != origin {
 		return nil, fmt.Errorf("%w: this database's log is named %q, not %q", translog.ErrNamed, named, origin)
 	}
-	seed, err := db.Secret(ctx, logKeySecret, 32)
+	seed, err := db.Secret(ctx, store.LogKeySecret, 32)
 	if err != nil {
 		return nil, err
 	}

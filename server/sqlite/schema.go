@@ -11,6 +11,7 @@ import (
 
 	"github.com/koekje/koekje/server/consent"
 	"github.com/koekje/koekje/server/keyfile"
+	"github.com/koekje/koekje/server/store"
 )
 
 // migrations run in order, each once and in its own transaction; PRAGMA
@@ -206,7 +207,7 @@ func execMigration(q string) func(*sql.Tx, *keyfile.Key) error {
 func addConsentKeys(tx *sql.Tx, _ *keyfile.Key) error {
 	// Secrets are still stored in the clear at this point of the schema;
 	// sealSecrets seals them next.
-	key, err := plainSecret(context.Background(), tx, consent.IDKeySecret, 16)
+	key, err := plainSecret(context.Background(), tx, store.ConsentIDSecret, 16)
 	if err != nil {
 		return err
 	}
@@ -349,7 +350,7 @@ func hashRequestIDs(tx *sql.Tx, kek *keyfile.Key) error {
 // loadRequestIDs reads the key of stored request IDs, making it the first
 // time.
 func loadRequestIDs(ctx context.Context, q execQuerier, kek *keyfile.Key) (consent.RequestIDs, error) {
-	key, err := secret(ctx, q, kek, consent.RequestIDKeySecret, 32)
+	key, err := secret(ctx, q, kek, store.RequestIDSecret, 32)
 	if err != nil {
 		return consent.RequestIDs{}, err
 	}
@@ -359,7 +360,7 @@ func loadRequestIDs(ctx context.Context, q execQuerier, kek *keyfile.Key) (conse
 // loadConsentIDs reads the consent ID permutation's key, making it the
 // first time.
 func loadConsentIDs(ctx context.Context, q execQuerier, kek *keyfile.Key) (consent.IDs, error) {
-	key, err := secret(ctx, q, kek, consent.IDKeySecret, 16)
+	key, err := secret(ctx, q, kek, store.ConsentIDSecret, 16)
 	if err != nil {
 		return consent.IDs{}, err
 	}

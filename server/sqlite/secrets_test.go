@@ -18,6 +18,7 @@ import (
 
 	"github.com/koekje/koekje/server/consent"
 	"github.com/koekje/koekje/server/keyfile"
+	"github.com/koekje/koekje/server/store"
 )
 
 func newSigningKey(t *testing.T, id string) consent.SigningKey {
@@ -60,11 +61,11 @@ func TestSecretsSealed(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	token, err := db.Secret(ctx, "visitor-token-key", 64)
+	token, err := db.Secret(ctx, store.VisitorTokenSecret, 64)
 	if err != nil {
 		t.Fatal(err)
 	}
-	consentKey, err := db.Secret(ctx, consent.IDKeySecret, 16)
+	consentKey, err := db.Secret(ctx, store.ConsentIDSecret, 16)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -118,7 +119,7 @@ func TestSecretsSealed(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer db2.Close()
-	if got, err := db2.Secret(ctx, "visitor-token-key", 64); err != nil || !bytes.Equal(got, token) {
+	if got, err := db2.Secret(ctx, store.VisitorTokenSecret, 64); err != nil || !bytes.Equal(got, token) {
 		t.Errorf("visitor token key after the move: %v", err)
 	}
 	keys, err := db2.Keys(ctx)
@@ -193,7 +194,7 @@ func TestMigrateSealsSecrets(t *testing.T) {
 		t.Fatal(err)
 	}
 	var consentKey []byte
-	if err := tx.QueryRow(`SELECT value FROM secrets WHERE name = ?`, consent.IDKeySecret).Scan(&consentKey); err != nil {
+	if err := tx.QueryRow(`SELECT value FROM secrets WHERE name = ?`, store.ConsentIDSecret).Scan(&consentKey); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := tx.Exec(fmt.Sprintf(`PRAGMA user_version = %d`, before)); err != nil {
@@ -233,10 +234,10 @@ func TestMigrateSealsSecrets(t *testing.T) {
 			t.Errorf("%s: no rows", q)
 		}
 	}
-	if got, err := db.Secret(ctx, "visitor-token-key", 64); err != nil || !bytes.Equal(got, token) {
+	if got, err := db.Secret(ctx, store.VisitorTokenSecret, 64); err != nil || !bytes.Equal(got, token) {
 		t.Errorf("visitor token key after the migration: %x, %v", got, err)
 	}
-	if got, err := db.Secret(ctx, consent.IDKeySecret, 16); err != nil || !bytes.Equal(got, consentKey) {
+	if got, err := db.Secret(ctx, store.ConsentIDSecret, 16); err != nil || !bytes.Equal(got, consentKey) {
 		t.Errorf("consent ID key after the migration: %x, %v", got, err)
 	}
 	keys, err := db.Keys(ctx)
@@ -244,10 +245,10 @@ func TestMigrateSealsSecrets(t *testing.T) {
 		t.Errorf("signing key after the migration: %v", err)
 	}
 	// A sealed value moved into another secret's row does not open.
-	if _, err := db.write.Exec(`UPDATE secrets SET sealed = (SELECT sealed FROM secrets WHERE name = ?) WHERE name = 'visitor-token-key'`, consent.IDKeySecret); err != nil {
+	if _, err := db.write.Exec(`UPDATE secrets SET sealed = (SELECT sealed FROM secrets WHERE name = ?) WHERE name = 'visitor-token-key'`, store.ConsentIDSecret); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := db.Secret(ctx, "visitor-token-key", 64); !errors.Is(err, keyfile.ErrWrongKey) {
+	if _, err := db.Secret(ctx, store.VisitorTokenSecret, 64); !errors.Is(err, keyfile.ErrWrongKey) {
 		t.Errorf("a secret swapped between rows opened: %v", err)
 	}
 }

@@ -5,10 +5,6 @@ import (
 	"crypto/sha256"
 )
 
-// AuditRootSecret names, among a store's secrets, the root every site's
-// audit key is derived from.
-const AuditRootSecret = "log-audit-root"
-
 // AuditKey is the key whose holder can find a site's leaves in the log,
 // derived from the audit root; every store derives it alike.
 func AuditKey(root []byte, site string) []byte {

@@ -8,8 +8,7 @@ import (
 	"io"
 	"os"
 
-	"github.com/koekje/koekje/server/postgres"
-	"github.com/koekje/koekje/server/sqlite"
+	"github.com/koekje/koekje/server/store"
 )
 
 func backupCmd(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
@@ -23,13 +22,18 @@ func backupCmd(ctx context.Context, args []string, getenv func(string) string, s
 	switch {
 	case *to == "":
 		return errors.New("usage: koekje backup --to FILE [--db koekje.db]")
-	case postgres.IsDSN(*db):
-		return errors.New("koekje backup copies a SQLite database; back up PostgreSQL with pg_dump or your provider's snapshots (see \"Back up and restore\" in the README)")
+	}
+	d, err := store.Lookup(*db)
+	if err != nil {
+		return err
+	}
+	if d.Backup == nil {
+		return fmt.Errorf("koekje backup copies a database file; back up %s with its own tools, such as pg_dump or your provider's snapshots (see \"Back up and restore\" in the README)", d.Name)
 	}
 	prog := newProgress(stderr)
 	defer prog.close()
 	prog.working("backing up " + *db)
-	if err := sqlite.Backup(ctx, *db, *to); err != nil {
+	if err := d.Backup(ctx, *db, *to); err != nil {
 		return err
 	}
 	var size int64

@@ -17,7 +17,7 @@ import (
 	"strings"
 
 	"github.com/koekje/koekje/config"
-	"github.com/koekje/koekje/server/postgres"
+	"github.com/koekje/koekje/server/store"
 )
 
 // Run runs the command line args (without the program's name), reading the
@@ -101,7 +101,7 @@ func likelyFlag(fs *flag.FlagSet, arg string) string {
 		return "--" + name + " …"
 	case (ext == ".yaml" || ext == ".yml") && has("config"):
 		return "--config " + arg
-	case (postgres.IsDSN(arg) || ext == ".db" || ext == ".sqlite" || ext == ".sqlite3") && has("db"):
+	case (isDSN(arg) || ext == ".db" || ext == ".sqlite" || ext == ".sqlite3") && has("db"):
 		return "--db " + arg
 	case ext == ".key" && has("key-file"):
 		return "--key-file " + arg
@@ -142,13 +142,13 @@ func (o *options) flags(name string, getenv func(string) string, stderr io.Write
 // openDB opens the database with its key file, making both when missing
 // and upgrading the schema: for the commands whose job that is (serve,
 // keys log-key).
-func (o *options) openDB(log *slog.Logger) (store, error) {
+func (o *options) openDB(log *slog.Logger) (store.Store, error) {
 	return o.openStore(log, false)
 }
 
 // openExisting opens the database as it is: every other command works on
 // a database that exists, with its key file, at this binary's schema.
-func (o *options) openExisting() (store, error) {
+func (o *options) openExisting() (store.Store, error) {
 	return o.openStore(nil, true)
 }
 
@@ -170,7 +170,7 @@ func loadConfig(path string) (*config.Config, error) {
 var ErrFailed = errors.New("failed")
 
 // open loads the config and opens the database for an auditor command.
-func (o *options) open(ctx context.Context) (*config.Config, store, error) {
+func (o *options) open(ctx context.Context) (*config.Config, store.Store, error) {
 	cfg, err := loadConfig(o.config)
 	if err != nil {
 		return nil, nil, err
@@ -182,7 +182,7 @@ func (o *options) open(ctx context.Context) (*config.Config, store, error) {
 // openSites opens the database and returns the site named by --site, or
 // every site the database holds: an auditor command works from what the
 // database holds, never from a configuration that may not describe it.
-func (o *options) openSites(ctx context.Context, id string) ([]string, *config.Config, store, error) {
+func (o *options) openSites(ctx context.Context, id string) ([]string, *config.Config, store.Store, error) {
 	cfg, db, err := o.open(ctx)
 	if err != nil {
 		return nil, nil, nil, err
@@ -204,4 +204,10 @@ func (o *options) openSites(ctx context.Context, id string) ([]string, *config.C
 		return nil, nil, nil, fmt.Errorf("database %s holds no site %q (it holds %s)", o.dbName(), id, strings.Join(held, ", "))
 	}
 	return []string{id}, cfg, db, nil
+}
+
+// isDSN reports whether s names a database of a store that is not a file.
+func isDSN(s string) bool {
+	d, err := store.Lookup(s)
+	return err == nil && !d.File()
 }

@@ -93,8 +93,8 @@ func exportCmd(ctx context.Context, args []string, getenv func(string) string, s
 	}
 	prog := newProgress(stderr)
 	defer prog.close()
-	prog.phase("records of " + list[0] + " exported")
-	if err := db.Scan(ctx, f, func(r *consent.Record) error { prog.add(1); return exp.Write(r) }); err != nil {
+	prog.Phase("records of " + list[0] + " exported")
+	if err := db.Scan(ctx, f, func(r *consent.Record) error { prog.Add(1); return exp.Write(r) }); err != nil {
 		return err
 	}
 	if err := exp.End(export.NewSummary(f, signed)); err != nil {

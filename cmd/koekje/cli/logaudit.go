@@ -78,7 +78,7 @@ func logAuditCmd(ctx context.Context, args []string, getenv func(string) string,
 	res := &logAudit{Site: *site}
 	prog := newProgress(stderr)
 	defer prog.close()
-	prog.phase("log leaves checked")
+	prog.Phase("log leaves checked")
 	a := &auditor{tiles: tiles, stateDir: *state, logKey: *logKey, policyFile: *policyFile, acceptPolicy: *acceptPolicy,
 		allowUnwitnessed: *allowUnwitnessed, since: *since, auditKey: *auditKey, prog: prog}
 	err := a.audit(res)
@@ -333,7 +333,7 @@ func (a *auditor) checkEntries(cp translog.Checkpoint, res *logAudit) (map[strin
 		if err != nil || int64(len(entries)) != w {
 			return nil, fmt.Errorf("entry bundle at %d: %d entries, %v", n, len(entries), err)
 		}
-		a.prog.add(int64(len(entries)))
+		a.prog.Add(int64(len(entries)))
 		for i, e := range entries {
 			b.Add(e)
 			if tagger == nil {

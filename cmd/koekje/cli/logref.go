@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/koekje/koekje/server/keyfile"
+	"github.com/koekje/koekje/server/store"
 	"github.com/koekje/koekje/server/translog"
 )
 
@@ -19,7 +20,7 @@ import (
 // the database) is refused, so the server never signs a fork of its own
 // public log. Without a reference file, a log that is not empty needs a
 // witness that confirms it, or the operator's --accept-log-state.
-func checkLogState(ctx context.Context, db store, log *slog.Logger, logKey string, witnesses []*translog.WitnessClient, accept bool) (*translog.Reference, error) {
+func checkLogState(ctx context.Context, db store.Store, log *slog.Logger, logKey string, witnesses []*translog.WitnessClient, accept bool) (*translog.Reference, error) {
 	ref, err := translog.OpenReference(db.KeyFile())
 	if err != nil {
 		return nil, err
@@ -62,7 +63,7 @@ func checkLogState(ctx context.Context, db store, log *slog.Logger, logKey strin
 }
 
 // advance moves the reference to the log's newest checkpoint.
-func advance(ctx context.Context, db store, logKey string, ref *translog.Reference) error {
+func advance(ctx context.Context, db store.Store, logKey string, ref *translog.Reference) error {
 	cp, hashes, err := translog.Latest(ctx, db, logKey)
 	if err != nil {
 		return err
@@ -71,7 +72,7 @@ func advance(ctx context.Context, db store, logKey string, ref *translog.Referen
 }
 
 // advanceReference moves the reference a last time, at shutdown.
-func advanceReference(ctx context.Context, db store, log *slog.Logger, logKey string, ref *translog.Reference) {
+func advanceReference(ctx context.Context, db store.Store, log *slog.Logger, logKey string, ref *translog.Reference) {
 	if err := advance(ctx, db, logKey, ref); err != nil {
 		log.Error("the log no longer extends what this server signed before", "err", err)
 	}
@@ -84,7 +85,7 @@ const referenceEvery = 250 * time.Millisecond
 // keepReference moves the reference along with the log while serving, and
 // says so loudly, once per change, if the log stops extending it: an ERROR
 // line, and why in degraded, which /healthz reports.
-func keepReference(ctx context.Context, db store, log *slog.Logger, logKey string, ref *translog.Reference, degraded *atomic.Value) {
+func keepReference(ctx context.Context, db store.Store, log *slog.Logger, logKey string, ref *translog.Reference, degraded *atomic.Value) {
 	tick := time.NewTicker(referenceEvery)
 	defer tick.Stop()
 	failing := false

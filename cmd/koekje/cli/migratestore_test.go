@@ -25,6 +25,7 @@ import (
 	"github.com/koekje/koekje/server/postgres/pgtest"
 	"github.com/koekje/koekje/server/proof"
 	"github.com/koekje/koekje/server/sqlite"
+	"github.com/koekje/koekje/server/store"
 	"github.com/koekje/koekje/server/translog"
 )
 
@@ -260,10 +261,10 @@ func TestMigrateStore(t *testing.T) {
 	if len(lines) != len(sites)+1 {
 		t.Fatalf("want a line per site and a summary:\n%s", stdout.String())
 	}
-	perSite := map[string]siteCopy{}
+	perSite := map[string]store.SiteCopy{}
 	var total int64
 	for _, l := range lines[:len(sites)] {
-		var sc siteCopy
+		var sc store.SiteCopy
 		if err := json.Unmarshal([]byte(l), &sc); err != nil || !sc.OK || sc.Records == 0 || sc.Versions == 0 {
 			t.Errorf("site line: %v %s", err, l)
 		}
@@ -274,7 +275,7 @@ func TestMigrateStore(t *testing.T) {
 		t.Errorf("checkpoints: blog %d, demo %d; want 1, 0", perSite["blog"].Checkpoints, perSite["demo"].Checkpoints)
 	}
 	t.Log(lines[len(sites)])
-	var sum copySummary
+	var sum store.CopySummary
 	if err := json.Unmarshal([]byte(lines[len(sites)]), &sum); err != nil || !sum.OK || sum.Records != total || sum.SigningKeys != 2 ||
 		sum.Sites != 3 || sum.Log != "copied: 3600 leaves" || sum.KeyFile != pgKey {
 		t.Errorf("summary: %v %s", err, lines[len(sites)])

@@ -8,7 +8,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/koekje/koekje/server/consent"
 	"github.com/koekje/koekje/server/proof"
 	"github.com/koekje/koekje/server/translog"
 )
@@ -46,9 +45,9 @@ func newProgress(w io.Writer) *progress {
 	return p
 }
 
-// phase starts counting afresh what label names ("records of demo"),
+// Phase starts counting afresh what label names ("records of demo"),
 // drawing the line at once.
-func (p *progress) phase(label string) {
+func (p *progress) Phase(label string) {
 	p.n.Store(0)
 	p.mu.Lock()
 	p.label, p.count = label, true
@@ -65,8 +64,8 @@ func (p *progress) working(label string) {
 	p.line()
 }
 
-// add counts n more.
-func (p *progress) add(n int64) {
+// Add counts n more.
+func (p *progress) Add(n int64) {
 	p.n.Add(n)
 	p.total.Add(n)
 }
@@ -124,24 +123,6 @@ func (p *progress) end(format string, args ...any) {
 	fmt.Fprintf(p.w, format+" in %s\n", append(args, time.Since(p.start).Round(time.Millisecond))...)
 }
 
-// countedChain is a chain whose walks count their records into p.
-type countedChain struct {
-	chain proof.Chain
-	p     *progress
-}
-
-func (c countedChain) Chain(ctx context.Context, site string, fn func(*consent.Record) error) error {
-	return c.chain.Chain(ctx, site, func(r *consent.Record) error { c.p.add(1); return fn(r) })
-}
-
-func (c countedChain) FindHash(ctx context.Context, site string, hash []byte) (int64, bool, error) {
-	return c.chain.FindHash(ctx, site, hash)
-}
-
-func (c countedChain) LastCheckpoint(ctx context.Context, site string) (*consent.Checkpoint, error) {
-	return c.chain.LastCheckpoint(ctx, site)
-}
-
 // countedLog is a log whose walks count their leaves into p.
 type countedLog struct {
 	proof.LogStore
@@ -149,7 +130,7 @@ type countedLog struct {
 }
 
 func (l countedLog) LogLeaves(ctx context.Context, fn func(*translog.LeafRecord) error) error {
-	return l.LogStore.LogLeaves(ctx, func(r *translog.LeafRecord) error { l.p.add(1); return fn(r) })
+	return l.LogStore.LogLeaves(ctx, func(r *translog.LeafRecord) error { l.p.Add(1); return fn(r) })
 }
 
 // countedPendingLog is a countedLog of a store that queues records for

@@ -16,6 +16,7 @@ import (
 	"github.com/koekje/koekje/server/consent"
 	"github.com/koekje/koekje/server/scan"
 	"github.com/koekje/koekje/server/scan/chromium"
+	"github.com/koekje/koekje/server/store"
 )
 
 // scanCmd checks a site's pages in a real Chromium against its declaration.
@@ -59,7 +60,7 @@ func scanCmd(ctx context.Context, args []string, getenv func(string) string, std
 	}
 	// The database is opened before the scan, so a wrong --db fails at
 	// once rather than after the browsers ran.
-	var db store
+	var db store.Store
 	if *record {
 		if _, db, err = o.open(ctx); err != nil {
 			return err
@@ -68,10 +69,10 @@ func scanCmd(ctx context.Context, args []string, getenv func(string) string, std
 	}
 	prog := newProgress(stderr)
 	defer prog.close()
-	prog.phase("page visits")
+	prog.Phase("page visits")
 	start := time.Now()
 	r, err := chromium.Run(ctx, chromium.Options{Site: s, URLs: fs.Args(), Pages: *pages, Chrome: chromium.ChromePath(getenv),
-		PageTimeout: *pageTimeout, Timeout: *timeout, Visited: func() { prog.add(1) }})
+		PageTimeout: *pageTimeout, Timeout: *timeout, Visited: func() { prog.Add(1) }})
 	prog.close()
 	if err != nil {
 		return err
@@ -148,7 +149,7 @@ func writeReport(path string, r *scan.Report, format string, strict bool) error 
 // recordScan stores the report: the JSON report itself, and beside it what
 // the console lists without reading it. A report too large for the store
 // is stored without its profiles' details, and says so.
-func recordScan(ctx context.Context, db store, r *scan.Report, stderr io.Writer) (*consent.Scan, error) {
+func recordScan(ctx context.Context, db store.Store, r *scan.Report, stderr io.Writer) (*consent.Scan, error) {
 	var js bytes.Buffer
 	if err := r.Write(&js, "json", false); err != nil {
 		return nil, err

@@ -25,8 +25,8 @@ import (
 
 	"github.com/koekje/koekje/config"
 	"github.com/koekje/koekje/server"
-	"github.com/koekje/koekje/server/postgres"
 	"github.com/koekje/koekje/server/proof"
+	"github.com/koekje/koekje/server/store"
 	"github.com/koekje/koekje/server/translog"
 )
 
@@ -105,7 +105,7 @@ func serveCmd(ctx context.Context, args []string, getenv func(string) string, st
 	if err := db.LimitSize(ctx, o.maxDBSize<<20); err != nil {
 		return err
 	}
-	key, err := db.Secret(ctx, "visitor-token-key", 64)
+	key, err := db.Secret(ctx, store.VisitorTokenSecret, 64)
 	if err != nil {
 		return err
 	}
@@ -121,7 +121,7 @@ func serveCmd(ctx context.Context, args []string, getenv func(string) string, st
 	if err != nil {
 		return fmt.Errorf("transparency log: %w", err)
 	}
-	if postgres.IsDSN(o.db) && len(witnesses) == 0 {
+	if o.shared() && len(witnesses) == 0 {
 		log.Warn("several instances without a witness: each instance keeps its own reference of what the log signed, so a restored database is caught only by instances that signed or read a newer checkpoint; configure a witness (--witness)")
 	}
 	var degraded atomic.Value
@@ -155,21 +155,15 @@ func serveCmd(ctx context.Context, args []string, getenv func(string) string, st
 	}
 	metrics := server.NewMetrics()
 	db.SetOnCommit(metrics.ObserveCommit)
-	if r, ok := db.(interface {
-		LogIntegrated() int64
-		LogRaces() int64
-		LogRefused() int64
-	}); ok {
-		metrics.CountLog(r.LogIntegrated, r.LogRaces, r.LogRefused)
-	}
-	if r, ok := db.(interface{ Retries() int64 }); ok {
-		metrics.CountRetries(r.Retries)
+	if c, ok := db.(store.Counters); ok {
+		metrics.CountLog(c.LogIntegrated, c.LogRaces, c.LogRefused)
+		metrics.CountRetries(c.Retries)
 	}
 	srv, err := server.New(ctx, server.Deps{
 		Metrics: metrics,
 		Config:  cfg, Store: db, Keys: keys, Log: log, AccessLog: logs, TokenKey: key, AdminToken: o.adminToken,
 		RateLimit: o.rateLimit, TrustedProxies: proxies, PublicURL: o.publicURL, LogKey: logKey, Policy: pol,
-		SharedStore: postgres.IsDSN(o.db), Precompress: true, Degraded: degradedWhy,
+		SharedStore: o.shared(), Precompress: true, Degraded: degradedWhy,
 		LogReference: ref,
 	})
 	if err != nil {
@@ -192,7 +186,7 @@ func serveCmd(ctx context.Context, args []string, getenv func(string) string, st
 		}
 		wg = &translog.Witnessing{Store: db, LogKey: logKey, Witnesses: witnesses, Policy: *policy,
 			Client: &http.Client{}, Timeout: *witnessTimeout, Log: log, Observe: metrics.ObserveWitness}
-		if postgres.IsDSN(o.db) {
+		if o.shared() {
 			// One instance at a time talks to the witnesses; if it stops,
 			// another takes over within half a minute.
 			holder := leaseHolder()
@@ -340,7 +334,7 @@ func newToken() string {
 // in use gives a retention period, leaving signed checkpoints so the chains still verify.
 // Of several instances on one database, the one holding the "retention"
 // lease does it; if it dies, another takes over when the lease runs out.
-func retention(ctx context.Context, log *slog.Logger, cfg func() *config.Config, db store, keys *proof.Keys) {
+func retention(ctx context.Context, log *slog.Logger, cfg func() *config.Config, db store.Store, keys *proof.Keys) {
 	holder := leaseHolder()
 	for {
 		if ok, err := db.Lease(ctx, "retention", holder, 23*time.Hour); err != nil {
@@ -365,7 +359,7 @@ func leaseHolder() string {
 // purgeExpired purges each site's records older than its retention period,
 // signing the checkpoints with the key current at that moment (the one an
 // admin may just have rotated to through the API).
-func purgeExpired(ctx context.Context, log *slog.Logger, cfg *config.Config, db store, now time.Time, keys *proof.Keys) {
+func purgeExpired(ctx context.Context, log *slog.Logger, cfg *config.Config, db store.Store, now time.Time, keys *proof.Keys) {
 	for _, s := range cfg.Sites {
 		if s.RetentionMonths == 0 {
 			continue

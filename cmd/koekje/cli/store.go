@@ -4,54 +4,31 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"net/url"
 	"strings"
-	"time"
 
-	"github.com/koekje/koekje/server"
-	"github.com/koekje/koekje/server/keyfile"
-	"github.com/koekje/koekje/server/postgres"
-	"github.com/koekje/koekje/server/proof"
-	"github.com/koekje/koekje/server/sqlite"
-	"github.com/koekje/koekje/server/translog"
+	"github.com/koekje/koekje/server/store"
+
+	// The stores --db can name register themselves.
+	_ "github.com/koekje/koekje/server/postgres"
+	_ "github.com/koekje/koekje/server/sqlite"
 )
 
-// store is what the commands need of a consent store; the SQLite and the
-// PostgreSQL store both have it.
-type store interface {
-	server.Store
-	proof.KeyStore
-	SaveWitnessed(ctx context.Context, size int64, cosigned []byte) error
-	Secret(ctx context.Context, name string, n int) ([]byte, error)
-	StartLog(ctx context.Context, origin string) (*translog.Signer, error)
-	LogOrigin(ctx context.Context) (string, error)
-	KeyFile() *keyfile.Key
-	LogSigner(ctx context.Context) (*translog.Signer, error)
-	NewLogSigner(ctx context.Context, origin string) (*translog.Signer, error)
-	Sites(ctx context.Context) ([]string, error)
-	LimitSize(ctx context.Context, maxBytes int64) error
-	SetOnCommit(f func(size int, d time.Duration, err error))
-	Lease(ctx context.Context, name, holder string, ttl time.Duration) (bool, error)
-	Close() error
+// openStore opens the store --db names, with its driver. Only existing is
+// opened as it is, neither made nor upgraded, nor given a key file.
+func (o *options) openStore(log *slog.Logger, existing bool) (store.Store, error) {
+	db, _, err := store.Open(context.Background(), o.db, store.Options{KeyFile: o.keyFile, Log: log, Existing: existing})
+	return db, err
 }
 
-// openStore opens the store --db names: PostgreSQL for a postgres:// DSN,
-// else a SQLite file. Only existing is opened as it is, neither made nor
-// upgraded, nor given a key file.
-func (o *options) openStore(log *slog.Logger, existing bool) (store, error) {
-	if postgres.IsDSN(o.db) {
-		db, err := postgres.Open(context.Background(), o.db, postgres.Options{KeyFile: o.keyFile, Log: log, Existing: existing})
-		if err != nil {
-			return nil, err
-		}
-		return db, nil
-	}
-	db, err := sqlite.OpenWith(o.db, sqlite.Options{KeyFile: o.keyFile, Log: log, Existing: existing})
-	if err != nil {
-		return nil, err
-	}
-	return db, nil
+// driver is the kind of store --db names, or nil for a DSN of no known
+// kind (opening it says why).
+func (o *options) driver() *store.Driver {
+	d, _ := store.Lookup(o.db)
+	return d
 }
+
+// shared reports whether several instances may serve --db at once.
+func (o *options) shared() bool { d := o.driver(); return d != nil && d.Shared }
 
 // startLog starts the transparency log and returns its verifier key. A log
 // is named once, after the public URL of the start that makes it, and only
@@ -59,7 +36,7 @@ func (o *options) openStore(log *slog.Logger, existing bool) (store, error) {
 // demo. A later start under another public URL serves the same log, and
 // says how to move to a new name. On PostgreSQL every instance starts it;
 // the one elected integrates.
-func startLog(ctx context.Context, db store, log *slog.Logger, origin string, mayName bool) (string, error) {
+func startLog(ctx context.Context, db store.Store, log *slog.Logger, origin string, mayName bool) (string, error) {
 	named, err := db.LogOrigin(ctx)
 	if err != nil {
 		return "", err
@@ -79,29 +56,20 @@ func startLog(ctx context.Context, db store, log *slog.Logger, origin string, ma
 }
 
 // localBase is the path that files kept beside the database (the
-// generated admin token) are named after: the SQLite file, or on
-// PostgreSQL the key file.
+// generated admin token) are named after.
 func (o *options) localBase() string {
-	if postgres.IsDSN(o.db) {
-		return strings.TrimSuffix(o.keyFile, ".key")
+	if d := o.driver(); d != nil {
+		return d.SideBase(o.db, o.keyFile)
 	}
 	return o.db
 }
 
 // dbName is --db as it may be logged: a DSN's password is left out.
 func (o *options) dbName() string {
-	if !postgres.IsDSN(o.db) {
-		return o.db
+	d := o.driver()
+	if d == nil {
+		scheme, _, _ := strings.Cut(o.db, "://")
+		return scheme + "://(a DSN of no known store)"
 	}
-	u, err := url.Parse(o.db)
-	if err != nil {
-		return "postgres://(unparsable DSN)"
-	}
-	u.User = url.User(u.User.Username())
-	q := u.Query()
-	if q.Has("password") {
-		q.Set("password", "xxxxx")
-		u.RawQuery = q.Encode()
-	}
-	return u.String()
+	return d.Redacted(o.db)
 }

@@ -11,6 +11,7 @@ import (
 
 	"github.com/koekje/koekje/server/consent"
 	"github.com/koekje/koekje/server/proof"
+	"github.com/koekje/koekje/server/store"
 	"github.com/koekje/koekje/server/translog"
 )
 
@@ -72,8 +73,8 @@ func verifyCmd(ctx context.Context, args []string, getenv func(string) string, s
 	prog := newProgress(stderr)
 	defer prog.close()
 	for _, s := range list {
-		prog.phase("records of " + s + " verified")
-		res, err := proof.Verify(ctx, countedChain{db, prog}, s, pubs, ids)
+		prog.Phase("records of " + s + " verified")
+		res, err := proof.Verify(ctx, proof.Counting(db, prog.Add), s, pubs, ids)
 		if err != nil {
 			return err
 		}
@@ -90,7 +91,7 @@ func verifyCmd(ctx context.Context, args []string, getenv func(string) string, s
 	// Every site against the log in one pass over its leaves.
 	var leaves int64
 	if *logKey != "" {
-		prog.phase("log leaves checked")
+		prog.Phase("log leaves checked")
 		if err := proof.VerifyLogSites(ctx, countLeaves(db, prog), results, *logKey, auditKeys, ref); err != nil {
 			return err
 		}
@@ -127,7 +128,7 @@ func verifyCmd(ctx context.Context, args []string, getenv func(string) string, s
 
 // checkReference holds the database's log against the reference file
 // beside its key file, when there is one.
-func checkReference(ctx context.Context, db store, logKey string) error {
+func checkReference(ctx context.Context, db store.Store, logKey string) error {
 	ref, err := translog.OpenReference(db.KeyFile())
 	if err != nil {
 		return err
@@ -156,7 +157,7 @@ type siteVerification struct {
 
 // checkVersions reads every banner version stored for res's site through
 // the store's own check; a damaged one fails the site.
-func checkVersions(ctx context.Context, db store, res *proof.Result) (*siteVerification, error) {
+func checkVersions(ctx context.Context, db store.Store, res *proof.Result) (*siteVerification, error) {
 	v := &siteVerification{Result: res}
 	hashes, err := db.Versions(ctx, res.Site)
 	if err != nil {

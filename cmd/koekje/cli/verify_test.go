@@ -16,7 +16,8 @@ import (
 	"github.com/koekje/koekje/server/postgres"
 	"github.com/koekje/koekje/server/postgres/pgtest"
 	"github.com/koekje/koekje/server/sqlite"
-	"github.com/koekje/koekje/server/storetest"
+	"github.com/koekje/koekje/server/store"
+	"github.com/koekje/koekje/server/store/storetest"
 )
 
 // A banner version edited in the database fails verify on either store,
@@ -31,9 +32,9 @@ func TestVerifyChecksVersions(t *testing.T) {
 		name string
 		// open makes a database and returns the environment that names
 		// it, a store on it, and a way to change it behind the store's back.
-		open func(t *testing.T) (map[string]string, store, func(statement string, args ...any))
+		open func(t *testing.T) (map[string]string, store.Store, func(statement string, args ...any))
 	}{
-		{"sqlite", func(t *testing.T) (map[string]string, store, func(string, ...any)) {
+		{"sqlite", func(t *testing.T) (map[string]string, store.Store, func(string, ...any)) {
 			path := filepath.Join(t.TempDir(), "k.db")
 			db, err := sqlite.Open(path, nil)
 			if err != nil {
@@ -50,7 +51,7 @@ func TestVerifyChecksVersions(t *testing.T) {
 				}
 			}
 		}},
-		{"postgres", func(t *testing.T) (map[string]string, store, func(string, ...any)) {
+		{"postgres", func(t *testing.T) (map[string]string, store.Store, func(string, ...any)) {
 			dsn := pgtest.Shared(t).NewDatabase(t)
 			keyFile := filepath.Join(t.TempDir(), "pg.key")
 			db, err := postgres.Open(context.Background(), dsn, postgres.Options{KeyFile: keyFile})

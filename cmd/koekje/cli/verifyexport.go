@@ -60,7 +60,7 @@ func verifyExportCmd(ctx context.Context, args []string, _ func(string) string, 
 	start := time.Now()
 	prog := newProgress(stderr)
 	defer prog.close()
-	prog.phase("lines of the export read")
+	prog.Phase("lines of the export read")
 	res := export.Verify(lineCounter{f, prog}, export.VerifyOptions{Log: log, Policy: policy, AuditKey: key})
 	prog.close()
 	enc := json.NewEncoder(stdout)
@@ -86,6 +86,6 @@ type lineCounter struct {
 
 func (l lineCounter) Read(b []byte) (int, error) {
 	n, err := l.r.Read(b)
-	l.p.add(int64(bytes.Count(b[:n], []byte{'\n'})))
+	l.p.Add(int64(bytes.Count(b[:n], []byte{'\n'})))
 	return n, err
 }

@@ -7,9 +7,10 @@ import (
 	"io"
 	"runtime"
 	"runtime/debug"
+	"slices"
+	"strings"
 
-	"github.com/koekje/koekje/server/postgres"
-	"github.com/koekje/koekje/server/sqlite"
+	"github.com/koekje/koekje/server/store"
 )
 
 // Version, Revision and Built stamp a release; main sets them from its
@@ -98,7 +99,22 @@ func versionCmd(_ context.Context, args []string, _ func(string) string, stdout,
 		}
 		fmt.Fprintf(stdout, "revision %s (%s%s)\n", b.revision, b.time, mod)
 	}
-	fmt.Fprintf(stdout, "database schema %d (SQLite), %d (PostgreSQL)\n", sqlite.SchemaVersion, postgres.SchemaVersion)
+	// Stores of files first: the one a first start uses.
+	drivers := store.Drivers()
+	slices.SortStableFunc(drivers, func(a, b *store.Driver) int {
+		switch {
+		case a.File() == b.File():
+			return 0
+		case a.File():
+			return -1
+		}
+		return 1
+	})
+	var schemas []string
+	for _, d := range drivers {
+		schemas = append(schemas, fmt.Sprintf("%d (%s)", d.Schema, d.Name))
+	}
+	fmt.Fprintf(stdout, "database schema %s\n", strings.Join(schemas, ", "))
 	fmt.Fprintf(stdout, "%s %s/%s\n", b.goVersion, runtime.GOOS, runtime.GOARCH)
 	return nil
 }

@@ -19,47 +19,17 @@ import (
 	"golang.org/x/mod/sumdb/tlog"
 
 	"github.com/koekje/koekje/config"
-	"github.com/koekje/koekje/server"
 	"github.com/koekje/koekje/server/consent"
 	"github.com/koekje/koekje/server/proof"
+	"github.com/koekje/koekje/server/store"
 	"github.com/koekje/koekje/server/translog"
 )
 
-// Store is what the suite needs of a store: what the server, proof and the
-// commands use.
-type Store interface {
-	server.Store
-	proof.KeyStore
-	Secret(ctx context.Context, name string, n int) ([]byte, error)
-	// Sites lists the sites the database holds.
-	Sites(ctx context.Context) ([]string, error)
-	// SetClock sets the clock that stamps records.
-	SetClock(now func() time.Time)
-	// Lease takes a named lease for holder for ttl, if free, run out or
-	// holder's; it reports whether holder has it.
-	Lease(ctx context.Context, name, holder string, ttl time.Duration) (bool, error)
-	Close() error
-}
-
-// LogKeeper is a store that keeps the transparency log.
-type LogKeeper interface {
-	StartLog(ctx context.Context, origin string) (*translog.Signer, error)
-	LogOrigin(ctx context.Context) (string, error)
-	NewLogSigner(ctx context.Context, origin string) (*translog.Signer, error)
-	SaveWitnessed(ctx context.Context, size int64, cosigned []byte) error
-}
-
-// Integrator is a store whose records reach the log after their commit
-// (PostgreSQL): Integrate takes in every record committed so far.
-type Integrator interface {
-	Integrate(ctx context.Context) (int64, error)
-}
-
 // SyncLog waits until every record s committed so far is in the log: at
 // once on a store that logs records as it commits them.
-func SyncLog(t testing.TB, s Store) {
+func SyncLog(t testing.TB, s store.Store) {
 	t.Helper()
-	if in, ok := s.(Integrator); ok {
+	if in, ok := s.(store.Integrator); ok {
 		if _, err := in.Integrate(context.Background()); err != nil {
 			t.Fatalf("integrate the log: %v", err)
 		}
@@ -74,7 +44,7 @@ type Insider func(t *testing.T, db, statement string, args ...any)
 // Opener opens a store. With db "" it makes a fresh database; with the
 // name it returned before, it opens another store on that same database
 // (the first may still be open, or closed). Stores are closed when t ends.
-type Opener func(t *testing.T, db string) (s Store, name string)
+type Opener func(t *testing.T, db string) (s store.Store, name string)
 
 // Run runs every test of the suite against the store open makes; insider
 // changes its database as only someone outside the store could.
@@ -139,7 +109,7 @@ lines:
 
 // VerifyChain checks site's chain with every key of s and fails t unless
 // it verifies, returning the number of records.
-func VerifyChain(t testing.TB, s Store, site string) int64 {
+func VerifyChain(t testing.TB, s store.Store, site string) int64 {
 	t.Helper()
 	ctx := context.Background()
 	keys, err := s.Keys(ctx)
@@ -707,7 +677,7 @@ func testSessions(t *testing.T, open Opener) {
 			t.Fatal(err)
 		}
 	}
-	live := func(s Store, id []byte, at time.Time) bool {
+	live := func(s store.Store, id []byte, at time.Time) bool {
 		t.Helper()
 		ok, err := s.SessionLive(ctx, id, at)
 		if err != nil {
@@ -767,8 +737,8 @@ func testSharedKeys(t *testing.T, open Opener) {
 	if !keys[0].CreatedAt.Equal(k1.CreatedAt.Truncate(time.Microsecond)) {
 		t.Errorf("created_at %v read back as %v", k1.CreatedAt, keys[0].CreatedAt)
 	}
-	sa, _ := a.Secret(ctx, "visitor-token-key", 64)
-	sb, _ := b.Secret(ctx, "visitor-token-key", 64)
+	sa, _ := a.Secret(ctx, store.VisitorTokenSecret, 64)
+	sb, _ := b.Secret(ctx, store.VisitorTokenSecret, 64)
 	if len(sa) != 64 || !bytes.Equal(sa, sb) {
 		t.Error("two instances got different secrets")
 	}
@@ -903,7 +873,7 @@ func testLeases(t *testing.T, open Opener) {
 	a, name := open(t, "")
 	b, _ := open(t, name)
 	for _, step := range []struct {
-		s      Store
+		s      store.Store
 		holder string
 		ttl    time.Duration
 		want   bool
@@ -932,10 +902,7 @@ func testLeases(t *testing.T, open Opener) {
 func testLog(t *testing.T, open Opener) {
 	ctx := context.Background()
 	st, name := open(t, "")
-	db, ok := st.(LogKeeper)
-	if !ok {
-		t.Fatal("the store keeps no transparency log")
-	}
+	db := st
 	signer, err := db.StartLog(ctx, "koekje.test/log")
 	if err != nil {
 		t.Fatal(err)
@@ -1082,7 +1049,7 @@ func testLog(t *testing.T, open Opener) {
 
 	// Another store on the database carries the same log on.
 	st2, _ := open(t, name)
-	if _, err := st2.(LogKeeper).StartLog(ctx, "koekje.test/log"); err != nil {
+	if _, err := st2.StartLog(ctx, "koekje.test/log"); err != nil {
 		t.Fatal(err)
 	}
 	more := NewRecord("other", uuid.Nil)
@@ -1134,7 +1101,7 @@ func testLog(t *testing.T, open Opener) {
 			t.Fatal(err)
 		}
 	}
-	for _, s := range []Store{st, st2} {
+	for _, s := range []store.Store{st, st2} {
 		if got, err := s.LatestWitnessed(ctx); err != nil || !bytes.HasSuffix(got, []byte("— witness.test AAAA\n")) {
 			t.Errorf("latest witnessed: %q, %v", got, err)
 		}
@@ -1245,12 +1212,12 @@ func testScanReports(t *testing.T, open Opener) {
 
 // A log keeps the name it was made with for life: a later start under
 // another public URL signs under the first name with the same key, and
-// naming it otherwise is refused (issue 23: the log renamed itself at each
-// start under another address).
+// naming it otherwise is refused: a log must not rename itself at a start
+// under another address.
 func testLogNamedForLife(t *testing.T, open Opener) {
 	ctx := context.Background()
 	db, name := open(t, "")
-	lk := db.(LogKeeper)
+	lk := db
 	if o, err := lk.LogOrigin(ctx); err != nil || o != "" {
 		t.Fatalf("a new database's log name: %q, %v; want none", o, err)
 	}
@@ -1265,7 +1232,7 @@ func testLogNamedForLife(t *testing.T, open Opener) {
 	db.Close()
 
 	again, _ := open(t, name)
-	lk = again.(LogKeeper)
+	lk = again
 	signer, err := lk.StartLog(ctx, "consent.example.nl/log")
 	if err != nil {
 		t.Fatal(err)

@@ -1,18 +1,20 @@
-package consent
+package store
 
 import (
 	"time"
 
 	"github.com/google/uuid"
+
+	"github.com/koekje/koekje/server/consent"
 )
 
-// What one store hands another when a deployment moves (koekje
-// migrate-store): rows as stored, so the copy answers as the original did.
+// The rows one store hands another when a deployment moves (koekje
+// migrate-store), as stored, so the copy answers as the original did.
 
 // StoredRecord is a record with the index key of its consent ID, as
-// stored (see IDs).
+// stored: the key the stores mint the consent ID from (package consent).
 type StoredRecord struct {
-	Record
+	consent.Record
 	ConsentKey uuid.UUID
 }
 
@@ -31,7 +33,8 @@ type Version struct {
 	CreatedAt  time.Time
 }
 
-// RequestID is a client-made request ID and the record it made.
+// RequestID is a client-made request ID (its keyed hash, as stored) and
+// the record it made.
 type RequestID struct {
 	Site, RequestID string
 	Seq             int64

@@ -83,7 +83,3 @@ func macQueuedBefore(ctx context.Context, pool *pgxpool.Pool, k logMAC) error {
 	k.queueMACs(b, sites, seqs, hashes)
 	return pool.SendBatch(ctx, b).Close()
 }
-
-// KeyFile is the key file that seals the store's secrets; what is kept
-// beside it (the log's reference) is sealed under it too.
-func (db *DB) KeyFile() *keyfile.Key { return db.kek }

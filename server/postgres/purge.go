@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -106,4 +107,42 @@ func deleteUnusedTexts(ctx context.Context, tx pgx.Tx) error {
 			return nil
 		}
 	}
+}
+
+// LastCheckpoint returns the newest checkpoint of site, or nil.
+func (db *DB) LastCheckpoint(ctx context.Context, site string) (*consent.Checkpoint, error) {
+	cps, err := db.checkpoints(ctx, site, 1)
+	if err != nil || len(cps) == 0 {
+		return nil, err
+	}
+	return cps[0], nil
+}
+
+// Checkpoints returns every purge checkpoint of site, newest first.
+func (db *DB) Checkpoints(ctx context.Context, site string) ([]*consent.Checkpoint, error) {
+	return db.checkpoints(ctx, site, math.MaxInt32)
+}
+
+func (db *DB) checkpoints(ctx context.Context, site string, limit int) ([]*consent.Checkpoint, error) {
+	return checkpoints(ctx, db.pool, site, limit)
+}
+
+// checkpoints is DB.checkpoints through q.
+func checkpoints(ctx context.Context, q querier, site string, limit int) ([]*consent.Checkpoint, error) {
+	rows, err := q.Query(ctx, `SELECT seq, hash, created_at, coalesce(key_id, ''), signature, log_index FROM checkpoints
+		WHERE site = $1 ORDER BY seq DESC LIMIT $2`, site, limit)
+	if err != nil {
+		return nil, fmt.Errorf("checkpoints: %w", err)
+	}
+	defer rows.Close()
+	var out []*consent.Checkpoint
+	for rows.Next() {
+		cp := consent.Checkpoint{Site: site}
+		if err := rows.Scan(&cp.Seq, &cp.Hash, &cp.CreatedAt, &cp.KeyID, &cp.Signature, &cp.LogIndex); err != nil {
+			return nil, fmt.Errorf("checkpoints: %w", err)
+		}
+		cp.CreatedAt = cp.CreatedAt.UTC()
+		out = append(out, &cp)
+	}
+	return out, rows.Err()
 }

@@ -394,3 +394,32 @@ func (c *textCache) reset() {
 	clear(c.hashes)
 	c.bytes = 0
 }
+
+// maxBatch bounds one transaction; the batching window is the previous
+// commit.
+const maxBatch = 512
+
+// Batch yielding, as in the SQLite store.
+const (
+	yieldFrom   = 8
+	batchYields = 2
+)
+
+type head struct {
+	seq  int64
+	hash []byte
+	at   time.Time
+}
+
+func (db *DB) onFlush(size int, d time.Duration, err error) {
+	if err == nil {
+		db.nudgeLog()
+	}
+	if db.onCommit != nil {
+		db.onCommit(size, d, err)
+	}
+}
+
+// Retries counts the batches retried because another writer moved a
+// chain's head (or a text) under them.
+func (db *DB) Retries() int64 { return db.retries.Load() }

@@ -11,7 +11,6 @@ import (
 	"golang.org/x/mod/sumdb/tlog"
 
 	"github.com/koekje/koekje/server/consent"
-	"github.com/koekje/koekje/server/keyfile"
 	"github.com/koekje/koekje/server/store"
 	"github.com/koekje/koekje/server/translog"
 )
@@ -501,7 +500,3 @@ func (db *DB) NewLogSigner(ctx context.Context, origin string) (*translog.Signer
 	}
 	return translog.NewSigner(origin, seed)
 }
-
-// KeyFile is the key file that seals the store's secrets; what is kept
-// beside it (the log's reference) is sealed under it too.
-func (db *DB) KeyFile() *keyfile.Key { return db.kek }

@@ -190,7 +190,7 @@ func TestScanFailsOnViolation(t *testing.T) {
 	if !errors.Is(err, ErrFailed) || errors.Is(err, ErrInconclusive) {
 		t.Fatalf("scan: %v, want a failure (exit code 1)\n%s", err, stdout)
 	}
-	if !regexp.MustCompile(`koekje scan: \d+ page visits in 5 profiles, [0-9.]+m?s: fail\n`).MatchString(stdout) {
+	if !regexp.MustCompile(`koekje scan: \d+ page visits in 5 profiles, (\d+m)?[0-9.]+m?s: fail\n`).MatchString(stdout) {
 		t.Errorf("no count of the visits at the end:\n%s", stdout)
 	}
 	report, recorded, ok := strings.Cut(stdout, "recorded scan ")

@@ -642,7 +642,7 @@ func TestSitemap(t *testing.T) {
 // BenchmarkTwentyPages times the scan of a 20-page site found through its
 // links, in the shared browser and in browsers of its own, as koekje
 // scan does: the figure the README quotes, taken on demand (go test
-// ./server/scan -run '^$' -bench TwentyPages) rather than in every run. A
+// ./server/scan/chromium -run '^$' -bench TwentyPages) rather than in every run. A
 // time is not asserted: the machines are shared and noisy.
 func BenchmarkTwentyPages(b *testing.B) {
 	if skipReason != "" {

@@ -343,44 +343,6 @@ func (db *DB) NextLink(ctx context.Context, site string, seq int64) ([]byte, err
 	return link, nil
 }
 
-// LastCheckpoint returns the newest checkpoint of site, or nil.
-func (db *DB) LastCheckpoint(ctx context.Context, site string) (*consent.Checkpoint, error) {
-	cps, err := db.checkpoints(ctx, site, 1)
-	if err != nil || len(cps) == 0 {
-		return nil, err
-	}
-	return cps[0], nil
-}
-
-// Checkpoints returns every purge checkpoint of site, newest first.
-func (db *DB) Checkpoints(ctx context.Context, site string) ([]*consent.Checkpoint, error) {
-	return db.checkpoints(ctx, site, math.MaxInt32)
-}
-
-func (db *DB) checkpoints(ctx context.Context, site string, limit int) ([]*consent.Checkpoint, error) {
-	return checkpoints(ctx, db.pool, site, limit)
-}
-
-// checkpoints is DB.checkpoints through q.
-func checkpoints(ctx context.Context, q querier, site string, limit int) ([]*consent.Checkpoint, error) {
-	rows, err := q.Query(ctx, `SELECT seq, hash, created_at, coalesce(key_id, ''), signature, log_index FROM checkpoints
-		WHERE site = $1 ORDER BY seq DESC LIMIT $2`, site, limit)
-	if err != nil {
-		return nil, fmt.Errorf("checkpoints: %w", err)
-	}
-	defer rows.Close()
-	var out []*consent.Checkpoint
-	for rows.Next() {
-		cp := consent.Checkpoint{Site: site}
-		if err := rows.Scan(&cp.Seq, &cp.Hash, &cp.CreatedAt, &cp.KeyID, &cp.Signature, &cp.LogIndex); err != nil {
-			return nil, fmt.Errorf("checkpoints: %w", err)
-		}
-		cp.CreatedAt = cp.CreatedAt.UTC()
-		out = append(out, &cp)
-	}
-	return out, rows.Err()
-}
-
 // Stats counts choices per UTC day: by action, with GPC, and per category granted.
 func (db *DB) Stats(ctx context.Context, f consent.Filter, categories []string) ([]consent.DayStats, error) {
 	lo, hi, err := seqRange(ctx, db.pool, f.Site, f.From, f.To)
@@ -428,39 +390,6 @@ func (db *DB) Stats(ctx context.Context, f consent.Filter, categories []string) 
 	return out, rows.Err()
 }
 
-// Versions lists the hashes of the banner versions stored for site,
-// oldest first.
-func (db *DB) Versions(ctx context.Context, site string) ([]string, error) {
-	rows, err := db.pool.Query(ctx, `SELECT hash FROM versions WHERE site = $1 ORDER BY created_at, hash`, site)
-	if err != nil {
-		return nil, fmt.Errorf("versions: %w", err)
-	}
-	return pgx.CollectRows(rows, pgx.RowTo[string])
-}
-
-// VersionsUsed lists the banner versions a site's records refer to, with
-// when each was first and last chosen under, newest first.
-func (db *DB) VersionsUsed(ctx context.Context, site string) ([]consent.VersionUse, error) {
-	rows, err := db.pool.Query(ctx, `SELECT t.value, min(r.recorded_at), max(r.recorded_at), count(*)
-		FROM records r JOIN texts t ON t.hash = r.config_hash WHERE r.site = $1
-		GROUP BY t.value ORDER BY max(r.recorded_at) DESC`, site)
-	if err != nil {
-		return nil, fmt.Errorf("versions used: %w", err)
-	}
-	defer rows.Close()
-	var out []consent.VersionUse
-	for rows.Next() {
-		var v consent.VersionUse
-		var hash []byte
-		if err := rows.Scan(&hash, &v.First, &v.Last, &v.Records); err != nil {
-			return nil, err
-		}
-		v.Hash, v.First, v.Last = string(hash), v.First.UTC(), v.Last.UTC()
-		out = append(out, v)
-	}
-	return out, rows.Err()
-}
-
 // Sites lists the sites the database holds: those with a chain (records
 // now or before a purge), banner versions or purge checkpoints.
 func (db *DB) Sites(ctx context.Context) ([]string, error) {
@@ -470,66 +399,4 @@ func (db *DB) Sites(ctx context.Context) ([]string, error) {
 		return nil, fmt.Errorf("sites: %w", err)
 	}
 	return pgx.CollectRows(rows, pgx.RowTo[string])
-}
-
-// Lease takes the lease name for holder until now+ttl, if it is free, has
-// run out, or is holder's already; it reports whether holder has it.
-// The upsert's row lock decides between instances that try at once.
-func (db *DB) Lease(ctx context.Context, name, holder string, ttl time.Duration) (bool, error) {
-	var got string
-	err := db.pool.QueryRow(ctx, `INSERT INTO leases (name, holder, until) VALUES ($1, $2, now() + $3::interval)
-		ON CONFLICT (name) DO UPDATE SET holder = excluded.holder, until = excluded.until
-		WHERE leases.until < now() OR leases.holder = excluded.holder
-		RETURNING holder`, name, holder, ttl.String()).Scan(&got)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return false, nil
-	}
-	if err != nil {
-		return false, fmt.Errorf("lease %s: %w", name, err)
-	}
-	return got == holder, nil
-}
-
-// Failures reads a network's failed-token count, last failure and block.
-func (db *DB) Failures(ctx context.Context, network string) (count int, last, until time.Time, err error) {
-	err = db.pool.QueryRow(ctx, `SELECT count, last, until FROM token_failures WHERE network = $1`, network).Scan(&count, &last, &until)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return 0, time.Time{}, time.Time{}, nil
-	}
-	if err != nil {
-		return 0, time.Time{}, time.Time{}, fmt.Errorf("token failures: %w", err)
-	}
-	return count, last, until, nil
-}
-
-// AddFailure replaces a network's count with what next makes of it, in one
-// transaction holding the row's lock, so failures at several instances at
-// once all count. Rows of networks quiet for a day are swept now and then.
-func (db *DB) AddFailure(ctx context.Context, network string, next func(count int, last, until time.Time) (int, time.Time, time.Time)) error {
-	tx, err := db.pool.Begin(ctx)
-	if err != nil {
-		return fmt.Errorf("token failures: %w", err)
-	}
-	defer tx.Rollback(ctx)
-	if _, err := tx.Exec(ctx, `INSERT INTO token_failures (network, count, last, until) VALUES ($1, 0, 'epoch', 'epoch')
-		ON CONFLICT (network) DO NOTHING`, network); err != nil {
-		return fmt.Errorf("token failures: %w", err)
-	}
-	var (
-		count       int
-		last, until time.Time
-	)
-	if err := tx.QueryRow(ctx, `SELECT count, last, until FROM token_failures WHERE network = $1 FOR UPDATE`, network).Scan(&count, &last, &until); err != nil {
-		return fmt.Errorf("token failures: %w", err)
-	}
-	count, last, until = next(count, last, until)
-	if _, err := tx.Exec(ctx, `UPDATE token_failures SET count = $2, last = $3, until = $4 WHERE network = $1`, network, count, last, until); err != nil {
-		return fmt.Errorf("token failures: %w", err)
-	}
-	if count == 1 { // a new count: sweep networks that went quiet
-		if _, err := tx.Exec(ctx, `DELETE FROM token_failures WHERE greatest(last, until) < now() - interval '1 day'`); err != nil {
-			return fmt.Errorf("token failures: %w", err)
-		}
-	}
-	return tx.Commit(ctx)
 }

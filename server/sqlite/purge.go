@@ -1,0 +1,122 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/koekje/koekje/server/consent"
+)
+
+// Purge deletes site's records from before the given time in one
+// transaction with the checkpoint that lets the chain still verify.
+func (db *DB) Purge(ctx context.Context, site string, before time.Time, sign func(*consent.Checkpoint) error) (int64, error) {
+	tx, err := db.write.BeginTx(ctx, nil)
+	if err != nil {
+		return 0, fmt.Errorf("purge: %w", err)
+	}
+	defer tx.Rollback()
+	cp := &consent.Checkpoint{Site: site, CreatedAt: time.Now().UTC().Truncate(time.Microsecond)}
+	end, err := seqAt(ctx, tx, site, before)
+	if err != nil {
+		return 0, err
+	}
+	err = tx.QueryRowContext(ctx, `SELECT seq, hash FROM records WHERE site = ? AND seq < ?
+		ORDER BY seq DESC LIMIT 1`, site, end).Scan(&cp.Seq, &cp.Hash)
+	if errors.Is(err, sql.ErrNoRows) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, fmt.Errorf("purge: %w", err)
+	}
+	if err := sign(cp); err != nil {
+		return 0, err
+	}
+	if _, err := tx.ExecContext(ctx, `INSERT INTO checkpoints (site, seq, hash, created_at, key_id, signature)
+		VALUES (?, ?, ?, ?, ?, ?)`, cp.Site, cp.Seq, cp.Hash, cp.CreatedAt.UnixMicro(), cp.KeyID, cp.Signature); err != nil {
+		return 0, fmt.Errorf("purge: checkpoint: %w", err)
+	}
+	// Everything up to the checkpoint goes, so the chain that stays starts
+	// right after it; so do the request IDs of what went.
+	var last int64
+	if err := tx.QueryRowContext(ctx, `SELECT id FROM records WHERE site = ? AND seq = ?`, site, cp.Seq).Scan(&last); err != nil {
+		return 0, fmt.Errorf("purge: %w", err)
+	}
+	res, err := tx.ExecContext(ctx, `DELETE FROM records WHERE site = ? AND seq <= ?`, site, cp.Seq)
+	if err != nil {
+		return 0, fmt.Errorf("purge: delete: %w", err)
+	}
+	n, _ := res.RowsAffected()
+	if _, err := tx.ExecContext(ctx, `DELETE FROM requests WHERE site = ? AND record <= ?`, site, last); err != nil {
+		return 0, fmt.Errorf("purge: request ids: %w", err)
+	}
+	// The purged records' leaves stay in the log, but lose their salts:
+	// nothing links them to anyone any more. The checkpoint names the
+	// last one, so verification knows those leaves have no records.
+	if _, err := tx.ExecContext(ctx, `UPDATE log_leaves SET salt = NULL, record = NULL WHERE site = ? AND record <= ?`, site, last); err != nil {
+		return 0, fmt.Errorf("purge: log salts: %w", err)
+	}
+	if _, err := tx.ExecContext(ctx, `UPDATE checkpoints SET log_index = (SELECT max(idx) FROM log_leaves WHERE site = ? AND record IS NULL)
+		WHERE site = ? AND seq = ?`, site, site, cp.Seq); err != nil {
+		return 0, fmt.Errorf("purge: checkpoint: %w", err)
+	}
+	// Page URLs and user agents that no remaining record refers to go too,
+	// and writers are told to forget the ids they cached.
+	if _, err := tx.ExecContext(ctx, `DELETE FROM texts WHERE id NOT IN
+		(SELECT url FROM records UNION SELECT user_agent FROM records UNION SELECT config_hash FROM records)`); err != nil {
+		return 0, fmt.Errorf("purge: texts: %w", err)
+	}
+	if _, err := tx.ExecContext(ctx, `UPDATE counters SET value = value + 1 WHERE name = 'texts_generation'`); err != nil {
+		return 0, fmt.Errorf("purge: %w", err)
+	}
+	if err := tx.Commit(); err != nil {
+		return 0, fmt.Errorf("purge: commit: %w", err)
+	}
+	// secure_delete overwrote the deleted content in the pages the purge
+	// wrote to the log; truncating the log lets no old frame keep it.
+	if _, err := db.write.ExecContext(ctx, `PRAGMA wal_checkpoint(TRUNCATE)`); err != nil {
+		db.log.Warn("purge: checkpoint the log", "err", err)
+	}
+	return n, nil
+}
+
+// LastCheckpoint returns the newest checkpoint of site, or nil.
+func (db *DB) LastCheckpoint(ctx context.Context, site string) (*consent.Checkpoint, error) {
+	cps, err := db.checkpoints(ctx, site, 1)
+	if err != nil || len(cps) == 0 {
+		return nil, err
+	}
+	return cps[0], nil
+}
+
+// Checkpoints returns every purge checkpoint of site, newest first.
+func (db *DB) Checkpoints(ctx context.Context, site string) ([]*consent.Checkpoint, error) {
+	return db.checkpoints(ctx, site, -1)
+}
+
+func (db *DB) checkpoints(ctx context.Context, site string, limit int) ([]*consent.Checkpoint, error) {
+	rows, err := db.read.QueryContext(ctx, `SELECT seq, hash, created_at, key_id, signature, log_index FROM checkpoints
+		WHERE site = ? ORDER BY seq DESC LIMIT ?`, site, limit)
+	if err != nil {
+		return nil, fmt.Errorf("checkpoints: %w", err)
+	}
+	defer rows.Close()
+	var out []*consent.Checkpoint
+	for rows.Next() {
+		cp := consent.Checkpoint{Site: site}
+		var created int64
+		var kid sql.NullString
+		var idx sql.NullInt64
+		if err := rows.Scan(&cp.Seq, &cp.Hash, &created, &kid, &cp.Signature, &idx); err != nil {
+			return nil, fmt.Errorf("checkpoints: %w", err)
+		}
+		cp.CreatedAt, cp.KeyID = time.UnixMicro(created).UTC(), kid.String
+		if idx.Valid {
+			cp.LogIndex = &idx.Int64
+		}
+		out = append(out, &cp)
+	}
+	return out, rows.Err()
+}

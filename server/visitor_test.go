@@ -40,8 +40,8 @@ func TestRequestIDMakesRetriesIdempotent(t *testing.T) {
 		t.Fatalf("retry with the old token: %d %s", b.status, b.body)
 	}
 	// Once a newer choice replaced it, a request ID answers nothing: no
-	// token for the visitor's newest record (issue 25: an old request ID
-	// was a lasting key to the visitor's history).
+	// token for the visitor's newest record: an old request ID must be
+	// no lasting key to the visitor's history.
 	replay := do(t, s, "POST", "/api/v1/consents", body, "Content-Type", "application/json")
 	if replay.status != 409 || strings.Contains(string(replay.body), `"token"`) || replay.json(t)["error"].(map[string]any)["field"] != "request_id" {
 		t.Errorf("a replay of the first request ID after a newer choice: %d %s, want 409 without a token", replay.status, replay.body)

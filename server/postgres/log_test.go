@@ -510,8 +510,8 @@ func TestLogTakesInOlderRecords(t *testing.T) {
 // A record inserted with psql, hashed and linked as the write path does,
 // is queued by the trigger like any other, but it never gets a leaf: not
 // from this integrator, not after a restart; verify reports it as
-// not_in_log (issue 23: the trigger queued it and the log took it in
-// without any restart).
+// not_in_log. (The danger: the trigger queues it, and a log that took in
+// every queued row would give it a leaf without any restart.)
 func TestForgedRowNeverLogged(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()

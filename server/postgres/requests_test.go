@@ -11,8 +11,7 @@ import (
 )
 
 // A request ID is kept only as a keyed hash; one stored in the clear by an
-// older schema is hashed by the Open that migrates, and still found
-// (issue 25).
+// older schema is hashed by the Open that migrates, and still found.
 func TestRequestIDsStoredHashed(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()

@@ -16,8 +16,8 @@ import (
 // A receipt carries its record's canonical encoding: verify-receipt
 // recomputes the record's hash from it and holds the claims against it, so
 // a receipt whose claims say other than the record its hash commits to
-// fails even with a valid signature (issue 25: a receipt claimed
-// accept_all beside the hash of a withdrawal).
+// fails even with a valid signature: say, a receipt claiming accept_all
+// beside the hash of a withdrawal.
 func TestReceiptRecordRehashed(t *testing.T) {
 	t.Parallel()
 	key, err := proof.NewKey(time.Now())

@@ -56,8 +56,8 @@ func verifyLog(t *testing.T, db *sqlite.DB, site, logKey string) *proof.Result {
 
 // A record slipped into the database with a valid hash and link, by a
 // writer that bypassed the log, never gets a leaf: not at the next start,
-// not at the one after (issue 23: every start took such records into the
-// log, and verify then said ok). Records written before the log was made
+// not at the one after (a start that took such records into the log
+// would make verify say ok). Records written before the log was made
 // are taken in once, when it is made.
 func TestForgedRecordNeverLogged(t *testing.T) {
 	t.Parallel()

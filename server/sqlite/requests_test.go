@@ -17,8 +17,9 @@ import (
 
 // A request ID is kept only as a keyed hash: the database file holds no
 // trace of it, and one stored in the clear by an older schema is hashed
-// when the database is opened, and still found (issue 25: anyone with a
-// copy of the file could replay request IDs for visitors' tokens).
+// when the database is opened, and still found: a request ID in the
+// clear would let anyone with a copy of the file replay it for a
+// visitor's token.
 func TestRequestIDsStoredHashed(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()

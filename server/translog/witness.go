@@ -3,12 +3,15 @@ package translog
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"crypto/ed25519"
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"io"
+	"net/http"
 	"strconv"
 	"strings"
 	"time"
@@ -229,4 +232,24 @@ func ParseAddCheckpoint(body []byte) (*AddCheckpoint, error) {
 		return nil, errors.New("no old line")
 	}
 	return r, sc.Err()
+}
+
+// Witnessed fetches the newest checkpoint the witness cosigned for origin and checks the log's signature and the witness's cosignature.
+func (wc *WitnessClient) Witnessed(ctx context.Context, origin, logKey string) ([]byte, error) {
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, "GET", strings.TrimSuffix(wc.URL, "/")+"/checkpoint?origin="+origin, nil)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
+	if resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("witness %s: %s: %s", wc.URL, resp.Status, strings.TrimSpace(string(body)))
+	}
+	if _, names, err := OpenWitnessed(body, logKey, []string{wc.Key}); err != nil || len(names) != 1 {
+		return nil, fmt.Errorf("witness %s: its checkpoint does not carry its own cosignature and the log's signature: %v", wc.URL, err)
+	}
+	return body, nil
 }

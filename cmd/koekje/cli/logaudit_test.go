@@ -82,13 +82,13 @@ func TestLogAudit(t *testing.T) {
 		postTo(site)
 	}
 	key, _ := db.LogAuditKey(ctx, "demo")
-	audit := func(args ...string) (logAudit, error) {
+	audit := func(args ...string) (translog.AuditResult, error) {
 		var out bytes.Buffer
 		err := Run(ctx, append([]string{"log-audit", "--url", ts.URL, "--log-key", signer.VerifierKey(), "--allow-unwitnessed"}, args...),
 			func(k string) string {
 				return map[string]string{"KOEKJE_LOG_AUDIT_STATE": filepath.Join(dir, "state")}[k]
 			}, &out, &out)
-		var res logAudit
+		var res translog.AuditResult
 		dec := json.NewDecoder(&out)
 		dec.Decode(&res)
 		rest, _ := io.ReadAll(io.MultiReader(dec.Buffered(), &out))
@@ -204,11 +204,11 @@ func TestLogAuditState(t *testing.T) {
 		return nil
 	}
 	state := filepath.Join(dir, "state")
-	audit := func(args ...string) (logAudit, error) {
+	audit := func(args ...string) (translog.AuditResult, error) {
 		t.Helper()
 		var out bytes.Buffer
 		err := Run(ctx, append([]string{"log-audit", "--url", ts.URL, "--state", state}, args...), func(string) string { return "" }, &out, &out)
-		var res logAudit
+		var res translog.AuditResult
 		json.NewDecoder(&out).Decode(&res)
 		return res, err
 	}

@@ -58,8 +58,9 @@ func healthy(base string) bool {
 // another host serves the same log under the same key and says so at
 // start; verify (offline and the route) agrees; naming the log otherwise
 // with keys log-key is refused. A new log on a public address needs the
-// public URL it is named after (issue 23: the log renamed itself, its
-// routes answered 500 and the verify route 409 until the next record).
+// public URL it is named after. (A log that renamed itself at a start
+// would answer 500 on its routes and 409 on the verify route until the
+// next record.)
 func TestLogNamedForLife(t *testing.T) {
 	t.Parallel()
 	db := filepath.Join(t.TempDir(), "k.db")

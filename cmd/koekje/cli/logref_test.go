@@ -11,6 +11,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/koekje/koekje/server/translog"
 )
 
 // copyFiles copies the database's files (a backup taken while it is
@@ -55,7 +57,7 @@ func serveErr(t *testing.T, env map[string]string, args ...string) error {
 	return <-done
 }
 
-// The server never signs a fork of its own log (issue 23): a backup taken
+// The server never signs a fork of its own log: a backup taken
 // at 19 leaves, restored after the public log reached 37, is refused at
 // start, naming both sizes, instead of being signed on from 19; so is a
 // tail cut in the database alone, and a log that is not empty without the
@@ -110,7 +112,7 @@ func TestNoForkAfterRestore(t *testing.T) {
 	env = map[string]string{"KOEKJE_DB": filepath.Join(cut, "k.db"), "KOEKJE_ADMIN_TOKEN": adminToken, "KOEKJE_RATE_LIMIT": "0"}
 	base, logs, stop := serveUntil(t, env)
 	postN(t, base, 5)
-	time.Sleep(2 * referenceEvery) // the reference follows the log
+	time.Sleep(2 * translog.ReferenceEvery) // the reference follows the log
 	raw, err = sql.Open("sqlite3", "file:"+env["KOEKJE_DB"]+"?_busy_timeout=5000")
 	if err != nil {
 		t.Fatal(err)

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/koekje/koekje/server/store"
+	"github.com/koekje/koekje/server/translog"
 )
 
 // migrateStoreCmd copies a SQLite store into an empty PostgreSQL database,
@@ -115,7 +116,7 @@ func migrateStoreCmd(ctx context.Context, args []string, getenv func(string) str
 	}
 	// The copied log, verified above, is what the target's instances
 	// extend: its newest checkpoint is their reference.
-	if err := referenceCopied(imp.KeyFile(), copied, c.LogKey()); err != nil {
+	if err := translog.ReferenceCopied(imp.KeyFile(), copied, c.LogKey()); err != nil {
 		return err
 	}
 	return enc.Encode(sum)

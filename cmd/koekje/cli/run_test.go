@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/koekje/koekje/config"
+	"github.com/koekje/koekje/server"
 	"github.com/koekje/koekje/server/consent"
 	"github.com/koekje/koekje/server/proof"
 	"github.com/koekje/koekje/server/sqlite"
@@ -291,7 +292,7 @@ func TestRetentionSignsWithCurrentKey(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	purgeExpired(ctx, slog.New(slog.DiscardHandler), cfg, db, time.Now(), keys)
+	server.PurgeExpired(ctx, slog.New(slog.DiscardHandler), cfg, db, time.Now(), keys)
 	cp, err := db.LastCheckpoint(ctx, "demo")
 	if err != nil || cp == nil {
 		t.Fatalf("no checkpoint after the purge: %v", err)

@@ -117,7 +117,7 @@ func serveCmd(ctx context.Context, args []string, getenv func(string) string, st
 	if err != nil {
 		return fmt.Errorf("transparency log: %w", err)
 	}
-	ref, err := checkLogState(ctx, db, log, logKey, witnesses, *acceptLogState)
+	ref, err := translog.CheckLogState(ctx, db, db.KeyFile(), log, logKey, witnesses, *acceptLogState)
 	if err != nil {
 		return fmt.Errorf("transparency log: %w", err)
 	}
@@ -126,7 +126,7 @@ func serveCmd(ctx context.Context, args []string, getenv func(string) string, st
 	}
 	var degraded atomic.Value
 	degraded.Store("")
-	go keepReference(ctx, db, log, logKey, ref, &degraded)
+	go translog.KeepReference(ctx, db, log, logKey, ref, &degraded)
 	var wg *translog.Witnessing // set below, before serving, when witnesses are configured
 	degradedWhy := func() string {
 		var why []string
@@ -173,7 +173,7 @@ func serveCmd(ctx context.Context, args []string, getenv func(string) string, st
 	current.Store(srv)
 	var sites atomic.Pointer[config.Config]
 	sites.Store(cfg)
-	go retention(ctx, log, sites.Load, db, keys)
+	go server.Retention(ctx, log, leaseHolder(), sites.Load, db, keys)
 	// A key rotated by another instance, or by koekje keys rotate, signs
 	// here within seconds.
 	go keys.Watch(ctx, 5*time.Second, func(err error) { log.Warn("reading the signing keys", "err", err) })
@@ -229,7 +229,7 @@ serving:
 	if err := hs.Shutdown(sctx); err != nil && !errors.Is(err, http.ErrServerClosed) {
 		return err
 	}
-	advanceReference(sctx, db, log, logKey, ref)
+	translog.AdvanceReference(sctx, db, log, logKey, ref)
 	return db.Close()
 }
 
@@ -330,46 +330,8 @@ func newToken() string {
 	return base64.RawURLEncoding.EncodeToString(b)
 }
 
-// retention purges, once a day, the records of sites that the configuration
-// in use gives a retention period, leaving signed checkpoints so the chains still verify.
-// Of several instances on one database, the one holding the "retention"
-// lease does it; if it dies, another takes over when the lease runs out.
-func retention(ctx context.Context, log *slog.Logger, cfg func() *config.Config, db store.Store, keys *proof.Keys) {
-	holder := leaseHolder()
-	for {
-		if ok, err := db.Lease(ctx, "retention", holder, 23*time.Hour); err != nil {
-			log.Error("retention lease", "err", err)
-		} else if ok {
-			purgeExpired(ctx, log, cfg(), db, time.Now(), keys)
-		}
-		select {
-		case <-ctx.Done():
-			return
-		case <-time.After(24 * time.Hour):
-		}
-	}
-}
-
 // leaseHolder names this process for a lease.
 func leaseHolder() string {
 	host, _ := os.Hostname()
 	return fmt.Sprintf("%s/%d/%s", host, os.Getpid(), newToken()[:8])
-}
-
-// purgeExpired purges each site's records older than its retention period,
-// signing the checkpoints with the key current at that moment (the one an
-// admin may just have rotated to through the API).
-func purgeExpired(ctx context.Context, log *slog.Logger, cfg *config.Config, db store.Store, now time.Time, keys *proof.Keys) {
-	for _, s := range cfg.Sites {
-		if s.RetentionMonths == 0 {
-			continue
-		}
-		before := now.AddDate(0, -s.RetentionMonths, 0)
-		n, err := db.Purge(ctx, s.ID, before, keys.SignCheckpoint)
-		if err != nil {
-			log.Error("retention purge", "site", s.ID, "err", err)
-		} else if n > 0 {
-			log.Info("retention purge", "site", s.ID, "records", n, "before", before)
-		}
-	}
 }

@@ -59,7 +59,7 @@ func verifyCmd(ctx context.Context, args []string, getenv func(string) string, s
 	}
 	if len(witnesses) == 1 {
 		origin := strings.Split(*logKey, "+")[0]
-		if ref, err = witnessedCheckpoint(ctx, witnesses[0], origin, *logKey); err != nil {
+		if ref, err = witnesses[0].Witnessed(ctx, origin, *logKey); err != nil {
 			return err
 		}
 	}

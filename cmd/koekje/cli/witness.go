@@ -99,24 +99,3 @@ func witnessFlag(list *[]*translog.WitnessClient) func(string) error {
 		return nil
 	}
 }
-
-// witnessedCheckpoint fetches the newest checkpoint a witness cosigned for
-// origin and checks the log's signature and the witness's cosignature.
-func witnessedCheckpoint(ctx context.Context, wc *translog.WitnessClient, origin, logKey string) ([]byte, error) {
-	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-	defer cancel()
-	req, _ := http.NewRequestWithContext(ctx, "GET", strings.TrimSuffix(wc.URL, "/")+"/checkpoint?origin="+origin, nil)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return nil, err
-	}
-	defer resp.Body.Close()
-	body, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
-	if resp.StatusCode != http.StatusOK {
-		return nil, fmt.Errorf("witness %s: %s: %s", wc.URL, resp.Status, strings.TrimSpace(string(body)))
-	}
-	if _, names, err := translog.OpenWitnessed(body, logKey, []string{wc.Key}); err != nil || len(names) != 1 {
-		return nil, fmt.Errorf("witness %s: its checkpoint does not carry its own cosignature and the log's signature: %v", wc.URL, err)
-	}
-	return body, nil
-}

@@ -1,0 +1,299 @@
+package translog
+
+import (
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io/fs"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"golang.org/x/mod/sumdb/note"
+	"golang.org/x/mod/sumdb/tlog"
+)
+
+// AuditResult is what an Audit found.
+type AuditResult struct {
+	OK     bool   `json:"ok"`
+	Origin string `json:"origin"`
+	Size   int64  `json:"size"`
+	// Since is the size of the newest checkpoint the log was proven to
+	// extend: the one this auditor verified before, or the one --since kept.
+	Since int64 `json:"since,omitempty"`
+	// Witnesses are those of the pinned policy that cosigned the checkpoint.
+	Witnesses []string `json:"witnesses,omitempty"`
+	// Unwitnessed says the log's policy asks for no cosignature.
+	Unwitnessed bool `json:"unwitnessed,omitempty"`
+	// State is the directory that keeps what this auditor pinned and saw.
+	State string `json:"state"`
+	// Site and its leaves, found with the site's audit key.
+	Site   string  `json:"site,omitempty"`
+	Leaves []int64 `json:"leaves,omitempty"`
+	Error  string  `json:"error,omitempty"`
+}
+
+// Audit checks a log from its public tiles alone (koekje log-audit): the
+// published checkpoint's signature and cosignatures under the log's
+// witness policy, that the tiles rebuild its root, that it extends every
+// checkpoint this auditor verified before (and Since), and, with a site's
+// audit key, which leaves are that site's.
+//
+// Like Go's checksum-database client, it keeps a state directory per log:
+// the log's key and policy, pinned on first use, the newest checkpoint it
+// verified, and the entry bundles it verified. A later run fails on another
+// key, on a weaker policy (unless AcceptPolicy), and on a log smaller
+// than, or not extending, what it saw before: a rollback needs no Since.
+type Audit struct {
+	Tiles *Remote
+	// StateDir keeps each log's state, in a directory of its own.
+	StateDir string
+	// LogKey is the verifier key the caller pinned (required the first
+	// time, then kept in the state); PolicyFile the witness policy they
+	// pinned ("": the log's own /log/policy, pinned on first use).
+	LogKey, PolicyFile string
+	// AcceptPolicy pins the log's policy even if it accepts what the
+	// pinned one did not; AllowUnwitnessed accepts a policy without
+	// witnesses.
+	AcceptPolicy, AllowUnwitnessed bool
+	// Since is a checkpoint file the caller kept: the log must extend it.
+	Since string
+	// AuditKey is a site's audit key, hex, to list its leaves with.
+	AuditKey string
+	// Count, if set, counts the leaves checked as they go.
+	Count func(n int64)
+
+	dir string // this log's state
+}
+
+// file names in a log's state directory
+const (
+	stateKey        = "key"
+	statePolicy     = "policy"
+	stateCheckpoint = "checkpoint"
+)
+
+// Run audits the log into res.
+func (a *Audit) Run(res *AuditResult) error {
+	signed, err := a.Tiles.Get("checkpoint")
+	if err != nil {
+		return err
+	}
+	origin, _, _ := strings.Cut(string(signed), "\n")
+	if origin == "" || strings.ContainsAny(origin, "\x00") {
+		return errors.New("the log's checkpoint names no origin")
+	}
+	a.dir = filepath.Join(a.StateDir, url.PathEscape(origin))
+	res.State = a.dir
+	if err := a.pinKey(origin); err != nil {
+		return err
+	}
+	policy, err := a.pinPolicy()
+	if err != nil {
+		return err
+	}
+	res.Unwitnessed = policy.Unwitnessed()
+	cp, names, clean, err := policy.Open(signed)
+	res.Origin, res.Size, res.Witnesses = cp.Origin, cp.Size, names
+	if err != nil {
+		return err
+	}
+	tree := tlog.Tree{N: cp.Size, Hash: cp.Hash}
+	hashes := tlog.TileHashReader(tree, a.Tiles)
+	var refs []string // where each reference comes from
+	var olds []Checkpoint
+	if b, err := os.ReadFile(filepath.Join(a.dir, stateCheckpoint)); err == nil {
+		old, _, err := OpenCheckpoint(b, a.LogKey)
+		if err != nil {
+			return fmt.Errorf("the checkpoint kept in %s: %w", a.dir, err)
+		}
+		refs, olds = append(refs, "the checkpoint this auditor verified before"), append(olds, old)
+	} else if !errors.Is(err, fs.ErrNotExist) {
+		return err
+	}
+	if a.Since != "" {
+		kept, err := os.ReadFile(a.Since)
+		if err != nil {
+			return err
+		}
+		old, _, err := OpenCheckpoint(kept, a.LogKey)
+		if err != nil {
+			return fmt.Errorf("--since: %w", err)
+		}
+		refs, olds = append(refs, "the kept checkpoint"), append(olds, old)
+	}
+	for i, old := range olds {
+		if old.Size > cp.Size {
+			return fmt.Errorf("the log has %d leaves, fewer than the %d of %s: it was rolled back or forked", cp.Size, old.Size, refs[i])
+		}
+		p, err := tlog.ProveTree(cp.Size, old.Size, hashes)
+		if err == nil {
+			err = tlog.CheckTree(p, cp.Size, cp.Hash, old.Size, old.Hash)
+		}
+		if err != nil {
+			return fmt.Errorf("the log does not extend %s of size %d: %w", refs[i], old.Size, err)
+		}
+		res.Since = max(res.Since, old.Size)
+	}
+	bundles, err := a.checkEntries(cp, res)
+	if err != nil {
+		return err
+	}
+	// All checked: keep the new tiles and the checkpoint, which extends
+	// every one seen before.
+	for path, data := range bundles {
+		file := filepath.Join(a.dir, filepath.FromSlash(path))
+		if partial := filepath.Dir(file); strings.HasSuffix(partial, ".p") {
+			os.RemoveAll(partial) // only the newest partial bundle is kept
+		}
+		if err := writeState(file, data); err != nil {
+			return err
+		}
+	}
+	return writeState(filepath.Join(a.dir, stateCheckpoint), clean)
+}
+
+// pinKey holds the log's key against the one pinned in the state, pinning
+// it on first use. A log has one key for life: another one fails.
+func (a *Audit) pinKey(origin string) error {
+	b, err := os.ReadFile(filepath.Join(a.dir, stateKey))
+	pinned := strings.TrimSpace(string(b))
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		if a.LogKey == "" {
+			return fmt.Errorf("no key pinned for %s in %s: give --log-key the first time", origin, a.StateDir)
+		}
+		if v, err := note.NewVerifier(a.LogKey); err != nil || v.Name() != origin {
+			return fmt.Errorf("--log-key is not a key of the log %s", origin)
+		}
+		return writeState(filepath.Join(a.dir, stateKey), []byte(a.LogKey+"\n"))
+	case err != nil:
+		return err
+	case a.LogKey != "" && a.LogKey != pinned:
+		return fmt.Errorf("--log-key is not the key pinned for %s in %s (%s): a log keeps its key for life", origin, a.dir, pinned)
+	}
+	a.LogKey = pinned
+	return nil
+}
+
+// pinPolicy reads the log's witness policy (--policy, or the log's own) and
+// holds it against the one pinned in the state: a weaker one fails unless
+// --accept-policy re-pins it; one at least as strict is pinned.
+func (a *Audit) pinPolicy() (*Policy, error) {
+	var (
+		text []byte
+		err  error
+	)
+	if a.PolicyFile != "" {
+		text, err = os.ReadFile(a.PolicyFile)
+	} else {
+		text, err = a.Tiles.Get("policy")
+	}
+	if err != nil {
+		return nil, fmt.Errorf("the log's witness policy: %w", err)
+	}
+	policy, err := ParsePolicy(text)
+	if err != nil {
+		return nil, err
+	}
+	if !policy.HasLog(a.LogKey) {
+		return nil, fmt.Errorf("the witness policy does not name the pinned key %s", a.LogKey)
+	}
+	path := filepath.Join(a.dir, statePolicy)
+	if b, err := os.ReadFile(path); err == nil {
+		pinned, err := ParsePolicy(b)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", path, err)
+		}
+		if werr := policy.WeakerThan(pinned); werr != nil && !a.AcceptPolicy {
+			return nil, fmt.Errorf("the log's witness policy is weaker than the one pinned in %s: %w (give --accept-policy to pin it if you trust the change)", path, werr)
+		}
+	} else if !errors.Is(err, fs.ErrNotExist) {
+		return nil, err
+	}
+	if policy.Unwitnessed() && !a.AllowUnwitnessed {
+		return nil, errors.New("the log has no witnesses (quorum none): its checkpoints rest on its own signature alone; give --allow-unwitnessed to accept that")
+	}
+	return policy, writeState(path, policy.Encode())
+}
+
+// writeState writes a state file atomically (0600 in a 0700 directory).
+func writeState(path string, data []byte) error {
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return err
+	}
+	tmp, err := os.CreateTemp(filepath.Dir(path), ".tmp-*")
+	if err != nil {
+		return err
+	}
+	_, err = tmp.Write(data)
+	if err == nil {
+		err = tmp.Sync()
+	}
+	if cerr := tmp.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(tmp.Name(), path)
+	}
+	if err != nil {
+		os.Remove(tmp.Name())
+	}
+	return err
+}
+
+// checkEntries rebuilds the checkpoint's root from every entry bundle and
+// lists the site's leaves; it returns the bundles by tile path.
+func (a *Audit) checkEntries(cp Checkpoint, res *AuditResult) (map[string][]byte, error) {
+	bundles := map[string][]byte{}
+	// Every entry, rebuilt into the tree, must give the checkpoint's root.
+	var (
+		b      TreeBuilder
+		tagger *SiteTagger
+	)
+	if a.AuditKey != "" {
+		k, err := hex.DecodeString(a.AuditKey)
+		if err != nil || len(k) != 32 {
+			return nil, errors.New("--audit-key: want 64 hex digits")
+		}
+		tagger = NewSiteTagger(k)
+	}
+	for n := int64(0); n < cp.Size; n += 1 << TileHeight {
+		w := min(cp.Size-n, 1<<TileHeight)
+		path := TilePath(tlog.Tile{H: TileHeight, L: -1, N: n >> TileHeight, W: int(w)})
+		// A full bundle verified before is read from the state; it is
+		// checked again with the rest, against today's root.
+		data, err := os.ReadFile(filepath.Join(a.dir, filepath.FromSlash(path)))
+		if err != nil || w < 1<<TileHeight {
+			if data, err = a.Tiles.Get(path); err != nil {
+				return nil, err
+			}
+			bundles[path] = data
+		}
+		entries, err := ParseEntryBundle(data)
+		if err != nil || int64(len(entries)) != w {
+			return nil, fmt.Errorf("entry bundle at %d: %d entries, %v", n, len(entries), err)
+		}
+		if a.Count != nil {
+			a.Count(int64(len(entries)))
+		}
+		for i, e := range entries {
+			b.Add(e)
+			if tagger == nil {
+				continue
+			}
+			l, err := ParseLeaf(e)
+			if err != nil {
+				return nil, fmt.Errorf("leaf %d: %w", n+int64(i), err)
+			}
+			if l.SiteTag == tagger.Tag(n+int64(i)) {
+				res.Leaves = append(res.Leaves, n+int64(i))
+			}
+		}
+	}
+	if b.Root() != cp.Hash {
+		return nil, errors.New("the entries do not rebuild the checkpoint's root")
+	}
+	return bundles, nil
+}

@@ -72,11 +72,13 @@ func TestEvidencePackInBrowser(t *testing.T) {
 	var v struct {
 		OK             bool `json:"ok"`
 		CheckedAgainst struct {
-			Cosigners []string `json:"cosigned_by"`
+			Cosigners   []string `json:"cosigned_by"`
+			Unwitnessed bool     `json:"unwitnessed"`
 		} `json:"checked_against"`
 	}
 	json.Unmarshal(files["verification.json"], &v)
-	if !v.OK || len(v.CheckedAgainst.Cosigners) != 1 || v.CheckedAgainst.Cosigners[0] != "witness.test" ||
+	if !v.OK || len(v.CheckedAgainst.Cosigners) != 1 || v.CheckedAgainst.Cosigners[0] != "witness.test" || v.CheckedAgainst.Unwitnessed ||
+		bytes.Contains(files["README.txt"], []byte("NO WITNESSES")) ||
 		!bytes.Contains(files["checkpoint.txt"], []byte("\n— witness.test ")) {
 		t.Fatalf("the pack does not carry the witnessed checkpoint: %s\n%s", files["verification.json"], files["checkpoint.txt"])
 	}

@@ -180,7 +180,10 @@ func TestEvidencePack(t *testing.T) {
 	}
 
 	var v struct {
-		OK      bool `json:"ok"`
+		OK             bool `json:"ok"`
+		CheckedAgainst struct {
+			Unwitnessed bool `json:"unwitnessed"`
+		} `json:"checked_against"`
 		Records []struct {
 			Rehashed bool `json:"rehashed"`
 			Receipt  struct {
@@ -191,8 +194,13 @@ func TestEvidencePack(t *testing.T) {
 	if err := json.Unmarshal(files["verification.json"], &v); err != nil || !v.OK || len(v.Records) != 3 || !v.Records[2].Receipt.OK {
 		t.Errorf("verification.json: %v %s", err, files["verification.json"])
 	}
+	// A log without witnesses: the pack says so plainly, in both languages.
+	if !v.CheckedAgainst.Unwitnessed {
+		t.Errorf("verification.json does not say the log has no witnesses: %s", files["verification.json"])
+	}
 	readme := string(files["README.txt"])
-	for _, want := range []string{"BEWIJSPAKKET", "EVIDENCE PACK", id, "koekje verify-receipt", "3 record(s)"} {
+	for _, want := range []string{"BEWIJSPAKKET", "EVIDENCE PACK", id, "koekje verify-receipt", "3 record(s)",
+		"THIS LOG HAS NO WITNESSES", "DIT LOGBOEK HEEFT GEEN GETUIGEN"} {
 		if !strings.Contains(readme, want) {
 			t.Errorf("README.txt lacks %q", want)
 		}

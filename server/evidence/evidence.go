@@ -24,6 +24,7 @@ import (
 	"github.com/koekje/koekje/config"
 	"github.com/koekje/koekje/server/consent"
 	"github.com/koekje/koekje/server/proof"
+	"github.com/koekje/koekje/server/translog"
 )
 
 // Pack is everything one pack holds, gathered by the server.
@@ -94,6 +95,10 @@ type Verification struct {
 		// (policy.txt): the log and the quorum of witnesses its checkpoint
 		// needs.
 		WitnessPolicy string `json:"witness_policy,omitempty"`
+		// Unwitnessed says plainly that the policy asks for no
+		// cosignature ("quorum none"): the checkpoint is signed by the
+		// company alone.
+		Unwitnessed bool `json:"unwitnessed,omitempty"`
 	} `json:"checked_against"`
 	Records  []RecordCheck  `json:"records"`
 	Versions []VersionCheck `json:"banner_versions"`
@@ -236,6 +241,9 @@ func (p *Pack) verification() *Verification {
 		}
 	}
 	v.CheckedAgainst.WitnessPolicy = string(p.Policy)
+	if pol, err := translog.ParsePolicy(p.Policy); err == nil {
+		v.CheckedAgainst.Unwitnessed = pol.Unwitnessed()
+	}
 	for i, r := range p.Records {
 		rc := RecordCheck{Sequence: r.Seq, RecordID: r.RecordID.String(), Action: r.Action,
 			Rehashed: bytes.Equal(consent.RecordHash(r), r.Hash), Receipt: p.Checks[i]}

@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/uuid"
 	"github.com/transparency-dev/merkle/proof"
 	"github.com/transparency-dev/merkle/rfc6962"
 	"golang.org/x/mod/sumdb/tlog"
@@ -24,6 +25,7 @@ import (
 	"github.com/koekje/koekje/server"
 	"github.com/koekje/koekje/server/postgres"
 	kproof "github.com/koekje/koekje/server/proof"
+	"github.com/koekje/koekje/server/store/storetest"
 	"github.com/koekje/koekje/server/translog"
 	"github.com/koekje/koekje/server/witness"
 )
@@ -230,5 +232,90 @@ func TestServeLogWithWitness(t *testing.T) {
 	res, _ = kproof.Verify(ctx, a, "demo", pubs, ids)
 	if err := kproof.VerifyLog(ctx, a, res, logKey, auditKey, published[0]); err != nil || res.OK || res.Reason != kproof.LogMismatch {
 		t.Fatalf("against the cosigned checkpoint: %+v %v", res, err)
+	}
+}
+
+// Of two instances, only the lease holder hears the witnesses; when they
+// stop cosigning, the other instance learns it from the store: once the
+// witnessed checkpoint has lagged behind the log's newest for longer than
+// Stale, its Degraded (what /healthz and the console show) says so, and
+// it clears when a cosigned checkpoint catches up.
+func TestWitnessFailureSeenByEveryInstance(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	a, dsn := open(t, "")
+	b, _ := open(t, dsn)
+	signer := startLog(t, a, false)
+	startLog(t, b, false)
+	logKey := signer.VerifierKey()
+	w, err := witness.Open(filepath.Join(t.TempDir(), "w.db"), "witness.test", []string{logKey}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	var down atomic.Bool
+	ws := httptest.NewServer(http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
+		if down.Load() {
+			http.Error(rw, "the witness is down", http.StatusServiceUnavailable)
+			return
+		}
+		w.Handler().ServeHTTP(rw, r)
+	}))
+	defer ws.Close()
+	witnessing := func(db *postgres.DB, holder string) *translog.Witnessing {
+		return &translog.Witnessing{Store: db, LogKey: logKey, Policy: 1, Client: http.DefaultClient,
+			Witnesses: []*translog.WitnessClient{{URL: ws.URL, Key: w.VerifierKey()}},
+			Lease:     func(ctx context.Context) (bool, error) { return db.Lease(ctx, "witnessing", holder, time.Hour) },
+			Stale:     time.Minute, Log: slog.New(slog.DiscardHandler)}
+	}
+	holder, other := witnessing(a, "a"), witnessing(b, "b")
+	appendSome := func(n int) {
+		for range n {
+			if err := a.Append(ctx, storetest.NewRecord("demo", uuid.Nil)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if _, err := b.Integrate(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	appendSome(3)
+	if ok, err := a.Lease(ctx, "witnessing", "a", time.Hour); err != nil || !ok {
+		t.Fatalf("a takes the lease: %v %v", ok, err)
+	}
+	if err := holder.Once(ctx); err != nil {
+		t.Fatal(err)
+	}
+	t0 := time.Now()
+	if err := other.Watch(ctx, t0); err != nil || other.Degraded() != "" {
+		t.Fatalf("with the witnessed checkpoint at the log's newest: %v, %q", err, other.Degraded())
+	}
+
+	down.Store(true)
+	appendSome(2)
+	if err := holder.Once(ctx); err == nil || !strings.Contains(holder.Degraded(), "the witness is down") {
+		t.Fatalf("the holder hears the witness fail: %v, %q", err, holder.Degraded())
+	}
+	for _, at := range []time.Duration{0, 30 * time.Second, 61 * time.Second} {
+		if err := other.Watch(ctx, t0.Add(at)); err != nil {
+			t.Fatal(err)
+		}
+		got := other.Degraded()
+		if lagging := at > time.Minute; lagging != strings.Contains(got, "cosigned no checkpoint beyond size 3") || lagging != strings.Contains(got, "reached 5") {
+			t.Fatalf("%s after the log outgrew its witnessed checkpoint, the other instance says %q", at, got)
+		}
+	}
+	// The instance that does not hold the lease takes no part in it: it
+	// sent nothing and its round only watches.
+	if err := other.Watch(ctx, t0.Add(2*time.Minute)); err != nil || other.Degraded() == "" {
+		t.Fatalf("still lagging: %v %q", err, other.Degraded())
+	}
+
+	down.Store(false)
+	if err := holder.Once(ctx); err != nil || holder.Degraded() != "" {
+		t.Fatalf("the witness is back: %v, %q", err, holder.Degraded())
+	}
+	if err := other.Watch(ctx, t0.Add(3*time.Minute)); err != nil || other.Degraded() != "" {
+		t.Fatalf("a cosigned checkpoint caught up, the other instance still says %v %q", err, other.Degraded())
 	}
 }

@@ -25,6 +25,9 @@ type WitnessedStore interface {
 	LogHashes(ctx context.Context, indexes []int64) ([]tlog.Hash, error)
 	// SaveWitnessed keeps a checkpoint with the cosignatures it gathered.
 	SaveWitnessed(ctx context.Context, size int64, cosigned []byte) error
+	// LatestWitnessed returns the newest checkpoint the witnesses
+	// cosigned, or nil.
+	LatestWitnessed(ctx context.Context) ([]byte, error)
 }
 
 // WitnessClient is one witness the log sends its checkpoints to.
@@ -59,8 +62,22 @@ type Witnessing struct {
 	// Observe, when set, hears the outcome of every request to a witness:
 	// a nil error for a cosignature that verified. It feeds a metric.
 	Observe func(url string, err error)
-	done    int64 // size last witnessed
-	mu      sync.Mutex
+	// Stale, with Lease, is how long the witnessed checkpoint may lag
+	// behind the log's newest before an instance that does not hold the
+	// lease says so in Degraded: only the holder hears the witnesses, and
+	// the others learn of its trouble from the store. Run makes it three
+	// rounds and a witness's timeout when zero.
+	Stale time.Duration
+	done  int64 // size last witnessed
+	mu    sync.Mutex
+	// lag is what an instance without the lease saw of the witnessed
+	// checkpoint: its size, since when it lags the log's newest, and the
+	// degraded state it makes; mu guards it.
+	lag struct {
+		size  int64
+		since time.Time
+		why   string
+	}
 }
 
 // Degraded says which witnesses refused or did not answer the last
@@ -75,6 +92,9 @@ func (w *Witnessing) Degraded() string {
 		if wc.failing != "" {
 			why = append(why, "witness "+wc.URL+" does not cosign the log's checkpoints: "+wc.failing)
 		}
+	}
+	if w.lag.why != "" {
+		why = append(why, w.lag.why)
 	}
 	return strings.Join(why, "; ")
 }
@@ -106,6 +126,9 @@ func (w *Witnessing) outcome(wc *WitnessClient, size int64, err error) {
 
 // Run witnesses the newest checkpoint every interval, when the log grew.
 func (w *Witnessing) Run(ctx context.Context, every time.Duration) {
+	if w.Stale == 0 {
+		w.Stale = 3*every + w.timeout()
+	}
 	for {
 		if err := w.round(ctx); err != nil && ctx.Err() == nil && !errors.Is(err, ErrWitnesses) {
 			w.Log.Warn("witnessing", "err", err)
@@ -122,11 +145,71 @@ func (w *Witnessing) Run(ctx context.Context, every time.Duration) {
 func (w *Witnessing) round(ctx context.Context) error {
 	if w.Lease != nil {
 		ok, err := w.Lease(ctx)
-		if err != nil || !ok {
+		if err != nil {
 			return err
 		}
+		if !ok {
+			return w.Watch(ctx, time.Now())
+		}
+		w.mu.Lock()
+		w.lag.since, w.lag.why = time.Time{}, "" // its own outcomes count now
+		w.mu.Unlock()
 	}
 	return w.Once(ctx)
+}
+
+// timeout bounds one witness's answer.
+func (w *Witnessing) timeout() time.Duration {
+	if w.Timeout == 0 {
+		return 10 * time.Second
+	}
+	return w.Timeout
+}
+
+// Watch is what an instance that does not send checkpoints (it does not
+// hold the lease) does instead: it reads the store's newest checkpoint and
+// newest witnessed one, and once the witnessed one has lagged behind for
+// longer than Stale at now, Degraded says so, with an ERROR line; an INFO
+// line when it catches up.
+func (w *Witnessing) Watch(ctx context.Context, now time.Time) error {
+	signed, err := w.Store.LatestCheckpoint(ctx)
+	if err != nil || signed == nil {
+		return err
+	}
+	cp, _, err := OpenCheckpoint(signed, w.LogKey)
+	if err != nil {
+		return err
+	}
+	var size int64
+	if ws, err := w.Store.LatestWitnessed(ctx); err != nil {
+		return err
+	} else if ws != nil {
+		wcp, _, err := OpenCheckpoint(ws, w.LogKey)
+		if err != nil {
+			return err
+		}
+		size = wcp.Size
+	}
+	log := w.Log
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	switch {
+	case size >= cp.Size:
+		if w.lag.why != "" {
+			log.Info("the witnesses cosign the log's checkpoints again", "size", size)
+		}
+		w.lag.since, w.lag.why = time.Time{}, ""
+	case w.lag.since.IsZero() || w.lag.size != size:
+		w.lag.size, w.lag.since = size, now // it lags from now, or moved on
+	case now.Sub(w.lag.since) > w.Stale && w.lag.why == "":
+		w.lag.why = fmt.Sprintf("the witnesses have cosigned no checkpoint beyond size %d for %s while the log reached %d: the instance sending checkpoints to them says why in its log",
+			size, now.Sub(w.lag.since).Round(time.Second), cp.Size)
+		log.Error("the log's witnessed checkpoint lags behind its newest", "witnessed_size", size, "size", cp.Size, "since", w.lag.since)
+	}
+	return nil
 }
 
 // Once sends the newest checkpoint to every witness and saves it with their
@@ -195,11 +278,7 @@ func (w *Witnessing) send(ctx context.Context, wc *WitnessClient, cp Checkpoint,
 			}
 			req.Proof = p
 		}
-		timeout := w.Timeout
-		if timeout == 0 {
-			timeout = 10 * time.Second
-		}
-		ctx, cancel := context.WithTimeout(ctx, timeout)
+		ctx, cancel := context.WithTimeout(ctx, w.timeout())
 		hreq, _ := http.NewRequestWithContext(ctx, "POST", strings.TrimSuffix(wc.URL, "/")+"/add-checkpoint", bytes.NewReader(req.Encode()))
 		resp, err := w.Client.Do(hreq)
 		if err != nil {

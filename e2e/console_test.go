@@ -33,7 +33,7 @@ func TestConsole(t *testing.T) {
 		t.Fatal(err)
 	}
 	if err := store.AddScan(context.Background(), &consent.Scan{Site: "demo", StartedAt: time.Now(), ConfigHash: "sha256:0",
-		Violations: 1, URLs: []string{hostURL + "/"}, Report: report}); err != nil {
+		Verdict: consent.ScanFail, Violations: 1, URLs: []string{hostURL + "/"}, Report: report}); err != nil {
 		t.Fatal(err)
 	}
 

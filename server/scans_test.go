@@ -32,7 +32,7 @@ func recordScan(t *testing.T, db *sqlite.DB, site, configHash string, started ti
 	if err := r.Write(&js, "json", false); err != nil {
 		t.Fatal(err)
 	}
-	sc := &consent.Scan{Site: site, StartedAt: started, ConfigHash: configHash, Violations: len(r.Violations),
+	sc := &consent.Scan{Site: site, StartedAt: started, ConfigHash: configHash, Verdict: r.Verdict(false), Violations: len(r.Violations),
 		Undeclared: len(r.Undeclared), URLs: r.Pages, Report: js.Bytes()}
 	if err := db.AddScan(context.Background(), sc); err != nil {
 		t.Fatal(err)
@@ -188,5 +188,39 @@ func TestConsoleScans(t *testing.T) {
 	b.post("/admin/logout", url.Values{"csrf": {csrfOf(t, dash)}})
 	if resp, _ := b.get("/admin/sites/shop/scans/" + failing.ID.String()); resp.StatusCode != 303 {
 		t.Errorf("report download after sign-out: %d", resp.StatusCode)
+	}
+}
+
+// A scan that could not scan every page is inconclusive: the console never
+// words it clean nor failed, and lists what could not be scanned.
+func TestConsoleInconclusiveScan(t *testing.T) {
+	t.Parallel()
+	var db *sqlite.DB
+	s := newServerWith(t, func(d *serverDeps) { db = d.Store.(*sqlite.DB) })
+	r := &scan.Report{Site: "demo", ConfigHash: s.Bundle("demo").Hash, Started: time.Date(2026, 11, 20, 6, 0, 0, 0, time.UTC),
+		Pages: []string{"http://shop.test/"}, Undeclared: []scan.Finding{}, Stale: []scan.Finding{},
+		Violations: []scan.Finding{{Kind: scan.KindError, Profile: scan.Rejected, Page: "http://shop.test/contact",
+			Message: "the page could not be scanned: it did not settle within 20s"}}}
+	if r.Verdict(false) != scan.VerdictInconclusive {
+		t.Fatalf("the report's verdict: %s", r.Verdict(false))
+	}
+	var js bytes.Buffer
+	if err := r.Write(&js, "json", false); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.AddScan(context.Background(), &consent.Scan{Site: "demo", StartedAt: r.Started, ConfigHash: r.ConfigHash,
+		Verdict: r.Verdict(false), Violations: len(r.Violations), URLs: r.Pages, Report: js.Bytes()}); err != nil {
+		t.Fatal(err)
+	}
+	b := newBrowser(t, s)
+	dash := b.signIn()
+	if !strings.Contains(dash, "Inconclusive: not every page was scanned") || strings.Contains(dash, "Fails:") || strings.Contains(dash, `<span class="ok">Clean</span>`) {
+		t.Errorf("dashboard:\n%s", dash)
+	}
+	_, page := b.get("/admin/sites/demo")
+	if !strings.Contains(page, "was inconclusive: not every page could be scanned, so it does not show the site clean") ||
+		!strings.Contains(page, "it did not settle within 20s") || !strings.Contains(page, `<span class="bad">Inconclusive</span>`) ||
+		strings.Contains(page, "found no violations") {
+		t.Errorf("site page:\n%s", page)
 	}
 }

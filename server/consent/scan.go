@@ -23,7 +23,10 @@ type Scan struct {
 	RecordedAt time.Time `json:"recorded_at"` // when it was stored, by the store's clock
 	// ConfigHash is the banner version (config_hash of records) the scan
 	// held the pages against.
-	ConfigHash string   `json:"config_hash"`
+	ConfigHash string `json:"config_hash"`
+	// Verdict is ScanClean, ScanFail or ScanInconclusive: not every
+	// page could be scanned, so the scan shows nothing clean.
+	Verdict    string   `json:"verdict"`
 	Violations int      `json:"violations"`
 	Undeclared int      `json:"undeclared"`
 	Stale      int      `json:"stale"`
@@ -33,9 +36,27 @@ type Scan struct {
 	Report json.RawMessage `json:"-"`
 }
 
-// Clean reports whether the scan found no violations: undeclared and stale
-// cookies are warnings.
-func (s *Scan) Clean() bool { return s.Violations == 0 }
+// The verdicts of a scan.
+const (
+	ScanClean = "clean"
+	// ScanFail: violations, or under --strict undeclared or stale cookies.
+	ScanFail = "fail"
+	// ScanInconclusive: nothing failed, but a page could not be scanned,
+	// or not all it did was kept, so the scan does not show the site clean.
+	ScanInconclusive = "inconclusive"
+)
+
+// Clean reports whether the scan showed the site clean: every page
+// scanned and no violation (undeclared and stale cookies are warnings).
+func (s *Scan) Clean() bool { return s.Verdict == ScanClean }
+
+// Inconclusive reports whether the scan could not scan every page.
+func (s *Scan) Inconclusive() bool { return s.Verdict == ScanInconclusive }
+
+// VerdictSQL is what a stored scan's verdict is read as: scans recorded
+// before verdicts were stored have none, and fail with a violation, else
+// count as clean, as they were shown then.
+const VerdictSQL = `COALESCE(verdict, CASE WHEN violations > 0 THEN 'fail' ELSE 'clean' END)`
 
 // Validate checks what a store needs of a scan before it stores it.
 func (s *Scan) Validate() error {
@@ -44,6 +65,10 @@ func (s *Scan) Validate() error {
 		return FieldErrorf(EINVALID, "site", "required")
 	case s.StartedAt.IsZero():
 		return FieldErrorf(EINVALID, "started_at", "required")
+	case s.Verdict != ScanClean && s.Verdict != ScanFail && s.Verdict != ScanInconclusive:
+		return FieldErrorf(EINVALID, "verdict", "want clean, fail or inconclusive")
+	case s.Verdict == ScanClean && s.Violations > 0:
+		return FieldErrorf(EINVALID, "verdict", "clean with %d violations", s.Violations)
 	case s.Violations < 0 || s.Undeclared < 0 || s.Stale < 0:
 		return FieldErrorf(EINVALID, "violations", "counts must not be negative")
 	case len(s.Report) == 0 || !json.Valid(s.Report):

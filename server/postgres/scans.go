@@ -26,8 +26,8 @@ func (db *DB) AddScan(ctx context.Context, s *consent.Scan) error {
 	}
 	now := db.now().UTC().Truncate(time.Microsecond)
 	if _, err := db.pool.Exec(ctx, `INSERT INTO scans (id, site, started_at, recorded_at, config_hash,
-		violations, undeclared, stale, urls, report) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`,
-		id, s.Site, s.StartedAt.UTC().Truncate(time.Microsecond), now, s.ConfigHash,
+		verdict, violations, undeclared, stale, urls, report) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`,
+		id, s.Site, s.StartedAt.UTC().Truncate(time.Microsecond), now, s.ConfigHash, s.Verdict,
 		s.Violations, s.Undeclared, s.Stale, urls, []byte(s.Report)); err != nil {
 		return fmt.Errorf("add scan: %w", err)
 	}
@@ -35,7 +35,7 @@ func (db *DB) AddScan(ctx context.Context, s *consent.Scan) error {
 	return nil
 }
 
-const scanColumns = `id, site, started_at, recorded_at, config_hash, violations, undeclared, stale, urls`
+var scanColumns = `id, site, started_at, recorded_at, config_hash, ` + consent.VerdictSQL + `, violations, undeclared, stale, urls`
 
 // Scans lists site's recorded scans, newest first, without their reports:
 // up to limit of them recorded before the scan before (uuid.Nil: from the
@@ -89,7 +89,7 @@ func (db *DB) ScanReport(ctx context.Context, site string, id uuid.UUID) (*conse
 
 func scanScan(rows pgx.Rows, extra ...any) (*consent.Scan, error) {
 	var s consent.Scan
-	if err := rows.Scan(append([]any{&s.ID, &s.Site, &s.StartedAt, &s.RecordedAt, &s.ConfigHash,
+	if err := rows.Scan(append([]any{&s.ID, &s.Site, &s.StartedAt, &s.RecordedAt, &s.ConfigHash, &s.Verdict,
 		&s.Violations, &s.Undeclared, &s.Stale, &s.URLs}, extra...)...); err != nil {
 		return nil, fmt.Errorf("scan row: %w", err)
 	}

@@ -260,6 +260,10 @@ var migrations = []string{
 		FOR EACH ROW EXECUTE FUNCTION koekje_scans_append_only();`,
 	queueMACs,
 	hashedRequests,
+	`-- A scan's verdict, as koekje scan judged it: an inconclusive scan (a
+	-- page not scanned) is neither clean nor failed. Scans recorded before
+	-- have none (consent.VerdictSQL reads them).
+	ALTER TABLE scans ADD COLUMN IF NOT EXISTS verdict text CHECK (verdict IN ('clean', 'fail', 'inconclusive'));`,
 }
 
 // hashedRequests is the migration from which requests.request_id holds

@@ -12,6 +12,7 @@ import (
 	"golang.org/x/net/publicsuffix"
 
 	"github.com/koekje/koekje/config"
+	"github.com/koekje/koekje/server/consent"
 )
 
 // Report is a scan's outcome.
@@ -63,14 +64,14 @@ func (r *Report) Clean(strict bool) bool {
 
 // Verdicts of a scan.
 const (
-	VerdictClean = "clean"
+	VerdictClean = consent.ScanClean
 	// VerdictFail: violations, or under --strict undeclared or stale
 	// cookies.
-	VerdictFail = "fail"
+	VerdictFail = consent.ScanFail
 	// VerdictInconclusive: nothing failed, but a page could not be
 	// scanned, or not all it did was kept, so the scan does not show that
 	// the site is clean.
-	VerdictInconclusive = "inconclusive"
+	VerdictInconclusive = consent.ScanInconclusive
 )
 
 // Verdict is the scan's outcome: a violation fails it whatever else

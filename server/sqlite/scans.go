@@ -27,8 +27,8 @@ func (db *DB) AddScan(ctx context.Context, s *consent.Scan) error {
 	}
 	now := db.Now().UTC().Truncate(time.Microsecond)
 	if _, err := db.write.ExecContext(ctx, `INSERT INTO scans (scan_id, site, started_at, recorded_at, config_hash,
-		violations, undeclared, stale, urls, report) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-		id[:], s.Site, s.StartedAt.UnixMicro(), now.UnixMicro(), s.ConfigHash,
+		verdict, violations, undeclared, stale, urls, report) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		id[:], s.Site, s.StartedAt.UnixMicro(), now.UnixMicro(), s.ConfigHash, s.Verdict,
 		s.Violations, s.Undeclared, s.Stale, string(urls), []byte(s.Report)); err != nil {
 		return fmt.Errorf("add scan: %w", err)
 	}
@@ -36,7 +36,7 @@ func (db *DB) AddScan(ctx context.Context, s *consent.Scan) error {
 	return nil
 }
 
-const scanColumns = `scan_id, site, started_at, recorded_at, config_hash, violations, undeclared, stale, urls`
+var scanColumns = `scan_id, site, started_at, recorded_at, config_hash, ` + consent.VerdictSQL + `, violations, undeclared, stale, urls`
 
 // Scans lists site's recorded scans, newest first, without their reports:
 // up to limit of them recorded before the scan before (uuid.Nil: from the
@@ -91,7 +91,7 @@ func scanScan(rows *sql.Rows, extra ...any) (*consent.Scan, error) {
 	var id []byte
 	var started, recorded int64
 	var urls string
-	if err := rows.Scan(append([]any{&id, &s.Site, &started, &recorded, &s.ConfigHash,
+	if err := rows.Scan(append([]any{&id, &s.Site, &started, &recorded, &s.ConfigHash, &s.Verdict,
 		&s.Violations, &s.Undeclared, &s.Stale, &urls}, extra...)...); err != nil {
 		return nil, fmt.Errorf("scan row: %w", err)
 	}

@@ -163,6 +163,21 @@ var migrations = []func(tx *sql.Tx, kek *keyfile.Key) error{
 	BEGIN SELECT RAISE(ABORT, 'scan reports are append-only'); END;`),
 	nameTheLog,
 	hashRequestIDs,
+	addScanVerdicts,
+}
+
+// addScanVerdicts keeps a scan's verdict, as koekje scan judged it: an
+// inconclusive scan (a page not scanned) is neither clean nor failed.
+// Scans recorded before have none (consent.VerdictSQL reads them). A
+// database that has the column already (a migration run again) is left as
+// it is.
+func addScanVerdicts(tx *sql.Tx, _ *keyfile.Key) error {
+	var has int
+	if err := tx.QueryRow(`SELECT count(*) FROM pragma_table_info('scans') WHERE name = 'verdict'`).Scan(&has); err != nil || has > 0 {
+		return err
+	}
+	_, err := tx.Exec(`ALTER TABLE scans ADD COLUMN verdict TEXT CHECK (verdict IN ('clean', 'fail', 'inconclusive'))`)
+	return err
 }
 
 // nameTheLog keeps the transparency log's name in the database: a log has

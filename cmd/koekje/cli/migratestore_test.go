@@ -231,7 +231,7 @@ func TestMigrateStore(t *testing.T) {
 		t.Fatal(err)
 	}
 	scan := &consent.Scan{Site: "shop", StartedAt: time.Now().Add(-time.Minute).UTC().Truncate(time.Microsecond), ConfigHash: "sha256:x",
-		Violations: 1, URLs: []string{"https://shop.example/", "https://shop.example/cart"}, Report: json.RawMessage(`{"violations":[{"cookie":"_ga"}]}`)}
+		Verdict: consent.ScanFail, Violations: 1, URLs: []string{"https://shop.example/", "https://shop.example/cart"}, Report: json.RawMessage(`{"violations":[{"cookie":"_ga"}]}`)}
 	if err := srcDB.AddScan(context.Background(), scan); err != nil {
 		t.Fatal(err)
 	}
@@ -319,7 +319,7 @@ func TestMigrateStore(t *testing.T) {
 		t.Errorf("the console session on the target: live %v (%v), %d copied", live, lerr, sum.Sessions)
 	}
 	if err != nil || !got.StartedAt.Equal(scan.StartedAt) || !got.RecordedAt.Equal(scan.RecordedAt) || string(got.Report) != string(scan.Report) ||
-		strings.Join(got.URLs, " ") != strings.Join(scan.URLs, " ") || got.Violations != 1 || sum.Scans != 1 {
+		strings.Join(got.URLs, " ") != strings.Join(scan.URLs, " ") || got.Violations != 1 || got.Verdict != consent.ScanFail || sum.Scans != 1 {
 		t.Errorf("the scan on the target: %v %+v, want %+v", err, got, scan)
 	}
 	for id, want := range lookups {

@@ -91,7 +91,7 @@ func scanCmd(ctx context.Context, args []string, getenv func(string) string, std
 		return err
 	}
 	if db != nil {
-		sc, err := recordScan(ctx, db, r, stderr)
+		sc, err := recordScan(ctx, db, r, *strict, stderr)
 		if err != nil {
 			return err
 		}
@@ -149,7 +149,7 @@ func writeReport(path string, r *scan.Report, format string, strict bool) error 
 // recordScan stores the report: the JSON report itself, and beside it what
 // the console lists without reading it. A report too large for the store
 // is stored without its profiles' details, and says so.
-func recordScan(ctx context.Context, db store.Store, r *scan.Report, stderr io.Writer) (*consent.Scan, error) {
+func recordScan(ctx context.Context, db store.Store, r *scan.Report, strict bool, stderr io.Writer) (*consent.Scan, error) {
 	var js bytes.Buffer
 	if err := r.Write(&js, "json", false); err != nil {
 		return nil, err
@@ -166,7 +166,7 @@ func recordScan(ctx context.Context, db store.Store, r *scan.Report, stderr io.W
 		fmt.Fprintf(stderr, "koekje scan: the report is %d bytes, over the store's limit of %d: it is recorded without the profiles' cookies, storage keys and requests (the findings are whole)\n",
 			whole, consent.MaxScanReport)
 	}
-	sc := &consent.Scan{Site: r.Site, StartedAt: r.Started, ConfigHash: r.ConfigHash,
+	sc := &consent.Scan{Site: r.Site, StartedAt: r.Started, ConfigHash: r.ConfigHash, Verdict: r.Verdict(strict),
 		Violations: len(r.Violations), Undeclared: len(r.Undeclared), Stale: len(r.Stale),
 		URLs: r.Pages, Report: js.Bytes()}
 	if err := db.AddScan(ctx, sc); err != nil {

@@ -132,7 +132,7 @@ func TestRecordLargeScan(t *testing.T) {
 		return r
 	}
 	var stderr bytes.Buffer
-	sc, err := recordScan(context.Background(), db, report(20000, 10), &stderr)
+	sc, err := recordScan(context.Background(), db, report(20000, 10), false, &stderr)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -145,7 +145,7 @@ func TestRecordLargeScan(t *testing.T) {
 		t.Errorf("recorded %d bytes, omitted %q, %d cookies, %d violations; stderr %q", len(sc.Report), back.Omitted,
 			len(back.Profiles[0].Cookies), len(back.Violations), stderr.String())
 	}
-	if _, err := recordScan(context.Background(), db, report(0, 40000), io.Discard); err == nil || !strings.Contains(err.Error(), "nothing was recorded") {
+	if _, err := recordScan(context.Background(), db, report(0, 40000), false, io.Discard); err == nil || !strings.Contains(err.Error(), "nothing was recorded") {
 		t.Errorf("a report too large even without details: %v", err)
 	}
 	if scans, err := db.Scans(context.Background(), "demo", uuid.Nil, 10); err != nil || len(scans) != 1 {

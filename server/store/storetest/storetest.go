@@ -1111,8 +1111,12 @@ func testLog(t *testing.T, open Opener) {
 // NewScan is a scan report of site as koekje scan --record stores it, with
 // n violations.
 func NewScan(site string, n int) *consent.Scan {
+	verdict := consent.ScanClean
+	if n > 0 {
+		verdict = consent.ScanFail
+	}
 	return &consent.Scan{Site: site, StartedAt: time.Date(2026, 11, 20, 9, 30, 15, 123456789, time.UTC),
-		ConfigHash: "sha256:" + string(bytes.Repeat([]byte("cd"), 32)), Violations: n, Undeclared: 1, Stale: 2,
+		ConfigHash: "sha256:" + string(bytes.Repeat([]byte("cd"), 32)), Verdict: verdict, Violations: n, Undeclared: 1, Stale: 2,
 		URLs:   []string{"https://example.nl/", "https://example.nl/contact"},
 		Report: []byte(fmt.Sprintf(`{"site": %q, "violations": [%s], "undeclared": [], "stale": []}`, site, strings.Repeat(`{"kind":"cookie"},`, n)+`{"kind":"banner"}`)),
 	}
@@ -1144,6 +1148,9 @@ func testScanReports(t *testing.T, open Opener) {
 		func(s *consent.Scan) { s.Report = []byte(`{"site":`) },
 		func(s *consent.Scan) { s.Site = "" },
 		func(s *consent.Scan) { s.Violations = -1 },
+		func(s *consent.Scan) { s.Verdict = "" },
+		func(s *consent.Scan) { s.Verdict = "passed" },
+		func(s *consent.Scan) { s.Violations = 1 }, // and still clean
 	} {
 		sc := NewScan("demo", 0)
 		bad(sc)
@@ -1165,8 +1172,18 @@ func testScanReports(t *testing.T, open Opener) {
 		strings.Join(g.URLs, " ") != strings.Join(w.URLs, " ") || g.Report != nil || g.Clean() {
 		t.Errorf("listed scan %+v, want the fields of %+v without the report", g, w)
 	}
-	if !got[2].Clean() {
+	if !got[2].Clean() || got[0].Verdict != consent.ScanFail {
 		t.Errorf("a scan without violations is not clean: %+v", got[2])
+	}
+	// An inconclusive scan (a page not scanned) is stored as such: neither
+	// clean nor failed, whatever its counts.
+	unsure := NewScan("unsure", 0)
+	unsure.Verdict = consent.ScanInconclusive
+	if err := db.AddScan(ctx, unsure); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := db.Scans(ctx, "unsure", uuid.Nil, 1); err != nil || len(got) != 1 || got[0].Clean() || !got[0].Inconclusive() {
+		t.Errorf("an inconclusive scan read back as %+v, %v", got, err)
 	}
 	page, err := db.Scans(ctx, "demo", got[0].ID, 1)
 	if err != nil || len(page) != 1 || page[0].ID != demo[1].ID {

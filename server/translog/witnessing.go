@@ -172,11 +172,7 @@ func (w *Witnessing) timeout() time.Duration {
 // longer than Stale at now, Degraded says so, with an ERROR line; an INFO
 // line when it catches up.
 func (w *Witnessing) Watch(ctx context.Context, now time.Time) error {
-	signed, err := w.Store.LatestCheckpoint(ctx)
-	if err != nil || signed == nil {
-		return err
-	}
-	cp, _, err := OpenCheckpoint(signed, w.LogKey)
+	cp, _, err := Latest(ctx, w.Store, w.LogKey)
 	if err != nil {
 		return err
 	}

@@ -38,7 +38,10 @@ func migrateStoreCmd(ctx context.Context, args []string, getenv func(string) str
 		return errors.New("--key-file is required: the key file that will seal the secrets in the PostgreSQL database (made when missing; give it to every instance)")
 	}
 	toDriver, err := store.Lookup(*to)
-	if err != nil || toDriver.BeginImport == nil {
+	if err != nil {
+		return fmt.Errorf("--to: %w", err) // it names the DSN's scheme, never its password
+	}
+	if toDriver.BeginImport == nil {
 		return fmt.Errorf("--to %q is not a PostgreSQL DSN: give postgres://user@host/db", *to)
 	}
 	if fi, err := os.Stat(*from); err != nil {

@@ -676,6 +676,7 @@ func TestMigrateStoreRefuses(t *testing.T) {
 		{"--from missing", []string{"--from", filepath.Join(dir, "nope.db"), "--to", empty, "--key-file", key}, "no such file"},
 		{"no --to", []string{"--from", src, "--key-file", key}, "--to is required"},
 		{"--to a file", []string{"--from", src, "--to", filepath.Join(dir, "x.db"), "--key-file", key}, "is not a PostgreSQL DSN"},
+		{"--to of no known store", []string{"--from", src, "--to", "mysql://root:hunter2@db/koekje", "--key-file", key}, "no store for mysql:// DSNs"},
 		{"no --key-file", []string{"--from", src, "--to", empty}, "--key-file is required"},
 		{"an argument", []string{"--from", src, "--to", empty, "--key-file", key, "extra"}, "takes no arguments"},
 		{"the wrong source key file", []string{"--from", src, "--from-key-file", wrongKey, "--to", empty, "--key-file", key}, "does not open with this key file"},
@@ -684,8 +685,8 @@ func TestMigrateStoreRefuses(t *testing.T) {
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			out, err := runCLI(t, nil, append([]string{"migrate-store"}, c.args...)...)
-			if err == nil || !strings.Contains(err.Error(), c.want) {
-				t.Errorf("got %v (%s), want an error saying %q", err, out, c.want)
+			if err == nil || !strings.Contains(err.Error(), c.want) || strings.Contains(err.Error()+out, "hunter2") {
+				t.Errorf("got %v (%s), want an error saying %q (and no password)", err, out, c.want)
 			}
 		})
 	}

@@ -3,6 +3,10 @@
 // store as for first choices), for load and export runs.
 //
 //	go run ./e2e/load/fill -db /tmp/k.db -n 1000000 [-log]
+//
+// With -log it also writes the log's reference beside the key file, as a
+// server does, so that koekje serve starts on the filled database without
+// --accept-log-state.
 package main
 
 import (
@@ -18,6 +22,7 @@ import (
 	"github.com/koekje/koekje/config"
 	"github.com/koekje/koekje/server/consent"
 	"github.com/koekje/koekje/server/sqlite"
+	"github.com/koekje/koekje/server/translog"
 	"github.com/koekje/koekje/static"
 )
 
@@ -33,10 +38,13 @@ func main() {
 	if err != nil {
 		log.Fatal(err)
 	}
+	var logKey string
 	if *withLog {
-		if _, err := db.StartLog(context.Background(), "fill.test/log"); err != nil {
+		signer, err := db.StartLog(context.Background(), "fill.test/log")
+		if err != nil {
 			log.Fatal(err)
 		}
+		logKey = signer.VerifierKey()
 	}
 	site := config.Demo().Site("demo")
 	b, err := static.Build(site)
@@ -83,10 +91,32 @@ func main() {
 	}
 	wg.Wait()
 	el := time.Since(start)
+	if *withLog {
+		if err := keepReference(ctx, db, logKey); err != nil {
+			log.Fatal(err)
+		}
+	}
 	if err := db.Close(); err != nil {
 		log.Fatal(err)
 	}
 	st, _ := os.Stat(*path)
 	fmt.Printf("%d records in %s (%.0f records/s); %s is %d bytes (%.0f B/record)\n",
 		*n, el.Round(time.Millisecond), float64(*n)/el.Seconds(), *path, st.Size(), float64(st.Size())/float64(*n))
+}
+
+// keepReference makes the log's newest checkpoint its reference, proven
+// consistent with the reference there was (a refill extends it).
+func keepReference(ctx context.Context, db *sqlite.DB, logKey string) error {
+	ref, err := translog.OpenReference(db.KeyFile())
+	if err != nil {
+		return err
+	}
+	cp, hashes, err := translog.Latest(ctx, db, logKey)
+	if err != nil {
+		return err
+	}
+	if _, ok := ref.Checkpoint(); !ok {
+		return ref.Accept(cp)
+	}
+	return ref.Advance(cp, hashes)
 }

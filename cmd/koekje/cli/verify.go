@@ -22,12 +22,12 @@ func verifyCmd(ctx context.Context, args []string, getenv func(string) string, s
 	checkpoint := fs.String("checkpoint", "", "a signed log checkpoint you kept (or a witness cosigned): the database must still hold that log")
 	logKey := fs.String("log-key", "", "the log's verifier key you pinned; by default the database's own")
 	var witnesses []*translog.WitnessClient
-	fs.Func("witness", "a witness as URL=KEY: its newest cosigned checkpoint is the reference", witnessFlag(&witnesses))
+	fs.Func("witness", "a witness as URL=KEY, repeatable: the newest checkpoint any of them cosigned is the reference, and every one's must be of this log", witnessFlag(&witnesses))
 	if err := parseAnywhere(fs, args); err != nil {
 		return err
 	}
-	if len(witnesses) > 1 || (len(witnesses) == 1 && *checkpoint != "") {
-		return errors.New("give one reference: --checkpoint or one --witness")
+	if len(witnesses) > 0 && *checkpoint != "" {
+		return errors.New("give one kind of reference: --checkpoint or --witness")
 	}
 	var ref []byte
 	if *checkpoint != "" {
@@ -57,9 +57,8 @@ func verifyCmd(ctx context.Context, args []string, getenv func(string) string, s
 	if *logKey == "" && (ref != nil || len(witnesses) > 0) {
 		return errors.New("this database keeps no log; give --log-key")
 	}
-	if len(witnesses) == 1 {
-		origin := strings.Split(*logKey, "+")[0]
-		if ref, err = witnesses[0].Witnessed(ctx, origin, *logKey); err != nil {
+	if len(witnesses) > 0 {
+		if ref, err = witnessedReference(ctx, db, *logKey, witnesses); err != nil {
 			return err
 		}
 	}
@@ -124,6 +123,43 @@ func verifyCmd(ctx context.Context, args []string, getenv func(string) string, s
 		return ErrFailed
 	}
 	return nil
+}
+
+// witnessedReference reads each witness's newest cosigned checkpoint of the
+// log and returns the largest: the reference the log is verified against
+// (a database that does not extend it fails with log_mismatch). Every
+// smaller one must be a tree the database's log extends too, or the log
+// showed the witnesses different histories.
+func witnessedReference(ctx context.Context, db store.Store, logKey string, witnesses []*translog.WitnessClient) ([]byte, error) {
+	origin, _, _ := strings.Cut(logKey, "+")
+	signed := make([][]byte, len(witnesses))
+	cps := make([]translog.Checkpoint, len(witnesses))
+	largest := 0
+	for i, wc := range witnesses {
+		var err error
+		if signed[i], err = wc.Witnessed(ctx, origin, logKey); err != nil {
+			return nil, err
+		}
+		if cps[i], _, err = translog.OpenCheckpoint(signed[i], logKey); err != nil {
+			return nil, fmt.Errorf("witness %s: %w", wc.URL, err)
+		}
+		if cps[i].Size > cps[largest].Size {
+			largest = i
+		}
+	}
+	cp, hashes, err := translog.Latest(ctx, db, logKey)
+	if err != nil {
+		return nil, err
+	}
+	for i, wc := range witnesses {
+		if i == largest {
+			continue
+		}
+		if err := translog.Consistent(cps[i], cp, hashes); err != nil {
+			return nil, fmt.Errorf("witness %s cosigned a checkpoint of %d leaves that the database's log does not extend: %w", wc.URL, cps[i].Size, err)
+		}
+	}
+	return signed[largest], nil
 }
 
 // checkReference holds the database's log against the reference file

@@ -280,3 +280,72 @@ func TestWitnessRecoveryIsLogged(t *testing.T) {
 		t.Errorf("after the witness came back: degraded %q, last outcome %v\n%s", wg.Degraded(), last.Load(), logs)
 	}
 }
+
+// With several witnesses, verify holds the log against the newest
+// checkpoint any of them cosigned, and every older one must be a tree the
+// log extends: a tail cut below the older witness's checkpoint is named
+// with that witness, one between the two fails against the newer.
+func TestVerifyAgainstWitnesses(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "k.db")
+	db, signer := openLog(t, path)
+	var urls []string
+	var witnessings []*translog.Witnessing
+	for _, name := range []string{"early.test", "late.test"} {
+		w, err := witness.Open(filepath.Join(t.TempDir(), name+".db"), name, []string{signer.VerifierKey()}, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer w.Close()
+		ws := httptest.NewServer(w.Handler())
+		defer ws.Close()
+		urls = append(urls, ws.URL+"="+w.VerifierKey())
+		witnessings = append(witnessings, &translog.Witnessing{Store: db, LogKey: signer.VerifierKey(), Policy: 1, Client: http.DefaultClient,
+			Witnesses: []*translog.WitnessClient{{URL: ws.URL, Key: w.VerifierKey()}}})
+	}
+	appendRecords(t, db, 4) // early.test cosigns 4 leaves
+	if err := witnessings[0].Once(ctx); err != nil {
+		t.Fatal(err)
+	}
+	appendRecords(t, db, 6) // late.test cosigns 10
+	if err := witnessings[1].Once(ctx); err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+	env := func(k string) string { return map[string]string{"KOEKJE_DB": path}[k] }
+	both := []string{"verify", "--witness", urls[0], "--witness", urls[1]}
+	var out bytes.Buffer
+	if err := Run(ctx, both, env, &out, &out); err != nil || !strings.Contains(out.String(), `"ok":true`) {
+		t.Fatalf("verify against both witnesses: %v\n%s", err, out.String())
+	}
+	if err := Run(ctx, []string{"verify", "--witness", urls[0], "--checkpoint", path}, env, &out, &out); err == nil || !strings.Contains(err.Error(), "one kind of reference") {
+		t.Errorf("--witness with --checkpoint: %v", err)
+	}
+
+	cut := func(keep int) {
+		raw, err := sql.Open("sqlite3", "file:"+path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer raw.Close()
+		for _, q := range []string{`DROP TRIGGER records_append_only`, fmt.Sprintf(`DELETE FROM records WHERE seq > %d`, keep), fmt.Sprintf(`DELETE FROM log_leaves WHERE idx >= %d`, keep),
+			`DELETE FROM log_hashes WHERE id >= ` + strconv.FormatInt(tlog.StoredHashIndex(0, int64(keep)), 10), fmt.Sprintf(`DELETE FROM log_checkpoints WHERE size > %d`, keep), `DELETE FROM log_witnessed`,
+			`CREATE TRIGGER records_append_only BEFORE UPDATE ON records BEGIN SELECT RAISE(ABORT, 'consent records are append-only'); END`} {
+			if _, err := raw.Exec(q); err != nil {
+				t.Fatalf("%s: %v", q, err)
+			}
+		}
+	}
+	cut(7) // between the two: the newer checkpoint catches it
+	out.Reset()
+	if err := Run(ctx, both, env, &out, &out); err != ErrFailed || !strings.Contains(out.String(), `"reason":"log_mismatch"`) {
+		t.Fatalf("a tail cut below late.test's checkpoint: %v\n%s", err, out.String())
+	}
+	cut(2) // below both: the older witness is named
+	out.Reset()
+	err := Run(ctx, both, env, &out, &out)
+	if err == nil || !strings.Contains(err.Error(), "cosigned a checkpoint of 4 leaves that the database's log does not extend") {
+		t.Fatalf("a tail cut below early.test's checkpoint: %v\n%s", err, out.String())
+	}
+}

@@ -390,6 +390,9 @@ func (s *Server) proveIn(ctx context.Context, rec *consent.Record, cp translog.C
 	if err != nil {
 		return nil, err
 	}
+	if l.Kind != translog.KindRecord {
+		return nil, fmt.Errorf("leaf %d is a %s entry, not a record's", leaf.Index, l.Kind)
+	}
 	path, err := tlog.ProveRecord(cp.Size, leaf.Index, s.hashReader(ctx))
 	if err != nil {
 		return nil, err

@@ -339,9 +339,9 @@ func (c *entryCursor) leaf(i int64) (translog.Leaf, bool, error) {
 		c.leaves, c.records = c.leaves[:0], c.records[:0]
 		for _, e := range raw {
 			// An entry of another kind than a record leaf is nobody's
-			// record: it never matches a site's tag.
+			// record.
 			l, err := translog.ParseLeaf(e)
-			c.leaves, c.records = append(c.leaves, l), append(c.records, err == nil)
+			c.leaves, c.records = append(c.leaves, l), append(c.records, err == nil && l.Kind == translog.KindRecord)
 		}
 		c.n = n
 		c.read += w

@@ -123,6 +123,14 @@ func CheckpointMessage(cp *consent.Checkpoint) []byte {
 	return append(msg, cp.Hash...)
 }
 
+// PurgeStatement is the hash a purge's log entry commits to: of what the
+// purge checkpoint's signature covers (site, last purged record, its hash,
+// the time), so the log's entry and the chain's checkpoint name one purge.
+func PurgeStatement(cp *consent.Checkpoint) []byte {
+	h := sha256.Sum256(CheckpointMessage(cp))
+	return h[:]
+}
+
 func checkpointValid(cp *consent.Checkpoint, keys []ed25519.PublicKey, ids []string) bool {
 	for i, id := range ids {
 		if id == cp.KeyID {

@@ -31,6 +31,9 @@ type AuditResult struct {
 	// Site and its leaves, found with the site's audit key.
 	Site   string  `json:"site,omitempty"`
 	Leaves []int64 `json:"leaves,omitempty"`
+	// Purges are the site's purge entries: a retention purge removed the
+	// records of the site's leaves before each, and said so in the log.
+	Purges []int64 `json:"purges,omitempty"`
 	Error  string  `json:"error,omitempty"`
 }
 
@@ -288,7 +291,11 @@ func (a *Audit) checkEntries(cp Checkpoint, res *AuditResult) (map[string][]byte
 				return nil, fmt.Errorf("leaf %d: %w", n+int64(i), err)
 			}
 			if l.SiteTag == tagger.Tag(n+int64(i)) {
-				res.Leaves = append(res.Leaves, n+int64(i))
+				if l.Kind == KindPurge {
+					res.Purges = append(res.Purges, n+int64(i))
+				} else {
+					res.Leaves = append(res.Leaves, n+int64(i))
+				}
 			}
 		}
 	}

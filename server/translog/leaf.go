@@ -18,9 +18,16 @@ import (
 
 // Leaf format koekje-leaf-v1, 49 bytes:
 //
-//	0x01                         version
-//	commitment [32]byte          SHA-256("koekje-commitment-v1\x00" ‖ salt ‖ record hash)
+//	kind       byte              0x01: a record's leaf; 0x02: a purge's entry
+//	commitment [32]byte          0x01: SHA-256("koekje-commitment-v1\x00" ‖ salt ‖ record hash)
+//	                             0x02: SHA-256("koekje-purge-v1\x00" ‖ salt ‖ purge statement hash)
 //	site tag   [16]byte          HMAC-SHA256(site audit key, "koekje-site-tag-v1\x00" ‖ uint64 index)[:16]
+//
+// A purge's entry commits to the signed checkpoint a purge leaves in the
+// site's chain (its statement: proof.PurgeStatement), so that the log
+// itself says a retention purge happened there, and when, for whoever
+// holds the site's audit key; to anyone else it is as opaque as a record's
+// leaf, and its kind says only that some site purged.
 //
 // The salt (32 random bytes per record) is kept beside the record and
 // deleted with it: without it the commitment names nothing. The site tag
@@ -28,19 +35,39 @@ import (
 // those, so an auditor can check that no record of the site went missing;
 // to anyone else tags are random.
 const (
-	LeafVersion = 1
 	LeafSize    = 1 + 32 + SiteTagSize
 	SiteTagSize = 16
 	SaltSize    = 32
 )
 
+// LeafKind is what a leaf commits to: its first byte.
+type LeafKind byte
+
+// The kinds of leaf.
 const (
+	KindRecord LeafKind = 1 // a consent record
+	KindPurge  LeafKind = 2 // a retention purge's statement
+)
+
+func (k LeafKind) String() string {
+	switch k {
+	case KindRecord:
+		return "record"
+	case KindPurge:
+		return "purge"
+	}
+	return fmt.Sprintf("kind %d", byte(k))
+}
+
+const (
+	purgeTag      = "koekje-purge-v1\x00"
 	commitmentTag = "koekje-commitment-v1\x00"
 	siteTagTag    = "koekje-site-tag-v1\x00"
 )
 
 // Leaf is one entry of the log.
 type Leaf struct {
+	Kind       LeafKind // KindRecord when zero
 	Commitment [32]byte
 	SiteTag    [SiteTagSize]byte
 }
@@ -90,6 +117,12 @@ func (c *Committer) Commit(salt, recordHash []byte) [32]byte {
 	return sha256.Sum256(c.buf)
 }
 
+// CommitPurge is the commitment of a purge's entry to its statement's hash
+// under salt.
+func CommitPurge(salt, statementHash []byte) [32]byte {
+	return sha256.Sum256(append(append([]byte(purgeTag), salt...), statementHash...))
+}
+
 // SiteTag is the tag of the leaf at index under a site's audit key.
 func SiteTag(auditKey []byte, index int64) [SiteTagSize]byte {
 	return NewSiteTagger(auditKey).Tag(index)
@@ -119,23 +152,28 @@ func (s *SiteTagger) Tag(index int64) [SiteTagSize]byte {
 
 // NewLeaf makes the leaf at index for a record hash.
 func NewLeaf(salt, recordHash, auditKey []byte, index int64) Leaf {
-	return Leaf{Commitment: Commit(salt, recordHash), SiteTag: SiteTag(auditKey, index)}
+	return Leaf{Kind: KindRecord, Commitment: Commit(salt, recordHash), SiteTag: SiteTag(auditKey, index)}
 }
 
 // Encode returns the leaf's entry bytes (koekje-leaf-v1).
 func (l Leaf) Encode() []byte {
 	b := make([]byte, 0, LeafSize)
-	b = append(b, LeafVersion)
+	kind := l.Kind
+	if kind == 0 {
+		kind = KindRecord
+	}
+	b = append(b, byte(kind))
 	b = append(b, l.Commitment[:]...)
 	return append(b, l.SiteTag[:]...)
 }
 
-// ParseLeaf reads an entry.
+// ParseLeaf reads an entry of any kind.
 func ParseLeaf(b []byte) (Leaf, error) {
 	var l Leaf
-	if len(b) != LeafSize || b[0] != LeafVersion {
+	if len(b) != LeafSize || (LeafKind(b[0]) != KindRecord && LeafKind(b[0]) != KindPurge) {
 		return l, fmt.Errorf("not a koekje-leaf-v1 entry (%d bytes)", len(b))
 	}
+	l.Kind = LeafKind(b[0])
 	copy(l.Commitment[:], b[1:33])
 	copy(l.SiteTag[:], b[33:])
 	return l, nil

@@ -99,8 +99,18 @@ func TestLeaf(t *testing.T) {
 	if translog.SiteTag([]byte("other key"), 9) == l.SiteTag || translog.SiteTag(key, 10) == l.SiteTag {
 		t.Error("the site tag does not depend on key and index")
 	}
-	if _, err := translog.ParseLeaf(append([]byte{2}, l.Encode()[1:]...)); err == nil {
-		t.Error("a leaf of another version parsed")
+	if _, err := translog.ParseLeaf(append([]byte{3}, l.Encode()[1:]...)); err == nil {
+		t.Error("a leaf of an unknown kind parsed")
+	}
+	// A purge's entry: its own kind, and a commitment no record's leaf
+	// has for the same salt and hash.
+	p := translog.Leaf{Kind: translog.KindPurge, Commitment: translog.CommitPurge(salt, rh[:]), SiteTag: l.SiteTag}
+	back, err = translog.ParseLeaf(p.Encode())
+	if err != nil || back != p || p.Encode()[0] != 2 || back.Kind.String() != "purge" {
+		t.Fatalf("a purge entry read back as %v, %v", back, err)
+	}
+	if p.Commitment == l.Commitment {
+		t.Error("a purge's commitment equals a record's for the same salt and hash")
 	}
 }
 

@@ -98,6 +98,11 @@ type Checkpoint struct {
 	// LogIndex is the last purged record's leaf in the transparency log, if
 	// it had one: the site's leaves up to it may have no records.
 	LogIndex *int64
+	// EntryIndex is the purge's own entry in the transparency log, a leaf
+	// of kind purge committing to this checkpoint's statement under
+	// EntrySalt; nil before it is in the log, or without a log.
+	EntryIndex *int64
+	EntrySalt  []byte
 }
 
 // DayStats counts one day's choices of a site.

@@ -194,8 +194,8 @@ func (imp *Import) PutCheckpoints(ctx context.Context, cps []*consent.Checkpoint
 		if cp.KeyID != "" {
 			kid = &cp.KeyID
 		}
-		if _, err := imp.tx.Exec(ctx, `INSERT INTO checkpoints (site, seq, hash, created_at, key_id, signature, log_index)
-			VALUES ($1, $2, $3, $4, $5, $6, $7)`, cp.Site, cp.Seq, cp.Hash, cp.CreatedAt, kid, cp.Signature, cp.LogIndex); err != nil {
+		if _, err := imp.tx.Exec(ctx, `INSERT INTO checkpoints (site, seq, hash, created_at, key_id, signature, log_index, entry_index, entry_salt)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`, cp.Site, cp.Seq, cp.Hash, cp.CreatedAt, kid, cp.Signature, cp.LogIndex, cp.EntryIndex, cp.EntrySalt); err != nil {
 			return fmt.Errorf("checkpoint %s/%d: %w", cp.Site, cp.Seq, err)
 		}
 	}
@@ -354,13 +354,14 @@ func (imp *Import) Commit(ctx context.Context) error {
 // PutLogLeaves stores leaves of the transparency log.
 func (imp *Import) PutLogLeaves(ctx context.Context, leaves []*store.LogLeaf) error {
 	idx, seqs := make([]int64, len(leaves)), make([]int64, len(leaves))
-	sites := make([]string, len(leaves))
+	sites, kinds := make([]string, len(leaves)), make([]int16, len(leaves))
 	salts, entries := make([][]byte, len(leaves)), make([][]byte, len(leaves))
 	for i, l := range leaves {
 		idx[i], sites[i], seqs[i], salts[i], entries[i] = l.Index, l.Site, l.Seq, l.Salt, l.Entry
+		kinds[i] = int16(max(l.Kind, translog.KindRecord))
 	}
-	if _, err := imp.tx.Exec(ctx, `INSERT INTO log_leaves (idx, site, seq, salt, entry)
-		SELECT * FROM unnest($1::bigint[], $2::text[], $3::bigint[], $4::bytea[], $5::bytea[])`, idx, sites, seqs, salts, entries); err != nil {
+	if _, err := imp.tx.Exec(ctx, `INSERT INTO log_leaves (idx, site, seq, salt, entry, kind)
+		SELECT * FROM unnest($1::bigint[], $2::text[], $3::bigint[], $4::bytea[], $5::bytea[], $6::smallint[])`, idx, sites, seqs, salts, entries, kinds); err != nil {
 		return fmt.Errorf("log leaves: %w", err)
 	}
 	return nil
@@ -403,13 +404,15 @@ func (imp *Import) FinishLog(ctx context.Context, size int64, root []byte, origi
 	if _, err := imp.tx.Exec(ctx, `UPDATE log_state SET size = $1, root = $2, origin = $3`, size, root, origin); err != nil {
 		return fmt.Errorf("log state: %w", err)
 	}
-	if _, err := imp.tx.Exec(ctx, `DELETE FROM log_pending p WHERE EXISTS (SELECT 1 FROM log_leaves l WHERE l.site = p.site AND l.seq = p.seq)`); err != nil {
+	if _, err := imp.tx.Exec(ctx, `DELETE FROM log_pending p WHERE EXISTS (SELECT 1 FROM log_leaves l WHERE l.site = p.site AND l.seq = p.seq AND l.kind = p.kind)`); err != nil {
 		return fmt.Errorf("log queue: %w", err)
 	}
 	var site string
 	var seq int64
 	err := imp.tx.QueryRow(ctx, `SELECT c.site, c.seq FROM checkpoints c LEFT JOIN log_leaves l ON l.idx = c.log_index
-		WHERE c.log_index IS NOT NULL AND (l.site IS DISTINCT FROM c.site OR l.seq IS DISTINCT FROM c.seq) LIMIT 1`).Scan(&site, &seq)
+		WHERE c.log_index IS NOT NULL AND (l.site IS DISTINCT FROM c.site OR l.seq IS DISTINCT FROM c.seq OR l.kind <> 1)
+		UNION ALL SELECT c.site, c.seq FROM checkpoints c LEFT JOIN log_leaves l ON l.idx = c.entry_index
+		WHERE c.entry_index IS NOT NULL AND (l.site IS DISTINCT FROM c.site OR l.seq IS DISTINCT FROM c.seq OR l.kind <> 2) LIMIT 1`).Scan(&site, &seq)
 	if err == nil {
 		return fmt.Errorf("the purge checkpoint of %s at %d names a leaf of another record", site, seq)
 	}

@@ -16,6 +16,7 @@ import (
 	"golang.org/x/mod/sumdb/tlog"
 
 	"github.com/koekje/koekje/server/consent"
+	"github.com/koekje/koekje/server/proof"
 	"github.com/koekje/koekje/server/store"
 	"github.com/koekje/koekje/server/translog"
 )
@@ -234,8 +235,12 @@ type queued struct {
 	id   int64
 	site string
 	seq  int64
+	kind translog.LeafKind
 	hash []byte // nil: the record is gone (purged) or already has a leaf
 	mac  []byte // the write path's MAC of the record (logmac.go)
+	// created is a purge checkpoint's time: with site, seq and hash (the
+	// last purged record's) it makes the purge's statement.
+	created *time.Time
 }
 
 // pass integrates up to maxIntegrate queued records in one transaction and
@@ -250,16 +255,20 @@ func (db *DB) pass(ctx context.Context, in *integrator) (int64, bool, error) {
 	if err := db.pool.QueryRow(ctx, `SELECT size, root FROM log_state`).Scan(&size, &root); err != nil {
 		return 0, false, fmt.Errorf("log state: %w", err)
 	}
-	rows, err := db.pool.Query(ctx, `SELECT p.id, p.site, p.seq,
-			CASE WHEN EXISTS (SELECT 1 FROM log_leaves l WHERE l.site = p.site AND l.seq = p.seq) THEN NULL ELSE r.hash END, p.mac
-		FROM log_pending p LEFT JOIN records r ON r.site = p.site AND r.seq = p.seq
+	rows, err := db.pool.Query(ctx, `SELECT p.id, p.site, p.seq, p.kind,
+			CASE WHEN EXISTS (SELECT 1 FROM log_leaves l WHERE l.site = p.site AND l.seq = p.seq AND l.kind = p.kind) THEN NULL
+				WHEN p.kind = 2 THEN c.hash ELSE r.hash END, p.mac, c.created_at
+		FROM log_pending p LEFT JOIN records r ON p.kind = 1 AND r.site = p.site AND r.seq = p.seq
+			LEFT JOIN checkpoints c ON p.kind = 2 AND c.site = p.site AND c.seq = p.seq
 		ORDER BY p.id LIMIT $1`, maxIntegrate)
 	if err != nil {
 		return 0, false, fmt.Errorf("log queue: %w", err)
 	}
 	queue, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (queued, error) {
 		var q queued
-		err := row.Scan(&q.id, &q.site, &q.seq, &q.hash, &q.mac)
+		var kind int16
+		err := row.Scan(&q.id, &q.site, &q.seq, &kind, &q.hash, &q.mac, &q.created)
+		q.kind = translog.LeafKind(kind)
 		return q, err
 	})
 	if err != nil {
@@ -273,6 +282,19 @@ func (db *DB) pass(ctx context.Context, in *integrator) (int64, bool, error) {
 	for i, q := range queue {
 		taken[i] = q.id
 		if q.hash == nil {
+			continue
+		}
+		if q.kind == translog.KindPurge {
+			statement := proof.PurgeStatement(&consent.Checkpoint{Site: q.site, Seq: q.seq, Hash: q.hash, CreatedAt: q.created.UTC()})
+			if !db.logMAC.validPurge(q.site, q.seq, statement, q.mac) {
+				in.refused.Add(1)
+				db.log.Error("a purge queued for the log without the write path's MAC gets no entry: it was written behind the server's back",
+					"site", q.site, "seq", q.seq)
+				continue
+			}
+			if err := app.addPurge(q.site, q.seq, statement); err != nil {
+				return 0, false, err
+			}
 			continue
 		}
 		if !db.logMAC.valid(q.site, q.seq, q.hash, q.mac) {
@@ -312,9 +334,22 @@ func (db *DB) pass(ctx context.Context, in *integrator) (int64, bool, error) {
 			ids, hashes = append(ids, id), append(hashes, h[:])
 		}
 		b.Queue(`INSERT INTO log_hashes (id, hash) SELECT * FROM unnest($1::bigint[], $2::bytea[])`, ids, hashes)
-		b.Queue(`INSERT INTO log_leaves (idx, site, seq, salt, entry)
-			SELECT * FROM unnest($1::bigint[], $2::text[], $3::bigint[], $4::bytea[], $5::bytea[])`,
-			app.idx, app.sites, app.seqs, app.saltsOut, app.entries)
+		b.Queue(`INSERT INTO log_leaves (idx, site, seq, salt, entry, kind)
+			SELECT * FROM unnest($1::bigint[], $2::text[], $3::bigint[], $4::bytea[], $5::bytea[], $6::smallint[])`,
+			app.idx, app.sites, app.seqs, app.saltsOut, app.entries, app.kinds)
+		if len(app.purges) > 0 {
+			// Each purge checkpoint names its entry, and the salt that
+			// opens its commitment.
+			var sites []string
+			var seqs, idx []int64
+			var salts [][]byte
+			for _, i := range app.purges {
+				sites, seqs, idx, salts = append(sites, app.sites[i]), append(seqs, app.seqs[i]), append(idx, app.idx[i]), append(salts, app.saltsOut[i])
+			}
+			b.Queue(`UPDATE checkpoints c SET entry_index = u.idx, entry_salt = u.salt
+				FROM unnest($1::text[], $2::bigint[], $3::bigint[], $4::bytea[]) AS u (site, seq, idx, salt)
+				WHERE c.site = u.site AND c.seq = u.seq`, sites, seqs, idx, salts)
+		}
 		b.Queue(`INSERT INTO log_checkpoints (size, signed, created_at) VALUES ($1, $2, now())`, app.size, signed)
 	}
 	if err := db.pool.SendBatch(ctx, b).Close(); err != nil {
@@ -347,11 +382,25 @@ type logAppender struct {
 	idx               []int64
 	sites             []string
 	seqs              []int64
+	kinds             []int16
 	saltsOut, entries [][]byte
+	purges            []int // the places of purge entries in the above
 }
 
 // add appends the leaf of a record.
 func (a *logAppender) add(site string, seq int64, recordHash []byte) error {
+	return a.addLeaf(site, seq, translog.KindRecord, recordHash)
+}
+
+// addPurge appends the entry of a purge through seq, committing to its
+// statement (proof.PurgeStatement).
+func (a *logAppender) addPurge(site string, seq int64, statement []byte) error {
+	a.purges = append(a.purges, len(a.idx))
+	return a.addLeaf(site, seq, translog.KindPurge, statement)
+}
+
+// addLeaf appends a leaf of kind committing to what under a fresh salt.
+func (a *logAppender) addLeaf(site string, seq int64, kind translog.LeafKind, what []byte) error {
 	tagger, ok := a.in.taggers[site]
 	if !ok {
 		tagger = translog.NewSiteTagger(translog.AuditKey(a.in.auditRoot, site))
@@ -365,7 +414,7 @@ func (a *logAppender) add(site string, seq int64, recordHash []byte) error {
 	}
 	idx := a.size
 	salt := a.salts.For(idx)
-	entry := translog.Leaf{Commitment: translog.Commit(salt, recordHash), SiteTag: tagger.Tag(idx)}.Encode()
+	entry := translog.Leaf{Kind: kind, Commitment: kind.Commit(salt, what), SiteTag: tagger.Tag(idx)}.Encode()
 	hashes, err := tlog.StoredHashes(idx, entry, a)
 	if err != nil {
 		return err
@@ -374,7 +423,7 @@ func (a *logAppender) add(site string, seq int64, recordHash []byte) error {
 	for i, h := range hashes {
 		a.pending[base+int64(i)] = h
 	}
-	a.idx, a.sites, a.seqs = append(a.idx, idx), append(a.sites, site), append(a.seqs, seq)
+	a.idx, a.sites, a.seqs, a.kinds = append(a.idx, idx), append(a.sites, site), append(a.seqs, seq), append(a.kinds, int16(kind))
 	a.saltsOut, a.entries = append(a.saltsOut, salt), append(a.entries, entry)
 	a.size++
 	return nil
@@ -507,7 +556,7 @@ func (db *DB) LogEntries(ctx context.Context, from, to int64) ([][]byte, error) 
 // (yet: the integrator gives it one within moments of its commit).
 func (db *DB) LeafOf(ctx context.Context, site string, seq int64) (*translog.StoredLeaf, error) {
 	var l translog.StoredLeaf
-	err := db.pool.QueryRow(ctx, `SELECT idx, salt, entry FROM log_leaves WHERE site = $1 AND seq = $2`, site, seq).
+	err := db.pool.QueryRow(ctx, `SELECT idx, salt, entry FROM log_leaves WHERE site = $1 AND seq = $2 AND kind = 1`, site, seq).
 		Scan(&l.Index, &l.Salt, &l.Entry)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, nil
@@ -527,7 +576,7 @@ func (db *DB) LogLeaves(ctx context.Context, fn func(*translog.LeafRecord) error
 // logLeaves is LogLeaves through q.
 func logLeaves(ctx context.Context, q querier, fn func(*translog.LeafRecord) error) error {
 	rows, err := q.Query(ctx, `SELECT l.idx, l.entry, l.salt, coalesce(r.site, ''), coalesce(r.seq, 0), r.hash, l.site
-		FROM log_leaves l LEFT JOIN records r ON r.site = l.site AND r.seq = l.seq ORDER BY l.idx`)
+		FROM log_leaves l LEFT JOIN records r ON r.site = l.site AND r.seq = l.seq AND l.kind = 1 ORDER BY l.idx`)
 	if err != nil {
 		return fmt.Errorf("log leaves: %w", err)
 	}

@@ -30,6 +30,20 @@ func (k logMAC) sum(site string, seq int64, hash []byte) []byte {
 	return m.Sum(nil)
 }
 
+// purgePrefix sets a purge's MAC apart from any record's.
+const purgePrefix = "purge\x00"
+
+// sumPurge is the MAC of a site's purge through seq with its statement
+// (proof.PurgeStatement).
+func (k logMAC) sumPurge(site string, seq int64, statement []byte) []byte {
+	return k.sum(purgePrefix+site, seq, statement)
+}
+
+// validPurge reports whether mac is the MAC of the purge.
+func (k logMAC) validPurge(site string, seq int64, statement, mac []byte) bool {
+	return k.valid(purgePrefix+site, seq, statement, mac)
+}
+
 // valid reports whether mac is the MAC of the record.
 func (k logMAC) valid(site string, seq int64, hash, mac []byte) bool {
 	return len(mac) == sha256.Size && hmac.Equal(mac, k.sum(site, seq, hash))
@@ -44,7 +58,7 @@ func (k logMAC) queueMACs(b *pgx.Batch, sites []string, seqs []int64, hashes [][
 	}
 	b.Queue(`UPDATE log_pending p SET mac = u.mac
 		FROM unnest($1::text[], $2::bigint[], $3::bytea[]) AS u (site, seq, mac)
-		WHERE p.site = u.site AND p.seq = u.seq`, sites, seqs, macs)
+		WHERE p.site = u.site AND p.seq = u.seq AND p.kind = 1`, sites, seqs, macs)
 }
 
 // macQueuedBefore authenticates the records an older schema queued for the

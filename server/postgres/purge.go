@@ -11,12 +11,15 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/koekje/koekje/server/consent"
+	"github.com/koekje/koekje/server/proof"
 )
 
 // Purge deletes site's records from before the given time in one
 // transaction with the checkpoint that lets the chain still verify, their
-// request IDs, and every text no remaining record refers to. The chain's
-// head row is left alone: the chain goes on from it.
+// request IDs, and every text no remaining record refers to, and queues
+// the purge's own entry for the log (kind 2, with the write path's MAC of
+// its statement), which the integrator gives a leaf as it does records.
+// The chain's head row is left alone: the chain goes on from it.
 func (db *DB) Purge(ctx context.Context, site string, before time.Time, sign func(*consent.Checkpoint) error) (int64, error) {
 	var n int64
 	err := pgx.BeginFunc(ctx, db.pool, func(tx pgx.Tx) error {
@@ -46,15 +49,20 @@ func (db *DB) Purge(ctx context.Context, site string, before time.Time, sign fun
 		// salts: nothing links those leaves to anyone any more. The
 		// checkpoint names the last one, so verification knows those leaves
 		// have no records.
-		if _, err := tx.Exec(ctx, `DELETE FROM log_pending WHERE site = $1 AND seq <= $2`, site, cp.Seq); err != nil {
+		if _, err := tx.Exec(ctx, `DELETE FROM log_pending WHERE site = $1 AND seq <= $2 AND kind = 1`, site, cp.Seq); err != nil {
 			return fmt.Errorf("purge: log queue: %w", err)
 		}
-		if _, err := tx.Exec(ctx, `UPDATE log_leaves SET salt = NULL WHERE site = $1 AND seq <= $2 AND salt IS NOT NULL`, site, cp.Seq); err != nil {
+		if _, err := tx.Exec(ctx, `UPDATE log_leaves SET salt = NULL WHERE site = $1 AND seq <= $2 AND kind = 1 AND salt IS NOT NULL`, site, cp.Seq); err != nil {
 			return fmt.Errorf("purge: log salts: %w", err)
 		}
-		if _, err := tx.Exec(ctx, `UPDATE checkpoints SET log_index = (SELECT max(idx) FROM log_leaves WHERE site = $1 AND seq <= $2)
+		if _, err := tx.Exec(ctx, `UPDATE checkpoints SET log_index = (SELECT max(idx) FROM log_leaves WHERE site = $1 AND seq <= $2 AND kind = 1)
 			WHERE site = $1 AND seq = $2`, site, cp.Seq); err != nil {
 			return fmt.Errorf("purge: checkpoint: %w", err)
+		}
+		if _, err := tx.Exec(ctx, `INSERT INTO log_pending (id, site, seq, kind, mac)
+			VALUES (nextval(pg_get_serial_sequence('records', 'id')), $1, $2, 2, $3)`,
+			site, cp.Seq, db.logMAC.sumPurge(site, cp.Seq, proof.PurgeStatement(cp))); err != nil {
+			return fmt.Errorf("purge: log queue: %w", err)
 		}
 		tag, err := tx.Exec(ctx, `DELETE FROM records WHERE site = $1 AND seq <= $2`, site, cp.Seq)
 		if err != nil {
@@ -129,7 +137,7 @@ func (db *DB) checkpoints(ctx context.Context, site string, limit int) ([]*conse
 
 // checkpoints is DB.checkpoints through q.
 func checkpoints(ctx context.Context, q querier, site string, limit int) ([]*consent.Checkpoint, error) {
-	rows, err := q.Query(ctx, `SELECT seq, hash, created_at, coalesce(key_id, ''), signature, log_index FROM checkpoints
+	rows, err := q.Query(ctx, `SELECT seq, hash, created_at, coalesce(key_id, ''), signature, log_index, entry_index, entry_salt FROM checkpoints
 		WHERE site = $1 ORDER BY seq DESC LIMIT $2`, site, limit)
 	if err != nil {
 		return nil, fmt.Errorf("checkpoints: %w", err)
@@ -138,7 +146,7 @@ func checkpoints(ctx context.Context, q querier, site string, limit int) ([]*con
 	var out []*consent.Checkpoint
 	for rows.Next() {
 		cp := consent.Checkpoint{Site: site}
-		if err := rows.Scan(&cp.Seq, &cp.Hash, &cp.CreatedAt, &cp.KeyID, &cp.Signature, &cp.LogIndex); err != nil {
+		if err := rows.Scan(&cp.Seq, &cp.Hash, &cp.CreatedAt, &cp.KeyID, &cp.Signature, &cp.LogIndex, &cp.EntryIndex, &cp.EntrySalt); err != nil {
 			return nil, fmt.Errorf("checkpoints: %w", err)
 		}
 		cp.CreatedAt = cp.CreatedAt.UTC()

@@ -34,7 +34,7 @@ func TestRequestIDsStoredHashed(t *testing.T) {
 		t.Errorf("request IDs stored in the clear: %d, %v", clear, err)
 	}
 	// What an older schema stored: one request ID in the clear.
-	for _, q := range []string{`UPDATE requests SET request_id = '` + old + `' WHERE seq = 2`, `UPDATE schema_version SET version = version - 2` /* before the hashing; the scans' verdicts came after */} {
+	for _, q := range []string{`UPDATE requests SET request_id = '` + old + `' WHERE seq = 2`, `UPDATE schema_version SET version = version - 3` /* before the hashing; the scans' verdicts and purge entries came after */} {
 		if _, err := conn.Exec(ctx, q); err != nil {
 			t.Fatal(err)
 		}

@@ -264,6 +264,14 @@ var migrations = []string{
 	-- page not scanned) is neither clean nor failed. Scans recorded before
 	-- have none (consent.VerdictSQL reads them).
 	ALTER TABLE scans ADD COLUMN IF NOT EXISTS verdict text CHECK (verdict IN ('clean', 'fail', 'inconclusive'));`,
+	`-- A purge puts an entry of its own in the log: leaves and queued rows
+	-- get a kind (1: a record, 2: a purge, whose seq is the last record it
+	-- removed), and a purge checkpoint the index and salt of its entry.
+	ALTER TABLE log_leaves ADD COLUMN IF NOT EXISTS kind smallint NOT NULL DEFAULT 1;
+	ALTER TABLE log_leaves DROP CONSTRAINT IF EXISTS log_leaves_site_seq_key;
+	CREATE UNIQUE INDEX IF NOT EXISTS log_leaves_site_seq_kind ON log_leaves (site, seq, kind);
+	ALTER TABLE log_pending ADD COLUMN IF NOT EXISTS kind smallint NOT NULL DEFAULT 1;
+	ALTER TABLE checkpoints ADD COLUMN IF NOT EXISTS entry_index bigint, ADD COLUMN IF NOT EXISTS entry_salt bytea;`,
 }
 
 // hashedRequests is the migration from which requests.request_id holds

@@ -39,6 +39,9 @@ type LogResult struct {
 	ReferenceSize int64 `json:"reference_size,omitempty"`
 	Leaves        int64 `json:"leaves"`        // of this site, in the whole log
 	Purged        int64 `json:"purged_leaves"` // of those, whose records a purge removed
+	// PurgeEntries counts the site's purge entries in the log, each the
+	// commitment to one of its purge checkpoints.
+	PurgeEntries int64 `json:"purge_entries"`
 	// Pending counts the site's newest records that are committed but not
 	// in the log yet: on PostgreSQL the integrator takes records in within
 	// moments of their commit. Only the chain's newest records may wait.
@@ -56,10 +59,12 @@ type PendingStore interface {
 
 // PurgeView is a purge as an auditor reads it.
 type PurgeView struct {
-	ThroughSeq  int64     `json:"through_sequence"`
-	ThroughLeaf *int64    `json:"through_leaf,omitempty"`
-	At          time.Time `json:"at"`
-	KeyID       string    `json:"key_id"`
+	ThroughSeq  int64  `json:"through_sequence"`
+	ThroughLeaf *int64 `json:"through_leaf,omitempty"`
+	// Entry is the purge's own entry in the log.
+	Entry *int64    `json:"entry,omitempty"`
+	At    time.Time `json:"at"`
+	KeyID string    `json:"key_id"`
 }
 
 // References for LogResult.Reference.
@@ -93,6 +98,9 @@ type siteLog struct {
 	recorded      int64 // records of the site that have a leaf
 	lastSeq       int64 // the sequence number of the last of those
 	done          bool  // failed: later leaves say nothing more
+	// entries are the site's purge checkpoints by the index of their
+	// entry in the log, until the pass meets the entry.
+	entries map[int64]*consent.Checkpoint
 }
 
 // fail records why the site does not verify.
@@ -111,7 +119,7 @@ func VerifyLogSites(ctx context.Context, store LogStore, results []*Result, logK
 	var all []*siteLog
 	for i, res := range results {
 		if res.OK {
-			st := &siteLog{res: res, tagger: translog.NewSiteTagger(auditKeys[i]), purgedThrough: -1}
+			st := &siteLog{res: res, tagger: translog.NewSiteTagger(auditKeys[i]), purgedThrough: -1, entries: map[int64]*consent.Checkpoint{}}
 			sites[res.Site] = st
 			all = append(all, st)
 		}
@@ -154,7 +162,10 @@ func VerifyLogSites(ctx context.Context, store LogStore, results []*Result, logK
 			}
 		}
 		for i, p := range purges {
-			st.out.Purges = append(st.out.Purges, PurgeView{ThroughSeq: p.Seq, ThroughLeaf: p.LogIndex, At: p.CreatedAt, KeyID: p.KeyID})
+			st.out.Purges = append(st.out.Purges, PurgeView{ThroughSeq: p.Seq, ThroughLeaf: p.LogIndex, Entry: p.EntryIndex, At: p.CreatedAt, KeyID: p.KeyID})
+			if p.EntryIndex != nil && *p.EntryIndex < cp.Size {
+				st.entries[*p.EntryIndex] = p
+			}
 			if i == 0 && p.LogIndex != nil {
 				st.purgedThrough = *p.LogIndex
 			}
@@ -190,6 +201,26 @@ func VerifyLogSites(ctx context.Context, store LogStore, results []*Result, logK
 			failAll(LogMismatch, fmt.Sprintf("leaf %d: %v", l.Index, err))
 			return errStop
 		}
+		if leaf.Kind == translog.KindPurge {
+			// A purge's entry must open, with its checkpoint's salt, to
+			// the statement of a purge checkpoint the site still has.
+			for _, st := range candidatesOf(all, sites, l, leaf) {
+				if st.done || leaf.SiteTag != st.tagger.Tag(l.Index) {
+					continue
+				}
+				switch p := st.entries[l.Index]; {
+				case p == nil:
+					failSite(st, 0, LogMissing, fmt.Sprintf("leaf %d is a purge entry of this site, and no purge checkpoint in the database names it", l.Index))
+				case translog.CommitPurge(p.EntrySalt, PurgeStatement(p)) != leaf.Commitment:
+					failSite(st, p.Seq, Altered, fmt.Sprintf("the purge checkpoint through record %d is not the purge its entry %d commits to", p.Seq, l.Index))
+				default:
+					delete(st.entries, l.Index)
+					st.out.PurgeEntries++
+				}
+				break
+			}
+			return next(open)
+		}
 		if st := sites[l.Site]; st != nil && l.Site != "" {
 			if leaf.SiteTag == st.tagger.Tag(l.Index) {
 				switch {
@@ -217,11 +248,7 @@ func VerifyLogSites(ctx context.Context, store LogStore, results []*Result, logK
 		// database names for it is tried first, so a purged leaf costs one
 		// tag, not one per site; only a leaf whose named site's tag does
 		// not fit is tried against every site's.
-		candidates := all
-		if st := sites[l.Claimed]; st != nil && l.Claimed != "" && leaf.SiteTag == st.tagger.Tag(l.Index) {
-			candidates = []*siteLog{st}
-		}
-		for _, st := range candidates {
+		for _, st := range candidatesOf(all, sites, l, leaf) {
 			if st.done || leaf.SiteTag != st.tagger.Tag(l.Index) {
 				continue
 			}
@@ -249,8 +276,14 @@ func VerifyLogSites(ctx context.Context, store LogStore, results []*Result, logK
 	}
 	for _, st := range all {
 		res := st.res
+		var unlogged *consent.Checkpoint // a purge whose named entry is not there
+		for _, p := range st.entries {
+			unlogged = p
+		}
 		switch {
 		case st.done:
+		case unlogged != nil:
+			st.fail(unlogged.Seq, NotInLog, fmt.Sprintf("the purge checkpoint through record %d names entry %d of the log, which is not its entry", unlogged.Seq, *unlogged.EntryIndex))
 		case st.recorded+st.pending < res.Records:
 			st.fail(0, NotInLog, fmt.Sprintf("%d of the site's %d records have no leaf in the log", res.Records-st.recorded, res.Records))
 		case st.recorded > 0 && st.lastSeq+res.Records-st.recorded != res.last:
@@ -261,6 +294,16 @@ func VerifyLogSites(ctx context.Context, store LogStore, results []*Result, logK
 		}
 	}
 	return nil
+}
+
+// candidatesOf are the sites a leaf that no checked record has may be of:
+// the site the database names for it, when its tag fits, so that such a
+// leaf costs one tag, not one per site; else every site.
+func candidatesOf(all []*siteLog, sites map[string]*siteLog, l *translog.LeafRecord, leaf translog.Leaf) []*siteLog {
+	if st := sites[l.Claimed]; st != nil && l.Claimed != "" && leaf.SiteTag == st.tagger.Tag(l.Index) {
+		return []*siteLog{st}
+	}
+	return all
 }
 
 // next goes on with the pass while a site is left to check.

@@ -9,6 +9,7 @@ import (
 
 	"github.com/koekje/koekje/server/consent"
 	"github.com/koekje/koekje/server/store"
+	"github.com/koekje/koekje/server/translog"
 )
 
 // What koekje migrate-store reads to copy the store elsewhere: every row
@@ -172,7 +173,7 @@ func (db *DB) LogLeafCount(ctx context.Context) (int64, error) {
 // sequence order, the purged (oldest) ones first.
 func (db *DB) EachLogLeaf(ctx context.Context, fn func(*store.LogLeaf) error) error {
 	next := map[string]int64{} // site → the place of its next purged leaf
-	rows, err := db.read.QueryContext(ctx, `SELECT l.site, sum(l.record IS NULL), min(r.seq),
+	rows, err := db.read.QueryContext(ctx, `SELECT l.site, sum(l.record IS NULL AND l.kind = 1), min(r.seq),
 			(SELECT max(seq) FROM checkpoints c WHERE c.site = l.site)
 		FROM log_leaves l LEFT JOIN records r ON r.id = l.record GROUP BY l.site`)
 	if err != nil {
@@ -201,8 +202,9 @@ func (db *DB) EachLogLeaf(ctx context.Context, fn func(*store.LogLeaf) error) er
 	if err := rows.Err(); err != nil {
 		return fmt.Errorf("log leaves: %w", err)
 	}
-	rows, err = db.read.QueryContext(ctx, `SELECT l.idx, l.site, r.seq, l.salt, l.entry
-		FROM log_leaves l LEFT JOIN records r ON r.id = l.record ORDER BY l.idx`)
+	rows, err = db.read.QueryContext(ctx, `SELECT l.idx, l.site, coalesce(r.seq, c.seq), l.salt, l.entry, l.kind
+		FROM log_leaves l LEFT JOIN records r ON r.id = l.record LEFT JOIN checkpoints c ON c.site = l.site AND c.entry_index = l.idx
+		ORDER BY l.idx`)
 	if err != nil {
 		return fmt.Errorf("log leaves: %w", err)
 	}
@@ -210,12 +212,15 @@ func (db *DB) EachLogLeaf(ctx context.Context, fn func(*store.LogLeaf) error) er
 	for rows.Next() {
 		var l store.LogLeaf
 		var seq sql.NullInt64
-		if err := rows.Scan(&l.Index, &l.Site, &seq, &l.Salt, &l.Entry); err != nil {
+		if err := rows.Scan(&l.Index, &l.Site, &seq, &l.Salt, &l.Entry, &l.Kind); err != nil {
 			return fmt.Errorf("log leaves: %w", err)
 		}
-		if seq.Valid {
+		switch {
+		case l.Kind == translog.KindPurge && !seq.Valid:
+			return fmt.Errorf("log leaves: purge entry %d of %s has no purge checkpoint", l.Index, l.Site)
+		case seq.Valid:
 			l.Seq = seq.Int64
-		} else {
+		default:
 			l.Seq, l.Salt = next[l.Site], nil
 			next[l.Site]++
 		}

@@ -49,19 +49,10 @@ func (db *DB) StartLog(ctx context.Context, origin string) (*translog.Signer, er
 	if err != nil {
 		return nil, err
 	}
-	seed, err := db.Secret(ctx, store.LogKeySecret, 32)
+	st, err := db.newLogState(ctx, named)
 	if err != nil {
 		return nil, err
 	}
-	root, err := db.Secret(ctx, store.LogAuditRootSecret, 32)
-	if err != nil {
-		return nil, err
-	}
-	signer, err := translog.NewSigner(named, seed)
-	if err != nil {
-		return nil, err
-	}
-	st := &logState{signer: signer, auditRoot: root, recent: map[int64]tlog.Hash{}}
 	db.commitMu.Lock()
 	defer db.commitMu.Unlock()
 	if err := db.write.QueryRowContext(ctx, `SELECT coalesce(max(idx) + 1, 0) FROM log_leaves`).Scan(&st.size); err != nil {
@@ -78,7 +69,24 @@ func (db *DB) StartLog(ctx context.Context, origin string) (*translog.Signer, er
 		return nil, err
 	}
 	db.tl = st
-	return signer, nil
+	return st.signer, nil
+}
+
+// newLogState is the state of the log named origin, for appending to it.
+func (db *DB) newLogState(ctx context.Context, origin string) (*logState, error) {
+	seed, err := db.Secret(ctx, store.LogKeySecret, 32)
+	if err != nil {
+		return nil, err
+	}
+	root, err := db.Secret(ctx, store.LogAuditRootSecret, 32)
+	if err != nil {
+		return nil, err
+	}
+	signer, err := translog.NewSigner(origin, seed)
+	if err != nil {
+		return nil, err
+	}
+	return &logState{signer: signer, auditRoot: root, recent: map[int64]tlog.Hash{}}, nil
 }
 
 // LogOrigin returns the log's name, or "" when no log was made yet.
@@ -225,11 +233,24 @@ type appender struct {
 	taggers map[string]*translog.SiteTagger
 	salts   *translog.Salts // this transaction's, made at its first leaf
 	hashIDs []int64         // stored hash indexes, in the order of pending's rows
-	leaves  []any           // idx, record, site, salt, entry of each new leaf
+	leaves  []any           // idx, record, site, salt, entry, kind of each new leaf
 }
 
 func (st *logState) appender(tx *sql.Tx) *appender {
 	return &appender{st: st, tx: tx, pending: map[int64]tlog.Hash{}, size: st.size, taggers: map[string]*translog.SiteTagger{}}
+}
+
+// appenderAt is an appender from the log's size as tx sees it: another
+// process on the database (koekje purge beside a server) may have added
+// leaves. If it commits between this read and tx's first write, that write
+// fails (WAL's snapshot check), and nothing is appended twice.
+func (st *logState) appenderAt(ctx context.Context, tx *sql.Tx) (*appender, error) {
+	a := st.appender(tx)
+	if err := tx.QueryRowContext(ctx, `SELECT coalesce(max(idx) + 1, 0) FROM log_leaves`).Scan(&a.size); err != nil {
+		return nil, fmt.Errorf("log size: %w", err)
+	}
+	st.size = a.size
+	return a, nil
 }
 
 // ReadHashes reads stored hashes from this transaction, the recent ones,
@@ -256,6 +277,18 @@ func (a *appender) ReadHashes(indexes []int64) ([]tlog.Hash, error) {
 
 // add appends the leaf of a record and returns its index.
 func (a *appender) add(ctx context.Context, record int64, site string, recordHash []byte) (int64, error) {
+	idx, _, err := a.addLeaf(record, site, translog.KindRecord, recordHash)
+	return idx, err
+}
+
+// addPurge appends a purge's entry, committing to its statement
+// (proof.PurgeStatement), and returns its index and salt.
+func (a *appender) addPurge(site string, statement []byte) (int64, []byte, error) {
+	return a.addLeaf(nil, site, translog.KindPurge, statement)
+}
+
+// addLeaf appends a leaf of kind committing to what under a fresh salt.
+func (a *appender) addLeaf(record any, site string, kind translog.LeafKind, what []byte) (int64, []byte, error) {
 	tagger, ok := a.taggers[site]
 	if !ok {
 		tagger = translog.NewSiteTagger(AuditKey(a.st.auditRoot, site))
@@ -264,24 +297,24 @@ func (a *appender) add(ctx context.Context, record int64, site string, recordHas
 	if a.salts == nil {
 		var err error
 		if a.salts, err = translog.NewSalts(); err != nil {
-			return 0, err
+			return 0, nil, err
 		}
 	}
 	salt := a.salts.For(a.size)
 	idx := a.size
-	entry := translog.Leaf{Commitment: translog.Commit(salt, recordHash), SiteTag: tagger.Tag(idx)}.Encode()
+	entry := translog.Leaf{Kind: kind, Commitment: kind.Commit(salt, what), SiteTag: tagger.Tag(idx)}.Encode()
 	hashes, err := tlog.StoredHashes(idx, entry, a)
 	if err != nil {
-		return 0, err
+		return 0, nil, err
 	}
 	base := tlog.StoredHashIndex(0, idx)
 	for i, h := range hashes {
 		a.pending[base+int64(i)] = h
 		a.hashIDs = append(a.hashIDs, base+int64(i))
 	}
-	a.leaves = append(a.leaves, idx, record, site, salt, entry)
+	a.leaves = append(a.leaves, idx, record, site, salt, entry, int(kind))
 	a.size++
-	return idx, nil
+	return idx, salt, nil
 }
 
 // flushRows writes the collected hashes and leaves.
@@ -300,12 +333,12 @@ func (a *appender) flushRows(ctx context.Context) error {
 		a.hashIDs = a.hashIDs[n:]
 	}
 	for len(a.leaves) > 0 {
-		n := min(len(a.leaves)/5, perStatement)
-		if _, err := a.tx.ExecContext(ctx, `INSERT INTO log_leaves (idx, record, site, salt, entry) VALUES (?, ?, ?, ?, ?)`+
-			strings.Repeat(", (?, ?, ?, ?, ?)", n-1), a.leaves[:5*n]...); err != nil {
+		n := min(len(a.leaves)/6, perStatement)
+		if _, err := a.tx.ExecContext(ctx, `INSERT INTO log_leaves (idx, record, site, salt, entry, kind) VALUES (?, ?, ?, ?, ?, ?)`+
+			strings.Repeat(", (?, ?, ?, ?, ?, ?)", n-1), a.leaves[:6*n]...); err != nil {
 			return fmt.Errorf("log leaves: %w", err)
 		}
-		a.leaves = a.leaves[5*n:]
+		a.leaves = a.leaves[6*n:]
 	}
 	return nil
 }

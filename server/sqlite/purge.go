@@ -8,11 +8,32 @@ import (
 	"time"
 
 	"github.com/koekje/koekje/server/consent"
+	"github.com/koekje/koekje/server/proof"
 )
 
 // Purge deletes site's records from before the given time in one
-// transaction with the checkpoint that lets the chain still verify.
+// transaction with the checkpoint that lets the chain still verify and,
+// with a log, the purge's entry in it: a leaf of kind purge, under the
+// site's tag, committing to the checkpoint's statement. It holds the
+// writer's lock, as a batch's commit does, since it extends the log.
 func (db *DB) Purge(ctx context.Context, site string, before time.Time, sign func(*consent.Checkpoint) error) (int64, error) {
+	db.commitMu.Lock()
+	defer db.commitMu.Unlock()
+	// A purge made outside a serving process (koekje purge) extends the
+	// log too, if there is one. Its keys are read before the transaction
+	// takes the one writer connection.
+	st := db.tl
+	if st == nil {
+		origin, err := db.LogOrigin(ctx)
+		if err != nil {
+			return 0, err
+		}
+		if origin != "" {
+			if st, err = db.newLogState(ctx, origin); err != nil {
+				return 0, err
+			}
+		}
+	}
 	tx, err := db.write.BeginTx(ctx, nil)
 	if err != nil {
 		return 0, fmt.Errorf("purge: %w", err)
@@ -58,9 +79,26 @@ func (db *DB) Purge(ctx context.Context, site string, before time.Time, sign fun
 	if _, err := tx.ExecContext(ctx, `UPDATE log_leaves SET salt = NULL, record = NULL WHERE site = ? AND record <= ?`, site, last); err != nil {
 		return 0, fmt.Errorf("purge: log salts: %w", err)
 	}
-	if _, err := tx.ExecContext(ctx, `UPDATE checkpoints SET log_index = (SELECT max(idx) FROM log_leaves WHERE site = ? AND record IS NULL)
+	if _, err := tx.ExecContext(ctx, `UPDATE checkpoints SET log_index = (SELECT max(idx) FROM log_leaves WHERE site = ? AND record IS NULL AND kind = 1)
 		WHERE site = ? AND seq = ?`, site, site, cp.Seq); err != nil {
 		return 0, fmt.Errorf("purge: checkpoint: %w", err)
+	}
+	var leaves *appender
+	if st != nil {
+		if leaves, err = st.appenderAt(ctx, tx); err != nil {
+			return 0, err
+		}
+		idx, salt, err := leaves.addPurge(site, proof.PurgeStatement(cp))
+		if err != nil {
+			return 0, fmt.Errorf("purge: log entry: %w", err)
+		}
+		if _, err := tx.ExecContext(ctx, `UPDATE checkpoints SET entry_index = ?, entry_salt = ? WHERE site = ? AND seq = ?`,
+			idx, salt, site, cp.Seq); err != nil {
+			return 0, fmt.Errorf("purge: checkpoint: %w", err)
+		}
+		if err := leaves.finish(ctx); err != nil {
+			return 0, fmt.Errorf("purge: log entry: %w", err)
+		}
 	}
 	// Page URLs and user agents that no remaining record refers to go too,
 	// and writers are told to forget the ids they cached.
@@ -73,6 +111,9 @@ func (db *DB) Purge(ctx context.Context, site string, before time.Time, sign fun
 	}
 	if err := tx.Commit(); err != nil {
 		return 0, fmt.Errorf("purge: commit: %w", err)
+	}
+	if leaves != nil {
+		leaves.done()
 	}
 	// secure_delete overwrote the deleted content in the pages the purge
 	// wrote to the log; truncating the log lets no old frame keep it.
@@ -97,7 +138,7 @@ func (db *DB) Checkpoints(ctx context.Context, site string) ([]*consent.Checkpoi
 }
 
 func (db *DB) checkpoints(ctx context.Context, site string, limit int) ([]*consent.Checkpoint, error) {
-	rows, err := db.read.QueryContext(ctx, `SELECT seq, hash, created_at, key_id, signature, log_index FROM checkpoints
+	rows, err := db.read.QueryContext(ctx, `SELECT seq, hash, created_at, key_id, signature, log_index, entry_index, entry_salt FROM checkpoints
 		WHERE site = ? ORDER BY seq DESC LIMIT ?`, site, limit)
 	if err != nil {
 		return nil, fmt.Errorf("checkpoints: %w", err)
@@ -108,13 +149,16 @@ func (db *DB) checkpoints(ctx context.Context, site string, limit int) ([]*conse
 		cp := consent.Checkpoint{Site: site}
 		var created int64
 		var kid sql.NullString
-		var idx sql.NullInt64
-		if err := rows.Scan(&cp.Seq, &cp.Hash, &created, &kid, &cp.Signature, &idx); err != nil {
+		var idx, entry sql.NullInt64
+		if err := rows.Scan(&cp.Seq, &cp.Hash, &created, &kid, &cp.Signature, &idx, &entry, &cp.EntrySalt); err != nil {
 			return nil, fmt.Errorf("checkpoints: %w", err)
 		}
 		cp.CreatedAt, cp.KeyID = time.UnixMicro(created).UTC(), kid.String
 		if idx.Valid {
 			cp.LogIndex = &idx.Int64
+		}
+		if entry.Valid {
+			cp.EntryIndex = &entry.Int64
 		}
 		out = append(out, &cp)
 	}

@@ -164,6 +164,35 @@ var migrations = []func(tx *sql.Tx, kek *keyfile.Key) error{
 	nameTheLog,
 	hashRequestIDs,
 	addScanVerdicts,
+	addPurgeEntries,
+}
+
+// addPurgeEntries lets a purge put an entry of its own in the log: leaves
+// get a kind (translog.KindRecord, KindPurge), and a purge checkpoint the
+// index and salt of its entry. A column there already (a migration run
+// again) is left as it is.
+func addPurgeEntries(tx *sql.Tx, _ *keyfile.Key) error {
+	return addColumns(tx, "log_leaves", "kind INTEGER NOT NULL DEFAULT 1",
+		"checkpoints", "entry_index INTEGER", "checkpoints", "entry_salt BLOB")
+}
+
+// addColumns adds each column (given as table, then its definition) that
+// its table does not have yet.
+func addColumns(tx *sql.Tx, tableAndColumn ...string) error {
+	for i := 0; i+1 < len(tableAndColumn); i += 2 {
+		table, def := tableAndColumn[i], tableAndColumn[i+1]
+		name, _, _ := strings.Cut(def, " ")
+		var has int
+		if err := tx.QueryRow(`SELECT count(*) FROM pragma_table_info(?) WHERE name = ?`, table, name).Scan(&has); err != nil {
+			return err
+		}
+		if has == 0 {
+			if _, err := tx.Exec(`ALTER TABLE ` + table + ` ADD COLUMN ` + def); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
 }
 
 // addScanVerdicts keeps a scan's verdict, as koekje scan judged it: an
@@ -172,12 +201,7 @@ var migrations = []func(tx *sql.Tx, kek *keyfile.Key) error{
 // database that has the column already (a migration run again) is left as
 // it is.
 func addScanVerdicts(tx *sql.Tx, _ *keyfile.Key) error {
-	var has int
-	if err := tx.QueryRow(`SELECT count(*) FROM pragma_table_info('scans') WHERE name = 'verdict'`).Scan(&has); err != nil || has > 0 {
-		return err
-	}
-	_, err := tx.Exec(`ALTER TABLE scans ADD COLUMN verdict TEXT CHECK (verdict IN ('clean', 'fail', 'inconclusive'))`)
-	return err
+	return addColumns(tx, "scans", "verdict TEXT CHECK (verdict IN ('clean', 'fail', 'inconclusive'))")
 }
 
 // nameTheLog keeps the transparency log's name in the database: a log has

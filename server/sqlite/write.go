@@ -105,7 +105,9 @@ func (db *DB) commit(batch []*consent.Record) error {
 	requests := map[string]*consent.Record{} // site and request ID → the record of this batch
 	var leaves *appender
 	if db.tl != nil {
-		leaves = db.tl.appender(tx)
+		if leaves, err = db.tl.appenderAt(ctx, tx); err != nil {
+			return err
+		}
 	}
 	now := db.Now().UTC().Truncate(time.Microsecond)
 	for _, r := range batch {

@@ -234,7 +234,7 @@ func (c *Copy) run(ctx context.Context) (*CopySummary, error) {
 		}
 		for _, cp := range cps {
 			if c.dropLog {
-				cp.LogIndex = nil // a leaf of the log left behind
+				cp.LogIndex, cp.EntryIndex, cp.EntrySalt = nil, nil, nil // leaves of the log left behind
 			}
 		}
 		c.site(s).Checkpoints = len(cps)

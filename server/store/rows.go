@@ -6,6 +6,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/koekje/koekje/server/consent"
+	"github.com/koekje/koekje/server/translog"
 )
 
 // The rows one store hands another when a deployment moves (koekje
@@ -48,9 +49,11 @@ type Session struct {
 }
 
 // LogLeaf is a leaf of the transparency log and the place in its chain of
-// the record it commits to; Salt is nil once a purge removed the record.
+// the record it commits to (Salt is nil once a purge removed the record),
+// or a purge's entry and the last record that purge removed.
 type LogLeaf struct {
 	Index       int64
+	Kind        translog.LeafKind
 	Site        string
 	Seq         int64
 	Salt, Entry []byte

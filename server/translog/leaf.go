@@ -123,6 +123,15 @@ func CommitPurge(salt, statementHash []byte) [32]byte {
 	return sha256.Sum256(append(append([]byte(purgeTag), salt...), statementHash...))
 }
 
+// Commit is the commitment of a leaf of kind k to what (a record's hash, a
+// purge's statement hash) under salt.
+func (k LeafKind) Commit(salt, what []byte) [32]byte {
+	if k == KindPurge {
+		return CommitPurge(salt, what)
+	}
+	return Commit(salt, what)
+}
+
 // SiteTag is the tag of the leaf at index under a site's audit key.
 func SiteTag(auditKey []byte, index int64) [SiteTagSize]byte {
 	return NewSiteTagger(auditKey).Tag(index)

@@ -277,7 +277,7 @@ func TestMigrateStore(t *testing.T) {
 	t.Log(lines[len(sites)])
 	var sum store.CopySummary
 	if err := json.Unmarshal([]byte(lines[len(sites)]), &sum); err != nil || !sum.OK || sum.Records != total || sum.SigningKeys != 2 ||
-		sum.Sites != 3 || sum.Log != "copied: 3600 leaves" || sum.KeyFile != pgKey {
+		sum.Sites != 3 || sum.Log != "copied: 3601 leaves" /* 3,600 records' leaves and the purge's entry */ || sum.KeyFile != pgKey {
 		t.Errorf("summary: %v %s", err, lines[len(sites)])
 	}
 	// Every record the source holds, and no other.
@@ -300,8 +300,9 @@ func TestMigrateStore(t *testing.T) {
 	}
 
 	// The target, opened as a server would open it.
-	if out, err := runCLI(t, dstEnv, "verify"); err != nil || strings.Count(out, `"ok":true`) != 3 || strings.Count(out, `"log":{`) != 3 {
-		t.Fatalf("verify on the target: %v\n%s", err, out)
+	if out, err := runCLI(t, dstEnv, "verify"); err != nil || strings.Count(out, `"ok":true`) != 3 || strings.Count(out, `"log":{`) != 3 ||
+		!strings.Contains(out, `"purge_entries":1`) {
+		t.Fatalf("verify on the target (blog's purge with its entry in the log): %v\n%s", err, out)
 	}
 	for _, s := range sites {
 		if perSite[s].Head != srcHeads[s] {

@@ -68,6 +68,7 @@ func Run(t *testing.T, open Opener, insider Insider) {
 		{"NoLogKept", testNoLog},
 		{"Leases", testLeases},
 		{"Log", testLog},
+		{"PurgeInPublic", func(t *testing.T, open Opener) { testPurgeInPublic(t, open, insider) }},
 		{"LogNamedForLife", testLogNamedForLife},
 		{"ScanReports", testScanReports},
 		{"DamagedVersion", func(t *testing.T, open Opener) { testDamagedVersion(t, open, insider) }},
@@ -1080,14 +1081,39 @@ func testLog(t *testing.T, open Opener) {
 			t.Errorf("the purged record %d keeps its salt: %+v, %v", r.Seq, l, err)
 		}
 	}
-	if cps, err := st.Checkpoints(ctx, "demo"); err != nil || len(cps) != 1 || cps[0].LogIndex == nil {
-		t.Fatalf("the purge checkpoint names no leaf: %+v, %v", cps, err)
+	SyncLog(t, st) // the purge's entry, queued on a store that logs after the commit
+	cps, err := st.Checkpoints(ctx, "demo")
+	if err != nil || len(cps) != 1 || cps[0].LogIndex == nil || cps[0].EntryIndex == nil || len(cps[0].EntrySalt) != translog.SaltSize {
+		t.Fatalf("the purge checkpoint names no leaf or no entry of its own: %+v, %v", cps, err)
 	}
-	if res := verifyLog("demo"); res.Log.Leaves != 5 || res.Log.Purged != 3 || res.Records != 2 {
+	// The purge is in the log as an entry of its own kind, after every
+	// leaf it purged, under the site's tag, committing to its checkpoint.
+	cp3, _ := openLatest()
+	if cp3.Size != cp2.Size+1 || *cps[0].EntryIndex != cp2.Size || *cps[0].LogIndex >= *cps[0].EntryIndex {
+		t.Fatalf("after the purge the log has %d leaves (want %d), the entry is %d, the last purged leaf %d",
+			cp3.Size, cp2.Size+1, *cps[0].EntryIndex, *cps[0].LogIndex)
+	}
+	entries, err = st.LogEntries(ctx, 0, cp3.Size)
+	if err != nil {
+		t.Fatal(err)
+	}
+	demoKey, err := st.LogAuditKey(ctx, "demo")
+	if err != nil {
+		t.Fatal(err)
+	}
+	entry, err := translog.ParseLeaf(entries[*cps[0].EntryIndex])
+	if err != nil || entry.Kind != translog.KindPurge || entry.SiteTag != translog.SiteTag(demoKey, *cps[0].EntryIndex) ||
+		entry.Commitment != translog.CommitPurge(cps[0].EntrySalt, proof.PurgeStatement(cps[0])) {
+		t.Fatalf("the purge's entry %+v (%v) is not its checkpoint's commitment under demo's tag", entry, err)
+	}
+	if p, err := tlog.ProveTree(cp3.Size, cp2.Size, hashes); err != nil || tlog.CheckTree(p, cp3.Size, cp3.Hash, cp2.Size, cp2.Hash) != nil {
+		t.Errorf("the purge's entry did not only grow the log: %v", err)
+	}
+	if res := verifyLog("demo"); res.Log.Leaves != 5 || res.Log.Purged != 3 || res.Records != 2 || res.Log.PurgeEntries != 1 {
 		t.Errorf("demo after the purge: %d records, %+v", res.Records, res.Log)
 	}
-	if cp3, _ := openLatest(); cp3.Size != cp2.Size {
-		t.Errorf("the purge changed the log's size to %d", cp3.Size)
+	if res := verifyLog("other"); res.Log.PurgeEntries != 0 {
+		t.Errorf("another site counts demo's purge entry: %+v", res.Log)
 	}
 
 	// What one store saved as witnessed, every store on the database
@@ -1105,6 +1131,93 @@ func testLog(t *testing.T, open Opener) {
 		if got, err := s.LatestWitnessed(ctx); err != nil || !bytes.HasSuffix(got, []byte("— witness.test AAAA\n")) {
 			t.Errorf("latest witnessed: %q, %v", got, err)
 		}
+	}
+}
+
+// A purge's entry is held against its checkpoint: a checkpoint whose
+// entry salt was changed, or that no longer names its entry, fails the
+// site's verification against the log; a second purge adds a second entry
+// and leaves the first one's alone.
+func testPurgeInPublic(t *testing.T, open Opener, insider Insider) {
+	ctx := context.Background()
+	st, name := open(t, "")
+	signer, err := st.StartLog(ctx, "koekje.test/log")
+	if err != nil {
+		t.Fatal(err)
+	}
+	keys, err := proof.OpenKeys(ctx, st)
+	if err != nil {
+		t.Fatal(err)
+	}
+	clock := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	st.SetClock(func() time.Time { return clock })
+	for range 6 {
+		clock = clock.Add(time.Hour)
+		if err := st.Append(ctx, NewRecord("demo", uuid.Nil)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	SyncLog(t, st)
+	purge := func(before time.Time) {
+		t.Helper()
+		if _, err := st.Purge(ctx, "demo", before, keys.SignCheckpoint); err != nil {
+			t.Fatal(err)
+		}
+		SyncLog(t, st)
+	}
+	purge(time.Date(2026, 1, 1, 2, 30, 0, 0, time.UTC)) // records 1 and 2
+	// A second purge from another store on the database that did not
+	// start the log (koekje purge beside a running server) extends the
+	// log too, and the first store goes on appending after it.
+	other, _ := open(t, name)
+	if _, err := other.Purge(ctx, "demo", time.Date(2026, 1, 1, 4, 30, 0, 0, time.UTC), keys.SignCheckpoint); err != nil { // 3 and 4
+		t.Fatal(err)
+	}
+	SyncLog(t, st)
+	clock = clock.Add(time.Hour)
+	if err := st.Append(ctx, NewRecord("demo", uuid.Nil)); err != nil {
+		t.Fatalf("a record after another store's purge: %v", err)
+	}
+	SyncLog(t, st)
+	auditKey, err := st.LogAuditKey(ctx, "demo")
+	if err != nil {
+		t.Fatal(err)
+	}
+	check := func() *proof.Result {
+		t.Helper()
+		pubs, ids := keys.Ring().Public()
+		res, err := proof.Verify(ctx, st, "demo", pubs, ids)
+		if err != nil || !res.OK {
+			t.Fatalf("the chain: %+v, %v", res, err)
+		}
+		if err := proof.VerifyLog(ctx, st, res, signer.VerifierKey(), auditKey, nil); err != nil {
+			t.Fatal(err)
+		}
+		return res
+	}
+	res := check()
+	if !res.OK || res.Log.PurgeEntries != 2 || res.Log.Purged != 4 || res.Records != 3 || res.Log.Leaves != 7 || len(res.Log.Purges) != 2 ||
+		res.Log.Purges[0].Entry == nil || res.Log.Purges[1].Entry == nil || *res.Log.Purges[0].Entry <= *res.Log.Purges[1].Entry {
+		t.Fatalf("two purges in public: %+v %+v", res, res.Log)
+	}
+	newest, older := *res.Log.Purges[0].Entry, *res.Log.Purges[1].Entry
+	cps, err := st.Checkpoints(ctx, "demo")
+	if err != nil {
+		t.Fatal(err)
+	}
+	salt := cps[1].EntrySalt
+
+	insider(t, name, `UPDATE checkpoints SET entry_salt = $1 WHERE site = 'demo' AND entry_index = $2`, bytes.Repeat([]byte{7}, 32), older)
+	if res := check(); res.OK || res.Reason != proof.Altered || !strings.Contains(res.Detail, fmt.Sprintf("entry %d commits to", older)) {
+		t.Errorf("a purge checkpoint whose entry does not open: %+v", res)
+	}
+	insider(t, name, `UPDATE checkpoints SET entry_salt = $1 WHERE site = 'demo' AND entry_index = $2`, salt, older)
+	if res := check(); !res.OK {
+		t.Fatalf("the salt put back: %+v", res)
+	}
+	insider(t, name, `UPDATE checkpoints SET entry_index = NULL WHERE site = 'demo' AND entry_index = $1`, newest)
+	if res := check(); res.OK || res.Reason != proof.LogMissing || !strings.Contains(res.Detail, fmt.Sprintf("leaf %d is a purge entry", newest)) {
+		t.Errorf("a purge entry no checkpoint names: %+v", res)
 	}
 }
 

@@ -297,3 +297,17 @@ func TestTroubleshootingMessages(t *testing.T) {
 		}
 	}
 }
+
+// The schema line the README's Upgrade section quotes is the one koekje
+// version prints.
+func TestReadmeSchemaLine(t *testing.T) {
+	t.Parallel()
+	out := output(t, t.TempDir(), "version")
+	line := regexp.MustCompile(`(?m)^database schema .*$`).FindString(out)
+	if line == "" {
+		t.Fatalf("koekje version prints no schema line:\n%s", out)
+	}
+	if !strings.Contains(readmeSection(t, "Upgrade"), "`"+line+"`") {
+		t.Errorf("the README's Upgrade section does not quote %q", line)
+	}
+}

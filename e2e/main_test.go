@@ -345,6 +345,8 @@ iframe { display: block }
 // stub sets _ga cookies on the parent domain, as the real one does.
 func thirdParty(u *url.URL) (status int64, contentType, body string) {
 	switch {
+	case strings.HasSuffix(u.Host, "googletagmanager.com") && u.Path == "/gtm.js":
+		return 200, "text/javascript", gtmStandIn
 	case strings.HasSuffix(u.Host, "googletagmanager.com"):
 		return 200, "text/javascript", `window.gaLoads = (window.gaLoads || 0) + 1;
 document.cookie = '_ga=GA1.1.42.1700000000; path=/; domain=belvast.test';

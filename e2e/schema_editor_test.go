@@ -15,7 +15,7 @@ import (
 )
 
 // An editor checking a file against config/sites.schema.json gives the
-// answer Load gives (valid or not), on the demo, the README's example and
+// answer Load gives (valid or not), on the demo, the configuration reference's example and
 // every file in config/testdata, fuzz corpus included. Like the schema test
 // of the config package, it allows Load alone to refuse a file only for
 // config.CrossFieldRules, and one thing more: the language server checks
@@ -43,16 +43,20 @@ func TestSchemaInEditor(t *testing.T) {
 		t.Fatal(err)
 	}
 	add("demo.yaml", demo)
-	readme, err := os.ReadFile("../README.md")
+	reference, err := os.ReadFile("../config/README.md")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, after, ok := strings.Cut(string(readme), "```yaml\n# yaml-language-server: $schema="); ok {
-		example, _, _ := strings.Cut(after, "```")
-		add("README example", []byte("# yaml-language-server: $schema="+example))
-	} else {
-		t.Error("the README has no example naming the schema")
+	example := ""
+	for block := range strings.SplitSeq(string(reference), "```yaml\n") {
+		if b, _, ok := strings.Cut(block, "```"); ok && strings.Contains(b, "\nsites:\n") {
+			example = b
+		}
 	}
+	if !strings.HasPrefix(example, "# yaml-language-server: $schema=") {
+		t.Error("config/README.md has no configuration naming the schema")
+	}
+	add("reference example", []byte(example))
 	err = filepath.WalkDir("../config/testdata", func(path string, d os.DirEntry, err error) error {
 		if err != nil || d.IsDir() || strings.HasSuffix(path, ".err") {
 			return err

@@ -299,7 +299,8 @@ func TestSessionRevocation(t *testing.T) {
 }
 
 // The console lists a site's records newest first, fifty at a time, each
-// with every stored field; the next page's link keeps the filters.
+// with every stored field and a link to its visitor's evidence pack; the
+// next page's link keeps the filters.
 func TestConsoleRecords(t *testing.T) {
 	t.Parallel()
 	s, _ := newServer(t, 0)
@@ -344,6 +345,14 @@ func TestConsoleRecords(t *testing.T) {
 	_, one := b.get("/admin/sites/demo/records?consent_id=" + gpcID)
 	if got := seqs(one); len(got) != 1 || !strings.Contains(one, "<tr><td>88</td>") || !strings.Contains(one, "(GPC)") {
 		t.Errorf("one visitor: %d records", len(got))
+	}
+	// Each record links its visitor's evidence pack.
+	pack := regexp.MustCompile(`href="(/admin/sites/demo/evidence/` + gpcID + `)"`).FindStringSubmatch(one)
+	if pack == nil {
+		t.Fatal("the record does not link its evidence pack")
+	}
+	if resp, zip := b.get(pack[1]); resp.StatusCode != 200 || resp.Header.Get("Content-Type") != "application/zip" || !strings.HasPrefix(zip, "PK") {
+		t.Errorf("the record's evidence pack: %d %s", resp.StatusCode, resp.Header.Get("Content-Type"))
 	}
 	for _, q := range []string{"action=delete", "gpc=maybe", "before=-1", "consent_id=nonsense", "from=yesterday"} {
 		if resp, body := b.get("/admin/sites/demo/records?" + q); resp.StatusCode != 422 {

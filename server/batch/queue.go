@@ -2,6 +2,13 @@
 // items and wait; one goroutine hands whatever is queued to a flush function
 // (one transaction, one fsync) and answers every caller of that batch with
 // its result. It knows nothing of SQL.
+//
+// A batch is whatever queued while the previous flush ran, so the fsync is
+// the batching window: no timer adds latency, and batches grow with the
+// load. Under load (a previous batch of at least YieldFrom items) the
+// writer first yields to the goroutines ready to run, which are handlers
+// about to queue their items, so batches grow and fsyncs get fewer. Each caller is
+// answered only once its batch is durable: a 201 means on disk.
 package batch
 
 import (

@@ -1,7 +1,3 @@
-// Package consent is Koekje's domain: consent records, the validation of a
-// visitor's choice against a site's configuration, the record hash and its
-// versioned encoding, and error codes. It knows neither HTTP nor SQL; the
-// interfaces to stores are declared by the packages that use them.
 package consent
 
 import (

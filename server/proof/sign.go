@@ -1,6 +1,19 @@
 // Package proof makes Koekje's records evidence beyond the database: the
 // signing keys and their one owner, signed receipts (JWT, Kantara fields),
 // signed purge checkpoints, and the walk that verifies a site's chain.
+//
+// Receipts are JWTs signed with EdDSA (Ed25519), kid in the header, with the
+// Kantara Consent Receipt v1.1 fields (piiPrincipalId is the pseudonymous
+// consent ID; the controller comes from the config) and the record's place
+// in the chain (record_id, sequence, record_hash, prev_hash, config_hash). A
+// receipt is signed only for a record whose fields still hash to its stored
+// hash. Keys are made on first start and kept in the store, sealed under
+// the key file (package keyfile); a rotation adds a key and the old ones
+// stay in the JWKS, so old receipts keep verifying.
+//
+// A purge leaves a checkpoint signed with the current key, holding the last
+// purged record's sequence and hash; verification of the chain continues
+// from it.
 package proof
 
 import (

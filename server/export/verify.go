@@ -44,6 +44,11 @@ type Verification struct {
 	FirstLeaf *int64 `json:"first_leaf,omitempty"`
 	LastLeaf  *int64 `json:"last_leaf,omitempty"`
 	Entries   int64  `json:"entries_read"`
+	// PurgedLeaves are the site's leaves before the first record, whose
+	// records a retention purge removed: a purge entry of the site follows
+	// them in the log. PurgeEntries counts those entries.
+	PurgedLeaves int64 `json:"purged_leaves,omitempty"`
+	PurgeEntries int64 `json:"purge_entries,omitempty"`
 	// OneVisitor: the export holds one visitor's records, so the chain
 	// links between them and the leaves between theirs are not checked.
 	OneVisitor bool `json:"one_visitor,omitempty"`
@@ -239,6 +244,41 @@ func verify(in io.Reader, o VerifyOptions, v *Verification) error {
 			}
 		}
 		v.Entries = entries.read
+	}
+	// Before the first record of an export of the whole site, every leaf
+	// of the site lost its record to a retention purge, which put an entry
+	// of its own in the log after them: a leaf of the site there with no
+	// purge entry of the site after it is a record deleted, not purged.
+	if !v.OneVisitor && s.From == "" && v.FirstLeaf != nil {
+		if err := v.checkPurged(entries, tagger); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// checkPurged accounts for the site's leaves before the export's first
+// record by the site's purge entries.
+func (v *Verification) checkPurged(entries *entryCursor, tagger *translog.SiteTagger) error {
+	lastOrphan, lastPurge := int64(-1), int64(-1)
+	for i := range v.ExportSize {
+		l, isRecord, err := entries.leaf(i)
+		if err != nil {
+			return err
+		}
+		switch {
+		case l.SiteTag != tagger.Tag(i):
+		case isRecord && i < *v.FirstLeaf:
+			lastOrphan = i
+			v.PurgedLeaves++
+		case l.Kind == translog.KindPurge:
+			lastPurge = i
+			v.PurgeEntries++
+		}
+	}
+	v.Entries = entries.read
+	if lastOrphan > lastPurge {
+		return fmt.Errorf("leaf %d of the site, before the export's first record, has no record in the export, and no purge entry of the site follows it: records were deleted, not purged", lastOrphan)
 	}
 	return nil
 }

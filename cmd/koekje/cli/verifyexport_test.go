@@ -8,11 +8,13 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/koekje/koekje/config"
 	"github.com/koekje/koekje/server"
@@ -248,6 +250,7 @@ func TestVerifyExport(t *testing.T) {
 			return r
 		}), "does not commit to it"},
 		{"a record removed", rewrite(t, nd, func(r []*consent.Record) []*consent.Record { return append(r[:2], r[3:]...) }), "record 3 is missing"},
+		{"the first record removed", rewrite(t, nd, func(r []*consent.Record) []*consent.Record { return r[1:] }), "leaf 0 of the site, before the export's first record, has no record in the export, and no purge entry"},
 		{"a record removed, the chain relinked", rewrite(t, nd, func(r []*consent.Record) []*consent.Record {
 			r = append(r[:2], r[3:]...)
 			for i := 2; i < len(r); i++ {
@@ -267,6 +270,21 @@ func TestVerifyExport(t *testing.T) {
 		if err != ErrFailed || v.OK || !strings.Contains(v.Error, tt.want) {
 			t.Errorf("%s: %v %+v", tt.name, err, v)
 		}
+	}
+
+	// A retention purge of the oldest two records: the export that starts
+	// after them verifies, their leaves accounted for by the purge's entry
+	// in the log.
+	req, _ := http.NewRequest("POST", l.ts.URL+"/api/v1/sites/demo/purge?before="+url.QueryEscape(time.Now().UTC().Format(time.RFC3339Nano)), nil)
+	req.Header.Set("Authorization", "Bearer "+exportTestToken)
+	if resp, err := http.DefaultClient.Do(req); err != nil || resp.StatusCode != 200 {
+		t.Fatalf("purge: %v %v", err, resp)
+	} else {
+		resp.Body.Close()
+	}
+	l.post("demo", "reject_all", "after the purge")
+	if v, err := l.verify(l.export("format=ndjson")); err != nil || !v.OK || v.Records != 1 || v.PurgedLeaves != 5 || v.PurgeEntries != 1 {
+		t.Fatalf("an export after a purge: %v %+v", err, v)
 	}
 
 	// A log that forked: a copy of the database, made while the two
@@ -290,7 +308,7 @@ func TestVerifyExport(t *testing.T) {
 		t.Fatal("the copy signs with another key")
 	}
 	exp := orig.export("format=ndjson")
-	if v, err := orig.verify(exp); err != nil || !v.OK || v.ExportSize != 9 {
+	if v, err := orig.verify(exp); err != nil || !v.OK || v.ExportSize != 11 { // 8 records, the purge's entry, 2 more
 		t.Fatalf("the original's export against its own log: %v %+v", err, v)
 	}
 	fork.auditKey = orig.auditKey

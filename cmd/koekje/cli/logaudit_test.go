@@ -101,6 +101,20 @@ func TestLogAudit(t *testing.T) {
 	if err != nil || !res.OK || res.Size != 7 || res.Since != 2 || len(res.Leaves) != 4 || res.Leaves[0] != 0 || res.Leaves[3] != 6 {
 		t.Fatalf("%v %+v", err, res)
 	}
+	// A retention purge of demo's records is in the log as an entry of its
+	// own, which the site's auditor sees apart from its leaves; the other
+	// site's auditor does not see it.
+	if _, err := db.Purge(ctx, "demo", time.Now(), keys.SignCheckpoint); err != nil {
+		t.Fatal(err)
+	}
+	res, err = audit("--site", "demo", "--audit-key", hex.EncodeToString(key))
+	if err != nil || !res.OK || res.Size != 8 || len(res.Leaves) != 4 || len(res.Purges) != 1 || res.Purges[0] != 7 {
+		t.Fatalf("after a purge: %v %+v", err, res)
+	}
+	otherKey, _ := db.LogAuditKey(ctx, "other")
+	if res, err := audit("--site", "other", "--audit-key", hex.EncodeToString(otherKey)); err != nil || len(res.Leaves) != 3 || len(res.Purges) != 0 {
+		t.Errorf("another site's auditor: %v %+v", err, res)
+	}
 	// A checkpoint of another history, signed with the log's own key.
 	forger, _ := db.LogSigner(ctx)
 	forged, _ := forger.Sign(2, tlog.Hash{9})

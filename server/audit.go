@@ -254,7 +254,10 @@ func (s *Server) export(c echo.Context) error {
 		err = s.store.Scan(c.Request().Context(), f, func(r *consent.Record) error { n++; return w.Write(r) })
 	}
 	if err == nil {
-		err = w.End(export.NewSummary(f, signed))
+		var purges []*consent.Checkpoint
+		if purges, err = s.store.Checkpoints(c.Request().Context(), site.ID); err == nil {
+			err = w.End(export.NewSummary(f, signed).WithPurges(purges))
+		}
 	}
 	if err != nil {
 		s.log.Warn("export ended early", "site", site.ID, "records", n, "reason", withoutAddress(err))

@@ -1,6 +1,8 @@
 package export
 
 import (
+	"encoding/hex"
+	"fmt"
 	"time"
 
 	"github.com/koekje/koekje/server/consent"
@@ -41,6 +43,47 @@ type Summary struct {
 	// removed it. Records that came in while the export ran may have leaves
 	// beyond it.
 	Checkpoint string `json:"checkpoint,omitempty"`
+	// Purges are the site's retention purges, newest first, as their
+	// checkpoints keep them: each opens its entry in the log.
+	Purges []Purge `json:"purges,omitempty"`
+}
+
+// Purge is a retention purge of the site as its signed checkpoint keeps
+// it: the last record it removed (sequence and hash), when, the key that
+// signed it and its signature, the last leaf it left without a record,
+// and its own entry in the log with the salt that opens its commitment.
+type Purge struct {
+	ThroughSeq  int64  `json:"through_sequence"`
+	Hash        string `json:"hash"` // hex
+	At          string `json:"at"`   // RFC 3339 in UTC, to the microsecond
+	KeyID       string `json:"key_id,omitempty"`
+	Signature   string `json:"signature,omitempty"` // hex, Ed25519 over the statement
+	ThroughLeaf *int64 `json:"through_leaf,omitempty"`
+	Entry       *int64 `json:"entry,omitempty"`
+	EntrySalt   string `json:"entry_salt,omitempty"` // hex
+}
+
+// WithPurges adds a site's purge checkpoints (newest first) to s.
+func (s *Summary) WithPurges(cps []*consent.Checkpoint) *Summary {
+	for _, cp := range cps {
+		s.Purges = append(s.Purges, Purge{ThroughSeq: cp.Seq, Hash: hex.EncodeToString(cp.Hash),
+			At: cp.CreatedAt.UTC().Format(time.RFC3339Nano), KeyID: cp.KeyID, Signature: hex.EncodeToString(cp.Signature),
+			ThroughLeaf: cp.LogIndex, Entry: cp.EntryIndex, EntrySalt: hex.EncodeToString(cp.EntrySalt)})
+	}
+	return s
+}
+
+// checkpoint is the purge's checkpoint of site, as its statement needs it.
+func (p *Purge) checkpoint(site string) (*consent.Checkpoint, error) {
+	hash, err := hex.DecodeString(p.Hash)
+	if err != nil {
+		return nil, fmt.Errorf("the purge through record %d: hash: %w", p.ThroughSeq, err)
+	}
+	at, err := time.Parse(time.RFC3339Nano, p.At)
+	if err != nil {
+		return nil, fmt.Errorf("the purge through record %d: at: %w", p.ThroughSeq, err)
+	}
+	return &consent.Checkpoint{Site: site, Seq: p.ThroughSeq, Hash: hash, CreatedAt: at}, nil
 }
 
 // NewSummary starts the summary of an export of f, made against the

@@ -2,6 +2,7 @@ package export
 
 import (
 	"bytes"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -9,6 +10,7 @@ import (
 	"golang.org/x/mod/sumdb/tlog"
 
 	"github.com/koekje/koekje/server/consent"
+	"github.com/koekje/koekje/server/proof"
 	"github.com/koekje/koekje/server/translog"
 )
 
@@ -250,7 +252,7 @@ func verify(in io.Reader, o VerifyOptions, v *Verification) error {
 	// of its own in the log after them: a leaf of the site there with no
 	// purge entry of the site after it is a record deleted, not purged.
 	if !v.OneVisitor && s.From == "" && v.FirstLeaf != nil {
-		if err := v.checkPurged(entries, tagger); err != nil {
+		if err := v.checkPurged(entries, tagger, s); err != nil {
 			return err
 		}
 	}
@@ -258,8 +260,16 @@ func verify(in io.Reader, o VerifyOptions, v *Verification) error {
 }
 
 // checkPurged accounts for the site's leaves before the export's first
-// record by the site's purge entries.
-func (v *Verification) checkPurged(entries *entryCursor, tagger *translog.SiteTagger) error {
+// record by the site's purge entries, each of which must be one of the
+// purges the summary names, its commitment opened by the purge's
+// checkpoint and salt.
+func (v *Verification) checkPurged(entries *entryCursor, tagger *translog.SiteTagger, s *Summary) error {
+	named := map[int64]*Purge{}
+	for i := range s.Purges {
+		if p := &s.Purges[i]; p.Entry != nil && *p.Entry < v.ExportSize {
+			named[*p.Entry] = p
+		}
+	}
 	lastOrphan, lastPurge := int64(-1), int64(-1)
 	for i := range v.ExportSize {
 		l, isRecord, err := entries.leaf(i)
@@ -272,13 +282,40 @@ func (v *Verification) checkPurged(entries *entryCursor, tagger *translog.SiteTa
 			lastOrphan = i
 			v.PurgedLeaves++
 		case l.Kind == translog.KindPurge:
+			if err := openPurge(named[i], i, l, s.Site); err != nil {
+				return err
+			}
+			delete(named, i)
 			lastPurge = i
 			v.PurgeEntries++
 		}
 	}
 	v.Entries = entries.read
+	for i, p := range named {
+		return fmt.Errorf("the export's purge through record %d names entry %d of the log, which is not a purge entry of the site", p.ThroughSeq, i)
+	}
 	if lastOrphan > lastPurge {
 		return fmt.Errorf("leaf %d of the site, before the export's first record, has no record in the export, and no purge entry of the site follows it: records were deleted, not purged", lastOrphan)
+	}
+	return nil
+}
+
+// openPurge checks that the purge entry l at i is p's: its commitment opens
+// with p's salt to the statement of p's checkpoint.
+func openPurge(p *Purge, i int64, l translog.Leaf, site string) error {
+	if p == nil {
+		return fmt.Errorf("entry %d of the log is a purge entry of the site that the export's summary does not name", i)
+	}
+	cp, err := p.checkpoint(site)
+	if err != nil {
+		return err
+	}
+	salt, err := hex.DecodeString(p.EntrySalt)
+	if err != nil || len(salt) != translog.SaltSize {
+		return fmt.Errorf("the purge through record %d: its entry salt is not %d bytes of hex", p.ThroughSeq, translog.SaltSize)
+	}
+	if translog.CommitPurge(salt, proof.PurgeStatement(cp)) != l.Commitment {
+		return fmt.Errorf("the export's purge through record %d is not the purge its entry %d commits to", p.ThroughSeq, i)
 	}
 	return nil
 }

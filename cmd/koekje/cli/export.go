@@ -97,7 +97,11 @@ func exportCmd(ctx context.Context, args []string, getenv func(string) string, s
 	if err := db.Scan(ctx, f, func(r *consent.Record) error { prog.Add(1); return exp.Write(r) }); err != nil {
 		return err
 	}
-	if err := exp.End(export.NewSummary(f, signed)); err != nil {
+	purges, err := db.Checkpoints(ctx, list[0])
+	if err != nil {
+		return err
+	}
+	if err := exp.End(export.NewSummary(f, signed).WithPurges(purges)); err != nil {
 		return err
 	}
 	prog.end("koekje export: %d records of %s (%s)", prog.n.Load(), list[0], *format)

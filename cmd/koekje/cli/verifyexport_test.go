@@ -11,6 +11,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -283,8 +284,20 @@ func TestVerifyExport(t *testing.T) {
 		resp.Body.Close()
 	}
 	l.post("demo", "reject_all", "after the purge")
-	if v, err := l.verify(l.export("format=ndjson")); err != nil || !v.OK || v.Records != 1 || v.PurgedLeaves != 5 || v.PurgeEntries != 1 {
+	afterPurge := l.export("format=ndjson")
+	if v, err := l.verify(afterPurge); err != nil || !v.OK || v.Records != 1 || v.PurgedLeaves != 5 || v.PurgeEntries != 1 {
 		t.Fatalf("an export after a purge: %v %+v", err, v)
+	}
+	for name, tt := range map[string]struct {
+		edited []byte
+		want   string
+	}{
+		"the purge's time changed": {bytes.Replace(afterPurge, []byte(`"at":"20`), []byte(`"at":"19`), 1), "is not the purge its entry"},
+		"the purge left out":       {regexp.MustCompile(`,"purges":\[[^\]]*\]`).ReplaceAll(afterPurge, nil), "does not name"},
+	} {
+		if v, err := l.verify(tt.edited); err != ErrFailed || !strings.Contains(v.Error, tt.want) {
+			t.Errorf("%s: %v %+v", name, err, v)
+		}
 	}
 
 	// A log that forked: a copy of the database, made while the two

@@ -103,6 +103,10 @@ type Checkpoint struct {
 	// EntrySalt; nil before it is in the log, or without a log.
 	EntryIndex *int64
 	EntrySalt  []byte
+	// Before is the rule the purge applied: the records recorded before it
+	// went (a site's retention period at the time, or koekje purge
+	// --before). Zero for a purge that kept no rule.
+	Before time.Time
 }
 
 // DayStats counts one day's choices of a site.

@@ -53,9 +53,12 @@ type Summary struct {
 // signed it and its signature, the last leaf it left without a record,
 // and its own entry in the log with the salt that opens its commitment.
 type Purge struct {
-	ThroughSeq  int64  `json:"through_sequence"`
-	Hash        string `json:"hash"` // hex
-	At          string `json:"at"`   // RFC 3339 in UTC, to the microsecond
+	ThroughSeq int64  `json:"through_sequence"`
+	Hash       string `json:"hash"` // hex
+	At         string `json:"at"`   // RFC 3339 in UTC, to the microsecond
+	// Before is the rule the purge applied: the records recorded before
+	// it went (RFC 3339 in UTC, to the microsecond).
+	Before      string `json:"before,omitempty"`
 	KeyID       string `json:"key_id,omitempty"`
 	Signature   string `json:"signature,omitempty"` // hex, Ed25519 over the statement
 	ThroughLeaf *int64 `json:"through_leaf,omitempty"`
@@ -67,7 +70,7 @@ type Purge struct {
 func (s *Summary) WithPurges(cps []*consent.Checkpoint) *Summary {
 	for _, cp := range cps {
 		s.Purges = append(s.Purges, Purge{ThroughSeq: cp.Seq, Hash: hex.EncodeToString(cp.Hash),
-			At: cp.CreatedAt.UTC().Format(time.RFC3339Nano), KeyID: cp.KeyID, Signature: hex.EncodeToString(cp.Signature),
+			At: cp.CreatedAt.UTC().Format(time.RFC3339Nano), Before: formatTime(cp.Before), KeyID: cp.KeyID, Signature: hex.EncodeToString(cp.Signature),
 			ThroughLeaf: cp.LogIndex, Entry: cp.EntryIndex, EntrySalt: hex.EncodeToString(cp.EntrySalt)})
 	}
 	return s
@@ -83,7 +86,21 @@ func (p *Purge) checkpoint(site string) (*consent.Checkpoint, error) {
 	if err != nil {
 		return nil, fmt.Errorf("the purge through record %d: at: %w", p.ThroughSeq, err)
 	}
-	return &consent.Checkpoint{Site: site, Seq: p.ThroughSeq, Hash: hash, CreatedAt: at}, nil
+	cp := &consent.Checkpoint{Site: site, Seq: p.ThroughSeq, Hash: hash, CreatedAt: at}
+	if p.Before != "" {
+		if cp.Before, err = time.Parse(time.RFC3339Nano, p.Before); err != nil {
+			return nil, fmt.Errorf("the purge through record %d: before: %w", p.ThroughSeq, err)
+		}
+	}
+	return cp, nil
+}
+
+// formatTime is t in RFC 3339, UTC, or "" for the zero time.
+func formatTime(t time.Time) string {
+	if t.IsZero() {
+		return ""
+	}
+	return t.UTC().Format(time.RFC3339Nano)
 }
 
 // NewSummary starts the summary of an export of f, made against the

@@ -194,8 +194,12 @@ func (imp *Import) PutCheckpoints(ctx context.Context, cps []*consent.Checkpoint
 		if cp.KeyID != "" {
 			kid = &cp.KeyID
 		}
-		if _, err := imp.tx.Exec(ctx, `INSERT INTO checkpoints (site, seq, hash, created_at, key_id, signature, log_index, entry_index, entry_salt)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`, cp.Site, cp.Seq, cp.Hash, cp.CreatedAt, kid, cp.Signature, cp.LogIndex, cp.EntryIndex, cp.EntrySalt); err != nil {
+		var before *time.Time
+		if !cp.Before.IsZero() {
+			before = &cp.Before
+		}
+		if _, err := imp.tx.Exec(ctx, `INSERT INTO checkpoints (site, seq, hash, created_at, key_id, signature, log_index, entry_index, entry_salt, purged_before)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`, cp.Site, cp.Seq, cp.Hash, cp.CreatedAt, kid, cp.Signature, cp.LogIndex, cp.EntryIndex, cp.EntrySalt, before); err != nil {
 			return fmt.Errorf("checkpoint %s/%d: %w", cp.Site, cp.Seq, err)
 		}
 	}

@@ -238,9 +238,10 @@ type queued struct {
 	kind translog.LeafKind
 	hash []byte // nil: the record is gone (purged) or already has a leaf
 	mac  []byte // the write path's MAC of the record (logmac.go)
-	// created is a purge checkpoint's time: with site, seq and hash (the
-	// last purged record's) it makes the purge's statement.
-	created *time.Time
+	// created and before are a purge checkpoint's time and rule: with
+	// site, seq and hash (the last purged record's) they make the purge's
+	// statement.
+	created, before *time.Time
 }
 
 // pass integrates up to maxIntegrate queued records in one transaction and
@@ -257,7 +258,7 @@ func (db *DB) pass(ctx context.Context, in *integrator) (int64, bool, error) {
 	}
 	rows, err := db.pool.Query(ctx, `SELECT p.id, p.site, p.seq, p.kind,
 			CASE WHEN EXISTS (SELECT 1 FROM log_leaves l WHERE l.site = p.site AND l.seq = p.seq AND l.kind = p.kind) THEN NULL
-				WHEN p.kind = 2 THEN c.hash ELSE r.hash END, p.mac, c.created_at
+				WHEN p.kind = 2 THEN c.hash ELSE r.hash END, p.mac, c.created_at, c.purged_before
 		FROM log_pending p LEFT JOIN records r ON p.kind = 1 AND r.site = p.site AND r.seq = p.seq
 			LEFT JOIN checkpoints c ON p.kind = 2 AND c.site = p.site AND c.seq = p.seq
 		ORDER BY p.id LIMIT $1`, maxIntegrate)
@@ -267,7 +268,7 @@ func (db *DB) pass(ctx context.Context, in *integrator) (int64, bool, error) {
 	queue, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (queued, error) {
 		var q queued
 		var kind int16
-		err := row.Scan(&q.id, &q.site, &q.seq, &kind, &q.hash, &q.mac, &q.created)
+		err := row.Scan(&q.id, &q.site, &q.seq, &kind, &q.hash, &q.mac, &q.created, &q.before)
 		q.kind = translog.LeafKind(kind)
 		return q, err
 	})
@@ -285,7 +286,11 @@ func (db *DB) pass(ctx context.Context, in *integrator) (int64, bool, error) {
 			continue
 		}
 		if q.kind == translog.KindPurge {
-			statement := proof.PurgeStatement(&consent.Checkpoint{Site: q.site, Seq: q.seq, Hash: q.hash, CreatedAt: q.created.UTC()})
+			cp := &consent.Checkpoint{Site: q.site, Seq: q.seq, Hash: q.hash, CreatedAt: q.created.UTC()}
+			if q.before != nil {
+				cp.Before = q.before.UTC()
+			}
+			statement := proof.PurgeStatement(cp)
 			if !db.logMAC.validPurge(q.site, q.seq, statement, q.mac) {
 				in.refused.Add(1)
 				db.log.Error("a purge queued for the log without the write path's MAC gets no entry: it was written behind the server's back",

@@ -23,7 +23,7 @@ import (
 func (db *DB) Purge(ctx context.Context, site string, before time.Time, sign func(*consent.Checkpoint) error) (int64, error) {
 	var n int64
 	err := pgx.BeginFunc(ctx, db.pool, func(tx pgx.Tx) error {
-		cp := &consent.Checkpoint{Site: site, CreatedAt: time.Now().UTC().Truncate(time.Microsecond)}
+		cp := &consent.Checkpoint{Site: site, CreatedAt: time.Now().UTC().Truncate(time.Microsecond), Before: before.UTC().Truncate(time.Microsecond)}
 		end, err := seqAt(ctx, tx, site, before)
 		if err != nil {
 			return err
@@ -39,8 +39,8 @@ func (db *DB) Purge(ctx context.Context, site string, before time.Time, sign fun
 		if err := sign(cp); err != nil {
 			return err
 		}
-		if _, err := tx.Exec(ctx, `INSERT INTO checkpoints (site, seq, hash, created_at, key_id, signature)
-			VALUES ($1, $2, $3, $4, $5, $6)`, cp.Site, cp.Seq, cp.Hash, cp.CreatedAt, cp.KeyID, cp.Signature); err != nil {
+		if _, err := tx.Exec(ctx, `INSERT INTO checkpoints (site, seq, hash, created_at, key_id, signature, purged_before)
+			VALUES ($1, $2, $3, $4, $5, $6, $7)`, cp.Site, cp.Seq, cp.Hash, cp.CreatedAt, cp.KeyID, cp.Signature, cp.Before); err != nil {
 			return fmt.Errorf("purge: checkpoint: %w", err)
 		}
 		// Records still queued for the log leave the queue with them: an
@@ -137,7 +137,7 @@ func (db *DB) checkpoints(ctx context.Context, site string, limit int) ([]*conse
 
 // checkpoints is DB.checkpoints through q.
 func checkpoints(ctx context.Context, q querier, site string, limit int) ([]*consent.Checkpoint, error) {
-	rows, err := q.Query(ctx, `SELECT seq, hash, created_at, coalesce(key_id, ''), signature, log_index, entry_index, entry_salt FROM checkpoints
+	rows, err := q.Query(ctx, `SELECT seq, hash, created_at, coalesce(key_id, ''), signature, log_index, entry_index, entry_salt, purged_before FROM checkpoints
 		WHERE site = $1 ORDER BY seq DESC LIMIT $2`, site, limit)
 	if err != nil {
 		return nil, fmt.Errorf("checkpoints: %w", err)
@@ -146,10 +146,14 @@ func checkpoints(ctx context.Context, q querier, site string, limit int) ([]*con
 	var out []*consent.Checkpoint
 	for rows.Next() {
 		cp := consent.Checkpoint{Site: site}
-		if err := rows.Scan(&cp.Seq, &cp.Hash, &cp.CreatedAt, &cp.KeyID, &cp.Signature, &cp.LogIndex, &cp.EntryIndex, &cp.EntrySalt); err != nil {
+		var before *time.Time
+		if err := rows.Scan(&cp.Seq, &cp.Hash, &cp.CreatedAt, &cp.KeyID, &cp.Signature, &cp.LogIndex, &cp.EntryIndex, &cp.EntrySalt, &before); err != nil {
 			return nil, fmt.Errorf("checkpoints: %w", err)
 		}
 		cp.CreatedAt = cp.CreatedAt.UTC()
+		if before != nil {
+			cp.Before = before.UTC()
+		}
 		out = append(out, &cp)
 	}
 	return out, rows.Err()

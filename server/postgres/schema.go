@@ -271,7 +271,8 @@ var migrations = []string{
 	ALTER TABLE log_leaves DROP CONSTRAINT IF EXISTS log_leaves_site_seq_key;
 	CREATE UNIQUE INDEX IF NOT EXISTS log_leaves_site_seq_kind ON log_leaves (site, seq, kind);
 	ALTER TABLE log_pending ADD COLUMN IF NOT EXISTS kind smallint NOT NULL DEFAULT 1;
-	ALTER TABLE checkpoints ADD COLUMN IF NOT EXISTS entry_index bigint, ADD COLUMN IF NOT EXISTS entry_salt bytea;`,
+	ALTER TABLE checkpoints ADD COLUMN IF NOT EXISTS entry_index bigint, ADD COLUMN IF NOT EXISTS entry_salt bytea,
+		ADD COLUMN IF NOT EXISTS purged_before timestamptz; -- the rule the purge applied`,
 }
 
 // hashedRequests is the migration from which requests.request_id holds

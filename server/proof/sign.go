@@ -138,9 +138,14 @@ func CheckpointMessage(cp *consent.Checkpoint) []byte {
 
 // PurgeStatement is the hash a purge's log entry commits to: of what the
 // purge checkpoint's signature covers (site, last purged record, its hash,
-// the time), so the log's entry and the chain's checkpoint name one purge.
+// the time), so the log's entry and the chain's checkpoint name one purge,
+// followed by the rule it applied (Before, Unix microseconds).
 func PurgeStatement(cp *consent.Checkpoint) []byte {
-	h := sha256.Sum256(CheckpointMessage(cp))
+	var before int64
+	if !cp.Before.IsZero() {
+		before = cp.Before.UnixMicro()
+	}
+	h := sha256.Sum256(binary.BigEndian.AppendUint64(CheckpointMessage(cp), uint64(before)))
 	return h[:]
 }
 

@@ -39,7 +39,7 @@ func (db *DB) Purge(ctx context.Context, site string, before time.Time, sign fun
 		return 0, fmt.Errorf("purge: %w", err)
 	}
 	defer tx.Rollback()
-	cp := &consent.Checkpoint{Site: site, CreatedAt: time.Now().UTC().Truncate(time.Microsecond)}
+	cp := &consent.Checkpoint{Site: site, CreatedAt: time.Now().UTC().Truncate(time.Microsecond), Before: before.UTC().Truncate(time.Microsecond)}
 	end, err := seqAt(ctx, tx, site, before)
 	if err != nil {
 		return 0, err
@@ -55,8 +55,8 @@ func (db *DB) Purge(ctx context.Context, site string, before time.Time, sign fun
 	if err := sign(cp); err != nil {
 		return 0, err
 	}
-	if _, err := tx.ExecContext(ctx, `INSERT INTO checkpoints (site, seq, hash, created_at, key_id, signature)
-		VALUES (?, ?, ?, ?, ?, ?)`, cp.Site, cp.Seq, cp.Hash, cp.CreatedAt.UnixMicro(), cp.KeyID, cp.Signature); err != nil {
+	if _, err := tx.ExecContext(ctx, `INSERT INTO checkpoints (site, seq, hash, created_at, key_id, signature, purged_before)
+		VALUES (?, ?, ?, ?, ?, ?, ?)`, cp.Site, cp.Seq, cp.Hash, cp.CreatedAt.UnixMicro(), cp.KeyID, cp.Signature, cp.Before.UnixMicro()); err != nil {
 		return 0, fmt.Errorf("purge: checkpoint: %w", err)
 	}
 	// Everything up to the checkpoint goes, so the chain that stays starts
@@ -138,7 +138,7 @@ func (db *DB) Checkpoints(ctx context.Context, site string) ([]*consent.Checkpoi
 }
 
 func (db *DB) checkpoints(ctx context.Context, site string, limit int) ([]*consent.Checkpoint, error) {
-	rows, err := db.read.QueryContext(ctx, `SELECT seq, hash, created_at, key_id, signature, log_index, entry_index, entry_salt FROM checkpoints
+	rows, err := db.read.QueryContext(ctx, `SELECT seq, hash, created_at, key_id, signature, log_index, entry_index, entry_salt, purged_before FROM checkpoints
 		WHERE site = ? ORDER BY seq DESC LIMIT ?`, site, limit)
 	if err != nil {
 		return nil, fmt.Errorf("checkpoints: %w", err)
@@ -149,8 +149,8 @@ func (db *DB) checkpoints(ctx context.Context, site string, limit int) ([]*conse
 		cp := consent.Checkpoint{Site: site}
 		var created int64
 		var kid sql.NullString
-		var idx, entry sql.NullInt64
-		if err := rows.Scan(&cp.Seq, &cp.Hash, &created, &kid, &cp.Signature, &idx, &entry, &cp.EntrySalt); err != nil {
+		var idx, entry, before sql.NullInt64
+		if err := rows.Scan(&cp.Seq, &cp.Hash, &created, &kid, &cp.Signature, &idx, &entry, &cp.EntrySalt, &before); err != nil {
 			return nil, fmt.Errorf("checkpoints: %w", err)
 		}
 		cp.CreatedAt, cp.KeyID = time.UnixMicro(created).UTC(), kid.String
@@ -159,6 +159,9 @@ func (db *DB) checkpoints(ctx context.Context, site string, limit int) ([]*conse
 		}
 		if entry.Valid {
 			cp.EntryIndex = &entry.Int64
+		}
+		if before.Valid {
+			cp.Before = time.UnixMicro(before.Int64).UTC()
 		}
 		out = append(out, &cp)
 	}

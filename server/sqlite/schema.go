@@ -169,11 +169,12 @@ var migrations = []func(tx *sql.Tx, kek *keyfile.Key) error{
 
 // addPurgeEntries lets a purge put an entry of its own in the log: leaves
 // get a kind (translog.KindRecord, KindPurge), and a purge checkpoint the
-// index and salt of its entry. A column there already (a migration run
+// index and salt of its entry and the rule it applied (purged_before, Unix
+// microseconds). A column there already (a migration run
 // again) is left as it is.
 func addPurgeEntries(tx *sql.Tx, _ *keyfile.Key) error {
 	return addColumns(tx, "log_leaves", "kind INTEGER NOT NULL DEFAULT 1",
-		"checkpoints", "entry_index INTEGER", "checkpoints", "entry_salt BLOB")
+		"checkpoints", "entry_index INTEGER", "checkpoints", "entry_salt BLOB", "checkpoints", "purged_before INTEGER")
 }
 
 // addColumns adds each column (given as table, then its definition) that

@@ -293,6 +293,7 @@ func TestVerifyExport(t *testing.T) {
 		want   string
 	}{
 		"the purge's time changed": {bytes.Replace(afterPurge, []byte(`"at":"20`), []byte(`"at":"19`), 1), "is not the purge its entry"},
+		"the purge's rule changed": {bytes.Replace(afterPurge, []byte(`"before":"20`), []byte(`"before":"19`), 1), "is not the purge its entry"},
 		"the purge left out":       {regexp.MustCompile(`,"purges":\[[^\]]*\]`).ReplaceAll(afterPurge, nil), "does not name"},
 	} {
 		if v, err := l.verify(tt.edited); err != ErrFailed || !strings.Contains(v.Error, tt.want) {

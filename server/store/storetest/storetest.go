@@ -1206,6 +1206,10 @@ func testPurgeInPublic(t *testing.T, open Opener, insider Insider) {
 		t.Fatal(err)
 	}
 	salt := cps[1].EntrySalt
+	// Each keeps the rule it applied.
+	if !cps[1].Before.Equal(time.Date(2026, 1, 1, 2, 30, 0, 0, time.UTC)) || !cps[0].Before.Equal(time.Date(2026, 1, 1, 4, 30, 0, 0, time.UTC)) {
+		t.Errorf("the purges' rules: %v, %v", cps[1].Before, cps[0].Before)
+	}
 
 	insider(t, name, `UPDATE checkpoints SET entry_salt = $1 WHERE site = 'demo' AND entry_index = $2`, bytes.Repeat([]byte{7}, 32), older)
 	if res := check(); res.OK || res.Reason != proof.Altered || !strings.Contains(res.Detail, fmt.Sprintf("entry %d commits to", older)) {

@@ -30,6 +30,9 @@ type Config struct {
 	Sites []*Site `yaml:"sites" json:"sites"`
 	// Tokens are named admin tokens, stored as SHA-256 hashes.
 	Tokens []*Token `yaml:"tokens" json:"-"`
+	// Warnings are what Load found questionable but not wrong, with the
+	// line and path of each, as check-config prints them.
+	Warnings []Problem `yaml:"-" json:"-"`
 }
 
 // Token is a named admin credential. Only its hash is kept in the file.

@@ -271,3 +271,41 @@ func TestContrast(t *testing.T) {
 		t.Errorf("banner defaults: %+v", b)
 	}
 }
+
+// A site's own intro without {purposes} loads, with a warning at its line
+// for each language that lacks it; the demo has none.
+func TestIntroWithoutPurposesWarns(t *testing.T) {
+	if w := config.Demo().Warnings; len(w) != 0 {
+		t.Errorf("the demo warns: %v", w)
+	}
+	src := strings.Replace(string(demoSource(t)), "    # intro:", "    intro:\n      nl: \"Welkom. {purposes}\"\n      en: Welcome.\n      de: \"{purposes}\"\n      fr: Bienvenue.\n    # intro:", 1)
+	c, err := config.Load("sites.yaml", strings.NewReader(src))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, w := range c.Warnings {
+		got = append(got, w.In("sites.yaml"))
+	}
+	line := strings.Count(src[:strings.Index(src, "en: Welcome.")], "\n") + 1
+	want := []string{
+		fmt.Sprintf("sites.yaml:%d:11: sites[0].intro.en: has no {purposes}", line),
+		fmt.Sprintf("sites.yaml:%d:11: sites[0].intro.fr: has no {purposes}", line+2),
+	}
+	if len(got) != len(want) {
+		t.Fatalf("warnings:\n%s\nwant %d", strings.Join(got, "\n"), len(want))
+	}
+	for i := range want {
+		if !strings.HasPrefix(got[i], want[i]) {
+			t.Errorf("warning %q, want it to begin %q", got[i], want[i])
+		}
+	}
+}
+
+func demoSource(t *testing.T) []byte {
+	b, err := os.ReadFile("demo.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}

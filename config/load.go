@@ -78,9 +78,14 @@ type Error struct {
 func (e *Error) Error() string {
 	lines := make([]string, len(e.Problems))
 	for i, p := range e.Problems {
-		lines[i] = fmt.Sprintf("%s:%d:%d: %s: %s", e.File, max(p.Line, 1), max(p.Col, 1), orTop(p.Path), p.Msg)
+		lines[i] = p.In(e.File)
 	}
 	return strings.Join(lines, "\n")
+}
+
+// In writes the problem as found in file: "sites.yaml:12:9: path: message".
+func (p Problem) In(file string) string {
+	return fmt.Sprintf("%s:%d:%d: %s: %s", file, max(p.Line, 1), max(p.Col, 1), orTop(p.Path), p.Msg)
 }
 
 func load(src []byte) (*Config, []Problem) {
@@ -125,10 +130,14 @@ func load(src []byte) (*Config, []Problem) {
 		return nil, []Problem{p}
 	}
 	c.setDefaults()
-	probs := c.validate()
+	probs, warns := c.validate()
 	for i := range probs {
 		probs[i].Line, probs[i].Col = position(body, probs[i].Path)
 	}
+	for i := range warns {
+		warns[i].Line, warns[i].Col = position(body, warns[i].Path)
+	}
+	c.Warnings = warns
 	return &c, probs
 }
 

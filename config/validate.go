@@ -19,10 +19,15 @@ var (
 // Scopes of admin tokens: audit reads and exports, admin may also change things.
 var Scopes = []string{"audit", "admin"}
 
-type validator struct{ errs []Problem }
+type validator struct{ errs, warns []Problem }
 
 func (v *validator) add(path, format string, args ...any) {
 	v.errs = append(v.errs, Problem{Path: path, Msg: fmt.Sprintf(format, args...)})
+}
+
+// warn reports what is allowed but probably not meant.
+func (v *validator) warn(path, format string, args ...any) {
+	v.warns = append(v.warns, Problem{Path: path, Msg: fmt.Sprintf(format, args...)})
 }
 
 // cross reports a failed check of a rule the JSON Schema cannot make.
@@ -46,7 +51,7 @@ var CrossFieldRules = map[string]string{
 	"one-document":     "the file holds one YAML document",
 }
 
-func (c *Config) validate() []Problem {
+func (c *Config) validate() (errs, warns []Problem) {
 	v := &validator{}
 	if len(c.Sites) == 0 {
 		v.add("sites", "at least one site is required")
@@ -84,7 +89,7 @@ func (c *Config) validate() []Problem {
 			v.add(p+".scope", "must be one of %s", strings.Join(Scopes, ", "))
 		}
 	}
-	return v.errs
+	return v.errs, v.warns
 }
 
 func (v *validator) site(p string, s *Site) {
@@ -125,6 +130,13 @@ func (v *validator) site(p string, s *Site) {
 	}
 	if s.Intro != nil {
 		v.text(p+".intro", s.Intro, s.Languages)
+		// The banner fills in {purposes} from the categories and services,
+		// so the first layer always says what a visitor is asked for.
+		for _, l := range s.Languages {
+			if t := s.Intro[l]; strings.TrimSpace(t) != "" && !strings.Contains(t, "{purposes}") {
+				v.warn(join(p+".intro", l), "has no {purposes}: the first layer will not say what the visitor is asked to allow and who receives data; put {purposes} where Koekje should write it")
+			}
+		}
 	}
 	if a := s.Authority; a != nil {
 		if strings.TrimSpace(a.Name) == "" {

@@ -330,7 +330,7 @@ const render = layer => {
   let body, acts, title = T.cookies
   if (layer === 'first') {
     title = T.title
-    body = h('p', { id: 'k-d' }, S.intro ? tr(S.intro) : T.intro, ' ', policy())
+    body = h('p', { id: 'k-d' }, T.intro, ' ', policy())
     acts = buttons(btn(failed && !M ? T.failed : T.settings, () => show('settings')))
   } else if (layer === 'reload') {
     title = T.title

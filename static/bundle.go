@@ -16,6 +16,8 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/andybalholm/brotli"
 
@@ -211,6 +213,7 @@ func ship(v version, langs []string) (first, rest []byte, err error) {
 		m["languages"] = langs
 		delete(m, "default_language")
 		delete(m, "name")
+		delete(m, "intro") // in the texts, with its purposes filled in
 		if b, ok := m["banner"].(map[string]any); ok {
 			delete(b, "position")
 		}
@@ -231,7 +234,7 @@ func ship(v version, langs []string) (first, rest []byte, err error) {
 // the choice, Consent Mode and the cookies deleted on a refusal. Items of
 // a list are "*"; a path names its whole value.
 var firstPart = map[string]bool{
-	"site.id": true, "site.revision": true, "site.languages": true, "site.choice_months": true, "site.intro": true,
+	"site.id": true, "site.revision": true, "site.languages": true, "site.choice_months": true,
 	"site.banner.layout": true, "site.banner.settings_button.show": true,
 	"site.controller.organisation": true, "site.controller.privacy_policy": true,
 	"site.categories.*.id": true, "site.categories.*.required": true, "site.categories.*.consent_mode": true,
@@ -423,6 +426,8 @@ func jsString(s string) string {
 	return b.String()
 }
 
+var spaces = regexp.MustCompile(`  +`)
+
 var identifier = regexp.MustCompile(`^[A-Za-z_$][A-Za-z0-9_$]*$`)
 
 // siteCSS is the style of a site's banner: its palette, the shared sheet,
@@ -544,22 +549,22 @@ func texts() (map[string]json.RawMessage, error) {
 }
 
 // siteTexts makes one language's texts for a site: the first layer's intro
-// names the site's third parties (intro0 is for a site without any); a
-// language whose words for durations browsers lack gets each duration the
-// site names in words; and what only the build needs is left out, so the
-// stored version holds the sentences exactly as a visitor reads them.
+// (the site's own or Koekje's) gets the sentence of what a visitor is asked
+// for in place of {purposes}; a language whose words for durations
+// browsers lack gets each duration the site names in words; and what only
+// the build needs is left out, so the stored version holds the sentences
+// exactly as a visitor reads them.
 func siteTexts(lang string, raw json.RawMessage, s *config.Site, parties []string) (json.RawMessage, error) {
 	var t map[string]any
 	if err := json.Unmarshal(raw, &t); err != nil {
 		return nil, err
 	}
-	and, _ := t["and"].(string)
 	intro, _ := t["intro"].(string)
-	if len(parties) == 0 {
-		t["intro"] = t["intro0"]
-	} else {
-		t["intro"] = strings.ReplaceAll(intro, "{p}", joinList(parties, and))
+	if own, ok := s.Intro[lang]; ok {
+		intro = own
 	}
+	// Without a sentence, {purposes} leaves no double space behind.
+	t["intro"] = strings.TrimSpace(spaces.ReplaceAllString(strings.ReplaceAll(intro, "{purposes}", purposes(lang, t, s, parties)), " "))
 	if u, ok := t["units"]; ok {
 		words, err := durationWords(lang, u, siteDurations(s))
 		if err != nil {
@@ -569,18 +574,88 @@ func siteTexts(lang string, raw json.RawMessage, s *config.Site, parties []strin
 			t[d] = w
 		}
 	}
-	delete(t, "intro0")
-	delete(t, "and")
-	delete(t, "units")
+	for _, k := range []string{"purposes", "parties", "and", "units"} {
+		delete(t, k)
+	}
 	return json.Marshal(t)
 }
 
-// joinList writes "A", "A and B", "A, B and C".
-func joinList(items []string, and string) string {
+// purposes is the first layer's sentence of what a visitor is asked for:
+// the titles of the site's optional categories, then the third parties
+// that receive data, each in the language's form for one, two or more.
+// A site with nothing optional has none.
+func purposes(lang string, t map[string]any, s *config.Site, parties []string) string {
+	var cats []string
+	for _, c := range s.Categories {
+		if !c.Required {
+			cats = append(cats, asLabel(lang, c.Title[lang]))
+		}
+	}
+	and, _ := t["and"].(string)
+	var out []string
+	if len(cats) > 0 {
+		out = append(out, strings.ReplaceAll(form(t["purposes"], len(cats)), "{c}", JoinList(lang, and, cats)))
+	}
+	if len(parties) > 0 {
+		out = append(out, strings.ReplaceAll(form(t["parties"], len(parties)), "{p}", JoinList(lang, and, parties)))
+	}
+	return strings.Join(out, " ")
+}
+
+// form picks a text's form for n things from its list: [one, more] or,
+// in languages with a dual, [one, two, more].
+func form(v any, n int) string {
+	list, _ := v.([]any)
+	i := len(list) - 1
+	switch {
+	case n == 1:
+		i = 0
+	case n == 2 && len(list) == 3:
+		i = 1
+	}
+	if i < 0 {
+		return ""
+	}
+	s, _ := list[i].(string)
+	return s
+}
+
+// asLabel writes a category's title as it reads inside a sentence: with a
+// small first letter, unless the language writes its nouns with a capital
+// (German) or the title holds another capital ("Google Ads", "SEO").
+func asLabel(lang, title string) string {
+	r, n := utf8.DecodeRuneInString(title)
+	if lang == "de" || strings.IndexFunc(title[n:], unicode.IsUpper) >= 0 {
+		return title
+	}
+	return string(unicode.ToLower(r)) + title[n:]
+}
+
+// JoinList joins items as the language joins a list, as the browser's
+// Intl.ListFormat does (British English for English): "A, B and C";
+// Maltese with a comma before its last "u"; Spanish "e" for "y" before
+// a word that begins with the sound i ("Google e Instagram"); Czech and
+// Slovak keep their one-letter "a" on the line of the word after it (a
+// no-break space, which texts.json writes in "and").
+func JoinList(lang, and string, items []string) string {
 	if len(items) < 2 {
 		return strings.Join(items, "")
 	}
-	return strings.Join(items[:len(items)-1], ", ") + " " + and + " " + items[len(items)-1]
+	last := items[len(items)-1]
+	if lang == "es" && and == "y" {
+		l := strings.ToLower(last)
+		if strings.HasPrefix(l, "i") || strings.HasPrefix(l, "hi") && (len(l) == 2 || !strings.ContainsRune("ae", rune(l[2]))) {
+			and = "e"
+		}
+	}
+	head := strings.Join(items[:len(items)-1], ", ")
+	if lang == "mt" && len(items) > 2 {
+		head += ","
+	}
+	if !strings.HasSuffix(and, "\u00a0") {
+		and += " "
+	}
+	return head + " " + and + last
 }
 
 // legalWords are the trailing words of a company's legal name that a

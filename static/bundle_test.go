@@ -104,7 +104,94 @@ func TestIntroNamesThirdParties(t *testing.T) {
 	if got := strings.Join(static.ThirdParties(site), ", "); got != "Google, Meta, LinkedIn" {
 		t.Errorf("third parties %q", got)
 	}
-	b, err := static.Build(site)
+	texts := introTexts(t, site)
+	for lang, want := range map[string]string{
+		"nl": "Met je toestemming gebruiken we ze ook voor deze doelen: functioneel, statistieken en ingesloten inhoud. Google, Meta en LinkedIn krijgen dan gegevens over je bezoek.",
+		"en": "With your permission we also use them for these purposes: functional, statistics and embedded content. Google, Meta and LinkedIn then receive data about your visit.",
+		"de": "Mit Ihrer Zustimmung nutzen wir sie außerdem für diese Zwecke: Funktional, Statistik und Eingebettete Inhalte. Google, Meta und LinkedIn erhalten dann Daten über Ihren Besuch.",
+		"fr": "Avec votre accord, nous les utilisons aussi pour ces finalités\u202f: fonctionnels, statistiques et contenu intégré. Google, Meta et LinkedIn reçoivent alors des données sur votre visite.",
+	} {
+		intro, _ := texts[lang]["intro"].(string)
+		if !strings.Contains(intro, want) || strings.ContainsAny(intro, "{}") {
+			t.Errorf("%s intro: %q\nwant it to hold %q", lang, intro, want)
+		}
+		for _, k := range []string{"purposes", "parties", "and"} {
+			if _, ok := texts[lang][k]; ok {
+				t.Errorf("%s texts keep %q", lang, k)
+			}
+		}
+	}
+}
+
+// The purpose sentence is built from what the site has: one category and
+// one company read in the singular, two in the dual where a language has
+// one, and a site without third parties names none.
+func TestPurposeSentence(t *testing.T) {
+	demo := config.Demo().Site("demo")
+	// A site whose only optional category is a Meta Pixel.
+	pixel := *demo
+	pixel.Categories = []*config.Category{demo.Categories[0], {ID: "marketing",
+		Title:       config.Text{"nl": "Marketing", "en": "Marketing", "de": "Marketing", "fr": "Marketing"},
+		Description: config.Text{"nl": "Advertenties", "en": "Ads", "de": "Werbung", "fr": "Publicité"}}}
+	pixel.Services = []*config.Service{demo.Services[0], {ID: "meta-pixel", Name: "Meta Pixel", Category: "marketing",
+		Provider: "Meta Platforms Ireland Ltd.", Cookies: []*config.Cookie{{Name: "_fbp", Duration: "3mo",
+			Purpose: config.Text{"nl": "x", "en": "x", "de": "x", "fr": "x"}}}}}
+	texts := introTexts(t, &pixel)
+	for lang, want := range map[string]string{
+		"en": "We use cookies to make the site work. With your permission we also use them for this purpose: marketing. Meta then receives data about your visit. You can change your choice at any time.",
+		"nl": "Wij gebruiken cookies om de site te laten werken. Met je toestemming gebruiken we ze ook voor dit doel: marketing. Meta krijgt dan gegevens over je bezoek. Je kunt je keuze altijd wijzigen.",
+	} {
+		if got := texts[lang]["intro"]; got != want {
+			t.Errorf("%s, marketing alone:\n got %q\nwant %q", lang, got, want)
+		}
+	}
+
+	// Slovene: two companies take the dual.
+	sl := pixel
+	sl.Languages, sl.DefaultLanguage = []string{"sl"}, "sl"
+	sl.Categories = []*config.Category{withText(demo.Categories[0], "sl", "Nujni"), withText(pixel.Categories[1], "sl", "Oglaševanje")}
+	sl.Services = append([]*config.Service{}, pixel.Services...)
+	sl.Services = append(sl.Services, &config.Service{ID: "li", Name: "LinkedIn", Category: "marketing", Provider: "LinkedIn Ireland Unlimited Company",
+		Cookies: []*config.Cookie{{Name: "li", Duration: "1d", Purpose: config.Text{"sl": "x"}}}})
+	for _, sv := range sl.Services {
+		for _, ck := range sv.Cookies {
+			ck.Purpose = config.Text{"sl": "x"}
+		}
+	}
+	if got, want := introTexts(t, &sl)["sl"]["intro"], "za ta namen: oglaševanje. Meta in LinkedIn nato prejmeta podatke"; !strings.Contains(got.(string), want) {
+		t.Errorf("sl: %q lacks %q", got, want)
+	}
+
+	// No third parties: the purposes alone.
+	own := *demo
+	own.Services = demo.Services[:2]
+	if got := introTexts(t, &own)["en"]["intro"].(string); strings.Contains(got, "receive") || !strings.Contains(got, "these purposes: functional, statistics and embedded content. You can") {
+		t.Errorf("a site without third parties: %q", got)
+	}
+
+	// A site's own intro gets the sentence where it says {purposes}.
+	mine := *demo
+	mine.Intro = config.Text{"nl": "Welkom. {purposes}", "en": "Welcome. {purposes}", "de": "Willkommen.", "fr": "Bienvenue. {purposes} Merci."}
+	texts = introTexts(t, &mine)
+	if got := texts["en"]["intro"].(string); !strings.HasPrefix(got, "Welcome. With your permission") || !strings.HasSuffix(got, "about your visit.") {
+		t.Errorf("own intro: %q", got)
+	}
+	if got := texts["de"]["intro"]; got != "Willkommen." {
+		t.Errorf("own intro without {purposes}: %q", got)
+	}
+}
+
+func withText(c *config.Category, lang, title string) *config.Category {
+	x := *c
+	x.Title, x.Description = config.Text{lang: title}, config.Text{lang: title}
+	return &x
+}
+
+// introTexts builds a site and returns its texts by language as the
+// version stores them.
+func introTexts(t *testing.T, s *config.Site) map[string]map[string]any {
+	t.Helper()
+	b, err := static.Build(s)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -114,28 +201,31 @@ func TestIntroNamesThirdParties(t *testing.T) {
 	if err := json.Unmarshal(b.Version, &v); err != nil {
 		t.Fatal(err)
 	}
-	for lang, want := range map[string]string{"nl": "Google, Meta en LinkedIn", "en": "Google, Meta and LinkedIn", "de": "Google, Meta und LinkedIn", "fr": "Google, Meta et LinkedIn"} {
-		intro, _ := v.Texts[lang]["intro"].(string)
-		if !strings.Contains(intro, want) || strings.Contains(intro, "{p}") {
-			t.Errorf("%s intro: %q", lang, intro)
+	return v.Texts
+}
+
+// Lists are joined as the browser's Intl.ListFormat joins them (the e2e
+// suite holds every language against Chromium's).
+func TestJoinList(t *testing.T) {
+	for _, c := range []struct {
+		lang, and string
+		items     []string
+		want      string
+	}{
+		{"en", "and", []string{"Google"}, "Google"},
+		{"en", "and", []string{"Google", "Meta", "LinkedIn"}, "Google, Meta and LinkedIn"},
+		{"es", "y", []string{"Google", "Instagram"}, "Google e Instagram"},
+		{"es", "y", []string{"Google", "Hilton"}, "Google e Hilton"},
+		{"es", "y", []string{"Google", "hierro"}, "Google y hierro"},
+		{"es", "y", []string{"Google", "HubSpot"}, "Google y HubSpot"},
+		{"mt", "u", []string{"Google", "Meta"}, "Google u Meta"},
+		{"ga", "agus", []string{"Google", "Meta", "LinkedIn"}, "Google, Meta agus LinkedIn"},
+		{"cs", "a\u00a0", []string{"Google", "Meta", "LinkedIn"}, "Google, Meta a\u00a0LinkedIn"},
+		{"mt", "u", []string{"Google", "Meta", "LinkedIn"}, "Google, Meta, u LinkedIn"},
+	} {
+		if got := static.JoinList(c.lang, c.and, c.items); got != c.want {
+			t.Errorf("%s %v: %q, want %q", c.lang, c.items, got, c.want)
 		}
-		for _, k := range []string{"intro0", "and"} {
-			if _, ok := v.Texts[lang][k]; ok {
-				t.Errorf("%s texts keep %q", lang, k)
-			}
-		}
-	}
-	own := *site
-	own.Services = site.Services[:2] // the site's own services only
-	b, err = static.Build(&own)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := json.Unmarshal(b.Version, &v); err != nil {
-		t.Fatal(err)
-	}
-	if intro := v.Texts["nl"]["intro"].(string); !strings.Contains(intro, "bij Instellingen") {
-		t.Errorf("a site without third parties gets %q", intro)
 	}
 }
 

@@ -37,7 +37,26 @@ func readTexts(t *testing.T) map[string]map[string]any {
 	return all
 }
 
-var placeholder = regexp.MustCompile(`\{[a-z]\}`)
+var placeholder = regexp.MustCompile(`\{[a-z]+\}`)
+
+// dualLanguages have a form for two besides those for one and more.
+var dualLanguages = []string{"sl"}
+
+// forms is a text as its list of forms: a plain text has one; a text that
+// depends on a count lists its forms for one, (two,) more.
+func forms(v any) []string {
+	switch x := v.(type) {
+	case string:
+		return []string{x}
+	case []any:
+		out := make([]string, len(x))
+		for i, y := range x {
+			out[i], _ = y.(string)
+		}
+		return out
+	}
+	return []string{""}
+}
 
 // Every language the configuration accepts has every text, with the
 // placeholders the English one has, in words of its own.
@@ -65,20 +84,27 @@ func TestTextsComplete(t *testing.T) {
 			t.Errorf("%s: units %v, want %v", l, ok, !ok)
 		}
 		for k, ev := range en {
-			v, ok := all[l][k].(string)
-			switch {
-			case !ok || strings.TrimSpace(v) == "":
-				t.Errorf("%s lacks %q", l, k)
+			evs, vs := forms(ev), forms(all[l][k])
+			if want := len(evs); len(vs) != want && (len(vs) != 3 || !slices.Contains(dualLanguages, l)) {
+				t.Errorf("%s %q has %d forms, want %d", l, k, len(vs), want)
 				continue
-			case v != strings.TrimSpace(v) || strings.Contains(v, "  "):
-				t.Errorf("%s %q has stray spaces: %q", l, k, v)
-			case l != "en" && v == ev && !slices.Contains(sameAsEnglish[k], l):
-				t.Errorf("%s %q is the English text %q", l, k, v)
 			}
-			want := slices.Compact(slices.Sorted(slices.Values(placeholder.FindAllString(ev.(string), -1))))
-			got := slices.Compact(slices.Sorted(slices.Values(placeholder.FindAllString(v, -1))))
-			if !slices.Equal(got, want) {
-				t.Errorf("%s %q has placeholders %v, English %v: %q", l, k, got, want, v)
+			for i, v := range vs {
+				ev := evs[min(i, len(evs)-1)]
+				switch {
+				case strings.TrimSpace(v) == "":
+					t.Errorf("%s lacks %q", l, k)
+					continue
+				case v != strings.TrimSpace(v) && (k != "and" || v != strings.TrimRight(v, " ")) || strings.Contains(v, "  "):
+					t.Errorf("%s %q has stray spaces: %q", l, k, v)
+				case l != "en" && v == ev && !slices.Contains(sameAsEnglish[k], l):
+					t.Errorf("%s %q is the English text %q", l, k, v)
+				}
+				want := slices.Compact(slices.Sorted(slices.Values(placeholder.FindAllString(ev, -1))))
+				got := slices.Compact(slices.Sorted(slices.Values(placeholder.FindAllString(v, -1))))
+				if !slices.Equal(got, want) {
+					t.Errorf("%s %q has placeholders %v, English %v: %q", l, k, got, want, v)
+				}
 			}
 		}
 	}

@@ -249,12 +249,17 @@ func layoutSites(demo *config.Site) []*config.Site {
 // data-koekje-settings link on the page), noembeds=1 and nodecl=1 (no
 // blocked frames, no declaration), decl=tag (the banner's tag says the
 // page carries a declaration), csp=nonce (a policy of nonces and
-// 'strict-dynamic' alone, the banner's tag carrying the nonce).
+// 'strict-dynamic' alone, the banner's tag carrying the nonce), wide=1 (a
+// page 1,200 px wide, wider than a phone's screen).
 func hostPage(w http.ResponseWriter, r *http.Request) {
 	switch r.URL.Path {
 	case "/host.css":
 		w.Header().Set("Content-Type", "text/css")
 		fmt.Fprint(w, `body{background:#111;color:#eee;font:22px/1.2 Georgia,serif}button,a,p,h2{font:22px Georgia,serif!important;color:#f0f!important;letter-spacing:3px}iframe{display:block}`)
+		return
+	case "/wide.css":
+		w.Header().Set("Content-Type", "text/css")
+		fmt.Fprint(w, `main{width:1200px}`)
 		return
 	case "/hostile.css":
 		w.Header().Set("Content-Type", "text/css")
@@ -277,6 +282,9 @@ func hostPage(w http.ResponseWriter, r *http.Request) {
 	var head string
 	if q.Get("dark") == "1" {
 		head += `<link rel="stylesheet" href="/host.css">`
+	}
+	if q.Get("wide") == "1" {
+		head += `<link rel="stylesheet" href="/wide.css">`
 	}
 	if q.Get("hostile") == "1" {
 		head += `<link rel="stylesheet" href="/hostile.css">`

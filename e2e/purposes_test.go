@@ -175,3 +175,28 @@ func TestFirstLayerWhollyInViewOnEveryPhone(t *testing.T) {
 		}
 	}
 }
+
+// On a phone whose page is wider than the screen (the layout viewport then
+// grows to the page's width), the first layer of the box, the bar and the
+// modal is in the visual viewport, wholly, as on a page that fits.
+func TestBannerInViewOnAWidePage(t *testing.T) {
+	t.Parallel()
+	for _, site := range []string{"demo", "bar", "bartop", "modal"} {
+		t.Run(site, func(t *testing.T) {
+			t.Parallel()
+			tb := newTab(t)
+			for _, p := range phones {
+				tb.do(chromedp.EmulateViewport(p[0], p[1], chromedp.EmulateMobile))
+				tb.open("/?wide=1&noembeds=1&nodecl=1&site=" + site)
+				tb.waitFor(bannerOpen)
+				tb.waitFor(`document.readyState === 'complete'`)
+				if w := eval[float64](tb, `innerWidth`); w < 1000 {
+					t.Fatalf("the layout viewport is %.0f px wide: the page is not wider than the screen", w)
+				}
+				if out := eval[[]string](tb, firstLayerInView); len(out) > 0 {
+					t.Errorf("%d×%d: %s", p[0], p[1], strings.Join(out, "; "))
+				}
+			}
+		})
+	}
+}

@@ -346,6 +346,27 @@ const render = layer => {
   dialog.querySelector('h2').focus()
 }
 
+// On a phone whose page is wider than the screen, fixed boxes are placed in
+// a layout viewport larger than what is shown: the banner is sized to the
+// visual viewport and moved into it, in the same corner or centre it has
+// in the layout viewport. A page the visitor zooms into is left as the
+// browser shows it.
+const fit = () => {
+  const v = W.visualViewport, s = dialog?.style, w = innerWidth, ht = innerHeight
+  if (!v || !host) return
+  s.translate = s.maxWidth = s.maxHeight = ''
+  if (v.scale > 1 || v.width > w - 1 && v.height > ht - 1) return
+  const gap = dialog.classList.contains('box') ? 24 : 0
+  s.maxWidth = v.width - gap + 'px'
+  s.maxHeight = v.height - gap + 'px'
+  const r = dialog.getBoundingClientRect()
+  const at = (before, after, o, size, all) => o + (before < after - 1 ? 0 : before > after + 1 ? size - all : (size - all) / 2)
+  s.translate = at(r.left, w - r.right, v.offsetLeft, v.width, w) + 'px ' + at(r.top, ht - r.bottom, v.offsetTop, v.height, ht) + 'px'
+}
+W.visualViewport?.addEventListener('scroll', fit)
+W.visualViewport?.addEventListener('resize', fit)
+W.addEventListener('resize', fit)
+
 const show = (layer = 'first') => {
   if (layer === 'settings' && !M) {
     return more().then(() => show(layer), () => {
@@ -373,6 +394,7 @@ const show = (layer = 'first') => {
     button()
   }
   render(layer)
+  fit()
 }
 
 D.addEventListener('click', e => {
@@ -382,6 +404,7 @@ D.addEventListener('click', e => {
 const start = () => {
   scan(D)
   button()
+  fit()
   // The settings open at once when the visitor asks for them.
   ;(W.requestIdleCallback || setTimeout)(() => more().catch(() => {}))
 }

@@ -201,9 +201,31 @@ const clean = () => {
   }
 }
 
+// Saving or withdrawing is announced to screen readers and shown for a few
+// seconds, in a live region that is there before it speaks (made when the
+// banner opens), on top of the page.
+let live, quiet
+const region = () => {
+  if (!live && D.body) {
+    shadow(D.body.appendChild(D.createElement('koekje-status')))
+      .append(live = h('p', { class: 'k st', role: 'status', popover: 'manual' }))
+    live.showPopover()
+  }
+}
+const say = text => {
+  region()
+  clearTimeout(quiet)
+  setTimeout(() => {
+    live.hidePopover()
+    live.showPopover()
+    live.textContent = text
+    quiet = setTimeout(() => { live.textContent = '' }, 5e3)
+  }, 99)
+}
+
 // Recording a choice: keep it in the cookie at once, stop what was refused,
-// tell the page, send it.
-const choose = (action, cats, svcs) => {
+// tell the page, send it, and say so unless the browser chose (GPC).
+const choose = (action, cats, svcs, quietly) => {
   const was = [...CATS.map(c => c.id).filter(allowed), ...st.svcs]
   st.cats = CATS.filter(c => !c.required && cats.includes(c.id)).map(c => c.id)
   st.svcs = [...new Set(svcs)]
@@ -228,6 +250,7 @@ const choose = (action, cats, svcs) => {
   const choices = current()
   if (stale && host) render('reload')
   else close()
+  if (!quietly) say(action === 'withdraw' ? T.withdrawn : T.saved)
   for (const f of listeners) try { f({ action, choices, services: st.svcs, revoked }) } catch (e) { setTimeout(() => { throw e }) }
   record(action, choices, st.svcs)
 }
@@ -395,6 +418,7 @@ const show = (layer = 'first') => {
   }
   render(layer)
   fit()
+  region()
 }
 
 D.addEventListener('click', e => {
@@ -405,6 +429,7 @@ const start = () => {
   scan(D)
   button()
   fit()
+  if (host) region()
   // The settings open at once when the visitor asks for them.
   ;(W.requestIdleCallback || setTimeout)(() => more().catch(() => {}))
 }
@@ -412,7 +437,7 @@ if (DECL) more().catch(() => {})
 if (D.readyState === 'loading') D.addEventListener('DOMContentLoaded', start)
 else start()
 if (!decided) {
-  if (GPC) choose('reject_all', [], [])
+  if (GPC) choose('reject_all', [], [], 1)
   else show()
 }
 

@@ -242,7 +242,7 @@ var firstPart = map[string]bool{
 	"site.services.*.cookies.*.name": true, "site.services.*.cookies.*.domain": true,
 	"texts.title": true, "texts.intro": true, "texts.accept": true, "texts.reject": true, "texts.settings": true,
 	"texts.failed": true, "texts.privacy": true, "texts.close": true, "texts.stale": true, "texts.reload": true,
-	"texts.cookies": true,
+	"texts.cookies": true, "texts.saved": true, "texts.withdrawn": true,
 }
 
 // split divides the value at path into the first part's share and the

@@ -1,0 +1,45 @@
+package e2e
+
+import (
+	"testing"
+)
+
+// statusRoot is the shadow root of the banner's live region.
+const statusRoot = `document.querySelector('koekje-status')?.shadowRoot`
+
+// Saving a choice and withdrawing consent are confirmed in a live region
+// that was there, empty, before: screen readers announce the change, and
+// the words show at the foot of the screen, then go.
+func TestChoiceConfirmedInALiveRegion(t *testing.T) {
+	t.Parallel()
+	tb := newTab(t)
+	tb.open("/?noembeds=1&nodecl=1")
+	tb.click(button("Instellingen"))
+	tb.waitFor(bannerRoot + `.querySelector('#k-functional')`)
+	if got := eval[string](tb, `(() => { const r = `+statusRoot+`?.querySelector('[role=status]'); return r ? 'empty:' + r.textContent : 'none' })()`); got != "empty:" {
+		t.Fatalf("before the choice the live region is %q, want there and empty", got)
+	}
+	said := func(want string) {
+		t.Helper()
+		tb.waitFor(statusRoot + `.querySelector('[role=status]').textContent === ` + jsQuote(want))
+		got := eval[map[string]any](tb, `(() => {
+			const r = `+statusRoot+`.querySelector('[role=status]'), b = r.getBoundingClientRect()
+			return {open: r.matches(':popover-open'), inView: b.width > 0 && b.height > 0 && b.top >= 0 && b.bottom <= innerHeight && b.left >= 0 && b.right <= innerWidth,
+				hit: `+statusRoot+`.elementFromPoint(b.x + b.width / 2, b.y + b.height / 2) === r, live: r.getAttribute('role')} })()`)
+		if got["open"] != true || got["inView"] != true || got["hit"] != true {
+			t.Errorf("%q is not shown on top of the page: %v", want, got)
+		}
+		tb.waitFor(statusRoot + `.querySelector('[role=status]').textContent === ''`)
+	}
+	tb.click(bannerRoot + `.querySelector('#k-functional')`)
+	tb.click(button("Keuze opslaan"))
+	said("Je keuze is opgeslagen.")
+
+	tb.click(`document.getElementById('settings')`)
+	tb.waitFor(bannerRoot + `.querySelector('#k-functional')`)
+	tb.click(bannerRoot + `.querySelector('#k-functional')`)
+	tb.click(button("Keuze opslaan"))
+	said("Je toestemming is ingetrokken.")
+	id := tb.consentID()
+	waitRecords(t, 1, "consent_id = ? AND action = 'withdraw'", id[:])
+}

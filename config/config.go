@@ -53,7 +53,11 @@ type Site struct {
 	Revision        int        `yaml:"revision" json:"revision"`
 	ChoiceMonths    int        `yaml:"choice_months" json:"choice_months"`
 	RetentionMonths int        `yaml:"retention_months" json:"-"`
-	Intro           Text       `yaml:"intro" json:"intro,omitempty"`
+	// Formality is how the banner addresses a visitor in the languages
+	// with two registers: "formal" (u, Sie) or "informal" (je, du); left
+	// out, Dutch is informal and German formal.
+	Formality string `yaml:"formality" json:"-"`
+	Intro     Text   `yaml:"intro" json:"intro,omitempty"`
 	// Authority is the supervisory authority a visitor may complain to
 	// (GDPR art. 77); see Load for its default.
 	Authority  *Authority  `yaml:"authority" json:"authority,omitempty"`

@@ -309,3 +309,16 @@ func demoSource(t *testing.T) []byte {
 	}
 	return b
 }
+
+// A cookie's domain with a leading dot is the same domain: it loads
+// without the dot, as browsers and the scanner compare it.
+func TestCookieDomainLeadingDot(t *testing.T) {
+	src := strings.Replace(string(demoSource(t)), "          - name: _ga\n", "          - name: _ga\n            domain: .Belvast.example\n", 1)
+	c, err := config.Load("sites.yaml", strings.NewReader(src))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := c.Site("demo").Services[2].Cookies[0]; got.Name != "_ga" || got.Domain != "belvast.example" {
+		t.Errorf("%s on %q, want _ga on belvast.example", got.Name, got.Domain)
+	}
+}

@@ -331,6 +331,19 @@ func (c *Config) setDefaults() {
 				*o = &n
 			}
 		}
+		// A cookie's domain reads the same with a leading dot or without, as
+		// browsers read it (RFC 6265 5.2.3); the banner and scanner compare it
+		// without.
+		for _, sv := range s.Services {
+			if sv == nil {
+				continue
+			}
+			for _, ck := range sv.Cookies {
+				if ck != nil {
+					ck.Domain = strings.ToLower(strings.TrimPrefix(ck.Domain, "."))
+				}
+			}
+		}
 		j := strings.ToUpper(s.Controller.Jurisdiction)
 		if j == "" && s.DefaultLanguage == "nl" {
 			j = "NL"

@@ -16,6 +16,10 @@ var (
 	durationPattern = regexp.MustCompile(`^([1-9][0-9]{0,3})(h|d|w|mo|y)$`)
 )
 
+// Formalities are how a site's banner may address visitors in Dutch and
+// German.
+var Formalities = []string{"formal", "informal"}
+
 // Scopes of admin tokens: audit reads and exports, admin may also change things.
 var Scopes = []string{"audit", "admin"}
 
@@ -124,6 +128,9 @@ func (v *validator) site(p string, s *Site) {
 	}
 	if s.ChoiceMonths < 1 || s.ChoiceMonths > 13 {
 		v.add(p+".choice_months", "must be between 1 and 13 months, got %d", s.ChoiceMonths)
+	}
+	if s.Formality != "" && !slices.Contains(Formalities, s.Formality) {
+		v.add(p+".formality", "must be one of %s, got %q", strings.Join(Formalities, ", "), s.Formality)
 	}
 	if s.RetentionMonths < 0 {
 		v.add(p+".retention_months", "must not be negative")

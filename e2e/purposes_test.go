@@ -200,3 +200,36 @@ func TestBannerInViewOnAWidePage(t *testing.T) {
 		})
 	}
 }
+
+// registerSite is the demo site addressing visitors formally or informally.
+func registerSite(formality string, rev int) *config.Site {
+	s := demoSiteAt(formality, rev, "http://"+hostName+":*")
+	s.Formality = formality
+	return s
+}
+
+// A site's formality sets how Dutch and German address the visitor: u or
+// je, Sie or du, in the first layer and the placeholders alike.
+func TestFormality(t *testing.T) {
+	t.Parallel()
+	for _, c := range []struct{ site, lang, intro, blocked string }{
+		{"demo", "nl", "Je kunt je keuze altijd wijzigen.", "als je dat toestaat"},
+		{"formal", "nl", "U kunt uw keuze altijd wijzigen.", "als u dat toestaat"},
+		{"demo", "de", "Sie können Ihre Wahl jederzeit ändern.", "wenn Sie es erlauben"},
+		{"informal", "de", "Du kannst deine Wahl jederzeit ändern.", "wenn du es erlaubst"},
+	} {
+		t.Run(c.site+"-"+c.lang, func(t *testing.T) {
+			t.Parallel()
+			tb := newTab(t)
+			tb.open(fmt.Sprintf("/?site=%s&lang=%s&nodecl=1", c.site, c.lang))
+			tb.waitFor(bannerOpen)
+			if got := eval[string](tb, bannerRoot+`.getElementById('k-d').textContent`); !strings.Contains(got, c.intro) {
+				t.Errorf("first layer %q lacks %q", got, c.intro)
+			}
+			tb.waitFor(`document.querySelector('koekje-embed').shadowRoot.querySelector('button')`)
+			if got := eval[string](tb, `document.querySelector('koekje-embed').shadowRoot.textContent`); !strings.Contains(got, c.blocked) {
+				t.Errorf("placeholder %q lacks %q", got, c.blocked)
+			}
+		})
+	}
+}

@@ -386,7 +386,7 @@ func TestContentNamesParties(t *testing.T) {
 	}
 	decl := `document.querySelector('[data-koekje-declaration]')`
 	heads := eval[[]string](tb, `[...`+decl+`.querySelectorAll('th')].map(h => h.textContent)`)
-	if strings.Join(heads, "|") != "Naam|Aanbieder|Domein|Soort|Bewaartermijn|Doel" {
+	if strings.Join(heads, "|") != "Naam|Aanbieder|Domein|Soort|Looptijd|Doel" {
 		t.Errorf("declaration headers %v", heads)
 	}
 	rows := eval[[]string](tb, `[...`+decl+`.querySelectorAll('tbody tr')].map(r => [...r.cells].map(c => c.textContent.replace(/^.*?: /, '')).join('|'))`)
@@ -406,7 +406,7 @@ func TestContentNamesParties(t *testing.T) {
 		t.Errorf("the declaration overflows at 320 px: page %d, table %d in %d", w[0], w[1], w[2])
 	}
 	tb.axe("declaration at 320 px")
-	for lang, want := range map[string]string{"de": "Speicherdauer", "fr": "Durée de conservation"} {
+	for lang, want := range map[string]string{"de": "Laufzeit", "fr": "Durée de vie"} {
 		tb.open("/?lang=" + lang)
 		tb.waitFor(decl + `.querySelector('th')`)
 		if !strings.Contains(eval[string](tb, decl+`.querySelector('thead').textContent`), want) {

@@ -184,14 +184,16 @@ const placeholder = frame => {
 }
 
 // Deleting the declared first-party cookies of everything refused, on this
-// host and its parent domains, whatever was granted before.
+// host and its parent domains, whatever was granted before. A cookie
+// declared on a domain above this host (GA's _ga on the registrable
+// domain) is ours to delete; one on another site's domain is not.
 const clean = () => {
   const names = D.cookie.split(/;\s*/).map(c => c.split('=')[0])
   const hosts = location.hostname.split('.').map((_, i, a) => a.slice(i).join('.')).slice(0, -1)
   for (const s of SVCS) {
     if (svcOK(s.category, s.id)) continue
     for (const ck of s.cookies) {
-      if (ck.domain) continue
+      if (ck.domain && !('.' + location.hostname).endsWith('.' + ck.domain)) continue
       const pre = ck.name.endsWith('*') && ck.name.slice(0, -1)
       for (const n of names) {
         if (pre ? !n.startsWith(pre) : n !== ck.name) continue

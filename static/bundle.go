@@ -12,6 +12,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"maps"
 	"regexp"
 	"slices"
 	"strings"
@@ -559,6 +560,11 @@ func siteTexts(lang string, raw json.RawMessage, s *config.Site, parties []strin
 	if err := json.Unmarshal(raw, &t); err != nil {
 		return nil, err
 	}
+	// A language with two registers holds the other one's texts under its
+	// name: Dutch's "formal", German's "informal".
+	if other, ok := t[s.Formality].(map[string]any); ok {
+		maps.Copy(t, other)
+	}
 	intro, _ := t["intro"].(string)
 	if own, ok := s.Intro[lang]; ok {
 		intro = own
@@ -574,7 +580,7 @@ func siteTexts(lang string, raw json.RawMessage, s *config.Site, parties []strin
 			t[d] = w
 		}
 	}
-	for _, k := range []string{"purposes", "parties", "and", "units"} {
+	for _, k := range []string{"purposes", "parties", "and", "units", "formal", "informal"} {
 		delete(t, k)
 	}
 	return json.Marshal(t)

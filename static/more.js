@@ -78,18 +78,22 @@ document.currentScript.k((CONFIG, h, btn, link, T, tr, fill, policy, buttons, ch
     }))]
   }
 
-  // A blocked frame's placeholder: what it is, who would see the visit, and
-  // the two ways to load it.
+  // A blocked frame's placeholder, centred in the frame's box: the
+  // content's title (the frame's), who provides it, who would see the
+  // visit and their privacy statement, and the two ways to load it, the
+  // lasting one first and primary. Only a link: nothing of the provider's
+  // is fetched before a choice.
   const placeholder = (frame, ph) => {
     const cat = frame.getAttribute('data-category'), svc = SVCS.find(s => s.id === frame.dataset.service)
     const who = svc ? svc.name : tr(catOf(cat).title)
     ph.setAttribute('role', 'region')
     ph.setAttribute('aria-label', frame.title ? `${frame.title} (${who})` : who)
-    ph.replaceChildren(h('p', null, fill(T.blocked, who)),
+    ph.replaceChildren(frame.title && h('strong', null, frame.title),
+      h('p', null, fill(T.blocked, who), svc?.privacy_policy && [' ', link(svc.privacy_policy, fill(T.privacy, svc.provider))]),
       h('div', { class: 'row' },
+        btn(fill(T.allow, who), () => svc ? choose('custom', st.cats, [...st.svcs, svc.id]) : choose('custom', [...st.cats, cat], st.svcs), 'main'),
         // Loading once grants nothing beyond this page view, but is recorded.
-        btn(T.once, () => { activate(frame, 1); if (svc) record('load_once', current(), [svc.id]) }),
-        btn(fill(T.allow, who), () => svc ? choose('custom', st.cats, [...st.svcs, svc.id]) : choose('custom', [...st.cats, cat], st.svcs))))
+        btn(T.once, () => { activate(frame, 1); if (svc) record('load_once', current(), [svc.id]) })))
   }
 
   // The cookie declaration: every service and cookie, in the page's language.

@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"unicode"
 
 	"github.com/koekje/koekje/config"
 	"github.com/koekje/koekje/static"
@@ -38,6 +39,10 @@ func readTexts(t *testing.T) map[string]map[string]any {
 }
 
 var placeholder = regexp.MustCompile(`\{[a-z]+\}`)
+
+// registers names the languages with a second register and its name: its
+// texts are an object of the keys that differ.
+var registers = map[string]string{"nl": "formal", "de": "informal"}
 
 // dualLanguages have a form for two besides those for one and more.
 var dualLanguages = []string{"sl"}
@@ -76,7 +81,7 @@ func TestTextsComplete(t *testing.T) {
 	en := all["en"]
 	for _, l := range langs {
 		for k := range all[l] {
-			if _, ok := en[k]; !ok && (k != "units" || !slices.Contains(unitLanguages, l)) {
+			if _, ok := en[k]; !ok && (k != "units" || !slices.Contains(unitLanguages, l)) && registers[l] != k {
 				t.Errorf("%s has %q, which English has not", l, k)
 			}
 		}
@@ -150,6 +155,98 @@ func TestEveryLanguageBuilds(t *testing.T) {
 	for _, title := range []string{"Бисквитки на този сайт", "Fianáin ar an suíomh seo", "Sīkdatnes šajā vietnē"} {
 		if !strings.Contains(string(b.JS), title) {
 			t.Errorf("bundle lacks %q", title)
+		}
+	}
+}
+
+// A cookie's lifetime (the declaration's column) and how long data is kept
+// (the retention sentence beside it in the same row) are named in words of
+// their own in every language: no word of the one begins the same as a
+// word of the other.
+func TestLifetimeIsNotRetention(t *testing.T) {
+	stem := func(w string) string {
+		r := []rune(strings.ToLower(w))
+		return string(r[:min(len(r), 5)])
+	}
+	for l, texts := range readTexts(t) {
+		life, _ := texts["duration"].(string)
+		kept, _ := texts["retention"].(string)
+		seen := map[string]bool{}
+		for _, w := range strings.FieldsFunc(kept, func(r rune) bool { return !unicode.IsLetter(r) }) {
+			seen[stem(w)] = true
+		}
+		for _, w := range strings.FieldsFunc(life, func(r rune) bool { return !unicode.IsLetter(r) }) {
+			if len([]rune(w)) >= 4 && seen[stem(w)] {
+				t.Errorf("%s: the lifetime %q and the retention %q share %q", l, life, kept, w)
+			}
+		}
+	}
+}
+
+// French sets a narrow no-break space before its high punctuation.
+func TestFrenchPunctuationSpacing(t *testing.T) {
+	for k, v := range readTexts(t)["fr"] {
+		for _, f := range forms(v) {
+			for _, p := range []string{":", ";", "?", "!"} {
+				if i := strings.Index(f, p); i > 0 && !strings.HasSuffix(f[:i], "\u202f") {
+					t.Errorf("fr %q: %q lacks the narrow no-break space before %q", k, f, p)
+				}
+			}
+		}
+	}
+}
+
+// The second register of Dutch (formal, u) and German (informal, du) has
+// texts for the keys of the first that address the visitor, with the same
+// placeholders and forms; a site's formality picks it, and the other
+// register's words are gone from every text the banner shows.
+func TestRegisters(t *testing.T) {
+	all := readTexts(t)
+	for l, name := range registers {
+		other, ok := all[l][name].(map[string]any)
+		if !ok || len(other) == 0 {
+			t.Fatalf("%s has no %q texts", l, name)
+		}
+		for k, v := range other {
+			base, ok := all[l][k]
+			if !ok {
+				t.Errorf("%s %s %q replaces nothing", l, name, k)
+				continue
+			}
+			bs, vs := forms(base), forms(v)
+			if len(bs) != len(vs) {
+				t.Errorf("%s %s %q has %d forms, want %d", l, name, k, len(vs), len(bs))
+				continue
+			}
+			for i := range vs {
+				want := slices.Compact(slices.Sorted(slices.Values(placeholder.FindAllString(bs[i], -1))))
+				got := slices.Compact(slices.Sorted(slices.Values(placeholder.FindAllString(vs[i], -1))))
+				if !slices.Equal(got, want) || vs[i] == bs[i] {
+					t.Errorf("%s %s %q: %q beside %q", l, name, k, vs[i], bs[i])
+				}
+			}
+		}
+	}
+	for _, c := range []struct {
+		lang, formality string
+		avoid           *regexp.Regexp
+	}{
+		{"nl", "", regexp.MustCompile(`(?i)\b(u|uw)\b`)},
+		{"nl", "informal", regexp.MustCompile(`(?i)\b(u|uw)\b`)},
+		{"nl", "formal", regexp.MustCompile(`(?i)\b(je|jij|jouw)\b`)},
+		{"de", "", regexp.MustCompile(`(?i)\b(du|dich|dein|deine|deiner|deinen)\b`)},
+		{"de", "formal", regexp.MustCompile(`(?i)\b(du|dich|dein|deine|deiner|deinen)\b`)},
+		{"de", "informal", regexp.MustCompile(`\b(Sie|Ihr|Ihre|Ihrer|Ihren|Ihnen)\b`)},
+	} {
+		site := *config.Demo().Site("demo")
+		site.Formality = c.formality
+		for k, text := range introTexts(t, &site)[c.lang] {
+			if s, ok := text.(string); ok && c.avoid.MatchString(s) {
+				t.Errorf("%s %q: %q says %q", c.lang, c.formality, k, c.avoid.FindString(s))
+			}
+			if k == "formal" || k == "informal" {
+				t.Errorf("%s %q: the version keeps %q", c.lang, c.formality, k)
+			}
 		}
 	}
 }

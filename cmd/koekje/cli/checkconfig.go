@@ -28,6 +28,9 @@ func checkConfigCmd(_ context.Context, args []string, _ func(string) string, std
 	if err != nil {
 		return err
 	}
+	for _, w := range cfg.Warnings {
+		fmt.Fprintln(stderr, "warning: "+w.In(args[0]))
+	}
 	w := bufio.NewWriter(stdout)
 	defer w.Flush()
 	for _, s := range cfg.Sites {

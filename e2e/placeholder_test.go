@@ -60,6 +60,7 @@ func TestPlaceholderAsSpecified(t *testing.T) {
 			if dx, dy := got["dx"].(float64), got["dy"].(float64); dx > 2 || dy > 2 {
 				t.Errorf("the words are %.0f px off the centre across, %.0f px down", dx, dy)
 			}
+			tb.axe(theme + " placeholders")
 			for _, host := range []string{"youtube", "google.com", "policies.google"} {
 				if r := tb.requests(host, true); len(r) != 0 {
 					t.Errorf("fetched before a choice: %v", r)

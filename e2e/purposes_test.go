@@ -176,6 +176,30 @@ func TestFirstLayerWhollyInViewOnEveryPhone(t *testing.T) {
 	}
 }
 
+// The other layouts on every phone, in the demo's longer languages: the
+// bar at the foot and the head of the screen, the modal and the box in
+// a brand's corner show the whole first layer too.
+func TestEveryLayoutWhollyInViewOnEveryPhone(t *testing.T) {
+	t.Parallel()
+	for _, site := range []string{"bar", "bartop", "modal", "brand"} {
+		for _, lang := range []string{"de", "fr"} {
+			t.Run(site+"-"+lang, func(t *testing.T) {
+				t.Parallel()
+				tb := newTab(t)
+				for _, p := range phones {
+					tb.do(chromedp.EmulateViewport(p[0], p[1], chromedp.EmulateMobile))
+					tb.open(fmt.Sprintf("/?site=%s&lang=%s&noembeds=1&nodecl=1", site, lang))
+					tb.waitFor(bannerOpen)
+					tb.waitFor(`document.readyState === 'complete'`)
+					if out := eval[[]string](tb, firstLayerInView); len(out) > 0 {
+						t.Errorf("%d×%d: %s", p[0], p[1], strings.Join(out, "; "))
+					}
+				}
+			})
+		}
+	}
+}
+
 // On a phone whose page is wider than the screen (the layout viewport then
 // grows to the page's width), the first layer of the box, the bar and the
 // modal is in the visual viewport, wholly, as on a page that fits.

@@ -43,3 +43,16 @@ func TestChoiceConfirmedInALiveRegion(t *testing.T) {
 	id := tb.consentID()
 	waitRecords(t, 1, "consent_id = ? AND action = 'withdraw'", id[:])
 }
+
+// The console's preview keeps and sends no choice, so it confirms none.
+func TestPreviewConfirmsNothing(t *testing.T) {
+	t.Parallel()
+	tb := newTab(t)
+	tb.open("/?preview=1&noembeds=1&nodecl=1")
+	tb.click(button("Alles accepteren"))
+	tb.waitFor(`!(` + bannerOpen + `)`)
+	// The confirmation would be there 99 ms after the choice.
+	if got := eval[string](tb, `new Promise(done => setTimeout(() => done(`+statusRoot+`?.querySelector('[role=status]')?.textContent ?? 'none'), 500))`); got != "" {
+		t.Errorf("the preview confirms %q", got)
+	}
+}

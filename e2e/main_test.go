@@ -250,7 +250,8 @@ func layoutSites(demo *config.Site) []*config.Site {
 // blocked frames, no declaration), decl=tag (the banner's tag says the
 // page carries a declaration), csp=nonce (a policy of nonces and
 // 'strict-dynamic' alone, the banner's tag carrying the nonce), wide=1 (a
-// page 1,200 px wide, wider than a phone's screen).
+// page 1,200 px wide, wider than a phone's screen), preview=1 (the tag
+// of the console's preview).
 func hostPage(w http.ResponseWriter, r *http.Request) {
 	switch r.URL.Path {
 	case "/host.css":
@@ -297,6 +298,9 @@ func hostPage(w http.ResponseWriter, r *http.Request) {
 	nonce := ""
 	if q.Get("csp") == "nonce" {
 		csp, nonce = "script-src 'nonce-e2e' 'strict-dynamic'", ` nonce="e2e"`
+	}
+	if q.Get("preview") == "1" {
+		nonce += " data-koekje-preview"
 	}
 	if q.Get("decl") == "tag" {
 		nonce += " data-koekje-declaration"

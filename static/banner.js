@@ -226,7 +226,8 @@ const say = text => {
 }
 
 // Recording a choice: keep it in the cookie at once, stop what was refused,
-// tell the page, send it, and say so unless the browser chose (GPC).
+// tell the page, send it, and say so unless the browser chose (GPC) or
+// this is the console's preview.
 const choose = (action, cats, svcs, quietly) => {
   const was = [...CATS.map(c => c.id).filter(allowed), ...st.svcs]
   st.cats = CATS.filter(c => !c.required && cats.includes(c.id)).map(c => c.id)
@@ -252,7 +253,7 @@ const choose = (action, cats, svcs, quietly) => {
   const choices = current()
   if (stale && host) render('reload')
   else close()
-  if (!quietly) say(action === 'withdraw' ? T.withdrawn : T.saved)
+  if (!quietly && !PREVIEW) say(action === 'withdraw' ? T.withdrawn : T.saved)
   for (const f of listeners) try { f({ action, choices, services: st.svcs, revoked }) } catch (e) { setTimeout(() => { throw e }) }
   record(action, choices, st.svcs)
 }

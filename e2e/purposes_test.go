@@ -211,7 +211,7 @@ func TestBannerInViewOnAWidePage(t *testing.T) {
 			tb := newTab(t)
 			for _, p := range phones {
 				tb.do(chromedp.EmulateViewport(p[0], p[1], chromedp.EmulateMobile))
-				tb.open("/?wide=1&noembeds=1&nodecl=1&site=" + site)
+				tb.open("/?wide=1&noembeds=1&nodecl=1&nolink=1&site=" + site)
 				tb.waitFor(bannerOpen)
 				tb.waitFor(`document.readyState === 'complete'`)
 				if w := eval[float64](tb, `innerWidth`); w < 1000 {
@@ -219,6 +219,19 @@ func TestBannerInViewOnAWidePage(t *testing.T) {
 				}
 				if out := eval[[]string](tb, firstLayerInView); len(out) > 0 {
 					t.Errorf("%d×%d: %s", p[0], p[1], strings.Join(out, "; "))
+				}
+			}
+			// After the choice, its confirmation and the settings button are
+			// in view too.
+			tb.click(button("Alles accepteren"))
+			tb.waitFor(statusRoot + `.querySelector('[role=status]').textContent !== ''`)
+			for what, el := range map[string]string{
+				"the confirmation":    statusRoot + `.querySelector('[role=status]')`,
+				"the settings button": `document.querySelector('koekje-settings').shadowRoot.querySelector('.fab')`,
+			} {
+				if !eval[bool](tb, `(() => { const v = visualViewport, r = `+el+`.getBoundingClientRect()
+					return r.width > 0 && r.left >= v.offsetLeft - 0.5 && r.top >= v.offsetTop - 0.5 && r.right <= v.offsetLeft + v.width + 0.5 && r.bottom <= v.offsetTop + v.height + 0.5 })()`) {
+					t.Errorf("%s is off the screen: %s", what, eval[string](tb, `JSON.stringify(`+el+`.getBoundingClientRect())`))
 				}
 			}
 		})

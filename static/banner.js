@@ -221,6 +221,7 @@ const say = text => {
     live.hidePopover()
     live.showPopover()
     live.textContent = text
+    place(live, 32)
     quiet = setTimeout(() => { live.textContent = '' }, 5e3)
   }, 99)
 }
@@ -330,6 +331,7 @@ const button = (m = B.settings_button.show) => {
       .append(fab = h('button', { class: 'fab', popover: 'manual', onclick: () => show('settings') }, T.cookies))
   }
   fab?.togglePopover(decided && !host && (m === 'always' || !D.querySelector('[data-koekje-settings]')))
+  place(fab, 32)
 }
 // The page is inert behind the modal dialog, but Tab would still leave it
 // for the browser's own controls.
@@ -373,21 +375,25 @@ const render = layer => {
 }
 
 // On a phone whose page is wider than the screen, fixed boxes are placed in
-// a layout viewport larger than what is shown: the banner is sized to the
-// visual viewport and moved into it, in the same corner or centre it has
-// in the layout viewport. A page the visitor zooms into is left as the
-// browser shows it.
-const fit = () => {
-  const v = W.visualViewport, s = dialog?.style, w = innerWidth, ht = innerHeight
-  if (!v || !host) return
+// a layout viewport larger than what is shown: the banner, the settings
+// button and the confirmation are sized to the visual viewport and moved
+// into it, in the same corner or centre they have in the layout viewport.
+// A page the visitor zooms into is left as the browser shows it.
+const place = (el, gap) => {
+  const v = W.visualViewport, s = el?.style, w = innerWidth, ht = innerHeight
+  if (!v || !s) return
   s.translate = s.maxWidth = s.maxHeight = ''
   if (v.scale > 1 || v.width > w - 1 && v.height > ht - 1) return
-  const gap = dialog.classList.contains('box') ? 24 : 0
   s.maxWidth = v.width - gap + 'px'
   s.maxHeight = v.height - gap + 'px'
-  const r = dialog.getBoundingClientRect()
+  const r = el.getBoundingClientRect()
   const at = (before, after, o, size, all) => o + (before < after - 1 ? 0 : before > after + 1 ? size - all : (size - all) / 2)
   s.translate = at(r.left, w - r.right, v.offsetLeft, v.width, w) + 'px ' + at(r.top, ht - r.bottom, v.offsetTop, v.height, ht) + 'px'
+}
+const fit = () => {
+  if (host) place(dialog, dialog.classList.contains('box') ? 24 : 0)
+  place(fab, 32)
+  place(live, 32)
 }
 W.visualViewport?.addEventListener('scroll', fit)
 W.visualViewport?.addEventListener('resize', fit)

@@ -1,8 +1,62 @@
 package e2e
 
 import (
+	"strings"
 	"testing"
+
+	"github.com/chromedp/cdproto/accessibility"
+	"github.com/chromedp/chromedp"
 )
+
+// axStatus is what Chromium's accessibility tree holds of the banner's
+// live region: whether it is there and not ignored, its live property and
+// its text, as a screen reader gets them.
+func axStatus(tb *tab) (shown bool, live, text string) {
+	tb.t.Helper()
+	res, err := chromedp.Call(tb.ctx, accessibility.GetFullAXTree, accessibility.GetFullAXTreeParams{})
+	if err != nil {
+		tb.t.Fatal(err)
+	}
+	byID := map[accessibility.NodeID]*accessibility.Node{}
+	for _, n := range res.Nodes {
+		byID[n.NodeID] = n
+	}
+	str := func(v *accessibility.Value) string {
+		if v == nil {
+			return ""
+		}
+		return strings.Trim(string(v.Value), `"`)
+	}
+	for _, n := range res.Nodes {
+		if str(n.Role) != "status" {
+			continue
+		}
+		for _, p := range n.Properties {
+			if p.Name == "live" {
+				live = str(p.Value)
+			}
+		}
+		var words []string
+		var walk func(id accessibility.NodeID)
+		walk = func(id accessibility.NodeID) {
+			c := byID[id]
+			if c == nil {
+				return
+			}
+			if str(c.Role) == "StaticText" {
+				words = append(words, str(c.Name))
+			}
+			for _, k := range c.ChildIDs {
+				walk(k)
+			}
+		}
+		for _, k := range n.ChildIDs {
+			walk(k)
+		}
+		return !n.Ignored, live, strings.Join(words, "")
+	}
+	return false, "", ""
+}
 
 // statusRoot is the shadow root of the banner's live region.
 const statusRoot = `document.querySelector('koekje-status')?.shadowRoot`
@@ -28,6 +82,9 @@ func TestChoiceConfirmedInALiveRegion(t *testing.T) {
 				hit: `+statusRoot+`.elementFromPoint(b.x + b.width / 2, b.y + b.height / 2) === r, live: r.getAttribute('role')} })()`)
 		if got["open"] != true || got["inView"] != true || got["hit"] != true {
 			t.Errorf("%q is not shown on top of the page: %v", want, got)
+		}
+		if shown, live, text := axStatus(tb); !shown || live != "polite" || text != want {
+			t.Errorf("a screen reader gets the status %v, live %q, saying %q; want %q, polite", shown, live, text, want)
 		}
 		tb.waitFor(statusRoot + `.querySelector('[role=status]').textContent === ''`)
 	}

@@ -100,6 +100,25 @@ var (
 	axeErr      error
 )
 
+// chromePath is the Chromium the tests run, once browser has found it.
+var chromePath string
+
+// chromeOptions are the flags every Chromium of the tests runs with.
+func chromeOptions(chrome string) []chromedp.ExecAllocatorOption {
+	return append(chromedp.DefaultExecAllocatorOptions[:],
+		chromedp.ExecPath(chrome),
+		chromedp.NoSandbox,
+		chromedp.DisableGPU,
+		chromedp.Flag("disable-quic", true),
+		chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("disable-sync", true),
+		chromedp.Flag("disable-site-isolation-trials", true),
+		chromedp.Flag("disable-features", "Translate,IsolateOrigins,site-per-process,LocalNetworkAccessChecks"),
+		chromedp.Flag("host-resolver-rules", "MAP "+hostName+" 127.0.0.1, MAP * ~NOTFOUND, EXCLUDE 127.0.0.1, EXCLUDE localhost"),
+		chromedp.Env("TMPDIR="+tmpDir, "XDG_CONFIG_HOME="+tmpDir, "XDG_CACHE_HOME="+tmpDir),
+	)
+}
+
 // browser starts the package's one Chromium the first time a test needs
 // it, so a run of tests that need none starts none. Without Chromium the
 // test skips with an install hint, except under CI=true, where it fails.
@@ -110,23 +129,12 @@ func browser(t testing.TB) context.Context {
 		if chrome == "" {
 			chrome = "/usr/bin/chromium"
 		}
+		chromePath = chrome
 		if _, err := os.Stat(chrome); err != nil {
 			skipReason = fmt.Sprintf("no Chromium at %s: install it with `apt-get install -y chromium` or set CHROME_PATH", chrome)
 			return
 		}
-		opts := append(chromedp.DefaultExecAllocatorOptions[:],
-			chromedp.ExecPath(chrome),
-			chromedp.UserDataDir(filepath.Join(tmpDir, "profile")),
-			chromedp.NoSandbox,
-			chromedp.DisableGPU,
-			chromedp.Flag("disable-quic", true),
-			chromedp.Flag("disable-component-update", true),
-			chromedp.Flag("disable-sync", true),
-			chromedp.Flag("disable-site-isolation-trials", true),
-			chromedp.Flag("disable-features", "Translate,IsolateOrigins,site-per-process,LocalNetworkAccessChecks"),
-			chromedp.Flag("host-resolver-rules", "MAP "+hostName+" 127.0.0.1, MAP * ~NOTFOUND, EXCLUDE 127.0.0.1, EXCLUDE localhost"),
-			chromedp.Env("TMPDIR="+tmpDir, "XDG_CONFIG_HOME="+tmpDir, "XDG_CACHE_HOME="+tmpDir),
-		)
+		opts := append(chromeOptions(chrome), chromedp.UserDataDir(filepath.Join(tmpDir, "profile")))
 		allocCtx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
 		ctx, cancel := chromedp.NewContext(allocCtx)
 		stopBrowser = func() { cancel(); cancelAlloc() }
@@ -251,7 +259,8 @@ func layoutSites(demo *config.Site) []*config.Site {
 // page carries a declaration), csp=nonce (a policy of nonces and
 // 'strict-dynamic' alone, the banner's tag carrying the nonce), wide=1 (a
 // page 1,200 px wide, wider than a phone's screen), preview=1 (the tag
-// of the console's preview).
+// of the console's preview), scrollbar=1 (scrollbars that take room, as on
+// a desktop without overlay scrollbars).
 func hostPage(w http.ResponseWriter, r *http.Request) {
 	switch r.URL.Path {
 	case "/host.css":
@@ -261,6 +270,10 @@ func hostPage(w http.ResponseWriter, r *http.Request) {
 	case "/wide.css":
 		w.Header().Set("Content-Type", "text/css")
 		fmt.Fprint(w, `main{width:1200px}`)
+		return
+	case "/scrollbar.css":
+		w.Header().Set("Content-Type", "text/css")
+		fmt.Fprint(w, `::-webkit-scrollbar{width:15px;height:15px;background:#ddd}::-webkit-scrollbar-thumb{background:#888}`)
 		return
 	case "/hostile.css":
 		w.Header().Set("Content-Type", "text/css")
@@ -283,6 +296,9 @@ func hostPage(w http.ResponseWriter, r *http.Request) {
 	var head string
 	if q.Get("dark") == "1" {
 		head += `<link rel="stylesheet" href="/host.css">`
+	}
+	if q.Get("scrollbar") == "1" {
+		head += `<link rel="stylesheet" href="/scrollbar.css">`
 	}
 	if q.Get("wide") == "1" {
 		head += `<link rel="stylesheet" href="/wide.css">`

@@ -1,11 +1,13 @@
 package e2e
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"os"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/chromedp/chromedp"
 
@@ -268,5 +270,41 @@ func TestFormality(t *testing.T) {
 				t.Errorf("placeholder %q lacks %q", got, c.blocked)
 			}
 		})
+	}
+}
+
+// On a desktop whose scrollbars take room, the visual viewport is the
+// layout viewport less the scrollbar: the banner is left where its layout
+// puts it, the modal at its 640 px, the box 16 px from the scrollbar.
+// (The package's Chromium hides scrollbars; this test starts one that
+// shows them.)
+func TestDesktopScrollbarLeavesTheBannerAlone(t *testing.T) {
+	t.Parallel()
+	browser(t)
+	alloc, cancel := chromedp.NewExecAllocator(context.Background(),
+		append(chromeOptions(chromePath), chromedp.UserDataDir(t.TempDir()), chromedp.Flag("hide-scrollbars", false))...)
+	t.Cleanup(cancel)
+	ctx, cancel := chromedp.NewContext(alloc)
+	t.Cleanup(cancel)
+	ctx, cancel = context.WithTimeout(ctx, 60*time.Second)
+	t.Cleanup(cancel)
+	tb := &tab{t: t, ctx: ctx}
+	tb.do(chromedp.EmulateViewport(1280, 800))
+	for site, want := range map[string]string{
+		"modal": `r.width === 640 && Math.abs(r.left - (cw - r.right)) < 1`,
+		"demo":  `Math.abs(cw - r.right - 16) < 1`,
+		"bar":   `r.left === 0 && Math.abs(r.width - cw) < 1`,
+	} {
+		tb.open("/?scrollbar=1&site=" + site)
+		tb.waitFor(bannerOpen)
+		tb.waitFor(`document.readyState === 'complete'`)
+		if !eval[bool](tb, `visualViewport.width < innerWidth`) {
+			t.Fatalf("no scrollbar takes room: visual viewport %v", eval[[]float64](tb, `[visualViewport.width, innerWidth]`))
+		}
+		got := eval[map[string]any](tb, `(() => { const d = `+bannerOpen+`, r = d.getBoundingClientRect(), cw = document.documentElement.clientWidth
+			return {ok: `+want+`, style: d.style.cssText, rect: JSON.stringify(r), cw} })()`)
+		if got["ok"] != true || got["style"] != "" {
+			t.Errorf("%s beside a scrollbar: %v", site, got)
+		}
 	}
 }

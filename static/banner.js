@@ -252,7 +252,9 @@ const choose = (action, cats, svcs, quietly) => {
   gtag('consent', 'update', modes())
   scan(D)
   const choices = current()
-  if (stale && host) render('reload')
+  // The reload layer's words come with the second part; without it (the
+  // settings failed to load) the banner just closes.
+  if (stale && host && M) render('reload')
   else close()
   if (!quietly && !PREVIEW) say(action === 'withdraw' ? T.withdrawn : T.saved)
   for (const f of listeners) try { f({ action, choices, services: st.svcs, revoked }) } catch (e) { setTimeout(() => { throw e }) }
@@ -378,17 +380,29 @@ const render = layer => {
 // a layout viewport larger than what is shown: the banner, the settings
 // button and the confirmation are sized to the visual viewport and moved
 // into it, in the same corner or centre they have in the layout viewport.
-// A page the visitor zooms into is left as the browser shows it.
+// Where that box is only the visual viewport (a desktop's scrollbar
+// aside) nothing is touched; a page the visitor zooms into is left as the
+// browser shows it.
 const place = (el, gap) => {
-  const v = W.visualViewport, s = el?.style, w = innerWidth, ht = innerHeight
+  const v = W.visualViewport, s = el?.style
   if (!v || !s) return
   s.translate = s.maxWidth = s.maxHeight = ''
-  if (v.scale > 1 || v.width > w - 1 && v.height > ht - 1) return
-  s.maxWidth = v.width - gap + 'px'
-  s.maxHeight = v.height - gap + 'px'
-  const r = el.getBoundingClientRect()
-  const at = (before, after, o, size, all) => o + (before < after - 1 ? 0 : before > after + 1 ? size - all : (size - all) / 2)
-  s.translate = at(r.left, w - r.right, v.offsetLeft, v.width, w) + 'px ' + at(r.top, ht - r.bottom, v.offsetTop, v.height, ht) + 'px'
+  if (v.scale > 1) return
+  const r = el.getBoundingClientRect(), m = el.computedStyleMap(), c = getComputedStyle(el)
+  // Along one axis: held at its start (left: 16px), or by both insets with
+  // its room after it, it moves with the visual viewport; held at its end,
+  // or with its room before it (a sheet at the foot), it keeps its distance
+  // to the end of the box it is placed in; else it is centred in that box.
+  const by = (a, b, lo, hi, o, size) => {
+    const B = m.get(b), ma = parseFloat(c['margin-' + a]), mb = parseFloat(c['margin-' + b]), end = hi + mb + B.value
+    return B == 'auto' || mb > ma + 1 ? o : m.get(a) == 'auto' || ma > mb + 1 ? o + size - end : o + (size - end) / 2
+  }
+  const x = by('left', 'right', r.left, r.right, v.offsetLeft, v.width)
+  const y = by('top', 'bottom', r.top, r.bottom, v.offsetTop, v.height)
+  if (Math.abs(x) + Math.abs(y) > 1) s.translate = x + 'px ' + y + 'px'
+  // Narrower, it may grow taller.
+  if (r.width > v.width - gap) s.maxWidth = v.width - gap + 'px'
+  if (el.getBoundingClientRect().height > v.height - gap) s.maxHeight = v.height - gap + 'px'
 }
 const fit = () => {
   if (host) place(dialog, dialog.classList.contains('box') ? 24 : 0)

@@ -232,8 +232,12 @@ func ship(v version, langs []string) (first, rest []byte, err error) {
 }
 
 // firstPart is what the first part of the banner reads: the first layer,
-// the choice, Consent Mode and the cookies deleted on a refusal. Items of
-// a list are "*"; a path names its whole value.
+// the choice, Consent Mode and the cookies deleted on a refusal. The
+// "reload" layer's texts come with the second part: a refused script can
+// only have run before a choice made in the settings or a placeholder, or
+// in the first layer shown when the settings could not load, which then
+// closes without offering a reload. Items of a list are "*"; a path names
+// its whole value.
 var firstPart = map[string]bool{
 	"site.id": true, "site.revision": true, "site.languages": true, "site.choice_months": true,
 	"site.banner.layout": true, "site.banner.settings_button.show": true,
@@ -242,7 +246,7 @@ var firstPart = map[string]bool{
 	"site.services.*.id": true, "site.services.*.category": true,
 	"site.services.*.cookies.*.name": true, "site.services.*.cookies.*.domain": true,
 	"texts.title": true, "texts.intro": true, "texts.accept": true, "texts.reject": true, "texts.settings": true,
-	"texts.failed": true, "texts.privacy": true, "texts.close": true, "texts.stale": true, "texts.reload": true,
+	"texts.failed": true, "texts.privacy": true, "texts.close": true,
 	"texts.cookies": true, "texts.saved": true, "texts.withdrawn": true,
 }
 

@@ -105,10 +105,7 @@ func (w *Witnessing) outcome(wc *WitnessClient, size int64, err error) {
 	if w.Observe != nil {
 		w.Observe(wc.URL, err)
 	}
-	log := w.Log
-	if log == nil {
-		log = slog.New(slog.DiscardHandler)
-	}
+	log := w.logger()
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	switch {
@@ -131,7 +128,7 @@ func (w *Witnessing) Run(ctx context.Context, every time.Duration) {
 	}
 	for {
 		if err := w.round(ctx); err != nil && ctx.Err() == nil && !errors.Is(err, ErrWitnesses) {
-			w.Log.Warn("witnessing", "err", err)
+			w.logger().Warn("witnessing", "err", err)
 		}
 		select {
 		case <-ctx.Done():
@@ -156,6 +153,14 @@ func (w *Witnessing) round(ctx context.Context) error {
 		w.mu.Unlock()
 	}
 	return w.Once(ctx)
+}
+
+// logger is Log, or one that writes nothing.
+func (w *Witnessing) logger() *slog.Logger {
+	if w.Log == nil {
+		return slog.New(slog.DiscardHandler)
+	}
+	return w.Log
 }
 
 // timeout bounds one witness's answer.
@@ -186,10 +191,7 @@ func (w *Witnessing) Watch(ctx context.Context, now time.Time) error {
 		}
 		size = wcp.Size
 	}
-	log := w.Log
-	if log == nil {
-		log = slog.New(slog.DiscardHandler)
-	}
+	log := w.logger()
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	switch {

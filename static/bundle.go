@@ -695,7 +695,8 @@ func ThirdParties(s *config.Site) []string {
 		for len(words) > 1 && legalWords[strings.ToLower(strings.ReplaceAll(words[len(words)-1], ".", ""))] {
 			words = words[:len(words)-1]
 		}
-		if name = strings.Join(words, " "); !slices.Contains(out, name) {
+		// "Vimeo.com, Inc." is "Vimeo.com", not "Vimeo.com,".
+		if name = strings.TrimRight(strings.Join(words, " "), ","); !slices.Contains(out, name) {
 			out = append(out, name)
 		}
 	}

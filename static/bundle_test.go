@@ -3,6 +3,7 @@ package static_test
 import (
 	"bytes"
 	"encoding/json"
+	"slices"
 	"strings"
 	"testing"
 
@@ -102,6 +103,12 @@ func TestOnlySiteLanguages(t *testing.T) {
 func TestIntroNamesThirdParties(t *testing.T) {
 	site := config.Demo().Site("demo")
 	if got := strings.Join(static.ThirdParties(site), ", "); got != "Google, Meta, LinkedIn" {
+		t.Errorf("third parties %q", got)
+	}
+	// A legal form after a comma goes with its comma.
+	inc := *site
+	inc.Services = append(slices.Clone(site.Services), &config.Service{ID: "vimeo", Category: "embeds", Provider: "Vimeo.com, Inc."})
+	if got := static.ThirdParties(&inc); got[len(got)-1] != "Vimeo.com" {
 		t.Errorf("third parties %q", got)
 	}
 	texts := introTexts(t, site)

@@ -25,6 +25,7 @@ import (
 	"github.com/koekje/koekje/server/consent"
 	"github.com/koekje/koekje/server/proof"
 	"github.com/koekje/koekje/server/translog"
+	"github.com/koekje/koekje/static"
 )
 
 // Pack is everything one pack holds, gathered by the server.
@@ -327,8 +328,12 @@ func ShowVersion(body []byte, lang string) (*Shown, error) {
 	}
 	sh := &Shown{Site: v.Site, Lang: lang, Texts: v.Texts[lang]}
 	sh.Intro, _ = sh.Texts["intro"].(string)
-	if t := v.Site.Intro[lang]; t != "" {
-		sh.Intro = t
+	if own := v.Site.Intro[lang]; own != "" && !strings.Contains(own, "{purposes}") {
+		// The site's own intro, which a version stored before intros were
+		// made at build time holds as written: the banner put the third
+		// parties in place of {p} as it showed it, and so does this page.
+		and, _ := sh.Texts["and"].(string)
+		sh.Intro = strings.ReplaceAll(own, "{p}", static.JoinList(lang, and, static.ThirdParties(&v.Site)))
 	}
 	for _, ct := range v.Site.Categories {
 		sc := ShownCategory{ID: ct.ID, Title: ct.Title[lang], Description: ct.Description[lang], Required: ct.Required}

@@ -31,6 +31,11 @@ type Scan struct {
 	Undeclared int      `json:"undeclared"`
 	Stale      int      `json:"stale"`
 	URLs       []string `json:"urls"` // the pages scanned
+	// EntryIndex is the scan's entry in the transparency log, a leaf of
+	// kind scan committing to proof.ScanStatement under EntrySalt; nil
+	// before it is in the log, or without a log.
+	EntryIndex *int64 `json:"log_entry,omitempty"`
+	EntrySalt  []byte `json:"-"`
 	// Report is the full JSON report (koekje scan --format json); listings
 	// leave it out.
 	Report json.RawMessage `json:"-"`

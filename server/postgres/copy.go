@@ -285,6 +285,12 @@ func (imp *Import) PutScan(ctx context.Context, s *consent.Scan) error {
 		s.ID, s.Site, s.StartedAt, s.RecordedAt, s.ConfigHash, s.Verdict, s.Violations, s.Undeclared, s.Stale, urls, []byte(s.Report)); err != nil {
 		return fmt.Errorf("scan %s: %w", s.ID, err)
 	}
+	if s.EntryIndex != nil {
+		if _, err := imp.tx.Exec(ctx, `INSERT INTO scan_entries (scan_id, entry_index, entry_salt) VALUES ($1, $2, $3)`,
+			s.ID, *s.EntryIndex, s.EntrySalt); err != nil {
+			return fmt.Errorf("scan %s: log entry: %w", s.ID, err)
+		}
+	}
 	return nil
 }
 

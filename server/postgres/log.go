@@ -11,6 +11,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"golang.org/x/mod/sumdb/tlog"
@@ -242,6 +243,9 @@ type queued struct {
 	// site, seq and hash (the last purged record's) they make the purge's
 	// statement.
 	created, before *time.Time
+	// scan is a recorded scan's row, for its statement (kind 3).
+	scan   *consent.Scan
+	report []byte
 }
 
 // pass integrates up to maxIntegrate queued records in one transaction and
@@ -258,9 +262,11 @@ func (db *DB) pass(ctx context.Context, in *integrator) (int64, bool, error) {
 	}
 	rows, err := db.pool.Query(ctx, `SELECT p.id, p.site, p.seq, p.kind,
 			CASE WHEN EXISTS (SELECT 1 FROM log_leaves l WHERE l.site = p.site AND l.seq = p.seq AND l.kind = p.kind) THEN NULL
-				WHEN p.kind = 2 THEN c.hash ELSE r.hash END, p.mac, c.created_at, c.purged_before
+				WHEN p.kind = 2 THEN c.hash WHEN p.kind = 3 THEN sha256(s.report) ELSE r.hash END, p.mac, c.created_at, c.purged_before,
+			s.id, s.started_at, s.recorded_at, s.verdict, s.report
 		FROM log_pending p LEFT JOIN records r ON p.kind = 1 AND r.site = p.site AND r.seq = p.seq
 			LEFT JOIN checkpoints c ON p.kind = 2 AND c.site = p.site AND c.seq = p.seq
+			LEFT JOIN scans s ON p.kind = 3 AND s.id = p.scan
 		ORDER BY p.id LIMIT $1`, maxIntegrate)
 	if err != nil {
 		return 0, false, fmt.Errorf("log queue: %w", err)
@@ -268,8 +274,14 @@ func (db *DB) pass(ctx context.Context, in *integrator) (int64, bool, error) {
 	queue, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (queued, error) {
 		var q queued
 		var kind int16
-		err := row.Scan(&q.id, &q.site, &q.seq, &kind, &q.hash, &q.mac, &q.created, &q.before)
+		var scanID *uuid.UUID
+		var started, recorded *time.Time
+		var verdict *string
+		err := row.Scan(&q.id, &q.site, &q.seq, &kind, &q.hash, &q.mac, &q.created, &q.before, &scanID, &started, &recorded, &verdict, &q.report)
 		q.kind = translog.LeafKind(kind)
+		if err == nil && scanID != nil {
+			q.scan = &consent.Scan{Site: q.site, ID: *scanID, StartedAt: *started, RecordedAt: *recorded, Verdict: *verdict}
+		}
 		return q, err
 	})
 	if err != nil {
@@ -283,6 +295,20 @@ func (db *DB) pass(ctx context.Context, in *integrator) (int64, bool, error) {
 	for i, q := range queue {
 		taken[i] = q.id
 		if q.hash == nil {
+			continue
+		}
+		if q.kind == translog.KindScan {
+			statement := proof.ScanStatement(q.scan, q.report)
+			if !db.logMAC.validScan(q.site, statement, q.mac) {
+				in.refused.Add(1)
+				db.log.Error("a scan queued for the log without the write path's MAC gets no entry: it was written behind the server's back",
+					"site", q.site, "scan", q.scan.ID)
+				continue
+			}
+			app.scans = append(app.scans, q.scan.ID)
+			if err := app.addLeaf(q.site, q.seq, translog.KindScan, statement); err != nil {
+				return 0, false, err
+			}
 			continue
 		}
 		if q.kind == translog.KindPurge {
@@ -342,6 +368,20 @@ func (db *DB) pass(ctx context.Context, in *integrator) (int64, bool, error) {
 		b.Queue(`INSERT INTO log_leaves (idx, site, seq, salt, entry, kind)
 			SELECT * FROM unnest($1::bigint[], $2::text[], $3::bigint[], $4::bytea[], $5::bytea[], $6::smallint[])`,
 			app.idx, app.sites, app.seqs, app.saltsOut, app.entries, app.kinds)
+		if len(app.scans) > 0 {
+			// Each scan's entry, with the salt that opens it; the scan
+			// is the last leaf of its kind added in order, so the kinds
+			// line up with app.scans.
+			var idx []int64
+			var salts [][]byte
+			for i, k := range app.kinds {
+				if translog.LeafKind(k) == translog.KindScan {
+					idx, salts = append(idx, app.idx[i]), append(salts, app.saltsOut[i])
+				}
+			}
+			b.Queue(`INSERT INTO scan_entries (scan_id, entry_index, entry_salt)
+				SELECT * FROM unnest($1::uuid[], $2::bigint[], $3::bytea[])`, app.scans, idx, salts)
+		}
 		if len(app.purges) > 0 {
 			// Each purge checkpoint names its entry, and the salt that
 			// opens its commitment.
@@ -389,7 +429,8 @@ type logAppender struct {
 	seqs              []int64
 	kinds             []int16
 	saltsOut, entries [][]byte
-	purges            []int // the places of purge entries in the above
+	purges            []int       // the places of purge entries in the above
+	scans             []uuid.UUID // the scans whose entries are in the above, in order
 }
 
 // add appends the leaf of a record.

@@ -39,6 +39,20 @@ func (k logMAC) sumPurge(site string, seq int64, statement []byte) []byte {
 	return k.sum(purgePrefix+site, seq, statement)
 }
 
+// scanPrefix sets a scan's MAC apart from any record's and purge's.
+const scanPrefix = "scan\x00"
+
+// sumScan is the MAC of a site's scan with its statement
+// (proof.ScanStatement).
+func (k logMAC) sumScan(site string, statement []byte) []byte {
+	return k.sum(scanPrefix+site, 0, statement)
+}
+
+// validScan reports whether mac is the MAC of the scan.
+func (k logMAC) validScan(site string, statement, mac []byte) bool {
+	return k.valid(scanPrefix+site, 0, statement, mac)
+}
+
 // validPurge reports whether mac is the MAC of the purge.
 func (k logMAC) validPurge(site string, seq int64, statement, mac []byte) bool {
 	return k.valid(purgePrefix+site, seq, statement, mac)

@@ -272,7 +272,15 @@ var migrations = []string{
 	CREATE UNIQUE INDEX IF NOT EXISTS log_leaves_site_seq_kind ON log_leaves (site, seq, kind);
 	ALTER TABLE log_pending ADD COLUMN IF NOT EXISTS kind smallint NOT NULL DEFAULT 1;
 	ALTER TABLE checkpoints ADD COLUMN IF NOT EXISTS entry_index bigint, ADD COLUMN IF NOT EXISTS entry_salt bytea,
-		ADD COLUMN IF NOT EXISTS purged_before timestamptz; -- the rule the purge applied`,
+		ADD COLUMN IF NOT EXISTS purged_before timestamptz; -- the rule the purge applied
+	-- A recorded scan's entry (kind 3): its queued row names the scan, and
+	-- where its entry is goes in a table of its own, scans being append-only.
+	ALTER TABLE log_pending ADD COLUMN IF NOT EXISTS scan uuid;
+	CREATE TABLE IF NOT EXISTS scan_entries (
+		scan_id     uuid PRIMARY KEY,
+		entry_index bigint NOT NULL,
+		entry_salt  bytea NOT NULL
+	);`,
 }
 
 // hashedRequests is the migration from which requests.request_id holds

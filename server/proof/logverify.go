@@ -24,6 +24,7 @@ type LogStore interface {
 	LatestCheckpoint(ctx context.Context) ([]byte, error)
 	// LogLeaves calls fn for each leaf in index order.
 	LogLeaves(ctx context.Context, fn func(*translog.LeafRecord) error) error
+	ScanLog
 }
 
 // LogResult is what the log says of a site.
@@ -42,6 +43,9 @@ type LogResult struct {
 	// PurgeEntries counts the site's purge entries in the log, each the
 	// commitment to one of its purge checkpoints.
 	PurgeEntries int64 `json:"purge_entries"`
+	// ScanEntries counts the site's recorded scans in the log, each the
+	// commitment to one stored scan and its report.
+	ScanEntries int64 `json:"scan_entries"`
 	// Pending counts the site's newest records that are committed but not
 	// in the log yet: on PostgreSQL the integrator takes records in within
 	// moments of their commit. Only the chain's newest records may wait.
@@ -55,6 +59,21 @@ type PendingStore interface {
 	// LogPending counts site's records up to sequence through that are
 	// queued for the log and have no leaf yet.
 	LogPending(ctx context.Context, site string, through int64) (int64, error)
+}
+
+// ScanLog is a store whose recorded scans have entries in the log: each
+// entry is held to its scan and report.
+type ScanLog interface {
+	// ScanEntries calls fn with each of site's scans that has an entry in
+	// the log, with its report.
+	ScanEntries(ctx context.Context, site string, fn func(*consent.Scan) error) error
+}
+
+// scanEntry is what the pass holds a scan's entry to.
+type scanEntry struct {
+	id        string
+	salt      []byte
+	statement []byte
 }
 
 // PurgeView is a purge as an auditor reads it.
@@ -101,6 +120,8 @@ type siteLog struct {
 	// entries are the site's purge checkpoints by the index of their
 	// entry in the log, until the pass meets the entry.
 	entries map[int64]*consent.Checkpoint
+	// scans are the site's recorded scans by the index of their entry.
+	scans map[int64]scanEntry
 }
 
 // fail records why the site does not verify.
@@ -119,7 +140,7 @@ func VerifyLogSites(ctx context.Context, store LogStore, results []*Result, logK
 	var all []*siteLog
 	for i, res := range results {
 		if res.OK {
-			st := &siteLog{res: res, tagger: translog.NewSiteTagger(auditKeys[i]), purgedThrough: -1, entries: map[int64]*consent.Checkpoint{}}
+			st := &siteLog{res: res, tagger: translog.NewSiteTagger(auditKeys[i]), purgedThrough: -1, entries: map[int64]*consent.Checkpoint{}, scans: map[int64]scanEntry{}}
 			sites[res.Site] = st
 			all = append(all, st)
 		}
@@ -161,6 +182,15 @@ func VerifyLogSites(ctx context.Context, store LogStore, results []*Result, logK
 				return err
 			}
 		}
+		err = store.ScanEntries(ctx, st.res.Site, func(s *consent.Scan) error {
+			if s.EntryIndex != nil && *s.EntryIndex < cp.Size {
+				st.scans[*s.EntryIndex] = scanEntry{s.ID.String(), s.EntrySalt, ScanStatement(s, s.Report)}
+			}
+			return nil
+		})
+		if err != nil {
+			return err
+		}
 		for i, p := range purges {
 			st.out.Purges = append(st.out.Purges, PurgeView{ThroughSeq: p.Seq, ThroughLeaf: p.LogIndex, Entry: p.EntryIndex, At: p.CreatedAt, KeyID: p.KeyID})
 			if p.EntryIndex != nil && *p.EntryIndex < cp.Size {
@@ -200,6 +230,26 @@ func VerifyLogSites(ctx context.Context, store LogStore, results []*Result, logK
 		if err != nil {
 			failAll(LogMismatch, fmt.Sprintf("leaf %d: %v", l.Index, err))
 			return errStop
+		}
+		if leaf.Kind == translog.KindScan {
+			// A recorded scan's entry must open, with its salt, to the
+			// statement of a scan the site still has, report and all.
+			for _, st := range candidatesOf(all, sites, l, leaf) {
+				if st.done || leaf.SiteTag != st.tagger.Tag(l.Index) {
+					continue
+				}
+				switch sc, ok := st.scans[l.Index]; {
+				case !ok:
+					failSite(st, 0, LogMissing, fmt.Sprintf("leaf %d is a scan entry of this site, and no recorded scan in the database names it", l.Index))
+				case translog.KindScan.Commit(sc.salt, sc.statement) != leaf.Commitment:
+					failSite(st, 0, Altered, fmt.Sprintf("the recorded scan %s is not the scan its entry %d commits to", sc.id, l.Index))
+				default:
+					delete(st.scans, l.Index)
+					st.out.ScanEntries++
+				}
+				break
+			}
+			return next(open)
 		}
 		if leaf.Kind == translog.KindPurge {
 			// A purge's entry must open, with its checkpoint's salt, to
@@ -280,8 +330,14 @@ func VerifyLogSites(ctx context.Context, store LogStore, results []*Result, logK
 		for _, p := range st.entries {
 			unlogged = p
 		}
+		var unloggedScan string
+		for i, sc := range st.scans {
+			unloggedScan = fmt.Sprintf("the recorded scan %s names entry %d of the log, which is not its entry", sc.id, i)
+		}
 		switch {
 		case st.done:
+		case unloggedScan != "":
+			st.fail(0, NotInLog, unloggedScan)
 		case unlogged != nil:
 			st.fail(unlogged.Seq, NotInLog, fmt.Sprintf("the purge checkpoint through record %d names entry %d of the log, which is not its entry", unlogged.Seq, *unlogged.EntryIndex))
 		case st.recorded+st.pending < res.Records:

@@ -149,6 +149,21 @@ func PurgeStatement(cp *consent.Checkpoint) []byte {
 	return h[:]
 }
 
+// ScanStatement is the hash a recorded scan's log entry commits to: the
+// site, the scan's ID, when it started and was recorded, its verdict and
+// the hash of its report as stored, so that a scan cannot be removed,
+// backdated or altered unseen.
+func ScanStatement(s *consent.Scan, report []byte) []byte {
+	rh := sha256.Sum256(report)
+	msg := []byte("koekje-scan-v1\x00" + s.Site + "\x00")
+	msg = append(msg, s.ID[:]...)
+	msg = binary.BigEndian.AppendUint64(msg, uint64(s.StartedAt.UnixMicro()))
+	msg = binary.BigEndian.AppendUint64(msg, uint64(s.RecordedAt.UnixMicro()))
+	msg = append(append(msg, s.Verdict...), 0)
+	h := sha256.Sum256(append(msg, rh[:]...))
+	return h[:]
+}
+
 func checkpointValid(cp *consent.Checkpoint, keys []ed25519.PublicKey, ids []string) bool {
 	for i, id := range ids {
 		if id == cp.KeyID {

@@ -72,6 +72,23 @@ func (db *DB) StartLog(ctx context.Context, origin string) (*translog.Signer, er
 	return st.signer, nil
 }
 
+// logForEntry is the log an entry of another kind than a record's (a
+// purge's, a scan's) is appended to: the one this process started, or,
+// made outside a serving process (koekje purge, koekje scan --record), the
+// database's log if it has one; nil without a log. Its keys are read here,
+// before a transaction takes the one writer connection; the caller holds
+// commitMu.
+func (db *DB) logForEntry(ctx context.Context) (*logState, error) {
+	if db.tl != nil {
+		return db.tl, nil
+	}
+	origin, err := db.LogOrigin(ctx)
+	if err != nil || origin == "" {
+		return nil, err
+	}
+	return db.newLogState(ctx, origin)
+}
+
 // newLogState is the state of the log named origin, for appending to it.
 func (db *DB) newLogState(ctx context.Context, origin string) (*logState, error) {
 	seed, err := db.Secret(ctx, store.LogKeySecret, 32)

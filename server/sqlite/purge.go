@@ -19,20 +19,9 @@ import (
 func (db *DB) Purge(ctx context.Context, site string, before time.Time, sign func(*consent.Checkpoint) error) (int64, error) {
 	db.commitMu.Lock()
 	defer db.commitMu.Unlock()
-	// A purge made outside a serving process (koekje purge) extends the
-	// log too, if there is one. Its keys are read before the transaction
-	// takes the one writer connection.
-	st := db.tl
-	if st == nil {
-		origin, err := db.LogOrigin(ctx)
-		if err != nil {
-			return 0, err
-		}
-		if origin != "" {
-			if st, err = db.newLogState(ctx, origin); err != nil {
-				return 0, err
-			}
-		}
+	st, err := db.logForEntry(ctx)
+	if err != nil {
+		return 0, err
 	}
 	tx, err := db.write.BeginTx(ctx, nil)
 	if err != nil {

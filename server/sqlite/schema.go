@@ -167,12 +167,22 @@ var migrations = []func(tx *sql.Tx, kek *keyfile.Key) error{
 	addPurgeEntries,
 }
 
-// addPurgeEntries lets a purge put an entry of its own in the log: leaves
-// get a kind (translog.KindRecord, KindPurge), and a purge checkpoint the
+// addPurgeEntries lets a purge, and a recorded scan, put an entry of its
+// own in the log: leaves get a kind (translog.KindRecord, KindPurge,
+// KindScan), a scan the index and salt of its entry, and a purge checkpoint the
 // index and salt of its entry and the rule it applied (purged_before, Unix
 // microseconds). A column there already (a migration run
 // again) is left as it is.
 func addPurgeEntries(tx *sql.Tx, _ *keyfile.Key) error {
+	// A recorded scan's entry: scans are append-only, so where its entry
+	// is goes in a table of its own.
+	if _, err := tx.Exec(`CREATE TABLE IF NOT EXISTS scan_entries (
+		scan_id     BLOB PRIMARY KEY,
+		entry_index INTEGER NOT NULL,
+		entry_salt  BLOB NOT NULL
+	) WITHOUT ROWID`); err != nil {
+		return err
+	}
 	return addColumns(tx, "log_leaves", "kind INTEGER NOT NULL DEFAULT 1",
 		"checkpoints", "entry_index INTEGER", "checkpoints", "entry_salt BLOB", "checkpoints", "purged_before INTEGER")
 }

@@ -147,6 +147,9 @@ type Scans interface {
 	Scans(ctx context.Context, site string, before uuid.UUID, limit int) ([]*consent.Scan, error)
 	// ScanReport returns one of site's scans with its report.
 	ScanReport(ctx context.Context, site string, id uuid.UUID) (*consent.Scan, error)
+	// ScanEntries calls fn with each of site's scans that has an entry in
+	// the log, with its report, in recording order.
+	ScanEntries(ctx context.Context, site string, fn func(*consent.Scan) error) error
 }
 
 // Leases elects one holder of a job among the instances sharing a store.

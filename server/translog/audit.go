@@ -34,6 +34,8 @@ type AuditResult struct {
 	// Purges are the site's purge entries: a retention purge removed the
 	// records of the site's leaves before each, and said so in the log.
 	Purges []int64 `json:"purges,omitempty"`
+	// Scans are the site's recorded scans' entries.
+	Scans []int64 `json:"scans,omitempty"`
 	Error  string  `json:"error,omitempty"`
 }
 
@@ -291,9 +293,12 @@ func (a *Audit) checkEntries(cp Checkpoint, res *AuditResult) (map[string][]byte
 				return nil, fmt.Errorf("leaf %d: %w", n+int64(i), err)
 			}
 			if l.SiteTag == tagger.Tag(n+int64(i)) {
-				if l.Kind == KindPurge {
+				switch l.Kind {
+				case KindPurge:
 					res.Purges = append(res.Purges, n+int64(i))
-				} else {
+				case KindScan:
+					res.Scans = append(res.Scans, n+int64(i))
+				default:
 					res.Leaves = append(res.Leaves, n+int64(i))
 				}
 			}

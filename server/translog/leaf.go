@@ -18,9 +18,10 @@ import (
 
 // Leaf format koekje-leaf-v1, 49 bytes:
 //
-//	kind       byte              0x01: a record's leaf; 0x02: a purge's entry
+//	kind       byte              0x01: a record's leaf; 0x02: a purge's entry; 0x03: a scan's
 //	commitment [32]byte          0x01: SHA-256("koekje-commitment-v1\x00" ‖ salt ‖ record hash)
 //	                             0x02: SHA-256("koekje-purge-v1\x00" ‖ salt ‖ purge statement hash)
+//	                             0x03: SHA-256("koekje-scan-v1\x00" ‖ salt ‖ scan statement hash)
 //	site tag   [16]byte          HMAC-SHA256(site audit key, "koekje-site-tag-v1\x00" ‖ uint64 index)[:16]
 //
 // A purge's entry commits to the signed checkpoint a purge leaves in the
@@ -47,6 +48,7 @@ type LeafKind byte
 const (
 	KindRecord LeafKind = 1 // a consent record
 	KindPurge  LeafKind = 2 // a retention purge's statement
+	KindScan   LeafKind = 3 // a recorded scan's statement
 )
 
 func (k LeafKind) String() string {
@@ -55,12 +57,15 @@ func (k LeafKind) String() string {
 		return "record"
 	case KindPurge:
 		return "purge"
+	case KindScan:
+		return "scan"
 	}
 	return fmt.Sprintf("kind %d", byte(k))
 }
 
 const (
 	purgeTag      = "koekje-purge-v1\x00"
+	scanTag       = "koekje-scan-v1\x00"
 	commitmentTag = "koekje-commitment-v1\x00"
 	siteTagTag    = "koekje-site-tag-v1\x00"
 )
@@ -126,8 +131,11 @@ func CommitPurge(salt, statementHash []byte) [32]byte {
 // Commit is the commitment of a leaf of kind k to what (a record's hash, a
 // purge's statement hash) under salt.
 func (k LeafKind) Commit(salt, what []byte) [32]byte {
-	if k == KindPurge {
+	switch k {
+	case KindPurge:
 		return CommitPurge(salt, what)
+	case KindScan:
+		return sha256.Sum256(append(append([]byte(scanTag), salt...), what...))
 	}
 	return Commit(salt, what)
 }
@@ -179,7 +187,7 @@ func (l Leaf) Encode() []byte {
 // ParseLeaf reads an entry of any kind.
 func ParseLeaf(b []byte) (Leaf, error) {
 	var l Leaf
-	if len(b) != LeafSize || (LeafKind(b[0]) != KindRecord && LeafKind(b[0]) != KindPurge) {
+	if len(b) != LeafSize || LeafKind(b[0]) < KindRecord || LeafKind(b[0]) > KindScan {
 		return l, fmt.Errorf("not a koekje-leaf-v1 entry (%d bytes)", len(b))
 	}
 	l.Kind = LeafKind(b[0])

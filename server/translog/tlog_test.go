@@ -99,7 +99,7 @@ func TestLeaf(t *testing.T) {
 	if translog.SiteTag([]byte("other key"), 9) == l.SiteTag || translog.SiteTag(key, 10) == l.SiteTag {
 		t.Error("the site tag does not depend on key and index")
 	}
-	if _, err := translog.ParseLeaf(append([]byte{3}, l.Encode()[1:]...)); err == nil {
+	if _, err := translog.ParseLeaf(append([]byte{4}, l.Encode()[1:]...)); err == nil {
 		t.Error("a leaf of an unknown kind parsed")
 	}
 	// A purge's entry: its own kind, and a commitment no record's leaf

@@ -23,6 +23,7 @@ import (
 	"github.com/koekje/koekje/server"
 	"github.com/koekje/koekje/server/proof"
 	"github.com/koekje/koekje/server/sqlite"
+	"github.com/koekje/koekje/server/store/storetest"
 	"github.com/koekje/koekje/server/translog"
 	"github.com/koekje/koekje/server/witness"
 )
@@ -107,12 +108,17 @@ func TestLogAudit(t *testing.T) {
 	if _, err := db.Purge(ctx, "demo", time.Now(), keys.SignCheckpoint); err != nil {
 		t.Fatal(err)
 	}
+	// So is a recorded scan.
+	if err := db.AddScan(ctx, storetest.NewScan("demo", 0)); err != nil {
+		t.Fatal(err)
+	}
 	res, err = audit("--site", "demo", "--audit-key", hex.EncodeToString(key))
-	if err != nil || !res.OK || res.Size != 8 || len(res.Leaves) != 4 || len(res.Purges) != 1 || res.Purges[0] != 7 {
-		t.Fatalf("after a purge: %v %+v", err, res)
+	if err != nil || !res.OK || res.Size != 9 || len(res.Leaves) != 4 || len(res.Purges) != 1 || res.Purges[0] != 7 ||
+		len(res.Scans) != 1 || res.Scans[0] != 8 {
+		t.Fatalf("after a purge and a scan: %v %+v", err, res)
 	}
 	otherKey, _ := db.LogAuditKey(ctx, "other")
-	if res, err := audit("--site", "other", "--audit-key", hex.EncodeToString(otherKey)); err != nil || len(res.Leaves) != 3 || len(res.Purges) != 0 {
+	if res, err := audit("--site", "other", "--audit-key", hex.EncodeToString(otherKey)); err != nil || len(res.Leaves) != 3 || len(res.Purges) != 0 || len(res.Scans) != 0 {
 		t.Errorf("another site's auditor: %v %+v", err, res)
 	}
 	// A checkpoint of another history, signed with the log's own key.

@@ -277,7 +277,7 @@ func TestMigrateStore(t *testing.T) {
 	t.Log(lines[len(sites)])
 	var sum store.CopySummary
 	if err := json.Unmarshal([]byte(lines[len(sites)]), &sum); err != nil || !sum.OK || sum.Records != total || sum.SigningKeys != 2 ||
-		sum.Sites != 3 || sum.Log != "copied: 3601 leaves" /* 3,600 records' leaves and the purge's entry */ || sum.KeyFile != pgKey {
+		sum.Sites != 3 || sum.Log != "copied: 3602 leaves" /* 3,600 records' leaves, the purge's entry and the scan's */ || sum.KeyFile != pgKey {
 		t.Errorf("summary: %v %s", err, lines[len(sites)])
 	}
 	// Every record the source holds, and no other.
@@ -301,7 +301,7 @@ func TestMigrateStore(t *testing.T) {
 
 	// The target, opened as a server would open it.
 	if out, err := runCLI(t, dstEnv, "verify"); err != nil || strings.Count(out, `"ok":true`) != 3 || strings.Count(out, `"log":{`) != 3 ||
-		!strings.Contains(out, `"purge_entries":1`) {
+		!strings.Contains(out, `"purge_entries":1`) || !strings.Contains(out, `"scan_entries":1`) {
 		t.Fatalf("verify on the target (blog's purge with its entry in the log): %v\n%s", err, out)
 	}
 	for _, s := range sites {
@@ -720,7 +720,7 @@ func TestMigrateStoreKnowsEveryTable(t *testing.T) {
 	t.Parallel()
 	handled := map[string]string{
 		"texts": "copied", "records": "copied", "checkpoints": "copied", "versions": "copied", "secrets": "copied",
-		"signing_keys": "copied", "requests": "copied", "sessions": "copied", "scans": "copied",
+		"signing_keys": "copied", "requests": "copied", "sessions": "copied", "scans": "copied", "scan_entries": "copied, with the scans",
 		"log_leaves": "copied", "log_hashes": "copied", "log_checkpoints": "copied", "log_witnessed": "copied",
 		"log_name": "copied (PostgreSQL keeps it in log_state)",
 		"counters": "SQLite's own (the texts generation its writer caches ids by)",

@@ -69,6 +69,7 @@ func Run(t *testing.T, open Opener, insider Insider) {
 		{"Leases", testLeases},
 		{"Log", testLog},
 		{"PurgeInPublic", func(t *testing.T, open Opener) { testPurgeInPublic(t, open, insider) }},
+		{"ScansInPublic", func(t *testing.T, open Opener) { testScansInPublic(t, open, insider) }},
 		{"LogNamedForLife", testLogNamedForLife},
 		{"ScanReports", testScanReports},
 		{"DamagedVersion", func(t *testing.T, open Opener) { testDamagedVersion(t, open, insider) }},
@@ -1222,6 +1223,79 @@ func testPurgeInPublic(t *testing.T, open Opener, insider Insider) {
 	insider(t, name, `UPDATE checkpoints SET entry_index = NULL WHERE site = 'demo' AND entry_index = $1`, newest)
 	if res := check(); res.OK || res.Reason != proof.LogMissing || !strings.Contains(res.Detail, fmt.Sprintf("leaf %d is a purge entry", newest)) {
 		t.Errorf("a purge entry no checkpoint names: %+v", res)
+	}
+}
+
+// A recorded scan is committed to the log as an entry of its own, under
+// its site's tag: verify holds each entry to its scan and report, so a
+// scan deleted behind the store's back is caught.
+func testScansInPublic(t *testing.T, open Opener, insider Insider) {
+	ctx := context.Background()
+	st, name := open(t, "")
+	signer, err := st.StartLog(ctx, "koekje.test/log")
+	if err != nil {
+		t.Fatal(err)
+	}
+	keys, err := proof.OpenKeys(ctx, st)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := st.Append(ctx, NewRecord("demo", uuid.Nil)); err != nil {
+		t.Fatal(err)
+	}
+	var scans []*consent.Scan
+	for i := range 2 {
+		sc := NewScan("demo", i)
+		if err := st.AddScan(ctx, sc); err != nil {
+			t.Fatal(err)
+		}
+		scans = append(scans, sc)
+	}
+	SyncLog(t, st)
+	listed, err := st.Scans(ctx, "demo", uuid.Nil, 10)
+	if err != nil || len(listed) != 2 || listed[0].EntryIndex == nil || listed[1].EntryIndex == nil {
+		t.Fatalf("the scans name no entries: %+v, %v", listed, err)
+	}
+	auditKey, err := st.LogAuditKey(ctx, "demo")
+	if err != nil {
+		t.Fatal(err)
+	}
+	entries, err := st.LogEntries(ctx, 0, 3)
+	if err != nil || len(entries) != 3 {
+		t.Fatalf("entries: %d, %v", len(entries), err)
+	}
+	newest, err := st.ScanReport(ctx, "demo", listed[0].ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	leaf, err := translog.ParseLeaf(entries[*newest.EntryIndex])
+	if err != nil || leaf.Kind != translog.KindScan || leaf.SiteTag != translog.SiteTag(auditKey, *newest.EntryIndex) ||
+		leaf.Commitment != translog.KindScan.Commit(newest.EntrySalt, proof.ScanStatement(newest, newest.Report)) {
+		t.Fatalf("the newest scan's entry %+v (%v) is not its commitment under demo's tag", leaf, err)
+	}
+	check := func() *proof.Result {
+		t.Helper()
+		pubs, ids := keys.Ring().Public()
+		res, err := proof.Verify(ctx, st, "demo", pubs, ids)
+		if err != nil || !res.OK {
+			t.Fatalf("the chain: %+v, %v", res, err)
+		}
+		if err := proof.VerifyLog(ctx, st, res, signer.VerifierKey(), auditKey, nil); err != nil {
+			t.Fatal(err)
+		}
+		return res
+	}
+	if res := check(); !res.OK || res.Log.ScanEntries != 2 || res.Log.Leaves != 1 {
+		t.Fatalf("two scans in public: %+v %+v", res, res.Log)
+	}
+	insider(t, name, `UPDATE scan_entries SET entry_salt = $1 WHERE entry_index = $2`, bytes.Repeat([]byte{7}, 32), *newest.EntryIndex)
+	if res := check(); res.OK || res.Reason != proof.Altered || !strings.Contains(res.Detail, fmt.Sprintf("is not the scan its entry %d commits to", *newest.EntryIndex)) {
+		t.Errorf("a scan entry's salt changed: %+v", res)
+	}
+	insider(t, name, `UPDATE scan_entries SET entry_salt = $1 WHERE entry_index = $2`, newest.EntrySalt, *newest.EntryIndex)
+	insider(t, name, `DELETE FROM scans WHERE site = 'demo' AND violations = 1`)
+	if res := check(); res.OK || res.Reason != proof.LogMissing || !strings.Contains(res.Detail, "is a scan entry of this site") {
+		t.Errorf("a recorded scan deleted behind the store's back: %+v", res)
 	}
 }
 

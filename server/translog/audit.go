@@ -36,7 +36,7 @@ type AuditResult struct {
 	Purges []int64 `json:"purges,omitempty"`
 	// Scans are the site's recorded scans' entries.
 	Scans []int64 `json:"scans,omitempty"`
-	Error  string  `json:"error,omitempty"`
+	Error string  `json:"error,omitempty"`
 }
 
 // Audit checks a log from its public tiles alone (koekje log-audit): the

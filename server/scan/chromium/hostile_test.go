@@ -212,7 +212,9 @@ func path(u string) string {
 // profiles click their button behind them.
 func TestDialogs(t *testing.T) {
 	t.Parallel()
-	r := runWith(t, "shop", chromium.Options{URLs: []string{hostileURL + "/alert"}, Pages: 1, PageTimeout: 5 * time.Second})
+	// The page settles at once when its dialogs are dismissed; the page
+	// timeout only leaves a busy machine time to open the settings.
+	r := runWith(t, "shop", chromium.Options{URLs: []string{hostileURL + "/alert"}, Pages: 1, PageTimeout: 15 * time.Second})
 	if v := r.Verdict(false); v != scan.VerdictClean {
 		t.Errorf("verdict %s, want clean", v)
 	}
@@ -257,9 +259,9 @@ func TestEndlessPages(t *testing.T) {
 	// The page timeout leaves the ordinary pages time on a busy machine.
 	// The withdrawn profile's ordinary page accepts, opens the settings
 	// (the banner's second part) and saves: 4 s was too little for that on
-	// a machine running the whole suite.
-	r := runWith(t, "shop", chromium.Options{URLs: urls, Pages: len(urls), PageTimeout: 8 * time.Second})
-	// 2 endless pages of 8 s in each of five profiles, side by side: far
+	// a machine running the whole suite, nor 8 s at a load of 10.
+	r := runWith(t, "shop", chromium.Options{URLs: urls, Pages: len(urls), PageTimeout: 12 * time.Second})
+	// 2 endless pages of 12 s in each of five profiles, side by side: far
 	// from the many minutes of pages without a deadline.
 	if took := time.Since(start); took > 90*time.Second {
 		t.Errorf("the scan took %s", took)
@@ -272,7 +274,7 @@ func TestEndlessPages(t *testing.T) {
 	}
 	same(t, "findings", brief(r.Violations), want)
 	for _, f := range r.NotScanned() {
-		if !strings.Contains(f.Message, "the page timeout (8s) passed") {
+		if !strings.Contains(f.Message, "the page timeout (12s) passed") {
 			t.Errorf("%s %s: %s", f.Profile, f.Page, f.Message)
 		}
 	}
@@ -309,26 +311,26 @@ func TestScanDeadline(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	start := time.Now()
+	// Each slow page would take 10 s and the page timeout is longer: only
+	// the scan's deadline can end the scan in well under 30 s, even on a
+	// busy machine.
 	r, err := chromium.Run(ctx, chromium.Options{Site: cfg.Site("shop"), Browser: sharedBrowser(t), URLs: urls, Pages: len(urls),
-		PageTimeout: 2 * time.Second, Timeout: 3 * time.Second})
+		PageTimeout: 30 * time.Second, Timeout: 3 * time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if took := time.Since(start); took > 8*time.Second {
+	if took := time.Since(start); took > 20*time.Second {
 		t.Errorf("the scan took %s with a deadline of 3 s", took)
 	}
 	if r.Verdict(false) != scan.VerdictInconclusive {
 		t.Errorf("verdict %s", r.Verdict(false))
 	}
-	// Every page is reported: the slow ones cut by their timeout or the
-	// scan's deadline, whichever came first, the fast last one never tried.
+	// Every page is reported, each cut by the scan's deadline: the first
+	// slow one while it loaded, the rest never tried.
 	var got []string
 	for _, v := range r.Profiles[0].Visits {
 		why := v.Error
-		switch {
-		case strings.Contains(why, "the page timeout (2s) passed"):
-			why = "timeout"
-		case strings.Contains(why, "the scan's deadline (3s) passed"):
+		if strings.Contains(why, "the scan's deadline (3s) passed") {
 			why = "deadline"
 		}
 		got = append(got, path(v.Page)+" "+v.Status+" "+why)
@@ -337,7 +339,7 @@ func TestScanDeadline(t *testing.T) {
 		t.Errorf("visits before any choice: %q, want all %d, the last past the deadline", got, len(urls))
 	}
 	for _, g := range got {
-		if !strings.HasSuffix(g, " error timeout") && !strings.HasSuffix(g, " error deadline") {
+		if !strings.HasSuffix(g, " error deadline") {
 			t.Errorf("visit %s", g)
 		}
 	}

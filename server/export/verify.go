@@ -51,6 +51,9 @@ type Verification struct {
 	// them in the log. PurgeEntries counts those entries.
 	PurgedLeaves int64 `json:"purged_leaves,omitempty"`
 	PurgeEntries int64 `json:"purge_entries,omitempty"`
+	// ScanEntries counts the site's recorded scans in the log (which an
+	// export of records does not carry, so they are counted, not opened).
+	ScanEntries int64 `json:"scan_entries,omitempty"`
 	// OneVisitor: the export holds one visitor's records, so the chain
 	// links between them and the leaves between theirs are not checked.
 	OneVisitor bool `json:"one_visitor,omitempty"`
@@ -281,6 +284,8 @@ func (v *Verification) checkPurged(entries *entryCursor, tagger *translog.SiteTa
 		case isRecord && i < *v.FirstLeaf:
 			lastOrphan = i
 			v.PurgedLeaves++
+		case l.Kind == translog.KindScan:
+			v.ScanEntries++
 		case l.Kind == translog.KindPurge:
 			if err := openPurge(named[i], i, l, s.Site); err != nil {
 				return err

@@ -23,6 +23,7 @@ import (
 	"github.com/koekje/koekje/server/export"
 	"github.com/koekje/koekje/server/proof"
 	"github.com/koekje/koekje/server/sqlite"
+	"github.com/koekje/koekje/server/store/storetest"
 	"github.com/koekje/koekje/server/translog"
 )
 
@@ -284,8 +285,12 @@ func TestVerifyExport(t *testing.T) {
 		resp.Body.Close()
 	}
 	l.post("demo", "reject_all", "after the purge")
+	// A recorded scan of the site is an entry of its own too, counted.
+	if err := l.db.AddScan(context.Background(), storetest.NewScan("demo", 0)); err != nil {
+		t.Fatal(err)
+	}
 	afterPurge := l.export("format=ndjson")
-	if v, err := l.verify(afterPurge); err != nil || !v.OK || v.Records != 1 || v.PurgedLeaves != 5 || v.PurgeEntries != 1 {
+	if v, err := l.verify(afterPurge); err != nil || !v.OK || v.Records != 1 || v.PurgedLeaves != 5 || v.PurgeEntries != 1 || v.ScanEntries != 1 {
 		t.Fatalf("an export after a purge: %v %+v", err, v)
 	}
 	for name, tt := range map[string]struct {
@@ -322,7 +327,7 @@ func TestVerifyExport(t *testing.T) {
 		t.Fatal("the copy signs with another key")
 	}
 	exp := orig.export("format=ndjson")
-	if v, err := orig.verify(exp); err != nil || !v.OK || v.ExportSize != 11 { // 8 records, the purge's entry, 2 more
+	if v, err := orig.verify(exp); err != nil || !v.OK || v.ExportSize != 12 { // 8 records, the purge's entry, a record, the scan's entry, a record
 		t.Fatalf("the original's export against its own log: %v %+v", err, v)
 	}
 	fork.auditKey = orig.auditKey

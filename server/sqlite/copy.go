@@ -288,21 +288,5 @@ func (db *DB) EachLogCheckpoint(ctx context.Context, fn func(cp *store.LogCheckp
 // EachScan calls fn with every recorded scan, with its report, in
 // recording order.
 func (db *DB) EachScan(ctx context.Context, fn func(*consent.Scan) error) error {
-	rows, err := db.read.QueryContext(ctx, `SELECT `+scanColumns+`, report FROM scans ORDER BY scan_id`)
-	if err != nil {
-		return fmt.Errorf("scans: %w", err)
-	}
-	defer rows.Close()
-	for rows.Next() {
-		var report []byte
-		s, err := scanScan(rows, &report)
-		if err != nil {
-			return err
-		}
-		s.Report = report
-		if err := fn(s); err != nil {
-			return err
-		}
-	}
-	return rows.Err()
+	return db.eachScan(ctx, fn, "")
 }

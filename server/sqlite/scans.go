@@ -108,10 +108,15 @@ func (db *DB) Scans(ctx context.Context, site string, before uuid.UUID, limit in
 // ScanEntries calls fn with each of site's scans that has an entry in the
 // log, with its report, in recording order.
 func (db *DB) ScanEntries(ctx context.Context, site string, fn func(*consent.Scan) error) error {
-	rows, err := db.read.QueryContext(ctx, `SELECT `+scanColumns+`, report FROM scans
-		WHERE site = ? AND scan_id IN (SELECT scan_id FROM scan_entries) ORDER BY scan_id`, site)
+	return db.eachScan(ctx, fn, `WHERE site = ? AND scan_id IN (SELECT scan_id FROM scan_entries)`, site)
+}
+
+// eachScan calls fn with each scan where says, with its report, in
+// recording order.
+func (db *DB) eachScan(ctx context.Context, fn func(*consent.Scan) error, where string, args ...any) error {
+	rows, err := db.read.QueryContext(ctx, `SELECT `+scanColumns+`, report FROM scans `+where+` ORDER BY scan_id`, args...)
 	if err != nil {
-		return fmt.Errorf("scan entries: %w", err)
+		return fmt.Errorf("scans: %w", err)
 	}
 	defer rows.Close()
 	for rows.Next() {

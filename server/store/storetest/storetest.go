@@ -1186,15 +1186,7 @@ func testPurgeInPublic(t *testing.T, open Opener, insider Insider) {
 	}
 	check := func() *proof.Result {
 		t.Helper()
-		pubs, ids := keys.Ring().Public()
-		res, err := proof.Verify(ctx, st, "demo", pubs, ids)
-		if err != nil || !res.OK {
-			t.Fatalf("the chain: %+v, %v", res, err)
-		}
-		if err := proof.VerifyLog(ctx, st, res, signer.VerifierKey(), auditKey, nil); err != nil {
-			t.Fatal(err)
-		}
-		return res
+		return verifyAgainstLog(t, st, keys, signer.VerifierKey(), "demo", auditKey)
 	}
 	res := check()
 	if !res.OK || res.Log.PurgeEntries != 2 || res.Log.Purged != 4 || res.Records != 3 || res.Log.Leaves != 7 || len(res.Log.Purges) != 2 ||
@@ -1275,15 +1267,7 @@ func testScansInPublic(t *testing.T, open Opener, insider Insider) {
 	}
 	check := func() *proof.Result {
 		t.Helper()
-		pubs, ids := keys.Ring().Public()
-		res, err := proof.Verify(ctx, st, "demo", pubs, ids)
-		if err != nil || !res.OK {
-			t.Fatalf("the chain: %+v, %v", res, err)
-		}
-		if err := proof.VerifyLog(ctx, st, res, signer.VerifierKey(), auditKey, nil); err != nil {
-			t.Fatal(err)
-		}
-		return res
+		return verifyAgainstLog(t, st, keys, signer.VerifierKey(), "demo", auditKey)
 	}
 	if res := check(); !res.OK || res.Log.ScanEntries != 2 || res.Log.Leaves != 1 {
 		t.Fatalf("two scans in public: %+v %+v", res, res.Log)
@@ -1297,6 +1281,22 @@ func testScansInPublic(t *testing.T, open Opener, insider Insider) {
 	if res := check(); res.OK || res.Reason != proof.LogMissing || !strings.Contains(res.Detail, "is a scan entry of this site") {
 		t.Errorf("a recorded scan deleted behind the store's back: %+v", res)
 	}
+}
+
+// verifyAgainstLog verifies site's chain, which must hold, and then holds
+// it against the store's log under the site's audit key.
+func verifyAgainstLog(t *testing.T, st store.Store, keys *proof.Keys, logKey, site string, auditKey []byte) *proof.Result {
+	t.Helper()
+	ctx := context.Background()
+	pubs, ids := keys.Ring().Public()
+	res, err := proof.Verify(ctx, st, site, pubs, ids)
+	if err != nil || !res.OK {
+		t.Fatalf("the chain: %+v, %v", res, err)
+	}
+	if err := proof.VerifyLog(ctx, st, res, logKey, auditKey, nil); err != nil {
+		t.Fatal(err)
+	}
+	return res
 }
 
 // NewScan is a scan report of site as koekje scan --record stores it, with

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"net/url"
 	"strings"
+	"time"
 )
 
 // Languages the banner has interface texts for: the 24 official languages
@@ -65,6 +66,59 @@ type Site struct {
 	Services   []*Service  `yaml:"services" json:"services"`
 	// Banner is how the banner looks and where it sits.
 	Banner Banner `yaml:"banner" json:"banner"`
+	// Scan is the site's scheduled scan, which koekje serve runs and
+	// records; nil: none.
+	Scan *ScanSchedule `yaml:"scan" json:"-"`
+}
+
+// ScanSchedule is how often koekje serve scans a site, and where.
+type ScanSchedule struct {
+	// Every is how often: one of ScanIntervals. Each period is a slot,
+	// counted in UTC from midnight (from Monday for weekly); a slot
+	// that ends without a scheduled scan is missing.
+	Every string `yaml:"every"`
+	// Pages are where each scan starts: the site's pages, or its sitemap
+	// (a URL ending in .xml). Same-origin links are followed up to
+	// PagesPerProfile.
+	Pages []string `yaml:"pages"`
+	// PagesPerProfile is how many pages each of the scanner's profiles
+	// visits, the start pages included; default 10.
+	PagesPerProfile int `yaml:"pages_per_profile"`
+	// Strict makes undeclared and stale cookies fail the scan too.
+	Strict bool `yaml:"strict"`
+}
+
+// ScanIntervals are the values of a scheduled scan's every, and the slots
+// they mean.
+var ScanIntervals = map[string]time.Duration{
+	"6h":     6 * time.Hour,
+	"12h":    12 * time.Hour,
+	"daily":  24 * time.Hour,
+	"weekly": 7 * 24 * time.Hour,
+}
+
+// Interval is how long one slot of the schedule lasts.
+func (s *ScanSchedule) Interval() time.Duration { return ScanIntervals[s.Every] }
+
+// Slot returns the start of the slot t falls in: a multiple of the
+// interval since 1970-01-01 UTC, weekly slots starting on Mondays.
+func (s *ScanSchedule) Slot(t time.Time) time.Time {
+	d := s.Interval()
+	if d <= 0 {
+		return t
+	}
+	// 1970-01-01 was a Thursday: weeks are counted from Monday 5 January.
+	var epoch time.Time
+	if d == ScanIntervals["weekly"] {
+		epoch = time.Date(1970, 1, 5, 0, 0, 0, 0, time.UTC)
+	} else {
+		epoch = time.Unix(0, 0).UTC()
+	}
+	n := t.Sub(epoch) / d
+	if t.Before(epoch.Add(n * d)) {
+		n--
+	}
+	return epoch.Add(n * d)
 }
 
 // Banner is the banner's layout, colours and settings button.

@@ -309,6 +309,9 @@ func (c *Config) setDefaults() {
 		if s.ChoiceMonths == 0 {
 			s.ChoiceMonths = 6
 		}
+		if s.Scan != nil && s.Scan.PagesPerProfile == 0 {
+			s.Scan.PagesPerProfile = 10
+		}
 		if s.DefaultLanguage == "" && len(s.Languages) > 0 {
 			s.DefaultLanguage = s.Languages[0]
 		}

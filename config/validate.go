@@ -156,6 +156,40 @@ func (v *validator) site(p string, s *Site) {
 	v.categories(p, s)
 	v.services(p, s)
 	v.banner(p+".banner", &s.Banner)
+	if s.Scan != nil {
+		v.scan(p+".scan", s)
+	}
+}
+
+// MaxScanPages bounds a scheduled scan's start pages and its pages per
+// profile, so that one site's schedule cannot occupy the scanner's browser
+// for long.
+const MaxScanPages = 50
+
+func (v *validator) scan(p string, s *Site) {
+	sc := s.Scan
+	if _, ok := ScanIntervals[sc.Every]; !ok {
+		v.add(p+".every", "must be one of 6h, 12h, daily, weekly, got %q", sc.Every)
+	}
+	if len(sc.Pages) == 0 {
+		v.add(p+".pages", "at least one page (or the site's sitemap) is required")
+	}
+	if len(sc.Pages) > MaxScanPages {
+		v.add(p+".pages", "at most %d pages, got %d", MaxScanPages, len(sc.Pages))
+	}
+	for i, u := range sc.Pages {
+		pp := fmt.Sprintf("%s.pages[%d]", p, i)
+		if !isWebURL(u) {
+			v.cross("url", pp, "must be an http(s) URL, got %q", u)
+			continue
+		}
+		if o, err := url.Parse(u); err == nil && !s.AllowsOrigin(o.Scheme+"://"+o.Host, "") {
+			v.warn(pp, "%s is not one of the site's origins: the scan holds its pages against this site's declaration all the same", o.Scheme+"://"+o.Host)
+		}
+	}
+	if sc.PagesPerProfile < 0 || sc.PagesPerProfile > MaxScanPages {
+		v.add(p+".pages_per_profile", "must be between 1 and %d, got %d", MaxScanPages, sc.PagesPerProfile)
+	}
 }
 
 func (v *validator) banner(p string, b *Banner) {

@@ -9,6 +9,9 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/koekje/koekje/server/consent"
+	"github.com/koekje/koekje/server/schedule"
 )
 
 // Metrics are the server's Prometheus metrics, served at /metrics.
@@ -24,6 +27,10 @@ type Metrics struct {
 	witnessUp  *prometheus.GaugeVec
 	witnessErr *prometheus.CounterVec
 	refused    *prometheus.CounterVec
+	scans      *prometheus.CounterVec
+	scanLatest *prometheus.GaugeVec
+	scanTime   *prometheus.GaugeVec
+	scanMissed *prometheus.GaugeVec
 	cache      sync.Map // observerKey → observers
 }
 
@@ -68,8 +75,25 @@ func NewMetrics() *Metrics {
 			Name: "koekje_consents_refused_origin_total",
 			Help: "Choices refused because the browser's origin is not one of the site's origins, by site.",
 		}, []string{"site"}),
+		scans: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "koekje_scheduled_scans_total",
+			Help: "Scheduled scans this instance ran and recorded, by site and verdict (clean, fail, inconclusive).",
+		}, []string{"site", "verdict"}),
+		scanLatest: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "koekje_scan_latest",
+			Help: "1 for the verdict of the site's latest scheduled scan on record (clean, fail, inconclusive), 0 for the others.",
+		}, []string{"site", "verdict"}),
+		scanTime: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "koekje_scan_latest_timestamp_seconds",
+			Help: "When the site's latest scheduled scan on record started, in Unix seconds.",
+		}, []string{"site"}),
+		scanMissed: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "koekje_scan_missing_slots",
+			Help: "Slots of the site's scan schedule in the last 30 days that ended (or are an hour overdue) without a scheduled scan.",
+		}, []string{"site"}),
 	}
 	m.reg.MustRegister(m.requests, m.latency, m.batchSize, m.commitTime, m.records, m.commitErrs, m.tampered, m.witnessUp, m.witnessErr, m.refused,
+		m.scans, m.scanLatest, m.scanTime, m.scanMissed,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
@@ -111,6 +135,25 @@ func (m *Metrics) ObserveWitness(witness string, err error) {
 	}
 	m.witnessUp.WithLabelValues(witness).Set(1)
 	m.witnessErr.WithLabelValues(witness) // the series exists from the first request
+}
+
+// ScanRecorded counts a scheduled scan this instance recorded.
+func (m *Metrics) ScanRecorded(site, verdict string) { m.scans.WithLabelValues(site, verdict).Inc() }
+
+// ScanJudged publishes what a site's scans show against its schedule:
+// the latest scheduled scan's verdict and time, and the missing slots.
+func (m *Metrics) ScanJudged(site string, st *schedule.Status) {
+	for _, v := range []string{consent.ScanClean, consent.ScanFail, consent.ScanInconclusive} {
+		on := 0.0
+		if st.Latest != nil && st.Latest.Verdict == v {
+			on = 1
+		}
+		m.scanLatest.WithLabelValues(site, v).Set(on)
+	}
+	if st.Latest != nil {
+		m.scanTime.WithLabelValues(site).Set(float64(st.Latest.StartedAt.Unix()))
+	}
+	m.scanMissed.WithLabelValues(site).Set(float64(len(st.Missing)))
 }
 
 // ObserveCommit records one group-commit batch; the store calls it.

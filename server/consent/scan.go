@@ -31,6 +31,10 @@ type Scan struct {
 	Undeclared int      `json:"undeclared"`
 	Stale      int      `json:"stale"`
 	URLs       []string `json:"urls"` // the pages scanned
+	// Schedule is the site's schedule (config.ScanSchedule.Every) that
+	// ran the scan in koekje serve; empty for a scan koekje scan ran.
+	// The report says it too, so the log commits to it.
+	Schedule string `json:"schedule,omitempty"`
 	// EntryIndex is the scan's entry in the transparency log, a leaf of
 	// kind scan committing to proof.ScanStatement under EntrySalt; nil
 	// before it is in the log, or without a log.

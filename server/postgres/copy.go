@@ -281,8 +281,8 @@ func (imp *Import) PutScan(ctx context.Context, s *consent.Scan) error {
 		urls = []string{}
 	}
 	if _, err := imp.tx.Exec(ctx, `INSERT INTO scans (id, site, started_at, recorded_at, config_hash,
-		verdict, violations, undeclared, stale, urls, report) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`,
-		s.ID, s.Site, s.StartedAt, s.RecordedAt, s.ConfigHash, s.Verdict, s.Violations, s.Undeclared, s.Stale, urls, []byte(s.Report)); err != nil {
+		verdict, violations, undeclared, stale, urls, schedule, report) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, NULLIF($11, ''), $12)`,
+		s.ID, s.Site, s.StartedAt, s.RecordedAt, s.ConfigHash, s.Verdict, s.Violations, s.Undeclared, s.Stale, urls, s.Schedule, []byte(s.Report)); err != nil {
 		return fmt.Errorf("scan %s: %w", s.ID, err)
 	}
 	if s.EntryIndex != nil {

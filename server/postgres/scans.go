@@ -32,9 +32,9 @@ func (db *DB) AddScan(ctx context.Context, s *consent.Scan) error {
 	stored.ID, stored.RecordedAt, stored.StartedAt = id, now, s.StartedAt.UTC().Truncate(time.Microsecond)
 	b := &pgx.Batch{}
 	b.Queue(`INSERT INTO scans (id, site, started_at, recorded_at, config_hash,
-		verdict, violations, undeclared, stale, urls, report) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`,
+		verdict, violations, undeclared, stale, urls, schedule, report) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, NULLIF($11, ''), $12)`,
 		id, s.Site, stored.StartedAt, now, s.ConfigHash, s.Verdict,
-		s.Violations, s.Undeclared, s.Stale, urls, []byte(s.Report))
+		s.Violations, s.Undeclared, s.Stale, urls, s.Schedule, []byte(s.Report))
 	b.Queue(`INSERT INTO log_pending (id, site, seq, kind, scan, mac)
 		SELECT n, $1, n, 3, $2, $3 FROM nextval(pg_get_serial_sequence('records', 'id')) AS n`,
 		s.Site, id, db.logMAC.sumScan(s.Site, proof.ScanStatement(&stored, s.Report)))
@@ -45,7 +45,7 @@ func (db *DB) AddScan(ctx context.Context, s *consent.Scan) error {
 	return nil
 }
 
-var scanColumns = `id, site, started_at, recorded_at, config_hash, ` + consent.VerdictSQL + `, violations, undeclared, stale, urls,
+var scanColumns = `id, site, started_at, recorded_at, config_hash, ` + consent.VerdictSQL + `, violations, undeclared, stale, urls, coalesce(schedule, ''),
 	(SELECT entry_index FROM scan_entries e WHERE e.scan_id = scans.id), (SELECT entry_salt FROM scan_entries e WHERE e.scan_id = scans.id)`
 
 // Scans lists site's recorded scans, newest first, without their reports:
@@ -124,7 +124,7 @@ func (db *DB) ScanReport(ctx context.Context, site string, id uuid.UUID) (*conse
 func scanScan(rows pgx.Rows, extra ...any) (*consent.Scan, error) {
 	var s consent.Scan
 	if err := rows.Scan(append([]any{&s.ID, &s.Site, &s.StartedAt, &s.RecordedAt, &s.ConfigHash, &s.Verdict,
-		&s.Violations, &s.Undeclared, &s.Stale, &s.URLs, &s.EntryIndex, &s.EntrySalt}, extra...)...); err != nil {
+		&s.Violations, &s.Undeclared, &s.Stale, &s.URLs, &s.Schedule, &s.EntryIndex, &s.EntrySalt}, extra...)...); err != nil {
 		return nil, fmt.Errorf("scan row: %w", err)
 	}
 	s.StartedAt, s.RecordedAt = s.StartedAt.UTC(), s.RecordedAt.UTC()

@@ -280,7 +280,9 @@ var migrations = []string{
 		scan_id     uuid PRIMARY KEY,
 		entry_index bigint NOT NULL,
 		entry_salt  bytea NOT NULL
-	);`,
+	);
+	-- The schedule that ran a scan in koekje serve (NULL: koekje scan).
+	ALTER TABLE scans ADD COLUMN IF NOT EXISTS schedule text;`,
 }
 
 // hashedRequests is the migration from which requests.request_id holds

@@ -1,6 +1,7 @@
 package scan
 
 import (
+	"bytes"
 	"fmt"
 	"math"
 	"net"
@@ -24,6 +25,9 @@ type Report struct {
 	Started    time.Time `json:"started"`
 	Seconds    float64   `json:"seconds"`
 	Pages      []string  `json:"pages"`
+	// Schedule is the site's schedule that ran the scan in koekje serve
+	// (config.ScanSchedule.Every); empty for koekje scan.
+	Schedule string `json:"schedule,omitempty"`
 	// Violations break the rules of consent; Undeclared and Stale are
 	// differences between the site and its declaration (warnings, unless
 	// --strict).
@@ -484,4 +488,29 @@ func Host(u string) string {
 		return ""
 	}
 	return p.Hostname()
+}
+
+// Recorded is what a store keeps of the report: the JSON report itself,
+// and beside it what the console lists without reading it. A report too
+// large for the store is kept without its profiles' details (Compact);
+// compacted says so, with the whole report's size.
+func (r *Report) Recorded(strict bool) (sc *consent.Scan, compacted int, err error) {
+	var js bytes.Buffer
+	if err := r.Write(&js, "json", false); err != nil {
+		return nil, 0, err
+	}
+	if whole := js.Len(); whole > consent.MaxScanReport {
+		js.Reset()
+		if err := r.Compact().Write(&js, "json", false); err != nil {
+			return nil, 0, err
+		}
+		if js.Len() > consent.MaxScanReport {
+			return nil, 0, fmt.Errorf("record the scan: the report is %d bytes, %d without its profiles' details, over the store's limit of %d: nothing was recorded",
+				whole, js.Len(), consent.MaxScanReport)
+		}
+		compacted = whole
+	}
+	return &consent.Scan{Site: r.Site, StartedAt: r.Started, ConfigHash: r.ConfigHash, Verdict: r.Verdict(strict),
+		Violations: len(r.Violations), Undeclared: len(r.Undeclared), Stale: len(r.Stale),
+		URLs: r.Pages, Schedule: r.Schedule, Report: js.Bytes()}, compacted, nil
 }

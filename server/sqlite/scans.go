@@ -42,9 +42,9 @@ func (db *DB) AddScan(ctx context.Context, s *consent.Scan) error {
 	}
 	defer tx.Rollback()
 	if _, err := tx.ExecContext(ctx, `INSERT INTO scans (scan_id, site, started_at, recorded_at, config_hash,
-		verdict, violations, undeclared, stale, urls, report) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		verdict, violations, undeclared, stale, urls, schedule, report) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		id[:], s.Site, s.StartedAt.UnixMicro(), now.UnixMicro(), s.ConfigHash, s.Verdict,
-		s.Violations, s.Undeclared, s.Stale, string(urls), []byte(s.Report)); err != nil {
+		s.Violations, s.Undeclared, s.Stale, string(urls), sql.NullString{String: s.Schedule, Valid: s.Schedule != ""}, []byte(s.Report)); err != nil {
 		return fmt.Errorf("add scan: %w", err)
 	}
 	stored := *s
@@ -76,7 +76,7 @@ func (db *DB) AddScan(ctx context.Context, s *consent.Scan) error {
 	return nil
 }
 
-var scanColumns = `scan_id, site, started_at, recorded_at, config_hash, ` + consent.VerdictSQL + `, violations, undeclared, stale, urls,
+var scanColumns = `scan_id, site, started_at, recorded_at, config_hash, ` + consent.VerdictSQL + `, violations, undeclared, stale, urls, coalesce(schedule, ''),
 	(SELECT entry_index FROM scan_entries e WHERE e.scan_id = scans.scan_id), (SELECT entry_salt FROM scan_entries e WHERE e.scan_id = scans.scan_id)`
 
 // Scans lists site's recorded scans, newest first, without their reports:
@@ -162,7 +162,7 @@ func scanScan(rows *sql.Rows, extra ...any) (*consent.Scan, error) {
 	var urls string
 	var entry sql.NullInt64
 	if err := rows.Scan(append([]any{&id, &s.Site, &started, &recorded, &s.ConfigHash, &s.Verdict,
-		&s.Violations, &s.Undeclared, &s.Stale, &urls, &entry, &s.EntrySalt}, extra...)...); err != nil {
+		&s.Violations, &s.Undeclared, &s.Stale, &urls, &s.Schedule, &entry, &s.EntrySalt}, extra...)...); err != nil {
 		return nil, fmt.Errorf("scan row: %w", err)
 	}
 	if entry.Valid {

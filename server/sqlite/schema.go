@@ -171,7 +171,7 @@ var migrations = []func(tx *sql.Tx, kek *keyfile.Key) error{
 // own in the log: leaves get a kind (translog.KindRecord, KindPurge,
 // KindScan), a scan the index and salt of its entry, and a purge checkpoint the
 // index and salt of its entry and the rule it applied (purged_before, Unix
-// microseconds). A column there already (a migration run
+// microseconds); a scan the schedule that ran it. A column there already (a migration run
 // again) is left as it is.
 func addPurgeEntries(tx *sql.Tx, _ *keyfile.Key) error {
 	// A recorded scan's entry: scans are append-only, so where its entry
@@ -184,7 +184,8 @@ func addPurgeEntries(tx *sql.Tx, _ *keyfile.Key) error {
 		return err
 	}
 	return addColumns(tx, "log_leaves", "kind INTEGER NOT NULL DEFAULT 1",
-		"checkpoints", "entry_index INTEGER", "checkpoints", "entry_salt BLOB", "checkpoints", "purged_before INTEGER")
+		"checkpoints", "entry_index INTEGER", "checkpoints", "entry_salt BLOB", "checkpoints", "purged_before INTEGER",
+		"scans", "schedule TEXT") // the schedule that ran a scan (NULL: koekje scan)
 }
 
 // addColumns adds each column (given as table, then its definition) that

@@ -1,7 +1,6 @@
 package cli
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -150,25 +149,14 @@ func writeReport(path string, r *scan.Report, format string, strict bool) error 
 // the console lists without reading it. A report too large for the store
 // is stored without its profiles' details, and says so.
 func recordScan(ctx context.Context, db store.Store, r *scan.Report, strict bool, stderr io.Writer) (*consent.Scan, error) {
-	var js bytes.Buffer
-	if err := r.Write(&js, "json", false); err != nil {
+	sc, whole, err := r.Recorded(strict)
+	if err != nil {
 		return nil, err
 	}
-	if whole := js.Len(); whole > consent.MaxScanReport {
-		js.Reset()
-		if err := r.Compact().Write(&js, "json", false); err != nil {
-			return nil, err
-		}
-		if js.Len() > consent.MaxScanReport {
-			return nil, fmt.Errorf("record the scan: the report is %d bytes, %d without its profiles' details, over the store's limit of %d: nothing was recorded",
-				whole, js.Len(), consent.MaxScanReport)
-		}
+	if whole > 0 {
 		fmt.Fprintf(stderr, "koekje scan: the report is %d bytes, over the store's limit of %d: it is recorded without the profiles' cookies, storage keys and requests (the findings are whole)\n",
 			whole, consent.MaxScanReport)
 	}
-	sc := &consent.Scan{Site: r.Site, StartedAt: r.Started, ConfigHash: r.ConfigHash, Verdict: r.Verdict(strict),
-		Violations: len(r.Violations), Undeclared: len(r.Undeclared), Stale: len(r.Stale),
-		URLs: r.Pages, Report: js.Bytes()}
 	if err := db.AddScan(ctx, sc); err != nil {
 		return nil, fmt.Errorf("record the scan: %w", err)
 	}

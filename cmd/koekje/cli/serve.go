@@ -26,6 +26,8 @@ import (
 	"github.com/koekje/koekje/config"
 	"github.com/koekje/koekje/server"
 	"github.com/koekje/koekje/server/proof"
+	"github.com/koekje/koekje/server/scan/chromium"
+	"github.com/koekje/koekje/server/schedule"
 	"github.com/koekje/koekje/server/store"
 	"github.com/koekje/koekje/server/translog"
 )
@@ -174,6 +176,11 @@ func serveCmd(ctx context.Context, args []string, getenv func(string) string, st
 	var sites atomic.Pointer[config.Config]
 	sites.Store(cfg)
 	go server.Retention(ctx, log, leaseHolder(), sites.Load, db, keys)
+	// The sites' scheduled scans, in a Chromium of their own; with several
+	// instances, a lease gives each slot's scan to one of them.
+	sched := &schedule.Scheduler{Store: db, Sites: sites.Load, Log: log, Holder: leaseHolder(),
+		Chrome: chromium.ChromePath(getenv), Recorded: metrics.ScanRecorded, Judged: metrics.ScanJudged}
+	go sched.Run(ctx, time.Minute)
 	// A key rotated by another instance, or by koekje keys rotate, signs
 	// here within seconds.
 	go keys.Watch(ctx, 5*time.Second, func(err error) { log.Warn("reading the signing keys", "err", err) })

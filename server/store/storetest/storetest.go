@@ -1366,6 +1366,22 @@ func testScanReports(t *testing.T, open Opener) {
 	if !got[2].Clean() || got[0].Verdict != consent.ScanFail {
 		t.Errorf("a scan without violations is not clean: %+v", got[2])
 	}
+	// A scan a schedule ran says which; one koekje scan ran says none.
+	daily := NewScan("sched", 0)
+	daily.Schedule = "daily"
+	if err := db.AddScan(ctx, daily); err != nil {
+		t.Fatal(err)
+	}
+	byHand := NewScan("sched", 0)
+	if err := db.AddScan(ctx, byHand); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := db.Scans(ctx, "sched", uuid.Nil, 2); err != nil || len(got) != 2 || got[0].Schedule != "" || got[1].Schedule != "daily" {
+		t.Errorf("scans of a schedule and by hand read back as %+v, %v", got, err)
+	}
+	if got, err := db.ScanReport(ctx, "sched", daily.ID); err != nil || got.Schedule != "daily" {
+		t.Errorf("a scheduled scan's report read back as %+v, %v", got, err)
+	}
 	// An inconclusive scan (a page not scanned) is stored as such: neither
 	// clean nor failed, whatever its counts.
 	unsure := NewScan("unsure", 0)

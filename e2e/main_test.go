@@ -203,7 +203,7 @@ func startServers(dir string) (func(), error) {
 		cfg.Sites = append(cfg.Sites, layoutSites(cfg.Sites[0])...)
 		cfg.Sites = append(cfg.Sites, irishSite(rev))
 		cfg.Sites = append(cfg.Sites, polyglotSite(rev), sixPartySite(rev), pixelSite(rev), domainSite(rev), registerSite("formal", rev), registerSite("informal", rev))
-		cfg.Sites = append(cfg.Sites, wildcardSite(rev), elsewhereSite(rev))
+		cfg.Sites = append(cfg.Sites, wildcardSite(rev), elsewhereSite(rev), scheduledSite(rev))
 		ts := httptest.NewUnstartedServer(nil)
 		srv, err := server.New(context.Background(), server.Deps{
 			Config: cfg, Store: db, Keys: keys, TokenKey: key, AdminToken: "e2e-admin",

@@ -23,6 +23,7 @@ import (
 	"github.com/koekje/koekje/server/evidence"
 	"github.com/koekje/koekje/server/proof"
 	"github.com/koekje/koekje/server/scan"
+	"github.com/koekje/koekje/server/schedule"
 )
 
 // The console: server-rendered pages for site owners and auditors, signed
@@ -37,12 +38,7 @@ var consolePages = template.Must(template.New("").Funcs(template.FuncMap{
 	"datetime": func(t time.Time) string { return t.Format("2006-01-02 15:04:05") },
 	"hex":      func(b []byte) string { return hex.EncodeToString(b) },
 	"profile":  scan.ProfileWords,
-	"plural": func(n int, one, many string) string {
-		if n == 1 {
-			return "1 " + one
-		}
-		return strconv.Itoa(n) + " " + many
-	},
+	"plural":   plural,
 	// choices lists every category with its choice, in order.
 	"choices": func(r *consent.Record) string {
 		var out []string
@@ -117,6 +113,8 @@ func (s *Server) consoleHome(c echo.Context) error {
 		Site  *config.Site
 		Total int
 		Scan  *consent.Scan // the latest recorded scan, if any
+		// Alerts are what the site's scheduled scans need attention for.
+		Alerts []string
 	}
 	var rows []row
 	for _, site := range s.cfg.Sites {
@@ -136,11 +134,20 @@ func (s *Server) consoleHome(c echo.Context) error {
 		if len(latest) > 0 {
 			r.Scan = latest[0]
 		}
+		if site.Scan != nil {
+			now := time.Now()
+			st, err := schedule.StatusOf(c.Request().Context(), s.store, site, now.AddDate(0, 0, -30), now)
+			if err != nil {
+				return err
+			}
+			r.Alerts = st.Alerts()
+		}
 		rows = append(rows, r)
 	}
-	// A site whose latest scan found violations comes first.
+	// A site whose latest scan found violations, or whose schedule needs
+	// attention, comes first.
 	rank := func(r row) int {
-		if r.Scan != nil && !r.Scan.Clean() {
+		if r.Scan != nil && !r.Scan.Clean() || len(r.Alerts) > 0 {
 			return 0
 		}
 		return 1
@@ -296,6 +303,10 @@ func (s *Server) sitePage(c echo.Context, sess *session, verify *proof.Result) e
 	if err != nil {
 		return err
 	}
+	strip, err := s.siteScanStrip(ctx, site, from, to)
+	if err != nil {
+		return err
+	}
 	var latestViolations []scan.Finding
 	if len(scans) > 0 && !scans[0].Clean() {
 		if latestViolations, err = s.violationsOf(c, site.ID, scans[0].ID); err != nil {
@@ -327,8 +338,9 @@ func (s *Server) sitePage(c echo.Context, sess *session, verify *proof.Result) e
 		Scans                     []*consent.Scan
 		LatestViolations          []scan.Finding
 		Refused                   []refusedOrigin
+		Strip                     *scanStrip
 	}{s.page(c, site.Name, sess), site, dateOf(from, false), dateOf(to, true), totals, days, rows, cats, choices, shares,
-		verify, versions, s.bundles[site.ID].Hash, cookies, scans, latestViolations, s.refusals.last24h(site.ID)})
+		verify, versions, s.bundles[site.ID].Hash, cookies, scans, latestViolations, s.refusals.last24h(site.ID), strip})
 }
 
 // consoleScans is how many of a site's latest scans its page lists.
@@ -596,4 +608,12 @@ func languageName(code string) string {
 		return n + " (" + code + ")"
 	}
 	return code
+}
+
+// plural counts n of a thing: "1 scan", "3 scans".
+func plural(n int, one, many string) string {
+	if n == 1 {
+		return "1 " + one
+	}
+	return strconv.Itoa(n) + " " + many
 }

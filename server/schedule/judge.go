@@ -82,9 +82,9 @@ func (st *Status) Alerts() []string {
 	if n := len(st.Missing); n > 0 {
 		last := st.Missing[n-1].Format("2006-01-02 15:04")
 		if n == 1 {
-			out = append(out, "the scheduled scan of the slot from "+last+" UTC is missing")
+			out = append(out, "the scheduled scan of the slot that began "+last+" UTC is missing")
 		} else {
-			out = append(out, strconv.Itoa(n)+" scheduled scans are missing, the latest the slot from "+last+" UTC")
+			out = append(out, strconv.Itoa(n)+" scheduled scans are missing; the latest missing slot began "+last+" UTC")
 		}
 	}
 	return out

@@ -67,7 +67,7 @@ func TestJudgeDaily(t *testing.T) {
 	}
 	alerts := st.Alerts()
 	if len(alerts) != 2 || alerts[0] != "the latest scheduled scan (2026-12-06 00:02 UTC) was inconclusive: not every page was scanned" ||
-		alerts[1] != "2 scheduled scans are missing, the latest the slot from 2026-12-07 00:00 UTC" {
+		alerts[1] != "2 scheduled scans are missing; the latest missing slot began 2026-12-07 00:00 UTC" {
 		t.Errorf("alerts %q", alerts)
 	}
 	// Within the grace, today's slot is due, not missing.

@@ -49,8 +49,9 @@ type Scheduler struct {
 	Judged   func(site string, st *Status)
 	Now      func() time.Time
 
-	mu    sync.Mutex
-	retry map[string]time.Time // site → not before
+	mu       sync.Mutex
+	retry    map[string]time.Time // site → not before
+	reported map[string]time.Time // site → the newest missing slot logged
 }
 
 // leaseName is the lease that gives one site's scheduled scan to one
@@ -107,17 +108,18 @@ func (s *Scheduler) Tick(ctx context.Context) []*consent.Scan {
 	if len(due) > 0 {
 		recorded = s.scanAll(ctx, due)
 	}
-	if s.Judged != nil {
-		now := s.now()
-		for _, site := range cfg.Sites {
-			if site.Scan == nil {
-				continue
-			}
-			st, err := StatusOf(ctx, s.Store, site, now.AddDate(0, 0, -30), now)
-			if err != nil {
-				s.Log.Error("scheduled scan: judging the recorded scans", "site", site.ID, "err", err.Error())
-				continue
-			}
+	now := s.now()
+	for _, site := range cfg.Sites {
+		if site.Scan == nil {
+			continue
+		}
+		st, err := StatusOf(ctx, s.Store, site, now.AddDate(0, 0, -30), now)
+		if err != nil {
+			s.Log.Error("scheduled scan: judging the recorded scans", "site", site.ID, "err", err.Error())
+			continue
+		}
+		s.noteMissing(site, st)
+		if s.Judged != nil {
 			s.Judged(site.ID, st)
 		}
 	}
@@ -145,6 +147,26 @@ func (s *Scheduler) scanned(ctx context.Context, site *config.Site) (bool, error
 			return false, nil
 		}
 		before = page[len(page)-1].ID
+	}
+}
+
+// noteMissing logs each slot found missing once (per process): an ERROR
+// line, as a failed scan gets.
+func (s *Scheduler) noteMissing(site *config.Site, st *Status) {
+	if len(st.Missing) == 0 {
+		return
+	}
+	newest := st.Missing[len(st.Missing)-1]
+	s.mu.Lock()
+	if s.reported == nil {
+		s.reported = map[string]time.Time{}
+	}
+	seen := !newest.After(s.reported[site.ID])
+	s.reported[site.ID] = newest
+	s.mu.Unlock()
+	if !seen {
+		s.Log.Error("scheduled scan missing: a slot passed without a recorded scan", "site", site.ID, "every", site.Scan.Every,
+			"slot", newest.Format(time.RFC3339), "missing_in_30_days", len(st.Missing))
 	}
 }
 

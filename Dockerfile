@@ -22,7 +22,13 @@ RUN CGO_ENABLED=1 go build -trimpath -buildvcs=false \
     -o /koekje ./cmd/koekje
 
 FROM debian:bookworm-slim
-RUN apt-get update && apt-get install -y --no-install-recommends ca-certificates tzdata \
+# Chromium runs the sites' scheduled scans (a site's scan: in the config),
+# one browser at a time. Its sandbox needs user namespaces, which Docker's
+# default seccomp profile refuses: run the container with a profile that
+# allows them (for instance Chromium's own, or --security-opt
+# seccomp=unconfined), or the scheduled scans fail, are logged as errors
+# and show as missing in the console.
+RUN apt-get update && apt-get install -y --no-install-recommends ca-certificates tzdata chromium fonts-dejavu-core \
  && rm -rf /var/lib/apt/lists/* \
  && useradd --system --uid 10001 --home /data koekje \
  && mkdir -p /data && chown koekje /data

@@ -263,7 +263,7 @@ func (db *DB) pass(ctx context.Context, in *integrator) (int64, bool, error) {
 	rows, err := db.pool.Query(ctx, `SELECT p.id, p.site, p.seq, p.kind,
 			CASE WHEN EXISTS (SELECT 1 FROM log_leaves l WHERE l.site = p.site AND l.seq = p.seq AND l.kind = p.kind) THEN NULL
 				WHEN p.kind = 2 THEN c.hash WHEN p.kind = 3 THEN sha256(s.report) ELSE r.hash END, p.mac, c.created_at, c.purged_before,
-			s.id, s.started_at, s.recorded_at, s.verdict, s.report
+			s.id, s.started_at, s.recorded_at, s.verdict, coalesce(s.schedule, ''), s.report
 		FROM log_pending p LEFT JOIN records r ON p.kind = 1 AND r.site = p.site AND r.seq = p.seq
 			LEFT JOIN checkpoints c ON p.kind = 2 AND c.site = p.site AND c.seq = p.seq
 			LEFT JOIN scans s ON p.kind = 3 AND s.id = p.scan
@@ -276,11 +276,11 @@ func (db *DB) pass(ctx context.Context, in *integrator) (int64, bool, error) {
 		var kind int16
 		var scanID *uuid.UUID
 		var started, recorded *time.Time
-		var verdict *string
-		err := row.Scan(&q.id, &q.site, &q.seq, &kind, &q.hash, &q.mac, &q.created, &q.before, &scanID, &started, &recorded, &verdict, &q.report)
+		var verdict, schedule *string
+		err := row.Scan(&q.id, &q.site, &q.seq, &kind, &q.hash, &q.mac, &q.created, &q.before, &scanID, &started, &recorded, &verdict, &schedule, &q.report)
 		q.kind = translog.LeafKind(kind)
 		if err == nil && scanID != nil {
-			q.scan = &consent.Scan{Site: q.site, ID: *scanID, StartedAt: *started, RecordedAt: *recorded, Verdict: *verdict}
+			q.scan = &consent.Scan{Site: q.site, ID: *scanID, StartedAt: *started, RecordedAt: *recorded, Verdict: *verdict, Schedule: *schedule}
 		}
 		return q, err
 	})

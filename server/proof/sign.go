@@ -150,9 +150,10 @@ func PurgeStatement(cp *consent.Checkpoint) []byte {
 }
 
 // ScanStatement is the hash a recorded scan's log entry commits to: the
-// site, the scan's ID, when it started and was recorded, its verdict and
-// the hash of its report as stored, so that a scan cannot be removed,
-// backdated or altered unseen.
+// site, the scan's ID, when it started and was recorded, its verdict, the
+// schedule that ran it (for a scheduled scan only) and the hash of its
+// report as stored, so that a scan cannot be removed, backdated or altered
+// unseen, nor a scan by hand passed off as a scheduled one.
 func ScanStatement(s *consent.Scan, report []byte) []byte {
 	rh := sha256.Sum256(report)
 	msg := []byte("koekje-scan-v1\x00" + s.Site + "\x00")
@@ -160,6 +161,9 @@ func ScanStatement(s *consent.Scan, report []byte) []byte {
 	msg = binary.BigEndian.AppendUint64(msg, uint64(s.StartedAt.UnixMicro()))
 	msg = binary.BigEndian.AppendUint64(msg, uint64(s.RecordedAt.UnixMicro()))
 	msg = append(append(msg, s.Verdict...), 0)
+	if s.Schedule != "" {
+		msg = append(append(msg, s.Schedule...), 0)
+	}
 	h := sha256.Sum256(append(msg, rh[:]...))
 	return h[:]
 }

@@ -3,12 +3,14 @@ package schedule_test
 import (
 	"bytes"
 	"context"
+	"database/sql"
 	"fmt"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -52,12 +54,36 @@ func needChrome(t *testing.T) {
 func TestScheduledScanSQLite(t *testing.T) {
 	t.Parallel()
 	needChrome(t)
-	db, err := sqlite.Open(filepath.Join(t.TempDir(), "k.db"), nil)
+	path := filepath.Join(t.TempDir(), "k.db")
+	db, err := sqlite.Open(path, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer db.Close()
-	scheduled(t, []store.Store{db})
+	verify := scheduled(t, []store.Store{db})
+
+	// A scan by hand passed off as the schedule's, to fill a missed slot,
+	// no longer opens its entry.
+	ctx := context.Background()
+	byHand := &consent.Scan{Site: "demo", StartedAt: time.Now(), ConfigHash: "sha256:0", Verdict: consent.ScanClean,
+		URLs: []string{"https://www.example.nl/"}, Report: []byte(`{"site":"demo"}`)}
+	if err := db.AddScan(ctx, byHand); err != nil {
+		t.Fatal(err)
+	}
+	if res := verify(); !res.OK || res.Log == nil || res.Log.ScanEntries != 2 {
+		t.Fatalf("two scans in the log: %+v", res)
+	}
+	raw, err := sql.Open("sqlite3", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer raw.Close()
+	if _, err := raw.Exec(`DROP TRIGGER scans_append_only; UPDATE scans SET schedule = 'daily' WHERE schedule IS NULL`); err != nil {
+		t.Fatal(err)
+	}
+	if res := verify(); res.OK || res.Reason != proof.Altered || !strings.Contains(res.Detail, "is not the scan its entry") {
+		t.Errorf("a scan by hand relabelled as scheduled: %+v", res)
+	}
 }
 
 // On PostgreSQL two instances look at once: one scans, the other leaves
@@ -79,7 +105,9 @@ func TestScheduledScanPostgres(t *testing.T) {
 	scheduled(t, stores)
 }
 
-func scheduled(t *testing.T, stores []store.Store) {
+// scheduled runs a slot's scheduled scan on each store at once and checks
+// it; it returns a verification of the site against the log.
+func scheduled(t *testing.T, stores []store.Store) (verify func() *proof.Result) {
 	ctx := context.Background()
 	db := stores[0]
 	var signer interface{ VerifierKey() string }
@@ -119,7 +147,7 @@ func scheduled(t *testing.T, stores []store.Store) {
 	for i, st := range stores {
 		scheds[i] = &schedule.Scheduler{Store: st, Sites: func() *config.Config { return cfg },
 			Log: slog.New(slog.NewTextHandler(testWriter{t}, nil)), Holder: fmt.Sprintf("instance-%d", i),
-			PageTimeout: 30 * time.Second, ScanTimeout: 2 * time.Minute,
+			PageTimeout: time.Minute, ScanTimeout: 3 * time.Minute,
 			Recorded: func(site, verdict string) { recorded.Add(1) },
 			Judged:   func(site string, st *schedule.Status) { judged.Store(site, st) }}
 	}
@@ -131,7 +159,12 @@ func scheduled(t *testing.T, stores []store.Store) {
 	if n := recorded.Load(); n != 1 {
 		t.Fatalf("%d scans recorded by %d instances, want one", n, len(stores))
 	}
-	storetest.SyncLog(t, db)
+	for _, st := range stores {
+		storetest.SyncLog(t, st)
+	}
+	if c, ok := db.(store.Counters); ok && c.LogRefused() != 0 {
+		t.Errorf("%d entries refused by the log", c.LogRefused())
+	}
 	scans, err := db.Scans(ctx, "demo", uuid.Nil, 10)
 	if err != nil || len(scans) != 1 {
 		t.Fatalf("scans on record: %d, %v; want one", len(scans), err)
@@ -153,13 +186,20 @@ func scheduled(t *testing.T, stores []store.Store) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	pubs, ids := keys.Ring().Public()
-	res, err := proof.Verify(ctx, db, "demo", pubs, ids)
-	if err != nil || !res.OK {
-		t.Fatalf("verify: %+v, %v", res, err)
+	verify = func() *proof.Result {
+		t.Helper()
+		pubs, ids := keys.Ring().Public()
+		res, err := proof.Verify(ctx, db, "demo", pubs, ids)
+		if err != nil || !res.OK {
+			t.Fatalf("verify: %+v, %v", res, err)
+		}
+		if err := proof.VerifyLog(ctx, db, res, signer.VerifierKey(), auditKey, nil); err != nil {
+			t.Fatal(err)
+		}
+		return res
 	}
-	if err := proof.VerifyLog(ctx, db, res, signer.VerifierKey(), auditKey, nil); err != nil || !res.OK || res.Log.ScanEntries != 1 {
-		t.Fatalf("verify against the log: %+v, %v", res.Log, err)
+	if res := verify(); !res.OK || res.Log == nil || res.Log.ScanEntries != 1 {
+		t.Fatalf("verify against the log: %+v", res)
 	}
 	v, _ := judged.Load("demo")
 	if st, _ := v.(*schedule.Status); st == nil || st.Latest == nil || st.Latest.ID != sc.ID || len(st.Missing) != 0 {
@@ -171,6 +211,7 @@ func scheduled(t *testing.T, stores []store.Store) {
 			t.Errorf("the slot scanned again: %+v", again)
 		}
 	}
+	return verify
 }
 
 type testWriter struct{ t *testing.T }

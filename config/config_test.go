@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/koekje/koekje/config"
 )
@@ -320,5 +321,22 @@ func TestCookieDomainLeadingDot(t *testing.T) {
 	}
 	if got := c.Site("demo").Services[2].Cookies[0]; got.Name != "_ga" || got.Domain != "belvast.example" {
 		t.Errorf("%s on %q, want _ga on belvast.example", got.Name, got.Domain)
+	}
+}
+
+// A scheduled scan gets its default pages per profile, and a page off the
+// site's origins loads with a warning at its line.
+func TestScanSchedule(t *testing.T) {
+	src := strings.Replace(string(demoSource(t)), "    # scan:", "    scan:\n      every: daily\n      pages: [\"https://elsewhere.example/\", \"http://localhost:8080/\"]\n    # scan:", 1)
+	c, err := config.Load("sites.yaml", strings.NewReader(src))
+	if err != nil {
+		t.Fatal(err)
+	}
+	sc := c.Sites[0].Scan
+	if sc == nil || sc.Every != "daily" || sc.PagesPerProfile != 10 || sc.Interval() != 24*time.Hour || sc.Strict {
+		t.Fatalf("scan schedule %+v", sc)
+	}
+	if len(c.Warnings) != 1 || !strings.Contains(c.Warnings[0].In("sites.yaml"), "sites[0].scan.pages[0]: https://elsewhere.example is not one of the site's origins") {
+		t.Errorf("warnings %v, want one for the page off the origins", c.Warnings)
 	}
 }

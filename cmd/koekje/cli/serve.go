@@ -180,7 +180,8 @@ func serveCmd(ctx context.Context, args []string, getenv func(string) string, st
 	// instances, a lease gives each slot's scan to one of them.
 	sched := &schedule.Scheduler{Store: db, Sites: sites.Load, Log: log, Holder: leaseHolder(),
 		Chrome: chromium.ChromePath(getenv), Recorded: metrics.ScanRecorded, Judged: metrics.ScanJudged}
-	go sched.Run(ctx, time.Minute)
+	scheduling := make(chan struct{})
+	go func() { sched.Run(ctx, time.Minute); close(scheduling) }()
 	// A key rotated by another instance, or by koekje keys rotate, signs
 	// here within seconds.
 	go keys.Watch(ctx, 5*time.Second, func(err error) { log.Warn("reading the signing keys", "err", err) })
@@ -237,6 +238,12 @@ serving:
 		return err
 	}
 	translog.AdvanceReference(sctx, db, log, logKey, ref)
+	// A scheduled scan under way stops with ctx; its browser is gone
+	// before the store closes.
+	select {
+	case <-scheduling:
+	case <-sctx.Done():
+	}
 	return db.Close()
 }
 

@@ -111,6 +111,11 @@ func (s *Server) bundle(c echo.Context) error {
 	name, ok := strings.CutSuffix(c.Param("file"), ".js")
 	id, version, second := strings.Cut(name, ".")
 	b := s.served[id]
+	if ok && second && (b == nil || version != b.b.More.ETag) {
+		// A first part cached, or a page opened, before a reload, a restart
+		// or on another instance asks for the second part it was made with.
+		b = s.earlier.part(c.Request().Context(), s, id, version)
+	}
 	if !ok || b == nil || second && version != b.b.More.ETag {
 		return consent.Errorf(consent.ENOTFOUND, "no such site")
 	}
@@ -210,3 +215,4 @@ func (s *Server) demoAsset(c echo.Context) error {
 	}
 	return c.Blob(http.StatusOK, ct, b)
 }
+

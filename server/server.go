@@ -72,6 +72,7 @@ type Server struct {
 	accessLog slog.Handler
 	bundles   map[string]*static.Bundle
 	served    map[string]*servedBundle
+	earlier   *earlierParts // the second parts of the sites' earlier banner versions
 	tokens    *visitorTokens
 	sessions  *sessions
 	admins    *adminTokens
@@ -123,6 +124,7 @@ func New(ctx context.Context, d Deps) (*Server, error) {
 		accessLog: newAccessLog(d.AccessLog),
 		bundles:   map[string]*static.Bundle{},
 		served:    map[string]*servedBundle{},
+		earlier:   &earlierParts{},
 		tokens:    newVisitorTokens(d.TokenKey),
 		sessions:  newSessions(d.TokenKey),
 		admins:    newAdminTokens(d.AdminToken, d.Config.Tokens),
@@ -208,6 +210,7 @@ func (s *Server) Reload(ctx context.Context, cfg *config.Config) (*Server, error
 	}
 	n.failures, n.refusals = s.failures, s.refusals
 	n.warned.Store(s.warned.Load())
+	n.earlier = s.earlier
 	return n, nil
 }
 

@@ -109,9 +109,7 @@ func BuildPlain(s *config.Site) (*Bundle, error) {
 		return nil, err
 	}
 	b := &Bundle{Site: s.ID, Version: body, Hash: config.Hash(body)}
-	// The default language first, so the banner needs no other word of it.
-	langs := append([]string{s.DefaultLanguage}, slices.DeleteFunc(slices.Clone(s.Languages), func(l string) bool { return l == s.DefaultLanguage })...)
-	first, rest, err := ship(v, langs)
+	first, rest, err := ship(v, languages(s.DefaultLanguage, s.Languages))
 	if err != nil {
 		return nil, err
 	}
@@ -120,25 +118,12 @@ func BuildPlain(s *config.Site) (*Bundle, error) {
 	if err != nil {
 		return nil, err
 	}
-	dcss, err := files.ReadFile("min/declaration.css")
-	if err != nil {
+	if b.More, err = morePart(rest); err != nil {
 		return nil, err
 	}
-	js, err := files.ReadFile("min/more.js")
-	if err != nil {
-		return nil, err
-	}
-	scss, err := files.ReadFile("min/settings.css")
-	if err != nil {
-		return nil, err
-	}
-	b.More.JS = []byte(strings.NewReplacer(
-		"KOEKJE_REST", string(jsObject(rest)), "KOEKJE_SCSS", jsString(string(scss)), "KOEKJE_DCSS", jsString(string(dcss)),
-	).Replace(string(js)))
-	b.More.ETag = config.Hash(b.More.JS)[7:23]
 	// The second part's SRI hash, which a policy of hashes can allow too.
 	sum := sha256.Sum256(b.More.JS)
-	js, err = files.ReadFile("min/banner.js")
+	js, err := files.ReadFile("min/banner.js")
 	if err != nil {
 		return nil, err
 	}
@@ -148,6 +133,59 @@ func BuildPlain(s *config.Site) (*Bundle, error) {
 	).Replace(string(js)))
 	b.ETag = config.Hash(b.JS)[7:23]
 	return b, nil
+}
+
+// languages are a site's languages in the order the banner lists them: the
+// default first, so the banner needs no other word of it.
+func languages(def string, all []string) []string {
+	return append([]string{def}, slices.DeleteFunc(slices.Clone(all), func(l string) bool { return l == def })...)
+}
+
+// morePart is the second part for rest, the second part's share of a
+// version.
+func morePart(rest []byte) (Part, error) {
+	var p Part
+	dcss, err := files.ReadFile("min/declaration.css")
+	if err != nil {
+		return p, err
+	}
+	js, err := files.ReadFile("min/more.js")
+	if err != nil {
+		return p, err
+	}
+	scss, err := files.ReadFile("min/settings.css")
+	if err != nil {
+		return p, err
+	}
+	p.JS = []byte(strings.NewReplacer(
+		"KOEKJE_REST", string(jsObject(rest)), "KOEKJE_SCSS", jsString(string(scss)), "KOEKJE_DCSS", jsString(string(dcss)),
+	).Replace(string(js)))
+	p.ETag = config.Hash(p.JS)[7:23]
+	return p, nil
+}
+
+// MoreOf makes the second part of a stored banner version (Bundle.Version)
+// again, uncompressed: the part a first part built from that version by
+// this build of Koekje asks for. A server serves the second parts of
+// earlier versions with it, to pages that still run their first parts.
+func MoreOf(body []byte) (*Part, error) {
+	var v version
+	if err := json.Unmarshal(body, &v); err != nil {
+		return nil, fmt.Errorf("banner version: %w", err)
+	}
+	var site struct {
+		Languages       []string `json:"languages"`
+		DefaultLanguage string   `json:"default_language"`
+	}
+	if err := json.Unmarshal(v.Site, &site); err != nil {
+		return nil, fmt.Errorf("banner version: %w", err)
+	}
+	_, rest, err := ship(v, languages(site.DefaultLanguage, site.Languages))
+	if err != nil {
+		return nil, fmt.Errorf("banner version: %w", err)
+	}
+	p, err := morePart(rest)
+	return &p, err
 }
 
 // Compress fills Gzip and Brotli from JS in both parts.

@@ -215,4 +215,3 @@ func (s *Server) demoAsset(c echo.Context) error {
 	}
 	return c.Blob(http.StatusOK, ct, b)
 }
-

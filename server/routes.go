@@ -63,6 +63,7 @@ func (s *Server) routes() {
 	e.GET("/api/v1/sites/:site/stats", s.stats, audit)
 	e.GET("/api/v1/sites/:site/versions/:hash", s.version, audit)
 	e.GET("/api/v1/sites/:site/scans", s.listScans, audit)
+	e.GET("/api/v1/sites/:site/scans/days", s.listScanDays, audit)
 	e.GET("/api/v1/sites/:site/scans/:id", s.scanReport, audit)
 	e.POST("/api/v1/sites/:site/purge", s.purge, admin, noBody)
 	e.POST("/api/v1/keys/rotate", s.rotateKey, admin, noBody)

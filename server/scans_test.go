@@ -5,10 +5,12 @@ import (
 	"context"
 	"encoding/json"
 	"net/url"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/koekje/koekje/config"
 	"github.com/koekje/koekje/server/consent"
 	"github.com/koekje/koekje/server/scan"
 	"github.com/koekje/koekje/server/sqlite"
@@ -222,5 +224,68 @@ func TestConsoleInconclusiveScan(t *testing.T) {
 		!strings.Contains(page, "it did not settle within 20s") || !strings.Contains(page, `<span class="bad">Inconclusive</span>`) ||
 		strings.Contains(page, "found no violations") {
 		t.Errorf("site page:\n%s", page)
+	}
+}
+
+// An auditor reads a scheduled site's scans per day over the API: a day
+// the server was down is missing, a failed scan fails its day, and the
+// alerts say so; a period longer than a year shows its newest year.
+func TestScanDays(t *testing.T) {
+	t.Parallel()
+	var db *sqlite.DB
+	s := newServerWith(t, func(d *serverDeps) {
+		db = d.Store.(*sqlite.DB)
+		d.Config.Sites[0].Scan = &config.ScanSchedule{Every: "daily", Pages: []string{"https://www.example.nl/"}, PagesPerProfile: 10}
+	})
+	ctx := context.Background()
+	today := time.Now().UTC().Truncate(24 * time.Hour)
+	for _, n := range []int{-3, -1} {
+		verdict, violations := consent.ScanClean, 0
+		if n == -1 {
+			verdict, violations = consent.ScanFail, 1
+		}
+		if err := db.AddScan(ctx, &consent.Scan{Site: "demo", StartedAt: today.AddDate(0, 0, n).Add(time.Minute), ConfigHash: "sha256:0",
+			Verdict: verdict, Violations: violations, Schedule: "daily", Report: []byte(`{}`)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	from := today.AddDate(0, 0, -3).Format(time.DateOnly)
+	r := do(t, s, "GET", "/api/v1/sites/demo/scans/days?from="+from, "", "Authorization", "Bearer "+adminToken)
+	if r.status != 200 {
+		t.Fatalf("%d %s", r.status, r.body)
+	}
+	var got struct {
+		Schedule struct{ Every string }
+		Since    time.Time
+		Days     []struct {
+			Date, State    string
+			Slots, Missing int
+			Scans          []struct{ Verdict, Schedule string }
+		}
+		Missing []time.Time
+		Alerts  []string
+	}
+	if err := json.Unmarshal(r.body, &got); err != nil {
+		t.Fatal(err)
+	}
+	var states []string
+	for _, d := range got.Days {
+		states = append(states, d.State)
+	}
+	// today: due within the first hour of the day, missing after it
+	want := []string{"clean", "missing", "fail"}
+	if len(states) != 4 || !slices.Equal(states[:3], want) || (states[3] != "due" && states[3] != "missing") {
+		t.Errorf("days %q, want %q then today due or missing", states, want)
+	}
+	if got.Schedule.Every != "daily" || !got.Since.Equal(today.AddDate(0, 0, -3).Add(time.Minute)) || got.Days[1].Missing != 1 || got.Days[1].Slots != 1 ||
+		len(got.Days[2].Scans) != 1 || got.Days[2].Scans[0].Schedule != "daily" {
+		t.Errorf("scan days %s", r.body)
+	}
+	if len(got.Missing) == 0 || !got.Missing[0].Equal(today.AddDate(0, 0, -2)) || len(got.Alerts) != 2 {
+		t.Errorf("missing %v, alerts %q", got.Missing, got.Alerts)
+	}
+	long := do(t, s, "GET", "/api/v1/sites/demo/scans/days?from=2020-01-01", "", "Authorization", "Bearer "+adminToken)
+	if err := json.Unmarshal(long.body, &got); err != nil || len(got.Days) != 366 {
+		t.Errorf("a period of years: %d days, %v", len(got.Days), err)
 	}
 }

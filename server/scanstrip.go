@@ -2,8 +2,8 @@ package server
 
 import (
 	"context"
-	"net/http"
 	"fmt"
+	"net/http"
 	"slices"
 	"strings"
 	"time"

@@ -1,8 +1,6 @@
 package cli
 
 import (
-	"context"
-	"io"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -26,22 +24,8 @@ func TestSIGHUPReloadsTheConfiguration(t *testing.T) {
 	if err := os.WriteFile(file, site("shop"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	addr := freeAddr(t)
 	env := map[string]string{"KOEKJE_DB": filepath.Join(dir, "k.db"), "KOEKJE_ADMIN_TOKEN": adminToken}
-	var stderr syncBuffer
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() {
-		done <- Run(ctx, []string{"serve", "--addr", addr, "--config", file}, func(k string) string { return env[k] }, io.Discard, &stderr)
-	}()
-	defer func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("serve: %v", err)
-		}
-	}()
-	base := "http://" + addr
-	waitHealthy(t, base)
+	base, stderr := serveUntilCleanup(t, freeAddr(t), env, "--config", file)
 	status := func(path string) int {
 		resp, err := http.Get(base + path)
 		if err != nil {

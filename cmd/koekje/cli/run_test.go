@@ -358,3 +358,24 @@ func TestLogOrigin(t *testing.T) {
 		}
 	}
 }
+
+// serveUntilCleanup runs koekje serve on addr with env and args until the
+// test ends, and waits until it answers; its log goes to logs.
+func serveUntilCleanup(t *testing.T, addr string, env map[string]string, args ...string) (base string, logs *syncBuffer) {
+	t.Helper()
+	logs = &syncBuffer{}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() {
+		done <- Run(ctx, append([]string{"serve", "--addr", addr}, args...), func(k string) string { return env[k] }, io.Discard, logs)
+	}()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("serve: %v", err)
+		}
+	})
+	base = "http://" + addr
+	waitHealthy(t, base)
+	return base, logs
+}

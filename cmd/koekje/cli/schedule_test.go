@@ -1,10 +1,8 @@
 package cli
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -39,20 +37,7 @@ func TestServeRunsTheScheduledScan(t *testing.T) {
 		t.Fatal(err)
 	}
 	env := map[string]string{"KOEKJE_DB": filepath.Join(dir, "k.db"), "KOEKJE_ADMIN_TOKEN": adminToken, "CHROME_PATH": os.Getenv("CHROME_PATH")}
-	var stderr syncBuffer
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() {
-		done <- Run(ctx, []string{"serve", "--addr", addr, "--config", file}, func(k string) string { return env[k] }, io.Discard, &stderr)
-	}()
-	defer func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("serve: %v", err)
-		}
-	}()
-	base := "http://" + addr
-	waitHealthy(t, base)
+	base, stderr := serveUntilCleanup(t, addr, env, "--config", file)
 
 	var listed struct {
 		Scans []struct {

@@ -7,6 +7,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"strings"
 
 	"github.com/koekje/koekje/config"
 )
@@ -50,6 +51,14 @@ func checkConfigCmd(_ context.Context, args []string, _ func(string) string, std
 					fmt.Fprintf(w, "      %-22s %-8s %s\n", ck.Name, ck.Duration, ck.Purpose[s.DefaultLanguage])
 				}
 			}
+		}
+		if sc := s.Scan; sc != nil {
+			strict := ""
+			if sc.Strict {
+				strict = ", strict"
+			}
+			fmt.Fprintf(w, "  scanned by koekje serve, every %s (slots in UTC), from %s, %d pages per profile%s\n",
+				sc.Every, strings.Join(sc.Pages, " "), sc.PagesPerProfile, strict)
 		}
 	}
 	fmt.Fprintln(w, "configuration is valid")

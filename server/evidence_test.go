@@ -11,6 +11,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"io"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -199,7 +200,7 @@ func TestEvidencePack(t *testing.T) {
 		t.Errorf("verification.json does not say the log has no witnesses: %s", files["verification.json"])
 	}
 	readme := string(files["README.txt"])
-	for _, want := range []string{"BEWIJSPAKKET", "EVIDENCE PACK", id, "koekje verify-receipt", "3 record(s)",
+	for _, want := range []string{"BEWIJSPAKKET", "EVIDENCE PACK", id, "koekje verify-receipt", "(number of records: 3)", "(aantal vastleggingen: 3)",
 		"THIS LOG HAS NO WITNESSES", "DIT LOGBOEK HEEFT GEEN GETUIGEN"} {
 		if !strings.Contains(readme, want) {
 			t.Errorf("README.txt lacks %q", want)
@@ -212,6 +213,57 @@ func TestEvidencePack(t *testing.T) {
 	}
 	if r := do(t, s, "GET", "/api/v1/sites/demo/consents/"+id+"/evidence", ""); r.status != 401 {
 		t.Errorf("without a token: %d", r.status)
+	}
+}
+
+// A site in German or Polish gets the pack's README in its language first,
+// then in English: every part written, the facts filled in, no placeholder
+// and no English left in the site's part.
+func TestEvidencePackInTheSiteLanguage(t *testing.T) {
+	t.Parallel()
+	for lang, want := range map[string][]string{
+		"de": {"BEWEISPAKET — Einwilligungs-ID ", "(Anzahl der Datensätze: 1)", "DIESES PROTOKOLL HAT KEINE ZEUGEN", "Offline selbst prüfen", "alles bestätigt"},
+		"pl": {"PAKIET DOWODOWY — identyfikator zgody ", "(liczba zapisów: 1)", "TEN REJESTR NIE MA ŚWIADKÓW", "Jak to sprawdzić bez dostępu do internetu", "wszystko zweryfikowano"},
+	} {
+		t.Run(lang, func(t *testing.T) {
+			t.Parallel()
+			s, _, _ := newLoggedServerWith(t, func(d *serverDeps) {
+				site := d.Config.Sites[0]
+				site.DefaultLanguage = lang
+				if !slices.Contains(site.Languages, lang) {
+					site.Languages = append(site.Languages, lang)
+				}
+			})
+			id := post(t, s, `{"site":"demo","action":"reject_all","language":"`+lang+`"}`).json(t)["consent_id"].(string)
+			r := do(t, s, "GET", "/api/v1/sites/demo/consents/"+id+"/evidence", "", "Authorization", "Bearer "+adminToken)
+			if r.status != 200 {
+				t.Fatalf("evidence: %d %s", r.status, r.body)
+			}
+			zr, err := zip.NewReader(bytes.NewReader(r.body), int64(len(r.body)))
+			if err != nil {
+				t.Fatal(err)
+			}
+			f, err := zr.Open("README.txt")
+			if err != nil {
+				t.Fatal(err)
+			}
+			b, _ := io.ReadAll(f)
+			own, english, ok := strings.Cut(string(b), "EVIDENCE PACK — consent ID "+id)
+			if !ok || !strings.Contains(english, "THIS LOG HAS NO WITNESSES") {
+				t.Fatalf("README.txt has no English part after the site's:\n%s", b)
+			}
+			flat := strings.Join(strings.Fields(own), " ")
+			for _, w := range append(want, id, "records.ndjson", "koekje verify-receipt --keys keys.json --proof") {
+				if !strings.Contains(flat, w) {
+					t.Errorf("the %s part lacks %q:\n%s", lang, w, own)
+				}
+			}
+			for _, w := range []string{"{", "What this is", "How to check it offline", "everything verified", "the visitor's"} {
+				if strings.Contains(own, w) {
+					t.Errorf("the %s part holds %q:\n%s", lang, w, own)
+				}
+			}
+		})
 	}
 }
 

@@ -16,7 +16,6 @@ import (
 	"html/template"
 	"io"
 	"strings"
-	texttemplate "text/template"
 	"time"
 
 	"github.com/google/uuid"
@@ -262,36 +261,21 @@ func (p *Pack) verification() *Verification {
 //go:embed templates
 var templates embed.FS
 
-var (
-	readmeTmpl  = texttemplate.Must(texttemplate.New("").ParseFS(templates, "templates/readme.*.txt"))
-	versionTmpl = template.Must(template.ParseFS(templates, "templates/version.html"))
-)
+var versionTmpl = template.Must(template.ParseFS(templates, "templates/version.html"))
 
-// readmeLanguages are the languages README.txt is written in besides
-// English, which it always has.
-var readmeLanguages = map[string]bool{"nl": true}
-
-// readme is README.txt: in the site's language, when there is a text in
-// it, and in English.
+// readme is README.txt: in the site's language, then in English.
 func (p *Pack) readme(v *Verification) []byte {
 	var b bytes.Buffer
-	data := struct {
-		Pack   *Pack
-		V      *Verification
-		Count  int
-		HasLog bool
-	}{p, v, len(p.Records), p.LogKey != ""}
+	d := &readmeData{V: v, Count: len(p.Records), HasLog: p.LogKey != ""}
 	langs := []string{"en"}
-	if l := p.Site.DefaultLanguage; readmeLanguages[l] {
+	if l := p.Site.DefaultLanguage; l != "en" && readmeTexts[l] != nil {
 		langs = []string{l, "en"}
 	}
 	for i, l := range langs {
 		if i > 0 {
 			b.WriteString("\n\n")
 		}
-		if err := readmeTmpl.ExecuteTemplate(&b, "readme."+l+".txt", data); err != nil {
-			panic(err) // the templates are compiled in and tested
-		}
+		readmeIn(&b, l, d)
 	}
 	return b.Bytes()
 }

@@ -1,7 +1,6 @@
 package server_test
 
 import (
-	"archive/zip"
 	"bufio"
 	"bytes"
 	"crypto/ed25519"
@@ -10,7 +9,6 @@ import (
 	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
-	"io"
 	"slices"
 	"sort"
 	"strconv"
@@ -51,23 +49,7 @@ func TestEvidencePack(t *testing.T) {
 		}
 	}
 
-	r := do(t, s, "GET", "/api/v1/sites/demo/consents/"+id+"/evidence", "", "Authorization", "Bearer "+adminToken)
-	if r.status != 200 || r.header.Get("Content-Type") != "application/zip" {
-		t.Fatalf("evidence: %d %s", r.status, r.body)
-	}
-	zr, err := zip.NewReader(bytes.NewReader(r.body), int64(len(r.body)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	files := map[string][]byte{}
-	for _, f := range zr.File {
-		rc, err := f.Open()
-		if err != nil {
-			t.Fatal(err)
-		}
-		files[f.Name], _ = io.ReadAll(rc)
-		rc.Close()
-	}
+	files := evidenceFiles(t, s, id)
 	names := func(prefix string) []string {
 		var out []string
 		for n := range files {
@@ -235,19 +217,7 @@ func TestEvidencePackInTheSiteLanguage(t *testing.T) {
 				}
 			})
 			id := post(t, s, `{"site":"demo","action":"reject_all","language":"`+lang+`"}`).json(t)["consent_id"].(string)
-			r := do(t, s, "GET", "/api/v1/sites/demo/consents/"+id+"/evidence", "", "Authorization", "Bearer "+adminToken)
-			if r.status != 200 {
-				t.Fatalf("evidence: %d %s", r.status, r.body)
-			}
-			zr, err := zip.NewReader(bytes.NewReader(r.body), int64(len(r.body)))
-			if err != nil {
-				t.Fatal(err)
-			}
-			f, err := zr.Open("README.txt")
-			if err != nil {
-				t.Fatal(err)
-			}
-			b, _ := io.ReadAll(f)
+			b := evidenceFiles(t, s, id)["README.txt"]
 			own, english, ok := strings.Cut(string(b), "EVIDENCE PACK — consent ID "+id)
 			if !ok || !strings.Contains(english, "THIS LOG HAS NO WITNESSES") {
 				t.Fatalf("README.txt has no English part after the site's:\n%s", b)

@@ -2,11 +2,16 @@ package server
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
+	"fmt"
 	"net/http"
+	"slices"
 	"time"
 
+	"github.com/google/uuid"
 	"github.com/labstack/echo/v4"
+	"golang.org/x/mod/sumdb/tlog"
 
 	"github.com/koekje/koekje/server/consent"
 	"github.com/koekje/koekje/server/evidence"
@@ -66,6 +71,23 @@ func (s *Server) evidencePack(c echo.Context) error {
 	if p.JWKS, err = json.Marshal(s.keys.Ring().JWKS()); err != nil {
 		return err
 	}
+	// Every proof of the pack is made under one checkpoint: the newest that
+	// meets the witness policy, as the proof route proves.
+	var cp translog.Checkpoint
+	var policy *translog.Policy
+	notYet := ""
+	if s.logKey != "" {
+		if cp, p.Checkpoint, notYet, err = s.packCheckpoint(ctx); err != nil {
+			return err
+		}
+		policy = s.policy
+	}
+	unavailable := func(err error) error {
+		if consent.ErrorCode(err) == consent.EUNAVAILABLE {
+			c.Response().Header().Set("Retry-After", "1")
+		}
+		return err
+	}
 	for _, r := range p.Records {
 		_, _, jwt, err := s.signReceipt(c, r)
 		if err != nil {
@@ -73,22 +95,13 @@ func (s *Server) evidencePack(c echo.Context) error {
 		}
 		var tp []byte
 		if s.logKey != "" {
-			// Under the newest checkpoint that meets the witness policy,
-			// as the proof route proves.
-			pr, err := s.cosignedProof(ctx, r)
-			if consent.ErrorCode(err) == consent.EUNAVAILABLE {
-				c.Response().Header().Set("Retry-After", "1")
-			}
+			pr, err := s.proveIn(ctx, r, cp, p.Checkpoint, notYet)
 			if err != nil {
-				return err
+				return unavailable(err)
 			}
-			tp, p.Checkpoint = pr.Encode(), pr.Checkpoint
+			tp = pr.Encode()
 		}
 		p.Receipts, p.Proofs = append(p.Receipts, jwt), append(p.Proofs, tp)
-		var policy *translog.Policy
-		if s.logKey != "" {
-			policy = s.policy
-		}
 		p.Checks = append(p.Checks, proof.CheckReceipt(jwt, p.JWKS, tp, policy))
 		if p.Versions[r.ConfigHash] == nil {
 			// Read through the store's check: a version whose body no
@@ -97,6 +110,21 @@ func (s *Server) evidencePack(c echo.Context) error {
 				return err
 			}
 		}
+	}
+	p.ScanFrom, p.ScanTo = evidence.ScanPeriod(p.Records)
+	if p.Scans, err = s.scansBetween(ctx, site.ID, p.ScanFrom, p.ScanTo); err != nil {
+		return err
+	}
+	for _, sc := range p.Scans {
+		var tp []byte
+		if s.logKey != "" && sc.EntryIndex != nil {
+			pr, err := s.proveScan(ctx, sc, cp, p.Checkpoint)
+			if err != nil {
+				return unavailable(err)
+			}
+			tp = pr.Encode()
+		}
+		p.ScanProofs = append(p.ScanProofs, tp)
 	}
 	h := c.Response().Header()
 	h.Set("Content-Type", "application/zip")
@@ -107,4 +135,92 @@ func (s *Server) evidencePack(c echo.Context) error {
 		return err
 	}
 	return c.Blob(http.StatusOK, "application/zip", zip.Bytes())
+}
+
+// packCheckpoint is the checkpoint a pack's proofs are made under, as the
+// proof route chooses it: with witnesses, the newest they cosigned (nil
+// before they cosigned one); without, the newest the log signed. notYet
+// says what a record or scan it does not cover waits for.
+func (s *Server) packCheckpoint(ctx context.Context) (cp translog.Checkpoint, signed []byte, notYet string, err error) {
+	if !s.witnessed {
+		cp, signed, err = s.latestCheckpoint(ctx)
+		if consent.ErrorCode(err) == consent.ENOTFOUND {
+			err = nil // an empty log: nothing is in a checkpoint yet
+		}
+		return cp, signed, "the log has not signed a checkpoint with every record and scan of this pack yet; retry in a moment", err
+	}
+	if signed, err = s.store.LatestWitnessed(ctx); err != nil || signed == nil {
+		return cp, nil, "the witnesses have not cosigned a checkpoint with every record and scan of this pack yet; retry in a moment", err
+	}
+	cp, _, signed, err = s.policy.Open(signed)
+	return cp, signed, "the witnesses have not cosigned a checkpoint with every record and scan of this pack yet; retry in a moment", err
+}
+
+// maxPackScans bounds the scans one pack holds: a year of daily scans fits.
+const maxPackScans = 1000
+
+// scansBetween returns site's scans recorded in [from, to), oldest first,
+// each with its report.
+func (s *Server) scansBetween(ctx context.Context, site string, from, to time.Time) ([]*consent.Scan, error) {
+	var in []*consent.Scan
+	before := uuid.Nil
+	for {
+		page, err := s.store.Scans(ctx, site, before, 100)
+		if err != nil {
+			return nil, err
+		}
+		for _, sc := range page {
+			if sc.RecordedAt.Before(from) {
+				page = nil // newest first: the rest are older still
+				break
+			}
+			if sc.RecordedAt.Before(to) {
+				in = append(in, sc)
+			}
+		}
+		if len(in) > maxPackScans {
+			return nil, consent.Errorf(consent.EINVALID, "the site recorded more than %d scans in this visitor's period: list them with the scans API instead", maxPackScans)
+		}
+		if len(page) < 100 {
+			break
+		}
+		before = page[len(page)-1].ID
+	}
+	slices.Reverse(in)
+	for i, sc := range in {
+		full, err := s.store.ScanReport(ctx, site, sc.ID)
+		if err != nil {
+			return nil, err
+		}
+		in[i] = full
+	}
+	return in, nil
+}
+
+// proveScan proves a scan's log entry in cp (signed: its note), or
+// answers EUNAVAILABLE while cp does not cover it.
+func (s *Server) proveScan(ctx context.Context, sc *consent.Scan, cp translog.Checkpoint, signed []byte) (*translog.Proof, error) {
+	idx := *sc.EntryIndex
+	if signed == nil || idx >= cp.Size {
+		return nil, consent.Errorf(consent.EUNAVAILABLE, "the scan of %s is not in a checkpoint that meets the witness policy yet; retry in a moment", sc.RecordedAt.UTC().Format(time.RFC3339))
+	}
+	entries, err := s.store.LogEntries(ctx, idx, idx+1)
+	if err != nil {
+		return nil, err
+	}
+	if len(entries) != 1 {
+		return nil, fmt.Errorf("scan %s: the log has no entry %d", sc.ID, idx)
+	}
+	l, err := translog.ParseLeaf(entries[0])
+	if err != nil {
+		return nil, err
+	}
+	if l.Kind != translog.KindScan {
+		return nil, fmt.Errorf("scan %s: entry %d is a %s entry, not a scan's", sc.ID, idx, l.Kind)
+	}
+	path, err := tlog.ProveRecord(cp.Size, idx, s.hashReader(ctx))
+	if err != nil {
+		return nil, err
+	}
+	return &translog.Proof{Index: idx, Salt: sc.EntrySalt, SiteTag: l.SiteTag, Path: path, Checkpoint: signed}, nil
 }

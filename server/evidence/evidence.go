@@ -54,6 +54,13 @@ type Pack struct {
 	// Checks holds the server's own check of each receipt and proof, made
 	// with the pack's files alone (proof.CheckReceipt).
 	Checks []*proof.ReceiptCheck
+	// ScanFrom and ScanTo bound the complaint's period (ScanPeriod); Scans
+	// are the site's scans recorded in it, oldest first, each with its
+	// report, and ScanProofs their entries' proofs, under Checkpoint (nil
+	// for a scan without an entry).
+	ScanFrom, ScanTo time.Time
+	Scans            []*consent.Scan
+	ScanProofs       [][]byte
 }
 
 // File names inside the pack.
@@ -102,6 +109,14 @@ type Verification struct {
 	} `json:"checked_against"`
 	Records  []RecordCheck  `json:"records"`
 	Versions []VersionCheck `json:"banner_versions"`
+	Scans    ScanChecks     `json:"scans"`
+}
+
+// ScanChecks is what was found of the scans of the complaint's period.
+type ScanChecks struct {
+	From  string       `json:"from"` // the period's start, inclusive
+	To    string       `json:"to"`   // its end, exclusive
+	Scans []*ScanCheck `json:"scans"`
 }
 
 // RecordCheck is what was found of one record.
@@ -171,6 +186,23 @@ func (p *Pack) Write(w io.Writer) error {
 		}
 		if p.Proofs[i] != nil {
 			if err := add(recordFile("proofs", r, "tlog-proof"), p.Proofs[i]); err != nil {
+				return err
+			}
+		}
+	}
+	for i, sc := range p.Scans {
+		meta, err := newScanFile(sc)
+		if err != nil {
+			return err
+		}
+		if err := add(scanFile(sc, "scan.json"), meta); err != nil {
+			return err
+		}
+		if err := add(scanFile(sc, "report.json"), sc.Report); err != nil {
+			return err
+		}
+		if p.ScanProofs[i] != nil {
+			if err := add(scanFile(sc, "tlog-proof"), p.ScanProofs[i]); err != nil {
 				return err
 			}
 		}
@@ -255,6 +287,22 @@ func (p *Pack) verification() *Verification {
 		v.OK = v.OK && ok
 		v.Versions = append(v.Versions, VersionCheck{Hash: hash, Verified: ok})
 	}
+	// Each scan is checked as a regulator would check it: from the files
+	// the pack holds of it, under the policy it carries.
+	var policy *translog.Policy
+	if p.Policy != nil {
+		policy, _ = translog.ParsePolicy(p.Policy)
+	}
+	v.Scans = ScanChecks{From: p.ScanFrom.UTC().Format(time.RFC3339), To: p.ScanTo.UTC().Format(time.RFC3339), Scans: []*ScanCheck{}}
+	for i, sc := range p.Scans {
+		meta, err := newScanFile(sc)
+		c := CheckScan(meta, sc.Report, p.ScanProofs[i], policy)
+		if err != nil {
+			c.OK, c.Error = false, err.Error()
+		}
+		v.OK = v.OK && c.OK
+		v.Scans.Scans = append(v.Scans.Scans, c)
+	}
 	return v
 }
 
@@ -266,7 +314,8 @@ var versionTmpl = template.Must(template.ParseFS(templates, "templates/version.h
 // readme is README.txt: in the site's language, then in English.
 func (p *Pack) readme(v *Verification) []byte {
 	var b bytes.Buffer
-	d := &readmeData{V: v, Count: len(p.Records), HasLog: p.LogKey != ""}
+	d := &readmeData{V: v, Count: len(p.Records), HasLog: p.LogKey != "", Scans: len(p.Scans),
+		From: p.ScanFrom.UTC().Format(time.DateOnly), To: p.ScanTo.UTC().Add(-24 * time.Hour).Format(time.DateOnly)}
 	langs := []string{"en"}
 	if l := p.Site.DefaultLanguage; l != "en" && readmeTexts[l] != nil {
 		langs = []string{l, "en"}

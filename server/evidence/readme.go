@@ -59,9 +59,14 @@ type readmeData struct {
 	V      *Verification
 	Count  int
 	HasLog bool
+	// Scans is how many scans the pack holds, of the days From to To
+	// (dates, both included).
+	Scans    int
+	From, To string
 }
 
 func hasLog(d *readmeData) bool      { return d.HasLog }
+func hasScans(d *readmeData) bool    { return d.Scans > 0 }
 func unwitnessed(d *readmeData) bool { return d.HasLog && d.V.CheckedAgainst.Unwitnessed }
 
 // readmeOutline is README.txt, in order.
@@ -78,6 +83,9 @@ var readmeOutline = []readmePart{
 	{kind: 'f', label: "policy.txt", key: "file_policy", when: hasLog},
 	{kind: 'i', key: "unwitnessed", when: unwitnessed},
 	{kind: 'f', label: "banner/HASH.json", key: "file_banner"},
+	{kind: 'f', label: "scans/TIME-ID.scan.json, scans/TIME-ID.report.json", key: "file_scans", when: hasScans},
+	{kind: 'f', label: "scans/TIME-ID.tlog-proof", key: "file_scan_proofs", when: func(d *readmeData) bool { return d.HasLog && d.Scans > 0 }},
+	{kind: 'f', label: "scans/", key: "file_scans_none", when: func(d *readmeData) bool { return d.Scans == 0 }},
 	{kind: 'f', label: "verification.json", key: "file_verification"},
 	{kind: 'h', key: "check_heading"},
 	{kind: 'n', key: "check_keys", when: func(d *readmeData) bool { return !d.HasLog }},
@@ -90,6 +98,7 @@ var readmeOutline = []readmePart{
 	}},
 	{kind: 'n', key: "check_log", when: hasLog},
 	{kind: 'n', key: "check_banner"},
+	{kind: 'n', key: "check_scans", when: func(d *readmeData) bool { return d.HasLog && d.Scans > 0 }},
 	{kind: 'p', key: "reference"},
 }
 
@@ -110,7 +119,8 @@ func readmeIn(b *bytes.Buffer, lang string, d *readmeData) {
 	if !d.V.OK {
 		result = m["verified_not"]
 	}
-	fill := strings.NewReplacer("{made_at}", d.V.MadeAt, "{count}", strconv.Itoa(d.Count), "{result}", result)
+	fill := strings.NewReplacer("{made_at}", d.V.MadeAt, "{count}", strconv.Itoa(d.Count), "{result}", result,
+		"{scans}", strconv.Itoa(d.Scans), "{from}", d.From, "{to}", d.To)
 	t := func(key string) string { return fill.Replace(m[key]) }
 	fmt.Fprintf(b, "%s — %s %s, %s %s\n", t("title"), t("consent_id"), d.V.ConsentID, t("site"), d.V.Site)
 	wrap(b, t("made"), "", "")

@@ -70,15 +70,16 @@ func TestReadmeEveryLanguage(t *testing.T) {
 			}
 		}
 		for _, d := range []*readmeData{
-			{V: &Verification{ConsentID: "0190c0de-0000-7000-8000-000000000001", Site: "demo", MadeAt: "2026-12-07T22:00:00Z", OK: true}, Count: 3, HasLog: true},
-			{V: &Verification{ConsentID: "0190c0de-0000-7000-8000-000000000001", Site: "demo", MadeAt: "2026-12-07T22:00:00Z"}, Count: 3},
+			{V: &Verification{ConsentID: "0190c0de-0000-7000-8000-000000000001", Site: "demo", MadeAt: "2026-12-07T22:00:00Z", OK: true}, Count: 3, HasLog: true,
+				Scans: 2, From: "2026-12-06", To: "2026-12-07"},
+			{V: &Verification{ConsentID: "0190c0de-0000-7000-8000-000000000001", Site: "demo", MadeAt: "2026-12-07T22:00:00Z"}, Count: 3, From: "2026-12-06", To: "2026-12-07"},
 		} {
 			d.V.CheckedAgainst.Unwitnessed = d.HasLog
 			var b bytes.Buffer
 			readmeIn(&b, lang, d)
 			text := b.String()
 			flat := strings.Join(strings.Fields(text), " ") // as read, whatever the wrapping
-			for _, want := range []string{d.V.ConsentID, d.V.MadeAt, "3", "records.ndjson", "koekje verify-receipt --keys keys.json"} {
+			for _, want := range []string{d.V.ConsentID, d.V.MadeAt, "3", "records.ndjson", "koekje verify-receipt --keys keys.json", d.From, d.To} {
 				if !strings.Contains(text, want) {
 					t.Errorf("%s: README lacks %q:\n%s", lang, want, text)
 				}
@@ -88,6 +89,9 @@ func TestReadmeEveryLanguage(t *testing.T) {
 			}
 			if d.HasLog != strings.Contains(flat, strings.Join(strings.Fields(m["unwitnessed"]), " ")) || d.HasLog != strings.Contains(text, "policy.txt") {
 				t.Errorf("%s: the log's part is written %v, want %v:\n%s", lang, !d.HasLog, d.HasLog, text)
+			}
+			if d.Scans > 0 != strings.Contains(flat, "scans/TIME-ID.tlog-proof") || d.Scans == 0 != strings.Contains(text, "- scans/: ") {
+				t.Errorf("%s: the scans are not told as there are %d:\n%s", lang, d.Scans, text)
 			}
 			result := map[bool]string{true: m["verified_all"], false: m["verified_not"]}[d.V.OK]
 			if said := strings.ReplaceAll(m["file_verification"], "{result}", result); !strings.Contains(flat, strings.Join(strings.Fields(said), " ")) {

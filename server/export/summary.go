@@ -86,7 +86,11 @@ func (p *Purge) checkpoint(site string) (*consent.Checkpoint, error) {
 	if err != nil {
 		return nil, fmt.Errorf("the purge through record %d: at: %w", p.ThroughSeq, err)
 	}
-	cp := &consent.Checkpoint{Site: site, Seq: p.ThroughSeq, Hash: hash, CreatedAt: at}
+	sig, err := hex.DecodeString(p.Signature)
+	if err != nil {
+		return nil, fmt.Errorf("the purge through record %d: signature: %w", p.ThroughSeq, err)
+	}
+	cp := &consent.Checkpoint{Site: site, Seq: p.ThroughSeq, Hash: hash, CreatedAt: at, KeyID: p.KeyID, Signature: sig}
 	if p.Before != "" {
 		if cp.Before, err = time.Parse(time.RFC3339Nano, p.Before); err != nil {
 			return nil, fmt.Errorf("the purge through record %d: before: %w", p.ThroughSeq, err)

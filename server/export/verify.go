@@ -2,6 +2,7 @@ package export
 
 import (
 	"bytes"
+	"crypto/ed25519"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -30,6 +31,10 @@ type VerifyOptions struct {
 	// cosigned the log's checkpoint.
 	Policy   *translog.Policy
 	AuditKey []byte // the site's audit key: finds the site's leaves
+	// Keys are the site's signing keys by ID (its JWKS, GET
+	// /api/v1/keys, proof.ParseJWKS), which every purge the summary names
+	// must be signed by; needed only when it names one.
+	Keys map[string]ed25519.PublicKey
 }
 
 // Verification is what verifying an export found. Error names the first
@@ -51,6 +56,9 @@ type Verification struct {
 	// them in the log. PurgeEntries counts those entries.
 	PurgedLeaves int64 `json:"purged_leaves,omitempty"`
 	PurgeEntries int64 `json:"purge_entries,omitempty"`
+	// PurgesSigned counts the purges the summary names whose Ed25519
+	// signature verified under the site's keys.
+	PurgesSigned int64 `json:"purges_signed,omitempty"`
 	// ScanEntries counts the site's recorded scans in the log (which an
 	// export of records does not carry, so they are counted, not opened).
 	ScanEntries int64 `json:"scan_entries,omitempty"`
@@ -259,7 +267,7 @@ func verify(in io.Reader, o VerifyOptions, v *Verification) error {
 			return err
 		}
 	}
-	return nil
+	return v.checkPurgeSignatures(s, o.Keys)
 }
 
 // checkPurged accounts for the site's leaves before the export's first
@@ -301,6 +309,30 @@ func (v *Verification) checkPurged(entries *entryCursor, tagger *translog.SiteTa
 	}
 	if lastOrphan > lastPurge {
 		return fmt.Errorf("leaf %d of the site, before the export's first record, has no record in the export, and no purge entry of the site follows it: records were deleted, not purged", lastOrphan)
+	}
+	return nil
+}
+
+// checkPurgeSignatures holds every purge the summary names to its
+// signature under the site's keys: the purge's record, hash, time and rule
+// are what the company signed when it purged, not what the export says.
+func (v *Verification) checkPurgeSignatures(s *Summary, keys map[string]ed25519.PublicKey) error {
+	if len(s.Purges) > 0 && keys == nil {
+		return fmt.Errorf("the summary names %d purges, whose signatures are checked against the site's keys: give them (its JWKS, GET /api/v1/keys)", len(s.Purges))
+	}
+	for i := range s.Purges {
+		p := &s.Purges[i]
+		cp, err := p.checkpoint(s.Site)
+		if err != nil {
+			return err
+		}
+		if keys[cp.KeyID] == nil {
+			return fmt.Errorf("the purge through record %d is signed by key %q, which the site's keys do not hold", p.ThroughSeq, p.KeyID)
+		}
+		if !proof.PurgeSigned(cp, keys) {
+			return fmt.Errorf("the purge through record %d: its signature does not verify under key %q: the purge was not signed so", p.ThroughSeq, p.KeyID)
+		}
+		v.PurgesSigned++
 	}
 	return nil
 }

@@ -108,19 +108,11 @@ func verifyJWT(jwt string, jwks []byte) (*Receipt, string, error) {
 	if header.Alg != "EdDSA" {
 		return nil, header.Kid, fmt.Errorf("the JWT's alg is %q, not EdDSA", header.Alg)
 	}
-	var set struct{ Keys []JWK }
-	if err := json.Unmarshal(jwks, &set); err != nil {
-		return nil, header.Kid, fmt.Errorf("the key set is not a JWKS: %v", err)
+	keys, err := ParseJWKS(jwks)
+	if err != nil {
+		return nil, header.Kid, err
 	}
-	var pub ed25519.PublicKey
-	for _, k := range set.Keys {
-		if k.Kid == header.Kid && k.Kty == "OKP" && k.Crv == "Ed25519" {
-			x, err := enc.DecodeString(k.X)
-			if err == nil && len(x) == ed25519.PublicKeySize && Thumbprint(x) == k.Kid {
-				pub = x
-			}
-		}
-	}
+	pub := keys[header.Kid]
 	if pub == nil {
 		return nil, header.Kid, fmt.Errorf("the key set has no Ed25519 key %q", header.Kid)
 	}
@@ -177,4 +169,31 @@ func checkRecord(c *Receipt) error {
 		}
 	}
 	return nil
+}
+
+// ParseJWKS reads a JWKS (GET /api/v1/keys) into its Ed25519 keys by key
+// ID. A key whose ID is not its thumbprint (RFC 7638) is left out: a key
+// set cannot name one key by another's ID.
+func ParseJWKS(jwks []byte) (map[string]ed25519.PublicKey, error) {
+	var set struct{ Keys []JWK }
+	if err := json.Unmarshal(jwks, &set); err != nil {
+		return nil, fmt.Errorf("the key set is not a JWKS: %v", err)
+	}
+	keys := map[string]ed25519.PublicKey{}
+	for _, k := range set.Keys {
+		if k.Kty == "OKP" && k.Crv == "Ed25519" {
+			x, err := base64.RawURLEncoding.DecodeString(k.X)
+			if err == nil && len(x) == ed25519.PublicKeySize && Thumbprint(x) == k.Kid {
+				keys[k.Kid] = x
+			}
+		}
+	}
+	return keys, nil
+}
+
+// PurgeSigned reports whether a purge checkpoint's Ed25519 signature
+// verifies under the key its KeyID names in keys.
+func PurgeSigned(cp *consent.Checkpoint, keys map[string]ed25519.PublicKey) bool {
+	pub := keys[cp.KeyID]
+	return pub != nil && ed25519.Verify(pub, CheckpointMessage(cp), cp.Signature)
 }

@@ -116,6 +116,9 @@ func (l *exportLog) verify(data []byte, args ...string) (export.Verification, er
 	if !strings.Contains(strings.Join(args, " "), "--tiles") {
 		args = append(args, "--log", l.ts.URL)
 	}
+	if !strings.Contains(strings.Join(args, " "), "--keys") {
+		args = append(args, "--keys", l.ts.URL+"/api/v1/keys")
+	}
 	err = Run(context.Background(), args, func(string) string { return "" }, &out, &errs)
 	var v export.Verification
 	if jerr := json.Unmarshal(out.Bytes(), &v); jerr != nil {
@@ -290,8 +293,47 @@ func TestVerifyExport(t *testing.T) {
 		t.Fatal(err)
 	}
 	afterPurge := l.export("format=ndjson")
-	if v, err := l.verify(afterPurge); err != nil || !v.OK || v.Records != 1 || v.PurgedLeaves != 5 || v.PurgeEntries != 1 || v.ScanEntries != 1 {
+	if v, err := l.verify(afterPurge); err != nil || !v.OK || v.Records != 1 || v.PurgedLeaves != 5 || v.PurgeEntries != 1 || v.ScanEntries != 1 || v.PurgesSigned != 1 {
 		t.Fatalf("an export after a purge: %v %+v", err, v)
+	}
+	// The purge's signature, checked against the site's keys, saved as a
+	// file as an auditor pins them: a forged one is caught, and so is one
+	// by a key the site does not have, or an export checked without keys.
+	jwks := filepath.Join(t.TempDir(), "keys.json")
+	if b, status := httpGet(t, l.ts.URL+"/api/v1/keys", ""); status != 200 {
+		t.Fatalf("keys: %d", status)
+	} else {
+		os.WriteFile(jwks, b, 0o600)
+	}
+	if v, err := l.verify(afterPurge, "--keys", jwks); err != nil || !v.OK || v.PurgesSigned != 1 {
+		t.Errorf("against the keys saved as a file: %v %+v", err, v)
+	}
+	sig := regexp.MustCompile(`"signature":"([0-9a-f])`)
+	flip := map[byte]byte{'0': '1'}
+	forged := sig.ReplaceAllFunc(afterPurge, func(m []byte) []byte {
+		c := m[len(m)-1]
+		if f, ok := flip[c]; ok {
+			c = f
+		} else {
+			c = '0'
+		}
+		return append(m[:len(m)-1:len(m)-1], c)
+	})
+	for name, tt := range map[string]struct {
+		data []byte
+		args []string
+		want string
+	}{
+		"a forged signature": {forged, nil, "its signature does not verify under key"},
+		"another key's ID":   {regexp.MustCompile(`"key_id":"[^"]*"`).ReplaceAll(afterPurge, []byte(`"key_id":"AAAA"`)), nil, `is signed by key "AAAA", which the site's keys do not hold`},
+		"no keys given":      {afterPurge, []string{"--keys", ""}, "whose signatures are checked against the site's keys"},
+	} {
+		if bytes.Equal(tt.data, afterPurge) && tt.args == nil {
+			t.Fatalf("%s: the export was not changed", name)
+		}
+		if v, err := l.verify(tt.data, tt.args...); err != ErrFailed || !strings.Contains(v.Error, tt.want) {
+			t.Errorf("%s: %v %+v", name, err, v)
+		}
 	}
 	for name, tt := range map[string]struct {
 		edited []byte

@@ -38,8 +38,12 @@ func TestEvidencePackScans(t *testing.T) {
 	scan := func(when time.Time, verdict string, violations int) uuid.UUID {
 		t.Helper()
 		at(when)
+		schedule := ""
+		if verdict == consent.ScanClean {
+			schedule = "daily"
+		}
 		sc := &consent.Scan{Site: "demo", StartedAt: when.Add(-time.Minute), ConfigHash: "sha256:" + strings.Repeat("ab", 32),
-			Verdict: verdict, Violations: violations, URLs: []string{"https://demo.test/"},
+			Verdict: verdict, Violations: violations, URLs: []string{"https://demo.test/"}, Schedule: schedule,
 			Report: []byte(`{"site":"demo","verdict":"` + verdict + `","at":"` + when.Format(time.RFC3339) + `"}`)}
 		if err := db.AddScan(ctx, sc); err != nil {
 			t.Fatal(err)
@@ -84,6 +88,7 @@ func TestEvidencePackScans(t *testing.T) {
 			StartedAt    string  `json:"started_at"`
 			RecordedAt   string  `json:"recorded_at"`
 			Verdict      string  `json:"verdict"`
+			Schedule     *string `json:"schedule"`
 			ReportSHA256 string  `json:"report_sha256"`
 			Statement    string  `json:"statement"`
 			LogEntry     *uint64 `json:"log_entry"`
@@ -99,7 +104,13 @@ func TestEvidencePackScans(t *testing.T) {
 		msg := append([]byte("koekje-scan-v1\x00demo\x00"), sid[:]...)
 		msg = binary.BigEndian.AppendUint64(msg, uint64(started.UnixMicro()))
 		msg = binary.BigEndian.AppendUint64(msg, uint64(recorded.UnixMicro()))
-		msg = append(append(append(msg, verdict...), 0), rh[:]...)
+		msg = append(append(msg, verdict...), 0)
+		if (f.Schedule != nil) != (verdict == "clean") {
+			t.Errorf("%s: schedule %v", base, f.Schedule)
+		} else if f.Schedule != nil {
+			msg = append(append(msg, *f.Schedule...), 0)
+		}
+		msg = append(msg, rh[:]...)
 		stmt := sha256.Sum256(msg)
 		if hex.EncodeToString(stmt[:]) != f.Statement || hex.EncodeToString(rh[:]) != f.ReportSHA256 {
 			t.Errorf("%s: the statement is not the report's and fields'", base)

@@ -46,8 +46,11 @@ type ScanFile struct {
 	StartedAt  string `json:"started_at"`
 	RecordedAt string `json:"recorded_at"`
 	// ConfigHash is the banner version the pages were held against.
-	ConfigHash string   `json:"config_hash"`
-	Verdict    string   `json:"verdict"`
+	ConfigHash string `json:"config_hash"`
+	Verdict    string `json:"verdict"`
+	// Schedule is the schedule that ran the scan ("daily", …), "" for a
+	// scan run by hand.
+	Schedule   string   `json:"schedule,omitempty"`
 	Violations int      `json:"violations"`
 	Undeclared int      `json:"undeclared"`
 	Stale      int      `json:"stale"`
@@ -68,7 +71,7 @@ func scanFile(s *consent.Scan, ext string) string {
 func newScanFile(s *consent.Scan) ([]byte, error) {
 	rh := sha256.Sum256(s.Report)
 	f := ScanFile{Site: s.Site, ScanID: s.ID.String(), StartedAt: s.StartedAt.UTC().Format(scanTime),
-		RecordedAt: s.RecordedAt.UTC().Format(scanTime), ConfigHash: s.ConfigHash, Verdict: s.Verdict,
+		RecordedAt: s.RecordedAt.UTC().Format(scanTime), ConfigHash: s.ConfigHash, Verdict: s.Verdict, Schedule: s.Schedule,
 		Violations: s.Violations, Undeclared: s.Undeclared, Stale: s.Stale, URLs: s.URLs,
 		ReportSHA256: hex.EncodeToString(rh[:]), Statement: hex.EncodeToString(proof.ScanStatement(s, s.Report)), LogEntry: s.EntryIndex}
 	if f.URLs == nil {
@@ -120,7 +123,7 @@ func CheckScan(scan, report, tlogProof []byte, policy *translog.Policy) *ScanChe
 	if err1 != nil || err2 != nil {
 		return fail("the scan's times are not RFC 3339")
 	}
-	stmt := proof.ScanStatement(&consent.Scan{ID: id, Site: f.Site, StartedAt: started, RecordedAt: recorded, Verdict: f.Verdict}, report)
+	stmt := proof.ScanStatement(&consent.Scan{ID: id, Site: f.Site, StartedAt: started, RecordedAt: recorded, Verdict: f.Verdict, Schedule: f.Schedule}, report)
 	rh := sha256.Sum256(report)
 	if hex.EncodeToString(rh[:]) != f.ReportSHA256 {
 		return fail("the report does not hash to report_sha256")

@@ -133,6 +133,7 @@ func verify(in io.Reader, o VerifyOptions, v *Verification) error {
 		tagger  = translog.NewSiteTagger(o.AuditKey)
 		commit  translog.Committer
 		prev    *consent.Record
+		first   *consent.Record
 		prevAt  int64 = -1 // the previous record's leaf
 		// Problems that only the summary can excuse: in an export of one
 		// visitor, records are not neighbours in the chain.
@@ -152,6 +153,9 @@ func verify(in io.Reader, o VerifyOptions, v *Verification) error {
 			return &recordError{rd.Line(), r.Seq, fmt.Errorf(format, args...)}
 		}
 		v.Records++
+		if first == nil {
+			first = r
+		}
 		if v.Site == "" {
 			v.Site = r.Site
 		} else if r.Site != v.Site {
@@ -267,7 +271,37 @@ func verify(in io.Reader, o VerifyOptions, v *Verification) error {
 			return err
 		}
 	}
-	return v.checkPurgeSignatures(s, o.Keys)
+	if err := v.checkPurgeSignatures(s, o.Keys); err != nil {
+		return err
+	}
+	// The chain of an export of the whole site starts at its beginning, or
+	// right after the newest purge, linked to the hash that purge signed.
+	if !v.OneVisitor && s.From == "" && first != nil {
+		return checkChainStart(first, s.Purges)
+	}
+	return nil
+}
+
+// checkChainStart holds the first record of an export of the whole site
+// to where the site's chain starts: record 1, or the record after the
+// newest of purges (whose signature was checked), linked to its hash.
+func checkChainStart(first *consent.Record, purges []Purge) error {
+	var newest *Purge
+	for i := range purges {
+		if newest == nil || purges[i].ThroughSeq > newest.ThroughSeq {
+			newest = &purges[i]
+		}
+	}
+	if newest == nil {
+		if first.Seq != 1 {
+			return fmt.Errorf("the export of the whole site starts at record %d, and no purge removed the records before it", first.Seq)
+		}
+		return nil
+	}
+	if first.Seq != newest.ThroughSeq+1 || hex.EncodeToString(first.PrevHash) != newest.Hash {
+		return fmt.Errorf("the export of the whole site starts at record %d, which does not follow the newest purge (through record %d, hash %s)", first.Seq, newest.ThroughSeq, newest.Hash)
+	}
+	return nil
 }
 
 // checkPurged accounts for the site's leaves before the export's first

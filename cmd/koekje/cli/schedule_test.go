@@ -37,7 +37,9 @@ func TestServeRunsTheScheduledScan(t *testing.T) {
 		t.Fatal(err)
 	}
 	env := map[string]string{"KOEKJE_DB": filepath.Join(dir, "k.db"), "KOEKJE_ADMIN_TOKEN": adminToken, "CHROME_PATH": os.Getenv("CHROME_PATH")}
-	base, stderr := serveUntilCleanup(t, addr, env, "--config", file)
+	// Pages get a minute: a busy machine's Chromium may take more than
+	// the default 20 s, which would leave the scan inconclusive.
+	base, stderr := serveUntilCleanup(t, addr, env, "--config", file, "--scan-page-timeout", "1m")
 
 	var listed struct {
 		Scans []struct {

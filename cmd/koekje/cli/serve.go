@@ -53,6 +53,8 @@ func serveCmd(ctx context.Context, args []string, getenv func(string) string, st
 	policy := fs.Int("witness-policy", 0, "cosignatures a checkpoint needs before it is published (default: every witness)")
 	witnessEvery := fs.Duration("witness-interval", 10*time.Second, "how often the newest checkpoint goes to the witnesses, when the log grew")
 	witnessTimeout := fs.Duration("witness-timeout", 10*time.Second, "how long a witness may take to answer before it counts as silent")
+	scanPageTimeout := fs.Duration("scan-page-timeout", 20*time.Second, "scheduled scans: longest one page may take to load and settle; a page past it is not scanned")
+	scanTimeout := fs.Duration("scan-timeout", 10*time.Minute, "scheduled scans: longest one site's scan may take")
 	acceptLogState := fs.Bool("accept-log-state", false, "take the database's log as it is for the reference of what this server signed (after a move to a new machine without the reference file, never after restoring a backup)")
 	fs.Int64Var(&o.maxDBSize, "max-db-size", 0, "cap the database at this many MiB; writes past it get 503 until there is room (KOEKJE_MAX_DB_SIZE; 0: no cap)")
 	if v := getenv("KOEKJE_MAX_DB_SIZE"); v != "" {
@@ -67,6 +69,9 @@ func serveCmd(ctx context.Context, args []string, getenv func(string) string, st
 	}
 	if o.rateLimit < 0 {
 		return errors.New("--rate-limit must not be negative")
+	}
+	if *scanPageTimeout <= 0 || *scanTimeout <= 0 {
+		return errors.New("--scan-page-timeout and --scan-timeout must be more than 0")
 	}
 	if n := len(o.adminToken); n > 0 && n < minAdminToken {
 		return fmt.Errorf("the admin token (--admin-token, KOEKJE_ADMIN_TOKEN) has %d characters, fewer than %d: make one with \"koekje token\" (the token is on its first line), or give none to have one generated", n, minAdminToken)
@@ -179,7 +184,8 @@ func serveCmd(ctx context.Context, args []string, getenv func(string) string, st
 	// The sites' scheduled scans, in a Chromium of their own; with several
 	// instances, a lease gives each slot's scan to one of them.
 	sched := &schedule.Scheduler{Store: db, Sites: sites.Load, Log: log, Holder: leaseHolder(),
-		Chrome: chromium.ChromePath(getenv), Recorded: metrics.ScanRecorded, Judged: metrics.ScanJudged}
+		Chrome: chromium.ChromePath(getenv), PageTimeout: *scanPageTimeout, ScanTimeout: *scanTimeout,
+		Recorded: metrics.ScanRecorded, Judged: metrics.ScanJudged}
 	scheduling := make(chan struct{})
 	go func() { sched.Run(ctx, time.Minute); close(scheduling) }()
 	// A key rotated by another instance, or by koekje keys rotate, signs

@@ -69,6 +69,10 @@ type Site struct {
 	// Scan is the site's scheduled scan, which koekje serve runs and
 	// records; nil: none.
 	Scan *ScanSchedule `yaml:"scan" json:"-"`
+	// FirstParty, when set, is where the site's own reverse proxy forwards
+	// to Koekje: the consent API then keeps the choice in a cookie it sets
+	// itself and expires refused cookies, HttpOnly ones too.
+	FirstParty *FirstParty `yaml:"first_party" json:"-"`
 }
 
 // ScanSchedule is how often koekje serve scans a site, and where.
@@ -119,6 +123,50 @@ func (s *ScanSchedule) Slot(t time.Time) time.Time {
 		n--
 	}
 	return epoch.Add(n * d)
+}
+
+// FirstParty is a site's first-party mode: its reverse proxy forwards a
+// path prefix of the site's own origin to Koekje.
+type FirstParty struct {
+	// URL is the prefix on the site's origin, such as
+	// https://www.example.nl/consent/: the banner's tag loads
+	// URL + "s/{id}.js", and the proxy strips the path before forwarding.
+	URL string `yaml:"url"`
+	// CookieDomain is the Domain of the koekje cookie, the URL's host or a
+	// parent of it (example.nl: one choice for www.example.nl and
+	// shop.example.nl); empty, the cookie is the URL's host's alone.
+	CookieDomain string `yaml:"cookie_domain"`
+}
+
+// Host is the host (and port, when not the scheme's default) that the
+// site's proxy is reached at, in lower case, as a Host header names it.
+func (f *FirstParty) Host() string {
+	o, err := parseOrigin(f.Origin())
+	if err != nil {
+		return ""
+	}
+	if o.port != "" {
+		return o.host + ":" + o.port
+	}
+	return o.host
+}
+
+// Hostname is Host without the port.
+func (f *FirstParty) Hostname() string {
+	u, err := url.Parse(f.URL)
+	if err != nil {
+		return ""
+	}
+	return strings.ToLower(u.Hostname())
+}
+
+// Origin is the site's origin the proxy serves, scheme and host.
+func (f *FirstParty) Origin() string {
+	u, err := url.Parse(f.URL)
+	if err != nil {
+		return ""
+	}
+	return strings.ToLower(u.Scheme + "://" + u.Host)
 }
 
 // Banner is the banner's layout, colours and settings button.

@@ -340,3 +340,18 @@ func TestScanSchedule(t *testing.T) {
 		t.Errorf("warnings %v, want one for the page off the origins", c.Warnings)
 	}
 }
+
+// A first-party site's proxy is named by its host as a Host header names
+// it (a default port left out) and by its origin, both in lower case.
+func TestFirstPartyHost(t *testing.T) {
+	for _, c := range []struct{ url, host, hostname, origin string }{
+		{"https://WWW.Example.nl/consent/", "www.example.nl", "www.example.nl", "https://www.example.nl"},
+		{"https://www.example.nl:443/consent/", "www.example.nl", "www.example.nl", "https://www.example.nl:443"},
+		{"http://www.shop.localhost:8080/k/", "www.shop.localhost:8080", "www.shop.localhost", "http://www.shop.localhost:8080"},
+	} {
+		f := &config.FirstParty{URL: c.url}
+		if f.Host() != c.host || f.Hostname() != c.hostname || f.Origin() != c.origin {
+			t.Errorf("%s: host %q, hostname %q, origin %q; want %q, %q, %q", c.url, f.Host(), f.Hostname(), f.Origin(), c.host, c.hostname, c.origin)
+		}
+	}
+}

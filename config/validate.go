@@ -2,6 +2,7 @@ package config
 
 import (
 	"fmt"
+	"net"
 	"net/mail"
 	"net/url"
 	"regexp"
@@ -14,6 +15,10 @@ var (
 	idPattern       = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,62}$`)
 	cookiePattern   = regexp.MustCompile(`^[!#$%&'+\-.^_` + "`" + `|~0-9A-Za-z]+\*?$`)
 	durationPattern = regexp.MustCompile(`^([1-9][0-9]{0,3})(h|d|w|mo|y)$`)
+	// firstPartyURL is a prefix of an origin over https, or over http on
+	// this machine; sites.schema.json has the same pattern.
+	firstPartyURL       = regexp.MustCompile(`^(https://[^/?#@\s]+|http://(localhost|[^/?#@\s]+\.localhost|127\.0\.0\.1)(:[0-9]+)?)/([^/?#\s]+/)+$`)
+	cookieDomainPattern = regexp.MustCompile(`^[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*$`)
 )
 
 // Formalities are how a site's banner may address visitors in Dutch and
@@ -52,6 +57,7 @@ var CrossFieldRules = map[string]string{
 	"contrast":         "text and accent colours have 4.5:1 contrast on the background (WCAG AA), defaults included",
 	"email":            "controller.email is one address as Go's net/mail reads it; here only its rough shape is checked",
 	"url":              "URLs and origins parse as Go's net/url reads them; here only their scheme and host's rough shape are checked",
+	"first-party":      "first_party.url's origin is one of the site's origins, and its cookie_domain is that URL's host or a parent domain of it",
 	"one-document":     "the file holds one YAML document",
 }
 
@@ -159,6 +165,9 @@ func (v *validator) site(p string, s *Site) {
 	if s.Scan != nil {
 		v.scan(p+".scan", s)
 	}
+	if s.FirstParty != nil {
+		v.firstParty(p+".first_party", s)
+	}
 }
 
 // MaxScanPages bounds a scheduled scan's start pages and its pages per
@@ -189,6 +198,37 @@ func (v *validator) scan(p string, s *Site) {
 	}
 	if sc.PagesPerProfile < 0 || sc.PagesPerProfile > MaxScanPages {
 		v.add(p+".pages_per_profile", "must be between 1 and %d, got %d", MaxScanPages, sc.PagesPerProfile)
+	}
+}
+
+// firstParty checks a site's first-party mode: a prefix of an origin the
+// site may record from, over https (plain http only on this machine, where
+// browsers count it as secure and keep Secure cookies).
+func (v *validator) firstParty(p string, s *Site) {
+	f := s.FirstParty
+	u, err := url.Parse(f.URL)
+	switch {
+	case f.URL == "":
+		v.add(p+".url", "required: the prefix of the site's own origin that its reverse proxy forwards to Koekje, like https://www.example.nl/consent/")
+		return
+	case !firstPartyURL.MatchString(f.URL):
+		v.add(p+".url", "must be https://, the site's host and a path that begins and ends with / (not / alone), like https://www.example.nl/consent/; http:// only for localhost, *.localhost and 127.0.0.1; got %q", f.URL)
+		return
+	case err != nil || u.Hostname() == "" || u.User != nil:
+		v.cross("url", p+".url", "is not a URL Go reads, got %q", f.URL)
+		return
+	}
+	if !s.AllowsOrigin(f.Origin(), "") {
+		v.cross("first-party", p+".url", "its origin %s must be one of the site's origins: the banner records choices from it", f.Origin())
+	}
+	if d := f.CookieDomain; d != "" {
+		host := f.Hostname()
+		switch {
+		case !cookieDomainPattern.MatchString(d):
+			v.add(p+".cookie_domain", "must be a domain name like example.nl, got %q", d)
+		case net.ParseIP(strings.Trim(host, "[]")) != nil || (host != d && !strings.HasSuffix(host, "."+d)):
+			v.cross("first-party", p+".cookie_domain", "must be %s or a domain above it (a browser takes the cookie only there), got %q", host, d)
+		}
 	}
 }
 

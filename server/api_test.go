@@ -64,6 +64,16 @@ func newServerWith(tb testing.TB, edit func(*serverDeps)) *server.Server {
 
 func newServerOn(tb testing.TB, path string, edit func(*serverDeps)) *server.Server {
 	tb.Helper()
+	s, err := buildServer(tb, path, edit)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return s
+}
+
+// buildServer is newServerOn returning New's error.
+func buildServer(tb testing.TB, path string, edit func(*serverDeps)) (*server.Server, error) {
+	tb.Helper()
 	db, err := sqlite.Open(path, nil)
 	if err != nil {
 		tb.Fatal(err)
@@ -75,11 +85,7 @@ func newServerOn(tb testing.TB, path string, edit func(*serverDeps)) *server.Ser
 	}
 	d := server.Deps{Config: config.Demo(), Store: db, Keys: keys, TokenKey: bytes.Repeat([]byte{7}, 64), AdminToken: adminToken, PublicURL: publicURL}
 	edit(&d)
-	s, err := server.New(context.Background(), d)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	return s
+	return server.New(context.Background(), d)
 }
 
 type response struct {

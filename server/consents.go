@@ -149,6 +149,7 @@ func (s *Server) answer(c echo.Context, rec *consent.Record, newest uuid.UUID) e
 	if err != nil {
 		return err
 	}
+	s.setChoiceCookies(c, rec, token)
 	b := make([]byte, 0, 400)
 	b = append(b, `{"consent_id":"`...)
 	b = export.AppendUUID(b, rec.ConsentID)

@@ -47,7 +47,7 @@ func (s *Server) handle(c echo.Context, next echo.HandlerFunc) {
 		c.Error(fmt.Errorf("panic: %v", r))
 	}()
 	s.securityHeaders(c)
-	s.warnUntrustedProxy(c.Request())
+	s.warnUntrustedProxy(c)
 	err := checkHead(c.Request())
 	if err == nil {
 		err = next(c)

@@ -56,6 +56,7 @@ func TestOpenAPI(t *testing.T) {
 	}
 	calls := []call{
 		{"GET", "/healthz", "", nil},
+		{"GET", "/.well-known/gpc.json", "", nil},
 		{"GET", "/metrics", "", auth},
 		{"GET", "/metrics", "", nil},
 		{"GET", "/s/demo.js", "", nil},

@@ -45,6 +45,7 @@ func (s *Server) routes() {
 	e.GET("/api/v1/openapi.json", openAPI)
 	e.GET("/api/v1/export.schema.json", exportSchemaDoc)
 	e.GET("/config/sites.schema.json", configSchema)
+	e.GET("/.well-known/gpc.json", s.gpcJSON) // on first-party sites' origins
 
 	// The transparency log: public and cacheable (C2SP tlog-tiles); mirrors
 	// and caches ask with HEAD.

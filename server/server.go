@@ -11,7 +11,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
-	"sync/atomic"
+	"sync"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -83,7 +83,7 @@ type Server struct {
 	witnessed bool
 	self      string       // the public URL's origin
 	https     bool         // the public URL is https: HSTS on every answer
-	warned    atomic.Bool  // the untrusted-proxy warning was logged
+	warned    *sync.Map    // sites ("" for none) whose untrusted-proxy warning was logged
 	proxies   []*net.IPNet // trusted reverse proxies
 	failures  failureCounter
 	refusals  *originRefusals
@@ -115,6 +115,14 @@ func New(ctx context.Context, d Deps) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
+	// Behind a proxy Koekje does not trust, every visitor of a first-party
+	// site would share the proxy's address: one rate limit, one stored
+	// network.
+	for _, site := range d.Config.Sites {
+		if site.FirstParty != nil && len(proxies) == 0 {
+			return nil, fmt.Errorf("site %s is in first-party mode (its proxy forwards %s to Koekje): give the proxy's address with --trusted-proxies (KOEKJE_TRUSTED_PROXIES), else every visitor shares its address, one rate limit and one stored network", site.ID, site.FirstParty.URL)
+		}
+	}
 	s := &Server{
 		echo:      echo.New(),
 		cfg:       d.Config,
@@ -141,6 +149,7 @@ func New(ctx context.Context, d Deps) (*Server, error) {
 		degraded:  d.Degraded,
 		logRef:    d.LogReference,
 		published: newPublished(),
+		warned:    &sync.Map{},
 	}
 	if d.LogKey != "" {
 		if s.policy = d.Policy; s.policy == nil {
@@ -209,7 +218,7 @@ func (s *Server) Reload(ctx context.Context, cfg *config.Config) (*Server, error
 		return nil, err
 	}
 	n.failures, n.refusals = s.failures, s.refusals
-	n.warned.Store(s.warned.Load())
+	n.warned = s.warned
 	n.earlier = s.earlier
 	return n, nil
 }
@@ -295,24 +304,57 @@ func (s *Server) fromProxy(r *http.Request) bool {
 	return false
 }
 
-// warnUntrustedProxy says once, in the log, that requests come with
+// warnUntrustedProxy says once a site, in the log, that requests come with
 // forwarded headers from a peer that is not a trusted proxy: behind a
 // proxy not named in --trusted-proxies every visitor shares the proxy's
-// address, so one rate-limit budget and one count of failed tokens. A peer
-// on a public address is named by its network, as visitors are.
-func (s *Server) warnUntrustedProxy(r *http.Request) {
-	if s.warned.Load() || (r.Header.Get("X-Forwarded-For") == "" && r.Header.Get("Forwarded") == "" && r.Header.Get("X-Real-Ip") == "") || s.fromProxy(r) {
+// address, so one rate-limit budget and one count of failed tokens. The
+// site is the one the request is for, where it says (a first-party site's
+// host, the site in the path or the banner's name), so that an operator
+// with many sites knows whose proxy it is. A peer on a public address is
+// named by its network, as visitors are.
+func (s *Server) warnUntrustedProxy(c echo.Context) {
+	r := c.Request()
+	if (r.Header.Get("X-Forwarded-For") == "" && r.Header.Get("Forwarded") == "" && r.Header.Get("X-Real-Ip") == "") || s.fromProxy(r) {
 		return
 	}
-	if s.warned.Swap(true) {
+	site := s.requestSite(c)
+	if _, done := s.warned.LoadOrStore(site, true); done {
 		return
 	}
 	peer, _, _ := net.SplitHostPort(r.RemoteAddr)
 	if ip := net.ParseIP(peer); ip == nil || !(ip.IsLoopback() || ip.IsPrivate()) {
 		peer = consent.TruncateIP(peer)
 	}
-	s.log.Warn("requests carry forwarded headers (X-Forwarded-For) from a peer that is not a trusted proxy: they are ignored, and every visitor behind it shares one address, one rate limit and one count of failed tokens; if it is your reverse proxy, give its address with --trusted-proxies (KOEKJE_TRUSTED_PROXIES)",
-		"peer", peer)
+	msg := "requests carry forwarded headers (X-Forwarded-For) from a peer that is not a trusted proxy: they are ignored, and every visitor behind it shares one address, one rate limit and one count of failed tokens; if it is your reverse proxy, give its address with --trusted-proxies (KOEKJE_TRUSTED_PROXIES)"
+	if site == "" {
+		s.log.Warn(msg, "peer", peer)
+		return
+	}
+	if s.cfg.Site(site).FirstParty != nil {
+		msg += "; site " + site + " is in first-party mode: its proxy must be trusted, or the site's visitors share one network"
+	} else {
+		msg += "; the requests are for site " + site
+	}
+	s.log.Warn(msg, "peer", peer, "site", site)
+}
+
+// requestSite is the configured site a request is for, as far as it says:
+// a first-party site whose host it asked, the site in its path, or the
+// site of the banner it asks for; "" for none.
+func (s *Server) requestSite(c echo.Context) string {
+	for _, site := range s.cfg.Sites {
+		if s.viaProxy(site, c.Request()) {
+			return site.ID
+		}
+	}
+	id := c.Param("site")
+	if c.Path() == bundleRoute {
+		id, _, _ = strings.Cut(strings.TrimSuffix(c.Param("file"), ".js"), ".")
+	}
+	if s.cfg.Site(id) == nil {
+		return ""
+	}
+	return id
 }
 
 // scheme is the scheme the client used: https over TLS, or what a trusted

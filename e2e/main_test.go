@@ -114,7 +114,7 @@ func chromeOptions(chrome string) []chromedp.ExecAllocatorOption {
 		chromedp.Flag("disable-sync", true),
 		chromedp.Flag("disable-site-isolation-trials", true),
 		chromedp.Flag("disable-features", "Translate,IsolateOrigins,site-per-process,LocalNetworkAccessChecks"),
-		chromedp.Flag("host-resolver-rules", "MAP "+hostName+" 127.0.0.1, MAP * ~NOTFOUND, EXCLUDE 127.0.0.1, EXCLUDE localhost"),
+		chromedp.Flag("host-resolver-rules", "MAP "+hostName+" 127.0.0.1, MAP *.localhost 127.0.0.1, MAP * ~NOTFOUND, EXCLUDE 127.0.0.1, EXCLUDE localhost"),
 		chromedp.Env("TMPDIR="+tmpDir, "XDG_CONFIG_HOME="+tmpDir, "XDG_CACHE_HOME="+tmpDir),
 	)
 }
@@ -475,7 +475,7 @@ func (tb *tab) intercept(ctx context.Context, paused iter.Seq2[fetch.EventReques
 			return
 		}
 		u, perr := url.Parse(ev.Request.URL)
-		ours := perr == nil && (u.Hostname() == "127.0.0.1" || u.Hostname() == hostName || u.Hostname() == "localhost")
+		ours := perr == nil && (u.Hostname() == "127.0.0.1" || u.Hostname() == hostName || u.Hostname() == "localhost" || strings.HasSuffix(u.Hostname(), ".localhost"))
 		if ev.ResponseStatusCode == 0 {
 			tb.mu.Lock()
 			tb.log = append(tb.log, request{Method: ev.Request.Method, URL: ev.Request.URL, ThirdParty: !ours})

@@ -9,7 +9,11 @@
 const CSS = KOEKJE_CSS, HASH = KOEKJE_HASH, CONFIG = KOEKJE_CONFIG, MORE = KOEKJE_MORE, SRI = KOEKJE_SRI
 const W = window, D = document, S = CONFIG.site, CATS = S.categories, SVCS = S.services, B = S.banner
 const ATTR = 'data-category'
-const ME = D.currentScript, BASE = new URL(ME.src).origin
+// The API is beside the banner's /s/: on Koekje's own origin, or under the
+// prefix through which a first-party site's proxy forwards (/consent/s/…).
+// There the API's answers keep the choice in the koekje cookie, so that
+// Safari keeps it as long as the site chose, and the banner never writes it.
+const ME = D.currentScript, U = new URL('..', ME.src), BASE = U.href.slice(0, -1), FP = U.pathname != '/'
 // In the console's preview, choices are neither kept nor sent.
 const PREVIEW = ME.hasAttribute('data-koekje-preview')
 const MODES = ['ad_storage', 'ad_user_data', 'ad_personalization', 'analytics_storage', 'functionality_storage', 'personalization_storage', 'security_storage']
@@ -32,7 +36,7 @@ const read = () => {
   return { id: p[1], rev: +p[2], cats: list(p[3]), svcs: list(p[4]), token: p[5], gpc: p[6] === '1' }
 }
 const write = () => {
-  if (PREVIEW) return
+  if (PREVIEW || FP) return
   const v = ['1', st.id || '', S.revision, st.cats.join(), st.svcs.join(), st.token || '', st.gpc ? 1 : 0].join('|')
   D.cookie = `koekje=${encodeURIComponent(v)};path=/;max-age=${S.choice_months * 2630016 /* 30.44 days */};samesite=lax${location.protocol === 'https:' ? ';secure' : ''}`
 }
@@ -274,9 +278,11 @@ const send = () => {
   ls(l => queue.length ? l[QK] = JSON.stringify(queue) : l.removeItem(QK))
   if (busy || refused || !queue.length) return
   busy = 1
-  // The site in the path lets a load balancer route a site's writes.
+  // The site in the path lets a load balancer route a site's writes. Only
+  // through a first-party proxy is the POST same-origin: then it carries
+  // the site's cookies, so that a refusal expires the HttpOnly ones too.
   fetch(`${BASE}/api/v1/sites/${S.id}/consents`, {
-    method: 'POST', keepalive: true, credentials: 'omit',
+    method: 'POST', keepalive: true,
     body: JSON.stringify({ ...queue[0], consent_id: st.id || null, token: st.token || null })
   }).then(r => {
     // A refused origin is the site's configuration to fix: said in the

@@ -12,6 +12,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -39,13 +40,15 @@ const (
 // firstParty is a static website behind a real Caddy, which forwards
 // /consent/ to a Koekje server of its own.
 type firstParty struct {
-	site   string // the website's origin, through Caddy
-	koekje string // Koekje's own origin
+	site   string       // the website's origin, through Caddy
+	koekje string       // Koekje's own origin
+	files  string       // the website's files
+	slow   atomic.Int64 // how long Koekje waits before it answers a POST, in ns
 }
 
 // caddy finds Debian's caddy; without it the test skips with an install
 // hint, except under CI=true, where it fails.
-func caddy(t *testing.T) string {
+func caddy(t testing.TB) string {
 	t.Helper()
 	path, err := exec.LookPath("caddy")
 	if err != nil {
@@ -62,7 +65,7 @@ func caddy(t *testing.T) string {
 // website's files and Caddy in front of both, configured as server/README.md
 // says, and stops them when the test ends. The website sets an HttpOnly _ga
 // on its parent domain at /ga, as a site's own server-side analytics does.
-func startFirstParty(t *testing.T) *firstParty {
+func startFirstParty(t testing.TB) *firstParty {
 	t.Helper()
 	bin := caddy(t)
 	browser(t)
@@ -89,7 +92,12 @@ func startFirstParty(t *testing.T) *firstParty {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ts.Config.Handler = srv
+	ts.Config.Handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == "POST" {
+			time.Sleep(time.Duration(fp.slow.Load()))
+		}
+		srv.ServeHTTP(w, r)
+	})
 	ts.Start()
 	t.Cleanup(ts.Close)
 
@@ -100,6 +108,7 @@ func startFirstParty(t *testing.T) *firstParty {
 </head><body><main><h1>Belvast</h1><p>Zakelijke telefonie.</p></main></body></html>`
 	}
 	files := filepath.Join(dir, "site")
+	fp.files = files
 	os.MkdirAll(files, 0o755)
 	// index.html loads the banner through the proxy; direct.html from
 	// Koekje's own origin, as a site without the proxy does.
@@ -148,7 +157,7 @@ func startFirstParty(t *testing.T) *firstParty {
 // test's host, Koekje and files, on loopback without TLS (Chromium keeps
 // Secure cookies on *.localhost over plain http), with one route more: /ga
 // sets the HttpOnly _ga the site's own analytics would.
-func readmeCaddyfile(t *testing.T, host, upstream, root string) string {
+func readmeCaddyfile(t testing.TB, host, upstream, root string) string {
 	t.Helper()
 	b, err := os.ReadFile("../server/README.md")
 	if err != nil {
@@ -172,7 +181,7 @@ func readmeCaddyfile(t *testing.T, host, upstream, root string) string {
 }
 
 // freePort is a loopback port nothing listens on now.
-func freePort(t *testing.T) int {
+func freePort(t testing.TB) int {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -274,6 +283,47 @@ func TestFirstPartyThroughCaddy(t *testing.T) {
 		tb.waitFor(`window.koekje`)
 		if eval[bool](tb, `!!(`+bannerOpen+`)`) || eval[string](tb, `koekje.consentId()`) != id.String() {
 			t.Error("the choice was not kept for the next page")
+		}
+	})
+
+	// A visitor who changes their mind and goes on before the answer came:
+	// the next page holds to the new choice, which waits in the queue, not
+	// to the cookie's older one, and the choice is recorded once.
+	t.Run("leaving before the answer", func(t *testing.T) {
+		tb := newTab(t, withCookieHook)
+		tb.do(chromedp.Navigate(fp.site + "/"))
+		tb.click(button("Alles accepteren"))
+		id := tb.consentID()
+		if !poll(func() bool {
+			c := tb.cookies(fp.site)["koekje"]
+			return c != nil && strings.Contains(c.Value, "analytics")
+		}) {
+			t.Fatal("no koekje cookie granting analytics after accept all")
+		}
+		tb.waitFor(`window.gaLoads === 1`)
+		fp.slow.Store(int64(2 * time.Second))
+		defer fp.slow.Store(0)
+		eval[bool](tb, `(() => { koekje.show(); return true })()`)
+		tb.waitFor(`[...` + bannerRoot + `.querySelectorAll('button')].some(b => b.textContent === 'Keuze opslaan')`)
+		eval[bool](tb, `(() => { [...`+bannerRoot+`.querySelectorAll('button')].find(b => b.textContent === 'Alles weigeren').click(); location.href = '/?next'; return true })()`)
+		tb.waitFor(`location.search === '?next' && window.koekje`)
+		if c := tb.cookies(fp.site)["koekje"]; c == nil || !strings.Contains(c.Value, "analytics") {
+			t.Fatalf("the answer came before the next page (cookie %+v): the test proves nothing", c)
+		}
+		if eval[bool](tb, `!!(`+bannerOpen+`) || koekje.allowed('analytics')`) || eval[int](tb, `window.gaLoads || 0`) != 0 {
+			t.Error("the next page took the cookie's older choice: analytics allowed, or the banner asks again")
+		}
+		fp.slow.Store(0)
+		waitRecords(t, 2, "consent_id = ?", id[:])
+		waitRecords(t, 1, "consent_id = ? AND action = 'reject_all'", id[:])
+		if !poll(func() bool {
+			c := tb.cookies(fp.site)["koekje"]
+			return c != nil && !strings.Contains(c.Value, "analytics")
+		}) {
+			t.Error("the cookie never took the rejection")
+		}
+		if w := eval[[]string](tb, `cookieWrites.filter(c => /^\s*koekje=/.test(c))`); len(w) != 0 {
+			t.Errorf("the banner wrote the koekje cookie itself: %q", w)
 		}
 	})
 

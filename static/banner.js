@@ -27,13 +27,21 @@ const T = new Proxy(CONFIG.texts, { get: (t, k) => t[k]?.[LI] })
 const fill = (s, p) => s.replace(/\{p\}/g, p)
 const tr = t => t[LI]
 
+const QK = 'koekje:' + S.id
+// localStorage throws where the visitor blocks site data.
+const ls = f => { try { return f(localStorage) } catch (e) {} }
+let queue = ls(l => JSON.parse(l[QK])) || []
 // The stored choice: "1|consent id|revision|granted categories|granted services|token|gpc".
+// Through a first-party proxy it comes with the API's answer: a choice the
+// visitor left the page before that answer came for is still in the queue,
+// and newer than the cookie.
 const read = () => {
   const m = D.cookie.match(/(?:^|;\s*)koekje=([^;]*)/)
   const p = m ? decodeURIComponent(m[1]).split('|') : []
-  if (p[0] !== '1' || p.length !== 7) return null
   const list = x => x ? x.split(',') : []
-  return { id: p[1], rev: +p[2], cats: list(p[3]), svcs: list(p[4]), token: p[5], gpc: p[6] === '1' }
+  const c = p[0] === '1' && p.length === 7 ? { id: p[1], rev: +p[2], cats: list(p[3]), svcs: list(p[4]), token: p[5], gpc: p[6] === '1' } : null
+  const q = FP && queue.filter(x => x.action != 'load_once').pop()
+  return q ? { ...c, rev: q.revision, cats: CATS.filter(x => !x.required && q.choices[x.id]).map(x => x.id), svcs: Object.keys(q.services || {}) } : c
 }
 const write = () => {
   if (PREVIEW || FP) return
@@ -268,12 +276,10 @@ const current = () => Object.fromEntries(CATS.map(c => [c.id, allowed(c.id)]))
 
 // Proof: choices go to the server one at a time, oldest first, each with a
 // request ID of its own, so a retry is never recorded twice. A failed POST is
-// retried with backoff; what is not yet acknowledged waits in localStorage
-// for the next page load. Every answer carries the visitor's newest token.
-const QK = 'koekje:' + S.id
-// localStorage throws where the visitor blocks site data.
-const ls = f => { try { return f(localStorage) } catch (e) {} }
-let queue = ls(l => JSON.parse(l[QK])) || [], busy, wait, refused
+// retried with backoff; what is not yet acknowledged waits in the queue (in
+// localStorage, read at the start) for the next page load. Every answer
+// carries the visitor's newest token.
+let busy, wait, refused
 const send = () => {
   ls(l => queue.length ? l[QK] = JSON.stringify(queue) : l.removeItem(QK))
   if (busy || refused || !queue.length) return

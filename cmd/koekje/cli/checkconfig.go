@@ -36,6 +36,13 @@ func checkConfigCmd(_ context.Context, args []string, _ func(string) string, std
 	defer w.Flush()
 	for _, s := range cfg.Sites {
 		fmt.Fprintf(w, "site %s — %s (revision %d, choices kept %d months, languages %v)\n", s.ID, s.Name, s.Revision, s.ChoiceMonths, s.Languages)
+		if fp := s.FirstParty; fp != nil {
+			domain := fp.CookieDomain
+			if domain == "" {
+				domain = fp.Hostname() + " alone"
+			}
+			fmt.Fprintf(w, "  first-party: the banner at %ss/%s.js, the koekje cookie on %s; koekje serve needs the proxy in --trusted-proxies\n", fp.URL, s.ID, domain)
+		}
 		for _, c := range s.Categories {
 			req := ""
 			if c.Required {

@@ -111,9 +111,11 @@ func startFirstParty(t testing.TB) *firstParty {
 	fp.files = files
 	os.MkdirAll(files, 0o755)
 	// index.html loads the banner through the proxy; direct.html from
-	// Koekje's own origin, as a site without the proxy does.
+	// Koekje's own origin, as a site without the proxy does; prefixed.html
+	// from Koekje under a prefix of its own origin.
 	os.WriteFile(filepath.Join(files, "index.html"), []byte(html("/consent/s/"+fpSite+".js")), 0o644)
 	os.WriteFile(filepath.Join(files, "direct.html"), []byte(html(fp.koekje+"/s/"+fpSite+".js")), 0o644)
+	os.WriteFile(filepath.Join(files, "prefixed.html"), []byte(html(fmt.Sprintf("http://consent.belvast.localhost:%d/k/s/%s.js", port, fpSite))), 0o644)
 	caddyfile := readmeCaddyfile(t, fmt.Sprintf("%s:%d", fpHost, port), strings.TrimPrefix(fp.koekje, "http://"), files)
 	os.WriteFile(filepath.Join(dir, "Caddyfile"), []byte(caddyfile), 0o644)
 	logf, err := os.Create(filepath.Join(dir, "caddy.log"))
@@ -177,7 +179,10 @@ func readmeCaddyfile(t testing.TB, host, upstream, root string) string {
 	}
 	handle {
 `, 1)
-	return "{\n\tadmin off\n\tauto_https off\n}\n" + block
+	// Koekje under a prefix of an origin of its own, which is no
+	// first-party proxy.
+	other := fmt.Sprintf("http://consent.%s {\n\tbind 127.0.0.1\n\thandle_path /k/* {\n\t\treverse_proxy %s\n\t}\n}\n", strings.TrimPrefix(host, "www."), upstream)
+	return "{\n\tadmin off\n\tauto_https off\n}\n" + block + other
 }
 
 // freePort is a loopback port nothing listens on now.
@@ -345,6 +350,22 @@ func TestFirstPartyThroughCaddy(t *testing.T) {
 		}
 		if c := tb.cookies(fp.site)["_ga"]; c == nil {
 			t.Error("without the proxy the HttpOnly _ga is gone: the banner cannot reach it, so what did?")
+		}
+	})
+
+	// Koekje behind a prefix on its own origin (consent.…/k/) is no
+	// first-party proxy: the banner keeps the choice itself there too.
+	t.Run("Koekje under a prefix of its own origin", func(t *testing.T) {
+		tb := newTab(t, withCookieHook)
+		tb.do(chromedp.Navigate(fp.site + "/prefixed.html"))
+		tb.click(button("Alles weigeren"))
+		id := tb.consentID()
+		waitRecords(t, 1, "consent_id = ? AND site = ? AND action = 'reject_all'", id[:], fpSite)
+		if w := eval[[]string](tb, `cookieWrites.filter(c => /^\s*koekje=/.test(c))`); len(w) == 0 {
+			t.Error("the banner did not write the koekje cookie")
+		}
+		if r := tb.requests("http://consent.belvast.localhost:", false); len(r) < 2 {
+			t.Errorf("%d requests to Koekje under its prefix, want the banner and the POST at least", len(r))
 		}
 	})
 }

@@ -11,9 +11,11 @@ const W = window, D = document, S = CONFIG.site, CATS = S.categories, SVCS = S.s
 const ATTR = 'data-category'
 // The API is beside the banner's /s/: on Koekje's own origin, or under the
 // prefix through which a first-party site's proxy forwards (/consent/s/…).
-// There the API's answers keep the choice in the koekje cookie, so that
-// Safari keeps it as long as the site chose, and the banner never writes it.
-const ME = D.currentScript, U = new URL('..', ME.src), BASE = U.href.slice(0, -1), FP = U.pathname != '/'
+// There, on the page's own origin, the API's answers keep the choice in the
+// koekje cookie, so that Safari keeps it as long as the site chose, and the
+// banner never writes it (FP). Koekje under a prefix of an origin of its
+// own is no first-party proxy: the banner keeps the choice itself.
+const ME = D.currentScript, U = new URL('..', ME.src), BASE = U.href.slice(0, -1), FP = U.pathname != '/' && U.origin == location.origin
 // In the console's preview, choices are neither kept nor sent.
 const PREVIEW = ME.hasAttribute('data-koekje-preview')
 const MODES = ['ad_storage', 'ad_user_data', 'ad_personalization', 'analytics_storage', 'functionality_storage', 'personalization_storage', 'security_storage']

@@ -315,8 +315,11 @@ type Service struct {
 
 // Cookie is one cookie, or a family of them when Name ends in "*".
 type Cookie struct {
-	Name     string `yaml:"name" json:"name"`
-	Domain   string `yaml:"domain" json:"domain,omitempty"`
+	Name   string `yaml:"name" json:"name"`
+	Domain string `yaml:"domain" json:"domain,omitempty"`
+	// Path is the path the cookie is set on, when it is not "/": a refusal
+	// through a first-party proxy expires it there.
+	Path     string `yaml:"path" json:"path,omitempty"`
 	Duration string `yaml:"duration" json:"duration"`
 	// Retention is how long the data this cookie carries is kept, where it
 	// differs from its service's.

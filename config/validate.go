@@ -17,7 +17,9 @@ var (
 	durationPattern = regexp.MustCompile(`^([1-9][0-9]{0,3})(h|d|w|mo|y)$`)
 	// firstPartyURL is a prefix of an origin over https, or over http on
 	// this machine; sites.schema.json has the same pattern.
-	firstPartyURL       = regexp.MustCompile(`^(https://[^/?#@\s]+|http://(localhost|[^/?#@\s]+\.localhost|127\.0\.0\.1)(:[0-9]+)?)/([^/?#\s]+/)+$`)
+	firstPartyURL = regexp.MustCompile(`^(https://[^/?#@\s]+|http://(localhost|[^/?#@\s]+\.localhost|127\.0\.0\.1)(:[0-9]+)?)/([^/?#\s]+/)+$`)
+	// cookiePathPattern is a cookie's Path as a Set-Cookie may carry it.
+	cookiePathPattern   = regexp.MustCompile(`^/[!-:<-~]*$`)
 	cookieDomainPattern = regexp.MustCompile(`^[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*$`)
 )
 
@@ -339,6 +341,9 @@ func (v *validator) services(p string, s *Site) {
 			}
 			if !cookiePattern.MatchString(ck.Name) {
 				v.add(cp+".name", "must be a cookie name, optionally ending in * for a family, got %q", ck.Name)
+			}
+			if ck.Path != "" && !cookiePathPattern.MatchString(ck.Path) {
+				v.add(cp+".path", "must begin with / and hold only printable ASCII without spaces or ;, got %q", ck.Path)
 			}
 			if ck.Domain != "" && strings.ContainsAny(ck.Domain, "/:* ") {
 				v.add(cp+".domain", "must be a domain name, got %q", ck.Domain)

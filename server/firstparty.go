@@ -139,14 +139,14 @@ func choiceCookie(site *config.Site, value string) string {
 // expiredCookies are the Set-Cookie headers that expire what rec refuses:
 // the declared cookies of every service whose category is refused and
 // that was not granted on its own. A cookie declared on another site's
-// domain is not the site's to expire. Each name is expired host-only and
-// on the host and every domain above it (but the top level), since the
-// request does not say where a cookie was set; exact names always, names
-// of a family (_ga_*) as the request's Cookie header has them. The koekje
-// cookie itself is never among them.
+// domain is not the site's to expire. Each name is expired on its declared
+// path ("/" when none), host-only and on the host and every domain above it
+// (but the top level), since the request does not say where a cookie was
+// set; exact names always, names of a family (_ga_*) as the request's
+// Cookie header has them. The koekje cookie itself is never among them.
 func expiredCookies(site *config.Site, rec *consent.Record, cookieHeader string) []string {
 	host := site.FirstParty.Hostname()
-	var names []string
+	var names []cookieAt
 	var have []string // the request's cookie names, read when a family needs them
 	read := false
 	for _, sv := range site.Services {
@@ -157,9 +157,13 @@ func expiredCookies(site *config.Site, rec *consent.Record, cookieHeader string)
 			if ck == nil || ck.Domain != "" && host != ck.Domain && !strings.HasSuffix(host, "."+ck.Domain) {
 				continue
 			}
+			path := ck.Path
+			if path == "" {
+				path = "/"
+			}
 			prefix, family := strings.CutSuffix(ck.Name, "*")
 			if !family {
-				names = appendName(names, ck.Name)
+				names = appendName(names, cookieAt{ck.Name, path})
 				continue
 			}
 			if !read {
@@ -167,7 +171,7 @@ func expiredCookies(site *config.Site, rec *consent.Record, cookieHeader string)
 			}
 			for _, n := range have {
 				if strings.HasPrefix(n, prefix) {
-					names = appendName(names, n)
+					names = appendName(names, cookieAt{n, path})
 				}
 			}
 		}
@@ -175,25 +179,29 @@ func expiredCookies(site *config.Site, rec *consent.Record, cookieHeader string)
 	domains := parentDomains(host)
 	out := make([]string, 0, len(names)*(1+len(domains)))
 	for _, n := range names {
-		out = append(out, expiry(n, ""))
+		out = append(out, expiry(n.name, n.path, ""))
 		for _, d := range domains {
-			out = append(out, expiry(n, d))
+			out = append(out, expiry(n.name, n.path, d))
 		}
 	}
 	return out
 }
 
-func appendName(names []string, n string) []string {
-	if n == choiceCookieName || !isToken(n) || slices.Contains(names, n) {
+// cookieAt is a cookie's name and the path it is set on.
+type cookieAt struct{ name, path string }
+
+func appendName(names []cookieAt, n cookieAt) []cookieAt {
+	if n.name == choiceCookieName || !isToken(n.name) || slices.Contains(names, n) {
 		return names
 	}
 	return append(names, n)
 }
 
-// expiry is the Set-Cookie that removes cookie name on domain ("" for the
-// host-only cookie). Secure, so that it also reaches __Secure- cookies.
-func expiry(name, domain string) string {
-	v := name + "=; Path=/"
+// expiry is the Set-Cookie that removes cookie name on path and domain
+// ("" for the host-only cookie). Secure, so that it also reaches
+// __Secure- cookies.
+func expiry(name, path, domain string) string {
+	v := name + "=; Path=" + path
 	if domain != "" {
 		v += "; Domain=" + domain
 	}

@@ -25,9 +25,9 @@ func FuzzCookieNames(f *testing.F) {
 				t.Fatalf("name %q: not a token, not in the header, or twice", n)
 			}
 			for _, d := range []string{"", "www.example.nl"} {
-				c, err := http.ParseSetCookie(expiry(n, d))
-				if err != nil || c.Name != n || c.MaxAge >= 0 || c.Domain != d || !c.Secure {
-					t.Fatalf("expiry(%q, %q) = %q reads as %v, %v", n, d, expiry(n, d), c, err)
+				c, err := http.ParseSetCookie(expiry(n, "/shop", d))
+				if err != nil || c.Name != n || c.MaxAge >= 0 || c.Domain != d || c.Path != "/shop" || !c.Secure {
+					t.Fatalf("expiry(%q, /shop, %q) = %q reads as %v, %v", n, d, expiry(n, "/shop", d), c, err)
 				}
 			}
 		}

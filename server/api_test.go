@@ -244,8 +244,11 @@ func TestPostStoresCleanRecord(t *testing.T) {
 	if ua := rec["user_agent"].(string); len(ua) != 256 || !utf8.ValidString(ua) {
 		t.Errorf("user agent has %d bytes (valid UTF-8: %v), want 256", len(ua), utf8.ValidString(ua))
 	}
-	if rec["gpc"] != true {
-		t.Error("Sec-GPC: 1 not recorded")
+	// The header is recorded apart from the page's own reading, and the
+	// visitor's explicit choice stands beside it.
+	if rec["gpc_header"] != true || rec["gpc"] != false || rec["signal"] != "none" || rec["encoding"] != "koekje-record-v2" {
+		t.Errorf("Sec-GPC: 1 beside an explicit choice recorded as gpc %v, gpc_header %v, signal %v, encoding %v; want false, true, none, koekje-record-v2",
+			rec["gpc"], rec["gpc_header"], rec["signal"], rec["encoding"])
 	}
 	want := map[string]any{"necessary": true, "functional": false, "analytics": true, "embeds": false}
 	got := rec["choices"].(map[string]any)
@@ -575,4 +578,39 @@ func TestManySitesCompressedOnDemand(t *testing.T) {
 		}
 	}
 	wg.Wait()
+}
+
+// Global Privacy Control is recorded with its source: the page's reading
+// (the body's gpc) apart from the Sec-GPC header. Without an explicit grant
+// it is a refusal decided by the signal, the page's before the header's;
+// an explicit grant while it is on stands, with the signal beside it.
+func TestPostRecordsGPCWithItsSource(t *testing.T) {
+	t.Parallel()
+	s, _ := newServer(t, 0)
+	for _, c := range []struct {
+		body, secGPC string
+		gpc, header  bool
+		signal       string
+	}{
+		{`{"site":"demo","action":"reject_all"}`, "1", false, true, "gpc-header"},
+		{`{"site":"demo","action":"reject_all","gpc":true}`, "", true, false, "gpc-page"},
+		{`{"site":"demo","action":"reject_all","gpc":true}`, "1", true, true, "gpc-page"},
+		{`{"site":"demo","action":"accept_all","gpc":true}`, "1", true, true, "none"},
+		{`{"site":"demo","action":"reject_all"}`, "0", false, false, "none"},
+		{`{"site":"demo","action":"reject_all"}`, "", false, false, "none"},
+	} {
+		var headers []string
+		if c.secGPC != "" {
+			headers = []string{"Sec-GPC", c.secGPC}
+		}
+		r := post(t, s, c.body, headers...).json(t)
+		recs := history(t, s, r["consent_id"].(string), "Authorization", "Bearer "+adminToken)
+		if len(recs) != 1 {
+			t.Fatalf("%d records", len(recs))
+		}
+		rec := recs[0]
+		if rec["gpc"] != c.gpc || rec["gpc_header"] != c.header || rec["signal"] != c.signal {
+			t.Errorf("%s with Sec-GPC %q: gpc %v, gpc_header %v, signal %v; want %v, %v, %s", c.body, c.secGPC, rec["gpc"], rec["gpc_header"], rec["signal"], c.gpc, c.header, c.signal)
+		}
+	}
 }

@@ -109,7 +109,7 @@ func (s *Server) postConsent(c echo.Context) error {
 	}
 	rec.IP = consent.TruncateIP(c.RealIP())
 	rec.UserAgent = consent.CapUserAgent(r.UserAgent())
-	rec.GPC = rec.GPC || r.Header.Get("Sec-GPC") == "1"
+	consent.ApplySignals(rec, browserSignals(r.Header))
 	asked := rec.ConsentID
 	if err := s.store.Append(ctx, rec); err != nil {
 		return err
@@ -224,4 +224,11 @@ func safeSite(s string) string {
 		return "(invalid)"
 	}
 	return s
+}
+
+// browserSignals reads the privacy signals a browser sends as headers on
+// the consent POST. Sec-GPC has one valid value, "1"; anything else is no
+// signal (the GPC specification's reading).
+func browserSignals(h http.Header) consent.BrowserSignals {
+	return consent.BrowserSignals{GPCHeader: h.Get("Sec-GPC") == "1"}
 }

@@ -614,3 +614,82 @@ func TestPostRecordsGPCWithItsSource(t *testing.T) {
 		}
 	}
 }
+
+// An ADPC header on the POST is recorded as read, with its source: a
+// withdrawal or an objection refuses what it names whatever the banner
+// granted, an identifier the site never requested decides nothing, and a
+// header that cannot be read is recorded as such, with the visitor's
+// choice kept: never an error. Every answer links to the site's requests.
+func TestPostRecordsADPC(t *testing.T) {
+	t.Parallel()
+	s, _ := newServer(t, 0)
+	for _, c := range []struct {
+		adpc, want, signal string
+		granted            map[string]bool
+	}{
+		{`withdraw=analytics.r1`, `withdraw=analytics.r1`, "adpc", map[string]bool{"functional": true, "analytics": false, "embeds": true}},
+		{`withdraw=*, object=direct-marketing`, `withdraw=*, object=direct-marketing`, "adpc", map[string]bool{"functional": false, "analytics": false, "embeds": false}},
+		{`consent=analytics.r1`, `consent=analytics.r1`, "none", map[string]bool{"functional": true, "analytics": true, "embeds": true}},
+		{`withdraw=someone-elses-purpose`, ``, "none", map[string]bool{"functional": true, "analytics": true, "embeds": true}},
+		{`withdraw="*`, `invalid`, "none", map[string]bool{"functional": true, "analytics": true, "embeds": true}},
+		{"consent=\x7f" + strings.Repeat("a", 3000), `invalid`, "none", map[string]bool{"functional": true, "analytics": true, "embeds": true}},
+	} {
+		r := post(t, s, `{"site":"demo","action":"accept_all","services":{"youtube":true}}`, "ADPC", c.adpc)
+		if r.status != 201 {
+			t.Fatalf("ADPC %q: %d %s", c.adpc, r.status, r.body)
+		}
+		if link := r.header.Get("Link"); link != `<http://example.com/adpc/demo.json>; rel="consent-requests"; hreflang="nl en de fr"` {
+			t.Errorf("the answer's Link: %q", link)
+		}
+		recs := history(t, s, r.json(t)["consent_id"].(string), "Authorization", "Bearer "+adminToken)
+		rec := recs[0]
+		adpc, _ := rec["adpc"].(string)
+		choices := rec["choices"].(map[string]any)
+		for k, v := range c.granted {
+			if choices[k] != v {
+				t.Errorf("ADPC %q: %s is %v, want %v", c.adpc, k, choices[k], v)
+			}
+		}
+		if _, kept := rec["services"]; kept != c.granted["embeds"] {
+			t.Errorf("ADPC %q: services %v with embeds %v", c.adpc, rec["services"], c.granted["embeds"])
+		}
+		if adpc != c.want || rec["signal"] != c.signal || rec["action"] != "accept_all" {
+			t.Errorf("ADPC %q recorded as %q, signal %v, action %v; want %q, %s, accept_all", c.adpc, adpc, rec["signal"], rec["action"], c.want, c.signal)
+		}
+	}
+}
+
+// The site's consent requests, as ADPC's JSON: one per optional category,
+// named for the revision, in the language asked for.
+func TestConsentRequests(t *testing.T) {
+	t.Parallel()
+	s, _ := newServer(t, 0)
+	r := do(t, s, "GET", "/adpc/demo.json", "", "Accept-Language", "fr;q=0.5, en-GB, nl;q=0.8")
+	if r.status != 200 || r.header.Get("Content-Language") != "en" || r.header.Get("Access-Control-Allow-Origin") != "*" {
+		t.Fatalf("%d %v %s", r.status, r.header, r.body)
+	}
+	var list struct {
+		ConsentRequests []struct{ ID, Text string } `json:"consentRequests"`
+	}
+	if err := json.Unmarshal(r.body, &list); err != nil {
+		t.Fatal(err)
+	}
+	var ids []string
+	for _, q := range list.ConsentRequests {
+		ids = append(ids, q.ID)
+		if !strings.Contains(q.Text, ": ") {
+			t.Errorf("request %s has no title and description: %q", q.ID, q.Text)
+		}
+	}
+	if strings.Join(ids, " ") != "functional.r1 analytics.r1 embeds.r1" || !strings.HasPrefix(list.ConsentRequests[1].Text, "Statistics") {
+		t.Errorf("requests %v: %s", ids, r.body)
+	}
+	if r := do(t, s, "GET", "/adpc/demo.json?lang=nl", ""); r.header.Get("Content-Language") != "nl" || !bytes.Contains(r.body, []byte(`"analytics.r1"`)) {
+		t.Errorf("in Dutch: %v %s", r.header, r.body)
+	}
+	for _, path := range []string{"/adpc/nobody.json", "/adpc/demo", "/adpc/demo.json?lang=xx"} {
+		if r := do(t, s, "GET", path, ""); r.status != 404 && r.status != 422 {
+			t.Errorf("%s: %d %s", path, r.status, r.body)
+		}
+	}
+}

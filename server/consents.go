@@ -109,7 +109,8 @@ func (s *Server) postConsent(c echo.Context) error {
 	}
 	rec.IP = consent.TruncateIP(c.RealIP())
 	rec.UserAgent = consent.CapUserAgent(r.UserAgent())
-	consent.ApplySignals(rec, browserSignals(r.Header))
+	consent.ApplySignals(rec, site, browserSignals(r.Header))
+	c.Response().Header().Set("Link", s.adpcLink(site))
 	asked := rec.ConsentID
 	if err := s.store.Append(ctx, rec); err != nil {
 		return err
@@ -228,7 +229,8 @@ func safeSite(s string) string {
 
 // browserSignals reads the privacy signals a browser sends as headers on
 // the consent POST. Sec-GPC has one valid value, "1"; anything else is no
-// signal (the GPC specification's reading).
+// signal (the GPC specification's reading). ADPC's values go to the domain
+// as sent, every line of them.
 func browserSignals(h http.Header) consent.BrowserSignals {
-	return consent.BrowserSignals{GPCHeader: h.Get("Sec-GPC") == "1"}
+	return consent.BrowserSignals{GPCHeader: h.Get("Sec-GPC") == "1", ADPC: h.Values("ADPC")}
 }

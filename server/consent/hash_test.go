@@ -8,6 +8,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/koekje/koekje/config"
 	"github.com/koekje/koekje/server/consent"
 )
 
@@ -197,7 +198,7 @@ func TestApplySignals(t *testing.T) {
 		{consent.Withdraw, true, true, consent.SignalNone},
 	} {
 		r := &consent.Record{Action: c.action, GPC: c.page}
-		consent.ApplySignals(r, consent.BrowserSignals{GPCHeader: c.hdr})
+		consent.ApplySignals(r, config.Demo().Site("demo"), consent.BrowserSignals{GPCHeader: c.hdr})
 		if r.Signal != c.want || r.GPCHeader != c.hdr || r.GPC != c.page || r.Encoding != consent.EncodingV2 {
 			t.Errorf("%s, page GPC %v, Sec-GPC %v: signal %q (gpc %v, header %v), want %q", c.action, c.page, c.hdr, r.Signal, r.GPC, r.GPCHeader, c.want)
 		}

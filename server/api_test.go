@@ -693,3 +693,30 @@ func TestConsentRequests(t *testing.T) {
 		}
 	}
 }
+
+// A choice that grants something while the browser sends GPC stands, and
+// the answer brings the banner the sentence that tells the visitor so, in
+// the record's language; a refusal, or a choice without GPC, has none.
+func TestAnswerNotesGPCOverride(t *testing.T) {
+	t.Parallel()
+	s, _ := newServer(t, 0)
+	for _, c := range []struct {
+		body, secGPC, note string
+	}{
+		{`{"site":"demo","action":"accept_all"}`, "1", "Je keuze geldt op deze site in plaats van de Global Privacy Control-instelling van je browser."},
+		{`{"site":"demo","action":"custom","choices":{"analytics":true},"gpc":true,"language":"en"}`, "", "Your choice overrides your browser's Global Privacy Control setting on this site."},
+		{`{"site":"demo","action":"load_once","services":{"youtube":true},"gpc":true,"language":"de"}`, "", "Ihre Auswahl gilt auf dieser Website anstelle der Einstellung Global Privacy Control Ihres Browsers."},
+		{`{"site":"demo","action":"reject_all","gpc":true}`, "1", ""},
+		{`{"site":"demo","action":"custom","choices":{"analytics":false},"gpc":true}`, "", ""},
+		{`{"site":"demo","action":"accept_all"}`, "", ""},
+	} {
+		var headers []string
+		if c.secGPC != "" {
+			headers = []string{"Sec-GPC", c.secGPC}
+		}
+		got, _ := post(t, s, c.body, headers...).json(t)["note"].(string)
+		if got != c.note {
+			t.Errorf("%s with Sec-GPC %q: note %q, want %q", c.body, c.secGPC, got, c.note)
+		}
+	}
+}

@@ -14,6 +14,7 @@ import (
 
 	"github.com/koekje/koekje/server/consent"
 	"github.com/koekje/koekje/server/export"
+	"github.com/koekje/koekje/static"
 )
 
 // dailyCap bounds the records one consent ID may add in a UTC day: a token
@@ -161,7 +162,9 @@ func (s *Server) answer(c echo.Context, rec *consent.Record, newest uuid.UUID) e
 	b = export.AppendJSONString(b, token)
 	b = append(b, `,"receipt_url":"/api/v1/consents/`...)
 	b = export.AppendUUID(b, rec.ConsentID)
-	b = append(b, "/receipt\"}\n"...)
+	b = append(b, `/receipt"`...)
+	b = s.appendNote(b, rec)
+	b = append(b, "}\n"...)
 	return c.JSONBlob(http.StatusCreated, b)
 }
 
@@ -233,4 +236,19 @@ func safeSite(s string) string {
 // as sent, every line of them.
 func browserSignals(h http.Header) consent.BrowserSignals {
 	return consent.BrowserSignals{GPCHeader: h.Get("Sec-GPC") == "1", ADPC: h.Values("ADPC")}
+}
+
+// appendNote adds to an answer the sentence the banner shows beside its
+// confirmation, when there is one: a choice that grants something while
+// the browser sends Global Privacy Control stands over the signal, and the
+// visitor is told so, in the record's language. The sentence comes with
+// the answer, not the banner's bundle, so the many visitors who never see
+// it do not download it.
+func (s *Server) appendNote(b []byte, rec *consent.Record) []byte {
+	site := s.cfg.Site(rec.Site)
+	if site == nil || !consent.GPCOverridden(rec, site) {
+		return b
+	}
+	b = append(b, `,"note":`...)
+	return export.AppendJSONString(b, static.ServerText(site, rec.Language, "overridden"))
 }

@@ -285,6 +285,9 @@ const send = () => {
     if (r.status > 499 || r.status === 429) throw r
     return r.json()
   }).then(j => {
+    // The server's word to the visitor: that their choice overrode their
+    // browser's Global Privacy Control setting.
+    if (j.note) say(j.note)
     if (j.consent_id) {
       st.id = j.consent_id
       st.token = j.token

@@ -129,3 +129,22 @@ func refuseForADPC(rec *Record, site *config.Site, a ADPC) bool {
 	rec.Services = kept
 	return changed
 }
+
+// GPCOverridden reports whether rec, made for site, is an explicit choice
+// that grants something while the browser sent Global Privacy Control (the
+// page's reading or the header): the visitor's choice stood over the
+// signal, and the banner tells them so.
+func GPCOverridden(rec *Record, site *config.Site) bool {
+	if rec.Signal != SignalNone || !rec.GPC && !rec.GPCHeader {
+		return false
+	}
+	if len(rec.Services) > 0 {
+		return true
+	}
+	for _, c := range site.Categories {
+		if !c.Required && rec.Choices[c.ID] {
+			return true
+		}
+	}
+	return false
+}

@@ -653,9 +653,35 @@ func TestPostRecordsADPC(t *testing.T) {
 		if _, kept := rec["services"]; kept != c.granted["embeds"] {
 			t.Errorf("ADPC %q: services %v with embeds %v", c.adpc, rec["services"], c.granted["embeds"])
 		}
+		// What ADPC refused comes back for the banner to apply: what
+		// still holds.
+		answer := r.json(t)
+		gs, has := answer["granted"].([]any)
+		var want []any
+		for _, cat := range []string{"functional", "analytics", "embeds"} {
+			if c.granted[cat] {
+				want = append(want, cat)
+			}
+		}
+		if has != (c.signal == "adpc") || has && fmt.Sprint(gs) != fmt.Sprint(want) {
+			t.Errorf("ADPC %q: the answer's granted %v (services %v) with signal %s; want %v", c.adpc, answer["granted"], answer["services"], c.signal, want)
+		}
 		if adpc != c.want || rec["signal"] != c.signal || rec["action"] != "accept_all" {
 			t.Errorf("ADPC %q recorded as %q, signal %v, action %v; want %q, %s, accept_all", c.adpc, adpc, rec["signal"], rec["action"], c.want, c.signal)
 		}
+	}
+}
+
+// A browser or extension that adds the signals as request headers passes
+// the consent API's CORS preflight.
+func TestPreflightAllowsSignals(t *testing.T) {
+	t.Parallel()
+	s, _ := newServer(t, 0)
+	r := do(t, s, "OPTIONS", "/api/v1/sites/demo/consents", "", "Origin", "http://localhost:3000",
+		"Access-Control-Request-Method", "POST", "Access-Control-Request-Headers", "adpc, sec-gpc")
+	allowed := strings.ToLower(r.header.Get("Access-Control-Allow-Headers"))
+	if r.status != 204 || !strings.Contains(allowed, "adpc") || !strings.Contains(allowed, "sec-gpc") {
+		t.Errorf("preflight: %d, Access-Control-Allow-Headers %q", r.status, r.header.Get("Access-Control-Allow-Headers"))
 	}
 }
 

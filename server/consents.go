@@ -238,15 +238,40 @@ func browserSignals(h http.Header) consent.BrowserSignals {
 	return consent.BrowserSignals{GPCHeader: h.Get("Sec-GPC") == "1", ADPC: h.Values("ADPC")}
 }
 
-// appendNote adds to an answer the sentence the banner shows beside its
-// confirmation, when there is one: a choice that grants something while
-// the browser sends Global Privacy Control stands over the signal, and the
-// visitor is told so, in the record's language. The sentence comes with
-// the answer, not the banner's bundle, so the many visitors who never see
-// it do not download it.
+// appendNote adds to an answer what the banner must know of the browser's
+// signals. A choice that grants something while the browser sends Global
+// Privacy Control stands over the signal, and the visitor is told so, in
+// the record's language (note); the sentence comes with the answer, not
+// the banner's bundle, so the many visitors who never see it do not
+// download it. A choice the ADPC header cut down comes back as what holds
+// (granted: the optional categories, and services, still granted), for
+// the banner to apply: it cannot read the header itself.
 func (s *Server) appendNote(b []byte, rec *consent.Record) []byte {
 	site := s.cfg.Site(rec.Site)
-	if site == nil || !consent.GPCOverridden(rec, site) {
+	if site == nil {
+		return b
+	}
+	if rec.Signal == consent.SignalADPC {
+		b = append(b, `,"granted":[`...)
+		n := 0
+		for _, c := range site.Categories {
+			if !c.Required && rec.Choices[c.ID] {
+				if n++; n > 1 {
+					b = append(b, ',')
+				}
+				b = export.AppendJSONString(b, c.ID)
+			}
+		}
+		b = append(b, `],"services":[`...)
+		for i, sv := range rec.Services {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			b = export.AppendJSONString(b, sv)
+		}
+		b = append(b, ']')
+	}
+	if !consent.GPCOverridden(rec, site) {
 		return b
 	}
 	b = append(b, `,"note":`...)

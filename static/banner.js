@@ -286,8 +286,10 @@ const send = () => {
     return r.json()
   }).then(j => {
     // The server's word to the visitor: that their choice overrode their
-    // browser's Global Privacy Control setting.
+    // browser's Global Privacy Control setting. What the browser's ADPC
+    // header refused, which the page cannot see, is applied here.
     if (j.note) say(j.note)
+    if (j.granted) choose('custom', j.granted, j.services, 1)
     if (j.consent_id) {
       st.id = j.consent_id
       st.token = j.token

@@ -54,6 +54,8 @@ type Site struct {
 	Revision        int        `yaml:"revision" json:"revision"`
 	ChoiceMonths    int        `yaml:"choice_months" json:"choice_months"`
 	RetentionMonths int        `yaml:"retention_months" json:"-"`
+	// ADPC is how the consent server takes the browser's ADPC signals.
+	ADPC ADPC `yaml:"adpc" json:"-"`
 	// Formality is how the banner addresses a visitor in the languages
 	// with two registers: "formal" (u, Sie) or "informal" (je, du); left
 	// out, Dutch is informal and German formal.
@@ -477,11 +479,26 @@ func validateOriginPattern(o string) error {
 }
 
 // HasService reports whether the site declares a service with this id.
-func (s *Site) HasService(id string) bool {
+func (s *Site) HasService(id string) bool { return s.Service(id) != nil }
+
+// Service returns the service with the given id, or nil.
+func (s *Site) Service(id string) *Service {
 	for _, sv := range s.Services {
 		if sv != nil && sv.ID == id {
-			return true
+			return sv
 		}
 	}
-	return false
+	return nil
+}
+
+// ADPC is how a site takes Advanced Data Protection Control signals: a
+// withdrawal or an objection is always honoured as a refusal.
+type ADPC struct {
+	// Consent takes an ADPC consent to one of the site's current requests
+	// as consent, as far as the specification allows (see
+	// consent.ApplySignals): it then keeps a purpose the visitor granted in
+	// the banner from the same header's withdrawal of everything. Off by
+	// default: a browser's general withdrawal refuses every optional
+	// purpose, whatever consents come with it.
+	Consent bool `yaml:"consent"`
 }

@@ -265,14 +265,16 @@ func TestRevisionBumpAsksAgain(t *testing.T) {
 	waitRecords(t, 2, "consent_id = ?", id[:])
 }
 
-// Global Privacy Control refuses without a click, is recorded, and the
-// visitor can still opt in from Settings.
+// Global Privacy Control refuses without a click, is recorded as the
+// signal that decided, and the visitor can still opt in from Settings: the
+// choice stands, recorded beside the signal, and the visitor is told that
+// it overrides their browser's setting.
 func TestGlobalPrivacyControl(t *testing.T) {
 	t.Parallel()
 	tb := newTab(t, withGPC)
 	tb.open("/")
 	id := tb.consentID()
-	waitRecords(t, 1, "consent_id = ? AND action = 'reject_all' AND gpc = 1", id[:])
+	waitRecords(t, 1, "consent_id = ? AND action = 'reject_all' AND gpc = 1 AND signal = 'gpc-page' AND encoding = 2", id[:])
 	if eval[bool](tb, `!!(`+bannerOpen+`)`) {
 		t.Error("banner shown despite GPC")
 	}
@@ -283,7 +285,9 @@ func TestGlobalPrivacyControl(t *testing.T) {
 	tb.click(bannerRoot + `.querySelector('#k-analytics')`)
 	tb.click(button("Keuze opslaan"))
 	tb.waitFor(`window.gaLoads === 1`)
-	waitRecords(t, 1, `consent_id = ? AND action = 'custom' AND gpc = 1 AND choices LIKE '%"analytics":true%'`, id[:])
+	waitRecords(t, 1, `consent_id = ? AND action = 'custom' AND gpc = 1 AND signal = 'none' AND choices LIKE '%"analytics":true%'`, id[:])
+	tb.waitFor(statusRoot + `.querySelector('[role=status]').textContent === ` +
+		jsQuote("Je keuze geldt op deze site in plaats van de Global Privacy Control-instelling van je browser."))
 }
 
 // Keyboard, in the modal layout: focus moves in, Tab stays inside, Escape

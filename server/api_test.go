@@ -250,8 +250,11 @@ func TestPostStoresCleanRecord(t *testing.T) {
 	if ua := rec["user_agent"].(string); len(ua) != 256 || !utf8.ValidString(ua) {
 		t.Errorf("user agent has %d bytes (valid UTF-8: %v), want 256", len(ua), utf8.ValidString(ua))
 	}
-	if rec["gpc"] != true {
-		t.Error("Sec-GPC: 1 not recorded")
+	// The header is recorded apart from the page's own reading, and the
+	// visitor's explicit choice stands beside it.
+	if rec["gpc_header"] != true || rec["gpc"] != false || rec["signal"] != "none" || rec["encoding"] != "koekje-record-v2" {
+		t.Errorf("Sec-GPC: 1 beside an explicit choice recorded as gpc %v, gpc_header %v, signal %v, encoding %v; want false, true, none, koekje-record-v2",
+			rec["gpc"], rec["gpc_header"], rec["signal"], rec["encoding"])
 	}
 	want := map[string]any{"necessary": true, "functional": false, "analytics": true, "embeds": false}
 	got := rec["choices"].(map[string]any)
@@ -581,4 +584,171 @@ func TestManySitesCompressedOnDemand(t *testing.T) {
 		}
 	}
 	wg.Wait()
+}
+
+// Global Privacy Control is recorded with its source: the page's reading
+// (the body's gpc) apart from the Sec-GPC header. Without an explicit grant
+// it is a refusal decided by the signal, the page's before the header's;
+// an explicit grant while it is on stands, with the signal beside it.
+func TestPostRecordsGPCWithItsSource(t *testing.T) {
+	t.Parallel()
+	s, _ := newServer(t, 0)
+	for _, c := range []struct {
+		body, secGPC string
+		gpc, header  bool
+		signal       string
+	}{
+		{`{"site":"demo","action":"reject_all"}`, "1", false, true, "gpc-header"},
+		{`{"site":"demo","action":"reject_all","gpc":true}`, "", true, false, "gpc-page"},
+		{`{"site":"demo","action":"reject_all","gpc":true}`, "1", true, true, "gpc-page"},
+		{`{"site":"demo","action":"accept_all","gpc":true}`, "1", true, true, "none"},
+		{`{"site":"demo","action":"reject_all"}`, "0", false, false, "none"},
+		{`{"site":"demo","action":"reject_all"}`, "", false, false, "none"},
+	} {
+		var headers []string
+		if c.secGPC != "" {
+			headers = []string{"Sec-GPC", c.secGPC}
+		}
+		r := post(t, s, c.body, headers...).json(t)
+		recs := history(t, s, r["consent_id"].(string), "Authorization", "Bearer "+adminToken)
+		if len(recs) != 1 {
+			t.Fatalf("%d records", len(recs))
+		}
+		rec := recs[0]
+		if rec["gpc"] != c.gpc || rec["gpc_header"] != c.header || rec["signal"] != c.signal {
+			t.Errorf("%s with Sec-GPC %q: gpc %v, gpc_header %v, signal %v; want %v, %v, %s", c.body, c.secGPC, rec["gpc"], rec["gpc_header"], rec["signal"], c.gpc, c.header, c.signal)
+		}
+	}
+}
+
+// An ADPC header on the POST is recorded as read, with its source: a
+// withdrawal or an objection refuses what it names whatever the banner
+// granted, an identifier the site never requested decides nothing, and a
+// header that cannot be read is recorded as such, with the visitor's
+// choice kept: never an error. Every answer links to the site's requests.
+func TestPostRecordsADPC(t *testing.T) {
+	t.Parallel()
+	s, _ := newServer(t, 0)
+	for _, c := range []struct {
+		adpc, want, signal string
+		granted            map[string]bool
+	}{
+		{`withdraw=analytics.r1`, `withdraw=analytics.r1`, "adpc", map[string]bool{"functional": true, "analytics": false, "embeds": true}},
+		{`withdraw=*, object=direct-marketing`, `withdraw=*, object=direct-marketing`, "adpc", map[string]bool{"functional": false, "analytics": false, "embeds": false}},
+		{`consent=analytics.r1`, `consent=analytics.r1`, "none", map[string]bool{"functional": true, "analytics": true, "embeds": true}},
+		{`withdraw=someone-elses-purpose`, ``, "none", map[string]bool{"functional": true, "analytics": true, "embeds": true}},
+		{`withdraw="*`, `invalid`, "none", map[string]bool{"functional": true, "analytics": true, "embeds": true}},
+		{"consent=\x7f" + strings.Repeat("a", 3000), `invalid`, "none", map[string]bool{"functional": true, "analytics": true, "embeds": true}},
+	} {
+		r := post(t, s, `{"site":"demo","action":"accept_all","services":{"youtube":true}}`, "ADPC", c.adpc)
+		if r.status != 201 {
+			t.Fatalf("ADPC %q: %d %s", c.adpc, r.status, r.body)
+		}
+		if link := r.header.Get("Link"); link != `<http://example.com/adpc/demo.json>; rel="consent-requests"; hreflang="nl en de fr"` {
+			t.Errorf("the answer's Link: %q", link)
+		}
+		recs := history(t, s, r.json(t)["consent_id"].(string), "Authorization", "Bearer "+adminToken)
+		rec := recs[0]
+		adpc, _ := rec["adpc"].(string)
+		choices := rec["choices"].(map[string]any)
+		for k, v := range c.granted {
+			if choices[k] != v {
+				t.Errorf("ADPC %q: %s is %v, want %v", c.adpc, k, choices[k], v)
+			}
+		}
+		if _, kept := rec["services"]; kept != c.granted["embeds"] {
+			t.Errorf("ADPC %q: services %v with embeds %v", c.adpc, rec["services"], c.granted["embeds"])
+		}
+		// What ADPC refused comes back for the banner to apply: what
+		// still holds.
+		answer := r.json(t)
+		gs, has := answer["granted"].([]any)
+		var want []any
+		for _, cat := range []string{"functional", "analytics", "embeds"} {
+			if c.granted[cat] {
+				want = append(want, cat)
+			}
+		}
+		if has != (c.signal == "adpc") || has && fmt.Sprint(gs) != fmt.Sprint(want) {
+			t.Errorf("ADPC %q: the answer's granted %v (services %v) with signal %s; want %v", c.adpc, answer["granted"], answer["services"], c.signal, want)
+		}
+		if adpc != c.want || rec["signal"] != c.signal || rec["action"] != "accept_all" {
+			t.Errorf("ADPC %q recorded as %q, signal %v, action %v; want %q, %s, accept_all", c.adpc, adpc, rec["signal"], rec["action"], c.want, c.signal)
+		}
+	}
+}
+
+// A browser or extension that adds the signals as request headers passes
+// the consent API's CORS preflight.
+func TestPreflightAllowsSignals(t *testing.T) {
+	t.Parallel()
+	s, _ := newServer(t, 0)
+	r := do(t, s, "OPTIONS", "/api/v1/sites/demo/consents", "", "Origin", "http://localhost:3000",
+		"Access-Control-Request-Method", "POST", "Access-Control-Request-Headers", "adpc, sec-gpc")
+	allowed := strings.ToLower(r.header.Get("Access-Control-Allow-Headers"))
+	if r.status != 204 || !strings.Contains(allowed, "adpc") || !strings.Contains(allowed, "sec-gpc") {
+		t.Errorf("preflight: %d, Access-Control-Allow-Headers %q", r.status, r.header.Get("Access-Control-Allow-Headers"))
+	}
+}
+
+// The site's consent requests, as ADPC's JSON: one per optional category,
+// named for the revision, in the language asked for.
+func TestConsentRequests(t *testing.T) {
+	t.Parallel()
+	s, _ := newServer(t, 0)
+	r := do(t, s, "GET", "/adpc/demo.json", "", "Accept-Language", "fr;q=0.5, en-GB, nl;q=0.8")
+	if r.status != 200 || r.header.Get("Content-Language") != "en" || r.header.Get("Access-Control-Allow-Origin") != "*" {
+		t.Fatalf("%d %v %s", r.status, r.header, r.body)
+	}
+	var list struct {
+		ConsentRequests []struct{ ID, Text string } `json:"consentRequests"`
+	}
+	if err := json.Unmarshal(r.body, &list); err != nil {
+		t.Fatal(err)
+	}
+	var ids []string
+	for _, q := range list.ConsentRequests {
+		ids = append(ids, q.ID)
+		if !strings.Contains(q.Text, ": ") {
+			t.Errorf("request %s has no title and description: %q", q.ID, q.Text)
+		}
+	}
+	if strings.Join(ids, " ") != "functional.r1 analytics.r1 embeds.r1" || !strings.HasPrefix(list.ConsentRequests[1].Text, "Statistics") {
+		t.Errorf("requests %v: %s", ids, r.body)
+	}
+	if r := do(t, s, "GET", "/adpc/demo.json?lang=nl", ""); r.header.Get("Content-Language") != "nl" || !bytes.Contains(r.body, []byte(`"analytics.r1"`)) {
+		t.Errorf("in Dutch: %v %s", r.header, r.body)
+	}
+	for _, path := range []string{"/adpc/nobody.json", "/adpc/demo", "/adpc/demo.json?lang=xx"} {
+		if r := do(t, s, "GET", path, ""); r.status != 404 && r.status != 422 {
+			t.Errorf("%s: %d %s", path, r.status, r.body)
+		}
+	}
+}
+
+// A choice that grants something while the browser sends GPC stands, and
+// the answer brings the banner the sentence that tells the visitor so, in
+// the record's language; a refusal, or a choice without GPC, has none.
+func TestAnswerNotesGPCOverride(t *testing.T) {
+	t.Parallel()
+	s, _ := newServer(t, 0)
+	for _, c := range []struct {
+		body, secGPC, note string
+	}{
+		{`{"site":"demo","action":"accept_all"}`, "1", "Je keuze geldt op deze site in plaats van de Global Privacy Control-instelling van je browser."},
+		{`{"site":"demo","action":"custom","choices":{"analytics":true},"gpc":true,"language":"en"}`, "", "Your choice overrides your browser's Global Privacy Control setting on this site."},
+		{`{"site":"demo","action":"load_once","services":{"youtube":true},"gpc":true,"language":"de"}`, "", "Ihre Auswahl gilt auf dieser Website anstelle der Einstellung Global Privacy Control Ihres Browsers."},
+		{`{"site":"demo","action":"reject_all","gpc":true}`, "1", ""},
+		{`{"site":"demo","action":"custom","choices":{"analytics":false},"gpc":true}`, "", ""},
+		{`{"site":"demo","action":"accept_all"}`, "", ""},
+	} {
+		var headers []string
+		if c.secGPC != "" {
+			headers = []string{"Sec-GPC", c.secGPC}
+		}
+		got, _ := post(t, s, c.body, headers...).json(t)["note"].(string)
+		if got != c.note {
+			t.Errorf("%s with Sec-GPC %q: note %q, want %q", c.body, c.secGPC, got, c.note)
+		}
+	}
 }

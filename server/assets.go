@@ -200,6 +200,7 @@ func (s *Server) demoPage(c echo.Context) error {
 	h := c.Response().Header()
 	h.Set("Content-Security-Policy", demoCSP)
 	h.Set("Referrer-Policy", "strict-origin-when-cross-origin")
+	h.Set("Link", s.adpcLink(s.cfg.Site("demo")))
 	return c.HTMLBlob(http.StatusOK, page)
 }
 

@@ -14,6 +14,7 @@ import (
 
 	"github.com/koekje/koekje/server/consent"
 	"github.com/koekje/koekje/server/export"
+	"github.com/koekje/koekje/static"
 )
 
 // dailyCap bounds the records one consent ID may add in a UTC day: a token
@@ -109,7 +110,8 @@ func (s *Server) postConsent(c echo.Context) error {
 	}
 	rec.IP = consent.TruncateIP(c.RealIP())
 	rec.UserAgent = consent.CapUserAgent(r.UserAgent())
-	rec.GPC = rec.GPC || r.Header.Get("Sec-GPC") == "1"
+	consent.ApplySignals(rec, site, browserSignals(r.Header))
+	c.Response().Header().Set("Link", s.adpcLink(site))
 	asked := rec.ConsentID
 	if err := s.store.Append(ctx, rec); err != nil {
 		return err
@@ -161,7 +163,9 @@ func (s *Server) answer(c echo.Context, rec *consent.Record, newest uuid.UUID) e
 	b = export.AppendJSONString(b, token)
 	b = append(b, `,"receipt_url":"/api/v1/consents/`...)
 	b = export.AppendUUID(b, rec.ConsentID)
-	b = append(b, "/receipt\"}\n"...)
+	b = append(b, `/receipt"`...)
+	b = s.appendNote(b, rec)
+	b = append(b, "}\n"...)
 	return c.JSONBlob(http.StatusCreated, b)
 }
 
@@ -225,4 +229,52 @@ func safeSite(s string) string {
 		return "(invalid)"
 	}
 	return s
+}
+
+// browserSignals reads the privacy signals a browser sends as headers on
+// the consent POST. Sec-GPC has one valid value, "1"; anything else is no
+// signal (the GPC specification's reading). ADPC's values go to the domain
+// as sent, every line of them.
+func browserSignals(h http.Header) consent.BrowserSignals {
+	return consent.BrowserSignals{GPCHeader: h.Get("Sec-GPC") == "1", ADPC: h.Values("ADPC")}
+}
+
+// appendNote adds to an answer what the banner must know of the browser's
+// signals. A choice that grants something while the browser sends Global
+// Privacy Control stands over the signal, and the visitor is told so, in
+// the record's language (note); the sentence comes with the answer, not
+// the banner's bundle, so the many visitors who never see it do not
+// download it. A choice the ADPC header cut down comes back as what holds
+// (granted: the optional categories, and services, still granted), for
+// the banner to apply: it cannot read the header itself.
+func (s *Server) appendNote(b []byte, rec *consent.Record) []byte {
+	site := s.cfg.Site(rec.Site)
+	if site == nil {
+		return b
+	}
+	if rec.Signal == consent.SignalADPC {
+		b = append(b, `,"granted":[`...)
+		n := 0
+		for _, c := range site.Categories {
+			if !c.Required && rec.Choices[c.ID] {
+				if n++; n > 1 {
+					b = append(b, ',')
+				}
+				b = export.AppendJSONString(b, c.ID)
+			}
+		}
+		b = append(b, `],"services":[`...)
+		for i, sv := range rec.Services {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			b = export.AppendJSONString(b, sv)
+		}
+		b = append(b, ']')
+	}
+	if !consent.GPCOverridden(rec, site) {
+		return b
+	}
+	b = append(b, `,"note":`...)
+	return export.AppendJSONString(b, static.ServerText(site, rec.Language, "overridden"))
 }

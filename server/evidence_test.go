@@ -244,7 +244,11 @@ func independentRecordHash(t *testing.T, r map[string]any) []byte {
 	var b []byte
 	bs := func(x []byte) { b = binary.AppendVarint(b, int64(len(x))); b = append(b, x...) }
 	str := func(k string) { s, _ := r[k].(string); bs([]byte(s)) }
-	bs([]byte("koekje-record-v1"))
+	encoding, v2 := r["encoding"].(string)
+	if !v2 {
+		encoding = "koekje-record-v1"
+	}
+	bs([]byte(encoding))
 	for _, k := range []string{"record_id", "consent_id"} {
 		u := uuid.MustParse(r[k].(string))
 		bs(u[:])
@@ -280,10 +284,18 @@ func independentRecordHash(t *testing.T, r map[string]any) []byte {
 	for _, k := range []string{"config_hash", "language", "url", "user_agent", "ip"} {
 		str(k)
 	}
-	if r["gpc"].(bool) {
-		b = append(b, 1)
-	} else {
-		b = append(b, 0)
+	flag := func(k string) {
+		if r[k].(bool) {
+			b = append(b, 1)
+		} else {
+			b = append(b, 0)
+		}
+	}
+	flag("gpc")
+	if v2 {
+		flag("gpc_header")
+		str("adpc")
+		str("signal")
 	}
 	prev, _ := hex.DecodeString(r["prev_hash"].(string))
 	bs(prev)

@@ -137,7 +137,9 @@ func (s *Server) cors(next echo.HandlerFunc) echo.HandlerFunc {
 		h.Set("Access-Control-Allow-Origin", origin)
 		if c.Request().Method == "OPTIONS" {
 			h.Set("Access-Control-Allow-Methods", "GET, POST")
-			h.Set("Access-Control-Allow-Headers", "Content-Type, Authorization")
+			// A browser or an extension that adds the privacy signals as
+			// request headers may have them checked like a page's own.
+			h.Set("Access-Control-Allow-Headers", "Content-Type, Authorization, ADPC, Sec-GPC")
 			h.Set("Access-Control-Max-Age", "86400")
 		}
 		return next(c)

@@ -30,6 +30,7 @@ func (s *Server) routes() {
 	e.GET("/demo/analytics.js", s.demoAsset)
 	e.GET(bundleRoute, s.bundle)
 	e.HEAD(bundleRoute, s.bundle) // caches and proxies ask before they fetch
+	e.GET(adpcRoute, s.consentRequests)
 
 	// CORS per route: group middleware would turn a wrong method's 405 into a 404.
 	e.POST("/api/v1/consents", s.postConsent, s.cors, s.rateLimit())

@@ -299,6 +299,11 @@ const send = () => {
     if (r.status > 499 || r.status === 429) throw r
     return r.json()
   }).then(j => {
+    // The server's word to the visitor: that their choice overrode their
+    // browser's Global Privacy Control setting. What the browser's ADPC
+    // header refused, which the page cannot see, is applied here.
+    if (j.note) say(j.note)
+    if (j.granted) choose('custom', j.granted, j.services, 1)
     if (j.consent_id) {
       st.id = j.consent_id
       st.token = j.token

@@ -591,6 +591,36 @@ func texts() (map[string]json.RawMessage, error) {
 	return t, nil
 }
 
+// ServerTexts are the texts the consent server says itself, in its answers
+// to the banner, rather than the banner's bundle: a sentence a visitor
+// rarely needs costs every visitor nothing that way.
+var ServerTexts = []string{"overridden"}
+
+var parsedTexts = sync.OnceValues(texts)
+
+// ServerText is the server's text key (one of ServerTexts) for site in
+// lang, in the site's formality; in the site's default language when lang
+// has none.
+func ServerText(s *config.Site, lang, key string) string {
+	all, err := parsedTexts()
+	if err != nil {
+		return ""
+	}
+	for _, l := range []string{lang, s.DefaultLanguage} {
+		var t map[string]any
+		if json.Unmarshal(all[l], &t) != nil {
+			continue
+		}
+		if other, ok := t[s.Formality].(map[string]any); ok {
+			maps.Copy(t, other)
+		}
+		if v, ok := t[key].(string); ok {
+			return v
+		}
+	}
+	return ""
+}
+
 // siteTexts makes one language's texts for a site: the first layer's intro
 // (the site's own or Koekje's) gets the sentence of what a visitor is asked
 // for in place of {purposes}; a language whose words for durations
@@ -622,7 +652,7 @@ func siteTexts(lang string, raw json.RawMessage, s *config.Site, parties []strin
 			t[d] = w
 		}
 	}
-	for _, k := range []string{"purposes", "parties", "and", "units", "formal", "informal"} {
+	for _, k := range append([]string{"purposes", "parties", "and", "units", "formal", "informal"}, ServerTexts...) {
 		delete(t, k)
 	}
 	return json.Marshal(t)

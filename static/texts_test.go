@@ -1,6 +1,7 @@
 package static_test
 
 import (
+	"bytes"
 	"encoding/json"
 	"os"
 	"regexp"
@@ -246,6 +247,36 @@ func TestRegisters(t *testing.T) {
 			}
 			if k == "formal" || k == "informal" {
 				t.Errorf("%s %q: the version keeps %q", c.lang, c.formality, k)
+			}
+		}
+	}
+}
+
+// The server's own texts come in the site's register and, for a language
+// the texts lack, in the site's default language; no bundle carries them.
+func TestServerTexts(t *testing.T) {
+	site := *config.Demo().Site("demo")
+	for _, c := range []struct{ formality, lang, want string }{
+		{"", "nl", "Je keuze geldt op deze site in plaats van de Global Privacy Control-instelling van je browser."},
+		{"formal", "nl", "Uw keuze geldt op deze site in plaats van de Global Privacy Control-instelling van uw browser."},
+		{"", "de", "Ihre Auswahl gilt auf dieser Website anstelle der Einstellung Global Privacy Control Ihres Browsers."},
+		{"informal", "de", "Deine Auswahl gilt auf dieser Website anstelle der Einstellung Global Privacy Control deines Browsers."},
+		{"", "xx", "Je keuze geldt op deze site in plaats van de Global Privacy Control-instelling van je browser."},
+	} {
+		site.Formality = c.formality
+		if got := static.ServerText(&site, c.lang, "overridden"); got != c.want {
+			t.Errorf("%s %q: %q, want %q", c.lang, c.formality, got, c.want)
+		}
+	}
+	b, err := static.Build(&site)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range static.ServerTexts {
+		for _, l := range site.Languages {
+			text := static.ServerText(&site, l, k)
+			if text == "" || bytes.Contains(b.JS, []byte(text)) || bytes.Contains(b.More.JS, []byte(text)) {
+				t.Errorf("the server's text %q in %s is empty or in a bundle: %q", k, l, text)
 			}
 		}
 	}

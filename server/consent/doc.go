@@ -7,7 +7,9 @@
 //
 // Each site's records form a chain: record n carries the SHA-256 hash of
 // record n−1 and its own hash over a length-prefixed encoding of every
-// stored field (koekje-record-v1, see RecordHash). A store's single writer per
+// stored field (koekje-record-v2 since the browser's signals are recorded,
+// koekje-record-v1 before; each record is hashed under its own, see
+// RecordHash). A store's single writer per
 // chain computes it as records commit, and keeps recorded_at non-decreasing
 // along a chain, so a store finds a time range by binary search over its
 // (site, seq) index. Records are append-only: a withdrawal is a new record.

@@ -10,10 +10,45 @@ import (
 	"github.com/google/uuid"
 )
 
-// RecordEncodingV1 names the canonical encoding of a record that its hash,
-// and so the chain, is taken over. A change of encoding
-// gets a new name, so old chains keep verifying with the old one.
-const RecordEncodingV1 = "koekje-record-v1"
+// RecordEncodingV1 and RecordEncodingV2 name the canonical encodings of a
+// record that its hash, and so the chain, is taken over. A change of
+// encoding gets a new name, so old chains keep verifying with the old one:
+// a chain may hold records of both, each hashed under its own.
+// koekje-record-v2 is v1 with the browser's signals on the POST after gpc
+// (gpc_header, adpc, signal); new records are made under it.
+const (
+	RecordEncodingV1 = "koekje-record-v1"
+	RecordEncodingV2 = "koekje-record-v2"
+)
+
+// Record.Encoding's values.
+const (
+	EncodingV1 = 1
+	EncodingV2 = 2
+)
+
+// EncodingName is the name of r's encoding.
+func EncodingName(r *Record) string {
+	if isV2(r) {
+		return RecordEncodingV2
+	}
+	return RecordEncodingV1
+}
+
+// EncodingOf is the version of r's encoding, EncodingV1 or EncodingV2, as
+// a store keeps it beside the record.
+func EncodingOf(r *Record) int {
+	if isV2(r) {
+		return EncodingV2
+	}
+	return EncodingV1
+}
+
+// isV2 reports whether r is encoded as koekje-record-v2: it says so, or it
+// carries signals, which koekje-record-v1 has no place for.
+func isV2(r *Record) bool {
+	return r.Encoding == EncodingV2 || r.GPCHeader || r.ADPC != "" || r.Signal != ""
+}
 
 // RecordHash returns SHA-256 over the canonical encoding of every stored
 // field of r, PrevHash included. Each field is written with its length in
@@ -26,14 +61,21 @@ func RecordHash(r *Record) []byte {
 	return sum[:]
 }
 
-// RecordEncoding is the canonical encoding of r that RecordHash hashes
-// (RecordEncodingV1): every field with its length in front, lengths and
-// integers as signed varints, choices sorted by category. A receipt
-// carries it, so anyone recomputes the record's hash from the receipt
-// alone; DecodeRecord reads it back.
+// RecordEncoding is the canonical encoding of r that RecordHash hashes,
+// under r's encoding (EncodingName): every field with its length in front,
+// lengths and integers as signed varints, choices sorted by category. A
+// receipt carries it, so anyone recomputes the record's hash from the
+// receipt alone; DecodeRecord reads it back. A record of encoding 1 has no
+// signals to encode: one that carries some is encoded as 2, so no field
+// is ever left out of its hash.
 func RecordEncoding(r *Record) []byte {
+	v2 := isV2(r)
 	e := encoder{b: make([]byte, 0, 512)}
-	e.str(RecordEncodingV1)
+	if v2 {
+		e.str(RecordEncodingV2)
+	} else {
+		e.str(RecordEncodingV1)
+	}
 	e.bytes(r.RecordID[:])
 	e.bytes(r.ConsentID[:])
 	e.str(r.Site)
@@ -60,6 +102,11 @@ func RecordEncoding(r *Record) []byte {
 	e.str(r.UserAgent)
 	e.str(r.IP)
 	e.bool(r.GPC)
+	if v2 {
+		e.bool(r.GPCHeader)
+		e.str(r.ADPC)
+		e.str(r.Signal)
+	}
 	e.bytes(r.PrevHash)
 	return e.b
 }
@@ -69,13 +116,17 @@ func RecordEncoding(r *Record) []byte {
 // refuses anything that is not exactly one record of a known encoding.
 func DecodeRecord(b []byte) (*Record, error) {
 	d := decoder{b: b}
-	if enc := d.str(); enc != RecordEncodingV1 {
-		if d.err == nil {
-			d.err = fmt.Errorf("record encoding %q is not %s", enc, RecordEncodingV1)
-		}
-		return nil, d.err
-	}
 	r := &Record{}
+	switch enc := d.str(); {
+	case d.err != nil:
+		return nil, d.err
+	case enc == RecordEncodingV1:
+		r.Encoding = EncodingV1
+	case enc == RecordEncodingV2:
+		r.Encoding = EncodingV2
+	default:
+		return nil, fmt.Errorf("record encoding %q is neither %s nor %s", enc, RecordEncodingV1, RecordEncodingV2)
+	}
 	copy(r.RecordID[:], d.fixed(16))
 	copy(r.ConsentID[:], d.fixed(16))
 	r.Site = d.str()
@@ -103,6 +154,14 @@ func DecodeRecord(b []byte) (*Record, error) {
 	r.UserAgent = d.str()
 	r.IP = d.str()
 	r.GPC = d.bool()
+	if r.Encoding == EncodingV2 {
+		r.GPCHeader = d.bool()
+		r.ADPC = d.str()
+		r.Signal = d.str()
+		if d.err == nil && !ValidSignal(r.Signal) {
+			d.fail("unknown signal")
+		}
+	}
 	r.PrevHash = d.bytes()
 	if d.err == nil && len(d.b) > 0 {
 		d.fail("trailing bytes")

@@ -8,6 +8,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/koekje/koekje/config"
 	"github.com/koekje/koekje/server/consent"
 )
 
@@ -118,15 +119,95 @@ func TestDecodeRecord(t *testing.T) {
 	if !bytes.Equal(consent.RecordHash(got), consent.RecordHash(r)) || got.Action != r.Action || got.RecordID != r.RecordID || !got.RecordedAt.Equal(r.RecordedAt) || !got.GPC {
 		t.Errorf("decoded %+v, want %+v", got, r)
 	}
-	for _, bad := range [][]byte{nil, enc[:len(enc)-1], append(bytes.Clone(enc), 0), []byte("koekje-record-v2")} {
+	for _, bad := range [][]byte{nil, enc[:len(enc)-1], append(bytes.Clone(enc), 0), []byte("koekje-record-v2"), []byte("\x20koekje-record-v3")} {
 		if _, err := consent.DecodeRecord(bad); err == nil {
 			t.Errorf("decoded %q", bad)
 		}
 	}
 }
 
+// koekje-record-v2 covers the signals too, and leaves koekje-record-v1 as it
+// was: a record without signals keeps its v1 hash, the same record under v2
+// hashes otherwise, and the encoding's name is the first thing hashed, so
+// neither passes for the other.
+func TestRecordEncodingV2(t *testing.T) {
+	v1 := sample()
+	v1Hash := consent.RecordHash(v1)
+	if enc := consent.RecordEncoding(v1); !bytes.HasPrefix(enc, append([]byte{byte(2 * len(consent.RecordEncodingV1))}, consent.RecordEncodingV1...)) ||
+		consent.EncodingName(v1) != consent.RecordEncodingV1 {
+		t.Fatalf("a record without signals is not encoded as %s", consent.RecordEncodingV1)
+	}
+	base := sample()
+	base.Encoding, base.Signal = consent.EncodingV2, consent.SignalNone
+	h := consent.RecordHash(base)
+	if bytes.Equal(h, v1Hash) || consent.EncodingName(base) != consent.RecordEncodingV2 {
+		t.Fatal("the same record hashes alike under both encodings")
+	}
+	for name, edit := range map[string]func(r *consent.Record){
+		"gpc":        func(r *consent.Record) { r.GPC = true },
+		"gpc_header": func(r *consent.Record) { r.GPCHeader = true },
+		"adpc":       func(r *consent.Record) { r.ADPC = "withdraw=*" },
+		"signal":     func(r *consent.Record) { r.Signal = consent.SignalADPC },
+		// Moving bytes between the new fields must not give the same encoding.
+		"boundaries": func(r *consent.Record) { r.ADPC, r.Signal = "withdraw=*n", "one" },
+	} {
+		r := *base
+		edit(&r)
+		if bytes.Equal(consent.RecordHash(&r), h) {
+			t.Errorf("changing %s keeps the v2 hash", name)
+		}
+	}
+	// A record of encoding 1 that carries a signal is hashed under v2: no
+	// field is ever left out of the hash.
+	r := *v1
+	r.GPCHeader = true
+	if consent.EncodingOf(&r) != consent.EncodingV2 || bytes.Equal(consent.RecordHash(&r), v1Hash) {
+		t.Error("a signal on a record of encoding 1 is not hashed")
+	}
+	for _, rec := range []*consent.Record{v1, base, {Site: "d", Encoding: consent.EncodingV2, GPCHeader: true, ADPC: `withdraw=*, object=direct-marketing`, Signal: consent.SignalGPCHeader}} {
+		got, err := consent.DecodeRecord(consent.RecordEncoding(rec))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if consent.EncodingOf(got) != consent.EncodingOf(rec) || got.GPCHeader != rec.GPCHeader || got.ADPC != rec.ADPC || got.Signal != rec.Signal ||
+			!bytes.Equal(consent.RecordHash(got), consent.RecordHash(rec)) {
+			t.Errorf("decoded %+v, want %+v", got, rec)
+		}
+	}
+	bad := *base
+	bad.Signal = "browser"
+	if _, err := consent.DecodeRecord(consent.RecordEncoding(&bad)); err == nil {
+		t.Error("decoded a record whose signal is unknown")
+	}
+}
+
+// The signal that decided: GPC turns no explicit grant into one, and a
+// refusal with GPC on is the signal's (the page's reading first).
+func TestApplySignals(t *testing.T) {
+	for _, c := range []struct {
+		action    string
+		page, hdr bool
+		want      string
+	}{
+		{consent.RejectAll, false, false, consent.SignalNone},
+		{consent.RejectAll, true, false, consent.SignalGPCPage},
+		{consent.RejectAll, false, true, consent.SignalGPCHeader},
+		{consent.RejectAll, true, true, consent.SignalGPCPage},
+		{consent.AcceptAll, true, true, consent.SignalNone},
+		{consent.Custom, false, true, consent.SignalNone},
+		{consent.Withdraw, true, true, consent.SignalNone},
+	} {
+		r := &consent.Record{Action: c.action, GPC: c.page}
+		consent.ApplySignals(r, config.Demo().Site("demo"), consent.BrowserSignals{GPCHeader: c.hdr})
+		if r.Signal != c.want || r.GPCHeader != c.hdr || r.GPC != c.page || r.Encoding != consent.EncodingV2 {
+			t.Errorf("%s, page GPC %v, Sec-GPC %v: signal %q (gpc %v, header %v), want %q", c.action, c.page, c.hdr, r.Signal, r.GPC, r.GPCHeader, c.want)
+		}
+	}
+}
+
 func FuzzDecodeRecord(f *testing.F) {
 	f.Add(consent.RecordEncoding(&consent.Record{Site: "demo", Action: consent.AcceptAll, Choices: map[string]bool{"a": true}}))
+	f.Add(consent.RecordEncoding(&consent.Record{Site: "demo", Action: consent.RejectAll, GPCHeader: true, ADPC: "withdraw=*", Signal: consent.SignalADPC}))
 	f.Add([]byte{})
 	f.Fuzz(func(t *testing.T, b []byte) {
 		r, err := consent.DecodeRecord(b)

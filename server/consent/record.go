@@ -41,9 +41,21 @@ type Record struct {
 	URL        string          `json:"url,omitempty"`
 	UserAgent  string          `json:"user_agent,omitempty"`
 	IP         string          `json:"ip,omitempty"` // truncated: IPv4 /24, IPv6 /48
-	GPC        bool            `json:"gpc"`
-	PrevHash   []byte          `json:"prev_hash"`
-	Hash       []byte          `json:"hash"`
+	GPC        bool            `json:"gpc"`          // the page's own reading (navigator.globalPrivacyControl)
+	// GPCHeader, ADPC and Signal are the browser's signals on the POST
+	// that made the record (records of encoding 2 on; see signals.go):
+	// Sec-GPC: 1, the ADPC header as read (ADPC.String), and the signal
+	// that decided the choice (SignalNone when the visitor did).
+	GPCHeader bool   `json:"gpc_header,omitempty"`
+	ADPC      string `json:"adpc,omitempty"`
+	Signal    string `json:"signal,omitempty"`
+	PrevHash  []byte `json:"prev_hash"`
+	Hash      []byte `json:"hash"`
+	// Encoding is the version of the canonical encoding the record is
+	// hashed under: EncodingV1 (0 reads as it: records made before the
+	// signals were recorded) or EncodingV2. It is the first thing the
+	// encoding writes, so it is covered by the hash itself.
+	Encoding int `json:"-"`
 
 	// RequestID is the client's name for the POST that made the record; it
 	// is kept beside the record, not in it, and is not hashed.
@@ -135,8 +147,13 @@ type VersionUse struct {
 
 // CollectionMethod says how a record's choice was made.
 func CollectionMethod(r *Record) string {
-	if r.GPC && r.Action == RejectAll {
+	switch {
+	case r.Signal == SignalGPCHeader:
+		return "Global Privacy Control signal of the browser (Sec-GPC header), recorded by Koekje"
+	case r.Signal == SignalGPCPage, r.Signal == "" && r.GPC && r.Action == RejectAll:
 		return "Global Privacy Control signal of the browser, recorded by the Koekje banner"
+	case r.Signal == SignalADPC:
+		return "Advanced Data Protection Control signal of the browser (ADPC header) over the choice in the Koekje cookie banner"
 	}
 	return "choice in the Koekje cookie banner on the website"
 }

@@ -37,7 +37,7 @@ func CSVColumns(site *config.Site) []string {
 		h = append(h, "choice_"+c.ID)
 	}
 	return append(h, "other_choices", "services", "revision", "config_hash", "language", "url", "user_agent", "ip", "gpc",
-		"prev_hash", "hash", "log_index", "log_salt")
+		"gpc_header", "adpc", "signal", "prev_hash", "hash", "encoding", "log_index", "log_salt")
 }
 
 func (e *csvExporter) header(bom bool) error {
@@ -62,12 +62,18 @@ func (e *csvExporter) Write(r *consent.Record) error {
 		row = append(row, cell)
 	}
 	row = append(row, otherChoices(r.Choices, e.site), strings.Join(r.Services, " "), strconv.Itoa(r.Revision), r.ConfigHash,
-		r.Language, r.URL, r.UserAgent, r.IP, strconv.FormatBool(r.GPC), hex.EncodeToString(r.PrevHash), hex.EncodeToString(r.Hash))
+		r.Language, r.URL, r.UserAgent, r.IP, strconv.FormatBool(r.GPC))
+	// A record of koekje-record-v1 has no signals: their cells are empty.
+	if consent.EncodingOf(r) == consent.EncodingV2 {
+		row = append(row, strconv.FormatBool(r.GPCHeader), r.ADPC, r.Signal)
+	} else {
+		row = append(row, "", "", "")
+	}
 	index := ""
 	if r.LogIndex != nil {
 		index = strconv.FormatInt(*r.LogIndex, 10)
 	}
-	row = append(row, index, hex.EncodeToString(r.LogSalt))
+	row = append(row, hex.EncodeToString(r.PrevHash), hex.EncodeToString(r.Hash), consent.EncodingName(r), index, hex.EncodeToString(r.LogSalt))
 	e.row = row
 	return e.writeRow(row)
 }

@@ -85,8 +85,16 @@ type Record struct {
 	UserAgent  string          `json:"user_agent,omitempty"`
 	IP         string          `json:"ip,omitempty"`
 	GPC        bool            `json:"gpc"`
-	PrevHash   string          `json:"prev_hash"`
-	Hash       string          `json:"hash"`
+	// The browser's signals, in records of koekje-record-v2 only: Sec-GPC
+	// on the POST, the ADPC header as read, and the signal that decided.
+	GPCHeader *bool  `json:"gpc_header,omitempty"`
+	ADPC      string `json:"adpc,omitempty"`
+	Signal    string `json:"signal,omitempty"`
+	PrevHash  string `json:"prev_hash"`
+	Hash      string `json:"hash"`
+	// Encoding names the record's encoding when it is not
+	// koekje-record-v1, the one records without it are hashed under.
+	Encoding string `json:"encoding,omitempty"`
 	// The record's leaf in the transparency log and its commitment's salt
 	// (exports only): SHA-256("koekje-commitment-v1\0" ‖ salt ‖ hash) is the
 	// commitment in leaf log_index, which a site's auditor checks against
@@ -97,7 +105,7 @@ type Record struct {
 
 // View returns r as its JSON view.
 func View(r *consent.Record) Record {
-	return Record{
+	v := Record{
 		RecordID: r.RecordID, Site: r.Site, Seq: r.Seq,
 		RecordedAt: r.RecordedAt.Format(time.RFC3339Nano), Action: r.Action,
 		Choices: r.Choices, Services: r.Services, Revision: r.Revision, ConfigHash: r.ConfigHash,
@@ -105,6 +113,10 @@ func View(r *consent.Record) Record {
 		PrevHash: hex.EncodeToString(r.PrevHash), Hash: hex.EncodeToString(r.Hash),
 		LogIndex: r.LogIndex, LogSalt: hex.EncodeToString(r.LogSalt),
 	}
+	if consent.EncodingOf(r) == consent.EncodingV2 {
+		v.GPCHeader, v.ADPC, v.Signal, v.Encoding = &r.GPCHeader, r.ADPC, r.Signal, consent.RecordEncodingV2
+	}
+	return v
 }
 
 // Line is one record in NDJSON: its view with its consent ID.
@@ -177,11 +189,25 @@ func (e *ndjsonExporter) Write(r *consent.Record) error {
 	}
 	b = append(b, `,"gpc":`...)
 	b = strconv.AppendBool(b, r.GPC)
+	v2 := consent.EncodingOf(r) == consent.EncodingV2
+	if v2 {
+		b = append(b, `,"gpc_header":`...)
+		b = strconv.AppendBool(b, r.GPCHeader)
+		if r.ADPC != "" {
+			b = append(b, `,"adpc":`...)
+			b = AppendJSONString(b, r.ADPC)
+		}
+		b = append(b, `,"signal":`...)
+		b = AppendJSONString(b, r.Signal)
+	}
 	b = append(b, `,"prev_hash":"`...)
 	b = hex.AppendEncode(b, r.PrevHash)
 	b = append(b, `","hash":"`...)
 	b = hex.AppendEncode(b, r.Hash)
 	b = append(b, '"')
+	if v2 {
+		b = append(b, `,"encoding":"`+consent.RecordEncodingV2+`"`...)
+	}
 	if r.LogIndex != nil {
 		b = append(b, `,"log_index":`...)
 		b = strconv.AppendInt(b, *r.LogIndex, 10)
@@ -331,6 +357,9 @@ type ISOContext struct {
 	UserAgent string   `json:"user_agent,omitempty"`
 	Network   string   `json:"network,omitempty"`
 	GPC       bool     `json:"gpc"`
+	GPCHeader bool     `json:"gpc_header,omitempty"`
+	ADPC      string   `json:"adpc,omitempty"`
+	Signal    string   `json:"signal,omitempty"`
 	Services  []string `json:"granted_services,omitempty"`
 }
 
@@ -360,8 +389,9 @@ func NewISORecord(r *consent.Record, site *config.Site) *ISORecord {
 		CollectionMethod: consent.CollectionMethod(r), Event: r.Action,
 		Notice:      ISONotice{NoticeID: r.ConfigHash, Version: r.Revision, Language: r.Language, URL: c.PrivacyPolicy},
 		Controllers: []ISOController{{Name: c.Organisation, Address: c.Address, Contact: c.Email, Policy: c.PrivacyPolicy}},
-		Context:     ISOContext{Site: r.Site, PageURL: r.URL, UserAgent: r.UserAgent, Network: r.IP, GPC: r.GPC, Services: r.Services},
-		Integrity: ISOIntegrity{Algorithm: "SHA-256", Encoding: consent.RecordEncodingV1, Sequence: r.Seq,
+		Context: ISOContext{Site: r.Site, PageURL: r.URL, UserAgent: r.UserAgent, Network: r.IP, GPC: r.GPC,
+			GPCHeader: r.GPCHeader, ADPC: r.ADPC, Signal: r.Signal, Services: r.Services},
+		Integrity: ISOIntegrity{Algorithm: "SHA-256", Encoding: consent.EncodingName(r), Sequence: r.Seq,
 			Hash: hex.EncodeToString(r.Hash), PrevHash: hex.EncodeToString(r.PrevHash)},
 	}
 	notGiven := StatusRefused

@@ -163,6 +163,22 @@ func (l *Line) record() (*consent.Record, error) {
 	if rec.Choices == nil {
 		return nil, errors.New("choices: missing")
 	}
+	switch l.Encoding {
+	case "":
+		if l.GPCHeader != nil || l.ADPC != "" || l.Signal != "" {
+			return nil, errors.New("gpc_header, adpc and signal belong to records of " + consent.RecordEncodingV2 + ": encoding missing")
+		}
+	case consent.RecordEncodingV2:
+		if l.GPCHeader == nil {
+			return nil, errors.New("gpc_header: missing")
+		}
+		if !consent.ValidSignal(l.Signal) {
+			return nil, fmt.Errorf("signal %q: want one of %s", l.Signal, strings.Join(consent.Signals, ", "))
+		}
+		rec.Encoding, rec.GPCHeader, rec.ADPC, rec.Signal = consent.EncodingV2, *l.GPCHeader, l.ADPC, l.Signal
+	default:
+		return nil, fmt.Errorf("encoding %q: want %s, or none for %s", l.Encoding, consent.RecordEncodingV2, consent.RecordEncodingV1)
+	}
 	var err error
 	if rec.RecordedAt, err = parseTime(l.RecordedAt); err != nil {
 		return nil, err
@@ -284,7 +300,46 @@ func (r *Reader) nextCSV() (*consent.Record, error) {
 		}
 		rec.LogIndex = &n
 	}
+	if err := r.signals(rec, cell); err != nil {
+		return nil, err
+	}
 	return rec, nil
+}
+
+// signals reads a row's encoding and signals. A CSV exported before
+// records had signals has no such columns: its records are all of
+// koekje-record-v1.
+func (r *Reader) signals(rec *consent.Record, cell func(string) string) error {
+	if _, ok := r.columns["encoding"]; !ok {
+		return nil
+	}
+	for _, c := range []string{"gpc_header", "adpc", "signal"} {
+		if _, ok := r.columns[c]; !ok {
+			return fmt.Errorf("CSV header: an encoding column and no %s column", c)
+		}
+	}
+	switch cell("encoding") {
+	case consent.RecordEncodingV1:
+		if cell("gpc_header") != "" || cell("adpc") != "" || cell("signal") != "" {
+			return errors.New("gpc_header, adpc and signal belong to records of " + consent.RecordEncodingV2)
+		}
+		return nil
+	case consent.RecordEncodingV2:
+	default:
+		return fmt.Errorf("encoding %q: want %s or %s", cell("encoding"), consent.RecordEncodingV1, consent.RecordEncodingV2)
+	}
+	rec.Encoding, rec.ADPC, rec.Signal = consent.EncodingV2, cell("adpc"), cell("signal")
+	switch cell("gpc_header") {
+	case "true":
+		rec.GPCHeader = true
+	case "false":
+	default:
+		return fmt.Errorf("gpc_header %q: want true or false", cell("gpc_header"))
+	}
+	if !consent.ValidSignal(rec.Signal) {
+		return fmt.Errorf("signal %q: want one of %s", rec.Signal, strings.Join(consent.Signals, ", "))
+	}
+	return nil
 }
 
 // setChoice reads a choice cell: true, false, or (in a choice_ column)

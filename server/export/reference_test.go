@@ -83,6 +83,33 @@ func TestReferenceExample(t *testing.T) {
 		}
 	}
 
+	// The koekje-record-v2 example: its line rehashes to its hash, and the
+	// bytes shown are those its signals encode as.
+	rd, err = NewReader(strings.NewReader(block("json", "### `koekje-record-v2`") + `{"koekje_export":{"format":"koekje-export-v1","record_encoding":"koekje-record-v1","site":"demo","records":1}}` + "\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	v2, err := rd.Next()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if consent.EncodingOf(v2) != consent.EncodingV2 || !bytes.Equal(consent.RecordHash(v2), v2.Hash) {
+		t.Errorf("the koekje-record-v2 example does not rehash to its hash %x", v2.Hash)
+	}
+	var signals []byte
+	for _, l := range strings.Split(block("text", "in what follows `ip`"), "\n") {
+		hexPart, _, _ := strings.Cut(l, "|")
+		hexPart = strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(hexPart), "…"))
+		b, err := hex.DecodeString(strings.ReplaceAll(hexPart, " ", ""))
+		if err != nil {
+			t.Fatalf("%q: %v", l, err)
+		}
+		signals = append(signals, b...)
+	}
+	if enc := consent.RecordEncoding(v2); !bytes.Contains(enc, signals) || !bytes.HasPrefix(enc, append([]byte{0x20}, consent.RecordEncodingV2...)) {
+		t.Errorf("the v2 bytes shown are not the record's encoding:\n shown %x\n encoding %x", signals, enc)
+	}
+
 	// The escaping table: value → cell, and back.
 	escaping := doc[bytes.Index(doc, []byte("| recorded value | CSV cell |")):]
 	escaping = escaping[:bytes.Index(escaping, []byte("\n\n"))]

@@ -224,12 +224,13 @@ func (imp *Import) PutRecords(ctx context.Context, recs []*store.StoredRecord) e
 		imp.heads[r.Site] = head{r.Seq, r.Hash, r.RecordedAt}
 	}
 	if _, err := imp.tx.Exec(ctx, `INSERT INTO records (site, seq, record_id, consent_id, consent_key, recorded_at, action, choices, services,
-		revision, config_hash, language, url, user_agent, ip, gpc, prev_hash, hash)
+		revision, config_hash, language, url, user_agent, ip, gpc, prev_hash, hash, encoding, gpc_header, adpc, signal)
 		SELECT * FROM unnest($1::text[], $2::bigint[], $3::uuid[], $4::uuid[], $5::uuid[], $6::timestamptz[], $7::text[],
 			$8::text[], $9::text[], $10::integer[], $11::bytea[], $12::text[], $13::bytea[], $14::bytea[], $15::text[],
-			$16::boolean[], $17::bytea[], $18::bytea[])`,
+			$16::boolean[], $17::bytea[], $18::bytea[], $19::smallint[], $20::boolean[], $21::text[], $22::text[])`,
 		rs.site, rs.seq, rs.recordID, rs.consentID, rs.consentKey, rs.at, rs.action, rs.choices, rs.services,
-		rs.revision, rs.configHash, rs.lang, rs.url, rs.ua, rs.ip, rs.gpc, rs.prevHash, rs.hashes); err != nil {
+		rs.revision, rs.configHash, rs.lang, rs.url, rs.ua, rs.ip, rs.gpc, rs.prevHash, rs.hashes,
+		rs.encoding, rs.gpcHeader, rs.adpc, rs.signal); err != nil {
 		return fmt.Errorf("records: %w", err)
 	}
 	// The copied records come through the copy's verification: those the

@@ -24,17 +24,18 @@ func scanRecord(rows pgx.Rows, extra ...any) (*consent.Record, error) {
 		recordID, consentID pgtype.UUID
 		choices, services   string
 		configHash, url, ua []byte
-		revision            int32
+		revision, encoding  int32
 		dest                []any
 	)
 	dest = append(extra, &recordID, &r.Site, &r.Seq, &consentID, &r.RecordedAt, &r.Action, &choices, &services,
-		&revision, &configHash, &r.Language, &url, &ua, &r.IP, &r.GPC, &r.PrevHash, &r.Hash)
+		&revision, &configHash, &r.Language, &url, &ua, &r.IP, &r.GPC, &r.PrevHash, &r.Hash,
+		&encoding, &r.GPCHeader, &r.ADPC, &r.Signal)
 	if err := rows.Scan(dest...); err != nil {
 		return nil, fmt.Errorf("scan record: %w", err)
 	}
 	r.RecordID, r.ConsentID = recordID.Bytes, consentID.Bytes
 	r.RecordedAt = r.RecordedAt.UTC()
-	r.Revision = int(revision)
+	r.Revision, r.Encoding = int(revision), int(encoding)
 	r.ConfigHash, r.URL, r.UserAgent = string(configHash), string(url), string(ua)
 	if services != "" {
 		r.Services = strings.Split(services, ",")
@@ -103,7 +104,7 @@ func (db *DB) Records(ctx context.Context, q consent.Query) (recs []*consent.Rec
 		where += " AND r.action = " + arg(q.Action)
 	}
 	if q.GPC != nil {
-		where += " AND r.gpc = " + arg(*q.GPC)
+		where += " AND (r.gpc OR r.gpc_header) = " + arg(*q.GPC)
 	}
 	rows, err := db.pool.Query(ctx, `SELECT `+recordColumns+` FROM records r WHERE `+where+
 		` ORDER BY r.seq DESC LIMIT `+arg(q.Limit+1), args...)
@@ -350,7 +351,7 @@ func (db *DB) Stats(ctx context.Context, f consent.Filter, categories []string) 
 		return nil, err
 	}
 	var sel strings.Builder
-	sel.WriteString(`SELECT to_char(recorded_at AT TIME ZONE 'UTC', 'YYYY-MM-DD') AS day, action, count(*), count(*) FILTER (WHERE gpc)`)
+	sel.WriteString(`SELECT to_char(recorded_at AT TIME ZONE 'UTC', 'YYYY-MM-DD') AS day, action, count(*), count(*) FILTER (WHERE gpc OR gpc_header)`)
 	args := []any{f.Site, lo, hi}
 	for _, c := range categories {
 		args = append(args, c)

@@ -2,11 +2,13 @@ package postgres_test
 
 import (
 	"context"
+	"fmt"
 	"testing"
 
 	"github.com/google/uuid"
 
 	"github.com/koekje/koekje/server/consent"
+	"github.com/koekje/koekje/server/postgres"
 	"github.com/koekje/koekje/server/store/storetest"
 )
 
@@ -34,7 +36,7 @@ func TestRequestIDsStoredHashed(t *testing.T) {
 		t.Errorf("request IDs stored in the clear: %d, %v", clear, err)
 	}
 	// What an older schema stored: one request ID in the clear.
-	for _, q := range []string{`UPDATE requests SET request_id = '` + old + `' WHERE seq = 2`, `UPDATE schema_version SET version = version - 3` /* before the hashing; the scans' verdicts and purge entries came after */} {
+	for _, q := range []string{`UPDATE requests SET request_id = '` + old + `' WHERE seq = 2`, fmt.Sprintf(`UPDATE schema_version SET version = %d`, postgres.SchemaBeforeRequestHashes) /* before the hashing, and every migration after it */} {
 		if _, err := conn.Exec(ctx, q); err != nil {
 			t.Fatal(err)
 		}

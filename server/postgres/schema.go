@@ -283,6 +283,13 @@ var migrations = []string{
 	);
 	-- The schedule that ran a scan in koekje serve (NULL: koekje scan).
 	ALTER TABLE scans ADD COLUMN IF NOT EXISTS schedule text;`,
+	`-- The browser's signals beside a record (consent.Record's GPCHeader,
+	-- ADPC and Signal) and the version of the encoding it is hashed under:
+	-- records stored before are koekje-record-v1 and have none.
+	ALTER TABLE records ADD COLUMN IF NOT EXISTS encoding smallint NOT NULL DEFAULT 1,
+		ADD COLUMN IF NOT EXISTS gpc_header boolean NOT NULL DEFAULT false,
+		ADD COLUMN IF NOT EXISTS adpc text NOT NULL DEFAULT '',
+		ADD COLUMN IF NOT EXISTS signal text NOT NULL DEFAULT '';`,
 }
 
 // hashedRequests is the migration from which requests.request_id holds
@@ -381,4 +388,4 @@ func checkAppendOnly(ctx context.Context, pool *pgxpool.Pool) error {
 const recordColumns = `r.record_id, r.site, r.seq, r.consent_id, r.recorded_at, r.action, r.choices, r.services,
 	r.revision, (SELECT value FROM texts WHERE hash = r.config_hash), r.language,
 	(SELECT value FROM texts WHERE hash = r.url), (SELECT value FROM texts WHERE hash = r.user_agent),
-	r.ip, r.gpc, r.prev_hash, r.hash`
+	r.ip, r.gpc, r.prev_hash, r.hash, r.encoding, r.gpc_header, r.adpc, r.signal`

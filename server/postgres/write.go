@@ -125,7 +125,9 @@ type rows struct {
 	action, choices, services, lang, ip   []string
 	revision                              []int32
 	configHash, url, ua, prevHash, hashes [][]byte
-	gpc                                   []bool
+	gpc, gpcHeader                        []bool
+	encoding                              []int16
+	adpc, signal                          []string
 }
 
 // add appends a record's columns: its consent key, its choices as JSON,
@@ -147,6 +149,10 @@ func (rs *rows) add(r *consent.Record, consentKey uuid.UUID, choices []byte, tex
 	rs.ua = append(rs.ua, textHash(r.UserAgent))
 	rs.ip = append(rs.ip, r.IP)
 	rs.gpc = append(rs.gpc, r.GPC)
+	rs.encoding = append(rs.encoding, int16(consent.EncodingOf(r)))
+	rs.gpcHeader = append(rs.gpcHeader, r.GPCHeader)
+	rs.adpc = append(rs.adpc, r.ADPC)
+	rs.signal = append(rs.signal, r.Signal)
 	rs.prevHash = append(rs.prevHash, r.PrevHash)
 	rs.hashes = append(rs.hashes, r.Hash)
 }
@@ -261,12 +267,13 @@ func (db *DB) try(recs []*consent.Record, locked bool) error {
 		b.Queue(`INSERT INTO texts (hash, value) SELECT * FROM unnest($1::bytea[], $2::bytea[]) ON CONFLICT DO NOTHING`, hs, vs)
 	}
 	b.Queue(`INSERT INTO records (site, seq, record_id, consent_id, consent_key, recorded_at, action, choices, services,
-		revision, config_hash, language, url, user_agent, ip, gpc, prev_hash, hash)
+		revision, config_hash, language, url, user_agent, ip, gpc, prev_hash, hash, encoding, gpc_header, adpc, signal)
 		SELECT * FROM unnest($1::text[], $2::bigint[], $3::uuid[], $4::uuid[], $5::uuid[], $6::timestamptz[], $7::text[],
 			$8::text[], $9::text[], $10::integer[], $11::bytea[], $12::text[], $13::bytea[], $14::bytea[], $15::text[],
-			$16::boolean[], $17::bytea[], $18::bytea[])`,
+			$16::boolean[], $17::bytea[], $18::bytea[], $19::smallint[], $20::boolean[], $21::text[], $22::text[])`,
 		rs.site, rs.seq, rs.recordID, rs.consentID, rs.consentKey, rs.at, rs.action, rs.choices, rs.services,
-		rs.revision, rs.configHash, rs.lang, rs.url, rs.ua, rs.ip, rs.gpc, rs.prevHash, rs.hashes)
+		rs.revision, rs.configHash, rs.lang, rs.url, rs.ua, rs.ip, rs.gpc, rs.prevHash, rs.hashes,
+		rs.encoding, rs.gpcHeader, rs.adpc, rs.signal)
 	db.logMAC.queueMACs(b, rs.site, rs.seq, rs.hashes)
 	if len(reqSite) > 0 {
 		b.Queue(`INSERT INTO requests (site, request_id, seq) SELECT * FROM unnest($1::text[], $2::text[], $3::bigint[])`,

@@ -42,9 +42,15 @@ type Receipt struct {
 	PolicyRevision  int      `json:"policy_revision"`
 	ConfigHash      string   `json:"config_hash"`
 	GPC             bool     `json:"gpc"`
-	Sequence        int64    `json:"sequence"`
-	RecordHash      string   `json:"record_hash"`
-	PrevHash        string   `json:"prev_hash"`
+	// The browser's signals and the record's encoding, for records of
+	// koekje-record-v2 only (consent.Record).
+	GPCHeader      *bool  `json:"gpc_header,omitempty"`
+	ADPC           string `json:"adpc,omitempty"`
+	Signal         string `json:"signal,omitempty"`
+	RecordEncoding string `json:"record_encoding,omitempty"`
+	Sequence       int64  `json:"sequence"`
+	RecordHash     string `json:"record_hash"`
+	PrevHash       string `json:"prev_hash"`
 	// LogIndex is the record's leaf in the transparency log, when one is kept.
 	LogIndex *int64 `json:"log_index,omitempty"`
 	// Record is the record's canonical encoding (consent.RecordEncoding,
@@ -100,6 +106,9 @@ func NewReceipt(r *consent.Record, site *config.Site, issuer string, now time.Ti
 		Action: r.Action, GrantedServices: r.Services, PolicyRevision: r.Revision, ConfigHash: r.ConfigHash,
 		GPC: r.GPC, Sequence: r.Seq, RecordHash: hex.EncodeToString(r.Hash), PrevHash: hex.EncodeToString(r.PrevHash),
 		Record: base64.RawURLEncoding.EncodeToString(consent.RecordEncoding(r)),
+	}
+	if consent.EncodingOf(r) == consent.EncodingV2 {
+		rc.GPCHeader, rc.ADPC, rc.Signal, rc.RecordEncoding = &r.GPCHeader, r.ADPC, r.Signal, consent.RecordEncodingV2
 	}
 	svc := ReceiptService{Service: site.Name}
 	for _, cat := range site.Categories {

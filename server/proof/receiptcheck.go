@@ -158,6 +158,8 @@ func checkRecord(c *Receipt) error {
 		return errors.New("the record's policy revision, banner version or GPC is not the receipt's")
 	case hex.EncodeToString(r.PrevHash) != c.PrevHash:
 		return errors.New("the record's link is not the receipt's prev_hash")
+	case !sameSignals(r, c):
+		return errors.New("the record's encoding or signals are not the receipt's")
 	}
 	for _, svc := range c.Services {
 		for _, p := range svc.Purposes {
@@ -196,4 +198,14 @@ func ParseJWKS(jwks []byte) (map[string]ed25519.PublicKey, error) {
 func PurgeSigned(cp *consent.Checkpoint, keys map[string]ed25519.PublicKey) bool {
 	pub := keys[cp.KeyID]
 	return pub != nil && ed25519.Verify(pub, CheckpointMessage(cp), cp.Signature)
+}
+
+// sameSignals reports whether the receipt claims the record's encoding and
+// signals: those of a koekje-record-v2 record, none for one of v1.
+func sameSignals(r *consent.Record, c *Receipt) bool {
+	if r.Encoding != consent.EncodingV2 {
+		return c.RecordEncoding == "" && c.GPCHeader == nil && c.ADPC == "" && c.Signal == ""
+	}
+	return c.RecordEncoding == consent.RecordEncodingV2 && c.GPCHeader != nil && *c.GPCHeader == r.GPCHeader &&
+		c.ADPC == r.ADPC && c.Signal == r.Signal
 }

@@ -228,7 +228,7 @@ func (db *DB) NextLink(ctx context.Context, site string, seq int64) ([]byte, err
 // Stats counts choices per UTC day: by action, with GPC, and per category granted.
 func (db *DB) Stats(ctx context.Context, f consent.Filter, categories []string) ([]consent.DayStats, error) {
 	var sel strings.Builder
-	sel.WriteString(`SELECT date(recorded_at / 1000000, 'unixepoch') AS day, action, count(*), sum(gpc)`)
+	sel.WriteString(`SELECT date(recorded_at / 1000000, 'unixepoch') AS day, action, count(*), sum(gpc OR gpc_header)`)
 	for _, c := range categories {
 		fmt.Fprintf(&sel, `, sum(json_extract(choices, '$.%s') = 1)`, strings.ReplaceAll(c, "'", ""))
 	}
@@ -331,7 +331,7 @@ func (db *DB) Records(ctx context.Context, q consent.Query) (recs []*consent.Rec
 		where, args = where+" AND r.action = ?", append(args, q.Action)
 	}
 	if q.GPC != nil {
-		where, args = where+" AND r.gpc = ?", append(args, *q.GPC)
+		where, args = where+" AND (r.gpc OR r.gpc_header) = ?", append(args, *q.GPC)
 	}
 	rows, err := db.read.QueryContext(ctx, `SELECT `+recordColumns+` FROM records r WHERE `+where+
 		` ORDER BY r.seq DESC LIMIT ?`, append(args, q.Limit+1)...)
@@ -444,7 +444,8 @@ func (raw *rawRecord) scan(rows *sql.Rows, rs *rowStrings, extra ...any) error {
 	}
 	t := &rs.raw
 	dest := []any{&t[7], &t[0], &r.Seq, &t[8], &raw.micros, &t[1], &raw.choices, &raw.services,
-		&r.Revision, &t[2], &t[3], &t[4], &t[5], &t[6], &r.GPC, &r.PrevHash, &r.Hash}
+		&r.Revision, &t[2], &t[3], &t[4], &t[5], &t[6], &r.GPC, &r.PrevHash, &r.Hash,
+		&r.Encoding, &r.GPCHeader, &r.ADPC, &r.Signal}
 	if err := rows.Scan(append(dest, extra...)...); err != nil {
 		return fmt.Errorf("scan record: %w", err)
 	}

@@ -165,6 +165,16 @@ var migrations = []func(tx *sql.Tx, kek *keyfile.Key) error{
 	hashRequestIDs,
 	addScanVerdicts,
 	addPurgeEntries,
+	addSignals,
+}
+
+// addSignals keeps the browser's signals beside a record (consent.Record's
+// GPCHeader, ADPC and Signal) and the version of the encoding it is hashed
+// under: records stored before are koekje-record-v1 and have none. A
+// column there already (a migration run again) is left as it is.
+func addSignals(tx *sql.Tx, _ *keyfile.Key) error {
+	return addColumns(tx, "records", "encoding INTEGER NOT NULL DEFAULT 1", "records", "gpc_header INTEGER NOT NULL DEFAULT 0",
+		"records", "adpc TEXT NOT NULL DEFAULT ''", "records", "signal TEXT NOT NULL DEFAULT ''")
 }
 
 // addPurgeEntries lets a purge, and a recorded scan, put an entry of its
@@ -424,11 +434,12 @@ func migrate(db *sql.DB, kek *keyfile.Key) error {
 }
 
 const insertRecord = `INSERT INTO records (record_id, site, seq, consent_id, recorded_at,
-	action, choices, services, revision, config_hash, language, url, user_agent, ip, gpc, prev_hash, hash, consent_key)
-	VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
+	action, choices, services, revision, config_hash, language, url, user_agent, ip, gpc, prev_hash, hash, consent_key,
+	encoding, gpc_header, adpc, signal)
+	VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
 
 // recordColumns reads a record back with its interned strings.
 const recordColumns = `r.record_id, r.site, r.seq, r.consent_id, r.recorded_at, r.action, r.choices, r.services,
 	r.revision, (SELECT value FROM texts WHERE id = r.config_hash), r.language,
 	(SELECT value FROM texts WHERE id = r.url), (SELECT value FROM texts WHERE id = r.user_agent),
-	r.ip, r.gpc, r.prev_hash, r.hash`
+	r.ip, r.gpc, r.prev_hash, r.hash, r.encoding, r.gpc_header, r.adpc, r.signal`

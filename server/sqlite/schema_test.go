@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -11,6 +12,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/koekje/koekje/server/consent"
+	"github.com/koekje/koekje/server/keyfile"
 )
 
 // A database written by schema 1 (records indexed by the random consent ID
@@ -246,3 +248,25 @@ func TestScanOneVisitorUsesConsentKey(t *testing.T) {
 		}
 	}
 }
+
+// migrationIndex is the schema version just before migration m: a test
+// that takes a database back before m names it, so that later migrations
+// do not move it.
+func migrationIndex(t testing.TB, m func(*sql.Tx, *keyfile.Key) error) int {
+	t.Helper()
+	for i, f := range migrations {
+		if reflect.ValueOf(f).Pointer() == reflect.ValueOf(m).Pointer() {
+			return i
+		}
+	}
+	t.Fatal("no such migration")
+	return 0
+}
+
+// SchemaBeforeLogName is the schema version before the log's name was
+// kept, for the package's outside tests.
+func SchemaBeforeLogName(t testing.TB) int { return migrationIndex(t, nameTheLog) }
+
+// SchemaBeforeRequestHashes is the schema version before request IDs were
+// kept as keyed hashes.
+func SchemaBeforeRequestHashes(t testing.TB) int { return migrationIndex(t, hashRequestIDs) }

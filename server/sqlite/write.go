@@ -148,7 +148,7 @@ func (db *DB) commit(batch []*consent.Record) error {
 		}
 		res, err := stmt.ExecContext(ctx, r.RecordID[:], r.Site, r.Seq, r.ConsentID[:],
 			r.RecordedAt.UnixMicro(), r.Action, choices, strings.Join(r.Services, ","), r.Revision, hashID,
-			r.Language, urlID, uaID, r.IP, r.GPC, r.PrevHash, r.Hash, key[:])
+			r.Language, urlID, uaID, r.IP, r.GPC, r.PrevHash, r.Hash, key[:], consent.EncodingOf(r), r.GPCHeader, r.ADPC, r.Signal)
 		if err != nil {
 			return fmt.Errorf("insert: %w", err)
 		}

@@ -73,6 +73,7 @@ func Run(t *testing.T, open Opener, insider Insider) {
 		{"LogNamedForLife", testLogNamedForLife},
 		{"ScanReports", testScanReports},
 		{"DamagedVersion", func(t *testing.T, open Opener) { testDamagedVersion(t, open, insider) }},
+		{"SignalsAndEncodings", testSignals},
 	} {
 		t.Run(tc.name, func(t *testing.T) { tc.fn(t, open) })
 	}
@@ -1483,5 +1484,94 @@ func testLogNamedForLife(t *testing.T, open Opener) {
 	}
 	if s, err := lk.NewLogSigner(ctx, "127.0.0.1:8080/log"); err != nil || s.VerifierKey() != first.VerifierKey() {
 		t.Errorf("the log's own name: %v", err)
+	}
+}
+
+// Records of both encodings share a chain: a koekje-record-v1 record, as
+// stored before the browser's signals were recorded, then records of
+// koekje-record-v2 with their signals. Every reader gives each back with
+// its encoding and signals, the chain verifies, and the records' GPC
+// (the page's or the header's) is what the GPC filter and the stats count.
+func testSignals(t *testing.T, open Opener) {
+	db, _ := open(t, "")
+	ctx := context.Background()
+	old := NewRecord("demo", uuid.Nil)
+	old.GPC = true
+	if err := db.Append(ctx, old); err != nil {
+		t.Fatal(err)
+	}
+	header := NewRecord("demo", old.ConsentID)
+	header.Action, header.Encoding, header.GPCHeader, header.Signal = consent.RejectAll, consent.EncodingV2, true, consent.SignalGPCHeader
+	adpc := NewRecord("demo", old.ConsentID)
+	adpc.Encoding, adpc.ADPC, adpc.Signal = consent.EncodingV2, `withdraw=*, object=direct-marketing`, consent.SignalADPC
+	plain := NewRecord("demo", old.ConsentID)
+	plain.Encoding, plain.Signal = consent.EncodingV2, consent.SignalNone
+	for _, r := range []*consent.Record{header, adpc, plain} {
+		if err := db.Append(ctx, r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if old.Encoding != 0 || consent.EncodingOf(old) != consent.EncodingV1 {
+		t.Fatalf("the record without signals is encoded as %d", consent.EncodingOf(old))
+	}
+	want := []*consent.Record{old, header, adpc, plain}
+	check := func(how string, got []*consent.Record) {
+		t.Helper()
+		if len(got) != len(want) {
+			t.Fatalf("%s: %d records, want %d", how, len(got), len(want))
+		}
+		for i, g := range got {
+			w := want[i]
+			if consent.EncodingOf(g) != consent.EncodingOf(w) || g.GPC != w.GPC || g.GPCHeader != w.GPCHeader || g.ADPC != w.ADPC || g.Signal != w.Signal {
+				t.Errorf("%s: record %d read back as encoding %d, gpc %v, gpc_header %v, adpc %q, signal %q; want %d, %v, %v, %q, %q", how, i+1,
+					consent.EncodingOf(g), g.GPC, g.GPCHeader, g.ADPC, g.Signal, consent.EncodingOf(w), w.GPC, w.GPCHeader, w.ADPC, w.Signal)
+			}
+			if !bytes.Equal(consent.RecordHash(g), w.Hash) {
+				t.Errorf("%s: record %d does not rehash to its stored hash", how, i+1)
+			}
+		}
+	}
+	hist, _, err := db.History(ctx, old.ConsentID, "", 0, 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	check("history", hist)
+	var chain, scanned []*consent.Record
+	if err := db.Chain(ctx, "demo", func(r *consent.Record) error { chain = append(chain, r); return nil }); err != nil {
+		t.Fatal(err)
+	}
+	check("chain", chain)
+	if err := db.Scan(ctx, consent.Filter{Site: "demo"}, func(r *consent.Record) error { scanned = append(scanned, r); return nil }); err != nil {
+		t.Fatal(err)
+	}
+	check("export scan", scanned)
+	if l, err := db.Latest(ctx, old.ConsentID, "demo"); err != nil || l == nil {
+		t.Fatalf("latest: %v, %v", l, err)
+	} else {
+		if l.Signal != consent.SignalNone || consent.EncodingOf(l) != consent.EncodingV2 {
+			t.Errorf("latest: signal %q, encoding %d", l.Signal, consent.EncodingOf(l))
+		}
+	}
+	if n := VerifyChain(t, db, "demo"); n != 4 {
+		t.Errorf("the chain has %d records, want 4", n)
+	}
+	yes := true
+	got, _, err := db.Records(ctx, consent.Query{Site: "demo", GPC: &yes, Limit: 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var seqs []int64
+	for _, r := range got {
+		seqs = append(seqs, r.Seq)
+	}
+	if !slices.Equal(seqs, []int64{2, 1}) {
+		t.Errorf("records with GPC (the page's or the header's): %v, want [2 1]", seqs)
+	}
+	stats, err := db.Stats(ctx, consent.Filter{Site: "demo"}, []string{"analytics"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(stats) != 1 || stats[0].GPC != 2 || stats[0].Total != 4 {
+		t.Errorf("stats: %+v; want 4 records, 2 with GPC", stats)
 	}
 }

@@ -140,9 +140,10 @@ function parseProof (text) {
 }
 
 // checkRecord recomputes the record's hash from the canonical record the
-// receipt carries (koekje-record-v1: every field with its length in front,
-// lengths and integers as Go's signed varints) and holds the claims
-// against that record, as verify-receipt does.
+// receipt carries (koekje-record-v1, or v2 with the browser's signals
+// after gpc: every field with its length in front, lengths and integers as
+// Go's signed varints) and holds the claims against that record, as
+// verify-receipt does.
 async function checkRecord (claims) {
   const raw = b64url(claims.record)
   if (hex(await sha256(raw)) !== claims.record_hash) throw new Error("the receipt's record does not hash to its record_hash")
@@ -163,14 +164,18 @@ async function checkRecord (claims) {
   const str = () => new TextDecoder().decode(bytes())
   const bool = () => { if (i >= raw.length || raw[i] > 1) throw new Error('record encoding: bad bool'); return raw[i++] === 1 }
   const uuid = b => { const h = hex(b); return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20)}` }
-  if (str() !== 'koekje-record-v1') throw new Error('record encoding: not koekje-record-v1')
+  const encoding = str()
+  if (encoding !== 'koekje-record-v1' && encoding !== 'koekje-record-v2') throw new Error('record encoding: neither koekje-record-v1 nor koekje-record-v2')
+  const v2 = encoding === 'koekje-record-v2'
   const recordID = uuid(bytes()); const consentID = uuid(bytes()); const site = str(); const micros = varint(); const action = str()
   const choices = {}
   for (let n = len(); n > 0; n--) { const k = str(); choices[k] = bool() }
   for (let n = len(); n > 0; n--) str()
   const revision = Number(varint()); const configHash = str()
   str(); str(); str(); str() // language, URL, user agent, network: hashed, not claimed
-  const gpc = bool(); const prev = hex(bytes())
+  const gpc = bool()
+  const signals = v2 ? { gpc_header: bool(), adpc: str(), signal: str() } : {}
+  const prev = hex(bytes())
   if (i !== raw.length) throw new Error('record encoding: trailing bytes')
   const t = /^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(?:\.(\d+))?(Z|[+-]\d\d:\d\d)$/.exec(claims.recorded_at || '')
   const claimed = t && BigInt(Date.parse(t[1] + t[3])) * 1000n + BigInt((t[2] || '').padEnd(6, '0').slice(0, 6))
@@ -180,6 +185,8 @@ async function checkRecord (claims) {
   if (action !== claims.action) throw new Error(`the record's action is ${action}, the receipt says ${claims.action}`)
   if (revision !== claims.policy_revision || configHash !== claims.config_hash || gpc !== claims.gpc) throw new Error("the record's policy revision, banner version or GPC is not the receipt's")
   if (prev !== claims.prev_hash) throw new Error("the record's link is not the receipt's prev_hash")
+  if ((v2 ? encoding : undefined) !== claims.record_encoding || signals.gpc_header !== claims.gpc_header ||
+    (signals.adpc || undefined) !== claims.adpc || signals.signal !== claims.signal) throw new Error("the record's encoding or signals are not the receipt's")
   for (const svc of claims.services || []) {
     for (const p of svc.purposes || []) {
       for (const cat of p.purposeCategory || []) {

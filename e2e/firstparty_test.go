@@ -249,8 +249,12 @@ func TestFirstPartyThroughCaddy(t *testing.T) {
 		tb.plantGA(fp)
 		tb.do(chromedp.Navigate(fp.site + "/"))
 		tb.waitFor(bannerOpen)
-		if link := eval[string](tb, `fetch('/').then(r => r.headers.get('Link'))`); link != `</consent/api/v1/sites/`+fpSite+`/adpc.json>; rel="consent-requests"` {
+		if link := eval[string](tb, `fetch('/').then(r => r.headers.get('Link'))`); link != `</consent/adpc/`+fpSite+`.json>; rel="consent-requests"` {
 			t.Errorf("the page's Link header is %q, want ADPC's consent requests", link)
+		}
+		// The link leads, through the proxy, to the site's consent requests.
+		if reqs := eval[string](tb, `fetch('/consent/adpc/`+fpSite+`.json').then(r => r.text())`); !strings.Contains(reqs, `"consentRequests"`) {
+			t.Errorf("ADPC's consent requests through the proxy: %.200s", reqs)
 		}
 		if gpc := eval[string](tb, `fetch('/.well-known/gpc.json').then(r => r.text())`); strings.TrimSpace(gpc) != `{"gpc":true}` {
 			t.Errorf("/.well-known/gpc.json through the proxy: %q", gpc)

@@ -164,6 +164,14 @@ func (db *DB) runLog(ctx context.Context, in *integrator) {
 	}
 }
 
+// GuardLog makes every integration pass ask g before it appends and signs:
+// while g holds, records stay in log_pending, and when g may let go the
+// integrator looks again.
+func (db *DB) GuardLog(g *translog.Guard) {
+	db.guard.Store(g)
+	g.OnRelease(db.nudgeLog)
+}
+
 // nudgeLog wakes the integrator after this instance committed a batch.
 func (db *DB) nudgeLog() {
 	if in := db.tl.Load(); in != nil {
@@ -291,6 +299,10 @@ func (db *DB) pass(ctx context.Context, in *integrator) (int64, bool, error) {
 		return 0, false, nil
 	}
 	app := &logAppender{db: db, in: in, ctx: ctx, pending: map[int64]tlog.Hash{}, size: size}
+	guard := db.guard.Load()
+	if guard != nil && !guard.Allow(in.signer.Origin(), size, app) {
+		return 0, false, nil // the records wait in the queue
+	}
 	taken := make([]int64, len(queue))
 	for i, q := range queue {
 		taken[i] = q.id
@@ -341,9 +353,12 @@ func (db *DB) pass(ctx context.Context, in *integrator) (int64, bool, error) {
 		}
 	}
 	newRoot := root
-	var signed []byte
+	var (
+		signed []byte
+		th     tlog.Hash
+	)
 	if app.size > size {
-		th, err := tlog.TreeHash(app.size, app)
+		th, err = tlog.TreeHash(app.size, app)
 		if err != nil {
 			return 0, false, fmt.Errorf("tree hash: %w", err)
 		}
@@ -412,6 +427,9 @@ func (db *DB) pass(ctx context.Context, in *integrator) (int64, bool, error) {
 		in.recent[k] = h
 	}
 	in.integrated.Add(app.size - size)
+	if guard != nil && app.size > size {
+		guard.Signed(translog.Checkpoint{Origin: in.signer.Origin(), Size: app.size, Hash: th})
+	}
 	return app.size - size, len(queue) == maxIntegrate, nil
 }
 

@@ -1578,6 +1578,7 @@ func testSignals(t *testing.T, open Opener) {
 		t.Errorf("stats: %+v; want 4 records, 2 with GPC", stats)
 	}
 }
+
 // testHeldLog: while the log's tree does not extend its reference (a
 // restored backup: the reference kept beside the key file is ahead of the
 // database), the store signs nothing and keeps recording: each record is

@@ -327,6 +327,7 @@ type appender struct {
 	hashIDs []int64         // stored hash indexes, in the order of pending's rows
 	leaves  []any           // idx, record, site, salt, entry, kind of each new leaf
 	signed  translog.Checkpoint
+	restore bool // entries restored from the tiles (RestoreLog)
 }
 
 func (st *logState) appender(tx *sql.Tx) *appender {
@@ -396,9 +397,19 @@ func (a *appender) addLeaf(record any, site string, kind translog.LeafKind, what
 	salt := a.salts.For(a.size)
 	idx := a.size
 	entry := translog.Leaf{Kind: kind, Commitment: kind.Commit(salt, what), SiteTag: tagger.Tag(idx)}.Encode()
+	if err := a.addEntry(record, site, salt, kind, entry); err != nil {
+		return 0, nil, err
+	}
+	return idx, salt, nil
+}
+
+// addEntry appends an entry as it is, with the record and salt that open
+// it (nil for an entry restored from the tiles: its record is not here).
+func (a *appender) addEntry(record any, site string, salt []byte, kind translog.LeafKind, entry []byte) error {
+	idx := a.size
 	hashes, err := tlog.StoredHashes(idx, entry, a)
 	if err != nil {
-		return 0, nil, err
+		return err
 	}
 	base := tlog.StoredHashIndex(0, idx)
 	for i, h := range hashes {
@@ -407,7 +418,7 @@ func (a *appender) addLeaf(record any, site string, kind translog.LeafKind, what
 	}
 	a.leaves = append(a.leaves, idx, record, site, salt, entry, int(kind))
 	a.size++
-	return idx, salt, nil
+	return nil
 }
 
 // flushRows writes the collected hashes and leaves.
@@ -420,7 +431,13 @@ func (a *appender) flushRows(ctx context.Context) error {
 			h := a.pending[id]
 			args = append(args, id, h[:])
 		}
-		if _, err := a.tx.ExecContext(ctx, `INSERT INTO log_hashes (id, hash) VALUES (?, ?)`+strings.Repeat(", (?, ?)", n-1), args...); err != nil {
+		// A restore writes over the hashes a tail cut left behind; they
+		// are the same if the entries are, which the new root proves.
+		insert := `INSERT INTO log_hashes (id, hash) VALUES (?, ?)`
+		if a.restore {
+			insert = `INSERT OR REPLACE INTO log_hashes (id, hash) VALUES (?, ?)`
+		}
+		if _, err := a.tx.ExecContext(ctx, insert+strings.Repeat(", (?, ?)", n-1), args...); err != nil {
 			return fmt.Errorf("log hashes: %w", err)
 		}
 		a.hashIDs = a.hashIDs[n:]
@@ -453,8 +470,11 @@ func (a *appender) finish(ctx context.Context) error {
 		return fmt.Errorf("sign checkpoint: %w", err)
 	}
 	a.signed = translog.Checkpoint{Origin: a.st.signer.Origin(), Size: a.size, Hash: th}
-	if _, err := a.tx.ExecContext(ctx, `INSERT INTO log_checkpoints (size, signed, created_at) VALUES (?, ?, ?)`,
-		a.size, signed, time.Now().UnixMicro()); err != nil {
+	insert := `INSERT INTO log_checkpoints (size, signed, created_at) VALUES (?, ?, ?)`
+	if a.restore { // the checkpoint of that tree may have been kept
+		insert = `INSERT OR REPLACE INTO log_checkpoints (size, signed, created_at) VALUES (?, ?, ?)`
+	}
+	if _, err := a.tx.ExecContext(ctx, insert, a.size, signed, time.Now().UnixMicro()); err != nil {
 		return fmt.Errorf("log checkpoint: %w", err)
 	}
 	return nil

@@ -1,0 +1,148 @@
+package cli
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/koekje/koekje/server/translog"
+)
+
+// auditLog runs koekje log-audit against a server's log, keeping its state
+// (the log's tiles among it) in state.
+func auditLog(t *testing.T, base, logKey, state string) (translog.AuditResult, error) {
+	t.Helper()
+	var out bytes.Buffer
+	err := Run(context.Background(), []string{"log-audit", "--url", base, "--log-key", logKey, "--allow-unwitnessed", "--state", state},
+		func(string) string { return "" }, &out, &out)
+	var res translog.AuditResult
+	json.NewDecoder(&out).Decode(&res)
+	return res, err
+}
+
+// The way out of a restore that never forks: a backup taken at 19 leaves,
+// the public log grown to 37 and audited (log-audit keeps its tiles), the
+// backup restored; serve starts degraded and records 5 choices, which
+// wait. recover-log restores leaves 19 to 36 from the tiles of a mirror of
+// the auditor's state, and the restarted server appends what waited and
+// signs on: a tree that grows from the size-37 checkpoint, as the same
+// auditor proves. Tiles that do not rebuild the reference's root restore
+// nothing.
+func TestRecoverLogFromTiles(t *testing.T) {
+	t.Parallel()
+	dir, backup, state := t.TempDir(), t.TempDir(), t.TempDir()
+	env := map[string]string{"KOEKJE_DB": filepath.Join(dir, "k.db"), "KOEKJE_ADMIN_TOKEN": adminToken, "KOEKJE_RATE_LIMIT": "0"}
+	base, _, stop := serveUntil(t, env)
+	key, code := httpGet(t, base+"/log/key", "")
+	if code != 200 {
+		t.Fatalf("log key: %d", code)
+	}
+	logKey := strings.TrimSpace(string(key))
+	postN(t, base, 19)
+	if _, err := runCLI(t, env, "backup", "--to", filepath.Join(backup, "k.db")); err != nil {
+		t.Fatal(err)
+	}
+	postN(t, base, 18)
+	if res, err := auditLog(t, base, logKey, state); err != nil || res.Size != 37 {
+		t.Fatalf("log-audit at 37: %v %+v", err, res)
+	}
+	kept37, _ := httpGet(t, base+"/log/checkpoint", "")
+	stop()
+
+	for _, name := range []string{"k.db-wal", "k.db-shm"} {
+		os.Remove(filepath.Join(dir, name))
+	}
+	copyFiles(t, backup, dir)
+	base, _, stop = serveUntil(t, env)
+	if status, _ := healthOf(t, base); status != "degraded" {
+		t.Fatalf("healthz on the restored backup: %s", status)
+	}
+	postN(t, base, 5)
+	// recover-log leaves a running server's database alone.
+	if _, err := runCLI(t, env, "recover-log", "--tiles", state); err == nil || !strings.Contains(err.Error(), "stop it first") {
+		t.Errorf("recover-log beside a running server: %v", err)
+	}
+	stop()
+
+	// Tiles of another log restore nothing.
+	other := t.TempDir()
+	otherEnv := map[string]string{"KOEKJE_DB": filepath.Join(other, "k.db"), "KOEKJE_ADMIN_TOKEN": adminToken, "KOEKJE_RATE_LIMIT": "0"}
+	otherBase, _, stopOther := serveUntil(t, otherEnv)
+	postN(t, otherBase, 40)
+	otherTiles := httptest.NewServer(http.StripPrefix("/mirror", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		resp, err := http.Get(otherBase + "/log" + r.URL.Path)
+		if err != nil {
+			http.Error(w, err.Error(), 502)
+			return
+		}
+		defer resp.Body.Close()
+		w.WriteHeader(resp.StatusCode)
+		var b bytes.Buffer
+		b.ReadFrom(resp.Body)
+		w.Write(b.Bytes())
+	})))
+	defer otherTiles.Close()
+	if out, err := runCLI(t, env, "recover-log", "--tiles", otherTiles.URL+"/mirror/"); err == nil || !strings.Contains(err.Error(), "leaf 0 of the database is not the published one") {
+		t.Errorf("recover-log from another log's tiles: %v\n%s", err, out)
+	}
+	stopOther()
+	if n := rawCount(t, env["KOEKJE_DB"], `SELECT count(*) FROM log_leaves`); n != 19 {
+		t.Fatalf("%d leaves after a refused recovery, want 19", n)
+	}
+
+	// A mirror of what the auditor kept, over HTTP.
+	mirror := httptest.NewServer(http.FileServer(http.Dir(filepath.Join(state, url.PathEscape(strings.SplitN(logKey, "+", 2)[0])))))
+	defer mirror.Close()
+	out, err := runCLI(t, env, "recover-log", "--tiles", mirror.URL+"/")
+	if err != nil || !strings.Contains(out, "restored leaves 19 to 36") {
+		t.Fatalf("recover-log: %v\n%s", err, out)
+	}
+	if _, err := runCLI(t, env, "recover-log", "--tiles", state); err == nil || !strings.Contains(err.Error(), "nothing to restore") {
+		t.Errorf("recover-log again: %v", err)
+	}
+
+	base, logs, stop := serveUntil(t, env)
+	status, reason := "", ""
+	for deadline := time.Now().Add(10 * time.Second); status != "ok" && time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+		status, reason = healthOf(t, base)
+	}
+	if status != "ok" {
+		t.Fatalf("healthz after the recovery: %s %q\n%s", status, reason, logs)
+	}
+	postN(t, base, 3)
+	res, err := auditLog(t, base, logKey, state)
+	if err != nil || !res.OK || res.Size != 45 || res.Since != 37 {
+		t.Errorf("log-audit after the recovery: %v %+v, want 45 leaves extending the 37 it saw", err, res)
+	}
+	keptFile := filepath.Join(t.TempDir(), "kept37")
+	os.WriteFile(keptFile, kept37, 0o600)
+	stop()
+	if n := rawCount(t, env["KOEKJE_DB"], `SELECT count(*) FROM log_pending`); n != 0 {
+		t.Errorf("%d records still wait", n)
+	}
+	// The records of leaves 19 to 36 were lost with the restore: verify
+	// names the first, against the log the kept checkpoint signed, and
+	// finds every record made since in it.
+	out, err = runCLI(t, env, "verify", "--checkpoint", keptFile)
+	if err != ErrFailed || !strings.Contains(out, `"records":27`) || !strings.Contains(out, `"reason":"missing","detail":"leaf 19 of this site has no record`) {
+		t.Errorf("verify after the recovery: %v\n%s", err, out)
+	}
+	// A root the tiles do not rebuild restores nothing.
+	if _, err := translog.MissingEntries(context.Background(), translog.TileDir{Dir: state, Origin: strings.SplitN(logKey, "+", 2)[0]},
+		translog.Checkpoint{Size: 37, Hash: [32]byte{1}}, noEntries{}, 0); err == nil || !strings.Contains(err.Error(), "do not rebuild the root") {
+		t.Errorf("tiles against another root: %v", err)
+	}
+}
+
+// noEntries is a database whose log is empty.
+type noEntries struct{}
+
+func (noEntries) LogEntries(context.Context, int64, int64) ([][]byte, error) { return nil, nil }

@@ -9,10 +9,14 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
+
+	"github.com/koekje/koekje/server/postgres/pgtest"
 	"github.com/koekje/koekje/server/translog"
 )
 
@@ -146,3 +150,118 @@ func TestRecoverLogFromTiles(t *testing.T) {
 type noEntries struct{}
 
 func (noEntries) LogEntries(context.Context, int64, int64) ([][]byte, error) { return nil, nil }
+
+// logSize reads the size of a server's published checkpoint.
+func logSize(t *testing.T, base string) int64 {
+	t.Helper()
+	b, code := httpGet(t, base+"/log/checkpoint", "")
+	if code != 200 {
+		return -1
+	}
+	lines := strings.SplitN(string(b), "\n", 3)
+	if len(lines) < 2 {
+		return -1
+	}
+	n, _ := strconv.ParseInt(lines[1], 10, 64)
+	return n
+}
+
+// waitLogSize waits until a server publishes a checkpoint of n leaves.
+func waitLogSize(t *testing.T, base string, n int64) {
+	t.Helper()
+	for deadline := time.Now().Add(15 * time.Second); logSize(t, base) != n; time.Sleep(50 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("the log has %d leaves, want %d", logSize(t, base), n)
+		}
+	}
+}
+
+// On PostgreSQL the same way out, while the instance serves: a copy of
+// the database at 19 leaves (the backup) served after the log reached 37
+// is degraded, its records wait in log_pending, and recover-log, run beside
+// the serving instance, restores leaves 19 to 36 from a mirror of the
+// auditor's tiles; the instance sees the tree extend its reference again,
+// integrates what waited and signs on from 37.
+func TestRecoverLogPostgres(t *testing.T) {
+	t.Parallel()
+	cluster := pgtest.Shared(t)
+	dsn := cluster.NewDatabase(t)
+	dir, state := t.TempDir(), t.TempDir()
+	env := map[string]string{"KOEKJE_DB": dsn, "KOEKJE_KEY_FILE": filepath.Join(dir, "koekje.key"), "KOEKJE_ADMIN_TOKEN": adminToken, "KOEKJE_RATE_LIMIT": "0"}
+	base, _, stop := serveUntil(t, env)
+	key, _ := httpGet(t, base+"/log/key", "")
+	logKey := strings.TrimSpace(string(key))
+	postN(t, base, 19)
+	waitLogSize(t, base, 19)
+	stop()
+
+	// The backup: a copy of the database as it is now.
+	u, err := url.Parse(dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	name := strings.TrimPrefix(u.Path, "/")
+	ctx := context.Background()
+	admin, err := pgx.Connect(ctx, cluster.DSN("postgres"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer admin.Close(ctx)
+	if _, err := admin.Exec(ctx, "CREATE DATABASE "+name+"_bak TEMPLATE "+name); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { admin.Exec(context.Background(), "DROP DATABASE IF EXISTS "+name+"_bak WITH (FORCE)") })
+
+	base, _, stop = serveUntil(t, env)
+	postN(t, base, 18)
+	waitLogSize(t, base, 37)
+	if res, err := auditLog(t, base, logKey, state); err != nil || res.Size != 37 {
+		t.Fatalf("log-audit at 37: %v %+v", err, res)
+	}
+	stop()
+
+	// The backup restored in place of the database.
+	env["KOEKJE_DB"] = cluster.DSN(name + "_bak")
+	base, logs, stop := serveUntil(t, env)
+	if status, reason := healthOf(t, base); status != "degraded" || !strings.Contains(reason, "the database holds 19 leaves, the reference 37") {
+		t.Errorf("healthz on the restored copy: %s %q", status, reason)
+	}
+	postN(t, base, 5)
+	conn, err := pgx.Connect(ctx, env["KOEKJE_DB"])
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	time.Sleep(time.Second) // five integration rounds
+	var signedOver, queued int
+	if err := conn.QueryRow(ctx, `SELECT (SELECT count(*) FROM log_checkpoints WHERE size > 19), (SELECT count(*) FROM log_pending)`).Scan(&signedOver, &queued); err != nil {
+		t.Fatal(err)
+	}
+	if signedOver != 0 || queued != 5 {
+		t.Errorf("%d checkpoints signed over the restored copy and %d records queued, want none and 5", signedOver, queued)
+	}
+
+	mirror := httptest.NewServer(http.FileServer(http.Dir(filepath.Join(state, url.PathEscape(strings.SplitN(logKey, "+", 2)[0])))))
+	defer mirror.Close()
+	out, err := runCLI(t, env, "recover-log", "--tiles", mirror.URL+"/")
+	if err != nil || !strings.Contains(out, "restored leaves 19 to 36") {
+		t.Fatalf("recover-log beside the serving instance: %v\n%s", err, out)
+	}
+	waitLogSize(t, base, 42)
+	status, reason := "", ""
+	for deadline := time.Now().Add(10 * time.Second); status != "ok" && time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+		status, reason = healthOf(t, base)
+	}
+	if status != "ok" {
+		t.Errorf("healthz after the recovery: %s %q\n%s", status, reason, logs)
+	}
+	postN(t, base, 3)
+	waitLogSize(t, base, 45)
+	if res, err := auditLog(t, base, logKey, state); err != nil || !res.OK || res.Since != 37 {
+		t.Errorf("log-audit after the recovery: %v %+v, want 45 leaves extending the 37 it saw", err, res)
+	}
+	stop()
+	if !strings.Contains(logs.String(), `"msg":"the log extends what this server signed before again`) {
+		t.Errorf("no line saying the log signs on again:\n%s", logs)
+	}
+}

@@ -21,6 +21,9 @@ import (
 // or the operator's --accept-log-state; until then it is held too. Only a
 // reference file it cannot read, or a store it cannot read, is an error.
 func CheckLogState(ctx context.Context, db CheckpointReader, kek *keyfile.Key, log *slog.Logger, logKey string, witnesses []*WitnessClient, accept bool) (*Guard, error) {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
 	ref, err := OpenReference(kek)
 	if err != nil {
 		return nil, err

@@ -93,11 +93,16 @@ type LogEntries interface {
 }
 
 // MissingEntries reads the entries of the tree cp from tiles, proves that
-// they rebuild its root and that the store's leaves [0, have) are the
-// first of them, and returns the entries [have, cp.Size) the store lacks.
-func MissingEntries(ctx context.Context, tiles Tiles, cp Checkpoint, db LogEntries, have int64) ([][]byte, error) {
+// they rebuild its root, that their first ref.Size rebuild ref's (the
+// reference, which cp may extend), and that the store's leaves [0, have)
+// are their first ones, and returns the entries [have, cp.Size) the store
+// lacks.
+func MissingEntries(ctx context.Context, tiles Tiles, cp, ref Checkpoint, db LogEntries, have int64) ([][]byte, error) {
 	if have > cp.Size {
 		return nil, fmt.Errorf("the database holds %d leaves, more than the %d to restore", have, cp.Size)
+	}
+	if ref.Size > cp.Size {
+		return nil, fmt.Errorf("the tiles' checkpoint of %d leaves is older than the reference's %d", cp.Size, ref.Size)
 	}
 	var (
 		b       TreeBuilder
@@ -130,6 +135,9 @@ func MissingEntries(ctx context.Context, tiles Tiles, cp Checkpoint, db LogEntri
 		}
 		for i, e := range entries {
 			b.Add(e)
+			if n+int64(i)+1 == ref.Size && b.Root() != ref.Hash {
+				return nil, fmt.Errorf("the tiles' first %d entries do not rebuild the root of the reference: they are another log's, or another history", ref.Size)
+			}
 			switch idx := n + int64(i); {
 			case idx >= have:
 				missing = append(missing, e)

@@ -63,14 +63,29 @@ func recoverLogCmd(ctx context.Context, args []string, getenv func(string) strin
 	if err != nil {
 		return err
 	}
-	missing, err := translog.MissingEntries(ctx, source, cp, db, have)
+	// The log may have published a newer checkpoint than the reference
+	// holds (a server killed within a sync's interval): the tiles' own,
+	// signed by the log, is the tree to restore then, lest the queued
+	// records be appended over leaves already published.
+	target := cp
+	if signed, err := source.Get("checkpoint"); err == nil {
+		if newer, _, err := translog.OpenCheckpoint(signed, signer.VerifierKey()); err == nil && newer.Size > cp.Size {
+			target = newer
+		}
+	}
+	missing, err := translog.MissingEntries(ctx, source, target, cp, db, have)
 	if err != nil {
 		return fmt.Errorf("the tiles of %s: %w", *tiles, err)
 	}
-	if err := r.RestoreLog(ctx, have, missing, cp); err != nil {
+	if err := r.RestoreLog(ctx, have, missing, target); err != nil {
 		return err
 	}
+	if target.Size > cp.Size {
+		if err := ref.Accept(target); err != nil {
+			return err
+		}
+	}
 	fmt.Fprintf(stdout, "restored leaves %d to %d of the log %s from %s: its tree is the one it published (%d leaves); koekje serve signs on from it and appends the records that waited\n",
-		have, cp.Size-1, signer.Origin(), *tiles, cp.Size)
+		have, target.Size-1, signer.Origin(), *tiles, target.Size)
 	return nil
 }

@@ -31,7 +31,7 @@ type Guard struct {
 
 	mu      sync.Mutex
 	reasons map[string]string // why it holds, by who found it
-	said    string            // the reason last logged
+	said    string            // all of them, as last logged: what Reason says
 	proven  Checkpoint        // the newest tree the store proved or signed
 	hasTree bool
 	wake    func()
@@ -60,7 +60,7 @@ func (g *Guard) Reference() *Reference { return g.ref }
 func (g *Guard) Reason() string {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	return g.reason()
+	return g.said
 }
 
 func (g *Guard) reason() string {

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -13,6 +14,7 @@ import (
 	"time"
 
 	"github.com/koekje/koekje/server/translog"
+	"github.com/koekje/koekje/server/witness"
 )
 
 // copyFiles copies the database's files (a backup taken while it is
@@ -210,5 +212,56 @@ func TestNoForkAfterRestore(t *testing.T) {
 	}
 	if out, err := runCLI(t, env, "verify"); err != nil || !strings.Contains(out, `"leaves":4`) {
 		t.Errorf("verify after the record that waited was appended: %v\n%s", err, out)
+	}
+}
+
+// A witness's cosigned checkpoint newer than the reference (here the
+// reference file is gone) becomes the reference at start: a database cut
+// below it is held, naming both sizes, instead of being taken as it is.
+func TestWitnessCheckpointIsTheReference(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	env := map[string]string{"KOEKJE_DB": filepath.Join(dir, "k.db"), "KOEKJE_ADMIN_TOKEN": adminToken, "KOEKJE_RATE_LIMIT": "0"}
+	out, err := runCLI(t, env, "keys", "log-key", "--public-url", "http://127.0.0.1:1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	w, err := witness.Open(filepath.Join(dir, "w.db"), "witness.test", []string{strings.TrimSpace(out)}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	ws := httptest.NewServer(w.Handler())
+	defer ws.Close()
+	withWitness := []string{"--witness", ws.URL + "=" + w.VerifierKey(), "--witness-interval", "100ms"}
+	base, _, stop := serveUntil(t, env, withWitness...)
+	postN(t, base, 5)
+	for deadline := time.Now().Add(10 * time.Second); rawCount(t, env["KOEKJE_DB"], `SELECT coalesce(max(size), 0) FROM log_witnessed`) != 5; time.Sleep(50 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the witness did not cosign 5 leaves")
+		}
+	}
+	stop()
+	raw, err := sql.Open("sqlite3", "file:"+env["KOEKJE_DB"])
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, q := range []string{`DELETE FROM log_checkpoints WHERE size > 3`, `DELETE FROM log_leaves WHERE idx >= 3`, `DELETE FROM log_witnessed`} {
+		if _, err := raw.Exec(q); err != nil {
+			t.Fatal(err)
+		}
+	}
+	raw.Close()
+	if err := os.Remove(filepath.Join(dir, "k.db.key.log-reference")); err != nil {
+		t.Fatal(err)
+	}
+	base, _, stop = serveUntil(t, env, withWitness...)
+	if status, reason := healthOf(t, base); status != "degraded" || !strings.Contains(reason, "the database holds 3 leaves, the reference 5") {
+		t.Errorf("healthz on a log cut below what the witness cosigned: %s %q", status, reason)
+	}
+	postN(t, base, 1)
+	stop()
+	if n := rawCount(t, env["KOEKJE_DB"], `SELECT count(*) FROM log_checkpoints WHERE size > 3`); n != 0 {
+		t.Errorf("%d checkpoints signed below what the witness cosigned", n)
 	}
 }

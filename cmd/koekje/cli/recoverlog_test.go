@@ -278,3 +278,42 @@ func TestRecoverLogPostgres(t *testing.T) {
 		t.Errorf("no line saying the log signs on again:\n%s", logs)
 	}
 }
+
+// koekje backup --tiles keeps the log's tiles, only ever adding to them:
+// taken with the backup at 19 leaves and again, alone, at 37, they are
+// what recover-log restores the backup's log from; run on the restored
+// database, held at 19, it leaves the 37 it kept as they were.
+func TestBackupKeepsTiles(t *testing.T) {
+	t.Parallel()
+	dir, backup, tiles := t.TempDir(), t.TempDir(), t.TempDir()
+	env := map[string]string{"KOEKJE_DB": filepath.Join(dir, "k.db"), "KOEKJE_ADMIN_TOKEN": adminToken, "KOEKJE_RATE_LIMIT": "0"}
+	base, _, stop := serveUntil(t, env)
+	postN(t, base, 19)
+	if out, err := runCLI(t, env, "backup", "--to", filepath.Join(backup, "k.db"), "--tiles", tiles); err != nil || !strings.Contains(out, "kept the log's tiles in "+tiles+": 19 leaves") {
+		t.Fatalf("backup with its tiles: %v\n%s", err, out)
+	}
+	postN(t, base, 18)
+	if out, err := runCLI(t, env, "backup", "--tiles", tiles); err != nil || !strings.Contains(out, ": 37 leaves") {
+		t.Fatalf("the tiles alone: %v\n%s", err, out)
+	}
+	stop()
+	for _, name := range []string{"k.db-wal", "k.db-shm"} {
+		os.Remove(filepath.Join(dir, name))
+	}
+	copyFiles(t, backup, dir)
+	base, _, stop = serveUntil(t, env)
+	postN(t, base, 2)
+	if out, err := runCLI(t, env, "backup", "--tiles", tiles); err != nil || !strings.Contains(out, ": 37 leaves") {
+		t.Errorf("the tiles of the restored database: %v\n%s", err, out)
+	}
+	stop()
+	if _, err := os.Stat(filepath.Join(tiles, "tile", "entries", "000.p", "37")); err != nil {
+		t.Errorf("the bundle of 37 leaves: %v", err)
+	}
+	if out, err := runCLI(t, env, "recover-log", "--tiles", tiles); err != nil || !strings.Contains(out, "restored leaves 19 to 36") {
+		t.Fatalf("recover-log from the kept tiles: %v\n%s", err, out)
+	}
+	base, _, stop = serveUntil(t, env)
+	waitLogSize(t, base, 39)
+	stop()
+}

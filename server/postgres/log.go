@@ -658,12 +658,32 @@ func logLeaves(ctx context.Context, q querier, fn func(*translog.LeafRecord) err
 }
 
 // LogPending counts site's records up to sequence through that are queued
-// for the log and have no leaf yet.
+// for the log with the write path's MAC and have no leaf yet: a row queued
+// by the trigger for a record inserted any other way (psql) is not
+// counted, however long the log is held, and stays a record without a leaf.
 func (db *DB) LogPending(ctx context.Context, site string, through int64) (int64, error) {
-	var n int64
-	if err := db.pool.QueryRow(ctx, `SELECT count(*) FROM log_pending p
+	rows, err := db.pool.Query(ctx, `SELECT p.seq, r.hash, p.mac FROM log_pending p
 		JOIN records r ON r.site = p.site AND r.seq = p.seq
-		WHERE p.site = $1 AND p.seq <= $2 AND NOT EXISTS (SELECT 1 FROM log_leaves l WHERE l.site = p.site AND l.seq = p.seq)`, site, through).Scan(&n); err != nil {
+		WHERE p.kind = 1 AND p.site = $1 AND p.seq <= $2
+			AND NOT EXISTS (SELECT 1 FROM log_leaves l WHERE l.site = p.site AND l.seq = p.seq AND l.kind = 1)`, site, through)
+	if err != nil {
+		return 0, fmt.Errorf("log queue: %w", err)
+	}
+	defer rows.Close()
+	var n int64
+	for rows.Next() {
+		var (
+			seq       int64
+			hash, mac []byte
+		)
+		if err := rows.Scan(&seq, &hash, &mac); err != nil {
+			return 0, fmt.Errorf("log queue: %w", err)
+		}
+		if db.logMAC.valid(site, seq, hash, mac) {
+			n++
+		}
+	}
+	if err := rows.Err(); err != nil {
 		return 0, fmt.Errorf("log queue: %w", err)
 	}
 	return n, nil

@@ -85,7 +85,16 @@ func recoverLogCmd(ctx context.Context, args []string, getenv func(string) strin
 			return err
 		}
 	}
+	lost := 0
+	for _, e := range missing {
+		if l, err := translog.ParseLeaf(e); err == nil && l.Kind == translog.KindRecord {
+			lost++
+		}
+	}
 	fmt.Fprintf(stdout, "restored leaves %d to %d of the log %s from %s: its tree is the one it published (%d leaves); koekje serve signs on from it and appends the records that waited\n",
 		have, target.Size-1, signer.Origin(), *tiles, target.Size)
+	if lost > 0 {
+		fmt.Fprintf(stdout, "%d of those leaves are of records this database does not hold: made after the backup, they were lost with the restore, and koekje verify names them\n", lost)
+	}
 	return nil
 }

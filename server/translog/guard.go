@@ -115,7 +115,7 @@ func (g *Guard) set(who, why string) {
 	switch {
 	case !changed:
 	case now != "":
-		g.log.Error("the log signs nothing: it does not extend what this server signed before; new records are kept and wait for the log", "reason", now)
+		g.log.Error("the log signs nothing until its tree is proven to extend what this server signed before; new records are kept and wait for the log", "reason", now)
 	default:
 		g.log.Info("the log extends what this server signed before again: it signs on, and the records that waited are appended")
 	}
@@ -137,7 +137,11 @@ func (g *Guard) Allow(origin string, n int64, hashes tlog.HashReader) bool {
 	proven := g.hasTree && g.proven.Size == n && g.reasons[holdTree] == ""
 	g.mu.Unlock()
 	if !proven {
-		if err := g.check(origin, n, hashes); err != nil {
+		err := g.check(origin, n, hashes)
+		switch {
+		case errors.Is(err, ErrNoReference):
+			return false // held since the start, until a restart confirms the log
+		case err != nil:
 			g.set(holdTree, err.Error())
 			return false
 		}

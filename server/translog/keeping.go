@@ -83,7 +83,11 @@ func CheckLogState(ctx context.Context, db CheckpointReader, kek *keyfile.Key, l
 func (g *Guard) keep(ctx context.Context, db CheckpointReader, logKey string) error {
 	cp, hashes, err := Latest(ctx, db, logKey)
 	if err == nil {
-		if err = g.ref.Check(cp, hashes); err != nil && !errors.Is(err, ErrNoReference) {
+		err = g.ref.Check(cp, hashes)
+		if errors.Is(err, ErrNoReference) {
+			return nil // held since the start, until a restart confirms the log
+		}
+		if err != nil {
 			err = describe(err, cp.Size, g.ref)
 		}
 	}

@@ -192,12 +192,16 @@ func TestNoForkAfterRestore(t *testing.T) {
 	if err := os.Remove(filepath.Join(fresh, "k.db.key.log-reference")); err != nil {
 		t.Fatal(err)
 	}
-	base, _, stop = serveUntil(t, env)
+	base, logs, stop = serveUntil(t, env)
 	if status, reason := healthOf(t, base); status != "degraded" || !strings.Contains(reason, "--accept-log-state") {
 		t.Errorf("healthz without the reference file: %s %q, want degraded naming --accept-log-state", status, reason)
 	}
 	postN(t, base, 1)
+	time.Sleep(3 * translog.ReferenceEvery) // the keeper looks too, and says nothing more
 	stop()
+	if n := strings.Count(logs.String(), `"level":"ERROR"`); n != 1 {
+		t.Errorf("%d ERROR lines without the reference file, want one:\n%s", n, logs)
+	}
 	base, _, stop = serveUntil(t, env, "--accept-log-state")
 	for deadline := time.Now().Add(5 * time.Second); rawCount(t, env["KOEKJE_DB"], `SELECT count(*) FROM log_pending`) > 0 && time.Now().Before(deadline); {
 		time.Sleep(20 * time.Millisecond)

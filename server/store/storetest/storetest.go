@@ -1652,7 +1652,7 @@ func testHeldLog(t *testing.T, open Opener) {
 	if n := VerifyChain(t, db, "demo"); n != 7 {
 		t.Errorf("%d records, want 7", n)
 	}
-	WantLogged(t, logs.Bytes(), "ERROR", "msg", "the log signs nothing: it does not extend what this server signed before; new records are kept and wait for the log")
+	WantLogged(t, logs.Bytes(), "ERROR", "msg", "the log signs nothing until its tree is proven to extend what this server signed before; new records are kept and wait for the log")
 	db.Close()
 
 	// The operator's word: the reference file gone, a restart with

@@ -79,9 +79,11 @@ func (db *DB) StartLog(ctx context.Context, origin string) (*translog.Signer, er
 	if err := db.write.QueryRowContext(ctx, `SELECT count(*) FROM log_pending`).Scan(&st.queued); err != nil {
 		return nil, fmt.Errorf("log queue: %w", err)
 	}
+	// Records that wait for the log are appended by the next batch or, if
+	// a guard is set to say whether they may be, at once by an empty one.
 	st.guard = db.guard
 	db.tl = st
-	if st.queued > 0 {
+	if st.queued > 0 && st.guard != nil {
 		go db.wakeLog() // once StartLog lets go of the writer
 	}
 	return st.signer, nil

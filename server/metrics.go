@@ -125,6 +125,21 @@ func (m *Metrics) CountLog(integrated, races, refused func() int64) {
 	}, func() float64 { return float64(refused()) }))
 }
 
+// LogHeld publishes held, whether the transparency log signs nothing now
+// because its tree does not extend what this server signed before (records
+// are kept and wait for the log), as koekje_log_held: 1 while it holds.
+func (m *Metrics) LogHeld(held func() bool) {
+	m.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "koekje_log_held",
+		Help: "1 while the transparency log signs nothing because its tree does not extend what this server signed before; records wait for the log.",
+	}, func() float64 {
+		if held() {
+			return 1
+		}
+		return 0
+	}))
+}
+
 // ObserveWitness records the outcome of one request to a witness (a nil
 // error: a cosignature that verified).
 func (m *Metrics) ObserveWitness(witness string, err error) {

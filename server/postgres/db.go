@@ -21,6 +21,7 @@ import (
 	"github.com/koekje/koekje/server/consent"
 	"github.com/koekje/koekje/server/keyfile"
 	"github.com/koekje/koekje/server/store"
+	"github.com/koekje/koekje/server/translog"
 )
 
 // DB is the PostgreSQL store.
@@ -44,7 +45,10 @@ type DB struct {
 	retries atomic.Int64 // batches retried after another writer moved a head
 
 	// The transparency log, once StartLog made it (log.go).
-	tl      atomic.Pointer[integrator]
+	tl atomic.Pointer[integrator]
+	// guard, once GuardLog set it, says whether the integrator may sign
+	// on: while it holds, records wait in log_pending.
+	guard   atomic.Pointer[translog.Guard]
 	stopLog context.CancelFunc
 	logDone chan struct{}
 

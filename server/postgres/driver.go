@@ -12,6 +12,7 @@ var (
 	_ store.Integrator     = (*DB)(nil)
 	_ store.SharedFailures = (*DB)(nil)
 	_ store.Counters       = (*DB)(nil)
+	_ store.LogRestorer    = (*DB)(nil)
 	_ store.Import         = (*Import)(nil)
 )
 

@@ -164,6 +164,14 @@ func (db *DB) runLog(ctx context.Context, in *integrator) {
 	}
 }
 
+// GuardLog makes every integration pass ask g before it appends and signs:
+// while g holds, records stay in log_pending, and when g may let go the
+// integrator looks again.
+func (db *DB) GuardLog(g *translog.Guard) {
+	db.guard.Store(g)
+	g.OnRelease(db.nudgeLog)
+}
+
 // nudgeLog wakes the integrator after this instance committed a batch.
 func (db *DB) nudgeLog() {
 	if in := db.tl.Load(); in != nil {
@@ -291,6 +299,10 @@ func (db *DB) pass(ctx context.Context, in *integrator) (int64, bool, error) {
 		return 0, false, nil
 	}
 	app := &logAppender{db: db, in: in, ctx: ctx, pending: map[int64]tlog.Hash{}, size: size}
+	guard := db.guard.Load()
+	if guard != nil && !guard.Allow(in.signer.Origin(), size, app) {
+		return 0, false, nil // the records wait in the queue
+	}
 	taken := make([]int64, len(queue))
 	for i, q := range queue {
 		taken[i] = q.id
@@ -341,9 +353,12 @@ func (db *DB) pass(ctx context.Context, in *integrator) (int64, bool, error) {
 		}
 	}
 	newRoot := root
-	var signed []byte
+	var (
+		signed []byte
+		th     tlog.Hash
+	)
 	if app.size > size {
-		th, err := tlog.TreeHash(app.size, app)
+		th, err = tlog.TreeHash(app.size, app)
 		if err != nil {
 			return 0, false, fmt.Errorf("tree hash: %w", err)
 		}
@@ -412,6 +427,9 @@ func (db *DB) pass(ctx context.Context, in *integrator) (int64, bool, error) {
 		in.recent[k] = h
 	}
 	in.integrated.Add(app.size - size)
+	if guard != nil && app.size > size {
+		guard.Signed(translog.Checkpoint{Origin: in.signer.Origin(), Size: app.size, Hash: th})
+	}
 	return app.size - size, len(queue) == maxIntegrate, nil
 }
 
@@ -640,12 +658,32 @@ func logLeaves(ctx context.Context, q querier, fn func(*translog.LeafRecord) err
 }
 
 // LogPending counts site's records up to sequence through that are queued
-// for the log and have no leaf yet.
+// for the log with the write path's MAC and have no leaf yet: a row queued
+// by the trigger for a record inserted any other way (psql) is not
+// counted, however long the log is held, and stays a record without a leaf.
 func (db *DB) LogPending(ctx context.Context, site string, through int64) (int64, error) {
-	var n int64
-	if err := db.pool.QueryRow(ctx, `SELECT count(*) FROM log_pending p
+	rows, err := db.pool.Query(ctx, `SELECT p.seq, r.hash, p.mac FROM log_pending p
 		JOIN records r ON r.site = p.site AND r.seq = p.seq
-		WHERE p.site = $1 AND p.seq <= $2 AND NOT EXISTS (SELECT 1 FROM log_leaves l WHERE l.site = p.site AND l.seq = p.seq)`, site, through).Scan(&n); err != nil {
+		WHERE p.kind = 1 AND p.site = $1 AND p.seq <= $2
+			AND NOT EXISTS (SELECT 1 FROM log_leaves l WHERE l.site = p.site AND l.seq = p.seq AND l.kind = 1)`, site, through)
+	if err != nil {
+		return 0, fmt.Errorf("log queue: %w", err)
+	}
+	defer rows.Close()
+	var n int64
+	for rows.Next() {
+		var (
+			seq       int64
+			hash, mac []byte
+		)
+		if err := rows.Scan(&seq, &hash, &mac); err != nil {
+			return 0, fmt.Errorf("log queue: %w", err)
+		}
+		if db.logMAC.valid(site, seq, hash, mac) {
+			n++
+		}
+	}
+	if err := rows.Err(); err != nil {
 		return 0, fmt.Errorf("log queue: %w", err)
 	}
 	return n, nil

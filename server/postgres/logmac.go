@@ -2,15 +2,13 @@ package postgres
 
 import (
 	"context"
-	"crypto/hmac"
-	"crypto/sha256"
-	"encoding/binary"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/koekje/koekje/server/keyfile"
 	"github.com/koekje/koekje/server/store"
+	"github.com/koekje/koekje/server/translog"
 )
 
 type logMAC []byte
@@ -22,12 +20,7 @@ func loadLogMAC(ctx context.Context, q execQuerier, kek *keyfile.Key) (logMAC, e
 
 // sum is the MAC of a site's record at seq with hash.
 func (k logMAC) sum(site string, seq int64, hash []byte) []byte {
-	m := hmac.New(sha256.New, k)
-	m.Write([]byte(site))
-	m.Write([]byte{0})
-	m.Write(binary.BigEndian.AppendUint64(nil, uint64(seq)))
-	m.Write(hash)
-	return m.Sum(nil)
+	return translog.QueueMAC(k).Sum(site, seq, hash)
 }
 
 // purgePrefix sets a purge's MAC apart from any record's.
@@ -60,7 +53,7 @@ func (k logMAC) validPurge(site string, seq int64, statement, mac []byte) bool {
 
 // valid reports whether mac is the MAC of the record.
 func (k logMAC) valid(site string, seq int64, hash, mac []byte) bool {
-	return len(mac) == sha256.Size && hmac.Equal(mac, k.sum(site, seq, hash))
+	return translog.QueueMAC(k).Valid(site, seq, hash, mac)
 }
 
 // queueMACs is the statement that gives the records just inserted their

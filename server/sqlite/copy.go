@@ -158,11 +158,15 @@ func (db *DB) AllSessions(ctx context.Context) ([]store.Session, error) {
 }
 
 // LogLeafCount is the size of the transparency log this database keeps
-// (0 when it keeps none).
+// (0 when it keeps none). A database whose records wait for the log (it
+// was held) is not copied: their leaves come once the log is recovered.
 func (db *DB) LogLeafCount(ctx context.Context) (int64, error) {
-	var n int64
-	if err := db.read.QueryRowContext(ctx, `SELECT ifnull(max(idx) + 1, 0) FROM log_leaves`).Scan(&n); err != nil {
+	var n, waiting int64
+	if err := db.read.QueryRowContext(ctx, `SELECT ifnull(max(idx) + 1, 0), (SELECT count(*) FROM log_pending) FROM log_leaves`).Scan(&n, &waiting); err != nil {
 		return 0, fmt.Errorf("log size: %w", err)
+	}
+	if waiting > 0 {
+		return 0, fmt.Errorf("%d records wait for the log, which signs nothing since its tree stopped extending its reference: recover the log first (koekje recover-log, see \"Back up and restore\" in the README), then copy", waiting)
 	}
 	return n, nil
 }

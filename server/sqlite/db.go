@@ -18,6 +18,7 @@ import (
 	"github.com/koekje/koekje/server/batch"
 	"github.com/koekje/koekje/server/consent"
 	"github.com/koekje/koekje/server/keyfile"
+	"github.com/koekje/koekje/server/translog"
 )
 
 // DB is the SQLite store.
@@ -41,7 +42,8 @@ type DB struct {
 
 	// commitMu is held by every batch and by StartLog, which sets tl.
 	commitMu sync.Mutex
-	tl       *logState // nil until StartLog: no log is kept
+	tl       *logState       // nil until StartLog: no log is kept
+	guard    *translog.Guard // set by GuardLog, before or after StartLog
 
 	closeOnce sync.Once
 	closeErr  error

@@ -5,7 +5,6 @@ import (
 	"context"
 	"database/sql"
 	"encoding/json"
-	"fmt"
 	"log/slog"
 	"maps"
 	"path/filepath"
@@ -21,6 +20,7 @@ import (
 	"github.com/koekje/koekje/server/sqlite"
 	"github.com/koekje/koekje/server/store"
 	"github.com/koekje/koekje/server/store/storetest"
+	"github.com/koekje/koekje/server/translog"
 )
 
 // The shared store suite, on SQLite files in temporary directories.
@@ -157,15 +157,24 @@ func TestFullDiskThenRoom(t *testing.T) {
 // concurrent writers (synchronous=FULL: each batch is fsynced).
 // BenchmarkAppend: durable appends from 32 goroutines per core, without and
 // with the transparency log (a leaf, its tree hashes and a signed
-// checkpoint per batch).
+// checkpoint per batch), and with the log guarded by its reference as serve
+// runs it (each batch asks the guard before it signs).
 func BenchmarkAppend(b *testing.B) {
-	for _, withLog := range []bool{false, true} {
-		b.Run(fmt.Sprintf("log=%v", withLog), func(b *testing.B) {
+	for _, mode := range []string{"none", "log", "guarded"} {
+		b.Run("log="+mode, func(b *testing.B) {
 			db, _ := MustOpen(b)
 			ctx := context.Background()
-			if withLog {
-				if _, err := db.StartLog(ctx, "bench/log"); err != nil {
+			if mode != "none" {
+				signer, err := db.StartLog(ctx, "bench/log")
+				if err != nil {
 					b.Fatal(err)
+				}
+				if mode == "guarded" {
+					guard, err := translog.CheckLogState(ctx, db, db.KeyFile(), nil, signer.VerifierKey(), nil, false)
+					if err != nil || guard.Held() {
+						b.Fatalf("guard: %v %q", err, guard.Reason())
+					}
+					db.GuardLog(guard)
 				}
 			}
 			b.SetParallelism(32)

@@ -7,8 +7,9 @@ import (
 )
 
 var (
-	_ store.Store  = (*DB)(nil)
-	_ store.Source = (*DB)(nil)
+	_ store.Store       = (*DB)(nil)
+	_ store.Source      = (*DB)(nil)
+	_ store.LogRestorer = (*DB)(nil)
 )
 
 func init() {

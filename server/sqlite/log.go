@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/mod/sumdb/tlog"
@@ -29,6 +30,13 @@ type logState struct {
 	// recent keeps the stored hashes written lately: appending and the
 	// tree hash read only the right edge of the tree, which is here.
 	recent map[int64]tlog.Hash
+	// guard, once GuardLog set it, says whether the log may be signed on;
+	// while it holds, records wait in log_pending with mac's MAC, and
+	// queued counts them.
+	guard  *translog.Guard
+	mac    translog.QueueMAC
+	queued int64
+	waking atomic.Bool // an empty batch is on its way to append what waits
 }
 
 // AuditKey is the key whose holder can find a site's leaves in the log.
@@ -68,8 +76,60 @@ func (db *DB) StartLog(ctx context.Context, origin string) (*translog.Signer, er
 	if err := db.resignUnderName(ctx, st); err != nil {
 		return nil, err
 	}
+	if err := db.write.QueryRowContext(ctx, `SELECT count(*) FROM log_pending`).Scan(&st.queued); err != nil {
+		return nil, fmt.Errorf("log queue: %w", err)
+	}
+	// Records that wait for the log are appended by the next batch or, if
+	// a guard is set to say whether they may be, at once by an empty one.
+	st.guard = db.guard
 	db.tl = st
+	if st.queued > 0 && st.guard != nil {
+		go db.wakeLog() // once StartLog lets go of the writer
+	}
 	return st.signer, nil
+}
+
+// GuardLog makes every batch ask g before it appends and signs: while g
+// holds, the batch's records wait in log_pending with the write path's MAC.
+// When g may let go, an empty batch looks at the tree again and appends
+// what waits.
+func (db *DB) GuardLog(g *translog.Guard) {
+	db.commitMu.Lock()
+	db.guard = g
+	st := db.tl
+	if st != nil {
+		st.guard = g
+	}
+	db.commitMu.Unlock()
+	g.OnRelease(db.wakeLog)
+	db.wakeLog()
+}
+
+// wakeLog commits an empty batch in the background, which appends the
+// records waiting for the log if the guard lets it; one at a time.
+func (db *DB) wakeLog() {
+	db.commitMu.Lock()
+	st := db.tl
+	queued := st != nil && st.queued > 0
+	db.commitMu.Unlock()
+	if !queued || !st.waking.CompareAndSwap(false, true) {
+		return
+	}
+	go func() {
+		defer st.waking.Store(false)
+		for {
+			if err := db.commit(nil); err != nil {
+				db.log.Warn("append the records waiting for the log", "err", err)
+				return
+			}
+			db.commitMu.Lock()
+			more := st.queued > 0 && (st.guard == nil || !st.guard.Held())
+			db.commitMu.Unlock()
+			if !more {
+				return
+			}
+		}
+	}()
 }
 
 // logForEntry is the log an entry of another kind than a record's (a
@@ -86,7 +146,20 @@ func (db *DB) logForEntry(ctx context.Context) (*logState, error) {
 	if err != nil || origin == "" {
 		return nil, err
 	}
-	return db.newLogState(ctx, origin)
+	st, err := db.newLogState(ctx, origin)
+	if err != nil {
+		return nil, err
+	}
+	// Another process than the server's is held to the same reference,
+	// when there is one beside the key file.
+	ref, err := translog.OpenReference(db.kek)
+	if err != nil {
+		return nil, err
+	}
+	if _, ok := ref.Checkpoint(); ok {
+		st.guard = translog.NewGuard(ref, nil)
+	}
+	return st, nil
 }
 
 // newLogState is the state of the log named origin, for appending to it.
@@ -99,11 +172,15 @@ func (db *DB) newLogState(ctx context.Context, origin string) (*logState, error)
 	if err != nil {
 		return nil, err
 	}
+	mac, err := db.Secret(ctx, store.LogQueueMACSecret, 32)
+	if err != nil {
+		return nil, err
+	}
 	signer, err := translog.NewSigner(origin, seed)
 	if err != nil {
 		return nil, err
 	}
-	return &logState{signer: signer, auditRoot: root, recent: map[int64]tlog.Hash{}}, nil
+	return &logState{signer: signer, auditRoot: root, mac: mac, recent: map[int64]tlog.Hash{}}, nil
 }
 
 // LogOrigin returns the log's name, or "" when no log was made yet.
@@ -251,6 +328,8 @@ type appender struct {
 	salts   *translog.Salts // this transaction's, made at its first leaf
 	hashIDs []int64         // stored hash indexes, in the order of pending's rows
 	leaves  []any           // idx, record, site, salt, entry, kind of each new leaf
+	signed  translog.Checkpoint
+	restore bool // entries restored from the tiles (RestoreLog)
 }
 
 func (st *logState) appender(tx *sql.Tx) *appender {
@@ -320,9 +399,19 @@ func (a *appender) addLeaf(record any, site string, kind translog.LeafKind, what
 	salt := a.salts.For(a.size)
 	idx := a.size
 	entry := translog.Leaf{Kind: kind, Commitment: kind.Commit(salt, what), SiteTag: tagger.Tag(idx)}.Encode()
+	if err := a.addEntry(record, site, salt, kind, entry); err != nil {
+		return 0, nil, err
+	}
+	return idx, salt, nil
+}
+
+// addEntry appends an entry as it is, with the record and salt that open
+// it (nil for an entry restored from the tiles: its record is not here).
+func (a *appender) addEntry(record any, site string, salt []byte, kind translog.LeafKind, entry []byte) error {
+	idx := a.size
 	hashes, err := tlog.StoredHashes(idx, entry, a)
 	if err != nil {
-		return 0, nil, err
+		return err
 	}
 	base := tlog.StoredHashIndex(0, idx)
 	for i, h := range hashes {
@@ -331,7 +420,7 @@ func (a *appender) addLeaf(record any, site string, kind translog.LeafKind, what
 	}
 	a.leaves = append(a.leaves, idx, record, site, salt, entry, int(kind))
 	a.size++
-	return idx, salt, nil
+	return nil
 }
 
 // flushRows writes the collected hashes and leaves.
@@ -344,7 +433,13 @@ func (a *appender) flushRows(ctx context.Context) error {
 			h := a.pending[id]
 			args = append(args, id, h[:])
 		}
-		if _, err := a.tx.ExecContext(ctx, `INSERT INTO log_hashes (id, hash) VALUES (?, ?)`+strings.Repeat(", (?, ?)", n-1), args...); err != nil {
+		// A restore writes over the hashes a tail cut left behind; they
+		// are the same if the entries are, which the new root proves.
+		insert := `INSERT INTO log_hashes (id, hash) VALUES (?, ?)`
+		if a.restore {
+			insert = `INSERT OR REPLACE INTO log_hashes (id, hash) VALUES (?, ?)`
+		}
+		if _, err := a.tx.ExecContext(ctx, insert+strings.Repeat(", (?, ?)", n-1), args...); err != nil {
 			return fmt.Errorf("log hashes: %w", err)
 		}
 		a.hashIDs = a.hashIDs[n:]
@@ -376,8 +471,12 @@ func (a *appender) finish(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("sign checkpoint: %w", err)
 	}
-	if _, err := a.tx.ExecContext(ctx, `INSERT INTO log_checkpoints (size, signed, created_at) VALUES (?, ?, ?)`,
-		a.size, signed, time.Now().UnixMicro()); err != nil {
+	a.signed = translog.Checkpoint{Origin: a.st.signer.Origin(), Size: a.size, Hash: th}
+	insert := `INSERT INTO log_checkpoints (size, signed, created_at) VALUES (?, ?, ?)`
+	if a.restore { // the checkpoint of that tree may have been kept
+		insert = `INSERT OR REPLACE INTO log_checkpoints (size, signed, created_at) VALUES (?, ?, ?)`
+	}
+	if _, err := a.tx.ExecContext(ctx, insert, a.size, signed, time.Now().UnixMicro()); err != nil {
 		return fmt.Errorf("log checkpoint: %w", err)
 	}
 	return nil
@@ -395,6 +494,9 @@ func (a *appender) done() {
 		a.st.recent[k] = h
 	}
 	a.st.size = a.size
+	if a.st.guard != nil && a.signed.Size > 0 {
+		a.st.guard.Signed(a.signed)
+	}
 }
 
 // LatestCheckpoint returns the newest signed checkpoint, or nil.

@@ -1,17 +1,24 @@
 package sqlite_test
 
 import (
+	"bytes"
 	"context"
 	"database/sql"
 	"fmt"
+	"log/slog"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/uuid"
+	"golang.org/x/mod/sumdb/tlog"
 
+	"github.com/koekje/koekje/server/consent"
 	"github.com/koekje/koekje/server/proof"
 	"github.com/koekje/koekje/server/sqlite"
+	"github.com/koekje/koekje/server/store/storetest"
 	"github.com/koekje/koekje/server/translog"
 )
 
@@ -201,4 +208,103 @@ func TestRenamedLogRepaired(t *testing.T) {
 			}
 		})
 	}
+}
+
+// While the log is held, only what the write path queued gets a leaf when
+// it lets go: a record slipped into the database with a queue row of its
+// own (a MAC made up with sqlite3) is taken off the queue without a leaf,
+// and stays not_in_log across restarts; verify does not count it as
+// waiting either. A purge is refused while records wait.
+func TestForgedQueueRowNeverLogged(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "koekje.db")
+	db, signer := reopen(t, path, "127.0.0.1:8080/log")
+	if err := db.Append(ctx, newRecord("demo", uuid.Nil)); err != nil {
+		t.Fatal(err)
+	}
+	ref, err := translog.OpenReference(db.KeyFile())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := ref.Accept(translog.Checkpoint{Origin: signer.Origin(), Size: 9, Hash: tlog.Hash{9}}); err != nil {
+		t.Fatal(err)
+	}
+	guard, err := translog.CheckLogState(ctx, db, db.KeyFile(), nil, signer.VerifierKey(), nil, false)
+	if err != nil || !guard.Held() {
+		t.Fatalf("a reference ahead of the log: %v, held %v", err, guard.Held())
+	}
+	db.GuardLog(guard)
+	if err := db.Append(ctx, newRecord("demo", uuid.Nil)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.Purge(ctx, "demo", time.Now().Add(time.Hour), func(*consent.Checkpoint) error { return nil }); err == nil || !strings.Contains(err.Error(), "signs nothing") {
+		t.Errorf("a purge while the log is held: %v, want it refused", err)
+	}
+	db.Close()
+
+	// The forger: a record chained and hashed as the write path does, by
+	// a process that keeps no log, and a queue row beside it.
+	forger, err := sqlite.Open(path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	forged := newRecord("demo", uuid.Nil)
+	forged.Action = "accept_all"
+	if err := forger.Append(ctx, forged); err != nil {
+		t.Fatal(err)
+	}
+	forger.Close()
+	raw, err := sql.Open("sqlite3", "file:"+path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := raw.Exec(`INSERT INTO log_pending (record, mac) SELECT max(id), zeroblob(32) FROM records`); err != nil {
+		t.Fatal(err)
+	}
+	raw.Close()
+
+	var logs bytes.Buffer
+	db, err = sqlite.Open(path, slog.New(slog.NewJSONHandler(&logs, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if signer, err = db.StartLog(ctx, "127.0.0.1:8080/log"); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := db.LogPending(ctx, "demo", 10); err != nil || n != 1 {
+		t.Errorf("records waiting: %d, %v; want the one the write path queued", n, err)
+	}
+	// The operator's word lets go: what waited is appended.
+	if err := os.Remove(translog.ReferencePath(db.KeyFile())); err != nil {
+		t.Fatal(err)
+	}
+	guard, err = translog.CheckLogState(ctx, db, db.KeyFile(), nil, signer.VerifierKey(), nil, true)
+	if err != nil || guard.Held() {
+		t.Fatalf("accepted: %v, held because %q", err, guard.Reason())
+	}
+	db.GuardLog(guard)
+	if err := db.Append(ctx, newRecord("demo", uuid.Nil)); err != nil {
+		t.Fatal(err)
+	}
+	for restart := 0; restart < 2; restart++ {
+		if restart > 0 {
+			db.Close()
+			db, signer = reopen(t, path, "127.0.0.1:8080/log")
+		}
+		if l, err := db.LeafOf(ctx, "demo", 3); err != nil || l != nil {
+			t.Errorf("restart %d: the forged record's leaf: %+v, %v; want none", restart, l, err)
+		}
+		res := verifyLog(t, db, "demo", signer.VerifierKey())
+		if res.OK || res.Reason != proof.NotInLog || res.Records != 4 {
+			t.Errorf("restart %d: verify: %+v, want not_in_log of 4 records", restart, res)
+		}
+	}
+	if l, err := db.LeafOf(ctx, "demo", 2); err != nil || l == nil || l.Index != 1 {
+		t.Errorf("the record that waited: leaf %+v, %v; want index 1", l, err)
+	}
+	if l, err := db.LeafOf(ctx, "demo", 4); err != nil || l == nil || l.Index != 2 {
+		t.Errorf("the record after it: leaf %+v, %v; want index 2", l, err)
+	}
+	storetest.WantLogged(t, logs.Bytes(), "ERROR", "msg", "a record queued for the log without the write path's MAC gets no leaf: it was written behind the server's back", "site", "demo")
 }

@@ -74,7 +74,7 @@ func (db *DB) Purge(ctx context.Context, site string, before time.Time, sign fun
 	}
 	var leaves *appender
 	if st != nil {
-		if leaves, err = st.appenderAt(ctx, tx); err != nil {
+		if leaves, err = st.entryAppender(ctx, tx); err != nil {
 			return 0, err
 		}
 		idx, salt, err := leaves.addPurge(site, proof.PurgeStatement(cp))

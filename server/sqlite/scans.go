@@ -51,7 +51,7 @@ func (db *DB) AddScan(ctx context.Context, s *consent.Scan) error {
 	stored.ID, stored.RecordedAt, stored.StartedAt = id, now, s.StartedAt.UTC().Truncate(time.Microsecond)
 	var leaves *appender
 	if st != nil {
-		if leaves, err = st.appenderAt(ctx, tx); err != nil {
+		if leaves, err = st.entryAppender(ctx, tx); err != nil {
 			return err
 		}
 		idx, salt, err := leaves.addLeaf(nil, s.Site, translog.KindScan, proof.ScanStatement(&stored, s.Report))

@@ -166,6 +166,14 @@ var migrations = []func(tx *sql.Tx, kek *keyfile.Key) error{
 	addScanVerdicts,
 	addPurgeEntries,
 	addSignals,
+	execMigration(`-- Records written while the log signs nothing (its tree does not extend
+	-- what the server signed before, translog.Guard) wait here for their
+	-- leaves, in the order they were written, each with the write path's MAC
+	-- (translog.QueueMAC): a row added any other way never gets a leaf.
+	CREATE TABLE IF NOT EXISTS log_pending (
+		record INTEGER PRIMARY KEY, -- records.id
+		mac    BLOB NOT NULL
+	);`),
 }
 
 // addSignals keeps the browser's signals beside a record (consent.Record's

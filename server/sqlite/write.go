@@ -103,9 +103,9 @@ func (db *DB) commit(batch []*consent.Record) error {
 	defer in.close()
 	staged := map[string]head{}
 	requests := map[string]*consent.Record{} // site and request ID → the record of this batch
-	var leaves *appender
+	var lg *logBatch
 	if db.tl != nil {
-		if leaves, err = db.tl.appenderAt(ctx, tx); err != nil {
+		if lg, err = db.tl.begin(ctx, tx, db.log); err != nil {
 			return err
 		}
 	}
@@ -153,8 +153,8 @@ func (db *DB) commit(batch []*consent.Record) error {
 			return fmt.Errorf("insert: %w", err)
 		}
 		row, _ := res.LastInsertId()
-		if leaves != nil {
-			if _, err := leaves.add(ctx, row, r.Site, r.Hash); err != nil {
+		if lg != nil {
+			if err := lg.add(ctx, row, r); err != nil {
 				return err
 			}
 		}
@@ -166,16 +166,16 @@ func (db *DB) commit(batch []*consent.Record) error {
 		}
 		staged[r.Site] = head{r.Seq, r.Hash, r.RecordedAt.UnixMicro()}
 	}
-	if leaves != nil {
-		if err := leaves.finish(ctx); err != nil {
+	if lg != nil {
+		if err := lg.finish(ctx); err != nil {
 			return err
 		}
 	}
 	if err := tx.Commit(); err != nil {
 		return fmt.Errorf("commit: %w", err)
 	}
-	if leaves != nil {
-		leaves.done()
+	if lg != nil && lg.done() {
+		db.wakeLog()
 	}
 	for site, h := range staged {
 		db.heads[site] = h

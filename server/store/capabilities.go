@@ -91,3 +91,13 @@ type Import interface {
 	Commit(ctx context.Context) error
 	Rollback()
 }
+
+// LogRestorer is a store whose log can be given back the leaves a restored
+// database lacks, from the log's published tiles (koekje recover-log).
+type LogRestorer interface {
+	// LogSize is the number of leaves the store's log holds.
+	LogSize(ctx context.Context) (int64, error)
+	// RestoreLog appends entries after the leaves [0, from) and signs the
+	// tree they make again, which must be cp.
+	RestoreLog(ctx context.Context, from int64, entries [][]byte, cp translog.Checkpoint) error
+}

@@ -165,6 +165,11 @@ type Log interface {
 	// signer. The log is named once, after origin, by the first StartLog
 	// or NewLogSigner; every later start signs under that name.
 	StartLog(ctx context.Context, origin string) (*translog.Signer, error)
+	// GuardLog makes every signing from now on ask g first: while g holds,
+	// the store signs nothing and new records wait without a leaf in the
+	// log's queue, with the write path's MAC, until g lets go; then they
+	// are appended, in the order they were written.
+	GuardLog(g *translog.Guard)
 	// LogOrigin is the log's name, "" before the log is made.
 	LogOrigin(ctx context.Context) (string, error)
 	// LogSigner returns the log's signer, or nil before the log is made.

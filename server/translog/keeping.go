@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"sync/atomic"
 	"time"
 
 	"github.com/koekje/koekje/server/keyfile"
@@ -13,16 +12,23 @@ import (
 
 // CheckLogState holds the database's log against what this server signed
 // or saw before, kept in the reference file beside the key file, and
-// against the newest checkpoint each configured witness cosigned: a log
-// that does not extend them (a restored backup, a tail cut or rewritten in
-// the database) is refused, so the server never signs a fork of its own
-// public log. Without a reference file, a log that is not empty needs a
-// witness that confirms it, or the operator's --accept-log-state.
-func CheckLogState(ctx context.Context, db CheckpointReader, kek *keyfile.Key, log *slog.Logger, logKey string, witnesses []*WitnessClient, accept bool) (*Reference, error) {
+// against the newest checkpoint each configured witness cosigned, and
+// returns the guard every signing asks from now on. A log that does not
+// extend them (a restored backup, a tail cut or rewritten in the database)
+// is not refused: the server starts, signs nothing and keeps recording,
+// and the guard says why, until the missing leaves are restored. Without a
+// reference file, a log that is not empty needs a witness that confirms it,
+// or the operator's --accept-log-state; until then it is held too. Only a
+// reference file it cannot read, or a store it cannot read, is an error.
+func CheckLogState(ctx context.Context, db CheckpointReader, kek *keyfile.Key, log *slog.Logger, logKey string, witnesses []*WitnessClient, accept bool) (*Guard, error) {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
 	ref, err := OpenReference(kek)
 	if err != nil {
 		return nil, err
 	}
+	g := NewGuard(ref, log)
 	cp, hashes, err := Latest(ctx, db, logKey)
 	if err != nil {
 		return nil, fmt.Errorf("the log's newest checkpoint: %w", err)
@@ -39,70 +45,97 @@ func CheckLogState(ctx context.Context, db CheckpointReader, kek *keyfile.Key, l
 			return nil, err
 		}
 		if err := Consistent(wcp, cp, hashes); err != nil {
-			return nil, fmt.Errorf("witness %s cosigned a checkpoint of %d leaves: %w; see \"Back up and restore\" in the README", wc.URL, wcp.Size, err)
+			// The log signed that checkpoint and a witness keeps it: it is
+			// public history, and the reference when newer than the one
+			// kept, so that restoring up to it lets go.
+			if kept, ok := ref.Checkpoint(); !ok || wcp.Size > kept.Size {
+				if err := ref.Accept(wcp); err != nil {
+					return nil, err
+				}
+				continue
+			}
+			g.holdAtStart(fmt.Sprintf("witness %s cosigned a checkpoint of %d leaves: %v; see \"Back up and restore\" in the README", wc.URL, wcp.Size, err))
+			continue
 		}
 		confirmed++
 	}
 	err = ref.Check(cp, hashes)
 	switch {
 	case err == nil:
+		if err := ref.Accept(cp); err != nil {
+			return nil, err
+		}
 	case errors.Is(err, ErrNoReference) && (accept || confirmed > 0):
 		log.Warn("no log reference file: the log's tree is taken as it is", "size", cp.Size, "confirmed_by_witnesses", confirmed, "accepted_by_flag", accept)
+		if err := ref.Accept(cp); err != nil {
+			return nil, err
+		}
 	case errors.Is(err, ErrNoReference):
-		return nil, fmt.Errorf("%w: start with a witness that cosigned the log (--witness) or, if this database was moved here as it was, with --accept-log-state", err)
+		g.holdAtStart(fmt.Sprintf("%v: start with a witness that cosigned the log (--witness) or, if this database was moved here as it was, with --accept-log-state", err))
 	default:
-		ref0, _ := ref.Checkpoint()
-		return nil, fmt.Errorf("%w; it signs nothing that would fork it: the database holds %d leaves, the reference %d (%s); see \"Back up and restore\" in the README", err, cp.Size, ref0.Size, ReferencePath(kek))
+		g.set(holdReference, describe(err, cp.Size, ref).Error())
 	}
-	if err := ref.Accept(cp); err != nil && !errors.Is(err, ErrInconsistent) {
-		return nil, err
-	}
-	return ref, nil
+	return g, nil
 }
 
-// advance moves the reference to the log's newest checkpoint.
-func advance(ctx context.Context, db CheckpointReader, logKey string, ref *Reference) error {
+// keep moves the reference to the store's newest checkpoint, or holds the
+// guard while that does not extend it.
+func (g *Guard) keep(ctx context.Context, db CheckpointReader, logKey string) error {
 	cp, hashes, err := Latest(ctx, db, logKey)
+	if err == nil {
+		err = g.ref.Check(cp, hashes)
+		if errors.Is(err, ErrNoReference) {
+			return nil // held since the start, until a restart confirms the log
+		}
+		if err != nil {
+			err = describe(err, cp.Size, g.ref)
+		}
+	}
+	if err == nil {
+		err = g.ref.Advance(cp, hashes)
+	}
 	if err != nil {
+		if ctx.Err() == nil {
+			g.set(holdReference, err.Error())
+		}
 		return err
 	}
-	return ref.Advance(cp, hashes)
+	g.set(holdReference, "")
+	return nil
 }
 
 // AdvanceReference moves the reference a last time, at shutdown.
-func AdvanceReference(ctx context.Context, db CheckpointReader, log *slog.Logger, logKey string, ref *Reference) {
-	if err := advance(ctx, db, logKey, ref); err != nil {
-		log.Error("the log no longer extends what this server signed before", "err", err)
+func (g *Guard) AdvanceReference(ctx context.Context, db CheckpointReader, logKey string) {
+	if g.Held() {
+		return
 	}
+	g.keep(ctx, db, logKey)
 }
 
 // ReferenceEvery is how often the reference follows the log: the newest
 // checkpoint is proven consistent with the reference and synced to disk.
 const ReferenceEvery = 250 * time.Millisecond
 
-// KeepReference moves the reference along with the log while serving, and
-// says so loudly, once per change, if the log stops extending it: an ERROR
-// line, and why in degraded, which /healthz reports.
-func KeepReference(ctx context.Context, db CheckpointReader, log *slog.Logger, logKey string, ref *Reference, degraded *atomic.Value) {
+// Keep moves the reference along with the log while serving, and holds the
+// guard while the store's newest checkpoint does not extend it. While the
+// guard holds, the store is woken at each tick whose checkpoint extends the
+// reference, to look at its tree again and append what waits.
+func (g *Guard) Keep(ctx context.Context, db CheckpointReader, logKey string) {
 	tick := time.NewTicker(ReferenceEvery)
 	defer tick.Stop()
-	failing := false
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-tick.C:
 		}
-		err := advance(ctx, db, logKey, ref)
-		switch {
-		case err != nil && !failing && ctx.Err() == nil:
-			log.Error("the log no longer extends what this server signed before", "err", err)
-			degraded.Store("the log no longer extends what this server signed before: " + err.Error())
-			failing = true
-		case err == nil && failing:
-			log.Info("the log extends what this server signed before again")
-			degraded.Store("")
-			failing = false
+		if g.keep(ctx, db, logKey) == nil && g.Held() {
+			g.mu.Lock()
+			wake := g.wake
+			g.mu.Unlock()
+			if wake != nil {
+				wake()
+			}
 		}
 	}
 }

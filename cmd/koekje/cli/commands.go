@@ -36,6 +36,7 @@ var commands = []command{
 	{"scan", "URL…", "check a site's pages in a real Chromium against its declared cookies", scanCmd},
 	{"migrate-store", "", "copy a SQLite store into an empty PostgreSQL database, verified", migrateStoreCmd},
 	{"backup", "", "copy a SQLite database consistently, while it serves", backupCmd},
+	{"recover-log", "", "restore the log's leaves a restored database lacks from its published tiles", recoverLogCmd},
 	{"version", "", "print the version", versionCmd},
 }
 

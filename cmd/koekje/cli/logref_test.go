@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -13,6 +14,7 @@ import (
 	"time"
 
 	"github.com/koekje/koekje/server/translog"
+	"github.com/koekje/koekje/server/witness"
 )
 
 // copyFiles copies the database's files (a backup taken while it is
@@ -57,11 +59,41 @@ func serveErr(t *testing.T, env map[string]string, args ...string) error {
 	return <-done
 }
 
-// The server never signs a fork of its own log: a backup taken
-// at 19 leaves, restored after the public log reached 37, is refused at
-// start, naming both sizes, instead of being signed on from 19; so is a
-// tail cut in the database alone, and a log that is not empty without the
-// reference file, until the operator accepts it.
+// healthOf reads /healthz, which answers 200 while the store answers.
+func healthOf(t *testing.T, base string) (status, reason string) {
+	t.Helper()
+	b, code := httpGet(t, base+"/healthz", "")
+	if code != 200 {
+		t.Fatalf("healthz: %d %s", code, b)
+	}
+	var health struct{ Status, Reason string }
+	json.Unmarshal(b, &health)
+	return health.Status, health.Reason
+}
+
+// rawCount runs a count on the database file behind the server's back.
+func rawCount(t *testing.T, path, query string) int {
+	t.Helper()
+	raw, err := sql.Open("sqlite3", "file:"+path+"?_busy_timeout=5000")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer raw.Close()
+	var n int
+	if err := raw.QueryRow(query).Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+// The server never signs a fork of its own log, and never stops recording
+// for it: a backup taken at 19 leaves, restored after the public log
+// reached 37, starts degraded (/healthz 200 "degraded" naming both sizes,
+// an ERROR line, koekje_log_held 1), keeps recording choices, which wait
+// without a leaf, and signs nothing over 19; verify names both sizes. So
+// does a tail cut in the database alone while it runs, and a log that is
+// not empty without the reference file, until the operator accepts it:
+// then what waited is appended.
 func TestNoForkAfterRestore(t *testing.T) {
 	t.Parallel()
 	dir, backup := t.TempDir(), t.TempDir()
@@ -87,33 +119,39 @@ func TestNoForkAfterRestore(t *testing.T) {
 		os.Remove(filepath.Join(dir, name))
 	}
 	copyFiles(t, backup, dir)
-	err := serveErr(t, env)
-	if err == nil || !strings.Contains(err.Error(), "19 leaves") || !strings.Contains(err.Error(), "37") || !strings.Contains(err.Error(), "Back up and restore") {
-		t.Fatalf("serve on the restored backup: %v, want a refusal naming 19 and 37", err)
+	base, logs, stop := serveUntil(t, env)
+	if status, reason := healthOf(t, base); status != "degraded" || !strings.Contains(reason, "the database holds 19 leaves, the reference 37") || !strings.Contains(reason, "Back up and restore") {
+		t.Errorf("healthz on the restored backup: %s %q, want degraded naming 19 and 37", status, reason)
 	}
-	// verify, which checked the backup's chain as intact, names the fork.
-	if out, err := runCLI(t, env, "verify"); err != ErrFailed || !strings.Contains(out, `"records":19`) || !strings.Contains(out, "the database holds 19 leaves, the reference 37") {
-		t.Errorf("verify on the restored backup: %v\n%s", err, out)
+	postN(t, base, 5) // recorded, each a 201, while the log signs nothing
+	if m, _ := httpGet(t, base+"/metrics", adminToken); !strings.Contains(string(m), "\nkoekje_log_held 1\n") {
+		t.Errorf("metrics while the log is held:\n%s", m)
 	}
-	raw, err := sql.Open("sqlite3", "file:"+env["KOEKJE_DB"])
-	if err != nil {
-		t.Fatal(err)
+	stop()
+	if n := strings.Count(logs.String(), `"level":"ERROR","msg":"the log signs nothing`); n != 1 {
+		t.Errorf("%d ERROR lines for the restore, want one:\n%s", n, logs)
 	}
-	var n int
-	raw.QueryRow(`SELECT count(*) FROM log_checkpoints WHERE size > 19`).Scan(&n)
-	if n != 0 {
+	db := env["KOEKJE_DB"]
+	if n := rawCount(t, db, `SELECT count(*) FROM log_checkpoints WHERE size > 19`); n != 0 {
 		t.Errorf("%d checkpoints signed over the restored backup", n)
 	}
-	raw.Close()
+	if n := rawCount(t, db, `SELECT count(*) FROM log_pending`); n != 5 {
+		t.Errorf("%d records wait for the log, want the 5 made since the restore", n)
+	}
+	// verify, which checked the backup's chain as intact, names the fork.
+	if out, err := runCLI(t, env, "verify"); err != ErrFailed || !strings.Contains(out, `"records":24`) || !strings.Contains(out, "the database holds 19 leaves, the reference 37") {
+		t.Errorf("verify on the restored backup: %v\n%s", err, out)
+	}
 
 	// A tail cut in the database of a log that reached 5, while the
-	// server runs: /healthz says it is degraded, and a restart is refused.
+	// server runs: /healthz says it is degraded, the choices made next are
+	// recorded, and a restart stays degraded.
 	cut := t.TempDir()
 	env = map[string]string{"KOEKJE_DB": filepath.Join(cut, "k.db"), "KOEKJE_ADMIN_TOKEN": adminToken, "KOEKJE_RATE_LIMIT": "0"}
-	base, logs, stop := serveUntil(t, env)
+	base, logs, stop = serveUntil(t, env)
 	postN(t, base, 5)
 	time.Sleep(2 * translog.ReferenceEvery) // the reference follows the log
-	raw, err = sql.Open("sqlite3", "file:"+env["KOEKJE_DB"]+"?_busy_timeout=5000")
+	raw, err := sql.Open("sqlite3", "file:"+env["KOEKJE_DB"]+"?_busy_timeout=5000")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -123,27 +161,29 @@ func TestNoForkAfterRestore(t *testing.T) {
 		}
 	}
 	raw.Close()
-	var health struct{ Status, Reason string }
-	for deadline := time.Now().Add(5 * time.Second); health.Status != "degraded" && time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
-		b, code := httpGet(t, base+"/healthz", "")
-		if code != 200 {
-			t.Fatalf("healthz: %d %s", code, b)
-		}
-		json.Unmarshal(b, &health)
+	status, reason := "", ""
+	for deadline := time.Now().Add(5 * time.Second); status != "degraded" && time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+		status, reason = healthOf(t, base)
 	}
-	if health.Status != "degraded" || !strings.Contains(health.Reason, "3 leaves") {
-		t.Errorf("healthz after a tail cut while serving: %+v, want degraded, naming the cut", health)
+	if status != "degraded" || !strings.Contains(reason, "3 leaves") {
+		t.Errorf("healthz after a tail cut while serving: %s %q, want degraded, naming the cut", status, reason)
 	}
+	postN(t, base, 2)
 	stop()
-	if !strings.Contains(logs.String(), `"level":"ERROR","msg":"the log no longer extends what this server signed before"`) {
+	if !strings.Contains(logs.String(), `"level":"ERROR","msg":"the log signs nothing`) {
 		t.Errorf("no ERROR line for the cut tail:\n%s", logs)
 	}
-	if err := serveErr(t, env); err == nil || !strings.Contains(err.Error(), "3 leaves") {
-		t.Errorf("serve after a tail cut: %v, want a refusal", err)
+	if n := rawCount(t, env["KOEKJE_DB"], `SELECT count(*) FROM log_checkpoints WHERE size > 3`); n != 0 {
+		t.Errorf("%d checkpoints signed over the cut tail", n)
 	}
+	base, _, stop = serveUntil(t, env)
+	if status, reason := healthOf(t, base); status != "degraded" || !strings.Contains(reason, "3 leaves") {
+		t.Errorf("healthz after a restart on the cut tail: %s %q", status, reason)
+	}
+	stop()
 
-	// No reference file beside a log that is not empty: refused until the
-	// operator accepts the log as it is.
+	// No reference file beside a log that is not empty: degraded until
+	// the operator accepts the log as it is; then what waited is appended.
 	fresh := t.TempDir()
 	env = map[string]string{"KOEKJE_DB": filepath.Join(fresh, "k.db"), "KOEKJE_ADMIN_TOKEN": adminToken, "KOEKJE_RATE_LIMIT": "0"}
 	base, _, stop = serveUntil(t, env)
@@ -152,13 +192,80 @@ func TestNoForkAfterRestore(t *testing.T) {
 	if err := os.Remove(filepath.Join(fresh, "k.db.key.log-reference")); err != nil {
 		t.Fatal(err)
 	}
-	if err := serveErr(t, env); err == nil || !strings.Contains(err.Error(), "--accept-log-state") {
-		t.Errorf("serve without the reference file: %v, want a refusal naming --accept-log-state", err)
+	base, logs, stop = serveUntil(t, env)
+	if status, reason := healthOf(t, base); status != "degraded" || !strings.Contains(reason, "--accept-log-state") {
+		t.Errorf("healthz without the reference file: %s %q, want degraded naming --accept-log-state", status, reason)
+	}
+	postN(t, base, 1)
+	time.Sleep(3 * translog.ReferenceEvery) // the keeper looks too, and says nothing more
+	stop()
+	if n := strings.Count(logs.String(), `"level":"ERROR"`); n != 1 {
+		t.Errorf("%d ERROR lines without the reference file, want one:\n%s", n, logs)
 	}
 	base, _, stop = serveUntil(t, env, "--accept-log-state")
+	for deadline := time.Now().Add(5 * time.Second); rawCount(t, env["KOEKJE_DB"], `SELECT count(*) FROM log_pending`) > 0 && time.Now().Before(deadline); {
+		time.Sleep(20 * time.Millisecond)
+	}
 	postN(t, base, 1)
+	if status, reason := healthOf(t, base); status != "ok" {
+		t.Errorf("healthz after --accept-log-state: %s %q", status, reason)
+	}
 	stop()
 	if _, err := os.Stat(filepath.Join(fresh, "k.db.key.log-reference")); err != nil {
 		t.Errorf("no reference file after --accept-log-state: %v", err)
+	}
+	if out, err := runCLI(t, env, "verify"); err != nil || !strings.Contains(out, `"leaves":4`) {
+		t.Errorf("verify after the record that waited was appended: %v\n%s", err, out)
+	}
+}
+
+// A witness's cosigned checkpoint newer than the reference (here the
+// reference file is gone) becomes the reference at start: a database cut
+// below it is held, naming both sizes, instead of being taken as it is.
+func TestWitnessCheckpointIsTheReference(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	env := map[string]string{"KOEKJE_DB": filepath.Join(dir, "k.db"), "KOEKJE_ADMIN_TOKEN": adminToken, "KOEKJE_RATE_LIMIT": "0"}
+	out, err := runCLI(t, env, "keys", "log-key", "--public-url", "http://127.0.0.1:1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	w, err := witness.Open(filepath.Join(dir, "w.db"), "witness.test", []string{strings.TrimSpace(out)}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	ws := httptest.NewServer(w.Handler())
+	defer ws.Close()
+	withWitness := []string{"--witness", ws.URL + "=" + w.VerifierKey(), "--witness-interval", "100ms"}
+	base, _, stop := serveUntil(t, env, withWitness...)
+	postN(t, base, 5)
+	for deadline := time.Now().Add(10 * time.Second); rawCount(t, env["KOEKJE_DB"], `SELECT coalesce(max(size), 0) FROM log_witnessed`) != 5; time.Sleep(50 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the witness did not cosign 5 leaves")
+		}
+	}
+	stop()
+	raw, err := sql.Open("sqlite3", "file:"+env["KOEKJE_DB"])
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, q := range []string{`DELETE FROM log_checkpoints WHERE size > 3`, `DELETE FROM log_leaves WHERE idx >= 3`, `DELETE FROM log_witnessed`} {
+		if _, err := raw.Exec(q); err != nil {
+			t.Fatal(err)
+		}
+	}
+	raw.Close()
+	if err := os.Remove(filepath.Join(dir, "k.db.key.log-reference")); err != nil {
+		t.Fatal(err)
+	}
+	base, _, stop = serveUntil(t, env, withWitness...)
+	if status, reason := healthOf(t, base); status != "degraded" || !strings.Contains(reason, "the database holds 3 leaves, the reference 5") {
+		t.Errorf("healthz on a log cut below what the witness cosigned: %s %q", status, reason)
+	}
+	postN(t, base, 1)
+	stop()
+	if n := rawCount(t, env["KOEKJE_DB"], `SELECT count(*) FROM log_checkpoints WHERE size > 3`); n != 0 {
+		t.Errorf("%d checkpoints signed below what the witness cosigned", n)
 	}
 }

@@ -722,9 +722,10 @@ func TestMigrateStoreKnowsEveryTable(t *testing.T) {
 		"texts": "copied", "records": "copied", "checkpoints": "copied", "versions": "copied", "secrets": "copied",
 		"signing_keys": "copied", "requests": "copied", "sessions": "copied", "scans": "copied", "scan_entries": "copied, with the scans",
 		"log_leaves": "copied", "log_hashes": "copied", "log_checkpoints": "copied", "log_witnessed": "copied",
-		"log_name": "copied (PostgreSQL keeps it in log_state)",
-		"counters": "SQLite's own (the texts generation its writer caches ids by)",
-		"leases":   "held by processes of the old machine",
+		"log_name":    "copied (PostgreSQL keeps it in log_state)",
+		"counters":    "SQLite's own (the texts generation its writer caches ids by)",
+		"leases":      "held by processes of the old machine",
+		"log_pending": "never copied: a database whose records wait for the log is refused until the log is recovered",
 	}
 	path := filepath.Join(t.TempDir(), "k.db")
 	db, err := sqlite.Open(path, nil)

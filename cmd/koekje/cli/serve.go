@@ -120,24 +120,22 @@ func serveCmd(ctx context.Context, args []string, getenv func(string) string, st
 	if err != nil {
 		return err
 	}
-	logKey, err := startLog(ctx, db, log, logOrigin(o.publicURL), publicGiven || loopback(o.addr))
-	if err != nil {
-		return fmt.Errorf("transparency log: %w", err)
-	}
-	ref, err := translog.CheckLogState(ctx, db, db.KeyFile(), log, logKey, witnesses, *acceptLogState)
+	logKey, guard, err := startLog(ctx, db, log, logOrigin(o.publicURL), publicGiven || loopback(o.addr), func(logKey string) (*translog.Guard, error) {
+		// The store signs only trees the guard proved extend the
+		// reference; while it holds, records wait in the log's queue.
+		return translog.CheckLogState(ctx, db, db.KeyFile(), log, logKey, witnesses, *acceptLogState)
+	})
 	if err != nil {
 		return fmt.Errorf("transparency log: %w", err)
 	}
 	if o.shared() && len(witnesses) == 0 {
 		log.Warn("several instances without a witness: each instance keeps its own reference of what the log signed, so a restored database is caught only by instances that signed or read a newer checkpoint; configure a witness (--witness)")
 	}
-	var degraded atomic.Value
-	degraded.Store("")
-	go translog.KeepReference(ctx, db, log, logKey, ref, &degraded)
+	go guard.Keep(ctx, db, logKey)
 	var wg *translog.Witnessing // set below, before serving, when witnesses are configured
 	degradedWhy := func() string {
 		var why []string
-		if r := degraded.Load().(string); r != "" {
+		if r := guard.Reason(); r != "" {
 			why = append(why, r)
 		}
 		if wg != nil {
@@ -166,12 +164,13 @@ func serveCmd(ctx context.Context, args []string, getenv func(string) string, st
 		metrics.CountLog(c.LogIntegrated, c.LogRaces, c.LogRefused)
 		metrics.CountRetries(c.Retries)
 	}
+	metrics.LogHeld(guard.Held)
 	srv, err := server.New(ctx, server.Deps{
 		Metrics: metrics,
 		Config:  cfg, Store: db, Keys: keys, Log: log, AccessLog: logs, TokenKey: key, AdminToken: o.adminToken,
 		RateLimit: o.rateLimit, TrustedProxies: proxies, PublicURL: o.publicURL, LogKey: logKey, Policy: pol,
 		SharedStore: o.shared(), Precompress: true, Degraded: degradedWhy,
-		LogReference: ref,
+		LogReference: guard.Reference(),
 	})
 	if err != nil {
 		return err
@@ -243,7 +242,7 @@ serving:
 	if err := hs.Shutdown(sctx); err != nil && !errors.Is(err, http.ErrServerClosed) {
 		return err
 	}
-	translog.AdvanceReference(sctx, db, log, logKey, ref)
+	guard.AdvanceReference(sctx, db, logKey)
 	// A scheduled scan under way stops with ctx; its browser is gone
 	// before the store closes.
 	select {

@@ -9,6 +9,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
+	"os"
 	"slices"
 	"strings"
 	"sync"
@@ -74,6 +76,7 @@ func Run(t *testing.T, open Opener, insider Insider) {
 		{"ScanReports", testScanReports},
 		{"DamagedVersion", func(t *testing.T, open Opener) { testDamagedVersion(t, open, insider) }},
 		{"SignalsAndEncodings", testSignals},
+		{"HeldLog", testHeldLog},
 	} {
 		t.Run(tc.name, func(t *testing.T) { tc.fn(t, open) })
 	}
@@ -1574,4 +1577,136 @@ func testSignals(t *testing.T, open Opener) {
 	if len(stats) != 1 || stats[0].GPC != 2 || stats[0].Total != 4 {
 		t.Errorf("stats: %+v; want 4 records, 2 with GPC", stats)
 	}
+}
+
+// testHeldLog: while the log's tree does not extend its reference (a
+// restored backup: the reference kept beside the key file is ahead of the
+// database), the store signs nothing and keeps recording: each record is
+// committed and waits in the log's queue, which verify counts as pending.
+// Once the operator's word lets go (a restart with --accept-log-state),
+// what waited is appended in the order it was written, then the records
+// after it.
+func testHeldLog(t *testing.T, open Opener) {
+	ctx := context.Background()
+	db, name := open(t, "")
+	signer, err := db.StartLog(ctx, "127.0.0.1:8080/log")
+	if err != nil {
+		t.Fatal(err)
+	}
+	logKey := signer.VerifierKey()
+	for range 3 {
+		if err := db.Append(ctx, NewRecord("demo", uuid.Nil)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	SyncLog(t, db)
+	// The public log reached 40 leaves before this database was restored.
+	ref, err := translog.OpenReference(db.KeyFile())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := ref.Accept(translog.Checkpoint{Origin: signer.Origin(), Size: 40, Hash: tlog.Hash{7}}); err != nil {
+		t.Fatal(err)
+	}
+	var logs lockedBuffer
+	guard, err := translog.CheckLogState(ctx, db, db.KeyFile(), slog.New(slog.NewJSONHandler(&logs, nil)), logKey, nil, false)
+	if err != nil {
+		t.Fatalf("the start's check: %v, want the log held, not an error", err)
+	}
+	if why := guard.Reason(); !strings.Contains(why, "the database holds 3 leaves, the reference 40") {
+		t.Errorf("held because %q, want both sizes named", why)
+	}
+	db.GuardLog(guard)
+	for range 4 {
+		if err := db.Append(ctx, NewRecord("demo", uuid.Nil)); err != nil {
+			t.Fatalf("a record while the log is held: %v, want it recorded", err)
+		}
+	}
+	SyncLog(t, db)
+	size := func(s store.Store) int64 {
+		t.Helper()
+		signed, err := s.LatestCheckpoint(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		cp, _, err := translog.OpenCheckpoint(signed, logKey)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return cp.Size
+	}
+	if n := size(db); n != 3 {
+		t.Errorf("the log was signed at %d leaves while held, want 3", n)
+	}
+	pending := func(s store.Store) int64 {
+		t.Helper()
+		n, err := s.(proof.PendingStore).LogPending(ctx, "demo", 1000)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	if n := pending(db); n != 4 {
+		t.Errorf("%d records wait for the log, want 4", n)
+	}
+	if n := VerifyChain(t, db, "demo"); n != 7 {
+		t.Errorf("%d records, want 7", n)
+	}
+	WantLogged(t, logs.Bytes(), "ERROR", "msg", "the log signs nothing until its tree is proven to extend what this server signed before; new records are kept and wait for the log")
+	db.Close()
+
+	// The operator's word: the reference file gone, a restart with
+	// --accept-log-state. What waited is appended, in order.
+	if err := os.Remove(translog.ReferencePath(db.KeyFile())); err != nil {
+		t.Fatal(err)
+	}
+	again, _ := open(t, name)
+	if _, err := again.StartLog(ctx, "127.0.0.1:8080/log"); err != nil {
+		t.Fatal(err)
+	}
+	guard, err = translog.CheckLogState(ctx, again, again.KeyFile(), slog.New(slog.NewJSONHandler(&logs, nil)), logKey, nil, true)
+	if err != nil || guard.Held() {
+		t.Fatalf("accepted: %v, held because %q", err, guard.Reason())
+	}
+	again.GuardLog(guard)
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		SyncLog(t, again)
+		if size(again) == 7 || time.Now().After(deadline) {
+			break
+		}
+	}
+	if n := size(again); n != 7 {
+		t.Fatalf("the log has %d leaves after it let go, want the 4 that waited appended: 7", n)
+	}
+	if err := again.Append(ctx, NewRecord("demo", uuid.Nil)); err != nil {
+		t.Fatal(err)
+	}
+	SyncLog(t, again)
+	for seq := int64(1); seq <= 8; seq++ {
+		if l, err := again.LeafOf(ctx, "demo", seq); err != nil || l == nil || l.Index != seq-1 {
+			t.Errorf("record %d: leaf %+v, %v; want index %d", seq, l, err, seq-1)
+		}
+	}
+	if n := pending(again); n != 0 {
+		t.Errorf("%d records still wait", n)
+	}
+}
+
+// lockedBuffer is a log's output, written and read from several goroutines.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (b *lockedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.Write(p)
+}
+
+// Bytes is a copy of what was written.
+func (b *lockedBuffer) Bytes() []byte {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return bytes.Clone(b.b.Bytes())
 }

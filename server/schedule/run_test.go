@@ -24,7 +24,7 @@ import (
 	"github.com/koekje/koekje/server/postgres"
 	"github.com/koekje/koekje/server/postgres/pgtest"
 	"github.com/koekje/koekje/server/proof"
-	"github.com/koekje/koekje/server/scan/chromium"
+	"github.com/koekje/koekje/server/scan/chromium/chromiumtest"
 	"github.com/koekje/koekje/server/schedule"
 	"github.com/koekje/koekje/server/sqlite"
 	"github.com/koekje/koekje/server/store"
@@ -37,16 +37,7 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-func needChrome(t *testing.T) {
-	t.Helper()
-	chrome := chromium.ChromePath(os.Getenv)
-	if _, err := os.Stat(chrome); err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("no Chromium at %s", chrome)
-		}
-		t.Skipf("no Chromium at %s: install it with `apt-get install -y chromium` or set CHROME_PATH", chrome)
-	}
-}
+func needChrome(t *testing.T) { chromiumtest.Need(t) }
 
 // A scheduled scan on SQLite: run at the start of the slot, recorded as
 // the schedule's, committed to the log and verified there; the slot is

@@ -26,7 +26,7 @@ import (
 	"github.com/koekje/koekje/server/consent"
 	"github.com/koekje/koekje/server/proof"
 	"github.com/koekje/koekje/server/scan"
-	"github.com/koekje/koekje/server/scan/chromium"
+	"github.com/koekje/koekje/server/scan/chromium/chromiumtest"
 	"github.com/koekje/koekje/server/sqlite"
 )
 
@@ -53,16 +53,7 @@ func TestScanFlags(t *testing.T) {
 	}
 }
 
-func needChrome(t *testing.T) {
-	t.Helper()
-	chrome := chromium.ChromePath(os.Getenv)
-	if _, err := os.Stat(chrome); err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("no Chromium at %s", chrome)
-		}
-		t.Skipf("no Chromium at %s: install it with `apt-get install -y chromium` or set CHROME_PATH", chrome)
-	}
-}
+func needChrome(t *testing.T) { chromiumtest.Need(t) }
 
 // A site that is down fails the scan: every report says it is
 // inconclusive, none says clean, and the recorded scan is not clean in the

@@ -111,9 +111,11 @@ func (s *Server) bundle(c echo.Context) error {
 	name, ok := strings.CutSuffix(c.Param("file"), ".js")
 	id, version, second := strings.Cut(name, ".")
 	b := s.served[id]
-	if ok && second && (b == nil || version != b.b.More.ETag) {
+	if ok && second && b != nil && version != b.b.More.ETag {
 		// A first part cached, or a page opened, before a reload, a restart
 		// or on another instance asks for the second part it was made with.
+		// Only a configured site's: the index is kept per site, and a name
+		// made up in the URL must not add to it.
 		b = s.earlier.part(c.Request().Context(), s, id, version)
 	}
 	if !ok || b == nil || second && version != b.b.More.ETag {

@@ -92,16 +92,7 @@ func TestForgedRecordNeverLogged(t *testing.T) {
 
 	// The forger's record: chained and hashed as the write path does,
 	// but written without the log.
-	forger, err := sqlite.Open(path, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	forged := newRecord("demo", uuid.Nil)
-	forged.Action = "accept_all"
-	if err := forger.Append(ctx, forged); err != nil {
-		t.Fatal(err)
-	}
-	forger.Close()
+	forge(t, path)
 
 	for restart := 1; restart <= 2; restart++ {
 		if restart == 2 {
@@ -245,16 +236,7 @@ func TestForgedQueueRowNeverLogged(t *testing.T) {
 
 	// The forger: a record chained and hashed as the write path does, by
 	// a process that keeps no log, and a queue row beside it.
-	forger, err := sqlite.Open(path, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	forged := newRecord("demo", uuid.Nil)
-	forged.Action = "accept_all"
-	if err := forger.Append(ctx, forged); err != nil {
-		t.Fatal(err)
-	}
-	forger.Close()
+	forge(t, path)
 	raw, err := sql.Open("sqlite3", "file:"+path)
 	if err != nil {
 		t.Fatal(err)
@@ -307,4 +289,21 @@ func TestForgedQueueRowNeverLogged(t *testing.T) {
 		t.Errorf("the record after it: leaf %+v, %v; want index 2", l, err)
 	}
 	storetest.WantLogged(t, logs.Bytes(), "ERROR", "msg", "a record queued for the log without the write path's MAC gets no leaf: it was written behind the server's back", "site", "demo")
+}
+
+// forge appends an accept_all to the database at path, chained and hashed
+// as the write path does, by a store that keeps no log: a forger's record.
+func forge(t *testing.T, path string) *consent.Record {
+	t.Helper()
+	forger, err := sqlite.Open(path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer forger.Close()
+	forged := newRecord("demo", uuid.Nil)
+	forged.Action = "accept_all"
+	if err := forger.Append(context.Background(), forged); err != nil {
+		t.Fatal(err)
+	}
+	return forged
 }

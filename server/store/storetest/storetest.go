@@ -907,16 +907,8 @@ func testLeases(t *testing.T, open Opener) {
 // purge leaves the leaves without their salts.
 func testLog(t *testing.T, open Opener) {
 	ctx := context.Background()
-	st, name := open(t, "")
+	st, name, signer, keys := openLogged(t, open)
 	db := st
-	signer, err := db.StartLog(ctx, "koekje.test/log")
-	if err != nil {
-		t.Fatal(err)
-	}
-	keys, err := proof.OpenKeys(ctx, st)
-	if err != nil {
-		t.Fatal(err)
-	}
 	past := time.Now().Add(-48 * time.Hour)
 	st.SetClock(func() time.Time { return past })
 	var recs []*consent.Record
@@ -1145,15 +1137,7 @@ func testLog(t *testing.T, open Opener) {
 // and leaves the first one's alone.
 func testPurgeInPublic(t *testing.T, open Opener, insider Insider) {
 	ctx := context.Background()
-	st, name := open(t, "")
-	signer, err := st.StartLog(ctx, "koekje.test/log")
-	if err != nil {
-		t.Fatal(err)
-	}
-	keys, err := proof.OpenKeys(ctx, st)
-	if err != nil {
-		t.Fatal(err)
-	}
+	st, name, signer, keys := openLogged(t, open)
 	clock := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	st.SetClock(func() time.Time { return clock })
 	for range 6 {
@@ -1227,15 +1211,7 @@ func testPurgeInPublic(t *testing.T, open Opener, insider Insider) {
 // scan deleted behind the store's back is caught.
 func testScansInPublic(t *testing.T, open Opener, insider Insider) {
 	ctx := context.Background()
-	st, name := open(t, "")
-	signer, err := st.StartLog(ctx, "koekje.test/log")
-	if err != nil {
-		t.Fatal(err)
-	}
-	keys, err := proof.OpenKeys(ctx, st)
-	if err != nil {
-		t.Fatal(err)
-	}
+	st, name, signer, keys := openLogged(t, open)
 	if err := st.Append(ctx, NewRecord("demo", uuid.Nil)); err != nil {
 		t.Fatal(err)
 	}
@@ -1285,6 +1261,21 @@ func testScansInPublic(t *testing.T, open Opener, insider Insider) {
 	if res := check(); res.OK || res.Reason != proof.LogMissing || !strings.Contains(res.Detail, "is a scan entry of this site") {
 		t.Errorf("a recorded scan deleted behind the store's back: %+v", res)
 	}
+}
+
+// openLogged opens a fresh store with its log started (named
+// koekje.test/log) and its signing keys.
+func openLogged(t *testing.T, open Opener) (st store.Store, name string, signer *translog.Signer, keys *proof.Keys) {
+	t.Helper()
+	st, name = open(t, "")
+	signer, err := st.StartLog(context.Background(), "koekje.test/log")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if keys, err = proof.OpenKeys(context.Background(), st); err != nil {
+		t.Fatal(err)
+	}
+	return st, name, signer, keys
 }
 
 // verifyAgainstLog verifies site's chain, which must hold, and then holds

@@ -146,6 +146,10 @@ func TestDocumentedRestore(t *testing.T) {
 			switch args[0] {
 			case "backup":
 				post(18)
+				// Published once the log reference holds it, within a
+				// quarter second.
+				for deadline := time.Now().Add(10 * time.Second); size() != 37 && time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+				}
 			case "recover-log":
 				if !strings.Contains(string(out), "restored leaves 19 to 36") {
 					t.Errorf("koekje recover-log: %s", out)

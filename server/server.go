@@ -56,6 +56,10 @@ type Deps struct {
 	// LogReference is the log reference kept beside the key file: Verify
 	// holds the database's log against it. Nil without one.
 	LogReference *translog.Reference
+	// LogGuard, when set, is the log's guard: the server publishes only
+	// checkpoints it published (the reference file held them, synced,
+	// first), in /log/checkpoint, proofs, receipts and tiles alike.
+	LogGuard *translog.Guard
 	// Precompress compresses every site's bundle in the background at
 	// start, so a serving process has them ready before the first visitor;
 	// otherwise a bundle is compressed when first asked for compressed.
@@ -150,6 +154,9 @@ func New(ctx context.Context, d Deps) (*Server, error) {
 		logRef:    d.LogReference,
 		published: newPublished(),
 		warned:    &sync.Map{},
+	}
+	if d.LogGuard != nil {
+		s.store = publishedStore{d.Store, d.LogGuard}
 	}
 	if d.LogKey != "" {
 		if s.policy = d.Policy; s.policy == nil {
@@ -368,4 +375,15 @@ func (s *Server) scheme(r *http.Request) string {
 		return "https"
 	}
 	return "http"
+}
+
+// publishedStore is the store as the log publishes it: its newest
+// checkpoint is the newest the guard published.
+type publishedStore struct {
+	store.Store
+	guard *translog.Guard
+}
+
+func (p publishedStore) LatestCheckpoint(ctx context.Context) ([]byte, error) {
+	return p.guard.Newest(ctx, p.Store)
 }

@@ -1,6 +1,7 @@
 package translog
 
 import (
+	"context"
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/binary"
@@ -35,6 +36,12 @@ type Guard struct {
 	proven  Checkpoint        // the newest tree the store proved or signed
 	hasTree bool
 	wake    func()
+
+	// The newest checkpoint published: the reference file held it, synced,
+	// before it went out.
+	pub     []byte
+	pubSize int64
+	pubSet  bool // a checkpoint (or the empty tree) was proven this process
 }
 
 // Who holds a guard: the check at start, the reference's keeper, and the
@@ -192,6 +199,32 @@ func (e *HeldError) Error() string {
 
 func (e *HeldError) Unwrap() error { return e.Err }
 
+// publish makes cp, whose signed note is signed, the checkpoint the log
+// publishes, once the reference file holds it or a larger tree.
+// A nil signed is the empty tree: nothing is published yet, and nothing
+// the store signs goes out before the reference holds it either.
+func (g *Guard) publish(cp Checkpoint, signed []byte) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if !g.pubSet || (signed != nil && cp.Size >= g.pubSize) {
+		g.pub, g.pubSize, g.pubSet = signed, cp.Size, true
+	}
+}
+
+// Published is the signed note of the newest checkpoint the log may
+// publish: one the reference file held, synced to disk, before it was
+// handed out. A checkpoint the store signed since is published at the
+// keeper's next tick (ReferenceEvery), so a server killed at any moment
+// has never shown anyone a tree its reference does not hold. Nil until
+// this process proved a checkpoint, and while the log is empty; ok says
+// whether the guard publishes at all: not while the log has been held
+// since the start, which signs nothing new.
+func (g *Guard) Published() (signed []byte, ok bool) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.pub, g.pubSet
+}
+
 // Signed tells the guard the store signed the tree cp, which extends the
 // one Allow proved: the next batch needs no proof again.
 func (g *Guard) Signed(cp Checkpoint) {
@@ -218,4 +251,16 @@ func (k QueueMAC) Sum(site string, seq int64, hash []byte) []byte {
 // Valid reports whether mac is the MAC of the record.
 func (k QueueMAC) Valid(site string, seq int64, hash, mac []byte) bool {
 	return len(mac) == sha256.Size && hmac.Equal(mac, k.Sum(site, seq, hash))
+}
+
+// Newest returns the newest checkpoint the log publishes of db: Published
+// once the guard publishes, else db's own (signed by an earlier process,
+// whose reference held it), or nil for the empty tree.
+func (g *Guard) Newest(ctx context.Context, db CheckpointReader) ([]byte, error) {
+	if g != nil {
+		if n, ok := g.Published(); ok {
+			return n, nil
+		}
+	}
+	return db.LatestCheckpoint(ctx)
 }

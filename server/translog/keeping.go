@@ -29,7 +29,7 @@ func CheckLogState(ctx context.Context, db CheckpointReader, kek *keyfile.Key, l
 		return nil, err
 	}
 	g := NewGuard(ref, log)
-	cp, hashes, err := Latest(ctx, db, logKey)
+	cp, signed, hashes, err := latestSigned(ctx, db, logKey)
 	if err != nil {
 		return nil, fmt.Errorf("the log's newest checkpoint: %w", err)
 	}
@@ -65,11 +65,13 @@ func CheckLogState(ctx context.Context, db CheckpointReader, kek *keyfile.Key, l
 		if err := ref.Accept(cp); err != nil {
 			return nil, err
 		}
+		g.publish(cp, signed)
 	case errors.Is(err, ErrNoReference) && (accept || confirmed > 0):
 		log.Warn("no log reference file: the log's tree is taken as it is", "size", cp.Size, "confirmed_by_witnesses", confirmed, "accepted_by_flag", accept)
 		if err := ref.Accept(cp); err != nil {
 			return nil, err
 		}
+		g.publish(cp, signed)
 	case errors.Is(err, ErrNoReference):
 		g.holdAtStart(fmt.Sprintf("%v: start with a witness that cosigned the log (--witness) or, if this database was moved here as it was, with --accept-log-state", err))
 	default:
@@ -79,9 +81,10 @@ func CheckLogState(ctx context.Context, db CheckpointReader, kek *keyfile.Key, l
 }
 
 // keep moves the reference to the store's newest checkpoint, or holds the
-// guard while that does not extend it.
+// guard while that does not extend it. Once the reference file holds it,
+// synced, the checkpoint is published.
 func (g *Guard) keep(ctx context.Context, db CheckpointReader, logKey string) error {
-	cp, hashes, err := Latest(ctx, db, logKey)
+	cp, signed, hashes, err := latestSigned(ctx, db, logKey)
 	if err == nil {
 		err = g.ref.Check(cp, hashes)
 		if errors.Is(err, ErrNoReference) {
@@ -100,6 +103,7 @@ func (g *Guard) keep(ctx context.Context, db CheckpointReader, logKey string) er
 		}
 		return err
 	}
+	g.publish(cp, signed)
 	g.set(holdReference, "")
 	return nil
 }
@@ -113,7 +117,9 @@ func (g *Guard) AdvanceReference(ctx context.Context, db CheckpointReader, logKe
 }
 
 // ReferenceEvery is how often the reference follows the log: the newest
-// checkpoint is proven consistent with the reference and synced to disk.
+// checkpoint is proven consistent with the reference and synced to disk,
+// then published. It is the cadence at which checkpoints go out, which
+// keeps the sync off the write path.
 const ReferenceEvery = 250 * time.Millisecond
 
 // Keep moves the reference along with the log while serving, and holds the

@@ -184,12 +184,19 @@ type CheckpointReader interface {
 // empty tree under the log's name, which a reference records too: a server
 // killed before its first sync then finds that it made the log.
 func Latest(ctx context.Context, store CheckpointReader, logKey string) (Checkpoint, tlog.HashReader, error) {
+	cp, _, hashes, err := latestSigned(ctx, store, logKey)
+	return cp, hashes, err
+}
+
+// latestSigned is Latest with the checkpoint's signed note (nil for the
+// empty tree).
+func latestSigned(ctx context.Context, store CheckpointReader, logKey string) (Checkpoint, []byte, tlog.HashReader, error) {
 	hashes := tlog.HashReaderFunc(func(idx []int64) ([]tlog.Hash, error) { return store.LogHashes(ctx, idx) })
 	signed, err := store.LatestCheckpoint(ctx)
 	if err != nil || signed == nil {
 		name, _, _ := strings.Cut(logKey, "+")
-		return Checkpoint{Origin: name}, hashes, err
+		return Checkpoint{Origin: name}, nil, hashes, err
 	}
 	cp, _, err := OpenCheckpoint(signed, logKey)
-	return cp, hashes, err
+	return cp, signed, hashes, err
 }

@@ -55,6 +55,9 @@ type Witnessing struct {
 	Client    *http.Client
 	Timeout   time.Duration // for one witness's answer; 10 s when zero
 	Log       *slog.Logger
+	// Guard, when set, is the log's guard: only checkpoints it published
+	// (the reference file held them first) are sent.
+	Guard *Guard
 	// Lease, when set, is asked before each round and the round is skipped
 	// unless it answers true: of several instances sharing a store, one
 	// at a time sends checkpoints, and all publish what it saved.
@@ -213,7 +216,7 @@ func (w *Witnessing) Watch(ctx context.Context, now time.Time) error {
 // Once sends the newest checkpoint to every witness and saves it with their
 // cosignatures if enough of them signed.
 func (w *Witnessing) Once(ctx context.Context) error {
-	signed, err := w.Store.LatestCheckpoint(ctx)
+	signed, err := w.Guard.Newest(ctx, w.Store)
 	if err != nil || signed == nil {
 		return err
 	}

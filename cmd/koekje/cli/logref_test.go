@@ -1,18 +1,23 @@
 package cli
 
 import (
+	"bytes"
 	"context"
 	"database/sql"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/koekje/koekje/server/keyfile"
 	"github.com/koekje/koekje/server/translog"
 	"github.com/koekje/koekje/server/witness"
 )
@@ -44,6 +49,22 @@ func postN(t *testing.T, base string, n int) {
 			t.Fatalf("post: %v %v", resp, err)
 		}
 		resp.Body.Close()
+	}
+}
+
+// waitPublished waits until /log/checkpoint serves at least n leaves: a
+// checkpoint goes out once the log reference holds it, within
+// translog.ReferenceEvery of its signing.
+func waitPublished(t *testing.T, base string, n int64) {
+	t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		b, code := httpGet(t, base+"/log/checkpoint", "")
+		if cp, err := translog.ParseCheckpoint(string(b)); code == 200 && err == nil && cp.Size >= n {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("/log/checkpoint did not reach %d leaves: %d %s", n, code, b)
+		}
 	}
 }
 
@@ -268,4 +289,128 @@ func TestWitnessCheckpointIsTheReference(t *testing.T) {
 	if n := rawCount(t, env["KOEKJE_DB"], `SELECT count(*) FROM log_checkpoints WHERE size > 3`); n != 0 {
 		t.Errorf("%d checkpoints signed below what the witness cosigned", n)
 	}
+}
+
+// A checkpoint goes out only after the log reference beside the key file
+// holds it, synced: a server killed at any moment has shown no one a tree
+// its reference does not hold, so a restore after the kill is caught. While
+// choices are recorded, every checkpoint /log/checkpoint serves, every
+// proof's checkpoint and every checkpoint sent to the witness is at most the
+// reference file's size read just after it was seen; and they do go out,
+// up to the last record.
+func TestNothingPublishedBeforeTheReference(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	env := map[string]string{"KOEKJE_DB": filepath.Join(dir, "k.db"), "KOEKJE_ADMIN_TOKEN": adminToken, "KOEKJE_RATE_LIMIT": "0"}
+	out, err := runCLI(t, env, "keys", "log-key", "--public-url", "http://127.0.0.1:1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	kek, err := keyfile.Load(env["KOEKJE_DB"] + ".key")
+	if err != nil {
+		t.Fatal(err)
+	}
+	referenceSize := func() int64 {
+		ref, err := translog.OpenReference(kek)
+		if err != nil {
+			t.Error(err)
+			return -1
+		}
+		cp, ok := ref.Checkpoint()
+		if !ok {
+			return 0
+		}
+		return cp.Size
+	}
+	var mu sync.Mutex
+	var early []string // what went out before the reference held it
+	seen := func(what string, size int64) {
+		if ref := referenceSize(); size > ref {
+			mu.Lock()
+			early = append(early, fmt.Sprintf("%s of %d leaves while the reference file held %d", what, size, ref))
+			mu.Unlock()
+		}
+	}
+	w, err := witness.Open(filepath.Join(dir, "w.db"), "witness.test", []string{strings.TrimSpace(out)}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	var sent atomic.Int64
+	ws := httptest.NewServer(http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		if _, note, ok := bytes.Cut(body, []byte("\n\n")); ok {
+			if cp, err := translog.ParseCheckpoint(string(note)); err == nil {
+				seen("a checkpoint sent to the witness", cp.Size)
+				sent.Store(cp.Size)
+			}
+		}
+		r.Body = io.NopCloser(bytes.NewReader(body))
+		w.Handler().ServeHTTP(rw, r)
+	}))
+	defer ws.Close()
+	base, _, stop := serveUntil(t, env, "--witness", ws.URL+"="+w.VerifierKey(), "--witness-interval", "100ms")
+	defer stop()
+
+	const writers, each = 3, 12
+	var wg sync.WaitGroup
+	for range writers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for range each {
+				a, code := postChoice(t, base, `{"site":"demo","action":"accept_all"}`)
+				if code != 201 {
+					t.Errorf("post: %d", code)
+					return
+				}
+				b, code := httpGet(t, base+"/api/v1/consents/"+a.ConsentID+"/proof?token="+a.Token, "")
+				if code != 200 {
+					t.Errorf("the proof of a record: %d %s", code, b)
+					return
+				}
+				p, err := translog.ParseProof(b)
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				cp, err := translog.ParseCheckpoint(string(p.Checkpoint))
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				seen("a proof's checkpoint", cp.Size)
+			}
+		}()
+	}
+	done := make(chan struct{})
+	go func() { wg.Wait(); close(done) }()
+	reads := 0
+	for reading := true; reading; reads++ {
+		select {
+		case <-done:
+			reading = false
+		default:
+		}
+		b, code := httpGet(t, base+"/log/checkpoint", "")
+		if code == 404 {
+			continue // nothing published yet
+		}
+		cp, err := translog.ParseCheckpoint(string(b))
+		if code != 200 || err != nil {
+			t.Fatalf("/log/checkpoint: %d %v %s", code, err, b)
+		}
+		seen("/log/checkpoint", cp.Size)
+	}
+	for deadline := time.Now().Add(10 * time.Second); sent.Load() < writers*each; time.Sleep(50 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("the witness was sent %d leaves, want %d", sent.Load(), writers*each)
+		}
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(early) > 0 {
+		t.Errorf("%d checkpoints went out before the reference held them, e.g. %s", len(early), early[0])
+	}
+	t.Logf("%d reads of /log/checkpoint, %d proofs", reads, writers*each)
 }

@@ -64,7 +64,8 @@ func recoverLogCmd(ctx context.Context, args []string, getenv func(string) strin
 		return err
 	}
 	// The log may have published a newer checkpoint than the reference
-	// holds (a server killed within a sync's interval): the tiles' own,
+	// holds (a reference file restored from an older copy; a server
+	// publishes only what its reference holds): the tiles' own,
 	// signed by the log, is the tree to restore then, lest the queued
 	// records be appended over leaves already published.
 	target := cp

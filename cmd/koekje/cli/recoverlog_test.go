@@ -62,6 +62,7 @@ func TestRecoverLogFromTiles(t *testing.T) {
 		t.Fatal(err)
 	}
 	postN(t, base, 7)
+	waitPublished(t, base, 37)
 	if res, err := auditLog(t, base, logKey, state); err != nil || res.Size != 37 {
 		t.Fatalf("log-audit at 37: %v %+v", err, res)
 	}
@@ -72,9 +73,9 @@ func TestRecoverLogFromTiles(t *testing.T) {
 		os.Remove(filepath.Join(dir, name))
 	}
 	copyFiles(t, backup, dir)
-	// The server was killed before its reference followed the last
-	// checkpoints it published: the reference holds 30 leaves, the public
-	// log 37. Restoring up to 30 alone would fork it.
+	// A reference older than what the log published (the key file's
+	// directory restored from an older copy as well): it holds 30 leaves,
+	// the public log 37. Restoring up to 30 alone would fork it.
 	if err := os.WriteFile(refFile, lagging, 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -94,6 +95,7 @@ func TestRecoverLogFromTiles(t *testing.T) {
 	otherEnv := map[string]string{"KOEKJE_DB": filepath.Join(other, "k.db"), "KOEKJE_ADMIN_TOKEN": adminToken, "KOEKJE_RATE_LIMIT": "0"}
 	otherBase, _, stopOther := serveUntil(t, otherEnv)
 	postN(t, otherBase, 40)
+	waitPublished(t, otherBase, 40)
 	otherTiles := httptest.NewServer(http.StripPrefix("/mirror", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		resp, err := http.Get(otherBase + "/log" + r.URL.Path)
 		if err != nil {
@@ -135,6 +137,7 @@ func TestRecoverLogFromTiles(t *testing.T) {
 		t.Fatalf("healthz after the recovery: %s %q\n%s", status, reason, logs)
 	}
 	postN(t, base, 3)
+	waitPublished(t, base, 45)
 	res, err := auditLog(t, base, logKey, state)
 	if err != nil || !res.OK || res.Size != 45 || res.Since != 37 {
 		t.Errorf("log-audit after the recovery: %v %+v, want 45 leaves extending the 37 it saw", err, res)

@@ -170,7 +170,7 @@ func serveCmd(ctx context.Context, args []string, getenv func(string) string, st
 		Config:  cfg, Store: db, Keys: keys, Log: log, AccessLog: logs, TokenKey: key, AdminToken: o.adminToken,
 		RateLimit: o.rateLimit, TrustedProxies: proxies, PublicURL: o.publicURL, LogKey: logKey, Policy: pol,
 		SharedStore: o.shared(), Precompress: true, Degraded: degradedWhy,
-		LogReference: guard.Reference(),
+		LogReference: guard.Reference(), LogGuard: guard,
 	})
 	if err != nil {
 		return err
@@ -198,7 +198,7 @@ func serveCmd(ctx context.Context, args []string, getenv func(string) string, st
 			return fmt.Errorf("--witness-interval %s: want at least 100ms", *witnessEvery)
 		}
 		wg = &translog.Witnessing{Store: db, LogKey: logKey, Witnesses: witnesses, Policy: *policy,
-			Client: &http.Client{}, Timeout: *witnessTimeout, Log: log, Observe: metrics.ObserveWitness}
+			Client: &http.Client{}, Timeout: *witnessTimeout, Log: log, Observe: metrics.ObserveWitness, Guard: guard}
 		if o.shared() {
 			// One instance at a time talks to the witnesses; if it stops,
 			// another takes over within half a minute.

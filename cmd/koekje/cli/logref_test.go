@@ -68,6 +68,24 @@ func waitPublished(t *testing.T, base string, n int64) {
 	}
 }
 
+// witnessedLog makes a database whose log key is made under a fixed name,
+// in dir, and a witness of that log (not served yet).
+func witnessedLog(t *testing.T) (dir string, env map[string]string, w *witness.Witness) {
+	t.Helper()
+	dir = t.TempDir()
+	env = map[string]string{"KOEKJE_DB": filepath.Join(dir, "k.db"), "KOEKJE_ADMIN_TOKEN": adminToken, "KOEKJE_RATE_LIMIT": "0"}
+	out, err := runCLI(t, env, "keys", "log-key", "--public-url", "http://127.0.0.1:1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	w, err = witness.Open(filepath.Join(dir, "w.db"), "witness.test", []string{strings.TrimSpace(out)}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { w.Close() })
+	return dir, env, w
+}
+
 // serveErr runs serve on env and returns the error it stops with at start.
 func serveErr(t *testing.T, env map[string]string, args ...string) error {
 	t.Helper()
@@ -245,17 +263,7 @@ func TestNoForkAfterRestore(t *testing.T) {
 // below it is held, naming both sizes, instead of being taken as it is.
 func TestWitnessCheckpointIsTheReference(t *testing.T) {
 	t.Parallel()
-	dir := t.TempDir()
-	env := map[string]string{"KOEKJE_DB": filepath.Join(dir, "k.db"), "KOEKJE_ADMIN_TOKEN": adminToken, "KOEKJE_RATE_LIMIT": "0"}
-	out, err := runCLI(t, env, "keys", "log-key", "--public-url", "http://127.0.0.1:1")
-	if err != nil {
-		t.Fatal(err)
-	}
-	w, err := witness.Open(filepath.Join(dir, "w.db"), "witness.test", []string{strings.TrimSpace(out)}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer w.Close()
+	dir, env, w := witnessedLog(t)
 	ws := httptest.NewServer(w.Handler())
 	defer ws.Close()
 	withWitness := []string{"--witness", ws.URL + "=" + w.VerifierKey(), "--witness-interval", "100ms"}
@@ -300,12 +308,7 @@ func TestWitnessCheckpointIsTheReference(t *testing.T) {
 // up to the last record.
 func TestNothingPublishedBeforeTheReference(t *testing.T) {
 	t.Parallel()
-	dir := t.TempDir()
-	env := map[string]string{"KOEKJE_DB": filepath.Join(dir, "k.db"), "KOEKJE_ADMIN_TOKEN": adminToken, "KOEKJE_RATE_LIMIT": "0"}
-	out, err := runCLI(t, env, "keys", "log-key", "--public-url", "http://127.0.0.1:1")
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, env, w := witnessedLog(t)
 	kek, err := keyfile.Load(env["KOEKJE_DB"] + ".key")
 	if err != nil {
 		t.Fatal(err)
@@ -331,11 +334,6 @@ func TestNothingPublishedBeforeTheReference(t *testing.T) {
 			mu.Unlock()
 		}
 	}
-	w, err := witness.Open(filepath.Join(dir, "w.db"), "witness.test", []string{strings.TrimSpace(out)}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer w.Close()
 	var sent atomic.Int64
 	ws := httptest.NewServer(http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
 		body, _ := io.ReadAll(r.Body)

@@ -5,7 +5,9 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"math/bits"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -423,37 +425,70 @@ func (a *appender) addEntry(record any, site string, salt []byte, kind translog.
 	return nil
 }
 
-// flushRows writes the collected hashes and leaves.
+// flushRows writes the collected hashes and leaves, in multi-row INSERTs
+// of a power of two rows each (at most 256): a batch's rows go in a few
+// statements, and the writer's statement cache keeps the few texts that
+// makes prepared, where a statement of every batch's own length was
+// prepared anew each time.
 func (a *appender) flushRows(ctx context.Context) error {
-	const perStatement = 400
+	// A restore writes over the hashes a tail cut left behind; they are
+	// the same if the entries are, which the new root proves.
+	hashes := `INSERT INTO log_hashes (id, hash) VALUES `
+	if a.restore {
+		hashes = `INSERT OR REPLACE INTO log_hashes (id, hash) VALUES `
+	}
+	args := make([]any, 0, 2*min(len(a.hashIDs), maxRowsPerStatement))
 	for len(a.hashIDs) > 0 {
-		n := min(len(a.hashIDs), perStatement)
-		args := make([]any, 0, 2*n)
+		n := rowsPerStatement(len(a.hashIDs))
+		args = args[:0]
 		for _, id := range a.hashIDs[:n] {
 			h := a.pending[id]
 			args = append(args, id, h[:])
 		}
-		// A restore writes over the hashes a tail cut left behind; they
-		// are the same if the entries are, which the new root proves.
-		insert := `INSERT INTO log_hashes (id, hash) VALUES (?, ?)`
-		if a.restore {
-			insert = `INSERT OR REPLACE INTO log_hashes (id, hash) VALUES (?, ?)`
-		}
-		if _, err := a.tx.ExecContext(ctx, insert+strings.Repeat(", (?, ?)", n-1), args...); err != nil {
+		if _, err := a.tx.ExecContext(ctx, rowsSQL(hashes, "(?, ?)", n), args...); err != nil {
 			return fmt.Errorf("log hashes: %w", err)
 		}
 		a.hashIDs = a.hashIDs[n:]
 	}
 	for len(a.leaves) > 0 {
-		n := min(len(a.leaves)/6, perStatement)
-		if _, err := a.tx.ExecContext(ctx, `INSERT INTO log_leaves (idx, record, site, salt, entry, kind) VALUES (?, ?, ?, ?, ?, ?)`+
-			strings.Repeat(", (?, ?, ?, ?, ?, ?)", n-1), a.leaves[:6*n]...); err != nil {
+		n := rowsPerStatement(len(a.leaves) / 6)
+		if _, err := a.tx.ExecContext(ctx, rowsSQL(`INSERT INTO log_leaves (idx, record, site, salt, entry, kind) VALUES `, "(?, ?, ?, ?, ?, ?)", n),
+			a.leaves[:6*n]...); err != nil {
 			return fmt.Errorf("log leaves: %w", err)
 		}
 		a.leaves = a.leaves[6*n:]
 	}
 	return nil
 }
+
+// maxRowsPerStatement bounds a multi-row INSERT (SQLite allows 32,766
+// parameters in one statement).
+const maxRowsPerStatement = 256
+
+// rowsPerStatement is the number of rows the next INSERT of n waiting
+// rows writes: the largest power of two at most n and maxRowsPerStatement.
+func rowsPerStatement(n int) int {
+	return 1 << (bits.Len(uint(min(n, maxRowsPerStatement))) - 1)
+}
+
+// rowsSQL is head followed by n times row, comma-separated; built once
+// for each head and n.
+func rowsSQL(head, row string, n int) string {
+	k := rowsKey{head, n}
+	if s, ok := rowsTexts.Load(k); ok {
+		return s.(string)
+	}
+	s := head + row + strings.Repeat(", "+row, n-1)
+	rowsTexts.Store(k, s)
+	return s
+}
+
+type rowsKey struct {
+	head string
+	n    int
+}
+
+var rowsTexts sync.Map // rowsKey → string
 
 // finish signs and stores a checkpoint of the new size, if it grew.
 func (a *appender) finish(ctx context.Context) error {

@@ -2,13 +2,16 @@ package sqlite
 
 import (
 	"context"
+	"fmt"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/koekje/koekje/server/consent"
 	"github.com/koekje/koekje/server/translog"
+	"golang.org/x/mod/sumdb/tlog"
 )
 
 // BenchmarkCommitBatch commits batches of 32 first choices, one batch at a
@@ -85,5 +88,58 @@ func TestRowsPerStatement(t *testing.T) {
 	}
 	if got := rowsSQL("INSERT INTO t (a, b) VALUES ", "(?, ?)", 3); got != "INSERT INTO t (a, b) VALUES (?, ?), (?, ?), (?, ?)" {
 		t.Errorf("rowsSQL: %q", got)
+	}
+}
+
+// After every batch the writer's copy of the right edge is enough to hash
+// the tree and append the next leaf: the next batch reads no hash from the
+// table. Checked against the tree hash of the stored hashes.
+func TestRecentIsTheRightEdge(t *testing.T) {
+	db, err := Open(filepath.Join(t.TempDir(), "koekje.db"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	ctx := context.Background()
+	if _, err := db.StartLog(ctx, "koekje.test/log"); err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range []int{1, 1, 2, 5, 8, 13, 32, 1, 64, 100} {
+		batch := make([]*consent.Record, n)
+		for i := range batch {
+			batch[i] = &consent.Record{Site: "demo", Action: consent.AcceptAll, Choices: map[string]bool{"necessary": true},
+				Revision: 1, ConfigHash: "sha256:" + strings.Repeat("ab", 32), Language: "nl", URL: "https://example.nl/", UserAgent: "test", IP: "192.0.2.0/24"}
+		}
+		if err := db.commit(batch); err != nil {
+			t.Fatal(err)
+		}
+		st := db.tl
+		edge := tlog.HashReaderFunc(func(indexes []int64) ([]tlog.Hash, error) {
+			out := make([]tlog.Hash, len(indexes))
+			for i, x := range indexes {
+				h, ok := st.recent[x]
+				if !ok {
+					return nil, fmt.Errorf("stored hash %d is not in the right edge kept", x)
+				}
+				out[i] = h
+			}
+			return out, nil
+		})
+		got, err := tlog.TreeHash(st.size, edge)
+		if err != nil {
+			t.Fatalf("size %d: %v", st.size, err)
+		}
+		want, err := tlog.TreeHash(st.size, tlog.HashReaderFunc(func(indexes []int64) ([]tlog.Hash, error) {
+			return db.LogHashes(ctx, indexes)
+		}))
+		if err != nil || got != want {
+			t.Fatalf("size %d: tree hash %v from the edge, %v from the table (%v)", st.size, got, want, err)
+		}
+		if _, err := tlog.StoredHashes(st.size, []byte("next"), edge); err != nil {
+			t.Fatalf("size %d: the next leaf: %v", st.size, err)
+		}
+		if len(st.recent) > 64 {
+			t.Fatalf("size %d: %d hashes kept", st.size, len(st.recent))
+		}
 	}
 }

@@ -12,6 +12,7 @@ import (
 	"github.com/koekje/koekje/config"
 	"github.com/koekje/koekje/server"
 	"github.com/koekje/koekje/server/consent"
+	"github.com/koekje/koekje/server/cputime"
 	"github.com/koekje/koekje/server/export"
 	"github.com/koekje/koekje/server/sqlite"
 	"github.com/koekje/koekje/server/translog"
@@ -59,6 +60,7 @@ func BenchmarkPostConsent(b *testing.B) {
 			}
 			b.SetParallelism(32)
 			b.ReportAllocs()
+			start := cputime.Process()
 			b.RunParallel(func(pb *testing.PB) {
 				for pb.Next() {
 					req := httptest.NewRequest("POST", "/api/v1/consents", strings.NewReader(body))
@@ -71,6 +73,7 @@ func BenchmarkPostConsent(b *testing.B) {
 					}
 				}
 			})
+			b.ReportMetric(float64((cputime.Process()-start).Nanoseconds())/float64(b.N), "cpu-ns/op")
 		})
 	}
 }

@@ -5,23 +5,31 @@ import (
 	"fmt"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
-	"github.com/koekje/koekje/server/consent"
-	"github.com/koekje/koekje/server/translog"
 	"golang.org/x/mod/sumdb/tlog"
+
+	"github.com/koekje/koekje/server/consent"
+	"github.com/koekje/koekje/server/cputime"
+	"github.com/koekje/koekje/server/translog"
 )
 
-// BenchmarkCommitBatch commits batches of 32 first choices, one batch at a
-// time, with the transparency log guarded as serve keeps it: the writer's
-// own work, without the queue. Besides the time per record, which is
-// mostly the fsync and so the disk's and the machine's, it reports the CPU
-// time the process spent per record (cpu-ns/record), which is what a
-// change to the writer's code moves.
+// BenchmarkCommitBatch commits batches of first choices (8, 32 and 128 at
+// a time), one batch after the other, with the transparency log guarded
+// as serve keeps it: the writer's own work, without the queue. Besides the
+// time per record, which is mostly the fsync and so the disk's and the
+// machine's, it reports the CPU time the process spent per record
+// (cpu-ns/record), which is what a change to the writer's code moves.
 func BenchmarkCommitBatch(b *testing.B) {
-	const size = 32
+	for _, size := range []int{8, 32, 128} {
+		b.Run(fmt.Sprintf("size=%d", size), func(b *testing.B) {
+			benchmarkCommitBatch(b, size)
+		})
+	}
+}
+
+func benchmarkCommitBatch(b *testing.B, size int) {
 	db, err := Open(filepath.Join(b.TempDir(), "koekje.db"), nil)
 	if err != nil {
 		b.Fatal(err)
@@ -47,26 +55,17 @@ func BenchmarkCommitBatch(b *testing.B) {
 		for i := range batch {
 			batch[i] = &consent.Record{Site: "demo", Action: consent.Custom,
 				Choices:  map[string]bool{"necessary": true, "functional": true, "analytics": false, "embeds": false},
-				Revision: 1, ConfigHash: "sha256:" + "abababababababababababababababababababababababababababababababab",
+				Revision: 1, ConfigHash: "sha256:" + strings.Repeat("ab", 32),
 				Language: "nl", URL: "http://127.0.0.1:18181/contact", IP: "127.0.0.0/24",
 				UserAgent: "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/156.0.0.0 Safari/537.36"}
 		}
-		before := cpuTime(b)
+		before := cputime.Process()
 		if err := db.commit(batch); err != nil {
 			b.Fatal(err)
 		}
-		cpu += cpuTime(b) - before
+		cpu += cputime.Process() - before
 	}
 	b.ReportMetric(float64(cpu.Nanoseconds())/float64(b.N), "cpu-ns/record")
-}
-
-// cpuTime is the CPU time the process used so far, user and system.
-func cpuTime(tb testing.TB) time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		tb.Fatal(err)
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 // A batch's rows go out in INSERTs of a power of two rows each, at most

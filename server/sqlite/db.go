@@ -31,11 +31,10 @@ type DB struct {
 
 	queue *batch.Queue[*consent.Record]
 
-	ids    consent.IDs        // mints consent IDs and finds their index keys
-	reqs   consent.RequestIDs // what is stored of request IDs
-	insert *sql.Stmt          // the writer's prepared INSERT; owned by the writer goroutine
-	heads  map[string]head    // chain head per site; owned by the writer goroutine
-	texts  textCache          // ids of interned strings; owned by the writer goroutine
+	ids   consent.IDs        // mints consent IDs and finds their index keys
+	reqs  consent.RequestIDs // what is stored of request IDs
+	heads map[string]head    // chain head per site; owned by the writer goroutine
+	texts textCache          // ids of interned strings; owned by the writer goroutine
 
 	failed     int       // batches that failed since the last log line; owned by the writer goroutine
 	lastLogged time.Time // when the writer last logged a failed batch
@@ -232,11 +231,7 @@ func loadKey(db *sql.DB, path, keyPath string) (*keyfile.Key, error) {
 func (db *DB) Close() error {
 	db.closeOnce.Do(func() {
 		db.queue.Close()
-		var err error
-		if db.insert != nil {
-			err = db.insert.Close()
-		}
-		db.closeErr = errors.Join(err, db.read.Close(), db.write.Close())
+		db.closeErr = errors.Join(db.read.Close(), db.write.Close())
 	})
 	return db.closeErr
 }

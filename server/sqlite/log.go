@@ -323,7 +323,7 @@ func (db *DB) backfillLog(ctx context.Context, st *logState) error {
 // more than the rest of the log together.
 type appender struct {
 	st      *logState
-	tx      *sql.Tx
+	tx      txQuerier
 	pending map[int64]tlog.Hash // stored hashes of this transaction
 	size    int64
 	taggers map[string]*translog.SiteTagger
@@ -334,7 +334,7 @@ type appender struct {
 	restore bool // entries restored from the tiles (RestoreLog)
 }
 
-func (st *logState) appender(tx *sql.Tx) *appender {
+func (st *logState) appender(tx txQuerier) *appender {
 	return &appender{st: st, tx: tx, pending: map[int64]tlog.Hash{}, size: st.size, taggers: map[string]*translog.SiteTagger{}}
 }
 
@@ -342,7 +342,7 @@ func (st *logState) appender(tx *sql.Tx) *appender {
 // process on the database (koekje purge beside a server) may have added
 // leaves. If it commits between this read and tx's first write, that write
 // fails (WAL's snapshot check), and nothing is appended twice.
-func (st *logState) appenderAt(ctx context.Context, tx *sql.Tx) (*appender, error) {
+func (st *logState) appenderAt(ctx context.Context, tx txQuerier) (*appender, error) {
 	a := st.appender(tx)
 	if err := tx.QueryRowContext(ctx, `SELECT coalesce(max(idx) + 1, 0) FROM log_leaves`).Scan(&a.size); err != nil {
 		return nil, fmt.Errorf("log size: %w", err)
@@ -365,7 +365,7 @@ func (a *appender) ReadHashes(indexes []int64) ([]tlog.Hash, error) {
 			continue
 		}
 		var b []byte
-		if err := a.tx.QueryRow(`SELECT hash FROM log_hashes WHERE id = ?`, x).Scan(&b); err != nil {
+		if err := a.tx.QueryRowContext(context.Background(), `SELECT hash FROM log_hashes WHERE id = ?`, x).Scan(&b); err != nil {
 			return nil, fmt.Errorf("log hash %d: %w", x, err)
 		}
 		copy(out[i][:], b)

@@ -84,13 +84,6 @@ func (db *DB) commit(batch []*consent.Record) error {
 		return err
 	}
 	defer tx.rollback()
-	// Prepared on the writer's connection once: its statement cache hands
-	// it back to every later batch.
-	stmt, err := tx.PrepareContext(ctx, insertRecord)
-	if err != nil {
-		return fmt.Errorf("prepare: %w", err)
-	}
-	defer stmt.Close()
 	// A purge (of this process or another) may have deleted texts whose
 	// ids are cached: it raised the generation before it let go of the
 	// database, so reading it inside this transaction is enough.
@@ -148,7 +141,9 @@ func (db *DB) commit(batch []*consent.Record) error {
 		if err != nil {
 			return err
 		}
-		res, err := stmt.ExecContext(ctx, r.RecordID[:], r.Site, r.Seq, r.ConsentID[:],
+		// The connection's statement cache keeps the INSERT prepared
+		// (PrepareContext would parse it again every batch).
+		res, err := tx.ExecContext(ctx, insertRecord, r.RecordID[:], r.Site, r.Seq, r.ConsentID[:],
 			r.RecordedAt.UnixMicro(), r.Action, choices, strings.Join(r.Services, ","), r.Revision, hashID,
 			r.Language, urlID, uaID, r.IP, r.GPC, r.PrevHash, r.Hash, key[:], consent.EncodingOf(r), r.GPCHeader, r.ADPC, r.Signal)
 		if err != nil {

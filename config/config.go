@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"net/url"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -385,7 +386,7 @@ func originMatches(pattern string, o origin, self string) bool {
 	if pattern == "self" {
 		pattern = self
 	}
-	p, err := parseOrigin(pattern)
+	p, err := parsePattern(pattern)
 	if err != nil || p.scheme != o.scheme || (!p.anyPort && p.port != o.port) {
 		return false
 	}
@@ -406,6 +407,27 @@ type origin struct {
 	anyPort            bool // host:* (patterns only)
 	wildcard           bool // *.host (patterns only)
 }
+
+// parsePattern is parseOrigin of a site's origins entry or the server's
+// own origin, parsed once: every API call from a page matches its origin
+// against them, and url.Parse was most of that. Only these are kept, never
+// the origin a request names.
+func parsePattern(pattern string) (origin, error) {
+	if v, ok := patterns.Load(pattern); ok {
+		p := v.(parsedPattern)
+		return p.o, p.err
+	}
+	o, err := parseOrigin(pattern)
+	patterns.Store(pattern, parsedPattern{o, err})
+	return o, err
+}
+
+type parsedPattern struct {
+	o   origin
+	err error
+}
+
+var patterns sync.Map // pattern → parsedPattern
 
 // parseOrigin reads scheme://host[:port], with :* for any port and a
 // leading *. for any one label. It takes no path, query, fragment or user.

@@ -10,8 +10,12 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/koekje/koekje/config"
+	"github.com/koekje/koekje/server"
 	"github.com/koekje/koekje/server/consent"
+	"github.com/koekje/koekje/server/cputime"
 	"github.com/koekje/koekje/server/export"
+	"github.com/koekje/koekje/server/sqlite"
+	"github.com/koekje/koekje/server/translog"
 )
 
 // BenchmarkBundle serves the precompressed banner through the whole
@@ -33,23 +37,45 @@ func BenchmarkBundle(b *testing.B) {
 }
 
 // BenchmarkPostConsent records choices end to end: decode, validate, group
-// commit to a file database, token, answer.
+// commit to a file database, token, answer; without the transparency log,
+// and with it guarded by its reference as serve keeps it (a leaf per record,
+// a signed checkpoint per batch).
 func BenchmarkPostConsent(b *testing.B) {
-	s, _ := newServer(b, 0)
-	body := `{"site":"demo","choices":{"necessary":true,"functional":true,"analytics":false,"embeds":false},"action":"custom","revision":1,"language":"nl","url":"https://belvast.example/contact","gpc":false}`
-	b.SetParallelism(32)
-	b.ReportAllocs()
-	b.RunParallel(func(pb *testing.PB) {
-		for pb.Next() {
-			req := httptest.NewRequest("POST", "/api/v1/consents", strings.NewReader(body))
-			req.Header.Set("Content-Type", "text/plain;charset=UTF-8")
-			w := httptest.NewRecorder()
-			s.ServeHTTP(w, req)
-			if w.Code != 201 {
-				b.Fatal(w.Code, w.Body.String())
+	body := `{"site":"demo","consent_id":null,"token":null,"choices":{"necessary":true,"functional":true,"analytics":false,"embeds":false},"action":"custom","revision":1,"language":"nl","url":"http://example.com/contact","gpc":false}`
+	for _, mode := range []string{"none", "guarded"} {
+		b.Run("log="+mode, func(b *testing.B) {
+			var s *server.Server
+			if mode == "none" {
+				s, _ = newServer(b, 0)
+			} else {
+				s, _, _ = newLoggedServerWith(b, func(d *serverDeps) {
+					db := d.Store.(*sqlite.DB)
+					guard, err := translog.CheckLogState(context.Background(), db, db.KeyFile(), nil, d.LogKey, nil, false)
+					if err != nil || guard.Held() {
+						b.Fatalf("guard: %v %q", err, guard.Reason())
+					}
+					db.GuardLog(guard)
+					d.LogGuard = guard
+				})
 			}
-		}
-	})
+			b.SetParallelism(32)
+			b.ReportAllocs()
+			start := cputime.Process()
+			b.RunParallel(func(pb *testing.PB) {
+				for pb.Next() {
+					req := httptest.NewRequest("POST", "/api/v1/consents", strings.NewReader(body))
+					req.Header.Set("Content-Type", "text/plain;charset=UTF-8")
+					req.Header.Set("User-Agent", "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/156.0.0.0 Safari/537.36")
+					w := httptest.NewRecorder()
+					s.ServeHTTP(w, req)
+					if w.Code != 201 {
+						b.Fatal(w.Code, w.Body.String())
+					}
+				}
+			})
+			b.ReportMetric(float64((cputime.Process()-start).Nanoseconds())/float64(b.N), "cpu-ns/op")
+		})
+	}
 }
 
 // BenchmarkExportNDJSON streams 10,000 records per iteration.

@@ -5,7 +5,9 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"math/bits"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -27,8 +29,8 @@ type logState struct {
 	signer    *translog.Signer
 	auditRoot []byte
 	size      int64
-	// recent keeps the stored hashes written lately: appending and the
-	// tree hash read only the right edge of the tree, which is here.
+	// recent keeps the stored hashes of the tree's right edge: appending
+	// and the tree hash read only those.
 	recent map[int64]tlog.Hash
 	// guard, once GuardLog set it, says whether the log may be signed on;
 	// while it holds, records wait in log_pending with mac's MAC, and
@@ -321,7 +323,7 @@ func (db *DB) backfillLog(ctx context.Context, st *logState) error {
 // more than the rest of the log together.
 type appender struct {
 	st      *logState
-	tx      *sql.Tx
+	tx      txQuerier
 	pending map[int64]tlog.Hash // stored hashes of this transaction
 	size    int64
 	taggers map[string]*translog.SiteTagger
@@ -332,7 +334,7 @@ type appender struct {
 	restore bool // entries restored from the tiles (RestoreLog)
 }
 
-func (st *logState) appender(tx *sql.Tx) *appender {
+func (st *logState) appender(tx txQuerier) *appender {
 	return &appender{st: st, tx: tx, pending: map[int64]tlog.Hash{}, size: st.size, taggers: map[string]*translog.SiteTagger{}}
 }
 
@@ -340,7 +342,7 @@ func (st *logState) appender(tx *sql.Tx) *appender {
 // process on the database (koekje purge beside a server) may have added
 // leaves. If it commits between this read and tx's first write, that write
 // fails (WAL's snapshot check), and nothing is appended twice.
-func (st *logState) appenderAt(ctx context.Context, tx *sql.Tx) (*appender, error) {
+func (st *logState) appenderAt(ctx context.Context, tx txQuerier) (*appender, error) {
 	a := st.appender(tx)
 	if err := tx.QueryRowContext(ctx, `SELECT coalesce(max(idx) + 1, 0) FROM log_leaves`).Scan(&a.size); err != nil {
 		return nil, fmt.Errorf("log size: %w", err)
@@ -363,7 +365,7 @@ func (a *appender) ReadHashes(indexes []int64) ([]tlog.Hash, error) {
 			continue
 		}
 		var b []byte
-		if err := a.tx.QueryRow(`SELECT hash FROM log_hashes WHERE id = ?`, x).Scan(&b); err != nil {
+		if err := a.tx.QueryRowContext(context.Background(), `SELECT hash FROM log_hashes WHERE id = ?`, x).Scan(&b); err != nil {
 			return nil, fmt.Errorf("log hash %d: %w", x, err)
 		}
 		copy(out[i][:], b)
@@ -423,37 +425,70 @@ func (a *appender) addEntry(record any, site string, salt []byte, kind translog.
 	return nil
 }
 
-// flushRows writes the collected hashes and leaves.
+// flushRows writes the collected hashes and leaves, in multi-row INSERTs
+// of a power of two rows each (at most 256): a batch's rows go in a few
+// statements, and the writer's statement cache keeps the few texts that
+// makes prepared, where a statement of every batch's own length was
+// prepared anew each time.
 func (a *appender) flushRows(ctx context.Context) error {
-	const perStatement = 400
+	// A restore writes over the hashes a tail cut left behind; they are
+	// the same if the entries are, which the new root proves.
+	hashes := `INSERT INTO log_hashes (id, hash) VALUES `
+	if a.restore {
+		hashes = `INSERT OR REPLACE INTO log_hashes (id, hash) VALUES `
+	}
+	args := make([]any, 0, 2*min(len(a.hashIDs), maxRowsPerStatement))
 	for len(a.hashIDs) > 0 {
-		n := min(len(a.hashIDs), perStatement)
-		args := make([]any, 0, 2*n)
+		n := rowsPerStatement(len(a.hashIDs))
+		args = args[:0]
 		for _, id := range a.hashIDs[:n] {
 			h := a.pending[id]
 			args = append(args, id, h[:])
 		}
-		// A restore writes over the hashes a tail cut left behind; they
-		// are the same if the entries are, which the new root proves.
-		insert := `INSERT INTO log_hashes (id, hash) VALUES (?, ?)`
-		if a.restore {
-			insert = `INSERT OR REPLACE INTO log_hashes (id, hash) VALUES (?, ?)`
-		}
-		if _, err := a.tx.ExecContext(ctx, insert+strings.Repeat(", (?, ?)", n-1), args...); err != nil {
+		if _, err := a.tx.ExecContext(ctx, rowsSQL(hashes, "(?, ?)", n), args...); err != nil {
 			return fmt.Errorf("log hashes: %w", err)
 		}
 		a.hashIDs = a.hashIDs[n:]
 	}
 	for len(a.leaves) > 0 {
-		n := min(len(a.leaves)/6, perStatement)
-		if _, err := a.tx.ExecContext(ctx, `INSERT INTO log_leaves (idx, record, site, salt, entry, kind) VALUES (?, ?, ?, ?, ?, ?)`+
-			strings.Repeat(", (?, ?, ?, ?, ?, ?)", n-1), a.leaves[:6*n]...); err != nil {
+		n := rowsPerStatement(len(a.leaves) / 6)
+		if _, err := a.tx.ExecContext(ctx, rowsSQL(`INSERT INTO log_leaves (idx, record, site, salt, entry, kind) VALUES `, "(?, ?, ?, ?, ?, ?)", n),
+			a.leaves[:6*n]...); err != nil {
 			return fmt.Errorf("log leaves: %w", err)
 		}
 		a.leaves = a.leaves[6*n:]
 	}
 	return nil
 }
+
+// maxRowsPerStatement bounds a multi-row INSERT (SQLite allows 32,766
+// parameters in one statement).
+const maxRowsPerStatement = 256
+
+// rowsPerStatement is the number of rows the next INSERT of n waiting
+// rows writes: the largest power of two at most n and maxRowsPerStatement.
+func rowsPerStatement(n int) int {
+	return 1 << (bits.Len(uint(min(n, maxRowsPerStatement))) - 1)
+}
+
+// rowsSQL is head followed by n times row, comma-separated; built once
+// for each head and n.
+func rowsSQL(head, row string, n int) string {
+	k := rowsKey{head, n}
+	if s, ok := rowsTexts.Load(k); ok {
+		return s.(string)
+	}
+	s := head + row + strings.Repeat(", "+row, n-1)
+	rowsTexts.Store(k, s)
+	return s
+}
+
+type rowsKey struct {
+	head string
+	n    int
+}
+
+var rowsTexts sync.Map // rowsKey → string
 
 // finish signs and stores a checkpoint of the new size, if it grew.
 func (a *appender) finish(ctx context.Context) error {
@@ -482,17 +517,25 @@ func (a *appender) finish(ctx context.Context) error {
 	return nil
 }
 
-// maxRecentHashes bounds the writer's copy of the tree's right edge.
-const maxRecentHashes = 1 << 14
-
-// done takes the committed transaction's state.
+// done takes the committed transaction's state. Of the hashes written, it
+// keeps what the next batch reads: appending a leaf and the tree hash read
+// only the roots of the complete subtrees along the tree's right edge, one
+// a level (copying every hash of every batch into the map cost 5 % of the
+// writer's time).
 func (a *appender) done() {
-	if len(a.st.recent)+len(a.pending) > maxRecentHashes {
-		clear(a.st.recent)
+	edge := make(map[int64]tlog.Hash, bits.Len64(uint64(a.size)))
+	for l := 0; a.size>>l > 0; l++ {
+		if (a.size>>l)&1 == 0 {
+			continue
+		}
+		x := tlog.StoredHashIndex(l, a.size>>l-1)
+		if h, ok := a.pending[x]; ok {
+			edge[x] = h
+		} else if h, ok := a.st.recent[x]; ok {
+			edge[x] = h
+		}
 	}
-	for k, h := range a.pending {
-		a.st.recent[k] = h
-	}
+	a.st.recent = edge
 	a.st.size = a.size
 	if a.st.guard != nil && a.signed.Size > 0 {
 		a.st.guard.Signed(a.signed)

@@ -26,7 +26,7 @@ const maxDrain = 10000
 // logBatch is one batch's side of the log.
 type logBatch struct {
 	st     *logState
-	tx     *sql.Tx
+	tx     txQuerier
 	log    *slog.Logger
 	leaves *appender // nil while the guard holds: nothing is appended
 	// queueNew: this batch's records wait too, behind records still queued.
@@ -36,7 +36,7 @@ type logBatch struct {
 }
 
 // begin starts a batch's side of the log in its transaction.
-func (st *logState) begin(ctx context.Context, tx *sql.Tx, log *slog.Logger) (*logBatch, error) {
+func (st *logState) begin(ctx context.Context, tx txQuerier, log *slog.Logger) (*logBatch, error) {
 	a, err := st.appenderAt(ctx, tx)
 	if err != nil {
 		return nil, err
@@ -141,7 +141,7 @@ func (b *logBatch) done() bool {
 // record's (a purge's, a scan's), from the log's size as tx sees it. While
 // the log signs nothing, or records wait for it, no entry can go in: the
 // purge or the scan is refused, to be made again once the log signs on.
-func (st *logState) entryAppender(ctx context.Context, tx *sql.Tx) (*appender, error) {
+func (st *logState) entryAppender(ctx context.Context, tx txQuerier) (*appender, error) {
 	a, err := st.appenderAt(ctx, tx)
 	if err != nil {
 		return nil, err

@@ -23,7 +23,8 @@ import (
 )
 
 // BenchmarkBannerSideBySide loads the demo page with Koekje's banner and
-// with vanilla-cookieconsent (from e2e/node_modules), and, when
+// with vanilla-cookieconsent, Klaro and Orejime (from e2e/node_modules,
+// each set up with the demo's categories in Dutch), and, when
 // KOEKJE_BEFORE names a one-part bundle built by an earlier Koekje, with
 // that, in turns, from one local server, each load in a new browser
 // context (a cold cache) and once more in the same one (a warm cache), on
@@ -44,7 +45,9 @@ func BenchmarkBannerSideBySide(b *testing.B) {
 	if before := os.Getenv("KOEKJE_BEFORE"); before != "" {
 		tools = append(tools, compareTool{name: "Koekje before", page: "/before.html", prefix: "/before/", first: "/before/"})
 	}
-	tools = append(tools, compareTool{name: "vanilla-cookieconsent", page: "/cc.html", prefix: "/cc/", first: "/cc/"})
+	tools = append(tools, compareTool{name: "vanilla-cookieconsent", page: "/cc.html", prefix: "/cc/", first: "/cc/"},
+		compareTool{name: "Klaro", page: "/klaro.html", prefix: "/klaro/", first: "/klaro/"},
+		compareTool{name: "Orejime", page: "/orejime.html", prefix: "/orejime/", first: "/orejime/"})
 	srv := httptest.NewServer(compareHandler(b))
 	b.Cleanup(srv.Close)
 	rounds := 9
@@ -119,10 +122,12 @@ type compareLoad struct {
 // that button itself, in the first frame it is in.
 const compareProbe = `
 window.shown = 0; window.opened = 0;
-const bannerIn = () => document.querySelector('koekje-banner') || document.documentElement.classList.contains('show--consent');
+const bannerIn = () => document.querySelector('koekje-banner, .klaro .cookie-notice, .orejime-Banner') || document.documentElement.classList.contains('show--consent');
 const settingsOn = () => document.querySelector('koekje-banner')?.shadowRoot?.querySelector('.k[data-layer=settings] .cat') ||
-  document.documentElement.classList.contains('show--preferences') && document.querySelector('#cc-main .pm');
-window.settingsButton = () => document.querySelector('koekje-banner')?.shadowRoot?.querySelector('.acts button:last-child') || document.querySelector('#cc-main .cm [data-role=show]');
+  document.documentElement.classList.contains('show--preferences') && document.querySelector('#cc-main .pm') ||
+  document.querySelector('.klaro .cookie-modal .cm-purpose, .orejime-Modal .orejime-Purpose');
+window.settingsButton = () => document.querySelector('koekje-banner')?.shadowRoot?.querySelector('.acts button:last-child') ||
+  document.querySelector('#cc-main .cm [data-role=show], .klaro .cookie-notice .cn-learn-more, .orejime-Banner-learnMoreButton');
 new MutationObserver((ms, o) => {
   if (!bannerIn()) return
   o.disconnect()
@@ -188,8 +193,13 @@ func compareHandler(b *testing.B) http.Handler {
 		"/before.html": strings.Replace(demo, `<script src="/s/demo.js">`, `<script src="/before/demo.js">`, 1),
 		"/cc.html": strings.Replace(demo, `<script src="/s/demo.js"></script>`,
 			`<link rel="stylesheet" href="/cc/cookieconsent.css"><script defer src="/cc/cookieconsent.umd.js"></script><script defer src="/cc/init.js"></script>`, 1),
+		"/klaro.html": strings.Replace(demo, `<script src="/s/demo.js"></script>`,
+			`<script defer src="/klaro/config.js"></script><script defer src="/klaro/klaro.js"></script>`, 1),
+		"/orejime.html": strings.Replace(demo, `<script src="/s/demo.js"></script>`,
+			`<link rel="stylesheet" href="/orejime/orejime-standard.css"><script defer src="/orejime/config.js"></script><script defer src="/orejime/orejime-standard-nl.js"></script>`, 1),
 	}
-	files := map[string][]byte{"/s/demo.js": bundle.Brotli, bundle.MorePath(): bundle.More.Brotli, "/cc/init.js": compress(b, []byte(ccInit))}
+	files := map[string][]byte{"/s/demo.js": bundle.Brotli, bundle.MorePath(): bundle.More.Brotli, "/cc/init.js": compress(b, []byte(ccInit)),
+		"/klaro/config.js": compress(b, []byte(klaroConfig)), "/orejime/config.js": compress(b, []byte(orejimeConfig))}
 	if before := os.Getenv("KOEKJE_BEFORE"); before != "" {
 		js, err := os.ReadFile(before)
 		if err != nil {
@@ -197,12 +207,16 @@ func compareHandler(b *testing.B) http.Handler {
 		}
 		files["/before/demo.js"] = compress(b, js)
 	}
-	for _, name := range []string{"cookieconsent.umd.js", "cookieconsent.css"} {
-		raw, err := os.ReadFile(filepath.Join("node_modules", "vanilla-cookieconsent", "dist", name))
+	for _, f := range []struct{ dir, pkg, name string }{
+		{"cc", "vanilla-cookieconsent", "cookieconsent.umd.js"}, {"cc", "vanilla-cookieconsent", "cookieconsent.css"},
+		{"klaro", "klaro", "klaro.js"},
+		{"orejime", "orejime", "orejime-standard-nl.js"}, {"orejime", "orejime", "orejime-standard.css"},
+	} {
+		raw, err := os.ReadFile(filepath.Join("node_modules", f.pkg, "dist", f.name))
 		if err != nil {
 			b.Fatalf("%v: run `npm ci` in e2e/", err)
 		}
-		files["/cc/"+name] = compress(b, raw)
+		files["/"+f.dir+"/"+f.name] = compress(b, raw)
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if p, ok := pages[r.URL.Path]; ok {
@@ -267,3 +281,26 @@ const ccInit = `CookieConsent.run({
     }
   } } }
 })`
+
+// klaroConfig sets Klaro up as the demo site (its own Dutch texts).
+const klaroConfig = `window.klaroConfig = {
+  version: 1, elementID: 'klaro', lang: 'nl', storageMethod: 'cookie', mustConsent: false, acceptAll: true,
+  translations: { nl: { privacyPolicyUrl: 'https://belvast.example/privacy',
+    purposes: { functional: 'Functioneel', analytics: 'Statistieken', embeds: 'Ingesloten inhoud' } } },
+  services: [
+    { name: 'comments', title: 'Reactieformulier', purposes: ['functional'] },
+    { name: 'google-analytics', title: 'Google Analytics', purposes: ['analytics'], cookies: [/^_ga/] },
+    { name: 'youtube', title: 'YouTube', purposes: ['embeds'] },
+    { name: 'google-maps', title: 'Google Maps', purposes: ['embeds'] }
+  ]
+}`
+
+// orejimeConfig sets Orejime up as the demo site (its Dutch build).
+const orejimeConfig = `window.orejimeConfig = {
+  privacyPolicyUrl: 'https://belvast.example/privacy',
+  purposes: [
+    { id: 'functional', title: 'Functioneel', description: 'Ze onthouden wat je in het reactieformulier invult.', cookies: [] },
+    { id: 'analytics', title: 'Statistieken', description: 'Google Analytics telt bezoeken.', cookies: ['_ga', /^_ga_/] },
+    { id: 'embeds', title: 'Ingesloten inhoud', description: 'Video\'s van YouTube en kaarten van Google Maps.', cookies: [] }
+  ]
+}`

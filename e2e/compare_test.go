@@ -36,7 +36,9 @@ import (
 // on the cold load a click in the first frame that shows the banner, on
 // the warm one a click once the page has loaded.
 //
-//	KOEKJE_BEFORE=before.js go test ./e2e -run '^$' -bench BannerSideBySide -benchtime 1x
+//	KOEKJE_BEFORE=before.js go test ./e2e -run '^$' -bench BannerSideBySide -benchtime 1x -v
+//
+// (-v: without it Go cuts a benchmark's log after ten lines.)
 //
 // (before.js: an earlier build's /s/demo.js, fetched without compression
 // from `go run ./cmd/koekje` in a checkout of it.)
@@ -145,9 +147,6 @@ func compareRun(b *testing.B, base string, tool compareTool, profile string) com
 	tb := newTabProfile(b, profile)
 	var out compareLoad
 	for i := range 2 {
-		if testing.Verbose() {
-			b.Logf("%s, %s, load %d", tool.name, profile, i+1)
-		}
 		// Cold, the page clicks as soon as the banner is on screen; warm,
 		// once it has loaded (Navigate waits for that). A click from
 		// script: vanilla-cookieconsent's box is still sliding in, under

@@ -23,27 +23,33 @@ import (
 )
 
 // BenchmarkBannerSideBySide loads the demo page with Koekje's banner and
-// with vanilla-cookieconsent (from e2e/node_modules), and, when
+// with vanilla-cookieconsent, Klaro and Orejime (from e2e/node_modules,
+// each set up with the demo's categories in Dutch), and, when
 // KOEKJE_BEFORE names a one-part bundle built by an earlier Koekje, with
 // that, in turns, from one local server, each load in a new browser
 // context (a cold cache) and once more in the same one (a warm cache), on
 // a desktop and on an emulated mid-range phone (CPU ×4, RTT 165 ms,
-// 8.1 Mbit/s). It logs the medians: when the banner entered the page,
-// the brotli bytes it loaded before that and in all, and how long after a
-// click on its settings button they were on screen: on the cold load a
-// click the moment the banner is in the page (before Koekje's second part
-// can be there), on the warm one a click once the page has loaded.
+// 8.1 Mbit/s). It logs the medians: when the banner was on screen (the
+// first frame after it entered the page: a frame the page holds back
+// shows it later), the brotli bytes it needs before it can show and in all,
+// and how long after a click on its settings button they were on screen:
+// on the cold load a click in the first frame that shows the banner, on
+// the warm one a click once the page has loaded.
 //
-//	KOEKJE_BEFORE=before.js go test ./e2e -run '^$' -bench BannerSideBySide -benchtime 1x
+//	KOEKJE_BEFORE=before.js go test ./e2e -run '^$' -bench BannerSideBySide -benchtime 1x -v
+//
+// (-v: without it Go cuts a benchmark's log after ten lines.)
 //
 // (before.js: an earlier build's /s/demo.js, fetched without compression
 // from `go run ./cmd/koekje` in a checkout of it.)
 func BenchmarkBannerSideBySide(b *testing.B) {
-	tools := []compareTool{{name: "Koekje", page: "/koekje.html", prefix: "/s/"}}
+	tools := []compareTool{{name: "Koekje", page: "/koekje.html", prefix: "/s/", first: "/s/demo.js"}}
 	if before := os.Getenv("KOEKJE_BEFORE"); before != "" {
-		tools = append(tools, compareTool{name: "Koekje before", page: "/before.html", prefix: "/before/"})
+		tools = append(tools, compareTool{name: "Koekje before", page: "/before.html", prefix: "/before/", first: "/before/"})
 	}
-	tools = append(tools, compareTool{name: "vanilla-cookieconsent", page: "/cc.html", prefix: "/cc/"})
+	tools = append(tools, compareTool{name: "vanilla-cookieconsent", page: "/cc.html", prefix: "/cc/", first: "/cc/"},
+		compareTool{name: "Klaro", page: "/klaro.html", prefix: "/klaro/", first: "/klaro/"},
+		compareTool{name: "Orejime", page: "/orejime.html", prefix: "/orejime/", first: "/orejime/"})
 	srv := httptest.NewServer(compareHandler(b))
 	b.Cleanup(srv.Close)
 	rounds := 9
@@ -76,29 +82,9 @@ func BenchmarkBannerSideBySide(b *testing.B) {
 	}
 }
 
-type compareTool struct{ name, page, prefix string }
-
-// compareLoad is one tool's cold and warm load.
-type compareLoad struct {
-	firstBytes, allBytes float64
-	shown, settings      [2]float64
-}
-
-// compareProbe records when a banner enters the page and, after a click,
-// when its settings are on screen (checked every frame).
-const compareProbe = `
-window.shown = 0; window.opened = 0;
-const bannerIn = () => document.querySelector('koekje-banner') || document.documentElement.classList.contains('show--consent');
-const settingsOn = () => document.querySelector('koekje-banner')?.shadowRoot?.querySelector('.k[data-layer=settings] .cat') ||
-  document.documentElement.classList.contains('show--preferences') && document.querySelector('#cc-main .pm');
-new MutationObserver((ms, o) => { if (bannerIn()) { shown = performance.now(); o.disconnect() } })
-  .observe(document, {childList: true, subtree: true, attributes: true});
-document.addEventListener('click', () => {
-  const t0 = performance.now();
-  (function f() { if (settingsOn()) opened = performance.now() - t0; else requestAnimationFrame(f) })()
-}, true);`
-
-func compareRun(b *testing.B, base string, tool compareTool, profile string) compareLoad {
+// newTabProfile opens a tab with compareProbe, as a desktop or as the
+// emulated phone.
+func newTabProfile(b *testing.B, profile string) *tab {
 	tb := newTab(b, func(tb *tab) error {
 		_, err := chromedp.Call(tb.ctx, page.AddScriptToEvaluateOnNewDocument, page.AddScriptToEvaluateOnNewDocumentParams{Source: compareProbe})
 		return err
@@ -117,30 +103,74 @@ func compareRun(b *testing.B, base string, tool compareTool, profile string) com
 			b.Fatal(err)
 		}
 	}
+	return tb
+}
+
+// compareTool is a banner in the comparison: its page, where its files
+// are, and the files it needs before it can show (the rest, Koekje's
+// second part, may come before it is shown or after).
+type compareTool struct{ name, page, prefix, first string }
+
+// compareLoad is one tool's cold and warm load.
+type compareLoad struct {
+	firstBytes, allBytes float64
+	shown, settings      [2]float64
+}
+
+// compareProbe records when a banner is on screen (the first animation
+// frame after it entered the page: none runs while the page holds its
+// first frame back) and, after a click on its settings button, when its
+// settings are (checked every frame). With ?cold in the address it clicks
+// that button itself, in the first frame it is in.
+const compareProbe = `
+window.shown = 0; window.opened = 0;
+const bannerIn = () => document.querySelector('koekje-banner, .klaro .cookie-notice, .orejime-Banner') || document.documentElement.classList.contains('show--consent');
+const settingsOn = () => document.querySelector('koekje-banner')?.shadowRoot?.querySelector('.k[data-layer=settings] .cat') ||
+  document.documentElement.classList.contains('show--preferences') && document.querySelector('#cc-main .pm') ||
+  document.querySelector('.klaro .cookie-modal .cm-purpose, .orejime-Modal .orejime-Purpose');
+window.settingsButton = () => document.querySelector('koekje-banner')?.shadowRoot?.querySelector('.acts button:last-child') ||
+  document.querySelector('#cc-main .cm [data-role=show], .klaro .cookie-notice .cn-learn-more, .orejime-Banner-learnMoreButton');
+new MutationObserver((ms, o) => {
+  if (!bannerIn()) return
+  o.disconnect()
+  requestAnimationFrame(() => {
+    shown = performance.now()
+    if (location.search === '?cold') (function c() { const b = settingsButton(); if (b) b.click(); else requestAnimationFrame(c) })()
+  })
+}).observe(document, {childList: true, subtree: true, attributes: true});
+document.addEventListener('click', () => {
+  const t0 = performance.now();
+  (function f() { if (settingsOn()) opened = performance.now() - t0; else requestAnimationFrame(f) })()
+}, true);`
+
+func compareRun(b *testing.B, base string, tool compareTool, profile string) compareLoad {
+	tb := newTabProfile(b, profile)
 	var out compareLoad
-	settings := `document.querySelector('koekje-banner')?.shadowRoot.querySelector('.acts button:last-child') || document.querySelector('#cc-main .cm [data-role=show]')`
 	for i := range 2 {
-		if testing.Verbose() {
-			b.Logf("%s, %s, load %d", tool.name, profile, i+1)
+		// Cold, the page clicks as soon as the banner is on screen; warm,
+		// once it has loaded (Navigate waits for that). A click from
+		// script: vanilla-cookieconsent's box is still sliding in, under
+		// the mouse, when it is in the page.
+		query := ""
+		if i == 0 {
+			query = "?cold"
 		}
-		tb.do(chromedp.Navigate(base + tool.page))
+		tb.do(chromedp.Navigate(base + tool.page + query))
 		tb.waitFor(`shown > 0`)
 		out.shown[i] = eval[float64](tb, `shown`)
 		if i == 1 {
-			tb.waitFor(`document.readyState === 'complete'`)
+			tb.waitFor(`settingsButton()`)
+			eval[bool](tb, `settingsButton().click() || true`)
 		}
-		if i == 0 {
-			sizes := eval[[]float64](tb, `(() => { const r = performance.getEntriesByType('resource').filter(e => new URL(e.name).pathname.startsWith(`+jsString(tool.prefix)+`));
-				const sum = l => l.reduce((n, e) => n + e.encodedBodySize, 0)
-				return [sum(r.filter(e => e.startTime < shown)), sum(r)] })()`)
-			out.firstBytes, out.allBytes = sizes[0], sizes[1]
-		}
-		// A click from script: vanilla-cookieconsent's box is still sliding
-		// in, under the mouse, when it is in the page.
-		tb.waitFor(settings)
-		eval[bool](tb, `(`+settings+`).click() || true`)
 		tb.waitFor(`opened > 0`)
 		out.settings[i] = eval[float64](tb, `opened`)
+		if i == 0 {
+			tb.waitFor(`document.readyState === 'complete'`)
+			sizes := eval[[]float64](tb, `(() => { const r = performance.getEntriesByType('resource'), p = e => new URL(e.name).pathname
+				const sum = s => r.filter(e => p(e).startsWith(s)).reduce((n, e) => n + e.encodedBodySize, 0)
+				return [sum(`+jsString(tool.first)+`), sum(`+jsString(tool.prefix)+`)] })()`)
+			out.firstBytes, out.allBytes = sizes[0], sizes[1]
+		}
 	}
 	return out
 }
@@ -162,8 +192,13 @@ func compareHandler(b *testing.B) http.Handler {
 		"/before.html": strings.Replace(demo, `<script src="/s/demo.js">`, `<script src="/before/demo.js">`, 1),
 		"/cc.html": strings.Replace(demo, `<script src="/s/demo.js"></script>`,
 			`<link rel="stylesheet" href="/cc/cookieconsent.css"><script defer src="/cc/cookieconsent.umd.js"></script><script defer src="/cc/init.js"></script>`, 1),
+		"/klaro.html": strings.Replace(demo, `<script src="/s/demo.js"></script>`,
+			`<script defer src="/klaro/config.js"></script><script defer src="/klaro/klaro.js"></script>`, 1),
+		"/orejime.html": strings.Replace(demo, `<script src="/s/demo.js"></script>`,
+			`<link rel="stylesheet" href="/orejime/orejime-standard.css"><script defer src="/orejime/config.js"></script><script defer src="/orejime/orejime-standard-nl.js"></script>`, 1),
 	}
-	files := map[string][]byte{"/s/demo.js": bundle.Brotli, bundle.MorePath(): bundle.More.Brotli, "/cc/init.js": compress(b, []byte(ccInit))}
+	files := map[string][]byte{"/s/demo.js": bundle.Brotli, bundle.MorePath(): bundle.More.Brotli, "/cc/init.js": compress(b, []byte(ccInit)),
+		"/klaro/config.js": compress(b, []byte(klaroConfig)), "/orejime/config.js": compress(b, []byte(orejimeConfig))}
 	if before := os.Getenv("KOEKJE_BEFORE"); before != "" {
 		js, err := os.ReadFile(before)
 		if err != nil {
@@ -171,12 +206,16 @@ func compareHandler(b *testing.B) http.Handler {
 		}
 		files["/before/demo.js"] = compress(b, js)
 	}
-	for _, name := range []string{"cookieconsent.umd.js", "cookieconsent.css"} {
-		raw, err := os.ReadFile(filepath.Join("node_modules", "vanilla-cookieconsent", "dist", name))
+	for _, f := range []struct{ dir, pkg, name string }{
+		{"cc", "vanilla-cookieconsent", "cookieconsent.umd.js"}, {"cc", "vanilla-cookieconsent", "cookieconsent.css"},
+		{"klaro", "klaro", "klaro.js"},
+		{"orejime", "orejime", "orejime-standard-nl.js"}, {"orejime", "orejime", "orejime-standard.css"},
+	} {
+		raw, err := os.ReadFile(filepath.Join("node_modules", f.pkg, "dist", f.name))
 		if err != nil {
 			b.Fatalf("%v: run `npm ci` in e2e/", err)
 		}
-		files["/cc/"+name] = compress(b, raw)
+		files["/"+f.dir+"/"+f.name] = compress(b, raw)
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if p, ok := pages[r.URL.Path]; ok {
@@ -241,3 +280,26 @@ const ccInit = `CookieConsent.run({
     }
   } } }
 })`
+
+// klaroConfig sets Klaro up as the demo site (its own Dutch texts).
+const klaroConfig = `window.klaroConfig = {
+  version: 1, elementID: 'klaro', lang: 'nl', storageMethod: 'cookie', mustConsent: false, acceptAll: true,
+  translations: { nl: { privacyPolicyUrl: 'https://belvast.example/privacy',
+    purposes: { functional: 'Functioneel', analytics: 'Statistieken', embeds: 'Ingesloten inhoud' } } },
+  services: [
+    { name: 'comments', title: 'Reactieformulier', purposes: ['functional'] },
+    { name: 'google-analytics', title: 'Google Analytics', purposes: ['analytics'], cookies: [/^_ga/] },
+    { name: 'youtube', title: 'YouTube', purposes: ['embeds'] },
+    { name: 'google-maps', title: 'Google Maps', purposes: ['embeds'] }
+  ]
+}`
+
+// orejimeConfig sets Orejime up as the demo site (its Dutch build).
+const orejimeConfig = `window.orejimeConfig = {
+  privacyPolicyUrl: 'https://belvast.example/privacy',
+  purposes: [
+    { id: 'functional', title: 'Functioneel', description: 'Ze onthouden wat je in het reactieformulier invult.', cookies: [] },
+    { id: 'analytics', title: 'Statistieken', description: 'Google Analytics telt bezoeken.', cookies: ['_ga', /^_ga_/] },
+    { id: 'embeds', title: 'Ingesloten inhoud', description: 'Video\'s van YouTube en kaarten van Google Maps.', cookies: [] }
+  ]
+}`

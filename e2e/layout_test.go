@@ -107,10 +107,7 @@ func TestLayouts(t *testing.T) {
 					} else {
 						tb.do(chromedp.EmulateViewport(size[0], size[1]))
 					}
-					// Without a declaration: it fills in from the banner's
-					// second part and moves what follows it when it is in
-					// view (TestDeclarationFromSecondPart).
-					tb.open("/?nodecl=1&site=" + l.site)
+					tb.open("/?site=" + l.site)
 					tb.waitFor(bannerOpen)
 					tb.waitFor(`document.readyState === 'complete'`)
 					tb.checkLayer("first layer")

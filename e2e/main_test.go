@@ -255,8 +255,9 @@ func layoutSites(demo *config.Site) []*config.Site {
 // frame with content below it), tail=1 (the banner script after the frames),
 // site=ID (another site's banner: bar, bartop, modal, brand), nolink=1 (no
 // data-koekje-settings link on the page), noembeds=1 and nodecl=1 (no
-// blocked frames, no declaration), decl=tag (the banner's tag says the
-// page carries a declaration), csp=nonce (a policy of nonces and
+// blocked frames, no declaration), decl=tag (the banner's tag carries
+// data-koekje-declaration, as earlier versions asked pages with a
+// declaration to do), csp=nonce (a policy of nonces and
 // 'strict-dynamic' alone, the banner's tag carrying the nonce), wide=1 (a
 // page 1,200 px wide, wider than a phone's screen), preview=1 (the tag
 // of the console's preview), scrollbar=1 (scrollbars that take room, as on
@@ -403,8 +404,10 @@ type tab struct {
 	// answer is lost, as when a connection breaks after the write.
 	refuse, reached bool
 	// failMore makes the banner's second part fail to load, as on a
-	// network that drops it.
-	failMore bool
+	// network that drops it; delayMore holds it back that long, as a slow
+	// one does.
+	failMore  bool
+	delayMore time.Duration
 }
 
 // secondPart matches the address of a banner's second part.
@@ -484,7 +487,8 @@ func (tb *tab) intercept(ctx context.Context, paused iter.Seq2[fetch.EventReques
 		post := ev.Request.Method == "POST" && strings.HasSuffix(u.Path, "/consents")
 		tb.mu.Lock()
 		refuse, respond := tb.refuse && post, ev.ResponseStatusCode != 0
-		failMore := tb.failMore && !respond && perr == nil && secondPart.MatchString(u.Path)
+		more := !respond && perr == nil && secondPart.MatchString(u.Path)
+		failMore, delayMore := tb.failMore && more, tb.delayMore
 		if refuse && !respond && !tb.reached {
 			tb.reached, refuse = true, false
 		}
@@ -501,6 +505,12 @@ func (tb *tab) intercept(ctx context.Context, paused iter.Seq2[fetch.EventReques
 			continue
 		case respond:
 			chromedp.Call(ctx, fetch.ContinueResponse, fetch.ContinueResponseParams{RequestID: ev.RequestID})
+			continue
+		case more && delayMore > 0:
+			go func(id fetch.RequestID) {
+				time.Sleep(delayMore)
+				chromedp.Call(ctx, fetch.ContinueRequest, fetch.ContinueRequestParams{RequestID: id})
+			}(ev.RequestID)
 			continue
 		case ours:
 			chromedp.Call(ctx, fetch.ContinueRequest, fetch.ContinueRequestParams{RequestID: ev.RequestID})

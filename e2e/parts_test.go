@@ -1,9 +1,9 @@
 package e2e
 
 import (
-	"fmt"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/chromedp/cdproto/page"
 	"github.com/chromedp/chromedp"
@@ -48,9 +48,9 @@ func TestFirstRequestAlone(t *testing.T) {
 	tb.setFailMore(true)
 	tb.open("/?noembeds=1&nodecl=1")
 	tb.waitFor(bannerOpen)
-	// The browser idles and asks for the second part, in vain.
+	// The banner asks for the second part at once, in vain.
 	if !poll(func() bool { return tb.secondPartRequests() > 0 }) {
-		t.Fatal("the idle page never asked for the second part")
+		t.Fatal("the page never asked for the second part")
 	}
 	tb.waitFor(`document.readyState === 'complete'`)
 	if r := tb.requests("", true); len(r) > 0 {
@@ -90,8 +90,7 @@ func TestFirstRequestAlone(t *testing.T) {
 // then shows its choices, still without a request to the provider.
 func TestPlaceholderRetry(t *testing.T) {
 	t.Parallel()
-	// Without idle loading only the click retries.
-	tb := newTab(t, noIdle)
+	tb := newTab(t)
 	tb.setFailMore(true)
 	tb.open("/?nodecl=1")
 	embeds := `[...document.querySelectorAll('koekje-embed')]`
@@ -107,48 +106,28 @@ func TestPlaceholderRetry(t *testing.T) {
 	}
 }
 
-// noIdle takes requestIdleCallback away, so the banner's second part
-// comes only when the page needs it.
-func noIdle(tb *tab) error {
-	_, err := chromedp.Call(tb.ctx, page.AddScriptToEvaluateOnNewDocument, page.AddScriptToEvaluateOnNewDocumentParams{
-		Source: `window.requestIdleCallback = () => 0`,
-	})
-	return err
-}
-
-// A page with a blocked embed or a declaration asks for the second part
-// without a click; a page with neither asks on "Settings", or when the
-// browser idles.
-func TestSecondPartWhenNeeded(t *testing.T) {
+// The banner asks for its second part once, as soon as it runs, from
+// <head> or from the end of <body>, on a page with blocked embeds, a
+// declaration or neither: what needs it is filled without a click, and
+// "Settings" opens without another request.
+func TestSecondPartAtOnce(t *testing.T) {
 	t.Parallel()
 	for _, tt := range []struct {
 		name, query string
-		idle        bool
 		ready       string // what the second part shows without a click
 	}{
-		{"embeds", "/?nodecl=1", false, `[...document.querySelectorAll('koekje-embed')].every(e => e.shadowRoot.querySelector('.ph p'))`},
-		{"declaration", "/?noembeds=1", false, `document.querySelector('[data-koekje-declaration] table.koekje-declaration tbody tr')`},
-		{"settings", "/?noembeds=1&nodecl=1", false, ""},
-		{"idle", "/?noembeds=1&nodecl=1", true, secondPartStart + ` >= 0`},
+		{"embeds", "/?nodecl=1", `[...document.querySelectorAll('koekje-embed')].every(e => e.shadowRoot.querySelector('.ph p'))`},
+		{"declaration", "/?noembeds=1", `document.querySelector('[data-koekje-declaration] table.koekje-declaration tbody tr')`},
+		{"neither", "/?noembeds=1&nodecl=1", secondPartStart + ` >= 0`},
+		{"tag in body", "/?tail=1", `document.querySelector('[data-koekje-declaration] table.koekje-declaration tbody tr')`},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			opts := []tabOption{noIdle}
-			if tt.idle {
-				opts = nil
-			}
-			tb := newTab(t, opts...)
+			tb := newTab(t)
 			tb.open(tt.query)
 			tb.waitFor(bannerOpen)
+			tb.waitFor(tt.ready)
 			tb.waitFor(`document.readyState === 'complete'`)
-			if tt.ready != "" {
-				tb.waitFor(tt.ready)
-				if n := tb.secondPartRequests(); n != 1 {
-					t.Errorf("%d requests for the second part, want 1", n)
-				}
-			} else if eval[bool](tb, `new Promise(ok => setTimeout(() => ok(`+secondPartStart+` >= 0), 300))`) {
-				t.Error("the second part came though nothing asked for it")
-			}
 			tb.click(button("Instellingen"))
 			tb.waitFor(bannerOpen + `.dataset.layer === 'settings'`)
 			if n := tb.secondPartRequests(); n != 1 {
@@ -158,35 +137,82 @@ func TestSecondPartWhenNeeded(t *testing.T) {
 	}
 }
 
-// The declaration fills in from the second part, in the page's language,
-// with every cookie. A page whose banner tag says it carries one waits for
-// the second part before its first frame, so nothing moves; without that,
-// what follows a declaration in view moves once on a cold cache (the figure
-// is logged).
-func TestDeclarationFromSecondPart(t *testing.T) {
+// paintAndSecondPart is when the page's first frame was painted and when
+// the banner's second part had arrived, in ms after navigation start (-1:
+// not yet).
+const paintAndSecondPart = `[performance.getEntriesByType('paint').find(e => e.name === 'first-paint')?.startTime ?? -1,
+	performance.getEntriesByType('resource').find(e => /\/s\/demo\.[0-9a-f]{16}\.js$/.test(e.name))?.responseEnd ?? -1]`
+
+// A declaration in view fills in before the page's first frame, so
+// nothing moves: with the banner's tag as the README shows it, with the
+// attribute earlier versions asked for on the tag, and with a second part
+// that comes late. The test fails at any layout shift.
+func TestDeclarationWithoutLayoutShift(t *testing.T) {
 	t.Parallel()
-	for _, tag := range []bool{true, false} {
-		t.Run(fmt.Sprintf("tag=%v", tag), func(t *testing.T) {
+	for _, tt := range []struct {
+		name, query string
+		delay       time.Duration
+	}{
+		{"tag", "/?noembeds=1&lang=en", 0},
+		{"tag with the attribute", "/?noembeds=1&lang=en&decl=tag", 0},
+		{"slow second part", "/?noembeds=1&lang=en", 300 * time.Millisecond},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			tb := newTab(t, withTiming)
-			query := "/?noembeds=1&lang=en"
-			if tag {
-				query += "&decl=tag"
-			}
-			tb.open(query)
+			tb.delayMore = tt.delay
+			tb.open(tt.query)
 			tb.waitFor(bannerOpen)
 			tb.waitFor(`document.querySelectorAll('[data-koekje-declaration] tbody tr').length > 0`)
 			tb.waitFor(`document.readyState === 'complete'`)
+			if !eval[bool](tb, `document.querySelector('[data-koekje-declaration]').getBoundingClientRect().top < innerHeight / 2`) {
+				t.Fatal("the declaration is not in view: the test proves nothing")
+			}
 			rows := eval[int](tb, `document.querySelectorAll('[data-koekje-declaration] tbody tr').length`)
 			heads := eval[string](tb, `[...document.querySelectorAll('[data-koekje-declaration] th')].map(th => th.textContent).join('|')`)
 			if rows < 5 || !strings.HasPrefix(heads, "Name|Provider") {
 				t.Errorf("declaration: %d rows, heads %q", rows, heads)
 			}
-			cls := eval[float64](tb, `layoutShift`)
-			if tag && cls > 0.001 {
-				t.Errorf("layout shift %.4f with the declaration announced on the banner's tag", cls)
+			// Two frames later, so that a shift would have been reported.
+			eval[bool](tb, `new Promise(ok => requestAnimationFrame(() => requestAnimationFrame(() => ok(true))))`)
+			if cls := eval[float64](tb, `layoutShift`); cls > 0 {
+				t.Errorf("layout shift %.4f: %v", cls, eval[[]string](tb, `shifted`))
 			}
-			t.Logf("layout shift with the declaration in view on a cold load: %.4f", cls)
+			tb.waitFor(`performance.getEntriesByType('paint').length > 0`)
+			if p := eval[[]float64](tb, paintAndSecondPart); p[0] < p[1] {
+				t.Errorf("first frame at %.0f ms, before the second part at %.0f ms", p[0], p[1])
+			}
+		})
+	}
+}
+
+// Only a declaration in view holds the page's first frame for the second
+// part, and for a second at most: a page without one, or with one below
+// the fold, is painted before a second part held back for 3 s arrives,
+// and so is one in view.
+func TestFirstFrameHeldOnlyForADeclaration(t *testing.T) {
+	t.Parallel()
+	for _, tt := range []struct{ name, query string }{
+		{"none", "/?noembeds=1&nodecl=1"},
+		{"below the fold", "/"},
+		{"in view", "/?noembeds=1"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			tb := newTab(t)
+			tb.delayMore = 3 * time.Second
+			tb.open(tt.query)
+			tb.waitFor(bannerOpen)
+			tb.waitFor(paintAndSecondPart + `.every(t => t > 0)`)
+			if p := eval[[]float64](tb, paintAndSecondPart); p[0] > p[1] {
+				t.Errorf("first frame at %.0f ms, the second part at %.0f ms: the frame waited for it", p[0], p[1])
+			}
+			if tt.name == "below the fold" && eval[bool](tb, `document.querySelector('[data-koekje-declaration]').getBoundingClientRect().top < innerHeight`) {
+				t.Error("the declaration is in view")
+			}
+			// It fills in what waited.
+			tb.click(button("Instellingen"))
+			tb.waitFor(bannerOpen + `.dataset.layer === 'settings'`)
 		})
 	}
 }

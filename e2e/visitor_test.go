@@ -7,6 +7,7 @@ import (
 
 	"github.com/chromedp/cdproto/emulation"
 	"github.com/chromedp/cdproto/fetch"
+	"github.com/chromedp/cdproto/page"
 	"github.com/chromedp/chromedp"
 )
 
@@ -220,6 +221,41 @@ func TestSwitchesInForcedColors(t *testing.T) {
 	}
 	if off["mark"] == on["mark"] {
 		t.Errorf("on and off show the same mark %s", on["mark"])
+	}
+}
+
+// A page that redefines document.currentScript before the banner's tag,
+// on the prototype or on the document, to answer null or a script of its
+// own: the banner finds its script all the same, shows its first layer,
+// fills the placeholders and the declaration from its second part, opens
+// its settings and records the choice on its own server.
+func TestHostileCurrentScript(t *testing.T) {
+	t.Parallel()
+	for _, tt := range []struct{ name, define string }{
+		{"null", `Object.defineProperty(Document.prototype, 'currentScript', {get: () => null})`},
+		{"a script of the page", `Object.defineProperty(Document.prototype, 'currentScript', {get: () => document.createElement('script')})`},
+		{"on the document", `Object.defineProperty(document, 'currentScript', {get: () => document.querySelector('script[type="text/plain"]')})`},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			tb := newTab(t, withCSPLog, func(tb *tab) error {
+				_, err := chromedp.Call(tb.ctx, page.AddScriptToEvaluateOnNewDocument, page.AddScriptToEvaluateOnNewDocumentParams{Source: tt.define})
+				return err
+			})
+			tb.open("/")
+			tb.waitFor(bannerOpen)
+			tb.waitFor(`[...document.querySelectorAll('koekje-embed')].every(e => e.shadowRoot.querySelector('.ph p'))`)
+			tb.waitFor(`document.querySelector('[data-koekje-declaration] tbody tr')`)
+			tb.click(button("Instellingen"))
+			tb.waitFor(bannerOpen + `.dataset.layer === 'settings'`)
+			tb.click(button("Alles accepteren"))
+			id := tb.consentID()
+			waitRecords(t, 1, "consent_id = ? AND action = 'accept_all'", id[:])
+			tb.waitFor(`document.querySelectorAll('iframe[src]').length === 2`)
+			if v := eval[[]string](tb, `cspViolations`); len(v) > 0 {
+				t.Errorf("policy violations: %v", v)
+			}
+		})
 	}
 }
 

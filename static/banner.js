@@ -9,13 +9,15 @@
 const CSS = KOEKJE_CSS, HASH = KOEKJE_HASH, CONFIG = KOEKJE_CONFIG, MORE = KOEKJE_MORE, SRI = KOEKJE_SRI
 const W = window, D = document, S = CONFIG.site, CATS = S.categories, SVCS = S.services, B = S.banner
 const ATTR = 'data-category'
+// This script is found by its address, not as document.currentScript,
+// which a page may have redefined.
 // The API is beside the banner's /s/: on Koekje's own origin, or under the
 // prefix through which a first-party site's proxy forwards (/consent/s/…).
 // There, on the page's own origin, the API's answers keep the choice in the
 // koekje cookie, so that Safari keeps it as long as the site chose, and the
 // banner never writes it (FP). Koekje under a prefix of an origin of its
 // own is no first-party proxy: the banner keeps the choice itself.
-const ME = D.currentScript, U = new URL('..', ME.src), BASE = U.href.slice(0, -1), FP = U.pathname != '/' && U.origin == location.origin
+const ME = D.querySelector(`script[src*="/s/${S.id}.js"]`), U = new URL('..', ME.src), BASE = U.href.slice(0, -1), FP = U.pathname != '/' && U.origin == location.origin
 // In the console's preview, choices are neither kept nor sent.
 const PREVIEW = ME.hasAttribute('data-koekje-preview')
 const MODES = ['ad_storage', 'ad_user_data', 'ad_personalization', 'analytics_storage', 'functionality_storage', 'personalization_storage', 'security_storage']
@@ -141,20 +143,23 @@ const shadow = (host, hostCSS = '') => {
   return root
 }
 
-// The second part, loaded once when first needed (Settings, a blocked embed,
-// a declaration, or the browser idle), from this script's origin: its nonce
-// and an SRI hash let the page's policy allow it as it allows this one. It
-// hands over its functions through the element that loads it; a part that
-// fails to load is asked for again the next time it is needed, and what
-// waited for it is done once it comes.
+// The second part, asked for as soon as this script runs, from its origin:
+// its nonce and an SRI hash let the page's policy allow it as it allows
+// this one. It hands over its functions through the element that loads it;
+// a part that fails to load is asked for again the next time it is needed
+// (Settings, a blocked embed, a declaration), and what waited for it is
+// done once it comes.
+// Asked for while <head> is parsed, it holds the page's first frame: until
+// the page is parsed, if that finds no declaration in view, else until the
+// second part has filled it in (for at most a second), so that nothing
+// below a declaration moves. A tag in <body> holds nothing.
 let M, loading, failed
 const waiting = []
-// A page whose banner tag says it carries a declaration asks at once, and
-// its first frame waits for the second part, so nothing moves when the
-// declaration fills in.
-const DECL = ME.hasAttribute('data-koekje-declaration')
 const more = () => loading = loading || new Promise((ok, no) => {
-  const s = h('script', { src: new URL(MORE, ME.src), integrity: SRI, crossOrigin: 'anonymous', nonce: ME.nonce, blocking: DECL && 'render' })
+  const s = h('script', { src: new URL(MORE, ME.src), integrity: SRI, crossOrigin: 'anonymous', nonce: ME.nonce, blocking: 'render' })
+  const go = () => s.blocking = ''
+  setTimeout(go, 1e3)
+  D.addEventListener('readystatechange', () => D.querySelector('[data-koekje-declaration]')?.getBoundingClientRect().top < innerHeight || go())
   // What waited is done as the second part runs, before the next frame.
   s.k = f => {
     ok(M = f(CONFIG, h, btn, link, T, tr, fill, policy, buttons, choose, record, current, activate, allowed, svcOK, st, BASE, LANG, GPC, style))
@@ -472,10 +477,8 @@ const start = () => {
   button()
   fit()
   if (host) region()
-  // The settings open at once when the visitor asks for them.
-  ;(W.requestIdleCallback || setTimeout)(() => more().catch(() => {}))
 }
-if (DECL) more().catch(() => {})
+more().catch(() => {})
 if (D.readyState === 'loading') D.addEventListener('DOMContentLoaded', start)
 else start()
 if (!decided) {

@@ -5,8 +5,10 @@
 // the rest of its configuration and texts (the keys the first part does not
 // read), the settings layer's style and the declaration's style in place
 // of the KOEKJE_ names. The first
-// part loads this script and hands it what it shares, in this order.
-document.currentScript.k((CONFIG, h, btn, link, T, tr, fill, policy, buttons, choose, record, current, activate, allowed, svcOK, st, BASE, LANG, GPC, style) => {
+// part loads this script and hands it what it shares, in this order,
+// through the script element (k). That is the current script, unless the
+// page redefined document.currentScript: then the script that carries k.
+;[document.currentScript, ...document.scripts].find(s => s?.k).k((CONFIG, h, btn, link, T, tr, fill, policy, buttons, choose, record, current, activate, allowed, svcOK, st, BASE, LANG, GPC, style) => {
   const DCSS = KOEKJE_DCSS, D = document
   style(KOEKJE_SCSS)
   // Both halves of the configuration are one object from now on: objects

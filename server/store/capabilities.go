@@ -113,7 +113,4 @@ type LogSuccessor interface {
 	// earlier keys and its private key is dropped: the old name never
 	// signs again. It returns the successor's signer and checkpoint.
 	SucceedLog(ctx context.Context, s *translog.Successor) (*translog.Signer, translog.Checkpoint, error)
-	// EarlierLogKeys returns the verifier keys of the log's earlier names,
-	// oldest first.
-	EarlierLogKeys(ctx context.Context) ([]string, error)
 }

@@ -61,7 +61,7 @@ func successorLogCmd(ctx context.Context, args []string, getenv func(string) str
 	if !held && (want == "" || translog.SameLog(old.Origin(), want)) {
 		return fmt.Errorf("the log %s holds every leaf it signed (%d) and keeps its name: there is nothing to succeed; to move it to a new public URL, give that URL (--public-url)", old.Origin(), s.Predecessor.Size)
 	}
-	earlier, err := ls.EarlierLogKeys(ctx)
+	earlier, err := db.EarlierLogKeys(ctx)
 	if err != nil {
 		return err
 	}

@@ -1,0 +1,217 @@
+package cli
+
+import (
+	"database/sql"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/koekje/koekje/server/translog"
+)
+
+// rawExec runs a statement on a SQLite file behind koekje's back.
+func rawExec(t *testing.T, path, query string, args ...any) {
+	t.Helper()
+	raw, err := sql.Open("sqlite3", "file:"+path+"?_busy_timeout=5000")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer raw.Close()
+	if _, err := raw.Exec(query, args...); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// waitOK waits until a server's /healthz says ok.
+func waitOK(t *testing.T, base string, logs *syncBuffer) {
+	t.Helper()
+	status, reason := "", ""
+	for deadline := time.Now().Add(10 * time.Second); status != "ok" && time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+		status, reason = healthOf(t, base)
+	}
+	if status != "ok" {
+		t.Fatalf("healthz: %s %q\n%s", status, reason, logs)
+	}
+}
+
+// checkpointOrigin is the name on a server's published checkpoint.
+func checkpointOrigin(t *testing.T, base string) string {
+	t.Helper()
+	b, code := httpGet(t, base+"/log/checkpoint", "")
+	if code != 200 {
+		t.Fatalf("checkpoint: %d %s", code, b)
+	}
+	origin, _, _ := strings.Cut(string(b), "\n")
+	return origin
+}
+
+// The way out of a restore when no tiles of the missing leaves were kept:
+// a backup taken at 19 leaves, the public log grown to 37, the backup
+// restored; serve starts held and records 5 choices, which wait, and
+// recover-log has no tiles to restore from. successor-log makes the log's
+// successor under a new name and key: the 19 leaves carried, its statement
+// at leaf 19 naming the old log's 37-leaf checkpoint and the lost leaves 19
+// to 36, and the 5 records after it. The old name never signs again;
+// verify names the gap, against the database and against the kept
+// checkpoint of the old log; log-audit follows the new log; a statement
+// changed in the database is caught.
+func TestSuccessorLogAfterRestore(t *testing.T) {
+	t.Parallel()
+	dir, backup := t.TempDir(), t.TempDir()
+	dbPath := filepath.Join(dir, "k.db")
+	env := map[string]string{"KOEKJE_DB": dbPath, "KOEKJE_ADMIN_TOKEN": adminToken, "KOEKJE_RATE_LIMIT": "0"}
+	base, _, stop := serveUntil(t, env)
+	key, _ := httpGet(t, base+"/log/key", "")
+	oldKey := strings.TrimSpace(string(key))
+	oldName, _, _ := strings.Cut(oldKey, "+")
+	postN(t, base, 19)
+	if _, err := runCLI(t, env, "backup", "--to", filepath.Join(backup, "k.db")); err != nil {
+		t.Fatal(err)
+	}
+	postN(t, base, 18)
+	time.Sleep(3 * translog.ReferenceEvery)
+	kept37, _ := httpGet(t, base+"/log/checkpoint", "")
+	stop()
+
+	for _, name := range []string{"k.db-wal", "k.db-shm"} {
+		os.Remove(filepath.Join(dir, name))
+	}
+	copyFiles(t, backup, dir)
+	base, _, stop = serveUntil(t, env)
+	if status, reason := healthOf(t, base); status != "degraded" || !strings.Contains(reason, "the database holds 19 leaves, the reference 37") {
+		t.Fatalf("healthz on the restored backup: %s %q", status, reason)
+	}
+	postN(t, base, 5)
+	if _, err := runCLI(t, env, "successor-log"); err == nil || !strings.Contains(err.Error(), "stop it first") {
+		t.Errorf("successor-log beside a running server: %v", err)
+	}
+	stop()
+	if _, err := runCLI(t, env, "recover-log", "--tiles", t.TempDir()); err == nil || !strings.Contains(err.Error(), "koekje successor-log") {
+		t.Errorf("recover-log without tiles does not point to successor-log: %v", err)
+	}
+
+	out, err := runCLI(t, env, "successor-log")
+	newName := oldName + "/2"
+	for _, want := range []string{
+		"the log " + oldName + " is succeeded by the log " + newName,
+		"old log key: " + oldKey,
+		"It holds its leaves 0 to 18",
+		"It does not hold leaves 19 to 36: they were lost with a restore of the database, and no published tiles of them were kept",
+		"give the new log key to the log's witnesses and auditors",
+	} {
+		if err != nil || !strings.Contains(out, want) {
+			t.Fatalf("successor-log: %v, want %q in:\n%s", err, want, out)
+		}
+	}
+	if _, err := runCLI(t, env, "successor-log"); err == nil || !strings.Contains(err.Error(), "nothing to succeed") {
+		t.Errorf("successor-log again: %v", err)
+	}
+
+	base, logs, stop := serveUntil(t, env)
+	waitOK(t, base, logs)
+	waitLogSize(t, base, 25) // 19 carried, the statement, the 5 that waited
+	key, _ = httpGet(t, base+"/log/key", "")
+	newKey := strings.TrimSpace(string(key))
+	if !strings.HasPrefix(newKey, newName+"+") || !strings.Contains(out, "new log key: "+newKey) {
+		t.Fatalf("the served log key %q is not the successor's:\n%s", newKey, out)
+	}
+	if o := checkpointOrigin(t, base); o != newName {
+		t.Errorf("the checkpoint is of %q, want %q", o, newName)
+	}
+	postN(t, base, 3)
+	waitLogSize(t, base, 28)
+	res, err := auditLog(t, base, newKey, t.TempDir())
+	if err != nil || !res.OK || res.Size != 28 {
+		t.Errorf("log-audit of the successor: %v %+v", err, res)
+	}
+	if _, err := auditLog(t, base, oldKey, t.TempDir()); err == nil {
+		t.Errorf("log-audit under the old key verified the successor's checkpoint")
+	}
+	stop()
+	// The old name signed nothing past the carried leaves, and the
+	// successor nothing before its statement.
+	if n := rawCount(t, dbPath, `SELECT count(*) FROM log_checkpoints WHERE size > 19 AND CAST(signed AS TEXT) NOT LIKE ? || char(10) || '%'`, newName); n != 0 {
+		t.Errorf("%d checkpoints past 19 leaves not signed under %s", n, newName)
+	}
+	if n := rawCount(t, dbPath, `SELECT count(*) FROM log_checkpoints WHERE size <= 19 AND CAST(signed AS TEXT) NOT LIKE ? || char(10) || '%'`, oldName); n != 0 {
+		t.Errorf("%d checkpoints of the carried leaves not signed under %s", n, oldName)
+	}
+	if n := rawCount(t, dbPath, `SELECT count(*) FROM log_pending`); n != 0 {
+		t.Errorf("%d records still wait", n)
+	}
+
+	out, err = runCLI(t, env, "verify")
+	for _, want := range []string{`"records":27`, `"successions":[{"entry":19,"predecessor":"` + oldName + `","predecessor_size":37`, `"lost":"leaves 19 to 36 of ` + oldName} {
+		if err != nil || !strings.Contains(out, want) {
+			t.Errorf("verify after the succession: %v, want %s in\n%s", err, want, out)
+		}
+	}
+	keptFile := filepath.Join(t.TempDir(), "kept37")
+	os.WriteFile(keptFile, kept37, 0o600)
+	out, err = runCLI(t, env, "verify", "--checkpoint", keptFile)
+	if err != nil || !strings.Contains(out, "the given checkpoint (37 leaves) is in that gap") || !strings.Contains(out, "earlier log "+oldName) {
+		t.Errorf("verify against the old log's kept checkpoint: %v\n%s", err, out)
+	}
+
+	// The statement changed in the database (it now claims one leaf fewer
+	// lost) fails verify, whatever else holds.
+	rawExec(t, dbPath, `UPDATE log_leaves SET entry = CAST(replace(CAST(entry AS TEXT), 'lost 19 36', 'lost 19 35') AS BLOB) WHERE kind = 4`)
+	out, err = runCLI(t, env, "verify")
+	if err != ErrFailed || !strings.Contains(out, `"reason":"log_mismatch","detail":"leaf 19: successor statement`) {
+		t.Errorf("verify after the statement was changed: %v\n%s", err, out)
+	}
+}
+
+// A log moved to a new public URL on a healthy database: serve under the
+// new URL keeps the old name and says how to move; successor-log with that
+// URL names the successor after it, carrying every leaf (no gap), and
+// serve then signs under the new name with no warning. Without a new URL
+// a healthy log has nothing to succeed.
+func TestSuccessorLogRename(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	dbPath := filepath.Join(dir, "k.db")
+	env := map[string]string{"KOEKJE_DB": dbPath, "KOEKJE_ADMIN_TOKEN": adminToken, "KOEKJE_RATE_LIMIT": "0"}
+	base, _, stop := serveUntil(t, env)
+	key, _ := httpGet(t, base+"/log/key", "")
+	oldKey := strings.TrimSpace(string(key))
+	oldName, _, _ := strings.Cut(oldKey, "+")
+	postN(t, base, 7)
+	stop()
+	if _, err := runCLI(t, env, "successor-log"); err == nil || !strings.Contains(err.Error(), "nothing to succeed") {
+		t.Errorf("successor-log of a healthy log under its own name: %v", err)
+	}
+
+	env["KOEKJE_PUBLIC_URL"] = "https://consent.example.nl"
+	base, logs, stop := serveUntil(t, env)
+	waitOK(t, base, logs)
+	if o := checkpointOrigin(t, base); o != oldName {
+		t.Errorf("under a new public URL the log is %q, want %q", o, oldName)
+	}
+	stop()
+	if !strings.Contains(logs.String(), "run koekje successor-log --public-url with the new URL") {
+		t.Errorf("serve under a new public URL does not say how to move:\n%s", logs)
+	}
+
+	out, err := runCLI(t, env, "successor-log", "--public-url", "https://consent.example.nl")
+	if err != nil || !strings.Contains(out, "is succeeded by the log consent.example.nl/log") || !strings.Contains(out, "holds all its 7 leaves (0 to 6)") {
+		t.Fatalf("successor-log --public-url: %v\n%s", err, out)
+	}
+	base, logs, stop = serveUntil(t, env)
+	waitOK(t, base, logs)
+	if o := checkpointOrigin(t, base); o != "consent.example.nl/log" {
+		t.Errorf("after the succession the log is %q", o)
+	}
+	postN(t, base, 2)
+	waitLogSize(t, base, 10)
+	stop()
+	if strings.Contains(logs.String(), "the public URL does not name this log") {
+		t.Errorf("serve still warns after the succession:\n%s", logs)
+	}
+	out, err = runCLI(t, env, "verify")
+	if err != nil || !strings.Contains(out, `"checked":"the 7 leaves before it are the tree of the old log's last checkpoint"`) || strings.Contains(out, `"lost"`) {
+		t.Errorf("verify after the rename: %v\n%s", err, out)
+	}
+}

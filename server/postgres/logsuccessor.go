@@ -2,13 +2,16 @@ package postgres
 
 import (
 	"context"
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"strings"
 
 	"github.com/jackc/pgx/v5"
+	"golang.org/x/mod/sumdb/tlog"
 
 	"github.com/koekje/koekje/server/store"
+	"github.com/koekje/koekje/server/translog"
 )
 
 // EarlierLogKeys returns the verifier keys of the log's earlier names,
@@ -27,4 +30,145 @@ func (db *DB) EarlierLogKeys(ctx context.Context) ([]string, error) {
 		return nil, fmt.Errorf("the log's earlier keys: %w", err)
 	}
 	return strings.Fields(string(keys)), nil
+}
+
+// SucceedLog makes the log a successor of itself (koekje successor-log), as
+// SQLite's does: in one transaction s's statement is appended at index
+// s.Carried, log_state moves to the new tree and name by compare-and-set
+// from the size and root it was read at, the key is replaced and the old
+// name's verifier key kept among the earlier keys, and the old name's
+// witnessed checkpoints are dropped. It refuses while an instance holds the
+// log's lease: an integrator started under the old name would sign on
+// under it.
+func (db *DB) SucceedLog(ctx context.Context, s *translog.Successor) (*translog.Signer, translog.Checkpoint, error) {
+	var none translog.Checkpoint
+	if db.tl.Load() != nil {
+		return nil, none, errors.New("the log is started in this process: make its successor with every instance stopped")
+	}
+	var holder string
+	err := db.pool.QueryRow(ctx, `SELECT holder FROM leases WHERE name = $1 AND until > now()`, logLease).Scan(&holder)
+	if err == nil {
+		return nil, none, fmt.Errorf("the instance %s integrates the log: stop every instance, then make the successor log (a stopped instance's hold on the log runs out within %s)", holder, leaseTTL)
+	}
+	if !errors.Is(err, pgx.ErrNoRows) {
+		return nil, none, fmt.Errorf("the log's lease: %w", err)
+	}
+	old, err := db.LogSigner(ctx)
+	if err != nil {
+		return nil, none, err
+	}
+	if old == nil || old.Origin() != s.Predecessor.Origin || old.VerifierKey() != s.PredecessorKey {
+		return nil, none, fmt.Errorf("the statement succeeds the log %s, and this database's log is not it", s.PredecessorKey)
+	}
+	entry, err := s.Encode()
+	if err != nil {
+		return nil, none, err
+	}
+	earlier, err := db.EarlierLogKeys(ctx)
+	if err != nil {
+		return nil, none, err
+	}
+	var (
+		size int64
+		root []byte
+	)
+	if err := db.pool.QueryRow(ctx, `SELECT size, root FROM log_state`).Scan(&size, &root); err != nil {
+		return nil, none, fmt.Errorf("log state: %w", err)
+	}
+	if size != s.Carried {
+		return nil, none, fmt.Errorf("the database's log holds %d leaves, and the statement carries %d: it changed meanwhile", size, s.Carried)
+	}
+	pending := map[int64]tlog.Hash{}
+	hashes := tlog.HashReaderFunc(func(indexes []int64) ([]tlog.Hash, error) {
+		out := make([]tlog.Hash, len(indexes))
+		var missing []int64
+		for _, x := range indexes {
+			if _, ok := pending[x]; !ok {
+				missing = append(missing, x)
+			}
+		}
+		found, err := db.LogHashes(ctx, missing)
+		if err != nil {
+			return nil, err
+		}
+		for i, j := 0, 0; i < len(indexes); i++ {
+			if h, ok := pending[indexes[i]]; ok {
+				out[i] = h
+			} else {
+				out[i], j = found[j], j+1
+			}
+		}
+		return out, nil
+	})
+	hs, err := tlog.StoredHashes(size, entry, hashes)
+	if err != nil {
+		return nil, none, err
+	}
+	var (
+		stored       []int64
+		storedHashes [][]byte
+	)
+	base := tlog.StoredHashIndex(0, size)
+	for k, h := range hs {
+		pending[base+int64(k)] = h
+		stored, storedHashes = append(stored, base+int64(k)), append(storedHashes, h[:])
+	}
+	th, err := tlog.TreeHash(size+1, hashes)
+	if err != nil {
+		return nil, none, err
+	}
+	seed := make([]byte, 32)
+	if _, err := rand.Read(seed); err != nil {
+		return nil, none, err
+	}
+	signer, err := translog.NewSigner(s.Origin, seed)
+	if err != nil {
+		return nil, none, err
+	}
+	signed, err := signer.Sign(size+1, th)
+	if err != nil {
+		return nil, none, err
+	}
+	sealedSeed, err := db.kek.Seal(store.LogKeySecret, seed)
+	if err != nil {
+		return nil, none, err
+	}
+	sealedKeys, err := db.kek.Seal(store.LogEarlierKeysSecret, []byte(strings.Join(append(earlier, old.VerifierKey()), "\n")))
+	if err != nil {
+		return nil, none, err
+	}
+	tx, err := db.pool.BeginTx(ctx, pgx.TxOptions{})
+	if err != nil {
+		return nil, none, err
+	}
+	defer tx.Rollback(ctx)
+	tag, err := tx.Exec(ctx, `UPDATE log_state SET size = $1, root = $2, origin = $3 WHERE size = $4 AND root = $5 AND origin = $6`,
+		size+1, th[:], s.Origin, size, root, old.Origin())
+	if err != nil {
+		return nil, none, fmt.Errorf("log state: %w", err)
+	}
+	if tag.RowsAffected() != 1 {
+		return nil, none, errors.New("the log moved since it was read: no successor made")
+	}
+	for _, q := range []struct {
+		query string
+		args  []any
+	}{
+		{`UPDATE secrets SET sealed = $1, created_at = now() WHERE name = $2`, []any{sealedSeed, store.LogKeySecret}},
+		{`INSERT INTO secrets (name, sealed, created_at) VALUES ($1, $2, now())
+			ON CONFLICT (name) DO UPDATE SET sealed = excluded.sealed, created_at = excluded.created_at`, []any{store.LogEarlierKeysSecret, sealedKeys}},
+		{`DELETE FROM log_witnessed`, nil},
+		{`INSERT INTO log_hashes (id, hash) SELECT * FROM unnest($1::bigint[], $2::bytea[])`, []any{stored, storedHashes}},
+		// Nobody's leaf: no site, and a seq no record has.
+		{`INSERT INTO log_leaves (idx, site, seq, entry, kind) VALUES ($1, '', $2, $3, $4)`, []any{size, -(size + 1), entry, int16(translog.KindSuccessor)}},
+		{`INSERT INTO log_checkpoints (size, signed, created_at) VALUES ($1, $2, now())`, []any{size + 1, signed}},
+	} {
+		if _, err := tx.Exec(ctx, q.query, q.args...); err != nil {
+			return nil, none, fmt.Errorf("succeed the log: %w", err)
+		}
+	}
+	if err := tx.Commit(ctx); err != nil {
+		return nil, none, fmt.Errorf("succeed the log: %w", err)
+	}
+	return signer, translog.Checkpoint{Origin: s.Origin, Size: size + 1, Hash: th}, nil
 }

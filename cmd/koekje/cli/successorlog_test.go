@@ -1,13 +1,18 @@
 package cli
 
 import (
+	"context"
 	"database/sql"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
+
+	"github.com/koekje/koekje/server/postgres/pgtest"
 	"github.com/koekje/koekje/server/translog"
 )
 
@@ -213,5 +218,91 @@ func TestSuccessorLogRename(t *testing.T) {
 	out, err = runCLI(t, env, "verify")
 	if err != nil || !strings.Contains(out, `"checked":"the 7 leaves before it are the tree of the old log's last checkpoint"`) || strings.Contains(out, `"lost"`) {
 		t.Errorf("verify after the rename: %v\n%s", err, out)
+	}
+}
+
+// On PostgreSQL the same way out: a copy of the database at 19 leaves (the
+// backup) served after the log reached 37 is held, and its 5 records wait;
+// successor-log refuses while the instance integrates, and with it stopped
+// makes the successor: the restarted instance appends what waited after
+// the statement, under the new name, and verify names the gap.
+func TestSuccessorLogPostgres(t *testing.T) {
+	t.Parallel()
+	cluster := pgtest.Shared(t)
+	dsn := cluster.NewDatabase(t)
+	dir := t.TempDir()
+	env := map[string]string{"KOEKJE_DB": dsn, "KOEKJE_KEY_FILE": filepath.Join(dir, "koekje.key"), "KOEKJE_ADMIN_TOKEN": adminToken, "KOEKJE_RATE_LIMIT": "0"}
+	base, _, stop := serveUntil(t, env)
+	key, _ := httpGet(t, base+"/log/key", "")
+	oldName, _, _ := strings.Cut(strings.TrimSpace(string(key)), "+")
+	postN(t, base, 19)
+	waitLogSize(t, base, 19)
+	stop()
+
+	u, err := url.Parse(dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	name := strings.TrimPrefix(u.Path, "/")
+	ctx := context.Background()
+	admin, err := pgx.Connect(ctx, cluster.DSN("postgres"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer admin.Close(ctx)
+	if _, err := admin.Exec(ctx, "CREATE DATABASE "+name+"_bak TEMPLATE "+name); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { admin.Exec(context.Background(), "DROP DATABASE IF EXISTS "+name+"_bak WITH (FORCE)") })
+
+	base, _, stop = serveUntil(t, env)
+	postN(t, base, 18)
+	waitLogSize(t, base, 37)
+	time.Sleep(3 * translog.ReferenceEvery)
+	stop()
+
+	env["KOEKJE_DB"] = cluster.DSN(name + "_bak")
+	base, _, stop = serveUntil(t, env)
+	if status, reason := healthOf(t, base); status != "degraded" || !strings.Contains(reason, "the database holds 19 leaves, the reference 37") {
+		t.Errorf("healthz on the restored copy: %s %q", status, reason)
+	}
+	postN(t, base, 5)
+	time.Sleep(time.Second) // the instance takes the log's lease
+	if _, err := runCLI(t, env, "successor-log"); err == nil || !strings.Contains(err.Error(), "stop every instance") {
+		t.Errorf("successor-log beside a serving instance: %v", err)
+	}
+	stop()
+	conn, err := pgx.Connect(ctx, env["KOEKJE_DB"])
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	// The stopped instance's hold on the log runs out by itself.
+	out, err := runCLI(t, env, "successor-log")
+	for deadline := time.Now().Add(15 * time.Second); err != nil && strings.Contains(err.Error(), "stop every instance") && time.Now().Before(deadline); time.Sleep(250 * time.Millisecond) {
+		out, err = runCLI(t, env, "successor-log")
+	}
+	if err != nil || !strings.Contains(out, "is succeeded by the log "+oldName+"/2") || !strings.Contains(out, "It does not hold leaves 19 to 36") {
+		t.Fatalf("successor-log: %v\n%s", err, out)
+	}
+	base, logs, stop := serveUntil(t, env)
+	waitOK(t, base, logs)
+	waitLogSize(t, base, 25)
+	if o := checkpointOrigin(t, base); o != oldName+"/2" {
+		t.Errorf("the checkpoint is of %q", o)
+	}
+	postN(t, base, 2)
+	waitLogSize(t, base, 27)
+	stop()
+	var oldSigned int
+	if err := conn.QueryRow(ctx, `SELECT count(*) FROM log_checkpoints WHERE size > 19 AND convert_from(signed, 'UTF8') NOT LIKE $1 || E'\n%'`, oldName+"/2").Scan(&oldSigned); err != nil {
+		t.Fatal(err)
+	}
+	if oldSigned != 0 {
+		t.Errorf("%d checkpoints past 19 leaves not signed under the successor's name", oldSigned)
+	}
+	out, err = runCLI(t, env, "verify")
+	if err != nil || !strings.Contains(out, `"records":26`) || !strings.Contains(out, `"lost":"leaves 19 to 36 of `+oldName) {
+		t.Errorf("verify after the succession: %v\n%s", err, out)
 	}
 }

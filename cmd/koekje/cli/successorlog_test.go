@@ -131,6 +131,10 @@ func TestSuccessorLogAfterRestore(t *testing.T) {
 	if err != nil || !res.OK || res.Size != 28 {
 		t.Errorf("log-audit of the successor: %v %+v", err, res)
 	}
+	// The console's and the API's "Verify log" name the gap too.
+	if b, code := httpGet(t, base+"/api/v1/sites/demo/verify", adminToken); code != 200 || !strings.Contains(string(b), `"ok":true`) || !strings.Contains(string(b), `"lost":"leaves 19 to 36 of `+oldName) {
+		t.Errorf("the server's verify after the succession: %d %s", code, b)
+	}
 	if _, err := auditLog(t, base, oldKey, t.TempDir()); err == nil {
 		t.Errorf("log-audit under the old key verified the successor's checkpoint")
 	}

@@ -24,6 +24,10 @@ import (
 //	                             0x03: SHA-256("koekje-scan-v1\x00" ‖ salt ‖ scan statement hash)
 //	site tag   [16]byte          HMAC-SHA256(site audit key, "koekje-site-tag-v1\x00" ‖ uint64 index)[:16]
 //
+// A successor log's statement (kind 0x04) is not such a leaf: its entry
+// is the byte 0x04 and the statement's text (successor.go), public to
+// anyone who reads the tiles.
+//
 // A purge's entry commits to the signed checkpoint a purge leaves in the
 // site's chain (its statement: proof.PurgeStatement), so that the log
 // itself says a retention purge happened there, and when, for whoever

@@ -64,7 +64,7 @@ func checkpointOrigin(t *testing.T, base string) string {
 // changed in the database is caught.
 func TestSuccessorLogAfterRestore(t *testing.T) {
 	t.Parallel()
-	dir, backup := t.TempDir(), t.TempDir()
+	dir, backup, state := t.TempDir(), t.TempDir(), t.TempDir()
 	dbPath := filepath.Join(dir, "k.db")
 	env := map[string]string{"KOEKJE_DB": dbPath, "KOEKJE_ADMIN_TOKEN": adminToken, "KOEKJE_RATE_LIMIT": "0"}
 	base, _, stop := serveUntil(t, env)
@@ -78,6 +78,9 @@ func TestSuccessorLogAfterRestore(t *testing.T) {
 	postN(t, base, 18)
 	time.Sleep(3 * translog.ReferenceEvery)
 	kept37, _ := httpGet(t, base+"/log/checkpoint", "")
+	if res, err := auditLog(t, base, oldKey, state); err != nil || res.Size != 37 {
+		t.Fatalf("log-audit at 37: %v %+v", err, res)
+	}
 	stop()
 
 	for _, name := range []string{"k.db-wal", "k.db-shm"} {
@@ -127,8 +130,11 @@ func TestSuccessorLogAfterRestore(t *testing.T) {
 	}
 	postN(t, base, 3)
 	waitLogSize(t, base, 28)
-	res, err := auditLog(t, base, newKey, t.TempDir())
-	if err != nil || !res.OK || res.Size != 28 {
+	// The auditor that saw 37 leaves of the old log follows the new one:
+	// its statement is held to the old key pinned and the 37 it saw.
+	res, err := auditLog(t, base, newKey, state)
+	if err != nil || !res.OK || res.Size != 28 || len(res.Successions) != 1 || res.Successions[0].Seen != 37 ||
+		res.Successions[0].Lost != "leaves 19 to 36 of "+oldName || !strings.Contains(res.Successions[0].Note, "those from 19 on are in the gap") {
 		t.Errorf("log-audit of the successor: %v %+v", err, res)
 	}
 	// The console's and the API's "Verify log" name the gap too.
@@ -188,6 +194,11 @@ func TestSuccessorLogRename(t *testing.T) {
 	oldKey := strings.TrimSpace(string(key))
 	oldName, _, _ := strings.Cut(oldKey, "+")
 	postN(t, base, 7)
+	waitLogSize(t, base, 7)
+	state := t.TempDir()
+	if res, err := auditLog(t, base, oldKey, state); err != nil || res.Size != 7 {
+		t.Fatalf("log-audit at 7: %v %+v", err, res)
+	}
 	stop()
 	if _, err := runCLI(t, env, "successor-log"); err == nil || !strings.Contains(err.Error(), "nothing to succeed") {
 		t.Errorf("successor-log of a healthy log under its own name: %v", err)
@@ -215,6 +226,11 @@ func TestSuccessorLogRename(t *testing.T) {
 	}
 	postN(t, base, 2)
 	waitLogSize(t, base, 10)
+	key, _ = httpGet(t, base+"/log/key", "")
+	res, err := auditLog(t, base, strings.TrimSpace(string(key)), state)
+	if err != nil || !res.OK || len(res.Successions) != 1 || res.Successions[0].Lost != "" || res.Successions[0].Note != "the successor carries the 7 leaves of "+oldName+" this auditor saw" {
+		t.Errorf("log-audit after the rename: %v %+v", err, res)
+	}
 	stop()
 	if strings.Contains(logs.String(), "the public URL does not name this log") {
 		t.Errorf("serve still warns after the succession:\n%s", logs)

@@ -116,6 +116,10 @@ func TestSuccessorLogAfterRestore(t *testing.T) {
 	if _, err := runCLI(t, env, "successor-log"); err == nil || !strings.Contains(err.Error(), "nothing to succeed") {
 		t.Errorf("successor-log again: %v", err)
 	}
+	// keys log-key under the same public URL gives the successor's key.
+	if k, err := runCLI(t, env, "keys", "log-key", "--public-url", "http://"+strings.TrimSuffix(oldName, "/log")); err != nil || !strings.Contains(out, "new log key: "+strings.TrimSpace(k)) || !strings.HasPrefix(k, newName+"+") {
+		t.Errorf("keys log-key after the succession: %v %q", err, k)
+	}
 
 	base, logs, stop := serveUntil(t, env)
 	waitOK(t, base, logs)

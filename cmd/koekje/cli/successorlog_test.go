@@ -330,3 +330,34 @@ func TestSuccessorLogPostgres(t *testing.T) {
 		t.Errorf("verify after the succession: %v\n%s", err, out)
 	}
 }
+
+// A successor log moves to PostgreSQL with its statement and the keys of
+// its earlier names: migrate-store verifies the copy, and verify on the
+// target checks the statement as on the source.
+func TestMigrateStoreSuccessorLog(t *testing.T) {
+	t.Parallel()
+	dsn := pgtest.Shared(t).NewDatabase(t)
+	dir := t.TempDir()
+	src := filepath.Join(dir, "k.db")
+	env := map[string]string{"KOEKJE_DB": src, "KOEKJE_ADMIN_TOKEN": adminToken, "KOEKJE_RATE_LIMIT": "0"}
+	base, _, stop := serveUntil(t, env)
+	postN(t, base, 6)
+	waitLogSize(t, base, 6)
+	stop()
+	if out, err := runCLI(t, env, "successor-log", "--public-url", "https://consent.example.nl"); err != nil {
+		t.Fatalf("successor-log: %v\n%s", err, out)
+	}
+	env["KOEKJE_PUBLIC_URL"] = "https://consent.example.nl"
+	base, _, stop = serveUntil(t, env)
+	postN(t, base, 2)
+	waitLogSize(t, base, 9)
+	stop()
+	pgKey := filepath.Join(dir, "pg.key")
+	if out, err := runCLI(t, nil, "migrate-store", "--from", src, "--to", dsn, "--key-file", pgKey); err != nil {
+		t.Fatalf("migrate-store: %v\n%s", err, out)
+	}
+	out, err := runCLI(t, map[string]string{"KOEKJE_DB": dsn, "KOEKJE_KEY_FILE": pgKey}, "verify")
+	if err != nil || !strings.Contains(out, `"records":8`) || !strings.Contains(out, `"checked":"the 6 leaves before it are the tree of the old log's last checkpoint"`) {
+		t.Errorf("verify on the target: %v\n%s", err, out)
+	}
+}

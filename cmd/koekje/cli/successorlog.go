@@ -86,6 +86,7 @@ func successorLogCmd(ctx context.Context, args []string, getenv func(string) str
 	fmt.Fprintf(stdout, "%s\n", s.Gap())
 	fmt.Fprintf(stdout, "the statement is leaf %d of the new log, whose checkpoint (%d leaves) is the log reference now; koekje serve signs on from it and appends the records that waited\n", s.Carried, cp.Size)
 	fmt.Fprintf(stdout, "give the new log key to the log's witnesses and auditors (koekje witness --log-key, koekje log-audit --log-key): they know only the old one, which verifies the old log's checkpoints and receipts and signs nothing again\n")
+	fmt.Fprintf(stdout, "keep the new log's tiles (koekje backup --tiles, koekje log-audit --state) apart from the old log's: backup --tiles refuses a directory that holds another log's\n")
 	return nil
 }
 

@@ -198,6 +198,10 @@ func TestSuccessorLogRename(t *testing.T) {
 	oldKey := strings.TrimSpace(string(key))
 	oldName, _, _ := strings.Cut(oldKey, "+")
 	postN(t, base, 7)
+	tiles := t.TempDir()
+	if out, err := runCLI(t, env, "backup", "--tiles", tiles); err != nil {
+		t.Fatalf("backup --tiles: %v\n%s", err, out)
+	}
 	waitLogSize(t, base, 7)
 	state := t.TempDir()
 	if res, err := auditLog(t, base, oldKey, state); err != nil || res.Size != 7 {
@@ -230,6 +234,13 @@ func TestSuccessorLogRename(t *testing.T) {
 	}
 	postN(t, base, 2)
 	waitLogSize(t, base, 10)
+	// The old log's tiles are kept apart from the successor's.
+	if _, err := runCLI(t, env, "backup", "--tiles", tiles); err == nil || !strings.Contains(err.Error(), "keeps the tiles of the log "+oldName+", not of consent.example.nl/log") {
+		t.Errorf("backup --tiles of the successor into the old log's tiles: %v", err)
+	}
+	if out, err := runCLI(t, env, "backup", "--tiles", t.TempDir()); err != nil || !strings.Contains(out, "10 leaves") {
+		t.Errorf("backup --tiles of the successor: %v\n%s", err, out)
+	}
 	key, _ = httpGet(t, base+"/log/key", "")
 	res, err := auditLog(t, base, strings.TrimSpace(string(key)), state)
 	if err != nil || !res.OK || len(res.Successions) != 1 || res.Successions[0].Lost != "" || res.Successions[0].Note != "the successor carries the 7 leaves of "+oldName+" this auditor saw" {

@@ -2,12 +2,16 @@ package translog
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
+	"log/slog"
+	"slices"
 	"strconv"
 	"strings"
 
 	"golang.org/x/mod/sumdb/note"
+	"golang.org/x/mod/sumdb/tlog"
 )
 
 // A successor log takes over from a log that cannot go on under its name:
@@ -207,4 +211,80 @@ func splitGeneration(origin string) (string, int) {
 		return origin, 1
 	}
 	return origin[:i], g
+}
+
+// SuccessorReader is what following a successor reads of a store.
+type SuccessorReader interface {
+	CheckpointReader
+	LogEntries(ctx context.Context, from, to int64) ([][]byte, error)
+}
+
+// FollowSuccessor moves a reference of an earlier name of the log (kept
+// beside the key file of an instance that did not make the successor, such
+// as another PostgreSQL instance) to the successor's tree up to its
+// statement, when the log, whose key is logKey, holds a statement that
+// succeeds that name and carries the reference: the reference is among the
+// carried leaves, or in the gap the statement names, never beyond the old
+// checkpoint it carries; its old checkpoint is signed by one of the earlier
+// keys, which the key file seals. Otherwise it leaves the reference as it
+// is, and the guard holds the log as for any other tree that does not
+// extend it.
+func FollowSuccessor(ctx context.Context, db SuccessorReader, ref *Reference, logKey string, earlier []string, log *slog.Logger) error {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	kept, ok := ref.Checkpoint()
+	name, _, _ := strings.Cut(logKey, "+")
+	if !ok || kept.Origin == name || !slices.ContainsFunc(earlier, func(k string) bool { return strings.HasPrefix(k, kept.Origin+"+") }) {
+		return nil
+	}
+	latest, hashes, err := Latest(ctx, db, logKey)
+	if err != nil {
+		return err
+	}
+	const page = 1 << 12
+	for from := int64(0); from < latest.Size; from += page {
+		entries, err := db.LogEntries(ctx, from, min(from+page, latest.Size))
+		if err != nil {
+			return err
+		}
+		for i, e := range entries {
+			if len(e) == 0 || LeafKind(e[0]) != KindSuccessor {
+				continue
+			}
+			s, err := ParseSuccessor(e)
+			if err != nil || s.Predecessor.Origin != kept.Origin || s.Carried != from+int64(i) || s.Open(earlier) != nil {
+				continue
+			}
+			why := ""
+			switch {
+			case kept.Size > s.Predecessor.Size:
+				why = "the reference holds more leaves of the old log than the statement's old checkpoint"
+			case kept.Size == s.Predecessor.Size && kept.Hash != s.Predecessor.Hash:
+				why = "the reference is another tree than the statement's old checkpoint"
+			case kept.Size <= s.Carried && kept.Size > 0:
+				if th, err := tlog.TreeHash(kept.Size, hashes); err != nil || th != kept.Hash {
+					why = "the carried leaves are not the reference's tree"
+				}
+			}
+			if why != "" {
+				log.Warn("the log's successor statement does not carry this server's reference: the reference stays", "leaf", s.Carried, "reason", why)
+				return nil
+			}
+			th, err := tlog.TreeHash(s.Carried+1, hashes)
+			if err != nil {
+				return err
+			}
+			next := Checkpoint{Origin: s.Origin, Size: s.Carried + 1, Hash: th}
+			if err := ref.Accept(next); err != nil {
+				return err
+			}
+			log.Info("the log's reference was of its earlier name; the successor statement carries it, and the reference is the successor's tree up to the statement",
+				"was", kept.Origin, "was_size", kept.Size, "log_origin", s.Origin, "leaf", s.Carried)
+			if kept = next; kept.Origin == name {
+				return nil
+			}
+		}
+	}
+	return nil
 }

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"strings"
 
 	"github.com/koekje/koekje/server/store"
@@ -146,4 +147,19 @@ func successorOf(ctx context.Context, db store.Store, ls store.LogSuccessor, old
 		return nil, errors.New("the old log's last checkpoint could not be read")
 	}
 	return &translog.Successor{Predecessor: last, PredecessorKey: old.VerifierKey(), Signed: signed, Carried: have}, nil
+}
+
+// followSuccessor moves the reference beside the key file, if it is of an
+// earlier name of the log, to the successor that carries it: an instance
+// that did not run successor-log (another PostgreSQL instance) signs on.
+func followSuccessor(ctx context.Context, db store.Store, logKey string, log *slog.Logger) error {
+	earlier, err := db.EarlierLogKeys(ctx)
+	if err != nil || len(earlier) == 0 {
+		return err
+	}
+	ref, err := translog.OpenReference(db.KeyFile())
+	if err != nil {
+		return err
+	}
+	return translog.FollowSuccessor(ctx, db, ref, logKey, earlier, log)
 }

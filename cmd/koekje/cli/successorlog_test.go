@@ -307,6 +307,18 @@ func TestSuccessorLogPostgres(t *testing.T) {
 		t.Errorf("successor-log beside a serving instance: %v", err)
 	}
 	stop()
+	// Another instance, on another machine, keeps its own copy of the key
+	// file and its own reference: the old log's 37.
+	other := t.TempDir()
+	for _, name := range []string{"koekje.key", "koekje.key.log-reference"} {
+		b, err := os.ReadFile(filepath.Join(dir, name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(other, name), b, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
 	conn, err := pgx.Connect(ctx, env["KOEKJE_DB"])
 	if err != nil {
 		t.Fatal(err)
@@ -329,6 +341,17 @@ func TestSuccessorLogPostgres(t *testing.T) {
 	postN(t, base, 2)
 	waitLogSize(t, base, 27)
 	stop()
+	// The other instance's reference of the old log follows the successor
+	// statement that carries it: it signs on.
+	otherEnv := map[string]string{"KOEKJE_DB": env["KOEKJE_DB"], "KOEKJE_KEY_FILE": filepath.Join(other, "koekje.key"), "KOEKJE_ADMIN_TOKEN": adminToken, "KOEKJE_RATE_LIMIT": "0"}
+	base, logs, stop = serveUntil(t, otherEnv)
+	waitOK(t, base, logs)
+	postN(t, base, 1)
+	waitLogSize(t, base, 28)
+	stop()
+	if !strings.Contains(logs.String(), "the successor statement carries it") {
+		t.Errorf("the other instance did not say its reference followed the successor:\n%s", logs)
+	}
 	var oldSigned int
 	if err := conn.QueryRow(ctx, `SELECT count(*) FROM log_checkpoints WHERE size > 19 AND convert_from(signed, 'UTF8') NOT LIKE $1 || E'\n%'`, oldName+"/2").Scan(&oldSigned); err != nil {
 		t.Fatal(err)
@@ -337,7 +360,7 @@ func TestSuccessorLogPostgres(t *testing.T) {
 		t.Errorf("%d checkpoints past 19 leaves not signed under the successor's name", oldSigned)
 	}
 	out, err = runCLI(t, env, "verify")
-	if err != nil || !strings.Contains(out, `"records":26`) || !strings.Contains(out, `"lost":"leaves 19 to 36 of `+oldName) {
+	if err != nil || !strings.Contains(out, `"records":27`) || !strings.Contains(out, `"lost":"leaves 19 to 36 of `+oldName) {
 		t.Errorf("verify after the succession: %v\n%s", err, out)
 	}
 }

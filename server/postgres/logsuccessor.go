@@ -2,10 +2,8 @@ package postgres
 
 import (
 	"context"
-	"crypto/rand"
 	"errors"
 	"fmt"
-	"strings"
 
 	"github.com/jackc/pgx/v5"
 	"golang.org/x/mod/sumdb/tlog"
@@ -19,17 +17,10 @@ import (
 func (db *DB) EarlierLogKeys(ctx context.Context) ([]string, error) {
 	var sealed []byte
 	err := db.pool.QueryRow(ctx, `SELECT sealed FROM secrets WHERE name = $1`, store.LogEarlierKeysSecret).Scan(&sealed)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return nil, nil
-	}
-	if err != nil {
+	if err != nil && !errors.Is(err, pgx.ErrNoRows) {
 		return nil, fmt.Errorf("the log's earlier keys: %w", err)
 	}
-	keys, err := db.kek.Open(store.LogEarlierKeysSecret, sealed)
-	if err != nil {
-		return nil, fmt.Errorf("the log's earlier keys: %w", err)
-	}
-	return strings.Fields(string(keys)), nil
+	return store.OpenEarlierKeys(db.kek, sealed)
 }
 
 // SucceedLog makes the log a successor of itself (koekje successor-log), as
@@ -53,18 +44,7 @@ func (db *DB) SucceedLog(ctx context.Context, s *translog.Successor) (*translog.
 	if !errors.Is(err, pgx.ErrNoRows) {
 		return nil, none, fmt.Errorf("the log's lease: %w", err)
 	}
-	old, err := db.LogSigner(ctx)
-	if err != nil {
-		return nil, none, err
-	}
-	if old == nil || old.Origin() != s.Predecessor.Origin || old.VerifierKey() != s.PredecessorKey {
-		return nil, none, fmt.Errorf("the statement succeeds the log %s, and this database's log is not it", s.PredecessorKey)
-	}
-	entry, err := s.Encode()
-	if err != nil {
-		return nil, none, err
-	}
-	earlier, err := db.EarlierLogKeys(ctx)
+	sc, err := store.NewSuccession(ctx, db, s)
 	if err != nil {
 		return nil, none, err
 	}
@@ -79,28 +59,8 @@ func (db *DB) SucceedLog(ctx context.Context, s *translog.Successor) (*translog.
 		return nil, none, fmt.Errorf("the database's log holds %d leaves, and the statement carries %d: it changed meanwhile", size, s.Carried)
 	}
 	pending := map[int64]tlog.Hash{}
-	hashes := tlog.HashReaderFunc(func(indexes []int64) ([]tlog.Hash, error) {
-		out := make([]tlog.Hash, len(indexes))
-		var missing []int64
-		for _, x := range indexes {
-			if _, ok := pending[x]; !ok {
-				missing = append(missing, x)
-			}
-		}
-		found, err := db.LogHashes(ctx, missing)
-		if err != nil {
-			return nil, err
-		}
-		for i, j := 0, 0; i < len(indexes); i++ {
-			if h, ok := pending[indexes[i]]; ok {
-				out[i] = h
-			} else {
-				out[i], j = found[j], j+1
-			}
-		}
-		return out, nil
-	})
-	hs, err := tlog.StoredHashes(size, entry, hashes)
+	hashes := db.hashesOver(ctx, pending)
+	hs, err := tlog.StoredHashes(size, sc.Entry, hashes)
 	if err != nil {
 		return nil, none, err
 	}
@@ -117,23 +77,7 @@ func (db *DB) SucceedLog(ctx context.Context, s *translog.Successor) (*translog.
 	if err != nil {
 		return nil, none, err
 	}
-	seed := make([]byte, 32)
-	if _, err := rand.Read(seed); err != nil {
-		return nil, none, err
-	}
-	signer, err := translog.NewSigner(s.Origin, seed)
-	if err != nil {
-		return nil, none, err
-	}
-	signed, err := signer.Sign(size+1, th)
-	if err != nil {
-		return nil, none, err
-	}
-	sealedSeed, err := db.kek.Seal(store.LogKeySecret, seed)
-	if err != nil {
-		return nil, none, err
-	}
-	sealedKeys, err := db.kek.Seal(store.LogEarlierKeysSecret, []byte(strings.Join(append(earlier, old.VerifierKey()), "\n")))
+	signed, err := sc.Signer.Sign(size+1, th)
 	if err != nil {
 		return nil, none, err
 	}
@@ -143,7 +87,7 @@ func (db *DB) SucceedLog(ctx context.Context, s *translog.Successor) (*translog.
 	}
 	defer tx.Rollback(ctx)
 	tag, err := tx.Exec(ctx, `UPDATE log_state SET size = $1, root = $2, origin = $3 WHERE size = $4 AND root = $5 AND origin = $6`,
-		size+1, th[:], s.Origin, size, root, old.Origin())
+		size+1, th[:], s.Origin, size, root, s.Predecessor.Origin)
 	if err != nil {
 		return nil, none, fmt.Errorf("log state: %w", err)
 	}
@@ -154,13 +98,13 @@ func (db *DB) SucceedLog(ctx context.Context, s *translog.Successor) (*translog.
 		query string
 		args  []any
 	}{
-		{`UPDATE secrets SET sealed = $1, created_at = now() WHERE name = $2`, []any{sealedSeed, store.LogKeySecret}},
+		{`UPDATE secrets SET sealed = $1, created_at = now() WHERE name = $2`, []any{sc.SealedKey, store.LogKeySecret}},
 		{`INSERT INTO secrets (name, sealed, created_at) VALUES ($1, $2, now())
-			ON CONFLICT (name) DO UPDATE SET sealed = excluded.sealed, created_at = excluded.created_at`, []any{store.LogEarlierKeysSecret, sealedKeys}},
+			ON CONFLICT (name) DO UPDATE SET sealed = excluded.sealed, created_at = excluded.created_at`, []any{store.LogEarlierKeysSecret, sc.SealedEarlier}},
 		{`DELETE FROM log_witnessed`, nil},
 		{`INSERT INTO log_hashes (id, hash) SELECT * FROM unnest($1::bigint[], $2::bytea[])`, []any{stored, storedHashes}},
 		// Nobody's leaf: no site, and a seq no record has.
-		{`INSERT INTO log_leaves (idx, site, seq, entry, kind) VALUES ($1, '', $2, $3, $4)`, []any{size, -(size + 1), entry, int16(translog.KindSuccessor)}},
+		{`INSERT INTO log_leaves (idx, site, seq, entry, kind) VALUES ($1, '', $2, $3, $4)`, []any{size, -(size + 1), sc.Entry, int16(translog.KindSuccessor)}},
 		{`INSERT INTO log_checkpoints (size, signed, created_at) VALUES ($1, $2, now())`, []any{size + 1, signed}},
 	} {
 		if _, err := tx.Exec(ctx, q.query, q.args...); err != nil {
@@ -170,5 +114,5 @@ func (db *DB) SucceedLog(ctx context.Context, s *translog.Successor) (*translog.
 	if err := tx.Commit(ctx); err != nil {
 		return nil, none, fmt.Errorf("succeed the log: %w", err)
 	}
-	return signer, translog.Checkpoint{Origin: s.Origin, Size: size + 1, Hash: th}, nil
+	return sc.Signer, translog.Checkpoint{Origin: s.Origin, Size: size + 1, Hash: th}, nil
 }

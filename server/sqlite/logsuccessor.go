@@ -2,11 +2,9 @@ package sqlite
 
 import (
 	"context"
-	"crypto/rand"
 	"database/sql"
 	"errors"
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/koekje/koekje/server/store"
@@ -29,40 +27,15 @@ func (db *DB) SucceedLog(ctx context.Context, s *translog.Successor) (*translog.
 	if db.tl != nil {
 		return nil, none, errors.New("the log is started in this process: make its successor with the server stopped")
 	}
-	old, err := db.LogSigner(ctx)
+	sc, err := store.NewSuccession(ctx, db, s)
 	if err != nil {
 		return nil, none, err
 	}
-	if old == nil || old.Origin() != s.Predecessor.Origin || old.VerifierKey() != s.PredecessorKey {
-		return nil, none, fmt.Errorf("the statement succeeds the log %s, and this database's log is not it", s.PredecessorKey)
-	}
-	entry, err := s.Encode()
+	st, err := db.newLogState(ctx, s.Predecessor.Origin)
 	if err != nil {
 		return nil, none, err
 	}
-	earlier, err := db.EarlierLogKeys(ctx)
-	if err != nil {
-		return nil, none, err
-	}
-	st, err := db.newLogState(ctx, old.Origin())
-	if err != nil {
-		return nil, none, err
-	}
-	seed := make([]byte, 32)
-	if _, err := rand.Read(seed); err != nil {
-		return nil, none, err
-	}
-	if st.signer, err = translog.NewSigner(s.Origin, seed); err != nil {
-		return nil, none, err
-	}
-	sealedSeed, err := db.kek.Seal(store.LogKeySecret, seed)
-	if err != nil {
-		return nil, none, err
-	}
-	sealedKeys, err := db.kek.Seal(store.LogEarlierKeysSecret, []byte(strings.Join(append(earlier, old.VerifierKey()), "\n")))
-	if err != nil {
-		return nil, none, err
-	}
+	st.signer = sc.Signer
 	tx, err := db.write.BeginTx(ctx, nil)
 	if err != nil {
 		return nil, none, err
@@ -80,9 +53,9 @@ func (db *DB) SucceedLog(ctx context.Context, s *translog.Successor) (*translog.
 		query string
 		args  []any
 	}{
-		{`UPDATE secrets SET sealed = ?, created_at = ? WHERE name = ?`, []any{sealedSeed, now, store.LogKeySecret}},
+		{`UPDATE secrets SET sealed = ?, created_at = ? WHERE name = ?`, []any{sc.SealedKey, now, store.LogKeySecret}},
 		{`INSERT INTO secrets (name, sealed, created_at) VALUES (?, ?, ?)
-			ON CONFLICT (name) DO UPDATE SET sealed = excluded.sealed, created_at = excluded.created_at`, []any{store.LogEarlierKeysSecret, sealedKeys, now}},
+			ON CONFLICT (name) DO UPDATE SET sealed = excluded.sealed, created_at = excluded.created_at`, []any{store.LogEarlierKeysSecret, sc.SealedEarlier, now}},
 		// log_name keeps a log's name for life (no UPDATE): the successor
 		// is another log, which takes the row's place.
 		{`DELETE FROM log_name`, nil},
@@ -93,7 +66,7 @@ func (db *DB) SucceedLog(ctx context.Context, s *translog.Successor) (*translog.
 			return nil, none, fmt.Errorf("succeed the log: %w", err)
 		}
 	}
-	if err := a.addEntry(nil, "", nil, translog.KindSuccessor, entry); err != nil {
+	if err := a.addEntry(nil, "", nil, translog.KindSuccessor, sc.Entry); err != nil {
 		return nil, none, err
 	}
 	if err := a.finish(ctx); err != nil {
@@ -110,15 +83,8 @@ func (db *DB) SucceedLog(ctx context.Context, s *translog.Successor) (*translog.
 func (db *DB) EarlierLogKeys(ctx context.Context) ([]string, error) {
 	var sealed []byte
 	err := db.read.QueryRowContext(ctx, `SELECT sealed FROM secrets WHERE name = ?`, store.LogEarlierKeysSecret).Scan(&sealed)
-	if errors.Is(err, sql.ErrNoRows) {
-		return nil, nil
-	}
-	if err != nil {
+	if err != nil && !errors.Is(err, sql.ErrNoRows) {
 		return nil, fmt.Errorf("the log's earlier keys: %w", err)
 	}
-	keys, err := db.kek.Open(store.LogEarlierKeysSecret, sealed)
-	if err != nil {
-		return nil, fmt.Errorf("the log's earlier keys: %w", err)
-	}
-	return strings.Fields(string(keys)), nil
+	return store.OpenEarlierKeys(db.kek, sealed)
 }

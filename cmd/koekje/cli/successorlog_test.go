@@ -3,7 +3,6 @@ package cli
 import (
 	"context"
 	"database/sql"
-	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -41,6 +40,18 @@ func waitOK(t *testing.T, base string, logs *syncBuffer) {
 	}
 }
 
+// servedLogKey is a server's log key and the log's name.
+func servedLogKey(t *testing.T, base string) (key, name string) {
+	t.Helper()
+	b, code := httpGet(t, base+"/log/key", "")
+	if code != 200 {
+		t.Fatalf("log key: %d %s", code, b)
+	}
+	key = strings.TrimSpace(string(b))
+	name, _, _ = strings.Cut(key, "+")
+	return key, name
+}
+
 // checkpointOrigin is the name on a server's published checkpoint.
 func checkpointOrigin(t *testing.T, base string) string {
 	t.Helper()
@@ -68,9 +79,7 @@ func TestSuccessorLogAfterRestore(t *testing.T) {
 	dbPath := filepath.Join(dir, "k.db")
 	env := map[string]string{"KOEKJE_DB": dbPath, "KOEKJE_ADMIN_TOKEN": adminToken, "KOEKJE_RATE_LIMIT": "0"}
 	base, _, stop := serveUntil(t, env)
-	key, _ := httpGet(t, base+"/log/key", "")
-	oldKey := strings.TrimSpace(string(key))
-	oldName, _, _ := strings.Cut(oldKey, "+")
+	oldKey, oldName := servedLogKey(t, base)
 	postN(t, base, 19)
 	if _, err := runCLI(t, env, "backup", "--to", filepath.Join(backup, "k.db")); err != nil {
 		t.Fatal(err)
@@ -124,8 +133,7 @@ func TestSuccessorLogAfterRestore(t *testing.T) {
 	base, logs, stop := serveUntil(t, env)
 	waitOK(t, base, logs)
 	waitLogSize(t, base, 25) // 19 carried, the statement, the 5 that waited
-	key, _ = httpGet(t, base+"/log/key", "")
-	newKey := strings.TrimSpace(string(key))
+	newKey, _ := servedLogKey(t, base)
 	if !strings.HasPrefix(newKey, newName+"+") || !strings.Contains(out, "new log key: "+newKey) {
 		t.Fatalf("the served log key %q is not the successor's:\n%s", newKey, out)
 	}
@@ -194,9 +202,7 @@ func TestSuccessorLogRename(t *testing.T) {
 	dbPath := filepath.Join(dir, "k.db")
 	env := map[string]string{"KOEKJE_DB": dbPath, "KOEKJE_ADMIN_TOKEN": adminToken, "KOEKJE_RATE_LIMIT": "0"}
 	base, _, stop := serveUntil(t, env)
-	key, _ := httpGet(t, base+"/log/key", "")
-	oldKey := strings.TrimSpace(string(key))
-	oldName, _, _ := strings.Cut(oldKey, "+")
+	oldKey, oldName := servedLogKey(t, base)
 	postN(t, base, 7)
 	tiles := t.TempDir()
 	if out, err := runCLI(t, env, "backup", "--tiles", tiles); err != nil {
@@ -241,8 +247,8 @@ func TestSuccessorLogRename(t *testing.T) {
 	if out, err := runCLI(t, env, "backup", "--tiles", t.TempDir()); err != nil || !strings.Contains(out, "10 leaves") {
 		t.Errorf("backup --tiles of the successor: %v\n%s", err, out)
 	}
-	key, _ = httpGet(t, base+"/log/key", "")
-	res, err := auditLog(t, base, strings.TrimSpace(string(key)), state)
+	newKey, _ := servedLogKey(t, base)
+	res, err := auditLog(t, base, newKey, state)
 	if err != nil || !res.OK || len(res.Successions) != 1 || res.Successions[0].Lost != "" || res.Successions[0].Note != "the successor carries the 7 leaves of "+oldName+" this auditor saw" {
 		t.Errorf("log-audit after the rename: %v %+v", err, res)
 	}
@@ -268,27 +274,13 @@ func TestSuccessorLogPostgres(t *testing.T) {
 	dir := t.TempDir()
 	env := map[string]string{"KOEKJE_DB": dsn, "KOEKJE_KEY_FILE": filepath.Join(dir, "koekje.key"), "KOEKJE_ADMIN_TOKEN": adminToken, "KOEKJE_RATE_LIMIT": "0"}
 	base, _, stop := serveUntil(t, env)
-	key, _ := httpGet(t, base+"/log/key", "")
-	oldName, _, _ := strings.Cut(strings.TrimSpace(string(key)), "+")
+	_, oldName := servedLogKey(t, base)
 	postN(t, base, 19)
 	waitLogSize(t, base, 19)
 	stop()
 
-	u, err := url.Parse(dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	name := strings.TrimPrefix(u.Path, "/")
+	backup := pgBackup(t, cluster, dsn)
 	ctx := context.Background()
-	admin, err := pgx.Connect(ctx, cluster.DSN("postgres"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer admin.Close(ctx)
-	if _, err := admin.Exec(ctx, "CREATE DATABASE "+name+"_bak TEMPLATE "+name); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { admin.Exec(context.Background(), "DROP DATABASE IF EXISTS "+name+"_bak WITH (FORCE)") })
 
 	base, _, stop = serveUntil(t, env)
 	postN(t, base, 18)
@@ -296,7 +288,7 @@ func TestSuccessorLogPostgres(t *testing.T) {
 	time.Sleep(3 * translog.ReferenceEvery)
 	stop()
 
-	env["KOEKJE_DB"] = cluster.DSN(name + "_bak")
+	env["KOEKJE_DB"] = backup
 	base, _, stop = serveUntil(t, env)
 	if status, reason := healthOf(t, base); status != "degraded" || !strings.Contains(reason, "the database holds 19 leaves, the reference 37") {
 		t.Errorf("healthz on the restored copy: %s %q", status, reason)

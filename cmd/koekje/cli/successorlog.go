@@ -23,7 +23,7 @@ import (
 func successorLogCmd(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	var o options
 	fs := o.flags("successor-log", getenv, stderr)
-	publicURL := fs.String("public-url", "", "the public URL the successor is served at, which names it (default: the old log's URL, under the old name with a generation: …/log/2)")
+	publicURL := fs.String("public-url", getenv("KOEKJE_PUBLIC_URL"), "the public URL the successor is served at, which names it; under the old log's URL, or with none, the old name with a generation: …/log/2 (KOEKJE_PUBLIC_URL)")
 	if err := parseAnywhere(fs, args); err != nil {
 		return err
 	}

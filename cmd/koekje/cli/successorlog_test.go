@@ -229,9 +229,10 @@ func TestSuccessorLogRename(t *testing.T) {
 		t.Errorf("serve under a new public URL does not say how to move:\n%s", logs)
 	}
 
-	out, err := runCLI(t, env, "successor-log", "--public-url", "https://consent.example.nl")
+	// The new URL as serve takes it, from KOEKJE_PUBLIC_URL.
+	out, err := runCLI(t, env, "successor-log")
 	if err != nil || !strings.Contains(out, "is succeeded by the log consent.example.nl/log") || !strings.Contains(out, "holds all its 7 leaves (0 to 6)") {
-		t.Fatalf("successor-log --public-url: %v\n%s", err, out)
+		t.Fatalf("successor-log under a new KOEKJE_PUBLIC_URL: %v\n%s", err, out)
 	}
 	base, logs, stop = serveUntil(t, env)
 	waitOK(t, base, logs)

@@ -65,6 +65,9 @@ func (s *Successor) Lost() (from, to int64) {
 // which it does not.
 func (s *Successor) Gap() string {
 	from, to := s.Lost()
+	if to == 0 {
+		return fmt.Sprintf("The log %s succeeds the log %s, which held no leaves: nothing is lost; the old name signs nothing again.", s.Origin, s.Predecessor.Origin)
+	}
 	if from == to {
 		return fmt.Sprintf("The log %s succeeds the log %s and holds all its %d leaves (0 to %d), unchanged and at the same indexes: nothing is lost; the old name signs nothing again.",
 			s.Origin, s.Predecessor.Origin, s.Carried, s.Carried-1)

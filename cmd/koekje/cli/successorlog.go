@@ -9,6 +9,8 @@ import (
 	"log/slog"
 	"strings"
 
+	"golang.org/x/mod/sumdb/tlog"
+
 	"github.com/koekje/koekje/server/store"
 	"github.com/koekje/koekje/server/translog"
 )
@@ -120,9 +122,6 @@ func successorOf(ctx context.Context, db store.Store, ls store.LogSuccessor, old
 	kept, hasRef := ref.Checkpoint()
 	switch {
 	case !hasRef:
-		if have == 0 {
-			return nil, errors.New("the log is empty and has no reference: start koekje serve under the new public URL, which names a new log")
-		}
 	case kept.Origin != old.Origin():
 		return nil, fmt.Errorf("the log reference beside the key file (%s) is of the log %s, not of this database's %s", translog.ReferencePath(db.KeyFile()), kept.Origin, old.Origin())
 	case translog.Consistent(kept, newest, hashes) == nil:
@@ -141,6 +140,14 @@ func successorOf(ctx context.Context, db store.Store, ls store.LogSuccessor, old
 	if w, err := db.LatestWitnessed(ctx); err == nil && w != nil {
 		if wcp, _, err := translog.OpenCheckpoint(w, old.VerifierKey()); err == nil && wcp == last {
 			signed = w
+		}
+	}
+	if signed == nil && last.Size == 0 { // a log that never signed: its empty tree
+		if last.Hash, err = tlog.TreeHash(0, hashes); err != nil {
+			return nil, err
+		}
+		if signed, err = old.Sign(0, last.Hash); err != nil {
+			return nil, err
 		}
 	}
 	if signed == nil || !bytes.HasPrefix(signed, []byte(last.Text())) {

@@ -388,3 +388,26 @@ func TestMigrateStoreSuccessorLog(t *testing.T) {
 		t.Errorf("verify on the target: %v\n%s", err, out)
 	}
 }
+
+// A log named and never written to moves to a new URL too: its successor
+// carries nothing, and its statement is leaf 0.
+func TestSuccessorLogOfEmptyLog(t *testing.T) {
+	t.Parallel()
+	env := map[string]string{"KOEKJE_DB": filepath.Join(t.TempDir(), "k.db"), "KOEKJE_ADMIN_TOKEN": adminToken, "KOEKJE_RATE_LIMIT": "0"}
+	_, _, stop := serveUntil(t, env)
+	stop()
+	out, err := runCLI(t, env, "successor-log", "--public-url", "https://consent.example.nl")
+	if err != nil || !strings.Contains(out, "which held no leaves: nothing is lost") {
+		t.Fatalf("successor-log of an empty log: %v\n%s", err, out)
+	}
+	env["KOEKJE_PUBLIC_URL"] = "https://consent.example.nl"
+	base, logs, stop := serveUntil(t, env)
+	waitOK(t, base, logs)
+	postN(t, base, 2)
+	waitLogSize(t, base, 3)
+	stop()
+	out, err = runCLI(t, env, "verify")
+	if err != nil || !strings.Contains(out, `"successions":[{"entry":0,`) {
+		t.Errorf("verify: %v\n%s", err, out)
+	}
+}

@@ -173,3 +173,96 @@ func TestDocumentedRestore(t *testing.T) {
 		t.Errorf("log-audit after the recovery: %v\n%s", err, out)
 	}
 }
+
+// The procedure of the server reference's "A successor log", line by
+// line, with koekje processes: a backup restored after the public log
+// grew from 19 to 37 leaves, with no tiles kept, starts held and records
+// 5 choices; successor-log ends the old log, and the restart signs on
+// under the new name: 19 leaves carried, the statement, the 5 that waited.
+func TestDocumentedSuccessor(t *testing.T) {
+	procedure := docBlock(t, "../server/README.md", "The log held, and its recovery", "koekje successor-log")
+	dir := t.TempDir()
+	db, backup := filepath.Join(dir, "koekje.db"), filepath.Join(dir, "backup.db")
+	p := startKoekje(t, db)
+	logKey, _ := p.get(t, "/log/key")
+	oldName, _, _ := strings.Cut(strings.TrimSpace(logKey), "+")
+	post := func(n int) {
+		t.Helper()
+		for range n {
+			if _, status, code, err := postChoice(p.base); status != 201 {
+				t.Fatalf("a choice: %d %s %v", status, code, err)
+			}
+		}
+	}
+	checkpoint := func() (origin string, size int64) {
+		b, _ := p.get(t, "/log/checkpoint")
+		lines := strings.Split(b, "\n")
+		if len(lines) < 2 {
+			return "", -1
+		}
+		n, _ := strconv.ParseInt(lines[1], 10, 64)
+		return lines[0], n
+	}
+	post(19)
+	if out, err := koekje(t, "backup", "--db", db, "--to", backup).CombinedOutput(); err != nil {
+		t.Fatalf("koekje backup: %v\n%s", err, out)
+	}
+	post(18)
+	p.stop(t)
+	b, err := os.ReadFile(backup)
+	if err != nil {
+		t.Fatal(err)
+	}
+	os.Remove(db + "-wal")
+	os.Remove(db + "-shm")
+	if err := os.WriteFile(db, b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+
+	starts, succeeded := 0, false
+	for _, line := range strings.Split(procedure, "\n") {
+		line, _, _ = strings.Cut(line, "#")
+		fields := strings.Fields(line)
+		switch {
+		case len(fields) == 0:
+		case strings.Join(fields, " ") == "systemctl stop koekje":
+			p.stop(t)
+		case strings.Join(fields, " ") == "systemctl start koekje":
+			starts++
+			p = startKoekje(t, db)
+			if starts == 1 {
+				b, _ := p.get(t, "/healthz")
+				if !strings.Contains(b, `"degraded"`) || !strings.Contains(b, "the database holds 19 leaves, the reference 37") {
+					t.Errorf("healthz on the restored backup: %s", b)
+				}
+				post(5)
+			}
+		case fields[0] == "koekje" && len(fields) == 2 && fields[1] == "successor-log":
+			out, err := koekje(t, "successor-log", "--db", db).CombinedOutput()
+			if err != nil || !strings.Contains(string(out), "is succeeded by the log "+oldName+"/2") || !strings.Contains(string(out), "It does not hold leaves 19 to 36") {
+				t.Fatalf("koekje successor-log: %v\n%s", err, out)
+			}
+			succeeded = true
+		default:
+			t.Fatalf("the procedure's line %q is not one this test runs", line)
+		}
+	}
+	if !succeeded || starts != 2 {
+		t.Fatalf("the procedure ran successor-log %v and %d starts; want it and two starts", succeeded, starts)
+	}
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+		if _, n := checkpoint(); n == 25 {
+			break
+		}
+	}
+	if origin, n := checkpoint(); origin != oldName+"/2" || n != 25 {
+		t.Fatalf("after the succession the log is %q with %d leaves, want %s/2 with 19, the statement and the 5 that waited", origin, n, oldName)
+	}
+	if b, _ := p.get(t, "/healthz"); !strings.Contains(b, `"ok"`) {
+		t.Errorf("healthz after the succession: %s", b)
+	}
+	p.stop(t)
+	if out, err := koekje(t, "verify", "--db", db).CombinedOutput(); err != nil || !strings.Contains(string(out), `"lost":"leaves 19 to 36 of `+oldName) {
+		t.Errorf("koekje verify after the succession: %v\n%s", err, out)
+	}
+}

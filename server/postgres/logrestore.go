@@ -53,27 +53,7 @@ func (db *DB) RestoreLog(ctx context.Context, from int64, entries [][]byte, cp t
 		taggers[i] = translog.NewSiteTagger(translog.AuditKey(root, s))
 	}
 	pending := map[int64]tlog.Hash{}
-	hashes := tlog.HashReaderFunc(func(indexes []int64) ([]tlog.Hash, error) {
-		out := make([]tlog.Hash, len(indexes))
-		var missing []int64
-		for _, x := range indexes {
-			if _, ok := pending[x]; !ok {
-				missing = append(missing, x)
-			}
-		}
-		found, err := db.LogHashes(ctx, missing)
-		if err != nil {
-			return nil, err
-		}
-		for i, j := 0, 0; i < len(indexes); i++ {
-			if h, ok := pending[indexes[i]]; ok {
-				out[i] = h
-			} else {
-				out[i], j = found[j], j+1
-			}
-		}
-		return out, nil
-	})
+	hashes := db.hashesOver(ctx, pending)
 	var (
 		idx, seqs     []int64
 		siteOf        []string
@@ -144,4 +124,30 @@ func (db *DB) RestoreLog(ctx context.Context, from int64, entries [][]byte, cp t
 		return fmt.Errorf("restore the log: %w", err)
 	}
 	return tx.Commit(ctx)
+}
+
+// hashesOver reads stored hashes from pending (those a transaction is about
+// to write), else from the store.
+func (db *DB) hashesOver(ctx context.Context, pending map[int64]tlog.Hash) tlog.HashReader {
+	return tlog.HashReaderFunc(func(indexes []int64) ([]tlog.Hash, error) {
+		out := make([]tlog.Hash, len(indexes))
+		var missing []int64
+		for _, x := range indexes {
+			if _, ok := pending[x]; !ok {
+				missing = append(missing, x)
+			}
+		}
+		found, err := db.LogHashes(ctx, missing)
+		if err != nil {
+			return nil, err
+		}
+		for i, j := 0, 0; i < len(indexes); i++ {
+			if h, ok := pending[indexes[i]]; ok {
+				out[i] = h
+			} else {
+				out[i], j = found[j], j+1
+			}
+		}
+		return out, nil
+	})
 }

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"time"
 
+	"golang.org/x/mod/sumdb/tlog"
+
 	"github.com/koekje/koekje/server/consent"
 	"github.com/koekje/koekje/server/translog"
 )
@@ -24,6 +26,9 @@ type LogStore interface {
 	LatestCheckpoint(ctx context.Context) ([]byte, error)
 	// LogLeaves calls fn for each leaf in index order.
 	LogLeaves(ctx context.Context, fn func(*translog.LeafRecord) error) error
+	// EarlierLogKeys returns the verifier keys of the names the log had
+	// before it succeeded them, oldest first.
+	EarlierLogKeys(ctx context.Context) ([]string, error)
 	ScanLog
 }
 
@@ -51,6 +56,21 @@ type LogResult struct {
 	// moments of their commit. Only the chain's newest records may wait.
 	Pending int64       `json:"pending_records,omitempty"`
 	Purges  []PurgeView `json:"purges,omitempty"`
+	// Successions are the successor statements the log holds: where it
+	// took over from a log of an earlier name, and what of it it lacks.
+	Successions []Succession `json:"successions,omitempty"`
+}
+
+// Succession is a successor statement in the log (translog.Successor), as
+// verify checked it.
+type Succession struct {
+	Entry           int64  `json:"entry"` // its leaf: the old log's leaves before it are carried
+	Predecessor     string `json:"predecessor"`
+	PredecessorSize int64  `json:"predecessor_size"` // of the old log's last checkpoint
+	// Lost names the old log's leaves this log does not hold, "" for none.
+	Lost string `json:"lost,omitempty"`
+	// Checked says what was proven of the carried leaves.
+	Checked string `json:"checked"`
 }
 
 // PendingStore is a store whose records reach the log after their commit
@@ -163,7 +183,30 @@ func VerifyLogSites(ctx context.Context, store LogStore, results []*Result, logK
 			}
 		}
 	}
+	earlier, err := store.EarlierLogKeys(ctx)
+	if err != nil {
+		return err
+	}
 	cp, _, err := translog.OpenCheckpoint(ref, logKey)
+	// A given checkpoint of an earlier name (kept before the log was
+	// succeeded) is held to the successor's statement that names it; the
+	// log since is the database's own newest checkpoint's.
+	var old *translog.Checkpoint
+	if err != nil && reference == ReferenceGiven {
+		for _, k := range earlier {
+			if c, _, e := translog.OpenCheckpoint(ref, k); e == nil {
+				old = &c
+				break
+			}
+		}
+		if old != nil {
+			reference = fmt.Sprintf("a given checkpoint of the earlier log %s (%d leaves), held to the successor statement that names it; since, the database's own newest checkpoint", old.Origin, old.Size)
+			if ref, err = store.LatestCheckpoint(ctx); err != nil || ref == nil {
+				return err
+			}
+			cp, _, err = translog.OpenCheckpoint(ref, logKey)
+		}
+	}
 	if err != nil {
 		failAll(LogMismatch, err.Error())
 		return nil
@@ -206,6 +249,12 @@ func VerifyLogSites(ctx context.Context, store LogStore, results []*Result, logK
 		rootOK = cp.Size == 0
 		commit translog.Committer
 		open   = len(all) // sites not failed yet
+		// The successor statements met, the name the next one must
+		// succeed, and the root of the given old checkpoint's size.
+		successions []Succession
+		name        string
+		oldRoot     *translog.Checkpoint
+		oldMet      bool
 	)
 	failSite := func(st *siteLog, seq int64, reason, detail string) {
 		st.fail(seq, reason, detail)
@@ -218,7 +267,20 @@ func VerifyLogSites(ctx context.Context, store LogStore, results []*Result, logK
 			failAll(LogMismatch, fmt.Sprintf("leaf %d is missing from the database's log", tree.Size()))
 			return errStop
 		}
+		if len(l.Entry) > 0 && translog.LeafKind(l.Entry[0]) == translog.KindSuccessor {
+			sc, err := checkSuccessor(l, tree.Root(), earlier, name, old, oldRoot)
+			if err != nil {
+				failAll(LogMismatch, err.Error())
+				return errStop
+			}
+			name = sc.origin
+			oldMet = oldMet || sc.namesOld
+			successions = append(successions, sc.Succession)
+		}
 		tree.Add(l.Entry)
+		if old != nil && tree.Size() == old.Size {
+			oldRoot = &translog.Checkpoint{Size: old.Size, Hash: tree.Root()}
+		}
 		if tree.Size() == cp.Size {
 			rootOK = tree.Root() == cp.Hash
 			if !rootOK {
@@ -230,6 +292,9 @@ func VerifyLogSites(ctx context.Context, store LogStore, results []*Result, logK
 		if err != nil {
 			failAll(LogMismatch, fmt.Sprintf("leaf %d: %v", l.Index, err))
 			return errStop
+		}
+		if leaf.Kind == translog.KindSuccessor {
+			return next(open) // nobody's: checked above
 		}
 		if leaf.Kind == translog.KindScan {
 			// A recorded scan's entry must open, with its salt, to the
@@ -323,6 +388,12 @@ func VerifyLogSites(ctx context.Context, store LogStore, results []*Result, logK
 	case !rootOK:
 		failAll(LogMismatch, "the database's log is not the log the checkpoint signed")
 		return nil
+	case name != "" && name != cp.Origin:
+		failAll(LogMismatch, fmt.Sprintf("the last successor statement names the log %s, and the checkpoint is of %s", name, cp.Origin))
+		return nil
+	case old != nil && !oldMet:
+		failAll(LogMismatch, fmt.Sprintf("the given checkpoint is of the earlier log %s, and no successor statement in this log names it", old.Origin))
+		return nil
 	}
 	for _, st := range all {
 		res := st.res
@@ -346,6 +417,7 @@ func VerifyLogSites(ctx context.Context, store LogStore, results []*Result, logK
 			st.fail(0, NotInLog, fmt.Sprintf("the records without a leaf are not the chain's newest: the last leaf is of record %d of %d", st.lastSeq, res.last))
 		default:
 			st.out.Pending = res.Records - st.recorded
+			st.out.Successions = successions
 			res.Log = st.out
 		}
 	}
@@ -368,4 +440,64 @@ func next(open int) error {
 		return errStop
 	}
 	return nil
+}
+
+// successorCheck is what checkSuccessor found.
+type successorCheck struct {
+	Succession
+	origin   string // the successor's name
+	namesOld bool   // it succeeds the given old checkpoint's log
+}
+
+// checkSuccessor holds the successor statement at leaf l to what it
+// claims: it is at the index of the leaves it carries; its old checkpoint
+// is signed by a key of an earlier name of this log (earlier), of the name
+// the previous statement gave the log (prev, "" for the first); when the
+// old checkpoint's size is what it carries, the tree before it (root) is
+// that checkpoint's. A given checkpoint of that old log (old, whose root
+// oldRoot the pass saw, if the log reached its size) must be the same log:
+// the carried leaves, or a checkpoint in the gap the statement names, never
+// more than the statement's old checkpoint signed.
+func checkSuccessor(l *translog.LeafRecord, root tlog.Hash, earlier []string, prev string, old, oldRoot *translog.Checkpoint) (*successorCheck, error) {
+	s, err := translog.ParseSuccessor(l.Entry)
+	if err != nil {
+		return nil, fmt.Errorf("leaf %d: %w", l.Index, err)
+	}
+	if s.Carried != l.Index {
+		return nil, fmt.Errorf("the successor statement at leaf %d says it carries %d leaves", l.Index, s.Carried)
+	}
+	if err := s.Open(earlier); err != nil {
+		return nil, fmt.Errorf("leaf %d: %w", l.Index, err)
+	}
+	if prev != "" && s.Predecessor.Origin != prev {
+		return nil, fmt.Errorf("the successor statement at leaf %d succeeds %s, and the log was %s", l.Index, s.Predecessor.Origin, prev)
+	}
+	sc := &successorCheck{origin: s.Origin, Succession: Succession{Entry: l.Index, Predecessor: s.Predecessor.Origin, PredecessorSize: s.Predecessor.Size}}
+	from, to := s.Lost()
+	if to > from {
+		sc.Lost = fmt.Sprintf("leaves %d to %d of %s, and the records they committed to, are not in this log: lost with a restore, with no published tiles of them kept", from, to-1, s.Predecessor.Origin)
+		sc.Checked = fmt.Sprintf("the old checkpoint of %d leaves cannot be proven from the %d carried: the successor statement names the gap", s.Predecessor.Size, s.Carried)
+	} else {
+		if root != s.Predecessor.Hash {
+			return nil, fmt.Errorf("the %d leaves before the successor statement at leaf %d are not the tree of the old log's checkpoint it carries", s.Carried, l.Index)
+		}
+		sc.Checked = fmt.Sprintf("the %d leaves before it are the tree of the old log's last checkpoint", s.Carried)
+	}
+	if old == nil || old.Origin != s.Predecessor.Origin {
+		return sc, nil
+	}
+	sc.namesOld = true
+	switch {
+	case old.Size > s.Predecessor.Size:
+		return nil, fmt.Errorf("the given checkpoint of %s signed %d leaves, more than the %d of the old checkpoint its successor statement carries", old.Origin, old.Size, s.Predecessor.Size)
+	case old.Size == s.Predecessor.Size && old.Hash != s.Predecessor.Hash:
+		return nil, fmt.Errorf("the given checkpoint of %s is not the old checkpoint its successor statement carries (%d leaves each)", old.Origin, old.Size)
+	case old.Size <= s.Carried && old.Size > 0 && (oldRoot == nil || oldRoot.Hash != old.Hash):
+		return nil, fmt.Errorf("the log's first %d leaves are not the tree of the given checkpoint of %s", old.Size, old.Origin)
+	case old.Size > s.Carried:
+		sc.Checked += fmt.Sprintf("; the given checkpoint (%d leaves) is in that gap", old.Size)
+	default:
+		sc.Checked += fmt.Sprintf("; the given checkpoint (%d leaves) is their prefix", old.Size)
+	}
+	return sc, nil
 }

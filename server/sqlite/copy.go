@@ -222,6 +222,8 @@ func (db *DB) EachLogLeaf(ctx context.Context, fn func(*store.LogLeaf) error) er
 		switch {
 		case l.Kind == translog.KindScan:
 			l.Seq = l.Index // a scan's entry has no place in a chain; its index is unique
+		case l.Kind == translog.KindSuccessor:
+			l.Seq = -(l.Index + 1) // nobody's, as PostgreSQL's SucceedLog numbers it
 		case l.Kind == translog.KindPurge && !seq.Valid:
 			return fmt.Errorf("log leaves: purge entry %d of %s has no purge checkpoint", l.Index, l.Site)
 		case seq.Valid:

@@ -101,3 +101,16 @@ type LogRestorer interface {
 	// tree they make again, which must be cp.
 	RestoreLog(ctx context.Context, from int64, entries [][]byte, cp translog.Checkpoint) error
 }
+
+// LogSuccessor is a store whose log can be succeeded by a new one (koekje
+// successor-log): the leaves it holds carried over, the successor's
+// statement appended after them, and the log named anew with a new key.
+type LogSuccessor interface {
+	LogRestorer
+	// SucceedLog appends s's statement (its entry) at index s.Carried, which
+	// must be the log's size, under the name s.Origin and a new key, and
+	// signs the tree. The old name's verifier key is kept among the log's
+	// earlier keys and its private key is dropped: the old name never
+	// signs again. It returns the successor's signer and checkpoint.
+	SucceedLog(ctx context.Context, s *translog.Successor) (*translog.Signer, translog.Checkpoint, error)
+}

@@ -167,7 +167,7 @@ func (c *Copy) run(ctx context.Context) (*CopySummary, error) {
 	for _, s := range secrets {
 		// A log's key goes only with its log: a new log signed with it
 		// would contradict the checkpoints the old one published.
-		if s.Name == LogKeySecret && c.dropLog {
+		if (s.Name == LogKeySecret || s.Name == LogEarlierKeysSecret) && c.dropLog {
 			continue
 		}
 		keep = append(keep, s)

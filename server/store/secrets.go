@@ -15,6 +15,12 @@ const (
 	// goes only with its log: a new log signed with it would contradict
 	// the checkpoints the old one published.
 	LogKeySecret = "log-signing-key"
+	// LogEarlierKeysSecret holds the verifier keys of the log's earlier
+	// names, one a line, oldest first: a successor log keeps them, sealed
+	// as the log's own key is, so that checkpoints and receipts of the old
+	// name still verify, and nobody with the database alone can add a key
+	// that verify would trust.
+	LogEarlierKeysSecret = "log-earlier-keys"
 	// LogAuditRootSecret is the root every site's audit key is derived
 	// from (translog.AuditKey).
 	LogAuditRootSecret = "log-audit-root"

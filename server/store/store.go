@@ -178,6 +178,9 @@ type Log interface {
 	// and making its key the first time, without starting the log (koekje
 	// keys log-key). A log named otherwise is refused.
 	NewLogSigner(ctx context.Context, origin string) (*translog.Signer, error)
+	// EarlierLogKeys returns the verifier keys of the names the log had
+	// before it succeeded them (koekje successor-log), oldest first.
+	EarlierLogKeys(ctx context.Context) ([]string, error)
 	// SaveWitnessed keeps a checkpoint of size with the witnesses'
 	// cosignatures.
 	SaveWitnessed(ctx context.Context, size int64, cosigned []byte) error

@@ -36,7 +36,23 @@ type AuditResult struct {
 	Purges []int64 `json:"purges,omitempty"`
 	// Scans are the site's recorded scans' entries.
 	Scans []int64 `json:"scans,omitempty"`
-	Error string  `json:"error,omitempty"`
+	// Successions are the successor statements in the log, each held to
+	// what this auditor saw of the log it succeeds.
+	Successions []AuditSuccession `json:"successions,omitempty"`
+	Error       string            `json:"error,omitempty"`
+}
+
+// AuditSuccession is a successor statement as an auditor checked it.
+type AuditSuccession struct {
+	Entry           int64  `json:"entry"` // the old log's leaves before it are carried
+	Predecessor     string `json:"predecessor"`
+	PredecessorSize int64  `json:"predecessor_size"`
+	// Lost names the old log's leaves the successor does not hold.
+	Lost string `json:"lost,omitempty"`
+	// Seen is the size of the old log's checkpoint this auditor verified
+	// before, if its state kept one.
+	Seen int64  `json:"seen,omitempty"`
+	Note string `json:"note"`
 }
 
 // Audit checks a log from its public tiles alone (koekje log-audit): the
@@ -141,9 +157,16 @@ func (a *Audit) Run(res *AuditResult) error {
 		}
 		res.Since = max(res.Since, old.Size)
 	}
-	bundles, err := a.checkEntries(cp, res)
+	bundles, successors, err := a.checkEntries(cp, res)
 	if err != nil {
 		return err
+	}
+	for _, s := range successors {
+		sc, err := a.heldToSeen(s, hashes)
+		if err != nil {
+			return err
+		}
+		res.Successions = append(res.Successions, sc)
 	}
 	// All checked: keep the new tiles and the checkpoint, which extends
 	// every one seen before.
@@ -248,9 +271,69 @@ func writeState(path string, data []byte) error {
 	return err
 }
 
+// heldToSeen holds a successor statement to what this auditor kept of the
+// log it succeeds: the key it pinned, and the newest checkpoint it
+// verified, which the successor must carry (its tree the successor's first
+// leaves) or which must lie in the gap the statement names, never beyond
+// the old checkpoint the statement carries.
+func (a *Audit) heldToSeen(s *Successor, hashes tlog.HashReader) (AuditSuccession, error) {
+	sc := AuditSuccession{Entry: s.Carried, Predecessor: s.Predecessor.Origin, PredecessorSize: s.Predecessor.Size}
+	if from, to := s.Lost(); to > from {
+		sc.Lost = fmt.Sprintf("leaves %d to %d of %s", from, to-1, s.Predecessor.Origin)
+	}
+	dir := filepath.Join(a.StateDir, url.PathEscape(s.Predecessor.Origin))
+	key, err := os.ReadFile(filepath.Join(dir, stateKey))
+	if errors.Is(err, fs.ErrNotExist) {
+		sc.Note = fmt.Sprintf("this auditor kept nothing of %s: its old checkpoint rests on the key the statement names", s.Predecessor.Origin)
+		return sc, nil
+	}
+	if err != nil {
+		return sc, err
+	}
+	if strings.TrimSpace(string(key)) != s.PredecessorKey {
+		return sc, fmt.Errorf("the successor statement at leaf %d names the key %s for %s, not the one pinned in %s", s.Carried, s.PredecessorKey, s.Predecessor.Origin, dir)
+	}
+	b, err := os.ReadFile(filepath.Join(dir, stateCheckpoint))
+	if errors.Is(err, fs.ErrNotExist) {
+		sc.Note = "the old log's key is the one this auditor pinned; it kept no checkpoint of it"
+		return sc, nil
+	}
+	if err != nil {
+		return sc, err
+	}
+	seen, _, err := OpenCheckpoint(b, s.PredecessorKey)
+	if err != nil {
+		return sc, fmt.Errorf("the checkpoint kept in %s: %w", dir, err)
+	}
+	sc.Seen = seen.Size
+	switch {
+	case seen.Size > s.Predecessor.Size:
+		return sc, fmt.Errorf("this auditor saw %d leaves of %s, more than the %d of the old checkpoint its successor's statement carries", seen.Size, seen.Origin, s.Predecessor.Size)
+	case seen.Size == s.Predecessor.Size && seen.Hash != s.Predecessor.Hash:
+		return sc, fmt.Errorf("the old checkpoint the successor's statement carries is not the one of %d leaves this auditor saw: %s forked", seen.Size, seen.Origin)
+	case seen.Size <= s.Carried:
+		var th tlog.Hash
+		if seen.Size > 0 {
+			if th, err = tlog.TreeHash(seen.Size, hashes); err != nil {
+				return sc, err
+			}
+		}
+		if th != seen.Hash {
+			return sc, fmt.Errorf("the successor's first %d leaves are not the log %s this auditor saw", seen.Size, seen.Origin)
+		}
+		sc.Note = fmt.Sprintf("the successor carries the %d leaves of %s this auditor saw", seen.Size, seen.Origin)
+	default:
+		sc.Note = fmt.Sprintf("this auditor saw %d leaves of %s: those from %d on are in the gap the statement names", seen.Size, seen.Origin, s.Carried)
+	}
+	return sc, nil
+}
+
 // checkEntries rebuilds the checkpoint's root from every entry bundle and
-// lists the site's leaves; it returns the bundles by tile path.
-func (a *Audit) checkEntries(cp Checkpoint, res *AuditResult) (map[string][]byte, error) {
+// lists the site's leaves; it returns the bundles by tile path, and the
+// successor statements, each checked to be at the index of the leaves it
+// carries and, when it lost none, to follow the old checkpoint's tree.
+func (a *Audit) checkEntries(cp Checkpoint, res *AuditResult) (map[string][]byte, []*Successor, error) {
+	var successors []*Successor
 	bundles := map[string][]byte{}
 	// Every entry, rebuilt into the tree, must give the checkpoint's root.
 	var (
@@ -260,7 +343,7 @@ func (a *Audit) checkEntries(cp Checkpoint, res *AuditResult) (map[string][]byte
 	if a.AuditKey != "" {
 		k, err := hex.DecodeString(a.AuditKey)
 		if err != nil || len(k) != 32 {
-			return nil, errors.New("--audit-key: want 64 hex digits")
+			return nil, nil, errors.New("--audit-key: want 64 hex digits")
 		}
 		tagger = NewSiteTagger(k)
 	}
@@ -272,25 +355,37 @@ func (a *Audit) checkEntries(cp Checkpoint, res *AuditResult) (map[string][]byte
 		data, err := os.ReadFile(filepath.Join(a.dir, filepath.FromSlash(path)))
 		if err != nil || w < 1<<TileHeight {
 			if data, err = a.Tiles.Get(path); err != nil {
-				return nil, err
+				return nil, nil, err
 			}
 			bundles[path] = data
 		}
 		entries, err := ParseEntryBundle(data)
 		if err != nil || int64(len(entries)) != w {
-			return nil, fmt.Errorf("entry bundle at %d: %d entries, %v", n, len(entries), err)
+			return nil, nil, fmt.Errorf("entry bundle at %d: %d entries, %v", n, len(entries), err)
 		}
 		if a.Count != nil {
 			a.Count(int64(len(entries)))
 		}
 		for i, e := range entries {
+			if len(e) > 0 && LeafKind(e[0]) == KindSuccessor {
+				s, err := ParseSuccessor(e)
+				switch {
+				case err != nil:
+					return nil, nil, fmt.Errorf("leaf %d: %w", n+int64(i), err)
+				case s.Carried != n+int64(i):
+					return nil, nil, fmt.Errorf("the successor statement at leaf %d says it carries %d leaves", n+int64(i), s.Carried)
+				case s.Predecessor.Size == s.Carried && b.Root() != s.Predecessor.Hash:
+					return nil, nil, fmt.Errorf("the %d leaves before the successor statement at leaf %d are not the old checkpoint's tree", s.Carried, s.Carried)
+				}
+				successors = append(successors, s)
+			}
 			b.Add(e)
 			if tagger == nil {
 				continue
 			}
 			l, err := ParseLeaf(e)
 			if err != nil {
-				return nil, fmt.Errorf("leaf %d: %w", n+int64(i), err)
+				return nil, nil, fmt.Errorf("leaf %d: %w", n+int64(i), err)
 			}
 			if l.SiteTag == tagger.Tag(n+int64(i)) {
 				switch l.Kind {
@@ -305,7 +400,7 @@ func (a *Audit) checkEntries(cp Checkpoint, res *AuditResult) (map[string][]byte
 		}
 	}
 	if b.Root() != cp.Hash {
-		return nil, errors.New("the entries do not rebuild the checkpoint's root")
+		return nil, nil, errors.New("the entries do not rebuild the checkpoint's root")
 	}
-	return bundles, nil
+	return bundles, successors, nil
 }

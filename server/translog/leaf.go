@@ -24,6 +24,10 @@ import (
 //	                             0x03: SHA-256("koekje-scan-v1\x00" ‖ salt ‖ scan statement hash)
 //	site tag   [16]byte          HMAC-SHA256(site audit key, "koekje-site-tag-v1\x00" ‖ uint64 index)[:16]
 //
+// A successor log's statement (kind 0x04) is not such a leaf: its entry
+// is the byte 0x04 and the statement's text (successor.go), public to
+// anyone who reads the tiles.
+//
 // A purge's entry commits to the signed checkpoint a purge leaves in the
 // site's chain (its statement: proof.PurgeStatement), so that the log
 // itself says a retention purge happened there, and when, for whoever
@@ -49,6 +53,9 @@ const (
 	KindRecord LeafKind = 1 // a consent record
 	KindPurge  LeafKind = 2 // a retention purge's statement
 	KindScan   LeafKind = 3 // a recorded scan's statement
+	// KindSuccessor is a successor log's statement (Successor): the entry
+	// is the statement itself, not a 49-byte leaf, so that it is public.
+	KindSuccessor LeafKind = 4
 )
 
 func (k LeafKind) String() string {
@@ -59,6 +66,8 @@ func (k LeafKind) String() string {
 		return "purge"
 	case KindScan:
 		return "scan"
+	case KindSuccessor:
+		return "successor"
 	}
 	return fmt.Sprintf("kind %d", byte(k))
 }
@@ -184,9 +193,18 @@ func (l Leaf) Encode() []byte {
 	return append(b, l.SiteTag[:]...)
 }
 
-// ParseLeaf reads an entry of any kind.
+// ParseLeaf reads an entry of any kind. A successor statement's is a leaf
+// of its kind alone, with neither commitment nor site tag: ParseSuccessor
+// reads the statement.
 func ParseLeaf(b []byte) (Leaf, error) {
 	var l Leaf
+	if len(b) > 0 && LeafKind(b[0]) == KindSuccessor {
+		if _, err := ParseSuccessor(b); err != nil {
+			return l, err
+		}
+		l.Kind = KindSuccessor
+		return l, nil
+	}
 	if len(b) != LeafSize || LeafKind(b[0]) < KindRecord || LeafKind(b[0]) > KindScan {
 		return l, fmt.Errorf("not a koekje-leaf-v1 entry (%d bytes)", len(b))
 	}

@@ -142,7 +142,7 @@ func MissingEntries(ctx context.Context, tiles Tiles, cp, ref Checkpoint, db Log
 			case idx >= have:
 				missing = append(missing, e)
 			case string(own[i]) != string(e):
-				return nil, fmt.Errorf("leaf %d of the database is not the published one: its log was rewritten, not only cut; restore a backup made before leaf %d, or start a successor log", idx, idx)
+				return nil, fmt.Errorf("leaf %d of the database is not the published one: its log was rewritten, not only cut; restore a backup made before leaf %d, or make a successor log (koekje successor-log)", idx, idx)
 			}
 		}
 	}

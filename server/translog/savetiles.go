@@ -3,6 +3,7 @@ package translog
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -34,6 +35,13 @@ func SaveTiles(ctx context.Context, db TileSource, logKey, dir string) (int64, e
 	cp, _, err := OpenCheckpoint(signed, logKey)
 	if err != nil {
 		return 0, err
+	}
+	// Another log's tiles (the one a successor log took over from) are
+	// never mixed with these: bundles of the same index differ.
+	if kept, err := os.ReadFile(filepath.Join(dir, stateCheckpoint)); err == nil {
+		if other, _, _ := strings.Cut(string(kept), "\n"); other != cp.Origin {
+			return 0, fmt.Errorf("%s keeps the tiles of the log %s, not of %s (its successor?): keep them, and this log's in another directory", dir, other, cp.Origin)
+		}
 	}
 	for n := int64(0); n < cp.Size; n += 1 << TileHeight {
 		w := min(cp.Size-n, 1<<TileHeight)

@@ -37,6 +37,7 @@ var commands = []command{
 	{"migrate-store", "", "copy a SQLite store into an empty PostgreSQL database, verified", migrateStoreCmd},
 	{"backup", "", "copy a SQLite database consistently, while it serves", backupCmd},
 	{"recover-log", "", "restore the log's leaves a restored database lacks from its published tiles", recoverLogCmd},
+	{"successor-log", "", "succeed a log that cannot go on under its name by a new log that carries its leaves and states the gap", successorLogCmd},
 	{"version", "", "print the version", versionCmd},
 }
 

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/koekje/koekje/server/proof"
+	"github.com/koekje/koekje/server/translog"
 )
 
 func keysCmd(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
@@ -92,7 +93,11 @@ func logKeyCmd(ctx context.Context, o *options, publicURL string, stdout io.Writ
 		return err
 	}
 	defer db.Close()
-	signer, err := db.NewLogSigner(ctx, logOrigin(publicURL))
+	// A successor log under the same public URL (…/log/2) is its log.
+	signer, err := db.LogSigner(ctx)
+	if err == nil && (signer == nil || !translog.SameLog(signer.Origin(), logOrigin(publicURL))) {
+		signer, err = db.NewLogSigner(ctx, logOrigin(publicURL))
+	}
 	if err != nil {
 		return err
 	}

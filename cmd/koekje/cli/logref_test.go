@@ -111,7 +111,7 @@ func healthOf(t *testing.T, base string) (status, reason string) {
 }
 
 // rawCount runs a count on the database file behind the server's back.
-func rawCount(t *testing.T, path, query string) int {
+func rawCount(t *testing.T, path, query string, args ...any) int {
 	t.Helper()
 	raw, err := sql.Open("sqlite3", "file:"+path+"?_busy_timeout=5000")
 	if err != nil {
@@ -119,7 +119,7 @@ func rawCount(t *testing.T, path, query string) int {
 	}
 	defer raw.Close()
 	var n int
-	if err := raw.QueryRow(query).Scan(&n); err != nil {
+	if err := raw.QueryRow(query, args...).Scan(&n); err != nil {
 		t.Fatal(err)
 	}
 	return n

@@ -61,7 +61,7 @@ func recoverLogCmd(ctx context.Context, args []string, getenv func(string) strin
 	}
 	source, err := translog.OpenTiles(ctx, *tiles, signer.Origin())
 	if err != nil {
-		return err
+		return fmt.Errorf("%w; without tiles of the missing leaves, koekje successor-log succeeds the log by one that states the gap", err)
 	}
 	// The log may have published a newer checkpoint than the reference
 	// holds (a reference file restored from an older copy; a server
@@ -76,7 +76,7 @@ func recoverLogCmd(ctx context.Context, args []string, getenv func(string) strin
 	}
 	missing, err := translog.MissingEntries(ctx, source, target, cp, db, have)
 	if err != nil {
-		return fmt.Errorf("the tiles of %s: %w", *tiles, err)
+		return fmt.Errorf("the tiles of %s: %w; without tiles of the missing leaves, koekje successor-log succeeds the log by one that states the gap", *tiles, err)
 	}
 	if err := r.RestoreLog(ctx, have, missing, target); err != nil {
 		return err

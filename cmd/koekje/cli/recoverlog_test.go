@@ -162,6 +162,33 @@ func TestRecoverLogFromTiles(t *testing.T) {
 	}
 }
 
+// pgBackup copies a stopped PostgreSQL database (CREATE DATABASE …
+// TEMPLATE), as a backup of it, and returns the copy's DSN.
+func pgBackup(t *testing.T, cluster *pgtest.Cluster, dsn string) string {
+	t.Helper()
+	u, err := url.Parse(dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	name := strings.TrimPrefix(u.Path, "/")
+	ctx := context.Background()
+	admin, err := pgx.Connect(ctx, cluster.DSN("postgres"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer admin.Close(ctx)
+	if _, err := admin.Exec(ctx, "CREATE DATABASE "+name+"_bak TEMPLATE "+name); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if admin, err := pgx.Connect(context.Background(), cluster.DSN("postgres")); err == nil {
+			admin.Exec(context.Background(), "DROP DATABASE IF EXISTS "+name+"_bak WITH (FORCE)")
+			admin.Close(context.Background())
+		}
+	})
+	return cluster.DSN(name + "_bak")
+}
+
 // noEntries is a database whose log is empty.
 type noEntries struct{}
 
@@ -212,21 +239,8 @@ func TestRecoverLogPostgres(t *testing.T) {
 	stop()
 
 	// The backup: a copy of the database as it is now.
-	u, err := url.Parse(dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	name := strings.TrimPrefix(u.Path, "/")
+	backup := pgBackup(t, cluster, dsn)
 	ctx := context.Background()
-	admin, err := pgx.Connect(ctx, cluster.DSN("postgres"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer admin.Close(ctx)
-	if _, err := admin.Exec(ctx, "CREATE DATABASE "+name+"_bak TEMPLATE "+name); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { admin.Exec(context.Background(), "DROP DATABASE IF EXISTS "+name+"_bak WITH (FORCE)") })
 
 	base, _, stop = serveUntil(t, env)
 	postN(t, base, 18)
@@ -237,7 +251,7 @@ func TestRecoverLogPostgres(t *testing.T) {
 	stop()
 
 	// The backup restored in place of the database.
-	env["KOEKJE_DB"] = cluster.DSN(name + "_bak")
+	env["KOEKJE_DB"] = backup
 	base, logs, stop := serveUntil(t, env)
 	if status, reason := healthOf(t, base); status != "degraded" || !strings.Contains(reason, "the database holds 19 leaves, the reference 37") {
 		t.Errorf("healthz on the restored copy: %s %q", status, reason)

@@ -122,7 +122,11 @@ func serveCmd(ctx context.Context, args []string, getenv func(string) string, st
 	}
 	logKey, guard, err := startLog(ctx, db, log, logOrigin(o.publicURL), publicGiven || loopback(o.addr), func(logKey string) (*translog.Guard, error) {
 		// The store signs only trees the guard proved extend the
-		// reference; while it holds, records wait in the log's queue.
+		// reference; while it holds, records wait in the log's queue. A
+		// reference of the log's earlier name follows its successor.
+		if err := followSuccessor(ctx, db, logKey, log); err != nil {
+			return nil, err
+		}
 		return translog.CheckLogState(ctx, db, db.KeyFile(), log, logKey, witnesses, *acceptLogState)
 	})
 	if err != nil {

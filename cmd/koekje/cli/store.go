@@ -68,8 +68,8 @@ func startLog(ctx context.Context, db store.Store, log *slog.Logger, origin stri
 		}
 		db.GuardLog(guard)
 	}
-	if signer.Origin() != origin {
-		log.Warn("the public URL does not name this log: it keeps its name for life and is served under it; a log under the new name is a successor log, started on a new database",
+	if !translog.SameLog(signer.Origin(), origin) {
+		log.Warn("the public URL does not name this log: it keeps its name for life and is served under it; to move it to the new name, stop the server and run koekje successor-log --public-url with the new URL",
 			"log_origin", signer.Origin(), "public_url_log", origin)
 	}
 	return signer.VerifierKey(), guard, nil

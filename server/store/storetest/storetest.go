@@ -77,6 +77,7 @@ func Run(t *testing.T, open Opener, insider Insider) {
 		{"DamagedVersion", func(t *testing.T, open Opener) { testDamagedVersion(t, open, insider) }},
 		{"SignalsAndEncodings", testSignals},
 		{"HeldLog", testHeldLog},
+		{"SuccessorLog", testSuccessorLog},
 	} {
 		t.Run(tc.name, func(t *testing.T) { tc.fn(t, open) })
 	}
@@ -1700,4 +1701,93 @@ func (b *lockedBuffer) Bytes() []byte {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return bytes.Clone(b.b.Bytes())
+}
+
+// testSuccessorLog: a log's successor, on the same database with the log
+// stopped, carries its leaves, appends the statement and signs under the
+// new name and a new key; the old key is kept among the earlier keys; a
+// statement that does not fit the log (another count of leaves, another
+// key) is refused; the successor, started, appends on and verifies,
+// naming what it succeeded.
+func testSuccessorLog(t *testing.T, open Opener) {
+	ctx := context.Background()
+	first, name, signer, keys := openLogged(t, open)
+	for range 3 {
+		if err := first.Append(ctx, NewRecord("demo", uuid.Nil)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	SyncLog(t, first)
+	signed, err := first.LatestCheckpoint(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cp, _, err := translog.OpenCheckpoint(signed, signer.VerifierKey())
+	if err != nil || cp.Size != 3 {
+		t.Fatalf("the old log: %+v %v", cp, err)
+	}
+	first.Close()
+	db, _ := open(t, name)
+	ls, ok := db.(store.LogSuccessor)
+	if !ok {
+		t.Fatal("the store cannot succeed its log")
+	}
+	statement := func(carried int64, key string) *translog.Successor {
+		return &translog.Successor{Origin: "consent.example.nl/log", Predecessor: cp, PredecessorKey: key, Signed: signed, Carried: carried}
+	}
+	succeed := func(s *translog.Successor) (*translog.Signer, translog.Checkpoint, error) {
+		// A stopped instance's hold on the log runs out by itself.
+		for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+			signer, cp, err := ls.SucceedLog(ctx, s)
+			if err == nil || !strings.Contains(err.Error(), "stop every instance") || time.Now().After(deadline) {
+				return signer, cp, err
+			}
+		}
+	}
+	if _, _, err := succeed(statement(2, signer.VerifierKey())); err == nil {
+		t.Error("a statement carrying 2 of the log's 3 leaves was taken")
+	}
+	other, _ := translog.NewSigner(signer.Origin(), bytes.Repeat([]byte{9}, 32))
+	if _, _, err := succeed(statement(3, other.VerifierKey())); err == nil {
+		t.Error("a statement naming another key than the log's was taken")
+	}
+	next, ncp, err := succeed(statement(3, signer.VerifierKey()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if next.Origin() != "consent.example.nl/log" || ncp.Size != 4 || next.VerifierKey() == signer.VerifierKey() {
+		t.Errorf("the successor: %s %+v", next.VerifierKey(), ncp)
+	}
+	if earlier, err := db.EarlierLogKeys(ctx); err != nil || len(earlier) != 1 || earlier[0] != signer.VerifierKey() {
+		t.Errorf("earlier keys %q (%v), want the old one", earlier, err)
+	}
+	if now, err := db.LogSigner(ctx); err != nil || now.VerifierKey() != next.VerifierKey() {
+		t.Errorf("the log's signer after the succession: %v %v", now, err)
+	}
+	entries, err := db.LogEntries(ctx, 3, 4)
+	if err != nil || len(entries) != 1 {
+		t.Fatalf("the statement's entry: %v", err)
+	}
+	if s, err := translog.ParseSuccessor(entries[0]); err != nil || s.Carried != 3 || s.Predecessor != cp {
+		t.Errorf("the statement in the log: %+v %v", s, err)
+	}
+	started, err := db.StartLog(ctx, "127.0.0.1:8080/log")
+	if err != nil || started.VerifierKey() != next.VerifierKey() {
+		t.Fatalf("the successor started: %v %v", started, err)
+	}
+	for range 2 {
+		if err := db.Append(ctx, NewRecord("demo", uuid.Nil)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	SyncLog(t, db)
+	auditKey, err := db.LogAuditKey(ctx, "demo")
+	if err != nil {
+		t.Fatal(err)
+	}
+	res := verifyAgainstLog(t, db, keys, next.VerifierKey(), "demo", auditKey)
+	if !res.OK || res.Log == nil || res.Log.Size != 6 || len(res.Log.Successions) != 1 || res.Log.Successions[0].Entry != 3 ||
+		res.Log.Successions[0].Checked != "the 3 leaves before it are the tree of the old log's last checkpoint" {
+		t.Errorf("verify after the succession: %+v %+v", res, res.Log)
+	}
 }

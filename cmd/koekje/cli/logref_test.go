@@ -52,22 +52,6 @@ func postN(t *testing.T, base string, n int) {
 	}
 }
 
-// waitPublished waits until /log/checkpoint serves at least n leaves: a
-// checkpoint goes out once the log reference holds it, within
-// translog.ReferenceEvery of its signing.
-func waitPublished(t *testing.T, base string, n int64) {
-	t.Helper()
-	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
-		b, code := httpGet(t, base+"/log/checkpoint", "")
-		if cp, err := translog.ParseCheckpoint(string(b)); code == 200 && err == nil && cp.Size >= n {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("/log/checkpoint did not reach %d leaves: %d %s", n, code, b)
-		}
-	}
-}
-
 // witnessedLog makes a database whose log key is made under a fixed name,
 // in dir, and a witness of that log (not served yet).
 func witnessedLog(t *testing.T) (dir string, env map[string]string, w *witness.Witness) {

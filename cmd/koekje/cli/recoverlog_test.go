@@ -62,7 +62,7 @@ func TestRecoverLogFromTiles(t *testing.T) {
 		t.Fatal(err)
 	}
 	postN(t, base, 7)
-	waitPublished(t, base, 37)
+	waitLogSize(t, base, 37)
 	if res, err := auditLog(t, base, logKey, state); err != nil || res.Size != 37 {
 		t.Fatalf("log-audit at 37: %v %+v", err, res)
 	}
@@ -95,7 +95,7 @@ func TestRecoverLogFromTiles(t *testing.T) {
 	otherEnv := map[string]string{"KOEKJE_DB": filepath.Join(other, "k.db"), "KOEKJE_ADMIN_TOKEN": adminToken, "KOEKJE_RATE_LIMIT": "0"}
 	otherBase, _, stopOther := serveUntil(t, otherEnv)
 	postN(t, otherBase, 40)
-	waitPublished(t, otherBase, 40)
+	waitLogSize(t, otherBase, 40)
 	otherTiles := httptest.NewServer(http.StripPrefix("/mirror", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		resp, err := http.Get(otherBase + "/log" + r.URL.Path)
 		if err != nil {
@@ -137,7 +137,7 @@ func TestRecoverLogFromTiles(t *testing.T) {
 		t.Fatalf("healthz after the recovery: %s %q\n%s", status, reason, logs)
 	}
 	postN(t, base, 3)
-	waitPublished(t, base, 45)
+	waitLogSize(t, base, 45)
 	res, err := auditLog(t, base, logKey, state)
 	if err != nil || !res.OK || res.Size != 45 || res.Since != 37 {
 		t.Errorf("log-audit after the recovery: %v %+v, want 45 leaves extending the 37 it saw", err, res)
@@ -209,7 +209,10 @@ func logSize(t *testing.T, base string) int64 {
 	return n
 }
 
-// waitLogSize waits until a server publishes a checkpoint of n leaves.
+// waitLogSize waits until a server publishes a checkpoint of n leaves (a
+// checkpoint goes out once the log reference holds it, within
+// translog.ReferenceEvery of its signing, and PostgreSQL integrates within
+// about a second).
 func waitLogSize(t *testing.T, base string, n int64) {
 	t.Helper()
 	for deadline := time.Now().Add(15 * time.Second); logSize(t, base) != n; time.Sleep(50 * time.Millisecond) {

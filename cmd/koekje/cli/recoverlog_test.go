@@ -55,7 +55,7 @@ func TestRecoverLogFromTiles(t *testing.T) {
 		t.Fatal(err)
 	}
 	postN(t, base, 11)
-	time.Sleep(3 * translog.ReferenceEvery)
+	waitLogSize(t, base, 30) // published, so the reference holds it
 	refFile := filepath.Join(dir, "k.db.key.log-reference")
 	lagging, err := os.ReadFile(refFile) // the reference at 30 leaves
 	if err != nil {
@@ -222,6 +222,27 @@ func waitLogSize(t *testing.T, base string, n int64) {
 	}
 }
 
+// pgBackupAt19 serves a new PostgreSQL database until its log publishes 19
+// leaves, copies it (the backup) and serves it again until the log
+// publishes 37, so the instance's reference holds 37. It returns the
+// environment, the backup's DSN, the log key and the running server.
+func pgBackupAt19(t *testing.T) (env map[string]string, backup, logKey, base string, stop func()) {
+	t.Helper()
+	cluster := pgtest.Shared(t)
+	dsn := cluster.NewDatabase(t)
+	env = map[string]string{"KOEKJE_DB": dsn, "KOEKJE_KEY_FILE": filepath.Join(t.TempDir(), "koekje.key"), "KOEKJE_ADMIN_TOKEN": adminToken, "KOEKJE_RATE_LIMIT": "0"}
+	base, _, stop = serveUntil(t, env)
+	logKey, _ = servedLogKey(t, base)
+	postN(t, base, 19)
+	waitLogSize(t, base, 19)
+	stop()
+	backup = pgBackup(t, cluster, dsn)
+	base, _, stop = serveUntil(t, env)
+	postN(t, base, 18)
+	waitLogSize(t, base, 37)
+	return env, backup, logKey, base, stop
+}
+
 // On PostgreSQL the same way out, while the instance serves: a copy of
 // the database at 19 leaves (the backup) served after the log reached 37
 // is degraded, its records wait in log_pending, and recover-log, run beside
@@ -230,24 +251,9 @@ func waitLogSize(t *testing.T, base string, n int64) {
 // integrates what waited and signs on from 37.
 func TestRecoverLogPostgres(t *testing.T) {
 	t.Parallel()
-	cluster := pgtest.Shared(t)
-	dsn := cluster.NewDatabase(t)
-	dir, state := t.TempDir(), t.TempDir()
-	env := map[string]string{"KOEKJE_DB": dsn, "KOEKJE_KEY_FILE": filepath.Join(dir, "koekje.key"), "KOEKJE_ADMIN_TOKEN": adminToken, "KOEKJE_RATE_LIMIT": "0"}
-	base, _, stop := serveUntil(t, env)
-	key, _ := httpGet(t, base+"/log/key", "")
-	logKey := strings.TrimSpace(string(key))
-	postN(t, base, 19)
-	waitLogSize(t, base, 19)
-	stop()
-
-	// The backup: a copy of the database as it is now.
-	backup := pgBackup(t, cluster, dsn)
+	state := t.TempDir()
+	env, backup, logKey, base, stop := pgBackupAt19(t)
 	ctx := context.Background()
-
-	base, _, stop = serveUntil(t, env)
-	postN(t, base, 18)
-	waitLogSize(t, base, 37)
 	if res, err := auditLog(t, base, logKey, state); err != nil || res.Size != 37 {
 		t.Fatalf("log-audit at 37: %v %+v", err, res)
 	}

@@ -270,23 +270,10 @@ func TestSuccessorLogRename(t *testing.T) {
 // the statement, under the new name, and verify names the gap.
 func TestSuccessorLogPostgres(t *testing.T) {
 	t.Parallel()
-	cluster := pgtest.Shared(t)
-	dsn := cluster.NewDatabase(t)
-	dir := t.TempDir()
-	env := map[string]string{"KOEKJE_DB": dsn, "KOEKJE_KEY_FILE": filepath.Join(dir, "koekje.key"), "KOEKJE_ADMIN_TOKEN": adminToken, "KOEKJE_RATE_LIMIT": "0"}
-	base, _, stop := serveUntil(t, env)
-	_, oldName := servedLogKey(t, base)
-	postN(t, base, 19)
-	waitLogSize(t, base, 19)
-	stop()
-
-	backup := pgBackup(t, cluster, dsn)
+	// The reference holds what the log published: 37.
+	env, backup, logKey, base, stop := pgBackupAt19(t)
+	oldName, _, _ := strings.Cut(logKey, "+")
 	ctx := context.Background()
-
-	base, _, stop = serveUntil(t, env)
-	postN(t, base, 18)
-	waitLogSize(t, base, 37)
-	time.Sleep(3 * translog.ReferenceEvery)
 	stop()
 
 	env["KOEKJE_DB"] = backup
@@ -304,7 +291,7 @@ func TestSuccessorLogPostgres(t *testing.T) {
 	// file and its own reference: the old log's 37.
 	other := t.TempDir()
 	for _, name := range []string{"koekje.key", "koekje.key.log-reference"} {
-		b, err := os.ReadFile(filepath.Join(dir, name))
+		b, err := os.ReadFile(filepath.Join(filepath.Dir(env["KOEKJE_KEY_FILE"]), name))
 		if err != nil {
 			t.Fatal(err)
 		}
